@@ -1,0 +1,43 @@
+# Everything a new machine needs: `make run` serves, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint lock bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.main: requirements/main.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/main.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: requirements/dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(VENV)/.main $@
+
+run: $(VENV)/.main
+	$(BIN)/airelay migrate
+	$(BIN)/airelay serve
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+# Regenerate the hashed lock files after changing dependencies in pyproject.toml.
+lock:
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements/main.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements/dev.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

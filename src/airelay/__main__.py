@@ -1,0 +1,5 @@
+import sys
+
+from airelay.cli import main
+
+sys.exit(main())

@@ -1,0 +1,41 @@
+"""The aiohttp application: routes, middleware, and what lives for the process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from airelay.config import Settings
+from airelay.relay.upstream import create_session
+from airelay.routes import add_routes
+from airelay.security.crypto import SecretBox, load_or_create_secret
+from airelay.state import STATE, AppState
+from airelay.store.db import create_engine
+from airelay.store.snapshot import ConfigCache
+from airelay.surfaces.middleware import request_context
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
+    add_routes(app.router)
+    app.cleanup_ctx.append(_lifespan(settings))
+    return app
+
+
+def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
+        cache = ConfigCache(engine, box, settings.config_poll_seconds)
+        await cache.start()
+        http = create_session()
+        app[STATE] = AppState(settings=settings, engine=engine, box=box, cache=cache, http=http)
+        try:
+            yield
+        finally:
+            await cache.stop()
+            await http.close()
+            await engine.dispose()
+
+    return lifespan

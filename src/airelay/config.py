@@ -1,0 +1,94 @@
+"""Runtime configuration: environment variables, optionally a TOML file named by AIRELAY_CONFIG.
+
+Environment variables win over the file. Keys in the file are the variable names without the
+``AIRELAY_`` prefix, lower-case (``database_url = "..."``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/airelay.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    admin_key: str | None = None
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    data_dir: Path = Path("./data")
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    # Seconds to wait for an upstream to answer (headers, then each chunk of a stream).
+    upstream_timeout: float = 300.0
+    upstream_connect_timeout: float = 10.0
+    # Largest request body accepted, in bytes (413 above it).
+    max_body_bytes: int = 32 * 1024 * 1024
+    # How often an instance checks the database for configuration written by another one.
+    config_poll_seconds: float = 2.0
+
+
+_FIELDS: dict[str, type] = {
+    "database_url": str,
+    "redis_url": str,
+    "admin_key": str,
+    "secret_key": str,
+    "host": str,
+    "port": int,
+    "workers": int,
+    "data_dir": Path,
+    "upstream_timeout": float,
+    "upstream_connect_timeout": float,
+    "max_body_bytes": int,
+    "config_poll_seconds": float,
+}
+
+_UNPREFIXED = {"stripe_api_key": "STRIPE_API_KEY", "stripe_webhook_secret": "STRIPE_WEBHOOK_SECRET"}
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build the settings from ``env`` (default ``os.environ``) and the optional TOML file."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    config_file = env.get("AIRELAY_CONFIG")
+    if config_file:
+        with open(config_file, "rb") as fh:
+            for key, value in tomllib.load(fh).items():
+                if key in _FIELDS or key in _UNPREFIXED:
+                    values[key] = value
+    for key in _FIELDS:
+        raw = env.get("AIRELAY_" + key.upper())
+        if raw not in (None, ""):
+            values[key] = raw
+    for key, name in _UNPREFIXED.items():
+        raw = env.get(name)
+        if raw not in (None, ""):
+            values[key] = raw
+    converted: dict[str, Any] = {}
+    for key, value in values.items():
+        kind = _FIELDS.get(key, str)
+        try:
+            converted[key] = kind(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid value for {key}: {value!r}") from exc
+    if "data_dir" not in converted:
+        db_url = converted.get("database_url", DEFAULT_DATABASE_URL)
+        converted["data_dir"] = _data_dir_for(db_url)
+    return Settings(**converted)
+
+
+def _data_dir_for(database_url: str) -> Path:
+    """The data dir sits beside an SQLite file; for other databases it is ./data."""
+    if database_url.startswith("sqlite:///"):
+        path = database_url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            return Path(path).parent
+    return Path("./data")

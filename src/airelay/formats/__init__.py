@@ -1,0 +1,1 @@
+"""Wire formats: pure functions over bytes and dicts, no I/O."""

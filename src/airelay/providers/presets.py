@@ -1,0 +1,62 @@
+"""Channel types: the adapter each one uses, with default base URL and model list.
+
+DeepSeek, Qwen (DashScope compatible mode), GLM (Zhipu), Kimi (Moonshot), Doubao (Volcengine
+Ark), MiniMax and xAI are presets of the OpenAI-compatible adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from airelay.providers.base import Provider
+from airelay.providers.openai import OpenAICompatible
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    adapter: Provider
+    base_url: str
+    models: tuple[str, ...]
+
+
+_OPENAI = OpenAICompatible()
+
+PRESETS: dict[str, Preset] = {
+    "openai": Preset(
+        _OPENAI,
+        "https://api.openai.com/v1",
+        ("gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini"),
+    ),
+    "deepseek": Preset(
+        _OPENAI, "https://api.deepseek.com/v1", ("deepseek-chat", "deepseek-reasoner")
+    ),
+    "qwen": Preset(
+        _OPENAI,
+        "https://dashscope.aliyuncs.com/compatible-mode/v1",
+        ("qwen-max", "qwen-plus", "qwen-turbo", "qwen-long"),
+    ),
+    "glm": Preset(
+        _OPENAI,
+        "https://open.bigmodel.cn/api/paas/v4",
+        ("glm-4-plus", "glm-4-air", "glm-4-flash"),
+    ),
+    "kimi": Preset(
+        _OPENAI,
+        "https://api.moonshot.cn/v1",
+        ("moonshot-v1-8k", "moonshot-v1-32k", "moonshot-v1-128k", "kimi-k2-0905-preview"),
+    ),
+    "doubao": Preset(
+        _OPENAI,
+        "https://ark.cn-beijing.volces.com/api/v3",
+        ("doubao-seed-1-6-250615", "doubao-1-5-pro-32k-250115"),
+    ),
+    "minimax": Preset(_OPENAI, "https://api.minimax.io/v1", ("MiniMax-M2", "MiniMax-Text-01")),
+    "xai": Preset(_OPENAI, "https://api.x.ai/v1", ("grok-4", "grok-3", "grok-3-mini")),
+}
+
+CHANNEL_TYPES = tuple(PRESETS)
+
+
+def preset(channel_type: str) -> Preset:
+    """The preset of a channel type; raises KeyError for an unknown type."""
+    return PRESETS[channel_type]

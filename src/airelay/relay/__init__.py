@@ -1,0 +1,1 @@
+"""The relay pipeline: authenticate, authorize, route, call, pass the answer back."""

@@ -1,0 +1,149 @@
+"""Try channels in order until one answers; nothing has reached the client before that.
+
+A failed attempt (connection error, timeout, 429, 5xx, or an upstream that refuses the
+channel's own key) moves on to the next channel after a short backoff. An upstream that
+rejects the request itself (400, 413, 422...) is answered as it is, scrubbed: another
+channel would reject it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from airelay.errors import GatewayError
+from airelay.relay.scrub import scrub
+from airelay.store.snapshot import ChannelRecord
+
+# Statuses that say "this request is wrong", not "this channel is unwell".
+REQUEST_ERRORS = frozenset({400, 409, 413, 415, 422})
+BACKOFF_BASE = 0.05
+BACKOFF_MAX = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    channel: ChannelRecord
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    timeout: aiohttp.ClientTimeout
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A whole upstream answer (non-stream, or an error the client should see)."""
+
+    channel: ChannelRecord
+    status: int
+    body: bytes
+    content_type: str
+
+
+class Streaming:
+    """An open upstream stream whose first bytes have arrived."""
+
+    __slots__ = ("channel", "first", "response")
+
+    def __init__(self, channel: ChannelRecord, response: aiohttp.ClientResponse, first: bytes):
+        self.channel = channel
+        self.response = response
+        self.first = first
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self.first
+        async for chunk in self.response.content.iter_any():
+            yield chunk
+
+    def close(self) -> None:
+        """Drop the upstream connection (never back to the pool half-read)."""
+        self.response.close()
+
+
+class _Failure(Exception):
+    def __init__(self, kind: str, message: str, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind  # "timeout" | "rate_limited" | "error"
+        self.message = message
+        self.retry_after = retry_after
+
+
+async def call_with_failover(
+    session: aiohttp.ClientSession,
+    channels: Sequence[ChannelRecord],
+    build: Callable[[ChannelRecord], Attempt],
+    *,
+    stream: bool,
+) -> Completed | Streaming:
+    """Answer from the first channel that works, or raise the last failure as 502/504/429."""
+    last: _Failure | None = None
+    for index, channel in enumerate(channels):
+        if index:
+            await asyncio.sleep(min(BACKOFF_BASE * 2 ** (index - 1), BACKOFF_MAX))
+        attempt = build(channel)
+        try:
+            return await _try(session, attempt, stream=stream)
+        except _Failure as failure:
+            last = failure
+    assert last is not None
+    if last.kind == "timeout":
+        raise GatewayError(504, f"upstream timed out: {last.message}")
+    if last.kind == "rate_limited":
+        headers = {"Retry-After": last.retry_after} if last.retry_after else {}
+        raise GatewayError(429, f"upstream rate limited: {last.message}", headers=headers)
+    raise GatewayError(502, f"upstream failed: {last.message}")
+
+
+async def _try(
+    session: aiohttp.ClientSession, attempt: Attempt, *, stream: bool
+) -> Completed | Streaming:
+    secrets = (*attempt.channel.api_keys, attempt.channel.base_url)
+    response: aiohttp.ClientResponse | None = None
+    try:
+        response = await session.post(
+            attempt.url, data=attempt.body, headers=attempt.headers, timeout=attempt.timeout
+        )
+        content_type = response.headers.get("Content-Type", "application/json")
+        if response.status >= 400:
+            body = await response.read()
+            response.release()
+            if response.status in REQUEST_ERRORS:
+                text = scrub(body.decode("utf-8", "replace"), secrets)
+                status = 400 if response.status == 422 else response.status
+                return Completed(attempt.channel, status, text.encode("utf-8"), content_type)
+            message = f"HTTP {response.status}: " + scrub(_short(body), secrets)
+            if response.status == 429:
+                raise _Failure("rate_limited", message, response.headers.get("Retry-After"))
+            raise _Failure("error", message)
+        if stream and content_type.startswith("text/event-stream"):
+            first = await response.content.readany()
+            if not first:
+                raise _Failure("error", "upstream closed the stream before any data")
+            return Streaming(attempt.channel, response, first)
+        body = await response.read()
+        response.release()
+        return Completed(attempt.channel, response.status, body, content_type)
+    except _Failure:
+        if response is not None:
+            response.close()
+        raise
+    except TimeoutError as exc:
+        if response is not None:
+            response.close()
+        raise _Failure("timeout", "no answer in time") from exc
+    except aiohttp.ClientError as exc:
+        if response is not None:
+            response.close()
+        raise _Failure("error", scrub(f"{type(exc).__name__}: {exc}", secrets)) from exc
+    except BaseException:  # cancelled because the client went away
+        if response is not None:
+            response.close()
+        raise
+
+
+def _short(body: bytes, limit: int = 500) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    return text if len(text) <= limit else text[:limit] + "..."

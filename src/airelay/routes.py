@@ -1,0 +1,48 @@
+"""The route table. Every route also answers without the ``/v1`` prefix, because the OpenAI
+SDK pointed at the bare host calls ``/chat/completions``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from airelay.surfaces import openai
+from airelay.surfaces.admin import channels, models, settings, tokens, users
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", "/chat/completions", openai.chat_completions),
+    ("GET", "/models", openai.list_models),
+    ("GET", "/models/{model:.+}", openai.retrieve_model),
+    ("GET", "/admin/settings", settings.get_settings),
+    ("PATCH", "/admin/settings", settings.update_settings),
+    ("GET", "/admin/channels", channels.list_channels),
+    ("POST", "/admin/channels", channels.create_channel),
+    ("GET", "/admin/channels/{id}", channels.get_channel),
+    ("PATCH", "/admin/channels/{id}", channels.update_channel),
+    ("DELETE", "/admin/channels/{id}", channels.delete_channel),
+    ("POST", "/admin/channels/{id}/test", channels.test_channel),
+    ("GET", "/admin/models", models.list_models),
+    ("POST", "/admin/models", models.create_model),
+    ("GET", "/admin/models/{id:.+}", models.get_model),
+    ("PATCH", "/admin/models/{id:.+}", models.update_model),
+    ("DELETE", "/admin/models/{id:.+}", models.delete_model),
+    ("GET", "/admin/users", users.list_users),
+    ("POST", "/admin/users", users.create_user),
+    ("GET", "/admin/users/{id}", users.get_user),
+    ("PATCH", "/admin/users/{id}", users.update_user),
+    ("DELETE", "/admin/users/{id}", users.delete_user),
+    ("GET", "/admin/tokens", tokens.list_tokens),
+    ("POST", "/admin/tokens", tokens.create_token),
+    ("GET", "/admin/tokens/{id}", tokens.get_token),
+    ("PATCH", "/admin/tokens/{id}", tokens.update_token),
+    ("DELETE", "/admin/tokens/{id}", tokens.revoke_token),
+]
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    for prefix in ("/v1", ""):
+        for method, path, handler in ROUTES:
+            router.add_route(method, prefix + path, handler)

@@ -1,0 +1,71 @@
+"""Serving: one process per worker on a shared port, each with its own event loop (uvloop)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import sys
+
+import uvloop
+from aiohttp import web
+
+from airelay.app import create_app
+from airelay.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def serve_forever(settings: Settings, *, reuse_port: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    app = create_app(settings)
+    # handler_cancellation: a client that goes away cancels its handler, and with it the
+    # upstream call it waits on.
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(
+        runner, settings.host, settings.port, reuse_port=reuse_port or None, backlog=2048
+    )
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("airelay listening on http://%s:%d", settings.host, settings.port)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _worker(settings: Settings) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvloop.run(serve_forever(settings, reuse_port=True))
+
+
+def run(settings: Settings) -> None:
+    """Serve with ``settings.workers`` processes (1: in this process)."""
+    if settings.workers <= 1:
+        uvloop.run(serve_forever(settings))
+        return
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_worker, args=(settings,), name=f"airelay-worker-{i}")
+        for i in range(settings.workers)
+    ]
+    for process in workers:
+        process.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for process in workers:
+            if process.is_alive() and process.pid is not None:
+                process.terminate()
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for process in workers:
+        process.join()
+    sys.exit(max((p.exitcode or 0) for p in workers))

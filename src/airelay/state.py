@@ -1,0 +1,26 @@
+"""What one gateway process holds while it serves: settings, database, caches, HTTP pool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from airelay.config import Settings
+from airelay.security.crypto import SecretBox
+from airelay.store.snapshot import ConfigCache
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    box: SecretBox
+    cache: ConfigCache
+    http: aiohttp.ClientSession
+
+
+STATE = web.AppKey("airelay_state", AppState)
+REQUEST_ID = "airelay_request_id"

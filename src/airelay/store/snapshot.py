@@ -1,0 +1,199 @@
+"""The in-memory picture of configuration that the hot path reads: keys, channels, models.
+
+Built from the database at start-up, rebuilt after every admin write, and polled so that
+writes made by another instance show up within ``config_poll_seconds``. Requests read a
+``Snapshot`` without any database round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from airelay.security.crypto import SecretBox
+from airelay.store import admin_keys, crud, meta, tables
+from airelay.store import users as users_repo
+
+log = logging.getLogger(__name__)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    id: str
+    key_hash: str
+    user_id: str
+    name: str
+    status: str
+    user_status: str
+    expires_at: int | None
+    permissions: frozenset[str]
+    models: frozenset[str] | None
+    ip_networks: tuple[IPNetwork, ...] | None
+    quota: int | None
+    rpm: int | None
+    tpm: int | None
+
+
+@dataclass(slots=True)
+class ChannelRecord:
+    id: str
+    name: str
+    type: str
+    base_url: str
+    api_keys: tuple[str, ...]
+    models: frozenset[str]
+    model_mapping: dict[str, str]
+    priority: int
+    weight: int
+    status: str
+    timeout: float | None
+    _key_cycle: Iterator[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._key_cycle = itertools.cycle(self.api_keys)
+
+    def next_key(self) -> str:
+        """The upstream keys are used in turn."""
+        return next(self._key_cycle)
+
+    def upstream_model(self, public_model: str) -> str:
+        return self.model_mapping.get(public_model, public_model)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    keys: dict[str, KeyRecord]
+    admin_hashes: frozenset[str]
+    channels: tuple[ChannelRecord, ...]
+    # Public model name -> the active channels that serve it.
+    routes: dict[str, tuple[ChannelRecord, ...]]
+    # Every model name some channel lists, active or not, or the catalog holds.
+    known_models: frozenset[str]
+    catalog: dict[str, dict[str, Any]]
+
+
+def channel_models(row: dict[str, Any]) -> list[str]:
+    """The public models of a channel: its list plus the names its mapping renames."""
+    names = list(row["models"])
+    names.extend(name for name in row["model_mapping"] if name not in names)
+    return names
+
+
+def parse_networks(entries: list[str] | None) -> tuple[IPNetwork, ...] | None:
+    if entries is None:
+        return None
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
+    """Read the whole configuration; return it with the config version it reflects."""
+    async with engine.connect() as conn:
+        version = await meta.config_version(conn)
+        user_status = await users_repo.statuses(conn)
+        token_rows = await crud.all_rows(conn, tables.tokens)
+        channel_rows = await crud.all_rows(conn, tables.channels)
+        model_rows = await crud.all_rows(conn, tables.models)
+        admin = frozenset(await admin_keys.active_hashes(conn))
+    keys = {
+        row["key_hash"]: KeyRecord(
+            id=row["id"],
+            key_hash=row["key_hash"],
+            user_id=row["user_id"],
+            name=row["name"],
+            status=row["status"],
+            user_status=user_status.get(row["user_id"], "deleted"),
+            expires_at=row["expires_at"],
+            permissions=frozenset(row["permissions"]),
+            models=frozenset(row["models"]) if row["models"] is not None else None,
+            ip_networks=parse_networks(row["ip_allowlist"]),
+            quota=row["quota"],
+            rpm=row["rpm"],
+            tpm=row["tpm"],
+        )
+        for row in token_rows
+    }
+    channels: list[ChannelRecord] = []
+    known: set[str] = {row["id"] for row in model_rows}
+    routes: dict[str, list[ChannelRecord]] = {}
+    for row in channel_rows:
+        names = channel_models(row)
+        known.update(names)
+        try:
+            api_keys = tuple(box.decrypt(token) for token in row["api_keys"])
+        except ValueError:
+            log.error("channel %s: its keys cannot be decrypted; channel skipped", row["id"])
+            continue
+        channel = ChannelRecord(
+            id=row["id"],
+            name=row["name"],
+            type=row["type"],
+            base_url=row["base_url"],
+            api_keys=api_keys,
+            models=frozenset(names),
+            model_mapping=dict(row["model_mapping"]),
+            priority=row["priority"],
+            weight=row["weight"],
+            status=row["status"],
+            timeout=row["timeout"],
+        )
+        channels.append(channel)
+        if channel.status == "active" and channel.api_keys:
+            for name in names:
+                routes.setdefault(name, []).append(channel)
+    snapshot = Snapshot(
+        keys=keys,
+        admin_hashes=admin,
+        channels=tuple(channels),
+        routes={name: tuple(chs) for name, chs in routes.items()},
+        known_models=frozenset(known),
+        catalog={row["id"]: row for row in model_rows},
+    )
+    return snapshot, version
+
+
+class ConfigCache:
+    """Holds the current snapshot; reloads it on demand and when the version moves."""
+
+    def __init__(self, engine: AsyncEngine, box: SecretBox, poll_seconds: float) -> None:
+        self._engine = engine
+        self._box = box
+        self._poll_seconds = poll_seconds
+        self._version = ""
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.current: Snapshot
+
+    async def reload(self) -> None:
+        async with self._lock:
+            self.current, self._version = await load(self._engine, self._box)
+
+    async def start(self) -> None:
+        await self.reload()
+        self._task = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            try:
+                async with self._engine.connect() as conn:
+                    version = await meta.config_version(conn)
+                if version != self._version:
+                    await self.reload()
+            except Exception:  # keep serving the last good snapshot
+                log.exception("configuration poll failed")

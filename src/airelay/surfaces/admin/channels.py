@@ -1,0 +1,222 @@
+"""``/v1/admin/channels``: upstreams, their keys (encrypted, shown masked), models, routing."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aiohttp
+import msgspec
+import orjson
+from aiohttp import web
+
+from airelay.errors import GatewayError
+from airelay.providers.presets import CHANNEL_TYPES, preset
+from airelay.relay.scrub import scrub
+from airelay.security.keys import mask
+from airelay.state import AppState
+from airelay.store import channels as channels_repo
+from airelay.store import crud, tables
+from airelay.store.snapshot import channel_models
+from airelay.surfaces.admin.common import admin, config_changed, decode, iso, one_of, require
+from airelay.surfaces.responses import json_response
+
+STATUSES = ("active", "disabled")
+UNSET: Any = msgspec.UNSET
+
+
+class ChannelCreate(msgspec.Struct):
+    name: str
+    type: str = "openai"
+    base_url: str | None = None
+    api_keys: list[str] = msgspec.field(default_factory=list)
+    api_key: str | None = None
+    models: list[str] | None = None
+    model_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    priority: int = 1
+    weight: int = 1
+    status: str = "active"
+    timeout: float | None = None
+
+
+class ChannelPatch(msgspec.Struct):
+    name: str | msgspec.UnsetType = UNSET
+    type: str | msgspec.UnsetType = UNSET
+    base_url: str | msgspec.UnsetType = UNSET
+    api_keys: list[str] | msgspec.UnsetType = UNSET
+    models: list[str] | msgspec.UnsetType = UNSET
+    model_mapping: dict[str, str] | msgspec.UnsetType = UNSET
+    priority: int | msgspec.UnsetType = UNSET
+    weight: int | msgspec.UnsetType = UNSET
+    status: str | msgspec.UnsetType = UNSET
+    timeout: float | msgspec.UnsetType | None = UNSET
+
+
+def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
+    """A channel as the API shows it: keys masked, never in the clear."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "type": row["type"],
+        "base_url": row["base_url"],
+        "api_keys": [_masked(state, token) for token in row["api_keys"]],
+        "models": channel_models(row),
+        "model_mapping": row["model_mapping"],
+        "priority": row["priority"],
+        "weight": row["weight"],
+        "status": row["status"],
+        "timeout": row["timeout"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+def _masked(state: AppState, token: str) -> str:
+    try:
+        return mask(state.box.decrypt(token))
+    except ValueError:
+        return "[undecryptable]"
+
+
+def _check(values: dict[str, Any]) -> None:
+    if "name" in values and not values["name"].strip():
+        raise GatewayError(400, "'name' must not be empty")
+    if "type" in values:
+        one_of(values["type"], CHANNEL_TYPES, "type")
+    if "status" in values:
+        one_of(values["status"], STATUSES, "status")
+    if "priority" in values and values["priority"] < 1:
+        raise GatewayError(400, "'priority' must be 1 or more (1 is tried first)")
+    if "weight" in values and values["weight"] < 0:
+        raise GatewayError(400, "'weight' must be 0 or more")
+    if values.get("timeout") is not None and values["timeout"] <= 0:
+        raise GatewayError(400, "'timeout' must be a positive number of seconds")
+    base_url = values.get("base_url")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise GatewayError(400, "'base_url' must be an http(s) URL")
+    for key in values.get("api_keys") or ():
+        if not key.strip():
+            raise GatewayError(400, "'api_keys' must not contain empty keys")
+    for name in values.get("models") or ():
+        if not name.strip():
+            raise GatewayError(400, "'models' must not contain empty names")
+
+
+@admin
+async def list_channels(request: web.Request, state: AppState) -> web.StreamResponse:
+    async with state.engine.connect() as conn:
+        rows = await crud.all_rows(conn, tables.channels)
+    return json_response({"channels": [view(row, state) for row in rows], "total": len(rows)})
+
+
+@admin
+async def create_channel(request: web.Request, state: AppState) -> web.StreamResponse:
+    body = await decode(request, ChannelCreate)
+    values = msgspec.structs.asdict(body)
+    api_keys = list(values.pop("api_keys"))
+    single = values.pop("api_key")
+    if single:
+        api_keys.append(single)
+    values["api_keys"] = api_keys
+    _check(values)
+    defaults = preset(values["type"])
+    if values["base_url"] is None:
+        values["base_url"] = defaults.base_url
+    if values["models"] is None:
+        values["models"] = list(defaults.models)
+    values["api_keys"] = [state.box.encrypt(key.strip()) for key in api_keys]
+    async with state.engine.begin() as conn:
+        row = await channels_repo.create(conn, values)
+        await config_changed(conn)
+    await state.cache.reload()
+    return json_response(view(row, state), status=201)
+
+
+@admin
+async def get_channel(request: web.Request, state: AppState) -> web.StreamResponse:
+    channel_id = request.match_info["id"]
+    async with state.engine.connect() as conn:
+        row = require(await crud.get(conn, tables.channels, channel_id), "channel", channel_id)
+    return json_response(view(row, state))
+
+
+@admin
+async def update_channel(request: web.Request, state: AppState) -> web.StreamResponse:
+    channel_id = request.match_info["id"]
+    body = await decode(request, ChannelPatch)
+    values = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
+    _check(values)
+    if "api_keys" in values:
+        values["api_keys"] = [state.box.encrypt(key.strip()) for key in values["api_keys"]]
+    values["updated_at"] = int(time.time())
+    async with state.engine.begin() as conn:
+        require(await crud.get(conn, tables.channels, channel_id), "channel", channel_id)
+        row = await crud.update(conn, tables.channels, channel_id, values)
+        await config_changed(conn)
+    await state.cache.reload()
+    return json_response(view(row, state))
+
+
+@admin
+async def delete_channel(request: web.Request, state: AppState) -> web.StreamResponse:
+    channel_id = request.match_info["id"]
+    async with state.engine.begin() as conn:
+        if not await crud.delete(conn, tables.channels, channel_id):
+            raise GatewayError(404, f"channel '{channel_id}' not found")
+        await config_changed(conn)
+    await state.cache.reload()
+    return json_response({"id": channel_id, "deleted": True})
+
+
+@admin
+async def test_channel(request: web.Request, state: AppState) -> web.StreamResponse:
+    """Send a one-token chat request to the upstream and report how it went."""
+    channel_id = request.match_info["id"]
+    channel = next((c for c in state.cache.current.channels if c.id == channel_id), None)
+    if channel is None:
+        raise GatewayError(404, f"channel '{channel_id}' not found")
+    if not channel.api_keys:
+        raise GatewayError(400, "the channel has no upstream key to test with")
+    requested = request.query.get("model")
+    if request.can_read_body:
+        body = await request.read()
+        if body.strip():
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+            if isinstance(payload, dict) and isinstance(payload.get("model"), str):
+                requested = payload["model"]
+    model = requested or (sorted(channel.models)[0] if channel.models else None)
+    if model is None:
+        raise GatewayError(400, "the channel lists no model; name one as 'model'")
+    upstream_model = channel.upstream_model(model)
+    adapter = preset(channel.type).adapter
+    probe = {
+        "model": upstream_model,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 1,
+    }
+    timeout = aiohttp.ClientTimeout(total=channel.timeout or 30.0)
+    started = time.perf_counter()
+    result: dict[str, Any] = {"channel_id": channel.id, "model": model}
+    try:
+        async with state.http.post(
+            adapter.chat_url(channel.base_url, upstream_model, stream=False),
+            data=orjson.dumps(probe),
+            headers=adapter.headers(channel.next_key()),
+            timeout=timeout,
+        ) as response:
+            text = await response.text(errors="replace")
+            result["status_code"] = response.status
+            result["success"] = response.status == 200
+            if response.status != 200:
+                secrets = (*channel.api_keys, channel.base_url)
+                result["message"] = scrub(text[:500], secrets)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        result["success"] = False
+        result["status_code"] = None
+        detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        result["message"] = f"upstream unreachable: {detail}"
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return json_response(result)

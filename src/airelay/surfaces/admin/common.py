@@ -1,0 +1,97 @@
+"""Shared pieces of the management API: the key check, body decoding, paging, times."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from airelay.errors import GatewayError
+from airelay.relay.auth import authenticate_admin, extract_key
+from airelay.state import STATE, AppState
+from airelay.store import meta
+
+T = TypeVar("T")
+AdminHandler = Callable[[web.Request, AppState], Awaitable[web.StreamResponse]]
+MAX_PAGE_SIZE = 200
+
+
+def admin(handler: AdminHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Wrap a handler so that it runs only for a valid management key."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        authenticate_admin(state.cache.current, extract_key(request.headers, request.query))
+        return await handler(request, state)
+
+    guarded.__name__ = handler.__name__
+    return guarded
+
+
+async def decode(request: web.Request, kind: type[T]) -> T:
+    """The JSON body as ``kind``; any mismatch is a 400 that names the field."""
+    body = await request.read()
+    try:
+        return msgspec.json.decode(body or b"{}", type=kind)
+    except msgspec.ValidationError as exc:
+        raise GatewayError(400, f"invalid request body: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+
+
+def paging(request: web.Request, default_limit: int = 50) -> tuple[int, int]:
+    page = _int_param(request, "page", 1)
+    limit = _int_param(request, "limit", default_limit)
+    if page < 1:
+        raise GatewayError(400, "'page' must be 1 or more")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise GatewayError(400, f"'limit' must be between 1 and {MAX_PAGE_SIZE}")
+    return page, limit
+
+
+def _int_param(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise GatewayError(400, f"'{name}' must be an integer") from exc
+
+
+def iso(ts: int | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str, field: str) -> int:
+    """An ISO 8601 date or time as Unix seconds (a time without zone is UTC)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise GatewayError(400, f"'{field}' must be an ISO 8601 date or time") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp())
+
+
+def require(row: dict[str, Any] | None, what: str, row_id: str) -> dict[str, Any]:
+    if row is None:
+        raise GatewayError(404, f"{what} '{row_id}' not found")
+    return row
+
+
+async def config_changed(conn: AsyncConnection) -> None:
+    """Call inside the write's transaction; then reload the cache after it commits."""
+    await meta.bump_config_version(conn)
+
+
+def one_of(value: str, allowed: tuple[str, ...], field: str) -> str:
+    if value not in allowed:
+        raise GatewayError(400, f"'{field}' must be one of: {', '.join(allowed)}")
+    return value

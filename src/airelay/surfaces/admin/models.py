@@ -1,0 +1,134 @@
+"""``/v1/admin/models``: the catalog of public model ids and their prices (USD in JSON,
+exact integer units in the store)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from airelay.errors import GatewayError
+from airelay.money import units_to_usd, usd_to_units
+from airelay.state import AppState
+from airelay.store import crud, tables
+from airelay.store import models as models_repo
+from airelay.surfaces.admin.common import admin, config_changed, decode, iso, require
+from airelay.surfaces.responses import json_response
+
+PRICE_FIELDS = (
+    "input",
+    "output",
+    "cached_input",
+    "per_request",
+    "per_image",
+    "per_video_second",
+    "per_million_characters",
+    "per_audio_minute",
+)
+UNSET: Any = msgspec.UNSET
+
+
+class ModelCreate(msgspec.Struct):
+    id: str
+    owned_by: str = "airelay"
+    pricing: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ModelPatch(msgspec.Struct):
+    owned_by: str | msgspec.UnsetType = UNSET
+    pricing: dict[str, Any] | msgspec.UnsetType = UNSET
+
+
+def pricing_units(pricing: dict[str, Any]) -> dict[str, int]:
+    """USD prices from the API as exact units; unknown fields and bad numbers are a 400."""
+    units: dict[str, int] = {}
+    for name, value in pricing.items():
+        if name not in PRICE_FIELDS:
+            raise GatewayError(400, f"unknown price '{name}'; known: {', '.join(PRICE_FIELDS)}")
+        if value is None:
+            continue
+        try:
+            amount = usd_to_units(value)
+        except ValueError as exc:
+            raise GatewayError(400, f"pricing.{name}: {exc}") from exc
+        if amount < 0:
+            raise GatewayError(400, f"pricing.{name} must not be negative")
+        units[name] = amount
+    return units
+
+
+def view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "object": "model",
+        "owned_by": row["owned_by"],
+        "pricing": {name: units_to_usd(units) for name, units in row["pricing"].items()},
+        "created": row["created_at"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+@admin
+async def list_models(request: web.Request, state: AppState) -> web.StreamResponse:
+    async with state.engine.connect() as conn:
+        rows = await crud.all_rows(conn, tables.models)
+    return json_response({"object": "list", "data": [view(r) for r in rows], "total": len(rows)})
+
+
+@admin
+async def create_model(request: web.Request, state: AppState) -> web.StreamResponse:
+    body = await decode(request, ModelCreate)
+    if not body.id.strip():
+        raise GatewayError(400, "'id' must not be empty")
+    pricing = pricing_units(body.pricing)
+    async with state.engine.begin() as conn:
+        if await crud.get(conn, tables.models, body.id) is not None:
+            raise GatewayError(409, f"model '{body.id}' already exists")
+        row = await models_repo.create(conn, body.id, body.owned_by, pricing)
+        await config_changed(conn)
+    await state.cache.reload()
+    return json_response(view(row), status=201)
+
+
+@admin
+async def get_model(request: web.Request, state: AppState) -> web.StreamResponse:
+    model_id = request.match_info["id"]
+    async with state.engine.connect() as conn:
+        row = require(await crud.get(conn, tables.models, model_id), "model", model_id)
+    return json_response(view(row))
+
+
+@admin
+async def update_model(request: web.Request, state: AppState) -> web.StreamResponse:
+    model_id = request.match_info["id"]
+    body = await decode(request, ModelPatch)
+    values: dict[str, Any] = {"updated_at": int(time.time())}
+    if body.owned_by is not UNSET:
+        values["owned_by"] = body.owned_by
+    async with state.engine.begin() as conn:
+        row = require(await crud.get(conn, tables.models, model_id), "model", model_id)
+        if isinstance(body.pricing, dict):
+            # A patch of pricing changes the prices it names; null removes one.
+            merged = dict(row["pricing"])
+            for name in [n for n, v in body.pricing.items() if v is None]:
+                merged.pop(name, None)
+            merged.update(pricing_units(body.pricing))
+            values["pricing"] = merged
+        row = await crud.update(conn, tables.models, model_id, values)
+        await config_changed(conn)
+    await state.cache.reload()
+    return json_response(view(row))
+
+
+@admin
+async def delete_model(request: web.Request, state: AppState) -> web.StreamResponse:
+    model_id = request.match_info["id"]
+    async with state.engine.begin() as conn:
+        if not await crud.delete(conn, tables.models, model_id):
+            raise GatewayError(404, f"model '{model_id}' not found")
+        await config_changed(conn)
+    await state.cache.reload()
+    return json_response({"id": model_id, "object": "model", "deleted": True})

@@ -1,0 +1,95 @@
+"""``/v1/admin/settings``: system name, version, features, default rate limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from airelay import __version__
+from airelay.errors import GatewayError
+from airelay.state import AppState
+from airelay.store import meta
+from airelay.surfaces.admin.common import admin, config_changed
+from airelay.surfaces.responses import json_response, read_json
+
+DEFAULTS: dict[str, Any] = {
+    "system_name": "airelay",
+    "features": {
+        "registration_enabled": False,
+        "maintenance_mode": False,
+        "default_currency": "USD",
+    },
+    "rate_limits": {"requests_per_minute": 60, "tokens_per_minute": 100000},
+}
+_TYPES: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "features": {
+        "registration_enabled": bool,
+        "maintenance_mode": bool,
+        "default_currency": str,
+    },
+    "rate_limits": {"requests_per_minute": int, "tokens_per_minute": int},
+}
+
+
+def merged(stored: dict[str, Any] | None) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "system_name": DEFAULTS["system_name"],
+        "features": dict(DEFAULTS["features"]),
+        "rate_limits": dict(DEFAULTS["rate_limits"]),
+    }
+    for key, value in (stored or {}).items():
+        if isinstance(value, dict):
+            result[key].update(value)
+        else:
+            result[key] = value
+    return result
+
+
+def _validated(patch: Any) -> dict[str, Any]:
+    if not isinstance(patch, dict):
+        raise GatewayError(400, "settings must be a JSON object")
+    clean: dict[str, Any] = {}
+    for key, value in patch.items():
+        if key == "system_name":
+            if not isinstance(value, str) or not value.strip():
+                raise GatewayError(400, "'system_name' must be a non-empty string")
+            clean[key] = value
+        elif key in _TYPES:
+            if not isinstance(value, dict):
+                raise GatewayError(400, f"'{key}' must be an object")
+            for name, item in value.items():
+                expected = _TYPES[key].get(name)
+                if expected is None:
+                    raise GatewayError(400, f"unknown setting '{key}.{name}'")
+                if type(item) is not expected or (isinstance(item, int) and item < 0):
+                    raise GatewayError(400, f"'{key}.{name}' has the wrong type")
+            clean[key] = value
+        elif key == "version":
+            continue  # read-only
+        else:
+            raise GatewayError(400, f"unknown setting '{key}'")
+    return clean
+
+
+@admin
+async def get_settings(request: web.Request, state: AppState) -> web.StreamResponse:
+    async with state.engine.connect() as conn:
+        stored = await meta.get_json(conn, meta.SETTINGS)
+    return json_response({**merged(stored), "version": __version__})
+
+
+@admin
+async def update_settings(request: web.Request, state: AppState) -> web.StreamResponse:
+    patch = _validated(await read_json(request))
+    async with state.engine.begin() as conn:
+        stored = merged(await meta.get_json(conn, meta.SETTINGS))
+        for key, value in patch.items():
+            if isinstance(value, dict):
+                stored[key].update(value)
+            else:
+                stored[key] = value
+        await meta.put_json(conn, meta.SETTINGS, stored)
+        await config_changed(conn)
+    await state.cache.reload()
+    return json_response({**stored, "version": __version__})

@@ -1,0 +1,134 @@
+"""``/v1/admin/users``: accounts, their status and balance (USD in JSON)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from airelay.errors import GatewayError
+from airelay.money import units_to_usd, usd_to_units
+from airelay.state import AppState
+from airelay.store import crud, tables
+from airelay.store import users as users_repo
+from airelay.surfaces.admin.common import (
+    admin,
+    config_changed,
+    decode,
+    iso,
+    one_of,
+    paging,
+    require,
+)
+from airelay.surfaces.responses import json_response
+
+STATUSES = ("active", "disabled")
+UNSET: Any = msgspec.UNSET
+
+
+class UserCreate(msgspec.Struct):
+    email: str | None = None
+    name: str | None = None
+    group: str = "default"
+    balance: float | int | str = 0
+
+
+class UserPatch(msgspec.Struct):
+    email: str | msgspec.UnsetType | None = UNSET
+    name: str | msgspec.UnsetType | None = UNSET
+    group: str | msgspec.UnsetType = UNSET
+    status: str | msgspec.UnsetType = UNSET
+
+
+def view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "name": row["name"],
+        "group": row["group"],
+        "status": row["status"],
+        "balance": units_to_usd(row["balance"]),
+        "total_usage": units_to_usd(row["total_usage"]),
+        "created_at": iso(row["created_at"]),
+    }
+
+
+def _check_email(email: str | None) -> None:
+    if email is not None and ("@" not in email or len(email) > 320):
+        raise GatewayError(400, "'email' must be an email address")
+
+
+@admin
+async def list_users(request: web.Request, state: AppState) -> web.StreamResponse:
+    page, limit = paging(request, default_limit=20)
+    status = request.query.get("status")
+    where = tables.users.c.status == status if status else None
+    async with state.engine.connect() as conn:
+        rows, total = await crud.page(conn, tables.users, page=page, limit=limit, where=where)
+    return json_response(
+        {"users": [view(r) for r in rows], "total": total, "page": page, "limit": limit}
+    )
+
+
+@admin
+async def create_user(request: web.Request, state: AppState) -> web.StreamResponse:
+    body = await decode(request, UserCreate)
+    _check_email(body.email)
+    try:
+        balance = usd_to_units(body.balance)
+    except ValueError as exc:
+        raise GatewayError(400, f"balance: {exc}") from exc
+    if balance < 0:
+        raise GatewayError(400, "'balance' must not be negative")
+    async with state.engine.begin() as conn:
+        if body.email is not None and await users_repo.email_taken(conn, body.email):
+            raise GatewayError(409, f"a user with email '{body.email}' exists")
+        row = await users_repo.create(
+            conn, email=body.email, name=body.name, group=body.group, balance=balance
+        )
+    return json_response(view(row), status=201)
+
+
+@admin
+async def get_user(request: web.Request, state: AppState) -> web.StreamResponse:
+    user_id = request.match_info["id"]
+    async with state.engine.connect() as conn:
+        row = require(await crud.get(conn, tables.users, user_id), "user", user_id)
+    return json_response(view(row))
+
+
+@admin
+async def update_user(request: web.Request, state: AppState) -> web.StreamResponse:
+    user_id = request.match_info["id"]
+    body = await decode(request, UserPatch)
+    values = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
+    if "status" in values:
+        one_of(values["status"], STATUSES, "status")
+    if "email" in values:
+        _check_email(values["email"])
+    values["updated_at"] = int(time.time())
+    async with state.engine.begin() as conn:
+        require(await crud.get(conn, tables.users, user_id), "user", user_id)
+        email = values.get("email")
+        if email is not None and await users_repo.email_taken(conn, email, except_id=user_id):
+            raise GatewayError(409, f"a user with email '{email}' exists")
+        row = await crud.update(conn, tables.users, user_id, values)
+        await config_changed(conn)
+    await state.cache.reload()
+    return json_response(view(row))
+
+
+@admin
+async def delete_user(request: web.Request, state: AppState) -> web.StreamResponse:
+    """Users are kept for their history: delete marks them deleted and stops their keys."""
+    user_id = request.match_info["id"]
+    async with state.engine.begin() as conn:
+        require(await crud.get(conn, tables.users, user_id), "user", user_id)
+        row = await crud.update(
+            conn, tables.users, user_id, {"status": "deleted", "updated_at": int(time.time())}
+        )
+        await config_changed(conn)
+    await state.cache.reload()
+    return json_response({**view(row), "deleted": True})
