@@ -17,8 +17,9 @@ from airelay.config import Settings
 log = logging.getLogger(__name__)
 
 
-async def serve_forever(settings: Settings, *, reuse_port: bool = False) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[web.AppRunner, int]:
+    """Start serving on ``settings.host``/``port`` (0 picks a free port); return the runner
+    (``cleanup()`` stops it) and the bound port."""
     app = create_app(settings)
     # handler_cancellation: a client that goes away cancels its handler, and with it the
     # upstream call it waits on.
@@ -28,11 +29,20 @@ async def serve_forever(settings: Settings, *, reuse_port: bool = False) -> None
         runner, settings.host, settings.port, reuse_port=reuse_port or None, backlog=2048
     )
     await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or ()
+    port = sockets[0].getsockname()[1] if sockets else settings.port
+    return runner, port
+
+
+async def serve_forever(settings: Settings, *, reuse_port: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    runner, port = await start(settings, reuse_port=reuse_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    log.info("airelay listening on http://%s:%d", settings.host, settings.port)
+    log.info("airelay listening on http://%s:%d", settings.host, port)
     try:
         await stop.wait()
     finally:

@@ -23,4 +23,4 @@ class AppState:
 
 
 STATE = web.AppKey("airelay_state", AppState)
-REQUEST_ID = "airelay_request_id"
+REQUEST_ID = web.RequestKey("airelay_request_id", str)

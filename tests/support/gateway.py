@@ -1,0 +1,85 @@
+"""Run a real gateway on loopback in a background thread, for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import uvloop
+from aiohttp import web
+
+from airelay.bootstrap import ensure_admin_key
+from airelay.config import Settings
+from airelay.server import start
+from airelay.store.migrate import upgrade
+
+ADMIN_KEY = "mgmt-test-root-key"
+
+
+class Gateway:
+    """A gateway process-in-a-thread: ``url`` is its root, ``admin_key`` its mgmt key."""
+
+    def __init__(self, database_url: str, data_dir: Path, **overrides: object) -> None:
+        self.settings = replace(
+            Settings(),
+            database_url=database_url,
+            data_dir=data_dir,
+            admin_key=ADMIN_KEY,
+            host="127.0.0.1",
+            port=0,
+            config_poll_seconds=0.5,
+            **overrides,  # type: ignore[arg-type]
+        )
+        self.admin_key = ADMIN_KEY
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Gateway:
+        upgrade(self.settings.database_url)
+        asyncio.run(ensure_admin_key(self.settings))
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = uvloop.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                self._runner, self.port = loop.run_until_complete(start(self.settings))
+            except BaseException as exc:  # surfaced to the starting thread
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="gateway", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._runner is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        future.result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> Gateway:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
