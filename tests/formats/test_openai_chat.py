@@ -1,0 +1,104 @@
+"""The OpenAI chat helpers and the SSE splitter: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from airelay.formats.openai_chat import (
+    ChunkRewriter,
+    Usage,
+    check_request,
+    rename_model,
+    rewrite_response,
+    usage_from,
+)
+from airelay.formats.sse import EventSplitter, event_data
+
+
+def test_splitter_handles_events_across_chunks_and_crlf() -> None:
+    splitter = EventSplitter()
+    assert splitter.feed(b'data: {"a"') == []
+    assert splitter.feed(b": 1}\n\ndata: [DO") == [b'data: {"a": 1}']
+    assert splitter.feed(b"NE]\r\n\r\n") == [b"data: [DONE]"]
+    assert splitter.rest() == b""
+
+
+def test_splitter_keeps_an_unterminated_tail() -> None:
+    splitter = EventSplitter()
+    splitter.feed(b"data: 1\n\ndata: 2")
+    assert splitter.rest() == b"data: 2"
+
+
+def test_event_data_joins_multiline_and_skips_comments() -> None:
+    assert event_data(b"data: x") == b"x"
+    assert event_data(b"event: e\ndata: a\ndata: b") == b"a\nb"
+    assert event_data(b": keep-alive") is None
+
+
+def test_usage_from_openai_and_deepseek_shapes() -> None:
+    openai_usage = {
+        "usage": {
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "prompt_tokens_details": {"cached_tokens": 4},
+            "completion_tokens_details": {"reasoning_tokens": 3},
+        }
+    }
+    assert usage_from(openai_usage) == Usage(10, 5, 4, 3)
+    deepseek = {
+        "usage": {"prompt_tokens": 10, "completion_tokens": 2, "prompt_cache_hit_tokens": 6}
+    }
+    assert usage_from(deepseek) == Usage(10, 2, 6, 0)
+    assert usage_from({"usage": None}) is None
+
+
+def test_rename_model_only_touches_the_model_field() -> None:
+    data = b'{"model":"gpt-4.1","content":"\\"model\\":\\"gpt-4.1\\""}'
+    renamed = rename_model(data, b'"gpt-4.1"', b'"openai/gpt-4.1"')
+    assert orjson.loads(renamed)["model"] == "openai/gpt-4.1"
+    assert orjson.loads(renamed)["content"] == '"model":"gpt-4.1"'
+
+
+def test_rewrite_response_renames_and_reads_usage() -> None:
+    body = orjson.dumps({"model": "up", "usage": {"prompt_tokens": 1, "completion_tokens": 2}})
+    out, usage = rewrite_response(body, "up", "public")
+    assert orjson.loads(out)["model"] == "public" and usage == Usage(1, 2)
+    same, _ = rewrite_response(body, "up", "up")
+    assert same is body
+
+
+def test_chunk_rewriter_strips_usage_chunk_when_not_asked() -> None:
+    rewriter = ChunkRewriter("up", "pub", strip_usage=True)
+    chunk = b'{"model":"up","choices":[{"delta":{"content":"x"}}],"usage":null}'
+    assert orjson.loads(rewriter.rewrite(chunk) or b"")["model"] == "pub"
+    usage_chunk = b'{"model":"up","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}'
+    assert rewriter.rewrite(usage_chunk) is None
+    assert rewriter.usage == Usage(3, 4)
+    keeping = ChunkRewriter("up", "up", strip_usage=False)
+    assert keeping.rewrite(usage_chunk) == usage_chunk
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ([], "JSON object"),
+        ({"messages": [{"role": "user"}]}, "'model'"),
+        ({"model": "m", "messages": "hi"}, "'messages'"),
+        ({"model": "m", "messages": [{"role": "user"}], "stream": 1}, "'stream'"),
+    ],
+)
+def test_check_request_rejects(payload: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_request(payload)
+
+
+def test_check_request_accepts() -> None:
+    assert check_request({"model": "m", "messages": [{"role": "user"}], "stream": True}) == (
+        "m",
+        True,
+    )
+    assert check_request({"model": "m", "messages": [{"role": "user"}], "stream": None}) == (
+        "m",
+        False,
+    )

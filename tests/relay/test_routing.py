@@ -1,0 +1,49 @@
+"""Channel order: priority first, weighted shuffle within a priority."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from airelay.relay.routing import attempt_order
+from airelay.relay.scrub import scrub
+from airelay.store.snapshot import ChannelRecord
+
+
+def channel(name: str, priority: int, weight: int) -> ChannelRecord:
+    return ChannelRecord(
+        id=name,
+        name=name,
+        type="openai",
+        base_url="http://x/v1",
+        api_keys=("k",),
+        models=frozenset({"m"}),
+        model_mapping={},
+        priority=priority,
+        weight=weight,
+        status="active",
+        timeout=None,
+    )
+
+
+def test_priority_groups_come_in_order() -> None:
+    chans = [channel("p2", 2, 100), channel("p1a", 1, 1), channel("p3", 3, 1), channel("p1b", 1, 1)]
+    for seed in range(20):
+        order = [c.name for c in attempt_order(chans, random.Random(seed))]
+        assert set(order[:2]) == {"p1a", "p1b"} and order[2:] == ["p2", "p3"]
+
+
+def test_weights_set_the_share_of_first_attempts() -> None:
+    chans = [channel("heavy", 1, 3), channel("light", 1, 1), channel("zero", 1, 0)]
+    rng = random.Random(1234)
+    firsts = Counter(attempt_order(chans, rng)[0].name for _ in range(20000))
+    assert firsts["zero"] == 0
+    assert abs(firsts["heavy"] / 20000 - 0.75) < 0.02
+
+
+def test_scrub_removes_urls_and_keys() -> None:
+    text = "Incorrect API key sk-abc123456789 at https://api.example.com/v1/chat (Bearer tok123)"
+    cleaned = scrub(text, ["sk-abc123456789"])
+    assert "sk-abc" not in cleaned and "example.com" not in cleaned and "tok123" not in cleaned
+    assert "Incorrect API key" in cleaned
+    assert "sk-abc...wxyz" not in scrub("key sk-abc...wxyz bad")
