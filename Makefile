@@ -7,16 +7,16 @@ BIN := $(VENV)/bin
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/build.lock
 
 $(VENV)/.main: requirements/main.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/main.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 $(VENV)/.dev: requirements/dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(VENV)/.main $@
 
 run: $(VENV)/.main
@@ -36,6 +36,7 @@ lint: $(VENV)/.dev
 # Regenerate the hashed lock files after changing dependencies in pyproject.toml.
 lock:
 	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile requirements/build.in --python-version 3.11 --generate-hashes -o requirements/build.lock
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements/main.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements/dev.lock
 
