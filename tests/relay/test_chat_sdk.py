@@ -282,3 +282,19 @@ def test_models_list_only_shows_allowed(gateway: Gateway, admin: Admin, route: R
     assert [m.id for m in client(gateway, limited).models.list()] == [route.model]
     model = client(gateway, limited).models.retrieve(route.model)
     assert model.id == route.model and model.object == "model"
+
+
+@pytest.mark.parametrize("how", ["bearer", "x-api-key", "x-goog-api-key", "query"])
+def test_key_accepted_in_every_sdk_place(gateway: Gateway, route: Route, how: str) -> None:
+    headers: dict[str, str] = {}
+    params: dict[str, str] = {}
+    if how == "bearer":
+        headers["Authorization"] = f"Bearer {route.key}"
+    elif how == "query":
+        params["key"] = route.key
+    else:
+        headers[how] = route.key
+    response = httpx.get(gateway.url + "/v1/models", headers=headers, params=params)
+    assert response.status_code == 200
+    assert route.model in [m["id"] for m in response.json()["data"]]
+    assert response.json()["object"] == "list"
