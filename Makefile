@@ -7,14 +7,17 @@ BIN := $(VENV)/bin
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/build.lock
 
-$(VENV)/.main: requirements/main.lock pyproject.toml | $(BIN)/python
+$(VENV)/.build: requirements/build.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/build.lock
+	touch $@
+
+$(VENV)/.main: requirements/main.lock pyproject.toml $(VENV)/.build
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/main.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.dev: requirements/dev.lock pyproject.toml | $(BIN)/python
+$(VENV)/.dev: requirements/dev.lock pyproject.toml $(VENV)/.build
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(VENV)/.main $@

@@ -1,14 +1,15 @@
-"""Exact money: integer units of 1e-9 USD.
+"""Exact money: integer units of 1e-10 USD.
 
-Prices per 1M tokens with up to three decimals therefore give every token a whole-number
-price. Floats appear only at the JSON edge, for display.
+A price per 1M tokens with up to four decimals ($0.0375 / 1M) therefore gives every token a
+whole-number price (375 units), and a signed 64-bit column still holds $922 million.
+Floats appear only at the JSON edge, for display.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-UNITS_PER_USD = 10**9
+UNITS_PER_USD = 10**10
 
 
 def usd_to_units(value: object) -> int:
@@ -24,7 +25,7 @@ def usd_to_units(value: object) -> int:
         raise ValueError("amount must be finite")
     units = amount * UNITS_PER_USD
     if units != units.to_integral_value():
-        raise ValueError("amount has more precision than 1e-9 USD")
+        raise ValueError("amount has more precision than 1e-10 USD")
     return int(units)
 
 

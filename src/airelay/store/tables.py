@@ -1,7 +1,7 @@
 """The schema, as SQLAlchemy Core tables. Alembic migrations create exactly this.
 
 Times are integer Unix seconds (one representation on SQLite and PostgreSQL); money is
-integer units of 1e-9 USD (see ``airelay.money``).
+integer units of 1e-10 USD (see ``airelay.money``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -98,6 +99,91 @@ models = Table(
     Column("id", String(200), primary_key=True),
     Column("owned_by", String(100), nullable=False),
     Column("pricing", JSON, nullable=False),
+    # The most a call may produce when it names no max_tokens (the reservation's worst case).
+    Column("max_output_tokens", Integer, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+# Money an instance has taken out of ``users.balance`` to serve reservations from memory.
+# A crashed instance's holds go back to the balance once their heartbeat is stale.
+balance_holds = Table(
+    "balance_holds",
+    metadata,
+    Column("instance_id", String(40), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+)
+
+# The append-only ledger of balance credits: top-ups, checkouts, adjustments.
+# ``reference`` makes a retried credit (Idempotency-Key, Stripe session) land once.
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("reference", String(200), nullable=True, unique=True),
+    Column("description", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_transactions_user_time", "user_id", "created_at"),
+)
+
+# One row per billed call. Written in batches off the hot path.
+usage_logs = Table(
+    "usage_logs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user_id", String(40), nullable=False),
+    Column("token_id", String(40), nullable=True),
+    Column("model", String(200), nullable=False),
+    Column("endpoint", String(100), nullable=False),
+    Column("channel_id", String(40), nullable=True),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("cached_tokens", Integer, nullable=False),
+    Column("reasoning_tokens", Integer, nullable=False),
+    Column("cost", BigInteger, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("request_id", String(40), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_usage_logs_time", "created_at"),
+    Index("ix_usage_logs_user_time", "user_id", "created_at"),
+    Index("ix_usage_logs_model_time", "model", "created_at"),
+    Index("ix_usage_logs_token_time", "token_id", "created_at"),
+    Index("ix_usage_logs_channel_time", "channel_id", "created_at"),
+    Index("ix_usage_logs_request", "request_id"),
+)
+
+# Daily totals per user, model and channel ('' when none); kept when raw rows expire.
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("user_id", String(40), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("channel_id", String(40), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("cached_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("cost", BigInteger, nullable=False),
+    Index("ix_usage_daily_user_day", "user_id", "day"),
+    Index("ix_usage_daily_model_day", "model", "day"),
+)
+
+checkout_sessions = Table(
+    "checkout_sessions",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("completed_at", BigInteger, nullable=True),
 )
