@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from airelay.billing.wallets import Wallets
 from airelay.config import Settings
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
@@ -29,11 +30,16 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
         cache = ConfigCache(engine, box, settings.config_poll_seconds)
         await cache.start()
+        wallets = Wallets(engine)
+        await wallets.start()
         http = create_session()
-        app[STATE] = AppState(settings=settings, engine=engine, box=box, cache=cache, http=http)
+        app[STATE] = AppState(
+            settings=settings, engine=engine, box=box, cache=cache, http=http, wallets=wallets
+        )
         try:
             yield
         finally:
+            await wallets.stop()
             await cache.stop()
             await http.close()
             await engine.dispose()

@@ -27,6 +27,10 @@ class Settings:
     data_dir: Path = Path("./data")
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
+    # Where Stripe is reached (tests point it at a local fake) and where Checkout returns to.
+    stripe_api_base: str | None = None
+    checkout_success_url: str = "http://127.0.0.1:8080/billing/success"
+    checkout_cancel_url: str = "http://127.0.0.1:8080/billing/cancel"
     # Seconds to wait for an upstream to answer (headers, then each chunk of a stream).
     upstream_timeout: float = 300.0
     upstream_connect_timeout: float = 10.0
@@ -49,6 +53,9 @@ _FIELDS: dict[str, type] = {
     "upstream_connect_timeout": float,
     "max_body_bytes": int,
     "config_poll_seconds": float,
+    "stripe_api_base": str,
+    "checkout_success_url": str,
+    "checkout_cancel_url": str,
 }
 
 _UNPREFIXED = {"stripe_api_key": "STRIPE_API_KEY", "stripe_webhook_secret": "STRIPE_WEBHOOK_SECRET"}

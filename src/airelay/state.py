@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from airelay.billing.wallets import Wallets
 from airelay.config import Settings
 from airelay.security.crypto import SecretBox
 from airelay.store.snapshot import ConfigCache
@@ -20,6 +21,7 @@ class AppState:
     box: SecretBox
     cache: ConfigCache
     http: aiohttp.ClientSession
+    wallets: Wallets
 
 
 STATE = web.AppKey("airelay_state", AppState)

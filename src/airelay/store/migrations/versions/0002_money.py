@@ -89,7 +89,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("checkout_sessions", "usage_daily", "usage_logs", "transactions", "balance_holds"):
+    for table in (
+        "checkout_sessions",
+        "usage_daily",
+        "usage_logs",
+        "transactions",
+        "balance_holds",
+    ):
         op.drop_table(table)
     with op.batch_alter_table("models") as batch:
         batch.drop_column("max_output_tokens")

@@ -1,0 +1,1 @@
+"""Money: prices, costs, reservations, settlement and the ledger. Knows nothing of HTTP."""

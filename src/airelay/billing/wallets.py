@@ -1,0 +1,272 @@
+"""Reservations from memory, settled in batches: the money path of every call.
+
+Each instance takes *holds* out of a user's database balance (one round trip, only when its
+hold runs short) and reserves each call's worst case against the hold in memory. Settling a
+call subtracts its real cost from the hold and queues its usage row; a background task writes
+the queued rows, the hold decrements and the spend counters in one transaction. So the
+balance in the database never goes below zero, several instances stay exact against one
+database, and a typical call touches no database at all.
+
+Idle holds go back to the balance; at shutdown everything is flushed and returned; a crashed
+instance's holds are returned by whichever instance next sees their heartbeat go stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from airelay.ids import new_id
+from airelay.store import holds
+from airelay.store import usage as usage_store
+from airelay.store.tables import tokens
+
+log = logging.getLogger(__name__)
+
+
+class InsufficientFunds(Exception):
+    """The user's balance cannot cover the call's worst case."""
+
+
+@dataclass(slots=True)
+class _Account:
+    held: int = 0  # units held by this instance for the user (includes reserved)
+    reserved: int = 0  # worst cases of calls in flight
+    pending: int = 0  # charged but not yet written
+    last_used: float = field(default_factory=time.monotonic)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(slots=True)
+class Reservation:
+    user_id: str
+    token_id: str | None
+    amount: int
+    settled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WalletSettings:
+    # A hold takes at least this much (or the whole balance if smaller), so that most calls
+    # reserve from memory.
+    min_hold: int = 10**10  # $1
+    flush_interval: float = 0.25
+    idle_release_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
+    stale_after_seconds: int = 60
+
+
+class Wallets:
+    def __init__(self, engine: AsyncEngine, settings: WalletSettings | None = None) -> None:
+        self._engine = engine
+        self._settings = settings or WalletSettings()
+        self.instance_id = new_id("inst")
+        self._accounts: dict[str, _Account] = {}
+        self._queue: list[dict[str, Any]] = []
+        self._token_spend: dict[str, int] = {}  # this instance's charges per key, unflushed
+        self._token_used: dict[str, int] = {}  # per key: used as last read, plus our flushed
+        self._token_reserved: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+
+    # -- the hot path ------------------------------------------------------------------
+
+    async def reserve(self, user_id: str, token_id: str | None, amount: int) -> Reservation:
+        """Set aside ``amount`` for a call; raise InsufficientFunds if it cannot be had."""
+        account = self._accounts.get(user_id)
+        if account is None:
+            account = self._accounts[user_id] = _Account()
+        account.last_used = time.monotonic()
+        if account.held - account.reserved - account.pending < amount:
+            async with account.lock:
+                free = account.held - account.reserved - account.pending
+                if free < amount:
+                    need = amount - free
+                    want = max(need, self._settings.min_hold, amount * 4)
+                    async with self._engine.begin() as conn:
+                        taken = await holds.take(conn, self.instance_id, user_id, need, want)
+                    if taken == 0:
+                        raise InsufficientFunds(user_id)
+                    account.held += taken
+        account.reserved += amount
+        if token_id is not None:
+            self._token_reserved[token_id] = self._token_reserved.get(token_id, 0) + amount
+        return Reservation(user_id=user_id, token_id=token_id, amount=amount)
+
+    def settle(self, reservation: Reservation, cost: int, usage_row: dict[str, Any]) -> int:
+        """Charge ``cost`` for a reserved call and queue its usage row; returns the charge.
+
+        A cost above the reservation is charged from the rest of the hold; what even that
+        cannot cover is not charged (the balance never goes below zero) and is logged.
+        """
+        if reservation.settled:
+            raise RuntimeError("reservation settled twice")
+        reservation.settled = True
+        account = self._accounts[reservation.user_id]
+        account.reserved -= reservation.amount
+        self._unreserve_token(reservation)
+        available = account.held - account.reserved - account.pending
+        charge = max(0, min(cost, available))
+        if charge < cost:
+            log.warning(
+                "user %s: call cost %d units but only %d could be charged",
+                reservation.user_id,
+                cost,
+                charge,
+            )
+        account.pending += charge
+        account.last_used = time.monotonic()
+        if reservation.token_id is not None:
+            spend = self._token_spend.get(reservation.token_id, 0) + charge
+            self._token_spend[reservation.token_id] = spend
+        self._queue.append({**usage_row, "cost": charge})
+        return charge
+
+    def release(self, reservation: Reservation) -> None:
+        """Give back a reservation unused (the call failed before producing anything)."""
+        if reservation.settled:
+            return
+        reservation.settled = True
+        account = self._accounts[reservation.user_id]
+        account.reserved -= reservation.amount
+        self._unreserve_token(reservation)
+
+    def _unreserve_token(self, reservation: Reservation) -> None:
+        if reservation.token_id is not None:
+            left = self._token_reserved.get(reservation.token_id, 0) - reservation.amount
+            if left:
+                self._token_reserved[reservation.token_id] = left
+            else:
+                self._token_reserved.pop(reservation.token_id, None)
+
+    # -- reads -------------------------------------------------------------------------
+
+    def pending_spend(self, user_id: str) -> int:
+        account = self._accounts.get(user_id)
+        return account.pending if account else 0
+
+    async def key_spent(self, token_id: str) -> int:
+        """What a key has spent (database, plus this instance's unwritten charges) plus what
+        its calls in flight have reserved: the figure its quota is held against."""
+        used = self._token_used.get(token_id)
+        if used is None:
+            async with self._engine.connect() as conn:
+                value = (
+                    await conn.execute(select(tokens.c.used).where(tokens.c.id == token_id))
+                ).scalar()
+            used = self._token_used[token_id] = int(value or 0)
+        return used + self._token_spend.get(token_id, 0) + self._token_reserved.get(token_id, 0)
+
+    # -- background work ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self._engine.begin() as conn:
+            released = await holds.release_stale(
+                conn, int(time.time()) - self._settings.stale_after_seconds
+            )
+        if released:
+            log.info("returned %d orphaned balance holds to their users", released)
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Write everything and return every hold (graceful shutdown loses nothing)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+        await self._release(idle_for=None)
+
+    async def _run(self) -> None:
+        last_beat = last_sweep = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.flush_interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+                now = time.monotonic()
+                if now - last_beat >= self._settings.heartbeat_seconds:
+                    last_beat = now
+                    await self._heartbeat()
+                    await self._release(idle_for=self._settings.idle_release_seconds)
+                if now - last_sweep >= self._settings.stale_after_seconds / 2:
+                    last_sweep = now
+                    async with self._engine.begin() as conn:
+                        await holds.release_stale(
+                            conn, int(time.time()) - self._settings.stale_after_seconds
+                        )
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be briefly away; retry on the next tick
+                log.exception("billing flush failed; will retry")
+
+    async def flush(self) -> None:
+        """Write queued usage and charges in one transaction."""
+        async with self._flush_lock:
+            if not self._queue:
+                return
+            rows, self._queue = self._queue, []
+            spent: dict[str, int] = {}
+            by_token: dict[str, int] = {}
+            for row in rows:
+                spent[row["user_id"]] = spent.get(row["user_id"], 0) + row["cost"]
+                if row["token_id"] is not None:
+                    by_token[row["token_id"]] = by_token.get(row["token_id"], 0) + row["cost"]
+            try:
+                async with self._engine.begin() as conn:
+                    await usage_store.insert_batch(conn, rows)
+                    for user_id, amount in spent.items():
+                        await holds.spend(conn, self.instance_id, user_id, amount)
+                    for token_id, amount in by_token.items():
+                        await conn.execute(
+                            tokens.update()
+                            .where(tokens.c.id == token_id)
+                            .values(used=tokens.c.used + amount, last_used_at=int(time.time()))
+                        )
+            except BaseException:
+                self._queue[:0] = rows
+                raise
+            for user_id, amount in spent.items():
+                account = self._accounts[user_id]
+                account.pending -= amount
+                account.held -= amount
+            for token_id, amount in by_token.items():
+                self._token_spend[token_id] -= amount
+                if token_id in self._token_used:
+                    self._token_used[token_id] += amount
+
+    async def _heartbeat(self) -> None:
+        async with self._engine.begin() as conn:
+            await holds.heartbeat(conn, self.instance_id)
+        # Other instances' spend on shared keys shows up here (quota across instances).
+        self._token_used.clear()
+
+    async def _release(self, idle_for: float | None) -> None:
+        """Return the unused part of holds not used for ``idle_for`` seconds (None: all)."""
+        now = time.monotonic()
+        for user_id, account in list(self._accounts.items()):
+            if account.reserved or account.pending or account.lock.locked():
+                continue
+            if idle_for is not None and now - account.last_used < idle_for:
+                continue
+            amount = account.held
+            # Taken from memory before the await, so a concurrent reserve cannot use it.
+            account.held = 0
+            try:
+                async with self._engine.begin() as conn:
+                    await holds.give_back(conn, self.instance_id, user_id, amount)
+            except BaseException:
+                account.held += amount
+                raise
+            if not account.held and not account.reserved and not account.lock.locked():
+                del self._accounts[user_id]

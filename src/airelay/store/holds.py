@@ -1,0 +1,115 @@
+"""Balance holds: money an instance takes out of ``users.balance`` to reserve from memory.
+
+Every statement here moves money between ``users.balance`` and ``balance_holds.amount`` (or
+out of a hold into spend) inside one transaction, so the sum of both is only ever changed by
+credits and by recorded usage.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from airelay.store.db import now
+from airelay.store.tables import balance_holds, users
+from airelay.store.upsert import add_on_conflict
+
+
+async def take(conn: AsyncConnection, instance_id: str, user_id: str, need: int, want: int) -> int:
+    """Move up to ``want`` (at least ``need``) units from the balance into this instance's
+    hold; return what was taken, 0 if the balance is below ``need``."""
+    # A write first: it takes the row lock (PostgreSQL) or the write lock (SQLite), so the
+    # read below cannot race another instance's take.
+    locked = await conn.execute(
+        update(users).where(users.c.id == user_id).values(balance=users.c.balance)
+    )
+    if locked.rowcount == 0:
+        return 0
+    balance = int(
+        (await conn.execute(select(users.c.balance).where(users.c.id == user_id))).scalar_one()
+    )
+    if balance <= 0 or balance < need:
+        return 0
+    amount = min(balance, max(want, need))
+    await conn.execute(
+        update(users).where(users.c.id == user_id).values(balance=users.c.balance - amount)
+    )
+    await add_on_conflict(
+        conn,
+        balance_holds,
+        [{"instance_id": instance_id, "user_id": user_id, "amount": amount, "heartbeat_at": now()}],
+        keys=("instance_id", "user_id"),
+        counters=("amount",),
+    )
+    return amount
+
+
+async def give_back(conn: AsyncConnection, instance_id: str, user_id: str, amount: int) -> None:
+    """Return ``amount`` of this instance's hold to the balance."""
+    if amount <= 0:
+        return
+    await conn.execute(
+        update(balance_holds)
+        .where(and_(balance_holds.c.instance_id == instance_id, balance_holds.c.user_id == user_id))
+        .values(amount=balance_holds.c.amount - amount)
+    )
+    await conn.execute(
+        update(users).where(users.c.id == user_id).values(balance=users.c.balance + amount)
+    )
+    await conn.execute(
+        delete(balance_holds).where(
+            and_(
+                balance_holds.c.instance_id == instance_id,
+                balance_holds.c.user_id == user_id,
+                balance_holds.c.amount <= 0,
+            )
+        )
+    )
+
+
+async def spend(conn: AsyncConnection, instance_id: str, user_id: str, amount: int) -> None:
+    """Charged usage leaves the hold for good (the usage rows record where it went)."""
+    await conn.execute(
+        update(balance_holds)
+        .where(and_(balance_holds.c.instance_id == instance_id, balance_holds.c.user_id == user_id))
+        .values(amount=balance_holds.c.amount - amount)
+    )
+    await conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(total_usage=users.c.total_usage + amount, updated_at=now())
+    )
+
+
+async def heartbeat(conn: AsyncConnection, instance_id: str) -> int:
+    result = await conn.execute(
+        update(balance_holds)
+        .where(balance_holds.c.instance_id == instance_id)
+        .values(heartbeat_at=now())
+    )
+    return int(result.rowcount)
+
+
+async def release_stale(conn: AsyncConnection, older_than: int) -> int:
+    """Return to their balances the holds whose instance stopped beating before
+    ``older_than`` (a crashed instance). Returns the number of holds released."""
+    stale = (
+        (await conn.execute(select(balance_holds).where(balance_holds.c.heartbeat_at < older_than)))
+        .mappings()
+        .all()
+    )
+    for hold in stale:
+        await conn.execute(
+            update(users)
+            .where(users.c.id == hold["user_id"])
+            .values(balance=users.c.balance + int(hold["amount"]))
+        )
+        await conn.execute(
+            delete(balance_holds).where(
+                and_(
+                    balance_holds.c.instance_id == hold["instance_id"],
+                    balance_holds.c.user_id == hold["user_id"],
+                )
+            )
+        )
+    return len(stale)
