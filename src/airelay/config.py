@@ -38,6 +38,8 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     # How often an instance checks the database for configuration written by another one.
     config_poll_seconds: float = 2.0
+    # Days raw usage rows are kept (the daily rollups stay); 0 keeps them forever.
+    usage_retention_days: int = 0
 
 
 _FIELDS: dict[str, type] = {
@@ -56,6 +58,7 @@ _FIELDS: dict[str, type] = {
     "stripe_api_base": str,
     "checkout_success_url": str,
     "checkout_cancel_url": str,
+    "usage_retention_days": int,
 }
 
 _UNPREFIXED = {"stripe_api_key": "STRIPE_API_KEY", "stripe_webhook_secret": "STRIPE_WEBHOOK_SECRET"}

@@ -7,15 +7,17 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from airelay.surfaces import openai
-from airelay.surfaces.admin import channels, models, settings, tokens, users
+from airelay.surfaces import account, billing, openai_chat, openai_models
+from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ROUTES: list[tuple[str, str, Handler]] = [
-    ("POST", "/chat/completions", openai.chat_completions),
-    ("GET", "/models", openai.list_models),
-    ("GET", "/models/{model:.+}", openai.retrieve_model),
+    ("POST", "/chat/completions", openai_chat.chat_completions),
+    ("GET", "/models", openai_models.list_models),
+    ("GET", "/models/{model:.+}", openai_models.retrieve_model),
+    ("POST", "/billing/checkout", billing.create_checkout),
+    ("POST", "/billing/webhook", billing.stripe_webhook),
     ("GET", "/admin/settings", settings.get_settings),
     ("PATCH", "/admin/settings", settings.update_settings),
     ("GET", "/admin/channels", channels.list_channels),
@@ -39,6 +41,14 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/admin/tokens/{id}", tokens.get_token),
     ("PATCH", "/admin/tokens/{id}", tokens.update_token),
     ("DELETE", "/admin/tokens/{id}", tokens.revoke_token),
+    ("GET", "/balance", account.balance),
+    ("GET", "/billing/balance", account.billing_balance),
+    ("GET", "/usage", account.usage),
+    ("GET", "/dashboard/billing/subscription", account.dashboard_subscription),
+    ("GET", "/dashboard/billing/usage", account.dashboard_usage),
+    ("POST", "/admin/topup", topup.topup),
+    ("GET", "/admin/usage", usage.list_usage),
+    ("GET", "/admin/usage/summary", usage.usage_summary),
 ]
 
 

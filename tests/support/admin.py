@@ -19,7 +19,9 @@ class Admin:
         return response.json()
 
     def create_user(self, **fields: Any) -> dict[str, Any]:
+        """A user with an email of its own and, unless told otherwise, $10 to spend."""
         fields.setdefault("email", f"{uuid.uuid4().hex[:10]}@example.com")
+        fields.setdefault("balance", 10)
         return self._ok(self.http.post("/v1/admin/users", json=fields))  # type: ignore[no-any-return]
 
     def create_token(self, user_id: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -28,9 +30,23 @@ class Admin:
         fields["user_id"] = user_id
         return self._ok(self.http.post("/v1/admin/tokens", json=fields))  # type: ignore[no-any-return]
 
-    def create_channel(self, **fields: Any) -> dict[str, Any]:
+    def create_channel(
+        self, *, price: dict[str, Any] | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """A channel; its models get ``price`` (default $1 / $2 per 1M tokens) in the
+        catalog unless they are priced already (an unpriced model cannot be called)."""
         fields.setdefault("name", "ch-" + uuid.uuid4().hex[:6])
-        return self._ok(self.http.post("/v1/admin/channels", json=fields))  # type: ignore[no-any-return]
+        channel: dict[str, Any] = self._ok(self.http.post("/v1/admin/channels", json=fields))
+        for model in channel["models"]:
+            self.price(model, price if price is not None else {"input": 1, "output": 2})
+        return channel
+
+    def price(self, model: str, pricing: dict[str, Any], **fields: Any) -> None:
+        """Put ``model`` in the catalog with ``pricing`` unless it is there already."""
+        response = self.http.post(
+            "/v1/admin/models", json={"id": model, "pricing": pricing, **fields}
+        )
+        assert response.status_code in (201, 409), response.text
 
     def patch_channel(self, channel_id: str, **fields: Any) -> dict[str, Any]:
         return self._ok(self.http.patch(f"/v1/admin/channels/{channel_id}", json=fields))  # type: ignore[no-any-return]

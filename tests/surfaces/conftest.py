@@ -9,7 +9,6 @@ import pytest
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin
 from support.gateway import Gateway
-
 from surfaces.admin_kit import Route, make_route
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from support.admin import Admin
-
 from surfaces.admin_kit import expect_error, ok
 
 # Every management route with a made-up id: the key check comes before anything else.
@@ -88,7 +88,7 @@ def test_unknown_admin_route_and_wrong_method(admin: Admin) -> None:
 
 
 @pytest.fixture
-def settings_restored(admin: Admin) -> Any:
+def settings_restored(admin: Admin) -> Iterator[dict[str, Any]]:
     before = ok(admin.http.get("/v1/admin/settings"))
     yield before
     restore = {k: before[k] for k in ("system_name", "features", "rate_limits")}
@@ -112,7 +112,9 @@ def test_settings_shape(admin: Admin) -> None:
 def test_settings_patch_merges(admin: Admin, settings_restored: dict[str, Any]) -> None:
     before = settings_restored
     flipped = not before["features"]["registration_enabled"]
-    body = ok(admin.http.patch("/v1/admin/settings", json={"features": {"registration_enabled": flipped}}))
+    body = ok(
+        admin.http.patch("/v1/admin/settings", json={"features": {"registration_enabled": flipped}})
+    )
     assert body["features"] == {**before["features"], "registration_enabled": flipped}
     assert body["rate_limits"] == before["rate_limits"]
     assert body["system_name"] == before["system_name"]
@@ -160,7 +162,9 @@ def test_settings_patch_rejects_bad_input(admin: Admin, patch: object) -> None:
 
 def test_settings_patch_malformed_json(admin: Admin) -> None:
     response = admin.http.patch(
-        "/v1/admin/settings", content=b'{"system_name": ', headers={"content-type": "application/json"}
+        "/v1/admin/settings",
+        content=b'{"system_name": ',
+        headers={"content-type": "application/json"},
     )
     expect_error(response, 400)
 

@@ -10,7 +10,6 @@ import pytest
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
-
 from surfaces.admin_kit import UPSTREAM_KEY, Route, chat, expect_error, ok, table_dump
 
 
@@ -27,7 +26,8 @@ def assert_masked(channel: dict[str, Any], count: int) -> None:
 def test_create_with_preset_defaults(admin: Admin, gateway: Gateway) -> None:
     key = secret_key()
     response = admin.http.post(
-        "/v1/admin/channels", json={"name": "DeepSeek Official", "type": "deepseek", "api_keys": [key]}
+        "/v1/admin/channels",
+        json={"name": "DeepSeek Official", "type": "deepseek", "api_keys": [key]},
     )
     channel = ok(response, 201)
     assert key not in response.text
@@ -101,7 +101,9 @@ def test_patch_and_delete(admin: Admin, upstream: FakeOpenAI) -> None:
     expect_error(admin.http.patch(url, json={"priority": 2}), 404)
     expect_error(admin.http.delete(url), 404)
     expect_error(admin.http.post(url + "/test"), 404)
-    assert channel["id"] not in {c["id"] for c in ok(admin.http.get("/v1/admin/channels"))["channels"]}
+    assert channel["id"] not in {
+        c["id"] for c in ok(admin.http.get("/v1/admin/channels"))["channels"]
+    }
 
 
 def test_status_and_models_take_effect_at_once(

@@ -1,5 +1,5 @@
 """Management API: the model catalog. Ids may contain ``/``; prices are USD and come back
-exactly as given; prices that are negative, unknown or finer than 1e-9 USD are refused."""
+exactly as given; prices that are negative, unknown or finer than the ledger's unit are refused."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from support.admin import Admin, unique_model
-
 from surfaces.admin_kit import expect_error, ok
 
 PRICING: dict[str, float] = {
@@ -71,7 +70,7 @@ def test_ids_with_several_slashes(admin: Admin) -> None:
 
 @pytest.mark.parametrize(
     "price",
-    [0, 0.000000001, 0.075, 0.1, 0.3, 2.5, 1.23456789, 123456.123456789, 1000000],
+    [0, 0.000000001, 0.0375, 0.075, 0.1, 0.3, 2.5, 1.23456789, 123456.123456789, 1000000],
     ids=repr,
 )
 def test_prices_come_back_exactly(admin: Admin, price: float) -> None:
@@ -85,8 +84,8 @@ BAD_PRICING: list[Any] = [
     {"input": -1},
     {"output": -0.000000001},
     {"per_token": 1.0},
-    {"input": 0.0000000001},
-    {"cached_input": 1.0000000005},
+    {"input": 1e-12},
+    {"cached_input": 1.00000000000005},
     {"input": "cheap"},
     {"input": True},
     {"input": [1]},
@@ -125,7 +124,9 @@ def test_create_rejects_bad_ids_and_fields(admin: Admin, body: dict[str, Any]) -
 
 def test_malformed_json(admin: Admin) -> None:
     response = admin.http.post(
-        "/v1/admin/models", content=b'{"id": "x", "pricing": {', headers={"content-type": "application/json"}
+        "/v1/admin/models",
+        content=b'{"id": "x", "pricing": {',
+        headers={"content-type": "application/json"},
     )
     expect_error(response, 400)
 

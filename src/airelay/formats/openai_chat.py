@@ -4,20 +4,13 @@ need translating."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from airelay.formats.usage import Usage, from_openai
+
 DONE = b"[DONE]"
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
 
 
 def check_request(payload: object) -> tuple[str, bool]:
@@ -51,28 +44,96 @@ def wants_usage(payload: dict[str, Any]) -> bool:
 
 
 def usage_from(obj: dict[str, Any]) -> Usage | None:
-    """Read an OpenAI-style ``usage`` object (also DeepSeek's cache-hit field)."""
-    usage = obj.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
-    if cached is None:
-        cached = usage.get("prompt_cache_hit_tokens")
-    reasoning = (
-        completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else None
-    )
-    return Usage(
-        prompt_tokens=_int(usage.get("prompt_tokens")),
-        completion_tokens=_int(usage.get("completion_tokens")),
-        cached_tokens=_int(cached),
-        reasoning_tokens=_int(reasoning),
-    )
+    """The usage of a response or chunk, if it carries one."""
+    return from_openai(obj.get("usage"))
 
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def output_cap(payload: dict[str, Any]) -> int | None:
+    """The most output tokens the request allows, if it says."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = payload.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def choice_count(payload: dict[str, Any]) -> int:
+    value = payload.get("n")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else 1
+
+
+def prompt_text(payload: dict[str, Any]) -> str:
+    """The text of the messages (and tool definitions), for an offline token estimate."""
+    parts: list[str] = []
+    for message in payload.get("messages") or ():
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(
+                part["text"]
+                for part in content
+                if isinstance(part, dict) and isinstance(part.get("text"), str)
+            )
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict):
+                parts.append(orjson.dumps(call.get("function")).decode())
+    if payload.get("tools"):
+        parts.append(orjson.dumps(payload["tools"]).decode())
+    return "\n".join(parts)
+
+
+def response_text(body: bytes) -> str:
+    """The generated text of a whole (non-stream) response."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    parts: list[str] = []
+    for choice in document.get("choices") or () if isinstance(document, dict) else ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict):
+            parts.extend(
+                message[name]
+                for name in ("content", "reasoning_content")
+                if isinstance(message.get(name), str)
+            )
+            for call in message.get("tool_calls") or ():
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                    parts.append(function["arguments"])
+    return "".join(parts)
+
+
+def completion_text(chunks: list[bytes]) -> str:
+    """The generated text (content, reasoning, tool arguments) carried by stream chunks."""
+    parts: list[str] = []
+    for data in chunks:
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(chunk, dict):
+            continue
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
+            for name in ("content", "reasoning_content"):
+                if isinstance(delta.get(name), str):
+                    parts.append(delta[name])
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict):
+                    parts.extend(v for v in (function.get("name"), function.get("arguments")) if v)
+    return "".join(parts)
+
+
+# Chunks kept per stream for counting tokens when no usage arrives; past this, the count
+# is cut short (a stream that long has almost always sent usage).
+KEEP_LIMIT_BYTES = 1 << 20
 
 
 class ChunkRewriter:
@@ -83,16 +144,23 @@ class ChunkRewriter:
     usage it sees. Chunks that need neither pass as the same bytes.
     """
 
-    __slots__ = ("_new", "_old", "_strip_usage", "usage")
+    __slots__ = ("_kept_bytes", "_new", "_old", "_strip_usage", "kept", "usage")
 
     def __init__(self, upstream_model: str, public_model: str, strip_usage: bool) -> None:
         self._old = orjson.dumps(upstream_model) if upstream_model != public_model else b""
         self._new = orjson.dumps(public_model)
         self._strip_usage = strip_usage
         self.usage: Usage | None = None
+        # The chunks seen, kept (by reference) until usage arrives: if it never does,
+        # they are counted.
+        self.kept: list[bytes] = []
+        self._kept_bytes = 0
 
     def rewrite(self, data: bytes) -> bytes | None:
         """The data to send for one chunk, or None to drop it."""
+        if self.usage is None and self._kept_bytes < KEEP_LIMIT_BYTES:
+            self.kept.append(data)
+            self._kept_bytes += len(data)
         if b'"usage"' in data and data != DONE:
             try:
                 chunk = orjson.loads(data)
@@ -102,6 +170,7 @@ class ChunkRewriter:
                 usage = usage_from(chunk)
                 if usage is not None:
                     self.usage = usage
+                    self.kept = []
                     if self._strip_usage and not chunk.get("choices"):
                         return None
         if self._old:

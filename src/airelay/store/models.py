@@ -11,13 +11,18 @@ from airelay.store.tables import models
 
 
 async def create(
-    conn: AsyncConnection, model_id: str, owned_by: str, pricing: dict[str, Any]
+    conn: AsyncConnection,
+    model_id: str,
+    owned_by: str,
+    pricing: dict[str, Any],
+    max_output_tokens: int | None = None,
 ) -> dict[str, Any]:
     ts = now()
     row = {
         "id": model_id,
         "owned_by": owned_by,
         "pricing": pricing,
+        "max_output_tokens": max_output_tokens,
         "created_at": ts,
         "updated_at": ts,
     }

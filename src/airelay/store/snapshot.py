@@ -14,10 +14,12 @@ import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from airelay.billing.pricing import Price
 from airelay.security.crypto import SecretBox
 from airelay.store import admin_keys, crud, meta, tables
 from airelay.store import users as users_repo
@@ -35,6 +37,7 @@ class KeyRecord:
     name: str
     status: str
     user_status: str
+    user_group: str
     expires_at: int | None
     permissions: frozenset[str]
     models: frozenset[str] | None
@@ -80,6 +83,10 @@ class Snapshot:
     # Every model name some channel lists, active or not, or the catalog holds.
     known_models: frozenset[str]
     catalog: dict[str, dict[str, Any]]
+    # Model -> its prices; a model absent here has no price and cannot be called.
+    prices: dict[str, Price]
+    # User group -> price multiplier (groups not listed pay list price).
+    group_multipliers: dict[str, Fraction]
 
 
 def channel_models(row: dict[str, Any]) -> list[str]:
@@ -87,6 +94,11 @@ def channel_models(row: dict[str, Any]) -> list[str]:
     names = list(row["models"])
     names.extend(name for name in row["model_mapping"] if name not in names)
     return names
+
+
+def group_multipliers(stored_settings: dict[str, Any]) -> dict[str, Fraction]:
+    raw = stored_settings.get("group_multipliers") or {}
+    return {group: Fraction(str(value)) for group, value in raw.items()}
 
 
 def parse_networks(entries: list[str] | None) -> tuple[IPNetwork, ...] | None:
@@ -99,7 +111,8 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
     """Read the whole configuration; return it with the config version it reflects."""
     async with engine.connect() as conn:
         version = await meta.config_version(conn)
-        user_status = await users_repo.statuses(conn)
+        user_rows = await users_repo.statuses(conn)
+        stored_settings = await meta.get_json(conn, meta.SETTINGS) or {}
         token_rows = await crud.all_rows(conn, tables.tokens)
         channel_rows = await crud.all_rows(conn, tables.channels)
         model_rows = await crud.all_rows(conn, tables.models)
@@ -111,7 +124,8 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
             user_id=row["user_id"],
             name=row["name"],
             status=row["status"],
-            user_status=user_status.get(row["user_id"], "deleted"),
+            user_status=user_rows.get(row["user_id"], ("deleted", ""))[0],
+            user_group=user_rows.get(row["user_id"], ("deleted", "default"))[1],
             expires_at=row["expires_at"],
             permissions=frozenset(row["permissions"]),
             models=frozenset(row["models"]) if row["models"] is not None else None,
@@ -157,6 +171,12 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
         routes={name: tuple(chs) for name, chs in routes.items()},
         known_models=frozenset(known),
         catalog={row["id"]: row for row in model_rows},
+        prices={
+            row["id"]: Price.from_catalog(row["pricing"], row["max_output_tokens"])
+            for row in model_rows
+            if row["pricing"]
+        },
+        group_multipliers=group_multipliers(stored_settings),
     )
     return snapshot, version
 

@@ -43,6 +43,7 @@ async def email_taken(conn: AsyncConnection, email: str, except_id: str | None =
     return (await conn.execute(query)).first() is not None
 
 
-async def statuses(conn: AsyncConnection) -> dict[str, str]:
-    rows = await conn.execute(select(users.c.id, users.c.status))
-    return {row.id: row.status for row in rows}
+async def statuses(conn: AsyncConnection) -> dict[str, tuple[str, str]]:
+    """User id -> (status, group), for the configuration snapshot."""
+    rows = await conn.execute(select(users.c.id, users.c.status, users.c.group))
+    return {row.id: (row.status, row.group) for row in rows}

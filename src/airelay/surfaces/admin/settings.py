@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
         "default_currency": "USD",
     },
     "rate_limits": {"requests_per_minute": 60, "tokens_per_minute": 100000},
+    "group_multipliers": {},
 }
 _TYPES: dict[str, dict[str, type | tuple[type, ...]]] = {
     "features": {
@@ -37,6 +39,7 @@ def merged(stored: dict[str, Any] | None) -> dict[str, Any]:
         "system_name": DEFAULTS["system_name"],
         "features": dict(DEFAULTS["features"]),
         "rate_limits": dict(DEFAULTS["rate_limits"]),
+        "group_multipliers": {},
     }
     for key, value in (stored or {}).items():
         if isinstance(value, dict):
@@ -44,6 +47,24 @@ def merged(stored: dict[str, Any] | None) -> dict[str, Any]:
         else:
             result[key] = value
     return result
+
+
+def _multipliers(value: Any) -> dict[str, str]:
+    """``{"vip": 0.8}``: a user group's price multiplier, a positive decimal."""
+    if not isinstance(value, dict):
+        raise GatewayError(400, "'group_multipliers' must be an object of group -> number")
+    clean: dict[str, str] = {}
+    for group, factor in value.items():
+        if isinstance(factor, bool) or not isinstance(factor, int | float | str):
+            raise GatewayError(400, f"group_multipliers.{group} must be a number")
+        try:
+            number = Decimal(str(factor))
+        except InvalidOperation as exc:
+            raise GatewayError(400, f"group_multipliers.{group} must be a number") from exc
+        if not number.is_finite() or number <= 0:
+            raise GatewayError(400, f"group_multipliers.{group} must be positive")
+        clean[str(group)] = str(number)
+    return clean
 
 
 def _validated(patch: Any) -> dict[str, Any]:
@@ -65,6 +86,8 @@ def _validated(patch: Any) -> dict[str, Any]:
                 if type(item) is not expected or (isinstance(item, int) and item < 0):
                     raise GatewayError(400, f"'{key}.{name}' has the wrong type")
             clean[key] = value
+        elif key == "group_multipliers":
+            clean[key] = _multipliers(value)
         elif key == "version":
             continue  # read-only
         else:

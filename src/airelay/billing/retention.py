@@ -1,0 +1,71 @@
+"""Expiry of raw usage rows older than the retention period; the daily rollups stay, so
+totals, summaries and spend keep their history.
+
+Every instance may run it: the deletes are idempotent, in small batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from airelay.store.usage_queries import delete_older_than
+
+log = logging.getLogger(__name__)
+
+DAY_SECONDS = 86400
+
+
+class UsageRetention:
+    """Deletes raw usage rows older than ``days`` at start and then every ``interval``
+    seconds; ``days`` of 0 (or less) keeps everything and starts nothing."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        days: int,
+        *,
+        interval: float = 3600.0,
+        batch: int = 10000,
+    ) -> None:
+        self._engine = engine
+        self.days = days
+        self._interval = interval
+        self._batch = batch
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.days > 0 and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="usage-retention")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run_once(self, now: float | None = None) -> int:
+        """Delete what has expired as of ``now``; returns how many raw rows went."""
+        if self.days <= 0:
+            return 0
+        cutoff = int(now if now is not None else time.time()) - self.days * DAY_SECONDS
+        async with self._engine.connect() as conn:
+            deleted = await delete_older_than(conn, cutoff, self._batch)
+        if deleted:
+            log.info("usage retention: deleted %d raw rows older than %d days", deleted, self.days)
+        return deleted
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be briefly away; try again next time
+                log.exception("usage retention failed; will retry")
+            await asyncio.sleep(self._interval)

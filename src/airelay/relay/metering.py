@@ -1,0 +1,110 @@
+"""Metering a call: refuse what cannot be paid, reserve the worst case, settle the real cost.
+
+The surfaces open a ``Meter`` before calling the upstream and close it exactly once: with
+``settle`` when the call produced something, with ``release`` when it produced nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from airelay.billing.pricing import Price, token_cost, worst_case
+from airelay.billing.wallets import InsufficientFunds, Reservation, Wallets
+from airelay.errors import GatewayError
+from airelay.formats.usage import Usage
+from airelay.ids import new_id
+from airelay.store.snapshot import KeyRecord, Snapshot
+
+# The status a usage row records for a call whose client went away mid-answer.
+CLIENT_CLOSED = 499
+
+
+@dataclass(slots=True)
+class Meter:
+    wallets: Wallets
+    record: KeyRecord
+    model: str
+    endpoint: str
+    request_id: str
+    price: Price
+    reservation: Reservation
+    multiplier_key: str
+    snapshot: Snapshot
+    started: float = field(default_factory=time.perf_counter)
+    closed: bool = False
+
+    def settle(self, usage: Usage, *, channel_id: str | None, status: int = 200) -> int:
+        """Charge the call's real cost and queue its usage row; returns the charge."""
+        if self.closed:
+            return 0
+        self.closed = True
+        multiplier = self.snapshot.group_multipliers.get(self.multiplier_key)
+        cost = (
+            token_cost(usage, self.price)
+            if multiplier is None
+            else token_cost(usage, self.price, multiplier)
+        )
+        row = {
+            "id": new_id("log"),
+            "user_id": self.record.user_id,
+            "token_id": self.record.id,
+            "model": self.model,
+            "endpoint": self.endpoint,
+            "channel_id": channel_id,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "latency_ms": int((time.perf_counter() - self.started) * 1000),
+            "status": status,
+            "request_id": self.request_id,
+            "created_at": int(time.time()),
+        }
+        return self.wallets.settle(self.reservation, cost, row)
+
+    def release(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.wallets.release(self.reservation)
+
+
+async def open_meter(
+    wallets: Wallets,
+    snapshot: Snapshot,
+    record: KeyRecord,
+    *,
+    model: str,
+    endpoint: str,
+    request_id: str,
+    prompt_tokens: int,
+    max_output_tokens: int | None,
+    choices: int = 1,
+) -> Meter:
+    """403 for a model without a price or a key whose quota is spent, 402 when the
+    balance cannot cover the worst case; otherwise the reserved meter."""
+    price = snapshot.prices.get(model)
+    if price is None:
+        raise GatewayError(
+            403,
+            f"The model '{model}' has no price set; the operator must price it "
+            "(0 for free) before it can be called.",
+        )
+    if record.quota is not None and await wallets.key_spent(record.id) >= record.quota:
+        raise GatewayError(403, "This API key has exhausted its quota.")
+    amount = worst_case(price, prompt_tokens, max_output_tokens, choices)
+    try:
+        reservation = await wallets.reserve(record.user_id, record.id, amount)
+    except InsufficientFunds as exc:
+        raise GatewayError(402, "Insufficient balance. Please top up your account.") from exc
+    return Meter(
+        wallets=wallets,
+        record=record,
+        model=model,
+        endpoint=endpoint,
+        request_id=request_id,
+        price=price,
+        reservation=reservation,
+        multiplier_key=record.user_group,
+        snapshot=snapshot,
+    )

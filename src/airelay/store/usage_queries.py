@@ -1,0 +1,164 @@
+"""Reading usage: pages of raw rows, totals from the daily rollups, expiry of raw rows.
+
+Time bounds are Unix seconds, ``start`` inclusive and ``end`` exclusive; day bounds are
+'YYYY-MM-DD' strings, both inclusive (the rollups' key, which sorts as text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from airelay.store.tables import usage_daily, usage_logs
+from airelay.store.usage import COUNTERS
+
+
+def _row_conditions(
+    user_id: str | None,
+    model: str | None,
+    token_id: str | None,
+    start: int | None,
+    end: int | None,
+) -> list[ColumnElement[bool]]:
+    # Equality on the leading column plus a created_at range: each filter has its own
+    # (column, created_at) index, which also yields the rows newest first.
+    c = usage_logs.c
+    conditions: list[ColumnElement[bool]] = []
+    if user_id is not None:
+        conditions.append(c.user_id == user_id)
+    if model is not None:
+        conditions.append(c.model == model)
+    if token_id is not None:
+        conditions.append(c.token_id == token_id)
+    if start is not None:
+        conditions.append(c.created_at >= start)
+    if end is not None:
+        conditions.append(c.created_at < end)
+    return conditions
+
+
+async def page_usage(
+    conn: AsyncConnection,
+    *,
+    user_id: str | None = None,
+    model: str | None = None,
+    token_id: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    page: int,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page (from 1) of raw usage rows, newest first, and how many rows match."""
+    conditions = _row_conditions(user_id, model, token_id, start, end)
+    query = (
+        select(usage_logs)
+        .where(*conditions)
+        .order_by(usage_logs.c.created_at.desc(), usage_logs.c.id.desc())
+        .offset((page - 1) * limit)
+        .limit(limit)
+    )
+    rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    counting = select(func.count()).select_from(usage_logs).where(*conditions)
+    total = int((await conn.execute(counting)).scalar_one())
+    return rows, total
+
+
+async def token_spend(
+    conn: AsyncConnection, token_id: str, start: int | None = None, end: int | None = None
+) -> int:
+    """Units a key was charged between two times, from the raw rows (rollups have no key)."""
+    conditions = _row_conditions(None, None, token_id, start, end)
+    query = select(func.coalesce(func.sum(usage_logs.c.cost), 0)).where(*conditions)
+    return int((await conn.execute(query)).scalar_one())
+
+
+def _day_conditions(
+    user_id: str | None, model: str | None, start_day: str | None, end_day: str | None
+) -> list[ColumnElement[bool]]:
+    c = usage_daily.c
+    conditions: list[ColumnElement[bool]] = []
+    if user_id is not None:
+        conditions.append(c.user_id == user_id)
+    if model is not None:
+        conditions.append(c.model == model)
+    if start_day is not None:
+        conditions.append(c.day >= start_day)
+    if end_day is not None:
+        conditions.append(c.day <= end_day)
+    return conditions
+
+
+async def spend_between(
+    conn: AsyncConnection, user_id: str, start_day: str | None, end_day: str | None
+) -> int:
+    """Units the user was charged on the days from ``start_day`` to ``end_day``."""
+    conditions = _day_conditions(user_id, None, start_day, end_day)
+    query = select(func.coalesce(func.sum(usage_daily.c.cost), 0)).where(*conditions)
+    return int((await conn.execute(query)).scalar_one())
+
+
+def _zero() -> dict[str, int]:
+    return dict.fromkeys(COUNTERS, 0)
+
+
+@dataclass(slots=True)
+class UsageSummary:
+    """Counter totals (``requests``, tokens, ``cost`` in units) overall, per model, per day."""
+
+    totals: dict[str, int] = field(default_factory=_zero)
+    by_model: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_day: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, day: str, model: str, counters: Iterable[tuple[str, int]]) -> None:
+        per_model = self.by_model.setdefault(model, _zero())
+        per_day = self.by_day.setdefault(day, _zero())
+        for name, value in counters:
+            self.totals[name] += value
+            per_model[name] += value
+            per_day[name] += value
+
+
+async def summarize(
+    conn: AsyncConnection,
+    *,
+    user_id: str | None = None,
+    model: str | None = None,
+    start_day: str | None = None,
+    end_day: str | None = None,
+) -> UsageSummary:
+    """Totals from the rollups: one grouped pass (day x model), folded here both ways."""
+    c = usage_daily.c
+    sums = [func.sum(c[name]).label(name) for name in COUNTERS]
+    query = (
+        select(c.day, c.model, *sums)
+        .where(*_day_conditions(user_id, model, start_day, end_day))
+        .group_by(c.day, c.model)
+    )
+    summary = UsageSummary()
+    for row in (await conn.execute(query)).mappings():
+        summary.add(row["day"], row["model"], ((n, int(row[n])) for n in COUNTERS))
+    return summary
+
+
+async def delete_older_than(conn: AsyncConnection, cutoff_ts: int, batch: int = 10000) -> int:
+    """Delete raw rows created before ``cutoff_ts``, ``batch`` rows per transaction (short
+    locks, bounded WAL), committing each; the rollups stay. Pass a connection from
+    ``engine.connect()``. Returns how many rows went."""
+    deleted = 0
+    while True:
+        oldest = (
+            select(usage_logs.c.id)
+            .where(usage_logs.c.created_at < cutoff_ts)
+            .order_by(usage_logs.c.created_at)
+            .limit(batch)
+        )
+        result = await conn.execute(usage_logs.delete().where(usage_logs.c.id.in_(oldest)))
+        await conn.commit()
+        count = int(result.rowcount)
+        deleted += count
+        if count < batch:
+            return deleted

@@ -1,0 +1,139 @@
+"""``/v1/admin/usage``: billed calls, paged newest first, and totals from the daily rollups.
+
+The user-facing ``/v1/usage`` answers the same page for the key's own user, so the page and
+the filters live here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from airelay.errors import GatewayError
+from airelay.money import units_to_usd
+from airelay.state import AppState
+from airelay.store import usage_queries
+from airelay.store.usage import COUNTERS, day_of
+from airelay.surfaces.admin.common import admin, iso, paging, parse_iso
+from airelay.surfaces.responses import json_response
+
+DAY_SECONDS = 86400
+
+
+def _is_plain_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def time_range(request: web.Request) -> tuple[int | None, int | None]:
+    """``start_date`` / ``end_date`` (ISO 8601 dates or times) as Unix seconds, start
+    inclusive and end exclusive: a plain end date includes that whole day, an end time
+    includes that second."""
+    start = end = None
+    raw_start = request.query.get("start_date")
+    raw_end = request.query.get("end_date")
+    if raw_start:
+        start = parse_iso(raw_start, "start_date")
+    if raw_end:
+        end = parse_iso(raw_end, "end_date")
+        end += DAY_SECONDS if _is_plain_date(raw_end) else 1
+    if start is not None and end is not None and start >= end:
+        raise GatewayError(400, "'start_date' must be before 'end_date'")
+    return start, end
+
+
+def day_range(start: int | None, end: int | None) -> tuple[str | None, str | None]:
+    """The inclusive days that a time range touches (rollups count whole days)."""
+    first = day_of(start) if start is not None else None
+    last = day_of(end - 1) if end is not None else None
+    return first, last
+
+
+def row_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "token_id": row["token_id"],
+        "model": row["model"],
+        "endpoint": row["endpoint"],
+        "channel_id": row["channel_id"],
+        "prompt_tokens": row["prompt_tokens"],
+        "completion_tokens": row["completion_tokens"],
+        "cached_tokens": row["cached_tokens"],
+        "reasoning_tokens": row["reasoning_tokens"],
+        "cost": units_to_usd(row["cost"]),
+        "latency_ms": row["latency_ms"],
+        "status": row["status"],
+        "request_id": row["request_id"],
+        "timestamp": iso(row["created_at"]),
+    }
+
+
+def _text(request: web.Request, name: str) -> str | None:
+    return request.query.get(name) or None
+
+
+async def usage_page(
+    request: web.Request, state: AppState, user_id: str | None
+) -> web.StreamResponse:
+    """``{usage, total, page, limit}`` for the query's filters, restricted to ``user_id``."""
+    page, limit = paging(request)
+    start, end = time_range(request)
+    async with state.engine.connect() as conn:
+        rows, total = await usage_queries.page_usage(
+            conn,
+            user_id=user_id,
+            model=_text(request, "model"),
+            token_id=_text(request, "token_id"),
+            start=start,
+            end=end,
+            page=page,
+            limit=limit,
+        )
+    return json_response(
+        {"usage": [row_view(r) for r in rows], "total": total, "page": page, "limit": limit}
+    )
+
+
+@admin
+async def list_usage(request: web.Request, state: AppState) -> web.StreamResponse:
+    return await usage_page(request, state, _text(request, "user_id"))
+
+
+def _counters_view(counters: dict[str, int]) -> dict[str, Any]:
+    view: dict[str, Any] = {name: counters[name] for name in COUNTERS if name != "cost"}
+    view["total_tokens"] = counters["prompt_tokens"] + counters["completion_tokens"]
+    view["cost"] = units_to_usd(counters["cost"])
+    return view
+
+
+@admin
+async def usage_summary(request: web.Request, state: AppState) -> web.StreamResponse:
+    """Totals per model and per day. From the rollups, so a time range counts whole days
+    (the days it touches), and the totals outlive the expiry of raw rows."""
+    start_day, end_day = day_range(*time_range(request))
+    async with state.engine.connect() as conn:
+        summary = await usage_queries.summarize(
+            conn,
+            user_id=_text(request, "user_id"),
+            model=_text(request, "model"),
+            start_day=start_day,
+            end_day=end_day,
+        )
+    by_model = sorted(summary.by_model.items(), key=lambda item: (-item[1]["cost"], item[0]))
+    return json_response(
+        {
+            "start_date": start_day,
+            "end_date": end_day,
+            "totals": _counters_view(summary.totals),
+            "by_model": [{"model": name, **_counters_view(c)} for name, c in by_model],
+            "by_day": [
+                {"date": day, **_counters_view(c)} for day, c in sorted(summary.by_day.items())
+            ],
+        }
+    )

@@ -1,0 +1,67 @@
+"""Golden costs: for each upstream usage shape, the normalised usage and the exact cost,
+with no token counted twice."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airelay.billing.pricing import Price, token_cost, worst_case
+from airelay.formats.usage import Usage, from_anthropic, from_gemini, from_openai
+from airelay.money import UNITS_PER_USD, usd_to_units
+
+GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.json"))
+DECODERS = {"openai": from_openai, "anthropic": from_anthropic, "gemini": from_gemini}
+
+
+def price_of(pricing_usd: dict[str, Any]) -> Price:
+    return Price.from_catalog({k: usd_to_units(v) for k, v in pricing_usd.items()}, None)
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_golden_cost(path: Path) -> None:
+    case = json.loads(path.read_text())
+    usage = DECODERS[case["format"]](case["usage"])
+    assert usage is not None
+    assert asdict(usage) == case["normalized"]
+    cost = token_cost(usage, price_of(case["pricing_usd"]))
+    assert Decimal(cost) / UNITS_PER_USD == Decimal(case["cost_usd"])
+
+
+def test_no_usage_shape_is_none() -> None:
+    assert from_openai(None) is None and from_anthropic("x") is None and from_gemini(3) is None
+
+
+def test_cached_tokens_never_exceed_prompt() -> None:
+    price = price_of({"input": 1, "cached_input": 0.5, "output": 1})
+    inconsistent = Usage(prompt_tokens=10, cached_tokens=50, completion_tokens=0)
+    assert token_cost(inconsistent, price) == token_cost(Usage(10, 0, 10), price)
+
+
+def test_group_multiplier_rounds_up_to_a_unit() -> None:
+    price = price_of({"input": 1, "output": 1})
+    usage = Usage(prompt_tokens=1, completion_tokens=0)  # $1e-6 = 10,000 units
+    assert token_cost(usage, price) == 10_000
+    assert token_cost(usage, price, Fraction(2, 3)) == 6_667
+    assert token_cost(usage, price, Fraction(1, 2)) == 5_000
+
+
+def test_worst_case_covers_any_real_cost() -> None:
+    price = price_of({"input": 3, "cached_input": 0.3, "output": 15, "per_request": 0.01})
+    bound = worst_case(price, prompt_tokens=1000, max_output_tokens=500, choices=2)
+    for usage in (
+        Usage(1000, 1000),
+        Usage(1000, 1000, cached_tokens=900),
+        Usage(1000, 1000, cache_write_tokens=1000),
+    ):
+        assert token_cost(usage, price) <= bound
+    assert (
+        worst_case(price, 0, None)
+        == price.max_output_tokens * price.output // 1_000_000 + price.per_request
+    )

@@ -1,0 +1,363 @@
+"""Usage and balance reads: the admin usage view and its summary, a key's own usage, the
+balance endpoints (also in the OpenAI-legacy dashboard shapes), and retention of raw rows.
+
+Usage rows are seeded straight into the gateway's database with ``store.usage.insert_batch``
+(the writer the billing flush uses), for users created through the management API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+from support.admin import Admin, unique_model
+from support.gateway import Gateway
+from surfaces.admin_kit import expect_error, ok
+
+from airelay.billing.retention import UsageRetention
+from airelay.config import load_settings
+from airelay.money import units_to_usd
+from airelay.store import usage_queries
+from airelay.store.db import create_engine
+from airelay.store.usage import insert_batch
+
+T = TypeVar("T")
+ROW_FIELDS = {
+    "id",
+    "user_id",
+    "token_id",
+    "model",
+    "endpoint",
+    "channel_id",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost",
+    "latency_ms",
+    "status",
+    "request_id",
+    "timestamp",
+}
+MARCH_1 = int(datetime(2025, 3, 1, tzinfo=UTC).timestamp())
+OLD_DAY = int(datetime(2001, 1, 10, tzinfo=UTC).timestamp())
+DAY = 86400
+
+
+def run_db(url: str, work: Callable[[AsyncConnection], Awaitable[T]], *, begin: bool = True) -> T:
+    """Run ``work`` on a connection to the gateway's database (in a transaction if ``begin``)."""
+
+    async def go() -> T:
+        engine = create_engine(url)
+        try:
+            if begin:
+                async with engine.begin() as conn:
+                    return await work(conn)
+            async with engine.connect() as conn:
+                return await work(conn)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def usage_row(user_id: str, token_id: str | None, model: str, ts: int, n: int) -> dict[str, Any]:
+    return {
+        "id": f"use_{user_id[-8:]}_{ts}_{n}",
+        "user_id": user_id,
+        "token_id": token_id,
+        "model": model,
+        "endpoint": "/v1/chat/completions",
+        "channel_id": "ch_test" if n % 2 else None,
+        "prompt_tokens": 100 + n,
+        "completion_tokens": 10 * n + 1,
+        "cached_tokens": n % 3,
+        "reasoning_tokens": n % 5,
+        "cost": 1_234_567 * (n + 1),
+        "latency_ms": 50 + n,
+        "status": 200,
+        "request_id": f"req_{user_id[-6:]}_{n:04d}",
+        "created_at": ts,
+    }
+
+
+@dataclass
+class Seeded:
+    alice: dict[str, Any]
+    bob: dict[str, Any]
+    old_user: dict[str, Any]
+    alice_key: str
+    bob_key: str
+    models: tuple[str, str]
+    rows: list[dict[str, Any]]
+
+    def of(self, user: dict[str, Any]) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["user_id"] == user["id"]]
+
+
+@pytest.fixture(scope="module")
+def seeded(gateway: Gateway, admin: Admin) -> Seeded:
+    """Alice and Bob: 2 models x 10 days (2025-03-01..10) x 2 rows a day, plus rows on the
+    edges of 2025-03-05; an old user with rows from 2001 (for retention)."""
+    alice, bob, old_user = (admin.create_user(balance=b) for b in (25.5, 3, 1))
+    alice_token = admin.create_token(alice["id"])
+    bob_token = admin.create_token(bob["id"])
+    models = (unique_model("use-a"), unique_model("use-b"))
+    rows: list[dict[str, Any]] = []
+    n = 0
+    for user, token in ((alice, alice_token), (bob, bob_token)):
+        for day in range(10):
+            for hour, model in ((9, models[0]), (15, models[1])):
+                rows.append(usage_row(user["id"], token["id"], model, MARCH_1 + day * DAY + hour * 3600, n))
+                n += 1
+        edge = MARCH_1 + 5 * DAY  # 2025-03-06T00:00:00Z
+        for ts in (edge - 1, edge):
+            rows.append(usage_row(user["id"], token["id"], models[0], ts, n))
+            n += 1
+    for day in range(3):
+        rows.append(usage_row(old_user["id"], None, models[1], OLD_DAY + day * DAY, n))
+        n += 1
+    run_db(gateway.settings.database_url, lambda conn: insert_batch(conn, rows))
+    return Seeded(alice, bob, old_user, alice_token["key"], bob_token["key"], models, rows)
+
+
+@pytest.fixture(scope="module")
+def user_client(gateway: Gateway) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url, timeout=30) as client:
+        yield client
+
+
+def admin_usage(admin: Admin, **params: Any) -> dict[str, Any]:
+    return ok(admin.http.get("/v1/admin/usage", params=params))  # type: ignore[no-any-return]
+
+
+def ids(body: dict[str, Any]) -> list[str]:
+    return [row["id"] for row in body["usage"]]
+
+
+def newest_first(rows: list[dict[str, Any]]) -> list[str]:
+    return [r["id"] for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]), reverse=True)]
+
+
+def test_row_shape_and_values(admin: Admin, seeded: Seeded) -> None:
+    body = admin_usage(admin, user_id=seeded.alice["id"], limit=1)
+    assert set(body) == {"usage", "total", "page", "limit"}
+    assert (body["page"], body["limit"]) == (1, 1)
+    [row] = body["usage"]
+    assert set(row) == ROW_FIELDS
+    expected = max(seeded.of(seeded.alice), key=lambda r: r["created_at"])
+    assert row["id"] == expected["id"]
+    assert row["timestamp"] == "2025-03-10T15:00:00Z"
+    assert row["cost"] == units_to_usd(expected["cost"])
+    assert row["request_id"] == expected["request_id"]
+    for field in ("token_id", "model", "endpoint", "prompt_tokens", "completion_tokens"):
+        assert row[field] == expected[field]
+    for field in ("cached_tokens", "reasoning_tokens", "latency_ms", "status", "channel_id"):
+        assert row[field] == expected[field]
+
+
+def test_filters(admin: Admin, seeded: Seeded) -> None:
+    alice = seeded.alice["id"]
+    mine = seeded.of(seeded.alice)
+    body = admin_usage(admin, user_id=alice, limit=200)
+    assert body["total"] == len(mine) == 22
+    assert ids(body) == newest_first(mine)
+
+    body = admin_usage(admin, model=seeded.models[1], limit=200)
+    expected = [r for r in seeded.rows if r["model"] == seeded.models[1]]
+    assert body["total"] == len(expected) == 23
+    assert ids(body) == newest_first(expected)
+
+    body = admin_usage(admin, user_id=alice, model=seeded.models[0], limit=200)
+    assert body["total"] == 12
+    assert {r["model"] for r in body["usage"]} == {seeded.models[0]}
+    assert {r["user_id"] for r in body["usage"]} == {alice}
+
+    # Plain dates: the end day is included whole (its 23:59:59 row), the next day is not.
+    body = admin_usage(admin, user_id=alice, start_date="2025-03-03", end_date="2025-03-05")
+    assert body["total"] == 3 * 2 + 1
+    stamps = [r["timestamp"] for r in body["usage"]]
+    assert stamps[0] == "2025-03-05T23:59:59Z" and stamps[-1] == "2025-03-03T09:00:00Z"
+    one_day = admin_usage(admin, user_id=alice, start_date="2025-03-06", end_date="2025-03-06")
+    assert [r["timestamp"] for r in one_day["usage"]] == [
+        "2025-03-06T15:00:00Z",
+        "2025-03-06T09:00:00Z",
+        "2025-03-06T00:00:00Z",
+    ]
+    # Times: an end time includes that very second.
+    body = admin_usage(
+        admin, user_id=alice, start_date="2025-03-02T09:00:00Z", end_date="2025-03-02T15:00:00Z"
+    )
+    assert [r["timestamp"] for r in body["usage"]] == [
+        "2025-03-02T15:00:00Z",
+        "2025-03-02T09:00:00Z",
+    ]
+    body = admin_usage(admin, start_date="2025-03-10T15:00:01Z")
+    assert body == {"usage": [], "total": 0, "page": 1, "limit": 50}
+    assert admin_usage(admin, user_id="usr_nobody")["total"] == 0
+
+
+def test_paging(admin: Admin, seeded: Seeded) -> None:
+    for params in ({"limit": 201}, {"limit": 0}, {"page": 0}, {"page": "x"}):
+        expect_error(admin.http.get("/v1/admin/usage", params=params), 400)
+    assert admin_usage(admin)["limit"] == 50
+    seen: list[str] = []
+    page = 1
+    while True:
+        body = admin_usage(admin, page=page, limit=7)
+        assert body["total"] == len(seeded.rows)
+        assert (body["page"], body["limit"]) == (page, 7)
+        if not body["usage"]:
+            break
+        assert len(body["usage"]) <= 7
+        seen.extend(ids(body))
+        page += 1
+    assert len(seen) == len(set(seen)) == len(seeded.rows)
+    assert seen == newest_first(seeded.rows)
+    assert ok(admin.http.get("/admin/usage", params={"limit": 3}))["total"] == len(seeded.rows)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start_date": "yesterday"},
+        {"end_date": "2025-13-01"},
+        {"start_date": "2025-03-05", "end_date": "2025-03-04"},
+    ],
+)
+def test_bad_dates(admin: Admin, seeded: Seeded, params: dict[str, str]) -> None:
+    expect_error(admin.http.get("/v1/admin/usage", params=params), 400)
+    expect_error(admin.http.get("/v1/admin/usage/summary", params=params), 400)
+
+
+def test_admin_usage_needs_a_management_key(user_client: httpx.Client, seeded: Seeded) -> None:
+    expect_error(user_client.get("/v1/admin/usage"), 401)
+    auth = {"Authorization": f"Bearer {seeded.alice_key}"}
+    expect_error(user_client.get("/v1/admin/usage", headers=auth), 403)
+
+
+def test_own_usage(user_client: httpx.Client, seeded: Seeded) -> None:
+    auth = {"Authorization": f"Bearer {seeded.bob_key}"}
+    mine = seeded.of(seeded.bob)
+    for path in ("/v1/usage", "/usage"):
+        body = ok(user_client.get(path, headers=auth, params={"limit": 200}))
+        assert body["total"] == len(mine)
+        assert ids(body) == newest_first(mine)
+    pages = [
+        ids(ok(user_client.get("/v1/usage", headers=auth, params={"page": p, "limit": 10})))
+        for p in (1, 2, 3)
+    ]
+    assert sum(pages, []) == newest_first(mine)
+    body = ok(
+        user_client.get(
+            "/v1/usage",
+            headers=auth,
+            params={"model": seeded.models[1], "start_date": "2025-03-10", "end_date": "2025-03-10"},
+        )
+    )
+    assert [r["timestamp"] for r in body["usage"]] == ["2025-03-10T15:00:00Z"]
+    # Another user's id is refused, not silently answered with someone's rows.
+    params = {"user_id": seeded.alice["id"]}
+    expect_error(user_client.get("/v1/usage", headers=auth, params=params), 403)
+    expect_error(user_client.get("/v1/usage", headers=auth, params={"limit": 201}), 400)
+    expect_error(user_client.get("/v1/usage"), 401)
+    expect_error(user_client.get("/v1/usage", headers={"Authorization": "Bearer sk-nope"}), 401)
+
+
+def test_balance(user_client: httpx.Client, admin: Admin) -> None:
+    user = admin.create_user(balance=25.5)
+    key = admin.create_token(user["id"])["key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    for prefix in ("/v1", ""):
+        body = ok(user_client.get(f"{prefix}/balance", headers=auth))
+        assert set(body) == {"balance", "currency", "total_spent", "last_updated"}
+        assert (body["balance"], body["currency"], body["total_spent"]) == (25.5, "USD", 0)
+        assert body["last_updated"].endswith("Z")
+        updated = datetime.fromisoformat(body["last_updated"])
+        assert abs(time.time() - updated.timestamp()) < 120
+        assert ok(user_client.get(f"{prefix}/billing/balance", headers=auth)) == {"balance": 25.5}
+    # The Anthropic and Google SDKs' ways of sending the key work too.
+    assert ok(user_client.get("/v1/billing/balance", headers={"x-api-key": key}))["balance"] == 25.5
+    assert ok(user_client.get("/v1/billing/balance", params={"key": key}))["balance"] == 25.5
+    for path in ("/v1/balance", "/v1/billing/balance", "/dashboard/billing/subscription"):
+        expect_error(user_client.get(path), 401)
+        expect_error(user_client.get(path, headers={"Authorization": "Bearer sk-unknown"}), 401)
+
+
+def test_dashboard_subscription(user_client: httpx.Client, admin: Admin, seeded: Seeded) -> None:
+    user = admin.create_user(balance=25.5)
+    key = admin.create_token(user["id"])["key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    for path in ("/dashboard/billing/subscription", "/v1/dashboard/billing/subscription"):
+        body = ok(user_client.get(path, headers=auth))
+        assert body == {
+            "object": "billing_subscription",
+            "has_payment_method": True,
+            "soft_limit_usd": 25.5,
+            "hard_limit_usd": 25.5,
+            "system_hard_limit_usd": 25.5,
+            "access_until": 0,
+        }
+    # Without a quota the limit is all the user has had: balance plus spend.
+    auth = {"Authorization": f"Bearer {seeded.alice_key}"}
+    balance = ok(user_client.get("/v1/balance", headers=auth))
+    body = ok(user_client.get("/dashboard/billing/subscription", headers=auth))
+    assert body["hard_limit_usd"] == pytest.approx(balance["balance"] + balance["total_spent"])
+    # A key with a quota (and an expiry) is limited by it.
+    expires = "2030-01-02T03:04:05Z"
+    quota_key = admin.create_token(user["id"], quota=5, expires_at=expires)["key"]
+    body = ok(
+        user_client.get(
+            "/v1/dashboard/billing/subscription", headers={"Authorization": f"Bearer {quota_key}"}
+        )
+    )
+    assert body["hard_limit_usd"] == body["soft_limit_usd"] == 5
+    assert body["access_until"] == int(datetime.fromisoformat(expires).timestamp())
+
+
+def cents(rows: list[dict[str, Any]]) -> float:
+    return sum(r["cost"] for r in rows) / 10**8
+
+
+def test_dashboard_usage(user_client: httpx.Client, admin: Admin, seeded: Seeded) -> None:
+    auth = {"Authorization": f"Bearer {seeded.alice_key}"}
+    mine = seeded.of(seeded.alice)
+
+    def total_usage(**params: str) -> float:
+        for path in ("/dashboard/billing/usage", "/v1/dashboard/billing/usage"):
+            body = ok(user_client.get(path, headers=auth, params=params))
+            assert set(body) == {"object", "total_usage"} and body["object"] == "list"
+        return float(body["total_usage"])
+
+    assert total_usage() == pytest.approx(cents(mine))
+    march = total_usage(start_date="2025-03-01", end_date="2025-03-31")
+    assert march == pytest.approx(cents(mine))
+    # Both days included.
+    expected = [r for r in mine if MARCH_1 + 4 * DAY <= r["created_at"] < MARCH_1 + 6 * DAY]
+    assert len(expected) == 6
+    assert total_usage(start_date="2025-03-05", end_date="2025-03-06") == pytest.approx(
+        cents(expected)
+    )
+    assert total_usage(start_date="2025-04-01", end_date="2025-04-30") == 0
+    expect_error(user_client.get("/dashboard/billing/usage", headers=auth, params={"start_date": "x"}), 400)
+    expect_error(user_client.get("/dashboard/billing/usage"), 401)
+
+    # A key with a quota shows its own spend, not its user's.
+    quota_token = admin.create_token(seeded.bob["id"], quota=2)
+    rows = [usage_row(seeded.bob["id"], quota_token["id"], seeded.models[0], MARCH_1 + 7 * DAY + 60, 900 + i) for i in range(3)]
+    run_db(user_client_url(user_client), lambda conn: insert_batch(conn, rows))
+    quota_auth = {"Authorization": f"Bearer {quota_token['key']}"}
+    body = ok(user_client.get("/dashboard/billing/usage", headers=quota_auth))
+    assert body["total_usage"] == pytest.approx(cents(rows))
+    seeded.rows.extend(rows)
+
+
+def user_client_url(client: httpx.Client) -> str:
+    raise NotImplementedError
