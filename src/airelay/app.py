@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from airelay.billing.wallets import Wallets
+from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.config import Settings
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
@@ -30,7 +30,14 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
         cache = ConfigCache(engine, box, settings.config_poll_seconds)
         await cache.start()
-        wallets = Wallets(engine)
+        wallets = Wallets(
+            engine,
+            WalletSettings(
+                flush_interval=settings.billing_flush_seconds,
+                stale_after_seconds=settings.hold_stale_seconds,
+                heartbeat_seconds=min(5.0, settings.hold_stale_seconds / 4),
+            ),
+        )
         await wallets.start()
         http = create_session()
         app[STATE] = AppState(

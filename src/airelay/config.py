@@ -38,6 +38,10 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     # How often an instance checks the database for configuration written by another one.
     config_poll_seconds: float = 2.0
+    # How often charges and usage rows are written, and after how long without a heartbeat
+    # a (crashed) instance's balance holds go back to their users.
+    billing_flush_seconds: float = 0.25
+    hold_stale_seconds: int = 60
     # Days raw usage rows are kept (the daily rollups stay); 0 keeps them forever.
     usage_retention_days: int = 0
 
@@ -55,6 +59,8 @@ _FIELDS: dict[str, type] = {
     "upstream_connect_timeout": float,
     "max_body_bytes": int,
     "config_poll_seconds": float,
+    "billing_flush_seconds": float,
+    "hold_stale_seconds": int,
     "stripe_api_base": str,
     "checkout_success_url": str,
     "checkout_cancel_url": str,

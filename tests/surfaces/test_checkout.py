@@ -71,8 +71,9 @@ def client(billing_gateway: Gateway) -> Iterator[httpx.Client]:
 
 def new_user(admin: Admin) -> tuple[str, str]:
     """A user with a zero balance and a key: (user id, key)."""
-    token = admin.create_token()
-    return token["user_id"], token["key"]
+    user = admin.create_user(balance=0)
+    token = admin.create_token(user["id"])
+    return user["id"], token["key"]
 
 
 def balance(admin: Admin, user_id: str) -> float:
@@ -437,9 +438,9 @@ def test_tampered_body_is_400(
     raw = json.dumps(stripe_api.paid_event(session_id)).encode()
     header = signature_header(raw, WEBHOOK_SECRET)
     response = client.post(
-        "/v1/billing/webhook", content=raw.replace(b'"paid"', b'"paid" '), headers={
-            "Stripe-Signature": header
-        }
+        "/v1/billing/webhook",
+        content=raw.replace(b'"paid"', b'"paid" '),
+        headers={"Stripe-Signature": header},
     )
     expect_error(response, 400)
     assert balance(billing_admin, user_id) == 0

@@ -92,9 +92,10 @@ def usage_row(user_id: str, token_id: str | None, model: str, ts: int, n: int) -
 class Seeded:
     alice: dict[str, Any]
     bob: dict[str, Any]
-    old_user: dict[str, Any]
+    carol: dict[str, Any]
     alice_key: str
     bob_key: str
+    carol_quota_key: str
     models: tuple[str, str]
     rows: list[dict[str, Any]]
 
@@ -105,27 +106,40 @@ class Seeded:
 @pytest.fixture(scope="module")
 def seeded(gateway: Gateway, admin: Admin) -> Seeded:
     """Alice and Bob: 2 models x 10 days (2025-03-01..10) x 2 rows a day, plus rows on the
-    edges of 2025-03-05; an old user with rows from 2001 (for retention)."""
-    alice, bob, old_user = (admin.create_user(balance=b) for b in (25.5, 3, 1))
+    edges of 2025-03-06; Carol: 3 rows through a key with a quota, one through another."""
+    alice, bob, carol = (admin.create_user(balance=b) for b in (25.5, 3, 1))
     alice_token = admin.create_token(alice["id"])
     bob_token = admin.create_token(bob["id"])
+    carol_quota = admin.create_token(carol["id"], quota=2)
+    carol_plain = admin.create_token(carol["id"])
     models = (unique_model("use-a"), unique_model("use-b"))
     rows: list[dict[str, Any]] = []
     n = 0
     for user, token in ((alice, alice_token), (bob, bob_token)):
         for day in range(10):
             for hour, model in ((9, models[0]), (15, models[1])):
-                rows.append(usage_row(user["id"], token["id"], model, MARCH_1 + day * DAY + hour * 3600, n))
+                rows.append(
+                    usage_row(user["id"], token["id"], model, MARCH_1 + day * DAY + hour * 3600, n)
+                )
                 n += 1
         edge = MARCH_1 + 5 * DAY  # 2025-03-06T00:00:00Z
         for ts in (edge - 1, edge):
             rows.append(usage_row(user["id"], token["id"], models[0], ts, n))
             n += 1
-    for day in range(3):
-        rows.append(usage_row(old_user["id"], None, models[1], OLD_DAY + day * DAY, n))
+    for token in (carol_quota, carol_quota, carol_quota, carol_plain):
+        rows.append(usage_row(carol["id"], token["id"], models[1], MARCH_1 + 7 * DAY + n, n))
         n += 1
     run_db(gateway.settings.database_url, lambda conn: insert_batch(conn, rows))
-    return Seeded(alice, bob, old_user, alice_token["key"], bob_token["key"], models, rows)
+    return Seeded(
+        alice,
+        bob,
+        carol,
+        alice_token["key"],
+        bob_token["key"],
+        carol_quota["key"],
+        models,
+        rows,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +186,7 @@ def test_filters(admin: Admin, seeded: Seeded) -> None:
 
     body = admin_usage(admin, model=seeded.models[1], limit=200)
     expected = [r for r in seeded.rows if r["model"] == seeded.models[1]]
-    assert body["total"] == len(expected) == 23
+    assert body["total"] == len(expected) == 24
     assert ids(body) == newest_first(expected)
 
     body = admin_usage(admin, user_id=alice, model=seeded.models[0], limit=200)
@@ -254,12 +268,16 @@ def test_own_usage(user_client: httpx.Client, seeded: Seeded) -> None:
         ids(ok(user_client.get("/v1/usage", headers=auth, params={"page": p, "limit": 10})))
         for p in (1, 2, 3)
     ]
-    assert sum(pages, []) == newest_first(mine)
+    assert [row_id for page in pages for row_id in page] == newest_first(mine)
     body = ok(
         user_client.get(
             "/v1/usage",
             headers=auth,
-            params={"model": seeded.models[1], "start_date": "2025-03-10", "end_date": "2025-03-10"},
+            params={
+                "model": seeded.models[1],
+                "start_date": "2025-03-10",
+                "end_date": "2025-03-10",
+            },
         )
     )
     assert [r["timestamp"] for r in body["usage"]] == ["2025-03-10T15:00:00Z"]
@@ -326,38 +344,162 @@ def cents(rows: list[dict[str, Any]]) -> float:
     return sum(r["cost"] for r in rows) / 10**8
 
 
-def test_dashboard_usage(user_client: httpx.Client, admin: Admin, seeded: Seeded) -> None:
+def test_dashboard_usage(user_client: httpx.Client, seeded: Seeded) -> None:
     auth = {"Authorization": f"Bearer {seeded.alice_key}"}
     mine = seeded.of(seeded.alice)
 
-    def total_usage(**params: str) -> float:
+    def total_usage(headers: dict[str, str] = auth, **params: str) -> float:
+        totals = set()
         for path in ("/dashboard/billing/usage", "/v1/dashboard/billing/usage"):
-            body = ok(user_client.get(path, headers=auth, params=params))
+            body = ok(user_client.get(path, headers=headers, params=params))
             assert set(body) == {"object", "total_usage"} and body["object"] == "list"
-        return float(body["total_usage"])
+            totals.add(body["total_usage"])
+        [total] = totals
+        return float(total)
 
     assert total_usage() == pytest.approx(cents(mine))
-    march = total_usage(start_date="2025-03-01", end_date="2025-03-31")
-    assert march == pytest.approx(cents(mine))
-    # Both days included.
+    assert total_usage(start_date="2025-03-01", end_date="2025-03-31") == pytest.approx(cents(mine))
+    # Both days are included.
     expected = [r for r in mine if MARCH_1 + 4 * DAY <= r["created_at"] < MARCH_1 + 6 * DAY]
     assert len(expected) == 6
-    assert total_usage(start_date="2025-03-05", end_date="2025-03-06") == pytest.approx(
-        cents(expected)
-    )
+    both_days = total_usage(start_date="2025-03-05", end_date="2025-03-06")
+    assert both_days == pytest.approx(cents(expected))
     assert total_usage(start_date="2025-04-01", end_date="2025-04-30") == 0
-    expect_error(user_client.get("/dashboard/billing/usage", headers=auth, params={"start_date": "x"}), 400)
+    params = {"start_date": "x"}
+    expect_error(user_client.get("/dashboard/billing/usage", headers=auth, params=params), 400)
     expect_error(user_client.get("/dashboard/billing/usage"), 401)
 
-    # A key with a quota shows its own spend, not its user's.
-    quota_token = admin.create_token(seeded.bob["id"], quota=2)
-    rows = [usage_row(seeded.bob["id"], quota_token["id"], seeded.models[0], MARCH_1 + 7 * DAY + 60, 900 + i) for i in range(3)]
-    run_db(user_client_url(user_client), lambda conn: insert_batch(conn, rows))
-    quota_auth = {"Authorization": f"Bearer {quota_token['key']}"}
-    body = ok(user_client.get("/dashboard/billing/usage", headers=quota_auth))
-    assert body["total_usage"] == pytest.approx(cents(rows))
-    seeded.rows.extend(rows)
+    # A key with a quota shows its own spend; a key without one, its user's.
+    carol = seeded.of(seeded.carol)
+    quota_auth = {"Authorization": f"Bearer {seeded.carol_quota_key}"}
+    assert total_usage(quota_auth) == pytest.approx(cents(carol[:3]))
+    quota_body = ok(user_client.get("/dashboard/billing/subscription", headers=quota_auth))
+    assert quota_body["hard_limit_usd"] == 2
 
 
-def user_client_url(client: httpx.Client) -> str:
-    raise NotImplementedError
+def test_summary(admin: Admin, seeded: Seeded) -> None:
+    def summary(**params: str) -> dict[str, Any]:
+        return ok(admin.http.get("/v1/admin/usage/summary", params=params))  # type: ignore[no-any-return]
+
+    def counters(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        prompt = sum(r["prompt_tokens"] for r in rows)
+        completion = sum(r["completion_tokens"] for r in rows)
+        return {
+            "requests": len(rows),
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cached_tokens": sum(r["cached_tokens"] for r in rows),
+            "reasoning_tokens": sum(r["reasoning_tokens"] for r in rows),
+            "total_tokens": prompt + completion,
+            "cost": units_to_usd(sum(r["cost"] for r in rows)),
+        }
+
+    alice = seeded.of(seeded.alice)
+    body = summary(user_id=seeded.alice["id"])
+    assert set(body) == {"start_date", "end_date", "totals", "by_model", "by_day"}
+    assert body["totals"] == counters(alice)
+    assert {m["model"]: m for m in body["by_model"]} == {
+        model: {"model": model, **counters([r for r in alice if r["model"] == model])}
+        for model in seeded.models
+    }
+    assert [d["date"] for d in body["by_day"]] == [f"2025-03-{d:02d}" for d in range(1, 11)]
+    assert sum(d["requests"] for d in body["by_day"]) == len(alice)
+
+    everyone = summary()
+    by_model = {m["model"]: m for m in everyone["by_model"]}
+    for model in seeded.models:
+        rows = [r for r in seeded.rows if r["model"] == model]
+        assert by_model[model] == {"model": model, **counters(rows)}
+        assert summary(model=model)["totals"] == counters(rows)
+
+    # A range counts the whole days it touches, end day included.
+    body = summary(start_date="2025-03-05", end_date="2025-03-06T00:00:00Z")
+    assert (body["start_date"], body["end_date"]) == ("2025-03-05", "2025-03-06")
+    days = [r for r in seeded.rows if MARCH_1 + 4 * DAY <= r["created_at"] < MARCH_1 + 6 * DAY]
+    assert body["totals"] == counters(days)
+    assert [d["date"] for d in body["by_day"]] == ["2025-03-05", "2025-03-06"]
+    assert summary(start_date="2024-01-01", end_date="2024-12-31")["totals"]["requests"] == 0
+    assert ok(admin.http.get("/admin/usage/summary"))["totals"] == everyone["totals"]
+
+
+def test_retention_setting() -> None:
+    assert load_settings({}).usage_retention_days == 0
+    env = {"AIRELAY_USAGE_RETENTION_DAYS": "30"}
+    assert load_settings(env).usage_retention_days == 30
+    with pytest.raises(ValueError):
+        load_settings({"AIRELAY_USAGE_RETENTION_DAYS": "forever"})
+
+
+def test_retention_deletes_only_old_raw_rows(
+    gateway: Gateway, admin: Admin, seeded: Seeded
+) -> None:
+    url = gateway.settings.database_url
+    user = admin.create_user()
+    model = unique_model("use-old")
+    old = [usage_row(user["id"], None, model, OLD_DAY + i * 3600, 5000 + i) for i in range(25)]
+    run_db(url, lambda conn: insert_batch(conn, old))
+    assert admin_usage(admin, user_id=user["id"])["total"] == 25
+    before = ok(admin.http.get("/v1/admin/usage/summary", params={"user_id": user["id"]}))
+
+    async def expire() -> int:
+        engine = create_engine(url)
+        try:
+            # Nothing is kept forever by default, so nothing happens.
+            assert await UsageRetention(engine, 0).run_once() == 0
+            # 2001 is gone after 20 years; March 2025 is kept. Small batches on purpose.
+            return await UsageRetention(engine, 20 * 365, batch=10).run_once()
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(expire()) == 25
+    assert admin_usage(admin, user_id=user["id"])["total"] == 0
+    assert admin_usage(admin)["total"] == len(seeded.rows)
+    after = ok(admin.http.get("/v1/admin/usage/summary", params={"user_id": user["id"]}))
+    assert after == before and after["totals"]["requests"] == 25
+
+
+def test_retention_task_runs_at_start(gateway: Gateway, admin: Admin, seeded: Seeded) -> None:
+    url = gateway.settings.database_url
+    user = admin.create_user()
+    old = [
+        usage_row(user["id"], None, unique_model("use-old"), OLD_DAY, 7000 + i) for i in range(3)
+    ]
+    run_db(url, lambda conn: insert_batch(conn, old))
+
+    async def lifecycle() -> int:
+        engine = create_engine(url)
+        retention = UsageRetention(engine, 20 * 365, interval=3600)
+        try:
+            await retention.start()
+            for _ in range(100):
+                async with engine.connect() as conn:
+                    _, left = await usage_queries.page_usage(
+                        conn, user_id=user["id"], page=1, limit=1
+                    )
+                if left == 0:
+                    break
+                await asyncio.sleep(0.05)
+            return left
+        finally:
+            await retention.stop()
+            await engine.dispose()
+
+    assert asyncio.run(lifecycle()) == 0
+    assert admin_usage(admin)["total"] == len(seeded.rows)
+
+
+def test_spend_between_and_delete_directly(gateway: Gateway, seeded: Seeded) -> None:
+    alice = seeded.alice["id"]
+
+    async def read(conn: AsyncConnection) -> tuple[int, int, int]:
+        return (
+            await usage_queries.spend_between(conn, alice, None, None),
+            await usage_queries.spend_between(conn, alice, "2025-03-10", "2025-03-10"),
+            await usage_queries.delete_older_than(conn, MARCH_1 - DAY),
+        )
+
+    everything, last_day, deleted = run_db(gateway.settings.database_url, read, begin=False)
+    mine = seeded.of(seeded.alice)
+    assert everything == sum(r["cost"] for r in mine)
+    assert last_day == sum(r["cost"] for r in mine if r["created_at"] >= MARCH_1 + 9 * DAY)
+    assert deleted == 0

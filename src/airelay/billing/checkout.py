@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import aiohttp
+import orjson
 import stripe
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -153,15 +154,23 @@ async def open_session(
 def verify_event(payload: bytes, signature: str | None, secret: str) -> Mapping[str, Any]:
     """The event of a webhook delivery, if Stripe signed it recently; else InvalidWebhook."""
     try:
-        event = stripe.Webhook.construct_event(
+        stripe.WebhookSignature.verify_header(
             payload, signature, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
         )
     except stripe.SignatureVerificationError as exc:
         raise InvalidWebhook(f"invalid Stripe-Signature: {exc.user_message or exc}") from exc
-    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
-        raise InvalidWebhook("the webhook body is not a Stripe event") from exc
-    if not isinstance(event, Mapping) or not isinstance(event.get("type"), str):
+    except UnicodeDecodeError as exc:  # the library checks the signature over decoded text
+        raise InvalidWebhook("the webhook body is not UTF-8") from exc
+    # Parsed here rather than by Webhook.construct_event: that one fails with AttributeError
+    # on a signed body that is JSON but not an object, and plain dicts are what we read.
+    try:
+        event = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidWebhook("the webhook body is not JSON") from exc
+    if not isinstance(event, dict) or event.get("object") != "event":
         raise InvalidWebhook("the webhook body is not a Stripe event")
+    if not isinstance(event.get("type"), str):
+        raise InvalidWebhook("the Stripe event has no type")
     return event
 
 

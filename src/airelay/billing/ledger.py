@@ -43,6 +43,35 @@ async def find(conn: AsyncConnection, reference: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+async def credit_in(
+    conn: AsyncConnection,
+    *,
+    user_id: str,
+    amount: int,
+    kind: str,
+    reference: str | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """The credit itself, inside the caller's transaction."""
+    result = await conn.execute(
+        users.update().where(users.c.id == user_id).values(balance=users.c.balance + amount)
+    )
+    if result.rowcount == 0:
+        raise UnknownUser(user_id)
+    row = {
+        "id": new_id("txn"),
+        "user_id": user_id,
+        "kind": kind,
+        "amount": amount,
+        "balance_after": await stored_balance(conn, user_id),
+        "reference": reference,
+        "description": description,
+        "created_at": now(),
+    }
+    await conn.execute(transactions.insert().values(**row))
+    return row
+
+
 async def credit(
     engine: AsyncEngine,
     *,
@@ -65,22 +94,14 @@ async def credit(
                 existing = await find(conn, reference)
                 if existing is not None:
                     return existing, False
-            result = await conn.execute(
-                users.update().where(users.c.id == user_id).values(balance=users.c.balance + amount)
+            row = await credit_in(
+                conn,
+                user_id=user_id,
+                amount=amount,
+                kind=kind,
+                reference=reference,
+                description=description,
             )
-            if result.rowcount == 0:
-                raise UnknownUser(user_id)
-            row = {
-                "id": new_id("txn"),
-                "user_id": user_id,
-                "kind": kind,
-                "amount": amount,
-                "balance_after": await stored_balance(conn, user_id),
-                "reference": reference,
-                "description": description,
-                "created_at": now(),
-            }
-            await conn.execute(transactions.insert().values(**row))
             return row, True
     except IntegrityError:
         # A concurrent credit with the same reference won the race; it is the credit.

@@ -28,7 +28,7 @@ async def create_checkout(request: web.Request) -> web.StreamResponse:
         )
     body = await read_json(request)
     if not isinstance(body, dict):
-        raise GatewayError(400, "request body must be a JSON object like {\"amount\": 10}")
+        raise GatewayError(400, 'request body must be a JSON object like {"amount": 10}')
     if "amount" not in body:
         raise GatewayError(400, "'amount' (USD) is required")
     try:
@@ -67,7 +67,8 @@ async def stripe_webhook(request: web.Request) -> web.StreamResponse:
     secret = state.settings.stripe_webhook_secret
     if not secret:
         raise GatewayError(
-            501, "Stripe webhooks are not configured on this gateway (STRIPE_WEBHOOK_SECRET is unset)."
+            501,
+            "Stripe webhooks are not configured on this gateway (STRIPE_WEBHOOK_SECRET is unset).",
         )
     payload = await request.read()
     try:

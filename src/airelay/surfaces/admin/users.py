@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from airelay.billing import ledger
 from airelay.errors import GatewayError
 from airelay.money import units_to_usd, usd_to_units
 from airelay.state import AppState
@@ -85,9 +86,16 @@ async def create_user(request: web.Request, state: AppState) -> web.StreamRespon
     async with state.engine.begin() as conn:
         if body.email is not None and await users_repo.email_taken(conn, body.email):
             raise GatewayError(409, f"a user with email '{body.email}' exists")
-        row = await users_repo.create(
-            conn, email=body.email, name=body.name, group=body.group, balance=balance
-        )
+        row = await users_repo.create(conn, email=body.email, name=body.name, group=body.group)
+        if balance:
+            await ledger.credit_in(
+                conn,
+                user_id=row["id"],
+                amount=balance,
+                kind="initial",
+                description="opening balance",
+            )
+            row["balance"] = balance
     return json_response(view(row), status=201)
 
 
