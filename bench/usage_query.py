@@ -36,7 +36,7 @@ from airelay.store import usage_queries
 from airelay.store.db import create_engine
 from airelay.store.migrate import upgrade
 from airelay.store.tables import usage_daily, usage_logs
-from airelay.store.usage import COUNTERS, day_of
+from airelay.store.usage import day_of
 
 LOG_COLUMNS = [c.name for c in usage_logs.columns]
 DAILY_COLUMNS = [c.name for c in usage_daily.columns]

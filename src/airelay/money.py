@@ -10,6 +10,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 UNITS_PER_USD = 10**10
+# What a signed 64-bit column holds (about $922 million).
+MAX_UNITS = 2**63 - 1
 
 
 def usd_to_units(value: object) -> int:
@@ -26,6 +28,8 @@ def usd_to_units(value: object) -> int:
     units = amount * UNITS_PER_USD
     if units != units.to_integral_value():
         raise ValueError("amount has more precision than 1e-10 USD")
+    if abs(units) > MAX_UNITS:
+        raise ValueError("amount is too large")
     return int(units)
 
 

@@ -117,6 +117,7 @@ def test_status_and_models_take_effect_at_once(
     assert chat(gateway.url, route.key, route.model).status_code == 200
 
     other = unique_model("ch")
+    admin.price(other, {"input": 1, "output": 2})
     ok(admin.http.patch(url, json={"models": [other]}))
     assert chat(gateway.url, route.key, other).status_code == 200
     assert chat(gateway.url, route.key, route.model).status_code in (404, 503)

@@ -74,10 +74,20 @@ def test_ids_with_several_slashes(admin: Admin) -> None:
     ids=repr,
 )
 def test_prices_come_back_exactly(admin: Admin, price: float) -> None:
-    pricing = {"input": price, "per_request": price}
+    pricing = {"per_request": price}
     created = create(admin, pricing=pricing)
     assert created["pricing"] == pricing
     assert ok(admin.http.get(f"/v1/admin/models/{created['id']}"))["pricing"] == pricing
+
+
+@pytest.mark.parametrize(
+    "price", [0, 0.0001, 0.0375, 0.075, 0.1, 2.5, 1.2345, 123456.1234, 1000000], ids=repr
+)
+def test_token_prices_come_back_exactly(admin: Admin, price: float) -> None:
+    """Per-1M-token prices have up to four decimals, so that each token costs whole units."""
+    pricing = {"input": price, "output": price, "cached_input": price}
+    created = create(admin, pricing=pricing)
+    assert created["pricing"] == pricing
 
 
 BAD_PRICING: list[Any] = [
@@ -85,6 +95,8 @@ BAD_PRICING: list[Any] = [
     {"output": -0.000000001},
     {"per_token": 1.0},
     {"input": 1e-12},
+    {"input": 0.00001},
+    {"output": 1.23456},
     {"cached_input": 1.00000000000005},
     {"input": "cheap"},
     {"input": True},

@@ -18,7 +18,18 @@ from airelay.state import AppState
 from airelay.store import channels as channels_repo
 from airelay.store import crud, tables
 from airelay.store.snapshot import channel_models
-from airelay.surfaces.admin.common import admin, config_changed, decode, iso, one_of, require
+from airelay.surfaces.admin.common import (
+    Int32,
+    Name,
+    Short,
+    Url,
+    admin,
+    config_changed,
+    decode,
+    iso,
+    one_of,
+    require,
+)
 from airelay.surfaces.responses import json_response
 
 STATUSES = ("active", "disabled")
@@ -26,29 +37,29 @@ UNSET: Any = msgspec.UNSET
 
 
 class ChannelCreate(msgspec.Struct):
-    name: str
-    type: str = "openai"
-    base_url: str | None = None
+    name: Name
+    type: Short = "openai"
+    base_url: Url | None = None
     api_keys: list[str] = msgspec.field(default_factory=list)
     api_key: str | None = None
     models: list[str] | None = None
     model_mapping: dict[str, str] = msgspec.field(default_factory=dict)
-    priority: int = 1
-    weight: int = 1
-    status: str = "active"
+    priority: Int32 = 1
+    weight: Int32 = 1
+    status: Short = "active"
     timeout: float | None = None
 
 
 class ChannelPatch(msgspec.Struct):
-    name: str | msgspec.UnsetType = UNSET
-    type: str | msgspec.UnsetType = UNSET
-    base_url: str | msgspec.UnsetType = UNSET
+    name: Name | msgspec.UnsetType = UNSET
+    type: Short | msgspec.UnsetType = UNSET
+    base_url: Url | msgspec.UnsetType = UNSET
     api_keys: list[str] | msgspec.UnsetType = UNSET
     models: list[str] | msgspec.UnsetType = UNSET
     model_mapping: dict[str, str] | msgspec.UnsetType = UNSET
-    priority: int | msgspec.UnsetType = UNSET
-    weight: int | msgspec.UnsetType = UNSET
-    status: str | msgspec.UnsetType = UNSET
+    priority: Int32 | msgspec.UnsetType = UNSET
+    weight: Int32 | msgspec.UnsetType = UNSET
+    status: Short | msgspec.UnsetType = UNSET
     timeout: float | msgspec.UnsetType | None = UNSET
 
 
@@ -212,7 +223,7 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
             result["success"] = response.status == 200
             if response.status != 200:
                 secrets = (*channel.api_keys, channel.base_url)
-                result["message"] = scrub(text[:500], secrets)
+                result["message"] = scrub(text, secrets)[:500]
     except (aiohttp.ClientError, TimeoutError) as exc:
         result["success"] = False
         result["status_code"] = None

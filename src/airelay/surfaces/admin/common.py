@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -16,6 +16,17 @@ from airelay.state import STATE, AppState
 from airelay.store import meta
 
 T = TypeVar("T")
+
+# Field types whose limits match the columns they are stored in, so that SQLite and
+# PostgreSQL refuse the same input (a 400 from the decoder, never a 500 from the store).
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Short = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Email = Annotated[str, msgspec.Meta(max_length=320)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+Int32 = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+MAX_PAGE = 10**9
 AdminHandler = Callable[[web.Request, AppState], Awaitable[web.StreamResponse]]
 MAX_PAGE_SIZE = 200
 
@@ -25,7 +36,8 @@ def admin(handler: AdminHandler) -> Callable[[web.Request], Awaitable[web.Stream
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
-        authenticate_admin(state.cache.current, extract_key(request.headers, request.query))
+        # Headers only: a management key in a URL would end up in access logs.
+        authenticate_admin(state.cache.current, extract_key(request.headers, {}))
         return await handler(request, state)
 
     guarded.__name__ = handler.__name__
@@ -35,6 +47,8 @@ def admin(handler: AdminHandler) -> Callable[[web.Request], Awaitable[web.Stream
 async def decode(request: web.Request, kind: type[T]) -> T:
     """The JSON body as ``kind``; any mismatch is a 400 that names the field."""
     body = await request.read()
+    if b"\\u0000" in body:
+        raise GatewayError(400, "invalid request body: strings must not contain NUL characters")
     try:
         return msgspec.json.decode(body or b"{}", type=kind)
     except msgspec.ValidationError as exc:
@@ -46,8 +60,8 @@ async def decode(request: web.Request, kind: type[T]) -> T:
 def paging(request: web.Request, default_limit: int = 50) -> tuple[int, int]:
     page = _int_param(request, "page", 1)
     limit = _int_param(request, "limit", default_limit)
-    if page < 1:
-        raise GatewayError(400, "'page' must be 1 or more")
+    if not 1 <= page <= MAX_PAGE:
+        raise GatewayError(400, f"'page' must be between 1 and {MAX_PAGE}")
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise GatewayError(400, f"'limit' must be between 1 and {MAX_PAGE_SIZE}")
     return page, limit

@@ -15,7 +15,16 @@ from airelay.money import units_to_usd, usd_to_units
 from airelay.state import AppState
 from airelay.store import crud, tables
 from airelay.store import models as models_repo
-from airelay.surfaces.admin.common import admin, config_changed, decode, iso, require
+from airelay.surfaces.admin.common import (
+    Int32,
+    Label,
+    Name,
+    admin,
+    config_changed,
+    decode,
+    iso,
+    require,
+)
 from airelay.surfaces.responses import json_response
 
 PRICE_FIELDS = (
@@ -35,16 +44,16 @@ TOKEN_PRICES = ("input", "output", "cached_input")
 
 
 class ModelCreate(msgspec.Struct):
-    id: str
-    owned_by: str = "airelay"
+    id: Name
+    owned_by: Label = "airelay"
     pricing: dict[str, Any] = msgspec.field(default_factory=dict)
-    max_output_tokens: int | None = None
+    max_output_tokens: Int32 | None = None
 
 
 class ModelPatch(msgspec.Struct):
-    owned_by: str | msgspec.UnsetType = UNSET
+    owned_by: Label | msgspec.UnsetType = UNSET
     pricing: dict[str, Any] | msgspec.UnsetType = UNSET
-    max_output_tokens: int | msgspec.UnsetType | None = UNSET
+    max_output_tokens: Int32 | msgspec.UnsetType | None = UNSET
 
 
 def _units(name: str, value: object) -> int:

@@ -16,6 +16,10 @@ from airelay.state import AppState
 from airelay.store import crud, tables
 from airelay.store import tokens as tokens_repo
 from airelay.surfaces.admin.common import (
+    Id,
+    Int32,
+    Name,
+    Short,
     admin,
     config_changed,
     decode,
@@ -34,27 +38,27 @@ Money = float | int | str
 
 
 class TokenCreate(msgspec.Struct):
-    user_id: str
-    name: str = "default"
+    user_id: Id
+    name: Name = "default"
     permissions: list[str] = msgspec.field(default_factory=lambda: list(PERMISSIONS))
     models: list[str] | None = None
     expires_at: str | None = None
     quota: Money | None = None
-    rpm: int | None = None
-    tpm: int | None = None
+    rpm: Int32 | None = None
+    tpm: Int32 | None = None
     ip_allowlist: list[str] | None = None
 
 
 class TokenPatch(msgspec.Struct):
-    name: str | msgspec.UnsetType = UNSET
+    name: Name | msgspec.UnsetType = UNSET
     permissions: list[str] | msgspec.UnsetType = UNSET
     models: list[str] | msgspec.UnsetType | None = UNSET
     expires_at: str | msgspec.UnsetType | None = UNSET
     quota: Money | msgspec.UnsetType | None = UNSET
-    rpm: int | msgspec.UnsetType | None = UNSET
-    tpm: int | msgspec.UnsetType | None = UNSET
+    rpm: Int32 | msgspec.UnsetType | None = UNSET
+    tpm: Int32 | msgspec.UnsetType | None = UNSET
     ip_allowlist: list[str] | msgspec.UnsetType | None = UNSET
-    status: str | msgspec.UnsetType = UNSET
+    status: Short | msgspec.UnsetType = UNSET
 
 
 def view(row: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,9 @@ from airelay.state import AppState
 from airelay.store import crud, tables
 from airelay.store import users as users_repo
 from airelay.surfaces.admin.common import (
+    Email,
+    Name,
+    Short,
     admin,
     config_changed,
     decode,
@@ -30,17 +33,17 @@ UNSET: Any = msgspec.UNSET
 
 
 class UserCreate(msgspec.Struct):
-    email: str | None = None
-    name: str | None = None
-    group: str = "default"
+    email: Email | None = None
+    name: Name | None = None
+    group: Short = "default"
     balance: float | int | str = 0
 
 
 class UserPatch(msgspec.Struct):
-    email: str | msgspec.UnsetType | None = UNSET
-    name: str | msgspec.UnsetType | None = UNSET
-    group: str | msgspec.UnsetType = UNSET
-    status: str | msgspec.UnsetType = UNSET
+    email: Email | msgspec.UnsetType | None = UNSET
+    name: Name | msgspec.UnsetType | None = UNSET
+    group: Short | msgspec.UnsetType = UNSET
+    status: Short | msgspec.UnsetType = UNSET
 
 
 def view(row: dict[str, Any]) -> dict[str, Any]:
@@ -56,9 +59,14 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_email(email: str | None) -> None:
-    if email is not None and ("@" not in email or len(email) > 320):
+def _email(email: str | None) -> str | None:
+    """Emails are compared case-insensitively: stored lower-case."""
+    if email is None:
+        return None
+    email = email.strip().lower()
+    if "@" not in email:
         raise GatewayError(400, "'email' must be an email address")
+    return email
 
 
 @admin
@@ -76,7 +84,7 @@ async def list_users(request: web.Request, state: AppState) -> web.StreamRespons
 @admin
 async def create_user(request: web.Request, state: AppState) -> web.StreamResponse:
     body = await decode(request, UserCreate)
-    _check_email(body.email)
+    body.email = _email(body.email)
     try:
         balance = usd_to_units(body.balance)
     except ValueError as exc:
@@ -115,10 +123,12 @@ async def update_user(request: web.Request, state: AppState) -> web.StreamRespon
     if "status" in values:
         one_of(values["status"], STATUSES, "status")
     if "email" in values:
-        _check_email(values["email"])
+        values["email"] = _email(values["email"])
     values["updated_at"] = int(time.time())
     async with state.engine.begin() as conn:
-        require(await crud.get(conn, tables.users, user_id), "user", user_id)
+        current = require(await crud.get(conn, tables.users, user_id), "user", user_id)
+        if current["status"] == "deleted":
+            raise GatewayError(409, "a deleted user cannot be changed")
         email = values.get("email")
         if email is not None and await users_repo.email_taken(conn, email, except_id=user_id):
             raise GatewayError(409, f"a user with email '{email}' exists")
