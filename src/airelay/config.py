@@ -37,7 +37,7 @@ class Settings:
     # Largest request body accepted, in bytes (413 above it).
     max_body_bytes: int = 32 * 1024 * 1024
     # How often an instance checks the database for configuration written by another one.
-    config_poll_seconds: float = 2.0
+    config_poll_seconds: float = 1.0
     # How often charges and usage rows are written, and after how long without a heartbeat
     # a (crashed) instance's balance holds go back to their users.
     billing_flush_seconds: float = 0.25

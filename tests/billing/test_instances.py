@@ -80,11 +80,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_crashed_instance_holds_return_at_start_up(
-    gateway: Gateway, admin: Admin, model: str
-) -> None:
-    user = admin.create_user(balance=2)
-    key = admin.create_token(user["id"])["key"]
+def _serve(gateway: Gateway, **env_extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``airelay serve`` in a process of its own, on the shared database and secret."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRELAY_")}
     env.update(
@@ -92,7 +89,7 @@ def test_crashed_instance_holds_return_at_start_up(
         AIRELAY_DATA_DIR=str(gateway.settings.data_dir),
         AIRELAY_ADMIN_KEY=ADMIN_KEY,
         AIRELAY_PORT=str(port),
-        AIRELAY_HOLD_STALE_SECONDS="2",
+        **env_extra,
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "airelay", "serve"],
@@ -100,15 +97,24 @@ def test_crashed_instance_holds_return_at_start_up(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/v1/models", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return process, url
+
+
+def test_crashed_instance_holds_return_at_start_up(
+    gateway: Gateway, admin: Admin, model: str
+) -> None:
+    user = admin.create_user(balance=2)
+    key = admin.create_token(user["id"])["key"]
+    process, url = _serve(gateway, AIRELAY_HOLD_STALE_SECONDS="2")
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(url + "/v1/models", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
         client.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
         wait_for_rows(gateway.settings.database_url, user["id"], 1)
@@ -117,13 +123,27 @@ def test_crashed_instance_holds_return_at_start_up(
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
-    time.sleep(2.5)
-    data_dir = gateway.settings.data_dir
-    with Gateway(gateway.settings.database_url, data_dir, hold_stale_seconds=2):
+    time.sleep(3.5)  # heartbeats are whole seconds: stale after 2 to 3 seconds
+    with Gateway(gateway.settings.database_url, gateway.settings.data_dir, hold_stale_seconds=2):
         after = books(gateway.settings.database_url, user["id"])
     assert after.held == 0
     assert after.balance == usd_to_units(2) - after.usage_cost
     assert after.credits - after.usage_cost == after.spendable
+
+
+def test_sigterm_loses_nothing(gateway: Gateway, admin: Admin, model: str) -> None:
+    user = admin.create_user(balance=1)
+    key = admin.create_token(user["id"])["key"]
+    process, url = _serve(gateway, AIRELAY_BILLING_FLUSH_SECONDS="60")
+    client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
+    for _ in range(3):
+        client.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+    assert books(gateway.settings.database_url, user["id"]).usage_rows == 0  # still batched
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(20) == 0
+    state = books(gateway.settings.database_url, user["id"])
+    assert state.usage_rows == 3 and state.held == 0
+    assert state.balance == usd_to_units(1) - state.usage_cost
 
 
 def test_graceful_stop_writes_everything_and_returns_holds(

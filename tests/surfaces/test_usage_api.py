@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
@@ -26,6 +27,7 @@ from airelay.config import load_settings
 from airelay.money import units_to_usd
 from airelay.store import usage_queries
 from airelay.store.db import create_engine
+from airelay.store.tables import usage_logs
 from airelay.store.usage import insert_batch
 
 T = TypeVar("T")
@@ -503,3 +505,50 @@ def test_spend_between_and_delete_directly(gateway: Gateway, seeded: Seeded) -> 
     assert everything == sum(r["cost"] for r in mine)
     assert last_day == sum(r["cost"] for r in mine if r["created_at"] >= MARCH_1 + 9 * DAY)
     assert deleted == 0
+
+
+def test_deep_pages_equal_plain_offsets(
+    gateway: Gateway, admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deep pages (seek by time, then skip the ties) match a plain OFFSET, ties included."""
+    user = admin.create_user()["id"]
+    model = unique_model("use-ties")
+    stamps = [MARCH_1 + (i % 4) * 60 for i in range(30)]  # 4 instants, 7-8 rows each
+    rows = [usage_row(user, None, model, ts, 8000 + i) for i, ts in enumerate(stamps)]
+    run_db(gateway.settings.database_url, lambda conn: insert_batch(conn, rows))
+    try:
+        check_deep_pages(gateway, admin, monkeypatch, user, rows)
+    finally:  # leave the seeded rows alone in the table, whatever the test order
+        delete = usage_logs.delete().where(usage_logs.c.user_id == user)
+        run_db(gateway.settings.database_url, lambda conn: conn.execute(delete))
+
+
+def check_deep_pages(
+    gateway: Gateway,
+    admin: Admin,
+    monkeypatch: pytest.MonkeyPatch,
+    user: str,
+    rows: list[dict[str, Any]],
+) -> None:
+    async def pages(conn: AsyncConnection, limit: int) -> list[list[str]]:
+        found = []
+        for page in range(1, 30 // limit + 3):
+            got, total = await usage_queries.page_usage(
+                conn, user_id=user, start=MARCH_1, page=page, limit=limit
+            )
+            assert total == 30
+            found.append([r["id"] for r in got])
+        return found
+
+    for limit in (1, 3, 7, 30):
+        plain = run_db(gateway.settings.database_url, partial(pages, limit=limit))
+        monkeypatch.setattr(usage_queries, "DEEP_OFFSET", 0)
+        deep = run_db(gateway.settings.database_url, partial(pages, limit=limit))
+        monkeypatch.undo()
+        assert deep == plain
+        assert [i for page in plain for i in page] == newest_first(rows)
+    # Through the API too, with the deep path on.
+    monkeypatch.setattr(usage_queries, "DEEP_OFFSET", 0)
+    body = admin_usage(admin, user_id=user, page=3, limit=7)
+    assert ids(body) == newest_first(rows)[14:21] and body["total"] == 30
+    assert admin_usage(admin, user_id=user, page=9, limit=7)["usage"] == []

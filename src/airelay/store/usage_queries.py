@@ -54,17 +54,61 @@ async def page_usage(
 ) -> tuple[list[dict[str, Any]], int]:
     """One page (from 1) of raw usage rows, newest first, and how many rows match."""
     conditions = _row_conditions(user_id, model, token_id, start, end)
+    offset = (page - 1) * limit
+    if offset >= DEEP_OFFSET:
+        rows = await _deep_page(conn, conditions, offset, limit)
+    else:
+        rows = await _rows(conn, conditions, offset, limit)
+    total = await _count(conn, conditions)
+    return rows, total
+
+
+# Below this offset a plain OFFSET is cheaper than the three steps of a deep page.
+DEEP_OFFSET = 2000
+
+
+async def _rows(
+    conn: AsyncConnection, conditions: list[ColumnElement[bool]], offset: int, limit: int
+) -> list[dict[str, Any]]:
     query = (
         select(usage_logs)
         .where(*conditions)
         .order_by(usage_logs.c.created_at.desc(), usage_logs.c.id.desc())
-        .offset((page - 1) * limit)
+        .offset(offset)
         .limit(limit)
     )
-    rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def _count(conn: AsyncConnection, conditions: list[ColumnElement[bool]]) -> int:
     counting = select(func.count()).select_from(usage_logs).where(*conditions)
-    total = int((await conn.execute(counting)).scalar_one())
-    return rows, total
+    return int((await conn.execute(counting)).scalar_one())
+
+
+async def _deep_page(
+    conn: AsyncConnection, conditions: list[ColumnElement[bool]], offset: int, limit: int
+) -> list[dict[str, Any]]:
+    """The page at a large ``offset`` without reading every skipped row from the table.
+
+    A plain OFFSET fetches each skipped row (the id tie-break is not in the indexes), so it
+    grows with the offset: 0.7 s at a million rows. Instead: find the ``created_at`` of the
+    row at ``offset`` and count the rows newer than it, both from a (column, created_at)
+    index alone, then read the page from that time on, skipping only the rows that share it.
+    """
+    created_at = usage_logs.c.created_at
+    boundary = (
+        await conn.execute(
+            select(created_at)
+            .where(*conditions)
+            .order_by(created_at.desc())
+            .offset(offset)
+            .limit(1)
+        )
+    ).scalar()
+    if boundary is None:
+        return []
+    newer = await _count(conn, [*conditions, created_at > boundary])
+    return await _rows(conn, [*conditions, created_at <= boundary], offset - newer, limit)
 
 
 async def token_spend(
