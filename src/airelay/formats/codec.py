@@ -1,0 +1,58 @@
+"""What every wire-format codec module offers (``openai_codec``, ``anthropic_codec``,
+``gemini_codec``). Pure functions and small stateful stream translators; no I/O.
+
+Request/response dicts are the parsed JSON bodies. ``decode_*`` raise ``ValueError`` with a
+message fit for the client (the surface answers it as a 400 in the client's format).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from airelay.formats.ir import ChatRequest, ChatResponse, StreamEvent
+
+
+class StreamDecoder(Protocol):
+    """Upstream stream -> IR events. Fed one parsed event at a time: ``name`` is the SSE
+    ``event:`` field (Anthropic) or None, ``data`` the parsed JSON of its ``data:``."""
+
+    def feed(self, name: str | None, data: Any) -> list[StreamEvent]: ...
+
+    def close(self) -> list[StreamEvent]:
+        """The upstream stream ended; events still owed (a missing Finish, say)."""
+        ...
+
+
+class StreamEncoder(Protocol):
+    """IR events -> the client's wire bytes: complete SSE events (``event:``/``data:`` lines
+    and the blank line), or, for Gemini's JSON-array mode, array elements."""
+
+    def encode(self, event: StreamEvent) -> bytes: ...
+
+    def close(self) -> bytes:
+        """Bytes that end the stream (``data: [DONE]``, ``message_stop``...)."""
+        ...
+
+
+class Codec(Protocol):
+    name: str
+
+    def decode_request(
+        self, body: Any, *, model: str | None = None, stream: bool = False
+    ) -> ChatRequest:
+        """``model``/``stream`` come from the URL for Gemini; the body for the others."""
+        ...
+
+    def encode_request(self, request: ChatRequest) -> dict[str, Any]: ...
+
+    def decode_response(self, body: Any) -> ChatResponse: ...
+
+    def encode_response(self, response: ChatResponse) -> dict[str, Any]: ...
+
+    def stream_decoder(self) -> StreamDecoder: ...
+
+    def stream_encoder(self, request: ChatRequest) -> StreamEncoder: ...
+
+    def error_body(self, status: int, message: str, type_: str | None = None) -> dict[str, Any]:
+        """The format's own error shape, so its SDK raises its own typed exception."""
+        ...
