@@ -21,6 +21,7 @@ import random
 import shutil
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from airelay.store import usage_queries
@@ -73,23 +74,10 @@ class Data:
             cached, reasoning = rng.choice((0, 0, prompt // 2)), rng.choice((0, 0, 0, 200))
             cost = (prompt * 3 + completion * 15) * 10_000
             channel = self.channel_of[model]
-            row = (
-                f"log_{rng.getrandbits(96):024x}",
-                user,
-                self.tokens[user],
-                model,
-                "/v1/chat/completions",
-                channel,
-                prompt,
-                completion,
-                cached,
-                reasoning,
-                cost,
-                rng.randint(200, 9000),
-                200,
-                f"req_{rng.getrandbits(96):024x}",
-                ts,
-            )
+            head = (f"log_{rng.getrandbits(96):024x}", user, self.tokens[user], model)
+            counts = (prompt, completion, cached, reasoning, cost, rng.randint(200, 9000))
+            request_id = f"req_{rng.getrandbits(96):024x}"
+            row = (*head, "/v1/chat/completions", channel, *counts, 200, request_id, ts)
             chunk.append(row)
             total = self.rollups.setdefault((day_of(ts), user, model, channel), [0] * 6)
             for k, value in enumerate((1, prompt, completion, cached, reasoning, cost)):
@@ -192,26 +180,45 @@ def queries(data: Data) -> list[tuple[str, Query]]:
     ]
 
 
-async def time_queries(url: str, data: Data, runs: int) -> list[tuple[str, float]]:
+# Variants timed on the same data: "before" pages with a plain OFFSET at any depth; "after"
+# is the code as built; "+index" adds the covering rollup index that BENCHMARKS.md proposes.
+PROPOSED_INDEX = (
+    "CREATE INDEX ix_usage_daily_day_model_totals ON usage_daily (day, model, requests,"
+    " prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost)"
+)
+Results = dict[str, dict[str, float]]
+
+
+async def time_queries(url: str, data: Data, runs: int) -> Results:
     engine = create_engine(url)
-    results = []
+    results: Results = {}
+    built_deep_offset = usage_queries.DEEP_OFFSET
     try:
-        async with engine.connect() as conn:
-            for name, query in queries(data):
-                await query(conn)  # warm-up
-                times = []
-                for _ in range(runs):
-                    began = time.perf_counter()
-                    await query(conn)
-                    times.append((time.perf_counter() - began) * 1000)
-                results.append((name, statistics.median(times)))
-                print(f"  {name:<42} {results[-1][1]:9.1f} ms", flush=True)
+        for variant in ("before", "after", "+index"):
+            usage_queries.DEEP_OFFSET = sys.maxsize if variant == "before" else built_deep_offset
+            timings = results[variant] = {}
+            async with engine.connect() as conn:
+                if variant == "+index":
+                    await conn.execute(text(PROPOSED_INDEX))
+                    await conn.commit()
+                for name, query in queries(data):
+                    if variant == "+index" and not name.startswith("summary"):
+                        continue
+                    await query(conn)  # warm-up
+                    times = []
+                    for _ in range(runs):
+                        began = time.perf_counter()
+                        await query(conn)
+                        times.append((time.perf_counter() - began) * 1000)
+                    timings[name] = statistics.median(times)
+                    print(f"  {variant:<7} {name:<42} {timings[name]:9.1f} ms", flush=True)
     finally:
+        usage_queries.DEEP_OFFSET = built_deep_offset
         await engine.dispose()
     return results
 
 
-def run_sqlite(args: argparse.Namespace) -> list[tuple[str, float]]:
+def run_sqlite(args: argparse.Namespace) -> Results:
     folder = Path(tempfile.mkdtemp(prefix="airelay-bench-"))
     path = folder / "usage.db"
     try:
@@ -237,7 +244,7 @@ async def _server(url: str, sql: str) -> None:
         await conn.close()
 
 
-def run_postgres(args: argparse.Namespace) -> list[tuple[str, float]]:
+def run_postgres(args: argparse.Namespace) -> Results:
     name = "airelay_bench_" + uuid.uuid4().hex[:10]
     url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
     asyncio.run(_server(args.postgres, f'CREATE DATABASE "{name}"'))
@@ -255,6 +262,16 @@ def run_postgres(args: argparse.Namespace) -> list[tuple[str, float]]:
         asyncio.run(_server(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def print_table(results: dict[str, Results]) -> None:
+    columns = [(b, v) for b in results for v in ("before", "after", "+index")]
+    print("\n| query (median of runs, ms) | " + " | ".join(f"{b} {v}" for b, v in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for name in next(iter(results.values()))["after"]:
+        cells = [results[b][v].get(name) for b, v in columns]
+        row = " | ".join("" if c is None else f"{c:.1f}" for c in cells)
+        print(f"| {name} | {row} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
@@ -266,16 +283,12 @@ def main() -> None:
     parser.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
-    results: dict[str, list[tuple[str, float]]] = {}
+    results: dict[str, Results] = {}
     if "sqlite" in args.backend:
         results["sqlite"] = run_sqlite(args)
     if "postgresql" in args.backend:
         results["postgresql"] = run_postgres(args)
-    backends = list(results)
-    print("\n| query | " + " | ".join(f"{b} (ms)" for b in backends) + " |")
-    print("|---|" + "---:|" * len(backends))
-    for i, (name, _) in enumerate(next(iter(results.values()))):
-        print(f"| {name} | " + " | ".join(f"{results[b][i][1]:.1f}" for b in backends) + " |")
+    print_table(results)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.config import Settings
+from airelay.relay.images import fetch_session
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
 from airelay.security.crypto import SecretBox, load_or_create_secret
@@ -39,16 +41,27 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             ),
         )
         await wallets.start()
+        retention = UsageRetention(engine, settings.usage_retention_days)
+        await retention.start()
         http = create_session()
+        images = fetch_session()
         app[STATE] = AppState(
-            settings=settings, engine=engine, box=box, cache=cache, http=http, wallets=wallets
+            settings=settings,
+            engine=engine,
+            box=box,
+            cache=cache,
+            http=http,
+            wallets=wallets,
+            images=images,
         )
         try:
             yield
         finally:
+            await retention.stop()
             await wallets.stop()
             await cache.stop()
             await http.close()
+            await images.close()
             await engine.dispose()
 
     return lifespan

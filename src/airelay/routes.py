@@ -7,15 +7,19 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from airelay.surfaces import account, billing, openai_chat, openai_models
+from airelay.surfaces import account, anthropic, billing, gemini, model_lists, openai_chat
 from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/completions", openai_chat.chat_completions),
-    ("GET", "/models", openai_models.list_models),
-    ("GET", "/models/{model:.+}", openai_models.retrieve_model),
+    ("GET", "/models", model_lists.list_models),
+    ("GET", "/models/{model:.+}", model_lists.retrieve_model),
+    ("POST", "/messages", anthropic.messages),
+    ("POST", "/messages/count_tokens", anthropic.count_tokens),
+    # The google-genai SDK's default API version is v1 on some releases: same handlers.
+    ("POST", "/models/{target:.+}", gemini.model_action),
     ("POST", "/billing/checkout", billing.create_checkout),
     ("POST", "/billing/webhook", billing.stripe_webhook),
     ("GET", "/admin/settings", settings.get_settings),
@@ -52,7 +56,17 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
+# Gemini's own version prefix, served as it is.
+GEMINI_ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/v1beta/models", model_lists.gemini_list_models),
+    ("GET", "/v1beta/models/{target:.+}", model_lists.gemini_get_model),
+    ("POST", "/v1beta/models/{target:.+}", gemini.model_action),
+]
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
+    for method, path, handler in GEMINI_ROUTES:
+        router.add_route(method, path, handler)
     for prefix in ("/v1", ""):
         for method, path, handler in ROUTES:
             router.add_route(method, prefix + path, handler)

@@ -22,6 +22,8 @@ class AppState:
     cache: ConfigCache
     http: aiohttp.ClientSession
     wallets: Wallets
+    # For fetching images by URL: public addresses only (see relay.images).
+    images: aiohttp.ClientSession
 
 
 STATE = web.AppKey("airelay_state", AppState)

@@ -138,11 +138,6 @@ def test_never_a_server_error(
 # -- what DESIGN.md promises that the gateway does not do yet
 
 
-@pytest.mark.xfail(
-    reason="CHANNEL_TYPES (providers/presets.py) has no 'anthropic' or 'gemini' type, which "
-    "DESIGN.md lists among the channel types with their SDK base URLs",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("kind", "base_url"),
     [

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from fakes.openai_upstream import FakeOpenAI
 from sqlalchemy.ext.asyncio import AsyncConnection
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
@@ -251,6 +252,35 @@ def test_paging(admin: Admin, seeded: Seeded) -> None:
 def test_bad_dates(admin: Admin, seeded: Seeded, params: dict[str, str]) -> None:
     expect_error(admin.http.get("/v1/admin/usage", params=params), 400)
     expect_error(admin.http.get("/v1/admin/usage/summary", params=params), 400)
+
+
+@pytest.mark.parametrize(
+    ("params", "days", "everything"),
+    [
+        ({"start_date": "0001-01-01T00:00:00+05:00"}, ("0001-01-01", None), True),
+        ({"end_date": "9999-12-31"}, (None, "9999-12-31"), True),
+        (
+            {"start_date": "0999-01-01", "end_date": "2025-03-01"},
+            ("0999-01-01", "2025-03-01"),
+            False,
+        ),
+    ],
+)
+def test_extreme_dates(
+    admin: Admin,
+    seeded: Seeded,
+    params: dict[str, str],
+    days: tuple[str | None, str | None],
+    everything: bool,
+) -> None:
+    """Dates at the ends of the calendar are answered, and days keep four-digit years."""
+    first_day = [r for r in seeded.rows if r["created_at"] < MARCH_1 + DAY]
+    expected = seeded.rows if everything else first_day
+    assert admin_usage(admin, **params, user_id=seeded.alice["id"])["total"] == len(
+        [r for r in expected if r["user_id"] == seeded.alice["id"]]
+    )
+    body = ok(admin.http.get("/v1/admin/usage/summary", params=params))
+    assert (body["start_date"], body["end_date"]) == days
 
 
 def test_admin_usage_needs_a_management_key(user_client: httpx.Client, seeded: Seeded) -> None:
@@ -552,3 +582,54 @@ def check_deep_pages(
     body = admin_usage(admin, user_id=user, page=3, limit=7)
     assert ids(body) == newest_first(rows)[14:21] and body["total"] == 30
     assert admin_usage(admin, user_id=user, page=9, limit=7)["usage"] == []
+
+
+def test_a_billed_call_shows_everywhere(
+    gateway: Gateway, admin: Admin, upstream: FakeOpenAI, user_client: httpx.Client
+) -> None:
+    """One real call through the gateway: its row (with the call's x-request-id), the
+    balance, the spend and the dashboard figures all agree."""
+    model = unique_model("use-live")
+    price = {"input": 1, "output": 2, "per_request": 0.0002}
+    admin.create_channel(
+        base_url=upstream.base_url, api_keys=["sk-upstream-test"], models=[model], price=price
+    )
+    user = admin.create_user(balance=2)
+    auth = {"Authorization": f"Bearer {admin.create_token(user['id'])['key']}"}
+    reply = user_client.post(
+        "/v1/chat/completions",
+        headers=auth,
+        json={"model": model, "messages": [{"role": "user", "content": "hello there"}]},
+    )
+    assert reply.status_code == 200, reply.text
+    deadline = time.monotonic() + 10
+    while not (body := admin_usage(admin, user_id=user["id"]))["usage"]:
+        assert time.monotonic() < deadline, "the call's usage row never arrived"
+        time.sleep(0.1)
+    [row] = body["usage"]
+    assert row["request_id"] == reply.headers["x-request-id"]
+    assert row["model"] == model and row["endpoint"] == "/v1/chat/completions"
+    usage = reply.json()["usage"]
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
+    assert row["cost"] > 0
+    assert ok(user_client.get("/v1/usage", headers=auth))["usage"] == [row]
+
+    balance = ok(user_client.get("/v1/balance", headers=auth))
+    assert balance["total_spent"] == pytest.approx(row["cost"])
+    assert balance["balance"] == pytest.approx(2 - row["cost"])
+    subscription = ok(user_client.get("/dashboard/billing/subscription", headers=auth))
+    assert subscription["hard_limit_usd"] == pytest.approx(2)
+    today = datetime.now(UTC).date().isoformat()
+    spent = ok(
+        user_client.get(
+            "/dashboard/billing/usage",
+            headers=auth,
+            params={"start_date": today, "end_date": today},
+        )
+    )
+    assert spent["total_usage"] == pytest.approx(row["cost"] * 100)
+    remaining = subscription["hard_limit_usd"] - spent["total_usage"] / 100
+    assert remaining == pytest.approx(balance["balance"])

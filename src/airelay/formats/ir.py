@@ -237,9 +237,7 @@ class Assembler:
         elif isinstance(event, ToolCallStart):
             self._choice(event.choice).message.parts.append(ToolCall(event.id, event.name, ""))
         elif isinstance(event, ToolCallDelta):
-            calls = [
-                p for p in self._choice(event.choice).message.parts if isinstance(p, ToolCall)
-            ]
+            calls = [p for p in self._choice(event.choice).message.parts if isinstance(p, ToolCall)]
             calls[event.call].arguments += event.arguments
         elif isinstance(event, Finish):
             self._choice(event.choice).finish_reason = event.reason

@@ -40,3 +40,17 @@ def event_data(event: bytes) -> bytes | None:
 
 def data_event(payload: bytes) -> bytes:
     return b"data: " + payload + b"\n\n"
+
+
+def parse_event(event: bytes) -> tuple[str | None, bytes | None]:
+    """An event's ``event:`` name (if any) and its ``data:`` payload (if any)."""
+    if event.startswith(b"data:") and b"\n" not in event:
+        return None, event[5:].lstrip(b" ")
+    name: str | None = None
+    data: list[bytes] = []
+    for line in event.split(b"\n"):
+        if line.startswith(b"data:"):
+            data.append(line[5:].lstrip(b" "))
+        elif line.startswith(b"event:"):
+            name = line[6:].strip().decode("utf-8", "replace")
+    return name, b"\n".join(data) if data else None

@@ -1,14 +1,17 @@
 """Channel types: the adapter each one uses, with default base URL and model list.
 
 DeepSeek, Qwen (DashScope compatible mode), GLM (Zhipu), Kimi (Moonshot), Doubao (Volcengine
-Ark), MiniMax and xAI are presets of the OpenAI-compatible adapter.
+Ark), MiniMax and xAI are presets of the OpenAI-compatible adapter; Anthropic and Gemini
+have native adapters of their own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from airelay.providers.anthropic import Anthropic
 from airelay.providers.base import Provider
+from airelay.providers.gemini import Gemini
 from airelay.providers.openai import OpenAICompatible
 
 
@@ -20,6 +23,8 @@ class Preset:
 
 
 _OPENAI = OpenAICompatible()
+_ANTHROPIC = Anthropic()
+_GEMINI = Gemini()
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset(
@@ -52,6 +57,16 @@ PRESETS: dict[str, Preset] = {
     ),
     "minimax": Preset(_OPENAI, "https://api.minimax.io/v1", ("MiniMax-M2", "MiniMax-Text-01")),
     "xai": Preset(_OPENAI, "https://api.x.ai/v1", ("grok-4", "grok-3", "grok-3-mini")),
+    "anthropic": Preset(
+        _ANTHROPIC,
+        "https://api.anthropic.com",
+        ("claude-sonnet-4-6", "claude-opus-4-1", "claude-haiku-4-5"),
+    ),
+    "gemini": Preset(
+        _GEMINI,
+        "https://generativelanguage.googleapis.com",
+        ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"),
+    ),
 }
 
 CHANNEL_TYPES = tuple(PRESETS)

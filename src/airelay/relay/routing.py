@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from airelay.store.snapshot import ChannelRecord
+from airelay.errors import GatewayError
+from airelay.store.snapshot import ChannelRecord, Snapshot
 
 
 def attempt_order(
@@ -23,3 +24,14 @@ def attempt_order(
         return channel.priority, -rank
 
     return sorted(channels, key=sort_key)
+
+
+def channels_for(snapshot: Snapshot, model: str) -> list[ChannelRecord]:
+    """The channels to try for ``model``, in order: 404 if no one knows the model, 503 if
+    none of the channels that know it can take calls now."""
+    channels = snapshot.routes.get(model)
+    if channels:
+        return attempt_order(channels)
+    if model in snapshot.known_models:
+        raise GatewayError(503, f"No channel is available for the model '{model}'.")
+    raise GatewayError(404, f"The model '{model}' does not exist.")

@@ -175,6 +175,18 @@ usage_daily = Table(
     Column("cost", BigInteger, nullable=False),
     Index("ix_usage_daily_user_day", "user_id", "day"),
     Index("ix_usage_daily_model_day", "model", "day"),
+    # Covers the all-users summary (per day and model) without touching the table.
+    Index(
+        "ix_usage_daily_day_model_totals",
+        "day",
+        "model",
+        "requests",
+        "prompt_tokens",
+        "completion_tokens",
+        "cached_tokens",
+        "reasoning_tokens",
+        "cost",
+    ),
 )
 
 checkout_sessions = Table(

@@ -8,18 +8,30 @@ import orjson
 from aiohttp import web
 
 from airelay.errors import GatewayError, openai_error_body
+from airelay.formats.registry import codec
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-def error_response(error: GatewayError) -> web.Response:
-    response = web.Response(
-        body=openai_error_body(error.status, error.message, error.type),
-        status=error.status,
-        content_type="application/json",
-    )
+def client_format(request: web.Request) -> str:
+    """The wire format a caller speaks, from the route it called (errors answer in it)."""
+    path = request.path
+    if path.startswith("/v1beta/") or (":" in path.rsplit("/", 1)[-1] and "/models/" in path):
+        return "gemini"
+    if path.startswith(("/v1/messages", "/messages")) or "anthropic-version" in request.headers:
+        return "anthropic"
+    return "openai"
+
+
+def error_response(error: GatewayError, fmt: str = "openai") -> web.Response:
+    """The error in the caller's format, so that its SDK raises its own typed exception."""
+    if fmt == "openai":
+        body = openai_error_body(error.status, error.message, error.type)
+    else:
+        body = orjson.dumps(codec(fmt).error_body(error.status, error.message, None))
+    response = web.Response(body=body, status=error.status, content_type="application/json")
     response.headers.update(error.headers)
     return response
 

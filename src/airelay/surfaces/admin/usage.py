@@ -6,7 +6,7 @@ the filters live here.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -15,11 +15,13 @@ from airelay.errors import GatewayError
 from airelay.money import units_to_usd
 from airelay.state import AppState
 from airelay.store import usage_queries
-from airelay.store.usage import COUNTERS, day_of
+from airelay.store.usage import COUNTERS
 from airelay.surfaces.admin.common import admin, iso, paging, parse_iso
 from airelay.surfaces.responses import json_response
 
 DAY_SECONDS = 86400
+_FIRST_DAY = int(datetime(1, 1, 1, tzinfo=UTC).timestamp())
+_LAST_DAY = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp())
 
 
 def _is_plain_date(value: str) -> bool:
@@ -47,10 +49,16 @@ def time_range(request: web.Request) -> tuple[int | None, int | None]:
     return start, end
 
 
+def _day(ts: int) -> str:
+    """The UTC day of ``ts`` as the rollups spell it (four-digit year: days sort as text)."""
+    clamped = min(max(ts, _FIRST_DAY), _LAST_DAY)
+    return datetime.fromtimestamp(clamped, UTC).date().isoformat()
+
+
 def day_range(start: int | None, end: int | None) -> tuple[str | None, str | None]:
     """The inclusive days that a time range touches (rollups count whole days)."""
-    first = day_of(start) if start is not None else None
-    last = day_of(end - 1) if end is not None else None
+    first = _day(start) if start is not None else None
+    last = _day(end - 1) if end is not None else None
     return first, last
 
 

@@ -1,0 +1,218 @@
+"""A stream from the upstream to the client, passed through or translated event by event.
+
+An async generator of the bytes to write. It closes the upstream connection and settles
+the call however it ends: completed, failed midway (a clean error event in the client's
+format ends it), or abandoned by the client (the generator is closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
+
+import aiohttp
+import orjson
+
+from airelay.formats import ir
+from airelay.formats.registry import codec
+from airelay.formats.sse import EventSplitter, parse_event
+from airelay.formats.usage import Usage
+from airelay.relay.estimate import answer_text, estimated_usage
+from airelay.relay.failover import Streaming
+from airelay.relay.metering import CLIENT_CLOSED, Meter
+from airelay.relay.passthrough import (
+    AnthropicRewriter,
+    GeminiRewriter,
+    OpenAIRewriter,
+    Rewriter,
+)
+from airelay.relay.scrub import scrub
+
+if TYPE_CHECKING:
+    from airelay.relay.pipeline import ChatCall
+
+
+async def relay_stream(
+    call: ChatCall, upstream: Streaming, meter: Meter, channel_fmt: str
+) -> AsyncGenerator[bytes, None]:
+    same = channel_fmt == call.client
+    upstream_model = upstream.channel.upstream_model(call.model)
+    framer = Framer(call.client, call.json_array)
+    rewriter = _rewriter(call, upstream_model) if same else None
+    translator = None if same else Translator(call, channel_fmt)
+    splitter = EventSplitter()
+    status = CLIENT_CLOSED
+    try:
+        try:
+            async for chunk in upstream.chunks():
+                out = _handle(splitter.feed(chunk), rewriter, translator, framer)
+                if out:
+                    yield out
+            out = _handle([splitter.rest()], rewriter, translator, framer)
+            finished = framer.finished or (translator is not None and translator.finished)
+            if translator is not None:
+                out += translator.close(framer)
+            if out:
+                yield out
+            status = 200 if finished else 502
+            if not finished:
+                yield framer.error("upstream stream ended before completion")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status = 502
+            detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            secrets = (*upstream.channel.api_keys, upstream.channel.base_url)
+            yield framer.error(scrub(f"upstream stream failed: {detail}", secrets))
+        yield framer.close()
+    finally:
+        upstream.close()
+        usage = rewriter.usage if rewriter is not None else translator.usage if translator else None
+        if usage is None:
+            text = (
+                translator.text()
+                if translator is not None
+                else _kept_text(rewriter.kept if rewriter else [], channel_fmt)
+            )
+            usage = estimated_usage(call, text)
+        meter.settle(usage, channel_id=upstream.channel.id, status=status)
+
+
+def _rewriter(call: ChatCall, upstream_model: str) -> Rewriter:
+    if call.client == "openai":
+        return OpenAIRewriter(upstream_model, call.model, strip_usage=not call.wants_usage)
+    if call.client == "anthropic":
+        return AnthropicRewriter(upstream_model, call.model)
+    return GeminiRewriter()
+
+
+def _handle(
+    events: list[bytes],
+    rewriter: Rewriter | None,
+    translator: Translator | None,
+    framer: Framer,
+) -> bytes:
+    out: list[bytes] = []
+    for event in events:
+        if not event:
+            continue
+        name, data = parse_event(event)
+        if data is None:
+            continue
+        if translator is not None:
+            out.append(translator.feed(name, data, framer))
+            continue
+        assert rewriter is not None
+        rewritten = rewriter.rewrite(name, data)
+        if rewritten is not None:
+            out.append(framer.frame(name, rewritten))
+    return b"".join(out)
+
+
+class Framer:
+    """Frames pass-through events for the client and knows when its stream is complete."""
+
+    def __init__(self, client: str, json_array: bool) -> None:
+        self.client = client
+        self.json_array = json_array
+        self.finished = False
+        self._elements = 0
+
+    def frame(self, name: str | None, data: bytes) -> bytes:
+        if self.client == "openai":
+            if data == b"[DONE]":
+                self.finished = True
+            return b"data: " + data + b"\n\n"
+        if self.client == "anthropic":
+            if name == "message_stop":
+                self.finished = True
+            return b"event: " + (name or "message").encode() + b"\ndata: " + data + b"\n\n"
+        if b'"finishReason"' in data:
+            self.finished = True
+        if self.json_array:
+            prefix = b"[" if self._elements == 0 else b",\r\n"
+            self._elements += 1
+            return prefix + data
+        return b"data: " + data + b"\r\n\r\n"
+
+    def reframe_sse(self, sse: bytes) -> bytes:
+        """Encoder output for the client; Gemini's JSON-array mode takes the data only."""
+        if not (self.client == "gemini" and self.json_array) or not sse:
+            return sse
+        out: list[bytes] = []
+        for event in sse.replace(b"\r\n", b"\n").split(b"\n\n"):
+            _, data = parse_event(event.strip())
+            if data:
+                out.append(self.frame(None, data))
+        return b"".join(out)
+
+    def error(self, message: str) -> bytes:
+        body = orjson.dumps(codec(self.client).error_body(502, message, None))
+        if self.client == "anthropic":
+            return b"event: error\ndata: " + body + b"\n\n"
+        if self.client == "gemini":
+            return self.frame(None, body) if self.json_array else b"data: " + body + b"\r\n\r\n"
+        return b"data: " + body + b"\n\n"
+
+    def close(self) -> bytes:
+        if self.client == "gemini" and self.json_array:
+            return b"]" if self._elements else b"[]"
+        return b""
+
+
+class Translator:
+    """Upstream events of another format -> IR -> the client's format."""
+
+    def __init__(self, call: ChatCall, channel_fmt: str) -> None:
+        self._decoder = codec(channel_fmt).stream_decoder()
+        self._encoder = codec(call.client).stream_encoder(call.request_ir())
+        self._model = call.model
+        self.usage: Usage | None = None
+        self.finished = False
+        self._text: list[str] = []
+
+    def feed(self, name: str | None, data: bytes, framer: Framer) -> bytes:
+        if data == b"[DONE]":
+            return b""
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return b""
+        return self._encode(self._decoder.feed(name, parsed), framer)
+
+    def close(self, framer: Framer) -> bytes:
+        out = self._encode(self._decoder.close(), framer)
+        if self.finished:
+            out += framer.reframe_sse(self._encoder.close())
+        return out
+
+    def _encode(self, events: list[ir.StreamEvent], framer: Framer) -> bytes:
+        out: list[bytes] = []
+        for event in events:
+            if isinstance(event, ir.StreamStart):
+                event.model = self._model
+            elif isinstance(event, ir.UsageReport):
+                self.usage = event.usage
+            elif isinstance(event, ir.Finish):
+                self.finished = True
+            elif isinstance(event, ir.TextDelta | ir.ReasoningDelta):
+                self._text.append(event.text)
+            elif isinstance(event, ir.ToolCallDelta):
+                self._text.append(event.arguments)
+            out.append(framer.reframe_sse(self._encoder.encode(event)))
+        return b"".join(out)
+
+    def text(self) -> str:
+        return "".join(self._text)
+
+
+def _kept_text(kept: list[tuple[str | None, bytes]], fmt: str) -> str:
+    """The text a passed-through stream produced, from the events kept for counting."""
+    decoder = codec(fmt).stream_decoder()
+    assembler = ir.Assembler()
+    for name, data in kept:
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        for event in decoder.feed(name, parsed):
+            assembler.feed(event)
+    return answer_text(assembler.response)
