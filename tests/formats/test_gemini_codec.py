@@ -826,7 +826,7 @@ def test_round_trip_keeps_meaning() -> None:
         ],
     )
     assert back.messages[3:] == [
-        Message("tool", [ToolResult("toolu_01", [Text('{"result":"a cat"}')], "lookup")]),
+        Message("tool", [ToolResult("toolu_01", [Text("a cat")], "lookup")]),
         Message("tool", [ToolResult("toolu_02", [Text('{"ok":false}')], "broken")]),
         Message("user", [Text("Thanks")]),
     ]
@@ -949,7 +949,7 @@ def test_tool_result_images_and_errors_travel_in_the_function_response() -> None
     back = decode_request(encode_request(request), model="m").messages[2].parts[0]
     assert back == ToolResult(
         "call_0",
-        [Text('{"error":"failed"}'), Image(data="AAAA", media_type="image/png")],
+        [Text("failed"), Image(data="AAAA", media_type="image/png")],
         "shot",
         is_error=True,
     )
@@ -1206,17 +1206,30 @@ def gemini_view(request: ChatRequest) -> ChatRequest:
             if isinstance(part, Image) and part.url:
                 part.media_type = "image/png" if part.url.endswith(".png") else "image/jpeg"
             if isinstance(part, ToolResult):
-                text = part.content[0].text  # type: ignore[union-attr]
-                key = "error" if part.is_error else "result"
-                part.content[0] = Text(
-                    json.dumps({key: text}, ensure_ascii=False, separators=(",", ":"))
-                )
+                part.content[0] = Text(result_view(part.content[0].text))  # type: ignore[union-attr]
                 for extra in part.content[1:]:
                     if isinstance(extra, Image) and extra.url:
                         extra.media_type = (
                             "image/png" if extra.url.endswith(".png") else "image/jpeg"
                         )
     return request
+
+
+def result_view(text: str) -> str:
+    """A tool result's text after a trip through Gemini: an object goes as itself (compact),
+    other text as ``{"result": text}``, and a one-key result/error object of text comes
+    back as that text."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(parsed, dict):
+        return text
+    if len(parsed) == 1:
+        ((key, value),) = parsed.items()
+        if key in ("result", "error") and isinstance(value, str):
+            return value
+    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
 
 
 @PROPERTY

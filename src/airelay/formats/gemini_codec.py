@@ -13,7 +13,8 @@ Choices the other codecs and the relay rely on:
   the ``Assembler`` merges it. A model turn whose first call has no signature (history from
   another format) gets Google's documented placeholder, which decoding drops again;
 - a tool result's ``response`` is its text parsed as a JSON object, else
-  ``{"result": text}`` (``{"error": text}`` for errors); decoding gives the compact JSON;
+  ``{"result": text}`` (``{"error": text}`` for errors); decoding gives that text back, and
+  the compact JSON of any other response;
 - tool schemas travel as ``parametersJsonSchema`` (the IR holds JSON Schema); a decoded
   ``parameters`` (Google's OpenAPI subset) gets lower-case types and ``nullable`` folded in.
 """
@@ -193,13 +194,23 @@ def _decode_result(response: Json, calls: list[list[Any]], where: str) -> ToolRe
         match[2] = True
     call_id = match[0] if match is not None else given if isinstance(given, str) else name
     payload = response.get("response")
-    content: list[Text | Image] = [Text(compact_json(payload if payload is not None else {}))]
+    content: list[Text | Image] = [Text(_result_text(payload))]
     extra = response.get("parts")
     for part in extra if isinstance(extra, list) else ():
         if isinstance(part, dict):
             content += [p for p in decode_part(part, str) if isinstance(p, Image)]
     is_error = isinstance(payload, dict) and list(payload) == ["error"]
     return ToolResult(call_id=call_id, content=content, name=name, is_error=is_error)
+
+
+def _result_text(payload: object) -> str:
+    """A ``{"result": "text"}`` or ``{"error": "text"}`` response is that text (the shape
+    ``encode_request`` gives plain-text results); anything else is its compact JSON."""
+    if isinstance(payload, dict) and len(payload) == 1:
+        ((key, value),) = payload.items()
+        if key in ("result", "error") and isinstance(value, str):
+            return value
+    return compact_json(payload if payload is not None else {})
 
 
 def _decode_config(config: object, request: ChatRequest) -> None:
