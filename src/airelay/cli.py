@@ -1,21 +1,32 @@
-"""The ``airelay`` command: serve, migrate, admin-key."""
+"""The ``airelay`` command: serve, migrate, admin-key, channels import."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import subprocess
 import sys
+from pathlib import Path
 
 from airelay import __version__
 from airelay.bootstrap import create_admin_key, ensure_admin_key_sync
 from airelay.config import Settings, load_settings
-from airelay.security.crypto import load_or_create_secret
-from airelay.store.migrate import upgrade
+from airelay.security.crypto import SECRET_FILE, SecretBox, load_or_create_secret
 
 
 def _migrate(settings: Settings) -> None:
+    from airelay.store.migrate import upgrade  # Alembic is needed by this command only
+
     upgrade(settings.database_url)
+
+
+def _migrate_apart() -> None:
+    """Migrate in a child process, so that the serving process never loads Alembic (about
+    12 MB of memory it would carry for its whole life)."""
+    subprocess.run(
+        [sys.executable, "-m", "airelay", "migrate"], check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -27,7 +38,11 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     from airelay.server import run
 
-    _migrate(settings)
+    try:
+        _migrate_apart()
+    except subprocess.CalledProcessError:
+        print("airelay: the database migration failed (see above)", file=sys.stderr)
+        return 1
     load_or_create_secret(settings.secret_key, settings.data_dir)
     key = ensure_admin_key_sync(settings)
     if key:
@@ -45,6 +60,72 @@ def cmd_admin_key(settings: Settings, args: argparse.Namespace) -> int:
     key = asyncio.run(create_admin_key(settings, args.name))
     print(key)
     return 0
+
+
+def cmd_channels_import(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from airelay.declarative import (
+        DeclarationError,
+        compare,
+        import_declaration,
+        read_file,
+        report,
+    )
+
+    try:
+        declaration = read_file(Path(args.file))
+        if args.dry_run and _no_database_yet(settings.database_url):
+            # Nothing to compare with, and a dry run must not create the file.
+            changes = compare(declaration, [], [], None, prune=args.prune)
+        else:
+            if not args.dry_run:
+                _migrate(settings)
+            changes = asyncio.run(
+                import_declaration(
+                    settings.database_url,
+                    declaration,
+                    _secret_box(settings, create=not args.dry_run),
+                    prune=args.prune,
+                    dry_run=args.dry_run,
+                )
+            )
+    except DeclarationError as exc:
+        for problem in exc.problems:
+            print(f"airelay: {problem}", file=sys.stderr)
+        print("airelay: nothing was imported", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        hint = " (has `airelay migrate` run?)" if args.dry_run else ""
+        print(f"airelay: database error{hint}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the database server unreachable, the secret file unreadable
+        print(f"airelay: {exc}", file=sys.stderr)
+        return 1
+    for line in report(changes, dry_run=args.dry_run):
+        print(line)
+    return 0
+
+
+def _no_database_yet(database_url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    from airelay.store.db import is_sqlite
+
+    if not is_sqlite(database_url):
+        return False
+    path = make_url(database_url).database
+    return path is not None and path not in ("", ":memory:") and not Path(path).exists()
+
+
+def _secret_box(settings: Settings, *, create: bool) -> SecretBox | None:
+    """The box for upstream keys; a dry run reads an existing secret but never creates one."""
+    if create:
+        return SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
+    if settings.secret_key:
+        return SecretBox(settings.secret_key)
+    path = settings.data_dir / SECRET_FILE
+    return SecretBox(path.read_text().strip()) if path.exists() else None
 
 
 def _safe_url(url: str) -> str:
@@ -66,6 +147,27 @@ def build_parser() -> argparse.ArgumentParser:
     admin_key = commands.add_parser("admin-key", help="create a management key and print it")
     admin_key.add_argument("--name", default="cli", help="a label for the key")
     admin_key.set_defaults(func=cmd_admin_key)
+    channels = commands.add_parser("channels", help="manage upstream channels and models")
+    channel_commands = channels.add_subparsers(dest="channels_command", required=True)
+    channels_import = channel_commands.add_parser(
+        "import",
+        help="create or update channels and models from a TOML or JSON file",
+        description=(
+            "Upsert the channels (matched by name) and models (matched by id) that FILE "
+            "declares, in one transaction. ${VAR} in a value is read from the environment."
+        ),
+    )
+    channels_import.add_argument("file", metavar="FILE", help="a .toml or .json file")
+    channels_import.add_argument(
+        "--prune",
+        action="store_true",
+        help="also delete the channels and models the file does not list "
+        "(only in the sections the file has)",
+    )
+    channels_import.add_argument(
+        "--dry-run", action="store_true", help="print what would change and write nothing"
+    )
+    channels_import.set_defaults(func=cmd_channels_import)
     return parser
 
 

@@ -10,6 +10,7 @@ renamed, usage read); otherwise the IR translates request, answer and stream.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -127,10 +128,8 @@ def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Atte
             call.request_ir(), model=upstream_model, stream=call.stream, include_usage=True
         )
         body = orjson.dumps(codec(fmt).encode_request(ir))
-    timeout = aiohttp.ClientTimeout(
-        total=None,
-        sock_connect=settings.upstream_connect_timeout,
-        sock_read=channel.timeout or settings.upstream_timeout,
+    timeout = _timeout(
+        settings.upstream_connect_timeout, channel.timeout or settings.upstream_timeout
     )
     return Attempt(
         channel=channel,
@@ -139,6 +138,11 @@ def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Atte
         body=body,
         timeout=timeout,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
 def _same_format_body(call: ChatCall, upstream_model: str) -> bytes:

@@ -10,57 +10,17 @@ import msgspec
 import orjson
 from aiohttp import web
 
+from airelay.catalog import UNSET, ChannelCreate, ChannelPatch, check_channel, new_channel
 from airelay.errors import GatewayError
-from airelay.providers.presets import CHANNEL_TYPES, preset
+from airelay.providers.presets import preset
 from airelay.relay.scrub import scrub
 from airelay.security.keys import mask
 from airelay.state import AppState
 from airelay.store import channels as channels_repo
 from airelay.store import crud, tables
 from airelay.store.snapshot import channel_models
-from airelay.surfaces.admin.common import (
-    Int32,
-    Name,
-    Short,
-    Url,
-    admin,
-    config_changed,
-    decode,
-    iso,
-    one_of,
-    require,
-)
+from airelay.surfaces.admin.common import admin, config_changed, decode, iso, require
 from airelay.surfaces.responses import json_response
-
-STATUSES = ("active", "disabled")
-UNSET: Any = msgspec.UNSET
-
-
-class ChannelCreate(msgspec.Struct):
-    name: Name
-    type: Short = "openai"
-    base_url: Url | None = None
-    api_keys: list[str] = msgspec.field(default_factory=list)
-    api_key: str | None = None
-    models: list[str] | None = None
-    model_mapping: dict[str, str] = msgspec.field(default_factory=dict)
-    priority: Int32 = 1
-    weight: Int32 = 1
-    status: Short = "active"
-    timeout: float | None = None
-
-
-class ChannelPatch(msgspec.Struct):
-    name: Name | msgspec.UnsetType = UNSET
-    type: Short | msgspec.UnsetType = UNSET
-    base_url: Url | msgspec.UnsetType = UNSET
-    api_keys: list[str] | msgspec.UnsetType = UNSET
-    models: list[str] | msgspec.UnsetType = UNSET
-    model_mapping: dict[str, str] | msgspec.UnsetType = UNSET
-    priority: Int32 | msgspec.UnsetType = UNSET
-    weight: Int32 | msgspec.UnsetType = UNSET
-    status: Short | msgspec.UnsetType = UNSET
-    timeout: float | msgspec.UnsetType | None = UNSET
 
 
 def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
@@ -89,30 +49,6 @@ def _masked(state: AppState, token: str) -> str:
         return "[undecryptable]"
 
 
-def _check(values: dict[str, Any]) -> None:
-    if "name" in values and not values["name"].strip():
-        raise GatewayError(400, "'name' must not be empty")
-    if "type" in values:
-        one_of(values["type"], CHANNEL_TYPES, "type")
-    if "status" in values:
-        one_of(values["status"], STATUSES, "status")
-    if "priority" in values and values["priority"] < 1:
-        raise GatewayError(400, "'priority' must be 1 or more (1 is tried first)")
-    if "weight" in values and values["weight"] < 0:
-        raise GatewayError(400, "'weight' must be 0 or more")
-    if values.get("timeout") is not None and values["timeout"] <= 0:
-        raise GatewayError(400, "'timeout' must be a positive number of seconds")
-    base_url = values.get("base_url")
-    if base_url is not None and not base_url.startswith(("http://", "https://")):
-        raise GatewayError(400, "'base_url' must be an http(s) URL")
-    for key in values.get("api_keys") or ():
-        if not key.strip():
-            raise GatewayError(400, "'api_keys' must not contain empty keys")
-    for name in values.get("models") or ():
-        if not name.strip():
-            raise GatewayError(400, "'models' must not contain empty names")
-
-
 @admin
 async def list_channels(request: web.Request, state: AppState) -> web.StreamResponse:
     async with state.engine.connect() as conn:
@@ -122,20 +58,8 @@ async def list_channels(request: web.Request, state: AppState) -> web.StreamResp
 
 @admin
 async def create_channel(request: web.Request, state: AppState) -> web.StreamResponse:
-    body = await decode(request, ChannelCreate)
-    values = msgspec.structs.asdict(body)
-    api_keys = list(values.pop("api_keys"))
-    single = values.pop("api_key")
-    if single:
-        api_keys.append(single)
-    values["api_keys"] = api_keys
-    _check(values)
-    defaults = preset(values["type"])
-    if values["base_url"] is None:
-        values["base_url"] = defaults.base_url
-    if values["models"] is None:
-        values["models"] = list(defaults.models)
-    values["api_keys"] = [state.box.encrypt(key.strip()) for key in api_keys]
+    values = new_channel(await decode(request, ChannelCreate))
+    values["api_keys"] = [state.box.encrypt(key) for key in values["api_keys"]]
     async with state.engine.begin() as conn:
         row = await channels_repo.create(conn, values)
         await config_changed(conn)
@@ -156,7 +80,7 @@ async def update_channel(request: web.Request, state: AppState) -> web.StreamRes
     channel_id = request.match_info["id"]
     body = await decode(request, ChannelPatch)
     values = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
-    _check(values)
+    check_channel(values)
     if "api_keys" in values:
         values["api_keys"] = [state.box.encrypt(key.strip()) for key in values["api_keys"]]
     values["updated_at"] = int(time.time())

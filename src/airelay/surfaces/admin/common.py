@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -17,15 +17,6 @@ from airelay.store import meta
 
 T = TypeVar("T")
 
-# Field types whose limits match the columns they are stored in, so that SQLite and
-# PostgreSQL refuse the same input (a 400 from the decoder, never a 500 from the store).
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Short = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Label = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-Email = Annotated[str, msgspec.Meta(max_length=320)]
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
-Int32 = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 MAX_PAGE = 10**9
 AdminHandler = Callable[[web.Request, AppState], Awaitable[web.StreamResponse]]
 MAX_PAGE_SIZE = 200
@@ -103,9 +94,3 @@ def require(row: dict[str, Any] | None, what: str, row_id: str) -> dict[str, Any
 async def config_changed(conn: AsyncConnection) -> None:
     """Call inside the write's transaction; then reload the cache after it commits."""
     await meta.bump_config_version(conn)
-
-
-def one_of(value: str, allowed: tuple[str, ...], field: str) -> str:
-    if value not in allowed:
-        raise GatewayError(400, f"'{field}' must be one of: {', '.join(allowed)}")
-    return value

@@ -9,95 +9,27 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from airelay.billing.pricing import PER_MILLION
+from airelay.catalog import (
+    UNSET,
+    ModelCreate,
+    ModelPatch,
+    check_max_output_tokens,
+    new_model,
+    pricing_units,
+)
 from airelay.errors import GatewayError
-from airelay.money import units_to_usd, usd_to_units
+from airelay.money import units_to_usd
 from airelay.state import AppState
 from airelay.store import crud, tables
 from airelay.store import models as models_repo
-from airelay.surfaces.admin.common import (
-    Int32,
-    Label,
-    Name,
-    admin,
-    config_changed,
-    decode,
-    iso,
-    require,
-)
+from airelay.surfaces.admin.common import admin, config_changed, decode, iso, require
 from airelay.surfaces.responses import json_response
-
-PRICE_FIELDS = (
-    "input",
-    "output",
-    "cached_input",
-    "per_request",
-    "per_image",
-    "per_video_second",
-    "per_million_characters",
-    "per_audio_minute",
-)
-UNSET: Any = msgspec.UNSET
-
-
-TOKEN_PRICES = ("input", "output", "cached_input")
-
-
-class ModelCreate(msgspec.Struct):
-    id: Name
-    owned_by: Label = "airelay"
-    pricing: dict[str, Any] = msgspec.field(default_factory=dict)
-    max_output_tokens: Int32 | None = None
-
-
-class ModelPatch(msgspec.Struct):
-    owned_by: Label | msgspec.UnsetType = UNSET
-    pricing: dict[str, Any] | msgspec.UnsetType = UNSET
-    max_output_tokens: Int32 | msgspec.UnsetType | None = UNSET
-
-
-def _units(name: str, value: object) -> int:
-    try:
-        amount = usd_to_units(value)
-    except ValueError as exc:
-        raise GatewayError(400, f"pricing.{name}: {exc}") from exc
-    if amount < 0:
-        raise GatewayError(400, f"pricing.{name} must not be negative")
-    if name in TOKEN_PRICES and amount % PER_MILLION:
-        raise GatewayError(
-            400, f"pricing.{name}: a price per 1M tokens has at most 4 decimals (USD)"
-        )
-    return amount
-
-
-def pricing_units(pricing: dict[str, Any]) -> dict[str, Any]:
-    """USD prices from the API as exact units; unknown fields and bad numbers are a 400.
-
-    ``per_image`` is one price, or prices by ``size`` or ``size/quality``
-    (``{"1024x1024": 0.04, "1024x1024/hd": 0.08}``).
-    """
-    units: dict[str, Any] = {}
-    for name, value in pricing.items():
-        if name not in PRICE_FIELDS:
-            raise GatewayError(400, f"unknown price '{name}'; known: {', '.join(PRICE_FIELDS)}")
-        if value is None:
-            continue
-        if name == "per_image" and isinstance(value, dict):
-            units[name] = {str(k): _units(f"per_image.{k}", v) for k, v in value.items()}
-        else:
-            units[name] = _units(name, value)
-    return units
 
 
 def _usd(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: units_to_usd(v) for k, v in value.items()}
     return units_to_usd(value)
-
-
-def _check_cap(value: int | None) -> None:
-    if value is not None and value < 1:
-        raise GatewayError(400, "'max_output_tokens' must be 1 or more")
 
 
 def view(row: dict[str, Any]) -> dict[str, Any]:
@@ -123,16 +55,16 @@ async def list_models(request: web.Request, state: AppState) -> web.StreamRespon
 
 @admin
 async def create_model(request: web.Request, state: AppState) -> web.StreamResponse:
-    body = await decode(request, ModelCreate)
-    if not body.id.strip():
-        raise GatewayError(400, "'id' must not be empty")
-    pricing = pricing_units(body.pricing)
-    _check_cap(body.max_output_tokens)
+    values = new_model(await decode(request, ModelCreate))
     async with state.engine.begin() as conn:
-        if await crud.get(conn, tables.models, body.id) is not None:
-            raise GatewayError(409, f"model '{body.id}' already exists")
+        if await crud.get(conn, tables.models, values["id"]) is not None:
+            raise GatewayError(409, f"model '{values['id']}' already exists")
         row = await models_repo.create(
-            conn, body.id, body.owned_by, pricing, body.max_output_tokens
+            conn,
+            values["id"],
+            values["owned_by"],
+            values["pricing"],
+            values["max_output_tokens"],
         )
         await config_changed(conn)
     await state.cache.reload()
@@ -155,7 +87,7 @@ async def update_model(request: web.Request, state: AppState) -> web.StreamRespo
     if body.owned_by is not UNSET:
         values["owned_by"] = body.owned_by
     if not isinstance(body.max_output_tokens, msgspec.UnsetType):
-        _check_cap(body.max_output_tokens)
+        check_max_output_tokens(body.max_output_tokens)
         values["max_output_tokens"] = body.max_output_tokens
     async with state.engine.begin() as conn:
         row = require(await crud.get(conn, tables.models, model_id), "model", model_id)

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from airelay.catalog import Id, Int32, Name, Short, one_of
 from airelay.errors import GatewayError
 from airelay.money import units_to_usd, usd_to_units
 from airelay.security.keys import USER_KEY_PREFIX, generate_key, hash_key, mask
@@ -16,15 +17,10 @@ from airelay.state import AppState
 from airelay.store import crud, tables
 from airelay.store import tokens as tokens_repo
 from airelay.surfaces.admin.common import (
-    Id,
-    Int32,
-    Name,
-    Short,
     admin,
     config_changed,
     decode,
     iso,
-    one_of,
     paging,
     parse_iso,
     require,

@@ -9,20 +9,17 @@ import msgspec
 from aiohttp import web
 
 from airelay.billing import ledger
+from airelay.catalog import Email, Name, Short, one_of
 from airelay.errors import GatewayError
 from airelay.money import units_to_usd, usd_to_units
 from airelay.state import AppState
 from airelay.store import crud, tables
 from airelay.store import users as users_repo
 from airelay.surfaces.admin.common import (
-    Email,
-    Name,
-    Short,
     admin,
     config_changed,
     decode,
     iso,
-    one_of,
     paging,
     require,
 )

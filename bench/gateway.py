@@ -1,0 +1,159 @@
+"""The gateway under test: a fresh database, ``airelay serve`` as a subprocess, and the
+management-API calls that give it a channel to the fake upstream, priced models, a user with
+a balance and an API key."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+import procs
+from upstream import SLOW_MODEL
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+MODELS = ("gpt-4o-mini", SLOW_MODEL)
+
+
+@dataclass
+class Gateway:
+    proc: subprocess.Popen[bytes]
+    port: int
+    admin_key: str
+    api_key: str = ""
+
+    def pids(self) -> list[int]:
+        return procs.tree(self.proc.pid)
+
+    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return _call(self.port, method, path, self.admin_key, body)
+
+
+def _call(port: int, method: str, path: str, key: str, body: dict[str, Any] | None) -> Any:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        data=orjson.dumps(body) if body is not None else None,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return orjson.loads(response.read())
+
+
+def postgres_available() -> bool:
+    async def probe() -> None:
+        conn = await asyncpg.connect(f"{PG_SERVER}/postgres", timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+        return True
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+
+
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """A new, empty database for one run; dropped afterwards."""
+    name = f"airelay_bench_{os.getpid()}_{secrets.token_hex(3)}"
+
+    async def admin_sql(sql: str) -> None:
+        conn = await asyncpg.connect(f"{PG_SERVER}/postgres", timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def start(
+    airelay: Path, database_url: str, data_dir: Path, workers: int, cpus: str, log: Path
+) -> Gateway:
+    """``airelay serve`` on a free port with only the benchmark's settings; returns once the
+    management API answers."""
+    port = procs.free_port()
+    admin_key = f"mgmt-bench-{secrets.token_hex(16)}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRELAY_", "STRIPE_"))}
+    env.update(
+        AIRELAY_DATABASE_URL=database_url,
+        AIRELAY_DATA_DIR=str(data_dir),
+        AIRELAY_ADMIN_KEY=admin_key,
+        AIRELAY_HOST="127.0.0.1",
+        AIRELAY_PORT=str(port),
+        AIRELAY_WORKERS=str(workers),
+    )
+    out = log.open("ab")
+    try:
+        proc = subprocess.Popen(
+            ["taskset", "-c", cpus, str(airelay), "serve"],
+            env=env,
+            cwd=data_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        out.close()
+    gateway = Gateway(proc, port, admin_key)
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gateway exited with {proc.returncode}; see {log}")
+        try:
+            gateway.admin("GET", "/v1/admin/settings")
+            return gateway
+        except (OSError, urllib.error.URLError):
+            if time.monotonic() > deadline:
+                procs.stop(proc)
+                raise RuntimeError(f"gateway never answered; see {log}") from None
+            time.sleep(0.1)
+
+
+def configure(gateway: Gateway, upstream_port: int) -> None:
+    """A channel to the fake upstream, priced models, a user with balance, and a key (with
+    limits far above what the benchmark sends, so no call is refused)."""
+    gateway.admin(
+        "POST",
+        "/v1/admin/channels",
+        {
+            "name": "bench upstream",
+            "type": "openai",
+            "base_url": f"http://127.0.0.1:{upstream_port}/v1",
+            "api_keys": ["sk-upstream-bench"],
+            "models": list(MODELS),
+        },
+    )
+    for model in MODELS:
+        pricing = {"input": 1, "output": 2}
+        gateway.admin("POST", "/v1/admin/models", {"id": model, "pricing": pricing})
+    user = gateway.admin(
+        "POST", "/v1/admin/users", {"email": "bench@example.com", "balance": 1_000_000}
+    )
+    token = gateway.admin(
+        "POST",
+        "/v1/admin/tokens",
+        {"user_id": user["id"], "name": "bench", "rpm": 2_000_000_000, "tpm": 2_000_000_000},
+    )
+    gateway.api_key = token["key"]
+
+
+def usage_rows(gateway: Gateway) -> int:
+    total: int = gateway.admin("GET", "/v1/admin/usage?limit=1")["total"]
+    return total

@@ -1,0 +1,248 @@
+"""The figures of one run, the tables printed and appended to BENCHMARKS.md, and the targets."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from clients import CONTENT_CHUNKS, Quantiles
+from wrk import WrkResult
+
+# Targets for one worker, against the floor measured in the same run (MB read as MiB).
+MIN_THROUGHPUT_RATIO = 0.80
+MAX_C1_ADDED_P50_MS = 0.25
+MAX_C1_ADDED_P99_MS = 1.0
+MAX_TTFB_ADDED_P50_MS = 0.3
+MAX_IDLE_RSS_MIB = 100.0
+MAX_MIB_PER_1000_STREAMS = 50.0
+
+
+@dataclass
+class Figures:
+    """What was measured for one configuration; None where it was not measured."""
+
+    name: str
+    workers: int = 1
+    processes: int = 1
+    startup_rss: float | None = None
+    idle_rss: float | None = None
+    plain32: WrkResult | None = None
+    plain256: WrkResult | None = None
+    stream32: WrkResult | None = None
+    cpu_us_plain: float | None = None
+    cpu_us_stream: float | None = None
+    c1: Quantiles | None = None
+    ttfb: Quantiles | None = None
+    # measured in the same rounds as c1 and ttfb (see clients.latencies)
+    direct_c1: Quantiles | None = None
+    direct_ttfb: Quantiles | None = None
+    floor_c1: Quantiles | None = None
+    floor_ttfb: Quantiles | None = None
+    streams_open: int = 0
+    rss_before_streams: float | None = None
+    rss_with_streams: float | None = None
+    usage_rows: int | None = None
+    other_cpu_pct: float | None = None
+    steal_pct: float | None = None
+
+    @property
+    def mib_per_1000_streams(self) -> float | None:
+        if not self.streams_open or self.rss_before_streams is None:
+            return None
+        assert self.rss_with_streams is not None
+        return (self.rss_with_streams - self.rss_before_streams) * 1000 / self.streams_open
+
+
+def machine() -> str:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    return (
+        f"{os.cpu_count()} cores ({model}), {mem_kb / 1024**2:.0f} GiB RAM, "
+        f"Linux {platform.release()}, Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def commit(repo: Path) -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        return f"{head} dirty" if git("status", "--porcelain") else head
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _n(value: float | None, fmt: str = ",.0f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _pair(a: float | None, b: float | None, fmt: str = ".2f", sign: str = "") -> str:
+    if a is None or b is None:
+        return "-"
+    return f"{a:{sign}{fmt}} / {b:{sign}{fmt}}"
+
+
+def _ratio(value: WrkResult | None, floor: WrkResult | None) -> str:
+    if value is None or floor is None or not floor.rps:
+        return "-"
+    return f"{value.rps / floor.rps:.2f}x"
+
+
+def _errors(*runs: WrkResult | None) -> str:
+    bad = sum(r.errors for r in runs if r is not None)
+    return f" ⚠ {bad} errors" if bad else ""
+
+
+def _diff(a: Quantiles | None, b: Quantiles | None) -> tuple[float | None, float | None]:
+    if a is None or b is None:
+        return None, None
+    return a.p50_ms - b.p50_ms, a.p99_ms - b.p99_ms
+
+
+def plain_table(direct: Figures, floors: dict[int, Figures], rows: list[Figures]) -> str:
+    lines = [
+        "| configuration | req/s c32 (x floor) | p50 / p99 ms c32 | req/s c256 (x floor)"
+        " | p50 / p99 ms c256 | c1 p50 / p99 ms | c1 added vs direct p50 / p99 ms"
+        " | c1 vs floor p50 / p99 ms | CPU µs/req c32 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| upstream direct | - | - | - | - | {_pair(*_qs(direct.c1))} | - | - | - |",
+    ]
+    for row in rows:
+        floor = floors.get(row.workers) or floors[1]
+        p32, p256 = row.plain32, row.plain256
+        lines.append(
+            f"| {row.name}{_errors(p32, p256)} "
+            f"| {_n(p32 and p32.rps)} ({_ratio(p32, floor.plain32)}) "
+            f"| {_pair(p32 and p32.p50_ms, p32 and p32.p99_ms)} "
+            f"| {_n(p256 and p256.rps)} ({_ratio(p256, floor.plain256)}) "
+            f"| {_pair(p256 and p256.p50_ms, p256 and p256.p99_ms)} "
+            f"| {_pair(*_qs(row.c1))} "
+            f"| {_pair(*_diff(row.c1, row.direct_c1), sign='+')} "
+            f"| {_pair(*_diff(row.c1, row.floor_c1), sign='+')} "
+            f"| {_n(row.cpu_us_plain)} |"
+        )
+    return "\n".join(lines)
+
+
+def stream_table(direct: Figures, floors: dict[int, Figures], rows: list[Figures]) -> str:
+    lines = [
+        f"| configuration | streams/s c32 (x floor) | chunks/s c32 ({CONTENT_CHUNKS}/stream)"
+        " | p50 / p99 ms c32 | TTFB p50 / p99 ms c1 | TTFB added vs direct p50 ms"
+        " | TTFB vs floor p50 ms | CPU µs/stream c32 | idle RSS MiB"
+        " | +MiB per 1,000 open streams |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| upstream direct | - | - | - | {_pair(*_qs(direct.ttfb))} | - | - | - | - | - |",
+    ]
+    for row in rows:
+        floor = floors.get(row.workers) or floors[1]
+        s32 = row.stream32
+        added, _ = _diff(row.ttfb, row.direct_ttfb)
+        vs_floor, _ = _diff(row.ttfb, row.floor_ttfb)
+        per_1000 = row.mib_per_1000_streams
+        held = f" ({row.streams_open} held)" if row.streams_open else ""
+        lines.append(
+            f"| {row.name}{_errors(s32)} "
+            f"| {_n(s32 and s32.rps)} ({_ratio(s32, floor.stream32)}) "
+            f"| {_n(s32 and s32.rps * CONTENT_CHUNKS)} "
+            f"| {_pair(s32 and s32.p50_ms, s32 and s32.p99_ms)} "
+            f"| {_pair(*_qs(row.ttfb))} "
+            f"| {_n(added, '+.2f')} "
+            f"| {_n(vs_floor, '+.2f')} "
+            f"| {_n(row.cpu_us_stream)} "
+            f"| {_n(row.idle_rss, '.1f')} "
+            f"| {_n(per_1000, '+.1f')}{held} |"
+        )
+    return "\n".join(lines)
+
+
+def _qs(q: Quantiles | None) -> tuple[float | None, float | None]:
+    return (None, None) if q is None else (q.p50_ms, q.p99_ms)
+
+
+def _check(
+    target: str, value: float | None, fmt: str, limit: float, at_least: bool = False
+) -> tuple[str, str, bool | None]:
+    """``fmt`` is a format spec with the unit after it: ``"+.2f ms"``."""
+    if value is None:
+        return target, "not measured", None
+    spec, _, unit = fmt.partition(" ")
+    shown = format(value, spec) + (f" {unit}" if unit else "")
+    return target, shown, value >= limit if at_least else value <= limit
+
+
+def verdicts(floor: Figures, row: Figures) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, passed) for one single-worker configuration; None: not measured."""
+
+    def ratio(a: WrkResult | None, b: WrkResult | None) -> float | None:
+        return a.rps / b.rps if a and b and b.rps else None
+
+    c1_p50, c1_p99 = _diff(row.c1, row.floor_c1)
+    ttfb, _ = _diff(row.ttfb, row.floor_ttfb)
+    pct = f"≥ {MIN_THROUGHPUT_RATIO:.0%} of the floor"
+    plain, stream = ratio(row.plain32, floor.plain32), ratio(row.stream32, floor.stream32)
+    return [
+        _check(f"non-streaming req/s c32 {pct}", plain, ".0%", MIN_THROUGHPUT_RATIO, True),
+        _check(f"streaming req/s c32 {pct}", stream, ".0%", MIN_THROUGHPUT_RATIO, True),
+        _check(
+            f"c1 p50 ≤ floor + {MAX_C1_ADDED_P50_MS:g} ms", c1_p50, "+.2f ms", MAX_C1_ADDED_P50_MS
+        ),
+        _check(
+            f"c1 p99 ≤ floor + {MAX_C1_ADDED_P99_MS:g} ms", c1_p99, "+.2f ms", MAX_C1_ADDED_P99_MS
+        ),
+        _check(
+            f"stream TTFB p50 ≤ floor + {MAX_TTFB_ADDED_P50_MS:g} ms",
+            ttfb,
+            "+.2f ms",
+            MAX_TTFB_ADDED_P50_MS,
+        ),
+        _check(f"idle RSS ≤ {MAX_IDLE_RSS_MIB:.0f} MiB", row.idle_rss, ".1f MiB", MAX_IDLE_RSS_MIB),
+        _check(
+            f"≤ {MAX_MIB_PER_1000_STREAMS:.0f} MiB more per 1,000 open streams",
+            row.mib_per_1000_streams,
+            "+.1f MiB",
+            MAX_MIB_PER_1000_STREAMS,
+        ),
+    ]
+
+
+def verdict_lines(floor: Figures, rows: list[Figures]) -> str:
+    out = []
+    for row in rows:
+        if row.workers != 1:
+            continue
+        out.append(f"Targets, {row.name} (vs the floor in this run):")
+        for target, measured, passed in verdicts(floor, row):
+            mark = "n/a " if passed is None else ("PASS" if passed else "FAIL")
+            out.append(f"- {mark} {target}: {measured}")
+    return "\n".join(out)
+
+
+def background(rows: list[Figures]) -> str:
+    """How busy the rest of the machine was while each configuration was measured."""
+    measured = [r for r in rows if r.other_cpu_pct is not None and r.steal_pct is not None]
+    parts = [f"{r.name} {r.other_cpu_pct:.0f}% / {r.steal_pct:.0f}%" for r in measured]
+    noisy = any((r.other_cpu_pct or 0) > 10 or (r.steal_pct or 0) > 5 for r in measured)
+    warning = " **Warning: the machine was busy; these figures are noisy.**" if noisy else ""
+    return (
+        "Background while measuring (CPU used by processes outside the benchmark / "
+        f"hypervisor steal, % of one core): {'; '.join(parts)}.{warning}"
+    )

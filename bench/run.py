@@ -1,0 +1,418 @@
+"""The gateway's benchmark (`make bench`): the gateway against the floor (a pass-through
+aiohttp proxy) and the fake upstream directly, in one run, on loopback.
+
+    .venv/bin/python bench/run.py            # quick matrix, ~4 min; appends to BENCHMARKS.md
+    .venv/bin/python bench/run.py --full     # every configuration measured fully
+    .venv/bin/python bench/run.py --soak 600 # 10-minute soak: RSS growth at moderate load
+
+Pinning (2+ cores): the gateway and the floor on core 0 (a 2-worker gateway on all cores);
+the fake upstream, wrk and the asyncio clients (this process) on core 1. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import clients
+import gateway
+import procs
+import report
+import uvloop
+import wrk
+from report import Figures
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+AIRELAY = Path(sys.executable).parent / "airelay"
+SLOW_MODEL = gateway.SLOW_MODEL
+
+
+@dataclass(frozen=True)
+class Plan:
+    seconds: float  # each wrk run
+    c1_requests: int
+    ttfb_streams: int
+    hold_streams: int
+    latency: bool = True  # c1 latency and stream TTFB
+    hold: bool = True  # RSS with many streams open
+    c256: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    database: str  # "sqlite" or "postgresql"
+    workers: int
+    plan: Plan
+
+
+@dataclass
+class Cores:
+    server: str  # the gateway or floor, one process
+    load: str  # upstream, wrk, clients
+    every: str  # a multi-process gateway
+
+
+def cores() -> Cores:
+    ids = sorted(os.sched_getaffinity(0))
+    if len(ids) < 2:
+        print("warning: one core only, nothing is pinned apart", file=sys.stderr)
+        return Cores(str(ids[0]), str(ids[0]), str(ids[0]))
+    return Cores(str(ids[0]), str(ids[1]), ",".join(map(str, ids)))
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path, cpu: Cores) -> None:
+        self.args = args
+        self.work = work
+        self.cpu = cpu
+        self.upstream_port = procs.free_port()
+        self.floor_port = procs.free_port()
+        self.servers: list[int] = []  # pids of the upstream and floor(s) while they run
+        self.scripts: dict[str, dict[str, Path]] = {}
+        self.first_pairing: tuple[clients.Latency, clients.Latency] | None = None
+
+    def script(self, kind: str, api_key: str) -> Path:
+        if api_key not in self.scripts:
+            folder = self.work / f"lua-{len(self.scripts)}"
+            folder.mkdir()
+            self.scripts[api_key] = wrk.write_scripts(folder, api_key)
+        return self.scripts[api_key][kind]
+
+    @contextlib.contextmanager
+    def upstream(self) -> Iterator[None]:
+        argv = [sys.executable, str(HERE / "upstream.py"), "--port", str(self.upstream_port)]
+        proc = procs.start(argv, self.cpu.load, self.work / "upstream.log")
+        self.servers.append(proc.pid)
+        try:
+            procs.wait_port(self.upstream_port, proc)
+            yield
+        finally:
+            procs.stop(proc)
+            self.servers.remove(proc.pid)
+
+    @contextlib.contextmanager
+    def floor(self, processes: int, port: int) -> Iterator[list[int]]:
+        """The floor on ``port``: one process on the server core, or several sharing the port
+        (SO_REUSEPORT) on every core."""
+        url = f"http://127.0.0.1:{self.upstream_port}/v1/chat/completions"
+        argv = [sys.executable, str(HERE / "floor.py"), "--port", str(port), "--upstream", url]
+        if processes > 1:
+            argv.append("--reuse-port")
+        cpus = self.cpu.server if processes == 1 else self.cpu.every
+        logfile = self.work / f"floor-{processes}.log"
+        started = [procs.start(argv, cpus, logfile) for _ in range(processes)]
+        pids = [p.pid for p in started]
+        self.servers += pids
+        try:
+            for proc in started:
+                procs.wait_port(port, proc)
+            time.sleep(0.5)
+            yield pids
+        finally:
+            for proc in started:
+                procs.stop(proc)
+            self.servers = [p for p in self.servers if p not in pids]
+
+    def load(self, port: int, key: str, kind: str, conns: int, seconds: float) -> wrk.WrkResult:
+        return wrk.run(self.script(kind, key), port, conns, seconds, self.cpu.load)
+
+    def loaded(
+        self, pids: Callable[[], list[int]], port: int, key: str, kind: str, conns: int
+    ) -> tuple[wrk.WrkResult, float]:
+        """One wrk run, and the server's CPU time per request (µs) during it."""
+        ids = pids()
+        before = procs.cpu_seconds(ids)
+        result = self.load(port, key, kind, conns, self.args.seconds)
+        cpu = procs.cpu_seconds(ids) - before
+        log(
+            f"  {kind} c{conns}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+            f"p99 {result.p99_ms:.2f} ms, errors {result.errors}"
+        )
+        return result, cpu / max(result.requests, 1) * 1e6
+
+    def measure(
+        self, fig: Figures, pids: Callable[[], list[int]], port: int, key: str, plan: Plan
+    ) -> None:
+        """Idle RSS after a warm-up, RSS with many streams open, throughput, and (paired
+        with the upstream and the floor) latency at concurrency 1."""
+        background = procs.Background(lambda: pids() + self.servers)
+        fig.startup_rss = procs.rss_mib(pids())
+        uvloop.run(clients.verify(port, key))
+        self.load(port, key, "plain", 32, 2)  # warm-up
+        self.load(port, key, "stream", 32, 1)
+        time.sleep(1.5)
+        fig.processes = len(pids())
+        fig.idle_rss = procs.rss_mib(pids())
+        log(f"  RSS at start-up {fig.startup_rss:.1f} MiB, idle after warm-up {fig.idle_rss:.1f}")
+        if plan.hold:
+            fig.rss_before_streams = fig.idle_rss
+            fig.streams_open, fig.rss_with_streams = uvloop.run(
+                clients.hold_streams(
+                    port, key, plan.hold_streams, SLOW_MODEL, 2.0, lambda: procs.rss_mib(pids())
+                )
+            )
+            log(
+                f"  {fig.streams_open} streams open: RSS {fig.rss_before_streams:.1f} -> "
+                f"{fig.rss_with_streams:.1f} MiB"
+            )
+            time.sleep(1)  # let the server finish closing them
+        fig.plain32, fig.cpu_us_plain = self.loaded(pids, port, key, "plain", 32)
+        if plan.c256:
+            fig.plain256, _ = self.loaded(pids, port, key, "plain", 256)
+        fig.stream32, fig.cpu_us_stream = self.loaded(pids, port, key, "stream", 32)
+        if plan.latency:
+            self.latency(fig, port, key, plan)
+        fig.other_cpu_pct, fig.steal_pct = background.percent()
+        log(f"  background: other processes {fig.other_cpu_pct:.0f}%, steal {fig.steal_pct:.0f}%")
+
+    def latency(self, fig: Figures, port: int, key: str, plan: Plan) -> None:
+        """c1 and stream TTFB through ``port``, the upstream direct and the floor, in turns."""
+        direct, floor, own = uvloop.run(
+            clients.latencies(
+                [(self.upstream_port, "-"), (self.floor_port, "-"), (port, key)],
+                plan.c1_requests,
+                plan.ttfb_streams,
+                rounds=4,
+                warmup=200,
+            )
+        )
+        self.first_pairing = self.first_pairing or (direct, floor)
+        fig.c1, fig.ttfb = own.c1, own.ttfb
+        fig.direct_c1, fig.direct_ttfb = direct.c1, direct.ttfb
+        fig.floor_c1, fig.floor_ttfb = floor.c1, floor.ttfb
+        log(
+            f"  c1 p50/p99 ms: {own.c1.p50_ms:.3f}/{own.c1.p99_ms:.3f} (floor "
+            f"{floor.c1.p50_ms:.3f}/{floor.c1.p99_ms:.3f}, direct {direct.c1.p50_ms:.3f}/"
+            f"{direct.c1.p99_ms:.3f}); TTFB p50 {own.ttfb.p50_ms:.3f} (floor "
+            f"{floor.ttfb.p50_ms:.3f}, direct {direct.ttfb.p50_ms:.3f})"
+        )
+
+    def run_floor(self, processes: int, pids: list[int], port: int, plan: Plan) -> Figures:
+        name = "floor (pass-through proxy)" + ("" if processes == 1 else f", {processes} procs")
+        log(name)
+        fig = Figures(name, workers=processes)
+        self.measure(fig, lambda: pids, port, "-", plan)
+        return fig
+
+    def run_gateway(self, config: Config, database_url: str) -> Figures:
+        log(config.name)
+        data = Path(tempfile.mkdtemp(prefix="data-", dir=self.work))
+        if config.database == "sqlite":
+            database_url = f"sqlite:///{data / 'airelay.db'}"
+        cpus = self.cpu.server if config.workers == 1 else self.cpu.every
+        logfile = self.work / f"gateway-{config.database}-{config.workers}.log"
+        gw = gateway.start(AIRELAY, database_url, data, config.workers, cpus, logfile)
+        try:
+            gateway.configure(gw, self.upstream_port)
+            time.sleep(1.5 if config.workers > 1 else 0.2)  # other workers poll the config
+            fig = Figures(config.name, workers=config.workers)
+            self.measure(fig, gw.pids, gw.port, gw.api_key, config.plan)
+            time.sleep(1)  # usage rows are written in batches
+            fig.usage_rows = gateway.usage_rows(gw)
+            log(f"  usage rows logged: {fig.usage_rows:,}")
+            return fig
+        finally:
+            code = procs.stop(gw.proc)
+            if code:
+                log(f"  warning: gateway exited with {code}; see {logfile}")
+
+
+def plans(args: argparse.Namespace, pg: bool) -> tuple[Plan, list[Config]]:
+    full = Plan(args.seconds, args.c1_requests, args.ttfb_streams, args.streams)
+    throughput = dataclasses.replace(full, latency=False, hold=False)
+    configs = [Config("gateway, SQLite, 1 worker", "sqlite", 1, full)]
+    if pg:
+        configs.append(Config("gateway, PostgreSQL, 1 worker", "postgresql", 1, full))
+    configs.append(
+        Config("gateway, SQLite, 2 workers", "sqlite", 2, full if args.full else throughput)
+    )
+    if pg and args.full:
+        configs.append(Config("gateway, PostgreSQL, 2 workers", "postgresql", 2, full))
+    return full, configs
+
+
+def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
+    pg = gateway.postgres_available()
+    if not pg:
+        log("PostgreSQL is not reachable at 127.0.0.1:5432: its configurations are skipped")
+    full, configs = plans(args, pg)
+    no_latency = dataclasses.replace(full, latency=False)
+    with bench.upstream(), bench.floor(1, bench.floor_port) as floor_pids:
+        floors = {1: bench.run_floor(1, floor_pids, bench.floor_port, no_latency)}
+        port = procs.free_port()
+        with bench.floor(2, port) as pids:
+            plan = no_latency if args.full else dataclasses.replace(no_latency, hold=False)
+            floors[2] = bench.run_floor(2, pids, port, plan)
+        rows: list[Figures] = []
+        for config in configs:
+            if config.database == "postgresql":
+                with gateway.fresh_postgres() as url:
+                    rows.append(bench.run_gateway(config, url))
+            else:
+                rows.append(bench.run_gateway(config, ""))
+    direct = Figures("upstream direct")
+    if bench.first_pairing:
+        direct.c1, direct.ttfb = bench.first_pairing[0].c1, bench.first_pairing[0].ttfb
+        floor = floors[1]
+        floor.c1, floor.ttfb = bench.first_pairing[1].c1, bench.first_pairing[1].ttfb
+        floor.direct_c1, floor.direct_ttfb = direct.c1, direct.ttfb
+    rows = [*floors.values(), *rows]
+    (bench.work / "results.json").write_text(
+        json.dumps([dataclasses.asdict(r) for r in [direct, *rows]], indent=1, default=str)
+    )
+    notes = [
+        f"wrk: 1 thread, {args.seconds:g} s per run after a 3 s warm-up. c1: "
+        f"{args.c1_requests} sequential non-streaming calls on one keep-alive connection; "
+        f"TTFB: {args.ttfb_streams} sequential streams, time to the first body byte; both "
+        "taken in 4 rounds in turn with the upstream direct and the floor, so every gateway "
+        "row is compared with figures measured alongside it (the floor row shows the first "
+        f"pairing). Open streams: {args.streams} held against the upstream's slow mode "
+        "(1 chunk/s), RSS before and with them open. RSS summed over the server's processes "
+        "(2 workers: the parent and both workers). 2-worker rows are compared with the "
+        "2-process floor.",
+        report.background(rows),
+        "Redis (`AIRELAY_REDIS_URL`) is not supported by the gateway yet: not measured.",
+    ]
+    if not args.full:
+        notes.append(
+            "Quick matrix: 2 workers (gateway and floor) for throughput only; `--full` measures "
+            "every figure and adds PostgreSQL with 2 workers."
+        )
+    if not pg:
+        notes.append("PostgreSQL was not reachable: no PostgreSQL rows.")
+    return "\n\n".join(
+        [
+            "Non-streaming chat:",
+            report.plain_table(direct, floors, rows),
+            "Streaming chat (20 chunks per stream):",
+            report.stream_table(direct, floors, rows),
+            report.verdict_lines(floors[1], [r for r in rows if r.name.startswith("gateway")]),
+            "\n".join(f"- {n}" for n in notes),
+        ]
+    )
+
+
+def run_soak(bench: Bench, args: argparse.Namespace) -> str:
+    data = Path(tempfile.mkdtemp(prefix="data-", dir=bench.work))
+    logfile = bench.work / "gateway-soak.log"
+    with bench.upstream():
+        url = f"sqlite:///{data / 'airelay.db'}"
+        gw = gateway.start(AIRELAY, url, data, 1, bench.cpu.server, logfile)
+        try:
+            gateway.configure(gw, bench.upstream_port)
+            uvloop.run(clients.verify(gw.port, gw.api_key))
+            bench.wrk(gw.port, gw.api_key, "plain", 32, 3)  # warm-up
+            log(f"soak: {args.soak:g} s at {args.soak_rate:g} calls/s, RSS every 10 s")
+            samples, ok, failed = uvloop.run(
+                clients.soak(
+                    gw.port,
+                    gw.api_key,
+                    args.soak,
+                    args.soak_rate,
+                    10.0,
+                    lambda: procs.rss_mib(gw.pids()),
+                    log,
+                )
+            )
+            time.sleep(1)
+            rows = gateway.usage_rows(gw)
+        finally:
+            procs.stop(gw.proc)
+    first = [rss for t, rss in samples if t <= 60]
+    last = [rss for t, rss in samples if t >= samples[-1][0] - 60]
+    a, b = sum(first) / len(first), sum(last) / len(last)
+    return (
+        f"Soak, gateway SQLite 1 worker: {args.soak:g} s at {args.soak_rate:g} calls/s "
+        f"(1 in 4 streamed), {ok:,} ok, {failed:,} failed, {rows:,} usage rows.\n\n"
+        "| RSS MiB | first minute (mean) | last minute (mean) | growth | min | max |\n"
+        "|---|---:|---:|---:|---:|---:|\n"
+        f"| gateway | {a:.1f} | {b:.1f} | {b - a:+.1f} ({(b - a) / a:+.1%}) "
+        f"| {min(r for _, r in samples):.1f} | {max(r for _, r in samples):.1f} |"
+    )
+
+
+def append(section: str, title: str, command: str, started: datetime.datetime) -> None:
+    text = (
+        f"\n## {title} — {started:%Y-%m-%d %H:%M} UTC\n\n"
+        f"Command: `{command}`. Commit: {report.commit(REPO)}. Machine: {report.machine()}.\n\n"
+        f"{section}\n"
+    )
+    with (REPO / "BENCHMARKS.md").open("a") as fh:
+        fh.write(text)
+
+
+def preflight() -> None:
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            sys.exit(f"bench: `{tool}` is not on PATH (apt-get install wrk util-linux)")
+    if not AIRELAY.exists():
+        sys.exit(f"bench: {AIRELAY} not found: run with the project's venv (make bench)")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 8192 <= hard or soft < hard < 8192:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+
+
+def parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description="airelay gateway benchmark (see bench/README.md)")
+    ap.add_argument("--full", action="store_true", help="every configuration, every figure")
+    ap.add_argument("--seconds", type=float, default=8, help="each wrk run (default 8)")
+    ap.add_argument("--c1-requests", type=int, default=2000)
+    ap.add_argument("--ttfb-streams", type=int, default=500)
+    ap.add_argument("--streams", type=int, default=1000, help="streams held open")
+    ap.add_argument("--soak", type=float, default=0, help="run a soak of this many seconds")
+    ap.add_argument("--soak-rate", type=float, default=300, help="calls/s during the soak")
+    ap.add_argument("--no-append", action="store_true", help="do not append to BENCHMARKS.md")
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse()
+    preflight()
+    cpu = cores()
+    os.sched_setaffinity(0, {int(cpu.load)})  # the asyncio clients run in this process
+    started = datetime.datetime.now(datetime.UTC)
+    t0 = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="airelay-bench-"))
+    log(f"logs and results.json in {work}")
+    bench = Bench(args, work, cpu)
+    argv = " ".join(sys.argv[1:])
+    command = f"python bench/run.py {argv}".strip()
+    if os.environ.get("MAKELEVEL"):
+        command = f"make bench{' BENCH_ARGS=' + repr(argv) if argv else ''}"
+    try:
+        if args.soak:
+            section, title = run_soak(bench, args), "soak"
+        else:
+            section, title = run_matrix(bench, args), "make bench"
+    except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+        sys.exit(f"bench failed: {exc} (logs in {work})")
+    elapsed = time.monotonic() - t0
+    section += f"\n\nTotal run time: {elapsed:.0f} s."
+    print()
+    print(section)
+    if not args.no_append:
+        append(section, title, command, started)
+        print(f"\nappended to {REPO / 'BENCHMARKS.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""What a channel or a catalog model may be: the request shapes and the rules on their values.
+
+Shared by the management API and ``airelay channels import``, so that both refuse the same
+input with the same message. A broken rule raises ``GatewayError(400, ...)``; the API answers
+it as is, the importer prefixes the entry it came from.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from airelay.billing.pricing import PER_MILLION
+from airelay.errors import GatewayError
+from airelay.money import usd_to_units
+from airelay.providers.presets import CHANNEL_TYPES, preset
+
+# Limits of the columns the values are stored in, so that SQLite and PostgreSQL refuse the
+# same input (a 400 from the decoder, never a 500 from the store).
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Short = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Int32 = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+Email = Annotated[str, msgspec.Meta(max_length=320)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+
+UNSET: Any = msgspec.UNSET
+CHANNEL_STATUSES = ("active", "disabled")
+PRICE_FIELDS = (
+    "input",
+    "output",
+    "cached_input",
+    "per_request",
+    "per_image",
+    "per_video_second",
+    "per_million_characters",
+    "per_audio_minute",
+)
+TOKEN_PRICES = ("input", "output", "cached_input")
+
+
+class ChannelCreate(msgspec.Struct):
+    name: Name
+    type: Short = "openai"
+    base_url: Url | None = None
+    api_keys: list[str] = msgspec.field(default_factory=list)
+    api_key: str | None = None
+    models: list[str] | None = None
+    model_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    priority: Int32 = 1
+    weight: Int32 = 1
+    status: Short = "active"
+    timeout: float | None = None
+
+
+class ChannelPatch(msgspec.Struct):
+    name: Name | msgspec.UnsetType = UNSET
+    type: Short | msgspec.UnsetType = UNSET
+    base_url: Url | msgspec.UnsetType = UNSET
+    api_keys: list[str] | msgspec.UnsetType = UNSET
+    models: list[str] | msgspec.UnsetType = UNSET
+    model_mapping: dict[str, str] | msgspec.UnsetType = UNSET
+    priority: Int32 | msgspec.UnsetType = UNSET
+    weight: Int32 | msgspec.UnsetType = UNSET
+    status: Short | msgspec.UnsetType = UNSET
+    timeout: float | msgspec.UnsetType | None = UNSET
+
+
+class ModelCreate(msgspec.Struct):
+    id: Name
+    owned_by: Label = "airelay"
+    pricing: dict[str, Any] = msgspec.field(default_factory=dict)
+    max_output_tokens: Int32 | None = None
+
+
+class ModelPatch(msgspec.Struct):
+    owned_by: Label | msgspec.UnsetType = UNSET
+    pricing: dict[str, Any] | msgspec.UnsetType = UNSET
+    max_output_tokens: Int32 | msgspec.UnsetType | None = UNSET
+
+
+def one_of(value: str, allowed: tuple[str, ...], field: str) -> None:
+    if value not in allowed:
+        raise GatewayError(400, f"'{field}' must be one of: {', '.join(allowed)}")
+
+
+def check_channel(values: dict[str, Any]) -> None:
+    """The rules on channel fields; ``values`` holds the fields being set (all or some)."""
+    if "name" in values and not values["name"].strip():
+        raise GatewayError(400, "'name' must not be empty")
+    if "type" in values:
+        one_of(values["type"], CHANNEL_TYPES, "type")
+    if "status" in values:
+        one_of(values["status"], CHANNEL_STATUSES, "status")
+    if "priority" in values and values["priority"] < 1:
+        raise GatewayError(400, "'priority' must be 1 or more (1 is tried first)")
+    if "weight" in values and values["weight"] < 0:
+        raise GatewayError(400, "'weight' must be 0 or more")
+    if values.get("timeout") is not None and values["timeout"] <= 0:
+        raise GatewayError(400, "'timeout' must be a positive number of seconds")
+    base_url = values.get("base_url")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise GatewayError(400, "'base_url' must be an http(s) URL")
+    for key in values.get("api_keys") or ():
+        if not key.strip():
+            raise GatewayError(400, "'api_keys' must not contain empty keys")
+    for name in values.get("models") or ():
+        if not name.strip():
+            raise GatewayError(400, "'models' must not contain empty names")
+
+
+def new_channel(body: ChannelCreate) -> dict[str, Any]:
+    """The columns of a new channel, checked, with its type's defaults filled in.
+
+    ``api_key`` (one key) joins ``api_keys``; the keys are stripped but still in the clear:
+    the caller encrypts them.
+    """
+    values = msgspec.structs.asdict(body)
+    api_keys = list(values.pop("api_keys"))
+    single = values.pop("api_key")
+    if single:
+        api_keys.append(single)
+    values["api_keys"] = api_keys
+    check_channel(values)
+    defaults = preset(values["type"])
+    if values["base_url"] is None:
+        values["base_url"] = defaults.base_url
+    if values["models"] is None:
+        values["models"] = list(defaults.models)
+    values["api_keys"] = [key.strip() for key in api_keys]
+    return values
+
+
+def _units(name: str, value: object) -> int:
+    try:
+        amount = usd_to_units(value)
+    except ValueError as exc:
+        raise GatewayError(400, f"pricing.{name}: {exc}") from exc
+    if amount < 0:
+        raise GatewayError(400, f"pricing.{name} must not be negative")
+    if name in TOKEN_PRICES and amount % PER_MILLION:
+        raise GatewayError(
+            400, f"pricing.{name}: a price per 1M tokens has at most 4 decimals (USD)"
+        )
+    return amount
+
+
+def pricing_units(pricing: dict[str, Any]) -> dict[str, Any]:
+    """USD prices as exact units; unknown fields and bad numbers are a 400.
+
+    ``per_image`` is one price, or prices by ``size`` or ``size/quality``
+    (``{"1024x1024": 0.04, "1024x1024/hd": 0.08}``).
+    """
+    units: dict[str, Any] = {}
+    for name, value in pricing.items():
+        if name not in PRICE_FIELDS:
+            raise GatewayError(400, f"unknown price '{name}'; known: {', '.join(PRICE_FIELDS)}")
+        if value is None:
+            continue
+        if name == "per_image" and isinstance(value, dict):
+            units[name] = {str(k): _units(f"per_image.{k}", v) for k, v in value.items()}
+        else:
+            units[name] = _units(name, value)
+    return units
+
+
+def check_max_output_tokens(value: int | None) -> None:
+    if value is not None and value < 1:
+        raise GatewayError(400, "'max_output_tokens' must be 1 or more")
+
+
+def new_model(body: ModelCreate) -> dict[str, Any]:
+    """The columns of a new catalog model (prices in exact units), checked."""
+    if not body.id.strip():
+        raise GatewayError(400, "'id' must not be empty")
+    pricing = pricing_units(body.pricing)
+    check_max_output_tokens(body.max_output_tokens)
+    return {
+        "id": body.id,
+        "owned_by": body.owned_by,
+        "pricing": pricing,
+        "max_output_tokens": body.max_output_tokens,
+    }
