@@ -43,5 +43,20 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements/main.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements/dev.lock
 
+# The gateway against a pass-through floor and the fake upstream (bench/README.md); appends
+# the figures to BENCHMARKS.md. BENCH_ARGS=--full for every configuration.
+bench: $(VENV)/.main
+	@command -v taskset >/dev/null 2>&1 || { echo "make bench: taskset (util-linux) is missing" >&2; exit 1; }
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make bench: installing wrk with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null 2>&1 || \
+	    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }; \
+	  else \
+	    echo "make bench: wrk is not installed; install it first (sudo apt-get install wrk)" >&2; \
+	    exit 1; \
+	  fi; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

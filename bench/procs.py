@@ -122,9 +122,10 @@ def named(comm: str) -> list[int]:
 
 
 class Background:
-    """CPU the rest of the machine used while a measurement ran: all busy time (/proc/stat)
-    minus this process and its reaped children (wrk), the servers measured and the
-    PostgreSQL server; and the hypervisor's steal time. Both in % of one core."""
+    """CPU the rest of the machine used while a measurement ran: user and system time of the
+    whole machine (/proc/stat; softirq time, mostly our own loopback traffic, left out) minus
+    this process and its reaped children (wrk), the servers measured and the PostgreSQL
+    server; and the hypervisor's steal time. Both in % of one core."""
 
     def __init__(self, ours: Callable[[], list[int]]) -> None:
         self.ours = ours
@@ -132,10 +133,10 @@ class Background:
 
     def _snapshot(self) -> tuple[float, float, float, float, dict[int, float]]:
         fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = fields
         t = os.times()
         mine = t.user + t.system + t.children_user + t.children_system
-        busy = (user + nice + system + irq + softirq) / TICK
+        busy = (user + nice + system) / TICK
         ours = cpu_by_pid(self.ours() + named("postgres"))
         return time.monotonic(), busy, steal / TICK, mine, ours
 

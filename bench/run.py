@@ -1,7 +1,7 @@
 """The gateway's benchmark (`make bench`): the gateway against the floor (a pass-through
 aiohttp proxy) and the fake upstream directly, in one run, on loopback.
 
-    .venv/bin/python bench/run.py            # quick matrix, ~4 min; appends to BENCHMARKS.md
+    .venv/bin/python bench/run.py            # quick matrix, ~3.5 min; appends to BENCHMARKS.md
     .venv/bin/python bench/run.py --full     # every configuration measured fully
     .venv/bin/python bench/run.py --soak 600 # 10-minute soak: RSS growth at moderate load
 
@@ -43,7 +43,6 @@ SLOW_MODEL = gateway.SLOW_MODEL
 
 @dataclass(frozen=True)
 class Plan:
-    seconds: float  # each wrk run
     c1_requests: int
     ttfb_streams: int
     hold_streams: int
@@ -234,10 +233,11 @@ class Bench:
             code = procs.stop(gw.proc)
             if code:
                 log(f"  warning: gateway exited with {code}; see {logfile}")
+            shutil.rmtree(data, ignore_errors=True)
 
 
 def plans(args: argparse.Namespace, pg: bool) -> tuple[Plan, list[Config]]:
-    full = Plan(args.seconds, args.c1_requests, args.ttfb_streams, args.streams)
+    full = Plan(args.c1_requests, args.ttfb_streams, args.streams)
     throughput = dataclasses.replace(full, latency=False, hold=False)
     configs = [Config("gateway, SQLite, 1 worker", "sqlite", 1, full)]
     if pg:
@@ -287,7 +287,7 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
         "row is compared with figures measured alongside it (the floor row shows the first "
         f"pairing). Open streams: {args.streams} held against the upstream's slow mode "
         "(1 chunk/s), RSS before and with them open. RSS summed over the server's processes "
-        "(2 workers: the parent and both workers). 2-worker rows are compared with the "
+        "(2 workers: the parent and both workers). 2-worker throughput is compared with the "
         "2-process floor.",
         report.background(rows),
         "Redis (`AIRELAY_REDIS_URL`) is not supported by the gateway yet: not measured.",
@@ -320,8 +320,10 @@ def run_soak(bench: Bench, args: argparse.Namespace) -> str:
         try:
             gateway.configure(gw, bench.upstream_port)
             uvloop.run(clients.verify(gw.port, gw.api_key))
-            bench.wrk(gw.port, gw.api_key, "plain", 32, 3)  # warm-up
+            bench.load(gw.port, gw.api_key, "plain", 32, 3)  # warm-up
             log(f"soak: {args.soak:g} s at {args.soak_rate:g} calls/s, RSS every 10 s")
+            background = procs.Background(lambda: gw.pids() + bench.servers)
+            cpu0, t0 = procs.cpu_seconds(gw.pids()), time.monotonic()
             samples, ok, failed = uvloop.run(
                 clients.soak(
                     gw.port,
@@ -333,16 +335,21 @@ def run_soak(bench: Bench, args: argparse.Namespace) -> str:
                     log,
                 )
             )
+            busy = (procs.cpu_seconds(gw.pids()) - cpu0) / (time.monotonic() - t0)
+            other, steal = background.percent()
             time.sleep(1)
             rows = gateway.usage_rows(gw)
         finally:
             procs.stop(gw.proc)
+            shutil.rmtree(data, ignore_errors=True)
     first = [rss for t, rss in samples if t <= 60]
     last = [rss for t, rss in samples if t >= samples[-1][0] - 60]
     a, b = sum(first) / len(first), sum(last) / len(last)
     return (
         f"Soak, gateway SQLite 1 worker: {args.soak:g} s at {args.soak_rate:g} calls/s "
-        f"(1 in 4 streamed), {ok:,} ok, {failed:,} failed, {rows:,} usage rows.\n\n"
+        f"(1 in 4 streamed), {ok:,} ok, {failed:,} failed, {rows:,} usage rows; the gateway "
+        f"used {busy:.0%} of its core. Background: {other:.0f}% of a core used by other "
+        f"processes, {steal:.0f}% steal.\n\n"
         "| RSS MiB | first minute (mean) | last minute (mean) | growth | min | max |\n"
         "|---|---:|---:|---:|---:|---:|\n"
         f"| gateway | {a:.1f} | {b:.1f} | {b - a:+.1f} ({(b - a) / a:+.1%}) "
@@ -350,10 +357,10 @@ def run_soak(bench: Bench, args: argparse.Namespace) -> str:
     )
 
 
-def append(section: str, title: str, command: str, started: datetime.datetime) -> None:
+def append(section: str, title: str, command: str, commit: str, started: datetime.datetime) -> None:
     text = (
         f"\n## {title} — {started:%Y-%m-%d %H:%M} UTC\n\n"
-        f"Command: `{command}`. Commit: {report.commit(REPO)}. Machine: {report.machine()}.\n\n"
+        f"Command: `{command}`. Commit: {commit}. Machine: {report.machine()}.\n\n"
         f"{section}\n"
     )
     with (REPO / "BENCHMARKS.md").open("a") as fh:
@@ -366,9 +373,11 @@ def preflight() -> None:
             sys.exit(f"bench: `{tool}` is not on PATH (apt-get install wrk util-linux)")
     if not AIRELAY.exists():
         sys.exit(f"bench: {AIRELAY} not found: run with the project's venv (make bench)")
+    # 1,000 open streams take ~2,000 descriptors in the server (and 1,000 in this process)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < 8192 <= hard or soft < hard < 8192:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def parse() -> argparse.Namespace:
@@ -379,7 +388,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--ttfb-streams", type=int, default=500)
     ap.add_argument("--streams", type=int, default=1000, help="streams held open")
     ap.add_argument("--soak", type=float, default=0, help="run a soak of this many seconds")
-    ap.add_argument("--soak-rate", type=float, default=300, help="calls/s during the soak")
+    ap.add_argument("--soak-rate", type=float, default=400, help="calls/s during the soak")
     ap.add_argument("--no-append", action="store_true", help="do not append to BENCHMARKS.md")
     return ap.parse_args()
 
@@ -390,6 +399,7 @@ def main() -> None:
     cpu = cores()
     os.sched_setaffinity(0, {int(cpu.load)})  # the asyncio clients run in this process
     started = datetime.datetime.now(datetime.UTC)
+    commit = report.commit(REPO)  # the code measured: as it is when the run starts
     t0 = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="airelay-bench-"))
     log(f"logs and results.json in {work}")
@@ -410,7 +420,7 @@ def main() -> None:
     print()
     print(section)
     if not args.no_append:
-        append(section, title, command, started)
+        append(section, title, command, commit, started)
         print(f"\nappended to {REPO / 'BENCHMARKS.md'}")
 
 

@@ -54,3 +54,32 @@ def parse_event(event: bytes) -> tuple[str | None, bytes | None]:
         elif line.startswith(b"event:"):
             name = line[6:].strip().decode("utf-8", "replace")
     return name, b"\n".join(data) if data else None
+
+
+class BlockAligner:
+    """Cuts a byte stream into blocks that end on an event boundary, so that a block can be
+    checked and passed on whole without splitting it into events."""
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._tail + chunk if self._tail else chunk
+        lf = data.rfind(b"\n\n")
+        crlf = data.rfind(b"\r\n\r\n")
+        end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+        self._tail = data[end:]
+        return data[:end]
+
+    def rest(self) -> bytes:
+        tail, self._tail = self._tail, b""
+        return tail
+
+
+def split_events(block: bytes) -> list[bytes]:
+    """The events of a block that ends on an event boundary."""
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n")
+    return [event for event in block.split(b"\n\n") if event]

@@ -1,8 +1,12 @@
 """Same format on both sides: the upstream's bytes go to the client as they are, with the
 model renamed back to its public name and the usage read on the way.
 
-One small rewriter per format; each sees a stream event (SSE ``event:`` name and ``data:``
-bytes) and returns the data to send, or None to drop the event.
+One small rewriter per format. The fast path sees a block of whole events as raw bytes
+(``block``): when nothing in it needs reading (no usage, no model field to rename back
+that a byte replace cannot), the block goes out as it came, with C-speed checks only. A
+block that holds what must be read goes the slow path: event by event (``rewrite``, which
+sees an SSE ``event:`` name and ``data:`` bytes and returns the data to send, or None to
+drop the event).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any, Protocol
 import orjson
 
 from airelay.formats import openai_chat
-from airelay.formats.openai_chat import ChunkRewriter, rename_model
+from airelay.formats.openai_chat import ChunkRewriter
 from airelay.formats.usage import Usage, from_anthropic, from_gemini
 
 
@@ -22,19 +26,63 @@ class Rewriter(Protocol):
 
     @property
     def kept(self) -> list[tuple[str | None, bytes]]:
-        """Events seen before usage arrived, to count produced tokens if it never does."""
+        """What passed before usage arrived, in order, to count the produced tokens if it
+        never does: events as (name, data), and fast-path blocks as (BLOCK, raw bytes)."""
+        ...
+
+    def block(self, raw: bytes) -> bytes | None:
+        """The raw block to send, or None if it must go event by event."""
         ...
 
     def rewrite(self, name: str | None, data: bytes) -> bytes | None: ...
 
 
+# The name under which a fast-path block is kept among events.
+BLOCK = "\x00block"
+
+
+class _Renamer:
+    """Renames ``"model": <upstream>`` to the public name in raw bytes, and keeps what
+    passed (by reference, bounded) until usage arrives."""
+
+    def __init__(self, upstream_model: str, public_model: str) -> None:
+        self.patterns: tuple[tuple[bytes, bytes], ...] = ()
+        if upstream_model != public_model:
+            old, new = orjson.dumps(upstream_model), orjson.dumps(public_model)
+            self.patterns = (
+                (b'"model":' + old, b'"model":' + new),
+                (b'"model": ' + old, b'"model": ' + new),
+            )
+        self.kept: list[tuple[str | None, bytes]] = []
+        self._kept_bytes = 0
+
+    def rename(self, raw: bytes) -> bytes:
+        for old, new in self.patterns:
+            if old in raw:
+                raw = raw.replace(old, new)
+        return raw
+
+    def keep(self, name: str | None, raw: bytes) -> None:
+        if self._kept_bytes < openai_chat.KEEP_LIMIT_BYTES:
+            self.kept.append((name, raw))
+            self._kept_bytes += len(raw)
+
+
 class OpenAIRewriter:
     """OpenAI chunks: see ``openai_chat.ChunkRewriter``."""
 
-    __slots__ = ("_inner",)
+    __slots__ = ("_inner", "_renamer")
 
     def __init__(self, upstream_model: str, public_model: str, strip_usage: bool) -> None:
         self._inner = ChunkRewriter(upstream_model, public_model, strip_usage)
+        self._renamer = _Renamer(upstream_model, public_model)
+
+    def block(self, raw: bytes) -> bytes | None:
+        if b'"usage":{' in raw or b'"usage": {' in raw:
+            return None
+        if self._inner.usage is None:
+            self._renamer.keep(BLOCK, raw)
+        return self._renamer.rename(raw)
 
     @property
     def usage(self) -> Usage | None:
@@ -42,51 +90,71 @@ class OpenAIRewriter:
 
     @property
     def kept(self) -> list[tuple[str | None, bytes]]:
-        return [(None, data) for data in self._inner.kept]
+        return self._renamer.kept
 
     def rewrite(self, name: str | None, data: bytes) -> bytes | None:
         if data == openai_chat.DONE:
             return data
+        if self._inner.usage is None:
+            self._renamer.keep(name, data)
         return self._inner.rewrite(data)
 
 
 class AnthropicRewriter:
     """Anthropic events: input usage in ``message_start``, output usage in ``message_delta``."""
 
-    __slots__ = ("_new", "_old", "_usage", "kept", "usage")
+    __slots__ = ("_renamer", "_usage", "usage")
 
     def __init__(self, upstream_model: str, public_model: str) -> None:
-        self._old = orjson.dumps(upstream_model) if upstream_model != public_model else b""
-        self._new = orjson.dumps(public_model)
+        self._renamer = _Renamer(upstream_model, public_model)
         self._usage: dict[str, Any] = {}
         self.usage: Usage | None = None
-        self.kept: list[tuple[str | None, bytes]] = []
+
+    @property
+    def kept(self) -> list[tuple[str | None, bytes]]:
+        return self._renamer.kept
+
+    def block(self, raw: bytes) -> bytes | None:
+        if b"message_start" in raw or b"message_delta" in raw:
+            return None
+        if self.usage is None:
+            self._renamer.keep(BLOCK, raw)
+        return raw
 
     def rewrite(self, name: str | None, data: bytes) -> bytes | None:
         if name == "message_start":
             message = _loads(data).get("message") or {}
             self._usage.update(message.get("usage") or {})
-            if self._old:
-                data = rename_model(data, self._old, self._new)
+            data = self._renamer.rename(data)
         elif name == "message_delta":
             self._usage.update(_loads(data).get("usage") or {})
             self.usage = from_anthropic(self._usage)
         elif self.usage is None:
-            self.kept.append((name, data))
+            self._renamer.keep(name, data)
         return data
 
 
 class GeminiRewriter:
     """Gemini chunks: the last ``usageMetadata`` is the call's usage."""
 
-    __slots__ = ("kept", "usage")
+    __slots__ = ("_keeper", "usage")
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
-        self.kept: list[tuple[str | None, bytes]] = []
+        self._keeper = _Renamer("", "")
+
+    @property
+    def kept(self) -> list[tuple[str | None, bytes]]:
+        return self._keeper.kept
+
+    def block(self, raw: bytes) -> bytes | None:
+        if b'"usageMetadata"' in raw or b'"finishReason"' in raw:
+            return None
+        self._keeper.keep(BLOCK, raw)
+        return raw
 
     def rewrite(self, name: str | None, data: bytes) -> bytes | None:
-        self.kept.append((name, data))
+        self._keeper.keep(name, data)
         if b'"usageMetadata"' in data:
             metadata = _loads(data).get("usageMetadata")
             usage = from_gemini(metadata)

@@ -15,12 +15,13 @@ import orjson
 
 from airelay.formats import ir
 from airelay.formats.registry import codec
-from airelay.formats.sse import EventSplitter, parse_event
+from airelay.formats.sse import BlockAligner, parse_event, split_events
 from airelay.formats.usage import Usage
 from airelay.relay.estimate import answer_text, estimated_usage
 from airelay.relay.failover import Streaming
 from airelay.relay.metering import CLIENT_CLOSED, Meter
 from airelay.relay.passthrough import (
+    BLOCK,
     AnthropicRewriter,
     GeminiRewriter,
     OpenAIRewriter,
@@ -40,15 +41,25 @@ async def relay_stream(
     framer = Framer(call.client, call.json_array)
     rewriter = _rewriter(call, upstream_model) if same else None
     translator = None if same else Translator(call, channel_fmt)
-    splitter = EventSplitter()
+    # Raw blocks pass on as they came unless Gemini's JSON-array mode must re-frame them.
+    fast = rewriter if rewriter is not None and not call.json_array else None
+    aligner = BlockAligner()
     status = CLIENT_CLOSED
     try:
         try:
             async for chunk in upstream.chunks():
-                out = _handle(splitter.feed(chunk), rewriter, translator, framer)
+                block = aligner.feed(chunk)
+                if not block:
+                    continue
+                raw = fast.block(block) if fast is not None else None
+                if raw is not None:
+                    framer.scan(raw)
+                    yield raw
+                    continue
+                out = _handle(split_events(block), rewriter, translator, framer)
                 if out:
                     yield out
-            out = _handle([splitter.rest()], rewriter, translator, framer)
+            out = _handle(split_events(aligner.rest()), rewriter, translator, framer)
             finished = framer.finished or (translator is not None and translator.finished)
             if translator is not None:
                 out += translator.close(framer)
@@ -67,12 +78,15 @@ async def relay_stream(
         upstream.close()
         usage = rewriter.usage if rewriter is not None else translator.usage if translator else None
         if usage is None:
-            text = (
-                translator.text()
-                if translator is not None
-                else _kept_text(rewriter.kept if rewriter else [], channel_fmt)
-            )
-            usage = estimated_usage(call, text)
+            try:
+                if translator is not None:
+                    text = translator.text()
+                else:
+                    assert rewriter is not None
+                    text = _kept_text(rewriter, channel_fmt)
+                usage = estimated_usage(call, text)
+            except Exception:  # never leave a call unsettled
+                usage = Usage()
         meter.settle(usage, channel_id=upstream.channel.id, status=status)
 
 
@@ -132,6 +146,15 @@ class Framer:
             self._elements += 1
             return prefix + data
         return b"data: " + data + b"\r\n\r\n"
+
+    def scan(self, raw: bytes) -> None:
+        """Notes the end of a stream in a raw pass-through block."""
+        if self.client == "openai":
+            self.finished = self.finished or b"[DONE]" in raw
+        elif self.client == "anthropic":
+            self.finished = self.finished or b"message_stop" in raw
+        else:
+            self.finished = self.finished or b'"finishReason"' in raw
 
     def reframe_sse(self, sse: bytes) -> bytes:
         """Encoder output for the client; Gemini's JSON-array mode takes the data only."""
@@ -204,15 +227,20 @@ class Translator:
         return "".join(self._text)
 
 
-def _kept_text(kept: list[tuple[str | None, bytes]], fmt: str) -> str:
-    """The text a passed-through stream produced, from the events kept for counting."""
+def _kept_text(rewriter: Rewriter, fmt: str) -> str:
+    """The text a passed-through stream produced, from what it kept (blocks and events)."""
     decoder = codec(fmt).stream_decoder()
     assembler = ir.Assembler()
-    for name, data in kept:
-        try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            continue
-        for event in decoder.feed(name, parsed):
-            assembler.feed(event)
+    for name, raw in rewriter.kept:
+        events = (
+            [parse_event(event) for event in split_events(raw)] if name == BLOCK else [(name, raw)]
+        )
+        for event_name, data in events:
+            if data is None or data == b"[DONE]":
+                continue
+            try:
+                for event in decoder.feed(event_name, orjson.loads(data)):
+                    assembler.feed(event)
+            except (orjson.JSONDecodeError, ValueError, LookupError, TypeError):
+                continue
     return answer_text(assembler.response)
