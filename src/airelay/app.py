@@ -1,4 +1,4 @@
-"""The aiohttp application: routes, middleware, and what lives for the process."""
+"""The aiohttp application: routes and what lives for the process."""
 
 from __future__ import annotations
 
@@ -16,11 +16,10 @@ from airelay.security.crypto import SecretBox, load_or_create_secret
 from airelay.state import STATE, AppState
 from airelay.store.db import create_engine
 from airelay.store.snapshot import ConfigCache
-from airelay.surfaces.middleware import request_context
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes)
     add_routes(app.router)
     app.cleanup_ctx.append(_lifespan(settings))
     return app

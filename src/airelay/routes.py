@@ -9,6 +9,7 @@ from aiohttp import web
 
 from airelay.surfaces import account, anthropic, billing, gemini, model_lists, openai_chat
 from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
+from airelay.surfaces.endpoint import endpoint, unmatched
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -65,8 +66,9 @@ GEMINI_ROUTES: list[tuple[str, str, Handler]] = [
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
-    for method, path, handler in GEMINI_ROUTES:
-        router.add_route(method, path, handler)
+    table = list(GEMINI_ROUTES)
     for prefix in ("/v1", ""):
-        for method, path, handler in ROUTES:
-            router.add_route(method, prefix + path, handler)
+        table.extend((method, prefix + path, handler) for method, path, handler in ROUTES)
+    for method, path, handler in table:
+        router.add_route(method, path, endpoint(handler))
+    router.add_route("*", "/{tail:.*}", endpoint(unmatched))

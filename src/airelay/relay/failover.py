@@ -9,7 +9,7 @@ channel would reject it too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -52,11 +52,6 @@ class Streaming:
         self.channel = channel
         self.response = response
         self.first = first
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        yield self.first
-        async for chunk in self.response.content.iter_any():
-            yield chunk
 
     def close(self) -> None:
         """Drop the upstream connection (never back to the pool half-read)."""

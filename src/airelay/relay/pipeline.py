@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +25,13 @@ from airelay.formats.registry import codec
 from airelay.formats.usage import Usage
 from airelay.providers.presets import preset
 from airelay.relay.estimate import answer_text, estimated_usage
-from airelay.relay.failover import Attempt, Completed, call_with_failover
+from airelay.relay.failover import Attempt, Completed, Streaming, call_with_failover
 from airelay.relay.images import inline_remote_images
-from airelay.relay.metering import Meter, open_meter
+from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
 from airelay.relay.passthrough import whole_usage
 from airelay.relay.routing import channels_for
 from airelay.relay.scrub import scrub
-from airelay.relay.streaming import relay_stream
+from airelay.relay.streaming import Write, relay_stream
 from airelay.state import AppState
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
@@ -67,8 +66,21 @@ class Whole:
 
 @dataclass(slots=True)
 class Streamed:
-    chunks: AsyncGenerator[bytes, None]
+    """An open upstream stream: ``run(write)`` copies it to the client and settles; if the
+    surface cannot start the response, ``abandon()`` closes and settles instead."""
+
+    call: ChatCall
+    upstream: Streaming
+    meter: Meter
+    channel_fmt: str
     content_type: str
+
+    async def run(self, write: Write) -> None:
+        await relay_stream(self.call, self.upstream, self.meter, self.channel_fmt, write)
+
+    def abandon(self) -> None:
+        self.upstream.close()
+        self.meter.settle(Usage(), channel_id=self.upstream.channel.id, status=CLIENT_CLOSED)
 
 
 def wire_format(channel: ChannelRecord) -> str:
@@ -102,7 +114,10 @@ async def run_chat(
         if isinstance(result, Completed):
             return _whole(call, result, meter)
         return Streamed(
-            chunks=relay_stream(call, result, meter, wire_format(result.channel)),
+            call=call,
+            upstream=result,
+            meter=meter,
+            channel_fmt=wire_format(result.channel),
             content_type="application/json" if call.json_array else "text/event-stream",
         )
     except BaseException:

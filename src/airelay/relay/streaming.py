@@ -1,13 +1,14 @@
 """A stream from the upstream to the client, passed through or translated event by event.
 
-An async generator of the bytes to write. It closes the upstream connection and settles
-the call however it ends: completed, failed midway (a clean error event in the client's
-format ends it), or abandoned by the client (the generator is closed).
+The relay writes to the client through a ``write`` callable (the surface's response) and
+closes the upstream connection and settles the call however the stream ends: completed,
+failed midway (a clean error event in the client's format ends it), or abandoned by the
+client (a write fails, or the task is cancelled).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -32,10 +33,13 @@ from airelay.relay.scrub import scrub
 if TYPE_CHECKING:
     from airelay.relay.pipeline import ChatCall
 
+Write = Callable[[bytes], Awaitable[None]]
+
 
 async def relay_stream(
-    call: ChatCall, upstream: Streaming, meter: Meter, channel_fmt: str
-) -> AsyncGenerator[bytes, None]:
+    call: ChatCall, upstream: Streaming, meter: Meter, channel_fmt: str, write: Write
+) -> None:
+    """Copy the stream to ``write`` (the client), then close the upstream and settle."""
     same = channel_fmt == call.client
     upstream_model = upstream.channel.upstream_model(call.model)
     framer = Framer(call.client, call.json_array)
@@ -44,36 +48,42 @@ async def relay_stream(
     # Raw blocks pass on as they came unless Gemini's JSON-array mode must re-frame them.
     fast = rewriter if rewriter is not None and not call.json_array else None
     aligner = BlockAligner()
+    content = upstream.response.content
     status = CLIENT_CLOSED
     try:
         try:
-            async for chunk in upstream.chunks():
+            chunk = upstream.first
+            while chunk:
                 block = aligner.feed(chunk)
-                if not block:
-                    continue
-                raw = fast.block(block) if fast is not None else None
-                if raw is not None:
-                    framer.scan(raw)
-                    yield raw
-                    continue
-                out = _handle(split_events(block), rewriter, translator, framer)
-                if out:
-                    yield out
+                if block:
+                    raw = fast.block(block) if fast is not None else None
+                    if raw is not None:
+                        framer.scan(raw)
+                        await write(raw)
+                    else:
+                        out = _handle(split_events(block), rewriter, translator, framer)
+                        if out:
+                            await write(out)
+                chunk = await content.readany()
             out = _handle(split_events(aligner.rest()), rewriter, translator, framer)
             finished = framer.finished or (translator is not None and translator.finished)
             if translator is not None:
                 out += translator.close(framer)
             if out:
-                yield out
+                await write(out)
             status = 200 if finished else 502
             if not finished:
-                yield framer.error("upstream stream ended before completion")
+                await write(framer.error("upstream stream ended before completion"))
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = 502
             detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
             secrets = (*upstream.channel.api_keys, upstream.channel.base_url)
-            yield framer.error(scrub(f"upstream stream failed: {detail}", secrets))
-        yield framer.close()
+            await write(framer.error(scrub(f"upstream stream failed: {detail}", secrets)))
+        tail = framer.close()
+        if tail:
+            await write(tail)
+    except ConnectionError:
+        status = CLIENT_CLOSED  # the client went away
     finally:
         upstream.close()
         usage = rewriter.usage if rewriter is not None else translator.usage if translator else None

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from contextlib import aclosing
+from contextlib import suppress
 
 from aiohttp import web
 
@@ -24,14 +24,13 @@ async def respond(request: web.Request, outcome: Whole | Streamed) -> web.Stream
             "x-request-id": request[REQUEST_ID],
         },
     )
-    # Closing the generator (also when the client goes away) closes the upstream call and
-    # settles its cost.
-    async with aclosing(outcome.chunks) as chunks:
-        try:
-            await response.prepare(request)
-            async for data in chunks:
-                await response.write(data)
-            await response.write_eof()
-        except ConnectionError:
-            pass  # the client went away
+    try:
+        await response.prepare(request)
+    except BaseException:
+        outcome.abandon()
+        raise
+    # The relay closes the upstream call and settles its cost however the stream ends.
+    await outcome.run(response.write)
+    with suppress(ConnectionError):  # the client went away at the very end
+        await response.write_eof()
     return response

@@ -1,0 +1,73 @@
+"""Every route's handler is wrapped once, at start-up: a request id on every response, and
+every failure answered in the caller's error shape, never a traceback.
+
+A wrapper rather than an aiohttp middleware: the same work without the framework building a
+handler chain for each request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from airelay.errors import GatewayError
+from airelay.ids import new_request_id
+from airelay.state import REQUEST_ID
+from airelay.surfaces.responses import client_format, error_response
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_MESSAGES = {
+    404: "Not found: no such route.",
+    405: "Method not allowed on this route.",
+    413: "Request body too large.",
+}
+
+
+def endpoint(handler: Handler) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        request_id = new_request_id()
+        request[REQUEST_ID] = request_id
+        try:
+            response = await handler(request)
+        except GatewayError as error:
+            response = error_response(error, client_format(request))
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            message = _HTTP_MESSAGES.get(exc.status, exc.reason)
+            response = error_response(GatewayError(exc.status, message), client_format(request))
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+        except Exception:
+            log.exception(
+                "unhandled error in %s %s (request %s)", request.method, request.path, request_id
+            )
+            failure = GatewayError(500, "Internal error; request id " + request_id)
+            response = error_response(failure, client_format(request))
+        if not response.prepared:
+            response.headers["x-request-id"] = request_id
+        return response
+
+    handle.__name__ = getattr(handler, "__name__", "handle")
+    return handle
+
+
+async def unmatched(request: web.Request) -> web.StreamResponse:
+    """The last route: 405 for a known path called with another method, else 404."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.canonical == CATCH_ALL:
+            continue
+        _match, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, sorted(allowed))
+    raise web.HTTPNotFound()
+
+
+CATCH_ALL = "/{tail}"
