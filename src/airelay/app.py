@@ -42,7 +42,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         await wallets.start()
         retention = UsageRetention(engine, settings.usage_retention_days)
         await retention.start()
-        http = create_session()
+        http = create_session(settings.upstream_connect_timeout, settings.upstream_timeout)
         images = fetch_session()
         app[STATE] = AppState(
             settings=settings,

@@ -83,3 +83,16 @@ def split_events(block: bytes) -> list[bytes]:
     if b"\r" in block:
         block = block.replace(b"\r\n", b"\n")
     return [event for event in block.split(b"\n\n") if event]
+
+
+def event_bounds(block: bytes, pos: int) -> tuple[int, int]:
+    """Start and end of the event of a block (ending on an event boundary) that holds the
+    byte at ``pos``."""
+    lf, crlf = block.rfind(b"\n\n", 0, pos), block.rfind(b"\r\n\r\n", 0, pos)
+    start = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+    ends = [
+        found + width
+        for found, width in ((block.find(b"\n\n", pos), 2), (block.find(b"\r\n\r\n", pos), 4))
+        if found >= 0
+    ]
+    return start, min(ends) if ends else len(block)

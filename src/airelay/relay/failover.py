@@ -30,7 +30,7 @@ class Attempt:
     url: str
     headers: dict[str, str]
     body: bytes
-    timeout: aiohttp.ClientTimeout
+    timeout: aiohttp.ClientTimeout | None  # None: the session's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +98,12 @@ async def _try(
     secrets = (*attempt.channel.api_keys, attempt.channel.base_url)
     response: aiohttp.ClientResponse | None = None
     try:
-        response = await session.post(
-            attempt.url, data=attempt.body, headers=attempt.headers, timeout=attempt.timeout
-        )
+        if attempt.timeout is None:
+            response = await session.post(attempt.url, data=attempt.body, headers=attempt.headers)
+        else:
+            response = await session.post(
+                attempt.url, data=attempt.body, headers=attempt.headers, timeout=attempt.timeout
+            )
         content_type = response.headers.get("Content-Type", "application/json")
         if response.status >= 400:
             body = await response.read()

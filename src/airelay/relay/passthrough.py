@@ -30,8 +30,11 @@ class Rewriter(Protocol):
         never does: events as (name, data), and fast-path blocks as (BLOCK, raw bytes)."""
         ...
 
-    def block(self, raw: bytes) -> bytes | None:
-        """The raw block to send, or None if it must go event by event."""
+    #: Byte strings that mark an event the slow path must read.
+    triggers: tuple[bytes, ...]
+
+    def block(self, raw: bytes) -> bytes:
+        """A raw block with no trigger in it, as it goes to the client."""
         ...
 
     def rewrite(self, name: str | None, data: bytes) -> bytes | None: ...
@@ -77,9 +80,9 @@ class OpenAIRewriter:
         self._inner = ChunkRewriter(upstream_model, public_model, strip_usage)
         self._renamer = _Renamer(upstream_model, public_model)
 
-    def block(self, raw: bytes) -> bytes | None:
-        if b'"usage":{' in raw or b'"usage": {' in raw:
-            return None
+    triggers: tuple[bytes, ...] = (b'"usage":{', b'"usage": {')
+
+    def block(self, raw: bytes) -> bytes:
         if self._inner.usage is None:
             self._renamer.keep(BLOCK, raw)
         return self._renamer.rename(raw)
@@ -114,9 +117,9 @@ class AnthropicRewriter:
     def kept(self) -> list[tuple[str | None, bytes]]:
         return self._renamer.kept
 
-    def block(self, raw: bytes) -> bytes | None:
-        if b"message_start" in raw or b"message_delta" in raw:
-            return None
+    triggers: tuple[bytes, ...] = (b"message_start", b"message_delta")
+
+    def block(self, raw: bytes) -> bytes:
         if self.usage is None:
             self._renamer.keep(BLOCK, raw)
         return raw
@@ -147,9 +150,9 @@ class GeminiRewriter:
     def kept(self) -> list[tuple[str | None, bytes]]:
         return self._keeper.kept
 
-    def block(self, raw: bytes) -> bytes | None:
-        if b'"usageMetadata"' in raw or b'"finishReason"' in raw:
-            return None
+    triggers: tuple[bytes, ...] = (b'"usageMetadata"', b'"finishReason"')
+
+    def block(self, raw: bytes) -> bytes:
         self._keeper.keep(BLOCK, raw)
         return raw
 

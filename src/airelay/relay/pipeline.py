@@ -143,13 +143,17 @@ def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Atte
             call.request_ir(), model=upstream_model, stream=call.stream, include_usage=True
         )
         body = orjson.dumps(codec(fmt).encode_request(ir))
-    timeout = _timeout(
-        settings.upstream_connect_timeout, channel.timeout or settings.upstream_timeout
+    timeout = (
+        _timeout(settings.upstream_connect_timeout, channel.timeout) if channel.timeout else None
     )
+    key = channel.next_key()
     return Attempt(
         channel=channel,
-        url=adapter.chat_url(channel.base_url, upstream_model, stream=call.stream),
-        headers=adapter.headers(channel.next_key()),
+        url=channel.cached(
+            f"url {upstream_model} {call.stream}",
+            lambda: adapter.chat_url(channel.base_url, upstream_model, stream=call.stream),
+        ),
+        headers=channel.cached("headers " + key, lambda: adapter.headers(key)),
         body=body,
         timeout=timeout,
     )

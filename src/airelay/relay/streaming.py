@@ -16,7 +16,7 @@ import orjson
 
 from airelay.formats import ir
 from airelay.formats.registry import codec
-from airelay.formats.sse import BlockAligner, parse_event, split_events
+from airelay.formats.sse import BlockAligner, event_bounds, parse_event, split_events
 from airelay.formats.usage import Usage
 from airelay.relay.estimate import answer_text, estimated_usage
 from airelay.relay.failover import Streaming
@@ -56,14 +56,12 @@ async def relay_stream(
             while chunk:
                 block = aligner.feed(chunk)
                 if block:
-                    raw = fast.block(block) if fast is not None else None
-                    if raw is not None:
-                        framer.scan(raw)
-                        await write(raw)
+                    if fast is not None:
+                        out = _pass(block, fast, framer)
                     else:
                         out = _handle(split_events(block), rewriter, translator, framer)
-                        if out:
-                            await write(out)
+                    if out:
+                        await write(out)
                 chunk = await content.readany()
             out = _handle(split_events(aligner.rest()), rewriter, translator, framer)
             finished = framer.finished or (translator is not None and translator.finished)
@@ -106,6 +104,27 @@ def _rewriter(call: ChatCall, upstream_model: str) -> Rewriter:
     if call.client == "anthropic":
         return AnthropicRewriter(upstream_model, call.model)
     return GeminiRewriter()
+
+
+def _pass(block: bytes, rewriter: Rewriter, framer: Framer) -> bytes:
+    """A block passed through: raw bytes, except the events holding a trigger (usage, the
+    end of the stream), which are read and rewritten one by one."""
+    out: list[bytes] = []
+    while block:
+        positions = [p for p in map(block.find, rewriter.triggers) if p >= 0]
+        if not positions:
+            raw = rewriter.block(block)
+            framer.scan(raw)
+            out.append(raw)
+            break
+        start, end = event_bounds(block, min(positions))
+        if start:
+            raw = rewriter.block(block[:start])
+            framer.scan(raw)
+            out.append(raw)
+        out.append(_handle(split_events(block[start:end]), rewriter, None, framer))
+        block = block[end:]
+    return b"".join(out)
 
 
 def _handle(

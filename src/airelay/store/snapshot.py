@@ -12,10 +12,10 @@ import contextlib
 import ipaddress
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,6 +25,7 @@ from airelay.store import admin_keys, crud, meta, tables
 from airelay.store import users as users_repo
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -61,6 +62,7 @@ class ChannelRecord:
     status: str
     timeout: float | None
     _key_cycle: Iterator[str] = field(init=False, repr=False)
+    _cache: dict[str, Any] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._key_cycle = itertools.cycle(self.api_keys)
@@ -68,6 +70,14 @@ class ChannelRecord:
     def next_key(self) -> str:
         """The upstream keys are used in turn."""
         return next(self._key_cycle)
+
+    def cached(self, name: str, make: Callable[[], T]) -> T:
+        """A value derived from this channel alone (URLs, headers), made once per snapshot."""
+        try:
+            return self._cache[name]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._cache[name] = make()
+            return value
 
     def upstream_model(self, public_model: str) -> str:
         return self.model_mapping.get(public_model, public_model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -21,8 +22,14 @@ COUNTERS = (
 )
 
 
+@functools.lru_cache(maxsize=4)
+def _day_starting(day_start: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(day_start))
+
+
 def day_of(ts: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(ts))
+    """The UTC date of a Unix time (formatting is the costly part: once per day)."""
+    return _day_starting(ts - ts % 86400)
 
 
 COLUMNS = tuple(column.name for column in usage_logs.columns)

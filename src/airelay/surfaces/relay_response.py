@@ -13,9 +13,9 @@ from airelay.state import REQUEST_ID
 
 async def respond(request: web.Request, outcome: Whole | Streamed) -> web.StreamResponse:
     if isinstance(outcome, Whole):
-        whole = web.Response(body=outcome.body, status=outcome.status)
-        whole.content_type = outcome.content_type
-        return whole
+        return web.Response(
+            body=outcome.body, status=outcome.status, content_type=outcome.content_type
+        )
     response = web.StreamResponse(
         status=200,
         headers={
