@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import orjson
 
-# The error `type` for each status, as the OpenAI-style relays of the contract name them.
-ERROR_TYPES: dict[int, str] = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "insufficient_funds",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    409: "conflict_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "server_error",
-    501: "not_implemented",
-    502: "upstream_error",
-    503: "service_unavailable",
-    504: "timeout_error",
-}
+from airelay.formats import openai_stream
+
+# The error ``type`` for each status lives with the OpenAI wire format (formats import
+# nothing of ours, so the table is theirs to own).
+ERROR_TYPES = openai_stream.ERROR_TYPES
 
 
 class GatewayError(Exception):
@@ -43,15 +31,7 @@ class GatewayError(Exception):
 
 def openai_error_body(status: int, message: str, type_: str | None = None) -> bytes:
     """``{"error": {"message", "type", "code"}}``; ``code`` is the HTTP status, as in the seed."""
-    return orjson.dumps(
-        {
-            "error": {
-                "message": message,
-                "type": type_ or ERROR_TYPES.get(status, "server_error"),
-                "code": status,
-            }
-        }
-    )
+    return orjson.dumps(openai_stream.error_body(status, message, type_))
 
 
 def bad_request(message: str) -> GatewayError:

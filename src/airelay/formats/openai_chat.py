@@ -144,23 +144,16 @@ class ChunkRewriter:
     usage it sees. Chunks that need neither pass as the same bytes.
     """
 
-    __slots__ = ("_kept_bytes", "_new", "_old", "_strip_usage", "kept", "usage")
+    __slots__ = ("_new", "_old", "_strip_usage", "usage")
 
     def __init__(self, upstream_model: str, public_model: str, strip_usage: bool) -> None:
         self._old = orjson.dumps(upstream_model) if upstream_model != public_model else b""
         self._new = orjson.dumps(public_model)
         self._strip_usage = strip_usage
         self.usage: Usage | None = None
-        # The chunks seen, kept (by reference) until usage arrives: if it never does,
-        # they are counted.
-        self.kept: list[bytes] = []
-        self._kept_bytes = 0
 
     def rewrite(self, data: bytes) -> bytes | None:
         """The data to send for one chunk, or None to drop it."""
-        if self.usage is None and self._kept_bytes < KEEP_LIMIT_BYTES:
-            self.kept.append(data)
-            self._kept_bytes += len(data)
         if b'"usage"' in data and data != DONE:
             try:
                 chunk = orjson.loads(data)
@@ -170,7 +163,6 @@ class ChunkRewriter:
                 usage = usage_from(chunk)
                 if usage is not None:
                     self.usage = usage
-                    self.kept = []
                     if self._strip_usage and not chunk.get("choices"):
                         return None
         if self._old:

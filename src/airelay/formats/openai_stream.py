@@ -25,8 +25,7 @@ from airelay.formats.usage import Usage, from_openai
 
 Json = dict[str, Any]
 
-# The error ``type`` for each status: the same table as ``airelay.errors.ERROR_TYPES``
-# (formats import nothing else of ours; a test keeps the two equal).
+# The error ``type`` for each status, for every OpenAI-shaped error the gateway answers.
 ERROR_TYPES: dict[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",
