@@ -10,6 +10,7 @@ request is translated to another format.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, Final, TypeGuard
 
 from airelay.formats.anthropic_stream import (
@@ -23,7 +24,7 @@ from airelay.formats.anthropic_stream import (
     message_id,
     tool_id,
 )
-from airelay.formats.codec import Codec
+from airelay.formats.codec import Codec, module_codec
 from airelay.formats.ir import (
     Audio,
     ChatRequest,
@@ -615,17 +616,4 @@ def stream_encoder(request: ChatRequest) -> AnthropicStreamEncoder:
     return AnthropicStreamEncoder(request)
 
 
-class AnthropicCodec:
-    """The module's functions as the ``Codec`` the registry hands out."""
-
-    name = NAME
-    decode_request = staticmethod(decode_request)
-    encode_request = staticmethod(encode_request)
-    decode_response = staticmethod(decode_response)
-    encode_response = staticmethod(encode_response)
-    stream_decoder = staticmethod(stream_decoder)
-    stream_encoder = staticmethod(stream_encoder)
-    error_body = staticmethod(error_body)
-
-
-CODEC: Codec = AnthropicCodec()
+CODEC: Codec = module_codec(NAME, sys.modules[__name__])

@@ -7,7 +7,8 @@ message fit for the client (the surface answers it as a 400 in the client's form
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from types import ModuleType
+from typing import Any, Protocol, cast
 
 from airelay.formats.ir import ChatRequest, ChatResponse, StreamEvent
 
@@ -56,3 +57,21 @@ class Codec(Protocol):
     def error_body(self, status: int, message: str, type_: str | None = None) -> dict[str, Any]:
         """The format's own error shape, so its SDK raises its own typed exception."""
         ...
+
+
+class ModuleCodec:
+    """A codec module's functions as the ``Codec`` object the registry hands out."""
+
+    def __init__(self, name: str, module: ModuleType) -> None:
+        self.name = name
+        self.decode_request = module.decode_request
+        self.encode_request = module.encode_request
+        self.decode_response = module.decode_response
+        self.encode_response = module.encode_response
+        self.stream_decoder = module.stream_decoder
+        self.stream_encoder = module.stream_encoder
+        self.error_body = module.error_body
+
+
+def module_codec(name: str, module: ModuleType) -> Codec:
+    return cast(Codec, ModuleCodec(name, module))

@@ -22,9 +22,10 @@ Choices the other codecs and the relay rely on:
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Final, Literal
 
-from airelay.formats.codec import Codec
+from airelay.formats.codec import Codec, module_codec
 from airelay.formats.gemini_stream import (
     PLACEHOLDER_SIGNATURE,
     GeminiStreamDecoder,
@@ -524,17 +525,4 @@ def stream_encoder(request: ChatRequest, *, json_array: bool = False) -> GeminiS
     return JsonArrayEncoder(request) if json_array else GeminiStreamEncoder(request)
 
 
-class GeminiCodec:
-    """The module's functions as the ``Codec`` the registry hands out."""
-
-    name = NAME
-    decode_request = staticmethod(decode_request)
-    encode_request = staticmethod(encode_request)
-    decode_response = staticmethod(decode_response)
-    encode_response = staticmethod(encode_response)
-    stream_decoder = staticmethod(stream_decoder)
-    stream_encoder = staticmethod(stream_encoder)
-    error_body = staticmethod(error_body)
-
-
-CODEC: Codec = GeminiCodec()
+CODEC: Codec = module_codec(NAME, sys.modules[__name__])

@@ -14,11 +14,12 @@ Choices the other codecs and the relay rely on:
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Literal
 
 import orjson
 
-from airelay.formats.codec import Codec
+from airelay.formats.codec import Codec, module_codec
 from airelay.formats.ir import (
     Audio,
     ChatRequest,
@@ -535,16 +536,4 @@ def stream_encoder(request: ChatRequest) -> OpenAIStreamEncoder:
     return OpenAIStreamEncoder(request)
 
 
-class _OpenAICodec:
-    name = name
-
-    decode_request = staticmethod(decode_request)
-    encode_request = staticmethod(encode_request)
-    decode_response = staticmethod(decode_response)
-    encode_response = staticmethod(encode_response)
-    stream_decoder = staticmethod(stream_decoder)
-    stream_encoder = staticmethod(stream_encoder)
-    error_body = staticmethod(error_body)
-
-
-CODEC: Codec = _OpenAICodec()
+CODEC: Codec = module_codec(name, sys.modules[__name__])
