@@ -77,6 +77,10 @@ def wait_for_rows(database_url: str, user_id: str, count: int, timeout: float = 
     deadline = time.monotonic() + timeout
     while True:
         current = books(database_url, user_id)
-        if current.usage_rows >= count or time.monotonic() > deadline:
+        if current.usage_rows >= count:
+            # SQLite runs each SELECT on its own snapshot: the read that first saw the rows
+            # may have read other tables before the flush committed. Read all again.
+            return books(database_url, user_id)
+        if time.monotonic() > deadline:
             return current
         time.sleep(0.05)

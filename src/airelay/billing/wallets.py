@@ -149,6 +149,11 @@ class Wallets:
 
     # -- reads -------------------------------------------------------------------------
 
+    def quiet(self) -> asyncio.Lock:
+        """Hold while reading balances: no flush is then half done (committed in the
+        database but not yet in memory)."""
+        return self._flush_lock
+
     def pending_spend(self, user_id: str) -> int:
         account = self._accounts.get(user_id)
         return account.pending if account else 0
