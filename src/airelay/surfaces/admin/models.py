@@ -50,7 +50,9 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
 async def list_models(request: web.Request, state: AppState) -> web.StreamResponse:
     async with state.engine.connect() as conn:
         rows = await crud.all_rows(conn, tables.models)
-    return json_response({"object": "list", "data": [view(r) for r in rows], "total": len(rows)})
+    entries = [view(r) for r in rows]
+    # ``data`` as OpenAI lists models; ``models`` as the other admin lists name their items.
+    return json_response({"object": "list", "data": entries, "models": entries, "total": len(rows)})
 
 
 @admin
