@@ -172,6 +172,11 @@ def _same_format_body(call: ChatCall, upstream_model: str) -> bytes:
     needs_usage = call.client == "openai" and call.stream and not call.wants_usage
     if upstream_model == call.model and not needs_usage:
         return call.body
+    if upstream_model == call.model and "stream_options" not in call.payload:
+        # Append the field to the client's bytes rather than re-encode the whole body.
+        body = call.body.rstrip()
+        if body.endswith(b"}"):
+            return body[:-1] + b',"stream_options":{"include_usage":true}}'
     changed = dict(call.payload)
     changed["model"] = upstream_model
     if needs_usage:
