@@ -9,10 +9,19 @@ request is translated to another format.
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any, Final, TypeGuard
+from typing import Any, Final
 
+from airelay.formats.anthropic_fields import (
+    block_type,
+    integer,
+    is_int,
+    number,
+    optional_string,
+    parse_arguments,
+    string,
+    strings,
+)
 from airelay.formats.anthropic_stream import (
     AnthropicStreamDecoder,
     AnthropicStreamEncoder,
@@ -89,7 +98,7 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool = False)
     if not isinstance(model, str) or not model:
         raise ValueError("'model' is required and must be a non-empty string")
     max_tokens = body.get("max_tokens")
-    if not _is_int(max_tokens) or max_tokens < 1:
+    if not is_int(max_tokens) or max_tokens < 1:
         raise ValueError("'max_tokens' is required and must be a positive integer")
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
@@ -111,10 +120,10 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool = False)
         model=model,
         messages=messages,
         max_tokens=max_tokens,
-        temperature=_number(body, "temperature"),
-        top_p=_number(body, "top_p"),
-        top_k=_integer(body, "top_k"),
-        stop=_strings(body, "stop_sequences"),
+        temperature=number(body, "temperature"),
+        top_p=number(body, "top_p"),
+        top_k=integer(body, "top_k"),
+        stop=strings(body, "stop_sequences"),
         tools=tools,
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
         thinking=thinking,
@@ -133,9 +142,9 @@ def _decode_system(system: object) -> list[Message]:
     parts: list[Part] = []
     for index, block in enumerate(system):
         where = f"system[{index}]"
-        if _block_type(block, where) != "text":
+        if block_type(block, where) != "text":
             raise ValueError(f"'{where}' must be a text block")
-        parts.append(Text(_string(block, "text", where)))
+        parts.append(Text(string(block, "text", where)))
     return [Message("system", parts)] if parts else []
 
 
@@ -156,7 +165,7 @@ def _decode_turn(message: object, where: str, call_names: dict[str, str]) -> lis
     pending: list[Part] = []
     for index, block in enumerate(content):
         at = f"{where}.content[{index}]"
-        kind = _block_type(block, at)
+        kind = block_type(block, at)
         if kind == "tool_result":
             if role != "user":
                 raise ValueError(f"'{at}': tool_result blocks belong in user messages")
@@ -177,7 +186,7 @@ def _decode_turn(message: object, where: str, call_names: dict[str, str]) -> lis
 
 def _decode_block(block: Json, kind: str, where: str) -> Part | None:
     if kind == "text":
-        return Text(_string(block, "text", where))
+        return Text(string(block, "text", where))
     if kind == "image":
         return _decode_image(block, where)
     if kind == "tool_use":
@@ -185,12 +194,12 @@ def _decode_block(block: Json, kind: str, where: str) -> Part | None:
         if not isinstance(arguments, dict):
             raise ValueError(f"'{where}.input' must be an object")
         return ToolCall(
-            _string(block, "id", where), _string(block, "name", where), compact_json(arguments)
+            string(block, "id", where), string(block, "name", where), compact_json(arguments)
         )
     if kind == "thinking":
         signature = block.get("signature")
         return Reasoning(
-            _string(block, "thinking", where),
+            string(block, "thinking", where),
             signature if isinstance(signature, str) and signature else None,
         )
     if kind in _UNCARRIED_BLOCKS:
@@ -203,16 +212,16 @@ def _decode_image(block: Json, where: str) -> Image:
     kind = source.get("type") if isinstance(source, dict) else None
     if isinstance(source, dict) and kind == "base64":
         return Image(
-            data=_string(source, "data", where + ".source"),
-            media_type=_string(source, "media_type", where + ".source"),
+            data=string(source, "data", where + ".source"),
+            media_type=string(source, "media_type", where + ".source"),
         )
     if isinstance(source, dict) and kind == "url":
-        return Image(url=_string(source, "url", where + ".source"))
+        return Image(url=string(source, "url", where + ".source"))
     raise ValueError(f"'{where}.source' must be a base64 or url image source")
 
 
 def _decode_tool_result(block: Json, where: str, call_names: dict[str, str]) -> ToolResult:
-    call_id = _string(block, "tool_use_id", where)
+    call_id = string(block, "tool_use_id", where)
     content = block.get("content")
     parts: list[Text | Image] = []
     if isinstance(content, str):
@@ -220,9 +229,9 @@ def _decode_tool_result(block: Json, where: str, call_names: dict[str, str]) -> 
     elif isinstance(content, list):
         for index, item in enumerate(content):
             at = f"{where}.content[{index}]"
-            kind = _block_type(item, at)
+            kind = block_type(item, at)
             if kind == "text":
-                parts.append(Text(_string(item, "text", at)))
+                parts.append(Text(string(item, "text", at)))
             elif kind == "image":
                 parts.append(_decode_image(item, at))
             elif kind not in _UNCARRIED_BLOCKS:
@@ -254,7 +263,7 @@ def _decode_tools(tools: object) -> list[Tool] | None:
         description = tool.get("description")
         if description is not None and not isinstance(description, str):
             raise ValueError(f"'{where}.description' must be a string")
-        out.append(Tool(_string(tool, "name", where), description, schema))
+        out.append(Tool(string(tool, "name", where), description, schema))
     return out or None
 
 
@@ -275,7 +284,7 @@ def _decode_tool_choice(choice: object) -> ToolChoice | None:
     if kind == "none":
         return ToolChoice("none")
     if kind == "tool":
-        return ToolChoice("tool", _string(choice, "name", "tool_choice"), parallel)
+        return ToolChoice("tool", string(choice, "name", "tool_choice"), parallel)
     raise ValueError("'tool_choice.type' must be one of auto, any, tool, none")
 
 
@@ -292,7 +301,7 @@ def _decode_thinking(thinking: object) -> Thinking | None:
     if kind != "enabled":
         raise ValueError("'thinking.type' must be 'enabled', 'adaptive' or 'disabled'")
     budget = thinking.get("budget_tokens")
-    if not _is_int(budget) or budget < 1:
+    if not is_int(budget) or budget < 1:
         raise ValueError("'thinking.budget_tokens' must be a positive integer")
     return Thinking(budget_tokens=budget)
 
@@ -487,8 +496,8 @@ def decode_response(body: Any) -> ChatResponse:
         if part is not None:
             parts.append(part)
     return ChatResponse(
-        id=_optional_string(body.get("id")),
-        model=_optional_string(body.get("model")),
+        id=optional_string(body.get("id")),
+        model=optional_string(body.get("model")),
         created=0,  # Anthropic has no timestamp; 0 = unknown (the encoder's caller fills in)
         choices=[
             Choice(0, Message("assistant", parts), decode_stop_reason(body.get("stop_reason")))
@@ -500,18 +509,18 @@ def decode_response(body: Any) -> ChatResponse:
 def _response_part(block: Json) -> Part | None:
     kind = block.get("type")
     if kind == "text":
-        return Text(_optional_string(block.get("text")))
+        return Text(optional_string(block.get("text")))
     if kind == "tool_use":
         arguments = block.get("input")
         return ToolCall(
-            _optional_string(block.get("id")),
-            _optional_string(block.get("name")),
+            optional_string(block.get("id")),
+            optional_string(block.get("name")),
             compact_json(arguments if isinstance(arguments, dict) else {}),
         )
     if kind == "thinking":
         signature = block.get("signature")
         return Reasoning(
-            _optional_string(block.get("thinking")),
+            optional_string(block.get("thinking")),
             signature if isinstance(signature, str) and signature else None,
         )
     return None  # redacted thinking, server tool blocks: nothing the IR carries
@@ -542,67 +551,6 @@ def encode_response(response: ChatResponse) -> Json:
         "stop_sequence": None,
         "usage": encode_usage(response.usage or Usage()),
     }
-
-
-# ---- small helpers ------------------------------------------------------------------------
-
-
-def parse_arguments(arguments: str) -> Json:
-    """Tool-call arguments as the object Anthropic wants; ``{}`` when they are not one."""
-    try:
-        value = json.loads(arguments) if arguments else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _block_type(block: object, where: str) -> str:
-    kind = block.get("type") if isinstance(block, dict) else None
-    if not isinstance(kind, str):
-        raise ValueError(f"'{where}' must be a content block object with a string 'type'")
-    return kind
-
-
-def _string(obj: Json, key: str, where: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"'{where}.{key}' must be a string")
-    return value
-
-
-def _optional_string(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _number(body: Json, key: str) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"'{key}' must be a number")
-    return float(value)
-
-
-def _integer(body: Json, key: str) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not _is_int(value):
-        raise ValueError(f"'{key}' must be an integer")
-    return int(value)
-
-
-def _strings(body: Json, key: str) -> list[str] | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError(f"'{key}' must be an array of strings")
-    return list(value) or None
 
 
 # ---- the codec object ---------------------------------------------------------------------
