@@ -32,11 +32,3 @@ class GatewayError(Exception):
 def openai_error_body(status: int, message: str, type_: str | None = None) -> bytes:
     """``{"error": {"message", "type", "code"}}``; ``code`` is the HTTP status, as in the seed."""
     return orjson.dumps(openai_stream.error_body(status, message, type_))
-
-
-def bad_request(message: str) -> GatewayError:
-    return GatewayError(400, message)
-
-
-def not_found(message: str) -> GatewayError:
-    return GatewayError(404, message)

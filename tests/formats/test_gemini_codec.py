@@ -61,7 +61,7 @@ from airelay.formats.ir import (
     ToolResult,
     UsageReport,
 )
-from airelay.formats.sse import EventSplitter, parse_event
+from airelay.formats.sse import parse_event, split_events
 from airelay.formats.usage import Usage
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -521,8 +521,7 @@ STREAM_WHOLE: dict[str, Any] = {
 
 def test_reference_stream_decodes_to_the_whole_response() -> None:
     wire = b"".join(b"data: " + orjson.dumps(c) + b"\r\n\r\n" for c in STREAM_CHUNKS)
-    splitter = EventSplitter()
-    chunks = [orjson.loads(parse_event(e)[1] or b"") for e in splitter.feed(wire)]
+    chunks = [orjson.loads(parse_event(e)[1] or b"") for e in split_events(wire)]
     events = decode_stream(chunks)
     assert events[0] == StreamStart("tTCwacuEBMvnitYP06qsgQY", "gemini-2.5-flash", 0)
     assert events[-2:] == [Finish("stop"), UsageReport(Usage(1, 29, 0, 20))]

@@ -13,27 +13,35 @@ from airelay.formats.openai_chat import (
     rewrite_response,
     usage_from,
 )
-from airelay.formats.sse import EventSplitter, event_data
+from airelay.formats.sse import BlockAligner, event_bounds, parse_event, split_events
 
 
-def test_splitter_handles_events_across_chunks_and_crlf() -> None:
-    splitter = EventSplitter()
-    assert splitter.feed(b'data: {"a"') == []
-    assert splitter.feed(b": 1}\n\ndata: [DO") == [b'data: {"a": 1}']
-    assert splitter.feed(b"NE]\r\n\r\n") == [b"data: [DONE]"]
-    assert splitter.rest() == b""
+def test_aligner_cuts_blocks_on_event_boundaries_across_chunks_and_crlf() -> None:
+    aligner = BlockAligner()
+    assert aligner.feed(b'data: {"a"') == b""
+    assert aligner.feed(b": 1}\n\ndata: [DO") == b'data: {"a": 1}\n\n'
+    assert aligner.feed(b"NE]\r\n\r\n") == b"data: [DONE]\r\n\r\n"
+    assert aligner.rest() == b""
+    aligner.feed(b"data: 1\n\ndata: 2")
+    assert aligner.rest() == b"data: 2"
 
 
-def test_splitter_keeps_an_unterminated_tail() -> None:
-    splitter = EventSplitter()
-    splitter.feed(b"data: 1\n\ndata: 2")
-    assert splitter.rest() == b"data: 2"
+def test_split_and_parse_events() -> None:
+    block = b"event: e\r\ndata: a\r\ndata: b\r\n\r\n: keep-alive\n\ndata: x\n\n"
+    assert [parse_event(e) for e in split_events(block)] == [
+        ("e", b"a\nb"),
+        (None, None),
+        (None, b"x"),
+    ]
 
 
-def test_event_data_joins_multiline_and_skips_comments() -> None:
-    assert event_data(b"data: x") == b"x"
-    assert event_data(b"event: e\ndata: a\ndata: b") == b"a\nb"
-    assert event_data(b": keep-alive") is None
+def test_event_bounds_finds_the_event_holding_a_byte() -> None:
+    block = b'data: a\n\ndata: {"usage":{}}\n\ndata: [DONE]\n\n'
+    start, end = event_bounds(block, block.find(b"usage"))
+    assert block[start:end] == b'data: {"usage":{}}\n\n'
+    crlf = b"data: a\r\n\r\ndata: b\r\n\r\n"
+    start, end = event_bounds(crlf, crlf.find(b"b\r"))
+    assert crlf[start:end] == b"data: b\r\n\r\n"
 
 
 def test_usage_from_openai_and_deepseek_shapes() -> None:

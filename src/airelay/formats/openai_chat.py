@@ -85,52 +85,6 @@ def prompt_text(payload: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def response_text(body: bytes) -> str:
-    """The generated text of a whole (non-stream) response."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return ""
-    parts: list[str] = []
-    for choice in document.get("choices") or () if isinstance(document, dict) else ():
-        message = choice.get("message") if isinstance(choice, dict) else None
-        if isinstance(message, dict):
-            parts.extend(
-                message[name]
-                for name in ("content", "reasoning_content")
-                if isinstance(message.get(name), str)
-            )
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                    parts.append(function["arguments"])
-    return "".join(parts)
-
-
-def completion_text(chunks: list[bytes]) -> str:
-    """The generated text (content, reasoning, tool arguments) carried by stream chunks."""
-    parts: list[str] = []
-    for data in chunks:
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(chunk, dict):
-            continue
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") if isinstance(choice, dict) else None
-            if not isinstance(delta, dict):
-                continue
-            for name in ("content", "reasoning_content"):
-                if isinstance(delta.get(name), str):
-                    parts.append(delta[name])
-            for call in delta.get("tool_calls") or ():
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict):
-                    parts.extend(v for v in (function.get("name"), function.get("arguments")) if v)
-    return "".join(parts)
-
-
 # Chunks kept per stream for counting tokens when no usage arrives; past this, the count
 # is cut short (a stream that long has almost always sent usage).
 KEEP_LIMIT_BYTES = 1 << 20

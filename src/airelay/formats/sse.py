@@ -1,45 +1,6 @@
-"""Server-sent events: split a byte stream into whole events, incrementally."""
+"""Server-sent events: cut a byte stream into blocks of whole events, and read events."""
 
 from __future__ import annotations
-
-
-class EventSplitter:
-    """Feed network chunks; get back the complete events (each without its blank line).
-
-    Accepts ``\\n\\n`` and ``\\r\\n\\r\\n`` separators; a trailing partial event waits for
-    the next chunk.
-    """
-
-    __slots__ = ("_buffer",)
-
-    def __init__(self) -> None:
-        self._buffer = b""
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        data = self._buffer + chunk if self._buffer else chunk
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
-        if b"\n\n" not in data:
-            self._buffer = data
-            return []
-        *events, self._buffer = data.split(b"\n\n")
-        return [event for event in events if event]
-
-    def rest(self) -> bytes:
-        """What is left when the stream ends (an event the upstream never terminated)."""
-        return self._buffer.strip()
-
-
-def event_data(event: bytes) -> bytes | None:
-    """The ``data:`` payload of an event (lines joined with newlines), or None."""
-    if event.startswith(b"data:") and b"\n" not in event:
-        return event[5:].lstrip(b" ")
-    parts = [line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:")]
-    return b"\n".join(parts) if parts else None
-
-
-def data_event(payload: bytes) -> bytes:
-    return b"data: " + payload + b"\n\n"
 
 
 def parse_event(event: bytes) -> tuple[str | None, bytes | None]:

@@ -13,9 +13,6 @@ class Anthropic:
     def chat_url(self, base_url: str, model: str, *, stream: bool) -> str:
         return _root(base_url) + "/v1/messages"
 
-    def models_url(self, base_url: str) -> str:
-        return _root(base_url) + "/v1/models"
-
     def headers(self, api_key: str) -> dict[str, str]:
         return {
             "x-api-key": api_key,

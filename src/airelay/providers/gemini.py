@@ -16,12 +16,6 @@ class Gemini:
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return f"{_versioned(base_url)}/models/{quote(model, safe='')}:{action}"
 
-    def count_tokens_url(self, base_url: str, model: str) -> str:
-        return f"{_versioned(base_url)}/models/{quote(model, safe='')}:countTokens"
-
-    def models_url(self, base_url: str) -> str:
-        return _versioned(base_url) + "/models"
-
     def headers(self, api_key: str) -> dict[str, str]:
         return {"x-goog-api-key": api_key, "Content-Type": "application/json"}
 

@@ -11,8 +11,5 @@ class OpenAICompatible:
     def chat_url(self, base_url: str, model: str, *, stream: bool) -> str:
         return base_url.rstrip("/") + "/chat/completions"
 
-    def models_url(self, base_url: str) -> str:
-        return base_url.rstrip("/") + "/models"
-
     def headers(self, api_key: str) -> dict[str, str]:
         return {"Authorization": "Bearer " + api_key, "Content-Type": "application/json"}

@@ -4,9 +4,7 @@ model list in Anthropic's shape for callers that send ``anthropic-version``."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import orjson
 from aiohttp import web
 
 from airelay.billing.tokens import count_messages
@@ -16,19 +14,9 @@ from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.pipeline import ChatCall, run_chat
 from airelay.state import REQUEST_ID, STATE
 from airelay.surfaces.relay_response import respond
-from airelay.surfaces.responses import json_response
+from airelay.surfaces.responses import json_object, json_response
 
 ENDPOINT = "/v1/messages"
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise GatewayError(400, f"malformed JSON body: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise GatewayError(400, "request body must be a JSON object")
-    return payload
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
@@ -36,7 +24,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     snapshot = state.cache.current
     body = await request.read()
     record = authenticate(snapshot, extract_key(request.headers, request.query))
-    payload = _json_object(body)
+    payload = json_object(body)
     try:
         ir = codec("anthropic").decode_request(payload)
     except ValueError as exc:
@@ -60,7 +48,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     snapshot = state.cache.current
     record = authenticate(snapshot, extract_key(request.headers, request.query))
-    payload = _json_object(await request.read())
+    payload = json_object(await request.read())
     payload.setdefault("max_tokens", 1)  # not part of a count request
     try:
         ir = codec("anthropic").decode_request(payload)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from airelay.billing.tokens import count_messages
@@ -18,7 +17,7 @@ from airelay.relay.pipeline import ChatCall, run_chat
 from airelay.state import REQUEST_ID, STATE
 from airelay.store.snapshot import Snapshot
 from airelay.surfaces.relay_response import respond
-from airelay.surfaces.responses import json_response
+from airelay.surfaces.responses import json_object, json_response
 
 ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
 
@@ -38,7 +37,7 @@ async def model_action(request: web.Request) -> web.StreamResponse:
     model, action = _target(request)
     body = await request.read()
     record = authenticate(snapshot, extract_key(request.headers, request.query))
-    payload = _json_object(body)
+    payload = json_object(body)
     if action == "countTokens":
         return await _count_tokens(snapshot, record, model, payload, request.remote)
     stream = action == "streamGenerateContent"
@@ -77,13 +76,3 @@ async def _count_tokens(
         raise GatewayError(400, str(exc)) from exc
     # The first count loads the tokenizer (~0.4 s): off the event loop.
     return json_response({"totalTokens": await asyncio.to_thread(count_messages, ir)})
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(body or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise GatewayError(400, f"Invalid JSON payload received: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise GatewayError(400, "Invalid JSON payload received: expected an object.")
-    return payload

@@ -45,3 +45,14 @@ async def read_json(request: web.Request) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object; 400 for anything else."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise GatewayError(400, "request body must be a JSON object")
+    return payload
