@@ -8,6 +8,7 @@ from aiohttp import web
 
 from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
+from airelay.client import Pool, Timeouts
 from airelay.config import Settings
 from airelay.relay.images import fetch_session
 from airelay.relay.upstream import create_session
@@ -43,6 +44,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         retention = UsageRetention(engine, settings.usage_retention_days)
         await retention.start()
         http = create_session(settings.upstream_connect_timeout, settings.upstream_timeout)
+        upstream = Pool(Timeouts(settings.upstream_connect_timeout, settings.upstream_timeout))
         images = fetch_session()
         app[STATE] = AppState(
             settings=settings,
@@ -50,6 +52,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             box=box,
             cache=cache,
             http=http,
+            upstream=upstream,
             wallets=wallets,
             images=images,
         )
@@ -60,6 +63,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             await wallets.stop()
             await cache.stop()
             await http.close()
+            await upstream.close()
             await images.close()
             await engine.dispose()
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from airelay.billing.wallets import Wallets
+from airelay.client import Pool
 from airelay.config import Settings
 from airelay.security.crypto import SecretBox
 from airelay.store.snapshot import ConfigCache
@@ -20,7 +21,8 @@ class AppState:
     engine: AsyncEngine
     box: SecretBox
     cache: ConfigCache
-    http: aiohttp.ClientSession
+    http: aiohttp.ClientSession  # the management side's calls out (channel tests, Stripe)
+    upstream: Pool  # the relay's calls to upstreams
     wallets: Wallets
     # For fetching images by URL: public addresses only (see relay.images).
     images: aiohttp.ClientSession

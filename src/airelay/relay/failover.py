@@ -12,8 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import aiohttp
-
+from airelay.client import Pool, Response, Target, Timeouts, UpstreamError
 from airelay.errors import GatewayError
 from airelay.relay.scrub import scrub
 from airelay.store.snapshot import ChannelRecord
@@ -27,10 +26,9 @@ BACKOFF_MAX = 1.0
 @dataclass(frozen=True, slots=True)
 class Attempt:
     channel: ChannelRecord
-    url: str
-    headers: dict[str, str]
+    target: Target
     body: bytes
-    timeout: aiohttp.ClientTimeout | None  # None: the session's default
+    timeouts: Timeouts | None  # None: the pool's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +46,15 @@ class Streaming:
 
     __slots__ = ("channel", "first", "response")
 
-    def __init__(self, channel: ChannelRecord, response: aiohttp.ClientResponse, first: bytes):
+    def __init__(self, channel: ChannelRecord, response: Response, first: bytes):
         self.channel = channel
         self.response = response
         self.first = first
 
     def close(self) -> None:
-        """Drop the upstream connection (never back to the pool half-read)."""
-        self.response.close()
+        """Done with the stream: a connection read to the end goes back to the pool, one
+        left half-read is dropped."""
+        self.response.release()
 
 
 class _Failure(Exception):
@@ -67,7 +66,7 @@ class _Failure(Exception):
 
 
 async def call_with_failover(
-    session: aiohttp.ClientSession,
+    pool: Pool,
     channels: Sequence[ChannelRecord],
     build: Callable[[ChannelRecord], Attempt],
     *,
@@ -78,9 +77,13 @@ async def call_with_failover(
     for index, channel in enumerate(channels):
         if index:
             await asyncio.sleep(min(BACKOFF_BASE * 2 ** (index - 1), BACKOFF_MAX))
-        attempt = build(channel)
         try:
-            return await _try(session, attempt, stream=stream)
+            attempt = build(channel)
+        except ValueError as exc:  # a channel whose URL or key cannot go on the wire
+            last = _Failure("error", f"channel {channel.id} is misconfigured: {exc}")
+            continue
+        try:
+            return await _try(pool, attempt, stream=stream)
         except _Failure as failure:
             last = failure
     assert last is not None
@@ -92,19 +95,12 @@ async def call_with_failover(
     raise GatewayError(502, f"upstream failed: {last.message}")
 
 
-async def _try(
-    session: aiohttp.ClientSession, attempt: Attempt, *, stream: bool
-) -> Completed | Streaming:
+async def _try(pool: Pool, attempt: Attempt, *, stream: bool) -> Completed | Streaming:
     secrets = (*attempt.channel.api_keys, attempt.channel.base_url)
-    response: aiohttp.ClientResponse | None = None
+    response: Response | None = None
     try:
-        if attempt.timeout is None:
-            response = await session.post(attempt.url, data=attempt.body, headers=attempt.headers)
-        else:
-            response = await session.post(
-                attempt.url, data=attempt.body, headers=attempt.headers, timeout=attempt.timeout
-            )
-        content_type = response.headers.get("Content-Type", "application/json")
+        response = await pool.post(attempt.target, attempt.body, attempt.timeouts)
+        content_type = response.headers.get("content-type", "application/json")
         if response.status >= 400:
             body = await response.read()
             response.release()
@@ -114,10 +110,10 @@ async def _try(
                 return Completed(attempt.channel, status, text.encode("utf-8"), content_type)
             message = f"HTTP {response.status}: " + scrub(_short(body), secrets)
             if response.status == 429:
-                raise _Failure("rate_limited", message, response.headers.get("Retry-After"))
+                raise _Failure("rate_limited", message, response.headers.get("retry-after"))
             raise _Failure("error", message)
         if stream and content_type.startswith("text/event-stream"):
-            first = await response.content.readany()
+            first = await response.readany()
             if not first:
                 raise _Failure("error", "upstream closed the stream before any data")
             return Streaming(attempt.channel, response, first)
@@ -132,7 +128,7 @@ async def _try(
         if response is not None:
             response.close()
         raise _Failure("timeout", "no answer in time") from exc
-    except aiohttp.ClientError as exc:
+    except UpstreamError as exc:
         if response is not None:
             response.close()
         raise _Failure("error", scrub(f"{type(exc).__name__}: {exc}", secrets)) from exc

@@ -14,10 +14,10 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
 from airelay.billing.tokens import prompt_upper_bound
+from airelay.client import Timeouts, post_target
 from airelay.config import Settings
 from airelay.formats import openai_chat
 from airelay.formats.ir import ChatRequest
@@ -109,7 +109,7 @@ async def run_chat(
     try:
         settings = state.settings
         result = await call_with_failover(
-            state.http, channels, lambda ch: _attempt(settings, call, ch), stream=call.stream
+            state.upstream, channels, lambda ch: _attempt(settings, call, ch), stream=call.stream
         )
         if isinstance(result, Completed):
             return _whole(call, result, meter)
@@ -143,25 +143,23 @@ def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Atte
             call.request_ir(), model=upstream_model, stream=call.stream, include_usage=True
         )
         body = orjson.dumps(codec(fmt).encode_request(ir))
-    timeout = (
-        _timeout(settings.upstream_connect_timeout, channel.timeout) if channel.timeout else None
+    timeouts = (
+        _timeouts(settings.upstream_connect_timeout, channel.timeout) if channel.timeout else None
     )
     key = channel.next_key()
-    return Attempt(
-        channel=channel,
-        url=channel.cached(
-            f"url {upstream_model} {call.stream}",
-            lambda: adapter.chat_url(channel.base_url, upstream_model, stream=call.stream),
+    target = channel.cached(
+        f"target {upstream_model} {call.stream} {key}",
+        lambda: post_target(
+            adapter.chat_url(channel.base_url, upstream_model, stream=call.stream),
+            adapter.headers(key),
         ),
-        headers=channel.cached("headers " + key, lambda: adapter.headers(key)),
-        body=body,
-        timeout=timeout,
     )
+    return Attempt(channel=channel, target=target, body=body, timeouts=timeouts)
 
 
 @functools.lru_cache(maxsize=64)
-def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+def _timeouts(connect: float, read: float) -> Timeouts:
+    return Timeouts(connect=connect, read=read)
 
 
 def _same_format_body(call: ChatCall, upstream_model: str) -> bytes:

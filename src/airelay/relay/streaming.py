@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import aiohttp
 import orjson
 
+from airelay.client import UpstreamError
 from airelay.formats import ir
 from airelay.formats.registry import codec
 from airelay.formats.sse import BlockAligner, event_bounds, parse_event, split_events
@@ -48,7 +48,7 @@ async def relay_stream(
     # Raw blocks pass on as they came unless Gemini's JSON-array mode must re-frame them.
     fast = rewriter if rewriter is not None and not call.json_array else None
     aligner = BlockAligner()
-    content = upstream.response.content
+    content = upstream.response
     status = CLIENT_CLOSED
     try:
         try:
@@ -72,7 +72,7 @@ async def relay_stream(
             status = 200 if finished else 502
             if not finished:
                 await write(framer.error("upstream stream ended before completion"))
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (UpstreamError, TimeoutError) as exc:
             status = 502
             detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
             secrets = (*upstream.channel.api_keys, upstream.channel.base_url)

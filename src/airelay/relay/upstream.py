@@ -1,4 +1,5 @@
-"""The process-wide pooled HTTP client for upstream calls."""
+"""The process-wide aiohttp client for calls outside the relay's hot path (channel tests,
+Stripe); relay calls go through ``airelay.client``."""
 
 from __future__ import annotations
 

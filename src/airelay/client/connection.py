@@ -1,0 +1,63 @@
+"""One keep-alive TCP (or TLS) connection to an upstream, carrying one request at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from airelay.client.response import Response
+
+
+class Connection(asyncio.Protocol):
+    """The transport's protocol: hands received bytes to the response in progress."""
+
+    __slots__ = ("closed", "idle_since", "origin", "response", "transport")
+
+    def __init__(self, origin: tuple[str, str, int]) -> None:
+        self.origin = origin
+        self.transport: asyncio.Transport | None = None
+        self.response: Response | None = None
+        self.closed = False
+        self.idle_since = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        response = self.response
+        if response is None:
+            # Bytes nobody asked for: this connection can no longer be trusted.
+            self.close()
+            return
+        response.feed(data)
+
+    def eof_received(self) -> bool:
+        return False  # close the transport; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        response = self.response
+        if response is not None:
+            response.lost(exc)
+
+    def send(self, head: bytes, body: bytes) -> None:
+        assert self.transport is not None
+        if len(body) < 65536:
+            self.transport.write(head + body)
+        else:
+            self.transport.write(head)
+            self.transport.write(body)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()

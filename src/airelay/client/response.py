@@ -1,0 +1,265 @@
+"""One upstream answer as it arrives: status and fields, then the body, whole or in pieces.
+
+httptools (llhttp) parses the bytes and calls this object back; the body collects in a
+list until the caller takes it. Reading pauses when more than ``HIGH_WATER`` bytes wait
+unread (a slow client slows the upstream, not the gateway's memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from typing import TYPE_CHECKING
+
+import httptools
+
+from airelay.client.errors import Disconnected, ProtocolFailure
+
+if TYPE_CHECKING:
+    from airelay.client.connection import Connection
+    from airelay.client.pool import Pool
+
+HIGH_WATER = 256 * 1024
+
+
+class Response:
+    """``status`` and ``headers`` (lower-case names) are set once ``head()`` returns."""
+
+    __slots__ = (
+        "_buffered",
+        "_chunks",
+        "_complete",
+        "_connection",
+        "_decoder",
+        "_error",
+        "_finished",
+        "_head_done",
+        "_keep_alive",
+        "_loop",
+        "_parser",
+        "_paused",
+        "_pool",
+        "_raw",
+        "_read_timeout",
+        "_until_eof",
+        "_waiter",
+        "_whole",
+        "headers",
+        "received",
+        "status",
+    )
+
+    def __init__(
+        self,
+        connection: Connection,
+        pool: Pool,
+        loop: asyncio.AbstractEventLoop,
+        read_timeout: float | None,
+    ) -> None:
+        self._connection = connection
+        self._pool = pool
+        self._loop = loop
+        self._read_timeout = read_timeout
+        self._parser = httptools.HttpResponseParser(self)
+        self._raw: list[tuple[bytes, bytes]] = []
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._paused = False
+        self._whole = False
+        self._head_done = False
+        self._complete = False
+        self._keep_alive = False
+        self._until_eof = False
+        self._finished = False
+        self._decoder: zlib._Decompress | None = None
+        self._error: Exception | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self.received = False  # any byte of the answer
+        self.status = 0
+        self.headers: dict[str, str] = {}
+
+    # -- what the caller uses ------------------------------------------------------------
+
+    async def head(self) -> None:
+        """Wait for the status line and the fields."""
+        while not self._head_done:
+            if self._error is not None:
+                raise self._error
+            await self._wait()
+
+    async def read(self) -> bytes:
+        """The whole body (then ``release()``)."""
+        self._whole = True
+        if self._paused:
+            self._paused = False
+            self._connection.resume_reading()
+        while not self._complete:
+            if self._error is not None:
+                raise self._error
+            await self._wait()
+        chunks = self._chunks
+        self._chunks = []
+        self._buffered = 0
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def readany(self) -> bytes:
+        """Whatever body bytes have arrived (waiting for some), ``b""`` at the end."""
+        while True:
+            if self._chunks:
+                chunks = self._chunks
+                self._chunks = []
+                self._buffered = 0
+                if self._paused:
+                    self._paused = False
+                    self._connection.resume_reading()
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if self._complete:
+                return b""
+            if self._error is not None:
+                raise self._error
+            await self._wait()
+
+    def release(self) -> None:
+        """Done with the answer: the connection goes back to the pool if it can serve
+        another request, else it closes."""
+        if self._finished:
+            return
+        self._finished = True
+        connection = self._connection
+        connection.response = None
+        if self._complete and self._keep_alive and self._error is None and not connection.closed:
+            self._pool.put(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        """Done with the answer, whatever is left unread: the connection closes."""
+        if self._finished:
+            return
+        self._finished = True
+        self._connection.response = None
+        self._connection.close()
+
+    # -- what the connection calls -------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        self.received = True
+        if self._complete:
+            self._keep_alive = False  # bytes after the answer: never reuse the connection
+            self._connection.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(ProtocolFailure("the upstream switched protocols"))
+        except httptools.HttpParserError as exc:
+            if self._complete:
+                self._keep_alive = False
+            elif isinstance(exc.__context__, ProtocolFailure):
+                self._fail(exc.__context__)
+            else:
+                self._fail(ProtocolFailure(f"invalid HTTP answer from the upstream: {exc}"))
+        if self._error is not None or (self._complete and not self._keep_alive):
+            self._connection.close()
+
+    def lost(self, exc: Exception | None) -> None:
+        if self._complete:
+            return
+        if self._head_done and self._until_eof and exc is None:
+            self._end()  # a body delimited by the end of the connection
+            self._keep_alive = False
+            return
+        detail = f": {exc}" if exc is not None else ""
+        self._fail(Disconnected(f"the upstream closed the connection{detail}"))
+
+    # -- httptools callbacks -------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._complete:
+            raise ProtocolFailure("a second answer on the connection")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._raw.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status < 200:  # 1xx: informational, the answer follows
+            self._raw.clear()
+            return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in self._raw:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        self._raw.clear()
+        self.status = status
+        self.headers = headers
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        if encoding == "gzip":
+            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._decoder = zlib.decompressobj()
+        elif encoding != "identity":
+            raise ProtocolFailure(f"unsupported content-encoding {encoding!r}")
+        self._until_eof = (
+            "content-length" not in headers
+            and "chunked" not in headers.get("transfer-encoding", "").lower()
+        )
+        self._head_done = True
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        if self._decoder is not None:
+            try:
+                body = self._decoder.decompress(body)
+            except zlib.error as exc:
+                raise ProtocolFailure(f"invalid compressed body: {exc}") from None
+            if not body:
+                return
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > HIGH_WATER and not self._paused and not self._whole:
+            self._paused = True
+            self._connection.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if not self._head_done:
+            return  # the end of a 1xx answer
+        self._keep_alive = self._parser.should_keep_alive()
+        self._end()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _end(self) -> None:
+        if self._decoder is not None:
+            rest = self._decoder.flush()
+            if rest:
+                self._chunks.append(rest)
+        self._complete = True
+        self._wake()
+
+    def _fail(self, error: Exception) -> None:
+        if self._error is None:
+            self._error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        waiter = self._waiter = self._loop.create_future()
+        timeout = self._read_timeout
+        timer = None if timeout is None else self._loop.call_later(timeout, self._expire)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self) -> None:
+        self._fail(TimeoutError("the upstream sent nothing in time"))
+        self._connection.close()
