@@ -49,6 +49,31 @@ def test_migrations_up_down_up(migrated: str) -> None:
     assert run(_table_names(migrated)) >= TABLES
 
 
+def test_migrations_build_the_indexes_the_schema_declares(migrated: str) -> None:
+    async def indexes(url: str) -> dict[str, set[str]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(
+                    lambda sync: {
+                        table.name: {
+                            ix["name"]
+                            for ix in inspect(sync).get_indexes(table.name)
+                            if not ix.get("duplicates_constraint")  # PostgreSQL's UNIQUE
+                        }
+                        for table in tables.metadata.sorted_tables
+                    }
+                )
+        finally:
+            await engine.dispose()
+
+    declared = {
+        table.name: {index.name for index in table.indexes if index.name}
+        for table in tables.metadata.sorted_tables
+    }
+    assert run(indexes(migrated)) == declared
+
+
 @pytest.fixture
 def engine(migrated: str) -> Iterator[AsyncEngine]:
     engine = create_engine(migrated)

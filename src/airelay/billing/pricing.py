@@ -47,7 +47,7 @@ class Price:
         )
 
 
-def token_cost(usage: Usage, price: Price, multiplier: Fraction = Fraction(1)) -> int:
+def token_cost(usage: Usage, price: Price, multiplier: Fraction | None = None) -> int:
     """The cost of a call's tokens plus its per-request price.
 
     Uncached input at the input price, cache reads at the cached price (the input price if
@@ -63,11 +63,8 @@ def token_cost(usage: Usage, price: Price, multiplier: Fraction = Fraction(1)) -
         + cached * cached_price
         + usage.completion_tokens * price.output
     )
-    return apply_multiplier(-(-per_million // PER_MILLION) + price.per_request, multiplier)
-
-
-def apply_multiplier(cost: int, multiplier: Fraction) -> int:
-    if multiplier == 1:
+    cost = -(-per_million // PER_MILLION) + price.per_request
+    if multiplier is None or multiplier == 1:
         return cost
     return math.ceil(cost * multiplier)
 

@@ -102,7 +102,8 @@ class Wallets:
         return Reservation(user_id=user_id, token_id=token_id, amount=amount)
 
     def settle(self, reservation: Reservation, cost: int, usage_row: dict[str, Any]) -> int:
-        """Charge ``cost`` for a reserved call and queue its usage row; returns the charge.
+        """Charge ``cost`` for a reserved call and queue its usage row (its ``cost`` set to
+        the charge); returns the charge.
 
         A cost above the reservation is charged from the rest of the hold; what even that
         cannot cover is not charged (the balance never goes below zero) and is logged.
@@ -127,7 +128,8 @@ class Wallets:
         if reservation.token_id is not None:
             spend = self._token_spend.get(reservation.token_id, 0) + charge
             self._token_spend[reservation.token_id] = spend
-        self._queue.append({**usage_row, "cost": charge})
+        usage_row["cost"] = charge
+        self._queue.append(usage_row)
         return charge
 
     def release(self, reservation: Reservation) -> None:

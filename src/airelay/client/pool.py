@@ -54,7 +54,7 @@ class Pool:
             raise ConnectFailed("the client is closed")
         limits = timeouts or self.timeouts
         loop = asyncio.get_running_loop()
-        head = target.head + b"%d\r\n\r\n" % len(body)
+        head = b"%b%d\r\n\r\n" % (target.head, len(body))
         fresh = False
         while True:
             connection = None if fresh else self._take(target.origin, loop.time())

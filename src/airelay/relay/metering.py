@@ -40,11 +40,7 @@ class Meter:
             return 0
         self.closed = True
         multiplier = self.snapshot.group_multipliers.get(self.multiplier_key)
-        cost = (
-            token_cost(usage, self.price)
-            if multiplier is None
-            else token_cost(usage, self.price, multiplier)
-        )
+        cost = token_cost(usage, self.price, multiplier)
         row = {
             "id": new_id("log"),
             "user_id": self.record.user_id,
@@ -60,6 +56,7 @@ class Meter:
             "status": status,
             "request_id": self.request_id,
             "created_at": int(time.time()),
+            "cost": 0,  # set to the charge by the wallet
         }
         return self.wallets.settle(self.reservation, cost, row)
 

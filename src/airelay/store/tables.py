@@ -155,8 +155,6 @@ usage_logs = Table(
     Index("ix_usage_logs_user_time", "user_id", "created_at"),
     Index("ix_usage_logs_model_time", "model", "created_at"),
     Index("ix_usage_logs_token_time", "token_id", "created_at"),
-    Index("ix_usage_logs_channel_time", "channel_id", "created_at"),
-    Index("ix_usage_logs_request", "request_id"),
 )
 
 # Daily totals per user, model and channel ('' when none); kept when raw rows expire.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +34,7 @@ def day_of(ts: int) -> str:
 
 
 COLUMNS = tuple(column.name for column in usage_logs.columns)
+_as_tuple = operator.itemgetter(*COLUMNS)
 
 
 def _insert_sql(paramstyle: str) -> str:
@@ -51,26 +53,33 @@ async def insert_batch(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     if not rows:
         return
     sql = _insert_sql(conn.dialect.paramstyle)
-    await conn.exec_driver_sql(sql, [tuple(row[name] for name in COLUMNS) for row in rows])
-    totals: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    await conn.exec_driver_sql(sql, list(map(_as_tuple, rows)))
+    totals: dict[tuple[str, str, str, str], list[int]] = {}
     for row in rows:
         key = (day_of(row["created_at"]), row["user_id"], row["model"], row["channel_id"] or "")
         total = totals.get(key)
         if total is None:
-            total = totals[key] = {
-                "day": key[0],
-                "user_id": key[1],
-                "model": key[2],
-                "channel_id": key[3],
-                **dict.fromkeys(COUNTERS, 0),
-            }
-        total["requests"] += 1
-        for name in COUNTERS[1:]:
-            total[name] += row[name]
+            total = totals[key] = [0, 0, 0, 0, 0, 0]
+        total[0] += 1
+        total[1] += row["prompt_tokens"]
+        total[2] += row["completion_tokens"]
+        total[3] += row["cached_tokens"]
+        total[4] += row["reasoning_tokens"]
+        total[5] += row["cost"]
+    rollups = [
+        {
+            "day": day,
+            "user_id": user,
+            "model": model,
+            "channel_id": channel,
+            **dict(zip(COUNTERS, counts, strict=True)),
+        }
+        for (day, user, model, channel), counts in totals.items()
+    ]
     await add_on_conflict(
         conn,
         usage_daily,
-        list(totals.values()),
+        rollups,
         keys=("day", "user_id", "model", "channel_id"),
         counters=COUNTERS,
     )
