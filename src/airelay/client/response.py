@@ -60,7 +60,10 @@ class Response:
         self._pool = pool
         self._loop = loop
         self._read_timeout = read_timeout
-        self._parser = httptools.HttpResponseParser(self)
+        # The parser holds this object's callbacks, a reference cycle: ``_detach`` breaks it
+        # as soon as the answer is complete or failed, so that no answer waits for the
+        # garbage collector (which otherwise runs every few dozen calls).
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self._raw: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
         self._buffered = 0
@@ -125,6 +128,7 @@ class Response:
         if self._finished:
             return
         self._finished = True
+        self._parser = None
         connection = self._connection
         connection.response = None
         if self._complete and self._keep_alive and self._error is None and not connection.closed:
@@ -137,6 +141,7 @@ class Response:
         if self._finished:
             return
         self._finished = True
+        self._parser = None
         self._connection.response = None
         self._connection.close()
 
@@ -144,12 +149,13 @@ class Response:
 
     def feed(self, data: bytes) -> None:
         self.received = True
-        if self._complete:
-            self._keep_alive = False  # bytes after the answer: never reuse the connection
+        parser = self._parser
+        if parser is None:  # complete or failed: nothing more belongs to this answer
+            self._keep_alive = False
             self._connection.close()
             return
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(ProtocolFailure("the upstream switched protocols"))
         except httptools.HttpParserError as exc:
@@ -182,6 +188,7 @@ class Response:
         self._raw.append((name, value))
 
     def on_headers_complete(self) -> None:
+        assert self._parser is not None
         status = self._parser.get_status_code()
         if status < 200:  # 1xx: informational, the answer follows
             self._raw.clear()
@@ -226,6 +233,7 @@ class Response:
     def on_message_complete(self) -> None:
         if not self._head_done:
             return  # the end of a 1xx answer
+        assert self._parser is not None
         self._keep_alive = self._parser.should_keep_alive()
         self._end()
 
@@ -237,11 +245,13 @@ class Response:
             if rest:
                 self._chunks.append(rest)
         self._complete = True
+        self._parser = None
         self._wake()
 
     def _fail(self, error: Exception) -> None:
         if self._error is None:
             self._error = error
+        self._parser = None
         self._wake()
 
     def _wake(self) -> None:
