@@ -49,6 +49,9 @@ class Plan:
     latency: bool = True  # c1 latency and stream TTFB
     hold: bool = True  # RSS with many streams open
     c256: bool = True
+    # Each c32 run followed by the floor's: the throughput ratio then compares runs a few
+    # seconds apart, not minutes (a shared machine's speed drifts).
+    paired: bool = True
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class Bench:
         self.servers: list[int] = []  # pids of the upstream and floor(s) while they run
         self.scripts: dict[str, dict[str, Path]] = {}
         self.first_pairing: tuple[clients.Latency, clients.Latency] | None = None
+        self.floor_pids: list[int] = []  # the one-process floor, running through the matrix
 
     def script(self, kind: str, api_key: str) -> Path:
         if api_key not in self.scripts:
@@ -175,13 +179,21 @@ class Bench:
             )
             time.sleep(1)  # let the server finish closing them
         fig.plain32, fig.cpu_us_plain = self.loaded(pids, port, key, "plain", 32)
+        if plan.paired:
+            fig.paired_plain32, fig.paired_cpu_plain = self.floor_run("plain")
         if plan.c256:
             fig.plain256, _ = self.loaded(pids, port, key, "plain", 256)
         fig.stream32, fig.cpu_us_stream = self.loaded(pids, port, key, "stream", 32)
+        if plan.paired:
+            fig.paired_stream32, fig.paired_cpu_stream = self.floor_run("stream")
         if plan.latency:
             self.latency(fig, port, key, plan)
         fig.other_cpu_pct, fig.steal_pct = background.percent()
         log(f"  background: other processes {fig.other_cpu_pct:.0f}%, steal {fig.steal_pct:.0f}%")
+
+    def floor_run(self, kind: str) -> tuple[wrk.WrkResult, float]:
+        log("  paired floor run:")
+        return self.loaded(lambda: self.floor_pids, self.floor_port, "-", kind, 32)
 
     def latency(self, fig: Figures, port: int, key: str, plan: Plan) -> None:
         """c1 and stream TTFB through ``port``, the upstream direct and the floor, in turns."""
@@ -238,15 +250,15 @@ class Bench:
 
 def plans(args: argparse.Namespace, pg: bool) -> tuple[Plan, list[Config]]:
     full = Plan(args.c1_requests, args.ttfb_streams, args.streams)
-    throughput = dataclasses.replace(full, latency=False, hold=False)
+    throughput = dataclasses.replace(full, latency=False, hold=False, paired=False)
     configs = [Config("gateway, SQLite, 1 worker", "sqlite", 1, full)]
     if pg:
         configs.append(Config("gateway, PostgreSQL, 1 worker", "postgresql", 1, full))
-    configs.append(
-        Config("gateway, SQLite, 2 workers", "sqlite", 2, full if args.full else throughput)
-    )
+    # Several workers are compared with the floor's several processes, measured once.
+    multi = dataclasses.replace(full, paired=False) if args.full else throughput
+    configs.append(Config("gateway, SQLite, 2 workers", "sqlite", 2, multi))
     if pg and args.full:
-        configs.append(Config("gateway, PostgreSQL, 2 workers", "postgresql", 2, full))
+        configs.append(Config("gateway, PostgreSQL, 2 workers", "postgresql", 2, multi))
     return full, configs
 
 
@@ -255,8 +267,9 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
     if not pg:
         log("PostgreSQL is not reachable at 127.0.0.1:5432: its configurations are skipped")
     full, configs = plans(args, pg)
-    no_latency = dataclasses.replace(full, latency=False)
+    no_latency = dataclasses.replace(full, latency=False, paired=False)
     with bench.upstream(), bench.floor(1, bench.floor_port) as floor_pids:
+        bench.floor_pids = floor_pids
         floors = {1: bench.run_floor(1, floor_pids, bench.floor_port, no_latency)}
         port = procs.free_port()
         with bench.floor(2, port) as pids:
@@ -287,8 +300,10 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
         "row is compared with figures measured alongside it (the floor row shows the first "
         f"pairing). Open streams: {args.streams} held against the upstream's slow mode "
         "(1 chunk/s), RSS before and with them open. RSS summed over the server's processes "
-        "(2 workers: the parent and both workers). 2-worker throughput is compared with the "
-        "2-process floor.",
+        "(2 workers: the parent and both workers). Each one-worker c32 run is followed by the "
+        'floor\'s ("paired"): its "x floor" and target compare those two runs, seconds '
+        "apart; the floor row shows the floor's own first run. 2-worker throughput is "
+        "compared with the 2-process floor.",
         report.background(rows),
         "Redis (`AIRELAY_REDIS_URL`) is not supported by the gateway yet: not measured.",
     ]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from airelay.formats.openai_chat import (
     ChunkRewriter,
@@ -110,3 +114,31 @@ def test_check_request_accepts() -> None:
         "m",
         False,
     )
+
+
+_EVENT = st.binary(min_size=1, max_size=30).map(
+    lambda raw: b"data: " + raw.replace(b"\n", b"").replace(b"\r", b"")
+)
+
+
+@given(
+    events=st.lists(st.tuples(_EVENT, st.sampled_from([b"\n\n", b"\r\n\r\n"])), min_size=1),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=8),
+)
+def test_aligner_and_bounds_agree_with_a_naive_reading(
+    events: list[tuple[bytes, bytes]], cuts: list[int]
+) -> None:
+    stream = b"".join(event + end for event, end in events)
+    edges = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
+    aligner = BlockAligner()
+    blocks = [aligner.feed(stream[a:b]) for a, b in itertools.pairwise(edges)]
+    assert b"".join(blocks) + aligner.rest() == stream
+    for block in blocks:
+        assert not block or block.endswith((b"\n\n", b"\r\n\r\n"))
+    # Each byte of an event's fields lies in the event a naive walk assigns it to.
+    offset = 0
+    for event, end in events:
+        whole = event + end
+        for pos in (offset, offset + len(event) // 2, offset + len(event) - 1):
+            assert event_bounds(stream, pos) == (offset, offset + len(whole))
+        offset += len(whole)

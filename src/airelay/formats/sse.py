@@ -28,8 +28,12 @@ class BlockAligner:
 
     def feed(self, chunk: bytes) -> bytes:
         data = self._tail + chunk if self._tail else chunk
+        if data.endswith(b"\n\n"):  # the usual case: a chunk holds whole events
+            self._tail = b""
+            return data
         lf = data.rfind(b"\n\n")
-        crlf = data.rfind(b"\r\n\r\n")
+        # A one-byte search is far cheaper than a four-byte one that finds nothing.
+        crlf = data.rfind(b"\r\n\r\n") if b"\r" in data else -1
         end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
         self._tail = data[end:]
         return data[:end]
@@ -49,11 +53,14 @@ def split_events(block: bytes) -> list[bytes]:
 def event_bounds(block: bytes, pos: int) -> tuple[int, int]:
     """Start and end of the event of a block (ending on an event boundary) that holds the
     byte at ``pos``."""
-    lf, crlf = block.rfind(b"\n\n", 0, pos), block.rfind(b"\r\n\r\n", 0, pos)
-    start = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
-    ends = [
-        found + width
-        for found, width in ((block.find(b"\n\n", pos), 2), (block.find(b"\r\n\r\n", pos), 4))
-        if found >= 0
-    ]
+    lf = block.rfind(b"\n\n", 0, pos)
+    start = lf + 2 if lf >= 0 else 0
+    end = block.find(b"\n\n", pos)
+    ends = [end + 2] if end >= 0 else []
+    if b"\r" in block:
+        crlf = block.rfind(b"\r\n\r\n", 0, pos)
+        start = max(start, crlf + 4 if crlf >= 0 else 0)
+        end = block.find(b"\r\n\r\n", pos)
+        if end >= 0:
+            ends.append(end + 4)
     return start, min(ends) if ends else len(block)
