@@ -42,6 +42,8 @@ class _Account:
     pending: int = 0  # charged but not yet written
     last_used: float = field(default_factory=time.monotonic)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_take: int = 0  # the size of the last hold taken; 0: do not refill ahead
+    refilling: bool = False
 
 
 @dataclass(slots=True)
@@ -76,6 +78,7 @@ class Wallets:
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._refills: set[asyncio.Task[None]] = set()
 
     # -- the hot path ------------------------------------------------------------------
 
@@ -96,10 +99,43 @@ class Wallets:
                     if taken == 0:
                         raise InsufficientFunds(user_id)
                     account.held += taken
+                    account.last_take = taken
         account.reserved += amount
+        if (
+            account.last_take
+            and not account.refilling
+            and account.held - account.reserved - account.pending < account.last_take // 4
+        ):
+            self._refill_soon(user_id, account)
         if token_id is not None:
             self._token_reserved[token_id] = self._token_reserved.get(token_id, 0) + amount
         return Reservation(user_id=user_id, token_id=token_id, amount=amount)
+
+    def _refill_soon(self, user_id: str, account: _Account) -> None:
+        """Take the next hold in the background while a quarter of the last one is still
+        free, so that a busy user's calls do not queue behind the database write."""
+        account.refilling = True
+        task = asyncio.get_running_loop().create_task(self._refill(user_id, account))
+        self._refills.add(task)
+        task.add_done_callback(self._refills.discard)
+
+    async def _refill(self, user_id: str, account: _Account) -> None:
+        try:
+            async with account.lock:
+                if self._accounts.get(user_id) is not account:
+                    return
+                if account.held - account.reserved - account.pending >= account.last_take // 4:
+                    return  # calls settled below their reservations meanwhile
+                want = max(self._settings.min_hold, account.last_take)
+                async with self._engine.begin() as conn:
+                    taken = await holds.take(conn, self.instance_id, user_id, 1, want)
+                account.held += taken
+                # An empty balance: calls reserve what is left; the next shortfall asks again.
+                account.last_take = taken
+        except Exception:  # the database may be briefly away: the next shortfall asks again
+            log.warning("taking a hold ahead for user %s failed", user_id, exc_info=True)
+        finally:
+            account.refilling = False
 
     def settle(self, reservation: Reservation, cost: int, usage_row: dict[str, Any]) -> int:
         """Charge ``cost`` for a reserved call and queue its usage row (its ``cost`` set to
@@ -190,6 +226,8 @@ class Wallets:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._refills:
+            await asyncio.gather(*self._refills, return_exceptions=True)
         await self.flush()
         await self._release(idle_for=None)
 
@@ -262,7 +300,7 @@ class Wallets:
         """Return the unused part of holds not used for ``idle_for`` seconds (None: all)."""
         now = time.monotonic()
         for user_id, account in list(self._accounts.items()):
-            if account.reserved or account.pending or account.lock.locked():
+            if account.reserved or account.pending or account.refilling or account.lock.locked():
                 continue
             if idle_for is not None and now - account.last_used < idle_for:
                 continue

@@ -1,0 +1,126 @@
+"""The wallet on its own, against SQLite and PostgreSQL: a busy user's next hold is taken in
+the background, before the calls need it, and the books stay exact."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from airelay.billing.wallets import InsufficientFunds, Reservation, Wallets, WalletSettings
+from airelay.ids import new_id
+from airelay.store import tables, users
+from airelay.store.db import create_engine
+from airelay.store.migrate import upgrade
+
+HOLD = 1_000
+
+
+@pytest.fixture(scope="module")
+def migrated(database_url: str) -> str:
+    upgrade(database_url)
+    return database_url
+
+
+def at_once(coro: Coroutine[Any, Any, Reservation]) -> Reservation:
+    """Run a reservation that must not wait for anything (no database, no lock)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise AssertionError("the reservation waited")
+
+
+def test_the_next_hold_is_taken_before_calls_need_it(migrated: str) -> None:
+    async def scenario() -> None:
+        engine = create_engine(migrated)
+        wallets = Wallets(engine, WalletSettings(min_hold=HOLD, flush_interval=0.05))
+        async with engine.begin() as conn:
+            user = (await users.create(conn, email=None, balance=10 * HOLD))["id"]
+        await wallets.start()
+        try:
+            first = await wallets.reserve(user, None, 100)  # takes the first hold
+            wallets.settle(first, 100, row(user))
+            # Calls keep coming: none of them waits, though together they spend far more
+            # than one hold, because each refill starts while a quarter is still free.
+            for _ in range(40):
+                reservation = at_once(wallets.reserve(user, None, 100))
+                wallets.settle(reservation, 100, row(user))
+                await asyncio.sleep(0.005)  # the refill runs meanwhile
+            await wallets.flush()
+        finally:
+            await wallets.stop()
+        async with engine.connect() as conn:
+            balance = (
+                await conn.execute(select(tables.users.c.balance).where(tables.users.c.id == user))
+            ).scalar_one()
+            logged = (
+                await conn.execute(
+                    select(tables.usage_logs.c.cost).where(tables.usage_logs.c.user_id == user)
+                )
+            ).scalars()
+            held = (
+                await conn.execute(
+                    select(tables.balance_holds.c.amount).where(
+                        tables.balance_holds.c.user_id == user
+                    )
+                )
+            ).scalars()
+            assert sum(logged) == 41 * 100
+            assert balance == 10 * HOLD - 41 * 100  # every hold came back at stop
+            assert sum(held) == 0
+        await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_an_empty_balance_stops_refilling_and_refuses(migrated: str) -> None:
+    async def scenario() -> None:
+        engine = create_engine(migrated)
+        wallets = Wallets(engine, WalletSettings(min_hold=HOLD, flush_interval=0.05))
+        async with engine.begin() as conn:
+            user = (await users.create(conn, email=None, balance=HOLD + 300))["id"]
+        await wallets.start()
+        try:
+            spent = 0
+            with pytest.raises(InsufficientFunds):
+                for _ in range(100):
+                    reservation = await wallets.reserve(user, None, 100)
+                    wallets.settle(reservation, 100, row(user))
+                    spent += 100
+                    await asyncio.sleep(0.005)
+            assert spent == HOLD + 300  # all of it, and not a unit more
+        finally:
+            await wallets.stop()
+        async with engine.connect() as conn:
+            balance = (
+                await conn.execute(select(tables.users.c.balance).where(tables.users.c.id == user))
+            ).scalar_one()
+            assert balance == 0
+        await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def row(user_id: str) -> dict[str, Any]:
+    return {
+        "id": new_id("log"),
+        "user_id": user_id,
+        "token_id": None,
+        "model": "m",
+        "endpoint": "/v1/chat/completions",
+        "channel_id": None,
+        "prompt_tokens": 1,
+        "completion_tokens": 1,
+        "cached_tokens": 0,
+        "reasoning_tokens": 0,
+        "latency_ms": 1,
+        "status": 200,
+        "request_id": "req",
+        "created_at": 1_700_000_000,
+        "cost": 0,
+    }
