@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from airelay.billing.wallets import InsufficientFunds, Reservation, Wallets, WalletSettings
 from airelay.ids import new_id
@@ -54,10 +55,8 @@ def test_the_next_hold_is_taken_before_calls_need_it(migrated: str) -> None:
             await wallets.flush()
         finally:
             await wallets.stop()
+        assert await balance_of(engine, user) == 10 * HOLD - 41 * 100  # holds all came back
         async with engine.connect() as conn:
-            balance = (
-                await conn.execute(select(tables.users.c.balance).where(tables.users.c.id == user))
-            ).scalar_one()
             logged = (
                 await conn.execute(
                     select(tables.usage_logs.c.cost).where(tables.usage_logs.c.user_id == user)
@@ -71,7 +70,6 @@ def test_the_next_hold_is_taken_before_calls_need_it(migrated: str) -> None:
                 )
             ).scalars()
             assert sum(logged) == 41 * 100
-            assert balance == 10 * HOLD - 41 * 100  # every hold came back at stop
             assert sum(held) == 0
         await engine.dispose()
 
@@ -96,14 +94,16 @@ def test_an_empty_balance_stops_refilling_and_refuses(migrated: str) -> None:
             assert spent == HOLD + 300  # all of it, and not a unit more
         finally:
             await wallets.stop()
-        async with engine.connect() as conn:
-            balance = (
-                await conn.execute(select(tables.users.c.balance).where(tables.users.c.id == user))
-            ).scalar_one()
-            assert balance == 0
+        assert await balance_of(engine, user) == 0
         await engine.dispose()
 
     asyncio.run(scenario())
+
+
+async def balance_of(engine: AsyncEngine, user_id: str) -> int:
+    async with engine.connect() as conn:
+        query = select(tables.users.c.balance).where(tables.users.c.id == user_id)
+        return int((await conn.execute(query)).scalar_one())
 
 
 def row(user_id: str) -> dict[str, Any]:

@@ -82,6 +82,25 @@ def run(scenario: Callable[[], Coroutine[Any, Any, None]], loop_kind: str) -> No
 LOOPS = pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
 
 
+def run_against(
+    handler: Handler,
+    check: Callable[[Server, Pool], Awaitable[None]],
+    loop_kind: str,
+    timeouts: Timeouts = TIMEOUTS,
+) -> None:
+    """``check`` with a pool, against a server running ``handler``."""
+
+    async def scenario() -> None:
+        async with Server(handler) as srv:
+            pool = Pool(timeouts)
+            try:
+                await check(srv, pool)
+            finally:
+                await pool.close()
+
+    run(scenario, loop_kind)
+
+
 def answer(body: bytes, *fields: str) -> bytes:
     head = ["HTTP/1.1 200 OK", "Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join([*head, *fields]) + "\r\n\r\n").encode() + body
@@ -96,25 +115,22 @@ async def keep_answering(reader: asyncio.StreamReader, writer: asyncio.StreamWri
 
 @LOOPS
 def test_whole_answers_reuse_one_connection(loop_kind: str) -> None:
-    async def scenario() -> None:
-        async with Server(keep_answering) as srv:
-            pool = Pool(TIMEOUTS)
-            target = post_target(srv.url, {"Authorization": "Bearer k"})
-            for n in range(3):
-                response = await pool.post(target, b'{"n":%d}' % n)
-                assert response.status == 200
-                assert response.headers["content-type"] == "application/json"
-                assert await response.read() == b'{"echo":{"n":%d}}' % n
-                response.release()
-            assert srv.connections == 1
-            assert pool.idle_count() == 1
-            first = srv.requests[0]
-            assert first.startswith(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:")
-            assert b"\r\nAuthorization: Bearer k\r\n" in first
-            assert first.endswith(b'\r\nContent-Length: 7\r\n\r\n{"n":0}')
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        target = post_target(srv.url, {"Authorization": "Bearer k"})
+        for n in range(3):
+            response = await pool.post(target, b'{"n":%d}' % n)
+            assert response.status == 200
+            assert response.headers["content-type"] == "application/json"
+            assert await response.read() == b'{"echo":{"n":%d}}' % n
+            response.release()
+        assert srv.connections == 1
+        assert pool.idle_count() == 1
+        first = srv.requests[0]
+        assert first.startswith(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:")
+        assert b"\r\nAuthorization: Bearer k\r\n" in first
+        assert first.endswith(b'\r\nContent-Length: 7\r\n\r\n{"n":0}')
 
-    run(scenario, loop_kind)
+    run_against(keep_answering, check, loop_kind)
 
 
 @LOOPS
@@ -133,25 +149,22 @@ def test_chunked_stream_arrives_in_pieces_then_ends(loop_kind: str) -> None:
         await writer.drain()
         await keep_answering(reader, writer, srv)
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(TIMEOUTS)
-            target = post_target(srv.url, {})
-            response = await pool.post(target, b"{}")
-            assert response.headers["content-type"] == "text/event-stream"
-            received = []
-            while piece := await response.readany():
-                received.append(piece)
-            assert b"".join(received) == b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
-            assert len(received) >= 2  # given as they came, not gathered
-            response.release()
-            again = await pool.post(target, b"{}")  # the same connection serves again
-            assert await again.read() == b'{"echo":{}}'
-            again.release()
-            assert srv.connections == 1
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        target = post_target(srv.url, {})
+        response = await pool.post(target, b"{}")
+        assert response.headers["content-type"] == "text/event-stream"
+        received = []
+        while piece := await response.readany():
+            received.append(piece)
+        assert b"".join(received) == b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
+        assert len(received) >= 2  # given as they came, not gathered
+        response.release()
+        again = await pool.post(target, b"{}")  # the same connection serves again
+        assert await again.read() == b'{"echo":{}}'
+        again.release()
+        assert srv.connections == 1
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind)
 
 
 @LOOPS
@@ -161,16 +174,13 @@ def test_body_delimited_by_the_end_of_the_connection(loop_kind: str) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
         await writer.drain()
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(TIMEOUTS)
-            response = await pool.post(post_target(srv.url, {}), b"{}")
-            assert await response.read() == b"all of it"
-            response.release()
-            assert pool.idle_count() == 0  # never reused
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        response = await pool.post(post_target(srv.url, {}), b"{}")
+        assert await response.read() == b"all of it"
+        response.release()
+        assert pool.idle_count() == 0  # never reused
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind)
 
 
 @LOOPS
@@ -180,22 +190,19 @@ def test_a_connection_the_upstream_closed_while_idle_is_replaced(loop_kind: str)
         writer.write(answer(b"{}"))  # says keep-alive, then hangs up anyway
         await writer.drain()
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(TIMEOUTS)
-            target = post_target(srv.url, {})
-            for _ in range(3):
-                response = await pool.post(target, b"{}")
-                assert await response.read() == b"{}"
-                response.release()
-                await srv.closed.wait()
-                srv.closed.clear()
-                await asyncio.sleep(0)
-            assert srv.connections == 3
-            assert len(srv.requests) == 3  # each request reached the upstream once
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        target = post_target(srv.url, {})
+        for _ in range(3):
+            response = await pool.post(target, b"{}")
+            assert await response.read() == b"{}"
+            response.release()
+            await srv.closed.wait()
+            srv.closed.clear()
+            await asyncio.sleep(0)
+        assert srv.connections == 3
+        assert len(srv.requests) == 3  # each request reached the upstream once
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind)
 
 
 @LOOPS
@@ -209,20 +216,17 @@ def test_stale_connection_detected_only_on_send_is_retried_once(loop_kind: str) 
             return
         await keep_answering(reader, writer, srv)
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(TIMEOUTS)
-            target = post_target(srv.url, {})
-            first = await pool.post(target, b"{}")
-            await first.read()
-            first.release()
-            second = await pool.post(target, b"{}")
-            assert await second.read() == b"{}"
-            second.release()
-            assert srv.connections == 2
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        target = post_target(srv.url, {})
+        first = await pool.post(target, b"{}")
+        await first.read()
+        first.release()
+        second = await pool.post(target, b"{}")
+        assert await second.read() == b"{}"
+        second.release()
+        assert srv.connections == 2
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind)
 
 
 @LOOPS
@@ -232,17 +236,14 @@ def test_closed_midway_is_disconnected(loop_kind: str) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
         await writer.drain()
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(TIMEOUTS)
-            response = await pool.post(post_target(srv.url, {}), b"{}")
-            with pytest.raises(Disconnected):
-                await response.read()
-            response.release()
-            assert pool.idle_count() == 0
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        response = await pool.post(post_target(srv.url, {}), b"{}")
+        with pytest.raises(Disconnected):
+            await response.read()
+        response.release()
+        assert pool.idle_count() == 0
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind)
 
 
 @LOOPS
@@ -253,26 +254,23 @@ def test_no_answer_in_time_is_a_timeout(loop_kind: str) -> None:
         await writer.drain()
         await asyncio.sleep(5)
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(Timeouts(connect=5, read=0.2))
-            response = await pool.post(post_target(srv.url, {}), b"{}")
-            assert await response.readany() == b"hello"
-            with pytest.raises(TimeoutError):
-                await response.readany()
-            response.release()
-            assert pool.idle_count() == 0
-            # A per-call limit overrides the pool's.
-            started = asyncio.get_running_loop().time()
-            response = await pool.post(post_target(srv.url, {}), b"{}", Timeouts(5, 0.05))
+    async def check(srv: Server, pool: Pool) -> None:
+        response = await pool.post(post_target(srv.url, {}), b"{}")
+        assert await response.readany() == b"hello"
+        with pytest.raises(TimeoutError):
             await response.readany()
-            with pytest.raises(TimeoutError):
-                await response.readany()
-            assert asyncio.get_running_loop().time() - started < 0.2
-            response.close()
-            await pool.close()
+        response.release()
+        assert pool.idle_count() == 0
+        # A per-call limit overrides the pool's.
+        started = asyncio.get_running_loop().time()
+        response = await pool.post(post_target(srv.url, {}), b"{}", Timeouts(5, 0.05))
+        await response.readany()
+        with pytest.raises(TimeoutError):
+            await response.readany()
+        assert asyncio.get_running_loop().time() - started < 0.2
+        response.close()
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind, Timeouts(connect=5, read=0.2))
 
 
 @LOOPS
@@ -302,15 +300,12 @@ def test_garbage_is_a_protocol_failure(loop_kind: str, reply: bytes) -> None:
         await writer.drain()
         await asyncio.sleep(1)
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(TIMEOUTS)
-            with pytest.raises(ProtocolFailure):
-                await pool.post(post_target(srv.url, {}), b"{}")
-            assert pool.idle_count() == 0
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        with pytest.raises(ProtocolFailure):
+            await pool.post(post_target(srv.url, {}), b"{}")
+        assert pool.idle_count() == 0
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind)
 
 
 @LOOPS
@@ -325,17 +320,14 @@ def test_gzip_answer_is_decoded_and_informational_answers_skipped(loop_kind: str
         await writer.drain()
         await keep_answering(reader, writer, srv)
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(TIMEOUTS)
-            response = await pool.post(post_target(srv.url, {}), b"{}")
-            assert response.status == 200
-            assert await response.read() == body
-            response.release()
-            assert pool.idle_count() == 1
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        response = await pool.post(post_target(srv.url, {}), b"{}")
+        assert response.status == 200
+        assert await response.read() == body
+        response.release()
+        assert pool.idle_count() == 1
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind)
 
 
 @LOOPS
@@ -354,21 +346,18 @@ def test_an_unread_stream_holds_the_upstream_back(loop_kind: str) -> None:
         await writer.drain()
         done.set()
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(TIMEOUTS)
-            response = await pool.post(post_target(srv.url, {}), b"{}")
-            await asyncio.sleep(0.5)  # a slow client: nothing read meanwhile
-            assert not done.is_set()  # the upstream waits instead of filling our memory
-            total = bytearray()
-            while chunk := await response.readany():
-                total += chunk
-            assert total == piece * pieces
-            assert done.is_set()
-            response.release()
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        response = await pool.post(post_target(srv.url, {}), b"{}")
+        await asyncio.sleep(0.5)  # a slow client: nothing read meanwhile
+        assert not done.is_set()  # the upstream waits instead of filling our memory
+        total = bytearray()
+        while chunk := await response.readany():
+            total += chunk
+        assert total == piece * pieces
+        assert done.is_set()
+        response.release()
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind)
 
 
 @LOOPS
@@ -377,20 +366,17 @@ def test_a_cancelled_call_drops_its_connection(loop_kind: str) -> None:
         await srv.read_request(reader)
         await reader.read()  # the client's end of the connection
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(TIMEOUTS)
-            call = asyncio.create_task(pool.post(post_target(srv.url, {}), b"{}"))
-            while not srv.requests:
-                await asyncio.sleep(0.01)
-            call.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await call
-            await asyncio.wait_for(srv.closed.wait(), 2)  # the upstream saw the connection end
-            assert pool.idle_count() == 0
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        call = asyncio.create_task(pool.post(post_target(srv.url, {}), b"{}"))
+        while not srv.requests:
+            await asyncio.sleep(0.01)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await asyncio.wait_for(srv.closed.wait(), 2)  # the upstream saw the connection end
+        assert pool.idle_count() == 0
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind)
 
 
 @LOOPS
@@ -401,17 +387,14 @@ def test_a_half_read_answer_never_returns_to_the_pool(loop_kind: str) -> None:
         await writer.drain()
         await reader.read()
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(TIMEOUTS)
-            response = await pool.post(post_target(srv.url, {}), b"{}")
-            assert await response.readany() == b"abc"
-            response.release()
-            assert pool.idle_count() == 0
-            await asyncio.wait_for(srv.closed.wait(), 2)
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        response = await pool.post(post_target(srv.url, {}), b"{}")
+        assert await response.readany() == b"abc"
+        response.release()
+        assert pool.idle_count() == 0
+        await asyncio.wait_for(srv.closed.wait(), 2)
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind)
 
 
 @LOOPS
@@ -422,16 +405,13 @@ def test_bytes_after_the_answer_retire_the_connection(loop_kind: str) -> None:
         await writer.drain()
         await reader.read()
 
-    async def scenario() -> None:
-        async with Server(handler) as srv:
-            pool = Pool(TIMEOUTS)
-            response = await pool.post(post_target(srv.url, {}), b"{}")
-            assert await response.read() == b"{}"
-            response.release()
-            assert pool.idle_count() == 0
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        response = await pool.post(post_target(srv.url, {}), b"{}")
+        assert await response.read() == b"{}"
+        response.release()
+        assert pool.idle_count() == 0
 
-    run(scenario, loop_kind)
+    run_against(handler, check, loop_kind)
 
 
 @LOOPS
@@ -439,22 +419,19 @@ def test_answers_leave_no_garbage_for_the_collector(loop_kind: str) -> None:
     """An answer read and released is freed by reference counting alone: no cycle waits
     for the collector (which, with one cycle per call, ran every few dozen calls)."""
 
-    async def scenario() -> None:
-        async with Server(keep_answering) as srv:
-            pool = Pool(TIMEOUTS)
-            target = post_target(srv.url, {})
-            gc.collect()
-            gc.disable()
-            try:
-                for _ in range(50):
-                    response = await pool.post(target, b"{}")
-                    await response.read()
-                    response.release()
-                del response
-                left = sum(isinstance(o, Response) for o in gc.get_objects())
-            finally:
-                gc.enable()
-            assert left == 0
-            await pool.close()
+    async def check(srv: Server, pool: Pool) -> None:
+        target = post_target(srv.url, {})
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(50):
+                response = await pool.post(target, b"{}")
+                await response.read()
+                response.release()
+            del response
+            left = sum(isinstance(o, Response) for o in gc.get_objects())
+        finally:
+            gc.enable()
+        assert left == 0
 
-    run(scenario, loop_kind)
+    run_against(keep_answering, check, loop_kind)
