@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
-if TYPE_CHECKING:
-    from airelay.client.response import Response
+
+class Receiver(Protocol):
+    """What reads the answer in progress (``response.Response``)."""
+
+    def feed(self, data: bytes) -> None: ...
+
+    def lost(self, exc: Exception | None) -> None: ...
 
 
 class Connection(asyncio.Protocol):
@@ -17,7 +22,7 @@ class Connection(asyncio.Protocol):
     def __init__(self, origin: tuple[str, str, int]) -> None:
         self.origin = origin
         self.transport: asyncio.Transport | None = None
-        self.response: Response | None = None
+        self.response: Receiver | None = None
         self.closed = False
         self.idle_since = 0.0
 

@@ -61,7 +61,7 @@ class Pool:
             reused = connection is not None
             if connection is None:
                 connection = await self._connect(target, limits.connect, loop)
-            response = Response(connection, self, loop, limits.read)
+            response = Response(connection, self.put, loop, limits.read)
             connection.response = response
             try:
                 connection.send(head, body)

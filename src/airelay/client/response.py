@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import httptools
 
+from airelay.client.connection import Connection
 from airelay.client.errors import Disconnected, ProtocolFailure
-
-if TYPE_CHECKING:
-    from airelay.client.connection import Connection
-    from airelay.client.pool import Pool
 
 HIGH_WATER = 256 * 1024
 
@@ -38,9 +35,9 @@ class Response:
         "_loop",
         "_parser",
         "_paused",
-        "_pool",
         "_raw",
         "_read_timeout",
+        "_reuse",
         "_until_eof",
         "_waiter",
         "_whole",
@@ -52,12 +49,12 @@ class Response:
     def __init__(
         self,
         connection: Connection,
-        pool: Pool,
+        reuse: Callable[[Connection], None],
         loop: asyncio.AbstractEventLoop,
         read_timeout: float | None,
     ) -> None:
         self._connection = connection
-        self._pool = pool
+        self._reuse = reuse  # takes back a connection that can serve another request
         self._loop = loop
         self._read_timeout = read_timeout
         # The parser holds this object's callbacks, a reference cycle: ``_detach`` breaks it
@@ -132,7 +129,7 @@ class Response:
         connection = self._connection
         connection.response = None
         if self._complete and self._keep_alive and self._error is None and not connection.closed:
-            self._pool.put(connection)
+            self._reuse(connection)
         else:
             connection.close()
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airelay.billing.tokens import estimate_tokens
 from airelay.formats import openai_chat
 from airelay.formats.ir import ChatRequest
 from airelay.formats.usage import Usage
-
-if TYPE_CHECKING:
-    from airelay.relay.pipeline import ChatCall
+from airelay.relay.call import ChatCall
 
 
 def answer_text(answer: Any) -> str:

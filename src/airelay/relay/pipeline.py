@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -20,10 +19,10 @@ from airelay.billing.tokens import prompt_upper_bound
 from airelay.client import Timeouts, post_target
 from airelay.config import Settings
 from airelay.formats import openai_chat
-from airelay.formats.ir import ChatRequest
 from airelay.formats.registry import codec
 from airelay.formats.usage import Usage
 from airelay.providers.presets import preset
+from airelay.relay.call import ChatCall
 from airelay.relay.estimate import answer_text, estimated_usage
 from airelay.relay.failover import Attempt, Completed, Streaming, call_with_failover
 from airelay.relay.images import inline_remote_images
@@ -34,27 +33,6 @@ from airelay.relay.scrub import scrub
 from airelay.relay.streaming import Write, relay_stream
 from airelay.state import AppState
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
-
-
-@dataclass(slots=True)
-class ChatCall:
-    """What a surface hands the relay: the call as the client made it."""
-
-    client: str  # the client's wire format: "openai" | "anthropic" | "gemini"
-    model: str  # the public model name
-    stream: bool
-    body: bytes  # the client's request body, as received
-    payload: dict[str, Any]  # ... parsed
-    ir: ChatRequest | None  # ... decoded, when the surface needed to (non-OpenAI clients)
-    endpoint: str
-    request_id: str
-    json_array: bool = False  # Gemini's streamGenerateContent without alt=sse
-    wants_usage: bool = False  # OpenAI's stream_options.include_usage
-
-    def request_ir(self) -> ChatRequest:
-        if self.ir is None:
-            self.ir = codec(self.client).decode_request(self.payload)
-        return self.ir
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ client (a write fails, or the task is cancelled).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import orjson
 
@@ -18,6 +17,7 @@ from airelay.formats import ir
 from airelay.formats.registry import codec
 from airelay.formats.sse import BlockAligner, event_bounds, parse_event, split_events
 from airelay.formats.usage import Usage
+from airelay.relay.call import ChatCall
 from airelay.relay.estimate import answer_text, estimated_usage
 from airelay.relay.failover import Streaming
 from airelay.relay.metering import CLIENT_CLOSED, Meter
@@ -29,9 +29,6 @@ from airelay.relay.passthrough import (
     Rewriter,
 )
 from airelay.relay.scrub import scrub
-
-if TYPE_CHECKING:
-    from airelay.relay.pipeline import ChatCall
 
 Write = Callable[[bytes], Awaitable[None]]
 

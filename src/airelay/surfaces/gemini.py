@@ -13,7 +13,8 @@ from airelay.billing.tokens import count_messages
 from airelay.errors import GatewayError
 from airelay.formats.registry import codec
 from airelay.relay.auth import authenticate, authorize, extract_key
-from airelay.relay.pipeline import ChatCall, run_chat
+from airelay.relay.call import ChatCall
+from airelay.relay.pipeline import run_chat
 from airelay.state import REQUEST_ID, STATE
 from airelay.store.snapshot import Snapshot
 from airelay.surfaces.relay_response import respond

@@ -8,7 +8,8 @@ from aiohttp import web
 from airelay.errors import GatewayError
 from airelay.formats import openai_chat
 from airelay.relay.auth import authenticate, authorize, extract_key
-from airelay.relay.pipeline import ChatCall, run_chat
+from airelay.relay.call import ChatCall
+from airelay.relay.pipeline import run_chat
 from airelay.state import REQUEST_ID, STATE
 from airelay.surfaces.relay_response import respond
 

@@ -1,0 +1,30 @@
+"""A chat call as the client made it: what a surface hands the relay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from airelay.formats.ir import ChatRequest
+from airelay.formats.registry import codec
+
+
+@dataclass(slots=True)
+class ChatCall:
+    """What a surface hands the relay: the call as the client made it."""
+
+    client: str  # the client's wire format: "openai" | "anthropic" | "gemini"
+    model: str  # the public model name
+    stream: bool
+    body: bytes  # the client's request body, as received
+    payload: dict[str, Any]  # ... parsed
+    ir: ChatRequest | None  # ... decoded, when the surface needed to (non-OpenAI clients)
+    endpoint: str
+    request_id: str
+    json_array: bool = False  # Gemini's streamGenerateContent without alt=sse
+    wants_usage: bool = False  # OpenAI's stream_options.include_usage
+
+    def request_ir(self) -> ChatRequest:
+        if self.ir is None:
+            self.ir = codec(self.client).decode_request(self.payload)
+        return self.ir
