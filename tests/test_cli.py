@@ -100,3 +100,34 @@ def test_serve_uses_configured_admin_key(tmp_path: Path) -> None:
     finally:
         output = _stop(process)
     assert "mgmt-" not in output
+
+
+def _loaded_extensions(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_several_workers_serve_and_their_parent_stays_light(tmp_path: Path) -> None:
+    key = "mgmt-workers-key-123"
+    process, url = _serve(tmp_path, free_port(), AIRELAY_WORKERS="2", AIRELAY_ADMIN_KEY=key)
+    try:
+        for _ in range(10):
+            ok = httpx.get(url + "/v1/admin/settings", headers={"Authorization": f"Bearer {key}"})
+            assert ok.status_code == 200
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        workers = [
+            int(pid)
+            for pid in children
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(workers) == 2
+        # The workers load the server, the database drivers and encryption; the parent,
+        # which only starts and stops them, loads none of it.
+        deadline = time.monotonic() + 20
+        while not all("_http_parser" in _loaded_extensions(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a worker never loaded the server"
+            time.sleep(0.1)
+        parent = _loaded_extensions(process.pid)
+        for extension in ("_http_parser", "cryptography", "sqlalchemy", "httptools"):
+            assert extension not in parent
+    finally:
+        _stop(process)

@@ -8,11 +8,16 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from airelay import __version__
-from airelay.bootstrap import create_admin_key, ensure_admin_key_sync
 from airelay.config import Settings, load_settings
-from airelay.security.crypto import SECRET_FILE, SecretBox, load_or_create_secret
+
+if TYPE_CHECKING:
+    from airelay.security.crypto import SecretBox
+
+# The serving parent of several workers imports only this module, the settings and the
+# process supervisor: database, encryption and the app load in the processes that use them.
 
 
 def _migrate(settings: Settings) -> None:
@@ -21,12 +26,11 @@ def _migrate(settings: Settings) -> None:
     upgrade(settings.database_url)
 
 
-def _migrate_apart() -> None:
-    """Migrate in a child process, so that the serving process never loads Alembic (about
-    12 MB of memory it would carry for its whole life)."""
-    subprocess.run(
-        [sys.executable, "-m", "airelay", "migrate"], check=True, stdout=subprocess.DEVNULL
-    )
+def _prepare_apart() -> None:
+    """``prepare`` in a child process, so that the serving process never loads Alembic
+    (about 12 MB it would carry for its whole life), nor, with several workers, anything
+    the workers load themselves."""
+    subprocess.run([sys.executable, "-m", "airelay", "prepare"], check=True)
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -35,14 +39,13 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
-    from airelay.server import run
+def cmd_prepare(settings: Settings, _args: argparse.Namespace) -> int:
+    """What serving needs first: the schema, the encryption secret, a root management key
+    (printed once, when it is created)."""
+    from airelay.bootstrap import ensure_admin_key_sync
+    from airelay.security.crypto import load_or_create_secret
 
-    try:
-        _migrate_apart()
-    except subprocess.CalledProcessError:
-        print("airelay: the database migration failed (see above)", file=sys.stderr)
-        return 1
+    _migrate(settings)
     load_or_create_secret(settings.secret_key, settings.data_dir)
     key = ensure_admin_key_sync(settings)
     if key:
@@ -50,12 +53,25 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
         print("Root management key (shown once, keep it safe):")
         print(f"  {key}")
         print("=" * 72, flush=True)
+    return 0
+
+
+def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from airelay.server import run
+
+    try:
+        _prepare_apart()
+    except subprocess.CalledProcessError:
+        print("airelay: preparing the database failed (see above)", file=sys.stderr)
+        return 1
     print(f"airelay {__version__} serving on http://{settings.host}:{settings.port}", flush=True)
     run(settings)
     return 0
 
 
 def cmd_admin_key(settings: Settings, args: argparse.Namespace) -> int:
+    from airelay.bootstrap import create_admin_key
+
     _migrate(settings)
     key = asyncio.run(create_admin_key(settings, args.name))
     print(key)
@@ -120,6 +136,8 @@ def _no_database_yet(database_url: str) -> bool:
 
 def _secret_box(settings: Settings, *, create: bool) -> SecretBox | None:
     """The box for upstream keys; a dry run reads an existing secret but never creates one."""
+    from airelay.security.crypto import SECRET_FILE, SecretBox, load_or_create_secret
+
     if create:
         return SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
     if settings.secret_key:
@@ -144,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
     migrate.set_defaults(func=cmd_migrate)
+    prepare = commands.add_parser(
+        "prepare",
+        help="migrate, create the encryption secret and a root management key (serve does "
+        "this first)",
+    )
+    prepare.set_defaults(func=cmd_prepare)
     admin_key = commands.add_parser("admin-key", help="create a management key and print it")
     admin_key.add_argument("--name", default="cli", help="a label for the key")
     admin_key.set_defaults(func=cmd_admin_key)

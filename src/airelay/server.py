@@ -8,12 +8,14 @@ import logging
 import multiprocessing
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import uvloop
-from aiohttp import web
 
-from airelay.app import create_app
 from airelay.config import Settings
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,11 @@ log = logging.getLogger(__name__)
 async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[web.AppRunner, int]:
     """Start serving on ``settings.host``/``port`` (0 picks a free port); return the runner
     (``cleanup()`` stops it) and the bound port."""
+    # Imported here: a parent of several workers never serves and never loads the app.
+    from aiohttp import web
+
+    from airelay.app import create_app
+
     app = create_app(settings)
     # handler_cancellation: a client that goes away cancels its handler, and with it the
     # upstream call it waits on.
