@@ -97,22 +97,13 @@ class Response:
             if self._error is not None:
                 raise self._error
             await self._wait()
-        chunks = self._chunks
-        self._chunks = []
-        self._buffered = 0
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return self._take()
 
     async def readany(self) -> bytes:
         """Whatever body bytes have arrived (waiting for some), ``b""`` at the end."""
         while True:
             if self._chunks:
-                chunks = self._chunks
-                self._chunks = []
-                self._buffered = 0
-                if self._paused:
-                    self._paused = False
-                    self._connection.resume_reading()
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                return self._take()
             if self._complete:
                 return b""
             if self._error is not None:
@@ -235,6 +226,15 @@ class Response:
         self._end()
 
     # -- internals -----------------------------------------------------------------------
+
+    def _take(self) -> bytes:
+        chunks = self._chunks
+        self._chunks = []
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            self._connection.resume_reading()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _end(self) -> None:
         if self._decoder is not None:
