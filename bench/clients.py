@@ -24,11 +24,18 @@ class Quantiles:
     n: int
     p50_ms: float
     p99_ms: float
+    # The median over the rounds of each round's p99: a burst of noise on the machine
+    # during one round moves the pooled p99 of whichever target ran then, not this.
+    p99_rounds_ms: float | None = None
 
 
-def quantiles(samples: list[float]) -> Quantiles:
+def quantiles(samples: list[float], rounds: list[list[float]] | None = None) -> Quantiles:
     q = statistics.quantiles(samples, n=100, method="inclusive")
-    return Quantiles(len(samples), q[49] * 1e3, q[98] * 1e3)
+    typical = None
+    if rounds and all(len(r) >= 2 for r in rounds):
+        per_round = [statistics.quantiles(r, n=100, method="inclusive")[98] for r in rounds]
+        typical = statistics.median(per_round) * 1e3
+    return Quantiles(len(samples), q[49] * 1e3, q[98] * 1e3, typical)
 
 
 def _url(port: int) -> str:
@@ -100,7 +107,7 @@ async def latencies(
     """Concurrency 1 for each (port, key): ``c1_calls`` sequential calls and ``streams``
     sequential streams on one keep-alive connection, the targets taking turns in ``rounds``
     so that noise from elsewhere on the machine falls on all of them alike."""
-    c1: list[list[float]] = [[] for _ in targets]
+    c1: list[list[list[float]]] = [[] for _ in targets]  # per target, per round
     ttfb: list[list[float]] = [[] for _ in targets]
     sessions = [
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), timeout=TIMEOUT)
@@ -112,12 +119,15 @@ async def latencies(
             await _ttfb_batch(s, port, key, warmup // 4)
         for _ in range(rounds):
             for i, (s, (port, key)) in enumerate(zip(sessions, targets, strict=True)):
-                c1[i] += await _c1_batch(s, port, key, c1_calls // rounds)
+                c1[i].append(await _c1_batch(s, port, key, c1_calls // rounds))
                 ttfb[i] += await _ttfb_batch(s, port, key, streams // rounds)
     finally:
         for s in sessions:
             await s.close()
-    return [Latency(quantiles(a), quantiles(b)) for a, b in zip(c1, ttfb, strict=True)]
+    return [
+        Latency(quantiles([x for r in a for x in r], a), quantiles(b))
+        for a, b in zip(c1, ttfb, strict=True)
+    ]
 
 
 async def hold_streams(

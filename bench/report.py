@@ -205,6 +205,16 @@ def _with_cpu(
     return target, f"{shown} (by CPU µs per request: {floor_us / own_us:.0%})", passed
 
 
+def _with_pooled(
+    check: tuple[str, str, bool | None], pooled: float | None
+) -> tuple[str, str, bool | None]:
+    """Adds the p99 of all calls pooled, the figure of the table."""
+    if pooled is None:
+        return check
+    target, shown, passed = check
+    return target, f"{shown} (all calls pooled: {pooled:+.2f} ms)", passed
+
+
 def verdicts(floor: Figures, row: Figures) -> list[tuple[str, str, bool | None]]:
     """(target, measured, passed) for one single-worker configuration; None: not measured."""
 
@@ -212,6 +222,9 @@ def verdicts(floor: Figures, row: Figures) -> list[tuple[str, str, bool | None]]
         return a.rps / b.rps if a and b and b.rps else None
 
     c1_p50, c1_p99 = _diff(row.c1, row.floor_c1)
+    pooled_p99 = c1_p99
+    if row.c1 and row.floor_c1 and row.c1.p99_rounds_ms and row.floor_c1.p99_rounds_ms:
+        c1_p99 = row.c1.p99_rounds_ms - row.floor_c1.p99_rounds_ms
     ttfb, _ = _diff(row.ttfb, row.floor_ttfb)
     pct = f"≥ {MIN_THROUGHPUT_RATIO:.0%} of the floor"
     paired = row.paired_plain32 is not None
@@ -231,8 +244,14 @@ def verdicts(floor: Figures, row: Figures) -> list[tuple[str, str, bool | None]]
         _check(
             f"c1 p50 ≤ floor + {MAX_C1_ADDED_P50_MS:g} ms", c1_p50, "+.2f ms", MAX_C1_ADDED_P50_MS
         ),
-        _check(
-            f"c1 p99 ≤ floor + {MAX_C1_ADDED_P99_MS:g} ms", c1_p99, "+.2f ms", MAX_C1_ADDED_P99_MS
+        _with_pooled(
+            _check(
+                f"c1 p99 ≤ floor + {MAX_C1_ADDED_P99_MS:g} ms (median of the rounds' p99)",
+                c1_p99,
+                "+.2f ms",
+                MAX_C1_ADDED_P99_MS,
+            ),
+            pooled_p99 if c1_p99 is not pooled_p99 else None,
         ),
         _check(
             f"stream TTFB p50 ≤ floor + {MAX_TTFB_ADDED_P50_MS:g} ms",
