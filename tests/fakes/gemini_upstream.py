@@ -37,9 +37,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .anthropic_upstream import PIECE, TOOL_INPUT, LoopbackFake, dumps
+from .anthropic_upstream import PIECE, TOOL_INPUT
+from .loopback import Behaviour, LoopbackFake, RecordedRequest, dumps
 from .openai_payloads import REASONING_TEXT, TOOL_ARGUMENTS, words
-from .openai_upstream import Behaviour, RecordedRequest
 
 __all__ = [
     "REASONING_TEXT",
