@@ -98,25 +98,104 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-class LoopbackFake:
+class ThreadedApp:
+    """An aiohttp app served on 127.0.0.1 (a free port) from a daemon thread with its own
+    event loop; ``with`` starts and stops it. Subclasses build the app."""
+
+    label = "Fake"
+    handler_cancellation = True  # a client that goes away cancels its handler
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def build_app(self) -> web.Application:
+        raise NotImplementedError
+
+    @property
+    def thread_name(self) -> str:
+        return self.label
+
+    def start(self) -> Self:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready, errors), name=self.thread_name, daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError(f"{self.label} did not start within 10s")
+        if errors:
+            raise RuntimeError(f"{self.label} failed to start") from errors[0]
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._stopping = True
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        self._loop = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _serve(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        runner = web.AppRunner(
+            self.build_app(),
+            access_log=None,
+            handler_cancellation=self.handler_cancellation,
+            shutdown_timeout=0.5,
+        )
+        try:
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+            self.port = int(runner.addresses[0][1])
+            self._loop = loop
+        except BaseException as exc:
+            errors.append(exc)
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+
+class LoopbackFake(ThreadedApp):
     """An aiohttp app in a daemon thread with its own loop, with scripted behaviours,
     recorded requests and client-disconnect counting. Subclasses add routes."""
 
     label = "Fake"
 
     def __init__(self, api_keys: Sequence[str], name: str, models: Sequence[str]) -> None:
+        super().__init__()
         self.api_keys = tuple(api_keys)
         self.name = name
         self.models = tuple(models)
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         self.default = Behaviour.ok()
-        self.port = 0
         self._queue: deque[Behaviour] = deque()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = False
+
+    @property
+    def thread_name(self) -> str:
+        return f"{self.label}-{self.name}"
 
     # -- control (called from the test thread)
 
@@ -145,37 +224,6 @@ class LoopbackFake:
             time.sleep(0.01)
         return True
 
-    def start(self) -> Self:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-        self._stopping = False
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready, errors), name=f"{self.label}-{self.name}", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError(f"{self.label} did not start within 10s")
-        if errors:
-            raise RuntimeError(f"{self.label} failed to start") from errors[0]
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        self._stopping = True
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     # -- server (runs on the server loop)
 
     def add_routes(self, app: web.Application) -> None:
@@ -184,31 +232,11 @@ class LoopbackFake:
     def error(self, status: int, message: str, type_: str | None = None) -> web.Response:
         raise NotImplementedError
 
-    def _serve(self, ready: threading.Event, errors: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
+    def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._track_disconnects], client_max_size=64 << 20)
         self.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
-        )
-        try:
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-            self.port = int(runner.addresses[0][1])
-            self._loop = loop
-        except BaseException as exc:
-            errors.append(exc)
-            ready.set()
-            loop.close()
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
+        return app
 
     @web.middleware
     async def _track_disconnects(

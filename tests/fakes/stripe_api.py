@@ -8,7 +8,6 @@ JSON objects and errors.  Requests are recorded; errors can be scripted, FIFO.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -18,11 +17,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from .loopback import ThreadedApp
 
 API_VERSION = "2026-10-28.endive"
 
@@ -43,18 +43,19 @@ class ScriptedError:
     type_: str = "invalid_request_error"
 
 
-class FakeStripe:
+class FakeStripe(ThreadedApp):
     """``with FakeStripe() as fake:`` then point the library at ``fake.base_url``."""
 
+    label = "FakeStripe"
+    handler_cancellation = False
+
     def __init__(self, api_key: str = "sk_test_fake_4eC39HqLyjWDarjtT1zdp7dc") -> None:
+        super().__init__()
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
         self.sessions: dict[str, dict[str, Any]] = {}
-        self.port = 0
         self._errors: deque[ScriptedError] = deque()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -70,59 +71,12 @@ class FakeStripe:
             self._errors.clear()
             self.requests.clear()
 
-    def start(self) -> FakeStripe:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready, errors), name="FakeStripe", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("FakeStripe did not start within 10s")
-        if errors:
-            raise RuntimeError("FakeStripe failed to start") from errors[0]
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _serve(self, ready: threading.Event, errors: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/checkout/sessions", self._create_session)
         app.router.add_get("/v1/checkout/sessions/{id}", self._retrieve_session)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        try:
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-            self.port = int(runner.addresses[0][1])
-            self._loop = loop
-        except BaseException as exc:
-            errors.append(exc)
-            ready.set()
-            loop.close()
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
+        return app
 
     # -- the API (runs on the server loop)
 
