@@ -106,6 +106,9 @@ def check_channel(values: dict[str, Any]) -> None:
     for key in values.get("api_keys") or ():
         if not key.strip():
             raise GatewayError(400, "'api_keys' must not contain empty keys")
+        if any(c in key for c in "\r\n\x00"):
+            # It goes into a request header as it is.
+            raise GatewayError(400, "'api_keys' must not contain line breaks or NUL")
     for name in values.get("models") or ():
         if not name.strip():
             raise GatewayError(400, "'models' must not contain empty names")

@@ -179,6 +179,34 @@ def test_unreachable_channel_falls_over(
     assert reply.choices[0].message.content == "Hello! You said: hi"
 
 
+def test_channel_the_client_cannot_address_falls_over(
+    gateway: Gateway, admin: Admin, upstream: FakeOpenAI
+) -> None:
+    model = unique_model("noaddr")
+    admin.create_channel(base_url="http://", api_keys=["k-0"], models=[model], priority=1)
+    admin.create_channel(
+        base_url=upstream.base_url, api_keys=["sk-upstream-test"], models=[model], priority=5
+    )
+    reply = sdk(gateway, admin.create_token()["key"]).chat.completions.create(
+        model=model, messages=MESSAGES
+    )  # type: ignore[arg-type]
+    assert reply.choices[0].message.content == "Hello! You said: hi"
+
+
+def test_keys_with_line_breaks_are_refused(admin: Admin) -> None:
+    response = admin.http.post(
+        "/v1/admin/channels",
+        json={
+            "name": "crlf",
+            "base_url": "http://127.0.0.1:9/v1",
+            "api_keys": ["sk-a\r\nX-Injected: 1"],
+            "models": ["m"],
+        },
+    )
+    assert response.status_code == 400
+    assert "line breaks" in response.json()["error"]["message"]
+
+
 def test_upstream_keys_rotate(gateway: Gateway, admin: Admin, upstream: FakeOpenAI) -> None:
     model = unique_model("rot")
     admin.create_channel(
