@@ -26,10 +26,13 @@ run: $(VENV)/.main
 	$(BIN)/airelay migrate
 	$(BIN)/airelay serve
 
+# The suite runs in parallel workers, one test file per worker at a time (module-scoped
+# gateways and databases stay in one process); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 4
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests

@@ -127,7 +127,7 @@ def test_patch_rejects_bad_pricing(admin: Admin, pricing: Any) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"id": ""}, {"id": 5}, {"id": None}, {"id": unique_model(), "owned_by": 3}],
+    [{}, {"id": ""}, {"id": 5}, {"id": None}, {"id": "model-owned-by-number", "owned_by": 3}],
     ids=repr,
 )
 def test_create_rejects_bad_ids_and_fields(admin: Admin, body: dict[str, Any]) -> None:
