@@ -11,13 +11,21 @@ from airelay.security.keys import MGMT_KEY_PREFIX, hash_key, same_hash
 from airelay.store.snapshot import KeyRecord, Snapshot
 
 
-def extract_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
-    """The key as any of the three SDKs send it: Bearer, x-api-key, x-goog-api-key, ?key=."""
+def extract_bearer(headers: Mapping[str, str]) -> str | None:
+    """The key of an ``Authorization: Bearer`` header, the management API's only way."""
     authorization = headers.get("Authorization")
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
+    return None
+
+
+def extract_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The key as any of the three SDKs send it: Bearer, x-api-key, x-goog-api-key, ?key=."""
+    bearer = extract_bearer(headers)
+    if bearer:
+        return bearer
     for name in ("x-api-key", "x-goog-api-key"):
         header = headers.get(name)
         if header:
