@@ -34,8 +34,13 @@ def extract_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | N
     return param.strip() if param else None
 
 
-def authenticate(snapshot: Snapshot, key: str | None, now: float | None = None) -> KeyRecord:
-    """The key's record, or 401 (missing, unknown, revoked, expired, or its user disabled)."""
+def authenticate(
+    snapshot: Snapshot, key: str | None, *, remote: str | None, now: float | None = None
+) -> KeyRecord:
+    """The key's record, or 401 (missing, unknown, revoked, expired, or its user disabled),
+    or 403 when the caller's address ``remote`` is outside the key's IP allowlist: the
+    allowlist holds on every route a key opens (balance, usage, model lists...), not only
+    on calls."""
     if not key:
         raise GatewayError(401, "Missing API key: send it as 'Authorization: Bearer sk-...'.")
     digest = hash_key(key)
@@ -50,6 +55,8 @@ def authenticate(snapshot: Snapshot, key: str | None, now: float | None = None) 
         raise GatewayError(401, "The account of this API key is disabled.")
     if record.expires_at is not None and record.expires_at <= (now or time.time()):
         raise GatewayError(401, "This API key has expired.")
+    if record.ip_networks is not None:
+        _check_address(record, remote)
     return record
 
 
@@ -60,14 +67,19 @@ def authorize(record: KeyRecord, *, permission: str, model: str | None, remote: 
     if model is not None and record.models is not None and model not in record.models:
         raise GatewayError(403, f"This API key may not use the model '{model}'.")
     if record.ip_networks is not None:
-        if remote is None:
-            raise GatewayError(403, "The client address is unknown; this key has an IP allowlist.")
-        try:
-            address = ipaddress.ip_address(remote)
-        except ValueError as exc:
-            raise GatewayError(403, "The client address is not allowed for this key.") from exc
-        if not any(address in network for network in record.ip_networks):
-            raise GatewayError(403, f"The address {remote} is not allowed for this API key.")
+        _check_address(record, remote)
+
+
+def _check_address(record: KeyRecord, remote: str | None) -> None:
+    assert record.ip_networks is not None
+    if remote is None:
+        raise GatewayError(403, "The client address is unknown; this key has an IP allowlist.")
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError as exc:
+        raise GatewayError(403, "The client address is not allowed for this key.") from exc
+    if not any(address in network for network in record.ip_networks):
+        raise GatewayError(403, f"The address {remote} is not allowed for this API key.")
 
 
 def authenticate_admin(snapshot: Snapshot, key: str | None) -> None:
