@@ -11,13 +11,21 @@ from airelay.security.keys import MGMT_KEY_PREFIX, hash_key, same_hash
 from airelay.store.snapshot import KeyRecord, Snapshot
 
 
-def extract_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
-    """The key as any of the three SDKs send it: Bearer, x-api-key, x-goog-api-key, ?key=."""
+def extract_bearer(headers: Mapping[str, str]) -> str | None:
+    """The key of an ``Authorization: Bearer`` header, the management API's only way."""
     authorization = headers.get("Authorization")
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
+    return None
+
+
+def extract_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The key as any of the three SDKs send it: Bearer, x-api-key, x-goog-api-key, ?key=."""
+    bearer = extract_bearer(headers)
+    if bearer:
+        return bearer
     for name in ("x-api-key", "x-goog-api-key"):
         header = headers.get(name)
         if header:
@@ -26,8 +34,13 @@ def extract_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | N
     return param.strip() if param else None
 
 
-def authenticate(snapshot: Snapshot, key: str | None, now: float | None = None) -> KeyRecord:
-    """The key's record, or 401 (missing, unknown, revoked, expired, or its user disabled)."""
+def authenticate(
+    snapshot: Snapshot, key: str | None, *, remote: str | None, now: float | None = None
+) -> KeyRecord:
+    """The key's record, or 401 (missing, unknown, revoked, expired, or its user disabled),
+    or 403 when the caller's address ``remote`` is outside the key's IP allowlist: the
+    allowlist holds on every route a key opens (balance, usage, model lists...), not only
+    on calls."""
     if not key:
         raise GatewayError(401, "Missing API key: send it as 'Authorization: Bearer sk-...'.")
     digest = hash_key(key)
@@ -42,6 +55,8 @@ def authenticate(snapshot: Snapshot, key: str | None, now: float | None = None) 
         raise GatewayError(401, "The account of this API key is disabled.")
     if record.expires_at is not None and record.expires_at <= (now or time.time()):
         raise GatewayError(401, "This API key has expired.")
+    if record.ip_networks is not None:
+        _check_address(record, remote)
     return record
 
 
@@ -52,14 +67,19 @@ def authorize(record: KeyRecord, *, permission: str, model: str | None, remote: 
     if model is not None and record.models is not None and model not in record.models:
         raise GatewayError(403, f"This API key may not use the model '{model}'.")
     if record.ip_networks is not None:
-        if remote is None:
-            raise GatewayError(403, "The client address is unknown; this key has an IP allowlist.")
-        try:
-            address = ipaddress.ip_address(remote)
-        except ValueError as exc:
-            raise GatewayError(403, "The client address is not allowed for this key.") from exc
-        if not any(address in network for network in record.ip_networks):
-            raise GatewayError(403, f"The address {remote} is not allowed for this API key.")
+        _check_address(record, remote)
+
+
+def _check_address(record: KeyRecord, remote: str | None) -> None:
+    assert record.ip_networks is not None
+    if remote is None:
+        raise GatewayError(403, "The client address is unknown; this key has an IP allowlist.")
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError as exc:
+        raise GatewayError(403, "The client address is not allowed for this key.") from exc
+    if not any(address in network for network in record.ip_networks):
+        raise GatewayError(403, f"The address {remote} is not allowed for this API key.")
 
 
 def authenticate_admin(snapshot: Snapshot, key: str | None) -> None:

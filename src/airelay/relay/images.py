@@ -1,8 +1,20 @@
 """Fetching images given by URL for upstreams that only take inline data (Gemini).
 
-The fetch is bounded in size and time and never reaches private, loopback, link-local or
-otherwise non-public addresses: the resolver checks every address it hands the connector,
-so a redirect or a DNS answer cannot lead inside.
+The fetch never reaches a non-public address (private, loopback, link-local, unique-local,
+multicast, unspecified, reserved, cloud metadata), whatever the spelling:
+
+- the check is on the address each socket is about to connect to (the connector's socket
+  factory sees every address, resolved from a name or written as a literal, in any of the
+  forms the resolver accepts: ``2130706433``, ``0x7f.1``, ``[::ffff:127.0.0.1]``...), so
+  neither a literal nor a DNS answer nor a rebinding can lead inside;
+- IPv6 addresses that carry an IPv4 address (mapped, compatible, 6to4, NAT64) are judged
+  by the IPv4 address they carry;
+- redirects are followed here, a few at most, and each hop's URL is checked again (http or
+  https, no user info) before its connection is checked as above.
+
+Every failure, whatever its cause (refused, unreachable, not public, timed out, HTTP error,
+not an image, too big, malformed URL) answers one and the same message: an answer must not
+tell a caller what listens where.
 """
 
 from __future__ import annotations
@@ -12,50 +24,89 @@ import base64
 import ipaddress
 import socket
 from collections.abc import Callable
-from typing import Any
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
+from aiohappyeyeballs import AddrInfoType
+from yarl import URL
 
 from airelay.errors import GatewayError
 from airelay.formats.ir import ChatRequest, Image
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_REDIRECTS = 3
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
-AddressCheck = Callable[[str], bool]
+FETCH_FAILED = "the image URL could not be fetched"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# (address, port) -> may the fetch connect there. Tests inject one to allow a loopback port.
+AddressCheck = Callable[[str, int], bool]
+
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+
+
+class _Refused(Exception):
+    """Any reason not to inline an image; only ever answered as ``FETCH_FAILED``."""
 
 
 def is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    """Whether ``address`` (an IP literal, IPv6 maybe with ``%scope``) is a public unicast
+    address; anything unparsable is not."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _public_v4(ip)
+    embedded = _embedded_v4(ip)
+    if embedded is not None:
+        return _public_v4(embedded)
+    return (
+        ip in _GLOBAL_UNICAST_V6
+        and ip.is_global
+        and not (ip.is_multicast or ip.is_reserved or ip.is_site_local)
+    )
 
 
-class PublicOnlyResolver(AbstractResolver):
-    """Resolves like the default resolver, then keeps public addresses only."""
-
-    def __init__(self, allowed: AddressCheck = is_public) -> None:
-        self._inner = DefaultResolver()
-        self._allowed = allowed
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        public = [r for r in results if self._allowed(r["host"])]
-        if not public:
-            raise OSError(f"{host} does not resolve to a public address")
-        return public
-
-    async def close(self) -> None:
-        await self._inner.close()
+def _public_v4(ip: ipaddress.IPv4Address) -> bool:
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
 
 
-def fetch_session(allowed: AddressCheck = is_public) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(allowed), limit=32)
-    return aiohttp.ClientSession(connector=connector, timeout=FETCH_TIMEOUT, trust_env=False)
+def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for: mapped (``::ffff:a.b.c.d``), compatible
+    (``::a.b.c.d``), 6to4 (``2002:AABB:CCDD::``) and NAT64 (``64:ff9b::a.b.c.d``)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    value = int(ip)
+    if value >> 32 == 0 and value > 1:  # compatible; :: and ::1 are judged as themselves
+        return ipaddress.IPv4Address(value)
+    if any(ip in network for network in _NAT64):
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    return None
+
+
+def public_address(address: str, port: int) -> bool:
+    return is_public(address)
+
+
+def _guarded_socket(allowed: AddressCheck) -> Callable[[AddrInfoType], socket.socket]:
+    """A socket factory that refuses, before connecting, any address ``allowed`` rejects."""
+
+    def factory(addr_info: AddrInfoType) -> socket.socket:
+        family, type_, proto, _, sockaddr = addr_info
+        if not allowed(str(sockaddr[0]), int(sockaddr[1])):
+            raise ConnectionRefusedError("address not allowed")
+        return socket.socket(family, type_, proto)
+
+    return factory
+
+
+def fetch_session(
+    allowed: AddressCheck = public_address, timeout: aiohttp.ClientTimeout = FETCH_TIMEOUT
+) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=32, socket_factory=_guarded_socket(allowed))
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
 
 
 def remote_images(request: ChatRequest) -> list[Image]:
@@ -80,18 +131,45 @@ async def inline_remote_images(
 async def _inline(session: aiohttp.ClientSession, image: Image, max_bytes: int) -> None:
     assert image.url is not None
     try:
-        async with session.get(image.url, max_redirects=3) as response:
-            if response.status != 200:
-                raise GatewayError(400, f"image URL answered HTTP {response.status}")
-            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-            if not media_type.startswith("image/"):
-                raise GatewayError(400, "image URL does not point to an image")
-            data = await _read_capped(response, max_bytes)
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise GatewayError(400, f"image URL could not be fetched: {_reason(exc)}") from exc
+        # One deadline for the whole chain of hops, not one per hop.
+        async with asyncio.timeout(session.timeout.total or FETCH_TIMEOUT.total):
+            media_type, data = await _fetch(session, image.url, max_bytes)
+    except (_Refused, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        raise GatewayError(400, FETCH_FAILED) from exc
     image.data = base64.b64encode(data).decode("ascii")
     image.media_type = media_type
     image.url = None
+
+
+async def _fetch(session: aiohttp.ClientSession, url: str, max_bytes: int) -> tuple[str, bytes]:
+    target = _checked_url(URL(url))
+    for _ in range(MAX_REDIRECTS + 1):
+        async with session.get(target, allow_redirects=False) as response:
+            if response.status in REDIRECTS:
+                location = response.headers.get("Location")
+                if not location:
+                    raise _Refused("redirect without a location")
+                target = _checked_url(target.join(URL(location)))
+                continue
+            if response.status != 200:
+                raise _Refused(f"HTTP {response.status}")
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            if not media_type.startswith("image/"):
+                raise _Refused("not an image")
+            if (response.content_length or 0) > max_bytes:
+                raise _Refused("too big")
+            return media_type, await _read_capped(response, max_bytes)
+    raise _Refused("too many redirects")
+
+
+def _checked_url(url: URL) -> URL:
+    """An absolute http(s) URL with a host and no user info (``http://public@10.0.0.1/``
+    reads as a public name to a person, and is none)."""
+    if url.scheme not in ("http", "https") or not url.raw_host:
+        raise _Refused("not an http(s) URL")
+    if url.raw_user is not None or url.raw_password is not None:
+        raise _Refused("user info in URL")
+    return url.with_fragment(None)
 
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
@@ -100,14 +178,6 @@ async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> byte
     async for chunk in response.content.iter_chunked(65536):
         size += len(chunk)
         if size > max_bytes:
-            raise GatewayError(400, f"image is larger than {max_bytes} bytes")
+            raise _Refused("too big")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _reason(exc: Any) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, aiohttp.ClientConnectorError | OSError):
-        return "address not allowed or unreachable"
-    return type(exc).__name__

@@ -18,6 +18,7 @@ import orjson
 from airelay.formats import openai_chat
 from airelay.formats.openai_chat import ChunkRewriter
 from airelay.formats.usage import Usage, from_anthropic, from_gemini
+from airelay.relay.scrub import ERROR_MARK
 
 
 class Rewriter(Protocol):
@@ -30,7 +31,8 @@ class Rewriter(Protocol):
         never does: events as (name, data), and fast-path blocks as (BLOCK, raw bytes)."""
         ...
 
-    #: Byte strings that mark an event the slow path must read.
+    #: Byte strings that mark an event the slow path must read (``ERROR_MARK`` among them:
+    #: an error event is scrubbed there).
     triggers: tuple[bytes, ...]
 
     def block(self, raw: bytes) -> bytes:
@@ -80,7 +82,7 @@ class OpenAIRewriter:
         self._inner = ChunkRewriter(upstream_model, public_model, strip_usage)
         self._renamer = _Renamer(upstream_model, public_model)
 
-    triggers: tuple[bytes, ...] = (b'"usage":{', b'"usage": {')
+    triggers: tuple[bytes, ...] = (b'"usage":{', b'"usage": {', ERROR_MARK)
 
     def block(self, raw: bytes) -> bytes:
         if self._inner.usage is None:
@@ -117,7 +119,7 @@ class AnthropicRewriter:
     def kept(self) -> list[tuple[str | None, bytes]]:
         return self._renamer.kept
 
-    triggers: tuple[bytes, ...] = (b"message_start", b"message_delta")
+    triggers: tuple[bytes, ...] = (b"message_start", b"message_delta", ERROR_MARK)
 
     def block(self, raw: bytes) -> bytes:
         if self.usage is None:
@@ -150,7 +152,7 @@ class GeminiRewriter:
     def kept(self) -> list[tuple[str | None, bytes]]:
         return self._keeper.kept
 
-    triggers: tuple[bytes, ...] = (b'"usageMetadata"', b'"finishReason"')
+    triggers: tuple[bytes, ...] = (b'"usageMetadata"', b'"finishReason"', ERROR_MARK)
 
     def block(self, raw: bytes) -> bytes:
         self._keeper.keep(BLOCK, raw)

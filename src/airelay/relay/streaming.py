@@ -28,7 +28,7 @@ from airelay.relay.passthrough import (
     OpenAIRewriter,
     Rewriter,
 )
-from airelay.relay.scrub import scrub
+from airelay.relay.scrub import StreamScrubber
 
 Write = Callable[[bytes], Awaitable[None]]
 
@@ -38,10 +38,15 @@ async def relay_stream(
 ) -> None:
     """Copy the stream to ``write`` (the client), then close the upstream and settle."""
     same = channel_fmt == call.client
-    upstream_model = upstream.channel.upstream_model(call.model)
+    channel = upstream.channel
+    upstream_model = channel.upstream_model(call.model)
+    # Every block that goes out loses the channel's keys; error events get the full scrub.
+    scrubber = channel.cached(
+        "stream scrubber", lambda: StreamScrubber(channel.api_keys, channel.base_url)
+    )
     framer = Framer(call.client, call.json_array)
     rewriter = _rewriter(call, upstream_model) if same else None
-    translator = None if same else Translator(call, channel_fmt)
+    translator = None if same else Translator(call, channel_fmt, scrubber)
     # Raw blocks pass on as they came unless Gemini's JSON-array mode must re-frame them.
     fast = rewriter if rewriter is not None and not call.json_array else None
     aligner = BlockAligner()
@@ -54,26 +59,25 @@ async def relay_stream(
                 block = aligner.feed(chunk)
                 if block:
                     if fast is not None:
-                        out = _pass(block, fast, framer)
+                        out = _pass(block, fast, framer, scrubber)
                     else:
-                        out = _handle(split_events(block), rewriter, translator, framer)
+                        out = _handle(split_events(block), rewriter, translator, framer, scrubber)
                     if out:
-                        await write(out)
+                        await write(scrubber.block(out))
                 chunk = await content.readany()
-            out = _handle(split_events(aligner.rest()), rewriter, translator, framer)
+            out = _handle(split_events(aligner.rest()), rewriter, translator, framer, scrubber)
             finished = framer.finished or (translator is not None and translator.finished)
             if translator is not None:
                 out += translator.close(framer)
             if out:
-                await write(out)
+                await write(scrubber.block(out))
             status = 200 if finished else 502
             if not finished:
                 await write(framer.error("upstream stream ended before completion"))
         except (UpstreamError, TimeoutError) as exc:
             status = 502
             detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
-            secrets = (*upstream.channel.api_keys, upstream.channel.base_url)
-            await write(framer.error(scrub(f"upstream stream failed: {detail}", secrets)))
+            await write(framer.error(scrubber.text(f"upstream stream failed: {detail}")))
         tail = framer.close()
         if tail:
             await write(tail)
@@ -103,9 +107,9 @@ def _rewriter(call: ChatCall, upstream_model: str) -> Rewriter:
     return GeminiRewriter()
 
 
-def _pass(block: bytes, rewriter: Rewriter, framer: Framer) -> bytes:
+def _pass(block: bytes, rewriter: Rewriter, framer: Framer, scrubber: StreamScrubber) -> bytes:
     """A block passed through: raw bytes, except the events holding a trigger (usage, the
-    end of the stream), which are read and rewritten one by one."""
+    end of the stream, a possible error), which are read and rewritten one by one."""
     out: list[bytes] = []
     while block:
         positions = [p for p in map(block.find, rewriter.triggers) if p >= 0]
@@ -119,7 +123,7 @@ def _pass(block: bytes, rewriter: Rewriter, framer: Framer) -> bytes:
             raw = rewriter.block(block[:start])
             framer.scan(raw)
             out.append(raw)
-        out.append(_handle(split_events(block[start:end]), rewriter, None, framer))
+        out.append(_handle(split_events(block[start:end]), rewriter, None, framer, scrubber))
         block = block[end:]
     return b"".join(out)
 
@@ -129,6 +133,7 @@ def _handle(
     rewriter: Rewriter | None,
     translator: Translator | None,
     framer: Framer,
+    scrubber: StreamScrubber,
 ) -> bytes:
     out: list[bytes] = []
     for event in events:
@@ -141,7 +146,7 @@ def _handle(
             out.append(translator.feed(name, data, framer))
             continue
         assert rewriter is not None
-        rewritten = rewriter.rewrite(name, data)
+        rewritten = rewriter.rewrite(name, scrubber.error_event(name, data))
         if rewritten is not None:
             out.append(framer.frame(name, rewritten))
     return b"".join(out)
@@ -210,8 +215,9 @@ class Framer:
 class Translator:
     """Upstream events of another format -> IR -> the client's format."""
 
-    def __init__(self, call: ChatCall, channel_fmt: str) -> None:
+    def __init__(self, call: ChatCall, channel_fmt: str, scrubber: StreamScrubber) -> None:
         self._decoder = codec(channel_fmt).stream_decoder()
+        self._scrubber = scrubber
         self._encoder = codec(call.client).stream_encoder(call.request_ir())
         self._model = call.model
         self.usage: Usage | None = None
@@ -246,6 +252,8 @@ class Translator:
                 self._text.append(event.text)
             elif isinstance(event, ir.ToolCallDelta):
                 self._text.append(event.arguments)
+            elif isinstance(event, ir.StreamError):
+                event.message = self._scrubber.text(event.message)
             out.append(framer.reframe_sse(self._encoder.encode(event)))
         return b"".join(out)
 

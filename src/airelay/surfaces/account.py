@@ -25,7 +25,9 @@ UNITS_PER_CENT = UNITS_PER_USD // 100
 
 def _caller(request: web.Request) -> tuple[AppState, KeyRecord]:
     state = request.app[STATE]
-    record = authenticate(state.cache.current, extract_key(request.headers, request.query))
+    record = authenticate(
+        state.cache.current, extract_key(request.headers, request.query), remote=request.remote
+    )
     return state, record
 
 

@@ -24,7 +24,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     snapshot = state.cache.current
     body = await request.read()
-    record = authenticate(snapshot, extract_key(request.headers, request.query))
+    record = authenticate(
+        snapshot, extract_key(request.headers, request.query), remote=request.remote
+    )
     payload = json_object(body)
     try:
         ir = codec("anthropic").decode_request(payload)
@@ -48,7 +50,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
 async def count_tokens(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     snapshot = state.cache.current
-    record = authenticate(snapshot, extract_key(request.headers, request.query))
+    record = authenticate(
+        snapshot, extract_key(request.headers, request.query), remote=request.remote
+    )
     payload = json_object(await request.read())
     payload.setdefault("max_tokens", 1)  # not part of a count request
     try:

@@ -32,7 +32,9 @@ MAX_URL_LENGTH = 2048
 
 async def create_checkout(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    record = authenticate(state.cache.current, extract_key(request.headers, request.query))
+    record = authenticate(
+        state.cache.current, extract_key(request.headers, request.query), remote=request.remote
+    )
     if not state.settings.stripe_api_key:
         raise GatewayError(
             501, "Stripe checkout is not configured on this gateway (STRIPE_API_KEY is unset)."

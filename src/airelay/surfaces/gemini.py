@@ -37,7 +37,9 @@ async def model_action(request: web.Request) -> web.StreamResponse:
     snapshot = state.cache.current
     model, action = _target(request)
     body = await request.read()
-    record = authenticate(snapshot, extract_key(request.headers, request.query))
+    record = authenticate(
+        snapshot, extract_key(request.headers, request.query), remote=request.remote
+    )
     payload = json_object(body)
     if action == "countTokens":
         return await _count_tokens(snapshot, record, model, payload, request.remote)

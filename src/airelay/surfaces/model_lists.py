@@ -48,7 +48,9 @@ async def list_models(request: web.Request) -> web.Response:
     if "anthropic-version" in request.headers:
         return _anthropic_list(request)
     snapshot = request.app[STATE].cache.current
-    record = authenticate(snapshot, extract_key(request.headers, request.query))
+    record = authenticate(
+        snapshot, extract_key(request.headers, request.query), remote=request.remote
+    )
     data = [model_entry(snapshot, name) for name in usable_models(snapshot, record)]
     return web.Response(
         body=orjson.dumps({"object": "list", "data": data}), content_type="application/json"
@@ -57,7 +59,9 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def retrieve_model(request: web.Request) -> web.Response:
     snapshot = request.app[STATE].cache.current
-    record = authenticate(snapshot, extract_key(request.headers, request.query))
+    record = authenticate(
+        snapshot, extract_key(request.headers, request.query), remote=request.remote
+    )
     name = request.match_info["model"]
     if name not in usable_models(snapshot, record):
         raise GatewayError(404, f"The model '{name}' does not exist.")
@@ -68,7 +72,9 @@ async def retrieve_model(request: web.Request) -> web.Response:
 
 def _anthropic_list(request: web.Request) -> web.Response:
     snapshot = request.app[STATE].cache.current
-    record = authenticate(snapshot, extract_key(request.headers, request.query))
+    record = authenticate(
+        snapshot, extract_key(request.headers, request.query), remote=request.remote
+    )
     data = []
     for name in usable_models(snapshot, record):
         entry = model_entry(snapshot, name)
@@ -111,13 +117,17 @@ def _model(snapshot: Snapshot, name: str) -> dict[str, Any]:
 
 async def gemini_list_models(request: web.Request) -> web.Response:
     snapshot = request.app[STATE].cache.current
-    record = authenticate(snapshot, extract_key(request.headers, request.query))
+    record = authenticate(
+        snapshot, extract_key(request.headers, request.query), remote=request.remote
+    )
     return _json({"models": [_model(snapshot, n) for n in usable_models(snapshot, record)]})
 
 
 async def gemini_get_model(request: web.Request) -> web.Response:
     snapshot = request.app[STATE].cache.current
-    record = authenticate(snapshot, extract_key(request.headers, request.query))
+    record = authenticate(
+        snapshot, extract_key(request.headers, request.query), remote=request.remote
+    )
     name = request.match_info["target"].removeprefix("models/")
     if name not in usable_models(snapshot, record):
         raise GatewayError(404, f"models/{name} is not found.")

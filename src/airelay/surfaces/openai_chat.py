@@ -20,7 +20,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     snapshot = state.cache.current
     body = await request.read()
-    record = authenticate(snapshot, extract_key(request.headers, request.query))
+    record = authenticate(
+        snapshot, extract_key(request.headers, request.query), remote=request.remote
+    )
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -12,6 +12,8 @@ from aiohttp import web
 
 from airelay.catalog import UNSET, ChannelCreate, ChannelPatch, check_channel, new_channel
 from airelay.errors import GatewayError
+from airelay.formats import ir
+from airelay.formats.registry import codec
 from airelay.providers.presets import preset
 from airelay.relay.scrub import scrub
 from airelay.security.keys import mask
@@ -127,11 +129,14 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
         raise GatewayError(400, "the channel lists no model; name one as 'model'")
     upstream_model = channel.upstream_model(model)
     adapter = preset(channel.type).adapter
-    probe = {
-        "model": upstream_model,
-        "messages": [{"role": "user", "content": "hi"}],
-        "max_tokens": 1,
-    }
+    fmt = adapter.wire_format
+    probe = codec(fmt).encode_request(
+        ir.ChatRequest(
+            model=upstream_model,
+            messages=[ir.Message(role="user", parts=[ir.Text("hi")])],
+            max_tokens=1,
+        )
+    )
     timeout = aiohttp.ClientTimeout(total=channel.timeout or 30.0)
     started = time.perf_counter()
     result: dict[str, Any] = {"channel_id": channel.id, "model": model}
@@ -142,12 +147,14 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
             headers=adapter.headers(channel.next_key()),
             timeout=timeout,
         ) as response:
-            text = await response.text(errors="replace")
+            body = await response.read()
             result["status_code"] = response.status
-            result["success"] = response.status == 200
-            if response.status != 200:
+            problem = _answer_problem(fmt, body) if response.status == 200 else None
+            result["success"] = response.status == 200 and problem is None
+            if not result["success"]:
+                text = problem or body.decode("utf-8", "replace")
                 secrets = (*channel.api_keys, channel.base_url)
-                result["message"] = scrub(text, secrets)[:500]
+                result["message"] = scrub(text, secrets)[:500] or f"HTTP {response.status}"
     except (aiohttp.ClientError, TimeoutError) as exc:
         result["success"] = False
         result["status_code"] = None
@@ -155,3 +162,25 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
         result["message"] = f"upstream unreachable: {detail}"
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return json_response(result)
+
+
+# The field every answer of a wire format has, besides what its codec reads.
+_ANSWER_FIELD = {"openai": "choices", "anthropic": "content", "gemini": "candidates"}
+
+
+def _answer_problem(fmt: str, body: bytes) -> str | None:
+    """Why a 200 answer is not a chat answer of ``fmt`` (None when it is one): a channel
+    that answers 200 with an error page or a truncated body does not work."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "the upstream answered 200 with a body that is not JSON"
+    if not isinstance(document, dict) or "error" in document:
+        return "the upstream answered 200 with an error or an unexpected shape"
+    if not isinstance(document.get(_ANSWER_FIELD[fmt]), list):
+        return f"the upstream answered 200 without '{_ANSWER_FIELD[fmt]}': not a {fmt} answer"
+    try:
+        codec(fmt).decode_response(document)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return f"the upstream answered 200 in an unexpected shape: {exc}"
+    return None

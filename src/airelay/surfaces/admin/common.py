@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.errors import GatewayError
-from airelay.relay.auth import authenticate_admin, extract_key
+from airelay.relay.auth import authenticate_admin, extract_bearer
 from airelay.state import STATE, AppState
 from airelay.store import meta
 
@@ -27,8 +27,10 @@ def admin(handler: AdminHandler) -> Callable[[web.Request], Awaitable[web.Stream
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
-        # Headers only: a management key in a URL would end up in access logs.
-        authenticate_admin(state.cache.current, extract_key(request.headers, {}))
+        # The contract is ``Authorization: Bearer`` only: not ``?key=`` (a key in a URL ends
+        # up in access logs), nor the SDKs' ``x-api-key``/``x-goog-api-key``, which a client
+        # SDK could send to the management API by mistake with a management key in it.
+        authenticate_admin(state.cache.current, extract_bearer(request.headers))
         return await handler(request, state)
 
     guarded.__name__ = handler.__name__
