@@ -221,13 +221,19 @@ class FaultyUpstream:
         await writer.drain()
 
     async def _huge(self, writer: asyncio.StreamWriter, model: str, size: int) -> None:
-        document = _completion(model, "x" * size)
-        body = json.dumps(document).encode()
-        writer.write(_head(200, "application/json", f"Content-Length: {len(body)}\r\n"))
-        view = memoryview(body)
-        for start in range(0, len(body), 1 << 16):
-            writer.write(view[start : start + (1 << 16)])
+        """A chat completion whose text is ``size`` x's, written in pieces of one shared
+        buffer: the fake runs in the test's process and must not weigh on its memory."""
+        prefix, suffix = json.dumps(_completion(model, "\x00")).encode().split(b"\\u0000")
+        piece = b"x" * (1 << 16)
+        length = len(prefix) + size + len(suffix)
+        writer.write(_head(200, "application/json", f"Content-Length: {length}\r\n") + prefix)
+        left = size
+        while left > 0:  # bounded: size / 64 KiB pieces
+            writer.write(piece if left >= len(piece) else piece[:left])
+            left -= len(piece)
             await writer.drain()  # the gateway stops reading: so does this writer
+        writer.write(suffix)
+        await writer.drain()
 
     async def _stream(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, model: str, fault: Fault

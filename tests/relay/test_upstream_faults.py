@@ -302,9 +302,7 @@ def test_error_status_falls_over(backed: Setup, faulty: FaultyUpstream, status: 
     assert_settled(backed, rows=1, cost=None)
 
 
-def test_huge_body_is_capped_502(
-    lone: Setup, faulty: FaultyUpstream, baseline_fds: int
-) -> None:
+def test_huge_body_is_capped_502(lone: Setup, faulty: FaultyUpstream, baseline_fds: int) -> None:
     faulty.script(Fault.huge(8 * ANSWER_CAP))
     error = assert_openai_error(lone.post({}), 502)
     assert "large" in error["message"]
@@ -374,9 +372,7 @@ def test_stream_reset_ends_with_error_event(lone: Setup, faulty: FaultyUpstream)
     assert_settled(lone, rows=1, cost=None)
 
 
-def test_stream_failing_before_first_byte_falls_over(
-    backed: Setup, faulty: FaultyUpstream
-) -> None:
+def test_stream_failing_before_first_byte_falls_over(backed: Setup, faulty: FaultyUpstream) -> None:
     faulty.script(Fault.hang())
     status, lines = backed.stream()
     assert status == 200 and lines[-1] == "data: [DONE]"
