@@ -212,8 +212,9 @@ class Response:
 
     def on_body(self, body: bytes) -> None:
         if self._decoder is not None:
-            # Bounded: a small compressed piece must not inflate past the cap in memory.
-            room = self._max_body - self._buffered + 1
+            # Bounded: a small compressed piece must not inflate past the cap in memory
+            # (a whole body: in all; a body read in pieces: per piece).
+            room = self._max_body + 1 - (self._buffered if self._whole else 0)
             try:
                 body = self._decoder.decompress(body, max(room, 1))
             except zlib.error as exc:

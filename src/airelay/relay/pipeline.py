@@ -137,13 +137,27 @@ async def _whole_call(state: AppState, channels: list[ChannelRecord], answer: _A
     shielded): a client that goes away after the upstream got the call does not cancel it.
     The answer is read for up to ``dropped_call_read_seconds`` more and billed on the usage
     the upstream reports, or, if it does not come in time, on the estimate."""
-    task = asyncio.ensure_future(_whole_answer(state, channels, answer))
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(_whole_answer(state, channels, answer))
+    # What asyncio.shield does, with one future and one callback less: cancelling the
+    # handler cancels ``done``, never the task.
+    done = loop.create_future()
+    task.add_done_callback(functools.partial(_wake, done))
     try:
-        return await asyncio.shield(task)
+        await done
     except asyncio.CancelledError:
-        if not task.done():
+        if task.done():  # settled already; take a failure so it is not reported
+            if not task.cancelled():
+                task.exception()
+        else:
             answer.client_gone(task, state.settings.dropped_call_read_seconds)
         raise
+    return task.result()
+
+
+def _wake(done: asyncio.Future[None], _task: asyncio.Future[Whole]) -> None:
+    if not done.done():
+        done.set_result(None)
 
 
 async def _whole_answer(state: AppState, channels: list[ChannelRecord], answer: _Answer) -> Whole:
