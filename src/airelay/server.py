@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import uvloop
 
 from airelay.config import Settings
+from airelay.memory import return_large_blocks
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -28,6 +29,7 @@ async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[web.Ap
 
     from airelay.app import create_app
 
+    return_large_blocks()
     app = create_app(settings)
     # handler_cancellation: a client that goes away cancels its handler (a non-stream
     # upstream call runs on, shielded, to be billed: relay.pipeline).

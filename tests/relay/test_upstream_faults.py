@@ -13,6 +13,7 @@ under the default answer cap), which prints what it measured.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
@@ -525,7 +526,8 @@ def test_large_concurrent_answers_memory(
     admin: Admin, database_url: str, faulty: FaultyUpstream, tmp_path: Path
 ) -> None:
     """40 concurrent 12 MB answers under the default cap (16 MiB): the RSS they take and
-    what stays afterwards, printed; what stays must be a fraction of the peak."""
+    what stays afterwards, printed. What stays must be small (it was about 900 MiB while
+    glibc kept large freed blocks on its heap, see ``airelay.memory``)."""
     with Gateway(database_url, tmp_path) as big:
         big_admin = Admin(big.url, big.admin_key)
         setup = _setup(big_admin, big, database_url, faulty, None, timeout=30.0)
@@ -546,6 +548,7 @@ def test_large_concurrent_answers_memory(
         stop.set()
         sampler.join()
         time.sleep(1.0)
+        gc.collect()  # the test's own HTTP clients leave cycles holding their bodies
         after = rss_bytes()
         big_admin.close()
     print(
@@ -553,4 +556,4 @@ def test_large_concurrent_answers_memory(
         f"after {after / 2**20:.0f} MiB"
     )
     assert statuses == [200] * 40
-    assert after - before < (peak - before) / 2 + 64 * 2**20
+    assert after - before < 320 * 2**20
