@@ -266,6 +266,19 @@ def test_invalid_json_200_same_format_other_surfaces(
     assert_settled(setup, rows=0, cost=0)
 
 
+def test_invalid_json_200_translated_is_502_in_the_callers_shape(
+    lone: Setup, faulty: FaultyUpstream
+) -> None:
+    """An Anthropic client on an OpenAI channel: the answer is translated, and one that
+    cannot be read is a 502 in Anthropic's error shape."""
+    faulty.script(Fault.invalid_json())
+    response = lone.post({"max_tokens": 50}, path="/v1/messages")
+    assert response.status_code == 502, response.text[:500]
+    assert response.json()["type"] == "error"
+    assert "sk-faulty" not in response.text
+    assert_settled(lone, rows=0, cost=0)
+
+
 def test_hang_before_headers_is_504_then_lets_go(lone: Setup, faulty: FaultyUpstream) -> None:
     faulty.script(Fault.hang())
     assert_openai_error(lone.post({}), 504)
@@ -407,6 +420,26 @@ def test_endless_slow_stream_is_cut_at_the_duration_cap(
     error = json.loads(lines[-1].removeprefix("data: "))["error"]
     assert "limit" in error["message"]
     assert elapsed < 20 * STREAM_SECONDS_CAP  # ended by the gateway, not by the fake
+    assert faulty.wait_idle()
+    assert_settled(lone, rows=1, cost=None)
+
+
+def test_endless_stream_to_an_anthropic_client_ends_with_its_error_event(
+    lone: Setup, faulty: FaultyUpstream
+) -> None:
+    faulty.script(Fault.endless())
+    payload = {"model": lone.model, "messages": MESSAGES, "max_tokens": 50, "stream": True}
+    with httpx.stream(
+        "POST",
+        lone.gateway.url + "/v1/messages",
+        json=payload,
+        headers={"x-api-key": lone.key, "anthropic-version": "2023-06-01"},
+        timeout=30,
+    ) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert response.status_code == 200
+    assert lines[-2] == "event: error"
+    assert "limit" in json.loads(lines[-1].removeprefix("data: "))["error"]["message"]
     assert faulty.wait_idle()
     assert_settled(lone, rows=1, cost=None)
 

@@ -5,6 +5,11 @@
 
 When the client and the channel speak the same format the bytes pass through (model
 renamed, usage read); otherwise the IR translates request, answer and stream.
+
+Bounds: a call first takes a slot in the process's ``Admission`` (503 above the cap); a
+whole answer is read once, inside the failover loop (``_Answer.accept``), so that a 200
+that cannot be read falls over to the next channel; a non-stream call whose client goes
+away is read on for a while and billed (``_whole_call``).
 """
 
 from __future__ import annotations
