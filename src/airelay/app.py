@@ -10,6 +10,7 @@ from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Pool, Timeouts
 from airelay.config import Settings
+from airelay.relay.admission import Admission
 from airelay.relay.images import fetch_session
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
@@ -44,7 +45,10 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         retention = UsageRetention(engine, settings.usage_retention_days)
         await retention.start()
         http = create_session(settings.upstream_connect_timeout, settings.upstream_timeout)
-        upstream = Pool(Timeouts(settings.upstream_connect_timeout, settings.upstream_timeout))
+        upstream = Pool(
+            Timeouts(settings.upstream_connect_timeout, settings.upstream_timeout),
+            max_body=settings.max_upstream_answer_bytes,
+        )
         images = fetch_session()
         app[STATE] = AppState(
             settings=settings,
@@ -55,6 +59,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             upstream=upstream,
             wallets=wallets,
             images=images,
+            admission=Admission(settings.max_inflight_calls),
         )
         try:
             yield

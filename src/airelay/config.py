@@ -44,6 +44,21 @@ class Settings:
     hold_stale_seconds: int = 60
     # Days raw usage rows are kept (the daily rollups stay); 0 keeps them forever.
     usage_retention_days: int = 0
+    # Caps on what one upstream answer may cost the process: a whole (non-stream) answer
+    # larger than this is dropped (502, failover); a stream is ended with an error event
+    # after this many bytes from the upstream or this many seconds.
+    max_upstream_answer_bytes: int = 16 * 1024 * 1024
+    max_stream_bytes: int = 64 * 1024 * 1024
+    max_stream_seconds: float = 1800.0
+    # Seconds a client connection may take to send a request head, and stay idle between
+    # requests (a slowloris client is cut off after it).
+    client_header_timeout: float = 30.0
+    # Relay calls in flight per process above which new calls are refused (503, Retry-After)
+    # rather than queued without bound.
+    max_inflight_calls: int = 4096
+    # Seconds a non-stream call whose client went away keeps reading the upstream's answer
+    # to bill the usage it reports; after that it is billed on the estimate.
+    dropped_call_read_seconds: float = 60.0
 
 
 _FIELDS: dict[str, type] = {
@@ -65,6 +80,12 @@ _FIELDS: dict[str, type] = {
     "checkout_success_url": str,
     "checkout_cancel_url": str,
     "usage_retention_days": int,
+    "max_upstream_answer_bytes": int,
+    "max_stream_bytes": int,
+    "max_stream_seconds": float,
+    "client_header_timeout": float,
+    "max_inflight_calls": int,
+    "dropped_call_read_seconds": float,
 }
 
 _UNPREFIXED = {"stripe_api_key": "STRIPE_API_KEY", "stripe_webhook_secret": "STRIPE_WEBHOOK_SECRET"}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import uvloop
 
 from airelay.config import Settings
+from airelay.memory import return_large_blocks
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -28,10 +29,19 @@ async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[web.Ap
 
     from airelay.app import create_app
 
+    return_large_blocks()
     app = create_app(settings)
-    # handler_cancellation: a client that goes away cancels its handler, and with it the
-    # upstream call it waits on.
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    # handler_cancellation: a client that goes away cancels its handler (a non-stream
+    # upstream call runs on, shielded, to be billed: relay.pipeline).
+    # keepalive_timeout: aiohttp closes a connection that has not delivered a whole request
+    # head this long after it opened or after its last response, however steadily it
+    # trickles bytes: the client header timeout (slowloris).
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        access_log=None,
+        keepalive_timeout=settings.client_header_timeout,
+    )
     await runner.setup()
     site = web.TCPSite(
         runner, settings.host, settings.port, reuse_port=reuse_port or None, backlog=2048

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from airelay.billing.wallets import Wallets
 from airelay.client import Pool
 from airelay.config import Settings
+from airelay.relay.admission import Admission
 from airelay.security.crypto import SecretBox
 from airelay.store.snapshot import ConfigCache
 
@@ -26,6 +27,8 @@ class AppState:
     wallets: Wallets
     # For fetching images by URL: public addresses only (see relay.images).
     images: aiohttp.ClientSession
+    # Relay calls in flight, and the cap above which they are refused (503).
+    admission: Admission
 
 
 STATE = web.AppKey("airelay_state", AppState)

@@ -1,6 +1,12 @@
 """A lean HTTP/1.1 client for the relay's upstream calls (see ``pool``)."""
 
-from airelay.client.errors import ConnectFailed, Disconnected, ProtocolFailure, UpstreamError
+from airelay.client.errors import (
+    ConnectFailed,
+    Disconnected,
+    ProtocolFailure,
+    TooLarge,
+    UpstreamError,
+)
 from airelay.client.pool import Pool, Timeouts
 from airelay.client.response import Response
 from airelay.client.target import Target, post_target
@@ -13,6 +19,7 @@ __all__ = [
     "Response",
     "Target",
     "Timeouts",
+    "TooLarge",
     "UpstreamError",
     "post_target",
 ]

@@ -17,3 +17,7 @@ class Disconnected(UpstreamError):
 
 class ProtocolFailure(UpstreamError):
     """The upstream's bytes are not a valid HTTP/1.1 answer."""
+
+
+class TooLarge(UpstreamError):
+    """The answer's body is larger than the client accepts (``Pool(max_body=...)``)."""

@@ -22,6 +22,8 @@ from airelay.client.errors import ConnectFailed, Disconnected
 from airelay.client.response import Response
 from airelay.client.target import Target
 
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
@@ -36,8 +38,10 @@ class Pool:
         *,
         keepalive: float = 60.0,
         ssl_context: ssl.SSLContext | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.timeouts = timeouts
+        self.max_body = max_body  # the largest whole answer read (``TooLarge`` above it)
         self._keepalive = keepalive
         self._ssl = ssl_context
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
@@ -61,7 +65,7 @@ class Pool:
             reused = connection is not None
             if connection is None:
                 connection = await self._connect(target, limits.connect, loop)
-            response = Response(connection, self.put, loop, limits.read)
+            response = Response(connection, self.put, loop, limits.read, self.max_body)
             connection.response = response
             try:
                 connection.send(head, body)

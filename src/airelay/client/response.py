@@ -2,7 +2,9 @@
 
 httptools (llhttp) parses the bytes and calls this object back; the body collects in a
 list until the caller takes it. Reading pauses when more than ``HIGH_WATER`` bytes wait
-unread (a slow client slows the upstream, not the gateway's memory).
+unread (a slow client slows the upstream, not the gateway's memory), and a whole body
+(``read()``) larger than ``max_body`` fails with ``TooLarge`` as soon as it is known, so
+that a huge answer costs at most the cap in memory.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 import httptools
 
 from airelay.client.connection import Connection
-from airelay.client.errors import Disconnected, ProtocolFailure
+from airelay.client.errors import Disconnected, ProtocolFailure, TooLarge, UpstreamError
 
 HIGH_WATER = 256 * 1024
 
@@ -33,6 +35,7 @@ class Response:
         "_head_done",
         "_keep_alive",
         "_loop",
+        "_max_body",
         "_parser",
         "_paused",
         "_raw",
@@ -40,6 +43,7 @@ class Response:
         "_reuse",
         "_until_eof",
         "_waiter",
+        "_watch",
         "_whole",
         "headers",
         "received",
@@ -52,8 +56,11 @@ class Response:
         reuse: Callable[[Connection], None],
         loop: asyncio.AbstractEventLoop,
         read_timeout: float | None,
+        max_body: int,
     ) -> None:
         self._connection = connection
+        self._max_body = max_body
+        self._watch = min(max_body, HIGH_WATER)  # below it, a piece of body needs no check
         self._reuse = reuse  # takes back a connection that can serve another request
         self._loop = loop
         self._read_timeout = read_timeout
@@ -149,7 +156,7 @@ class Response:
         except httptools.HttpParserError as exc:
             if self._complete:
                 self._keep_alive = False
-            elif isinstance(exc.__context__, ProtocolFailure):
+            elif isinstance(exc.__context__, UpstreamError):
                 self._fail(exc.__context__)
             else:
                 self._fail(ProtocolFailure(f"invalid HTTP answer from the upstream: {exc}"))
@@ -205,17 +212,28 @@ class Response:
 
     def on_body(self, body: bytes) -> None:
         if self._decoder is not None:
+            # Bounded: a small compressed piece must not inflate past the cap in memory
+            # (a whole body: in all; a body read in pieces: per piece).
+            room = self._max_body + 1 - (self._buffered if self._whole else 0)
             try:
-                body = self._decoder.decompress(body)
+                body = self._decoder.decompress(body, max(room, 1))
             except zlib.error as exc:
                 raise ProtocolFailure(f"invalid compressed body: {exc}") from None
+            if self._decoder.unconsumed_tail:
+                raise self._too_large()
             if not body:
                 return
         self._chunks.append(body)
         self._buffered += len(body)
-        if self._buffered > HIGH_WATER and not self._paused and not self._whole:
-            self._paused = True
-            self._connection.pause_reading()
+        if self._buffered > self._watch:
+            # A whole body is held to the cap; a body read in pieces pauses the upstream
+            # instead, so that what it buffers stays near HIGH_WATER.
+            if self._whole:
+                if self._buffered > self._max_body:
+                    raise self._too_large()
+            elif not self._paused and self._buffered > HIGH_WATER:
+                self._paused = True
+                self._connection.pause_reading()
         self._wake()
 
     def on_message_complete(self) -> None:
@@ -244,6 +262,11 @@ class Response:
         self._complete = True
         self._parser = None
         self._wake()
+
+    def _too_large(self) -> TooLarge:
+        self._chunks = []  # what was read so far is of no use: free it now
+        self._buffered = 0
+        return TooLarge(f"the upstream's answer is larger than {self._max_body} bytes")
 
     def _fail(self, error: Exception) -> None:
         if self._error is None:

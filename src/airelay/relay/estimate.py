@@ -1,4 +1,7 @@
-"""Usage counted offline, for an upstream that reported none (an abandoned stream)."""
+"""Usage counted offline, for an upstream that reported none: a stream that ended early or
+was abandoned (the prompt, and the text it produced), and a non-stream call whose client
+left and whose answer did not come within ``dropped_call_read_seconds`` (the prompt alone:
+what was generated is unknown)."""
 
 from __future__ import annotations
 

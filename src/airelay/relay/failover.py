@@ -1,9 +1,10 @@
 """Try channels in order until one answers; nothing has reached the client before that.
 
-A failed attempt (connection error, timeout, 429, 5xx, or an upstream that refuses the
-channel's own key) moves on to the next channel after a short backoff. An upstream that
-rejects the request itself (400, 413, 422...) is answered as it is, scrubbed: another
-channel would reject it too.
+A failed attempt (connection error, timeout, 429, 5xx, an upstream that refuses the
+channel's own key, an answer larger than the client's cap, or a whole answer the caller's
+``accept`` step finds unusable, such as a 200 that is not JSON) moves on to the next channel
+after a short backoff. An upstream that rejects the request itself (400, 413, 422...) is
+answered as it is, scrubbed: another channel would reject it too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from airelay.client import Pool, Response, Target, Timeouts, UpstreamError
 from airelay.errors import GatewayError
@@ -21,6 +23,12 @@ from airelay.store.snapshot import ChannelRecord
 REQUEST_ERRORS = frozenset({400, 409, 413, 415, 422})
 BACKOFF_BASE = 0.05
 BACKOFF_MAX = 1.0
+
+Accepted = TypeVar("Accepted")
+
+
+class Unusable(Exception):
+    """Raised by an ``accept`` step: this whole answer cannot be used; try the next channel."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +77,14 @@ async def call_with_failover(
     pool: Pool,
     channels: Sequence[ChannelRecord],
     build: Callable[[ChannelRecord], Attempt],
+    accept: Callable[[Completed], Accepted],
     *,
     stream: bool,
-) -> Completed | Streaming:
-    """Answer from the first channel that works, or raise the last failure as 502/504/429."""
+) -> Accepted | Streaming:
+    """Answer from the first channel that works, or raise the last failure as 502/504/429.
+
+    A whole answer goes through ``accept`` (which reads it once: usage, translation) inside
+    the loop, so that one it finds unusable (``Unusable``) falls over like a failed call."""
     last: _Failure | None = None
     for index, channel in enumerate(channels):
         if index:
@@ -83,9 +95,12 @@ async def call_with_failover(
             last = _Failure("error", f"channel {channel.id} is misconfigured: {exc}")
             continue
         try:
-            return await _try(pool, attempt, stream=stream)
+            result = await _try(pool, attempt, stream=stream)
+            return result if isinstance(result, Streaming) else accept(result)
         except _Failure as failure:
             last = failure
+        except Unusable as exc:
+            last = _Failure("error", str(exc))
     assert last is not None
     if last.kind == "timeout":
         raise GatewayError(504, f"upstream timed out: {last.message}")

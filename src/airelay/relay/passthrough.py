@@ -170,17 +170,26 @@ class GeminiRewriter:
 
 def whole_usage(
     fmt: str, body: bytes, upstream_model: str, public_model: str
-) -> tuple[bytes, Usage | None]:
-    """A whole response of ``fmt``: its usage, and the body with the public model name."""
+) -> tuple[bytes, Usage | None, dict[str, Any]]:
+    """A whole response of ``fmt``, parsed once: the body with the public model name, its
+    usage, and the parsed document (to count the answer when no usage came).
+
+    Raises ``ValueError`` for a body that is not a JSON object: the caller tries the next
+    channel rather than pass on bytes no SDK can read.
+    """
+    document = orjson.loads(body)  # orjson.JSONDecodeError is a ValueError
+    if not isinstance(document, dict):
+        raise ValueError("the answer is not a JSON object")
     if fmt == "openai":
-        return openai_chat.rewrite_response(body, upstream_model, public_model)
-    document = _loads(body)
-    if fmt == "anthropic":
-        if upstream_model != public_model and document.get("model") == upstream_model:
-            document["model"] = public_model
-            body = orjson.dumps(document)
-        return body, from_anthropic(document.get("usage"))
-    return body, from_gemini(document.get("usageMetadata"))
+        usage = openai_chat.usage_from(document)
+    elif fmt == "anthropic":
+        usage = from_anthropic(document.get("usage"))
+    else:
+        return body, from_gemini(document.get("usageMetadata")), document
+    if upstream_model != public_model and document.get("model") == upstream_model:
+        document["model"] = public_model
+        body = orjson.dumps(document)
+    return body, usage, document
 
 
 def _loads(data: bytes) -> dict[str, Any]:

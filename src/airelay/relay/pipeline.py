@@ -5,10 +5,16 @@
 
 When the client and the channel speak the same format the bytes pass through (model
 renamed, usage read); otherwise the IR translates request, answer and stream.
+
+Bounds: a call first takes a slot in the process's ``Admission`` (503 above the cap); a
+whole answer is read once, inside the failover loop (``_Answer.accept``), so that a 200
+that cannot be read falls over to the next channel; a non-stream call whose client goes
+away is read on for a while and billed (``_whole_call``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 from dataclasses import dataclass
@@ -22,9 +28,10 @@ from airelay.formats import openai_chat
 from airelay.formats.registry import codec
 from airelay.formats.usage import Usage
 from airelay.providers.presets import preset
+from airelay.relay.admission import Admission
 from airelay.relay.call import ChatCall
 from airelay.relay.estimate import answer_text, estimated_usage
-from airelay.relay.failover import Attempt, Completed, Streaming, call_with_failover
+from airelay.relay.failover import Attempt, Completed, Streaming, Unusable, call_with_failover
 from airelay.relay.images import inline_remote_images
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
 from airelay.relay.passthrough import whole_usage
@@ -45,20 +52,35 @@ class Whole:
 @dataclass(slots=True)
 class Streamed:
     """An open upstream stream: ``run(write)`` copies it to the client and settles; if the
-    surface cannot start the response, ``abandon()`` closes and settles instead."""
+    surface cannot start the response, ``abandon()`` closes and settles instead. Either one
+    ends the call's slot in ``admission``."""
 
     call: ChatCall
     upstream: Streaming
     meter: Meter
     channel_fmt: str
     content_type: str
+    admission: Admission
+    settings: Settings
 
     async def run(self, write: Write) -> None:
-        await relay_stream(self.call, self.upstream, self.meter, self.channel_fmt, write)
+        try:
+            await relay_stream(
+                self.call,
+                self.upstream,
+                self.meter,
+                self.channel_fmt,
+                write,
+                max_bytes=self.settings.max_stream_bytes,
+                max_seconds=self.settings.max_stream_seconds,
+            )
+        finally:
+            self.admission.leave()
 
     def abandon(self) -> None:
         self.upstream.close()
         self.meter.settle(Usage(), channel_id=self.upstream.channel.id, status=CLIENT_CLOSED)
+        self.admission.leave()
 
 
 def wire_format(channel: ChannelRecord) -> str:
@@ -68,39 +90,148 @@ def wire_format(channel: ChannelRecord) -> str:
 async def run_chat(
     state: AppState, snapshot: Snapshot, record: KeyRecord, call: ChatCall
 ) -> Whole | Streamed:
-    channels = channels_for(snapshot, call.model)
-    if call.client != "gemini" and any(wire_format(c) == "gemini" for c in channels):
-        # Gemini takes images inline only: fetch the URLs once, before any attempt.
-        await inline_remote_images(state.images, call.request_ir())
-    max_output, choices = _output_bounds(call)
-    meter = await open_meter(
-        state.wallets,
-        snapshot,
-        record,
-        model=call.model,
-        endpoint=call.endpoint,
-        request_id=call.request_id,
-        prompt_tokens=prompt_upper_bound(len(call.body)),
-        max_output_tokens=max_output,
-        choices=choices,
-    )
+    admission = state.admission
+    admission.enter()  # 503 above the cap, before any money is reserved
     try:
-        settings = state.settings
-        result = await call_with_failover(
-            state.upstream, channels, lambda ch: _attempt(settings, call, ch), stream=call.stream
+        channels = channels_for(snapshot, call.model)
+        if call.client != "gemini" and any(wire_format(c) == "gemini" for c in channels):
+            # Gemini takes images inline only: fetch the URLs once, before any attempt.
+            await inline_remote_images(state.images, call.request_ir())
+        max_output, choices = _output_bounds(call)
+        meter = await open_meter(
+            state.wallets,
+            snapshot,
+            record,
+            model=call.model,
+            endpoint=call.endpoint,
+            request_id=call.request_id,
+            prompt_tokens=prompt_upper_bound(len(call.body)),
+            max_output_tokens=max_output,
+            choices=choices,
         )
-        if isinstance(result, Completed):
-            return _whole(call, result, meter)
-        return Streamed(
-            call=call,
-            upstream=result,
-            meter=meter,
-            channel_fmt=wire_format(result.channel),
-            content_type="application/json" if call.json_array else "text/event-stream",
+    except BaseException:
+        admission.leave()
+        raise
+    answer = _Answer(state.settings, call, meter)
+    if not call.stream:
+        return await _whole_call(state, channels, answer)
+    try:
+        result = await call_with_failover(
+            state.upstream, channels, answer.attempt, answer.accept, stream=True
         )
     except BaseException:
         meter.release()
+        admission.leave()
         raise
+    if isinstance(result, Whole):
+        admission.leave()
+        return result
+    return Streamed(
+        call=call,
+        upstream=result,
+        meter=meter,
+        channel_fmt=wire_format(result.channel),
+        content_type="application/json" if call.json_array else "text/event-stream",
+        admission=admission,
+        settings=state.settings,
+    )
+
+
+async def _whole_call(state: AppState, channels: list[ChannelRecord], answer: _Answer) -> Whole:
+    """A non-stream call, run apart from the client's request (a task the handler awaits
+    shielded): a client that goes away after the upstream got the call does not cancel it.
+    The answer is read for up to ``dropped_call_read_seconds`` more and billed on the usage
+    the upstream reports, or, if it does not come in time, on the estimate."""
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(_whole_answer(state, channels, answer))
+    # What asyncio.shield does, with one future and one callback less: cancelling the
+    # handler cancels ``done``, never the task.
+    done = loop.create_future()
+    task.add_done_callback(functools.partial(_wake, done))
+    try:
+        await done
+    except asyncio.CancelledError:
+        if task.done():  # settled already; take a failure so it is not reported
+            if not task.cancelled():
+                task.exception()
+        else:
+            answer.client_gone(task, state.settings.dropped_call_read_seconds)
+        raise
+    return task.result()
+
+
+def _wake(done: asyncio.Future[None], _task: asyncio.Future[Whole]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+async def _whole_answer(state: AppState, channels: list[ChannelRecord], answer: _Answer) -> Whole:
+    try:
+        result = await call_with_failover(
+            state.upstream, channels, answer.attempt, answer.accept, stream=False
+        )
+        assert isinstance(result, Whole)  # a non-stream call is never answered as a stream
+        return result
+    except asyncio.CancelledError:
+        if answer.gave_up:
+            answer.settle_on_estimate()  # the upstream had the call and may bill for it
+        answer.meter.release()
+        raise
+    except BaseException:
+        answer.meter.release()
+        raise
+    finally:
+        state.admission.leave()
+
+
+class _ClientGone(Exception):
+    """The client left while the call was failing over: no new attempt is made for it."""
+
+
+class _Answer:
+    """One call's per-attempt steps for ``call_with_failover``: build the attempt, and
+    accept a whole answer (read once: usage, translation) or find it unusable."""
+
+    __slots__ = ("call", "channel_id", "gave_up", "meter", "settings", "status")
+
+    def __init__(self, settings: Settings, call: ChatCall, meter: Meter) -> None:
+        self.settings = settings
+        self.call = call
+        self.meter = meter
+        self.status = 200  # the usage row's status: CLIENT_CLOSED once the client left
+        self.channel_id: str | None = None  # the channel of the latest attempt
+        self.gave_up = False
+
+    def attempt(self, channel: ChannelRecord) -> Attempt:
+        if self.status == CLIENT_CLOSED:
+            raise _ClientGone
+        self.channel_id = channel.id
+        return _attempt(self.settings, self.call, channel)
+
+    def accept(self, result: Completed) -> Whole:
+        return _whole(self.call, result, self.meter, self.status)
+
+    def client_gone(self, task: asyncio.Future[Whole], seconds: float) -> None:
+        """The client left: let the call finish on its own, for ``seconds`` at most."""
+        self.status = CLIENT_CLOSED
+        timer = asyncio.get_running_loop().call_later(seconds, self._give_up, task)
+        task.add_done_callback(lambda done: _forget(done, timer))
+
+    def _give_up(self, task: asyncio.Future[Whole]) -> None:
+        self.gave_up = True
+        task.cancel()
+
+    def settle_on_estimate(self) -> None:
+        usage = estimated_usage(self.call, "")
+        self.meter.settle(usage, channel_id=self.channel_id, status=CLIENT_CLOSED)
+
+
+def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
+    """A task nobody awaits any more: stop its timer, and take its outcome so that a
+    failure is not reported as never retrieved."""
+    timer.cancel()
+    if not task.cancelled():
+        task.exception()
 
 
 def _output_bounds(call: ChatCall) -> tuple[int | None, int]:
@@ -161,7 +292,10 @@ def _same_format_body(call: ChatCall, upstream_model: str) -> bytes:
     return orjson.dumps(changed)
 
 
-def _whole(call: ChatCall, result: Completed, meter: Meter) -> Whole:
+def _whole(call: ChatCall, result: Completed, meter: Meter, status: int) -> Whole:
+    """A whole upstream answer for the client, read once; settles (200) or releases (an
+    error) the meter. Raises ``Unusable`` for a 200 that cannot be read: the next channel
+    is tried."""
     fmt = wire_format(result.channel)
     upstream_model = result.channel.upstream_model(call.model)
     content_type = result.content_type.split(";")[0] or "application/json"
@@ -172,28 +306,26 @@ def _whole(call: ChatCall, result: Completed, meter: Meter) -> Whole:
         message = upstream_error_message(result.body, result.channel)
         error = codec(call.client).error_body(result.status, message, None)
         return Whole(result.status, orjson.dumps(error), "application/json")
-    usage: Usage | None
-    if fmt == call.client:
-        body, usage = whole_usage(fmt, result.body, upstream_model, call.model)
-        text = ""
-    else:
-        try:
+    try:
+        if fmt == call.client:
+            body, usage, document = whole_usage(fmt, result.body, upstream_model, call.model)
+            if usage is None:
+                usage = estimated_usage(call, answer_text(codec(fmt).decode_response(document)))
+        else:
             answer = codec(fmt).decode_response(orjson.loads(result.body))
-        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
-            meter.release()
-            message = f"upstream answered in an unexpected shape: {type(exc).__name__}"
-            error = codec(call.client).error_body(502, message, None)
-            return Whole(502, orjson.dumps(error), "application/json")
-        answer.model = call.model
-        body = orjson.dumps(codec(call.client).encode_response(answer))
-        usage = answer.usage
-        text = "" if usage else answer_text(answer)
-    if usage is None:
-        if not text and fmt == call.client:
-            text = answer_text(codec(fmt).decode_response(orjson.loads(result.body)))
-        usage = estimated_usage(call, text)
-    meter.settle(usage, channel_id=result.channel.id)
+            answer.model = call.model
+            body = orjson.dumps(codec(call.client).encode_response(answer))
+            usage = answer.usage or estimated_usage(call, answer_text(answer))
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        raise Unusable(f"the upstream answered 200 in an unexpected shape ({_why(exc)})") from exc
+    meter.settle(usage, channel_id=result.channel.id, status=status)
     return Whole(200, body, "application/json")
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, orjson.JSONDecodeError):
+        return "not valid JSON"
+    return str(exc)[:200] if isinstance(exc, ValueError) else type(exc).__name__
 
 
 def upstream_error_message(body: bytes, channel: ChannelRecord) -> str:

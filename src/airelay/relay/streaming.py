@@ -8,6 +8,7 @@ client (a write fails, or the task is cancelled).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -33,10 +34,24 @@ from airelay.relay.scrub import StreamScrubber
 Write = Callable[[bytes], Awaitable[None]]
 
 
+class _OverCap(Exception):
+    """The stream went past the gateway's cap on its bytes."""
+
+
 async def relay_stream(
-    call: ChatCall, upstream: Streaming, meter: Meter, channel_fmt: str, write: Write
+    call: ChatCall,
+    upstream: Streaming,
+    meter: Meter,
+    channel_fmt: str,
+    write: Write,
+    *,
+    max_bytes: int,
+    max_seconds: float,
 ) -> None:
-    """Copy the stream to ``write`` (the client), then close the upstream and settle."""
+    """Copy the stream to ``write`` (the client), then close the upstream and settle.
+
+    A stream that goes on past ``max_bytes`` from the upstream or ``max_seconds`` in all
+    ends with an error event, and is billed like one that failed midway."""
     same = channel_fmt == call.client
     channel = upstream.channel
     upstream_model = channel.upstream_model(call.model)
@@ -52,32 +67,48 @@ async def relay_stream(
     aligner = BlockAligner()
     content = upstream.response
     status = CLIENT_CLOSED
+    deadline = asyncio.timeout(max_seconds)  # one timer per stream
+    received = 0
     try:
         try:
-            chunk = upstream.first
-            while chunk:
-                block = aligner.feed(chunk)
-                if block:
-                    if fast is not None:
-                        out = _pass(block, fast, framer, scrubber)
-                    else:
-                        out = _handle(split_events(block), rewriter, translator, framer, scrubber)
-                    if out:
-                        await write(scrubber.block(out))
-                chunk = await content.readany()
-            out = _handle(split_events(aligner.rest()), rewriter, translator, framer, scrubber)
-            finished = framer.finished or (translator is not None and translator.finished)
-            if translator is not None:
-                out += translator.close(framer)
-            if out:
-                await write(scrubber.block(out))
-            status = 200 if finished else 502
-            if not finished:
-                await write(framer.error("upstream stream ended before completion"))
+            async with deadline:
+                chunk = upstream.first
+                while chunk:
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise _OverCap
+                    block = aligner.feed(chunk)
+                    if block:
+                        if fast is not None:
+                            out = _pass(block, fast, framer, scrubber)
+                        else:
+                            out = _handle(
+                                split_events(block), rewriter, translator, framer, scrubber
+                            )
+                        if out:
+                            await write(scrubber.block(out))
+                    chunk = await content.readany()
+                out = _handle(split_events(aligner.rest()), rewriter, translator, framer, scrubber)
+                finished = framer.finished or (translator is not None and translator.finished)
+                if translator is not None:
+                    out += translator.close(framer)
+                if out:
+                    await write(scrubber.block(out))
+                status = 200 if finished else 502
+                if not finished:
+                    await write(framer.error("upstream stream ended before completion"))
+        except _OverCap:
+            status = 502
+            message = f"the stream passed the gateway's limit of {max_bytes} bytes"
+            await write(framer.error(message))
         except (UpstreamError, TimeoutError) as exc:
             status = 502
-            detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
-            await write(framer.error(scrubber.text(f"upstream stream failed: {detail}")))
+            if deadline.expired():
+                message = f"the stream passed the gateway's limit of {max_seconds:g} seconds"
+            else:
+                detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+                message = scrubber.text(f"upstream stream failed: {detail}")
+            await write(framer.error(message))
         tail = framer.close()
         if tail:
             await write(tail)
