@@ -27,11 +27,13 @@ async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[web.Ap
     from aiohttp import web
 
     from airelay.app import create_app
+    from airelay.surfaces.protocol import PARSER_LIMITS, GatewayRunner
 
     app = create_app(settings)
     # handler_cancellation: a client that goes away cancels its handler, and with it the
-    # upstream call it waits on.
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    # upstream call it waits on. GatewayRunner: a request the HTTP parser refuses (header
+    # or URL too long, bad bytes) is answered in JSON with one log line, no traceback.
+    runner = GatewayRunner(app, handler_cancellation=True, access_log=None, **PARSER_LIMITS)
     await runner.setup()
     site = web.TCPSite(
         runner, settings.host, settings.port, reuse_port=reuse_port or None, backlog=2048

@@ -46,6 +46,11 @@ async def decode(request: web.Request, kind: type[T]) -> T:
         raise GatewayError(400, f"invalid request body: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+    except RecursionError as exc:
+        # msgspec walks a value the Struct does not name (``{"x": [[[...]]]}``) recursively.
+        raise GatewayError(400, "malformed JSON body: nested too deeply") from exc
+    except UnicodeDecodeError as exc:
+        raise GatewayError(400, "malformed JSON body: not UTF-8") from exc
 
 
 def paging(request: web.Request, default_limit: int = 50) -> tuple[int, int]:
