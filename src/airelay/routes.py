@@ -84,4 +84,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
     table.extend(ROUTES)  # each also without the /v1 prefix
     for method, path, handler in table:
         router.add_route(method, path, endpoint(handler))
-    router.add_route("*", "/{tail:.*}", endpoint(unmatched))
+    # (?s): a decoded line break in a path must reach the catch-all too, else aiohttp
+    # answers a plain-text 404 of its own.
+    router.add_route("*", "/{tail:(?s:.*)}", endpoint(unmatched))

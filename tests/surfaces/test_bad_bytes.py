@@ -175,3 +175,32 @@ def test_malformed_http_answers_json_and_logs_one_line(
     assert SECRET not in caplog.text
     # The gateway still serves the next caller.
     assert httpx.get(gateway.url + "/v1/models", timeout=10).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "status"),
+    [
+        ("GET", "/v1/x%0Ay", 404),
+        ("GET", "/v1/models/a%0A", 401),
+        ("POST", "/v1beta/models/a%0Ab:generateContent", 401),
+        ("GET", "/v1/admin/users/a%0Db", 401),
+    ],
+)
+def test_line_break_in_path_is_answered_by_the_gateway(
+    gateway: Gateway, method: str, url: str, status: int
+) -> None:
+    """A decoded line break escaped the routes' patterns and got aiohttp's plain-text 404."""
+    response = httpx.request(method, gateway.url + url, timeout=10)
+    assert response.status_code in (status, 404), response.text
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    assert response.headers.get("x-request-id")
+
+
+def test_openai_route_with_a_colon_answers_in_openai_shape(
+    gateway: Gateway, user_key: str
+) -> None:
+    """``GET /v1/models/a:b`` is OpenAI's retrieve-model; only POSTs there are Gemini's."""
+    response = httpx.get(
+        gateway.url + "/v1/models/a:b", headers={"Authorization": f"Bearer {user_key}"}
+    )
+    assert expect_error(response, 404)
