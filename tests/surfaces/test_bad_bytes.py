@@ -204,3 +204,18 @@ def test_openai_route_with_a_colon_answers_in_openai_shape(
         gateway.url + "/v1/models/a:b", headers={"Authorization": f"Bearer {user_key}"}
     )
     assert expect_error(response, 404)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"system_name": "a\\u0000b"}', b'{"system_name": "' + b"x" * 10_000 + b'"}'],
+    ids=["nul", "too-long"],
+)
+def test_settings_refuse_a_nul_or_an_endless_name(gateway: Gateway, body: bytes) -> None:
+    response = httpx.patch(
+        gateway.url + "/v1/admin/settings",
+        headers={"Authorization": f"Bearer {gateway.admin_key}"},
+        content=body,
+        timeout=10,
+    )
+    expect_error(response, 400)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airelay.surfaces.admin.settings import DEFAULTS
+from airelay.surfaces.admin.settings import DEFAULTS, MAX_NAME
 
 Schema = dict[str, Any]
 
@@ -158,7 +158,7 @@ STRIPE_EVENT: Schema = {
 SETTINGS_PATCH: Schema = {
     "type": "object",
     "properties": {
-        "system_name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "system_name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
         "features": {
             "type": "object",
             "properties": {
