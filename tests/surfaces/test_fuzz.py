@@ -8,8 +8,8 @@ billing 501 where Stripe is not configured, as documented), never a traceback or
 log line, every error in the route's error shape with an ``x-request-id``, and the books
 exact: only successful calls are charged, one usage row each.
 
-``AIRELAY_FUZZ_EXAMPLES`` sets the examples per operation and mode (default 6; e.g. 200 for a
-long run).
+``AIRELAY_FUZZ_EXAMPLES`` sets the examples per operation and mode (default 5; e.g. 200 for a
+long run). A finding prints the request that caused it and hypothesis's seed.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import pytest
 import schemathesis
 from fakes.openai_upstream import FakeOpenAI
 from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
@@ -34,7 +34,7 @@ from support.ledger import books, wait_for_rows
 
 from airelay.surfaces.admin.settings import DEFAULTS
 
-EXAMPLES = int(os.environ.get("AIRELAY_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("AIRELAY_FUZZ_EXAMPLES", "5"))
 CHARGING = ("/v1/chat/completions", "/v1/messages", ":generateContent", ":streamGenerateContent")
 UPSTREAM_STATUSES = {502, 503, 504}
 NOT_CONFIGURED = {"/v1/billing/checkout", "/v1/billing/webhook"}  # Stripe unset: 501
@@ -138,7 +138,6 @@ class Fuzz:
         seen = len(self.caplog.records)
         response = case.call(base_url=self.gateway.url, headers=self.headers(path), timeout=60)
         self.calls += 1
-        print("FUZZ", case.operation.method, case.operation.path, response.status_code, response.request.url[:150], {k: v[:40] for k, v in response.request.headers.items() if k.lower() in ("authorization", "x-api-key", "x-goog-api-key")})
         status = response.status_code
         sent = response.request
         where = f"{sent.method} {sent.url} -> {status}: {response.content[:300]!r}"

@@ -23,6 +23,15 @@ _ASYNCPG_ERRORS = (
     "CannotConnectNowError",
     "TooManyConnectionsError",
 )
+_SQLITE_OUTAGES = (
+    "unable to open",
+    "locked",
+    "busy",
+    "disk i/o",
+    "readonly",
+    "disk is full",
+    "not a database",
+)
 _DATABASE_MODULES = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
 
 
@@ -34,7 +43,13 @@ def unavailable(error: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, sa.DBAPIError) and current.connection_invalidated:
             return True
-        if isinstance(current, sa.OperationalError | sa.InterfaceError | sa.TimeoutError):
+        if isinstance(current, sa.OperationalError) and _sqlite(current):
+            # SQLite says "no such table" or "syntax error" with the same class: bugs, not
+            # outages. Only a file it cannot open, write or lock is out of reach.
+            message = str(current.orig).lower()
+            if any(words in message for words in _SQLITE_OUTAGES):
+                return True
+        elif isinstance(current, sa.OperationalError | sa.InterfaceError | sa.TimeoutError):
             return True
         if _asyncpg_connection_error(current):
             return True
@@ -44,6 +59,10 @@ def unavailable(error: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def _sqlite(error: sa.DBAPIError) -> bool:
+    return "sqlite" in type(error.orig).__module__ or "sqlite" in type(error.orig).__qualname__
 
 
 def _asyncpg_connection_error(error: BaseException) -> bool:
