@@ -196,9 +196,7 @@ def test_line_break_in_path_is_answered_by_the_gateway(
     assert response.headers.get("x-request-id")
 
 
-def test_openai_route_with_a_colon_answers_in_openai_shape(
-    gateway: Gateway, user_key: str
-) -> None:
+def test_openai_route_with_a_colon_answers_in_openai_shape(gateway: Gateway, user_key: str) -> None:
     """``GET /v1/models/a:b`` is OpenAI's retrieve-model; only POSTs there are Gemini's."""
     response = httpx.get(
         gateway.url + "/v1/models/a:b", headers={"Authorization": f"Bearer {user_key}"}
