@@ -10,6 +10,7 @@ from aiohttp import web
 from airelay.surfaces import account, anthropic, billing, gemini, model_lists, openai_chat
 from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
 from airelay.surfaces.endpoint import endpoint, unmatched
+from airelay.surfaces.openapi import openapi_json
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -65,10 +66,24 @@ GEMINI_ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+# Served as they are, without a version prefix, and without a key.
+PUBLIC_ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/openapi.json", openapi_json),
+]
+
+
+def documented_routes() -> list[tuple[str, str, Handler]]:
+    """Every route once, as ``GET /openapi.json`` describes it (``ROUTES`` with ``/v1``)."""
     table = list(GEMINI_ROUTES)
-    for prefix in ("/v1", ""):
-        table.extend((method, prefix + path, handler) for method, path, handler in ROUTES)
+    table.extend((method, "/v1" + path, handler) for method, path, handler in ROUTES)
+    return table + PUBLIC_ROUTES
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    table = documented_routes()
+    table.extend(ROUTES)  # each also without the /v1 prefix
     for method, path, handler in table:
         router.add_route(method, path, endpoint(handler))
-    router.add_route("*", "/{tail:.*}", endpoint(unmatched))
+    # (?s): a decoded line break in a path must reach the catch-all too, else aiohttp
+    # answers a plain-text 404 of its own.
+    router.add_route("*", "/{tail:(?s:.*)}", endpoint(unmatched))

@@ -28,6 +28,7 @@ async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[web.Ap
     from aiohttp import web
 
     from airelay.app import create_app
+    from airelay.surfaces.protocol import PARSER_LIMITS, GatewayRunner
 
     return_large_blocks()
     app = create_app(settings)
@@ -36,11 +37,14 @@ async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[web.Ap
     # keepalive_timeout: aiohttp closes a connection that has not delivered a whole request
     # head this long after it opened or after its last response, however steadily it
     # trickles bytes: the client header timeout (slowloris).
-    runner = web.AppRunner(
+    # GatewayRunner: a request the HTTP parser refuses (header or URL too long, bad bytes)
+    # is answered in JSON with one log line, no traceback.
+    runner = GatewayRunner(
         app,
         handler_cancellation=True,
         access_log=None,
         keepalive_timeout=settings.client_header_timeout,
+        **PARSER_LIMITS,
     )
     await runner.setup()
     site = web.TCPSite(

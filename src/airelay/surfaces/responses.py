@@ -18,7 +18,11 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 def client_format(request: web.Request) -> str:
     """The wire format a caller speaks, from the route it called (errors answer in it)."""
     path = request.path
-    if path.startswith("/v1beta/") or (":" in path.rsplit("/", 1)[-1] and "/models/" in path):
+    if path.startswith("/v1beta/") or (
+        # Gemini's actions under /v1 (``POST /v1/models/{model}:generateContent``); a GET
+        # there is OpenAI's retrieve-model, whatever the id holds.
+        request.method == "POST" and ":" in path.rsplit("/", 1)[-1] and "/models/" in path
+    ):
         return "gemini"
     if path.startswith(("/v1/messages", "/messages")) or "anthropic-version" in request.headers:
         return "anthropic"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
+import orjson
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,16 +38,38 @@ def admin(handler: AdminHandler) -> Callable[[web.Request], Awaitable[web.Stream
     return guarded
 
 
-async def decode(request: web.Request, kind: type[T]) -> T:
-    """The JSON body as ``kind``; any mismatch is a 400 that names the field."""
+async def _body(request: web.Request) -> bytes:
     body = await request.read()
     if b"\\u0000" in body:
+        # PostgreSQL text cannot hold a NUL; no name, id or setting needs one.
         raise GatewayError(400, "invalid request body: strings must not contain NUL characters")
+    return body
+
+
+async def decode(request: web.Request, kind: type[T]) -> T:
+    """The JSON body as ``kind``; any mismatch is a 400 that names the field."""
+    body = await _body(request)
     try:
         return msgspec.json.decode(body or b"{}", type=kind)
     except msgspec.ValidationError as exc:
         raise GatewayError(400, f"invalid request body: {exc}") from exc
     except msgspec.DecodeError as exc:
+        raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+    except RecursionError as exc:
+        # msgspec walks a value the Struct does not name (``{"x": [[[...]]]}``) recursively.
+        raise GatewayError(400, "malformed JSON body: nested too deeply") from exc
+    except UnicodeDecodeError as exc:
+        raise GatewayError(400, "malformed JSON body: not UTF-8") from exc
+
+
+async def decode_json(request: web.Request) -> Any:
+    """The JSON body, any shape, for handlers that check it themselves; 400 if it is none."""
+    body = await _body(request)
+    if not body:
+        raise GatewayError(400, "request body is empty; expected JSON")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise GatewayError(400, f"malformed JSON body: {exc}") from exc
 
 

@@ -11,9 +11,10 @@ from airelay import __version__
 from airelay.errors import GatewayError
 from airelay.state import AppState
 from airelay.store import meta
-from airelay.surfaces.admin.common import admin, config_changed
-from airelay.surfaces.responses import json_response, read_json
+from airelay.surfaces.admin.common import admin, config_changed, decode_json
+from airelay.surfaces.responses import json_response
 
+MAX_NAME = 200
 DEFAULTS: dict[str, Any] = {
     "system_name": "airelay",
     "features": {
@@ -73,8 +74,10 @@ def _validated(patch: Any) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in patch.items():
         if key == "system_name":
-            if not isinstance(value, str) or not value.strip():
-                raise GatewayError(400, "'system_name' must be a non-empty string")
+            if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+                raise GatewayError(
+                    400, f"'system_name' must be a non-empty string (at most {MAX_NAME} characters)"
+                )
             clean[key] = value
         elif key in _TYPES:
             if not isinstance(value, dict):
@@ -104,7 +107,7 @@ async def get_settings(request: web.Request, state: AppState) -> web.StreamRespo
 
 @admin
 async def update_settings(request: web.Request, state: AppState) -> web.StreamResponse:
-    patch = _validated(await read_json(request))
+    patch = _validated(await decode_json(request))
     async with state.engine.begin() as conn:
         stored = merged(await meta.get_json(conn, meta.SETTINGS))
         for key, value in patch.items():

@@ -1,0 +1,353 @@
+"""``GET /openapi.json``: an OpenAPI 3.1 document of every route and its body, no key needed.
+
+The path list comes from the route table itself (``airelay.routes``); this module adds what
+a route takes (query, headers, body) and who may call it. A route without an entry in
+``OPERATIONS`` makes the document fail to build, so none is forgotten (a test builds it).
+Management bodies are the msgspec Structs the handlers decode into, as JSON Schema.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import msgspec
+import orjson
+from aiohttp import web
+
+from airelay import __version__
+from airelay.catalog import (
+    CHANNEL_STATUSES,
+    PRICE_FIELDS,
+    ChannelCreate,
+    ChannelPatch,
+    ModelCreate,
+    ModelPatch,
+)
+from airelay.providers.presets import CHANNEL_TYPES
+from airelay.surfaces.admin import tokens, users
+from airelay.surfaces.admin.common import MAX_PAGE, MAX_PAGE_SIZE
+from airelay.surfaces.admin.topup import MAX_IDEMPOTENCY_KEY, TopupRequest
+from airelay.surfaces.gemini import ACTIONS
+from airelay.surfaces.openapi import bodies
+
+Schema = dict[str, Any]
+Table = Iterable[tuple[str, str, Any]]
+
+ADMIN, USER, PUBLIC = "admin", "user", "public"
+_STRUCTS = (
+    users.UserCreate,
+    users.UserPatch,
+    tokens.TokenCreate,
+    tokens.TokenPatch,
+    ChannelCreate,
+    ChannelPatch,
+    ModelCreate,
+    ModelPatch,
+    TopupRequest,
+)
+# Rules the handlers check after decoding, stated in the schema so a generator can meet them.
+_ENUMS: dict[tuple[str, str], list[str]] = {
+    ("UserPatch", "status"): list(users.STATUSES),
+    ("TokenPatch", "status"): list(tokens.STATUSES),
+    ("ChannelCreate", "type"): list(CHANNEL_TYPES),
+    ("ChannelPatch", "type"): list(CHANNEL_TYPES),
+    ("ChannelCreate", "status"): list(CHANNEL_STATUSES),
+    ("ChannelPatch", "status"): list(CHANNEL_STATUSES),
+}
+_PERMISSIONS: Schema = {"type": "array", "items": {"enum": list(tokens.PERMISSIONS)}}
+_PRICING: Schema = {
+    "type": "object",
+    "properties": {name: {"type": ["number", "null"], "minimum": 0} for name in PRICE_FIELDS},
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    caller: str  # ADMIN, USER or PUBLIC
+    body: Schema | None = None
+    query: tuple[tuple[str, Schema], ...] = ()
+    headers: tuple[tuple[str, Schema], ...] = ()
+    errors: str = "OpenAIError"
+    success: int = 200
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_STRING: Schema = {"type": "string", "maxLength": 200}
+_DATE: Schema = {"type": "string", "format": "date", "description": "ISO 8601 date or time"}
+_PAGING = (
+    ("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+    ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}),
+)
+_RANGE = (("start_date", _DATE), ("end_date", _DATE))
+_USAGE_FILTERS = (*_PAGING, ("user_id", _STRING), ("token_id", _STRING), ("model", _STRING))
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("POST", "/chat/completions"): Operation(
+        "Create a chat completion (OpenAI format)", USER, _ref("OpenAIChatRequest")
+    ),
+    ("GET", "/models"): Operation("List the models this key may use (OpenAI format)", USER),
+    ("GET", "/models/{model:.+}"): Operation("Retrieve a model this key may use", USER),
+    ("POST", "/messages"): Operation(
+        "Create a message (Anthropic format)",
+        USER,
+        _ref("AnthropicMessagesRequest"),
+        errors="AnthropicError",
+    ),
+    ("POST", "/messages/count_tokens"): Operation(
+        "Count the input tokens of a message (Anthropic format)",
+        USER,
+        _ref("AnthropicCountTokensRequest"),
+        errors="AnthropicError",
+    ),
+    # Expanded into one path per action (``{model}:generateContent`` ...), see _paths.
+    ("POST", "/models/{target:.+}"): Operation("Gemini model action", USER),
+    ("POST", "/billing/checkout"): Operation(
+        "Open a Stripe Checkout top-up for the key's user", USER, _ref("CheckoutRequest")
+    ),
+    ("POST", "/billing/webhook"): Operation(
+        "Stripe reports a payment (authenticated by its signature)",
+        PUBLIC,
+        _ref("StripeEvent"),
+        headers=(("Stripe-Signature", {"type": "string", "maxLength": 500}),),
+    ),
+    ("GET", "/admin/settings"): Operation("Read the system settings", ADMIN),
+    ("PATCH", "/admin/settings"): Operation("Change system settings", ADMIN, _ref("SettingsPatch")),
+    ("GET", "/admin/channels"): Operation("List upstream channels", ADMIN),
+    ("POST", "/admin/channels"): Operation(
+        "Create a channel", ADMIN, _ref("ChannelCreate"), success=201
+    ),
+    ("GET", "/admin/channels/{id}"): Operation("Read a channel", ADMIN),
+    ("PATCH", "/admin/channels/{id}"): Operation("Change a channel", ADMIN, _ref("ChannelPatch")),
+    ("DELETE", "/admin/channels/{id}"): Operation("Delete a channel", ADMIN),
+    ("POST", "/admin/channels/{id}/test"): Operation(
+        "Send a one-token probe to the channel's upstream",
+        ADMIN,
+        _ref("ChannelTest"),
+        query=(("model", _STRING),),
+    ),
+    ("GET", "/admin/models"): Operation("List the model catalog", ADMIN),
+    ("POST", "/admin/models"): Operation(
+        "Add a model and its prices", ADMIN, _ref("ModelCreate"), success=201
+    ),
+    ("GET", "/admin/models/{id:.+}"): Operation("Read a catalog model", ADMIN),
+    ("PATCH", "/admin/models/{id:.+}"): Operation(
+        "Change a catalog model", ADMIN, _ref("ModelPatch")
+    ),
+    ("DELETE", "/admin/models/{id:.+}"): Operation("Remove a catalog model", ADMIN),
+    ("GET", "/admin/users"): Operation(
+        "List users, paged",
+        ADMIN,
+        query=(*_PAGING, ("status", {"enum": ["active", "disabled", "deleted"]})),
+    ),
+    ("POST", "/admin/users"): Operation("Create a user", ADMIN, _ref("UserCreate"), success=201),
+    ("GET", "/admin/users/{id}"): Operation("Read a user", ADMIN),
+    ("PATCH", "/admin/users/{id}"): Operation("Change a user", ADMIN, _ref("UserPatch")),
+    ("DELETE", "/admin/users/{id}"): Operation("Mark a user deleted", ADMIN),
+    ("GET", "/admin/tokens"): Operation(
+        "List API keys, paged", ADMIN, query=(*_PAGING, ("user_id", _STRING))
+    ),
+    ("POST", "/admin/tokens"): Operation(
+        "Create an API key (its secret is returned once)",
+        ADMIN,
+        _ref("TokenCreate"),
+        success=201,
+    ),
+    ("GET", "/admin/tokens/{id}"): Operation("Read an API key", ADMIN),
+    ("PATCH", "/admin/tokens/{id}"): Operation("Change an API key", ADMIN, _ref("TokenPatch")),
+    ("DELETE", "/admin/tokens/{id}"): Operation("Revoke an API key", ADMIN),
+    ("GET", "/balance"): Operation("The key's user's balance", USER),
+    ("GET", "/billing/balance"): Operation("The key's user's balance, short", USER),
+    ("GET", "/usage"): Operation(
+        "The key's user's own usage rows, paged", USER, query=(*_USAGE_FILTERS, *_RANGE)
+    ),
+    ("GET", "/dashboard/billing/subscription"): Operation(
+        "The key's spending limit (OpenAI legacy shape)", USER
+    ),
+    ("GET", "/dashboard/billing/usage"): Operation(
+        "Spend in US cents (OpenAI legacy shape)", USER, query=_RANGE
+    ),
+    ("POST", "/admin/topup"): Operation(
+        "Credit a user's balance",
+        ADMIN,
+        _ref("TopupRequest"),
+        headers=(
+            (
+                "Idempotency-Key",
+                {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+            ),
+        ),
+    ),
+    ("GET", "/admin/usage"): Operation(
+        "Billed calls, newest first, paged", ADMIN, query=(*_USAGE_FILTERS, *_RANGE)
+    ),
+    ("GET", "/admin/usage/summary"): Operation(
+        "Totals per model and per day",
+        ADMIN,
+        query=(("user_id", _STRING), ("model", _STRING), *_RANGE),
+    ),
+    ("GET", "/v1beta/models"): Operation(
+        "List the models this key may use (Gemini format)", USER, errors="GeminiError"
+    ),
+    ("GET", "/v1beta/models/{target:.+}"): Operation(
+        "Retrieve a model (Gemini format)", USER, errors="GeminiError"
+    ),
+    ("POST", "/v1beta/models/{target:.+}"): Operation("Gemini model action", USER),
+    ("GET", "/openapi.json"): Operation("This document", PUBLIC),
+}
+
+_GEMINI_BODIES = {
+    "generateContent": "GeminiGenerateContentRequest",
+    "streamGenerateContent": "GeminiGenerateContentRequest",
+    "countTokens": "GeminiCountTokensRequest",
+}
+_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+_CLIENT_SECURITY: list[Schema] = [
+    {"userKey": []},
+    {"anthropicKey": []},
+    {"googleKey": []},
+    {"queryKey": []},
+]
+
+
+def _template(path: str) -> str:
+    """aiohttp's ``{id:.+}`` as OpenAPI's ``{id}``; Gemini's ``target`` is the model."""
+    return _PARAM.sub(lambda m: "{model}" if m[1] == "target" else "{" + m[1] + "}", path)
+
+
+def _operation(method: str, path: str, op: Operation, body: Schema | None) -> Schema:
+    names = _PARAM.findall(path)
+    parameters: list[Schema] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        for name in names
+    ]
+    parameters += [{"name": n, "in": "query", "schema": s} for n, s in op.query]
+    parameters += [{"name": n, "in": "header", "schema": s} for n, s in op.headers]
+    error = {"application/json": {"schema": _ref(op.errors)}}
+    spec: Schema = {
+        "operationId": _operation_id(method, path),
+        "summary": op.summary,
+        "tags": [
+            "management" if op.caller == ADMIN else "public" if op.caller == PUBLIC else "client"
+        ],
+        "parameters": parameters,
+        "responses": {
+            str(op.success): {"description": "Success", "content": {"application/json": {}}},
+            "default": {"description": "An error in the caller's format", "content": error},
+        },
+    }
+    if op.caller == ADMIN:
+        spec["security"] = [{"managementKey": []}]
+    elif op.caller == USER:
+        spec["security"] = _CLIENT_SECURITY
+    else:
+        spec["security"] = []
+    if body is not None:
+        spec["requestBody"] = {
+            "required": op.caller != ADMIN or method == "POST",
+            "content": {"application/json": {"schema": body}},
+        }
+    return spec
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = re.sub(r"[^A-Za-z0-9]+", "_", _PARAM.sub(r"by_\1", path)).strip("_")
+    return f"{method.lower()}_{words}"
+
+
+def _paths(table: Table) -> Schema:
+    paths: Schema = {}
+    for method, path, _handler in table:
+        op = OPERATIONS[(method, path.removeprefix("/v1") if path.startswith("/v1/") else path)]
+        if method == "POST" and path.endswith("/models/{target:.+}"):
+            # Gemini's actions share one route; each is its own operation with its own body.
+            stem = path.removesuffix("{target:.+}")
+            for action in ACTIONS:
+                template = f"{stem}{{model}}:{action}"
+                gemini = Operation(f"Gemini {action}", USER, errors="GeminiError")
+                spec = _operation(method, template, gemini, _ref(_GEMINI_BODIES[action]))
+                if action == "streamGenerateContent":
+                    spec["parameters"].append(
+                        {"name": "alt", "in": "query", "schema": {"enum": ["sse"]}}
+                    )
+                paths.setdefault(template, {})[method.lower()] = spec
+            continue
+        template = _template(path)
+        paths.setdefault(template, {})[method.lower()] = _operation(
+            method, _template(path), op, op.body
+        )
+    return paths
+
+
+def _components() -> Schema:
+    _refs, schemas = msgspec.json.schema_components(
+        _STRUCTS, ref_template="#/components/schemas/{name}"
+    )
+    for (struct, name), values in _ENUMS.items():
+        schemas[struct]["properties"][name] = {"enum": values}
+    for struct in ("TokenCreate", "TokenPatch"):
+        schemas[struct]["properties"]["permissions"] = _PERMISSIONS
+    for struct in ("ModelCreate", "ModelPatch"):
+        schemas[struct]["properties"]["pricing"] = _PRICING
+    schemas.update(
+        OpenAIChatRequest=bodies.OPENAI_CHAT,
+        AnthropicMessagesRequest=bodies.ANTHROPIC_MESSAGES,
+        AnthropicCountTokensRequest=bodies.ANTHROPIC_COUNT_TOKENS,
+        GeminiGenerateContentRequest=bodies.GEMINI_GENERATE,
+        GeminiCountTokensRequest=bodies.GEMINI_COUNT_TOKENS,
+        CheckoutRequest=bodies.CHECKOUT,
+        StripeEvent=bodies.STRIPE_EVENT,
+        SettingsPatch=bodies.SETTINGS_PATCH,
+        ChannelTest=bodies.CHANNEL_TEST,
+        OpenAIError=bodies.OPENAI_ERROR,
+        AnthropicError=bodies.ANTHROPIC_ERROR,
+        GeminiError=bodies.GEMINI_ERROR,
+    )
+    return {
+        "schemas": schemas,
+        "securitySchemes": {
+            "managementKey": {"type": "http", "scheme": "bearer", "description": "mgmt-..."},
+            "userKey": {"type": "http", "scheme": "bearer", "description": "sk-..."},
+            "anthropicKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+            "googleKey": {"type": "apiKey", "in": "header", "name": "x-goog-api-key"},
+            "queryKey": {"type": "apiKey", "in": "query", "name": "key"},
+        },
+    }
+
+
+def build(table: Table) -> Schema:
+    """The document for the route ``table`` (method, path, handler); ``KeyError`` names a
+    route that ``OPERATIONS`` does not describe."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "airelay",
+            "version": __version__,
+            "description": (
+                "A self-hosted AI API gateway. Every /v1 path also answers without the /v1 "
+                "prefix. Errors answer in the caller's format: OpenAI's, Anthropic's on "
+                "/v1/messages, Google's on Gemini paths."
+            ),
+        },
+        "paths": _paths(table),
+        "components": _components(),
+    }
+
+
+@cache
+def _document() -> bytes:
+    from airelay.routes import documented_routes  # the table imports this module
+
+    return orjson.dumps(build(documented_routes()))
+
+
+async def openapi_json(request: web.Request) -> web.StreamResponse:
+    return web.Response(body=_document(), content_type="application/json")

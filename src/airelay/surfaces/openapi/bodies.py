@@ -1,0 +1,229 @@
+"""JSON Schemas of the request bodies that are not msgspec Structs: the client formats (the
+subset of OpenAI, Anthropic and Gemini the gateway reads; the rest passes through), checkout,
+the Stripe webhook, settings, and the error shapes.
+
+Real enough that a generator makes both bodies the gateway accepts and bodies it refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airelay.surfaces.admin.settings import DEFAULTS, MAX_NAME
+
+Schema = dict[str, Any]
+
+_TEXT: Schema = {"type": "string", "maxLength": 200}
+_MODEL: Schema = {"type": "string", "minLength": 1, "maxLength": 200}
+_TEMPERATURE: Schema = {"type": "number", "minimum": 0, "maximum": 2}
+_TEXT_BLOCK: Schema = {
+    "type": "object",
+    "properties": {"type": {"const": "text"}, "text": _TEXT},
+    "required": ["type", "text"],
+}
+
+OPENAI_CHAT: Schema = {
+    "type": "object",
+    "properties": {
+        "model": _MODEL,
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 4,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "role": {"enum": ["system", "developer", "user", "assistant"]},
+                    "content": {
+                        "anyOf": [_TEXT, {"type": "array", "maxItems": 2, "items": _TEXT_BLOCK}]
+                    },
+                },
+                "required": ["role", "content"],
+            },
+        },
+        "stream": {"type": "boolean"},
+        "stream_options": {
+            "type": "object",
+            "properties": {"include_usage": {"type": "boolean"}},
+        },
+        "max_tokens": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "max_completion_tokens": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "n": {"type": "integer", "minimum": 1, "maximum": 4},
+        "temperature": _TEMPERATURE,
+        "user": _TEXT,
+    },
+    "required": ["model", "messages"],
+}
+
+_ANTHROPIC_MESSAGES: Schema = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 4,
+    "items": {
+        "type": "object",
+        "properties": {
+            "role": {"enum": ["user", "assistant"]},
+            "content": {"anyOf": [_TEXT, {"type": "array", "maxItems": 2, "items": _TEXT_BLOCK}]},
+        },
+        "required": ["role", "content"],
+    },
+}
+
+ANTHROPIC_MESSAGES: Schema = {
+    "type": "object",
+    "properties": {
+        "model": _MODEL,
+        "messages": _ANTHROPIC_MESSAGES,
+        "max_tokens": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "system": {"anyOf": [_TEXT, {"type": "array", "maxItems": 2, "items": _TEXT_BLOCK}]},
+        "stream": {"type": "boolean"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["model", "messages", "max_tokens"],
+}
+
+ANTHROPIC_COUNT_TOKENS: Schema = {
+    "type": "object",
+    "properties": {"model": _MODEL, "messages": _ANTHROPIC_MESSAGES, "system": _TEXT},
+    "required": ["model", "messages"],
+}
+
+_GEMINI_CONTENTS: Schema = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 4,
+    "items": {
+        "type": "object",
+        "properties": {
+            "role": {"enum": ["user", "model"]},
+            "parts": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 2,
+                "items": {"type": "object", "properties": {"text": _TEXT}, "required": ["text"]},
+            },
+        },
+        "required": ["parts"],
+    },
+}
+
+GEMINI_GENERATE: Schema = {
+    "type": "object",
+    "properties": {
+        "contents": _GEMINI_CONTENTS,
+        "systemInstruction": {
+            "type": "object",
+            "properties": {"parts": _GEMINI_CONTENTS["items"]["properties"]["parts"]},
+        },
+        "generationConfig": {
+            "type": "object",
+            "properties": {
+                "maxOutputTokens": {"type": "integer", "minimum": 1, "maximum": 4096},
+                "temperature": _TEMPERATURE,
+                "candidateCount": {"type": "integer", "minimum": 1, "maximum": 4},
+            },
+        },
+    },
+    "required": ["contents"],
+}
+
+GEMINI_COUNT_TOKENS: Schema = {
+    "type": "object",
+    "properties": {
+        "contents": _GEMINI_CONTENTS,
+        "generateContentRequest": GEMINI_GENERATE,
+    },
+}
+
+CHECKOUT: Schema = {
+    "type": "object",
+    "properties": {
+        "amount": {"anyOf": [{"type": "number"}, {"type": "string"}]},
+        "success_url": {"type": "string", "format": "uri", "maxLength": 2048},
+        "cancel_url": {"type": "string", "format": "uri", "maxLength": 2048},
+    },
+    "required": ["amount"],
+}
+
+STRIPE_EVENT: Schema = {
+    "type": "object",
+    "description": "A Stripe event, authenticated by the Stripe-Signature header.",
+    "properties": {
+        "id": {"type": "string"},
+        "type": {"type": "string"},
+        "data": {"type": "object", "properties": {"object": {"type": "object"}}},
+    },
+    "required": ["id", "type", "data"],
+}
+
+SETTINGS_PATCH: Schema = {
+    "type": "object",
+    "properties": {
+        "system_name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+        "features": {
+            "type": "object",
+            "properties": {
+                name: {"type": "string" if isinstance(value, str) else "boolean"}
+                for name, value in DEFAULTS["features"].items()
+            },
+            "additionalProperties": False,
+        },
+        "rate_limits": {
+            "type": "object",
+            "properties": {
+                name: {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+                for name in DEFAULTS["rate_limits"]
+            },
+            "additionalProperties": False,
+        },
+        "group_multipliers": {
+            "type": "object",
+            "additionalProperties": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+        },
+    },
+    "additionalProperties": False,
+}
+
+CHANNEL_TEST: Schema = {"type": "object", "properties": {"model": _MODEL}}
+
+OPENAI_ERROR: Schema = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "code": {"type": ["integer", "string", "null"]},
+            },
+            "required": ["message", "type"],
+        }
+    },
+    "required": ["error"],
+}
+ANTHROPIC_ERROR: Schema = {
+    "type": "object",
+    "properties": {
+        "type": {"const": "error"},
+        "error": {
+            "type": "object",
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["type", "message"],
+        },
+    },
+    "required": ["type", "error"],
+}
+GEMINI_ERROR: Schema = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "integer"},
+                "message": {"type": "string"},
+                "status": {"type": "string"},
+            },
+            "required": ["code", "message"],
+        }
+    },
+    "required": ["error"],
+}
