@@ -25,7 +25,7 @@ from surfaces.admin_kit import eventually
 
 from airelay.routes import add_routes
 
-Kind = Literal["user", "admin", "webhook"]
+Kind = Literal["user", "admin", "webhook", "public"]
 Format = Literal["openai", "anthropic", "gemini"]
 UPSTREAM_KEY = "sk-matrix-upstream-0123456789"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -51,6 +51,7 @@ def _admin(body: dict[str, Any] | None = None, **params: str) -> Route:
 ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("POST", "/chat/completions"): Route("user", "openai", CHAT),
     ("GET", "/models"): Route("user", "openai"),
+    ("GET", "/openapi.json"): Route("public", "openai"),
     ("GET", "/models/{model}"): Route("user", "openai", None, (("model", "{model}"),)),
     ("POST", "/messages"): Route("user", "anthropic", {**CHAT, "max_tokens": 5}),
     ("POST", "/messages/count_tokens"): Route("user", "anthropic", CHAT),
@@ -151,6 +152,8 @@ EXPECTED: dict[Kind, dict[str, int | str]] = {
     },
     # Stripe signs its calls; a key changes nothing, an unsigned body is refused.
     "webhook": dict.fromkeys(CALLERS, 400),
+    # The API's own description: no key needed, and a key changes nothing.
+    "public": dict.fromkeys(CALLERS, "ok"),
 }
 
 
