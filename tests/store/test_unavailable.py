@@ -21,8 +21,10 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _failure(url: str, *statements: str, remove: Path | None = None) -> BaseException:
-    engine = create_engine(url)
+async def _failure(
+    url: str, *statements: str, remove: Path | None = None, **engine_options: float
+) -> BaseException:
+    engine = create_engine(url, **engine_options)
     if remove is not None:
         shutil.rmtree(remove)  # after the engine made it: the connection cannot open the file
     try:
@@ -41,6 +43,19 @@ def test_postgresql_refusing_connections_is_unavailable() -> None:
     error = asyncio.run(_failure(f"postgresql://postgres@127.0.0.1:{_closed_port()}/none"))
     assert unavailable(error)
     assert "\n" not in reason(error)
+
+
+def test_postgresql_that_never_answers_is_unavailable_after_the_connect_timeout() -> None:
+    """A server that accepts the connection and then says nothing (a hung database, a
+    black-holed route): the engine gives up after its connect timeout, as an outage."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        url = f"postgresql://postgres@127.0.0.1:{port}/none"
+        error = asyncio.run(_failure(url, connect_timeout=0.3))
+    assert isinstance(error.__cause__ or error, TimeoutError) or "timeout" in repr(error).lower()
+    assert unavailable(error)
 
 
 def test_sqlite_file_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:

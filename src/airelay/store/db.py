@@ -26,7 +26,12 @@ def is_sqlite(database_url: str) -> bool:
     return make_url(database_url).get_backend_name() == "sqlite"
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+# Seconds to wait for a new PostgreSQL connection (asyncpg's own default is 60): a database
+# that accepts connections but never answers is an outage (503) in seconds, not a minute.
+CONNECT_TIMEOUT = 5.0
+
+
+def create_engine(database_url: str, connect_timeout: float = CONNECT_TIMEOUT) -> AsyncEngine:
     url = async_url(database_url)
     if is_sqlite(database_url):
         path = make_url(database_url).database
@@ -35,7 +40,13 @@ def create_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"timeout": connect_timeout},
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
