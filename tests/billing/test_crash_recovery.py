@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
-import pytest
 from fakes.openai_upstream import FakeOpenAI
 from sqlalchemy import select
 from support.admin import Admin, unique_model

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import openai
-import pytest
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
 from support.db_proxy import DatabaseProxy, LoseCommitReply

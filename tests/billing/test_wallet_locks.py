@@ -90,5 +90,3 @@ def test_refills_and_flushes_of_two_instances_do_not_deadlock(
     assert spent == 2 * CALLS * COST
     assert held == 0
     assert balance == 3 * 1000 * HOLD - spent
-
-

@@ -92,9 +92,7 @@ class DatabaseProxy:
     @property
     def url(self) -> str:
         """The database URL, through the proxy."""
-        return self._url.set(host="127.0.0.1", port=self.port).render_as_string(
-            hide_password=False
-        )
+        return self._url.set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
 
     # -- faults ------------------------------------------------------------------------
 
