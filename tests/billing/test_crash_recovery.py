@@ -16,7 +16,7 @@ from fakes.openai_upstream import FakeOpenAI
 from sqlalchemy import select
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
-from support.ledger import books
+from support.ledger import books, wait_for_rows
 
 from airelay.money import usd_to_units
 from airelay.store.db import create_engine
@@ -25,14 +25,24 @@ from airelay.store.tables import usage_logs
 from .test_instances import _serve
 
 WORKERS = 12
-CALLS_PER_WORKER = 60  # bounded: the kill comes long before these run out
-KILL_AFTER = 1.0  # seconds into the burst
+CALLS_PER_WORKER = 100  # bounded: the kill comes long before these run out
+WARM_UP = 10
+KILL_AFTER_CALLS = 100  # answered calls before the kill (the burst is then in full swing)
 
 
 @dataclass(frozen=True)
 class Finished:
     request_id: str
     at: float  # time.monotonic() when the client had the whole answer
+
+
+def _body(model: str, *, stream: bool) -> dict[str, object]:
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": "hello there"}],
+        "max_tokens": 20,
+        "stream": stream,
+    }
 
 
 def _charged_request_ids(database_url: str, user_id: str) -> list[str]:
@@ -64,8 +74,16 @@ def test_kill_9_during_a_burst_loses_at_most_the_last_moments_and_charges_nothin
     key = admin.create_token(user["id"])["key"]
     database_url = gateway.settings.database_url
     process, url = _serve(gateway, AIRELAY_HOLD_STALE_SECONDS="2")
+    # Warm up (the first calls and flushes open connections and prepare statements): the
+    # window measured is the one of an instance in its stride.
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+        for _ in range(WARM_UP):
+            answer = client.post("/v1/chat/completions", json=_body(model, stream=False))
+            assert answer.status_code == 200
+    wait_for_rows(database_url, user["id"], WARM_UP)
 
     finished: list[Finished] = []
+    refused: list[int] = []
     started = 0
     stop = threading.Event()
     lock = threading.Lock()
@@ -77,12 +95,7 @@ def test_kill_9_during_a_burst_loses_at_most_the_last_moments_and_charges_nothin
             for i in range(CALLS_PER_WORKER):
                 if stop.is_set():
                     return
-                body = {
-                    "model": model,
-                    "messages": [{"role": "user", "content": "hello there"}],
-                    "max_tokens": 20,
-                    "stream": (n + i) % 2 == 0,
-                }
+                body = _body(model, stream=(n + i) % 2 == 0)
                 with lock:
                     started += 1
                 try:
@@ -91,6 +104,8 @@ def test_kill_9_during_a_burst_loses_at_most_the_last_moments_and_charges_nothin
                         if response.status_code != 200 or (
                             body["stream"] and b"[DONE]" not in data
                         ):
+                            with lock:
+                                refused.append(response.status_code)
                             return
                         done = Finished(response.headers["x-request-id"], time.monotonic())
                 except httpx.HTTPError:
@@ -101,7 +116,9 @@ def test_kill_9_during_a_burst_loses_at_most_the_last_moments_and_charges_nothin
     try:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             futures = [pool.submit(worker, n) for n in range(WORKERS)]
-            time.sleep(KILL_AFTER)
+            deadline = time.monotonic() + 30
+            while len(finished) < KILL_AFTER_CALLS and time.monotonic() < deadline:
+                time.sleep(0.01)
             killed_at = time.monotonic()
             process.send_signal(signal.SIGKILL)
             stop.set()
@@ -110,7 +127,8 @@ def test_kill_9_during_a_burst_loses_at_most_the_last_moments_and_charges_nothin
     finally:
         process.kill()
         process.wait(10)
-    assert len(finished) > 20  # the burst was under way when the kill came
+    assert not refused  # every call the gateway answered was a success
+    assert len(finished) >= KILL_AFTER_CALLS  # the burst was under way when the kill came
 
     time.sleep(3.5)  # heartbeats are whole seconds: the dead instance's holds go stale
     with Gateway(database_url, gateway.settings.data_dir, hold_stale_seconds=2):
@@ -129,10 +147,10 @@ def test_kill_9_during_a_burst_loses_at_most_the_last_moments_and_charges_nothin
     assert len(charged) == len(set(charged))  # nothing charged twice
     # Every charged row is a real call: one the client saw answered, or one in flight when
     # the process died (at most one per worker).
-    assert len(set(charged) - seen) <= WORKERS
-    assert len(charged) <= started
+    assert len(set(charged) - seen) <= WORKERS + WARM_UP
+    assert len(charged) <= started + WARM_UP
     assert state.held == 0  # the dead instance's holds came back
-    assert state.usage_rows == len(charged)
+    assert state.usage_rows == len(charged) >= WARM_UP
     assert state.total_usage == state.usage_cost
     assert state.balance == usd_to_units(10) - state.usage_cost
     assert state.credits - state.usage_cost == state.spendable
