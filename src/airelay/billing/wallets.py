@@ -113,6 +113,7 @@ class Wallets:
         self._accounts: dict[str, _Account] = {}
         self._queue: list[dict[str, Any]] = []
         self._unconfirmed: _Batch | None = None  # a flush that failed: retried as it is
+        self._flushes_applied = 0
         self._token_spend: dict[str, int] = {}  # this instance's charges per key, unflushed
         self._token_used: dict[str, int] = {}  # per key: used as last read, plus our flushed
         self._token_reserved: dict[str, int] = {}
@@ -271,18 +272,25 @@ class Wallets:
         return used + self._token_spend.get(token_id, 0) + self._token_reserved.get(token_id, 0)
 
     async def _read_used(self, token_id: str) -> int:
-        """A key's spend as written, cached until the next heartbeat. Read while no flush is
-        half done, so the figure and ``_token_spend`` count each charge once."""
+        """A key's spend as written, cached until the next heartbeat. A read during which a
+        flush was applied may miss that flush's charges, already gone from
+        ``_token_spend``: it is read again (after two tries, with flushes held off)."""
+        for _ in range(2):
+            applied = self._flushes_applied
+            value = await self._select_used(token_id)
+            if self._flushes_applied == applied:
+                self._token_used[token_id] = value
+                return value
         async with self._flush_lock:
-            used = self._token_used.get(token_id)
-            if used is not None:
-                return used
-            async with self._engine.connect() as conn:
-                value = (
-                    await conn.execute(select(tokens.c.used).where(tokens.c.id == token_id))
-                ).scalar()
-            used = self._token_used[token_id] = int(value or 0)
-            return used
+            value = self._token_used[token_id] = await self._select_used(token_id)
+            return value
+
+    async def _select_used(self, token_id: str) -> int:
+        async with self._engine.connect() as conn:
+            value = (
+                await conn.execute(select(tokens.c.used).where(tokens.c.id == token_id))
+            ).scalar()
+        return int(value or 0)
 
     # -- background work ---------------------------------------------------------------
 
@@ -370,6 +378,7 @@ class Wallets:
         if used is None:
             log.warning("usage batch %s was written before (its reply was lost)", batch.id)
         self._unconfirmed = None
+        self._flushes_applied += 1
         for user_id, amount in batch.spent.items():
             account = self._accounts[user_id]
             account.pending -= amount
