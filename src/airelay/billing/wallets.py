@@ -317,7 +317,7 @@ class Wallets:
 
     async def _run(self) -> None:
         settings = self._settings
-        tick = max(settings.flush_interval, settings.retry_seconds)
+        tick = settings.retry_seconds  # how often heartbeats and sweeps are looked at
         last_beat = last_sweep = time.monotonic()
         next_flush = last_beat + settings.flush_interval
         while True:
