@@ -37,7 +37,7 @@ def test_a_batch_id_is_claimed_once_and_pruned_by_age(migrated: str) -> None:
                     .values(created_at=billing_batches.c.created_at - 7200)
                 )
             async with engine.begin() as conn:
-                cutoff = (await conn.execute(select(func.max(billing_batches.c.created_at))))
+                cutoff = await conn.execute(select(func.max(billing_batches.c.created_at)))
                 assert await batches.prune(conn, int(cutoff.scalar_one()) - 3600) == 1
                 left = (await conn.execute(select(billing_batches.c.id))).scalars().all()
             assert new in left and old not in left
