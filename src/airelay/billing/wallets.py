@@ -142,38 +142,36 @@ class Wallets:
                 if spent + self._token_reserved.get(token_id, 0) >= quota:
                     raise QuotaExhausted(token_id)
             self._token_reserved[token_id] = self._token_reserved.get(token_id, 0) + amount
+        # One coroutine for the whole reservation (no inner call): this runs for every call.
         try:
-            return await self._reserve_money(user_id, token_id, amount)
+            account = self._accounts.get(user_id)
+            if account is None:
+                account = self._accounts[user_id] = _Account()
+            account.last_used = time.monotonic()
+            if account.held - account.reserved - account.pending < amount:
+                async with account.lock:
+                    free = account.held - account.reserved - account.pending
+                    if free < amount:
+                        need = amount - free
+                        want = max(need, self._settings.min_hold, amount * 4)
+                        async with self._engine.begin() as conn:
+                            taken = await holds.take(conn, self.instance_id, user_id, need, want)
+                        if taken == 0:
+                            raise InsufficientFunds(user_id)
+                        account.held += taken
+                        account.last_take = taken
+            account.reserved += amount
+            if (
+                account.last_take
+                and not account.refilling
+                and account.held - account.reserved - account.pending < account.last_take // 4
+            ):
+                self._refill_soon(user_id, account)
+            return Reservation(user_id=user_id, token_id=token_id, amount=amount)
         except BaseException:
             if token_id is not None:
                 self._unreserve_token(token_id, amount)
             raise
-
-    async def _reserve_money(self, user_id: str, token_id: str | None, amount: int) -> Reservation:
-        account = self._accounts.get(user_id)
-        if account is None:
-            account = self._accounts[user_id] = _Account()
-        account.last_used = time.monotonic()
-        if account.held - account.reserved - account.pending < amount:
-            async with account.lock:
-                free = account.held - account.reserved - account.pending
-                if free < amount:
-                    need = amount - free
-                    want = max(need, self._settings.min_hold, amount * 4)
-                    async with self._engine.begin() as conn:
-                        taken = await holds.take(conn, self.instance_id, user_id, need, want)
-                    if taken == 0:
-                        raise InsufficientFunds(user_id)
-                    account.held += taken
-                    account.last_take = taken
-        account.reserved += amount
-        if (
-            account.last_take
-            and not account.refilling
-            and account.held - account.reserved - account.pending < account.last_take // 4
-        ):
-            self._refill_soon(user_id, account)
-        return Reservation(user_id=user_id, token_id=token_id, amount=amount)
 
     def _refill_soon(self, user_id: str, account: _Account) -> None:
         """Take the next hold in the background while a quarter of the last one is still
