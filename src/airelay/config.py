@@ -38,9 +38,10 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     # How often an instance checks the database for configuration written by another one.
     config_poll_seconds: float = 1.0
-    # How often charges and usage rows are written, and after how long without a heartbeat
-    # a (crashed) instance's balance holds go back to their users.
-    billing_flush_seconds: float = 0.25
+    # The least time between two writes of charges and usage rows (rows are written as soon
+    # as they are queued, at most this often): about what a kill -9 can leave uncharged.
+    # After how long without a heartbeat a (crashed) instance's holds go back to their users.
+    billing_flush_seconds: float = 0.05
     hold_stale_seconds: int = 60
     # Days raw usage rows are kept (the daily rollups stay); 0 keeps them forever.
     usage_retention_days: int = 0

@@ -7,6 +7,13 @@ the queued rows, the hold decrements and the spend counters in one transaction. 
 balance in the database never goes below zero, several instances stay exact against one
 database, and a typical call touches no database at all.
 
+A batch is written once whatever the network does: it carries an id, claimed in the
+transaction that writes it. A flush that failed (possibly after its COMMIT went through, the
+reply lost) is retried with the same id and the same rows; a retry that finds the id claimed
+knows the batch is written and only updates memory. Rows settled meanwhile wait for the next
+batch. A flush starts as soon as rows are queued, at most every ``flush_interval``, which
+bounds what a kill -9 can lose to the last moments' calls.
+
 Idle holds go back to the balance; at shutdown everything is flushed and returned; a crashed
 instance's holds are returned by whichever instance next sees their heartbeat go stale.
 """
@@ -21,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from airelay.ids import new_id
-from airelay.store import holds
+from airelay.store import batches, holds
 from airelay.store import usage as usage_store
 from airelay.store.tables import tokens
 
@@ -33,6 +41,10 @@ log = logging.getLogger(__name__)
 
 class InsufficientFunds(Exception):
     """The user's balance cannot cover the call's worst case."""
+
+
+class QuotaExhausted(Exception):
+    """The key has spent (or reserved for calls in flight) its whole quota."""
 
 
 @dataclass(slots=True)
@@ -54,12 +66,40 @@ class Reservation:
     settled: bool = False
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Usage rows and their totals, written in one transaction under ``id``."""
+
+    id: str
+    rows: list[dict[str, Any]]
+    spent: dict[str, int]  # per user
+    by_token: dict[str, int]
+    attempts: int = 0
+
+
+def _batch(rows: list[dict[str, Any]]) -> _Batch:
+    spent: dict[str, int] = {}
+    by_token: dict[str, int] = {}
+    for row in rows:
+        spent[row["user_id"]] = spent.get(row["user_id"], 0) + row["cost"]
+        if row["token_id"] is not None:
+            by_token[row["token_id"]] = by_token.get(row["token_id"], 0) + row["cost"]
+    return _Batch(new_id("bat"), rows, spent, by_token)
+
+
 @dataclass(frozen=True, slots=True)
 class WalletSettings:
     # A hold takes at least this much (or the whole balance if smaller), so that most calls
     # reserve from memory.
     min_hold: int = 10**10  # $1
-    flush_interval: float = 0.25
+    # The least time between two flushes: queued rows are written at once after a quiet
+    # spell, and at most this often under load. What a kill -9 loses is about this long.
+    flush_interval: float = 0.05
+    # How long a failed flush waits before it is retried.
+    retry_seconds: float = 0.25
+    # Batch ids are kept this long: a batch retried later could be written twice (its rows'
+    # primary keys would still refuse the second write).
+    batch_ids_kept_seconds: int = 3600
     idle_release_seconds: float = 30.0
     heartbeat_seconds: float = 5.0
     stale_after_seconds: int = 60
@@ -72,6 +112,8 @@ class Wallets:
         self.instance_id = new_id("inst")
         self._accounts: dict[str, _Account] = {}
         self._queue: list[dict[str, Any]] = []
+        self._unconfirmed: _Batch | None = None  # a flush that failed: retried as it is
+        self._flushes_applied = 0
         self._token_spend: dict[str, int] = {}  # this instance's charges per key, unflushed
         self._token_used: dict[str, int] = {}  # per key: used as last read, plus our flushed
         self._token_reserved: dict[str, int] = {}
@@ -82,34 +124,54 @@ class Wallets:
 
     # -- the hot path ------------------------------------------------------------------
 
-    async def reserve(self, user_id: str, token_id: str | None, amount: int) -> Reservation:
-        """Set aside ``amount`` for a call; raise InsufficientFunds if it cannot be had."""
-        account = self._accounts.get(user_id)
-        if account is None:
-            account = self._accounts[user_id] = _Account()
-        account.last_used = time.monotonic()
-        if account.held - account.reserved - account.pending < amount:
-            async with account.lock:
-                free = account.held - account.reserved - account.pending
-                if free < amount:
-                    need = amount - free
-                    want = max(need, self._settings.min_hold, amount * 4)
-                    async with self._engine.begin() as conn:
-                        taken = await holds.take(conn, self.instance_id, user_id, need, want)
-                    if taken == 0:
-                        raise InsufficientFunds(user_id)
-                    account.held += taken
-                    account.last_take = taken
-        account.reserved += amount
-        if (
-            account.last_take
-            and not account.refilling
-            and account.held - account.reserved - account.pending < account.last_take // 4
-        ):
-            self._refill_soon(user_id, account)
+    async def reserve(
+        self, user_id: str, token_id: str | None, amount: int, quota: int | None = None
+    ) -> Reservation:
+        """Set aside ``amount`` for a call; raise QuotaExhausted if the key (``token_id``
+        with ``quota``) has spent its quota, InsufficientFunds if the balance cannot cover
+        ``amount``."""
         if token_id is not None:
+            if quota is not None:
+                used = self._token_used.get(token_id)
+                if used is None:
+                    used = await self._read_used(token_id)
+                # Nothing is awaited from this check to the reservation below: calls in a
+                # burst see each other's reservations, so the quota is exceeded by at most
+                # one call's worst case.
+                spent = used + self._token_spend.get(token_id, 0)
+                if spent + self._token_reserved.get(token_id, 0) >= quota:
+                    raise QuotaExhausted(token_id)
             self._token_reserved[token_id] = self._token_reserved.get(token_id, 0) + amount
-        return Reservation(user_id=user_id, token_id=token_id, amount=amount)
+        # One coroutine for the whole reservation (no inner call): this runs for every call.
+        try:
+            account = self._accounts.get(user_id)
+            if account is None:
+                account = self._accounts[user_id] = _Account()
+            account.last_used = time.monotonic()
+            if account.held - account.reserved - account.pending < amount:
+                async with account.lock:
+                    free = account.held - account.reserved - account.pending
+                    if free < amount:
+                        need = amount - free
+                        want = max(need, self._settings.min_hold, amount * 4)
+                        async with self._engine.begin() as conn:
+                            taken = await holds.take(conn, self.instance_id, user_id, need, want)
+                        if taken == 0:
+                            raise InsufficientFunds(user_id)
+                        account.held += taken
+                        account.last_take = taken
+            account.reserved += amount
+            if (
+                account.last_take
+                and not account.refilling
+                and account.held - account.reserved - account.pending < account.last_take // 4
+            ):
+                self._refill_soon(user_id, account)
+            return Reservation(user_id=user_id, token_id=token_id, amount=amount)
+        except BaseException:
+            if token_id is not None:
+                self._unreserve_token(token_id, amount)
+            raise
 
     def _refill_soon(self, user_id: str, account: _Account) -> None:
         """Take the next hold in the background while a quarter of the last one is still
@@ -149,7 +211,8 @@ class Wallets:
         reservation.settled = True
         account = self._accounts[reservation.user_id]
         account.reserved -= reservation.amount
-        self._unreserve_token(reservation)
+        if reservation.token_id is not None:
+            self._unreserve_token(reservation.token_id, reservation.amount)
         available = account.held - account.reserved - account.pending
         charge = max(0, min(cost, available))
         if charge < cost:
@@ -165,6 +228,8 @@ class Wallets:
             spend = self._token_spend.get(reservation.token_id, 0) + charge
             self._token_spend[reservation.token_id] = spend
         usage_row["cost"] = charge
+        if not self._queue:
+            self._wake.set()  # the first row of a batch: flush soon
         self._queue.append(usage_row)
         return charge
 
@@ -175,15 +240,15 @@ class Wallets:
         reservation.settled = True
         account = self._accounts[reservation.user_id]
         account.reserved -= reservation.amount
-        self._unreserve_token(reservation)
-
-    def _unreserve_token(self, reservation: Reservation) -> None:
         if reservation.token_id is not None:
-            left = self._token_reserved.get(reservation.token_id, 0) - reservation.amount
-            if left:
-                self._token_reserved[reservation.token_id] = left
-            else:
-                self._token_reserved.pop(reservation.token_id, None)
+            self._unreserve_token(reservation.token_id, reservation.amount)
+
+    def _unreserve_token(self, token_id: str, amount: int) -> None:
+        left = self._token_reserved.get(token_id, 0) - amount
+        if left:
+            self._token_reserved[token_id] = left
+        else:
+            self._token_reserved.pop(token_id, None)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -201,12 +266,29 @@ class Wallets:
         its calls in flight have reserved: the figure its quota is held against."""
         used = self._token_used.get(token_id)
         if used is None:
-            async with self._engine.connect() as conn:
-                value = (
-                    await conn.execute(select(tokens.c.used).where(tokens.c.id == token_id))
-                ).scalar()
-            used = self._token_used[token_id] = int(value or 0)
+            used = await self._read_used(token_id)
         return used + self._token_spend.get(token_id, 0) + self._token_reserved.get(token_id, 0)
+
+    async def _read_used(self, token_id: str) -> int:
+        """A key's spend as written, cached until the next heartbeat. A read during which a
+        flush was applied may miss that flush's charges, already gone from
+        ``_token_spend``: it is read again (after two tries, with flushes held off)."""
+        for _ in range(2):
+            applied = self._flushes_applied
+            value = await self._select_used(token_id)
+            if self._flushes_applied == applied:
+                self._token_used[token_id] = value
+                return value
+        async with self._flush_lock:
+            value = self._token_used[token_id] = await self._select_used(token_id)
+            return value
+
+    async def _select_used(self, token_id: str) -> int:
+        async with self._engine.connect() as conn:
+            value = (
+                await conn.execute(select(tokens.c.used).where(tokens.c.id == token_id))
+            ).scalar()
+        return int(value or 0)
 
     # -- background work ---------------------------------------------------------------
 
@@ -232,63 +314,113 @@ class Wallets:
         await self._release(idle_for=None)
 
     async def _run(self) -> None:
+        settings = self._settings
+        tick = settings.retry_seconds  # how often heartbeats and sweeps are looked at
         last_beat = last_sweep = time.monotonic()
+        next_flush = last_beat + settings.flush_interval
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.flush_interval)
-            self._wake.clear()
+            due = bool(self._queue) or self._unconfirmed is not None
+            wait = min(next_flush - time.monotonic(), tick) if due else tick
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                self._wake.clear()
             try:
-                await self.flush()
                 now = time.monotonic()
-                if now - last_beat >= self._settings.heartbeat_seconds:
+                if (self._queue or self._unconfirmed is not None) and now >= next_flush:
+                    next_flush = now + settings.flush_interval
+                    try:
+                        await self.flush()
+                    except Exception:
+                        next_flush = time.monotonic() + settings.retry_seconds
+                        raise
+                if now - last_beat >= settings.heartbeat_seconds:
                     last_beat = now
                     await self._heartbeat()
-                    await self._release(idle_for=self._settings.idle_release_seconds)
-                if now - last_sweep >= self._settings.stale_after_seconds / 2:
+                    await self._release(idle_for=settings.idle_release_seconds)
+                if now - last_sweep >= settings.stale_after_seconds / 2:
                     last_sweep = now
+                    wall = int(time.time())
                     async with self._engine.begin() as conn:
-                        await holds.release_stale(
-                            conn, int(time.time()) - self._settings.stale_after_seconds
-                        )
+                        await holds.release_stale(conn, wall - settings.stale_after_seconds)
+                        await batches.prune(conn, wall - settings.batch_ids_kept_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be briefly away; retry on the next tick
                 log.exception("billing flush failed; will retry")
 
     async def flush(self) -> None:
-        """Write queued usage and charges in one transaction."""
+        """Write queued usage and charges: first a batch whose write failed (the same id and
+        rows), then the rows queued since, each batch in one transaction."""
         async with self._flush_lock:
-            if not self._queue:
-                return
-            rows, self._queue = self._queue, []
-            spent: dict[str, int] = {}
-            by_token: dict[str, int] = {}
-            for row in rows:
-                spent[row["user_id"]] = spent.get(row["user_id"], 0) + row["cost"]
-                if row["token_id"] is not None:
-                    by_token[row["token_id"]] = by_token.get(row["token_id"], 0) + row["cost"]
-            try:
-                async with self._engine.begin() as conn:
-                    await usage_store.insert_batch(conn, rows)
-                    for user_id, amount in spent.items():
-                        await holds.spend(conn, self.instance_id, user_id, amount)
-                    for token_id, amount in by_token.items():
-                        await conn.execute(
-                            tokens.update()
-                            .where(tokens.c.id == token_id)
-                            .values(used=tokens.c.used + amount, last_used_at=int(time.time()))
-                        )
-            except BaseException:
-                self._queue[:0] = rows
+            if self._unconfirmed is not None:
+                await self._write(self._unconfirmed)
+            if self._queue:
+                self._unconfirmed = _batch(self._queue)
+                self._queue = []
+                await self._write(self._unconfirmed)
+
+    async def _write(self, batch: _Batch) -> None:
+        """Write ``batch`` once, then apply it to memory. On an error the batch stays
+        unconfirmed (it may have committed): the next flush retries it as it is."""
+        batch.attempts += 1
+        try:
+            async with self._engine.begin() as conn:
+                used = await self._write_in(conn, batch)
+        except IntegrityError:
+            if batch.attempts == 1:
                 raise
-            for user_id, amount in spent.items():
-                account = self._accounts[user_id]
-                account.pending -= amount
-                account.held -= amount
-            for token_id, amount in by_token.items():
-                self._token_spend[token_id] -= amount
-                if token_id in self._token_used:
-                    self._token_used[token_id] += amount
+            # Claimed yet unknown: the batch was written so long ago that its id has been
+            # pruned, and its rows' keys refused the second write. It is written.
+            used = None
+        if used is None:
+            log.warning("usage batch %s was written before (its reply was lost)", batch.id)
+        self._unconfirmed = None
+        self._flushes_applied += 1
+        for user_id, amount in batch.spent.items():
+            account = self._accounts[user_id]
+            account.pending -= amount
+            account.held -= amount
+        for token_id, amount in batch.by_token.items():
+            left = self._token_spend[token_id] - amount
+            if left:
+                self._token_spend[token_id] = left
+            else:
+                del self._token_spend[token_id]
+            # The key's spend as the database has it now, other instances' flushes included:
+            # instances sharing a key see each other's spend within one flush.
+            if used is not None and token_id in used:
+                self._token_used[token_id] = used[token_id]
+            else:
+                self._token_used.pop(token_id, None)
+
+    async def _write_in(self, conn: AsyncConnection, batch: _Batch) -> dict[str, int] | None:
+        """The batch's writes; None if its id was claimed before (it is written). Returns
+        each key's spend after the write."""
+        if not await batches.claim(conn, batch.id, self.instance_id):
+            return None
+        # Lock order, as every other writer of these rows (see store.holds): rollups, then
+        # keys, then users before their holds, each in ascending order. The users' rows,
+        # which every hold taken for a call needs, are locked last: for the shortest time.
+        await usage_store.insert_batch(conn, batch.rows)
+        used: dict[str, int] = {}
+        for token_id in sorted(batch.by_token):
+            total = (
+                await conn.execute(
+                    tokens.update()
+                    .where(tokens.c.id == token_id)
+                    .values(
+                        used=tokens.c.used + batch.by_token[token_id],
+                        last_used_at=int(time.time()),
+                    )
+                    .returning(tokens.c.used)
+                )
+            ).scalar()
+            if total is not None:
+                used[token_id] = int(total)
+        for user_id in sorted(batch.spent):
+            await holds.spend(conn, self.instance_id, user_id, batch.spent[user_id])
+        return used
 
     async def _heartbeat(self) -> None:
         async with self._engine.begin() as conn:

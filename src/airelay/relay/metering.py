@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from airelay.billing.pricing import Price, token_cost, worst_case
-from airelay.billing.wallets import InsufficientFunds, Reservation, Wallets
+from airelay.billing.wallets import InsufficientFunds, QuotaExhausted, Reservation, Wallets
 from airelay.errors import GatewayError
 from airelay.formats.usage import Usage
 from airelay.ids import new_id
@@ -87,11 +87,13 @@ async def open_meter(
             f"The model '{model}' has no price set; the operator must price it "
             "(0 for free) before it can be called.",
         )
-    if record.quota is not None and await wallets.key_spent(record.id) >= record.quota:
-        raise GatewayError(403, "This API key has exhausted its quota.")
     amount = worst_case(price, prompt_tokens, max_output_tokens, choices)
     try:
-        reservation = await wallets.reserve(record.user_id, record.id, amount)
+        # The quota is checked and the worst case reserved against it in one step (the
+        # key's spend may be read first): a burst cannot pass the check all at once.
+        reservation = await wallets.reserve(record.user_id, record.id, amount, record.quota)
+    except QuotaExhausted as exc:
+        raise GatewayError(403, "This API key has exhausted its quota.") from exc
     except InsufficientFunds as exc:
         raise GatewayError(402, "Insufficient balance. Please top up your account.") from exc
     return Meter(

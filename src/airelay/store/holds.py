@@ -3,6 +3,11 @@
 Every statement here moves money between ``users.balance`` and ``balance_holds.amount`` (or
 out of a hold into spend) inside one transaction, so the sum of both is only ever changed by
 credits and by recorded usage.
+
+Lock order (PostgreSQL row locks): a user's ``users`` row before any of its holds, and
+several users in ascending id order. Every function here, and every caller writing several
+users in one transaction, keeps it, so two transactions never wait on each other in a cycle
+(a take refilling while a flush spends from the same hold used to deadlock).
 """
 
 from __future__ import annotations
@@ -49,12 +54,12 @@ async def give_back(conn: AsyncConnection, instance_id: str, user_id: str, amoun
     if amount <= 0:
         return
     await conn.execute(
+        update(users).where(users.c.id == user_id).values(balance=users.c.balance + amount)
+    )
+    await conn.execute(
         update(balance_holds)
         .where(and_(balance_holds.c.instance_id == instance_id, balance_holds.c.user_id == user_id))
         .values(amount=balance_holds.c.amount - amount)
-    )
-    await conn.execute(
-        update(users).where(users.c.id == user_id).values(balance=users.c.balance + amount)
     )
     await conn.execute(
         delete(balance_holds).where(
@@ -68,16 +73,17 @@ async def give_back(conn: AsyncConnection, instance_id: str, user_id: str, amoun
 
 
 async def spend(conn: AsyncConnection, instance_id: str, user_id: str, amount: int) -> None:
-    """Charged usage leaves the hold for good (the usage rows record where it went)."""
-    await conn.execute(
-        update(balance_holds)
-        .where(and_(balance_holds.c.instance_id == instance_id, balance_holds.c.user_id == user_id))
-        .values(amount=balance_holds.c.amount - amount)
-    )
+    """Charged usage leaves the hold for good (the usage rows record where it went).
+    Several users in one transaction: call in ascending user id order."""
     await conn.execute(
         update(users)
         .where(users.c.id == user_id)
         .values(total_usage=users.c.total_usage + amount, updated_at=now())
+    )
+    await conn.execute(
+        update(balance_holds)
+        .where(and_(balance_holds.c.instance_id == instance_id, balance_holds.c.user_id == user_id))
+        .values(amount=balance_holds.c.amount - amount)
     )
 
 
@@ -94,22 +100,36 @@ async def release_stale(conn: AsyncConnection, older_than: int) -> int:
     """Return to their balances the holds whose instance stopped beating before
     ``older_than`` (a crashed instance). Returns the number of holds released."""
     stale = (
-        (await conn.execute(select(balance_holds).where(balance_holds.c.heartbeat_at < older_than)))
-        .mappings()
-        .all()
-    )
-    for hold in stale:
         await conn.execute(
-            update(users)
-            .where(users.c.id == hold["user_id"])
-            .values(balance=users.c.balance + int(hold["amount"]))
+            select(balance_holds.c.user_id, balance_holds.c.instance_id)
+            .where(balance_holds.c.heartbeat_at < older_than)
+            .order_by(balance_holds.c.user_id, balance_holds.c.instance_id)
         )
+    ).all()
+    released = 0
+    for user_id, instance_id in stale:
+        # The user's row first (lock order); the hold's amount is then read as it is deleted,
+        # not as it was listed: a flush may have spent from it in between.
         await conn.execute(
-            delete(balance_holds).where(
-                and_(
-                    balance_holds.c.instance_id == hold["instance_id"],
-                    balance_holds.c.user_id == hold["user_id"],
+            update(users).where(users.c.id == user_id).values(balance=users.c.balance)
+        )
+        amount = (
+            await conn.execute(
+                delete(balance_holds)
+                .where(
+                    and_(
+                        balance_holds.c.instance_id == instance_id,
+                        balance_holds.c.user_id == user_id,
+                        balance_holds.c.heartbeat_at < older_than,
+                    )
                 )
+                .returning(balance_holds.c.amount)
             )
+        ).scalar()
+        if amount is None:  # its instance beat again, or another instance released it
+            continue
+        await conn.execute(
+            update(users).where(users.c.id == user_id).values(balance=users.c.balance + amount)
         )
-    return len(stale)
+        released += 1
+    return released

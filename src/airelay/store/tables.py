@@ -157,6 +157,17 @@ usage_logs = Table(
     Index("ix_usage_logs_token_time", "token_id", "created_at"),
 )
 
+# The ids of usage batches written, each in the transaction that wrote it: a flush retried
+# after its COMMIT reply was lost finds its id and is not written twice. Pruned by age.
+billing_batches = Table(
+    "billing_batches",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("instance_id", String(40), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_billing_batches_time", "created_at"),
+)
+
 # Daily totals per user, model and channel ('' when none); kept when raw rows expire.
 usage_daily = Table(
     "usage_daily",

@@ -74,7 +74,8 @@ async def insert_batch(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
             "channel_id": channel,
             **dict(zip(COUNTERS, counts, strict=True)),
         }
-        for (day, user, model, channel), counts in totals.items()
+        # In key order: two instances upserting the same rollups lock them in one order.
+        for (day, user, model, channel), counts in sorted(totals.items())
     ]
     await add_on_conflict(
         conn,

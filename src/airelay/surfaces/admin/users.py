@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from airelay.billing import ledger
+from airelay.billing.accounts import AccountView, account_views
 from airelay.catalog import Email, Name, Short, one_of
 from airelay.errors import GatewayError
 from airelay.money import units_to_usd, usd_to_units
@@ -43,17 +44,27 @@ class UserPatch(msgspec.Struct):
     status: Short | msgspec.UnsetType = UNSET
 
 
-def view(row: dict[str, Any]) -> dict[str, Any]:
+def view(row: dict[str, Any], account: AccountView | None = None) -> dict[str, Any]:
+    """The user object; ``account`` gives the balance and spend the user sees (what
+    instances hold counted in, unwritten charges out), else the row's own figures."""
+    balance = account.balance if account else row["balance"]
+    total_usage = account.total_spent if account else row["total_usage"]
     return {
         "id": row["id"],
         "email": row["email"],
         "name": row["name"],
         "group": row["group"],
         "status": row["status"],
-        "balance": units_to_usd(row["balance"]),
-        "total_usage": units_to_usd(row["total_usage"]),
+        "balance": units_to_usd(balance),
+        "total_usage": units_to_usd(total_usage),
         "created_at": iso(row["created_at"]),
     }
+
+
+async def views(state: AppState, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """User objects with the same balance ``/v1/balance`` answers their keys."""
+    accounts = await account_views(state.engine, state.wallets, [r["id"] for r in rows])
+    return [view(r, accounts.get(r["id"])) for r in rows]
 
 
 def _email(email: str | None) -> str | None:
@@ -74,7 +85,7 @@ async def list_users(request: web.Request, state: AppState) -> web.StreamRespons
     async with state.engine.connect() as conn:
         rows, total = await crud.page(conn, tables.users, page=page, limit=limit, where=where)
     return json_response(
-        {"users": [view(r) for r in rows], "total": total, "page": page, "limit": limit}
+        {"users": await views(state, rows), "total": total, "page": page, "limit": limit}
     )
 
 
@@ -109,7 +120,7 @@ async def get_user(request: web.Request, state: AppState) -> web.StreamResponse:
     user_id = request.match_info["id"]
     async with state.engine.connect() as conn:
         row = require(await crud.get(conn, tables.users, user_id), "user", user_id)
-    return json_response(view(row))
+    return json_response((await views(state, [row]))[0])
 
 
 @admin
@@ -132,7 +143,7 @@ async def update_user(request: web.Request, state: AppState) -> web.StreamRespon
         row = await crud.update(conn, tables.users, user_id, values)
         await config_changed(conn)
     await state.cache.reload()
-    return json_response(view(row))
+    return json_response((await views(state, [row]))[0])
 
 
 @admin
@@ -146,4 +157,4 @@ async def delete_user(request: web.Request, state: AppState) -> web.StreamRespon
         )
         await config_changed(conn)
     await state.cache.reload()
-    return json_response({**view(row), "deleted": True})
+    return json_response({**(await views(state, [row]))[0], "deleted": True})
