@@ -230,3 +230,32 @@ def test_one_log_line_per_failed_request(outage: Outage, caplog: pytest.LogCaptu
     polls = [r for r in caplog.records if r.name == "airelay.store.snapshot"]
     assert all(r.exc_info is None for r in polls), [r.getMessage() for r in polls]
     assert len([r for r in polls if r.levelno >= logging.WARNING]) <= 1
+
+
+def test_billing_flush_reports_an_outage_once_and_bills_after_it(
+    outage: Outage, outage_admin: Admin, model: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Calls served from a hold during the outage queue their usage; the flush fails on every
+    retry, says so in one line (no traceback per retry), and writes the rows once the
+    database is back."""
+    key = _key(outage_admin)
+    base = outage.gateway.url
+    headers = {"Authorization": f"Bearer {key}"}
+    assert _chat(base, key, model).status_code == 200
+    caplog.set_level(logging.INFO)
+    with outage.down():
+        ids = [_chat(base, key, model).headers["x-request-id"] for _ in range(3)]
+        time.sleep(2.0)  # several flush retries fail meanwhile
+    flushes = [r for r in caplog.records if r.name == "airelay.billing.wallets"]
+    assert all(r.exc_info is None for r in flushes), [r.getMessage() for r in flushes]
+    assert len([r for r in flushes if r.levelno >= logging.WARNING]) == 1, [
+        r.getMessage() for r in flushes
+    ]
+
+    def billed() -> bool:
+        response = httpx.get(base + "/v1/usage", headers=headers, params={"limit": "200"})
+        return response.is_success and set(ids) <= {
+            r["request_id"] for r in response.json()["usage"]
+        }
+
+    assert _until(billed)

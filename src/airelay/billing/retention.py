@@ -13,6 +13,7 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from airelay.store.unavailable import OutageLog
 from airelay.store.usage_queries import delete_older_than
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,14 @@ class UsageRetention:
         return deleted
 
     async def _run(self) -> None:
+        outages = OutageLog(log, "usage retention")
         while True:
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database may be briefly away; try again next time
-                log.exception("usage retention failed; will retry")
+            except Exception as exc:  # the database may be briefly away; try again next time
+                outages.failed(exc)
+            else:
+                outages.succeeded()
             await asyncio.sleep(self._interval)

@@ -35,6 +35,7 @@ from airelay.ids import new_id
 from airelay.store import batches, holds
 from airelay.store import usage as usage_store
 from airelay.store.tables import tokens
+from airelay.store.unavailable import OutageLog, reason
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +195,8 @@ class Wallets:
                 account.held += taken
                 # An empty balance: calls reserve what is left; the next shortfall asks again.
                 account.last_take = taken
-        except Exception:  # the database may be briefly away: the next shortfall asks again
-            log.warning("taking a hold ahead for user %s failed", user_id, exc_info=True)
+        except Exception as exc:  # the database may be briefly away: the next shortfall asks
+            log.warning("taking a hold ahead for user %s failed: %s", user_id, reason(exc))
         finally:
             account.refilling = False
 
@@ -318,6 +319,7 @@ class Wallets:
         tick = settings.retry_seconds  # how often heartbeats and sweeps are looked at
         last_beat = last_sweep = time.monotonic()
         next_flush = last_beat + settings.flush_interval
+        outages = OutageLog(log, "billing flush")
         while True:
             due = bool(self._queue) or self._unconfirmed is not None
             wait = min(next_flush - time.monotonic(), tick) if due else tick
@@ -334,10 +336,12 @@ class Wallets:
                     except Exception:
                         next_flush = time.monotonic() + settings.retry_seconds
                         raise
+                    outages.succeeded()
                 if now - last_beat >= settings.heartbeat_seconds:
                     last_beat = now
                     await self._heartbeat()
                     await self._release(idle_for=settings.idle_release_seconds)
+                    outages.succeeded()
                 if now - last_sweep >= settings.stale_after_seconds / 2:
                     last_sweep = now
                     wall = int(time.time())
@@ -346,8 +350,8 @@ class Wallets:
                         await batches.prune(conn, wall - settings.batch_ids_kept_seconds)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database may be briefly away; retry on the next tick
-                log.exception("billing flush failed; will retry")
+            except Exception as exc:  # the database may be briefly away; retry on the next tick
+                outages.failed(exc)
 
     async def flush(self) -> None:
         """Write queued usage and charges: first a batch whose write failed (the same id and

@@ -23,7 +23,7 @@ from airelay.billing.pricing import Price
 from airelay.security.crypto import SecretBox
 from airelay.store import admin_keys, crud, meta, tables
 from airelay.store import users as users_repo
-from airelay.store.unavailable import reason, unavailable
+from airelay.store.unavailable import OutageLog
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -219,7 +219,7 @@ class ConfigCache:
                 await self._task
 
     async def _poll(self) -> None:
-        database_down = False
+        outages = OutageLog(log, "configuration poll")
         while True:
             await asyncio.sleep(self._poll_seconds)
             try:
@@ -228,13 +228,6 @@ class ConfigCache:
                 if version != self._version:
                     await self.reload()
             except Exception as exc:  # keep serving the last good snapshot
-                if not unavailable(exc):
-                    log.exception("configuration poll failed")
-                elif not database_down:
-                    # Once per outage, not a traceback every poll.
-                    log.warning("configuration poll: database unavailable: %s", reason(exc))
-                database_down = unavailable(exc)
+                outages.failed(exc)
                 continue
-            if database_down:
-                log.info("configuration poll: database reachable again")
-                database_down = False
+            outages.succeeded()

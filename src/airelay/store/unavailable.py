@@ -8,6 +8,7 @@ Only error paths call this; it walks an exception's causes, never a request.
 
 from __future__ import annotations
 
+import logging
 import sys
 from types import TracebackType
 
@@ -86,3 +87,28 @@ def reason(error: BaseException) -> str:
     parameters (SQLAlchemy puts those on the lines after)."""
     first = str(error).strip().partition("\n")[0][:200]
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+class OutageLog:
+    """What a background job logs when its database work fails: a traceback for a bug, but
+    one line per outage (not one per retry) while the database is out of reach, and one
+    when it is back."""
+
+    __slots__ = ("_down", "_log", "_what")
+
+    def __init__(self, log: logging.Logger, what: str) -> None:
+        self._log = log
+        self._what = what
+        self._down = False
+
+    def failed(self, error: BaseException) -> None:
+        if not unavailable(error):
+            self._log.error("%s failed; will retry", self._what, exc_info=error)
+        elif not self._down:
+            self._log.warning("%s: database unavailable: %s", self._what, reason(error))
+        self._down = unavailable(error)
+
+    def succeeded(self) -> None:
+        if self._down:
+            self._log.info("%s: database reachable again", self._what)
+            self._down = False
