@@ -241,7 +241,15 @@ def test_billing_flush_reports_an_outage_once_and_bills_after_it(
     key = _key(outage_admin)
     base = outage.gateway.url
     headers = {"Authorization": f"Bearer {key}"}
-    assert _chat(base, key, model).status_code == 200
+
+    def billed(ids: list[str]) -> bool:
+        response = httpx.get(base + "/v1/usage", headers=headers, params={"limit": "200"})
+        rows = response.json()["usage"] if response.is_success else []
+        return set(ids) <= {row["request_id"] for row in rows}
+
+    # A first call, billed: a flush has succeeded since any earlier test's outage.
+    first = _chat(base, key, model).headers["x-request-id"]
+    assert _until(lambda: billed([first]))
     caplog.set_level(logging.INFO)
     with outage.down():
         ids = [_chat(base, key, model).headers["x-request-id"] for _ in range(3)]
@@ -251,11 +259,4 @@ def test_billing_flush_reports_an_outage_once_and_bills_after_it(
     assert len([r for r in flushes if r.levelno >= logging.WARNING]) == 1, [
         r.getMessage() for r in flushes
     ]
-
-    def billed() -> bool:
-        response = httpx.get(base + "/v1/usage", headers=headers, params={"limit": "200"})
-        return response.is_success and set(ids) <= {
-            r["request_id"] for r in response.json()["usage"]
-        }
-
-    assert _until(billed)
+    assert _until(lambda: billed(ids))
