@@ -100,6 +100,45 @@ def test_an_empty_balance_stops_refilling_and_refuses(migrated: str) -> None:
     asyncio.run(scenario())
 
 
+def test_stopping_mid_flush_or_mid_hold_writes_everything(migrated: str) -> None:
+    """Shutdown and clients that leave arrive at any moment, also inside a transaction: the
+    wallet's writes are never cut in half (on SQLite such a cut leaves the write lock behind,
+    and the last flush at shutdown failed with "database is locked" after 30 s)."""
+
+    async def once(delay: float) -> None:
+        engine = create_engine(migrated)
+        wallets = Wallets(engine, WalletSettings(min_hold=HOLD, flush_interval=0.0))
+        async with engine.begin() as conn:
+            user = (await users.create(conn, email=None, balance=100 * HOLD))["id"]
+        await wallets.start()
+        try:
+            for _ in range(20):
+                reservation = await wallets.reserve(user, None, 100)
+                wallets.settle(reservation, 100, row(user))
+            # A call whose client leaves while its hold is being taken, and a shutdown
+            # while the flush of those 20 rows is under way.
+            left = asyncio.ensure_future(wallets.reserve(user, None, 50 * HOLD))
+            await asyncio.sleep(delay)
+            left.cancel()
+        finally:
+            await asyncio.wait_for(wallets.stop(), 20)  # well within SQLite's 30 s lock wait
+        assert await balance_of(engine, user) == 100 * HOLD - 20 * 100  # every hold returned
+        async with engine.connect() as conn:
+            logged = (
+                await conn.execute(
+                    select(tables.usage_logs.c.cost).where(tables.usage_logs.c.user_id == user)
+                )
+            ).scalars()
+            assert sum(logged) == 20 * 100
+        await engine.dispose()
+
+    async def scenario() -> None:
+        for step in range(30):
+            await once(step * 0.0004)
+
+    asyncio.run(scenario())
+
+
 async def refills_done(wallets: Wallets) -> None:
     """Let a hold taken ahead finish: how long the database takes is not what these tests
     check, but that the reservations never wait for it."""

@@ -38,6 +38,7 @@ class UsageRetention:
         self._interval = interval
         self._batch = batch
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         if self.days > 0 and self._task is None:
@@ -45,9 +46,10 @@ class UsageRetention:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Not cancelled mid-delete: a SQLite transaction cancelled halfway leaves its
+            # write lock behind, and the billing flush at shutdown would wait on it.
+            self._stopping.set()
+            await self._task
             self._task = None
 
     async def run_once(self, now: float | None = None) -> int:
@@ -72,4 +74,6 @@ class UsageRetention:
                 outages.failed(exc)
             else:
                 outages.succeeded()
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
+                return

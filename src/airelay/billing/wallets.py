@@ -121,7 +121,8 @@ class Wallets:
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        self._refills: set[asyncio.Task[None]] = set()
+        self._refills: set[asyncio.Future[Any]] = set()  # holds being taken
+        self._stopping = False
 
     # -- the hot path ------------------------------------------------------------------
 
@@ -155,12 +156,14 @@ class Wallets:
                     if free < amount:
                         need = amount - free
                         want = max(need, self._settings.min_hold, amount * 4)
-                        async with self._engine.begin() as conn:
-                            taken = await holds.take(conn, self.instance_id, user_id, need, want)
+                        # Shielded: a client that leaves cancels this call, never the write
+                        # (see ``_take``).
+                        take = asyncio.ensure_future(self._take(user_id, account, need, want))
+                        self._refills.add(take)  # stop() waits for it, as for a refill
+                        take.add_done_callback(self._refills.discard)
+                        taken = await asyncio.shield(take)
                         if taken == 0:
                             raise InsufficientFunds(user_id)
-                        account.held += taken
-                        account.last_take = taken
             account.reserved += amount
             if (
                 account.last_take
@@ -174,9 +177,23 @@ class Wallets:
                 self._unreserve_token(token_id, amount)
             raise
 
+    async def _take(self, user_id: str, account: _Account, need: int, want: int) -> int:
+        """Take a hold and count it in memory, as one piece of work that is never cancelled
+        halfway: cancelled inside its transaction, a SQLite connection is dropped with its
+        write lock still held, and every other write then waits for it; cancelled after
+        the commit, the hold would be in the database and not in memory."""
+        async with self._engine.begin() as conn:
+            taken = await holds.take(conn, self.instance_id, user_id, need, want)
+        if taken:
+            account.held += taken
+            account.last_take = taken
+        return taken
+
     def _refill_soon(self, user_id: str, account: _Account) -> None:
         """Take the next hold in the background while a quarter of the last one is still
         free, so that a busy user's calls do not queue behind the database write."""
+        if self._stopping:
+            return
         account.refilling = True
         task = asyncio.get_running_loop().create_task(self._refill(user_id, account))
         self._refills.add(task)
@@ -305,11 +322,14 @@ class Wallets:
     async def stop(self) -> None:
         """Write everything and return every hold (graceful shutdown loses nothing)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Not cancelled: a flush cancelled inside its transaction would leave a SQLite
+            # write lock behind, and the last flush below would wait on it in vain.
+            self._stopping = True
+            self._wake.set()
+            await self._task
             self._task = None
-        if self._refills:
+        self._stopping = True  # no hold is taken ahead from here on
+        while self._refills:
             await asyncio.gather(*self._refills, return_exceptions=True)
         await self.flush()
         await self._release(idle_for=None)
@@ -327,6 +347,8 @@ class Wallets:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
                 self._wake.clear()
+            if self._stopping:
+                return  # stop() writes the rest
             try:
                 now = time.monotonic()
                 if (self._queue or self._unconfirmed is not None) and now >= next_flush:

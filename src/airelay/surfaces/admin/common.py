@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,7 +33,9 @@ def admin(handler: AdminHandler) -> Callable[[web.Request], Awaitable[web.Stream
         # up in access logs), nor the SDKs' ``x-api-key``/``x-goog-api-key``, which a client
         # SDK could send to the management API by mistake with a management key in it.
         authenticate_admin(state.cache.current, extract_bearer(request.headers))
-        return await handler(request, state)
+        # Shielded: a client that leaves does not cut a write in half (on SQLite a
+        # transaction cancelled halfway leaves its write lock behind).
+        return await asyncio.shield(handler(request, state))
 
     guarded.__name__ = handler.__name__
     return guarded
