@@ -42,7 +42,11 @@ def error_response(error: GatewayError, fmt: str = "openai") -> web.Response:
 
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON; 400 for anything that is not."""
-    body = await request.read()
+    return parse_json(await request.read())
+
+
+def parse_json(body: bytes) -> Any:
+    """A JSON body, any shape; 400 for an empty or malformed one."""
     if not body:
         raise GatewayError(400, "request body is empty; expected JSON")
     try:

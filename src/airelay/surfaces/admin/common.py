@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
-import orjson
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,6 +15,7 @@ from airelay.errors import GatewayError
 from airelay.relay.auth import authenticate_admin, extract_bearer
 from airelay.state import STATE, AppState
 from airelay.store import meta
+from airelay.surfaces.responses import parse_json
 
 T = TypeVar("T")
 
@@ -67,13 +67,7 @@ async def decode(request: web.Request, kind: type[T]) -> T:
 
 async def decode_json(request: web.Request) -> Any:
     """The JSON body, any shape, for handlers that check it themselves; 400 if it is none."""
-    body = await _body(request)
-    if not body:
-        raise GatewayError(400, "request body is empty; expected JSON")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+    return parse_json(await _body(request))
 
 
 def paging(request: web.Request, default_limit: int = 50) -> tuple[int, int]:
