@@ -88,6 +88,15 @@ async def spend(conn: AsyncConnection, instance_id: str, user_id: str, amount: i
 
 
 async def heartbeat(conn: AsyncConnection, instance_id: str) -> int:
+    """Mark this instance's holds alive. Their rows are locked by user id first, the order
+    every other writer of holds keeps: one UPDATE would lock them in whatever order the table
+    is scanned, and deadlock with a flush of several users' holds."""
+    await conn.execute(
+        select(balance_holds.c.user_id)
+        .where(balance_holds.c.instance_id == instance_id)
+        .order_by(balance_holds.c.user_id)
+        .with_for_update()
+    )
     result = await conn.execute(
         update(balance_holds)
         .where(balance_holds.c.instance_id == instance_id)
