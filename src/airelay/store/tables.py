@@ -91,6 +91,12 @@ channels = Table(
     Column("timeout", Float, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # What the upstream serves natively; NULL: the channel type's default.
+    Column("endpoints", JSON, nullable=True),
+    # An egress proxy URL as a Fernet token (it may hold credentials); NULL: direct.
+    Column("proxy", Text, nullable=True),
+    # TLS options (custom CA, client certificate, verify); NULL: the defaults.
+    Column("tls", JSON, nullable=True),
 )
 
 models = Table(
