@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from airelay.ids import new_id
 from airelay.store import batches, holds
+from airelay.store import tokens as token_store
 from airelay.store import usage as usage_store
 from airelay.store.tables import tokens
 from airelay.store.unavailable import OutageLog, reason
@@ -429,23 +430,8 @@ class Wallets:
         # keys, then users before their holds, each in ascending order. The users' rows,
         # which every hold taken for a call needs, are locked last: for the shortest time.
         await usage_store.insert_batch(conn, batch.rows)
-        used: dict[str, int] = {}
-        for token_id in sorted(batch.by_token):
-            total = (
-                await conn.execute(
-                    tokens.update()
-                    .where(tokens.c.id == token_id)
-                    .values(
-                        used=tokens.c.used + batch.by_token[token_id],
-                        last_used_at=int(time.time()),
-                    )
-                    .returning(tokens.c.used)
-                )
-            ).scalar()
-            if total is not None:
-                used[token_id] = int(total)
-        for user_id in sorted(batch.spent):
-            await holds.spend(conn, self.instance_id, user_id, batch.spent[user_id])
+        used = await token_store.add_used(conn, batch.by_token)
+        await holds.spend(conn, self.instance_id, batch.spent)
         return used
 
     async def _heartbeat(self) -> None:
