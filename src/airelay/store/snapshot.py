@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from airelay.billing.pricing import Price
+from airelay.pricing import Price
 from airelay.security.crypto import SecretBox
 from airelay.store import admin_keys, crud, meta, tables
 from airelay.store import users as users_repo
