@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
+from airelay.store import driver
 from airelay.store.db import now
 from airelay.store.tables import billing_batches
 
@@ -24,18 +25,23 @@ def _claim(dialect_name: str) -> Insert:
     """Built once per dialect: a flush claims its id every few dozen ms, and a statement
     built per call costs the event loop its construction and its cache key."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement: Insert = dialect.insert(billing_batches).on_conflict_do_nothing(
-        index_elements=["id"]
+    statement: Insert = (
+        dialect.insert(billing_batches)
+        .values(
+            id=bindparam("b_id"),
+            instance_id=bindparam("b_instance"),
+            created_at=bindparam("b_now"),
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(billing_batches.c.id)
     )
     return statement
 
 
 async def claim(conn: AsyncConnection, batch_id: str, instance_id: str) -> bool:
     """Record ``batch_id`` as written by this transaction; False if it was written before."""
-    result = await conn.execute(
-        _claim(conn.dialect.name), {"id": batch_id, "instance_id": instance_id, "created_at": now()}
-    )
-    return bool(result.rowcount == 1)
+    params = {"b_id": batch_id, "b_instance": instance_id, "b_now": now()}
+    return bool(await driver.fetch(conn, _claim(conn.dialect.name), params))
 
 
 async def prune(conn: AsyncConnection, older_than: int) -> int:

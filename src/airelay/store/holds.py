@@ -15,6 +15,7 @@ from __future__ import annotations
 from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from airelay.store import driver
 from airelay.store.db import now
 from airelay.store.tables import balance_holds, users
 from airelay.store.upsert import add_on_conflict
@@ -103,8 +104,8 @@ async def spend(conn: AsyncConnection, instance_id: str, spent: dict[str, int]) 
         {"b_user": user_id, "b_amount": spent[user_id], "b_instance": instance_id, "b_now": at}
         for user_id in sorted(spent)
     ]
-    await conn.execute(_SPEND_USER, params)
-    await conn.execute(_SPEND_HOLD, params)
+    await driver.execute_many(conn, _SPEND_USER, params)
+    await driver.execute_many(conn, _SPEND_HOLD, params)
 
 
 async def heartbeat(conn: AsyncConnection, instance_id: str) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.ids import new_id
-from airelay.store import config_log, crud
+from airelay.store import config_log, crud, driver
 from airelay.store.db import now
 from airelay.store.tables import tokens, users
 
@@ -117,7 +117,7 @@ async def add_used(conn: AsyncConnection, spent: dict[str, int]) -> dict[str, in
     at = now()
     for token_id in sorted(spent):
         params = {"b_id": token_id, "b_amount": spent[token_id], "b_now": at}
-        total = (await conn.execute(_ADD_USED, params)).scalar()
-        if total is not None:
-            used[token_id] = int(total)
+        rows = await driver.fetch(conn, _ADD_USED, params)
+        if rows:
+            used[token_id] = int(rows[0][0])
     return used

@@ -13,7 +13,7 @@ from sqlalchemy.sql.dml import Insert
 
 
 @functools.lru_cache(maxsize=32)
-def _statement(
+def upsert_statement(
     dialect_name: str, table: Table, keys: tuple[str, ...], counters: tuple[str, ...]
 ) -> Insert:
     """Built once per table and dialect: the billing flush runs this every few dozen ms, and
@@ -38,5 +38,5 @@ async def add_on_conflict(
     """Insert ``rows``; where a row with the same ``keys`` exists, add its ``counters``."""
     if not rows:
         return
-    statement = _statement(conn.dialect.name, table, tuple(keys), tuple(counters))
+    statement = upsert_statement(conn.dialect.name, table, tuple(keys), tuple(counters))
     await conn.execute(statement, list(rows))

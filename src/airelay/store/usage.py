@@ -12,8 +12,9 @@ import orjson
 from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from airelay.store import driver
 from airelay.store.tables import usage_daily, usage_logs
-from airelay.store.upsert import add_on_conflict
+from airelay.store.upsert import upsert_statement
 
 COUNTERS = (
     "requests",
@@ -77,6 +78,8 @@ async def _insert_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     tuples = list(map(_as_tuple, rows))
     for start in range(0, len(tuples), CHUNK_ROWS):
         chunk = orjson.dumps(tuples[start : start + CHUNK_ROWS]).decode()
+        # Through SQLAlchemy, not ``driver``: its cursor events see the usage rows written
+        # (the lost-COMMIT-reply tests inject their fault on SQLite by watching for them).
         await conn.exec_driver_sql(sql, (chunk,))
 
 
@@ -110,10 +113,7 @@ async def insert_batch(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
         # In key order: two instances upserting the same rollups lock them in one order.
         for (day, user, model, channel), counts in sorted(totals.items())
     ]
-    await add_on_conflict(
-        conn,
-        usage_daily,
-        rollups,
-        keys=("day", "user_id", "model", "channel_id"),
-        counters=COUNTERS,
+    upsert = upsert_statement(
+        conn.dialect.name, usage_daily, ("day", "user_id", "model", "channel_id"), COUNTERS
     )
+    await driver.execute_many(conn, upsert, rollups)
