@@ -155,6 +155,10 @@ class FakeBedrock(LoopbackFake):
     def base_url(self) -> str:
         return self.origin
 
+    def reset(self) -> None:
+        super().reset()
+        self.rejected = 0
+
     @property
     def invoke_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/invoke")]
