@@ -10,9 +10,15 @@ import pytest
 from fakes.bedrock_upstream import TEST_KEY, TEST_TEMPORARY_KEY, AwsKey, verify_sigv4
 
 from airelay.client import post_target
-from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.providers.base import build
-from airelay.providers.bedrock import BEDROCK_VERSION, DEFAULT_REGION, Bedrock, region_of
+from airelay.providers.bedrock import (
+    BEDROCK_VERSION,
+    DEFAULT_REGION,
+    Bedrock,
+    invoke_url,
+    region_of,
+)
 
 BEDROCK = Bedrock()
 BASE = "https://bedrock-runtime.eu-central-1.amazonaws.com"
@@ -27,16 +33,20 @@ ANTHROPIC_BODY = {
 
 def test_invoke_urls() -> None:
     whole = BEDROCK.head(BASE, TEST_KEY.channel_key, Endpoint.CHAT, MODEL, stream=False)
-    streamed = BEDROCK.head(BASE + "/", TEST_KEY.channel_key, Endpoint.CHAT, MODEL, stream=True)
     path = "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/"
-    assert whole.url == BASE + path + "invoke"
-    assert streamed.url == BASE + path + "invoke-with-response-stream"
-    assert whole.encoded and streamed.encoded
+    assert whole.url == BASE + path + "invoke" == invoke_url(BASE + "/", MODEL, stream=False)
+    assert invoke_url(BASE, MODEL, stream=True) == BASE + path + "invoke-with-response-stream"
+    assert whole.encoded
     assert whole.headers["Accept"] == "application/json"
-    assert streamed.headers["X-Amzn-Bedrock-Accept"] == "application/json"
     assert BEDROCK.formats == {Endpoint.CHAT: WireFormat.ANTHROPIC}
+    assert BEDROCK.framing is Framing.AWS_EVENTSTREAM
     with pytest.raises(ValueError):
         BEDROCK.head(BASE, TEST_KEY.channel_key, Endpoint.EMBEDDINGS, MODEL, stream=False)
+
+
+def test_a_stream_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(ValueError, match="event-stream"):
+        BEDROCK.head(BASE, TEST_KEY.channel_key, Endpoint.CHAT, MODEL, stream=True)
 
 
 @pytest.mark.parametrize(

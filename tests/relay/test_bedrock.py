@@ -154,10 +154,26 @@ def test_a_refused_signature_fails_over_to_the_next_channel(
     assert bedrock.rejected == 1 and len(bedrock.invoke_requests) == 2
 
 
+def test_a_streamed_call_is_refused_before_it_reaches_bedrock(
+    gateway: Gateway, admin: Admin, bedrock: FakeBedrock
+) -> None:
+    """Until AWS event-stream framing is read, a stream would be paid upstream and lost."""
+    r = route(admin, bedrock)
+    sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key=r.key, max_retries=0, timeout=30)
+    with pytest.raises(openai.APIStatusError) as failed:
+        sdk.chat.completions.create(
+            model=r.model, messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    assert failed.value.status_code == 502
+    assert "event-stream" in failed.value.response.text
+    assert bedrock.requests == []
+    assert wait_for_rows(gateway.settings.database_url, r.user_id, 0).spendable == usd_to_units(1)
+
+
 @pytest.mark.xfail(
     strict=False,
     reason="Bedrock streams in AWS event-stream framing, which the formats layer does not "
-    "read yet (and the fake does not write yet)",
+    "read yet (the provider refuses streams, the fake does not write them yet)",
 )
 def test_streamed_through_bedrock(gateway: Gateway, admin: Admin, bedrock: FakeBedrock) -> None:
     r = route(admin, bedrock)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.providers.base import Head, Plain, unserved
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -16,6 +16,7 @@ class Anthropic(Plain):
     formats: Mapping[Endpoint, WireFormat] = {Endpoint.CHAT: WireFormat.ANTHROPIC}
     endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
     default_endpoints: frozenset[Endpoint] = endpoints
+    framing = Framing.SSE
 
     def head(
         self, base_url: str, key: str, endpoint: Endpoint, model: str, *, stream: bool

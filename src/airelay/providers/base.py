@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.names import Endpoint, Framing, WireFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,8 @@ class Provider(Protocol):
     default_endpoints: frozenset[Endpoint]
     #: True when ``finish`` must run for every call (signing, body reshaping).
     per_call: bool
+    #: How the upstream cuts a streamed answer (Gemini is asked for SSE with ``alt=sse``).
+    framing: Framing
 
     def head(
         self, base_url: str, key: str, endpoint: Endpoint, model: str, *, stream: bool

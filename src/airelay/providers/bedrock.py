@@ -5,6 +5,8 @@
   streamed); the model id (``anthropic.claude-sonnet-4-5-20250929-v1:0``, or an inference
   profile such as ``us.anthropic....``) is percent-encoded in the path, as the AWS SDKs send
   it, and the path goes out exactly as signed.
+- Streams come in AWS event-stream framing (``framing``); until the formats layer reads
+  it, a streamed call is refused before it is sent (``head`` raises).
 - Body: the Anthropic Messages body without ``model`` and ``stream`` (the URL says both),
   with ``"anthropic_version": "bedrock-2023-05-31"``. The answer is the Anthropic Messages
   answer, so the channel's wire format is ``anthropic``.
@@ -32,7 +34,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.providers.base import Finished, Head, unserved
 
 BEDROCK_VERSION = "bedrock-2023-05-31"
@@ -52,19 +54,22 @@ class Bedrock:
     endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
     default_endpoints: frozenset[Endpoint] = endpoints
     per_call = True
+    framing = Framing.AWS_EVENTSTREAM
 
     def head(
         self, base_url: str, key: str, endpoint: Endpoint, model: str, *, stream: bool
     ) -> Head:
         if endpoint is not Endpoint.CHAT:
             raise unserved(self, endpoint)
-        action = "invoke-with-response-stream" if stream else "invoke"
-        parts = urlsplit(base_url.rstrip("/"))
-        # The host in lower case, as the signer and the Host field write it.
-        root = f"{parts.scheme}://{parts.netloc.lower()}{parts.path}"
-        url = f"{root}/model/{quote(model, safe='')}/{action}"
-        accept = "X-Amzn-Bedrock-Accept" if stream else "Accept"
-        return Head(url, {"Content-Type": "application/json", accept: "application/json"}, True)
+        if stream:
+            # Refused before anything is sent: the upstream would bill a call whose answer
+            # the relay cannot read yet (it reads SSE and JSON streams only).
+            raise ValueError("streamed calls to Bedrock (AWS event-stream) are not supported yet")
+        return Head(
+            invoke_url(base_url, model, stream=False),
+            {"Content-Type": "application/json", "Accept": "application/json"},
+            True,
+        )
 
     def finish(self, head: Head, key: str, body: bytes) -> Finished:
         document = orjson.loads(body)
@@ -74,7 +79,9 @@ class Bedrock:
         document.pop("stream", None)
         document["anthropic_version"] = BEDROCK_VERSION
         body = orjson.dumps(document)
-        request = AWSRequest(method="POST", url=head.url, data=body, headers=dict(head.headers))
+        # ``host`` given as the client writes it spares botocore deriving it twice per call.
+        headers = {**head.headers, "host": _authority(head.url)}
+        request = AWSRequest(method="POST", url=head.url, data=body, headers=headers)
         _signer(key, region_of(head.url)).add_auth(request)
         fields = {
             name: request.headers[name] for name in _SIGNATURE_FIELDS if name in request.headers
@@ -88,6 +95,30 @@ class Bedrock:
 _SIGNATURE_FIELDS = ("X-Amz-Date", "X-Amz-Security-Token", "Authorization")
 
 
+def invoke_url(base_url: str, model: str, *, stream: bool) -> str:
+    """The ``InvokeModel`` (or ``InvokeModelWithResponseStream``) URL of ``model``,
+    percent-encoded as it goes on the wire, the host in lower case as the signer and the
+    Host field write it."""
+    action = "invoke-with-response-stream" if stream else "invoke"
+    parts = urlsplit(base_url.rstrip("/"))
+    root = f"{parts.scheme}://{parts.netloc.lower()}{parts.path}"
+    return f"{root}/model/{quote(model, safe='')}/{action}"
+
+
+@functools.lru_cache(maxsize=256)
+def _authority(url: str) -> str:
+    """The Host field of a request to ``url``: lower case, the port only when not the
+    scheme's default (what the HTTP client writes)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(parts.scheme):
+        host = f"{host}:{parts.port}"
+    return host
+
+
+@functools.lru_cache(maxsize=256)
 def region_of(url: str) -> str:
     """The AWS region a Bedrock Runtime URL is in, or ``DEFAULT_REGION``."""
     host = (urlsplit(url).hostname or "").lower()

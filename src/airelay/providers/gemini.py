@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.providers.base import Head, Plain, unserved
 
 
@@ -17,6 +17,7 @@ class Gemini(Plain):
     formats: Mapping[Endpoint, WireFormat] = {Endpoint.CHAT: WireFormat.GEMINI}
     endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
     default_endpoints: frozenset[Endpoint] = endpoints
+    framing = Framing.SSE
 
     def head(
         self, base_url: str, key: str, endpoint: Endpoint, model: str, *, stream: bool

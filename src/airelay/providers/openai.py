@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.providers.base import Head, Plain, unserved
 
 # The path of each endpoint's main operation below the base URL (``.../v1``).
@@ -28,6 +28,7 @@ class OpenAICompatible(Plain):
     formats: Mapping[Endpoint, WireFormat] = {Endpoint.CHAT: WireFormat.OPENAI}
     endpoints: frozenset[Endpoint] = frozenset(PATHS)
     default_endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
+    framing = Framing.SSE
 
     def head(
         self, base_url: str, key: str, endpoint: Endpoint, model: str, *, stream: bool

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from airelay.billing.pricing import Price
 from airelay.formats.names import Endpoint
+from airelay.providers.base import Provider
 from airelay.providers.presets import PRESETS
 from airelay.security.crypto import SecretBox
 from airelay.store import admin_keys, crud, meta, tables
@@ -115,13 +116,15 @@ def channel_models(row: dict[str, Any]) -> list[str]:
     return names
 
 
-def channel_endpoints(row: dict[str, Any], default: frozenset[Endpoint]) -> frozenset[Endpoint]:
+def channel_endpoints(row: dict[str, Any], provider: Provider) -> frozenset[Endpoint]:
     """The endpoints a channel row serves: its ``endpoints`` column, or its type's default
-    when that is NULL. Names no release knows are dropped (the API never stores one)."""
+    when that is NULL; never one its type cannot serve (a file import that changed only the
+    type) nor a name this release does not know."""
     stored = row.get("endpoints")
     if stored is None:
-        return default
-    return frozenset(Endpoint(name) for name in stored if name in _ENDPOINT_NAMES)
+        return provider.default_endpoints
+    named = frozenset(Endpoint(name) for name in stored if name in _ENDPOINT_NAMES)
+    return named & provider.endpoints
 
 
 def group_multipliers(stored_settings: dict[str, Any]) -> dict[str, Fraction]:
@@ -191,7 +194,7 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
             weight=row["weight"],
             status=row["status"],
             timeout=row["timeout"],
-            endpoints=channel_endpoints(row, channel_type.provider.default_endpoints),
+            endpoints=channel_endpoints(row, channel_type.provider),
         )
         channels.append(channel)
         if channel.status == "active" and channel.api_keys:
