@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airelay.formats.ir import ChatRequest
+from airelay.formats.names import Framing, WireFormat
 from airelay.formats.registry import codec
 
 
@@ -13,7 +14,7 @@ from airelay.formats.registry import codec
 class ChatCall:
     """What a surface hands the relay: the call as the client made it."""
 
-    client: str  # the client's wire format: "openai" | "anthropic" | "gemini"
+    client: WireFormat  # the client's wire format
     model: str  # the public model name
     stream: bool
     body: bytes  # the client's request body, as received
@@ -23,6 +24,11 @@ class ChatCall:
     request_id: str
     json_array: bool = False  # Gemini's streamGenerateContent without alt=sse
     wants_usage: bool = False  # OpenAI's stream_options.include_usage
+
+    @property
+    def framing(self) -> Framing:
+        """How the client reads a stream."""
+        return Framing.JSON_ARRAY if self.json_array else Framing.SSE
 
     def request_ir(self) -> ChatRequest:
         if self.ir is None:

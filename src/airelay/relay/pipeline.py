@@ -24,17 +24,18 @@ import orjson
 from airelay.billing.tokens import prompt_upper_bound
 from airelay.client import Timeouts, post_target
 from airelay.config import Settings
-from airelay.formats import openai_chat
-from airelay.formats.registry import codec
+from airelay.formats.client_framing import content_type
+from airelay.formats.names import WireFormat
+from airelay.formats.registry import codec, wire
+from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
 from airelay.providers.presets import preset
 from airelay.relay.admission import Admission
 from airelay.relay.call import ChatCall
-from airelay.relay.estimate import answer_text, estimated_usage
+from airelay.relay.estimate import estimated_usage
 from airelay.relay.failover import Attempt, Completed, Streaming, Unusable, call_with_failover
 from airelay.relay.images import inline_remote_images
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
-from airelay.relay.passthrough import whole_usage
 from airelay.relay.routing import channels_for
 from airelay.relay.scrub import scrub
 from airelay.relay.streaming import Write, relay_stream
@@ -58,7 +59,7 @@ class Streamed:
     call: ChatCall
     upstream: Streaming
     meter: Meter
-    channel_fmt: str
+    channel_fmt: WireFormat
     content_type: str
     admission: Admission
     settings: Settings
@@ -83,8 +84,8 @@ class Streamed:
         self.admission.leave()
 
 
-def wire_format(channel: ChannelRecord) -> str:
-    return preset(channel.type).adapter.wire_format
+def wire_format(channel: ChannelRecord) -> WireFormat:
+    return WireFormat(preset(channel.type).adapter.wire_format)
 
 
 async def run_chat(
@@ -94,8 +95,8 @@ async def run_chat(
     admission.enter()  # 503 above the cap, before any money is reserved
     try:
         channels = channels_for(snapshot, call.model)
-        if call.client != "gemini" and any(wire_format(c) == "gemini" for c in channels):
-            # Gemini takes images inline only: fetch the URLs once, before any attempt.
+        if _needs_inline_images(call, channels):
+            # Fetch the URLs once, before any attempt.
             await inline_remote_images(state.images, call.request_ir())
         max_output, choices = _output_bounds(call)
         meter = await open_meter(
@@ -131,7 +132,7 @@ async def run_chat(
         upstream=result,
         meter=meter,
         channel_fmt=wire_format(result.channel),
-        content_type="application/json" if call.json_array else "text/event-stream",
+        content_type=content_type(call.framing),
         admission=admission,
         settings=state.settings,
     )
@@ -234,11 +235,17 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
         task.exception()
 
 
+def _needs_inline_images(call: ChatCall, channels: list[ChannelRecord]) -> bool:
+    """A call translated for a channel whose format takes images inline only."""
+    for channel in channels:
+        fmt = wire_format(channel)
+        if fmt != call.client and wire(fmt).inline_images_only:
+            return True
+    return False
+
+
 def _output_bounds(call: ChatCall) -> tuple[int | None, int]:
-    if call.client == "openai":
-        return openai_chat.output_cap(call.payload), openai_chat.choice_count(call.payload)
-    ir = call.request_ir()
-    return ir.max_tokens, ir.n or 1
+    return wire(call.client).output_bounds(call)
 
 
 def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Attempt:
@@ -272,24 +279,9 @@ def _timeouts(connect: float, read: float) -> Timeouts:
 
 
 def _same_format_body(call: ChatCall, upstream_model: str) -> bytes:
-    """The client's bytes, re-encoded only when something must change: the model name
-    (Gemini carries it in the URL), and OpenAI streams always ask for usage."""
-    if call.client == "gemini":
-        return call.body
-    needs_usage = call.client == "openai" and call.stream and not call.wants_usage
-    if upstream_model == call.model and not needs_usage:
-        return call.body
-    if upstream_model == call.model and "stream_options" not in call.payload:
-        # Append the field to the client's bytes rather than re-encode the whole body.
-        body = call.body.rstrip()
-        if body.endswith(b"}"):
-            return body[:-1] + b',"stream_options":{"include_usage":true}}'
-    changed = dict(call.payload)
-    changed["model"] = upstream_model
-    if needs_usage:
-        options = call.payload.get("stream_options") or {}
-        changed["stream_options"] = {**options, "include_usage": True}
-    return orjson.dumps(changed)
+    """The client's bytes for a channel of its format, changed only where the gateway must
+    (the format's wire decides: model name, usage in streams)."""
+    return wire(call.client).same_format_body(call, upstream_model)
 
 
 def _whole(call: ChatCall, result: Completed, meter: Meter, status: int) -> Whole:
@@ -308,7 +300,7 @@ def _whole(call: ChatCall, result: Completed, meter: Meter, status: int) -> Whol
         return Whole(result.status, orjson.dumps(error), "application/json")
     try:
         if fmt == call.client:
-            body, usage, document = whole_usage(fmt, result.body, upstream_model, call.model)
+            body, usage, document = wire(fmt).whole_usage(result.body, upstream_model, call.model)
             if usage is None:
                 usage = estimated_usage(call, answer_text(codec(fmt).decode_response(document)))
         else:

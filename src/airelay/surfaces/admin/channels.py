@@ -13,6 +13,7 @@ from aiohttp import web
 from airelay.catalog import UNSET, ChannelCreate, ChannelPatch, check_channel, new_channel
 from airelay.errors import GatewayError
 from airelay.formats import ir
+from airelay.formats.names import WireFormat
 from airelay.formats.registry import codec
 from airelay.providers.presets import preset
 from airelay.relay.scrub import scrub
@@ -149,7 +150,7 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
         ) as response:
             body = await response.read()
             result["status_code"] = response.status
-            problem = _answer_problem(fmt, body) if response.status == 200 else None
+            problem = _answer_problem(WireFormat(fmt), body) if response.status == 200 else None
             result["success"] = response.status == 200 and problem is None
             if not result["success"]:
                 text = problem or body.decode("utf-8", "replace")
@@ -165,10 +166,14 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
 
 
 # The field every answer of a wire format has, besides what its codec reads.
-_ANSWER_FIELD = {"openai": "choices", "anthropic": "content", "gemini": "candidates"}
+_ANSWER_FIELD = {
+    WireFormat.OPENAI: "choices",
+    WireFormat.ANTHROPIC: "content",
+    WireFormat.GEMINI: "candidates",
+}
 
 
-def _answer_problem(fmt: str, body: bytes) -> str | None:
+def _answer_problem(fmt: WireFormat, body: bytes) -> str | None:
     """Why a 200 answer is not a chat answer of ``fmt`` (None when it is one): a channel
     that answers 200 with an error page or a truncated body does not work."""
     try:
