@@ -18,8 +18,11 @@ from airelay.formats.wire import SseStyle
 class ClientFramer(Protocol):
     #: The response's content type.
     content_type: str
-    #: Raw SSE blocks of an upstream of the client's format go out as they came.
-    passes_sse: bool
+
+    def passes(self, framing: Framing) -> bool:
+        """Whether raw blocks of an upstream of the client's format, framed so, go out as
+        they came (SSE to an SSE client)."""
+        ...
 
     def frame(self, name: str | None, data: bytes) -> bytes:
         """One event, framed."""
@@ -38,7 +41,6 @@ class SseFramer:
     __slots__ = ("_end", "_named")
 
     content_type = "text/event-stream"
-    passes_sse = True
 
     def __init__(self, style: SseStyle) -> None:
         self._named = style.named
@@ -48,6 +50,9 @@ class SseFramer:
         if self._named:
             return b"event: " + (name or "message").encode() + b"\ndata: " + data + self._end
         return b"data: " + data + self._end
+
+    def passes(self, framing: Framing) -> bool:
+        return framing is Framing.SSE
 
     def encoded(self, sse: bytes) -> bytes:
         return sse
@@ -60,13 +65,15 @@ class JsonArrayFramer:
     __slots__ = ("_writer",)
 
     content_type = "application/json"
-    passes_sse = False
 
     def __init__(self) -> None:
         self._writer = JsonArrayWriter()
 
     def frame(self, name: str | None, data: bytes) -> bytes:
         return self._writer.element(data)
+
+    def passes(self, framing: Framing) -> bool:
+        return False
 
     def encoded(self, sse: bytes) -> bytes:
         if not sse:

@@ -22,13 +22,8 @@ class ChatCall:
     ir: ChatRequest | None  # ... decoded, when the surface needed to (non-OpenAI clients)
     endpoint: str
     request_id: str
-    json_array: bool = False  # Gemini's streamGenerateContent without alt=sse
+    framing: Framing = Framing.SSE  # how the client reads a stream (Gemini: maybe a JSON array)
     wants_usage: bool = False  # OpenAI's stream_options.include_usage
-
-    @property
-    def framing(self) -> Framing:
-        """How the client reads a stream."""
-        return Framing.JSON_ARRAY if self.json_array else Framing.SSE
 
     def request_ir(self) -> ChatRequest:
         if self.ir is None:

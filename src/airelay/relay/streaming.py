@@ -23,7 +23,7 @@ from airelay.client import UpstreamError
 from airelay.formats import ir
 from airelay.formats.client_framing import ClientFramer, client_framer
 from airelay.formats.framing import FAILURE, Deframer, Event, FramingError, deframer
-from airelay.formats.names import Framing, WireFormat
+from airelay.formats.names import WireFormat
 from airelay.formats.registry import wire
 from airelay.formats.usage import Usage
 from airelay.relay.call import ChatCall
@@ -81,9 +81,8 @@ async def relay_stream(
     handler: _Handler
     if channel_fmt == call.client:
         rewriter = client.rewriter(call, channel.upstream_model(call.model))
-        # An SSE upstream to an SSE client: raw blocks pass on as they came.
-        raw = upstream.framing is Framing.SSE and framer.passes_sse
-        reader = None if raw else deframer(upstream.framing)
+        # An SSE upstream to an SSE client: raw blocks pass on as they came (reader None).
+        reader = None if framer.passes(upstream.framing) else deframer(upstream.framing)
         handler = PassThrough(client, rewriter, framer, scrubber, reader)
     else:
         handler = Translator(call, channel_fmt, framer, scrubber, deframer(upstream.framing))

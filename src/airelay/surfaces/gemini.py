@@ -11,7 +11,7 @@ from aiohttp import web
 
 from airelay.billing.tokens import count_messages
 from airelay.errors import GatewayError
-from airelay.formats.names import WireFormat
+from airelay.formats.names import Framing, WireFormat
 from airelay.formats.registry import codec
 from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.call import ChatCall
@@ -59,7 +59,9 @@ async def model_action(request: web.Request) -> web.StreamResponse:
         ir=ir,
         endpoint=f"/v1beta/models/{{model}}:{action}",
         request_id=request[REQUEST_ID],
-        json_array=stream and request.query.get("alt") != "sse",
+        framing=(
+            Framing.JSON_ARRAY if stream and request.query.get("alt") != "sse" else Framing.SSE
+        ),
     )
     outcome = await run_chat(state, snapshot, record, call)
     return await respond(request, outcome)
