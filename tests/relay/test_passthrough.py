@@ -38,7 +38,7 @@ def _run(
     rewriter = client.rewriter(Call(), "m")  # type: ignore[arg-type]
     handler = PassThrough(client, rewriter, framer, StreamScrubber(["sk-x"], "http://u"), reader)
     out, last = [], 0
-    for cut in sorted({min(c, len(stream)) for c in cuts}) + [len(stream)]:
+    for cut in [*sorted({min(c, len(stream)) for c in cuts}), len(stream)]:
         out.append(handler.feed(stream[last:cut]))
         last = cut
     tail, finished = handler.end()
