@@ -44,7 +44,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         endpoint=ENDPOINT,
         request_id=request[REQUEST_ID],
     )
-    outcome = await run_chat(state, snapshot, record, call)
+    outcome = await run_chat(state.relay, snapshot, record, call)
     return await respond(request, outcome)
 
 

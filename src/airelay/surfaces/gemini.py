@@ -63,7 +63,7 @@ async def model_action(request: web.Request) -> web.StreamResponse:
             Framing.JSON_ARRAY if stream and request.query.get("alt") != "sse" else Framing.SSE
         ),
     )
-    outcome = await run_chat(state, snapshot, record, call)
+    outcome = await run_chat(state.relay, snapshot, record, call)
     return await respond(request, outcome)
 
 

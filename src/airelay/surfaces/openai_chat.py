@@ -44,5 +44,5 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         request_id=request[REQUEST_ID],
         wants_usage=openai_chat.wants_usage(payload),
     )
-    outcome = await run_chat(state, snapshot, record, call)
+    outcome = await run_chat(state.relay, snapshot, record, call)
     return await respond(request, outcome)
