@@ -88,8 +88,12 @@ class Streamed:
         self.admission.leave()
 
 
+# A provider's format name (a plain string) to its member, without an Enum call per use.
+_FORMATS: dict[str, WireFormat] = {member.value: member for member in WireFormat}
+
+
 def wire_format(channel: ChannelRecord) -> WireFormat:
-    return WireFormat(preset(channel.type).adapter.wire_format)
+    return _FORMATS[preset(channel.type).adapter.wire_format]
 
 
 async def run_chat(
