@@ -14,6 +14,7 @@ from airelay.formats.usage import Usage, from_anthropic
 from airelay.formats.wire import Request, SseStyle
 
 STOP = "message_stop"
+STOP_MARK = STOP.encode()
 
 
 class AnthropicRewriter:
@@ -55,12 +56,13 @@ class AnthropicWire:
     codec = CODEC
     sse = SseStyle(named=True, end=b"\n\n")
     inline_images_only = False
-    end_marks: tuple[bytes, ...] = (STOP.encode(),)
+    end_marks: tuple[bytes, ...] = (STOP_MARK,)
 
     def ends(self, name: str | None, data: bytes) -> bool:
         if name is not None:
             return name == STOP
-        return loads_object(data).get("type") == STOP  # an event framed without a name
+        # An event framed without a name: its ``type`` says, parsed only when it may.
+        return STOP_MARK in data and loads_object(data).get("type") == STOP
 
     def same_format_body(self, request: Request, upstream_model: str) -> bytes:
         if upstream_model == request.model:
