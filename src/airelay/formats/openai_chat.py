@@ -85,11 +85,6 @@ def prompt_text(payload: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-# Chunks kept per stream for counting tokens when no usage arrives; past this, the count
-# is cut short (a stream that long has almost always sent usage).
-KEEP_LIMIT_BYTES = 1 << 20
-
-
 class ChunkRewriter:
     """Rewrites the data of stream chunks on their way to the client.
 

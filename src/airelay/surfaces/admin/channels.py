@@ -22,7 +22,7 @@ from airelay.catalog import (
 )
 from airelay.errors import GatewayError
 from airelay.formats import ir
-from airelay.formats.names import Endpoint
+from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import codec
 from airelay.providers.base import build
 from airelay.providers.presets import preset
@@ -209,10 +209,14 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
 
 
 # The field every answer of a wire format has, besides what its codec reads.
-_ANSWER_FIELD = {"openai": "choices", "anthropic": "content", "gemini": "candidates"}
+_ANSWER_FIELD = {
+    WireFormat.OPENAI: "choices",
+    WireFormat.ANTHROPIC: "content",
+    WireFormat.GEMINI: "candidates",
+}
 
 
-def _answer_problem(fmt: str, body: bytes) -> str | None:
+def _answer_problem(fmt: WireFormat, body: bytes) -> str | None:
     """Why a 200 answer is not a chat answer of ``fmt`` (None when it is one): a channel
     that answers 200 with an error page or a truncated body does not work."""
     try:
