@@ -11,9 +11,10 @@ Routes: ``POST /model/{modelId}/invoke`` answers the Anthropic Messages answer o
 Anthropic fake (same deterministic rules, ``model`` is the model id), with Bedrock's
 ``x-amzn-bedrock-*-token-count`` headers. The body must be a Messages body for Bedrock:
 ``"anthropic_version": "bedrock-2023-05-31"`` and neither ``model`` nor ``stream`` (400
-``ValidationException`` otherwise). ``/invoke-with-response-stream`` answers 400: AWS
-event-stream framing is not faked yet. Errors are ``{"message": ...}`` with the
-``x-amzn-ErrorType`` header.
+``ValidationException`` otherwise). ``/invoke-with-response-stream`` answers the same
+answer's Anthropic stream events in AWS event-stream framing (``application/
+vnd.amazon.eventstream``), one ``chunk`` message each, the event JSON base64-encoded in
+``{"bytes": ...}``. Errors are ``{"message": ...}`` with the ``x-amzn-ErrorType`` header.
 """
 
 from __future__ import annotations
@@ -25,17 +26,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from .anthropic_upstream import anthropic_answer, message
+from .anthropic_upstream import anthropic_answer, message, stream_events
+from .eventstream import chunk
 from .loopback import Behaviour, LoopbackFake, RecordedRequest
 
 __all__ = ["AwsKey", "Behaviour", "FakeBedrock", "RecordedRequest", "verify_sigv4"]
 
 BEDROCK_VERSION = "bedrock-2023-05-31"
+EVENTSTREAM = "application/vnd.amazon.eventstream"
 MAX_SKEW = timedelta(minutes=5)
 DEFAULT_MODELS = (
     "anthropic.claude-sonnet-4-5-20250929-v1:0",
@@ -192,6 +196,12 @@ class FakeBedrock(LoopbackFake):
         return body, behaviour, None
 
     async def _invoke(self, request: web.Request) -> web.StreamResponse:
+        return await self._answer(request, stream=False)
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        return await self._answer(request, stream=True)
+
+    async def _answer(self, request: web.Request, *, stream: bool) -> web.StreamResponse:
         body, behaviour, refused = await self._signed(request)
         if refused is not None:
             return refused
@@ -213,6 +223,9 @@ class FakeBedrock(LoopbackFake):
         if not isinstance(body.get("max_tokens"), int):
             return self.error(400, "max_tokens: field required")
         answer = anthropic_answer({**body, "model": model_id})
+        if stream:
+            pieces = [chunk(_sse_data(event)) for event in stream_events(model_id, answer)]
+            return await self.send_stream(request, pieces, behaviour, EVENTSTREAM)
         payload = message(model_id, answer)
         response = await self.send_json(request, payload, behaviour)
         if not response.prepared:  # a dropped answer has sent its head already
@@ -220,8 +233,12 @@ class FakeBedrock(LoopbackFake):
             response.headers["x-amzn-bedrock-output-token-count"] = str(answer.output_tokens)
         return response
 
-    async def _stream(self, request: web.Request) -> web.StreamResponse:
-        _, _, refused = await self._signed(request)
-        if refused is not None:
-            return refused
-        return self.error(400, "the fake does not stream (AWS event-stream framing)")
+
+def _sse_data(event: bytes) -> dict[str, object]:
+    """The JSON of one SSE event of the Anthropic fake (Bedrock sends the event alone)."""
+    for line in event.split(b"\n"):
+        if line.startswith(b"data: "):
+            data = orjson.loads(line[6:])
+            assert isinstance(data, dict)
+            return data
+    raise ValueError(f"no data line in {event!r}")

@@ -44,9 +44,10 @@ def test_invoke_urls() -> None:
         BEDROCK.head(BASE, TEST_KEY.channel_key, Endpoint.EMBEDDINGS, MODEL, stream=False)
 
 
-def test_a_stream_is_refused_before_anything_is_sent() -> None:
-    with pytest.raises(ValueError, match="event-stream"):
-        BEDROCK.head(BASE, TEST_KEY.channel_key, Endpoint.CHAT, MODEL, stream=True)
+def test_a_stream_asks_for_the_event_stream() -> None:
+    head = BEDROCK.head(BASE, TEST_KEY.channel_key, Endpoint.CHAT, MODEL, stream=True)
+    assert head.url.endswith("/invoke-with-response-stream")
+    assert head.headers["Accept"] == "application/vnd.amazon.eventstream"
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import anthropic
 import openai
 import pytest
-from fakes.bedrock_upstream import TEST_KEY, TEST_TEMPORARY_KEY, AwsKey, FakeBedrock
+from fakes.bedrock_upstream import TEST_KEY, TEST_TEMPORARY_KEY, AwsKey, Behaviour, FakeBedrock
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
-from support.ledger import wait_for_rows
+from support.ledger import usage_statuses, wait_for_rows
 
 from airelay.money import usd_to_units
 
@@ -154,33 +154,64 @@ def test_a_refused_signature_fails_over_to_the_next_channel(
     assert bedrock.rejected == 1 and len(bedrock.invoke_requests) == 2
 
 
-def test_a_streamed_call_is_refused_before_it_reaches_bedrock(
+def test_openai_sdk_streams_through_bedrock(
     gateway: Gateway, admin: Admin, bedrock: FakeBedrock
 ) -> None:
-    """Until AWS event-stream framing is read, a stream would be paid upstream and lost."""
-    r = route(admin, bedrock)
-    sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key=r.key, max_retries=0, timeout=30)
-    with pytest.raises(openai.APIStatusError) as failed:
-        sdk.chat.completions.create(
-            model=r.model, messages=[{"role": "user", "content": "hi"}], stream=True
-        )
-    assert failed.value.status_code == 502
-    assert "event-stream" in failed.value.response.text
-    assert bedrock.requests == []
-    assert wait_for_rows(gateway.settings.database_url, r.user_id, 0).spendable == usd_to_units(1)
-
-
-@pytest.mark.xfail(
-    strict=False,
-    reason="Bedrock streams in AWS event-stream framing, which the formats layer does not "
-    "read yet (the provider refuses streams, the fake does not write them yet)",
-)
-def test_streamed_through_bedrock(gateway: Gateway, admin: Admin, bedrock: FakeBedrock) -> None:
+    """Bedrock streams Anthropic events in AWS event-stream framing; an OpenAI client gets
+    them translated, and the call is billed on the usage those events report."""
     r = route(admin, bedrock)
     sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key=r.key, max_retries=0, timeout=30)
     chunks = sdk.chat.completions.create(
-        model=r.model, messages=[{"role": "user", "content": "hello there"}], stream=True
+        model=r.model,
+        messages=[{"role": "user", "content": "hello there"}],
+        stream=True,
+        stream_options={"include_usage": True},
     )
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    pieces = list(chunks)
+    text = "".join(c.choices[0].delta.content or "" for c in pieces if c.choices)
     assert text == "Hello! You said: hello there"
-    assert bedrock.requests[-1].path.endswith("/invoke-with-response-stream")
+    usage = [c.usage for c in pieces if c.usage is not None]
+    assert [(u.prompt_tokens, u.completion_tokens) for u in usage] == [(2, 5)]
+    sent = bedrock.requests[-1]
+    assert (
+        sent.path
+        == "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke-with-response-stream"
+    )
+    assert sent.body is not None and "stream" not in sent.body
+    assert bedrock.rejected == 0
+    books = wait_for_rows(gateway.settings.database_url, r.user_id, 1)
+    assert books.usage_cost == cost(2, 5) == books.total_usage
+
+
+def test_anthropic_sdk_streams_through_bedrock(
+    gateway: Gateway, admin: Admin, bedrock: FakeBedrock
+) -> None:
+    """Same format on both sides: the events pass to the Anthropic client as SSE."""
+    r = route(admin, bedrock)
+    sdk = anthropic.Anthropic(base_url=gateway.url, api_key=r.key, max_retries=0, timeout=30)
+    with sdk.messages.stream(
+        model=r.model, max_tokens=100, messages=[{"role": "user", "content": "stream it"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "Hello! You said: stream it"
+    assert final.model == r.model
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (2, 5)
+    books = wait_for_rows(gateway.settings.database_url, r.user_id, 1)
+    assert books.usage_cost == cost(2, 5)
+
+
+def test_a_bedrock_stream_cut_midway_is_billed_as_failed(
+    gateway: Gateway, admin: Admin, bedrock: FakeBedrock
+) -> None:
+    r = route(admin, bedrock)
+    bedrock.script(Behaviour.drop_after(3))
+    sdk = anthropic.Anthropic(base_url=gateway.url, api_key=r.key, max_retries=0, timeout=30)
+    with (
+        pytest.raises(anthropic.APIError),
+        sdk.messages.stream(
+            model=r.model, max_tokens=100, messages=[{"role": "user", "content": "cut me"}]
+        ) as stream,
+    ):
+        "".join(stream.text_stream)
+    assert usage_statuses(gateway.settings.database_url, r.user_id) == [502]

@@ -5,8 +5,8 @@
   streamed); the model id (``anthropic.claude-sonnet-4-5-20250929-v1:0``, or an inference
   profile such as ``us.anthropic....``) is percent-encoded in the path, as the AWS SDKs send
   it, and the path goes out exactly as signed.
-- Streams come in AWS event-stream framing (``framing``); until the formats layer reads
-  it, a streamed call is refused before it is sent (``head`` raises).
+- Streams come in AWS event-stream framing (``framing``): each ``chunk`` message carries
+  one Anthropic stream event, base64-encoded; the formats layer unwraps them.
 - Body: the Anthropic Messages body without ``model`` and ``stream`` (the URL says both),
   with ``"anthropic_version": "bedrock-2023-05-31"``. The answer is the Anthropic Messages
   answer, so the channel's wire format is ``anthropic``.
@@ -61,13 +61,10 @@ class Bedrock:
     ) -> Head:
         if endpoint is not Endpoint.CHAT:
             raise unserved(self, endpoint)
-        if stream:
-            # Refused before anything is sent: the upstream would bill a call whose answer
-            # the relay cannot read yet (it reads SSE and JSON streams only).
-            raise ValueError("streamed calls to Bedrock (AWS event-stream) are not supported yet")
+        accept = "application/vnd.amazon.eventstream" if stream else "application/json"
         return Head(
-            invoke_url(base_url, model, stream=False),
-            {"Content-Type": "application/json", "Accept": "application/json"},
+            invoke_url(base_url, model, stream=stream),
+            {"Content-Type": "application/json", "Accept": accept},
             True,
         )
 
