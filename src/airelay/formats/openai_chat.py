@@ -125,20 +125,3 @@ def rename_model(data: bytes, old: bytes, new: bytes) -> bytes:
         if pattern in data:
             return data.replace(pattern, b'"model":' + new, 1)
     return data
-
-
-def rewrite_response(
-    body: bytes, upstream_model: str, public_model: str
-) -> tuple[bytes, Usage | None]:
-    """A non-stream response on its way to the client: usage read, model renamed."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body, None
-    if not isinstance(document, dict):
-        return body, None
-    usage = usage_from(document)
-    if upstream_model != public_model and document.get("model") == upstream_model:
-        document["model"] = public_model
-        body = orjson.dumps(document)
-    return body, usage
