@@ -122,9 +122,8 @@ def test_stopping_mid_flush_or_mid_hold_writes_everything(migrated: str) -> None
             await asyncio.sleep(delay)
             left.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                # Too late to cancel: the hold was taken and the call reserved. It is then
-                # the caller's to release, as the relay does when a client leaves (without
-                # this the test failed whenever the take beat the delay).
+                # On a slow machine the reservation may be through before the client
+                # leaves: that call then ends as any other, without usage.
                 wallets.release(await left)
         finally:
             await asyncio.wait_for(wallets.stop(), 20)  # well within SQLite's 30 s lock wait
