@@ -1,7 +1,9 @@
 """Where a request goes and its head, encoded once and reused for every call.
 
 A ``Target`` holds the origin to connect to and the request head up to the
-``Content-Length`` value, so a call only appends the body's length and the body.
+``Content-Length`` value, so a call only appends the body's length and the body. It also
+keeps the URL and the fields as given, for a transport that writes its own head (the
+proxied one, ``airelay.transport.proxied``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 # Fields the client writes itself.
 _OWN_FIELDS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+# Methods whose requests carry no body: their head is complete, without Content-Length.
+_BODYLESS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +33,22 @@ class Target:
     host: str
     port: int
     tls: bool
-    head: bytes  # request line and fields, ending with "Content-Length: "
+    # Request line and fields: ending with "Content-Length: " when ``sized``, else whole.
+    head: bytes
+    sized: bool
+    method: str
+    url: str
+    fields: tuple[tuple[str, str], ...]  # the fields as sent, besides Host and framing
 
 
 def post_target(url: str, headers: Mapping[str, str]) -> Target:
     """A POST to ``url`` with ``headers``; raises ``ValueError`` for a URL or a field that
     cannot go on the wire as it is."""
+    return request_target("POST", url, headers)
+
+
+def request_target(method: str, url: str, headers: Mapping[str, str] | None = None) -> Target:
+    """A ``method`` request to ``url`` (a GET has no body, a POST one of any length)."""
     parsed = yarl.URL(url)
     scheme = parsed.scheme
     if scheme not in DEFAULT_PORTS:
@@ -49,20 +63,28 @@ def post_target(url: str, headers: Mapping[str, str]) -> Target:
     authority = f"[{host}]" if ":" in host else host
     if port != DEFAULT_PORTS[scheme]:
         authority = f"{authority}:{port}"
-    lines = [
-        f"POST {path} HTTP/1.1",
-        f"Host: {authority}",
-        f"User-Agent: {USER_AGENT}",
-        "Accept-Encoding: identity",
-    ]
-    for name, value in headers.items():
+    fields = [("User-Agent", USER_AGENT), ("Accept-Encoding", "identity")]
+    for name, value in (headers or {}).items():
         if not _FIELD_NAME.fullmatch(name):
             raise ValueError(f"invalid header name {name!r}")
         if _BAD_VALUE.search(value):
             raise ValueError(f"the value of header {name} holds a line break or NUL")
         if name.lower() in _OWN_FIELDS:
             continue
-        lines.append(f"{name}: {value}")
-    lines.append("Content-Length: ")
+        fields.append((name, value))
+    sized = method not in _BODYLESS
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {authority}"]
+    lines += [f"{name}: {value}" for name, value in fields]
+    lines.append("Content-Length: " if sized else "\r\n")
     head = "\r\n".join(lines).encode("latin-1", "strict")
-    return Target((scheme, host, port), host, port, scheme == "https", head)
+    return Target(
+        (scheme, host, port),
+        host,
+        port,
+        scheme == "https",
+        head,
+        sized,
+        method,
+        str(parsed.with_fragment(None)),
+        tuple(fields),
+    )

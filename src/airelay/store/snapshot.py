@@ -24,6 +24,7 @@ from airelay.security.crypto import SecretBox
 from airelay.store import admin_keys, crud, meta, tables
 from airelay.store import users as users_repo
 from airelay.store.unavailable import OutageLog
+from airelay.transport.options import TlsOptions, proxy_secrets, tls_from_document
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,6 +63,9 @@ class ChannelRecord:
     weight: int
     status: str
     timeout: float | None
+    # How the upstream is reached (decrypted; never shown): None is direct and the defaults.
+    proxy: str | None = field(default=None, repr=False)
+    tls: TlsOptions | None = field(default=None, repr=False)
     _key_cycle: Iterator[str] = field(init=False, repr=False)
     _cache: dict[str, Any] = field(init=False, repr=False, default_factory=dict)
 
@@ -82,6 +86,14 @@ class ChannelRecord:
 
     def upstream_model(self, public_model: str) -> str:
         return self.model_mapping.get(public_model, public_model)
+
+    def secrets(self) -> tuple[str, ...]:
+        """What a message passed on to a client must not show: keys, URL, proxy."""
+        return self.cached("secrets", self._secrets)
+
+    def _secrets(self) -> tuple[str, ...]:
+        proxy = () if self.proxy is None else proxy_secrets(self.proxy)
+        return (*self.api_keys, self.base_url, *proxy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +167,10 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
         known.update(names)
         try:
             api_keys = tuple(box.decrypt(token) for token in row["api_keys"])
-        except ValueError:
-            log.error("channel %s: its keys cannot be decrypted; channel skipped", row["id"])
+            proxy = box.decrypt(row["proxy"]) if row.get("proxy") else None
+            tls = tls_from_document(row["tls"], box.decrypt) if row.get("tls") else None
+        except ValueError:  # undecryptable, or a malformed tls document
+            log.error("channel %s: its secrets cannot be decrypted; channel skipped", row["id"])
             continue
         channel = ChannelRecord(
             id=row["id"],
@@ -170,6 +184,8 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
             weight=row["weight"],
             status=row["status"],
             timeout=row["timeout"],
+            proxy=proxy,
+            tls=tls,
         )
         channels.append(channel)
         if channel.status == "active" and channel.api_keys:

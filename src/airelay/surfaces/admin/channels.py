@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import aiohttp
-import msgspec
 import orjson
 from aiohttp import web
 
-from airelay.catalog import UNSET, ChannelCreate, ChannelPatch, check_channel, new_channel
+from airelay.catalog import ChannelCreate, ChannelPatch, channel_changes, new_channel, sealed
+from airelay.client import Timeouts, UpstreamError, post_target
 from airelay.errors import GatewayError
 from airelay.formats import ir
 from airelay.formats.registry import codec
@@ -23,10 +22,15 @@ from airelay.store import crud, tables
 from airelay.store.snapshot import channel_models
 from airelay.surfaces.admin.common import admin, config_changed, decode, iso, require
 from airelay.surfaces.responses import json_response
+from airelay.transport.options import mask_proxy
+
+# A channel test without a timeout of its own waits this long in all.
+TEST_SECONDS = 30.0
 
 
 def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
-    """A channel as the API shows it: keys masked, never in the clear."""
+    """A channel as the API shows it: keys and the proxy's password masked, the TLS client
+    key never shown (only that it is set)."""
     return {
         "id": row["id"],
         "name": row["name"],
@@ -39,6 +43,8 @@ def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
         "weight": row["weight"],
         "status": row["status"],
         "timeout": row["timeout"],
+        "proxy": _masked_proxy(state, row["proxy"]) if row.get("proxy") else None,
+        "tls": _tls_view(row["tls"]) if row.get("tls") is not None else None,
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
@@ -51,6 +57,20 @@ def _masked(state: AppState, token: str) -> str:
         return "[undecryptable]"
 
 
+def _masked_proxy(state: AppState, token: str) -> str:
+    try:
+        return mask_proxy(state.box.decrypt(token))
+    except ValueError:
+        return "[undecryptable]"
+
+
+def _tls_view(document: dict[str, Any]) -> dict[str, Any]:
+    shown = dict(document)
+    if shown.get("client_key") is not None:
+        shown["client_key"] = "[set]"
+    return shown
+
+
 @admin
 async def list_channels(request: web.Request, state: AppState) -> web.StreamResponse:
     async with state.engine.connect() as conn:
@@ -60,8 +80,7 @@ async def list_channels(request: web.Request, state: AppState) -> web.StreamResp
 
 @admin
 async def create_channel(request: web.Request, state: AppState) -> web.StreamResponse:
-    values = new_channel(await decode(request, ChannelCreate))
-    values["api_keys"] = [state.box.encrypt(key) for key in values["api_keys"]]
+    values = sealed(new_channel(await decode(request, ChannelCreate)), state.box.encrypt)
     async with state.engine.begin() as conn:
         row = await channels_repo.create(conn, values)
         await config_changed(conn)
@@ -80,11 +99,7 @@ async def get_channel(request: web.Request, state: AppState) -> web.StreamRespon
 @admin
 async def update_channel(request: web.Request, state: AppState) -> web.StreamResponse:
     channel_id = request.match_info["id"]
-    body = await decode(request, ChannelPatch)
-    values = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
-    check_channel(values)
-    if "api_keys" in values:
-        values["api_keys"] = [state.box.encrypt(key.strip()) for key in values["api_keys"]]
+    values = sealed(channel_changes(await decode(request, ChannelPatch)), state.box.encrypt)
     values["updated_at"] = int(time.time())
     async with state.engine.begin() as conn:
         require(await crud.get(conn, tables.channels, channel_id), "channel", channel_id)
@@ -137,28 +152,41 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
             max_tokens=1,
         )
     )
-    timeout = aiohttp.ClientTimeout(total=channel.timeout or 30.0)
     started = time.perf_counter()
     result: dict[str, Any] = {"channel_id": channel.id, "model": model}
     try:
-        async with state.http.post(
+        # The channel's own transport (proxy, TLS options), as a relayed call would use.
+        transport = state.upstream.for_channel(channel)
+        target = post_target(
             adapter.chat_url(channel.base_url, upstream_model, stream=False),
-            data=orjson.dumps(probe),
-            headers=adapter.headers(channel.next_key()),
-            timeout=timeout,
-        ) as response:
+            adapter.headers(channel.next_key()),
+        )
+        seconds = channel.timeout or TEST_SECONDS
+        connect = min(state.settings.upstream_connect_timeout, seconds)
+        response = await transport.send(
+            target, orjson.dumps(probe), Timeouts(connect, seconds, total=seconds)
+        )
+        try:
             body = await response.read()
-            result["status_code"] = response.status
-            problem = _answer_problem(fmt, body) if response.status == 200 else None
-            result["success"] = response.status == 200 and problem is None
-            if not result["success"]:
-                text = problem or body.decode("utf-8", "replace")
-                secrets = (*channel.api_keys, channel.base_url)
-                result["message"] = scrub(text, secrets)[:500] or f"HTTP {response.status}"
-    except (aiohttp.ClientError, TimeoutError) as exc:
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        result["status_code"] = response.status
+        problem = _answer_problem(fmt, body) if response.status == 200 else None
+        result["success"] = response.status == 200 and problem is None
+        if not result["success"]:
+            text = problem or body.decode("utf-8", "replace")
+            result["message"] = scrub(text, channel.secrets())[:500] or f"HTTP {response.status}"
+    except (UpstreamError, TimeoutError, ValueError) as exc:
         result["success"] = False
         result["status_code"] = None
-        detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            detail = "timed out"
+        elif isinstance(exc, ValueError):
+            detail = "the channel's URL or key cannot be sent"
+        else:
+            detail = type(exc).__name__
         result["message"] = f"upstream unreachable: {detail}"
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return json_response(result)
