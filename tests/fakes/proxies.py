@@ -60,6 +60,7 @@ class _ThreadedServer:
 
     def _run(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         self._loop = loop
         server = loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
         self.port = server.sockets[0].getsockname()[1]
@@ -68,6 +69,12 @@ class _ThreadedServer:
             loop.run_forever()
         finally:
             server.close()
+            # Tunnels still open: end them on this loop, before it closes.
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -75,6 +82,8 @@ class _ThreadedServer:
             await self.handle(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, ValueError, OSError):
             pass
+        except asyncio.CancelledError:
+            pass  # the proxy stops
         finally:
             writer.close()
 

@@ -12,6 +12,7 @@ handshake; they never appear in the URL aiohttp prints in its errors.
 
 from __future__ import annotations
 
+import base64
 import ssl
 
 import aiohttp
@@ -103,6 +104,7 @@ class ProxiedTransport:
         tls: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
         self._proxy: yarl.URL | None = None
         self._proxy_headers: dict[str, str] | None = None
+        self._plain_auth: tuple[str, str] | None = None
         connector: aiohttp.BaseConnector
         if url.scheme in ("socks5", "socks5h"):
             assert url.host is not None and url.port is not None  # checked when written
@@ -129,8 +131,11 @@ class ProxiedTransport:
             )
             self._proxy = url.with_user(None).with_password(None)
             if url.user is not None:
-                auth = aiohttp.BasicAuth(url.user, url.password or "")
-                self._proxy_headers = {"Proxy-Authorization": auth.encode()}
+                credentials = f"{url.user}:{url.password or ''}".encode()
+                auth = "Basic " + base64.b64encode(credentials).decode("ascii")
+                # CONNECT carries it for https upstreams; each request for http ones.
+                self._proxy_headers = {"Proxy-Authorization": auth}
+                self._plain_auth = ("Proxy-Authorization", auth)
         self._max_body = max_body
         self._default_total = timeouts.total
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
@@ -145,12 +150,15 @@ class ProxiedTransport:
         self, target: Target, body: bytes, timeouts: Timeouts | None = None
     ) -> ProxiedResponse:
         timeout = self._session.timeout if timeouts is None else self._timeout(timeouts)
+        fields = target.fields
+        if self._plain_auth is not None and not target.tls:
+            fields = (*fields, self._plain_auth)
         try:
             response = await self._session.request(
                 target.method,
                 target.url,
                 data=body if target.sized else None,
-                headers=target.fields,
+                headers=fields,
                 proxy=self._proxy,
                 proxy_headers=self._proxy_headers,
                 timeout=timeout,
