@@ -141,7 +141,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             converted[key] = kind(value)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid value for {key}: {value!r}") from exc
-    if converted.get("upstream_total_timeout", 0) < 0:
+    if not converted.get("upstream_total_timeout", 0) >= 0:  # negative, NaN
         raise ValueError("upstream_total_timeout must be 0 (no limit) or more")
     if converted.get("upstream_max_connections_per_origin", 1) < 1:
         raise ValueError("upstream_max_connections_per_origin must be 1 or more")
