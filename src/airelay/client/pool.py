@@ -91,12 +91,17 @@ class Pool:
             raise ConnectFailed("the client is closed")
         limits = timeouts or self.timeouts
         loop = asyncio.get_running_loop()
+        now = loop.time()
         total = self.timeouts.total if limits.total is None else limits.total
-        deadline = None if total is None else loop.time() + total
+        deadline = None if total is None else now + total
         head = b"%b%d\r\n\r\n" % (target.head, len(body)) if target.sized else target.head
-        fresh = False
+        origin = self._origins.get(target.origin)
+        # The common case first: an idle connection, taken without a coroutine more.
+        connection = None if origin is None else self._take(origin, now)
+        reused = connection is not None
         while True:
-            connection, reused = await self._acquire(target, limits.connect, deadline, fresh)
+            if connection is None:
+                connection, reused = await self._acquire(target, limits.connect, deadline)
             response = Response(connection, self.put, loop, limits.read, self.max_body, deadline)
             connection.response = response
             try:
@@ -105,7 +110,8 @@ class Pool:
             except Disconnected:
                 response.close()
                 if reused and not response.received:
-                    fresh = True  # the upstream had closed it while idle: once more, anew
+                    # The upstream had closed it while idle: once more, on a new one.
+                    connection = None
                     continue
                 raise
             except BaseException:
@@ -154,19 +160,16 @@ class Pool:
     # -- connections and slots -----------------------------------------------------------
 
     async def _acquire(
-        self, target: Target, timeout: float, deadline: float | None, fresh: bool
+        self, target: Target, timeout: float, deadline: float | None
     ) -> tuple[Connection, bool]:
-        """A connection to ``target``'s origin, and whether it served a request before."""
+        """A new connection to ``target``'s origin, or one handed back by another call
+        while this one waited under the cap (then True: it served a request before)."""
         origin = self._origins.get(target.origin)
         if origin is None:
             origin = self._origins[target.origin] = _Origin()
         loop = asyncio.get_running_loop()
         if deadline is not None:
             timeout = max(0.0, min(timeout, deadline - loop.time()))
-        if not fresh:
-            connection = self._take(origin, loop.time())
-            if connection is not None:
-                return connection, True
         if origin.open >= self.max_per_origin:
             handed = await self._wait(origin, timeout, loop)
             if handed is not None:
