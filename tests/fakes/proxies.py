@@ -3,7 +3,8 @@ record every use so a test can tell a call went through them:
 
 - ``HttpProxy``: ``CONNECT host:port`` tunnels (what an ``https://`` upstream gets) and
   absolute-form requests forwarded as they are (what an ``http://`` upstream gets), with
-  optional Basic credentials (407 without them), as RFC 9110 9.3.6 and 7.1 describe;
+  optional Basic credentials (407 without them), as RFC 9110 9.3.6 and 7.1 describe; over
+  TLS when given a context (an ``https://`` proxy);
 - ``Socks5Proxy``: RFC 1928 CONNECT with IPv4, IPv6 and domain-name addresses, and the
   RFC 1929 username/password method when credentials are set.
 """
@@ -14,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import ipaddress
+import ssl
 import struct
 import threading
 from types import TracebackType
@@ -23,8 +25,11 @@ from typing import Self
 class _ThreadedServer:
     label = "proxy"
 
-    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, credentials: tuple[str, str] | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.credentials = credentials
+        self.tls = tls  # spoken to over TLS (an https:// proxy)
         self.port = 0
         self.refused = 0  # handshakes refused (bad or missing credentials)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -62,7 +67,9 @@ class _ThreadedServer:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self._loop = loop
-        server = loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        server = loop.run_until_complete(
+            asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
+        )
         self.port = server.sockets[0].getsockname()[1]
         ready.set()
         try:
@@ -117,18 +124,21 @@ async def _pipe(
 class HttpProxy(_ThreadedServer):
     label = "http-proxy"
 
-    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
-        super().__init__(credentials)
+    def __init__(
+        self, credentials: tuple[str, str] | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
+        super().__init__(credentials, tls)
         self.tunnels: list[str] = []  # CONNECT authorities
         self.forwarded: list[str] = []  # absolute-form request targets
         self.authorizations: list[str | None] = []  # Proxy-Authorization of each use
 
     @property
     def url(self) -> str:
+        scheme = "https" if self.tls else "http"
         if self.credentials is None:
-            return f"http://{self.host_port}"
+            return f"{scheme}://{self.host_port}"
         user, password = self.credentials
-        return f"http://{user}:{password}@{self.host_port}"
+        return f"{scheme}://{user}:{password}@{self.host_port}"
 
     @property
     def uses(self) -> int:

@@ -73,6 +73,21 @@ def test_http_proxy_tunnels_https_with_connect(ca: TestCA, http_proxy: HttpProxy
     assert http_proxy.authorizations[-1] == expected
 
 
+def test_https_proxy_tunnels_tls_in_tls(ca: TestCA) -> None:
+    """An https:// proxy: TLS to the proxy, and the upstream's TLS inside the tunnel."""
+    with HttpProxy(CREDENTIALS, tls=ca.server_context()) as secure_proxy:
+
+        async def scenario() -> None:
+            async with EchoServer(ca.server_context()) as upstream:
+                through = transport(secure_proxy.url, ca)
+                target = post_target(upstream.url("localhost"), {})
+                assert await roundtrip(through, target, b"inner") == b"inner"
+                await through.close()
+
+        asyncio.run(scenario())
+        assert secure_proxy.tunnels and secure_proxy.authorizations[-1]
+
+
 def test_http_proxy_forwards_plain_http(http_proxy: HttpProxy) -> None:
     async def scenario() -> None:
         async with EchoServer() as upstream:
