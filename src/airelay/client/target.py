@@ -1,9 +1,10 @@
 """Where a request goes and its head, encoded once and reused for every call.
 
 A ``Target`` holds the origin to connect to and the request head up to the
-``Content-Length`` value, so a call only appends the body's length and the body. It also
-keeps the URL and the fields as given, for a transport that writes its own head (the
-proxied one, ``airelay.transport.proxied``).
+``Content-Length`` value, so a call only appends the body's length and the body. A request
+with fields of its own (a signature) is the cached target ``with_fields`` them: a copy of
+the head with those lines added, made per call. A target also keeps its URL and fields as
+given, for a transport that writes its own head (``airelay.transport.proxied``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 # Fields the client writes itself.
 _OWN_FIELDS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_LENGTH = b"Content-Length: "
+_END = b"\r\n"
 # Methods whose requests carry no body: their head is complete, without Content-Length.
 _BODYLESS = frozenset({"GET", "HEAD"})
 
@@ -37,19 +40,46 @@ class Target:
     head: bytes
     sized: bool
     method: str
-    url: str
+    url: yarl.URL  # encoded: its path and query go out as they are
     fields: tuple[tuple[str, str], ...]  # the fields as sent, besides Host and framing
 
+    def with_fields(self, fields: Mapping[str, str]) -> Target:
+        """This target with more header fields (a per-call signature); raises ``ValueError``
+        for a field that cannot go on the wire."""
+        pairs = _checked(fields)
+        if not pairs:
+            return self
+        extra = "".join(f"{name}: {value}\r\n" for name, value in pairs).encode("latin-1")
+        cut = len(_LENGTH) if self.sized else len(_END)
+        head = self.head[:-cut] + extra + self.head[-cut:]
+        return Target(
+            self.origin,
+            self.host,
+            self.port,
+            self.tls,
+            head,
+            self.sized,
+            self.method,
+            self.url,
+            (*self.fields, *pairs),
+        )
 
-def post_target(url: str, headers: Mapping[str, str]) -> Target:
+
+def post_target(url: str, headers: Mapping[str, str], *, encoded: bool = False) -> Target:
     """A POST to ``url`` with ``headers``; raises ``ValueError`` for a URL or a field that
-    cannot go on the wire as it is."""
-    return request_target("POST", url, headers)
+    cannot go on the wire as it is.
+
+    ``encoded``: the URL is already percent-encoded and its path and query go out byte for
+    byte (without it they are normalised, ``%3A`` decoded to ``:`` for one): a signed
+    request must carry the path that was signed."""
+    return request_target("POST", url, headers, encoded=encoded)
 
 
-def request_target(method: str, url: str, headers: Mapping[str, str] | None = None) -> Target:
+def request_target(
+    method: str, url: str, headers: Mapping[str, str] | None = None, *, encoded: bool = False
+) -> Target:
     """A ``method`` request to ``url`` (a GET has no body, a POST one of any length)."""
-    parsed = yarl.URL(url)
+    parsed = yarl.URL(url, encoded=encoded)
     scheme = parsed.scheme
     if scheme not in DEFAULT_PORTS:
         raise ValueError(f"unsupported URL scheme {scheme!r}")
@@ -64,14 +94,7 @@ def request_target(method: str, url: str, headers: Mapping[str, str] | None = No
     if port != DEFAULT_PORTS[scheme]:
         authority = f"{authority}:{port}"
     fields = [("User-Agent", USER_AGENT), ("Accept-Encoding", "identity")]
-    for name, value in (headers or {}).items():
-        if not _FIELD_NAME.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
-        if _BAD_VALUE.search(value):
-            raise ValueError(f"the value of header {name} holds a line break or NUL")
-        if name.lower() in _OWN_FIELDS:
-            continue
-        fields.append((name, value))
+    fields += _checked(headers or {})
     sized = method not in _BODYLESS
     lines = [f"{method} {path} HTTP/1.1", f"Host: {authority}"]
     lines += [f"{name}: {value}" for name, value in fields]
@@ -85,6 +108,20 @@ def request_target(method: str, url: str, headers: Mapping[str, str] | None = No
         head,
         sized,
         method,
-        str(parsed.with_fragment(None)),
+        yarl.URL(str(parsed.with_fragment(None)), encoded=True),
         tuple(fields),
     )
+
+
+def _checked(fields: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The fields that go on the wire (not the ones the client writes itself)."""
+    pairs = []
+    for name, value in fields.items():
+        if not _FIELD_NAME.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if _BAD_VALUE.search(value):
+            raise ValueError(f"the value of header {name} holds a line break or NUL")
+        if name.lower() in _OWN_FIELDS:
+            continue
+        pairs.append((name, value))
+    return pairs

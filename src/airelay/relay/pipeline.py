@@ -22,11 +22,13 @@ from dataclasses import dataclass
 import orjson
 
 from airelay.billing.tokens import prompt_upper_bound
-from airelay.client import Timeouts, post_target
+from airelay.client import Target, Timeouts, post_target
 from airelay.config import Settings
 from airelay.formats import openai_chat
+from airelay.formats.names import Endpoint
 from airelay.formats.registry import codec
 from airelay.formats.usage import Usage
+from airelay.providers.base import Head, Provider
 from airelay.providers.presets import preset
 from airelay.relay.admission import Admission
 from airelay.relay.call import ChatCall
@@ -40,6 +42,10 @@ from airelay.relay.scrub import scrub
 from airelay.relay.streaming import Write, relay_stream
 from airelay.state import AppState
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
+
+# Every call is a chat call so far. A module constant: an enum member read through its
+# class costs a lookup per use on the hot path.
+_CHAT = Endpoint.CHAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +90,7 @@ class Streamed:
 
 
 def wire_format(channel: ChannelRecord) -> str:
-    return preset(channel.type).adapter.wire_format
+    return preset(channel.type).provider.formats[_CHAT]
 
 
 async def run_chat(
@@ -242,9 +248,13 @@ def _output_bounds(call: ChatCall) -> tuple[int | None, int]:
 
 
 def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Attempt:
-    adapter = preset(channel.type).adapter
+    """The request of one attempt on ``channel``: the body in the channel's format, and
+    the provider's head for (key, model, stream), encoded once and cached on the channel.
+    A provider that signs each request (``per_call``) adds its fields and its body shape
+    to a copy of that head."""
+    provider = preset(channel.type).provider
     upstream_model = channel.upstream_model(call.model)
-    fmt = adapter.wire_format
+    fmt = provider.formats[_CHAT]
     if fmt == call.client:
         body = _same_format_body(call, upstream_model)
     else:
@@ -256,14 +266,22 @@ def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Atte
         _timeouts(settings.upstream_connect_timeout, channel.timeout) if channel.timeout else None
     )
     key = channel.next_key()
-    target = channel.cached(
-        f"target {upstream_model} {call.stream} {key}",
-        lambda: post_target(
-            adapter.chat_url(channel.base_url, upstream_model, stream=call.stream),
-            adapter.headers(key),
-        ),
+    head, target = channel.cached(
+        (_CHAT, upstream_model, call.stream, key),
+        lambda: _encoded_head(provider, channel.base_url, key, upstream_model, call.stream),
     )
+    if provider.per_call:
+        finished = provider.finish(head, key, body)
+        body = finished.body
+        target = target.with_fields(finished.fields)
     return Attempt(channel=channel, target=target, body=body, timeouts=timeouts)
+
+
+def _encoded_head(
+    provider: Provider, base_url: str, key: str, model: str, stream: bool
+) -> tuple[Head, Target]:
+    head = provider.head(base_url, key, _CHAT, model, stream=stream)
+    return head, post_target(head.url, head.headers, encoded=head.encoded)
 
 
 @functools.lru_cache(maxsize=64)

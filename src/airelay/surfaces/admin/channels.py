@@ -8,11 +8,21 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from airelay.catalog import ChannelCreate, ChannelPatch, channel_changes, new_channel, sealed
+from airelay.catalog import (
+    ChannelCreate,
+    ChannelPatch,
+    channel_changes,
+    check_type_fit,
+    effective_endpoints,
+    new_channel,
+    sealed,
+)
 from airelay.client import Timeouts, UpstreamError, post_target
 from airelay.errors import GatewayError
 from airelay.formats import ir
+from airelay.formats.names import Endpoint
 from airelay.formats.registry import codec
+from airelay.providers.base import build
 from airelay.providers.presets import preset
 from airelay.relay.scrub import scrub
 from airelay.security.keys import mask
@@ -29,8 +39,7 @@ TEST_SECONDS = 30.0
 
 
 def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
-    """A channel as the API shows it: keys and the proxy's password masked, the TLS client
-    key never shown (only that it is set)."""
+    """A channel as the API shows it: keys masked, never in the clear."""
     return {
         "id": row["id"],
         "name": row["name"],
@@ -43,6 +52,7 @@ def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
         "weight": row["weight"],
         "status": row["status"],
         "timeout": row["timeout"],
+        "endpoints": effective_endpoints(row["type"], row["endpoints"]),
         "proxy": _masked_proxy(state, row["proxy"]) if row.get("proxy") else None,
         "tls": _tls_view(row["tls"]) if row.get("tls") is not None else None,
         "created_at": iso(row["created_at"]),
@@ -99,14 +109,35 @@ async def get_channel(request: web.Request, state: AppState) -> web.StreamRespon
 @admin
 async def update_channel(request: web.Request, state: AppState) -> web.StreamResponse:
     channel_id = request.match_info["id"]
-    values = sealed(channel_changes(await decode(request, ChannelPatch)), state.box.encrypt)
-    values["updated_at"] = int(time.time())
+    values = channel_changes(await decode(request, ChannelPatch))
     async with state.engine.begin() as conn:
-        require(await crud.get(conn, tables.channels, channel_id), "channel", channel_id)
-        row = await crud.update(conn, tables.channels, channel_id, values)
+        current = require(await crud.get(conn, tables.channels, channel_id), "channel", channel_id)
+        _check_patched(state, current, values)
+        stored = sealed(values, state.box.encrypt)
+        stored["updated_at"] = int(time.time())
+        row = await crud.update(conn, tables.channels, channel_id, stored)
         await config_changed(conn)
     await state.cache.reload()
     return json_response(view(row, state))
+
+
+def _check_patched(state: AppState, current: dict[str, Any], values: dict[str, Any]) -> None:
+    """The rules that hold for the whole channel as the patch leaves it: its endpoints and
+    keys against its type (the stored keys are checked again when the type changes)."""
+    channel_type = values.get("type", current["type"])
+    endpoints = values["endpoints"] if "endpoints" in values else current["endpoints"]
+    if "api_keys" in values:
+        keys = values["api_keys"]
+    elif channel_type != current["type"]:
+        keys = []
+        for token in current["api_keys"]:
+            try:
+                keys.append(state.box.decrypt(token))
+            except ValueError:
+                continue  # undecryptable: the snapshot skips the channel anyway
+    else:
+        keys = []
+    check_type_fit(channel_type, endpoints, keys)
 
 
 @admin
@@ -143,8 +174,8 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
     if model is None:
         raise GatewayError(400, "the channel lists no model; name one as 'model'")
     upstream_model = channel.upstream_model(model)
-    adapter = preset(channel.type).adapter
-    fmt = adapter.wire_format
+    provider = preset(channel.type).provider
+    fmt = provider.formats[Endpoint.CHAT]
     probe = codec(fmt).encode_request(
         ir.ChatRequest(
             model=upstream_model,
@@ -155,17 +186,24 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
     started = time.perf_counter()
     result: dict[str, Any] = {"channel_id": channel.id, "model": model}
     try:
+        upstream = build(
+            provider,
+            channel.base_url,
+            channel.next_key(),
+            Endpoint.CHAT,
+            upstream_model,
+            orjson.dumps(probe),
+            stream=False,
+        )
+        target = post_target(upstream.url, upstream.headers, encoded=upstream.encoded)
         # The channel's own transport (proxy, TLS options), as a relayed call would use.
         transport = state.upstream.for_channel(channel)
-        target = post_target(
-            adapter.chat_url(channel.base_url, upstream_model, stream=False),
-            adapter.headers(channel.next_key()),
-        )
-        seconds = channel.timeout or TEST_SECONDS
-        connect = min(state.settings.upstream_connect_timeout, seconds)
-        response = await transport.send(
-            target, orjson.dumps(probe), Timeouts(connect, seconds, total=seconds)
-        )
+    except ValueError as exc:  # a URL, key or TLS option that cannot make a request
+        raise GatewayError(400, f"the channel cannot make a request: {exc}") from None
+    seconds = channel.timeout or TEST_SECONDS
+    timeouts = Timeouts(min(state.settings.upstream_connect_timeout, seconds), seconds, seconds)
+    try:
+        response = await transport.send(target, upstream.body, timeouts)
         try:
             body = await response.read()
         except BaseException:
@@ -178,15 +216,10 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
         if not result["success"]:
             text = problem or body.decode("utf-8", "replace")
             result["message"] = scrub(text, channel.secrets())[:500] or f"HTTP {response.status}"
-    except (UpstreamError, TimeoutError, ValueError) as exc:
+    except (UpstreamError, TimeoutError) as exc:
         result["success"] = False
         result["status_code"] = None
-        if isinstance(exc, TimeoutError):
-            detail = "timed out"
-        elif isinstance(exc, ValueError):
-            detail = "the channel's URL or key cannot be sent"
-        else:
-            detail = type(exc).__name__
+        detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
         result["message"] = f"upstream unreachable: {detail}"
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return json_response(result)
