@@ -154,6 +154,7 @@ def sealed(values: dict[str, Any], encrypt: Callable[[str], str]) -> dict[str, A
         stored["tls"] = tls_document(stored["tls"], encrypt)
     return stored
 
+
 def endpoint_list(names: list[str]) -> list[str]:
     """``endpoints`` as stored: known names only, each once, in a fixed order."""
     for name in names:
