@@ -83,12 +83,12 @@ def request_target(
     scheme = parsed.scheme
     if scheme not in DEFAULT_PORTS:
         raise ValueError(f"unsupported URL scheme {scheme!r}")
-    host = parsed.raw_host
+    host = (parsed.raw_host or "").lower()
     if not host:
         raise ValueError("the URL has no host")
     port = parsed.port or DEFAULT_PORTS[scheme]
     path = parsed.raw_path_qs or "/"
-    if any(c in path for c in " \r\n\x00"):
+    if any(c in path for c in " \r\n\x00") or (encoded and not path.isascii()):
         raise ValueError("the URL path holds characters that cannot be sent")
     authority = f"[{host}]" if ":" in host else host
     if port != DEFAULT_PORTS[scheme]:
