@@ -83,6 +83,11 @@ def test_patch_sets_and_clears(admin: Admin) -> None:
         ({"tls": {"client_cert": "x"}}, "go together"),
         ({"tls": {"client_cert": "garbage", "client_key": "garbage"}}, "client_cert"),
         ({"tls": "verify=false"}, "tls"),
+        ({"tls": {"ca_bundle": "é"}}, "ca_bundle"),
+        ({"tls": {"ca_bundle": "\u0000"}}, "NUL"),
+        ({"tls": {"client_cert": "é", "client_key": "ü"}}, "client_cert"),
+        ({"proxy": "http://\u00e9:1/x"}, "path"),
+        ({"proxy": "http://[::1:3128"}, "proxy"),
     ],
 )
 def test_bad_values_are_refused(admin: Admin, fields: dict[str, object], message: str) -> None:

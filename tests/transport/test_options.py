@@ -90,6 +90,9 @@ def test_tls_options_refused(ca: TestCA) -> None:
     )
     cases = [
         (TlsOptions(ca_bundle="not a certificate"), "ca_bundle"),
+        (TlsOptions(ca_bundle="é"), "ca_bundle"),
+        (TlsOptions(ca_bundle="\ud800"), "ca_bundle"),
+        (TlsOptions(client_cert="\ud800", client_key="é"), "client_cert"),
         (TlsOptions(ca_bundle=ca.client.key), "ca_bundle"),
         (TlsOptions(verify=False, ca_bundle=ca.ca_pem), "no use"),
         (TlsOptions(client_cert=ca.client.cert), "go together"),

@@ -160,7 +160,7 @@ def ssl_context(options: TlsOptions) -> ssl.SSLContext:
     """The client context ``options`` describe; ``ValueError`` names the bad field."""
     try:
         context = ssl.create_default_context(cadata=options.ca_bundle)
-    except (ssl.SSLError, ValueError) as exc:
+    except (ssl.SSLError, ValueError, TypeError) as exc:  # TypeError: not ASCII
         raise ValueError(f"'tls.ca_bundle' holds no usable PEM certificate ({exc})") from None
     if not options.verify:
         context.check_hostname = False
@@ -174,19 +174,19 @@ def _load_client_cert(context: ssl.SSLContext, cert: str, key: str) -> None:
     """``load_cert_chain`` reads files only: the PEMs go to a private temporary folder
     (0700, files 0600) for the time of the call."""
     with tempfile.TemporaryDirectory(prefix="airelay-tls-") as folder:
-        paths = []
-        for name, text in (("cert.pem", cert), ("key.pem", key)):
-            path = os.path.join(folder, name)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            paths.append(path)
         try:
+            paths = []
+            for name, text in (("cert.pem", cert), ("key.pem", key)):
+                path = os.path.join(folder, name)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
+                    handle.write(text)  # PEM is ASCII: anything else fails here
+                paths.append(path)
             context.load_cert_chain(paths[0], paths[1], password=_no_password)
         except (ssl.SSLError, ValueError, TypeError) as exc:
             raise ValueError(
                 "'tls.client_cert' and 'tls.client_key' must be a PEM certificate and its "
-                f"unencrypted PEM private key ({exc})"
+                f"unencrypted PEM private key ({type(exc).__name__})"
             ) from None
 
 
