@@ -289,6 +289,7 @@ class Response:
 
     async def _wait(self) -> None:
         waiter = self._waiter = self._loop.create_future()
+        # One timer, for whichever comes first: the read timeout or the call's deadline.
         timeout = self._read_timeout
         expire = self._expire
         if self._deadline is not None:
