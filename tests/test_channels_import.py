@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fakes.openai_upstream import FakeOpenAI
+from fakes.pki import TestCA
 from sqlalchemy.engine import make_url
 from support.admin import Admin
 from support.gateway import Gateway
@@ -202,6 +203,39 @@ def test_json_file_and_keys_encrypted_at_rest(gateway: Gateway, tmp_path: Path) 
         files = [str(f) for f in database.parent.glob(database.name + "*")]  # WAL and SHM too
         assert str(database) in files
         assert not on_disk(files, first) and not on_disk(files, second)
+
+
+def test_proxy_and_tls_are_encrypted_and_compared_in_the_clear(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    """The proxy and the TLS client key are stored encrypted; importing the same file again
+    is "unchanged" (compared decrypted), a new proxy password is an update of ``proxy``."""
+    ca = TestCA()
+    channel, password = unique("Proxied"), unique("pw")
+    entry = {
+        "name": channel,
+        "type": "openai",
+        "base_url": "https://api.example.com/v1",
+        "api_keys": [unique("sk-key")],
+        "status": "disabled",
+        "proxy": f"socks5h://ops:{password}@proxy.internal:1080",
+        "tls": {"ca_bundle": ca.ca_pem, "client_cert": ca.client.cert, "client_key": ca.client.key},
+    }
+    path = write_json(tmp_path, {"channels": [entry]})
+    assert lines(run_import(gateway, path))[0] == f"created channel {channel}"
+    stored = channel_row(gateway, channel)
+    assert stored is not None
+    assert password not in str(stored) and "PRIVATE KEY" not in str(stored)
+    box = SecretBox((gateway.settings.data_dir / SECRET_FILE).read_text().strip())
+    assert box.decrypt(stored["proxy"]) == entry["proxy"]
+    assert box.decrypt(stored["tls"]["client_key"]) == ca.client.key
+    assert lines(run_import(gateway, path))[0] == f"unchanged channel {channel}"
+    entry["proxy"] = f"socks5h://ops:{unique('pw')}@proxy.internal:1080"
+    path = write_json(tmp_path, {"channels": [entry]})
+    assert lines(run_import(gateway, path))[0] == f"updated channel {channel} (proxy)"
+    bad = {**entry, "name": unique("Bad"), "proxy": "ftp://proxy.internal"}
+    result = run_import(gateway, write_json(tmp_path, {"channels": [bad]}))
+    assert result.returncode != 0 and "scheme" in result.stderr
 
 
 def on_disk(files: list[str], text: str) -> bool:

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
-from airelay.client import Pool, Timeouts
+from airelay.client import Timeouts
 from airelay.config import Settings
 from airelay.relay.admission import Admission
 from airelay.relay.collaborators import Relay
-from airelay.relay.images import fetch_session
+from airelay.relay.images import fetch_transport
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
 from airelay.security.crypto import SecretBox, load_or_create_secret
 from airelay.state import STATE, AppState
 from airelay.store.db import create_engine
 from airelay.store.snapshot import ConfigCache
+from airelay.transport.choice import Transports
+from airelay.transport.options import EnvProxies
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -29,6 +32,9 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    # Read once, and refused at start-up if a variable holds a proxy that cannot be used.
+    env = EnvProxies(os.environ) if settings.upstream_trust_env else None
+
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
@@ -46,11 +52,17 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         retention = UsageRetention(engine, settings.usage_retention_days)
         await retention.start()
         http = create_session(settings.upstream_connect_timeout, settings.upstream_timeout)
-        upstream = Pool(
-            Timeouts(settings.upstream_connect_timeout, settings.upstream_timeout),
+        upstream = Transports(
+            Timeouts(
+                settings.upstream_connect_timeout,
+                settings.upstream_timeout,
+                total=settings.upstream_total_timeout or None,
+            ),
             max_body=settings.max_upstream_answer_bytes,
+            max_per_origin=settings.upstream_max_connections_per_origin,
+            env=env,
         )
-        images = fetch_session()
+        images = fetch_transport()
         admission = Admission(settings.max_inflight_calls)
         app[STATE] = AppState(
             settings=settings,

@@ -7,6 +7,7 @@ it as is, the importer prefixes the entry it came from.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -16,6 +17,7 @@ from airelay.formats.names import Endpoint
 from airelay.money import usd_to_units
 from airelay.pricing import PER_MILLION
 from airelay.providers.presets import CHANNEL_TYPES, preset
+from airelay.transport.options import ProxyUrl, TlsOptions, check_proxy, check_tls, tls_document
 
 # Limits of the columns the values are stored in, so that SQLite and PostgreSQL refuse the
 # same input (a 400 from the decoder, never a 500 from the store).
@@ -56,6 +58,9 @@ class ChannelCreate(msgspec.Struct):
     status: Short = "active"
     timeout: float | None = None
     endpoints: list[str] | None = None  # None: the type's default
+    # An egress proxy (http, https, socks5, socks5h URL) and TLS options: transport.options.
+    proxy: ProxyUrl | None = None
+    tls: TlsOptions | None = None
 
 
 class ChannelPatch(msgspec.Struct):
@@ -70,6 +75,8 @@ class ChannelPatch(msgspec.Struct):
     status: Short | msgspec.UnsetType = UNSET
     timeout: float | msgspec.UnsetType | None = UNSET
     endpoints: list[str] | msgspec.UnsetType | None = UNSET  # null: back to the default
+    proxy: ProxyUrl | msgspec.UnsetType | None = UNSET
+    tls: TlsOptions | msgspec.UnsetType | None = UNSET
 
 
 class ModelCreate(msgspec.Struct):
@@ -118,6 +125,34 @@ def check_channel(values: dict[str, Any]) -> None:
             raise GatewayError(400, "'models' must not contain empty names")
     if values.get("endpoints") is not None:
         values["endpoints"] = endpoint_list(values["endpoints"])
+    try:
+        if values.get("proxy") is not None:
+            check_proxy(values["proxy"])
+        if values.get("tls") is not None:
+            check_tls(values["tls"])
+    except ValueError as exc:
+        raise GatewayError(400, str(exc)) from None
+
+
+def channel_changes(body: ChannelPatch) -> dict[str, Any]:
+    """The fields a patch sets, checked (keys stripped, still in the clear)."""
+    values = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
+    check_channel(values)
+    if "api_keys" in values:
+        values["api_keys"] = [key.strip() for key in values["api_keys"]]
+    return values
+
+
+def sealed(values: dict[str, Any], encrypt: Callable[[str], str]) -> dict[str, Any]:
+    """Channel columns as stored: keys, proxy and the TLS client key encrypted."""
+    stored = dict(values)
+    if "api_keys" in stored:
+        stored["api_keys"] = [encrypt(key) for key in stored["api_keys"]]
+    if stored.get("proxy") is not None:
+        stored["proxy"] = encrypt(stored["proxy"])
+    if stored.get("tls") is not None:
+        stored["tls"] = tls_document(stored["tls"], encrypt)
+    return stored
 
 
 def endpoint_list(names: list[str]) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,15 @@ class Settings:
     # Seconds to wait for an upstream to answer (headers, then each chunk of a stream).
     upstream_timeout: float = 300.0
     upstream_connect_timeout: float = 10.0
+    # Seconds one upstream call may take in all, from connecting to the last byte of the
+    # answer, streams included (0: no limit). Streams are capped by max_stream_seconds too.
+    upstream_total_timeout: float = 3600.0
+    # Connections open at once to one upstream origin; calls above it wait for one (within
+    # the connect timeout).
+    upstream_max_connections_per_origin: int = 512
+    # Use HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY from the environment for channels
+    # without a proxy of their own.
+    upstream_trust_env: bool = False
     # Largest request body accepted, in bytes (413 above it).
     max_body_bytes: int = 32 * 1024 * 1024
     # How often an instance checks the database for configuration written by another one.
@@ -62,7 +72,18 @@ class Settings:
     dropped_call_read_seconds: float = 60.0
 
 
-_FIELDS: dict[str, type] = {
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+_FIELDS: dict[str, Callable[[Any], Any]] = {
     "database_url": str,
     "redis_url": str,
     "admin_key": str,
@@ -73,6 +94,9 @@ _FIELDS: dict[str, type] = {
     "data_dir": Path,
     "upstream_timeout": float,
     "upstream_connect_timeout": float,
+    "upstream_total_timeout": float,
+    "upstream_max_connections_per_origin": int,
+    "upstream_trust_env": _boolean,
     "max_body_bytes": int,
     "config_poll_seconds": float,
     "billing_flush_seconds": float,
@@ -117,6 +141,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             converted[key] = kind(value)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid value for {key}: {value!r}") from exc
+    if not converted.get("upstream_total_timeout", 0) >= 0:  # negative, NaN
+        raise ValueError("upstream_total_timeout must be 0 (no limit) or more")
+    if converted.get("upstream_max_connections_per_origin", 1) < 1:
+        raise ValueError("upstream_max_connections_per_origin must be 1 or more")
     if "data_dir" not in converted:
         db_url = converted.get("database_url", DEFAULT_DATABASE_URL)
         converted["data_dir"] = _data_dir_for(db_url)

@@ -23,13 +23,14 @@ import msgspec
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from airelay.catalog import ChannelCreate, ModelCreate, new_channel, new_model
+from airelay.catalog import ChannelCreate, ModelCreate, new_channel, new_model, sealed
 from airelay.errors import GatewayError
 from airelay.security.crypto import SecretBox
 from airelay.store import channels as channels_repo
 from airelay.store import crud, meta, tables
 from airelay.store import models as models_repo
 from airelay.store.db import create_engine, now
+from airelay.transport.options import tls_from_document
 
 T = TypeVar("T")
 Kind = Literal["channel", "model"]
@@ -311,29 +312,38 @@ def _diff(row: dict[str, Any], item: Declared, box: SecretBox | None) -> dict[st
     changed: dict[str, Any] = {}
     for column in item.given:
         new = item.values[column]
-        old = _plain_keys(row[column], box) if column == "api_keys" else row[column]
+        old = _plain(column, row[column], box) if column in _SEALED else row[column]
         if old != new:
             changed[column] = new
     return changed
 
 
-def _plain_keys(tokens: list[str], box: SecretBox | None) -> list[str] | None:
+# Channel columns stored (partly) encrypted: compared in the clear.
+_SEALED = frozenset({"api_keys", "proxy", "tls"})
+_UNREADABLE = object()  # differs from any declared value
+
+
+def _plain(column: str, stored: Any, box: SecretBox | None) -> Any:
+    if stored is None:
+        return None
     if box is None:
-        return None
+        return _UNREADABLE
     try:
-        return [box.decrypt(token) for token in tokens]
+        if column == "api_keys":
+            return [box.decrypt(token) for token in stored]
+        if column == "proxy":
+            return box.decrypt(stored)
+        return tls_from_document(stored, box.decrypt)
     except ValueError:
-        # Stored under another secret: rewriting them under the current one is a change.
-        return None
+        # Stored under another secret: rewriting it under the current one is a change.
+        return _UNREADABLE
 
 
 async def apply(conn: AsyncConnection, changes: list[Change], box: SecretBox) -> None:
     ts = now()
     for change in changes:
         table = tables.channels if change.kind == "channel" else tables.models
-        values = dict(change.values)
-        if "api_keys" in values:
-            values["api_keys"] = [box.encrypt(key) for key in values["api_keys"]]
+        values = sealed(change.values, box.encrypt) if change.kind == "channel" else change.values
         if change.action == "created" and change.kind == "channel":
             await channels_repo.create(conn, values)
         elif change.action == "created":

@@ -1,4 +1,4 @@
-"""What one gateway process holds while it serves: settings, database, caches, HTTP pool."""
+"""What one gateway process holds while it serves: settings, database, caches, transports."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from airelay.relay.admission import Admission
 from airelay.relay.collaborators import Relay
 from airelay.security.crypto import SecretBox
 from airelay.store.snapshot import ConfigCache
+from airelay.transport.choice import Transports
 
 
 @dataclass
@@ -23,11 +24,11 @@ class AppState:
     engine: AsyncEngine
     box: SecretBox
     cache: ConfigCache
-    http: aiohttp.ClientSession  # the management side's calls out (channel tests, Stripe)
-    upstream: Pool  # the relay's calls to upstreams
+    http: aiohttp.ClientSession  # Stripe's calls
+    upstream: Transports  # the relay's (and channel tests') calls to upstreams, per channel
     wallets: Wallets
     # For fetching images by URL: public addresses only (see relay.images).
-    images: aiohttp.ClientSession
+    images: Pool
     # Relay calls in flight, and the cap above which they are refused (503).
     admission: Admission
     # The relay pipeline's collaborators (the parts of the above it uses).

@@ -56,7 +56,7 @@ def _run(
 
 
 async def _expect_too_large(pool: Pool, url: str) -> None:
-    response = await pool.post(post_target(url, {}), b"{}")
+    response = await pool.send(post_target(url, {}), b"{}")
     with pytest.raises(TooLarge):
         await response.read()
     response.close()
@@ -89,7 +89,7 @@ def test_body_at_the_cap_is_read(loop_kind: str) -> None:
     head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % CAP
 
     async def check(pool: Pool, url: str) -> None:
-        response = await pool.post(post_target(url, {}), b"{}")
+        response = await pool.send(post_target(url, {}), b"{}")
         assert len(await response.read()) == CAP
         response.release()
 
@@ -102,7 +102,7 @@ def test_stream_read_in_pieces_is_not_capped(loop_kind: str) -> None:
     head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % size
 
     async def check(pool: Pool, url: str) -> None:
-        response = await pool.post(post_target(url, {}), b"{}")
+        response = await pool.send(post_target(url, {}), b"{}")
         total = 0
         for _ in range(10_000):  # bounded
             piece = await response.readany()

@@ -118,7 +118,7 @@ def test_whole_answers_reuse_one_connection(loop_kind: str) -> None:
     async def check(srv: Server, pool: Pool) -> None:
         target = post_target(srv.url, {"Authorization": "Bearer k"})
         for n in range(3):
-            response = await pool.post(target, b'{"n":%d}' % n)
+            response = await pool.send(target, b'{"n":%d}' % n)
             assert response.status == 200
             assert response.headers["content-type"] == "application/json"
             assert await response.read() == b'{"echo":{"n":%d}}' % n
@@ -151,7 +151,7 @@ def test_chunked_stream_arrives_in_pieces_then_ends(loop_kind: str) -> None:
 
     async def check(srv: Server, pool: Pool) -> None:
         target = post_target(srv.url, {})
-        response = await pool.post(target, b"{}")
+        response = await pool.send(target, b"{}")
         assert response.headers["content-type"] == "text/event-stream"
         received = []
         while piece := await response.readany():
@@ -159,7 +159,7 @@ def test_chunked_stream_arrives_in_pieces_then_ends(loop_kind: str) -> None:
         assert b"".join(received) == b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
         assert len(received) >= 2  # given as they came, not gathered
         response.release()
-        again = await pool.post(target, b"{}")  # the same connection serves again
+        again = await pool.send(target, b"{}")  # the same connection serves again
         assert await again.read() == b'{"echo":{}}'
         again.release()
         assert srv.connections == 1
@@ -175,7 +175,7 @@ def test_body_delimited_by_the_end_of_the_connection(loop_kind: str) -> None:
         await writer.drain()
 
     async def check(srv: Server, pool: Pool) -> None:
-        response = await pool.post(post_target(srv.url, {}), b"{}")
+        response = await pool.send(post_target(srv.url, {}), b"{}")
         assert await response.read() == b"all of it"
         response.release()
         assert pool.idle_count() == 0  # never reused
@@ -193,7 +193,7 @@ def test_a_connection_the_upstream_closed_while_idle_is_replaced(loop_kind: str)
     async def check(srv: Server, pool: Pool) -> None:
         target = post_target(srv.url, {})
         for _ in range(3):
-            response = await pool.post(target, b"{}")
+            response = await pool.send(target, b"{}")
             assert await response.read() == b"{}"
             response.release()
             await srv.closed.wait()
@@ -218,10 +218,10 @@ def test_stale_connection_detected_only_on_send_is_retried_once(loop_kind: str) 
 
     async def check(srv: Server, pool: Pool) -> None:
         target = post_target(srv.url, {})
-        first = await pool.post(target, b"{}")
+        first = await pool.send(target, b"{}")
         await first.read()
         first.release()
-        second = await pool.post(target, b"{}")
+        second = await pool.send(target, b"{}")
         assert await second.read() == b"{}"
         second.release()
         assert srv.connections == 2
@@ -237,7 +237,7 @@ def test_closed_midway_is_disconnected(loop_kind: str) -> None:
         await writer.drain()
 
     async def check(srv: Server, pool: Pool) -> None:
-        response = await pool.post(post_target(srv.url, {}), b"{}")
+        response = await pool.send(post_target(srv.url, {}), b"{}")
         with pytest.raises(Disconnected):
             await response.read()
         response.release()
@@ -255,7 +255,7 @@ def test_no_answer_in_time_is_a_timeout(loop_kind: str) -> None:
         await asyncio.sleep(5)
 
     async def check(srv: Server, pool: Pool) -> None:
-        response = await pool.post(post_target(srv.url, {}), b"{}")
+        response = await pool.send(post_target(srv.url, {}), b"{}")
         assert await response.readany() == b"hello"
         with pytest.raises(TimeoutError):
             await response.readany()
@@ -263,7 +263,7 @@ def test_no_answer_in_time_is_a_timeout(loop_kind: str) -> None:
         assert pool.idle_count() == 0
         # A per-call limit overrides the pool's.
         started = asyncio.get_running_loop().time()
-        response = await pool.post(post_target(srv.url, {}), b"{}", Timeouts(5, 0.05))
+        response = await pool.send(post_target(srv.url, {}), b"{}", Timeouts(5, 0.05))
         await response.readany()
         with pytest.raises(TimeoutError):
             await response.readany()
@@ -282,7 +282,7 @@ def test_refused_connection_is_connect_failed(loop_kind: str) -> None:
         await srv.wait_closed()
         pool = Pool(TIMEOUTS)
         with pytest.raises(ConnectFailed):
-            await pool.post(post_target(f"http://127.0.0.1:{port}/x", {}), b"{}")
+            await pool.send(post_target(f"http://127.0.0.1:{port}/x", {}), b"{}")
         await pool.close()
 
     run(scenario, loop_kind)
@@ -302,7 +302,7 @@ def test_garbage_is_a_protocol_failure(loop_kind: str, reply: bytes) -> None:
 
     async def check(srv: Server, pool: Pool) -> None:
         with pytest.raises(ProtocolFailure):
-            await pool.post(post_target(srv.url, {}), b"{}")
+            await pool.send(post_target(srv.url, {}), b"{}")
         assert pool.idle_count() == 0
 
     run_against(handler, check, loop_kind)
@@ -321,7 +321,7 @@ def test_gzip_answer_is_decoded_and_informational_answers_skipped(loop_kind: str
         await keep_answering(reader, writer, srv)
 
     async def check(srv: Server, pool: Pool) -> None:
-        response = await pool.post(post_target(srv.url, {}), b"{}")
+        response = await pool.send(post_target(srv.url, {}), b"{}")
         assert response.status == 200
         assert await response.read() == body
         response.release()
@@ -347,7 +347,7 @@ def test_an_unread_stream_holds_the_upstream_back(loop_kind: str) -> None:
         done.set()
 
     async def check(srv: Server, pool: Pool) -> None:
-        response = await pool.post(post_target(srv.url, {}), b"{}")
+        response = await pool.send(post_target(srv.url, {}), b"{}")
         await asyncio.sleep(0.5)  # a slow client: nothing read meanwhile
         assert not done.is_set()  # the upstream waits instead of filling our memory
         total = bytearray()
@@ -367,7 +367,7 @@ def test_a_cancelled_call_drops_its_connection(loop_kind: str) -> None:
         await reader.read()  # the client's end of the connection
 
     async def check(srv: Server, pool: Pool) -> None:
-        call = asyncio.create_task(pool.post(post_target(srv.url, {}), b"{}"))
+        call = asyncio.create_task(pool.send(post_target(srv.url, {}), b"{}"))
         while not srv.requests:
             await asyncio.sleep(0.01)
         call.cancel()
@@ -388,7 +388,7 @@ def test_a_half_read_answer_never_returns_to_the_pool(loop_kind: str) -> None:
         await reader.read()
 
     async def check(srv: Server, pool: Pool) -> None:
-        response = await pool.post(post_target(srv.url, {}), b"{}")
+        response = await pool.send(post_target(srv.url, {}), b"{}")
         assert await response.readany() == b"abc"
         response.release()
         assert pool.idle_count() == 0
@@ -406,7 +406,7 @@ def test_bytes_after_the_answer_retire_the_connection(loop_kind: str) -> None:
         await reader.read()
 
     async def check(srv: Server, pool: Pool) -> None:
-        response = await pool.post(post_target(srv.url, {}), b"{}")
+        response = await pool.send(post_target(srv.url, {}), b"{}")
         assert await response.read() == b"{}"
         response.release()
         assert pool.idle_count() == 0
@@ -425,7 +425,7 @@ def test_answers_leave_no_garbage_for_the_collector(loop_kind: str) -> None:
         gc.disable()
         try:
             for _ in range(50):
-                response = await pool.post(target, b"{}")
+                response = await pool.send(target, b"{}")
                 await response.read()
                 response.release()
             del response

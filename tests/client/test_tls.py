@@ -75,14 +75,14 @@ def test_https_upstream(tmp_path: Path, loop_kind: str) -> None:
         target = post_target(f"https://localhost:{port}/v1/chat/completions", {})
         trusting = ssl.create_default_context(cafile=str(cert))
         pool = Pool(Timeouts(connect=5, read=5), ssl_context=trusting)
-        response = await pool.post(target, b'{"over":"tls"}')
+        response = await pool.send(target, b'{"over":"tls"}')
         assert await response.read() == b'{"over":"tls"}'
         response.release()
         await pool.close()
         # The system's trust store does not know this certificate: no connection.
         default = Pool(Timeouts(connect=5, read=5))
         with pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):
-            await default.post(target, b"{}")
+            await default.send(target, b"{}")
         await default.close()
         server.close()
 

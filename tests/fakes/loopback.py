@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import time
 from collections import deque
@@ -107,6 +108,8 @@ class ThreadedApp:
 
     def __init__(self) -> None:
         self.port = 0
+        # Set before start() to serve HTTPS with this context instead of HTTP.
+        self.tls: ssl.SSLContext | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -160,7 +163,9 @@ class ThreadedApp:
         )
         try:
             loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+            loop.run_until_complete(
+                web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self.tls).start()
+            )
             self.port = int(runner.addresses[0][1])
             self._loop = loop
         except BaseException as exc:
@@ -201,8 +206,9 @@ class LoopbackFake(ThreadedApp):
 
     @property
     def origin(self) -> str:
-        """``http://127.0.0.1:<port>``; recorded paths carry their query string."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://127.0.0.1:<port>`` (``https`` when served with ``tls``); recorded paths
+        carry their query string."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def script(self, *behaviours: Behaviour) -> None:
         with self._lock:

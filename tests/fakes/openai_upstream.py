@@ -59,7 +59,7 @@ class FakeOpenAI(LoopbackFake):
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.origin}/v1"
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:

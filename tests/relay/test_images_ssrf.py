@@ -14,14 +14,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-import aiohttp
 import pytest
 from fakes.canary import PNG, Canary
 from fakes.scripted import Raw, ScriptedServer
 
+from airelay.client import Timeouts
 from airelay.errors import GatewayError
 from airelay.formats import ir
-from airelay.relay.images import FETCH_FAILED, fetch_session, inline_remote_images, is_public
+from airelay.relay.images import FETCH_FAILED, fetch_transport, inline_remote_images, is_public
 
 # Spellings of the canary's own address (loopback, unspecified, mapped, numeric forms,
 # userinfo tricks): {port} is the canary's port. Each reaches the canary if not refused.
@@ -166,9 +166,11 @@ def fetch(url: str, allowed_port: int | None = None, max_bytes: int = 1 << 20) -
     request = ir.ChatRequest(model="m", messages=[ir.Message(role="user", parts=[image])])
 
     async def run() -> None:
-        timeout = aiohttp.ClientTimeout(total=5, sock_connect=2)
-        async with fetch_session(allowed, timeout=timeout) as session:
-            await inline_remote_images(session, request, max_bytes)
+        transport = fetch_transport(allowed, Timeouts(connect=2, read=5, total=5))
+        try:
+            await inline_remote_images(transport, request, max_bytes, seconds=5)
+        finally:
+            await transport.close()
 
     asyncio.run(run())
     return image

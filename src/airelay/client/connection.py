@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol, cast
 
 
@@ -15,16 +16,30 @@ class Receiver(Protocol):
 
 
 class Connection(asyncio.Protocol):
-    """The transport's protocol: hands received bytes to the response in progress."""
+    """The transport's protocol: hands received bytes to the response in progress.
 
-    __slots__ = ("closed", "idle_since", "origin", "response", "transport")
+    ``on_closed`` is called once, when the connection closes for whatever reason (either
+    side, idle or busy): the pool counts open connections per origin with it."""
 
-    def __init__(self, origin: tuple[str, str, int]) -> None:
+    __slots__ = (
+        "closed",
+        "idle_limit",
+        "idle_since",
+        "on_closed",
+        "origin",
+        "response",
+        "transport",
+    )
+
+    def __init__(self, origin: tuple[str, str, int], idle_limit: float) -> None:
         self.origin = origin
         self.transport: asyncio.Transport | None = None
         self.response: Receiver | None = None
         self.closed = False
         self.idle_since = 0.0
+        # Seconds it may sit idle and still be reused (lowered by the upstream's Keep-Alive).
+        self.idle_limit = idle_limit
+        self.on_closed: Callable[[Connection], None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -41,7 +56,7 @@ class Connection(asyncio.Protocol):
         return False  # close the transport; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+        self._closed()
         response = self.response
         if response is not None:
             response.lost(exc)
@@ -63,6 +78,13 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def close(self) -> None:
-        self.closed = True
+        self._closed()
         if self.transport is not None:
             self.transport.close()
+
+    def _closed(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.on_closed is not None:
+            self.on_closed(self)

@@ -4,7 +4,8 @@ httptools (llhttp) parses the bytes and calls this object back; the body collect
 list until the caller takes it. Reading pauses when more than ``HIGH_WATER`` bytes wait
 unread (a slow client slows the upstream, not the gateway's memory), and a whole body
 (``read()``) larger than ``max_body`` fails with ``TooLarge`` as soon as it is known, so
-that a huge answer costs at most the cap in memory.
+that a huge answer costs at most the cap in memory. Every wait is bounded by the read
+timeout and by the call's deadline, whichever comes first.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Response:
         "_chunks",
         "_complete",
         "_connection",
+        "_deadline",
         "_decoder",
         "_error",
         "_finished",
@@ -57,8 +59,10 @@ class Response:
         loop: asyncio.AbstractEventLoop,
         read_timeout: float | None,
         max_body: int,
+        deadline: float | None = None,
     ) -> None:
         self._connection = connection
+        self._deadline = deadline  # loop time by which the whole answer must have arrived
         self._max_body = max_body
         self._watch = min(max_body, HIGH_WATER)  # below it, a piece of body needs no check
         self._reuse = reuse  # takes back a connection that can serve another request
@@ -196,6 +200,10 @@ class Response:
         self._raw.clear()
         self.status = status
         self.headers = headers
+        if "keep-alive" in headers:
+            limit = keep_alive_limit(headers["keep-alive"])
+            if limit is not None and limit < self._connection.idle_limit:
+                self._connection.idle_limit = limit
         encoding = headers.get("content-encoding", "identity").strip().lower()
         if encoding == "gzip":
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -281,8 +289,14 @@ class Response:
 
     async def _wait(self) -> None:
         waiter = self._waiter = self._loop.create_future()
+        # One timer, for whichever comes first: the read timeout or the call's deadline.
         timeout = self._read_timeout
-        timer = None if timeout is None else self._loop.call_later(timeout, self._expire)
+        expire = self._expire
+        if self._deadline is not None:
+            left = self._deadline - self._loop.time()
+            if timeout is None or left < timeout:
+                timeout, expire = max(left, 0.0), self._expire_total
+        timer = None if timeout is None else self._loop.call_later(timeout, expire)
         try:
             await waiter
         finally:
@@ -293,3 +307,25 @@ class Response:
     def _expire(self) -> None:
         self._fail(TimeoutError("the upstream sent nothing in time"))
         self._connection.close()
+
+    def _expire_total(self) -> None:
+        self._fail(TimeoutError("the upstream's answer did not end in time"))
+        self._connection.close()
+
+
+def keep_alive_limit(value: str) -> float | None:
+    """How long a connection may sit idle and still be reused, from the upstream's
+    ``Keep-Alive: timeout=N`` (RFC 2068 19.7.1.1), with a margin for the time the answer
+    took to arrive and the next request will take: the upstream counts from its last write.
+    None when the field says no timeout."""
+    for part in value.split(","):
+        name, _, number = part.partition("=")
+        if name.strip().lower() == "timeout":
+            try:
+                seconds = float(number.strip().strip('"'))
+            except ValueError:
+                return None
+            if seconds != seconds or seconds < 0:  # NaN, negative
+                return None
+            return max(seconds - 1.0, seconds / 2)
+    return None

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiohttp
-
 from airelay.billing.wallets import Wallets
-from airelay.client import Pool
 from airelay.config import Settings
 from airelay.relay.admission import Admission
 from airelay.relay.limits import NO_LIMITS, Limits
+from airelay.transport.base import Transport
+from airelay.transport.choice import Transports
 
 
 @dataclass(frozen=True, slots=True)
 class Relay:
     settings: Settings
     wallets: Wallets  # price and reserve, settle
-    upstream: Pool  # the calls to upstreams
-    images: aiohttp.ClientSession  # image URLs fetched for formats that take them inline
+    upstream: Transports  # the calls to upstreams, each channel's transport
+    images: Transport  # image URLs fetched (public addresses only) for inline-only formats
     admission: Admission  # relay calls in flight, and their cap
     limits: Limits = NO_LIMITS

@@ -18,12 +18,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from airelay.client import Pool, Response, Target, Timeouts, UpstreamError
+from airelay.client import Target, Timeouts, UpstreamError
 from airelay.errors import GatewayError
 from airelay.formats.framing import is_json, json_framing, stream_framing
 from airelay.formats.names import Framing
 from airelay.relay.scrub import scrub
 from airelay.store.snapshot import ChannelRecord
+from airelay.transport.base import Transport, UpstreamResponse
+from airelay.transport.choice import Transports
 
 # Statuses that say "this request is wrong", not "this channel is unwell".
 REQUEST_ERRORS = frozenset({400, 409, 413, 415, 422})
@@ -62,7 +64,7 @@ class Streaming:
     __slots__ = ("channel", "first", "framing", "response")
 
     def __init__(
-        self, channel: ChannelRecord, response: Response, first: bytes, framing: Framing
+        self, channel: ChannelRecord, response: UpstreamResponse, first: bytes, framing: Framing
     ) -> None:
         self.channel = channel
         self.response = response
@@ -84,7 +86,7 @@ class _Failure(Exception):
 
 
 async def call_with_failover(
-    pool: Pool,
+    transports: Transports,
     channels: Sequence[ChannelRecord],
     build: Callable[[ChannelRecord], Attempt],
     accept: Callable[[Completed], Accepted],
@@ -101,11 +103,12 @@ async def call_with_failover(
             await asyncio.sleep(min(BACKOFF_BASE * 2 ** (index - 1), BACKOFF_MAX))
         try:
             attempt = build(channel)
-        except ValueError as exc:  # a channel whose URL or key cannot go on the wire
+            transport = transports.for_channel(channel)
+        except ValueError as exc:  # a channel whose URL, key or TLS cannot go on the wire
             last = _Failure("error", f"channel {channel.id} is misconfigured: {exc}")
             continue
         try:
-            result = await _try(pool, attempt, stream=stream)
+            result = await _try(transport, attempt, stream=stream)
             return result if isinstance(result, Streaming) else accept(result)
         except _Failure as failure:
             last = failure
@@ -120,11 +123,11 @@ async def call_with_failover(
     raise GatewayError(502, f"upstream failed: {last.message}")
 
 
-async def _try(pool: Pool, attempt: Attempt, *, stream: bool) -> Completed | Streaming:
-    secrets = (*attempt.channel.api_keys, attempt.channel.base_url)
-    response: Response | None = None
+async def _try(transport: Transport, attempt: Attempt, *, stream: bool) -> Completed | Streaming:
+    secrets = attempt.channel.secrets()
+    response: UpstreamResponse | None = None
     try:
-        response = await pool.post(attempt.target, attempt.body, attempt.timeouts)
+        response = await transport.send(attempt.target, attempt.body, attempt.timeouts)
         content_type = response.headers.get("content-type", "application/json")
         if response.status >= 400:
             body = await response.read()

@@ -3,10 +3,11 @@
 The fetch never reaches a non-public address (private, loopback, link-local, unique-local,
 multicast, unspecified, reserved, cloud metadata), whatever the spelling:
 
-- the check is on the address each socket is about to connect to (the connector's socket
-  factory sees every address, resolved from a name or written as a literal, in any of the
-  forms the resolver accepts: ``2130706433``, ``0x7f.1``, ``[::ffff:127.0.0.1]``...), so
-  neither a literal nor a DNS answer nor a rebinding can lead inside;
+- the check is on the address each socket is about to connect to (the transport's dialer
+  sees every address, resolved from a name or written as a literal, in any of the forms
+  the resolver accepts: ``2130706433``, ``0x7f.1``, ``[::ffff:127.0.0.1]``..., and connects
+  to exactly the addresses that passed), so neither a literal nor a DNS answer nor a
+  rebinding can lead inside;
 - IPv6 addresses that carry an IPv4 address (mapped, compatible, 6to4, NAT64) are judged
   by the IPv4 address they carry;
 - redirects are followed here, a few at most, and each hop's URL is checked again (http or
@@ -22,23 +23,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
-import socket
-from collections.abc import Callable
 
-import aiohttp
-from aiohappyeyeballs import AddrInfoType
 from yarl import URL
 
+from airelay.client import AddressCheck, Pool, Timeouts, UpstreamError, request_target
 from airelay.errors import GatewayError
 from airelay.formats.ir import ChatRequest, Image
+from airelay.transport.base import Transport, UpstreamResponse
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 3
-FETCH_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
+# Per connection, per read, and for a whole fetch, redirects included.
+FETCH_TIMEOUTS = Timeouts(connect=5, read=15, total=15)
 FETCH_FAILED = "the image URL could not be fetched"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-# (address, port) -> may the fetch connect there. Tests inject one to allow a loopback port.
-AddressCheck = Callable[[str, int], bool]
+_ACCEPT = {"Accept": "image/*"}
 
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 _GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
@@ -90,23 +89,12 @@ def public_address(address: str, port: int) -> bool:
     return is_public(address)
 
 
-def _guarded_socket(allowed: AddressCheck) -> Callable[[AddrInfoType], socket.socket]:
-    """A socket factory that refuses, before connecting, any address ``allowed`` rejects."""
-
-    def factory(addr_info: AddrInfoType) -> socket.socket:
-        family, type_, proto, _, sockaddr = addr_info
-        if not allowed(str(sockaddr[0]), int(sockaddr[1])):
-            raise ConnectionRefusedError("address not allowed")
-        return socket.socket(family, type_, proto)
-
-    return factory
-
-
-def fetch_session(
-    allowed: AddressCheck = public_address, timeout: aiohttp.ClientTimeout = FETCH_TIMEOUT
-) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=32, socket_factory=_guarded_socket(allowed))
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
+def fetch_transport(
+    allowed: AddressCheck = public_address, timeouts: Timeouts = FETCH_TIMEOUTS
+) -> Pool:
+    """The image fetches' transport: the own client, connecting only where ``allowed`` says
+    (tests allow one loopback port besides public addresses)."""
+    return Pool(timeouts, max_body=MAX_IMAGE_BYTES, max_per_origin=32, allowed=allowed)
 
 
 def remote_images(request: ChatRequest) -> list[Image]:
@@ -119,46 +107,56 @@ def remote_images(request: ChatRequest) -> list[Image]:
 
 
 async def inline_remote_images(
-    session: aiohttp.ClientSession, request: ChatRequest, max_bytes: int = MAX_IMAGE_BYTES
+    transport: Transport,
+    request: ChatRequest,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    seconds: float | None = FETCH_TIMEOUTS.total,
 ) -> None:
     """Replace every http(s) image URL of ``request`` by the image's bytes (400 if one
-    cannot be fetched within the limits)."""
+    cannot be fetched within the limits: ``max_bytes``, ``seconds`` for all its hops)."""
     images = remote_images(request)
     if images:
-        await asyncio.gather(*(_inline(session, image, max_bytes) for image in images))
+        await asyncio.gather(*(_inline(transport, image, max_bytes, seconds) for image in images))
 
 
-async def _inline(session: aiohttp.ClientSession, image: Image, max_bytes: int) -> None:
+async def _inline(
+    transport: Transport, image: Image, max_bytes: int, seconds: float | None
+) -> None:
     assert image.url is not None
     try:
         # One deadline for the whole chain of hops, not one per hop.
-        async with asyncio.timeout(session.timeout.total or FETCH_TIMEOUT.total):
-            media_type, data = await _fetch(session, image.url, max_bytes)
-    except (_Refused, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        async with asyncio.timeout(seconds):
+            media_type, data = await _fetch(transport, image.url, max_bytes)
+    except (_Refused, UpstreamError, OSError, TimeoutError, ValueError) as exc:
         raise GatewayError(400, FETCH_FAILED) from exc
     image.data = base64.b64encode(data).decode("ascii")
     image.media_type = media_type
     image.url = None
 
 
-async def _fetch(session: aiohttp.ClientSession, url: str, max_bytes: int) -> tuple[str, bytes]:
+async def _fetch(transport: Transport, url: str, max_bytes: int) -> tuple[str, bytes]:
     target = _checked_url(URL(url))
     for _ in range(MAX_REDIRECTS + 1):
-        async with session.get(target, allow_redirects=False) as response:
+        response = await transport.send(request_target("GET", str(target), _ACCEPT), b"")
+        try:
             if response.status in REDIRECTS:
-                location = response.headers.get("Location")
+                location = response.headers.get("location")
                 if not location:
                     raise _Refused("redirect without a location")
                 target = _checked_url(target.join(URL(location)))
+                response.close()
                 continue
             if response.status != 200:
                 raise _Refused(f"HTTP {response.status}")
-            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            media_type = response.headers.get("content-type", "").split(";")[0].strip()
             if not media_type.startswith("image/"):
                 raise _Refused("not an image")
-            if (response.content_length or 0) > max_bytes:
-                raise _Refused("too big")
-            return media_type, await _read_capped(response, max_bytes)
+            data = await _read_capped(response, max_bytes)
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        return media_type, data
     raise _Refused("too many redirects")
 
 
@@ -172,10 +170,13 @@ def _checked_url(url: URL) -> URL:
     return url.with_fragment(None)
 
 
-async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+async def _read_capped(response: UpstreamResponse, max_bytes: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _Refused("too big")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.content.iter_chunked(65536):
+    while chunk := await response.readany():
         size += len(chunk)
         if size > max_bytes:
             raise _Refused("too big")

@@ -1,5 +1,5 @@
-"""The process-wide aiohttp client for calls outside the relay's hot path (channel tests,
-Stripe); relay calls go through ``airelay.client``."""
+"""The process-wide aiohttp client for Stripe's calls; upstream calls (relayed, channel
+tests, image fetches) go through ``airelay.transport``."""
 
 from __future__ import annotations
 

@@ -31,6 +31,7 @@ from airelay.store import admin_keys, config_log, crud, meta, tables
 from airelay.store import tokens as tokens_repo
 from airelay.store import users as users_repo
 from airelay.store.unavailable import OutageLog
+from airelay.transport.options import TlsOptions, proxy_secrets, tls_from_document
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,6 +73,9 @@ class ChannelRecord:
     timeout: float | None
     # What the upstream serves natively: the stored list, or the channel type's default.
     endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
+    # How the upstream is reached (decrypted; never shown): None is direct and the defaults.
+    proxy: str | None = field(default=None, repr=False)
+    tls: TlsOptions | None = field(default=None, repr=False)
     _key_cycle: Iterator[str] = field(init=False, repr=False)
     _cache: dict[Hashable, Any] = field(init=False, repr=False, default_factory=dict)
 
@@ -92,6 +96,14 @@ class ChannelRecord:
 
     def upstream_model(self, public_model: str) -> str:
         return self.model_mapping.get(public_model, public_model)
+
+    def secrets(self) -> tuple[str, ...]:
+        """What a message passed on to a client must not show: keys, URL, proxy."""
+        return self.cached("secrets", self._secrets)
+
+    def _secrets(self) -> tuple[str, ...]:
+        proxy = () if self.proxy is None else proxy_secrets(self.proxy)
+        return (*self.api_keys, self.base_url, *proxy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +222,10 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
             continue
         try:
             api_keys = tuple(box.decrypt(token) for token in row["api_keys"])
-        except ValueError:
-            log.error("channel %s: its keys cannot be decrypted; channel skipped", row["id"])
+            proxy = box.decrypt(row["proxy"]) if row.get("proxy") else None
+            tls = tls_from_document(row["tls"], box.decrypt) if row.get("tls") else None
+        except ValueError:  # undecryptable, or a malformed tls document
+            log.error("channel %s: its secrets cannot be decrypted; channel skipped", row["id"])
             continue
         channel = ChannelRecord(
             id=row["id"],
@@ -226,6 +240,8 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
             status=row["status"],
             timeout=row["timeout"],
             endpoints=channel_endpoints(row, channel_type.provider),
+            proxy=proxy,
+            tls=tls,
         )
         channels.append(channel)
         if channel.status == "active" and channel.api_keys:

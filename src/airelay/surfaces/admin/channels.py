@@ -5,21 +5,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import aiohttp
-import msgspec
 import orjson
-import yarl
 from aiohttp import web
 
 from airelay.catalog import (
-    UNSET,
     ChannelCreate,
     ChannelPatch,
-    check_channel,
+    channel_changes,
     check_type_fit,
     effective_endpoints,
     new_channel,
+    sealed,
 )
+from airelay.client import Timeouts, UpstreamError, post_target
 from airelay.errors import GatewayError
 from airelay.formats import ir
 from airelay.formats.names import Endpoint, WireFormat
@@ -34,6 +32,10 @@ from airelay.store import crud, tables
 from airelay.store.snapshot import channel_models
 from airelay.surfaces.admin.common import admin, config_changed, decode, iso, require
 from airelay.surfaces.responses import json_response
+from airelay.transport.options import mask_proxy
+
+# A channel test without a timeout of its own waits this long in all.
+TEST_SECONDS = 30.0
 
 
 def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
@@ -51,6 +53,8 @@ def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
         "status": row["status"],
         "timeout": row["timeout"],
         "endpoints": effective_endpoints(row["type"], row["endpoints"]),
+        "proxy": _masked_proxy(state, row["proxy"]) if row.get("proxy") else None,
+        "tls": _tls_view(row["tls"]) if row.get("tls") is not None else None,
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
@@ -63,6 +67,20 @@ def _masked(state: AppState, token: str) -> str:
         return "[undecryptable]"
 
 
+def _masked_proxy(state: AppState, token: str) -> str:
+    try:
+        return mask_proxy(state.box.decrypt(token))
+    except ValueError:
+        return "[undecryptable]"
+
+
+def _tls_view(document: dict[str, Any]) -> dict[str, Any]:
+    shown = dict(document)
+    if shown.get("client_key") is not None:
+        shown["client_key"] = "[set]"
+    return shown
+
+
 @admin
 async def list_channels(request: web.Request, state: AppState) -> web.StreamResponse:
     async with state.engine.connect() as conn:
@@ -72,8 +90,7 @@ async def list_channels(request: web.Request, state: AppState) -> web.StreamResp
 
 @admin
 async def create_channel(request: web.Request, state: AppState) -> web.StreamResponse:
-    values = new_channel(await decode(request, ChannelCreate))
-    values["api_keys"] = [state.box.encrypt(key) for key in values["api_keys"]]
+    values = sealed(new_channel(await decode(request, ChannelCreate)), state.box.encrypt)
     async with state.engine.begin() as conn:
         row = await channels_repo.create(conn, values)
         await config_changed(conn)
@@ -92,16 +109,13 @@ async def get_channel(request: web.Request, state: AppState) -> web.StreamRespon
 @admin
 async def update_channel(request: web.Request, state: AppState) -> web.StreamResponse:
     channel_id = request.match_info["id"]
-    body = await decode(request, ChannelPatch)
-    values = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
-    check_channel(values)
-    values["updated_at"] = int(time.time())
+    values = channel_changes(await decode(request, ChannelPatch))
     async with state.engine.begin() as conn:
         current = require(await crud.get(conn, tables.channels, channel_id), "channel", channel_id)
         _check_patched(state, current, values)
-        if "api_keys" in values:
-            values["api_keys"] = [state.box.encrypt(key.strip()) for key in values["api_keys"]]
-        row = await crud.update(conn, tables.channels, channel_id, values)
+        stored = sealed(values, state.box.encrypt)
+        stored["updated_at"] = int(time.time())
+        row = await crud.update(conn, tables.channels, channel_id, stored)
         await config_changed(conn)
     await state.cache.reload()
     return json_response(view(row, state))
@@ -169,7 +183,6 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
             max_tokens=1,
         )
     )
-    timeout = aiohttp.ClientTimeout(total=channel.timeout or 30.0)
     started = time.perf_counter()
     result: dict[str, Any] = {"channel_id": channel.id, "model": model}
     try:
@@ -182,24 +195,28 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
             orjson.dumps(probe),
             stream=False,
         )
-    except ValueError as exc:  # a URL or key that cannot make a request
+        target = post_target(upstream.url, upstream.headers, encoded=upstream.encoded)
+        # The channel's own transport (proxy, TLS options), as a relayed call would use.
+        transport = state.upstream.for_channel(channel)
+    except ValueError as exc:  # a URL, key or TLS option that cannot make a request
         raise GatewayError(400, f"the channel cannot make a request: {exc}") from None
+    seconds = channel.timeout or TEST_SECONDS
+    timeouts = Timeouts(min(state.settings.upstream_connect_timeout, seconds), seconds, seconds)
     try:
-        async with state.http.post(
-            yarl.URL(upstream.url, encoded=upstream.encoded),
-            data=upstream.body,
-            headers=upstream.headers,
-            timeout=timeout,
-        ) as response:
+        response = await transport.send(target, upstream.body, timeouts)
+        try:
             body = await response.read()
-            result["status_code"] = response.status
-            problem = _answer_problem(fmt, body) if response.status == 200 else None
-            result["success"] = response.status == 200 and problem is None
-            if not result["success"]:
-                text = problem or body.decode("utf-8", "replace")
-                secrets = (*channel.api_keys, channel.base_url)
-                result["message"] = scrub(text, secrets)[:500] or f"HTTP {response.status}"
-    except (aiohttp.ClientError, TimeoutError) as exc:
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        result["status_code"] = response.status
+        problem = _answer_problem(fmt, body) if response.status == 200 else None
+        result["success"] = response.status == 200 and problem is None
+        if not result["success"]:
+            text = problem or body.decode("utf-8", "replace")
+            result["message"] = scrub(text, channel.secrets())[:500] or f"HTTP {response.status}"
+    except (UpstreamError, TimeoutError) as exc:
         result["success"] = False
         result["status_code"] = None
         detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
