@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from airelay.billing import tokens
 from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Pool, Timeouts
@@ -29,6 +30,8 @@ def create_app(settings: Settings) -> web.Application:
 
 def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        # Before the site listens: loading holds the GIL for a while (billing.tokens).
+        await tokens.load_encodings()
         engine = create_engine(settings.database_url)
         box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
         cache = ConfigCache(engine, box, settings.config_poll_seconds)
@@ -65,6 +68,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             yield
         finally:
             await retention.stop()
+            await tokens.settled()  # usage counted in threads, before the last flush
             await wallets.stop()
             await cache.stop()
             await http.close()

@@ -198,6 +198,11 @@ def is_loaded(name: EncodingName) -> bool:
     return name in _loaded
 
 
+def is_ready(name: EncodingName) -> bool:
+    """Whether ``encoding(name)`` answers at once: loaded, or known to be unavailable."""
+    return name in _loaded or name in _failed
+
+
 def preload(*names: EncodingName) -> None:
     """Load ``names`` (default: every encoding) now rather than on the first count."""
     for name in names or tuple(SPECS):

@@ -19,7 +19,7 @@ from airelay.formats.registry import codec
 from airelay.formats.sse import BlockAligner, event_bounds, parse_event, split_events
 from airelay.formats.usage import Usage
 from airelay.relay.call import ChatCall
-from airelay.relay.estimate import answer_text, estimated_usage
+from airelay.relay.estimate import answer_text, settle_on_estimate
 from airelay.relay.failover import Streaming
 from airelay.relay.metering import CLIENT_CLOSED, Meter
 from airelay.relay.passthrough import (
@@ -124,10 +124,11 @@ async def relay_stream(
                 else:
                     assert rewriter is not None
                     text = _kept_text(rewriter, channel_fmt)
-                usage = estimated_usage(call, text)
             except Exception:  # never leave a call unsettled
-                usage = Usage()
-        meter.settle(usage, channel_id=upstream.channel.id, status=status)
+                text = ""
+            settle_on_estimate(meter, call, text, channel_id=upstream.channel.id, status=status)
+        else:
+            meter.settle(usage, channel_id=upstream.channel.id, status=status)
 
 
 def _rewriter(call: ChatCall, upstream_model: str) -> Rewriter:
