@@ -29,7 +29,8 @@ def test_encodings_load_in_a_thread_before_the_server_listens(tmp_path: Path) ->
 
         async def main():
             loop_thread = threading.get_ident()
-            runner, port = await start(Settings(database_url=url, data_dir=pathlib.Path("{tmp_path}"), port=0))
+            settings = Settings(database_url=url, data_dir=pathlib.Path("{tmp_path}"), port=0)
+            runner, port = await start(settings)
             try:
                 loaded = [tokenizer.is_loaded(n) for n in ("o200k_base", "cl100k_base")]
                 print(loaded, len(built_on), loop_thread in built_on)
