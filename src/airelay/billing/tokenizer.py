@@ -3,7 +3,7 @@
 tiktoken's own ``get_encoding`` downloads the rank files from openaipublic.blob.core.windows.net
 on first use (and caches them under ``$TMPDIR/data-gym-cache``). This module never calls it, nor
 anything in ``tiktoken.load`` or ``tiktoken_ext``: the two rank files ship gzipped inside this
-package (``billing/data/<name>.tiktoken.gz``), and the ``tiktoken.Encoding`` is built here from
+package (``billing/ranks/<name>.tiktoken.gz``), and the ``tiktoken.Encoding`` is built here from
 them, so no code path can reach the network. Nothing global is set either (no
 ``TIKTOKEN_CACHE_DIR``).
 
@@ -126,7 +126,7 @@ class TokenizerUnavailable(RuntimeError):
 
 def _data_file(name: EncodingName) -> Path:
     """Where this package ships ``<name>.tiktoken.gz``."""
-    return Path(__file__).with_name("data") / f"{name}.tiktoken.gz"
+    return Path(__file__).with_name("ranks") / f"{name}.tiktoken.gz"
 
 
 def read_ranks(spec: EncodingSpec) -> dict[bytes, int]:
