@@ -4,8 +4,10 @@ against published token ids, lazy, thread-safe, and never touching the network."
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import fnmatch
+import gzip
 import pickle
 import subprocess
 import sys
@@ -142,6 +144,18 @@ def test_rank_files_are_openais() -> None:
     corrupt = dataclasses.replace(tokenizer.SPECS["cl100k_base"], sha256="0" * 64)
     with pytest.raises(TokenizerUnavailable, match="does not hold"):
         tokenizer.read_ranks(corrupt)
+
+
+def test_ranks_are_the_line_order_of_the_files() -> None:
+    """What ``read_ranks`` relies on to skip the rank column: in the pinned files, the rank
+    of each token is its line number."""
+    for spec in tokenizer.SPECS.values():
+        data = gzip.decompress(tokenizer._data_file(spec.name).read_bytes())
+        parsed = {
+            base64.b64decode(token): int(rank)
+            for token, rank in (line.split() for line in data.splitlines() if line)
+        }
+        assert parsed == tokenizer.read_ranks(spec)
 
 
 def test_patterns_and_special_tokens_match_installed_tiktoken(
