@@ -393,6 +393,9 @@ BAD_CHANNELS: list[tuple[dict[str, Any], str]] = [
     ({"status": "paused"}, "'status' must be one of: active, disabled"),
     ({"timeout": 0}, "'timeout' must be a positive number of seconds"),
     ({"type": "x" * 65}, "Expected `str` of length <= 64 - at `$.type`"),
+    ({"endpoints": ["teleport"]}, "'endpoints' must be one of: chat, responses, embeddings"),
+    ({"type": "gemini", "endpoints": ["rerank"]}, "a gemini channel cannot serve rerank"),
+    ({"type": "bedrock", "api_keys": ["sk-x"]}, "'api_keys': a bedrock key is ACCESS_KEY_ID:"),
 ]
 BAD_MODELS: list[tuple[dict[str, Any], str]] = [
     ({"pricing": {"input": -1}}, "pricing.input must not be negative"),

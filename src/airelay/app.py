@@ -12,6 +12,7 @@ from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Pool, Timeouts
 from airelay.config import Settings
 from airelay.relay.admission import Admission
+from airelay.relay.collaborators import Relay
 from airelay.relay.images import fetch_session
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
@@ -53,6 +54,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             max_body=settings.max_upstream_answer_bytes,
         )
         images = fetch_session()
+        admission = Admission(settings.max_inflight_calls)
         app[STATE] = AppState(
             settings=settings,
             engine=engine,
@@ -62,7 +64,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             upstream=upstream,
             wallets=wallets,
             images=images,
-            admission=Admission(settings.max_inflight_calls),
+            admission=admission,
+            relay=Relay(settings, wallets, upstream, images, admission),
         )
         try:
             yield

@@ -13,6 +13,7 @@ import msgspec
 
 from airelay.billing.pricing import PER_MILLION
 from airelay.errors import GatewayError
+from airelay.formats.names import Endpoint
 from airelay.money import usd_to_units
 from airelay.providers.presets import CHANNEL_TYPES, preset
 
@@ -39,6 +40,7 @@ PRICE_FIELDS = (
     "per_audio_minute",
 )
 TOKEN_PRICES = ("input", "output", "cached_input")
+ENDPOINTS = tuple(endpoint.value for endpoint in Endpoint)
 
 
 class ChannelCreate(msgspec.Struct):
@@ -53,6 +55,7 @@ class ChannelCreate(msgspec.Struct):
     weight: Int32 = 1
     status: Short = "active"
     timeout: float | None = None
+    endpoints: list[str] | None = None  # None: the type's default
 
 
 class ChannelPatch(msgspec.Struct):
@@ -66,6 +69,7 @@ class ChannelPatch(msgspec.Struct):
     weight: Int32 | msgspec.UnsetType = UNSET
     status: Short | msgspec.UnsetType = UNSET
     timeout: float | msgspec.UnsetType | None = UNSET
+    endpoints: list[str] | msgspec.UnsetType | None = UNSET  # null: back to the default
 
 
 class ModelCreate(msgspec.Struct):
@@ -112,6 +116,44 @@ def check_channel(values: dict[str, Any]) -> None:
     for name in values.get("models") or ():
         if not name.strip():
             raise GatewayError(400, "'models' must not contain empty names")
+    if values.get("endpoints") is not None:
+        values["endpoints"] = endpoint_list(values["endpoints"])
+
+
+def endpoint_list(names: list[str]) -> list[str]:
+    """``endpoints`` as stored: known names only, each once, in a fixed order."""
+    for name in names:
+        one_of(name, ENDPOINTS, "endpoints")
+    if not names:
+        raise GatewayError(
+            400, "'endpoints' must name at least one endpoint (omit it for the type's default)"
+        )
+    return [name for name in ENDPOINTS if name in names]
+
+
+def effective_endpoints(channel_type: str, stored: list[str] | None) -> list[str]:
+    """What a channel serves: its ``endpoints``, or its type's default when not set."""
+    if stored is not None:
+        return stored
+    default = preset(channel_type).provider.default_endpoints
+    return [name for name in ENDPOINTS if name in default]
+
+
+def check_type_fit(channel_type: str, endpoints: list[str] | None, api_keys: list[str]) -> None:
+    """The rules that depend on the channel type (of a whole channel, after a patch): the
+    endpoints it can serve and the shape of its keys (``bedrock``: AWS credentials)."""
+    provider = preset(channel_type).provider
+    cannot = [name for name in endpoints or () if name not in provider.endpoints]
+    if cannot:
+        can = ", ".join(name for name in ENDPOINTS if name in provider.endpoints)
+        raise GatewayError(
+            400, f"a {channel_type} channel cannot serve {', '.join(cannot)} (it serves: {can})"
+        )
+    for key in api_keys:
+        try:
+            provider.check_key(key.strip())
+        except ValueError as exc:
+            raise GatewayError(400, f"'api_keys': {exc}") from None
 
 
 def new_channel(body: ChannelCreate) -> dict[str, Any]:
@@ -127,6 +169,7 @@ def new_channel(body: ChannelCreate) -> dict[str, Any]:
         api_keys.append(single)
     values["api_keys"] = api_keys
     check_channel(values)
+    check_type_fit(values["type"], values["endpoints"], api_keys)
     defaults = preset(values["type"])
     if values["base_url"] is None:
         values["base_url"] = defaults.base_url

@@ -12,6 +12,7 @@ from airelay.billing.wallets import Wallets
 from airelay.client import Pool
 from airelay.config import Settings
 from airelay.relay.admission import Admission
+from airelay.relay.collaborators import Relay
 from airelay.security.crypto import SecretBox
 from airelay.store.snapshot import ConfigCache
 
@@ -29,6 +30,8 @@ class AppState:
     images: aiohttp.ClientSession
     # Relay calls in flight, and the cap above which they are refused (503).
     admission: Admission
+    # The relay pipeline's collaborators (the parts of the above it uses).
+    relay: Relay
 
 
 STATE = web.AppKey("airelay_state", AppState)

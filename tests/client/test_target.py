@@ -53,3 +53,37 @@ def test_fields_the_client_owns_are_not_repeated() -> None:
 def test_what_cannot_go_on_the_wire_is_refused(url: str, headers: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         post_target(url, headers)
+
+
+def test_an_encoded_url_goes_out_byte_for_byte() -> None:
+    url = "https://Bedrock-Runtime.us-east-1.amazonaws.com/model/anthropic.claude-v1%3A0/invoke"
+    assert post_target(url, {}).head.startswith(b"POST /model/anthropic.claude-v1:0/invoke ")
+    target = post_target(url, {}, encoded=True)
+    assert target.head.startswith(
+        b"POST /model/anthropic.claude-v1%3A0/invoke HTTP/1.1\r\n"
+        b"Host: bedrock-runtime.us-east-1.amazonaws.com\r\n"
+    )
+    assert target.origin == ("https", "bedrock-runtime.us-east-1.amazonaws.com", 443)
+    with pytest.raises(ValueError):
+        post_target("https://h/model/clé", {}, encoded=True)
+
+
+def test_per_call_fields_join_the_cached_head() -> None:
+    cached = post_target("http://h/x", {"Content-Type": "application/json"})
+    signed = cached.with_fields({"X-Amz-Date": "20250101T000000Z", "Authorization": "AWS4 s"})
+    assert signed.head == (
+        b"POST /x HTTP/1.1\r\nHost: h\r\nUser-Agent: airelay/0.1.0\r\n"
+        b"Accept-Encoding: identity\r\nContent-Type: application/json\r\n"
+        b"X-Amz-Date: 20250101T000000Z\r\nAuthorization: AWS4 s\r\nContent-Length: "
+    )
+    assert (signed.origin, signed.host, signed.port, signed.tls) == (
+        cached.origin,
+        cached.host,
+        cached.port,
+        cached.tls,
+    )
+    assert cached.with_fields({}) is cached
+    assert b"Authorization" not in cached.head  # the cached head is left as it was
+    for bad in ({"Authorization": "a\r\nX-Injected: 1"}, {"Bad Name": "v"}):
+        with pytest.raises(ValueError):
+            cached.with_fields(bad)

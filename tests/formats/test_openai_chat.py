@@ -14,7 +14,6 @@ from airelay.formats.openai_chat import (
     Usage,
     check_request,
     rename_model,
-    rewrite_response,
     usage_from,
 )
 from airelay.formats.sse import BlockAligner, event_bounds, parse_event, split_events
@@ -70,14 +69,6 @@ def test_rename_model_only_touches_the_model_field() -> None:
     renamed = rename_model(data, b'"gpt-4.1"', b'"openai/gpt-4.1"')
     assert orjson.loads(renamed)["model"] == "openai/gpt-4.1"
     assert orjson.loads(renamed)["content"] == '"model":"gpt-4.1"'
-
-
-def test_rewrite_response_renames_and_reads_usage() -> None:
-    body = orjson.dumps({"model": "up", "usage": {"prompt_tokens": 1, "completion_tokens": 2}})
-    out, usage = rewrite_response(body, "up", "public")
-    assert orjson.loads(out)["model"] == "public" and usage == Usage(1, 2)
-    same, _ = rewrite_response(body, "up", "up")
-    assert same is body
 
 
 def test_chunk_rewriter_strips_usage_chunk_when_not_asked() -> None:

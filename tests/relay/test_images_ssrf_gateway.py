@@ -16,6 +16,7 @@ from support.admin import Admin, unique_model
 from support.gateway import Gateway
 
 from airelay.relay.images import FETCH_FAILED
+from airelay.state import STATE
 
 DATA_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 
@@ -99,3 +100,35 @@ def test_image_url_to_loopback_is_refused(
     assert error_message(response, client) == FETCH_FAILED
     assert canary.connections == 0
     assert len(gemini.generate_requests) == before  # nothing was sent upstream
+
+
+def _reserved(gateway: Gateway, user_id: str) -> int:
+    runner = gateway._runner
+    assert runner is not None
+    account = runner.app[STATE].wallets._accounts.get(user_id)
+    return 0 if account is None else account.reserved
+
+
+def test_no_image_is_fetched_for_a_call_that_cannot_pay(
+    gateway: Gateway, admin: Admin, canary: Canary, route: tuple[str, str]
+) -> None:
+    """Pricing and the balance check come before any image fetch: a caller who cannot pay
+    gets 402 and makes the gateway fetch nothing."""
+    model, _ = route
+    user = admin.create_user(balance=0)
+    key = str(admin.create_token(user["id"])["key"])
+    canary.reset()
+    response = call(gateway, "openai", model, key, f"http://127.0.0.1:{canary.port}/cat.png")
+    assert response.status_code == 402, response.text
+    assert canary.connections == 0
+
+
+def test_a_failed_fetch_releases_the_reservation(
+    gateway: Gateway, admin: Admin, canary: Canary, route: tuple[str, str]
+) -> None:
+    model, _ = route
+    user = admin.create_user()
+    key = str(admin.create_token(user["id"])["key"])
+    response = call(gateway, "openai", model, key, f"http://127.0.0.1:{canary.port}/cat.png")
+    assert response.status_code == 400, response.text
+    assert _reserved(gateway, user["id"]) == 0

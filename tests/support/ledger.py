@@ -84,3 +84,21 @@ def wait_for_rows(database_url: str, user_id: str, count: int, timeout: float = 
         if time.monotonic() > deadline:
             return current
         time.sleep(0.05)
+
+
+async def _statuses(database_url: str, user_id: str) -> list[int]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(usage_logs.c.status).where(usage_logs.c.user_id == user_id)
+            )
+            return sorted(int(status) for (status,) in rows)
+    finally:
+        await engine.dispose()
+
+
+def usage_statuses(database_url: str, user_id: str, count: int = 1) -> list[int]:
+    """The statuses of the user's usage rows, once ``count`` of them are written."""
+    wait_for_rows(database_url, user_id, count)
+    return asyncio.run(_statuses(database_url, user_id))

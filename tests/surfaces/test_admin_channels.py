@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from fakes.bedrock_upstream import TEST_KEY, FakeBedrock
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
@@ -142,6 +143,13 @@ BAD_CHANNELS: list[dict[str, Any]] = [
     {"model_mapping": ["a", "b"]},
     {"name": ""},
     {"name": None},
+    {"endpoints": ["teleport"]},
+    {"endpoints": ["chat", "Chat"]},
+    {"endpoints": []},
+    {"endpoints": "chat"},
+    {"endpoints": [7]},
+    {"type": "anthropic", "endpoints": ["embeddings"]},
+    {"type": "bedrock", "api_keys": ["sk-not-aws-credentials"]},
 ]
 
 
@@ -208,3 +216,98 @@ def test_probe_of_unknown_channel(admin: Admin) -> None:
     expect_error(admin.http.post("/v1/admin/channels/ch_does_not_exist/test"), 404)
     expect_error(admin.http.get("/v1/admin/channels/ch_does_not_exist"), 404)
     expect_error(admin.http.delete("/v1/admin/channels/ch_does_not_exist"), 404)
+
+
+def test_endpoints_default_to_the_type_and_can_be_set(admin: Admin) -> None:
+    plain = admin.create_channel(base_url="https://api.example.com/v1", status="disabled")
+    assert plain["endpoints"] == ["chat"]
+    wide = admin.create_channel(
+        base_url="https://api.example.com/v1",
+        status="disabled",
+        endpoints=["embeddings", "chat", "responses", "chat"],
+    )
+    assert wide["endpoints"] == ["chat", "responses", "embeddings"]  # fixed order, once each
+    url = f"/v1/admin/channels/{wide['id']}"
+    assert ok(admin.http.get(url))["endpoints"] == wide["endpoints"]
+    assert ok(admin.http.patch(url, json={"endpoints": ["images"]}))["endpoints"] == ["images"]
+    assert ok(admin.http.patch(url, json={"endpoints": None}))["endpoints"] == ["chat"]
+    anthropic = admin.create_channel(
+        type="anthropic", base_url="https://api.example.com", status="disabled"
+    )
+    assert anthropic["endpoints"] == ["chat"]
+
+
+def test_endpoints_are_checked_against_the_type_after_a_patch(admin: Admin) -> None:
+    channel = admin.create_channel(
+        base_url="https://api.example.com/v1",
+        status="disabled",
+        endpoints=["chat", "embeddings"],
+    )
+    url = f"/v1/admin/channels/{channel['id']}"
+    message = expect_error(admin.http.patch(url, json={"type": "anthropic"}), 400)
+    assert "embeddings" in message
+    assert ok(admin.http.get(url))["type"] == "openai"
+    patched = ok(admin.http.patch(url, json={"type": "anthropic", "endpoints": ["chat"]}))
+    assert (patched["type"], patched["endpoints"]) == ("anthropic", ["chat"])
+
+
+def test_bedrock_keys_must_be_aws_credentials(admin: Admin) -> None:
+    secret = "sk-" + uuid.uuid4().hex
+    response = admin.http.post(
+        "/v1/admin/channels", json={"name": "b", "type": "bedrock", "api_keys": [secret]}
+    )
+    assert "ACCESS_KEY_ID:SECRET_ACCESS_KEY" in expect_error(response, 400)
+    assert secret not in response.text
+    channel = admin.create_channel(
+        base_url="https://api.example.com/v1", api_keys=[secret], status="disabled"
+    )
+    url = f"/v1/admin/channels/{channel['id']}"
+    # The stored key (an OpenAI-style one) does not fit a bedrock channel.
+    refused = admin.http.patch(url, json={"type": "bedrock"})
+    expect_error(refused, 400)
+    assert secret not in refused.text
+    patched = ok(
+        admin.http.patch(url, json={"type": "bedrock", "api_keys": [TEST_KEY.channel_key]})
+    )
+    assert patched["type"] == "bedrock"
+    assert TEST_KEY.secret_key not in str(patched)
+    expect_error(admin.http.patch(url, json={"api_keys": ["only-an-id"]}), 400)
+
+
+def test_a_channel_serves_only_its_endpoints(
+    admin: Admin, gateway: Gateway, upstream: FakeOpenAI
+) -> None:
+    model = unique_model("ep")
+    channel = admin.create_channel(
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=[UPSTREAM_KEY],
+        models=[model],
+        endpoints=["embeddings"],
+    )
+    key = admin.create_token()["key"]
+    expect_error(chat(gateway.url, key, model), 503)
+    assert not upstream.chat_requests
+    admin.patch_channel(channel["id"], endpoints=["embeddings", "chat"])
+    assert chat(gateway.url, key, model).status_code == 200
+    assert len(upstream.chat_requests) == 1
+
+
+def test_probe_signs_a_bedrock_request(admin: Admin) -> None:
+    with FakeBedrock() as bedrock:
+        model = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+        channel = admin.create_channel(
+            type="bedrock",
+            base_url=bedrock.base_url,
+            api_keys=[TEST_KEY.channel_key],
+            models=[model],
+            status="disabled",
+        )
+        response = admin.http.post(f"/v1/admin/channels/{channel['id']}/test")
+        result = ok(response)
+        assert result["success"] is True, result
+        assert bedrock.rejected == 0
+        sent = bedrock.invoke_requests[-1]
+        assert sent.path == "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke"
+        assert sent.body is not None and "model" not in sent.body
+        assert TEST_KEY.secret_key not in response.text

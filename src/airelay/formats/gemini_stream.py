@@ -19,6 +19,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 import orjson
 
+from airelay.formats.framing import JsonArrayWriter
 from airelay.formats.ir import (
     Audio,
     ChatRequest,
@@ -561,22 +562,16 @@ class GeminiStreamEncoder:
 
 class JsonArrayEncoder(GeminiStreamEncoder):
     """The same chunks as the elements of a streamed JSON array (``:streamGenerateContent``
-    without ``alt=sse``): ``[`` before the first, ``,\\r\\n`` between, ``]`` at ``close``."""
+    without ``alt=sse``), written by ``framing.JsonArrayWriter``."""
 
     def __init__(self, request: ChatRequest) -> None:
         super().__init__(request)
-        self._elements = 0
+        self._writer = JsonArrayWriter()
 
     def close(self) -> bytes:
         if self._closed:
             return b""
-        out = super().close()
-        return out + (b"]" if self._elements else b"[]")
+        return super().close() + self._writer.close()
 
     def _frame(self, chunks: list[Json]) -> bytes:
-        out: list[bytes] = []
-        for chunk in chunks:
-            out.append(b"[" if self._elements == 0 else b",\r\n")
-            out.append(orjson.dumps(chunk))
-            self._elements += 1
-        return b"".join(out)
+        return b"".join(self._writer.element(orjson.dumps(chunk)) for chunk in chunks)

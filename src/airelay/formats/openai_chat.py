@@ -85,11 +85,6 @@ def prompt_text(payload: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-# Chunks kept per stream for counting tokens when no usage arrives; past this, the count
-# is cut short (a stream that long has almost always sent usage).
-KEEP_LIMIT_BYTES = 1 << 20
-
-
 class ChunkRewriter:
     """Rewrites the data of stream chunks on their way to the client.
 
@@ -130,20 +125,3 @@ def rename_model(data: bytes, old: bytes, new: bytes) -> bytes:
         if pattern in data:
             return data.replace(pattern, b'"model":' + new, 1)
     return data
-
-
-def rewrite_response(
-    body: bytes, upstream_model: str, public_model: str
-) -> tuple[bytes, Usage | None]:
-    """A non-stream response on its way to the client: usage read, model renamed."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body, None
-    if not isinstance(document, dict):
-        return body, None
-    usage = usage_from(document)
-    if upstream_model != public_model and document.get("model") == upstream_model:
-        document["model"] = public_model
-        body = orjson.dumps(document)
-    return body, usage

@@ -1,14 +1,30 @@
-"""The codec of each wire format, by name."""
+"""The codec and the pass-through wire of each wire format, by name."""
 
 from __future__ import annotations
 
+from airelay.formats import anthropic_wire, gemini_wire, openai_wire
 from airelay.formats.anthropic_codec import CODEC as ANTHROPIC
 from airelay.formats.codec import Codec
 from airelay.formats.gemini_codec import CODEC as GEMINI
+from airelay.formats.names import WireFormat
 from airelay.formats.openai_codec import CODEC as OPENAI
+from airelay.formats.wire import Wire
 
-CODECS: dict[str, Codec] = {"openai": OPENAI, "anthropic": ANTHROPIC, "gemini": GEMINI}
+CODECS: dict[WireFormat, Codec] = {
+    WireFormat.OPENAI: OPENAI,
+    WireFormat.ANTHROPIC: ANTHROPIC,
+    WireFormat.GEMINI: GEMINI,
+}
+WIRES: dict[WireFormat, Wire] = {
+    WireFormat.OPENAI: openai_wire.WIRE,
+    WireFormat.ANTHROPIC: anthropic_wire.WIRE,
+    WireFormat.GEMINI: gemini_wire.WIRE,
+}
 
 
-def codec(name: str) -> Codec:
+def codec(name: WireFormat) -> Codec:
     return CODECS[name]
+
+
+def wire(name: WireFormat) -> Wire:
+    return WIRES[name]

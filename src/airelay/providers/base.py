@@ -1,20 +1,134 @@
-"""The small interface every upstream adapter implements."""
+"""The interface every upstream adapter implements: what it serves, and how each attempt's
+request (URL, header fields, body, signature) is built from the channel, key, endpoint,
+model and stream flag.
+
+Building is split in two so that the relay's hot path stays as cheap as a bare proxy's:
+
+- ``head(base_url, key, endpoint, model, stream=...)`` returns a ``Head`` (URL and header
+  fields): everything that is the same for every call with these arguments. The relay
+  encodes it once per (channel, key, endpoint, model, stream) and reuses the bytes, so a
+  plain provider (OpenAI-compatible, Anthropic, Gemini) costs nothing per call.
+- ``finish(head, key, body)`` runs per call, and only for a provider whose ``per_call`` is
+  true. It returns a ``Finished``: the body as sent (a provider may reshape it) and the
+  header fields of this one request, appended to the cached head (an AWS SigV4
+  ``Authorization`` over the body and the time: ``bedrock``).
+
+Credentials that expire (Vertex AI access tokens, Azure AD) fit the same two steps without
+a new relay hook: such a provider is ``per_call``, and its ``finish`` reads the token from a
+cache with expiry kept per key (``{key: (header value, expires_at)}``), a dict lookup per
+call. The provider refreshes an entry in a background task when it passes ~80 % of its
+life, so that calls never wait; only the first call of a key (or one after a refresh failed
+past expiry) has no token: then ``finish`` raises an exception carrying the refresh's
+awaitable, which the relay's attempt step awaits once before calling ``finish`` again (that
+step becomes ``async`` with the first such provider; nothing else changes).
+
+Providers import ``formats`` only (the dependency rule): they know neither the HTTP client
+nor money.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
+
+from airelay.formats.names import Endpoint, Framing, WireFormat
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What is fixed for every call with the same (key, endpoint, model, stream)."""
+
+    url: str
+    headers: Mapping[str, str]
+    #: The URL is percent-encoded as it must go on the wire and is sent byte for byte (a
+    #: signed request's path must be exactly the path that was signed).
+    encoded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A ``per_call`` provider's part of one request: the body as sent, and the header
+    fields of this request only (a signature, a fresh token)."""
+
+    body: bytes
+    fields: Mapping[str, str]
 
 
 class Provider(Protocol):
-    """How to reach one kind of upstream: URLs, auth headers, wire format."""
+    """How to reach one kind of upstream."""
 
-    #: The wire format the upstream speaks (``openai``, later ``anthropic``, ``gemini``).
-    wire_format: str
+    #: Endpoint -> the wire format the upstream speaks on it (its request and answer
+    #: bodies). Endpoints whose format has no codec yet are in ``endpoints`` only.
+    formats: Mapping[Endpoint, WireFormat]
+    #: Every endpoint this provider can build requests for: what a channel of its type may
+    #: list in ``endpoints``.
+    endpoints: frozenset[Endpoint]
+    #: What a channel serves when its ``endpoints`` is not set.
+    default_endpoints: frozenset[Endpoint]
+    #: True when ``finish`` must run for every call (signing, body reshaping).
+    per_call: bool
+    #: How the upstream cuts a streamed answer (Gemini is asked for SSE with ``alt=sse``).
+    framing: Framing
 
-    def chat_url(self, base_url: str, model: str, *, stream: bool) -> str:
-        """The URL of a chat call for ``model`` on an upstream rooted at ``base_url``."""
+    def head(
+        self, base_url: str, key: str, endpoint: Endpoint, model: str, *, stream: bool
+    ) -> Head:
+        """URL and header fields of a call; raises ``ValueError`` if ``endpoint`` is not
+        one this provider serves."""
         ...
 
-    def headers(self, api_key: str) -> dict[str, str]:
-        """Request headers carrying the upstream key."""
+    def finish(self, head: Head, key: str, body: bytes) -> Finished:
+        """The per-call part (only called when ``per_call``)."""
         ...
+
+    def check_key(self, key: str) -> None:
+        """Raise ``ValueError`` (a message without the key) for a key of the wrong shape:
+        the management API refuses it with 400."""
+        ...
+
+
+class Plain:
+    """Shared by the providers whose request is a head plus the body as it is."""
+
+    per_call = False
+
+    def finish(self, head: Head, key: str, body: bytes) -> Finished:
+        return Finished(body, {})
+
+    def check_key(self, key: str) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One whole request as the upstream gets it (for the channel probe and tests)."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    encoded: bool
+
+
+def build(
+    provider: Provider,
+    base_url: str,
+    key: str,
+    endpoint: Endpoint,
+    model: str,
+    body: bytes,
+    *,
+    stream: bool,
+) -> Request:
+    """Both steps at once, uncached: the slow path for code off the relay's hot path."""
+    head = provider.head(base_url, key, endpoint, model, stream=stream)
+    headers = dict(head.headers)
+    if provider.per_call:
+        finished = provider.finish(head, key, body)
+        body = finished.body
+        headers.update(finished.fields)
+    return Request(head.url, headers, body, head.encoded)
+
+
+def unserved(provider: object, endpoint: Endpoint) -> ValueError:
+    return ValueError(f"{type(provider).__name__} does not serve the {endpoint} endpoint")

@@ -3,21 +3,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import quote
 
+from airelay.formats.names import Endpoint, Framing, WireFormat
+from airelay.providers.base import Head, Plain, unserved
 
-class Gemini:
+
+class Gemini(Plain):
     """``base_url`` is what the google-genai SDK takes
     (``https://generativelanguage.googleapis.com``); a version suffix is tolerated."""
 
-    wire_format = "gemini"
+    formats: Mapping[Endpoint, WireFormat] = {Endpoint.CHAT: WireFormat.GEMINI}
+    endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
+    default_endpoints: frozenset[Endpoint] = endpoints
+    framing = Framing.SSE
 
-    def chat_url(self, base_url: str, model: str, *, stream: bool) -> str:
+    def head(
+        self, base_url: str, key: str, endpoint: Endpoint, model: str, *, stream: bool
+    ) -> Head:
+        if endpoint is not Endpoint.CHAT:
+            raise unserved(self, endpoint)
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return f"{_versioned(base_url)}/models/{quote(model, safe='')}:{action}"
-
-    def headers(self, api_key: str) -> dict[str, str]:
-        return {"x-goog-api-key": api_key, "Content-Type": "application/json"}
+        url = f"{_versioned(base_url)}/models/{quote(model, safe='')}:{action}"
+        return Head(url, {"x-goog-api-key": key, "Content-Type": "application/json"})
 
 
 def _versioned(base_url: str) -> str:

@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 
-class OpenAICompatible:
-    """``base_url`` is what the OpenAI SDK takes (``https://api.deepseek.com/v1``)."""
+from airelay.formats.names import Endpoint, Framing, WireFormat
+from airelay.providers.base import Head, Plain, unserved
 
-    wire_format = "openai"
+# The path of each endpoint's main operation below the base URL (``.../v1``).
+PATHS = {
+    Endpoint.CHAT: "/chat/completions",
+    Endpoint.RESPONSES: "/responses",
+    Endpoint.EMBEDDINGS: "/embeddings",
+    Endpoint.RERANK: "/rerank",
+    Endpoint.IMAGES: "/images/generations",
+    Endpoint.AUDIO: "/audio/speech",
+    Endpoint.VIDEO: "/videos",
+}
 
-    def chat_url(self, base_url: str, model: str, *, stream: bool) -> str:
-        return base_url.rstrip("/") + "/chat/completions"
 
-    def headers(self, api_key: str) -> dict[str, str]:
-        return {"Authorization": "Bearer " + api_key, "Content-Type": "application/json"}
+class OpenAICompatible(Plain):
+    """``base_url`` is what the OpenAI SDK takes (``https://api.deepseek.com/v1``).
+
+    OpenAI serves every endpoint; a compatible upstream serves chat, and the others only
+    when its channel says so (``endpoints``): many copy the chat API and nothing else."""
+
+    formats: Mapping[Endpoint, WireFormat] = {Endpoint.CHAT: WireFormat.OPENAI}
+    endpoints: frozenset[Endpoint] = frozenset(PATHS)
+    default_endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
+    framing = Framing.SSE
+
+    def head(
+        self, base_url: str, key: str, endpoint: Endpoint, model: str, *, stream: bool
+    ) -> Head:
+        path = PATHS.get(endpoint)
+        if path is None:
+            raise unserved(self, endpoint)
+        return Head(
+            base_url.rstrip("/") + path,
+            {"Authorization": "Bearer " + key, "Content-Type": "application/json"},
+        )

@@ -1,8 +1,8 @@
 """Channel types: the adapter each one uses, with default base URL and model list.
 
 DeepSeek, Qwen (DashScope compatible mode), GLM (Zhipu), Kimi (Moonshot), Doubao (Volcengine
-Ark), MiniMax and xAI are presets of the OpenAI-compatible adapter; Anthropic and Gemini
-have native adapters of their own.
+Ark), MiniMax and xAI are presets of the OpenAI-compatible adapter; Anthropic, Gemini and
+AWS Bedrock (Anthropic models, signed requests) have adapters of their own.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 from airelay.providers.anthropic import Anthropic
 from airelay.providers.base import Provider
+from airelay.providers.bedrock import Bedrock
 from airelay.providers.gemini import Gemini
 from airelay.providers.openai import OpenAICompatible
 
 
 @dataclass(frozen=True, slots=True)
 class Preset:
-    adapter: Provider
+    provider: Provider
     base_url: str
     models: tuple[str, ...]
 
@@ -25,6 +26,7 @@ class Preset:
 _OPENAI = OpenAICompatible()
 _ANTHROPIC = Anthropic()
 _GEMINI = Gemini()
+_BEDROCK = Bedrock()
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset(
@@ -66,6 +68,15 @@ PRESETS: dict[str, Preset] = {
         _GEMINI,
         "https://generativelanguage.googleapis.com",
         ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"),
+    ),
+    "bedrock": Preset(
+        _BEDROCK,
+        "https://bedrock-runtime.us-east-1.amazonaws.com",
+        (
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+            "anthropic.claude-opus-4-1-20250805-v1:0",
+        ),
     ),
 }
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airelay.formats.ir import ChatRequest
+from airelay.formats.names import Framing, WireFormat
 from airelay.formats.registry import codec
 
 
@@ -13,7 +14,7 @@ from airelay.formats.registry import codec
 class ChatCall:
     """What a surface hands the relay: the call as the client made it."""
 
-    client: str  # the client's wire format: "openai" | "anthropic" | "gemini"
+    client: WireFormat  # the client's wire format
     model: str  # the public model name
     stream: bool
     body: bytes  # the client's request body, as received
@@ -21,7 +22,7 @@ class ChatCall:
     ir: ChatRequest | None  # ... decoded, when the surface needed to (non-OpenAI clients)
     endpoint: str
     request_id: str
-    json_array: bool = False  # Gemini's streamGenerateContent without alt=sse
+    framing: Framing = Framing.SSE  # how the client reads a stream (Gemini: maybe a JSON array)
     wants_usage: bool = False  # OpenAI's stream_options.include_usage
 
     def request_ir(self) -> ChatRequest:

@@ -5,6 +5,10 @@ channel's own key, an answer larger than the client's cap, or a whole answer the
 ``accept`` step finds unusable, such as a 200 that is not JSON) moves on to the next channel
 after a short backoff. An upstream that rejects the request itself (400, 413, 422...) is
 answered as it is, scrubbed: another channel would reject it too.
+
+A stream call's answer streams when its framing is one ``formats.framing`` reads (SSE,
+NDJSON, AWS event-stream by content type; a JSON array by its first byte), else it is read
+whole like any other.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import TypeVar
 
 from airelay.client import Pool, Response, Target, Timeouts, UpstreamError
 from airelay.errors import GatewayError
+from airelay.formats.framing import is_json, json_framing, stream_framing
+from airelay.formats.names import Framing
 from airelay.relay.scrub import scrub
 from airelay.store.snapshot import ChannelRecord
 
@@ -23,6 +29,7 @@ from airelay.store.snapshot import ChannelRecord
 REQUEST_ERRORS = frozenset({400, 409, 413, 415, 422})
 BACKOFF_BASE = 0.05
 BACKOFF_MAX = 1.0
+_HEAD_LIMIT = 64 * 1024  # whitespace read before a JSON answer shows its first byte
 
 Accepted = TypeVar("Accepted")
 
@@ -50,14 +57,17 @@ class Completed:
 
 
 class Streaming:
-    """An open upstream stream whose first bytes have arrived."""
+    """An open upstream stream whose first bytes have arrived, and how it is framed."""
 
-    __slots__ = ("channel", "first", "response")
+    __slots__ = ("channel", "first", "framing", "response")
 
-    def __init__(self, channel: ChannelRecord, response: Response, first: bytes):
+    def __init__(
+        self, channel: ChannelRecord, response: Response, first: bytes, framing: Framing
+    ) -> None:
         self.channel = channel
         self.response = response
         self.first = first
+        self.framing = framing
 
     def close(self) -> None:
         """Done with the stream: a connection read to the end goes back to the pool, one
@@ -127,12 +137,26 @@ async def _try(pool: Pool, attempt: Attempt, *, stream: bool) -> Completed | Str
             if response.status == 429:
                 raise _Failure("rate_limited", message, response.headers.get("retry-after"))
             raise _Failure("error", message)
-        if stream and content_type.startswith("text/event-stream"):
-            first = await response.readany()
-            if not first:
-                raise _Failure("error", "upstream closed the stream before any data")
-            return Streaming(attempt.channel, response, first)
-        body = await response.read()
+        body = b""
+        if stream:
+            # The framing follows from the content type, or (JSON) from the first bytes:
+            # a JSON array streams, an object is a whole answer.
+            framing = stream_framing(content_type)
+            if framing is not None or is_json(content_type):
+                first = await response.readany()
+                if not first:
+                    raise _Failure("error", "upstream closed the stream before any data")
+                if framing is None:
+                    while not first.strip() and len(first) < _HEAD_LIMIT:
+                        more = await response.readany()
+                        if not more:
+                            break
+                        first += more
+                    framing = json_framing(first)
+                if framing is not None:
+                    return Streaming(attempt.channel, response, first, framing)
+                body = first
+        body += await response.read()
         response.release()
         return Completed(attempt.channel, response.status, body, content_type)
     except _Failure:

@@ -1,10 +1,13 @@
 """One chat call through the relay, whatever the client's format and the channel's:
 
-    route -> meter (reserve) -> per channel: shape the attempt -> call with failover
-          -> whole answer or stream, passed through or translated -> settle
+    (the surface: authenticate -> authorize) -> limit -> admit -> route
+          -> price and reserve -> fetch images -> per channel: shape the attempt
+          -> call with failover -> whole answer or stream -> settle
 
-When the client and the channel speak the same format the bytes pass through (model
-renamed, usage read); otherwise the IR translates request, answer and stream.
+The pipeline works with its collaborators (``Relay``), never the application state, and
+names no wire format: the client's and the channel's format each give a ``Wire`` (see
+``formats.wire``). When they are the same, the bytes pass through (model renamed, usage
+read); otherwise the IR translates request, answer and stream.
 
 Bounds: a call first takes a slot in the process's ``Admission`` (503 above the cap); a
 whole answer is read once, inside the failover loop (``_Answer.accept``), so that a 200
@@ -22,24 +25,31 @@ from dataclasses import dataclass
 import orjson
 
 from airelay.billing.tokens import prompt_upper_bound
-from airelay.client import Timeouts, post_target
+from airelay.billing.wallets import Wallets
+from airelay.client import Target, Timeouts, post_target
 from airelay.config import Settings
-from airelay.formats import openai_chat
-from airelay.formats.registry import codec
+from airelay.formats.client_framing import content_type
+from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.registry import codec, wire
+from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
+from airelay.providers.base import Head, Provider
 from airelay.providers.presets import preset
 from airelay.relay.admission import Admission
 from airelay.relay.call import ChatCall
-from airelay.relay.estimate import answer_text, settle_on_estimate
+from airelay.relay.collaborators import Relay
+from airelay.relay.estimate import settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, Unusable, call_with_failover
 from airelay.relay.images import inline_remote_images
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
-from airelay.relay.passthrough import whole_usage
 from airelay.relay.routing import channels_for
 from airelay.relay.scrub import scrub
 from airelay.relay.streaming import Write, relay_stream
-from airelay.state import AppState
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
+
+# Every call is a chat call so far. A module constant: an enum member read through its
+# class costs a lookup per use on the hot path.
+_CHAT = Endpoint.CHAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +68,7 @@ class Streamed:
     call: ChatCall
     upstream: Streaming
     meter: Meter
-    channel_fmt: str
+    channel_fmt: WireFormat
     content_type: str
     admission: Admission
     settings: Settings
@@ -83,67 +93,92 @@ class Streamed:
         self.admission.leave()
 
 
-def wire_format(channel: ChannelRecord) -> str:
-    return preset(channel.type).adapter.wire_format
+def wire_format(channel: ChannelRecord) -> WireFormat:
+    return preset(channel.type).provider.formats[_CHAT]
 
 
 async def run_chat(
-    state: AppState, snapshot: Snapshot, record: KeyRecord, call: ChatCall
+    relay: Relay, snapshot: Snapshot, record: KeyRecord, call: ChatCall
 ) -> Whole | Streamed:
-    admission = state.admission
+    """One call of a caller the surface has authenticated and authorized, through the
+    remaining stages: limit -> admit -> route -> price and reserve -> fetch images ->
+    attempt with failover -> answer whole or streamed (each settles the meter once)."""
+    relay.limits.check(record, call.model)
+    admission = relay.admission
     admission.enter()  # 503 above the cap, before any money is reserved
     try:
+        # Routing first: a model no channel serves is refused without touching the wallet.
         channels = channels_for(snapshot, call.model)
-        if call.client != "gemini" and any(wire_format(c) == "gemini" for c in channels):
-            # Gemini takes images inline only: fetch the URLs once, before any attempt.
-            await inline_remote_images(state.images, call.request_ir())
-        max_output, choices = _output_bounds(call)
-        meter = await open_meter(
-            state.wallets,
-            snapshot,
-            record,
-            model=call.model,
-            endpoint=call.endpoint,
-            request_id=call.request_id,
-            prompt_tokens=prompt_upper_bound(len(call.body)),
-            max_output_tokens=max_output,
-            choices=choices,
-        )
+        meter = await _reserve(relay.wallets, snapshot, record, call)
     except BaseException:
         admission.leave()
         raise
-    answer = _Answer(state.settings, call, meter)
-    if not call.stream:
-        return await _whole_call(state, channels, answer)
     try:
-        result = await call_with_failover(
-            state.upstream, channels, answer.attempt, answer.accept, stream=True
-        )
+        if _needs_inline_images(call, channels):
+            # Only a call that can pay is worth the fetches; once, before any attempt.
+            await inline_remote_images(relay.images, call.request_ir())
     except BaseException:
         meter.release()
         admission.leave()
         raise
-    if isinstance(result, Whole):
-        admission.leave()
-        return result
-    return Streamed(
-        call=call,
-        upstream=result,
-        meter=meter,
-        channel_fmt=wire_format(result.channel),
-        content_type="application/json" if call.json_array else "text/event-stream",
-        admission=admission,
-        settings=state.settings,
+    answer = _Answer(relay.settings, call, meter)
+    if not call.stream:
+        return await _whole_call(relay, channels, answer)
+    return await _stream_call(relay, channels, answer)
+
+
+async def _reserve(
+    wallets: Wallets, snapshot: Snapshot, record: KeyRecord, call: ChatCall
+) -> Meter:
+    """Price the call's worst case and reserve it (402 when it cannot be paid)."""
+    max_output, choices = _output_bounds(call)
+    return await open_meter(
+        wallets,
+        snapshot,
+        record,
+        model=call.model,
+        endpoint=call.endpoint,
+        request_id=call.request_id,
+        prompt_tokens=prompt_upper_bound(len(call.body)),
+        max_output_tokens=max_output,
+        choices=choices,
     )
 
 
-async def _whole_call(state: AppState, channels: list[ChannelRecord], answer: _Answer) -> Whole:
+async def _stream_call(
+    relay: Relay, channels: list[ChannelRecord], answer: _Answer
+) -> Whole | Streamed:
+    """A stream call: the first channel that answers opens the stream (or answers whole,
+    an error the client should see)."""
+    try:
+        result = await call_with_failover(
+            relay.upstream, channels, answer.attempt, answer.accept, stream=True
+        )
+    except BaseException:
+        answer.meter.release()
+        relay.admission.leave()
+        raise
+    if isinstance(result, Whole):
+        relay.admission.leave()
+        return result
+    return Streamed(
+        call=answer.call,
+        upstream=result,
+        meter=answer.meter,
+        channel_fmt=wire_format(result.channel),
+        content_type=content_type(answer.call.framing),
+        admission=relay.admission,
+        settings=relay.settings,
+    )
+
+
+async def _whole_call(relay: Relay, channels: list[ChannelRecord], answer: _Answer) -> Whole:
     """A non-stream call, run apart from the client's request (a task the handler awaits
     shielded): a client that goes away after the upstream got the call does not cancel it.
     The answer is read for up to ``dropped_call_read_seconds`` more and billed on the usage
     the upstream reports, or, if it does not come in time, on the estimate."""
     loop = asyncio.get_running_loop()
-    task = loop.create_task(_whole_answer(state, channels, answer))
+    task = loop.create_task(_whole_answer(relay, channels, answer))
     # What asyncio.shield does, with one future and one callback less: cancelling the
     # handler cancels ``done``, never the task.
     done = loop.create_future()
@@ -155,7 +190,7 @@ async def _whole_call(state: AppState, channels: list[ChannelRecord], answer: _A
             if not task.cancelled():
                 task.exception()
         else:
-            answer.client_gone(task, state.settings.dropped_call_read_seconds)
+            answer.client_gone(task, relay.settings.dropped_call_read_seconds)
         raise
     return task.result()
 
@@ -165,10 +200,10 @@ def _wake(done: asyncio.Future[None], _task: asyncio.Future[Whole]) -> None:
         done.set_result(None)
 
 
-async def _whole_answer(state: AppState, channels: list[ChannelRecord], answer: _Answer) -> Whole:
+async def _whole_answer(relay: Relay, channels: list[ChannelRecord], answer: _Answer) -> Whole:
     try:
         result = await call_with_failover(
-            state.upstream, channels, answer.attempt, answer.accept, stream=False
+            relay.upstream, channels, answer.attempt, answer.accept, stream=False
         )
         assert isinstance(result, Whole)  # a non-stream call is never answered as a stream
         return result
@@ -181,7 +216,7 @@ async def _whole_answer(state: AppState, channels: list[ChannelRecord], answer: 
         answer.meter.release()
         raise
     finally:
-        state.admission.leave()
+        relay.admission.leave()
 
 
 class _ClientGone(Exception):
@@ -235,17 +270,27 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
         task.exception()
 
 
+def _needs_inline_images(call: ChatCall, channels: list[ChannelRecord]) -> bool:
+    """A call translated for a channel whose format takes images inline only."""
+    for channel in channels:
+        fmt = wire_format(channel)
+        if fmt != call.client and wire(fmt).inline_images_only:
+            return True
+    return False
+
+
 def _output_bounds(call: ChatCall) -> tuple[int | None, int]:
-    if call.client == "openai":
-        return openai_chat.output_cap(call.payload), openai_chat.choice_count(call.payload)
-    ir = call.request_ir()
-    return ir.max_tokens, ir.n or 1
+    return wire(call.client).output_bounds(call)
 
 
 def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Attempt:
-    adapter = preset(channel.type).adapter
+    """The request of one attempt on ``channel``: the body in the channel's format, and
+    the provider's head for (key, model, stream), encoded once and cached on the channel.
+    A provider that signs each request (``per_call``) adds its fields and its body shape
+    to a copy of that head."""
+    provider = preset(channel.type).provider
     upstream_model = channel.upstream_model(call.model)
-    fmt = adapter.wire_format
+    fmt = provider.formats[_CHAT]
     if fmt == call.client:
         body = _same_format_body(call, upstream_model)
     else:
@@ -257,14 +302,22 @@ def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Atte
         _timeouts(settings.upstream_connect_timeout, channel.timeout) if channel.timeout else None
     )
     key = channel.next_key()
-    target = channel.cached(
-        f"target {upstream_model} {call.stream} {key}",
-        lambda: post_target(
-            adapter.chat_url(channel.base_url, upstream_model, stream=call.stream),
-            adapter.headers(key),
-        ),
+    head, target = channel.cached(
+        (_CHAT, upstream_model, call.stream, key),
+        lambda: _encoded_head(provider, channel.base_url, key, upstream_model, call.stream),
     )
+    if provider.per_call:
+        finished = provider.finish(head, key, body)
+        body = finished.body
+        target = target.with_fields(finished.fields)
     return Attempt(channel=channel, target=target, body=body, timeouts=timeouts)
+
+
+def _encoded_head(
+    provider: Provider, base_url: str, key: str, model: str, stream: bool
+) -> tuple[Head, Target]:
+    head = provider.head(base_url, key, _CHAT, model, stream=stream)
+    return head, post_target(head.url, head.headers, encoded=head.encoded)
 
 
 @functools.lru_cache(maxsize=64)
@@ -273,24 +326,9 @@ def _timeouts(connect: float, read: float) -> Timeouts:
 
 
 def _same_format_body(call: ChatCall, upstream_model: str) -> bytes:
-    """The client's bytes, re-encoded only when something must change: the model name
-    (Gemini carries it in the URL), and OpenAI streams always ask for usage."""
-    if call.client == "gemini":
-        return call.body
-    needs_usage = call.client == "openai" and call.stream and not call.wants_usage
-    if upstream_model == call.model and not needs_usage:
-        return call.body
-    if upstream_model == call.model and "stream_options" not in call.payload:
-        # Append the field to the client's bytes rather than re-encode the whole body.
-        body = call.body.rstrip()
-        if body.endswith(b"}"):
-            return body[:-1] + b',"stream_options":{"include_usage":true}}'
-    changed = dict(call.payload)
-    changed["model"] = upstream_model
-    if needs_usage:
-        options = call.payload.get("stream_options") or {}
-        changed["stream_options"] = {**options, "include_usage": True}
-    return orjson.dumps(changed)
+    """The client's bytes for a channel of its format, changed only where the gateway must
+    (the format's wire decides: model name, usage in streams)."""
+    return wire(call.client).same_format_body(call, upstream_model)
 
 
 def _whole(call: ChatCall, result: Completed, meter: Meter, status: int) -> Whole:
@@ -309,7 +347,7 @@ def _whole(call: ChatCall, result: Completed, meter: Meter, status: int) -> Whol
         return Whole(result.status, orjson.dumps(error), "application/json")
     try:
         if fmt == call.client:
-            body, usage, document = whole_usage(fmt, result.body, upstream_model, call.model)
+            body, usage, document = wire(fmt).whole_usage(result.body, upstream_model, call.model)
             if usage is None:
                 text = answer_text(codec(fmt).decode_response(document))
         else:

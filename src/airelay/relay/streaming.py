@@ -4,31 +4,33 @@ The relay writes to the client through a ``write`` callable (the surface's respo
 closes the upstream connection and settles the call however the stream ends: completed,
 failed midway (a clean error event in the client's format ends it), or abandoned by the
 client (a write fails, or the task is cancelled).
+
+Nothing here knows a wire format: the upstream's framing (``upstream.framing``) picks the
+deframer, the client's wire its framer, error event and completion test, and a pass-through
+(``PassThrough``, same format) or a ``Translator`` (another format, through the IR) does
+the rest. An SSE upstream passed through to an SSE client goes the fast path: raw blocks.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import orjson
 
 from airelay.client import UpstreamError
 from airelay.formats import ir
-from airelay.formats.registry import codec
-from airelay.formats.sse import BlockAligner, event_bounds, parse_event, split_events
+from airelay.formats.client_framing import ClientFramer, client_framer
+from airelay.formats.framing import FAILURE, Deframer, Event, FramingError, deframer
+from airelay.formats.names import WireFormat
+from airelay.formats.registry import wire
 from airelay.formats.usage import Usage
 from airelay.relay.call import ChatCall
-from airelay.relay.estimate import answer_text, settle_on_estimate
+from airelay.relay.estimate import settle_on_estimate
 from airelay.relay.failover import Streaming
 from airelay.relay.metering import CLIENT_CLOSED, Meter
-from airelay.relay.passthrough import (
-    BLOCK,
-    AnthropicRewriter,
-    GeminiRewriter,
-    OpenAIRewriter,
-    Rewriter,
-)
+from airelay.relay.passthrough import PassThrough
 from airelay.relay.scrub import StreamScrubber
 
 Write = Callable[[bytes], Awaitable[None]]
@@ -38,11 +40,28 @@ class _OverCap(Exception):
     """The stream went past the gateway's cap on its bytes."""
 
 
+class _Failed(Exception):
+    """The upstream reported a failure in the stream's framing, or broke the framing."""
+
+
+class _Handler(Protocol):
+    """What turns upstream events into client bytes: ``PassThrough`` or ``Translator``."""
+
+    finished: bool
+    failure: str | None
+
+    @property
+    def usage(self) -> Usage | None: ...
+    def feed(self, chunk: bytes) -> bytes: ...
+    def end(self) -> tuple[bytes, bool]: ...
+    def text(self) -> str: ...
+
+
 async def relay_stream(
     call: ChatCall,
     upstream: Streaming,
     meter: Meter,
-    channel_fmt: str,
+    channel_fmt: WireFormat,
     write: Write,
     *,
     max_bytes: int,
@@ -52,23 +71,29 @@ async def relay_stream(
 
     A stream that goes on past ``max_bytes`` from the upstream or ``max_seconds`` in all
     ends with an error event, and is billed like one that failed midway."""
-    same = channel_fmt == call.client
     channel = upstream.channel
-    upstream_model = channel.upstream_model(call.model)
+    client = wire(call.client)
     # Every block that goes out loses the channel's keys; error events get the full scrub.
     scrubber = channel.cached(
         "stream scrubber", lambda: StreamScrubber(channel.api_keys, channel.base_url)
     )
-    framer = Framer(call.client, call.json_array)
-    rewriter = _rewriter(call, upstream_model) if same else None
-    translator = None if same else Translator(call, channel_fmt, scrubber)
-    # Raw blocks pass on as they came unless Gemini's JSON-array mode must re-frame them.
-    fast = rewriter if rewriter is not None and not call.json_array else None
-    aligner = BlockAligner()
+    framer = client_framer(client.sse, call.framing)
+    handler: _Handler
+    if channel_fmt == call.client:
+        rewriter = client.rewriter(call, channel.upstream_model(call.model))
+        # An SSE upstream to an SSE client: raw blocks pass on as they came (reader None).
+        reader = None if framer.passes(upstream.framing) else deframer(upstream.framing)
+        handler = PassThrough(client, rewriter, framer, scrubber, reader)
+    else:
+        handler = Translator(call, channel_fmt, framer, scrubber, deframer(upstream.framing))
     content = upstream.response
     status = CLIENT_CLOSED
     deadline = asyncio.timeout(max_seconds)  # one timer per stream
     received = 0
+
+    async def error(message: str) -> None:
+        await write(framer.frame(*client.error_event(message)))
+
     try:
         try:
             async with deadline:
@@ -77,30 +102,26 @@ async def relay_stream(
                     received += len(chunk)
                     if received > max_bytes:
                         raise _OverCap
-                    block = aligner.feed(chunk)
-                    if block:
-                        if fast is not None:
-                            out = _pass(block, fast, framer, scrubber)
-                        else:
-                            out = _handle(
-                                split_events(block), rewriter, translator, framer, scrubber
-                            )
-                        if out:
-                            await write(scrubber.block(out))
+                    out = handler.feed(chunk)
+                    if out:
+                        await write(scrubber.block(out))
+                    if handler.failure is not None:
+                        raise _Failed(handler.failure)
                     chunk = await content.readany()
-                out = _handle(split_events(aligner.rest()), rewriter, translator, framer, scrubber)
-                finished = framer.finished or (translator is not None and translator.finished)
-                if translator is not None:
-                    out += translator.close(framer)
+                out, finished = handler.end()
                 if out:
                     await write(scrubber.block(out))
+                if handler.failure is not None:
+                    raise _Failed(handler.failure)
                 status = 200 if finished else 502
                 if not finished:
-                    await write(framer.error("upstream stream ended before completion"))
+                    await error("upstream stream ended before completion")
         except _OverCap:
             status = 502
-            message = f"the stream passed the gateway's limit of {max_bytes} bytes"
-            await write(framer.error(message))
+            await error(f"the stream passed the gateway's limit of {max_bytes} bytes")
+        except (_Failed, FramingError) as exc:
+            status = 502
+            await error(scrubber.text(f"upstream stream failed: {exc}"))
         except (UpstreamError, TimeoutError) as exc:
             status = 502
             if deadline.expired():
@@ -108,7 +129,7 @@ async def relay_stream(
             else:
                 detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
                 message = scrubber.text(f"upstream stream failed: {detail}")
-            await write(framer.error(message))
+            await error(message)
         tail = framer.close()
         if tail:
             await write(tail)
@@ -116,14 +137,10 @@ async def relay_stream(
         status = CLIENT_CLOSED  # the client went away
     finally:
         upstream.close()
-        usage = rewriter.usage if rewriter is not None else translator.usage if translator else None
+        usage = handler.usage
         if usage is None:
             try:
-                if translator is not None:
-                    text = translator.text()
-                else:
-                    assert rewriter is not None
-                    text = _kept_text(rewriter, channel_fmt)
+                text = handler.text()
             except Exception:  # never leave a call unsettled
                 text = ""
             settle_on_estimate(meter, call, text, channel_id=upstream.channel.id, status=status)
@@ -131,147 +148,53 @@ async def relay_stream(
             meter.settle(usage, channel_id=upstream.channel.id, status=status)
 
 
-def _rewriter(call: ChatCall, upstream_model: str) -> Rewriter:
-    if call.client == "openai":
-        return OpenAIRewriter(upstream_model, call.model, strip_usage=not call.wants_usage)
-    if call.client == "anthropic":
-        return AnthropicRewriter(upstream_model, call.model)
-    return GeminiRewriter()
-
-
-def _pass(block: bytes, rewriter: Rewriter, framer: Framer, scrubber: StreamScrubber) -> bytes:
-    """A block passed through: raw bytes, except the events holding a trigger (usage, the
-    end of the stream, a possible error), which are read and rewritten one by one."""
-    out: list[bytes] = []
-    while block:
-        positions = [p for p in map(block.find, rewriter.triggers) if p >= 0]
-        if not positions:
-            raw = rewriter.block(block)
-            framer.scan(raw)
-            out.append(raw)
-            break
-        start, end = event_bounds(block, min(positions))
-        if start:
-            raw = rewriter.block(block[:start])
-            framer.scan(raw)
-            out.append(raw)
-        out.append(_handle(split_events(block[start:end]), rewriter, None, framer, scrubber))
-        block = block[end:]
-    return b"".join(out)
-
-
-def _handle(
-    events: list[bytes],
-    rewriter: Rewriter | None,
-    translator: Translator | None,
-    framer: Framer,
-    scrubber: StreamScrubber,
-) -> bytes:
-    out: list[bytes] = []
-    for event in events:
-        if not event:
-            continue
-        name, data = parse_event(event)
-        if data is None:
-            continue
-        if translator is not None:
-            out.append(translator.feed(name, data, framer))
-            continue
-        assert rewriter is not None
-        rewritten = rewriter.rewrite(name, scrubber.error_event(name, data))
-        if rewritten is not None:
-            out.append(framer.frame(name, rewritten))
-    return b"".join(out)
-
-
-class Framer:
-    """Frames pass-through events for the client and knows when its stream is complete."""
-
-    def __init__(self, client: str, json_array: bool) -> None:
-        self.client = client
-        self.json_array = json_array
-        self.finished = False
-        self._elements = 0
-
-    def frame(self, name: str | None, data: bytes) -> bytes:
-        if self.client == "openai":
-            if data == b"[DONE]":
-                self.finished = True
-            return b"data: " + data + b"\n\n"
-        if self.client == "anthropic":
-            if name == "message_stop":
-                self.finished = True
-            return b"event: " + (name or "message").encode() + b"\ndata: " + data + b"\n\n"
-        if b'"finishReason"' in data:
-            self.finished = True
-        if self.json_array:
-            prefix = b"[" if self._elements == 0 else b",\r\n"
-            self._elements += 1
-            return prefix + data
-        return b"data: " + data + b"\r\n\r\n"
-
-    def scan(self, raw: bytes) -> None:
-        """Notes the end of a stream in a raw pass-through block."""
-        if self.client == "openai":
-            self.finished = self.finished or b"[DONE]" in raw
-        elif self.client == "anthropic":
-            self.finished = self.finished or b"message_stop" in raw
-        else:
-            self.finished = self.finished or b'"finishReason"' in raw
-
-    def reframe_sse(self, sse: bytes) -> bytes:
-        """Encoder output for the client; Gemini's JSON-array mode takes the data only."""
-        if not (self.client == "gemini" and self.json_array) or not sse:
-            return sse
-        out: list[bytes] = []
-        for event in sse.replace(b"\r\n", b"\n").split(b"\n\n"):
-            _, data = parse_event(event.strip())
-            if data:
-                out.append(self.frame(None, data))
-        return b"".join(out)
-
-    def error(self, message: str) -> bytes:
-        body = orjson.dumps(codec(self.client).error_body(502, message, None))
-        if self.client == "anthropic":
-            return b"event: error\ndata: " + body + b"\n\n"
-        if self.client == "gemini":
-            return self.frame(None, body) if self.json_array else b"data: " + body + b"\r\n\r\n"
-        return b"data: " + body + b"\n\n"
-
-    def close(self) -> bytes:
-        if self.client == "gemini" and self.json_array:
-            return b"]" if self._elements else b"[]"
-        return b""
-
-
 class Translator:
     """Upstream events of another format -> IR -> the client's format."""
 
-    def __init__(self, call: ChatCall, channel_fmt: str, scrubber: StreamScrubber) -> None:
-        self._decoder = codec(channel_fmt).stream_decoder()
+    def __init__(
+        self,
+        call: ChatCall,
+        channel_fmt: WireFormat,
+        framer: ClientFramer,
+        scrubber: StreamScrubber,
+        reader: Deframer,
+    ) -> None:
+        self._reader = reader
+        self._decoder = wire(channel_fmt).codec.stream_decoder()
+        self._encoder = wire(call.client).codec.stream_encoder(call.request_ir())
+        self._framer = framer
         self._scrubber = scrubber
-        self._encoder = codec(call.client).stream_encoder(call.request_ir())
         self._model = call.model
         self.usage: Usage | None = None
         self.finished = False
+        self.failure: str | None = None
         self._text: list[str] = []
 
-    def feed(self, name: str | None, data: bytes, framer: Framer) -> bytes:
-        if data == b"[DONE]":
-            return b""
-        try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return b""
-        return self._encode(self._decoder.feed(name, parsed), framer)
+    def feed(self, chunk: bytes) -> bytes:
+        return self._events(self._reader.feed(chunk))
 
-    def close(self, framer: Framer) -> bytes:
-        out = self._encode(self._decoder.close(), framer)
+    def end(self) -> tuple[bytes, bool]:
+        out = self._events(self._reader.close())
+        finished = self.finished  # before the decoder's close, which may owe a Finish
+        out += self._encode(self._decoder.close())
         if self.finished:
-            out += framer.reframe_sse(self._encoder.close())
-        return out
+            out += self._framer.encoded(self._encoder.close())
+        return out, finished
 
-    def _encode(self, events: list[ir.StreamEvent], framer: Framer) -> bytes:
+    def _events(self, events: list[Event]) -> bytes:
+        out: list[bytes] = []
+        for name, data in events:
+            if name == FAILURE:
+                self.failure = data.decode("utf-8", "replace")
+                break
+            try:
+                parsed = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue  # not an event of the format's (an end marker)
+            out.append(self._encode(self._decoder.feed(name, parsed)))
+        return b"".join(out)
+
+    def _encode(self, events: list[ir.StreamEvent]) -> bytes:
         out: list[bytes] = []
         for event in events:
             if isinstance(event, ir.StreamStart):
@@ -286,27 +209,8 @@ class Translator:
                 self._text.append(event.arguments)
             elif isinstance(event, ir.StreamError):
                 event.message = self._scrubber.text(event.message)
-            out.append(framer.reframe_sse(self._encoder.encode(event)))
+            out.append(self._framer.encoded(self._encoder.encode(event)))
         return b"".join(out)
 
     def text(self) -> str:
         return "".join(self._text)
-
-
-def _kept_text(rewriter: Rewriter, fmt: str) -> str:
-    """The text a passed-through stream produced, from what it kept (blocks and events)."""
-    decoder = codec(fmt).stream_decoder()
-    assembler = ir.Assembler()
-    for name, raw in rewriter.kept:
-        events = (
-            [parse_event(event) for event in split_events(raw)] if name == BLOCK else [(name, raw)]
-        )
-        for event_name, data in events:
-            if data is None or data == b"[DONE]":
-                continue
-            try:
-                for event in decoder.feed(event_name, orjson.loads(data)):
-                    assembler.feed(event)
-            except (orjson.JSONDecodeError, ValueError, LookupError, TypeError):
-                continue
-    return answer_text(assembler.response)

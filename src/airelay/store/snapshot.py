@@ -12,7 +12,7 @@ import contextlib
 import ipaddress
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, TypeVar
@@ -20,6 +20,9 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from airelay.billing.pricing import Price
+from airelay.formats.names import Endpoint
+from airelay.providers.base import Provider
+from airelay.providers.presets import PRESETS
 from airelay.security.crypto import SecretBox
 from airelay.store import admin_keys, crud, meta, tables
 from airelay.store import users as users_repo
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_ENDPOINT_NAMES = frozenset(endpoint.value for endpoint in Endpoint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +66,10 @@ class ChannelRecord:
     weight: int
     status: str
     timeout: float | None
+    # What the upstream serves natively: the stored list, or the channel type's default.
+    endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
     _key_cycle: Iterator[str] = field(init=False, repr=False)
-    _cache: dict[str, Any] = field(init=False, repr=False, default_factory=dict)
+    _cache: dict[Hashable, Any] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._key_cycle = itertools.cycle(self.api_keys)
@@ -72,7 +78,7 @@ class ChannelRecord:
         """The upstream keys are used in turn."""
         return next(self._key_cycle)
 
-    def cached(self, name: str, make: Callable[[], T]) -> T:
+    def cached(self, name: Hashable, make: Callable[[], T]) -> T:
         """A value derived from this channel alone (URLs, headers), made once per snapshot."""
         try:
             return self._cache[name]  # type: ignore[no-any-return]
@@ -89,8 +95,11 @@ class Snapshot:
     keys: dict[str, KeyRecord]
     admin_hashes: frozenset[str]
     channels: tuple[ChannelRecord, ...]
-    # Public model name -> the active channels that serve it.
+    # Public model name -> the active channels that serve it chat calls.
     routes: dict[str, tuple[ChannelRecord, ...]]
+    # Endpoint -> public model name -> the active channels that serve that endpoint
+    # (``routes`` is the chat entry).
+    endpoint_routes: dict[Endpoint, dict[str, tuple[ChannelRecord, ...]]]
     # Every model name some channel lists, active or not, or the catalog holds.
     known_models: frozenset[str]
     catalog: dict[str, dict[str, Any]]
@@ -105,6 +114,17 @@ def channel_models(row: dict[str, Any]) -> list[str]:
     names = list(row["models"])
     names.extend(name for name in row["model_mapping"] if name not in names)
     return names
+
+
+def channel_endpoints(row: dict[str, Any], provider: Provider) -> frozenset[Endpoint]:
+    """The endpoints a channel row serves: its ``endpoints`` column, or its type's default
+    when that is NULL; never one its type cannot serve (a file import that changed only the
+    type) nor a name this release does not know."""
+    stored = row.get("endpoints")
+    if stored is None:
+        return provider.default_endpoints
+    named = frozenset(Endpoint(name) for name in stored if name in _ENDPOINT_NAMES)
+    return named & provider.endpoints
 
 
 def group_multipliers(stored_settings: dict[str, Any]) -> dict[str, Fraction]:
@@ -149,10 +169,14 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
     }
     channels: list[ChannelRecord] = []
     known: set[str] = {row["id"] for row in model_rows}
-    routes: dict[str, list[ChannelRecord]] = {}
+    routes: dict[Endpoint, dict[str, list[ChannelRecord]]] = {e: {} for e in Endpoint}
     for row in channel_rows:
         names = channel_models(row)
         known.update(names)
+        channel_type = PRESETS.get(row["type"])
+        if channel_type is None:
+            log.error("channel %s: unknown type %r; channel skipped", row["id"], row["type"])
+            continue
         try:
             api_keys = tuple(box.decrypt(token) for token in row["api_keys"])
         except ValueError:
@@ -170,16 +194,23 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
             weight=row["weight"],
             status=row["status"],
             timeout=row["timeout"],
+            endpoints=channel_endpoints(row, channel_type.provider),
         )
         channels.append(channel)
         if channel.status == "active" and channel.api_keys:
-            for name in names:
-                routes.setdefault(name, []).append(channel)
+            for endpoint in channel.endpoints:
+                for name in names:
+                    routes[endpoint].setdefault(name, []).append(channel)
+    endpoint_routes = {
+        endpoint: {name: tuple(chs) for name, chs in by_model.items()}
+        for endpoint, by_model in routes.items()
+    }
     snapshot = Snapshot(
         keys=keys,
         admin_hashes=admin,
         channels=tuple(channels),
-        routes={name: tuple(chs) for name, chs in routes.items()},
+        routes=endpoint_routes[Endpoint.CHAT],
+        endpoint_routes=endpoint_routes,
         known_models=frozenset(known),
         catalog={row["id"]: row for row in model_rows},
         prices={

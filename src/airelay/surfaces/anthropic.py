@@ -9,6 +9,7 @@ from aiohttp import web
 
 from airelay.billing.tokens import count_messages
 from airelay.errors import GatewayError
+from airelay.formats.names import WireFormat
 from airelay.formats.registry import codec
 from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.call import ChatCall
@@ -29,12 +30,12 @@ async def messages(request: web.Request) -> web.StreamResponse:
     )
     payload = json_object(body)
     try:
-        ir = codec("anthropic").decode_request(payload)
+        ir = codec(WireFormat.ANTHROPIC).decode_request(payload)
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from exc
     authorize(record, permission="chat", model=ir.model, remote=request.remote)
     call = ChatCall(
-        client="anthropic",
+        client=WireFormat.ANTHROPIC,
         model=ir.model,
         stream=ir.stream,
         body=body,
@@ -43,7 +44,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         endpoint=ENDPOINT,
         request_id=request[REQUEST_ID],
     )
-    outcome = await run_chat(state, snapshot, record, call)
+    outcome = await run_chat(state.relay, snapshot, record, call)
     return await respond(request, outcome)
 
 
@@ -56,7 +57,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     payload = json_object(await request.read())
     payload.setdefault("max_tokens", 1)  # not part of a count request
     try:
-        ir = codec("anthropic").decode_request(payload)
+        ir = codec(WireFormat.ANTHROPIC).decode_request(payload)
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from exc
     authorize(record, permission="chat", model=ir.model, remote=request.remote)

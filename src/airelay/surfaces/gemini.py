@@ -11,6 +11,7 @@ from aiohttp import web
 
 from airelay.billing.tokens import count_messages
 from airelay.errors import GatewayError
+from airelay.formats.names import Framing, WireFormat
 from airelay.formats.registry import codec
 from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.call import ChatCall
@@ -45,12 +46,12 @@ async def model_action(request: web.Request) -> web.StreamResponse:
         return await _count_tokens(snapshot, record, model, payload, request.remote)
     stream = action == "streamGenerateContent"
     try:
-        ir = codec("gemini").decode_request(payload, model=model, stream=stream)
+        ir = codec(WireFormat.GEMINI).decode_request(payload, model=model, stream=stream)
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from exc
     authorize(record, permission="chat", model=model, remote=request.remote)
     call = ChatCall(
-        client="gemini",
+        client=WireFormat.GEMINI,
         model=model,
         stream=stream,
         body=body,
@@ -58,9 +59,11 @@ async def model_action(request: web.Request) -> web.StreamResponse:
         ir=ir,
         endpoint=f"/v1beta/models/{{model}}:{action}",
         request_id=request[REQUEST_ID],
-        json_array=stream and request.query.get("alt") != "sse",
+        framing=(
+            Framing.JSON_ARRAY if stream and request.query.get("alt") != "sse" else Framing.SSE
+        ),
     )
-    outcome = await run_chat(state, snapshot, record, call)
+    outcome = await run_chat(state.relay, snapshot, record, call)
     return await respond(request, outcome)
 
 
@@ -74,7 +77,7 @@ async def _count_tokens(
     if isinstance(inner, dict):
         payload = inner
     try:
-        ir = codec("gemini").decode_request(payload, model=model, stream=False)
+        ir = codec(WireFormat.GEMINI).decode_request(payload, model=model, stream=False)
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from exc
     # The first count loads the tokenizer (~0.4 s): off the event loop.

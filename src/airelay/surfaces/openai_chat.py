@@ -7,6 +7,7 @@ from aiohttp import web
 
 from airelay.errors import GatewayError
 from airelay.formats import openai_chat
+from airelay.formats.names import WireFormat
 from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.call import ChatCall
 from airelay.relay.pipeline import run_chat
@@ -33,7 +34,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         raise GatewayError(400, str(exc)) from exc
     authorize(record, permission="chat", model=model, remote=request.remote)
     call = ChatCall(
-        client="openai",
+        client=WireFormat.OPENAI,
         model=model,
         stream=stream,
         body=body,
@@ -43,5 +44,5 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         request_id=request[REQUEST_ID],
         wants_usage=openai_chat.wants_usage(payload),
     )
-    outcome = await run_chat(state, snapshot, record, call)
+    outcome = await run_chat(state.relay, snapshot, record, call)
     return await respond(request, outcome)

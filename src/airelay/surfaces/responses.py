@@ -8,6 +8,7 @@ import orjson
 from aiohttp import web
 
 from airelay.errors import GatewayError, openai_error_body
+from airelay.formats.names import WireFormat
 from airelay.formats.registry import codec
 
 
@@ -15,7 +16,7 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-def client_format(request: web.Request) -> str:
+def client_format(request: web.Request) -> WireFormat:
     """The wire format a caller speaks, from the route it called (errors answer in it)."""
     path = request.path
     if path.startswith("/v1beta/") or (
@@ -23,15 +24,15 @@ def client_format(request: web.Request) -> str:
         # there is OpenAI's retrieve-model, whatever the id holds.
         request.method == "POST" and ":" in path.rsplit("/", 1)[-1] and "/models/" in path
     ):
-        return "gemini"
+        return WireFormat.GEMINI
     if path.startswith(("/v1/messages", "/messages")) or "anthropic-version" in request.headers:
-        return "anthropic"
-    return "openai"
+        return WireFormat.ANTHROPIC
+    return WireFormat.OPENAI
 
 
-def error_response(error: GatewayError, fmt: str = "openai") -> web.Response:
+def error_response(error: GatewayError, fmt: WireFormat = WireFormat.OPENAI) -> web.Response:
     """The error in the caller's format, so that its SDK raises its own typed exception."""
-    if fmt == "openai":
+    if fmt is WireFormat.OPENAI:
         body = openai_error_body(error.status, error.message, error.type)
     else:
         body = orjson.dumps(codec(fmt).error_body(error.status, error.message, None))

@@ -8,12 +8,23 @@ from typing import Any
 import aiohttp
 import msgspec
 import orjson
+import yarl
 from aiohttp import web
 
-from airelay.catalog import UNSET, ChannelCreate, ChannelPatch, check_channel, new_channel
+from airelay.catalog import (
+    UNSET,
+    ChannelCreate,
+    ChannelPatch,
+    check_channel,
+    check_type_fit,
+    effective_endpoints,
+    new_channel,
+)
 from airelay.errors import GatewayError
 from airelay.formats import ir
+from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import codec
+from airelay.providers.base import build
 from airelay.providers.presets import preset
 from airelay.relay.scrub import scrub
 from airelay.security.keys import mask
@@ -39,6 +50,7 @@ def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
         "weight": row["weight"],
         "status": row["status"],
         "timeout": row["timeout"],
+        "endpoints": effective_endpoints(row["type"], row["endpoints"]),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
@@ -83,15 +95,35 @@ async def update_channel(request: web.Request, state: AppState) -> web.StreamRes
     body = await decode(request, ChannelPatch)
     values = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
     check_channel(values)
-    if "api_keys" in values:
-        values["api_keys"] = [state.box.encrypt(key.strip()) for key in values["api_keys"]]
     values["updated_at"] = int(time.time())
     async with state.engine.begin() as conn:
-        require(await crud.get(conn, tables.channels, channel_id), "channel", channel_id)
+        current = require(await crud.get(conn, tables.channels, channel_id), "channel", channel_id)
+        _check_patched(state, current, values)
+        if "api_keys" in values:
+            values["api_keys"] = [state.box.encrypt(key.strip()) for key in values["api_keys"]]
         row = await crud.update(conn, tables.channels, channel_id, values)
         await config_changed(conn)
     await state.cache.reload()
     return json_response(view(row, state))
+
+
+def _check_patched(state: AppState, current: dict[str, Any], values: dict[str, Any]) -> None:
+    """The rules that hold for the whole channel as the patch leaves it: its endpoints and
+    keys against its type (the stored keys are checked again when the type changes)."""
+    channel_type = values.get("type", current["type"])
+    endpoints = values["endpoints"] if "endpoints" in values else current["endpoints"]
+    if "api_keys" in values:
+        keys = values["api_keys"]
+    elif channel_type != current["type"]:
+        keys = []
+        for token in current["api_keys"]:
+            try:
+                keys.append(state.box.decrypt(token))
+            except ValueError:
+                continue  # undecryptable: the snapshot skips the channel anyway
+    else:
+        keys = []
+    check_type_fit(channel_type, endpoints, keys)
 
 
 @admin
@@ -128,8 +160,8 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
     if model is None:
         raise GatewayError(400, "the channel lists no model; name one as 'model'")
     upstream_model = channel.upstream_model(model)
-    adapter = preset(channel.type).adapter
-    fmt = adapter.wire_format
+    provider = preset(channel.type).provider
+    fmt = provider.formats[Endpoint.CHAT]
     probe = codec(fmt).encode_request(
         ir.ChatRequest(
             model=upstream_model,
@@ -141,10 +173,22 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
     started = time.perf_counter()
     result: dict[str, Any] = {"channel_id": channel.id, "model": model}
     try:
+        upstream = build(
+            provider,
+            channel.base_url,
+            channel.next_key(),
+            Endpoint.CHAT,
+            upstream_model,
+            orjson.dumps(probe),
+            stream=False,
+        )
+    except ValueError as exc:  # a URL or key that cannot make a request
+        raise GatewayError(400, f"the channel cannot make a request: {exc}") from None
+    try:
         async with state.http.post(
-            adapter.chat_url(channel.base_url, upstream_model, stream=False),
-            data=orjson.dumps(probe),
-            headers=adapter.headers(channel.next_key()),
+            yarl.URL(upstream.url, encoded=upstream.encoded),
+            data=upstream.body,
+            headers=upstream.headers,
             timeout=timeout,
         ) as response:
             body = await response.read()
@@ -165,10 +209,14 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
 
 
 # The field every answer of a wire format has, besides what its codec reads.
-_ANSWER_FIELD = {"openai": "choices", "anthropic": "content", "gemini": "candidates"}
+_ANSWER_FIELD = {
+    WireFormat.OPENAI: "choices",
+    WireFormat.ANTHROPIC: "content",
+    WireFormat.GEMINI: "candidates",
+}
 
 
-def _answer_problem(fmt: str, body: bytes) -> str | None:
+def _answer_problem(fmt: WireFormat, body: bytes) -> str | None:
     """Why a 200 answer is not a chat answer of ``fmt`` (None when it is one): a channel
     that answers 200 with an error page or a truncated body does not work."""
     try:

@@ -21,6 +21,7 @@ from aiohttp import web
 from airelay import __version__
 from airelay.catalog import (
     CHANNEL_STATUSES,
+    ENDPOINTS,
     PRICE_FIELDS,
     ChannelCreate,
     ChannelPatch,
@@ -59,6 +60,13 @@ _ENUMS: dict[tuple[str, str], list[str]] = {
     ("ChannelPatch", "status"): list(CHANNEL_STATUSES),
 }
 _PERMISSIONS: Schema = {"type": "array", "items": {"enum": list(tokens.PERMISSIONS)}}
+# What a channel serves; null (or left out) means its type's default.
+_ENDPOINT_LIST: Schema = {
+    "anyOf": [
+        {"type": "array", "items": {"enum": list(ENDPOINTS)}, "minItems": 1},
+        {"type": "null"},
+    ]
+}
 _PRICING: Schema = {
     "type": "object",
     "properties": {name: {"type": ["number", "null"], "minimum": 0} for name in PRICE_FIELDS},
@@ -295,6 +303,8 @@ def _components() -> Schema:
         schemas[struct]["properties"][name] = {"enum": values}
     for struct in ("TokenCreate", "TokenPatch"):
         schemas[struct]["properties"]["permissions"] = _PERMISSIONS
+    for struct in ("ChannelCreate", "ChannelPatch"):
+        schemas[struct]["properties"]["endpoints"] = _ENDPOINT_LIST
     for struct in ("ModelCreate", "ModelPatch"):
         schemas[struct]["properties"]["pricing"] = _PRICING
     schemas.update(

@@ -1,0 +1,98 @@
+"""Anthropic Messages as the relay passes it through: see ``wire.Wire``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from airelay.formats.anthropic_codec import CODEC
+from airelay.formats.names import WireFormat
+from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object
+from airelay.formats.text import request_text
+from airelay.formats.usage import Usage, from_anthropic
+from airelay.formats.wire import Request, SseStyle
+
+STOP = "message_stop"
+STOP_MARK = STOP.encode()
+
+
+class AnthropicRewriter:
+    """Anthropic events: input usage in ``message_start``, output usage in ``message_delta``."""
+
+    __slots__ = ("_renamer", "_usage", "usage")
+
+    triggers: tuple[bytes, ...] = (b"message_start", b"message_delta")
+
+    def __init__(self, upstream_model: str, public_model: str) -> None:
+        self._renamer = Renamer(upstream_model, public_model)
+        self._usage: dict[str, Any] = {}
+        self.usage: Usage | None = None
+
+    @property
+    def kept(self) -> list[tuple[str | None, bytes]]:
+        return self._renamer.kept
+
+    def block(self, raw: bytes) -> bytes:
+        if self.usage is None:
+            self._renamer.keep(BLOCK, raw)
+        return raw
+
+    def rewrite(self, name: str | None, data: bytes) -> bytes | None:
+        if name == "message_start":
+            message = loads_object(data).get("message") or {}
+            self._usage.update(message.get("usage") or {})
+            data = self._renamer.rename(data)
+        elif name == "message_delta":
+            self._usage.update(loads_object(data).get("usage") or {})
+            self.usage = from_anthropic(self._usage)
+        elif self.usage is None:
+            self._renamer.keep(name, data)
+        return data
+
+
+class AnthropicWire:
+    name = WireFormat.ANTHROPIC
+    codec = CODEC
+    sse = SseStyle(named=True, end=b"\n\n")
+    inline_images_only = False
+    end_marks: tuple[bytes, ...] = (STOP_MARK,)
+
+    def ends(self, name: str | None, data: bytes) -> bool:
+        if name is not None:
+            return name == STOP
+        # An event framed without a name: its ``type`` says, parsed only when it may.
+        return STOP_MARK in data and loads_object(data).get("type") == STOP
+
+    def same_format_body(self, request: Request, upstream_model: str) -> bytes:
+        if upstream_model == request.model:
+            return request.body
+        changed = dict(request.payload)
+        changed["model"] = upstream_model
+        return orjson.dumps(changed)
+
+    def output_bounds(self, request: Request) -> tuple[int | None, int]:
+        ir = request.request_ir()
+        return ir.max_tokens, ir.n or 1
+
+    def prompt_text(self, request: Request) -> str:
+        return request_text(request.request_ir())
+
+    def whole_usage(
+        self, body: bytes, upstream_model: str, public_model: str
+    ) -> tuple[bytes, Usage | None, dict[str, Any]]:
+        document = json_object(body)
+        usage = from_anthropic(document.get("usage"))
+        if upstream_model != public_model and document.get("model") == upstream_model:
+            document["model"] = public_model
+            body = orjson.dumps(document)
+        return body, usage, document
+
+    def rewriter(self, request: Request, upstream_model: str) -> AnthropicRewriter:
+        return AnthropicRewriter(upstream_model, request.model)
+
+    def error_event(self, message: str) -> tuple[str | None, bytes]:
+        return "error", orjson.dumps(CODEC.error_body(502, message, None))
+
+
+WIRE = AnthropicWire()

@@ -1,0 +1,91 @@
+"""What the relay needs of a wire format beyond its codec, as one object per format
+(``registry.wire(fmt)``): everything it used to switch on by format name.
+
+A ``Wire`` owns, for its format: the same-format request rewrite (model rename, options the
+gateway needs), the call's output bounds and prompt text (pricing and estimates), whole
+answers passed through (usage, model rename), the stream ``Rewriter`` of a pass-through,
+when a stream is complete (by parsing the event that may end it), its error event, and how
+it writes server-sent events. The relay loops over these and never names a format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from airelay.formats.codec import Codec
+from airelay.formats.ir import ChatRequest
+from airelay.formats.names import WireFormat
+from airelay.formats.passthrough import Rewriter
+from airelay.formats.usage import Usage
+
+
+class Request(Protocol):
+    """The client's call as a wire reads it (the relay's ``ChatCall`` is one)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def stream(self) -> bool: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def wants_usage(self) -> bool: ...
+    def request_ir(self) -> ChatRequest: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SseStyle:
+    """How a format writes a server-sent event."""
+
+    named: bool  # an ``event:`` line before the data (Anthropic)
+    end: bytes  # what ends an event: ``\\n\\n``, or ``\\r\\n\\r\\n`` as Google sends them
+
+
+class Wire(Protocol):
+    name: WireFormat
+    codec: Codec
+    sse: SseStyle
+    #: The format takes images inline only: remote image URLs are fetched before a call
+    #: is translated into it.
+    inline_images_only: bool
+    #: Byte strings in a raw block that may mark the end of a stream: the event holding
+    #: one is parsed (``ends``) to know; one in the model's text is not an end.
+    end_marks: tuple[bytes, ...]
+
+    def ends(self, name: str | None, data: bytes) -> bool:
+        """Whether this event completes the stream (parsed, never a substring test)."""
+        ...
+
+    def same_format_body(self, request: Request, upstream_model: str) -> bytes:
+        """The client's bytes for an upstream of the same format, changed only where the
+        gateway must (the model name, usage in streams)."""
+        ...
+
+    def output_bounds(self, request: Request) -> tuple[int | None, int]:
+        """The most output tokens per choice the call allows (None: unbounded), and the
+        number of choices: what a reservation prices."""
+        ...
+
+    def prompt_text(self, request: Request) -> str:
+        """The prompt's text, for an offline estimate when the upstream reports no usage."""
+        ...
+
+    def whole_usage(
+        self, body: bytes, upstream_model: str, public_model: str
+    ) -> tuple[bytes, Usage | None, dict[str, Any]]:
+        """A whole answer of this format, parsed once: the body with the public model
+        name, its usage, and the parsed document. Raises ``ValueError`` for a body that is
+        not a JSON object."""
+        ...
+
+    def rewriter(self, request: Request, upstream_model: str) -> Rewriter:
+        """A pass-through stream's rewriter for this call."""
+        ...
+
+    def error_event(self, message: str) -> tuple[str | None, bytes]:
+        """The event (name, data) that ends a failed stream in this format's error shape,
+        so that the client's SDK raises its own error."""
+        ...

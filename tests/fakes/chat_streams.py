@@ -1,0 +1,102 @@
+"""Chat streams in each wire format, as upstreams send them, for relay tests: a model
+answer whose text spells every format's end marker (``[DONE]``, ``message_stop``,
+``"finishReason"``, also as a tool call's argument name), whole or cut before its real end.
+Both sides report 7 prompt and 11 completion tokens when whole."""
+
+from __future__ import annotations
+
+import orjson
+
+TEXT = 'Say [DONE] or message_stop or "finishReason": "STOP" here'
+
+
+def _sse(data: object, name: str | None = None, crlf: bool = False) -> bytes:
+    head = f"event: {name}\n".encode() if name else b""
+    return head + b"data: " + orjson.dumps(data) + (b"\r\n\r\n" if crlf else b"\n\n")
+
+
+def openai_stream(model: str, *, cut: bool) -> list[bytes]:
+    def chunk(delta: object, finish: str | None = None) -> dict[str, object]:
+        return {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    events = [
+        _sse(chunk({"role": "assistant", "content": TEXT})),
+        _sse(chunk({"content": " [DONE] message_stop"})),
+    ]
+    if cut:
+        return events
+    usage = {"prompt_tokens": 7, "completion_tokens": 11, "total_tokens": 18}
+    last = {**chunk({}), "choices": [], "usage": usage}
+    return [*events, _sse(chunk({}, "stop")), _sse(last), b"data: [DONE]\n\n"]
+
+
+def anthropic_stream(model: str, *, cut: bool) -> list[bytes]:
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 7, "output_tokens": 1},
+        },
+    }
+    block = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    }
+    delta = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": TEXT},
+    }
+    events = [
+        _sse(start, "message_start"),
+        _sse(block, "content_block_start"),
+        _sse(delta, "content_block_delta"),
+    ]
+    if cut:
+        return events
+    return [
+        *events,
+        _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+        _sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 11},
+            },
+            "message_delta",
+        ),
+        _sse({"type": "message_stop"}, "message_stop"),
+    ]
+
+
+def gemini_chunks(model: str, *, cut: bool) -> list[dict[str, object]]:
+    def chunk(part: object, **extra: object) -> dict[str, object]:
+        candidate = {"content": {"role": "model", "parts": [part]}, "index": 0, **extra}
+        return {"candidates": [candidate], "modelVersion": model, "responseId": "r1"}
+
+    call = {"functionCall": {"name": "say", "args": {"finishReason": "STOP", "note": "[DONE]"}}}
+    chunks = [chunk({"text": TEXT}), chunk(call)]
+    if cut:
+        return chunks
+    usage = {"promptTokenCount": 7, "candidatesTokenCount": 11, "totalTokenCount": 18}
+    return [*chunks, {**chunk({"text": ""}, finishReason="STOP"), "usageMetadata": usage}]
+
+
+def gemini_stream(model: str, *, cut: bool) -> list[bytes]:
+    return [_sse(chunk, crlf=True) for chunk in gemini_chunks(model, cut=cut)]
+
+
+STREAMS = {"openai": openai_stream, "anthropic": anthropic_stream, "gemini": gemini_stream}

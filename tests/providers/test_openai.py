@@ -1,0 +1,59 @@
+"""OpenAI-compatible requests: the path of each endpoint below the SDK's base URL, the key as
+a bearer token, the body as it is."""
+
+from __future__ import annotations
+
+import pytest
+
+from airelay.formats.names import Endpoint, WireFormat
+from airelay.providers.base import build
+from airelay.providers.openai import OpenAICompatible
+
+OPENAI = OpenAICompatible()
+
+
+@pytest.mark.parametrize(
+    ("base_url", "url"),
+    [
+        ("https://api.deepseek.com/v1", "https://api.deepseek.com/v1/chat/completions"),
+        ("https://api.deepseek.com/v1/", "https://api.deepseek.com/v1/chat/completions"),
+        (
+            "https://ark.cn-beijing.volces.com/api/v3",
+            "https://ark.cn-beijing.volces.com/api/v3/chat/completions",
+        ),
+    ],
+)
+def test_chat_url_follows_the_sdk_base_url(base_url: str, url: str) -> None:
+    for stream in (False, True):
+        head = OPENAI.head(base_url, "sk-1", Endpoint.CHAT, "m", stream=stream)
+        assert head.url == url
+        assert head.encoded is False
+
+
+def test_headers_carry_the_key_as_bearer() -> None:
+    head = OPENAI.head("https://x/v1", "sk-abc", Endpoint.CHAT, "m", stream=False)
+    assert dict(head.headers) == {
+        "Authorization": "Bearer sk-abc",
+        "Content-Type": "application/json",
+    }
+
+
+def test_other_endpoints_and_formats() -> None:
+    assert OPENAI.formats[Endpoint.CHAT] is WireFormat.OPENAI
+    assert OPENAI.default_endpoints == {Endpoint.CHAT}
+    assert OPENAI.endpoints == set(Endpoint)
+    urls = {
+        endpoint: OPENAI.head("https://api.openai.com/v1", "k", endpoint, "m", stream=False).url
+        for endpoint in (Endpoint.RESPONSES, Endpoint.EMBEDDINGS)
+    }
+    assert urls == {
+        Endpoint.RESPONSES: "https://api.openai.com/v1/responses",
+        Endpoint.EMBEDDINGS: "https://api.openai.com/v1/embeddings",
+    }
+
+
+def test_a_plain_provider_sends_the_body_as_it_is() -> None:
+    assert OPENAI.per_call is False
+    request = build(OPENAI, "https://x/v1", "k", Endpoint.CHAT, "m", b'{"model":"m"}', stream=True)
+    assert request.body == b'{"model":"m"}'
+    assert request.headers["Authorization"] == "Bearer k"
