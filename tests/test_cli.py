@@ -61,7 +61,7 @@ def _serve(tmp_path: Path, port: int, **extra: str) -> tuple[subprocess.Popen[st
     process = subprocess.Popen(
         [*AIRELAY, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a loaded machine: start-up is two processes' imports
     while time.monotonic() < deadline:
         try:
             httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
