@@ -59,13 +59,6 @@ def cmd_prepare(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     from airelay.server import run
 
-    if settings.workers <= 1:
-        # This process serves: it loads the tokenizer's encodings (~0.5 s of CPU) while the
-        # child prepares the database; the app's start-up then finds them loaded. A parent
-        # of several workers loads none (each worker loads its own at start-up).
-        from airelay.billing.tokenizer import preload_in_background
-
-        preload_in_background()
     try:
         _prepare_apart()
     except subprocess.CalledProcessError:

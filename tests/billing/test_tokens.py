@@ -516,21 +516,6 @@ def test_without_an_event_loop_a_long_count_is_made_at_once() -> None:
     assert got == [[estimate_tokens(text)]]
 
 
-def test_preload_in_background_loads_while_the_caller_goes_on() -> None:
-    out = run_python(
-        """
-        import threading
-        from airelay.billing import tokenizer
-        thread = tokenizer.preload_in_background()
-        print(thread is not threading.current_thread() and thread.daemon)
-        assert tokenizer.count("hello world", "cl100k_base") == 2  # waits for the load
-        thread.join(60)
-        print(tokenizer.is_loaded("o200k_base"), tokenizer.is_loaded("cl100k_base"))
-        """
-    )
-    assert out.split() == ["True", "True", "True"]
-
-
 def test_load_encodings_loads_every_encoding_in_a_thread() -> None:
     out = run_python(
         """

@@ -46,7 +46,6 @@ tiktoken raises a Rust panic (``pyo3_runtime.PanicException``, a ``BaseException
 from __future__ import annotations
 
 import binascii
-import contextlib
 import gzip
 import hashlib
 import logging
@@ -209,19 +208,6 @@ def preload(*names: EncodingName) -> None:
     """Load ``names`` (default: every encoding) now rather than on the first count."""
     for name in names or tuple(SPECS):
         encoding(name)
-
-
-def preload_in_background() -> threading.Thread:
-    """Start loading every encoding in a daemon thread, for a process with other work to do
-    meanwhile; a later ``encoding()`` waits for it. A failure is kept for ``encoding()``."""
-
-    def load() -> None:
-        with contextlib.suppress(TokenizerUnavailable):  # raised again by the next encoding()
-            preload()
-
-    thread = threading.Thread(target=load, name="airelay-tokenizer", daemon=True)
-    thread.start()
-    return thread
 
 
 def is_exact_cut(text: str, i: int) -> bool:
