@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import orjson
-from wrk import CHAT_PATH, MESSAGES, PLAIN_BODY, STREAM_BODY
+from wrk import CHAT_PATH, KINDS, MESSAGES, PLAIN_BODY, STREAM_BODY
 
 TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 CONTENT_CHUNKS = 20
@@ -65,6 +65,20 @@ async def verify(port: int, api_key: str) -> None:
             if r.status != 200:
                 raise RuntimeError(f"stream call failed: {r.status} {body[:300]!r}")
             check_stream(body)
+
+
+async def verify_translated(port: int, api_key: str) -> None:
+    """One streamed call on each translated path must end as its client's format ends a
+    stream (OpenAI: ``[DONE]``; Anthropic: ``message_stop``) with the fake's text in it."""
+    ends = {"openai-to-anthropic": b"data: [DONE]", "anthropic-to-openai": b"message_stop"}
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as s:
+        for kind, end in ends.items():
+            path, body, extra = KINDS[kind]
+            url = f"http://127.0.0.1:{port}{path}"
+            async with s.post(url, data=body, headers={**_headers(api_key), **extra}) as r:
+                answer = await r.read()
+                if r.status != 200 or end not in answer or b"tok18" not in answer:
+                    raise RuntimeError(f"{kind} stream failed: {r.status} {answer[-300:]!r}")
 
 
 @dataclass(frozen=True, slots=True)

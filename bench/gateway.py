@@ -21,6 +21,7 @@ import asyncpg
 import orjson
 import procs
 from upstream import SLOW_MODEL
+from wrk import TRANSLATED_MODEL
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 MODELS = ("gpt-4o-mini", SLOW_MODEL)
@@ -140,7 +141,18 @@ def configure(gateway: Gateway, upstream_port: int) -> None:
             "models": list(MODELS),
         },
     )
-    for model in MODELS:
+    gateway.admin(
+        "POST",
+        "/v1/admin/channels",
+        {
+            "name": "bench upstream, Anthropic format",
+            "type": "anthropic",
+            "base_url": f"http://127.0.0.1:{upstream_port}",
+            "api_keys": ["sk-ant-upstream-bench"],
+            "models": [TRANSLATED_MODEL],
+        },
+    )
+    for model in (*MODELS, TRANSLATED_MODEL):
         pricing = {"input": 1, "output": 2}
         gateway.admin("POST", "/v1/admin/models", {"id": model, "pricing": pricing})
     user = gateway.admin(

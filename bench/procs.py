@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -61,6 +62,23 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
     return proc.returncode
+
+
+def affinity(pid: int) -> set[int]:
+    return os.sched_getaffinity(pid)
+
+
+def pin(pids: list[int], cpus: set[int]) -> None:
+    """Move every thread of ``pids`` to ``cpus`` (a thread keeps the affinity it started
+    with, so the process's own call would leave, e.g., a database thread behind)."""
+    for pid in pids:
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            continue
+        for tid in tids:
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                os.sched_setaffinity(tid, cpus)
 
 
 def tree(pid: int) -> list[int]:

@@ -205,6 +205,9 @@ class Bench:
             )
         else:
             fig.stream32, fig.cpu_us_stream = self.loaded(pids, port, key, "stream", 32)
+        if plan.paired:
+            self.unpinned_c32(fig, pids, port, key)
+            self.translated(fig, pids, port, key)
         if plan.latency:
             self.latency(fig, port, key, plan)
         fig.other_cpu_pct, fig.steal_pct = background.percent()
@@ -224,6 +227,54 @@ class Bench:
             pairs.append((own, floor))
         pairs.sort(key=lambda pair: pair[0][0].rps / max(pair[1][0].rps, 1e-9))
         return pairs[len(pairs) // 2]
+
+    @contextlib.contextmanager
+    def unpinned(self, pids: list[int]) -> Iterator[None]:
+        """``pids``, the upstream, the floor and this process free to run on every core, as
+        an operator's processes are; pinned back afterwards. Pinned, the gateway's core is
+        its own, and waits that depend on the scheduler (a database thread, a write lock
+        held by a flush) stay hidden: the c32 p99 target is checked both ways."""
+        every = {int(c) for c in self.cpu.every.split(",")}
+        moved = sorted({*pids, *self.servers, *self.floor_pids, os.getpid()})
+        before = {pid: procs.affinity(pid) for pid in moved}
+        procs.pin(moved, every)
+        try:
+            yield
+        finally:
+            for pid, cpus in before.items():
+                procs.pin([pid], cpus)
+
+    def unpinned_c32(
+        self, fig: Figures, pids: Callable[[], list[int]], port: int, key: str
+    ) -> None:
+        """One c32 run of each kind with nothing pinned, each followed at once by the
+        floor's, for the c32 p99 target."""
+        log("  unpinned:")
+        with self.unpinned(pids()):
+            for kind in ("plain", "stream"):
+                own = wrk.run(self.script(kind, key), port, 32, self.args.seconds, self.cpu.every)
+                floor = wrk.run(
+                    self.script(kind, "-"), self.floor_port, 32, self.args.seconds, self.cpu.every
+                )
+                log(
+                    f"  {kind} c32 unpinned: {own.rps:,.0f} req/s, p99 {own.p99_ms:.2f} ms "
+                    f"(floor {floor.rps:,.0f} req/s, p99 {floor.p99_ms:.2f} ms)"
+                )
+                fig.unpinned[kind] = (own, floor)
+
+    def translated(self, fig: Figures, pids: Callable[[], list[int]], port: int, key: str) -> None:
+        """Streamed c32 on the translated paths (an OpenAI client on an Anthropic channel,
+        an Anthropic client on an OpenAI channel), each run followed at once by the floor's
+        pass-through stream run."""
+        uvloop.run(clients.verify_translated(port, key))
+        seconds = self.args.seconds / 2
+        for kind in report.TRANSLATED:
+            own, _ = self.loaded(pids, port, key, kind, 32, seconds)
+            log("  ... and the floor (pass-through stream):")
+            floor, _ = self.loaded(
+                lambda: self.floor_pids, self.floor_port, "-", "stream", 32, seconds
+            )
+            fig.translated[kind] = (own, floor)
 
     def latency(self, fig: Figures, port: int, key: str, plan: Plan) -> None:
         """c1 and stream TTFB through ``port``, the upstream direct and the floor, in turns."""
@@ -336,7 +387,9 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
         'against the floor; the table shows the round whose ratio is the median, and its "x '
         'floor" and target compare it with the floor run right after it (the floor row shows '
         "the floor's own first run). 2-worker throughput is compared with the 2-process "
-        "floor.",
+        "floor. The c32 p99 targets compare that pinned pair's p99s, and one more "
+        f"{args.seconds:g} s run of each kind with no process pinned (gateway, floor, "
+        "upstream and wrk free to use every core), each followed by the floor's.",
         report.background(rows),
         "Redis (`AIRELAY_REDIS_URL`) is not supported by the gateway yet: not measured.",
     ]
@@ -353,6 +406,9 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
             report.plain_table(direct, floors, rows),
             "Streaming chat (20 chunks per stream):",
             report.stream_table(direct, floors, rows),
+            "Translated streams (c32, 20 chunks per stream; x the floor's pass-through stream "
+            "run right after):",
+            report.translated_table(rows),
             report.verdict_lines(floors[1], [r for r in rows if r.name.startswith("gateway")]),
             "\n".join(f"- {n}" for n in notes),
         ]

@@ -7,6 +7,9 @@ the gateway so that the gateway is what a benchmark measures.
   once (chunked encoding, one write per chunk).
 - model ``bench-slow``: the same stream, one chunk every ``--slow-interval`` seconds (for
   holding many streams open).
+- ``POST /v1/messages``: the same answers in Anthropic's Messages format (a ``message``;
+  streamed: ``message_start``, a text block of 19 deltas, ``message_delta`` with the usage,
+  ``message_stop``), for the translated paths (an OpenAI client on an Anthropic channel).
 
 Usage: ``python bench/upstream.py --port 18000 [--slow-interval 1.0]``.
 """
@@ -98,6 +101,69 @@ USAGE_CHUNK: bytes = _chunked(
 EVENTS: list[bytes] = [_chunked(_chunk(i)) for i in range(CHUNKS)]
 TAIL: list[bytes] = [_chunked(None), b"0\r\n\r\n"]
 
+_MESSAGE_ID = "msg_01bench000000000000000000"
+_CLAUDE = "claude-bench-20250101"
+ANTHROPIC_MESSAGE: bytes = orjson.dumps(
+    {
+        "id": _MESSAGE_ID,
+        "type": "message",
+        "role": "assistant",
+        "model": _CLAUDE,
+        "content": [
+            {"type": "text", "text": orjson.loads(COMPLETION)["choices"][0]["message"]["content"]}
+        ],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 21, "output_tokens": 48},
+    }
+)
+ANTHROPIC_PLAIN: bytes = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    b"Content-Length: " + str(len(ANTHROPIC_MESSAGE)).encode() + b"\r\n\r\n" + ANTHROPIC_MESSAGE
+)
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    payload = b"event: " + name.encode() + b"\ndata: " + orjson.dumps({"type": name, **data})
+    payload += b"\n\n"
+    return f"{len(payload):x}\r\n".encode() + payload + b"\r\n"
+
+
+ANTHROPIC_EVENTS: list[bytes] = [
+    _event(
+        "message_start",
+        {
+            "message": {
+                "id": _MESSAGE_ID,
+                "type": "message",
+                "role": "assistant",
+                "model": _CLAUDE,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 21, "output_tokens": 1},
+            }
+        },
+    ),
+    _event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+    *[
+        _event(
+            "content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": f"tok{i} "}}
+        )
+        for i in range(CHUNKS - 1)
+    ],
+    _event("content_block_stop", {"index": 0}),
+    _event(
+        "message_delta",
+        {
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": CHUNKS},
+        },
+    ),
+    _event("message_stop", {}),
+    b"0\r\n\r\n",
+]
+
 
 def stream_parts(include_usage: bool) -> list[bytes]:
     return [*EVENTS, *([USAGE_CHUNK] if include_usage else []), *TAIL]
@@ -138,7 +204,28 @@ class UpstreamProtocol(asyncio.Protocol):
                 return
             body = bytes(self.buf[end + 4 : total])
             del self.buf[:total]
-            self._respond(body, b"\r\nconnection: close" in head)
+            close = b"\r\nconnection: close" in head
+            if head.startswith(b"post /v1/messages "):
+                self._respond_anthropic(body, close)
+            else:
+                self._respond(body, close)
+
+    def _respond_anthropic(self, body: bytes, close: bool) -> None:
+        t = self.transport
+        assert t is not None
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            request = None
+        if not isinstance(request, dict):
+            t.write(BAD_REQUEST)
+        elif request.get("stream") is True:
+            t.write(SSE_HEAD)
+            t.writelines(ANTHROPIC_EVENTS)
+        else:
+            t.write(ANTHROPIC_PLAIN)
+        if close:
+            t.close()
 
     def _respond(self, body: bytes, close: bool) -> None:
         t = self.transport

@@ -16,6 +16,27 @@ PLAIN_BODY = orjson.dumps({"model": "gpt-4o-mini", "messages": MESSAGES, "max_to
 STREAM_BODY = orjson.dumps(
     {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 64, "stream": True}
 )
+# The translated paths (streamed): an OpenAI client calling a model whose channel speaks
+# Anthropic's format, and an Anthropic client calling a model of an OpenAI channel.
+TRANSLATED_MODEL = "claude-bench"
+TO_ANTHROPIC_BODY = orjson.dumps(
+    {"model": TRANSLATED_MODEL, "messages": MESSAGES, "max_tokens": 64, "stream": True}
+)
+FROM_ANTHROPIC_BODY = orjson.dumps(
+    {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 64, "stream": True}
+)
+MESSAGES_PATH = "/v1/messages"
+# kind -> (path, body, extra headers)
+KINDS: dict[str, tuple[str, bytes, dict[str, str]]] = {
+    "plain": (CHAT_PATH, PLAIN_BODY, {}),
+    "stream": (CHAT_PATH, STREAM_BODY, {}),
+    "openai-to-anthropic": (CHAT_PATH, TO_ANTHROPIC_BODY, {}),
+    "anthropic-to-openai": (
+        MESSAGES_PATH,
+        FROM_ANTHROPIC_BODY,
+        {"anthropic-version": "2023-06-01"},
+    ),
+}
 _UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
 
 
@@ -29,14 +50,17 @@ class WrkResult:
 
 
 def write_scripts(folder: Path, api_key: str) -> dict[str, Path]:
-    """``plain`` and ``stream`` scripts sending ``api_key`` as a bearer token."""
+    """A script per kind (see ``KINDS``) sending ``api_key`` as a bearer token."""
     scripts = {}
-    for name, body in (("plain", PLAIN_BODY), ("stream", STREAM_BODY)):
+    for name, (url_path, body, headers) in KINDS.items():
         path = folder / f"{name}.lua"
+        extra = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
         path.write_text(
             'wrk.method = "POST"\n'
+            f'wrk.path = "{url_path}"\n'
             'wrk.headers["Content-Type"] = "application/json"\n'
             f'wrk.headers["Authorization"] = "Bearer {api_key}"\n'
+            f"{extra}"
             f"wrk.body = '{body.decode()}'\n"
         )
         scripts[name] = path

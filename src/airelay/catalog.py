@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 import msgspec
 
-from airelay.billing.pricing import PER_MILLION
 from airelay.errors import GatewayError
 from airelay.formats.names import Endpoint
 from airelay.money import usd_to_units
+from airelay.pricing import PER_MILLION
 from airelay.providers.presets import CHANNEL_TYPES, preset
 
 # Limits of the columns the values are stored in, so that SQLite and PostgreSQL refuse the

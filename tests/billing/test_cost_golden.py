@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from airelay.billing.pricing import Price, token_cost, worst_case
 from airelay.formats.usage import Usage, from_anthropic, from_gemini, from_openai
 from airelay.money import UNITS_PER_USD, usd_to_units
+from airelay.pricing import Price, token_cost, worst_case
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.json"))
 DECODERS = {"openai": from_openai, "anthropic": from_anthropic, "gemini": from_gemini}

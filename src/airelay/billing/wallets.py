@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +32,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from airelay.billing.spend_rate import SpendRate, hold_size
 from airelay.ids import new_id
 from airelay.store import batches, holds
+from airelay.store import tokens as token_store
 from airelay.store import usage as usage_store
 from airelay.store.tables import tokens
 from airelay.store.unavailable import OutageLog, reason
@@ -50,10 +53,11 @@ class QuotaExhausted(Exception):
 
 @dataclass(slots=True)
 class _Account:
+    spend: SpendRate  # the user's recent charges on this instance: sizes the next hold
+    last_used: float  # the wallet's clock
     held: int = 0  # units held by this instance for the user (includes reserved)
     reserved: int = 0  # worst cases of calls in flight
     pending: int = 0  # charged but not yet written
-    last_used: float = field(default_factory=time.monotonic)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_take: int = 0  # the size of the last hold taken; 0: do not refill ahead
     refilling: bool = False
@@ -93,6 +97,12 @@ class WalletSettings:
     # A hold takes at least this much (or the whole balance if smaller), so that most calls
     # reserve from memory.
     min_hold: int = 10**10  # $1
+    # A busy user's hold covers this many seconds of their recent spend (measured over
+    # about ``spend_window`` seconds), up to ``max_hold``: the next hold is taken when a
+    # quarter is left, so its write has a quarter of this in hand (see billing.spend_rate).
+    hold_seconds: float = 20.0
+    spend_window: float = 10.0
+    max_hold: int = 10**12  # $100
     # The least time between two flushes: queued rows are written at once after a quiet
     # spell, and at most this often under load. What a kill -9 loses is about this long.
     flush_interval: float = 0.05
@@ -107,9 +117,15 @@ class WalletSettings:
 
 
 class Wallets:
-    def __init__(self, engine: AsyncEngine, settings: WalletSettings | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: WalletSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._engine = engine
         self._settings = settings or WalletSettings()
+        self._clock = clock  # spend rates and idle holds (tests pass a fake one)
         self.instance_id = new_id("inst")
         self._accounts: dict[str, _Account] = {}
         self._queue: list[dict[str, Any]] = []
@@ -147,15 +163,18 @@ class Wallets:
         # One coroutine for the whole reservation (no inner call): this runs for every call.
         try:
             account = self._accounts.get(user_id)
+            now = self._clock()
             if account is None:
-                account = self._accounts[user_id] = _Account()
-            account.last_used = time.monotonic()
+                account = self._accounts[user_id] = _Account(
+                    SpendRate(self._settings.spend_window, started=now), now
+                )
+            account.last_used = now
             if account.held - account.reserved - account.pending < amount:
                 async with account.lock:
                     free = account.held - account.reserved - account.pending
                     if free < amount:
                         need = amount - free
-                        want = max(need, self._settings.min_hold, amount * 4)
+                        want = max(self._hold_size(account, need), amount * 4)
                         # Shielded: a client that leaves cancels this call, never the write
                         # (see ``_take``).
                         take = asyncio.ensure_future(self._take(user_id, account, need, want))
@@ -189,6 +208,16 @@ class Wallets:
             account.last_take = taken
         return taken
 
+    def _hold_size(self, account: _Account, need: int) -> int:
+        settings = self._settings
+        return hold_size(
+            account.spend.per_second(self._clock()),
+            need,
+            settings.min_hold,
+            settings.max_hold,
+            settings.hold_seconds,
+        )
+
     def _refill_soon(self, user_id: str, account: _Account) -> None:
         """Take the next hold in the background while a quarter of the last one is still
         free, so that a busy user's calls do not queue behind the database write."""
@@ -206,7 +235,7 @@ class Wallets:
                     return
                 if account.held - account.reserved - account.pending >= account.last_take // 4:
                     return  # calls settled below their reservations meanwhile
-                want = max(self._settings.min_hold, account.last_take)
+                want = self._hold_size(account, 1)
                 async with self._engine.begin() as conn:
                     taken = await holds.take(conn, self.instance_id, user_id, 1, want)
                 account.held += taken
@@ -241,7 +270,8 @@ class Wallets:
                 charge,
             )
         account.pending += charge
-        account.last_used = time.monotonic()
+        now = account.last_used = self._clock()
+        account.spend.add(charge, now)
         if reservation.token_id is not None:
             spend = self._token_spend.get(reservation.token_id, 0) + charge
             self._token_spend[reservation.token_id] = spend
@@ -429,23 +459,8 @@ class Wallets:
         # keys, then users before their holds, each in ascending order. The users' rows,
         # which every hold taken for a call needs, are locked last: for the shortest time.
         await usage_store.insert_batch(conn, batch.rows)
-        used: dict[str, int] = {}
-        for token_id in sorted(batch.by_token):
-            total = (
-                await conn.execute(
-                    tokens.update()
-                    .where(tokens.c.id == token_id)
-                    .values(
-                        used=tokens.c.used + batch.by_token[token_id],
-                        last_used_at=int(time.time()),
-                    )
-                    .returning(tokens.c.used)
-                )
-            ).scalar()
-            if total is not None:
-                used[token_id] = int(total)
-        for user_id in sorted(batch.spent):
-            await holds.spend(conn, self.instance_id, user_id, batch.spent[user_id])
+        used = await token_store.add_used(conn, batch.by_token)
+        await holds.spend(conn, self.instance_id, batch.spent)
         return used
 
     async def _heartbeat(self) -> None:
@@ -456,7 +471,7 @@ class Wallets:
 
     async def _release(self, idle_for: float | None) -> None:
         """Return the unused part of holds not used for ``idle_for`` seconds (None: all)."""
-        now = time.monotonic()
+        now = self._clock()
         for user_id, account in list(self._accounts.items()):
             if account.reserved or account.pending or account.refilling or account.lock.locked():
                 continue

@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airelay.billing.pricing import Price, token_cost, worst_case
 from airelay.billing.wallets import InsufficientFunds, QuotaExhausted, Reservation, Wallets
 from airelay.errors import GatewayError
 from airelay.formats.usage import Usage
 from airelay.ids import new_id
+from airelay.pricing import Price, token_cost, worst_case
 from airelay.store.snapshot import KeyRecord, Snapshot
 
 # The status a usage row records for a call whose client went away mid-answer.

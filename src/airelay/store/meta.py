@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from airelay.store.tables import meta
 
 CONFIG_VERSION = "config_version"
+# The recent entity-scoped configuration writes (see store.config_log).
+CONFIG_CHANGES = "config_changes"
 SETTINGS = "settings"
 
 
@@ -36,6 +38,8 @@ async def bump_config_version(conn: AsyncConnection) -> None:
     equal to what a poller saw between them.
     """
     await put(conn, CONFIG_VERSION, os.urandom(8).hex())
+    # Not an entity-scoped change: an instance behind this version reloads everything.
+    await put_json(conn, CONFIG_CHANGES, {"entries": []})
 
 
 async def get_json(conn: AsyncConnection, key: str) -> dict[str, Any] | None:

@@ -1,14 +1,17 @@
 """The in-memory picture of configuration that the hot path reads: keys, channels, models.
 
-Built from the database at start-up, rebuilt after every admin write, and polled so that
-writes made by another instance show up within ``config_poll_seconds``. Requests read a
-``Snapshot`` without any database round trip.
+Built from the database at start-up and polled so that writes made by another instance show
+up within ``config_poll_seconds``; the writing instance refreshes at once. A write of one key
+or one user (see ``store.config_log``) replaces that key's or that user's records only; any
+other write rebuilds the whole snapshot. Requests read a ``Snapshot`` without any database
+round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import itertools
 import logging
@@ -17,14 +20,15 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from airelay.billing.pricing import Price
 from airelay.formats.names import Endpoint
+from airelay.pricing import Price
 from airelay.providers.base import Provider
 from airelay.providers.presets import PRESETS
 from airelay.security.crypto import SecretBox
-from airelay.store import admin_keys, crud, meta, tables
+from airelay.store import admin_keys, config_log, crud, meta, tables
+from airelay.store import tokens as tokens_repo
 from airelay.store import users as users_repo
 from airelay.store.unavailable import OutageLog
 
@@ -109,6 +113,48 @@ class Snapshot:
     group_multipliers: dict[str, Fraction]
 
 
+def key_record(row: dict[str, Any], user_status: str, user_group: str) -> KeyRecord:
+    """A ``tokens`` row and its user's status and group, as the hot path reads them."""
+    return KeyRecord(
+        id=row["id"],
+        key_hash=row["key_hash"],
+        user_id=row["user_id"],
+        name=row["name"],
+        status=row["status"],
+        user_status=user_status,
+        user_group=user_group,
+        expires_at=row["expires_at"],
+        permissions=frozenset(row["permissions"]),
+        models=frozenset(row["models"]) if row["models"] is not None else None,
+        ip_networks=parse_networks(row["ip_allowlist"]),
+        quota=row["quota"],
+        rpm=row["rpm"],
+        tpm=row["tpm"],
+    )
+
+
+async def reload_keys(
+    conn: AsyncConnection, keys: dict[str, KeyRecord], changes: list[tuple[str, str]]
+) -> dict[str, KeyRecord]:
+    """``keys`` with the records of the keys and users in ``changes`` read again: a few
+    rows per change, and a dict copy in memory, instead of every key in the database."""
+    token_ids = {entity for kind, entity in changes if kind == config_log.TOKEN}
+    user_ids = {entity for kind, entity in changes if kind == config_log.USER}
+    fresh: list[tuple[dict[str, Any], str, str]] = []
+    for token_id in sorted(token_ids):
+        fresh += await tokens_repo.with_owner(conn, token_id=token_id)
+    for user_id in sorted(user_ids):
+        fresh += await tokens_repo.with_owner(conn, user_id=user_id)
+    updated = {
+        key_hash: record
+        for key_hash, record in keys.items()
+        if record.id not in token_ids and record.user_id not in user_ids
+    }
+    for row, status, group in fresh:
+        updated[row["key_hash"]] = key_record(row, status, group)
+    return updated
+
+
 def channel_models(row: dict[str, Any]) -> list[str]:
     """The public models of a channel: its list plus the names its mapping renames."""
     names = list(row["models"])
@@ -149,22 +195,7 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
         model_rows = await crud.all_rows(conn, tables.models)
         admin = frozenset(await admin_keys.active_hashes(conn))
     keys = {
-        row["key_hash"]: KeyRecord(
-            id=row["id"],
-            key_hash=row["key_hash"],
-            user_id=row["user_id"],
-            name=row["name"],
-            status=row["status"],
-            user_status=user_rows.get(row["user_id"], ("deleted", ""))[0],
-            user_group=user_rows.get(row["user_id"], ("deleted", "default"))[1],
-            expires_at=row["expires_at"],
-            permissions=frozenset(row["permissions"]),
-            models=frozenset(row["models"]) if row["models"] is not None else None,
-            ip_networks=parse_networks(row["ip_allowlist"]),
-            quota=row["quota"],
-            rpm=row["rpm"],
-            tpm=row["tpm"],
-        )
+        row["key_hash"]: key_record(row, *user_rows.get(row["user_id"], ("deleted", "default")))
         for row in token_rows
     }
     channels: list[ChannelRecord] = []
@@ -234,10 +265,30 @@ class ConfigCache:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.current: Snapshot
+        self.full_loads = 0  # whole rebuilds so far (tests check writes avoid them)
 
     async def reload(self) -> None:
+        """Rebuild the whole snapshot (a write that is not about one key or one user)."""
         async with self._lock:
             self.current, self._version = await load(self._engine, self._box)
+            self.full_loads += 1
+
+    async def refresh(self) -> None:
+        """Catch up with the database: the keys and users changed since this snapshot's
+        version when the change log covers them, else everything."""
+        async with self._lock:
+            async with self._engine.connect() as conn:
+                version, changes = await config_log.changes_since(conn, self._version)
+                if changes is not None and all(
+                    kind in (config_log.TOKEN, config_log.USER) for kind, _ in changes
+                ):
+                    if changes:
+                        keys = await reload_keys(conn, self.current.keys, changes)
+                        self.current = dataclasses.replace(self.current, keys=keys)
+                    self._version = version
+                    return
+            self.current, self._version = await load(self._engine, self._box)
+            self.full_loads += 1
 
     async def start(self) -> None:
         await self.reload()
@@ -257,7 +308,7 @@ class ConfigCache:
                 async with self._engine.connect() as conn:
                     version = await meta.config_version(conn)
                 if version != self._version:
-                    await self.reload()
+                    await self.refresh()
             except Exception as exc:  # keep serving the last good snapshot
                 outages.failed(exc)
                 continue

@@ -1,4 +1,9 @@
-"""Users: the holders of balances and keys."""
+"""Users: the holders of balances and keys.
+
+A change of a user's status or group changes what their keys may do: those writes are here
+with their configuration-change record (``config_log``), so every instance reloads that
+user's keys alone.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,46 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.ids import new_id
+from airelay.store import config_log, crud
 from airelay.store.db import now
 from airelay.store.tables import users
+
+
+class NotFound(LookupError):
+    """No such user."""
+
+
+class Deleted(Exception):
+    """A deleted user cannot be changed."""
+
+
+class EmailTaken(Exception):
+    """Another user has this email."""
+
+
+async def update(conn: AsyncConnection, user_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Change a user's columns (NotFound, Deleted, EmailTaken), recorded as a configuration
+    change; returns the row as it now is. Call inside a transaction."""
+    current = await crud.get(conn, users, user_id)
+    if current is None:
+        raise NotFound(user_id)
+    if current["status"] == "deleted":
+        raise Deleted(user_id)
+    email = values.get("email")
+    if email is not None and await email_taken(conn, email, except_id=user_id):
+        raise EmailTaken(email)
+    row = await crud.update(conn, users, user_id, {**values, "updated_at": now()})
+    await config_log.record(conn, config_log.USER, user_id)
+    return row
+
+
+async def mark_deleted(conn: AsyncConnection, user_id: str) -> dict[str, Any]:
+    """Users are kept for their history: mark one deleted (its keys stop working)."""
+    if await crud.get(conn, users, user_id) is None:
+        raise NotFound(user_id)
+    row = await crud.update(conn, users, user_id, {"status": "deleted", "updated_at": now()})
+    await config_log.record(conn, config_log.USER, user_id)
+    return row
 
 
 async def create(

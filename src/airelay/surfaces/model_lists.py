@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from airelay.billing.pricing import DEFAULT_MAX_OUTPUT_TOKENS
 from airelay.errors import GatewayError
+from airelay.pricing import DEFAULT_MAX_OUTPUT_TOKENS
 from airelay.relay.auth import authenticate, extract_key
 from airelay.state import STATE
 from airelay.store.snapshot import KeyRecord, Snapshot

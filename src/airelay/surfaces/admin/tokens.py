@@ -18,7 +18,6 @@ from airelay.store import crud, tables
 from airelay.store import tokens as tokens_repo
 from airelay.surfaces.admin.common import (
     admin,
-    config_changed,
     decode,
     iso,
     paging,
@@ -122,13 +121,13 @@ async def create_token(request: web.Request, state: AppState) -> web.StreamRespo
     columns = _columns(msgspec.structs.asdict(body))
     key = generate_key(USER_KEY_PREFIX)
     columns.update(key_hash=hash_key(key), key_hint=mask(key))
-    async with state.engine.begin() as conn:
-        user = await crud.get(conn, tables.users, body.user_id)
-        if user is None or user["status"] == "deleted":
-            raise GatewayError(404, f"user '{body.user_id}' not found")
-        row = await tokens_repo.create(conn, columns)
-        await config_changed(conn)
-    await state.cache.reload()
+    columns.pop("user_id")
+    try:
+        async with state.engine.begin() as conn:
+            row = await tokens_repo.create_for_user(conn, body.user_id, columns)
+    except tokens_repo.NotFound:
+        raise GatewayError(404, f"user '{body.user_id}' not found") from None
+    await state.cache.refresh()
     return json_response({**view(row), "key": key}, status=201)
 
 
@@ -145,22 +144,24 @@ async def update_token(request: web.Request, state: AppState) -> web.StreamRespo
     token_id = request.match_info["id"]
     body = await decode(request, TokenPatch)
     columns = _columns({k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET})
-    async with state.engine.begin() as conn:
-        row = require(await crud.get(conn, tables.tokens, token_id), "token", token_id)
-        if row["status"] == "revoked":
-            raise GatewayError(409, "a revoked token cannot be changed")
-        row = await crud.update(conn, tables.tokens, token_id, columns)
-        await config_changed(conn)
-    await state.cache.reload()
+    try:
+        async with state.engine.begin() as conn:
+            row = await tokens_repo.update(conn, token_id, columns)
+    except tokens_repo.NotFound:
+        raise GatewayError(404, f"token '{token_id}' not found") from None
+    except tokens_repo.Revoked:
+        raise GatewayError(409, "a revoked token cannot be changed") from None
+    await state.cache.refresh()
     return json_response(view(row))
 
 
 @admin
 async def revoke_token(request: web.Request, state: AppState) -> web.StreamResponse:
     token_id = request.match_info["id"]
-    async with state.engine.begin() as conn:
-        require(await crud.get(conn, tables.tokens, token_id), "token", token_id)
-        row = await crud.update(conn, tables.tokens, token_id, {"status": "revoked"})
-        await config_changed(conn)
-    await state.cache.reload()
+    try:
+        async with state.engine.begin() as conn:
+            row = await tokens_repo.revoke(conn, token_id)
+    except tokens_repo.NotFound:
+        raise GatewayError(404, f"token '{token_id}' not found") from None
+    await state.cache.refresh()
     return json_response(view(row))

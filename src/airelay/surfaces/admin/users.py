@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
@@ -18,7 +17,6 @@ from airelay.store import crud, tables
 from airelay.store import users as users_repo
 from airelay.surfaces.admin.common import (
     admin,
-    config_changed,
     decode,
     iso,
     paging,
@@ -132,17 +130,16 @@ async def update_user(request: web.Request, state: AppState) -> web.StreamRespon
         one_of(values["status"], STATUSES, "status")
     if "email" in values:
         values["email"] = _email(values["email"])
-    values["updated_at"] = int(time.time())
-    async with state.engine.begin() as conn:
-        current = require(await crud.get(conn, tables.users, user_id), "user", user_id)
-        if current["status"] == "deleted":
-            raise GatewayError(409, "a deleted user cannot be changed")
-        email = values.get("email")
-        if email is not None and await users_repo.email_taken(conn, email, except_id=user_id):
-            raise GatewayError(409, f"a user with email '{email}' exists")
-        row = await crud.update(conn, tables.users, user_id, values)
-        await config_changed(conn)
-    await state.cache.reload()
+    try:
+        async with state.engine.begin() as conn:
+            row = await users_repo.update(conn, user_id, values)
+    except users_repo.NotFound:
+        raise GatewayError(404, f"user '{user_id}' not found") from None
+    except users_repo.Deleted:
+        raise GatewayError(409, "a deleted user cannot be changed") from None
+    except users_repo.EmailTaken:
+        raise GatewayError(409, f"a user with email '{values['email']}' exists") from None
+    await state.cache.refresh()
     return json_response((await views(state, [row]))[0])
 
 
@@ -150,11 +147,10 @@ async def update_user(request: web.Request, state: AppState) -> web.StreamRespon
 async def delete_user(request: web.Request, state: AppState) -> web.StreamResponse:
     """Users are kept for their history: delete marks them deleted and stops their keys."""
     user_id = request.match_info["id"]
-    async with state.engine.begin() as conn:
-        require(await crud.get(conn, tables.users, user_id), "user", user_id)
-        row = await crud.update(
-            conn, tables.users, user_id, {"status": "deleted", "updated_at": int(time.time())}
-        )
-        await config_changed(conn)
-    await state.cache.reload()
+    try:
+        async with state.engine.begin() as conn:
+            row = await users_repo.mark_deleted(conn, user_id)
+    except users_repo.NotFound:
+        raise GatewayError(404, f"user '{user_id}' not found") from None
+    await state.cache.refresh()
     return json_response({**(await views(state, [row]))[0], "deleted": True})

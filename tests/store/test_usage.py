@@ -1,0 +1,119 @@
+"""Usage rows on SQLite and PostgreSQL: written a chunk of rows per statement with one SQL
+text whatever the chunk's length (not one driver step per row, not one cached statement per
+length), every value read back exactly, the daily rollups summed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from airelay.ids import new_id
+from airelay.store import usage
+from airelay.store.db import create_engine
+from airelay.store.migrate import upgrade
+from airelay.store.tables import usage_daily, usage_logs
+
+DAY = 1_700_000_000 - 1_700_000_000 % 86400
+
+
+@pytest.fixture(scope="module")
+def migrated(database_url: str) -> str:
+    upgrade(database_url)
+    return database_url
+
+
+def usage_row(user_id: str, i: int) -> dict[str, Any]:
+    return {
+        "id": new_id("log"),
+        "user_id": user_id,
+        "token_id": None if i % 2 else "tok_é",
+        "model": "modèle-ü" if i % 3 else "gpt-4o-mini",
+        "endpoint": "/v1/chat/completions",
+        "channel_id": None if i % 5 == 0 else "ch_1",
+        "prompt_tokens": i,
+        "completion_tokens": 2 * i,
+        "cached_tokens": i % 7,
+        "reasoning_tokens": i % 11,
+        "cost": 2**53 + 1 + i,  # beyond what a JSON number read as a double keeps exactly
+        "latency_ms": i % 1000,
+        "status": 200 if i % 4 else 502,
+        "request_id": f"req_{i}",
+        "created_at": DAY + i,
+    }
+
+
+def statements_on(engine: AsyncEngine) -> list[tuple[str, bool]]:
+    """Every (SQL text, executemany) the engine sends to its driver from now on."""
+    seen: list[tuple[str, bool]] = []
+
+    def record(*args: Any) -> None:
+        _conn, _cursor, sql, _params, _context, many = args
+        seen.append((sql, many))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_rows_go_a_chunk_per_statement_with_one_sql_text(migrated: str) -> None:
+    async def scenario() -> None:
+        engine = create_engine(migrated)
+        user = new_id("usr")
+        sizes = [1, 7, usage.CHUNK_ROWS + 3]  # the last one spans two chunks
+        written: list[dict[str, Any]] = []
+        try:
+            seen = statements_on(engine)
+            for size in sizes:
+                rows = [usage_row(user, len(written) + i) for i in range(size)]
+                async with engine.begin() as conn:
+                    await usage.insert_batch(conn, rows)
+                written += rows
+            inserts = [
+                (sql, many) for sql, many in seen if sql.startswith("INSERT INTO usage_logs")
+            ]
+            assert len(inserts) == 1 + 1 + 2  # one statement per chunk
+            assert len({sql for sql, _ in inserts}) == 1  # whatever the chunk's length
+            assert not any(many for _, many in inserts)  # no per-row executemany
+            async with engine.connect() as conn:
+                stored = [
+                    dict(r._mapping)
+                    for r in await conn.execute(
+                        select(usage_logs).where(usage_logs.c.user_id == user)
+                    )
+                ]
+                daily = (
+                    await conn.execute(
+                        select(usage_daily.c.requests, usage_daily.c.cost).where(
+                            usage_daily.c.user_id == user
+                        )
+                    )
+                ).all()
+            assert sorted(stored, key=lambda r: r["id"]) == sorted(written, key=lambda r: r["id"])
+            assert sum(r.requests for r in daily) == len(written)
+            assert sum(r.cost for r in daily) == sum(r["cost"] for r in written)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut(migrated: str) -> None:
+    """PostgreSQL's cast to varchar(n) cuts silently; the rows are cast to text, so the
+    column's own limit refuses the row (SQLite keeps any length, as with every insert)."""
+    if not migrated.startswith("postgresql"):
+        pytest.skip("SQLite does not enforce string lengths")
+
+    async def scenario() -> None:
+        engine = create_engine(migrated)
+        row = usage_row(new_id("usr"), 1) | {"request_id": "r" * 41}
+        try:
+            with pytest.raises(Exception, match="too long"):
+                async with engine.begin() as conn:
+                    await usage.insert_batch(conn, [row])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
