@@ -34,6 +34,14 @@ def test_help_lists_commands() -> None:
         assert command in out
 
 
+def test_a_bad_setting_stops_the_command_with_its_variable_named(tmp_path: Path) -> None:
+    env = env_for(tmp_path, AIRELAY_WORKERS="many", AIRELAY_ADMIN_KEY="not-a-mgmt-secret")
+    result = subprocess.run([*AIRELAY, "serve"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("airelay: AIRELAY_")
+    assert "Traceback" not in result.stderr and "not-a-mgmt-secret" not in result.stderr
+
+
 def test_migrate_then_admin_key(tmp_path: Path) -> None:
     env = env_for(tmp_path)
     subprocess.run([*AIRELAY, "migrate"], env=env, check=True, capture_output=True)
@@ -53,7 +61,7 @@ def _serve(tmp_path: Path, port: int, **extra: str) -> tuple[subprocess.Popen[st
     process = subprocess.Popen(
         [*AIRELAY, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a loaded machine: start-up is two processes' imports
     while time.monotonic() < deadline:
         try:
             httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)

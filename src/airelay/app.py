@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from airelay.billing import tokens
 from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Timeouts
@@ -36,6 +37,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
     env = EnvProxies(os.environ) if settings.upstream_trust_env else None
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        # Before the site listens: loading holds the GIL for a while (billing.tokens).
+        await tokens.load_encodings()
         engine = create_engine(settings.database_url)
         box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
         cache = ConfigCache(engine, box, settings.config_poll_seconds)
@@ -80,6 +83,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             yield
         finally:
             await retention.stop()
+            await tokens.settled()  # usage counted in threads, before the last flush
             await wallets.stop()
             await cache.stop()
             await http.close()

@@ -1,154 +1,176 @@
 """Runtime configuration: environment variables, optionally a TOML file named by AIRELAY_CONFIG.
 
-Environment variables win over the file. Keys in the file are the variable names without the
-``AIRELAY_`` prefix, lower-case (``database_url = "..."``).
+``Settings`` is the one definition of every setting: its name, type, default and bounds
+(``msgspec.Meta``). Nothing else lists them: the environment variable of a field is
+``AIRELAY_`` + its name in upper case (or the name its ``Meta`` gives, for Stripe's usual
+variables), a key of the TOML file is the field's name (``database_url = "..."``), and a test
+checks that README's table names every variable with its default.
+
+Environment variables win over the file; an empty variable counts as unset. Values are
+decoded by msgspec (``"8080"`` from the environment is the integer 8080) and checked
+against the bounds; a bad value is refused at start-up with the variable or key named, and
+the value echoed unless the setting is a secret. A key the file should not hold (a typo, a
+setting that does not exist) is refused too, rather than silently ignored.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/airelay.db"
 
+# Shorthands for the bounds below; ``extra`` carries what msgspec does not interpret.
+_Seconds = Annotated[float, msgspec.Meta(gt=0)]
+_Bytes = Annotated[int, msgspec.Meta(ge=1)]
+_Secret = Annotated[str | None, msgspec.Meta(extra={"secret": True})]
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str | None = None
-    admin_key: str | None = None
-    secret_key: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: Annotated[str, msgspec.Meta(min_length=1)] = DEFAULT_DATABASE_URL
+    # Root management key ensured at start-up, and the key that encrypts upstream keys at rest.
+    admin_key: Annotated[str, msgspec.Meta(pattern="^mgmt-", extra={"secret": True})] | None = None
+    secret_key: _Secret = None
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080  # 0: any free port
+    workers: Annotated[int, msgspec.Meta(ge=1, le=512)] = 1
+    # Beside an SQLite database file unless set; ./data for other databases.
     data_dir: Path = Path("./data")
-    stripe_api_key: str | None = None
-    stripe_webhook_secret: str | None = None
+    stripe_api_key: Annotated[
+        str | None, msgspec.Meta(extra={"secret": True, "env": "STRIPE_API_KEY"})
+    ] = None
+    stripe_webhook_secret: Annotated[
+        str | None, msgspec.Meta(extra={"secret": True, "env": "STRIPE_WEBHOOK_SECRET"})
+    ] = None
     # Where Stripe is reached (tests point it at a local fake) and where Checkout returns to.
     stripe_api_base: str | None = None
     checkout_success_url: str = "http://127.0.0.1:8080/billing/success"
     checkout_cancel_url: str = "http://127.0.0.1:8080/billing/cancel"
     # Seconds to wait for an upstream to answer (headers, then each chunk of a stream).
-    upstream_timeout: float = 300.0
-    upstream_connect_timeout: float = 10.0
+    upstream_timeout: _Seconds = 300.0
+    upstream_connect_timeout: _Seconds = 10.0
     # Seconds one upstream call may take in all, from connecting to the last byte of the
     # answer, streams included (0: no limit). Streams are capped by max_stream_seconds too.
-    upstream_total_timeout: float = 3600.0
+    upstream_total_timeout: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
     # Connections open at once to one upstream origin; calls above it wait for one (within
     # the connect timeout).
-    upstream_max_connections_per_origin: int = 512
+    upstream_max_connections_per_origin: Annotated[int, msgspec.Meta(ge=1)] = 512
     # Use HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY from the environment for channels
     # without a proxy of their own.
     upstream_trust_env: bool = False
     # Largest request body accepted, in bytes (413 above it).
-    max_body_bytes: int = 32 * 1024 * 1024
+    max_body_bytes: _Bytes = 32 * 1024 * 1024
     # How often an instance checks the database for configuration written by another one.
-    config_poll_seconds: float = 1.0
+    config_poll_seconds: _Seconds = 1.0
     # The least time between two writes of charges and usage rows (rows are written as soon
     # as they are queued, at most this often): about what a kill -9 can leave uncharged.
+    billing_flush_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.05
     # After how long without a heartbeat a (crashed) instance's holds go back to their users.
-    billing_flush_seconds: float = 0.05
-    hold_stale_seconds: int = 60
+    hold_stale_seconds: Annotated[int, msgspec.Meta(ge=1)] = 60
     # Days raw usage rows are kept (the daily rollups stay); 0 keeps them forever.
-    usage_retention_days: int = 0
+    usage_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 0
     # Caps on what one upstream answer may cost the process: a whole (non-stream) answer
     # larger than this is dropped (502, failover); a stream is ended with an error event
     # after this many bytes from the upstream or this many seconds.
-    max_upstream_answer_bytes: int = 16 * 1024 * 1024
-    max_stream_bytes: int = 64 * 1024 * 1024
-    max_stream_seconds: float = 1800.0
+    max_upstream_answer_bytes: _Bytes = 16 * 1024 * 1024
+    max_stream_bytes: _Bytes = 64 * 1024 * 1024
+    max_stream_seconds: _Seconds = 1800.0
     # Seconds a client connection may take to send a request head, and stay idle between
     # requests (a slowloris client is cut off after it).
-    client_header_timeout: float = 30.0
+    client_header_timeout: _Seconds = 30.0
     # Relay calls in flight per process above which new calls are refused (503, Retry-After)
     # rather than queued without bound.
-    max_inflight_calls: int = 4096
+    max_inflight_calls: Annotated[int, msgspec.Meta(ge=1)] = 4096
     # Seconds a non-stream call whose client went away keeps reading the upstream's answer
     # to bill the usage it reports; after that it is billed on the estimate.
-    dropped_call_read_seconds: float = 60.0
+    dropped_call_read_seconds: Annotated[float, msgspec.Meta(ge=0)] = 60.0
 
 
-def _boolean(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names its variable or key."""
 
 
-_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "database_url": str,
-    "redis_url": str,
-    "admin_key": str,
-    "secret_key": str,
-    "host": str,
-    "port": int,
-    "workers": int,
-    "data_dir": Path,
-    "upstream_timeout": float,
-    "upstream_connect_timeout": float,
-    "upstream_total_timeout": float,
-    "upstream_max_connections_per_origin": int,
-    "upstream_trust_env": _boolean,
-    "max_body_bytes": int,
-    "config_poll_seconds": float,
-    "billing_flush_seconds": float,
-    "hold_stale_seconds": int,
-    "stripe_api_base": str,
-    "checkout_success_url": str,
-    "checkout_cancel_url": str,
-    "usage_retention_days": int,
-    "max_upstream_answer_bytes": int,
-    "max_stream_bytes": int,
-    "max_stream_seconds": float,
-    "client_header_timeout": float,
-    "max_inflight_calls": int,
-    "dropped_call_read_seconds": float,
+# Variables of settings that do not exist (yet): refused rather than silently ignored.
+_REFUSED = {
+    "AIRELAY_REDIS_URL": "Redis is not supported yet (instances share state through the "
+    "database); unset it",
 }
 
-_UNPREFIXED = {"stripe_api_key": "STRIPE_API_KEY", "stripe_webhook_secret": "STRIPE_WEBHOOK_SECRET"}
+
+def env_name(field: msgspec.structs.FieldInfo) -> str:
+    """The environment variable of a ``Settings`` field."""
+    return str(_extra(field).get("env", "AIRELAY_" + field.name.upper()))
 
 
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    """Build the settings from ``env`` (default ``os.environ``) and the optional TOML file."""
-    env = dict(os.environ) if env is None else env
+def fields() -> tuple[msgspec.structs.FieldInfo, ...]:
+    return msgspec.structs.fields(Settings)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings from ``env`` (default ``os.environ``) over the optional TOML file.
+    Raises ``ConfigError`` for a bad value, an unknown key or an unreadable file."""
+    env = os.environ if env is None else env
+    for name, why in _REFUSED.items():
+        if env.get(name):
+            raise ConfigError(f"{name}: {why}")
+    by_name = {field.name: field for field in fields()}
     values: dict[str, Any] = {}
     config_file = env.get("AIRELAY_CONFIG")
     if config_file:
-        with open(config_file, "rb") as fh:
-            for key, value in tomllib.load(fh).items():
-                if key in _FIELDS or key in _UNPREFIXED:
-                    values[key] = value
-    for key in _FIELDS:
-        raw = env.get("AIRELAY_" + key.upper())
-        if raw not in (None, ""):
-            values[key] = raw
-    for key, name in _UNPREFIXED.items():
+        for key, raw in _read_toml(config_file).items():
+            field = by_name.get(key)
+            if field is None:
+                raise ConfigError(f"{key} in {config_file}: no such setting")
+            values[key] = _decode(field, raw, f"{key} in {config_file}")
+    for field in by_name.values():
+        name = env_name(field)
         raw = env.get(name)
-        if raw not in (None, ""):
-            values[key] = raw
-    converted: dict[str, Any] = {}
-    for key, value in values.items():
-        kind = _FIELDS.get(key, str)
-        try:
-            converted[key] = kind(value)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"invalid value for {key}: {value!r}") from exc
-    if not converted.get("upstream_total_timeout", 0) >= 0:  # negative, NaN
-        raise ValueError("upstream_total_timeout must be 0 (no limit) or more")
-    if converted.get("upstream_max_connections_per_origin", 1) < 1:
-        raise ValueError("upstream_max_connections_per_origin must be 1 or more")
-    if "data_dir" not in converted:
-        db_url = converted.get("database_url", DEFAULT_DATABASE_URL)
-        converted["data_dir"] = _data_dir_for(db_url)
-    return Settings(**converted)
+        if raw:
+            values[field.name] = _decode(field, raw, name)
+    if "data_dir" not in values:
+        values["data_dir"] = _data_dir_for(values.get("database_url", DEFAULT_DATABASE_URL))
+    return Settings(**values)
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"AIRELAY_CONFIG: cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"AIRELAY_CONFIG: {path} is not valid TOML: {exc}") from exc
+
+
+def _decode(field: msgspec.structs.FieldInfo, raw: object, source: str) -> Any:
+    """``raw`` (a string from the environment, any TOML value) as the field's type, within
+    its bounds. Lax: the environment holds only strings."""
+    try:
+        return msgspec.convert(raw, field.type, strict=False, dec_hook=_dec_hook)
+    except msgspec.ValidationError as exc:
+        shown = "" if _extra(field).get("secret") else f" {raw!r}"
+        raise ConfigError(f"{source}: invalid value{shown}: {exc}") from None
+
+
+def _dec_hook(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
+
+
+def _extra(field: msgspec.structs.FieldInfo) -> dict[str, Any]:
+    """The ``extra`` of the field's ``Meta`` (``X | None`` included: the Meta is on X)."""
+    for kind in (field.type, *typing.get_args(field.type)):
+        for meta in getattr(kind, "__metadata__", ()):
+            if isinstance(meta, msgspec.Meta) and meta.extra:
+                return dict(meta.extra)
+    return {}
 
 
 def _data_dir_for(database_url: str) -> Path:

@@ -33,7 +33,7 @@ from support.admin import Admin, unique_model
 from support.gateway import Gateway
 from support.ledger import Books, books, wait_for_rows
 
-from airelay.billing.tokens import estimate_tokens
+from airelay.billing.tokens import INLINE_CHARS, estimate_tokens
 from airelay.formats import openai_chat
 from airelay.state import STATE
 
@@ -376,6 +376,21 @@ def test_stream_stall_ends_with_error_event(lone: Setup, faulty: FaultyUpstream)
     assert faulty.wait_idle()
     current = assert_settled(lone, rows=1, cost=None)
     assert current.usage_cost > 0  # the produced text, estimated
+
+
+def test_cut_stream_with_a_long_prompt_is_billed_its_exact_count(
+    lone: Setup, faulty: FaultyUpstream
+) -> None:
+    """A prompt far past ``INLINE_CHARS`` is counted in a worker thread, off the event loop;
+    the charge is still the exact count of the prompt and of the text that came."""
+    messages = [{"role": "user", "content": "Tell me about the sea. " * 4000}]
+    faulty.script(Fault.stall(2))
+    status, lines = lone.stream({"messages": messages})
+    assert status == 200 and "[DONE]" not in lines
+    prompt = estimate_tokens(openai_chat.prompt_text({"messages": messages}), lone.model)
+    completion = estimate_tokens("Hello from", lone.model)
+    assert len(openai_chat.prompt_text({"messages": messages})) > 10 * INLINE_CHARS
+    assert_settled(lone, rows=1, cost=prompt * INPUT_UNITS + completion * OUTPUT_UNITS)
 
 
 def test_stream_reset_ends_with_error_event(lone: Setup, faulty: FaultyUpstream) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import replace
 from pathlib import Path
 
+import msgspec
 import uvloop
 from aiohttp import web
 
@@ -22,7 +22,7 @@ class Gateway:
     """A gateway process-in-a-thread: ``url`` is its root, ``admin_key`` its mgmt key."""
 
     def __init__(self, database_url: str, data_dir: Path, **overrides: object) -> None:
-        self.settings = replace(
+        self.settings = msgspec.structs.replace(
             Settings(),
             database_url=database_url,
             data_dir=data_dir,
@@ -30,7 +30,7 @@ class Gateway:
             host="127.0.0.1",
             port=0,
             config_poll_seconds=0.5,
-            **overrides,  # type: ignore[arg-type]
+            **overrides,
         )
         self.admin_key = ADMIN_KEY
         self.port = 0

@@ -2,16 +2,22 @@
 
 tiktoken's own ``get_encoding`` downloads the rank files from openaipublic.blob.core.windows.net
 on first use (and caches them under ``$TMPDIR/data-gym-cache``). This module never calls it, nor
-anything in ``tiktoken.load`` or ``tiktoken_ext``: the rank files come from the ``bpe-openai``
-distribution, which ships them gzipped as package data, and the ``tiktoken.Encoding`` is built
-here from them, so no code path can reach the network. Nothing global is set either (no
+anything in ``tiktoken.load`` or ``tiktoken_ext``: the two rank files ship gzipped inside this
+package (``billing/ranks/<name>.tiktoken.gz``), and the ``tiktoken.Encoding`` is built here from
+them, so no code path can reach the network. Nothing global is set either (no
 ``TIKTOKEN_CACHE_DIR``).
 
-- The files are located with ``importlib.util.find_spec("bpe_openai")``, which finds the
-  package without executing its ``__init__`` (that would load a 75 MB Rust extension, about
-  70 MB of RSS), or else through the distribution's file list.
+- Why package data rather than a dependency: the files are OpenAI's public data, 2.4 MB
+  gzipped (o200k_base 3.6 MB raw, 1.7 MB gzipped; cl100k_base 1.7 MB raw, 0.8 MB gzipped).
+  The package we used to install for them (``bpe-openai``) is 75 MB, almost all a Rust
+  extension we never load; PyPI has no well-kept package that ships only the rank files
+  (the one that exists carries cl100k alone and registers itself as a tiktoken plugin).
+  gzip rather than xz: xz saves 0.7 MB but is slower to decompress (75 ms against 25 ms
+  for o200k) and Python's ``lzma`` module is missing from some builds; ``zlib`` never is.
+- The files were made with ``gzip -9n`` from the files tiktoken downloads. Refreshing them is
+  a deliberate change: fetch, check the SHA-256 below, ``gzip -9n``, commit.
 - The decompressed ranks must match the SHA-256 that tiktoken pins for OpenAI's published files,
-  so a count here is the count OpenAI's tokenizer gives.
+  so a count here is the count OpenAI's tokenizer gives, and a damaged file is refused.
 - The pattern strings and special tokens are copied from ``tiktoken_ext/openai_public.py``
   (tiktoken 0.14), where they are locals of the loader functions; a test checks them against
   the installed tiktoken.
@@ -19,14 +25,16 @@ here from them, so no code path can reach the network. Nothing global is set eit
   ``Encoding``; ours refuse pickling and drop it once the Rust ``CoreBPE`` has its own copy.
 
 Measured (x86-64, Python 3.11, tiktoken 0.14), in a fresh process: loading o200k_base takes
-0.33-0.40 s (read, verify and parse the ranks ~0.2 s, build the CoreBPE ~0.15 s) and raises
-RSS from 20 MB to 67 MB (+47 MB; 92 MB at the peak of the load); cl100k_base then takes
-0.16 s and +23 MB. Importing tiktoken itself: 26 ms, +5 MB. Counting 100 KB of text with
-o200k takes ~3 ms for English prose, ~7 ms for Chinese, ~9 ms for Python source.
+about 0.3-0.4 s of CPU (read, verify and parse the ranks ~0.1 s, since the rank column is not
+parsed; build the CoreBPE 0.15-0.25 s, holding the GIL) and raises RSS by 47-49 MB (more at
+the peak of the load); cl100k_base then takes 0.15-0.2 s and +23 MB. Importing tiktoken
+itself: 26 ms, +5 MB. Counting 100 KB of text with o200k takes ~3 ms for English prose,
+~7 ms for Chinese, ~9 ms for Python source.
 
 Loading is lazy and thread-safe: the first ``encoding(name)`` loads, concurrent callers wait
-for it, later callers get the cached object. Call ``preload()`` at start-up (off the event
-loop) to take the cost before the first request.
+for it, later callers get the cached object. Building the ``CoreBPE`` holds the GIL for
+0.1-0.2 s, so a load stalls an event loop even from a worker thread: the server calls
+``preload()`` in a thread at start-up, before it serves (``tokens.load_encodings``).
 
 Text is encoded in chunks of at most ``CHUNK_CHARS`` characters, cut where tiktoken's
 pre-tokenizer always starts a new piece (``is_exact_cut``), so the count stays exact.
@@ -37,10 +45,9 @@ tiktoken raises a Rust panic (``pyo3_runtime.PanicException``, a ``BaseException
 
 from __future__ import annotations
 
-import base64
+import binascii
 import gzip
 import hashlib
-import importlib.util
 import logging
 import threading
 from dataclasses import dataclass
@@ -109,9 +116,6 @@ SPECS: dict[EncodingName, EncodingSpec] = {
     ),
 }
 
-DISTRIBUTION = "bpe-openai"
-PACKAGE = "bpe_openai"
-
 # The largest piece of text handed to tiktoken at once. 256 K spaces still encode; 1 M overflow.
 CHUNK_CHARS = 8192
 _CUT_TRIES = 64
@@ -122,25 +126,8 @@ class TokenizerUnavailable(RuntimeError):
 
 
 def _data_file(name: EncodingName) -> Path:
-    """Where ``bpe-openai`` installed ``<name>.tiktoken.gz``, found without importing it."""
-    filename = f"{name}.tiktoken.gz"
-    spec = importlib.util.find_spec(PACKAGE)  # finds; runs no package code
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / "data" / filename
-        if candidate.is_file():
-            return candidate
-    from importlib import metadata  # only here: it pulls in email and socket
-
-    try:
-        files = metadata.distribution(DISTRIBUTION).files or []
-    except metadata.PackageNotFoundError:
-        files = []
-    for file in files:
-        if file.name == filename:
-            path = Path(str(file.locate()))
-            if path.is_file():
-                return path
-    raise TokenizerUnavailable(f"{filename} not found: is the {DISTRIBUTION} package installed?")
+    """Where this package ships ``<name>.tiktoken.gz``."""
+    return Path(__file__).with_name("ranks") / f"{name}.tiktoken.gz"
 
 
 def read_ranks(spec: EncodingSpec) -> dict[bytes, int]:
@@ -151,11 +138,11 @@ def read_ranks(spec: EncodingSpec) -> dict[bytes, int]:
         raise TokenizerUnavailable(f"cannot read {path}: {exc}") from exc
     if hashlib.sha256(data).hexdigest() != spec.sha256:
         raise TokenizerUnavailable(f"{path} does not hold OpenAI's {spec.name} ranks")
-    ranks: dict[bytes, int] = {}
-    for line in data.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
+    # The pinned files list one base64 token a line, ranked by line: 0, 1, 2... (a test
+    # reads the rank column to check it), so the column need not be parsed: half the time.
+    a2b = binascii.a2b_base64
+    tokens = [a2b(line[: line.index(b" ")]) for line in data.split(b"\n") if line]
+    ranks = dict(zip(tokens, range(len(tokens)), strict=True))
     if len(ranks) != spec.n_ranks:
         raise TokenizerUnavailable(f"{path}: {len(ranks)} ranks, expected {spec.n_ranks}")
     return ranks
@@ -210,6 +197,11 @@ def encoding(name: EncodingName) -> tiktoken.Encoding:
 
 def is_loaded(name: EncodingName) -> bool:
     return name in _loaded
+
+
+def is_ready(name: EncodingName) -> bool:
+    """Whether ``encoding(name)`` answers at once: loaded, or known to be unavailable."""
+    return name in _loaded or name in _failed
 
 
 def preload(*names: EncodingName) -> None:

@@ -44,15 +44,29 @@ for non-text parts, which are not scaled:
   models use about 10) over a duration guessed from its size (``_AUDIO_BYTES_PER_SECOND``).
 - a tool definition is the JSON of its name, description and parameter schema (OpenAI
   renders tools more compactly, so this errs high); a tool call is its name and arguments.
+
+Counts for billing never stall the event loop. Counting is CPU work: 16 K characters take
+0.7 ms of English, 5 ms of Chinese and 9 ms of varied Unicode, and a prompt may be megabytes.
+``estimate_tokens_then`` counts up to ``INLINE_CHARS`` characters at once (at most about a
+millisecond, cheaper than a thread hop's latency) and anything longer in the loop's default
+executor, then calls back on the loop; tiktoken releases the GIL while it encodes, so the
+loop keeps running. The count stays exact: no sampling a long text, which a caller could
+game. ``load_encodings`` loads every encoding in a thread at start-up, before the server
+listens: building one holds the GIL for 0.1-0.2 s, which would stall a serving loop even
+from a thread.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import functools
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from airelay.billing import tokenizer
 from airelay.billing.tokenizer import EncodingName, TokenizerUnavailable
@@ -175,6 +189,69 @@ def estimate_tokens(text: str, model: str | None = None) -> int:
         return _char_estimate(text)
 
 
+# Above this many characters in all, a billing count runs in a worker thread: ~1 ms of the
+# slowest text measured (varied Unicode), ~0.1 ms of English.
+INLINE_CHARS = 2048
+
+_pending: set[asyncio.Future[list[int]]] = set()
+
+
+def estimate_tokens_then(
+    texts: Sequence[str], model: str | None, then: Callable[[list[int]], object]
+) -> None:
+    """Call ``then`` with ``estimate_tokens`` of each of ``texts``, on the event loop, without
+    stalling it: at once when the texts are short and their encoding is loaded, otherwise
+    from a worker thread once counted (``settled()`` waits for those). ``then`` is called
+    exactly once, whatever happens (a failed count falls back to the character estimate)."""
+    if sum(map(len, texts)) <= INLINE_CHARS and tokenizer.is_ready(family_of(model).encoding):
+        then([estimate_tokens(text, model) for text in texts])
+        return
+    try:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, _estimate_all, tuple(texts), model)
+    except RuntimeError:  # no loop (a synchronous caller) or an executor shut down
+        then(_estimate_all(tuple(texts), model))
+        return
+    _pending.add(future)
+    future.add_done_callback(functools.partial(_deliver, then, tuple(texts)))
+
+
+def _estimate_all(texts: tuple[str, ...], model: str | None) -> list[int]:
+    return [estimate_tokens(text, model) for text in texts]
+
+
+def _deliver(
+    then: Callable[[list[int]], object],
+    texts: tuple[str, ...],
+    future: asyncio.Future[list[int]],
+) -> None:
+    _pending.discard(future)
+    failure = "cancelled" if future.cancelled() else future.exception()
+    if failure is None:
+        then(future.result())
+    else:
+        log.error("a token count failed (%r); billing the character estimate", failure)
+        then([_char_estimate(text) for text in texts])
+
+
+async def settled() -> None:
+    """Wait until every count this event loop handed to a thread has called back (at
+    shutdown, before the last usage is written)."""
+    loop = asyncio.get_running_loop()
+    mine = [future for future in _pending if future.get_loop() is loop]
+    if mine:
+        await asyncio.wait(mine)
+
+
+async def load_encodings() -> None:
+    """Load every encoding in a worker thread (at start-up, before serving). A broken
+    install is logged, not raised: counts then fall back to the character estimate."""
+    try:
+        await asyncio.to_thread(tokenizer.preload)
+    except TokenizerUnavailable as exc:
+        log.error("token counts will fall back to a character estimate: %s", exc)
+
+
 def _char_estimate(text: str) -> int:
     ascii_chars = len(text.encode("ascii", "ignore"))
     return -(-ascii_chars // 4) + (len(text) - ascii_chars)
@@ -239,4 +316,4 @@ def audio_tokens(audio: Audio) -> int:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return orjson.dumps(value, default=str).decode()

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeGuard
 
+from airelay.formats.json_text import parse_arguments as parse_arguments
+
 Json = dict[str, Any]
-
-
-def parse_arguments(arguments: str) -> Json:
-    """Tool-call arguments as the object Anthropic wants; ``{}`` when they are not one."""
-    try:
-        value = json.loads(arguments) if arguments else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def is_int(value: object) -> TypeGuard[int]:

@@ -9,7 +9,6 @@ come at any point.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Any, Final, Literal
@@ -29,6 +28,7 @@ from airelay.formats.ir import (
     ToolCallStart,
     UsageReport,
 )
+from airelay.formats.json_text import compact_json as compact_json
 from airelay.formats.usage import Usage, from_anthropic
 
 Json = dict[str, Any]
@@ -142,10 +142,6 @@ def error_type(status: int, type_: str | None = None) -> str:
     if status in _STATUS_ERROR_TYPES:
         return _STATUS_ERROR_TYPES[status]
     return "api_error" if status >= 500 else "invalid_request_error"
-
-
-def compact_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # ---- streams ----------------------------------------------------------------------------

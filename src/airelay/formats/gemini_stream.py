@@ -12,7 +12,6 @@ always arrives whole, so the encoder holds a call back until its arguments are c
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Callable
 from typing import Any, Final
@@ -41,6 +40,7 @@ from airelay.formats.ir import (
     ToolResult,
     UsageReport,
 )
+from airelay.formats.json_text import compact_json, parse_arguments, parse_json
 from airelay.formats.usage import Usage, from_gemini
 
 __all__ = [
@@ -115,18 +115,6 @@ def field(obj: Json, camel: str) -> Any:
     """``obj[camel]``, or the snake_case spelling the SDK also sends."""
     value = obj.get(camel)
     return obj.get(_SNAKE.sub("_", camel).lower()) if value is None else value
-
-
-def compact_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def parse_arguments(arguments: str) -> Json:
-    try:
-        value = json.loads(arguments) if arguments else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def response_call_id(response_id: str, number: int) -> str:
@@ -277,10 +265,7 @@ def _encode_part(
 
 def _encode_result(result: ToolResult, names: dict[str, str], result_ids: frozenset[str]) -> Json:
     text = "".join(p.text for p in result.content if isinstance(p, Text))
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
+    parsed = parse_json(text)
     if not isinstance(parsed, dict):
         parsed = {"error" if result.is_error else "result": text}
     out: Json = {"name": result.name or names.get(result.call_id) or result.call_id}

@@ -5,14 +5,30 @@ what was generated is unknown)."""
 
 from __future__ import annotations
 
-from airelay.billing.tokens import estimate_tokens
+from collections.abc import Callable
+
+from airelay.billing.tokens import estimate_tokens_then
 from airelay.formats.registry import wire
 from airelay.formats.usage import Usage
 from airelay.relay.call import ChatCall
+from airelay.relay.metering import Meter
 
 
-def estimated_usage(call: ChatCall, completion_text: str) -> Usage:
-    prompt = estimate_tokens(wire(call.client).prompt_text(call), call.model)
-    return Usage(
-        prompt_tokens=prompt, completion_tokens=estimate_tokens(completion_text, call.model)
-    )
+def settle_on_estimate(
+    meter: Meter, call: ChatCall, completion_text: str, *, channel_id: str | None, status: int
+) -> None:
+    """Settle ``meter`` on the prompt's and ``completion_text``'s tokens counted offline.
+    The meter closes now; long texts are counted in a worker thread (never on the event
+    loop), so the charge may follow a few milliseconds later."""
+    charge = meter.settle_later(channel_id=channel_id, status=status)
+    if charge is None:
+        return
+    try:
+        prompt = wire(call.client).prompt_text(call)
+    except Exception:  # a request it cannot read again: bill the rest rather than nothing
+        prompt = ""
+    estimate_tokens_then((prompt, completion_text), call.model, _usage_for(charge))
+
+
+def _usage_for(charge: Callable[[Usage], int]) -> Callable[[list[int]], int]:
+    return lambda counts: charge(Usage(prompt_tokens=counts[0], completion_tokens=counts[1]))

@@ -6,7 +6,9 @@ The surfaces open a ``Meter`` before calling the upstream and close it exactly o
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from airelay.billing.wallets import InsufficientFunds, QuotaExhausted, Reservation, Wallets
@@ -39,6 +41,25 @@ class Meter:
         if self.closed:
             return 0
         self.closed = True
+        return self._charge(channel_id, status, self._latency_ms(), int(time.time()), usage)
+
+    def settle_later(self, *, channel_id: str | None, status: int) -> Callable[[Usage], int] | None:
+        """Close the meter now for usage known later (counted off the event loop): returns
+        what charges it, once, or None if the meter was closed already. A ``release`` in
+        between does nothing; the row keeps the latency and time of now."""
+        if self.closed:
+            return None
+        self.closed = True
+        return functools.partial(
+            self._charge, channel_id, status, self._latency_ms(), int(time.time())
+        )
+
+    def _latency_ms(self) -> int:
+        return int((time.perf_counter() - self.started) * 1000)
+
+    def _charge(
+        self, channel_id: str | None, status: int, latency_ms: int, created_at: int, usage: Usage
+    ) -> int:
         multiplier = self.snapshot.group_multipliers.get(self.multiplier_key)
         cost = token_cost(usage, self.price, multiplier)
         row = {
@@ -52,10 +73,10 @@ class Meter:
             "completion_tokens": usage.completion_tokens,
             "cached_tokens": usage.cached_tokens,
             "reasoning_tokens": usage.reasoning_tokens,
-            "latency_ms": int((time.perf_counter() - self.started) * 1000),
+            "latency_ms": latency_ms,
             "status": status,
             "request_id": self.request_id,
-            "created_at": int(time.time()),
+            "created_at": created_at,
             "cost": 0,  # set to the charge by the wallet
         }
         return self.wallets.settle(self.reservation, cost, row)

@@ -38,7 +38,7 @@ from airelay.providers.presets import preset
 from airelay.relay.admission import Admission
 from airelay.relay.call import ChatCall
 from airelay.relay.collaborators import Relay
-from airelay.relay.estimate import estimated_usage
+from airelay.relay.estimate import settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, Unusable, call_with_failover
 from airelay.relay.images import inline_remote_images
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
@@ -257,8 +257,9 @@ class _Answer:
         task.cancel()
 
     def settle_on_estimate(self) -> None:
-        usage = estimated_usage(self.call, "")
-        self.meter.settle(usage, channel_id=self.channel_id, status=CLIENT_CLOSED)
+        settle_on_estimate(
+            self.meter, self.call, "", channel_id=self.channel_id, status=CLIENT_CLOSED
+        )
 
 
 def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
@@ -348,15 +349,20 @@ def _whole(call: ChatCall, result: Completed, meter: Meter, status: int) -> Whol
         if fmt == call.client:
             body, usage, document = wire(fmt).whole_usage(result.body, upstream_model, call.model)
             if usage is None:
-                usage = estimated_usage(call, answer_text(codec(fmt).decode_response(document)))
+                text = answer_text(codec(fmt).decode_response(document))
         else:
             answer = codec(fmt).decode_response(orjson.loads(result.body))
             answer.model = call.model
             body = orjson.dumps(codec(call.client).encode_response(answer))
-            usage = answer.usage or estimated_usage(call, answer_text(answer))
+            usage = answer.usage
+            if usage is None:
+                text = answer_text(answer)
     except (ValueError, LookupError, TypeError, AttributeError) as exc:
         raise Unusable(f"the upstream answered 200 in an unexpected shape ({_why(exc)})") from exc
-    meter.settle(usage, channel_id=result.channel.id, status=status)
+    if usage is None:
+        settle_on_estimate(meter, call, text, channel_id=result.channel.id, status=status)
+    else:
+        meter.settle(usage, channel_id=result.channel.id, status=status)
     return Whole(200, body, "application/json")
 
 

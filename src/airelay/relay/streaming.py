@@ -27,7 +27,7 @@ from airelay.formats.names import WireFormat
 from airelay.formats.registry import wire
 from airelay.formats.usage import Usage
 from airelay.relay.call import ChatCall
-from airelay.relay.estimate import estimated_usage
+from airelay.relay.estimate import settle_on_estimate
 from airelay.relay.failover import Streaming
 from airelay.relay.metering import CLIENT_CLOSED, Meter
 from airelay.relay.passthrough import PassThrough
@@ -140,10 +140,12 @@ async def relay_stream(
         usage = handler.usage
         if usage is None:
             try:
-                usage = estimated_usage(call, handler.text())
+                text = handler.text()
             except Exception:  # never leave a call unsettled
-                usage = Usage()
-        meter.settle(usage, channel_id=upstream.channel.id, status=status)
+                text = ""
+            settle_on_estimate(meter, call, text, channel_id=upstream.channel.id, status=status)
+        else:
+            meter.settle(usage, channel_id=upstream.channel.id, status=status)
 
 
 class Translator:
