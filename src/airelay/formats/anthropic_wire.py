@@ -9,7 +9,7 @@ import orjson
 from airelay.formats.anthropic_codec import CODEC
 from airelay.formats.names import WireFormat
 from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object
-from airelay.formats.text import request_text
+from airelay.formats.text import answer_text, request_text
 from airelay.formats.usage import Usage, from_anthropic
 from airelay.formats.wire import Request, SseStyle
 
@@ -87,6 +87,9 @@ class AnthropicWire:
             document["model"] = public_model
             body = orjson.dumps(document)
         return body, usage, document
+
+    def answer_text(self, document: dict[str, Any]) -> str:
+        return answer_text(CODEC.decode_response(document))
 
     def rewriter(self, request: Request, upstream_model: str) -> AnthropicRewriter:
         return AnthropicRewriter(upstream_model, request.model)

@@ -9,7 +9,7 @@ import orjson
 from airelay.formats.gemini_codec import CODEC
 from airelay.formats.names import WireFormat
 from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object
-from airelay.formats.text import request_text
+from airelay.formats.text import answer_text, request_text
 from airelay.formats.usage import Usage, from_gemini
 from airelay.formats.wire import Request, SseStyle
 
@@ -83,6 +83,9 @@ class GeminiWire:
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:
         document = json_object(body)
         return body, from_gemini(document.get("usageMetadata")), document
+
+    def answer_text(self, document: dict[str, Any]) -> str:
+        return answer_text(CODEC.decode_response(document))
 
     def rewriter(self, request: Request, upstream_model: str) -> GeminiRewriter:
         return GeminiRewriter()

@@ -11,6 +11,7 @@ from airelay.formats.names import WireFormat
 from airelay.formats.openai_chat import DONE, ChunkRewriter
 from airelay.formats.openai_codec import CODEC
 from airelay.formats.passthrough import BLOCK, Renamer, json_object
+from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
 from airelay.formats.wire import Request, SseStyle
 
@@ -93,6 +94,9 @@ class OpenAIWire:
             document["model"] = public_model
             body = orjson.dumps(document)
         return body, usage, document
+
+    def answer_text(self, document: dict[str, Any]) -> str:
+        return answer_text(CODEC.decode_response(document))
 
     def rewriter(self, request: Request, upstream_model: str) -> OpenAIRewriter:
         return OpenAIRewriter(upstream_model, request.model, strip_usage=not request.wants_usage)

@@ -6,13 +6,13 @@ what was generated is unknown)."""
 from __future__ import annotations
 
 from airelay.billing.tokens import estimate_tokens
-from airelay.formats.registry import wire
+from airelay.formats.registry import body
 from airelay.formats.usage import Usage
-from airelay.relay.call import ChatCall
+from airelay.relay.call import Call
 
 
-def estimated_usage(call: ChatCall, completion_text: str) -> Usage:
-    prompt = estimate_tokens(wire(call.client).prompt_text(call), call.model)
+def estimated_usage(call: Call, completion_text: str) -> Usage:
+    prompt = estimate_tokens(body(call.client).prompt_text(call), call.model)
     return Usage(
         prompt_tokens=prompt, completion_tokens=estimate_tokens(completion_text, call.model)
     )
