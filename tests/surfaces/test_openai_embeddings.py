@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 from fakes.openai_embeddings import DEFAULT_DIMENSIONS, vector
 from fakes.openai_upstream import Behaviour, FakeOpenAI
@@ -316,3 +317,34 @@ def test_model_list_unchanged(gateway: Gateway, admin: Admin, embedder: Embedder
     names = [m.id for m in sdk(gateway, embedder.key).models.list()]
     assert names.count(embedder.model) == 1
     assert names == sorted(names)
+
+
+def test_reserved_up_front_from_the_input_size(
+    gateway: Gateway, admin: Admin, upstream: FakeOpenAI
+) -> None:
+    """Token ids are the densest input (two bytes each): the reservation bounds the prompt
+    by half the body's bytes, so a balance below that bound is refused (402) before any
+    upstream call, and one that covers it pays the exact cost."""
+    model = unique_model("emb-reserve")
+    admin.create_channel(
+        base_url=upstream.base_url,
+        api_keys=["sk-upstream-test"],
+        models=[model],
+        endpoints=["embeddings"],
+        price={"input": 1_000_000, "output": 0},  # one dollar per token
+    )
+    ids = list(range(1, 11)) * 10  # 100 ids, nearly all single-digit
+    raw = orjson.dumps({"model": model, "input": ids})
+    bound = -(-len(raw) // 2)  # tokens the reservation may have to pay for
+    assert bound > len(ids) > -(-len(raw) // 3)  # the chat bound would be too low here
+    poor = admin.create_user(balance=bound - 1)
+    refused = raw_post(gateway, admin.create_token(poor["id"])["key"], raw)
+    assert refused.status_code == 402, refused.text
+    assert not upstream.embeddings_requests
+    enough = admin.create_user(balance=bound)
+    response = raw_post(gateway, admin.create_token(enough["id"])["key"], raw)
+    assert response.status_code == 200, response.text
+    url = gateway.settings.database_url
+    after = wait_for_rows(url, enough["id"], 1)
+    assert after.usage_cost == usd_to_units(len(ids))
+    assert after.credits - after.usage_cost == after.spendable == usd_to_units(bound - len(ids))

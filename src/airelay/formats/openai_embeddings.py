@@ -122,6 +122,8 @@ class EmbeddingsBody:
     """OpenAI embeddings, passed through: the model renamed, usage read from the answer."""
 
     name = WireFormat.OPENAI_EMBEDDINGS
+    # A token id takes at least two bytes of the body (a digit and a comma or bracket).
+    bytes_per_token = 2
 
     def same_format_body(self, request: Request, upstream_model: str) -> bytes:
         if upstream_model == request.model:

@@ -53,6 +53,7 @@ class OpenAIWire:
     codec = CODEC
     sse = SseStyle(named=False, end=b"\n\n")
     inline_images_only = False
+    bytes_per_token = 3  # CJK: three UTF-8 bytes, about one token per character
     end_marks: tuple[bytes, ...] = (DONE,)
 
     def ends(self, name: str | None, data: bytes) -> bool:

@@ -51,6 +51,9 @@ class Body(Protocol):
     the subset every endpoint's format has (an embeddings answer never streams)."""
 
     name: WireFormat
+    #: The fewest bytes of a request body one prompt token takes: a reservation bounds the
+    #: prompt by the body's length divided by this.
+    bytes_per_token: int
 
     def same_format_body(self, request: Request, upstream_model: str) -> bytes:
         """The client's bytes for an upstream of the same format, changed only where the

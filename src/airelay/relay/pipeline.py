@@ -133,8 +133,10 @@ async def run_call(
 
 
 async def _reserve(wallets: Wallets, snapshot: Snapshot, record: KeyRecord, call: Call) -> Meter:
-    """Price the call's worst case and reserve it (402 when it cannot be paid)."""
-    max_output, choices = _output_bounds(call)
+    """Price the call's worst case and reserve it (402 when it cannot be paid): the same
+    step for every endpoint, its bounds from the client's format."""
+    passed = format_body(call.client)
+    max_output, choices = passed.output_bounds(call)
     return await open_meter(
         wallets,
         snapshot,
@@ -142,7 +144,7 @@ async def _reserve(wallets: Wallets, snapshot: Snapshot, record: KeyRecord, call
         model=call.model,
         endpoint=call.path,
         request_id=call.request_id,
-        prompt_tokens=prompt_upper_bound(len(call.body)),
+        prompt_tokens=prompt_upper_bound(len(call.body), passed.bytes_per_token),
         max_output_tokens=max_output,
         choices=choices,
     )
@@ -281,13 +283,9 @@ def _needs_inline_images(call: Call, channels: list[ChannelRecord]) -> bool:
     return False
 
 
-def _output_bounds(call: Call) -> tuple[int | None, int]:
-    return format_body(call.client).output_bounds(call)
-
-
 def _attempt(settings: Settings, call: Call, channel: ChannelRecord) -> Attempt:
     """The request of one attempt on ``channel``: the body in the channel's format, and
-    the provider's head for (key, model, stream), encoded once and cached on the channel.
+    the provider's head for (endpoint, key, model, stream), encoded once and cached on the channel.
     A provider that signs each request (``per_call``) adds its fields and its body shape
     to a copy of that head."""
     provider = preset(channel.type).provider
