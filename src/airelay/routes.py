@@ -7,7 +7,15 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from airelay.surfaces import account, anthropic, billing, gemini, model_lists, openai_chat
+from airelay.surfaces import (
+    account,
+    anthropic,
+    billing,
+    gemini,
+    model_lists,
+    openai_chat,
+    openai_embeddings,
+)
 from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
 from airelay.surfaces.endpoint import endpoint, unmatched
 from airelay.surfaces.openapi import openapi_json
@@ -16,6 +24,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/completions", openai_chat.chat_completions),
+    ("POST", "/embeddings", openai_embeddings.embeddings),
     ("GET", "/models", model_lists.list_models),
     ("GET", "/models/{model:.+}", model_lists.retrieve_model),
     ("POST", "/messages", anthropic.messages),

@@ -408,6 +408,7 @@ def test_prompt_upper_bound_is_unchanged() -> None:
     assert prompt_upper_bound(1) == 1
     assert prompt_upper_bound(300) == 100
     assert prompt_upper_bound(301) == 101
+    assert prompt_upper_bound(301, 2) == 151
 
 
 # ---- billing counts off the event loop ------------------------------------------------

@@ -1,4 +1,4 @@
-"""A fake OpenAI Chat Completions upstream, served over real HTTP on loopback.
+"""A fake OpenAI Chat Completions and Embeddings upstream, served over real HTTP on loopback.
 
 Runs an aiohttp server in a daemon thread with its own event loop.  Answers are
 deterministic (rules in ``openai_payloads``) so gateway tests can assert exact content and
@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from .loopback import DONE, Behaviour, LoopbackFake, RecordedRequest
+from .openai_embeddings import embeddings_answer
 from .openai_payloads import (
     REASONING_TEXT,
     TOOL_ARGUMENTS,
@@ -65,8 +66,13 @@ class FakeOpenAI(LoopbackFake):
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
+    @property
+    def embeddings_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/embeddings")]
+
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
 
     def error(self, status: int, message: str, type_: str | None = None) -> web.Response:
@@ -187,6 +193,24 @@ class FakeOpenAI(LoopbackFake):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         chunks = stream_chunks(head, answer, n, include_usage)
         return await self._stream(request, chunks, behaviour)
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        body, behaviour = await self.record(request)
+        early = await self._pre_answer(request, behaviour)
+        if early is not None:
+            return early
+        if not isinstance(body, dict):
+            return self._error(400, "We could not parse the JSON body of your request.")
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return self._error(400, "you must provide a model parameter")
+        value = body.get("input")
+        if not value or not isinstance(value, (str, list)):
+            msg = "'input' is a required property and cannot be empty"
+            return self._error(400, msg, param="input")
+        if body.get("encoding_format") not in (None, "float", "base64"):
+            msg = "'encoding_format' must be 'float' or 'base64'"
+            return self._error(400, msg, param="encoding_format")
+        return await self._send_json(request, embeddings_answer(body), behaviour)
 
     async def _stream(
         self, request: web.Request, chunks: list[dict[str, Any]], b: Behaviour

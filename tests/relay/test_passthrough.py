@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from airelay.formats.client_framing import client_framer
 from airelay.formats.framing import deframer
-from airelay.formats.names import Framing, WireFormat
+from airelay.formats.names import CHAT_FORMATS, Framing, WireFormat
 from airelay.formats.registry import wire
 from airelay.formats.usage import Usage
 from airelay.relay.passthrough import PassThrough
@@ -47,7 +47,7 @@ def _run(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.sampled_from(list(WireFormat)),
+    st.sampled_from(list(CHAT_FORMATS)),
     st.booleans(),
     st.booleans(),
     st.lists(st.integers(0, 3000), max_size=8),

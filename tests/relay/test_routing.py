@@ -5,9 +5,13 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from airelay.relay.routing import attempt_order
+import pytest
+
+from airelay.errors import GatewayError
+from airelay.formats.names import Endpoint
+from airelay.relay.routing import attempt_order, channels_for
 from airelay.relay.scrub import scrub
-from airelay.store.snapshot import ChannelRecord
+from airelay.store.snapshot import ChannelRecord, Snapshot
 
 
 def channel(name: str, priority: int, weight: int) -> ChannelRecord:
@@ -47,3 +51,39 @@ def test_scrub_removes_urls_and_keys() -> None:
     assert "sk-abc" not in cleaned and "example.com" not in cleaned and "tok123" not in cleaned
     assert "Incorrect API key" in cleaned
     assert "sk-abc...wxyz" not in scrub("key sk-abc...wxyz bad")
+
+
+def _snapshot(routes: dict[Endpoint, dict[str, tuple[ChannelRecord, ...]]]) -> Snapshot:
+    full = {endpoint: routes.get(endpoint, {}) for endpoint in Endpoint}
+    return Snapshot(
+        keys={},
+        admin_hashes=frozenset(),
+        channels=(),
+        routes=full[Endpoint.CHAT],
+        endpoint_routes=full,
+        known_models=frozenset({"chat-only", "both", "idle"}),
+        catalog={},
+        prices={},
+        group_multipliers={},
+    )
+
+
+def test_channels_for_routes_by_model_and_endpoint() -> None:
+    chat, emb = channel("chat", 1, 1), channel("emb", 1, 1)
+    snapshot = _snapshot(
+        {
+            Endpoint.CHAT: {"chat-only": (chat,), "both": (chat,)},
+            Endpoint.EMBEDDINGS: {"both": (emb,)},
+        }
+    )
+    assert channels_for(snapshot, "both", Endpoint.CHAT) == [chat]
+    assert channels_for(snapshot, "both", Endpoint.EMBEDDINGS) == [emb]
+    with pytest.raises(GatewayError) as unserved:
+        channels_for(snapshot, "chat-only", Endpoint.EMBEDDINGS)
+    assert unserved.value.status == 503 and "embeddings endpoint" in unserved.value.message
+    with pytest.raises(GatewayError) as idle:
+        channels_for(snapshot, "idle", Endpoint.CHAT)
+    assert idle.value.status == 503 and "No channel is available" in idle.value.message
+    with pytest.raises(GatewayError) as unknown:
+        channels_for(snapshot, "nope", Endpoint.EMBEDDINGS)
+    assert unknown.value.status == 404

@@ -102,3 +102,19 @@ def usage_statuses(database_url: str, user_id: str, count: int = 1) -> list[int]
     """The statuses of the user's usage rows, once ``count`` of them are written."""
     wait_for_rows(database_url, user_id, count)
     return asyncio.run(_statuses(database_url, user_id))
+
+
+async def _rows(database_url: str, user_id: str) -> list[dict[str, object]]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(select(usage_logs).where(usage_logs.c.user_id == user_id))
+            return [dict(row._mapping) for row in result]
+    finally:
+        await engine.dispose()
+
+
+def usage_rows(database_url: str, user_id: str, count: int = 1) -> list[dict[str, object]]:
+    """The user's usage rows as stored, once ``count`` of them are written."""
+    wait_for_rows(database_url, user_id, count)
+    return asyncio.run(_rows(database_url, user_id))

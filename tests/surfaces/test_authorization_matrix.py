@@ -50,6 +50,7 @@ def _admin(body: dict[str, Any] | None = None, **params: str) -> Route:
 # in EXPECTED below.
 ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("POST", "/chat/completions"): Route("user", "openai", CHAT),
+    ("POST", "/embeddings"): Route("user", "openai", {"model": "{model}", "input": "hi"}),
     ("GET", "/models"): Route("user", "openai"),
     ("GET", "/openapi.json"): Route("public", "openai"),
     ("GET", "/models/{model}"): Route("user", "openai", None, (("model", "{model}"),)),
@@ -201,7 +202,11 @@ def gateway(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def keys(admin: Admin, upstream: FakeOpenAI) -> Keys:
     model = unique_model("matrix")
     admin.create_channel(
-        type="openai", base_url=upstream.base_url, api_keys=["sk-upstream-test"], models=[model]
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=["sk-upstream-test"],
+        models=[model],
+        endpoints=["chat", "embeddings"],
     )
     user = admin.create_user(balance=10)
     ok = admin.create_token(user["id"])["key"]

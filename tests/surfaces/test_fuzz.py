@@ -35,7 +35,13 @@ from support.ledger import books, wait_for_rows
 from airelay.surfaces.admin.settings import DEFAULTS
 
 EXAMPLES = int(os.environ.get("AIRELAY_FUZZ_EXAMPLES", "5"))
-CHARGING = ("/v1/chat/completions", "/v1/messages", ":generateContent", ":streamGenerateContent")
+CHARGING = (
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/messages",
+    ":generateContent",
+    ":streamGenerateContent",
+)
 UPSTREAM_STATUSES = {502, 503, 504}
 NOT_CONFIGURED = {"/v1/billing/checkout", "/v1/billing/webhook"}  # Stripe unset: 501
 
@@ -55,7 +61,11 @@ class Targets:
 def targets(admin: Admin, upstream: FakeOpenAI) -> Targets:
     model = unique_model("fuzz")
     admin.create_channel(
-        type="openai", base_url=upstream.base_url, api_keys=["sk-upstream-test"], models=[model]
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=["sk-upstream-test"],
+        models=[model],
+        endpoints=["chat", "embeddings"],
     )
     user = admin.create_user(balance=10)
     token = admin.create_token(user["id"], rpm=10**6, tpm=10**9)

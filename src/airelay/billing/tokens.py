@@ -257,11 +257,12 @@ def _char_estimate(text: str) -> int:
     return -(-ascii_chars // 4) + (len(text) - ascii_chars)
 
 
-def prompt_upper_bound(body_bytes: int) -> int:
+def prompt_upper_bound(body_bytes: int, bytes_per_token: int = 3) -> int:
     """A generous bound on the prompt tokens of a request body of ``body_bytes`` bytes:
     three bytes per token covers CJK text (three UTF-8 bytes, about one token per char)
-    and over-covers English (about four characters per token)."""
-    return -(-body_bytes // 3)
+    and over-covers English (about four characters per token); a format whose body may
+    be denser (token ids: two bytes each) says so with ``bytes_per_token``."""
+    return -(-body_bytes // bytes_per_token)
 
 
 def count_messages(request: ChatRequest) -> int:

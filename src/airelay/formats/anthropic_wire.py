@@ -9,7 +9,7 @@ import orjson
 from airelay.formats.anthropic_codec import CODEC
 from airelay.formats.names import WireFormat
 from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object
-from airelay.formats.text import request_text
+from airelay.formats.text import answer_text, request_text
 from airelay.formats.usage import Usage, from_anthropic
 from airelay.formats.wire import Request, SseStyle
 
@@ -56,6 +56,7 @@ class AnthropicWire:
     codec = CODEC
     sse = SseStyle(named=True, end=b"\n\n")
     inline_images_only = False
+    bytes_per_token = 3  # CJK: three UTF-8 bytes, about one token per character
     end_marks: tuple[bytes, ...] = (STOP_MARK,)
 
     def ends(self, name: str | None, data: bytes) -> bool:
@@ -87,6 +88,9 @@ class AnthropicWire:
             document["model"] = public_model
             body = orjson.dumps(document)
         return body, usage, document
+
+    def answer_text(self, document: dict[str, Any]) -> str:
+        return answer_text(CODEC.decode_response(document))
 
     def rewriter(self, request: Request, upstream_model: str) -> AnthropicRewriter:
         return AnthropicRewriter(upstream_model, request.model)

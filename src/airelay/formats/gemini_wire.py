@@ -9,7 +9,7 @@ import orjson
 from airelay.formats.gemini_codec import CODEC
 from airelay.formats.names import WireFormat
 from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object
-from airelay.formats.text import request_text
+from airelay.formats.text import answer_text, request_text
 from airelay.formats.usage import Usage, from_gemini
 from airelay.formats.wire import Request, SseStyle
 
@@ -51,6 +51,7 @@ class GeminiWire:
     codec = CODEC
     sse = SseStyle(named=False, end=b"\r\n\r\n")
     inline_images_only = True
+    bytes_per_token = 3  # CJK: three UTF-8 bytes, about one token per character
     end_marks: tuple[bytes, ...] = (FINISH,)
 
     def ends(self, name: str | None, data: bytes) -> bool:
@@ -83,6 +84,9 @@ class GeminiWire:
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:
         document = json_object(body)
         return body, from_gemini(document.get("usageMetadata")), document
+
+    def answer_text(self, document: dict[str, Any]) -> str:
+        return answer_text(CODEC.decode_response(document))
 
     def rewriter(self, request: Request, upstream_model: str) -> GeminiRewriter:
         return GeminiRewriter()

@@ -16,6 +16,11 @@ class WireFormat(StrEnum):
     OPENAI = "openai"  # OpenAI chat completions
     ANTHROPIC = "anthropic"  # Anthropic Messages
     GEMINI = "gemini"  # Gemini generateContent
+    OPENAI_EMBEDDINGS = "openai_embeddings"  # OpenAI embeddings (whole answers only)
+
+
+#: The chat dialects: each has a codec, so a chat call translates between any two.
+CHAT_FORMATS = (WireFormat.OPENAI, WireFormat.ANTHROPIC, WireFormat.GEMINI)
 
 
 class Endpoint(StrEnum):

@@ -11,6 +11,7 @@ from airelay.formats.names import WireFormat
 from airelay.formats.openai_chat import DONE, ChunkRewriter
 from airelay.formats.openai_codec import CODEC
 from airelay.formats.passthrough import BLOCK, Renamer, json_object
+from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
 from airelay.formats.wire import Request, SseStyle
 
@@ -52,6 +53,7 @@ class OpenAIWire:
     codec = CODEC
     sse = SseStyle(named=False, end=b"\n\n")
     inline_images_only = False
+    bytes_per_token = 3  # CJK: three UTF-8 bytes, about one token per character
     end_marks: tuple[bytes, ...] = (DONE,)
 
     def ends(self, name: str | None, data: bytes) -> bool:
@@ -93,6 +95,9 @@ class OpenAIWire:
             document["model"] = public_model
             body = orjson.dumps(document)
         return body, usage, document
+
+    def answer_text(self, document: dict[str, Any]) -> str:
+        return answer_text(CODEC.decode_response(document))
 
     def rewriter(self, request: Request, upstream_model: str) -> OpenAIRewriter:
         return OpenAIRewriter(upstream_model, request.model, strip_usage=not request.wants_usage)

@@ -1,14 +1,15 @@
-"""The codec and the pass-through wire of each wire format, by name."""
+"""The codec and the pass-through wire of each wire format, by name: ``wire`` for the chat
+formats (codec, streams), ``body`` for every format (whole answers, pricing)."""
 
 from __future__ import annotations
 
-from airelay.formats import anthropic_wire, gemini_wire, openai_wire
+from airelay.formats import anthropic_wire, gemini_wire, openai_embeddings, openai_wire
 from airelay.formats.anthropic_codec import CODEC as ANTHROPIC
 from airelay.formats.codec import Codec
 from airelay.formats.gemini_codec import CODEC as GEMINI
 from airelay.formats.names import WireFormat
 from airelay.formats.openai_codec import CODEC as OPENAI
-from airelay.formats.wire import Wire
+from airelay.formats.wire import Body, Wire
 
 CODECS: dict[WireFormat, Codec] = {
     WireFormat.OPENAI: OPENAI,
@@ -28,3 +29,13 @@ def codec(name: WireFormat) -> Codec:
 
 def wire(name: WireFormat) -> Wire:
     return WIRES[name]
+
+
+BODIES: dict[WireFormat, Body] = {
+    **WIRES,
+    WireFormat.OPENAI_EMBEDDINGS: openai_embeddings.BODY,
+}
+
+
+def body(name: WireFormat) -> Body:
+    return BODIES[name]

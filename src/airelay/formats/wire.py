@@ -1,10 +1,12 @@
 """What the relay needs of a wire format beyond its codec, as one object per format
-(``registry.wire(fmt)``): everything it used to switch on by format name.
+(``registry.wire(fmt)``, ``registry.body(fmt)``): everything it used to switch on by format name.
 
-A ``Wire`` owns, for its format: the same-format request rewrite (model rename, options the
-gateway needs), the call's output bounds and prompt text (pricing and estimates), whole
-answers passed through (usage, model rename), the stream ``Rewriter`` of a pass-through,
-when a stream is complete (by parsing the event that may end it), its error event, and how
+A ``Body`` is what every endpoint's format has: the same-format request rewrite, the
+call's bounds and prompt text (pricing), and whole answers passed through (usage, model
+rename). A ``Wire`` is a chat format's: a ``Body`` with a codec and streams.
+
+A ``Wire`` adds, for its format: the stream ``Rewriter`` of a pass-through, when a stream
+is complete (by parsing the event that may end it), its error event, and how
 it writes server-sent events. The relay loops over these and never names a format.
 """
 
@@ -21,7 +23,7 @@ from airelay.formats.usage import Usage
 
 
 class Request(Protocol):
-    """The client's call as a wire reads it (the relay's ``ChatCall`` is one)."""
+    """The client's call as a wire reads it (the relay's ``Call`` is one)."""
 
     @property
     def model(self) -> str: ...
@@ -44,20 +46,14 @@ class SseStyle:
     end: bytes  # what ends an event: ``\\n\\n``, or ``\\r\\n\\r\\n`` as Google sends them
 
 
-class Wire(Protocol):
-    name: WireFormat
-    codec: Codec
-    sse: SseStyle
-    #: The format takes images inline only: remote image URLs are fetched before a call
-    #: is translated into it.
-    inline_images_only: bool
-    #: Byte strings in a raw block that may mark the end of a stream: the event holding
-    #: one is parsed (``ends``) to know; one in the model's text is not an end.
-    end_marks: tuple[bytes, ...]
+class Body(Protocol):
+    """What the relay needs of any format to pass a whole answer through and price it:
+    the subset every endpoint's format has (an embeddings answer never streams)."""
 
-    def ends(self, name: str | None, data: bytes) -> bool:
-        """Whether this event completes the stream (parsed, never a substring test)."""
-        ...
+    name: WireFormat
+    #: The fewest bytes of a request body one prompt token takes: a reservation bounds the
+    #: prompt by the body's length divided by this.
+    bytes_per_token: int
 
     def same_format_body(self, request: Request, upstream_model: str) -> bytes:
         """The client's bytes for an upstream of the same format, changed only where the
@@ -79,6 +75,27 @@ class Wire(Protocol):
         """A whole answer of this format, parsed once: the body with the public model
         name, its usage, and the parsed document. Raises ``ValueError`` for a body that is
         not a JSON object."""
+        ...
+
+    def answer_text(self, document: dict[str, Any]) -> str:
+        """What a parsed whole answer generated, for an estimate when it reports no usage."""
+        ...
+
+
+class Wire(Body, Protocol):
+    """A chat format: a ``Body`` with a codec, and streams."""
+
+    codec: Codec
+    sse: SseStyle
+    #: The format takes images inline only: remote image URLs are fetched before a call
+    #: is translated into it.
+    inline_images_only: bool
+    #: Byte strings in a raw block that may mark the end of a stream: the event holding
+    #: one is parsed (``ends``) to know; one in the model's text is not an end.
+    end_marks: tuple[bytes, ...]
+
+    def ends(self, name: str | None, data: bytes) -> bool:
+        """Whether this event completes the stream (parsed, never a substring test)."""
         ...
 
     def rewriter(self, request: Request, upstream_model: str) -> Rewriter:

@@ -25,7 +25,10 @@ class OpenAICompatible(Plain):
     OpenAI serves every endpoint; a compatible upstream serves chat, and the others only
     when its channel says so (``endpoints``): many copy the chat API and nothing else."""
 
-    formats: Mapping[Endpoint, WireFormat] = {Endpoint.CHAT: WireFormat.OPENAI}
+    formats: Mapping[Endpoint, WireFormat] = {
+        Endpoint.CHAT: WireFormat.OPENAI,
+        Endpoint.EMBEDDINGS: WireFormat.OPENAI_EMBEDDINGS,
+    }
     endpoints: frozenset[Endpoint] = frozenset(PATHS)
     default_endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
     framing = Framing.SSE

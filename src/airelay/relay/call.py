@@ -1,4 +1,4 @@
-"""A chat call as the client made it: what a surface hands the relay."""
+"""A call as the client made it: what a surface hands the relay, for any endpoint."""
 
 from __future__ import annotations
 
@@ -6,26 +6,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from airelay.formats.ir import ChatRequest
-from airelay.formats.names import Framing, WireFormat
+from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.formats.registry import codec
 
 
 @dataclass(slots=True)
-class ChatCall:
-    """What a surface hands the relay: the call as the client made it."""
+class Call:
+    """What a surface hands the relay: the call as the client made it.
 
-    client: WireFormat  # the client's wire format
+    ``endpoint`` routes it (the channels that serve that endpoint for the model) and
+    ``client`` is the format of its bodies; a channel whose format on that endpoint is the
+    same gets the bytes passed through, otherwise (chat only) the IR translates."""
+
+    client: WireFormat  # the format of the client's bodies
+    endpoint: Endpoint  # what the call asks for: routing, the provider's URL
     model: str  # the public model name
     stream: bool
     body: bytes  # the client's request body, as received
     payload: dict[str, Any]  # ... parsed
     ir: ChatRequest | None  # ... decoded, when the surface needed to (non-OpenAI clients)
-    endpoint: str
+    path: str  # the route, as the usage row records it (``/v1/chat/completions``)
     request_id: str
     framing: Framing = Framing.SSE  # how the client reads a stream (Gemini: maybe a JSON array)
     wants_usage: bool = False  # OpenAI's stream_options.include_usage
 
     def request_ir(self) -> ChatRequest:
+        """The chat request in the IR (a chat call translated for another format)."""
         if self.ir is None:
             self.ir = codec(self.client).decode_request(self.payload)
         return self.ir

@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from airelay.billing.tokens import estimate_tokens_then
-from airelay.formats.registry import wire
+from airelay.formats.registry import body
 from airelay.formats.usage import Usage
-from airelay.relay.call import ChatCall
+from airelay.relay.call import Call
 from airelay.relay.metering import Meter
 
 
 def settle_on_estimate(
-    meter: Meter, call: ChatCall, completion_text: str, *, channel_id: str | None, status: int
+    meter: Meter, call: Call, completion_text: str, *, channel_id: str | None, status: int
 ) -> None:
     """Settle ``meter`` on the prompt's and ``completion_text``'s tokens counted offline.
     The meter closes now; long texts are counted in a worker thread (never on the event
@@ -24,7 +24,7 @@ def settle_on_estimate(
     if charge is None:
         return
     try:
-        prompt = wire(call.client).prompt_text(call)
+        prompt = body(call.client).prompt_text(call)
     except Exception:  # a request it cannot read again: bill the rest rather than nothing
         prompt = ""
     estimate_tokens_then((prompt, completion_text), call.model, _usage_for(charge))

@@ -1,13 +1,19 @@
-"""One chat call through the relay, whatever the client's format and the channel's:
+"""One call through the relay, for any endpoint, whatever the client's format and the
+channel's:
 
     (the surface: authenticate -> authorize) -> limit -> admit -> route
           -> price and reserve -> fetch images -> per channel: shape the attempt
           -> call with failover -> whole answer or stream -> settle
 
 The pipeline works with its collaborators (``Relay``), never the application state, and
-names no wire format: the client's and the channel's format each give a ``Wire`` (see
+names no wire format nor endpoint: the call carries its ``Endpoint``, which routes it
+(``snapshot.endpoint_routes``) and picks each channel's format on it
+(``provider.formats[endpoint]``); the client's and the channel's format each give a
+``Body`` (every endpoint: pricing, whole answers) or a ``Wire`` (chat: codec, streams; see
 ``formats.wire``). When they are the same, the bytes pass through (model renamed, usage
-read); otherwise the IR translates request, answer and stream.
+read); otherwise the IR translates request, answer and stream (chat formats only: no
+channel of another format serves a non-chat endpoint's model, see ``providers``).
+Pricing, reservation and settlement are the same steps for every endpoint.
 
 Bounds: a call first takes a slot in the process's ``Admission`` (503 above the cap); a
 whole answer is read once, inside the failover loop (``_Answer.accept``), so that a 200
@@ -30,13 +36,14 @@ from airelay.client import Target, Timeouts, post_target
 from airelay.config import Settings
 from airelay.formats.client_framing import content_type
 from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.registry import body as format_body
 from airelay.formats.registry import codec, wire
 from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
 from airelay.providers.base import Head, Provider
 from airelay.providers.presets import preset
 from airelay.relay.admission import Admission
-from airelay.relay.call import ChatCall
+from airelay.relay.call import Call
 from airelay.relay.collaborators import Relay
 from airelay.relay.estimate import settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, Unusable, call_with_failover
@@ -46,10 +53,6 @@ from airelay.relay.routing import channels_for
 from airelay.relay.scrub import scrub
 from airelay.relay.streaming import Write, relay_stream
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
-
-# Every call is a chat call so far. A module constant: an enum member read through its
-# class costs a lookup per use on the hot path.
-_CHAT = Endpoint.CHAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,7 @@ class Streamed:
     surface cannot start the response, ``abandon()`` closes and settles instead. Either one
     ends the call's slot in ``admission``."""
 
-    call: ChatCall
+    call: Call
     upstream: Streaming
     meter: Meter
     channel_fmt: WireFormat
@@ -93,22 +96,24 @@ class Streamed:
         self.admission.leave()
 
 
-def wire_format(channel: ChannelRecord) -> WireFormat:
-    return preset(channel.type).provider.formats[_CHAT]
+def wire_format(channel: ChannelRecord, endpoint: Endpoint) -> WireFormat:
+    """The format ``channel``'s upstream speaks on ``endpoint``."""
+    return preset(channel.type).provider.formats[endpoint]
 
 
-async def run_chat(
-    relay: Relay, snapshot: Snapshot, record: KeyRecord, call: ChatCall
+async def run_call(
+    relay: Relay, snapshot: Snapshot, record: KeyRecord, call: Call
 ) -> Whole | Streamed:
     """One call of a caller the surface has authenticated and authorized, through the
-    remaining stages: limit -> admit -> route -> price and reserve -> fetch images ->
-    attempt with failover -> answer whole or streamed (each settles the meter once)."""
+    remaining stages: limit -> admit -> route by (model, endpoint) -> price and reserve ->
+    fetch images -> attempt with failover -> answer whole or streamed (each settles the
+    meter once)."""
     relay.limits.check(record, call.model)
     admission = relay.admission
     admission.enter()  # 503 above the cap, before any money is reserved
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
-        channels = channels_for(snapshot, call.model)
+        channels = channels_for(snapshot, call.model, call.endpoint)
         meter = await _reserve(relay.wallets, snapshot, record, call)
     except BaseException:
         admission.leave()
@@ -127,19 +132,19 @@ async def run_chat(
     return await _stream_call(relay, channels, answer)
 
 
-async def _reserve(
-    wallets: Wallets, snapshot: Snapshot, record: KeyRecord, call: ChatCall
-) -> Meter:
-    """Price the call's worst case and reserve it (402 when it cannot be paid)."""
-    max_output, choices = _output_bounds(call)
+async def _reserve(wallets: Wallets, snapshot: Snapshot, record: KeyRecord, call: Call) -> Meter:
+    """Price the call's worst case and reserve it (402 when it cannot be paid): the same
+    step for every endpoint, its bounds from the client's format."""
+    passed = format_body(call.client)
+    max_output, choices = passed.output_bounds(call)
     return await open_meter(
         wallets,
         snapshot,
         record,
         model=call.model,
-        endpoint=call.endpoint,
+        endpoint=call.path,
         request_id=call.request_id,
-        prompt_tokens=prompt_upper_bound(len(call.body)),
+        prompt_tokens=prompt_upper_bound(len(call.body), passed.bytes_per_token),
         max_output_tokens=max_output,
         choices=choices,
     )
@@ -165,7 +170,7 @@ async def _stream_call(
         call=answer.call,
         upstream=result,
         meter=answer.meter,
-        channel_fmt=wire_format(result.channel),
+        channel_fmt=wire_format(result.channel, answer.call.endpoint),
         content_type=content_type(answer.call.framing),
         admission=relay.admission,
         settings=relay.settings,
@@ -229,7 +234,7 @@ class _Answer:
 
     __slots__ = ("call", "channel_id", "gave_up", "meter", "settings", "status")
 
-    def __init__(self, settings: Settings, call: ChatCall, meter: Meter) -> None:
+    def __init__(self, settings: Settings, call: Call, meter: Meter) -> None:
         self.settings = settings
         self.call = call
         self.meter = meter
@@ -270,27 +275,24 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
         task.exception()
 
 
-def _needs_inline_images(call: ChatCall, channels: list[ChannelRecord]) -> bool:
+def _needs_inline_images(call: Call, channels: list[ChannelRecord]) -> bool:
     """A call translated for a channel whose format takes images inline only."""
     for channel in channels:
-        fmt = wire_format(channel)
+        fmt = wire_format(channel, call.endpoint)
         if fmt != call.client and wire(fmt).inline_images_only:
             return True
     return False
 
 
-def _output_bounds(call: ChatCall) -> tuple[int | None, int]:
-    return wire(call.client).output_bounds(call)
-
-
-def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Attempt:
+def _attempt(settings: Settings, call: Call, channel: ChannelRecord) -> Attempt:
     """The request of one attempt on ``channel``: the body in the channel's format, and
-    the provider's head for (key, model, stream), encoded once and cached on the channel.
+    the provider's head for (endpoint, key, model, stream), encoded once and cached on the channel.
     A provider that signs each request (``per_call``) adds its fields and its body shape
     to a copy of that head."""
     provider = preset(channel.type).provider
     upstream_model = channel.upstream_model(call.model)
-    fmt = provider.formats[_CHAT]
+    endpoint = call.endpoint
+    fmt = provider.formats[endpoint]
     if fmt == call.client:
         body = _same_format_body(call, upstream_model)
     else:
@@ -303,8 +305,10 @@ def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Atte
     )
     key = channel.next_key()
     head, target = channel.cached(
-        (_CHAT, upstream_model, call.stream, key),
-        lambda: _encoded_head(provider, channel.base_url, key, upstream_model, call.stream),
+        (endpoint, upstream_model, call.stream, key),
+        lambda: _encoded_head(
+            provider, channel.base_url, key, endpoint, upstream_model, call.stream
+        ),
     )
     if provider.per_call:
         finished = provider.finish(head, key, body)
@@ -314,9 +318,9 @@ def _attempt(settings: Settings, call: ChatCall, channel: ChannelRecord) -> Atte
 
 
 def _encoded_head(
-    provider: Provider, base_url: str, key: str, model: str, stream: bool
+    provider: Provider, base_url: str, key: str, endpoint: Endpoint, model: str, stream: bool
 ) -> tuple[Head, Target]:
-    head = provider.head(base_url, key, _CHAT, model, stream=stream)
+    head = provider.head(base_url, key, endpoint, model, stream=stream)
     return head, post_target(head.url, head.headers, encoded=head.encoded)
 
 
@@ -325,17 +329,17 @@ def _timeouts(connect: float, read: float) -> Timeouts:
     return Timeouts(connect=connect, read=read)
 
 
-def _same_format_body(call: ChatCall, upstream_model: str) -> bytes:
+def _same_format_body(call: Call, upstream_model: str) -> bytes:
     """The client's bytes for a channel of its format, changed only where the gateway must
     (the format's wire decides: model name, usage in streams)."""
-    return wire(call.client).same_format_body(call, upstream_model)
+    return format_body(call.client).same_format_body(call, upstream_model)
 
 
-def _whole(call: ChatCall, result: Completed, meter: Meter, status: int) -> Whole:
+def _whole(call: Call, result: Completed, meter: Meter, status: int) -> Whole:
     """A whole upstream answer for the client, read once; settles (200) or releases (an
     error) the meter. Raises ``Unusable`` for a 200 that cannot be read: the next channel
     is tried."""
-    fmt = wire_format(result.channel)
+    fmt = wire_format(result.channel, call.endpoint)
     upstream_model = result.channel.upstream_model(call.model)
     content_type = result.content_type.split(";")[0] or "application/json"
     if result.status != 200:
@@ -347,9 +351,10 @@ def _whole(call: ChatCall, result: Completed, meter: Meter, status: int) -> Whol
         return Whole(result.status, orjson.dumps(error), "application/json")
     try:
         if fmt == call.client:
-            body, usage, document = wire(fmt).whole_usage(result.body, upstream_model, call.model)
+            passed = format_body(fmt)
+            body, usage, document = passed.whole_usage(result.body, upstream_model, call.model)
             if usage is None:
-                text = answer_text(codec(fmt).decode_response(document))
+                text = passed.answer_text(document)
         else:
             answer = codec(fmt).decode_response(orjson.loads(result.body))
             answer.model = call.model

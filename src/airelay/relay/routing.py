@@ -7,6 +7,7 @@ import random
 from collections.abc import Sequence
 
 from airelay.errors import GatewayError
+from airelay.formats.names import Endpoint
 from airelay.store.snapshot import ChannelRecord, Snapshot
 
 
@@ -26,12 +27,21 @@ def attempt_order(
     return sorted(channels, key=sort_key)
 
 
-def channels_for(snapshot: Snapshot, model: str) -> list[ChannelRecord]:
-    """The channels to try for ``model``, in order: 404 if no one knows the model, 503 if
-    none of the channels that know it can take calls now."""
-    channels = snapshot.routes.get(model)
+def channels_for(snapshot: Snapshot, model: str, endpoint: Endpoint) -> list[ChannelRecord]:
+    """The channels to try for ``model`` on ``endpoint``, in order: 404 if no one knows the
+    model, 503 if none of the channels that know it serves that endpoint and can take calls
+    now (a chat-only channel never gets an embeddings call)."""
+    channels = snapshot.endpoint_routes[endpoint].get(model)
     if channels:
         return attempt_order(channels)
     if model in snapshot.known_models:
-        raise GatewayError(503, f"No channel is available for the model '{model}'.")
+        raise GatewayError(503, _unavailable(snapshot, model, endpoint))
     raise GatewayError(404, f"The model '{model}' does not exist.")
+
+
+def _unavailable(snapshot: Snapshot, model: str, endpoint: Endpoint) -> str:
+    """Why no channel can take the call (the error path only)."""
+    served = any(model in by_model for by_model in snapshot.endpoint_routes.values())
+    if served:
+        return f"No channel serves the {endpoint} endpoint for the model '{model}'."
+    return f"No channel is available for the model '{model}'."

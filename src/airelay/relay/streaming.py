@@ -26,7 +26,7 @@ from airelay.formats.framing import FAILURE, Deframer, Event, FramingError, defr
 from airelay.formats.names import WireFormat
 from airelay.formats.registry import wire
 from airelay.formats.usage import Usage
-from airelay.relay.call import ChatCall
+from airelay.relay.call import Call
 from airelay.relay.estimate import settle_on_estimate
 from airelay.relay.failover import Streaming
 from airelay.relay.metering import CLIENT_CLOSED, Meter
@@ -58,7 +58,7 @@ class _Handler(Protocol):
 
 
 async def relay_stream(
-    call: ChatCall,
+    call: Call,
     upstream: Streaming,
     meter: Meter,
     channel_fmt: WireFormat,
@@ -153,7 +153,7 @@ class Translator:
 
     def __init__(
         self,
-        call: ChatCall,
+        call: Call,
         channel_fmt: WireFormat,
         framer: ClientFramer,
         scrubber: StreamScrubber,

@@ -246,6 +246,8 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
         channels.append(channel)
         if channel.status == "active" and channel.api_keys:
             for endpoint in channel.endpoints:
+                if endpoint not in channel_type.provider.formats:
+                    continue  # served upstream, but no format of the gateway speaks it yet
                 for name in names:
                     routes[endpoint].setdefault(name, []).append(channel)
     endpoint_routes = {

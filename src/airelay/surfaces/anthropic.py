@@ -9,11 +9,11 @@ from aiohttp import web
 
 from airelay.billing.tokens import count_messages
 from airelay.errors import GatewayError
-from airelay.formats.names import WireFormat
+from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import codec
 from airelay.relay.auth import authenticate, authorize, extract_key
-from airelay.relay.call import ChatCall
-from airelay.relay.pipeline import run_chat
+from airelay.relay.call import Call
+from airelay.relay.pipeline import run_call
 from airelay.state import REQUEST_ID, STATE
 from airelay.surfaces.relay_response import respond
 from airelay.surfaces.responses import json_object, json_response
@@ -34,17 +34,18 @@ async def messages(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from exc
     authorize(record, permission="chat", model=ir.model, remote=request.remote)
-    call = ChatCall(
+    call = Call(
         client=WireFormat.ANTHROPIC,
         model=ir.model,
         stream=ir.stream,
         body=body,
         payload=payload,
         ir=ir,
-        endpoint=ENDPOINT,
+        endpoint=Endpoint.CHAT,
+        path=ENDPOINT,
         request_id=request[REQUEST_ID],
     )
-    outcome = await run_chat(state.relay, snapshot, record, call)
+    outcome = await run_call(state.relay, snapshot, record, call)
     return await respond(request, outcome)
 
 

@@ -11,11 +11,11 @@ from aiohttp import web
 
 from airelay.billing.tokens import count_messages
 from airelay.errors import GatewayError
-from airelay.formats.names import Framing, WireFormat
+from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.formats.registry import codec
 from airelay.relay.auth import authenticate, authorize, extract_key
-from airelay.relay.call import ChatCall
-from airelay.relay.pipeline import run_chat
+from airelay.relay.call import Call
+from airelay.relay.pipeline import run_call
 from airelay.state import REQUEST_ID, STATE
 from airelay.store.snapshot import Snapshot
 from airelay.surfaces.relay_response import respond
@@ -50,20 +50,21 @@ async def model_action(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from exc
     authorize(record, permission="chat", model=model, remote=request.remote)
-    call = ChatCall(
+    call = Call(
         client=WireFormat.GEMINI,
         model=model,
         stream=stream,
         body=body,
         payload=payload,
         ir=ir,
-        endpoint=f"/v1beta/models/{{model}}:{action}",
+        endpoint=Endpoint.CHAT,
+        path=f"/v1beta/models/{{model}}:{action}",
         request_id=request[REQUEST_ID],
         framing=(
             Framing.JSON_ARRAY if stream and request.query.get("alt") != "sse" else Framing.SSE
         ),
     )
-    outcome = await run_chat(state.relay, snapshot, record, call)
+    outcome = await run_call(state.relay, snapshot, record, call)
     return await respond(request, outcome)
 
 

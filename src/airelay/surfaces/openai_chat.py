@@ -7,10 +7,10 @@ from aiohttp import web
 
 from airelay.errors import GatewayError
 from airelay.formats import openai_chat
-from airelay.formats.names import WireFormat
+from airelay.formats.names import Endpoint, WireFormat
 from airelay.relay.auth import authenticate, authorize, extract_key
-from airelay.relay.call import ChatCall
-from airelay.relay.pipeline import run_chat
+from airelay.relay.call import Call
+from airelay.relay.pipeline import run_call
 from airelay.state import REQUEST_ID, STATE
 from airelay.surfaces.relay_response import respond
 
@@ -33,16 +33,17 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from exc
     authorize(record, permission="chat", model=model, remote=request.remote)
-    call = ChatCall(
+    call = Call(
         client=WireFormat.OPENAI,
         model=model,
         stream=stream,
         body=body,
         payload=payload,
         ir=None,
-        endpoint=ENDPOINT,
+        endpoint=Endpoint.CHAT,
+        path=ENDPOINT,
         request_id=request[REQUEST_ID],
         wants_usage=openai_chat.wants_usage(payload),
     )
-    outcome = await run_chat(state.relay, snapshot, record, call)
+    outcome = await run_call(state.relay, snapshot, record, call)
     return await respond(request, outcome)

@@ -102,6 +102,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/chat/completions"): Operation(
         "Create a chat completion (OpenAI format)", USER, _ref("OpenAIChatRequest")
     ),
+    ("POST", "/embeddings"): Operation(
+        "Create embeddings (OpenAI format)", USER, _ref("OpenAIEmbeddingsRequest")
+    ),
     ("GET", "/models"): Operation("List the models this key may use (OpenAI format)", USER),
     ("GET", "/models/{model:.+}"): Operation("Retrieve a model this key may use", USER),
     ("POST", "/messages"): Operation(
@@ -309,6 +312,7 @@ def _components() -> Schema:
         schemas[struct]["properties"]["pricing"] = _PRICING
     schemas.update(
         OpenAIChatRequest=bodies.OPENAI_CHAT,
+        OpenAIEmbeddingsRequest=bodies.OPENAI_EMBEDDINGS,
         AnthropicMessagesRequest=bodies.ANTHROPIC_MESSAGES,
         AnthropicCountTokensRequest=bodies.ANTHROPIC_COUNT_TOKENS,
         GeminiGenerateContentRequest=bodies.GEMINI_GENERATE,

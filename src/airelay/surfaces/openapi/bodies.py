@@ -54,6 +54,32 @@ OPENAI_CHAT: Schema = {
     "required": ["model", "messages"],
 }
 
+_TOKENS: Schema = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 16,
+    "items": {"type": "integer", "minimum": 0, "maximum": 200_000},
+}
+
+OPENAI_EMBEDDINGS: Schema = {
+    "type": "object",
+    "properties": {
+        "model": _MODEL,
+        "input": {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": 200},
+                {"type": "array", "minItems": 1, "maxItems": 4, "items": {**_TEXT, "minLength": 1}},
+                _TOKENS,
+                {"type": "array", "minItems": 1, "maxItems": 4, "items": _TOKENS},
+            ]
+        },
+        "encoding_format": {"enum": ["float", "base64"]},
+        "dimensions": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "user": _TEXT,
+    },
+    "required": ["model", "input"],
+}
+
 _ANTHROPIC_MESSAGES: Schema = {
     "type": "array",
     "minItems": 1,
