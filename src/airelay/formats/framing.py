@@ -98,9 +98,13 @@ def sse_events(block: bytes) -> list[Event]:
     """The events with data of a block of whole SSE events."""
     out: list[Event] = []
     for raw in split_events(block):
-        if raw.startswith(b"event:"):
-            # The usual named event, one ``event:`` line and one ``data:`` line: read as
-            # ``parse_event`` would, without splitting it into lines.
+        # The usual events, read here as ``parse_event`` reads them, without splitting
+        # them into lines: one ``data:`` line, or an ``event:`` line and a ``data:`` line.
+        if raw.startswith(b"data:"):
+            if b"\n" not in raw:
+                out.append((None, raw[5:].lstrip(b" ")))
+                continue
+        elif raw.startswith(b"event:"):
             nl = raw.find(b"\n")
             if nl > 0 and raw.startswith(b"data:", nl + 1) and raw.find(b"\n", nl + 1) < 0:
                 name = raw[6:nl].strip().decode("utf-8", "replace")

@@ -156,7 +156,18 @@ class OpenAIStreamDecoder:
                     index = choice.get("index")
                     if not isinstance(index, int) or isinstance(index, bool):
                         index = position
-                    self._choice(index, choice, events)
+                    delta = choice.get("delta")
+                    if (
+                        isinstance(delta, dict)
+                        and len(delta) == 1
+                        and isinstance(content := delta.get("content"), str)
+                        and choice.get("finish_reason") is None
+                    ):
+                        # The usual chunk: some text, nothing else to look for.
+                        if content:
+                            events.append(TextDelta(content, index))
+                    else:
+                        self._choice(index, choice, events)
         usage = data.get("usage")
         if usage is not None:  # most chunks carry none: no decoding to find that out
             decoded = decode_usage(usage)
