@@ -27,9 +27,11 @@ from airelay.formats.framing import (
     deframer,
     is_json,
     json_framing,
+    sse_events,
     stream_framing,
 )
 from airelay.formats.names import Framing
+from airelay.formats.sse import parse_event, split_events
 
 _TEXT = st.text(alphabet=st.sampled_from('ab []{},"\\\n\r:éx\u2028'), max_size=12)
 _VALUE = st.recursive(
@@ -192,3 +194,28 @@ def test_json_answer_is_an_array_stream_or_a_whole_answer() -> None:
     assert json_framing(b" \r\n[{") is Framing.JSON_ARRAY
     assert json_framing(b'{"candidates": []}') is None
     assert isinstance(deframer(Framing.JSON_ARRAY), JsonArrayDeframer)
+
+
+_SSE_LINE = st.one_of(
+    st.builds(lambda s, v: f"event:{s}{v}", st.sampled_from(["", " ", "  "]), st.text(max_size=8)),
+    st.builds(lambda s, v: f"data:{s}{v}", st.sampled_from(["", " ", "  "]), st.text(max_size=8)),
+    st.sampled_from(["id: 7", ": keep-alive", "retry: 10", "event", "data", ""]),
+).map(lambda line: line.replace("\n", " ").replace("\r", " ").encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_SSE_LINE, min_size=1, max_size=4), max_size=6), st.booleans())
+def test_sse_events_read_every_event_as_parse_event_does(
+    events: list[list[bytes]], crlf: bool
+) -> None:
+    """``sse_events`` reads the usual one- and two-line events without ``parse_event``:
+    what it yields must be what ``parse_event`` yields for any event."""
+    newline = b"\r\n" if crlf else b"\n"
+    block = b"".join(newline.join(lines) + newline * 2 for lines in events)
+    expected = [
+        (name, data)
+        for raw in split_events(block)
+        for name, data in [parse_event(raw)]
+        if data is not None
+    ]
+    assert sse_events(block) == expected

@@ -175,13 +175,20 @@ class AnthropicStreamDecoder:
     def feed(self, name: str | None, data: Any) -> list[StreamEvent]:
         if not isinstance(data, dict):
             return []
-        kind = data.get("type") if isinstance(data.get("type"), str) else name
+        kind = data.get("type")
+        if not isinstance(kind, str):
+            kind = name
+        if kind == "content_block_delta":
+            delta = data.get("delta")
+            if isinstance(delta, dict) and delta.get("type") == "text_delta":
+                # The bulk of a stream, read here without the general path's lookups.
+                text = delta.get("text")
+                return [TextDelta(text)] if isinstance(text, str) and text else []
+            return self._block_delta(data)
         if kind == "message_start":
             return self._message_start(data)
         if kind == "content_block_start":
             return self._block_start(data)
-        if kind == "content_block_delta":
-            return self._block_delta(data)
         if kind == "content_block_stop":
             return self._block_stop(data)
         if kind == "message_delta":
@@ -308,6 +315,7 @@ class AnthropicStreamEncoder:
     __slots__ = (
         "_call",
         "_closed",
+        "_delta_head",
         "_failed",
         "_index",
         "_model",
@@ -323,6 +331,7 @@ class AnthropicStreamEncoder:
         self._model = request.model
         self._started = self._closed = self._failed = False
         self._index = -1  # index of the last block started
+        self._delta_head = b""  # a content_block_delta event of that block, up to its delta
         self._open: BlockKind | None = None
         self._call = -1  # call number of the open tool_use block
         self._signed = False  # the open thinking block has had its signature
@@ -333,6 +342,11 @@ class AnthropicStreamEncoder:
     def encode(self, event: StreamEvent) -> bytes:
         if self._closed or self._failed:
             return b""
+        if type(event) is TextDelta and self._open == "text" and event.choice == 0:
+            # The bulk of a stream: more text for the open text block (so started).
+            if not event.text:
+                return b""
+            return self._delta_head + _TEXT_DELTA + orjson.dumps(event.text) + b"}}\n\n"
         if isinstance(event, StreamStart):
             return b"" if self._started else self._start(event.id, event.model, event.usage)
         out = b"" if self._started else self._start("", self._model, None)
@@ -417,6 +431,10 @@ class AnthropicStreamEncoder:
     def _open_block(self, kind: BlockKind, block: Json) -> bytes:
         out = self._close_block()
         self._index += 1
+        self._delta_head = (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,"delta":'
+            % self._index
+        )
         self._open = kind
         self._signed = False
         start = {"type": "content_block_start", "index": self._index, "content_block": block}
@@ -429,10 +447,13 @@ class AnthropicStreamEncoder:
         return sse("content_block_stop", {"type": "content_block_stop", "index": self._index})
 
     def _delta(self, delta: Json) -> bytes:
-        payload = {"type": "content_block_delta", "index": self._index, "delta": delta}
-        return sse("content_block_delta", payload)
+        # sse("content_block_delta", {"type": ..., "index": ..., "delta": delta}), with the
+        # part before the delta encoded once per block.
+        return self._delta_head + orjson.dumps(delta) + b"}\n\n"
 
 
+# A text_delta's JSON up to its text.
+_TEXT_DELTA: Final = b'{"type":"text_delta","text":'
 # The SDK's ThinkingBlock requires a signature; it comes as a signature_delta at the end.
 _THINKING_START: Json = {"type": "thinking", "thinking": "", "signature": ""}
 

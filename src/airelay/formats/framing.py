@@ -98,9 +98,21 @@ def sse_events(block: bytes) -> list[Event]:
     """The events with data of a block of whole SSE events."""
     out: list[Event] = []
     for raw in split_events(block):
-        name, data = parse_event(raw)
+        # The usual events, read here as ``parse_event`` reads them, without splitting
+        # them into lines: one ``data:`` line, or an ``event:`` line and a ``data:`` line.
+        if raw.startswith(b"data:"):
+            if b"\n" not in raw:
+                out.append((None, raw[5:].lstrip(b" ")))
+                continue
+        elif raw.startswith(b"event:"):
+            nl = raw.find(b"\n")
+            if nl > 0 and raw.startswith(b"data:", nl + 1) and raw.find(b"\n", nl + 1) < 0:
+                name = raw[6:nl].strip().decode("utf-8", "replace")
+                out.append((name, raw[nl + 6 :].lstrip(b" ")))
+                continue
+        event_name, data = parse_event(raw)
         if data is not None:
-            out.append((name, data))
+            out.append((event_name, data))
     return out
 
 

@@ -135,13 +135,13 @@ class OpenAIStreamDecoder:
     def feed(self, name: str | None, data: Any) -> list[StreamEvent]:
         if not isinstance(data, dict):
             return []  # "[DONE]" and keep-alives
-        events: list[StreamEvent] = []
         error = data.get("error")
         if error is not None:
             message = error.get("message") if isinstance(error, dict) else error
             kind = error.get("type") if isinstance(error, dict) else None
             text = message if isinstance(message, str) else orjson.dumps(error).decode()
             return [StreamError(text, kind if isinstance(kind, str) else "upstream_error")]
+        events: list[StreamEvent] = []
         if not self._started:
             self._started = True
             events.append(
@@ -150,33 +150,59 @@ class OpenAIStreamDecoder:
                 )
             )
         choices = data.get("choices")
-        for position, choice in enumerate(choices if isinstance(choices, list) else ()):
-            if isinstance(choice, dict):
-                events += self._choice(_int(choice.get("index"), position), choice)
-        usage = decode_usage(data.get("usage"))
-        if usage is not None:
-            events.append(UsageReport(usage))
+        if isinstance(choices, list):
+            for position, choice in enumerate(choices):
+                if isinstance(choice, dict):
+                    index = choice.get("index")
+                    if not isinstance(index, int) or isinstance(index, bool):
+                        index = position
+                    delta = choice.get("delta")
+                    if (
+                        isinstance(delta, dict)
+                        and len(delta) == 1
+                        and isinstance(content := delta.get("content"), str)
+                        and choice.get("finish_reason") is None
+                    ):
+                        # The usual chunk: some text, nothing else to look for.
+                        if content:
+                            events.append(TextDelta(content, index))
+                    else:
+                        self._choice(index, choice, events)
+        usage = data.get("usage")
+        if usage is not None:  # most chunks carry none: no decoding to find that out
+            decoded = decode_usage(usage)
+            if decoded is not None:
+                events.append(UsageReport(decoded))
         return events
 
-    def _choice(self, index: int, choice: Json) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
+    def _choice(self, index: int, choice: Json, events: list[StreamEvent]) -> None:
+        """Appends the events of one choice of a chunk to ``events``."""
         delta = choice.get("delta")
-        if isinstance(delta, dict):
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:
-                events.append(ReasoningDelta(reasoning, None, index))
-            for key in ("content", "refusal"):
-                text = delta.get(key)
-                if isinstance(text, str) and text:
-                    events.append(TextDelta(text, index))
-            calls = delta.get("tool_calls")
-            for position, call in enumerate(calls if isinstance(calls, list) else ()):
-                if isinstance(call, dict):
-                    events += self._tool_call(index, position, call)
-        reason = decode_finish(choice.get("finish_reason"))
+        if isinstance(delta, dict) and delta:
+            content = delta.get("content")
+            if len(delta) == 1 and content is not None:
+                # The usual chunk, {"content": "..."}: none of the other members to look for.
+                if isinstance(content, str) and content:
+                    events.append(TextDelta(content, index))
+            else:
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if isinstance(reasoning, str) and reasoning:
+                    events.append(ReasoningDelta(reasoning, None, index))
+                if isinstance(content, str) and content:
+                    events.append(TextDelta(content, index))
+                refusal = delta.get("refusal")
+                if isinstance(refusal, str) and refusal:
+                    events.append(TextDelta(refusal, index))
+                calls = delta.get("tool_calls")
+                if isinstance(calls, list):
+                    for position, call in enumerate(calls):
+                        if isinstance(call, dict):
+                            events += self._tool_call(index, position, call)
+        reason = choice.get("finish_reason")
         if reason is not None:
-            events.append(Finish(reason, index))
-        return events
+            finish = decode_finish(reason)
+            if finish is not None:
+                events.append(Finish(finish, index))
 
     def _tool_call(self, choice: int, position: int, call: Json) -> list[StreamEvent]:
         function = call.get("function")
@@ -211,6 +237,11 @@ class OpenAIStreamDecoder:
         return []
 
 
+# What follows the delta in a chunk that does not finish its choice.
+_TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
+_TAIL_USAGE = b',"logprobs":null,"finish_reason":null}],"usage":null}\n\n'
+
+
 class OpenAIStreamEncoder:
     """IR events -> ``data: <chunk>\\n\\n`` events in OpenAI's exact shape; ``close()`` adds the
     usage chunk (when the client asked for it) and ``data: [DONE]``."""
@@ -224,13 +255,24 @@ class OpenAIStreamEncoder:
         self._opened: set[int] = set()
         self._usage: Usage | None = None
         self._failed = False
+        # choice -> its chunks' bytes up to the delta (they change only with StreamStart)
+        self._heads: dict[int, bytes] = {}
+        # A chunk's bytes after the delta, when it does not finish its choice.
+        self._tail = _TAIL_USAGE if self._include_usage else _TAIL
 
     def encode(self, event: StreamEvent) -> bytes:
+        if type(event) is TextDelta and event.choice in self._opened:
+            # The bulk of a stream: more text for a choice already opened.
+            if not event.text:
+                return b""
+            head = self._heads.get(event.choice) or self._chunk_head(event.choice)
+            return head + b'{"content":' + orjson.dumps(event.text) + b"}" + self._tail
         if isinstance(event, StreamStart):
             self._id, self._created = completion_id(event.id), event.created
             self._model = event.model or self._model
             self._usage = event.usage or self._usage
             self._started = True
+            self._heads.clear()
             return self._open(0)
         if isinstance(event, UsageReport):
             self._usage = event.usage  # sent once, last, as OpenAI does
@@ -275,13 +317,23 @@ class OpenAIStreamEncoder:
         }
 
     def _chunk(self, choice: int, delta: Json, finish: str | None = None) -> bytes:
-        chunk = self._head()
-        chunk["choices"] = [
-            {"index": choice, "delta": delta, "logprobs": None, "finish_reason": finish}
-        ]
-        if self._include_usage:
-            chunk["usage"] = None
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+        """``data: {head, "choices": [{index, delta, logprobs, finish_reason}], "usage"?}``,
+        from the choice's pre-encoded head: only the delta is encoded per chunk."""
+        head = self._heads.get(choice) or self._chunk_head(choice)
+        if finish is None:
+            tail = self._tail
+        else:
+            tail = b',"logprobs":null,"finish_reason":' + orjson.dumps(finish) + b"}]"
+            tail += b',"usage":null}\n\n' if self._include_usage else b"}\n\n"
+        return head + orjson.dumps(delta) + tail
+
+    def _chunk_head(self, choice: int) -> bytes:
+        head = orjson.dumps(self._head())[:-1]  # without its closing brace
+        encoded = self._heads[choice] = b'data: %b,"choices":[{"index":%d,"delta":' % (
+            head,
+            choice,
+        )
+        return encoded
 
     def _open(self, choice: int) -> bytes:
         """The first chunk of a choice: its role and an empty content, as OpenAI sends."""

@@ -182,7 +182,9 @@ class Translator:
         return out, finished
 
     def _events(self, events: list[Event]) -> bytes:
-        out: list[bytes] = []
+        """All the events of one upstream block, decoded, then encoded as one output."""
+        decode = self._decoder.feed
+        decoded: list[ir.StreamEvent] = []
         for name, data in events:
             if name == FAILURE:
                 self.failure = data.decode("utf-8", "replace")
@@ -191,26 +193,30 @@ class Translator:
                 parsed = orjson.loads(data)
             except orjson.JSONDecodeError:
                 continue  # not an event of the format's (an end marker)
-            out.append(self._encode(self._decoder.feed(name, parsed)))
-        return b"".join(out)
+            decoded += decode(name, parsed)
+        return self._encode(decoded) if decoded else b""
 
     def _encode(self, events: list[ir.StreamEvent]) -> bytes:
+        encode = self._encoder.encode
+        text = self._text
         out: list[bytes] = []
+        # Exact types, most frequent first: IR events are final dataclasses.
         for event in events:
-            if isinstance(event, ir.StreamStart):
+            if type(event) is ir.TextDelta or type(event) is ir.ReasoningDelta:
+                text.append(event.text)
+            elif type(event) is ir.ToolCallDelta:
+                text.append(event.arguments)
+            elif type(event) is ir.StreamStart:
                 event.model = self._model
-            elif isinstance(event, ir.UsageReport):
+            elif type(event) is ir.UsageReport:
                 self.usage = event.usage
-            elif isinstance(event, ir.Finish):
+            elif type(event) is ir.Finish:
                 self.finished = True
-            elif isinstance(event, ir.TextDelta | ir.ReasoningDelta):
-                self._text.append(event.text)
-            elif isinstance(event, ir.ToolCallDelta):
-                self._text.append(event.arguments)
-            elif isinstance(event, ir.StreamError):
+            elif type(event) is ir.StreamError:
                 event.message = self._scrubber.text(event.message)
-            out.append(self._framer.encoded(self._encoder.encode(event)))
-        return b"".join(out)
+            out.append(encode(event))
+        # Whole SSE events in, so framing the block at once frames each event as alone.
+        return self._framer.encoded(b"".join(out))
 
     def text(self) -> str:
         return "".join(self._text)
