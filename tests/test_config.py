@@ -145,7 +145,7 @@ def test_transport_defaults() -> None:
     settings = load_settings({})
     assert settings.upstream_trust_env is False
     assert settings.upstream_total_timeout == 3600.0
-    assert settings.upstream_max_connections_per_origin == 512
+    assert settings.upstream_max_connections_per_origin == 4096
 
 
 @pytest.mark.parametrize(

@@ -59,8 +59,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # answer, streams included (0: no limit). Streams are capped by max_stream_seconds too.
     upstream_total_timeout: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
     # Connections open at once to one upstream origin; calls above it wait for one (within
-    # the connect timeout).
-    upstream_max_connections_per_origin: Annotated[int, msgspec.Meta(ge=1)] = 512
+    # the connect timeout). The default matches max_inflight_calls: a gateway in front of one
+    # provider holds one connection per open stream, and long agent streams add up.
+    upstream_max_connections_per_origin: Annotated[int, msgspec.Meta(ge=1)] = 4096
     # Use HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY from the environment for channels
     # without a proxy of their own.
     upstream_trust_env: bool = False

@@ -30,7 +30,7 @@ from airelay.client.response import Response
 from airelay.client.target import Target
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
-DEFAULT_MAX_PER_ORIGIN = 512
+DEFAULT_MAX_PER_ORIGIN = 4096
 
 Origin = tuple[str, str, int]
 
