@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import uvloop
+from support.tcp_server import LoopbackServer
 
 from airelay.client import ConnectFailed, Pool, Resolver, Timeouts, post_target
 from airelay.client.dial import AddrInfo
@@ -66,23 +67,9 @@ def ipv6_black_hole() -> Iterator[int]:
     listener.close()
 
 
-class Echo:
+class Echo(LoopbackServer):
     def __init__(self) -> None:
         self.connections = 0
-        self.server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> Echo:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.sockets[0].getsockname()[1])
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import uvloop
+from support.tcp_server import LoopbackServer
 
 from airelay.client import (
     ConnectFailed,
@@ -27,7 +28,7 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Await
 TIMEOUTS = Timeouts(connect=5, read=5)
 
 
-class Server:
+class Server(LoopbackServer):
     """A TCP server running ``handler`` per connection; counts connections and requests."""
 
     def __init__(self, handler: Handler) -> None:
@@ -35,21 +36,10 @@ class Server:
         self.connections = 0
         self.requests: list[bytes] = []
         self.closed = asyncio.Event()
-        self.server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> Server:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        port = self.server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/v1/chat/completions"
+        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1

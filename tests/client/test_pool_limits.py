@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import uvloop
+from support.tcp_server import LoopbackServer
 
 from airelay.client import Pool, Timeouts, post_target
 from airelay.client.response import keep_alive_limit
@@ -23,7 +24,7 @@ def run(scenario: Callable[[], Coroutine[Any, Any, None]], loop_kind: str) -> No
     (uvloop.run if loop_kind == "uvloop" else asyncio.run)(scenario())
 
 
-class Counting:
+class Counting(LoopbackServer):
     """A keep-alive server answering each request after ``delay`` with ``fields``; counts
     connections, the most open at once, and requests."""
 
@@ -35,20 +36,10 @@ class Counting:
         self.open = 0
         self.peak = 0
         self.requests = 0
-        self.server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> Counting:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1/x"
+        return f"http://127.0.0.1:{self.port}/v1/x"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1

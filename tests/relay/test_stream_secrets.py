@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from fakes.scripted import Raw, ScriptedServer
 from support.admin import Admin, unique_model
+from support.calls import stream_call
 from support.gateway import Gateway
 
 UPSTREAM_KEY = "sk-stream-upstream-7f3a9c1e5b2d4680"
@@ -91,24 +91,6 @@ def _channel(admin: Admin, server: ScriptedServer, kind: str) -> str:
     return model
 
 
-def stream_call(gateway: Gateway, key: str, client: str, model: str, sse: bool = True) -> str:
-    """One streamed call from ``client``'s surface; the whole answer as text."""
-    headers = {"Authorization": f"Bearer {key}"}
-    message = {"role": "user", "content": "hi"}
-    if client == "openai":
-        url, body = "/v1/chat/completions", {"model": model, "messages": [message], "stream": True}
-    elif client == "anthropic":
-        url = "/v1/messages"
-        body = {"model": model, "messages": [message], "max_tokens": 50, "stream": True}
-    else:
-        url = f"/v1beta/models/{model}:streamGenerateContent" + ("?alt=sse" if sse else "")
-        body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
-    with httpx.Client(base_url=gateway.url, timeout=20) as http:
-        response = http.post(url, json=body, headers=headers)
-    assert response.status_code < 500, (response.status_code, response.text)
-    return response.text
-
-
 def _assert_scrubbed(text: str, server: ScriptedServer) -> None:
     assert UPSTREAM_KEY not in text, text
     assert UPSTREAM_KEY.removeprefix("sk-") not in text, text
@@ -130,7 +112,7 @@ def test_stream_error_event_is_scrubbed(
     model = _channel(admin, server, channel_fmt)
     events = [e.replace(b"{origin}", server.origin.encode()) for e in STREAMS[channel_fmt](model)]
     server.script(Raw.sse(b"".join(events)) if one_piece else Raw.sse(*events))
-    text = stream_call(gateway, user_key, client, model)
+    text = stream_call(gateway, user_key, client, model, expect_ok=False)
     assert server.requests, "the upstream was not called"
     _assert_scrubbed(text, server)
     assert TEXT in text  # the model's text around the error is untouched
@@ -143,7 +125,7 @@ def test_gemini_json_array_stream_is_scrubbed(
     model = _channel(admin, server, channel_fmt)
     events = [e.replace(b"{origin}", server.origin.encode()) for e in STREAMS[channel_fmt](model)]
     server.script(Raw.sse(*events))
-    text = stream_call(gateway, user_key, "gemini", model, sse=False)
+    text = stream_call(gateway, user_key, "gemini", model, json_array=True, expect_ok=False)
     _assert_scrubbed(text, server)
     assert TEXT in text
 
@@ -158,6 +140,6 @@ def test_key_echoed_in_an_ordinary_event_is_removed(
     events = STREAMS[client](model)[:-1]
     leaky = [e.replace(TEXT.encode(), TEXT.encode() + b" {key}") for e in events]
     server.script(Raw.sse(*leaky))
-    text = stream_call(gateway, user_key, client, model)
+    text = stream_call(gateway, user_key, client, model, expect_ok=False)
     assert UPSTREAM_KEY not in text, text
     assert TEXT in text
