@@ -38,6 +38,9 @@ def usage_row(user_id: str, i: int) -> dict[str, Any]:
         "completion_tokens": 2 * i,
         "cached_tokens": i % 7,
         "reasoning_tokens": i % 11,
+        "cache_write_tokens": i % 13,
+        "cache_write_1h_tokens": i % 13 // 2,
+        "affinity": i % 2,
         "cost": 2**53 + 1 + i,  # beyond what a JSON number read as a double keeps exactly
         "latency_ms": i % 1000,
         "status": 200 if i % 4 else 502,

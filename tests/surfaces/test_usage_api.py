@@ -83,6 +83,9 @@ def usage_row(user_id: str, token_id: str | None, model: str, ts: int, n: int) -
         "completion_tokens": 10 * n + 1,
         "cached_tokens": n % 3,
         "reasoning_tokens": n % 5,
+        "cache_write_tokens": n % 4,
+        "cache_write_1h_tokens": n % 2,
+        "affinity": 0,
         "cost": 1_234_567 * (n + 1),
         "latency_ms": 50 + n,
         "status": 200,
@@ -422,6 +425,7 @@ def test_summary(admin: Admin, seeded: Seeded) -> None:
             "completion_tokens": completion,
             "cached_tokens": sum(r["cached_tokens"] for r in rows),
             "reasoning_tokens": sum(r["reasoning_tokens"] for r in rows),
+            "cache_write_tokens": sum(r["cache_write_tokens"] for r in rows),
             "total_tokens": prompt + completion,
             "cost": units_to_usd(sum(r["cost"] for r in rows)),
         }

@@ -1,8 +1,9 @@
 """Token usage as each upstream reports it, normalised so that no token counts twice.
 
 ``prompt_tokens`` is every input token, cached or not; ``cached_tokens`` and
-``cache_write_tokens`` are parts of it. ``completion_tokens`` is every output token;
-``reasoning_tokens`` is a part of it.
+``cache_write_tokens`` are parts of it, ``cache_write_1h_tokens`` (writes kept an hour,
+priced higher than the 5-minute ones) a part of ``cache_write_tokens``.
+``completion_tokens`` is every output token; ``reasoning_tokens`` is a part of it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class Usage:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
 
 def _int(value: object) -> int:

@@ -97,6 +97,8 @@ channels = Table(
     Column("proxy", Text, nullable=True),
     # TLS options (custom CA, client certificate, verify); NULL: the defaults.
     Column("tls", JSON, nullable=True),
+    # Anthropic beta name -> replacement (null strips it) for the anthropic-beta header.
+    Column("anthropic_betas", JSON, nullable=True),
 )
 
 models = Table(
@@ -157,6 +159,11 @@ usage_logs = Table(
     Column("status", Integer, nullable=False),
     Column("request_id", String(40), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # Cache writes (all of them, and the 1h part of them), priced apart from cache reads.
+    Column("cache_write_tokens", Integer, nullable=False, server_default="0"),
+    Column("cache_write_1h_tokens", Integer, nullable=False, server_default="0"),
+    # 1 when the call went to the channel its session was bound to.
+    Column("affinity", Integer, nullable=False, server_default="0"),
     Index("ix_usage_logs_time", "created_at"),
     Index("ix_usage_logs_user_time", "user_id", "created_at"),
     Index("ix_usage_logs_model_time", "model", "created_at"),
@@ -188,6 +195,7 @@ usage_daily = Table(
     Column("cached_tokens", BigInteger, nullable=False),
     Column("reasoning_tokens", BigInteger, nullable=False),
     Column("cost", BigInteger, nullable=False),
+    Column("cache_write_tokens", BigInteger, nullable=False, server_default="0"),
     Index("ix_usage_daily_user_day", "user_id", "day"),
     Index("ix_usage_daily_model_day", "model", "day"),
     # Covers the all-users summary (per day and model) without touching the table.
@@ -202,6 +210,24 @@ usage_daily = Table(
         "reasoning_tokens",
         "cost",
     ),
+)
+
+# Responses API answers kept for their user (``store: true``) until ``expires_at``.
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(40), nullable=False),
+    Column("token_id", String(40), nullable=True),
+    Column("model", String(200), nullable=False),
+    Column("previous_response_id", String(64), nullable=True),
+    # JSON text: the input items as the caller sent them, and the whole response object.
+    Column("input_items", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_responses_user_time", "user_id", "created_at"),
+    Index("ix_responses_expiry", "expires_at"),
 )
 
 checkout_sessions = Table(

@@ -23,6 +23,7 @@ COUNTERS = (
     "cached_tokens",
     "reasoning_tokens",
     "cost",
+    "cache_write_tokens",
 )
 
 
@@ -95,13 +96,14 @@ async def insert_batch(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
         key = (day_of(row["created_at"]), row["user_id"], row["model"], row["channel_id"] or "")
         total = totals.get(key)
         if total is None:
-            total = totals[key] = [0, 0, 0, 0, 0, 0]
+            total = totals[key] = [0, 0, 0, 0, 0, 0, 0]
         total[0] += 1
         total[1] += row["prompt_tokens"]
         total[2] += row["completion_tokens"]
         total[3] += row["cached_tokens"]
         total[4] += row["reasoning_tokens"]
         total[5] += row["cost"]
+        total[6] += row["cache_write_tokens"]
     rollups = [
         {
             "day": day,
