@@ -26,10 +26,22 @@ run: $(VENV)/.main
 	$(BIN)/airelay migrate
 	$(BIN)/airelay serve
 
+# The coding-agent CLIs the suite drives (Claude Code, Codex, Gemini CLI), from npm at the
+# versions and integrity hashes of the lock file. No install script runs but Claude Code's,
+# which puts its platform binary (from the lock file too) in place of its launcher; nothing
+# is built or downloaded. Without npm their tests skip, except under CI=true where they fail.
+AGENT_CLIS := tests/agent_clis
+$(AGENT_CLIS)/node_modules/.installed: $(AGENT_CLIS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd $(AGENT_CLIS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && \
+	  (cd node_modules/@anthropic-ai/claude-code && node install.cjs) && \
+	  touch node_modules/.installed; \
+	else echo "make test: npm is missing, the coding-agent CLI tests will not run" >&2; fi
+
 # The suite runs in parallel workers, one test file per worker at a time (module-scoped
 # gateways and databases stay in one process); PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 4
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(AGENT_CLIS)/node_modules/.installed
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile

@@ -473,6 +473,30 @@ def test_system_as_text_blocks_decodes_to_one_system_message() -> None:
     assert codec.decode_request(body).messages[0] == Message("system", [Text("a")])
 
 
+def test_system_messages_between_turns_decode_in_place() -> None:
+    # Claude Code sends its reminders as a ``system`` message after the user's turn.
+    body = {
+        "model": "m",
+        "max_tokens": 5,
+        "system": "top",
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "q"}]},
+            {"role": "system", "content": [{"type": "text", "text": "reminder"}]},
+        ],
+    }
+    assert codec.decode_request(body).messages == [
+        Message("system", [Text("top")]),
+        Message("user", [Text("q")]),
+        Message("system", [Text("reminder")]),
+    ]
+    with pytest.raises(ValueError, match=r"messages\[0\]\.content\[0\]' must be a text block"):
+        codec.decode_request(
+            {**body, "messages": [{"role": "system", "content": [{"type": "image"}]}]}
+        )
+    with pytest.raises(ValueError, match="'user', 'assistant' or 'system'"):
+        codec.decode_request({**body, "messages": [{"role": "tool", "content": "x"}]})
+
+
 def test_images_base64_url_and_data_url() -> None:
     request = ask(
         Message(

@@ -132,16 +132,17 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool = False)
     )
 
 
-def _decode_system(system: object) -> list[Message]:
+def _decode_system(system: object, at: str = "system") -> list[Message]:
+    """The top-level ``system`` (or a ``system`` message's content at ``at``)."""
     if system is None or system == "":
         return []
     if isinstance(system, str):
         return [Message("system", [Text(system)])]
     if not isinstance(system, list):
-        raise ValueError("'system' must be a string or an array of text blocks")
+        raise ValueError(f"'{at}' must be a string or an array of text blocks")
     parts: list[Part] = []
     for index, block in enumerate(system):
-        where = f"system[{index}]"
+        where = f"{at}[{index}]"
         if block_type(block, where) != "text":
             raise ValueError(f"'{where}' must be a text block")
         parts.append(Text(string(block, "text", where)))
@@ -154,8 +155,12 @@ def _decode_turn(message: object, where: str, call_names: dict[str, str]) -> lis
     if not isinstance(message, dict):
         raise ValueError(f"'{where}' must be an object")
     role = message.get("role")
+    if role == "system":
+        # System text between turns (Claude Code sends its reminders so): an IR system
+        # message in place; formats without one gather it with the others.
+        return _decode_system(message.get("content"), f"{where}.content")
     if role not in ("user", "assistant"):
-        raise ValueError(f"'{where}.role' must be 'user' or 'assistant'")
+        raise ValueError(f"'{where}.role' must be 'user', 'assistant' or 'system'")
     content = message.get("content")
     if isinstance(content, str):
         return [Message(role, [Text(content)])]
