@@ -26,15 +26,18 @@ run: $(VENV)/.main
 	$(BIN)/airelay migrate
 	$(BIN)/airelay serve
 
-# The coding-agent CLIs the suite drives (Claude Code, Codex, Gemini CLI), from npm at the
-# versions and integrity hashes of the lock file. No install script runs but Claude Code's,
-# which puts its platform binary (from the lock file too) in place of its launcher; nothing
-# is built or downloaded. Without npm their tests skip, except under CI=true where they fail.
+# The coding-agent CLIs the suite drives (Claude Code, Codex, Gemini CLI, opencode), from npm
+# at the versions and integrity hashes of the lock file. `npm install`, not `npm ci`: ci
+# refuses this lock because npm leaves out the other platforms' optional binary packages.
+# No install script runs but two that only move a platform binary (from the lock file too)
+# into place of a launcher: nothing is built or downloaded by a script. Without npm their
+# tests skip, except under CI=true where they fail.
 AGENT_CLIS := tests/agent_clis
 $(AGENT_CLIS)/node_modules/.installed: $(AGENT_CLIS)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
-	  cd $(AGENT_CLIS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && \
+	  cd $(AGENT_CLIS) && npm install --ignore-scripts --no-audit --no-fund --loglevel=error && \
 	  (cd node_modules/@anthropic-ai/claude-code && node install.cjs) && \
+	  (cd node_modules/opencode-ai && node postinstall.mjs) && \
 	  touch node_modules/.installed; \
 	else echo "make test: npm is missing, the coding-agent CLI tests will not run" >&2; fi
 

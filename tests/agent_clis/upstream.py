@@ -5,10 +5,13 @@ The CLIs send large, changing prompts (their system prompt, a dozen tools), so t
 does not answer by word counts as the other fakes do; it plays one scripted turn:
 
 * a user turn that asks ``READ_FILE <path>`` while tools are offered gets one call of the
-  CLI's file-reading tool (``Read``, ``read_file``, ``exec_command`` with ``cat``), its
+  CLI's file-reading tool (``Read``, ``read_file``, ``read``, ``exec_command`` with ``cat``), its
   arguments built from that tool's own schema;
 * a turn that carries that tool's result gets the text ``FILE SAYS: <result>``;
 * anything else gets ``PONG``.
+
+The OpenAI Responses API is spoken too (Codex CLI speaks nothing else), streamed with the
+event sequence its clients wait for (``response.created`` ... ``response.completed``).
 
 So a CLI that prints the file's secret went through a tool call and its result, both ways,
 through the gateway. Every request is recorded (path, query, headers, body) for the tests to
@@ -27,7 +30,7 @@ from aiohttp import web
 from fakes.loopback import ThreadedApp
 
 Json = dict[str, Any]
-ASK = re.compile(r"READ_FILE (\S+)")
+ASK = re.compile(r"READ_FILE ([^\s\"'<>]+)")
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,13 @@ def _arguments(name: str, schema: Json, path: str) -> Json:
     if name == "exec_command":
         return {"cmd": f"cat {path}"}
     properties = schema.get("properties") or {}
-    for field in ("file_path", "absolute_path", "path"):
+    for field in ("file_path", "absolute_path", "filePath", "path"):
         if field in properties:
             return {field: path}
     raise AssertionError(f"the tool {name} takes no file path: {schema}")
 
 
-READERS = ("Read", "read_file", "exec_command")
+READERS = ("Read", "read_file", "read", "exec_command")
 
 
 def play(last_user_texts: list[str], tool_result: str | None, tools: dict[str, Json]) -> Turn:
@@ -108,6 +111,7 @@ class AgentUpstream(ThreadedApp):
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/v1beta/models/{action}", self._gemini)
+        app.router.add_post("/v1/responses", self._responses)
         return app
 
     async def _record(self, request: web.Request) -> Json:
@@ -260,6 +264,94 @@ class AgentUpstream(ThreadedApp):
         if action != "streamGenerateContent":
             return web.json_response(answer)
         return await self._stream(request, [_sse(None, answer)])
+
+    # ---- OpenAI Responses ----------------------------------------------------------------
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        items = body["input"]
+        if isinstance(items, str):
+            items = [{"type": "message", "role": "user", "content": items}]
+        last = next(i for i in reversed(items) if i.get("role") != "developer")
+        result = "\n".join(_texts(last)) if last.get("type") == "function_call_output" else None
+        tools = {
+            t["name"]: t.get("parameters", {})
+            for t in body.get("tools", [])
+            if t.get("type") == "function"
+        }
+        turn = play(_texts(last.get("content")), result, tools)
+        if turn.tool is not None:
+            item: Json = {
+                "type": "function_call",
+                "id": "fc_" + secrets.token_hex(8),
+                "call_id": "call_" + secrets.token_hex(8),
+                "name": turn.tool,
+                "arguments": json.dumps(turn.arguments),
+                "status": "completed",
+            }
+        else:
+            item = {
+                "type": "message",
+                "id": "msg_" + secrets.token_hex(8),
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": turn.text, "annotations": []}],
+            }
+        usage = {
+            "input_tokens": 100,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 10,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 110,
+        }
+        response: Json = {
+            "id": "resp_" + secrets.token_hex(8),
+            "object": "response",
+            "created_at": 1,
+            "status": "completed",
+            "model": body["model"],
+            "output": [item],
+            "usage": usage,
+        }
+        if not body.get("stream"):
+            return web.json_response(response)
+        pending = {**response, "status": "in_progress", "output": [], "usage": None}
+        opened = {**item, "status": "in_progress"}
+        if item["type"] == "message":
+            opened["content"] = []
+        events: list[Json] = [
+            {"type": "response.created", "response": pending},
+            {"type": "response.in_progress", "response": pending},
+            {"type": "response.output_item.added", "output_index": 0, "item": opened},
+        ]
+        if item["type"] == "message":
+            part = {"type": "output_text", "text": "", "annotations": []}
+            at = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+            events += [
+                {"type": "response.content_part.added", **at, "part": part},
+                {"type": "response.output_text.delta", **at, "delta": turn.text},
+                {"type": "response.output_text.done", **at, "text": turn.text},
+                {"type": "response.content_part.done", **at, "part": item["content"][0]},
+            ]
+        else:
+            at = {"item_id": item["id"], "output_index": 0}
+            events += [
+                {
+                    "type": "response.function_call_arguments.delta",
+                    **at,
+                    "delta": item["arguments"],
+                },
+                {
+                    "type": "response.function_call_arguments.done",
+                    **at,
+                    "arguments": item["arguments"],
+                },
+            ]
+        events += [
+            {"type": "response.output_item.done", "output_index": 0, "item": item},
+            {"type": "response.completed", "response": response},
+        ]
+        numbered = [_sse(e["type"], {**e, "sequence_number": n}) for n, e in enumerate(events)]
+        return await self._stream(request, numbered)
 
     async def _stream(self, request: web.Request, events: list[bytes]) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
