@@ -160,7 +160,8 @@ async def remember(
 
     ``request_payload`` is the request as the client sent it (its own ``input``, not the
     expanded conversation); ValueError for an ``input`` or an ``id`` that the handler
-    should have refused already."""
+    should have refused already. Both are kept as they are, not copied (serialised when
+    written): the caller must not change them afterwards."""
     if request_payload.get("store") is False:
         return False
     response_id = response_object.get("id")
