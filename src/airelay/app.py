@@ -20,6 +20,7 @@ from airelay.routes import add_routes
 from airelay.security.crypto import SecretBox, load_or_create_secret
 from airelay.state import STATE, AppState
 from airelay.store.db import create_engine
+from airelay.store.response_writer import ResponseWriter
 from airelay.store.snapshot import ConfigCache
 from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies
@@ -52,7 +53,9 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             ),
         )
         await wallets.start()
-        retention = UsageRetention(engine, settings.usage_retention_days)
+        stored_responses = ResponseWriter(engine)
+        await stored_responses.start()
+        retention = UsageRetention(engine, settings.usage_retention_days, responses=True)
         await retention.start()
         http = create_session(settings.upstream_connect_timeout, settings.upstream_timeout)
         upstream = Transports(
@@ -78,11 +81,13 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             images=images,
             admission=admission,
             relay=Relay(settings, wallets, upstream, images, admission),
+            responses=stored_responses,
         )
         try:
             yield
         finally:
             await retention.stop()
+            await stored_responses.stop()
             await tokens.settled()  # usage counted in threads, before the last flush
             await wallets.stop()
             await cache.stop()

@@ -76,6 +76,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     hold_stale_seconds: Annotated[int, msgspec.Meta(ge=1)] = 60
     # Days raw usage rows are kept (the daily rollups stay); 0 keeps them forever.
     usage_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # Days a stored Responses API answer (``store: true``) stays readable and can be
+    # continued with ``previous_response_id``; OpenAI keeps them 30 days.
+    responses_retention_days: Annotated[int, msgspec.Meta(ge=1, le=36500)] = 30
     # Caps on what one upstream answer may cost the process: a whole (non-stream) answer
     # larger than this is dropped (502, failover); a stream is ended with an error event
     # after this many bytes from the upstream or this many seconds.

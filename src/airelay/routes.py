@@ -15,6 +15,7 @@ from airelay.surfaces import (
     model_lists,
     openai_chat,
     openai_embeddings,
+    responses_store,
 )
 from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
 from airelay.surfaces.endpoint import endpoint, unmatched
@@ -25,6 +26,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/completions", openai_chat.chat_completions),
     ("POST", "/embeddings", openai_embeddings.embeddings),
+    ("GET", "/responses/{id}", responses_store.get_response),
+    ("DELETE", "/responses/{id}", responses_store.delete_response),
+    ("GET", "/responses/{id}/input_items", responses_store.list_input_items),
     ("GET", "/models", model_lists.list_models),
     ("GET", "/models/{model:.+}", model_lists.retrieve_model),
     ("POST", "/messages", anthropic.messages),

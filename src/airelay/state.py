@@ -14,6 +14,7 @@ from airelay.config import Settings
 from airelay.relay.admission import Admission
 from airelay.relay.collaborators import Relay
 from airelay.security.crypto import SecretBox
+from airelay.store.response_writer import ResponseWriter
 from airelay.store.snapshot import ConfigCache
 from airelay.transport.choice import Transports
 
@@ -33,6 +34,9 @@ class AppState:
     admission: Admission
     # The relay pipeline's collaborators (the parts of the above it uses).
     relay: Relay
+    # Stored Responses API answers: written in batches off the request's path, read back
+    # at once (pending ones included).
+    responses: ResponseWriter
 
 
 STATE = web.AppKey("airelay_state", AppState)

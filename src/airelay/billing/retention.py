@@ -1,5 +1,7 @@
 """Expiry of raw usage rows older than the retention period; the daily rollups stay, so
-totals, summaries and spend keep their history.
+totals, summaries and spend keep their history. The same task deletes stored Responses API
+answers past their expiry (each row carries its own, set when it was stored); reads never
+return an expired one, so the deletes only reclaim space.
 
 Every instance may run it: the deletes are idempotent, in small batches.
 """
@@ -13,6 +15,7 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from airelay.store import responses as stored_responses
 from airelay.store.unavailable import OutageLog
 from airelay.store.usage_queries import delete_older_than
 
@@ -23,25 +26,28 @@ DAY_SECONDS = 86400
 
 class UsageRetention:
     """Deletes raw usage rows older than ``days`` at start and then every ``interval``
-    seconds; ``days`` of 0 (or less) keeps everything and starts nothing."""
+    seconds, and expired stored responses when ``responses``; ``days`` of 0 (or less)
+    keeps usage rows for ever, and with nothing to delete starts nothing."""
 
     def __init__(
         self,
         engine: AsyncEngine,
         days: int,
         *,
+        responses: bool = False,
         interval: float = 3600.0,
         batch: int = 10000,
     ) -> None:
         self._engine = engine
         self.days = days
+        self.responses = responses
         self._interval = interval
         self._batch = batch
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        if self.days > 0 and self._task is None:
+        if (self.days > 0 or self.responses) and self._task is None:
             self._task = asyncio.create_task(self._run(), name="usage-retention")
 
     async def stop(self) -> None:
@@ -53,14 +59,23 @@ class UsageRetention:
             self._task = None
 
     async def run_once(self, now: float | None = None) -> int:
-        """Delete what has expired as of ``now``; returns how many raw rows went."""
-        if self.days <= 0:
-            return 0
-        cutoff = int(now if now is not None else time.time()) - self.days * DAY_SECONDS
-        async with self._engine.connect() as conn:
-            deleted = await delete_older_than(conn, cutoff, self._batch)
-        if deleted:
-            log.info("usage retention: deleted %d raw rows older than %d days", deleted, self.days)
+        """Delete what has expired as of ``now``; returns how many rows went (raw usage
+        rows and stored responses)."""
+        at = int(now if now is not None else time.time())
+        deleted = 0
+        if self.days > 0:
+            async with self._engine.connect() as conn:
+                deleted = await delete_older_than(conn, at - self.days * DAY_SECONDS, self._batch)
+            if deleted:
+                log.info(
+                    "usage retention: deleted %d raw rows older than %d days", deleted, self.days
+                )
+        if self.responses:
+            async with self._engine.connect() as conn:
+                pruned = await stored_responses.prune(conn, at)
+            if pruned:
+                log.info("responses retention: deleted %d expired stored responses", pruned)
+            deleted += pruned
         return deleted
 
     async def _run(self) -> None:

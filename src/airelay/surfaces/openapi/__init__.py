@@ -28,6 +28,7 @@ from airelay.catalog import (
     ModelCreate,
     ModelPatch,
 )
+from airelay.formats.responses_history import MAX_LIMIT as MAX_ITEMS
 from airelay.providers.presets import CHANNEL_TYPES
 from airelay.surfaces.admin import tokens, users
 from airelay.surfaces.admin.common import MAX_PAGE, MAX_PAGE_SIZE
@@ -104,6 +105,22 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("POST", "/embeddings"): Operation(
         "Create embeddings (OpenAI format)", USER, _ref("OpenAIEmbeddingsRequest")
+    ),
+    ("GET", "/responses/{id}"): Operation(
+        "Retrieve a stored response (OpenAI Responses API)",
+        USER,
+        query=(("include", {"type": "array", "items": _STRING}), ("stream", {"const": False})),
+    ),
+    ("DELETE", "/responses/{id}"): Operation("Delete a stored response", USER),
+    ("GET", "/responses/{id}/input_items"): Operation(
+        "List a stored response's input items, paged",
+        USER,
+        query=(
+            ("after", _STRING),
+            ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_ITEMS}),
+            ("order", {"enum": ["asc", "desc"]}),
+            ("include", {"type": "array", "items": _STRING}),
+        ),
     ),
     ("GET", "/models"): Operation("List the models this key may use (OpenAI format)", USER),
     ("GET", "/models/{model:.+}"): Operation("Retrieve a model this key may use", USER),
