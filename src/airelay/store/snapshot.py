@@ -80,10 +80,11 @@ class ChannelRecord:
     _cache: dict[Hashable, Any] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._key_cycle = itertools.cycle(self.api_keys)
+        self._key_cycle = itertools.cycle(self.api_keys or ("",))
 
     def next_key(self) -> str:
-        """The upstream keys are used in turn."""
+        """The upstream keys are used in turn; "" for a channel without keys (a type whose
+        upstream takes calls without one)."""
         return next(self._key_cycle)
 
     def cached(self, name: Hashable, make: Callable[[], T]) -> T:
@@ -244,7 +245,8 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
             tls=tls,
         )
         channels.append(channel)
-        if channel.status == "active" and channel.api_keys:
+        usable = bool(channel.api_keys) or not channel_type.provider.key_required
+        if channel.status == "active" and usable:
             for endpoint in channel.endpoints:
                 if endpoint not in channel_type.provider.formats:
                     continue  # served upstream, but no format of the gateway speaks it yet

@@ -158,7 +158,7 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
     channel = next((c for c in state.cache.current.channels if c.id == channel_id), None)
     if channel is None:
         raise GatewayError(404, f"channel '{channel_id}' not found")
-    if not channel.api_keys:
+    if not channel.api_keys and preset(channel.type).provider.key_required:
         raise GatewayError(400, "the channel has no upstream key to test with")
     requested = request.query.get("model")
     if request.can_read_body:
@@ -230,6 +230,7 @@ _ANSWER_FIELD = {
     WireFormat.OPENAI: "choices",
     WireFormat.ANTHROPIC: "content",
     WireFormat.GEMINI: "candidates",
+    WireFormat.OLLAMA: "message",
 }
 
 
@@ -242,7 +243,7 @@ def _answer_problem(fmt: WireFormat, body: bytes) -> str | None:
         return "the upstream answered 200 with a body that is not JSON"
     if not isinstance(document, dict) or "error" in document:
         return "the upstream answered 200 with an error or an unexpected shape"
-    if not isinstance(document.get(_ANSWER_FIELD[fmt]), list):
+    if not isinstance(document.get(_ANSWER_FIELD[fmt]), list | dict):
         return f"the upstream answered 200 without '{_ANSWER_FIELD[fmt]}': not a {fmt} answer"
     try:
         codec(fmt).decode_response(document)
