@@ -158,7 +158,11 @@ def test_openai_sdk_tools_and_the_result_turn(
         assert tool_calls is not None and len(tool_calls) == 1
         call = tool_calls[0]
         assert call.type == "function" and call.function.name == "get_weather"
-        arguments, call_id, finish = call.function.arguments, call.id, reply.choices[0].finish_reason
+        arguments, call_id, finish = (
+            call.function.arguments,
+            call.id,
+            reply.choices[0].finish_reason,
+        )
     assert json.loads(arguments) == json.loads(TOOL_ARGUMENTS)
     assert finish == "tool_calls" and call_id
     sent = ollama.chat_requests[-1].body
@@ -187,9 +191,7 @@ def test_openai_sdk_tools_and_the_result_turn(
     assert history[2] == {"role": "tool", "content": "sunny, 21C", "tool_name": "get_weather"}
 
 
-def test_anthropic_sdk_whole_and_stream(
-    gateway: Gateway, admin: Admin, ollama: FakeOllama
-) -> None:
+def test_anthropic_sdk_whole_and_stream(gateway: Gateway, admin: Admin, ollama: FakeOllama) -> None:
     """An Anthropic client gets Ollama's answer translated, whole and streamed."""
     r = route(admin, ollama)
     sdk = anthropic.Anthropic(base_url=gateway.url, api_key=r.key, max_retries=0, timeout=30)
@@ -231,9 +233,7 @@ def test_reasoning_reaches_the_client(gateway: Gateway, admin: Admin, ollama: Fa
     assert ollama.chat_requests[-1].body["think"] is True
 
 
-def test_cut_stream_is_recorded_as_cut(
-    gateway: Gateway, admin: Admin, ollama: FakeOllama
-) -> None:
+def test_cut_stream_is_recorded_as_cut(gateway: Gateway, admin: Admin, ollama: FakeOllama) -> None:
     """Lines that hold end marks as text, then the connection closes before ``done``."""
     r = route(admin, ollama)
     ollama.script(Behaviour.drop_after(5))
@@ -248,9 +248,7 @@ def test_cut_stream_is_recorded_as_cut(
     assert usage_statuses(gateway.settings.database_url, r.user_id) == [502]
 
 
-def test_a_key_goes_as_a_bearer(
-    gateway: Gateway, admin: Admin, keyed_ollama: FakeOllama
-) -> None:
+def test_a_key_goes_as_a_bearer(gateway: Gateway, admin: Admin, keyed_ollama: FakeOllama) -> None:
     r = route(admin, keyed_ollama, api_keys=["sk-ollama-proxy"])
     reply = client(gateway, r.key).chat.completions.create(
         model=r.model, messages=[{"role": "user", "content": "hi"}]
