@@ -28,9 +28,8 @@ from airelay.relay.scrub import scrub
 from airelay.security.keys import mask
 from airelay.state import AppState
 from airelay.store import channels as channels_repo
-from airelay.store import crud, tables
 from airelay.store.snapshot import channel_models
-from airelay.surfaces.admin.common import admin, config_changed, decode, iso, require
+from airelay.surfaces.admin.common import admin, decode, iso, require
 from airelay.surfaces.responses import json_response
 from airelay.transport.options import mask_proxy
 
@@ -83,26 +82,22 @@ def _tls_view(document: dict[str, Any]) -> dict[str, Any]:
 
 @admin
 async def list_channels(request: web.Request, state: AppState) -> web.StreamResponse:
-    async with state.engine.connect() as conn:
-        rows = await crud.all_rows(conn, tables.channels)
+    rows = await channels_repo.listed(state.engine)
     return json_response({"channels": [view(row, state) for row in rows], "total": len(rows)})
 
 
 @admin
 async def create_channel(request: web.Request, state: AppState) -> web.StreamResponse:
     values = sealed(new_channel(await decode(request, ChannelCreate)), state.box.encrypt)
-    async with state.engine.begin() as conn:
-        row = await channels_repo.create(conn, values)
-        await config_changed(conn)
-    await state.cache.reload()
+    row = await channels_repo.add(state.engine, values)
+    await state.cache.refresh()
     return json_response(view(row, state), status=201)
 
 
 @admin
 async def get_channel(request: web.Request, state: AppState) -> web.StreamResponse:
     channel_id = request.match_info["id"]
-    async with state.engine.connect() as conn:
-        row = require(await crud.get(conn, tables.channels, channel_id), "channel", channel_id)
+    row = require(await channels_repo.read(state.engine, channel_id), "channel", channel_id)
     return json_response(view(row, state))
 
 
@@ -110,14 +105,16 @@ async def get_channel(request: web.Request, state: AppState) -> web.StreamRespon
 async def update_channel(request: web.Request, state: AppState) -> web.StreamResponse:
     channel_id = request.match_info["id"]
     values = channel_changes(await decode(request, ChannelPatch))
-    async with state.engine.begin() as conn:
-        current = require(await crud.get(conn, tables.channels, channel_id), "channel", channel_id)
+
+    def columns(current: dict[str, Any]) -> dict[str, Any]:
         _check_patched(state, current, values)
-        stored = sealed(values, state.box.encrypt)
-        stored["updated_at"] = int(time.time())
-        row = await crud.update(conn, tables.channels, channel_id, stored)
-        await config_changed(conn)
-    await state.cache.reload()
+        return sealed(values, state.box.encrypt)
+
+    try:
+        row = await channels_repo.change(state.engine, channel_id, columns)
+    except channels_repo.NotFound:
+        raise GatewayError(404, f"channel '{channel_id}' not found") from None
+    await state.cache.refresh()
     return json_response(view(row, state))
 
 
@@ -143,11 +140,11 @@ def _check_patched(state: AppState, current: dict[str, Any], values: dict[str, A
 @admin
 async def delete_channel(request: web.Request, state: AppState) -> web.StreamResponse:
     channel_id = request.match_info["id"]
-    async with state.engine.begin() as conn:
-        if not await crud.delete(conn, tables.channels, channel_id):
-            raise GatewayError(404, f"channel '{channel_id}' not found")
-        await config_changed(conn)
-    await state.cache.reload()
+    try:
+        await channels_repo.remove(state.engine, channel_id)
+    except channels_repo.NotFound:
+        raise GatewayError(404, f"channel '{channel_id}' not found") from None
+    await state.cache.refresh()
     return json_response({"id": channel_id, "deleted": True})
 
 
