@@ -159,3 +159,17 @@ def test_whole_json_object_to_a_stream_call_is_still_a_whole_answer(
     )
     assert response.status_code == 200, response.text
     assert wait_for_rows(gateway.settings.database_url, user_id, 1).usage_cost == COST
+
+
+def test_ndjson_error_line_ends_the_stream_with_an_error(
+    gateway: Gateway, admin: Admin, server: ScriptedServer
+) -> None:
+    """Ollama reports a failure after the head as a line ``{"error": ...}``."""
+    model, user_id, key = _setup(admin, server, "ollama")
+    first = ollama_lines(model, cut=True)[0]
+    failure = b'{"error":"model runner stopped, key sk-framing-upstream"}\n'
+    server.script(Raw(200, {"Content-Type": "application/x-ndjson"}, (first, failure)))
+    text = stream_call(gateway, key, "openai", model, False)
+    assert "model runner stopped" in text
+    assert "sk-framing-upstream" not in text
+    assert usage_statuses(gateway.settings.database_url, user_id) == [502]
