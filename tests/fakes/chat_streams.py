@@ -99,4 +99,18 @@ def gemini_stream(model: str, *, cut: bool) -> list[bytes]:
     return [_sse(chunk, crlf=True) for chunk in gemini_chunks(model, cut=cut)]
 
 
+def ollama_lines(model: str, *, cut: bool) -> list[bytes]:
+    """Ollama's NDJSON lines; the text also spells its own end (``"done":true``)."""
+
+    def line(content: str, **extra: object) -> bytes:
+        message = {"role": "assistant", "content": content}
+        document = {"model": model, "created_at": "2026-01-02T03:04:05.5Z", "message": message}
+        return orjson.dumps({**document, "done": False, **extra}) + b"\n"
+
+    lines = [line(TEXT), line(' [DONE] message_stop "done":true')]
+    if cut:
+        return lines
+    return [*lines, line("", done=True, done_reason="stop", prompt_eval_count=7, eval_count=11)]
+
+
 STREAMS = {"openai": openai_stream, "anthropic": anthropic_stream, "gemini": gemini_stream}

@@ -1,7 +1,8 @@
 """Streams that are not server-sent events stream through the relay too: an Anthropic-format
-upstream answering as AWS event-stream (Bedrock's InvokeModelWithResponseStream framing) and
-a Gemini upstream answering a streamed JSON array, passed through and translated, reach the
-client as they come, billed on the usage the upstream reported."""
+upstream answering as AWS event-stream (Bedrock's InvokeModelWithResponseStream framing),
+a Gemini upstream answering a streamed JSON array, and Ollama's newline-delimited JSON,
+passed through and translated, reach the client as they come, billed on the usage the
+upstream reported."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import httpx
 import orjson
 import pytest
 from fakes import eventstream
-from fakes.chat_streams import anthropic_stream, gemini_chunks
+from fakes.chat_streams import anthropic_stream, gemini_chunks, ollama_lines
 from fakes.scripted import Raw, ScriptedServer
 from support.admin import Admin, unique_model
 from support.calls import stream_call
@@ -50,8 +51,20 @@ def json_array(model: str, *, cut: bool = False) -> Raw:
     return Raw(200, {"Content-Type": "application/json; charset=UTF-8"}, tuple(pieces))
 
 
-UPSTREAMS = {"anthropic": bedrock, "gemini": json_array}
+def ndjson(model: str, *, cut: bool = False) -> Raw:
+    """Ollama's lines, each written in two pieces that split it mid-line."""
+    pieces: list[bytes] = []
+    for line in ollama_lines(model, cut=cut):
+        pieces += [line[:17], line[17:]]
+    return Raw(200, {"Content-Type": "application/x-ndjson"}, tuple(pieces))
+
+
+UPSTREAMS = {"anthropic": bedrock, "gemini": json_array, "ollama": ndjson}
 CASES = [
+    ("ollama", "openai", False),
+    ("ollama", "anthropic", False),
+    ("ollama", "gemini", False),
+    ("ollama", "gemini", True),
     ("anthropic", "anthropic", False),
     ("anthropic", "openai", False),
     ("gemini", "gemini", False),
@@ -101,13 +114,16 @@ def test_framed_stream_reaches_the_client_and_is_billed(
     assert usage_statuses(gateway.settings.database_url, user_id) == [200]
 
 
-@pytest.mark.parametrize("channel_fmt", ["anthropic", "gemini"])
+@pytest.mark.parametrize(
+    ("channel_fmt", "client"),
+    [("anthropic", "anthropic"), ("gemini", "gemini"), ("ollama", "openai")],
+)
 def test_framed_stream_cut_is_billed_as_cut(
-    gateway: Gateway, admin: Admin, server: ScriptedServer, channel_fmt: str
+    gateway: Gateway, admin: Admin, server: ScriptedServer, channel_fmt: str, client: str
 ) -> None:
     model, user_id, key = _setup(admin, server, channel_fmt)
     server.script(UPSTREAMS[channel_fmt](model, cut=True))
-    text = stream_call(gateway, key, channel_fmt, model, False)
+    text = stream_call(gateway, key, client, model, False)
     assert "ended before completion" in text
     assert usage_statuses(gateway.settings.database_url, user_id) == [502]
 
@@ -143,3 +159,17 @@ def test_whole_json_object_to_a_stream_call_is_still_a_whole_answer(
     )
     assert response.status_code == 200, response.text
     assert wait_for_rows(gateway.settings.database_url, user_id, 1).usage_cost == COST
+
+
+def test_ndjson_error_line_ends_the_stream_with_an_error(
+    gateway: Gateway, admin: Admin, server: ScriptedServer
+) -> None:
+    """Ollama reports a failure after the head as a line ``{"error": ...}``."""
+    model, user_id, key = _setup(admin, server, "ollama")
+    first = ollama_lines(model, cut=True)[0]
+    failure = b'{"error":"model runner stopped, key sk-framing-upstream"}\n'
+    server.script(Raw(200, {"Content-Type": "application/x-ndjson"}, (first, failure)))
+    text = stream_call(gateway, key, "openai", model, False)
+    assert "model runner stopped" in text
+    assert "sk-framing-upstream" not in text
+    assert usage_statuses(gateway.settings.database_url, user_id) == [502]

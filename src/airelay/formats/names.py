@@ -17,9 +17,11 @@ class WireFormat(StrEnum):
     ANTHROPIC = "anthropic"  # Anthropic Messages
     GEMINI = "gemini"  # Gemini generateContent
     OPENAI_EMBEDDINGS = "openai_embeddings"  # OpenAI embeddings (whole answers only)
+    OLLAMA = "ollama"  # Ollama's native /api/chat (upstreams only; streams as NDJSON)
 
 
-#: The chat dialects: each has a codec, so a chat call translates between any two.
+#: The chat dialects clients speak: each has a codec, so a chat call translates between
+#: any two. ``OLLAMA`` has a codec too, but is spoken to upstreams only.
 CHAT_FORMATS = (WireFormat.OPENAI, WireFormat.ANTHROPIC, WireFormat.GEMINI)
 
 

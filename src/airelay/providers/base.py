@@ -68,6 +68,9 @@ class Provider(Protocol):
     default_endpoints: frozenset[Endpoint]
     #: True when ``finish`` must run for every call (signing, body reshaping).
     per_call: bool
+    #: False when the upstream may take calls without a key (a local Ollama): a channel
+    #: of this type with no key is routed, and its calls carry no credential.
+    key_required: bool
     #: How the upstream cuts a streamed answer (Gemini is asked for SSE with ``alt=sse``).
     framing: Framing
 
@@ -92,6 +95,7 @@ class Plain:
     """Shared by the providers whose request is a head plus the body as it is."""
 
     per_call = False
+    key_required = True
 
     def finish(self, head: Head, key: str, body: bytes) -> Finished:
         return Finished(body, {})

@@ -54,6 +54,7 @@ class Bedrock:
     endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
     default_endpoints: frozenset[Endpoint] = endpoints
     per_call = True
+    key_required = True
     framing = Framing.AWS_EVENTSTREAM
 
     def head(

@@ -2,7 +2,8 @@
 
 DeepSeek, Qwen (DashScope compatible mode), GLM (Zhipu), Kimi (Moonshot), Doubao (Volcengine
 Ark), MiniMax and xAI are presets of the OpenAI-compatible adapter; Anthropic, Gemini and
-AWS Bedrock (Anthropic models, signed requests) have adapters of their own.
+AWS Bedrock (Anthropic models, signed requests) and Ollama (its native API, streamed as
+NDJSON, a key optional) have adapters of their own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from airelay.providers.anthropic import Anthropic
 from airelay.providers.base import Provider
 from airelay.providers.bedrock import Bedrock
 from airelay.providers.gemini import Gemini
+from airelay.providers.ollama import Ollama
 from airelay.providers.openai import OpenAICompatible
 
 
@@ -27,6 +29,7 @@ _OPENAI = OpenAICompatible()
 _ANTHROPIC = Anthropic()
 _GEMINI = Gemini()
 _BEDROCK = Bedrock()
+_OLLAMA = Ollama()
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset(
@@ -78,6 +81,7 @@ PRESETS: dict[str, Preset] = {
             "anthropic.claude-opus-4-1-20250805-v1:0",
         ),
     ),
+    "ollama": Preset(_OLLAMA, "http://127.0.0.1:11434", ("llama3.2", "qwen3", "gpt-oss:20b")),
 }
 
 CHANNEL_TYPES = tuple(PRESETS)

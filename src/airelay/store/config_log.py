@@ -1,12 +1,13 @@
 """Which configuration entities changed, so that an instance reloads those and not the whole
 configuration (which is O(all keys) per write, on every instance).
 
-A write of one entity (a key, a user) calls ``record`` inside its transaction: it moves the
-config version, as every configuration write does, and appends ``(version, kind, id)`` to a
-short log in the ``meta`` table. An instance at version ``v`` asks ``changes_since(v)``: if
-the log holds ``v`` and ends at the current version, the entries after ``v`` are all that
-changed; otherwise (``v`` too old, or a write that is not entity-scoped came between, which
-empties the log: ``meta.bump_config_version``) it reloads everything, as before.
+A write of one entity (a key, a user, a channel, a catalog model, the settings) calls
+``record`` inside its transaction: it moves the config version, as every configuration
+write does, and appends ``(version, kind, id)`` to a short log in the ``meta`` table. An
+instance at version ``v`` asks ``changes_since(v)``: if the log holds ``v`` and ends at the
+current version, the entries after ``v`` are all that changed; otherwise (``v`` too old,
+or a write that is not entity-scoped came between, which empties the log:
+``meta.bump_config_version``) it reloads everything, as before.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from airelay.store import meta
 
 TOKEN = "token"
 USER = "user"
+CHANNEL = "channel"
+MODEL = "model"
+SETTINGS = "settings"  # the one settings document (entity id "")
 KEEP = 200  # entries; an instance further behind reloads everything
 
 

@@ -1,17 +1,17 @@
 """The in-memory picture of configuration that the hot path reads: keys, channels, models.
 
 Built from the database at start-up and polled so that writes made by another instance show
-up within ``config_poll_seconds``; the writing instance refreshes at once. A write of one key
-or one user (see ``store.config_log``) replaces that key's or that user's records only; any
-other write rebuilds the whole snapshot. Requests read a ``Snapshot`` without any database
-round trip.
+up within ``config_poll_seconds``; the writing instance refreshes at once. A write of one key,
+user, channel, catalog model or the settings (see ``store.config_log``) reads that entity
+again alone (a channel's routes are rebuilt in memory from the records); any other write
+(a bulk import, an admin key) rebuilds the whole snapshot. Requests read a ``Snapshot``
+without any database round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import ipaddress
 import itertools
 import logging
@@ -28,6 +28,8 @@ from airelay.providers.base import Provider
 from airelay.providers.presets import PRESETS
 from airelay.security.crypto import SecretBox
 from airelay.store import admin_keys, config_log, crud, meta, tables
+from airelay.store import channels as channels_repo
+from airelay.store import models as models_repo
 from airelay.store import tokens as tokens_repo
 from airelay.store import users as users_repo
 from airelay.store.unavailable import OutageLog
@@ -80,10 +82,11 @@ class ChannelRecord:
     _cache: dict[Hashable, Any] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._key_cycle = itertools.cycle(self.api_keys)
+        self._key_cycle = itertools.cycle(self.api_keys or ("",))
 
     def next_key(self) -> str:
-        """The upstream keys are used in turn."""
+        """The upstream keys are used in turn; "" for a channel without keys (a type whose
+        upstream takes calls without one)."""
         return next(self._key_cycle)
 
     def cached(self, name: Hashable, make: Callable[[], T]) -> T:
@@ -123,6 +126,9 @@ class Snapshot:
     prices: dict[str, Price]
     # User group -> price multiplier (groups not listed pay list price).
     group_multipliers: dict[str, Fraction]
+    # The channel rows as stored (secrets sealed), in load order: a change of one channel
+    # rebuilds the routes from these and the records in memory (``apply_changes``).
+    channel_rows: tuple[dict[str, Any], ...] = ()
 
 
 def key_record(row: dict[str, Any], user_status: str, user_group: str) -> KeyRecord:
@@ -196,6 +202,106 @@ def parse_networks(entries: list[str] | None) -> tuple[IPNetwork, ...] | None:
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
+def channel_record(row: dict[str, Any], box: SecretBox) -> ChannelRecord | None:
+    """A channel row as the hot path reads it (secrets decrypted); None for one that cannot
+    serve (an unknown type, secrets that cannot be decrypted), logged."""
+    channel_type = PRESETS.get(row["type"])
+    if channel_type is None:
+        log.error("channel %s: unknown type %r; channel skipped", row["id"], row["type"])
+        return None
+    try:
+        api_keys = tuple(box.decrypt(token) for token in row["api_keys"])
+        proxy = box.decrypt(row["proxy"]) if row.get("proxy") else None
+        tls = tls_from_document(row["tls"], box.decrypt) if row.get("tls") else None
+    except ValueError:  # undecryptable, or a malformed tls document
+        log.error("channel %s: its secrets cannot be decrypted; channel skipped", row["id"])
+        return None
+    return ChannelRecord(
+        id=row["id"],
+        name=row["name"],
+        type=row["type"],
+        base_url=row["base_url"],
+        api_keys=api_keys,
+        models=frozenset(channel_models(row)),
+        model_mapping=dict(row["model_mapping"]),
+        priority=row["priority"],
+        weight=row["weight"],
+        status=row["status"],
+        timeout=row["timeout"],
+        endpoints=channel_endpoints(row, channel_type.provider),
+        proxy=proxy,
+        tls=tls,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Channels:
+    channels: tuple[ChannelRecord, ...]
+    routes: dict[Endpoint, dict[str, tuple[ChannelRecord, ...]]]
+    names: frozenset[str]  # every public model some channel row lists, served or not
+
+
+def _channels(rows: tuple[dict[str, Any], ...], records: dict[str, ChannelRecord]) -> _Channels:
+    """The channel records in row order and the routing tables built from them: in memory,
+    so that a change to one channel rebuilds them without reading the others."""
+    channels: list[ChannelRecord] = []
+    names: set[str] = set()
+    routes: dict[Endpoint, dict[str, list[ChannelRecord]]] = {e: {} for e in Endpoint}
+    for row in rows:
+        names.update(channel_models(row))
+        channel = records.get(row["id"])
+        if channel is None:
+            continue
+        channels.append(channel)
+        provider = PRESETS[channel.type].provider
+        usable = bool(channel.api_keys) or not provider.key_required
+        if channel.status == "active" and usable:
+            for endpoint in channel.endpoints:
+                if endpoint not in provider.formats:
+                    continue  # served upstream, but no format of the gateway speaks it yet
+                for name in channel.models:
+                    routes[endpoint].setdefault(name, []).append(channel)
+    return _Channels(
+        tuple(channels),
+        {
+            endpoint: {name: tuple(chs) for name, chs in by_model.items()}
+            for endpoint, by_model in routes.items()
+        },
+        frozenset(names),
+    )
+
+
+def _ordered(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Rows in the order a full load reads them."""
+    return tuple(sorted(rows, key=lambda row: (row["created_at"], row["id"])))
+
+
+def _snapshot(
+    keys: dict[str, KeyRecord],
+    admin: frozenset[str],
+    channel_rows: tuple[dict[str, Any], ...],
+    built: _Channels,
+    catalog: dict[str, dict[str, Any]],
+    multipliers: dict[str, Fraction],
+) -> Snapshot:
+    return Snapshot(
+        keys=keys,
+        admin_hashes=admin,
+        channels=built.channels,
+        routes=built.routes[Endpoint.CHAT],
+        endpoint_routes=built.routes,
+        known_models=built.names | frozenset(catalog),
+        catalog=catalog,
+        prices={
+            row["id"]: Price.from_catalog(row["pricing"], row["max_output_tokens"])
+            for row in catalog.values()
+            if row["pricing"]
+        },
+        group_multipliers=multipliers,
+        channel_rows=channel_rows,
+    )
+
+
 async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
     """Read the whole configuration; return it with the config version it reflects."""
     async with engine.connect() as conn:
@@ -210,66 +316,66 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
         row["key_hash"]: key_record(row, *user_rows.get(row["user_id"], ("deleted", "default")))
         for row in token_rows
     }
-    channels: list[ChannelRecord] = []
-    known: set[str] = {row["id"] for row in model_rows}
-    routes: dict[Endpoint, dict[str, list[ChannelRecord]]] = {e: {} for e in Endpoint}
-    for row in channel_rows:
-        names = channel_models(row)
-        known.update(names)
-        channel_type = PRESETS.get(row["type"])
-        if channel_type is None:
-            log.error("channel %s: unknown type %r; channel skipped", row["id"], row["type"])
-            continue
-        try:
-            api_keys = tuple(box.decrypt(token) for token in row["api_keys"])
-            proxy = box.decrypt(row["proxy"]) if row.get("proxy") else None
-            tls = tls_from_document(row["tls"], box.decrypt) if row.get("tls") else None
-        except ValueError:  # undecryptable, or a malformed tls document
-            log.error("channel %s: its secrets cannot be decrypted; channel skipped", row["id"])
-            continue
-        channel = ChannelRecord(
-            id=row["id"],
-            name=row["name"],
-            type=row["type"],
-            base_url=row["base_url"],
-            api_keys=api_keys,
-            models=frozenset(names),
-            model_mapping=dict(row["model_mapping"]),
-            priority=row["priority"],
-            weight=row["weight"],
-            status=row["status"],
-            timeout=row["timeout"],
-            endpoints=channel_endpoints(row, channel_type.provider),
-            proxy=proxy,
-            tls=tls,
-        )
-        channels.append(channel)
-        if channel.status == "active" and channel.api_keys:
-            for endpoint in channel.endpoints:
-                if endpoint not in channel_type.provider.formats:
-                    continue  # served upstream, but no format of the gateway speaks it yet
-                for name in names:
-                    routes[endpoint].setdefault(name, []).append(channel)
-    endpoint_routes = {
-        endpoint: {name: tuple(chs) for name, chs in by_model.items()}
-        for endpoint, by_model in routes.items()
+    records = {
+        row["id"]: record
+        for row in channel_rows
+        if (record := channel_record(row, box)) is not None
     }
-    snapshot = Snapshot(
-        keys=keys,
-        admin_hashes=admin,
-        channels=tuple(channels),
-        routes=endpoint_routes[Endpoint.CHAT],
-        endpoint_routes=endpoint_routes,
-        known_models=frozenset(known),
-        catalog={row["id"]: row for row in model_rows},
-        prices={
-            row["id"]: Price.from_catalog(row["pricing"], row["max_output_tokens"])
-            for row in model_rows
-            if row["pricing"]
-        },
-        group_multipliers=group_multipliers(stored_settings),
+    rows = tuple(channel_rows)
+    snapshot = _snapshot(
+        keys,
+        admin,
+        rows,
+        _channels(rows, records),
+        {row["id"]: row for row in model_rows},
+        group_multipliers(stored_settings),
     )
     return snapshot, version
+
+
+#: The changes a snapshot applies by reading the changed entities alone.
+ENTITY_KINDS = frozenset(
+    {config_log.TOKEN, config_log.USER, config_log.CHANNEL, config_log.MODEL, config_log.SETTINGS}
+)
+
+
+async def apply_changes(
+    conn: AsyncConnection, current: Snapshot, changes: list[tuple[str, str]], box: SecretBox
+) -> Snapshot:
+    """``current`` with the entities in ``changes`` read again: the keys and users named,
+    the channels named (routes rebuilt in memory from the records, the unchanged ones kept
+    as they are), the catalog entries named, the settings. Never every key."""
+    kinds = {kind for kind, _ in changes}
+    keys = current.keys
+    if kinds & {config_log.TOKEN, config_log.USER}:
+        keys = await reload_keys(conn, keys, changes)
+    rows, built = current.channel_rows, None
+    channel_ids = {entity for kind, entity in changes if kind == config_log.CHANNEL}
+    if channel_ids:
+        fresh = await channels_repo.rows_of(conn, channel_ids)
+        rows = _ordered([row for row in rows if row["id"] not in channel_ids] + fresh)
+        records = {c.id: c for c in current.channels if c.id not in channel_ids}
+        for row in fresh:
+            record = channel_record(row, box)
+            if record is not None:
+                records[row["id"]] = record
+        built = _channels(rows, records)
+    else:
+        built = _Channels(
+            current.channels,
+            current.endpoint_routes,
+            frozenset(name for row in rows for name in channel_models(row)),
+        )
+    catalog = current.catalog
+    model_ids = {entity for kind, entity in changes if kind == config_log.MODEL}
+    if model_ids:
+        entries = [row for row in catalog.values() if row["id"] not in model_ids]
+        entries += await models_repo.rows_of(conn, model_ids)
+        catalog = {row["id"]: row for row in _ordered(entries)}
+    multipliers = current.group_multipliers
+    if config_log.SETTINGS in kinds:
+        multipliers = group_multipliers(await meta.get_json(conn, meta.SETTINGS) or {})
+    return _snapshot(keys, current.admin_hashes, rows, built, catalog, multipliers)
 
 
 class ConfigCache:
@@ -286,23 +392,20 @@ class ConfigCache:
         self.full_loads = 0  # whole rebuilds so far (tests check writes avoid them)
 
     async def reload(self) -> None:
-        """Rebuild the whole snapshot (a write that is not about one key or one user)."""
+        """Rebuild the whole snapshot (a write not recorded per entity: a bulk import)."""
         async with self._lock:
             self.current, self._version = await load(self._engine, self._box)
             self.full_loads += 1
 
     async def refresh(self) -> None:
-        """Catch up with the database: the keys and users changed since this snapshot's
-        version when the change log covers them, else everything."""
+        """Catch up with the database: the entities changed since this snapshot's version
+        when the change log covers them (``apply_changes``), else everything."""
         async with self._lock:
             async with self._engine.connect() as conn:
                 version, changes = await config_log.changes_since(conn, self._version)
-                if changes is not None and all(
-                    kind in (config_log.TOKEN, config_log.USER) for kind, _ in changes
-                ):
+                if changes is not None and all(kind in ENTITY_KINDS for kind, _ in changes):
                     if changes:
-                        keys = await reload_keys(conn, self.current.keys, changes)
-                        self.current = dataclasses.replace(self.current, keys=keys)
+                        self.current = await apply_changes(conn, self.current, changes, self._box)
                     self._version = version
                     return
             self.current, self._version = await load(self._engine, self._box)

@@ -1,7 +1,9 @@
 """Model lists: only the models the calling key may use (routed, priced, on its allow-list).
 
-``GET /v1/models`` answers in OpenAI's shape, or Anthropic's for a caller that sends
-``anthropic-version``; ``GET /v1beta/models`` answers in Gemini's."""
+``GET /v1/models`` answers in OpenAI's shape: every model the key may call on any endpoint
+its permissions open (chat, embeddings...), each with the endpoints it serves
+(``endpoints``). For a caller that sends ``anthropic-version`` it answers in Anthropic's
+shape, and ``GET /v1beta/models`` in Gemini's: chat models only, what those APIs call."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from airelay.errors import GatewayError
+from airelay.formats.names import Endpoint
 from airelay.pricing import DEFAULT_MAX_OUTPUT_TOKENS
 from airelay.relay.auth import authenticate, extract_key
 from airelay.state import STATE
@@ -24,24 +27,48 @@ def _json(data: Any) -> web.Response:
     return web.Response(body=orjson.dumps(data), content_type="application/json")
 
 
+def permission(endpoint: Endpoint) -> str:
+    """The key permission an endpoint's calls need (a Responses call is a chat call)."""
+    return "chat" if endpoint is Endpoint.RESPONSES else endpoint.value
+
+
+def model_endpoints(snapshot: Snapshot, record: KeyRecord) -> dict[str, list[str]]:
+    """Every model the key may call, by name, with the endpoints it may call it on: routed
+    there, priced, on the key's allow-list, and an endpoint its permissions open."""
+    found: dict[str, list[str]] = {}
+    for endpoint in Endpoint:
+        if permission(endpoint) not in record.permissions:
+            continue
+        for name in snapshot.endpoint_routes.get(endpoint, {}):
+            if name in snapshot.prices and (record.models is None or name in record.models):
+                found.setdefault(name, []).append(endpoint.value)
+    return dict(sorted(found.items()))
+
+
 def usable_models(snapshot: Snapshot, record: KeyRecord) -> list[str]:
-    names = [name for name in sorted(snapshot.routes) if name in snapshot.prices]
-    if record.models is not None:
-        names = [name for name in names if name in record.models]
-    return names
+    """The chat models the key may call (the Anthropic and Gemini lists)."""
+    return [
+        name for name, endpoints in model_endpoints(snapshot, record).items() if "chat" in endpoints
+    ]
 
 
-def model_entry(snapshot: Snapshot, name: str) -> dict[str, Any]:
+def model_entry(
+    snapshot: Snapshot, name: str, endpoints: list[str] | None = None
+) -> dict[str, Any]:
     entry = snapshot.catalog.get(name)
     if entry is not None:
-        return {
+        out = {
             "id": name,
             "object": "model",
             "created": entry["created_at"],
             "owned_by": entry["owned_by"],
         }
-    owner = name.partition("/")[0] if "/" in name else "airelay"
-    return {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": owner}
+    else:
+        owner = name.partition("/")[0] if "/" in name else "airelay"
+        out = {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": owner}
+    if endpoints is not None:
+        out["endpoints"] = endpoints
+    return out
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -51,7 +78,8 @@ async def list_models(request: web.Request) -> web.Response:
     record = authenticate(
         snapshot, extract_key(request.headers, request.query), remote=request.remote
     )
-    data = [model_entry(snapshot, name) for name in usable_models(snapshot, record)]
+    models = model_endpoints(snapshot, record)
+    data = [model_entry(snapshot, name, endpoints) for name, endpoints in models.items()]
     return web.Response(
         body=orjson.dumps({"object": "list", "data": data}), content_type="application/json"
     )
@@ -63,10 +91,11 @@ async def retrieve_model(request: web.Request) -> web.Response:
         snapshot, extract_key(request.headers, request.query), remote=request.remote
     )
     name = request.match_info["model"]
-    if name not in usable_models(snapshot, record):
+    endpoints = model_endpoints(snapshot, record).get(name)
+    if endpoints is None:
         raise GatewayError(404, f"The model '{name}' does not exist.")
     return web.Response(
-        body=orjson.dumps(model_entry(snapshot, name)), content_type="application/json"
+        body=orjson.dumps(model_entry(snapshot, name, endpoints)), content_type="application/json"
     )
 
 

@@ -9,12 +9,10 @@ from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.errors import GatewayError
 from airelay.relay.auth import authenticate_admin, extract_bearer
 from airelay.state import STATE, AppState
-from airelay.store import meta
 from airelay.surfaces.responses import parse_json
 
 T = TypeVar("T")
@@ -111,8 +109,3 @@ def require(row: dict[str, Any] | None, what: str, row_id: str) -> dict[str, Any
     if row is None:
         raise GatewayError(404, f"{what} '{row_id}' not found")
     return row
-
-
-async def config_changed(conn: AsyncConnection) -> None:
-    """Call inside the write's transaction; then reload the cache after it commits."""
-    await meta.bump_config_version(conn)

@@ -10,8 +10,8 @@ from aiohttp import web
 from airelay import __version__
 from airelay.errors import GatewayError
 from airelay.state import AppState
-from airelay.store import meta
-from airelay.surfaces.admin.common import admin, config_changed, decode_json
+from airelay.store import settings as settings_repo
+from airelay.surfaces.admin.common import admin, decode_json
 from airelay.surfaces.responses import json_response
 
 MAX_NAME = 200
@@ -100,22 +100,23 @@ def _validated(patch: Any) -> dict[str, Any]:
 
 @admin
 async def get_settings(request: web.Request, state: AppState) -> web.StreamResponse:
-    async with state.engine.connect() as conn:
-        stored = await meta.get_json(conn, meta.SETTINGS)
+    stored = await settings_repo.read(state.engine)
     return json_response({**merged(stored), "version": __version__})
 
 
 @admin
 async def update_settings(request: web.Request, state: AppState) -> web.StreamResponse:
     patch = _validated(await decode_json(request))
-    async with state.engine.begin() as conn:
-        stored = merged(await meta.get_json(conn, meta.SETTINGS))
+
+    def document(current: dict[str, Any] | None) -> dict[str, Any]:
+        stored = merged(current)
         for key, value in patch.items():
             if isinstance(value, dict):
                 stored[key].update(value)
             else:
                 stored[key] = value
-        await meta.put_json(conn, meta.SETTINGS, stored)
-        await config_changed(conn)
-    await state.cache.reload()
+        return stored
+
+    stored = await settings_repo.change(state.engine, document)
+    await state.cache.refresh()
     return json_response({**stored, "version": __version__})

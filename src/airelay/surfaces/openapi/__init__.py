@@ -122,7 +122,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             ("include", {"type": "array", "items": _STRING}),
         ),
     ),
-    ("GET", "/models"): Operation("List the models this key may use (OpenAI format)", USER),
+    ("GET", "/models"): Operation(
+        "List the models this key may use on any endpoint, each with its 'endpoints'", USER
+    ),
     ("GET", "/models/{model:.+}"): Operation("Retrieve a model this key may use", USER),
     ("POST", "/messages"): Operation(
         "Create a message (Anthropic format)",
@@ -157,10 +159,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("PATCH", "/admin/channels/{id}"): Operation("Change a channel", ADMIN, _ref("ChannelPatch")),
     ("DELETE", "/admin/channels/{id}"): Operation("Delete a channel", ADMIN),
     ("POST", "/admin/channels/{id}/test"): Operation(
-        "Send a one-token probe to the channel's upstream",
+        "Send a small probe to one endpoint of the channel's upstream",
         ADMIN,
         _ref("ChannelTest"),
-        query=(("model", _STRING),),
+        query=(("model", _STRING), ("endpoint", _STRING)),
     ),
     ("GET", "/admin/models"): Operation("List the model catalog", ADMIN),
     ("POST", "/admin/models"): Operation(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airelay.formats.names import Endpoint
 from airelay.surfaces.admin.settings import DEFAULTS, MAX_NAME
 
 Schema = dict[str, Any]
@@ -209,7 +210,14 @@ SETTINGS_PATCH: Schema = {
     "additionalProperties": False,
 }
 
-CHANNEL_TEST: Schema = {"type": "object", "properties": {"model": _MODEL}}
+CHANNEL_TEST: Schema = {
+    "type": "object",
+    "properties": {
+        "model": _MODEL,
+        # The endpoint to probe (chat, embeddings); the channel's first when left out.
+        "endpoint": {"enum": [endpoint.value for endpoint in Endpoint]},
+    },
+}
 
 OPENAI_ERROR: Schema = {
     "type": "object",

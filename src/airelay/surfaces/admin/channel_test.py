@@ -1,0 +1,179 @@
+"""``POST /v1/admin/channels/{id}/test``: one small call to the channel's upstream on one of
+its endpoints (``endpoint`` in the body or the query; the channel's first by default), sent
+as a relayed call is: the provider builds (and signs) the request, the channel's own
+transport (proxy, TLS options) carries it.
+
+Each endpoint with a probe says what to send (a one-token chat turn in the channel's
+format, a one-word embeddings input) and what a 200 must hold to count as working: a
+channel that answers 200 with an error page or a truncated body does not work.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from airelay.client import Timeouts, UpstreamError, post_target
+from airelay.errors import GatewayError
+from airelay.formats import ir
+from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.registry import CODECS, codec
+from airelay.providers.base import build
+from airelay.providers.presets import preset
+from airelay.relay.scrub import scrub
+from airelay.state import AppState
+from airelay.store.snapshot import ChannelRecord
+from airelay.surfaces.admin.common import admin
+from airelay.surfaces.responses import json_response
+
+# A channel test without a timeout of its own waits this long in all.
+TEST_SECONDS = 30.0
+
+# The field every answer of a wire format has, besides what its codec reads.
+_ANSWER_FIELD = {
+    WireFormat.OPENAI: "choices",
+    WireFormat.ANTHROPIC: "content",
+    WireFormat.GEMINI: "candidates",
+    WireFormat.OLLAMA: "message",
+    WireFormat.OPENAI_EMBEDDINGS: "data",
+}
+
+
+def probe_body(fmt: WireFormat, model: str) -> bytes:
+    """The smallest useful request of ``fmt``; ValueError for a format without a probe."""
+    if fmt is WireFormat.OPENAI_EMBEDDINGS:
+        return orjson.dumps({"model": model, "input": "hi"})
+    if fmt not in CODECS or fmt not in _ANSWER_FIELD:
+        raise ValueError(f"no probe for the {fmt} format yet")
+    request = ir.ChatRequest(
+        model=model, messages=[ir.Message(role="user", parts=[ir.Text("hi")])], max_tokens=1
+    )
+    return orjson.dumps(codec(fmt).encode_request(request))
+
+
+def answer_problem(fmt: WireFormat, body: bytes) -> str | None:
+    """Why a 200 answer is not an answer of ``fmt`` (None when it is one)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "the upstream answered 200 with a body that is not JSON"
+    if not isinstance(document, dict) or "error" in document:
+        return "the upstream answered 200 with an error or an unexpected shape"
+    field = _ANSWER_FIELD[fmt]
+    if not isinstance(document.get(field), list | dict):
+        return f"the upstream answered 200 without '{field}': not a {fmt} answer"
+    if fmt in CODECS:
+        try:
+            codec(fmt).decode_response(document)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return f"the upstream answered 200 in an unexpected shape: {exc}"
+    return None
+
+
+async def _params(request: web.Request) -> dict[str, str]:
+    """``model`` and ``endpoint``, from the query, then the JSON body."""
+    params = {name: request.query[name] for name in ("model", "endpoint") if name in request.query}
+    if request.can_read_body:
+        body = await request.read()
+        if body.strip():
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+            if not isinstance(payload, dict):
+                raise GatewayError(400, "the body must be a JSON object")
+            for name in ("model", "endpoint"):
+                value = payload.get(name)
+                if value is not None and not isinstance(value, str):
+                    raise GatewayError(400, f"'{name}' must be a string")
+                if value is not None:
+                    params[name] = value
+    return params
+
+
+def _endpoint(channel: ChannelRecord, named: str | None) -> Endpoint:
+    """The endpoint to probe: the one named (which the channel must serve), or the
+    channel's first in the usual order (chat first)."""
+    served = [endpoint for endpoint in Endpoint if endpoint in channel.endpoints]
+    if named is None:
+        if not served:
+            raise GatewayError(400, "the channel serves no endpoint")
+        return served[0]
+    try:
+        endpoint = Endpoint(named)
+    except ValueError:
+        known = ", ".join(endpoint.value for endpoint in Endpoint)
+        raise GatewayError(400, f"'endpoint' must be one of: {known}") from None
+    if endpoint not in channel.endpoints:
+        raise GatewayError(
+            400, f"the channel does not serve {endpoint} (it serves: {', '.join(served)})"
+        )
+    return endpoint
+
+
+@admin
+async def test_channel(request: web.Request, state: AppState) -> web.StreamResponse:
+    """Send one small request to the upstream on one endpoint and report how it went."""
+    channel_id = request.match_info["id"]
+    channel = next((c for c in state.cache.current.channels if c.id == channel_id), None)
+    if channel is None:
+        raise GatewayError(404, f"channel '{channel_id}' not found")
+    provider = preset(channel.type).provider
+    if not channel.api_keys and provider.key_required:
+        raise GatewayError(400, "the channel has no upstream key to test with")
+    params = await _params(request)
+    endpoint = _endpoint(channel, params.get("endpoint"))
+    model = params.get("model") or (sorted(channel.models)[0] if channel.models else None)
+    if model is None:
+        raise GatewayError(400, "the channel lists no model; name one as 'model'")
+    upstream_model = channel.upstream_model(model)
+    fmt = provider.formats.get(endpoint)
+    try:
+        if fmt is None:
+            raise ValueError(f"the gateway does not speak the {endpoint} endpoint yet")
+        probe = probe_body(fmt, upstream_model)
+    except ValueError as exc:
+        raise GatewayError(400, f"cannot test the {endpoint} endpoint: {exc}") from None
+    started = time.perf_counter()
+    result: dict[str, Any] = {"channel_id": channel.id, "model": model, "endpoint": endpoint}
+    try:
+        upstream = build(
+            provider,
+            channel.base_url,
+            channel.next_key(),
+            endpoint,
+            upstream_model,
+            probe,
+            stream=False,
+        )
+        target = post_target(upstream.url, upstream.headers, encoded=upstream.encoded)
+        # The channel's own transport (proxy, TLS options), as a relayed call would use.
+        transport = state.upstream.for_channel(channel)
+    except ValueError as exc:  # a URL, key or TLS option that cannot make a request
+        raise GatewayError(400, f"the channel cannot make a request: {exc}") from None
+    seconds = channel.timeout or TEST_SECONDS
+    timeouts = Timeouts(min(state.settings.upstream_connect_timeout, seconds), seconds, seconds)
+    try:
+        response = await transport.send(target, upstream.body, timeouts)
+        try:
+            body = await response.read()
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        result["status_code"] = response.status
+        problem = answer_problem(fmt, body) if response.status == 200 else None
+        result["success"] = response.status == 200 and problem is None
+        if not result["success"]:
+            text = problem or body.decode("utf-8", "replace")
+            result["message"] = scrub(text, channel.secrets())[:500] or f"HTTP {response.status}"
+    except (UpstreamError, TimeoutError) as exc:
+        result["success"] = False
+        result["status_code"] = None
+        detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        result["message"] = f"upstream unreachable: {detail}"
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return json_response(result)

@@ -1,0 +1,84 @@
+"""The channel test probes the endpoint asked for (``endpoint`` in the body or the query;
+the channel's first by default): a one-token chat turn, or a one-word embeddings input,
+built and sent as a relayed call is; an endpoint the channel does not serve, or one without
+a probe, is a 400."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fakes.loopback import Behaviour
+from fakes.ollama_upstream import FakeOllama
+from fakes.openai_upstream import FakeOpenAI
+from support.admin import Admin, unique_model
+from surfaces.admin_kit import expect_error, ok
+
+
+@pytest.fixture(scope="module")
+def ollama() -> Iterator[FakeOllama]:
+    with FakeOllama() as fake:
+        yield fake
+
+
+def _channel(admin: Admin, upstream: FakeOpenAI, **fields: object) -> str:
+    channel = admin.create_channel(
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=["sk-upstream-test"],
+        models=[unique_model("probe")],
+        **fields,
+    )
+    return str(channel["id"])
+
+
+def test_default_is_the_first_endpoint(admin: Admin, upstream: FakeOpenAI) -> None:
+    chat = _channel(admin, upstream, endpoints=["chat", "embeddings"])
+    result = ok(admin.http.post(f"/v1/admin/channels/{chat}/test"))
+    assert result["success"] is True and result["endpoint"] == "chat"
+    assert upstream.chat_requests[-1].body["max_tokens"] == 1
+    embeddings_only = _channel(admin, upstream, endpoints=["embeddings"])
+    result = ok(admin.http.post(f"/v1/admin/channels/{embeddings_only}/test"))
+    assert result["success"] is True and result["endpoint"] == "embeddings", result
+    assert upstream.embeddings_requests[-1].body["input"] == "hi"
+
+
+def test_endpoint_by_body_or_query(admin: Admin, upstream: FakeOpenAI) -> None:
+    channel = _channel(admin, upstream, endpoints=["chat", "embeddings"])
+    url = f"/v1/admin/channels/{channel}/test"
+    before = len(upstream.embeddings_requests)
+    result = ok(admin.http.post(url, json={"endpoint": "embeddings"}))
+    assert result["success"] is True and result["endpoint"] == "embeddings"
+    result = ok(admin.http.post(url, params={"endpoint": "embeddings"}))
+    assert result["success"] is True
+    assert len(upstream.embeddings_requests) == before + 2
+
+
+def test_a_failed_probe_says_why(admin: Admin, upstream: FakeOpenAI) -> None:
+    channel = _channel(admin, upstream, endpoints=["embeddings"])
+    upstream.script(Behaviour.error(500, "boom"))
+    response = admin.http.post(f"/v1/admin/channels/{channel}/test")
+    result = ok(response)
+    assert result["success"] is False and result["status_code"] == 500
+    assert "sk-upstream-test" not in response.text
+
+
+def test_unserved_unknown_or_unprobed_endpoints_are_400(admin: Admin, upstream: FakeOpenAI) -> None:
+    chat_only = _channel(admin, upstream)
+    url = f"/v1/admin/channels/{chat_only}/test"
+    expect_error(admin.http.post(url, json={"endpoint": "embeddings"}), 400)
+    expect_error(admin.http.post(url, json={"endpoint": "teleport"}), 400)
+    expect_error(admin.http.post(url, json={"endpoint": 3}), 400)
+    rerank = _channel(admin, upstream, endpoints=["chat", "rerank"])
+    expect_error(
+        admin.http.post(f"/v1/admin/channels/{rerank}/test", json={"endpoint": "rerank"}), 400
+    )
+
+
+def test_a_keyless_ollama_channel_is_probed(admin: Admin, ollama: FakeOllama) -> None:
+    channel = admin.create_channel(type="ollama", base_url=ollama.base_url, models=["llama3.2"])
+    result = ok(admin.http.post(f"/v1/admin/channels/{channel['id']}/test"))
+    assert result["success"] is True, result
+    sent = ollama.chat_requests[-1]
+    assert "authorization" not in sent.headers
+    assert sent.body["stream"] is False and sent.body["options"] == {"num_predict": 1}
