@@ -15,6 +15,7 @@ from airelay.surfaces import (
     model_lists,
     openai_chat,
     openai_embeddings,
+    probe,
 )
 from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
 from airelay.surfaces.endpoint import endpoint, unmatched
@@ -78,6 +79,7 @@ GEMINI_ROUTES: list[tuple[str, str, Handler]] = [
 # Served as they are, without a version prefix, and without a key.
 PUBLIC_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/openapi.json", openapi_json),
+    ("HEAD", "/", probe.head_root),
 ]
 
 

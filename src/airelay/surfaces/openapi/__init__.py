@@ -213,6 +213,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("POST", "/v1beta/models/{target:.+}"): Operation("Gemini model action", USER),
     ("GET", "/openapi.json"): Operation("This document", PUBLIC),
+    ("HEAD", "/"): Operation("Reachability probe of the base URL (200, no body)", PUBLIC),
 }
 
 _GEMINI_BODIES = {
