@@ -58,7 +58,8 @@ def rewritten(names: tuple[str, ...], rules: Rules | None) -> tuple[str, ...]:
 
 def check_rules(rules: object) -> dict[str, str | None]:
     """A channel's rules as stored; ``ValueError`` for anything else than an object whose
-    keys are beta names and whose values are beta names (comma-separated) or null."""
+    keys are beta names and whose values are beta names (comma-separated) or null (or
+    empty: strip the beta)."""
     if not isinstance(rules, dict):
         raise ValueError("'anthropic_betas' must be an object: beta name -> replacement or null")
     if len(rules) > MAX_RULES:
@@ -80,7 +81,6 @@ def check_rules(rules: object) -> dict[str, str | None]:
             raise ValueError(
                 f"'anthropic_betas.{name}' must be beta names, comma-separated"
             ) from None
-        if not replacement:
-            raise ValueError(f"'anthropic_betas.{name}' is empty; use null to strip the beta")
-        checked[name] = joined(replacement)
+        # Empty strips it too: a TOML file (``channels import``) has no null.
+        checked[name] = joined(replacement) or None
     return checked
