@@ -53,6 +53,7 @@ ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("POST", "/embeddings"): Route("user", "openai", {"model": "{model}", "input": "hi"}),
     ("GET", "/models"): Route("user", "openai"),
     ("GET", "/openapi.json"): Route("public", "openai"),
+    ("HEAD", "/"): Route("public", "openai"),
     ("GET", "/models/{model}"): Route("user", "openai", None, (("model", "{model}"),)),
     ("POST", "/messages"): Route("user", "anthropic", {**CHAT, "max_tokens": 5}),
     ("POST", "/messages/count_tokens"): Route("user", "anthropic", CHAT),
