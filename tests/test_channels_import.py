@@ -430,6 +430,11 @@ BAD_CHANNELS: list[tuple[dict[str, Any], str]] = [
     ({"endpoints": ["teleport"]}, "'endpoints' must be one of: chat, responses, embeddings"),
     ({"type": "gemini", "endpoints": ["rerank"]}, "a gemini channel cannot serve rerank"),
     ({"type": "bedrock", "api_keys": ["sk-x"]}, "'api_keys': a bedrock key is ACCESS_KEY_ID:"),
+    (
+        {"type": "anthropic", "anthropic_betas": {"a b": None}},
+        "'anthropic_betas': 'a b' is not a beta name",
+    ),
+    ({"anthropic_betas": {"a-1": "b-1"}}, "'anthropic_betas' applies to anthropic channels only"),
 ]
 BAD_MODELS: list[tuple[dict[str, Any], str]] = [
     ({"pricing": {"input": -1}}, "pricing.input must not be negative"),
@@ -569,3 +574,48 @@ def test_help_lists_channels_import() -> None:
         [*AIRELAY, "channels", "import", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "--prune" in out and "--dry-run" in out and "FILE" in out
+
+
+def test_anthropic_beta_rules_from_json_and_toml(
+    gateway: Gateway, admin: Admin, tmp_path: Path
+) -> None:
+    """Rules import as the API stores them; TOML, which has no null, strips with ``""``."""
+    from_json, from_toml = unique("Claude-json"), unique("Claude-toml")
+    rules = {"context-1m-2025-08-07": None, "fine-grained-tool-streaming-2025-05-14": "t-1"}
+    entry = {
+        "name": from_json,
+        "type": "anthropic",
+        "api_keys": ["sk-ant-x"],
+        "status": "disabled",
+        "anthropic_betas": rules,
+    }
+    json_file = write_json(tmp_path, {"channels": [entry]})
+    assert lines(run_import(gateway, json_file))[0] == f"created channel {from_json}"
+    toml_file = write(
+        tmp_path,
+        "betas.toml",
+        f"""
+[[channels]]
+name = "{from_toml}"
+type = "anthropic"
+api_keys = ["sk-ant-x"]
+status = "disabled"
+
+[channels.anthropic_betas]
+"context-1m-2025-08-07" = ""
+"fine-grained-tool-streaming-2025-05-14" = "t-1"
+""",
+    )
+    assert lines(run_import(gateway, toml_file))[0] == f"created channel {from_toml}"
+    for name in (from_json, from_toml):
+        stored = channel_row(gateway, name)
+        assert stored is not None and stored["anthropic_betas"] == rules
+    shown = {c["name"]: c for c in ok(admin.http.get("/v1/admin/channels"))["channels"]}
+    assert shown[from_json]["anthropic_betas"] == rules
+    # The same file again: unchanged; other rules: updated.
+    assert lines(run_import(gateway, json_file))[0] == f"unchanged channel {from_json}"
+    entry["anthropic_betas"] = {"context-1m-2025-08-07": None}
+    changed = write_json(tmp_path, {"channels": [entry]})
+    assert lines(run_import(gateway, changed))[0].startswith(f"updated channel {from_json}")
+    stored = channel_row(gateway, from_json)
+    assert stored is not None and stored["anthropic_betas"] == {"context-1m-2025-08-07": None}

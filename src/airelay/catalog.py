@@ -13,9 +13,11 @@ from typing import Annotated, Any
 import msgspec
 
 from airelay.errors import GatewayError
+from airelay.formats.anthropic_betas import check_rules
 from airelay.formats.names import Endpoint
 from airelay.money import usd_to_units
 from airelay.pricing import PER_MILLION
+from airelay.providers.anthropic import Anthropic
 from airelay.providers.presets import CHANNEL_TYPES, preset
 from airelay.transport.options import ProxyUrl, TlsOptions, check_proxy, check_tls, tls_document
 
@@ -61,6 +63,8 @@ class ChannelCreate(msgspec.Struct):
     # An egress proxy (http, https, socks5, socks5h URL) and TLS options: transport.options.
     proxy: ProxyUrl | None = None
     tls: TlsOptions | None = None
+    # Rules for the anthropic-beta header sent to an anthropic channel: formats.anthropic_betas.
+    anthropic_betas: dict[str, str | None] | None = None
 
 
 class ChannelPatch(msgspec.Struct):
@@ -77,6 +81,7 @@ class ChannelPatch(msgspec.Struct):
     endpoints: list[str] | msgspec.UnsetType | None = UNSET  # null: back to the default
     proxy: ProxyUrl | msgspec.UnsetType | None = UNSET
     tls: TlsOptions | msgspec.UnsetType | None = UNSET
+    anthropic_betas: dict[str, str | None] | msgspec.UnsetType | None = UNSET  # null: none
 
 
 class ModelCreate(msgspec.Struct):
@@ -126,6 +131,8 @@ def check_channel(values: dict[str, Any]) -> None:
     if values.get("endpoints") is not None:
         values["endpoints"] = endpoint_list(values["endpoints"])
     try:
+        if values.get("anthropic_betas") is not None:
+            values["anthropic_betas"] = check_rules(values["anthropic_betas"]) or None
         if values.get("proxy") is not None:
             check_proxy(values["proxy"])
         if values.get("tls") is not None:
@@ -174,10 +181,23 @@ def effective_endpoints(channel_type: str, stored: list[str] | None) -> list[str
     return [name for name in ENDPOINTS if name in default]
 
 
-def check_type_fit(channel_type: str, endpoints: list[str] | None, api_keys: list[str]) -> None:
+def check_type_fit(
+    channel_type: str,
+    endpoints: list[str] | None,
+    api_keys: list[str],
+    anthropic_betas: dict[str, str | None] | None = None,
+) -> None:
     """The rules that depend on the channel type (of a whole channel, after a patch): the
-    endpoints it can serve and the shape of its keys (``bedrock``: AWS credentials)."""
+    endpoints it can serve, the shape of its keys (``bedrock``: AWS credentials), and beta
+    rules only where the ``anthropic-beta`` header is passed on (else they would do
+    nothing)."""
     provider = preset(channel_type).provider
+    if anthropic_betas and not isinstance(provider, Anthropic):
+        raise GatewayError(
+            400,
+            f"'anthropic_betas' applies to anthropic channels only (a {channel_type} "
+            "channel gets no anthropic-beta header)",
+        )
     cannot = [name for name in endpoints or () if name not in provider.endpoints]
     if cannot:
         can = ", ".join(name for name in ENDPOINTS if name in provider.endpoints)
@@ -204,7 +224,7 @@ def new_channel(body: ChannelCreate) -> dict[str, Any]:
         api_keys.append(single)
     values["api_keys"] = api_keys
     check_channel(values)
-    check_type_fit(values["type"], values["endpoints"], api_keys)
+    check_type_fit(values["type"], values["endpoints"], api_keys, values["anthropic_betas"])
     defaults = preset(values["type"])
     if values["base_url"] is None:
         values["base_url"] = defaults.base_url

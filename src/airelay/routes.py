@@ -15,6 +15,7 @@ from airelay.surfaces import (
     model_lists,
     openai_chat,
     openai_embeddings,
+    probe,
     responses_store,
 )
 from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
@@ -82,6 +83,7 @@ GEMINI_ROUTES: list[tuple[str, str, Handler]] = [
 # Served as they are, without a version prefix, and without a key.
 PUBLIC_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/openapi.json", openapi_json),
+    ("HEAD", "/", probe.head_root),
 ]
 
 

@@ -17,7 +17,11 @@ Answer rules (deterministic, as the OpenAI fake's):
   with signature ``SIGNATURE``;
 * tokens are whitespace-separated words: input = words of the system prompt and all text
   blocks (min 1); output = words of text + thinking + the tool inputs' JSON; text is cut to
-  ``max_tokens`` words with ``stop_reason`` ``max_tokens``.
+  ``max_tokens`` words with ``stop_reason`` ``max_tokens``;
+* betas named in ``rejected_betas`` make any call sending them in ``anthropic-beta`` a 400,
+  as Anthropic-compatible upstreams that do not know a beta answer.
+
+Every request is recorded as received (path with its query, header fields, raw body).
 """
 
 from __future__ import annotations
@@ -221,15 +225,21 @@ class FakeAnthropic(LoopbackFake):
         models: Sequence[str] = DEFAULT_MODELS,
     ) -> None:
         super().__init__(api_keys, name, models)
+        #: Betas this upstream refuses (a 400, as the real API gives for an unknown one).
+        self.rejected_betas: frozenset[str] = frozenset()
 
     @property
     def base_url(self) -> str:
         """As the Anthropic SDK takes it (it appends ``/v1/messages``)."""
         return self.origin
 
+    def reset(self) -> None:
+        super().reset()
+        self.rejected_betas = frozenset()
+
     @property
     def message_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path == "/v1/messages"]
+        return [r for r in self.requests if r.path.split("?")[0] == "/v1/messages"]
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
@@ -261,6 +271,12 @@ class FakeAnthropic(LoopbackFake):
             return body, behaviour, self.error(401, f"invalid x-api-key: {key}")
         if not request.headers.get("anthropic-version"):
             return body, behaviour, self.error(400, "anthropic-version: header is required")
+        sent = {b.strip() for b in request.headers.get("anthropic-beta", "").split(",")}
+        refused = sorted(sent & self.rejected_betas)
+        if refused:
+            names = ", ".join(f"`{name}`" for name in refused)
+            message = f"Unexpected value(s) {names} for the `anthropic-beta` header."
+            return body, behaviour, self.error(400, message)
         return body, behaviour, None
 
     def _invalid(self, body: Any, *, count: bool = False) -> web.Response | None:

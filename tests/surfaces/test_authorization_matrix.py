@@ -56,6 +56,7 @@ ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("DELETE", "/responses/{id}"): Route("user", "openai", None, (("id", "resp_nope"),)),
     ("GET", "/responses/{id}/input_items"): Route("user", "openai", None, (("id", "resp_nope"),)),
     ("GET", "/openapi.json"): Route("public", "openai"),
+    ("HEAD", "/"): Route("public", "openai"),
     ("GET", "/models/{model}"): Route("user", "openai", None, (("model", "{model}"),)),
     ("POST", "/messages"): Route("user", "anthropic", {**CHAT, "max_tokens": 5}),
     ("POST", "/messages/count_tokens"): Route("user", "anthropic", CHAT),

@@ -22,6 +22,13 @@ past expiry) has no token: then ``finish`` raises an exception carrying the refr
 awaitable, which the relay's attempt step awaits once before calling ``finish`` again (that
 step becomes ``async`` with the first such provider; nothing else changes).
 
+What a client sent beside its body (an ``anthropic-beta`` header, a ``?beta=true`` query)
+is kept by its surface as ``ClientExtras`` on the call, ``None`` when there is nothing: a
+call without extras costs nothing more. With extras, ``forward(extras, channel)`` says
+what of it goes to this upstream (``Forward``: header fields added to the cached head per
+call, and a query the head is built and cached with); a provider that takes none of it
+answers ``None`` and the upstream never sees it.
+
 Providers import ``formats`` only (the dependency rule): they know neither the HTTP client
 nor money.
 """
@@ -53,6 +60,33 @@ class Finished:
 
     body: bytes
     fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientExtras:
+    """What a client sent beside its body that an upstream may need, as its surface kept
+    it: header fields (lower-case names) and query parameters."""
+
+    fields: Mapping[str, str]
+    query: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A provider's part of a call's ``ClientExtras``: the header fields to add to this
+    call's request, and a query to put on its URL (from a small fixed set: each value is a
+    cached head of its own)."""
+
+    fields: Mapping[str, str]
+    query: str = ""
+
+
+class ChannelOptions(Protocol):
+    """The channel settings a provider reads when it forwards extras (the snapshot's
+    channel record has them)."""
+
+    @property
+    def anthropic_betas(self) -> Mapping[str, str | None] | None: ...
 
 
 class Provider(Protocol):
@@ -90,6 +124,10 @@ class Provider(Protocol):
         the management API refuses it with 400."""
         ...
 
+    def forward(self, extras: ClientExtras, channel: ChannelOptions) -> Forward | None:
+        """What of a client's extras goes to this upstream (None: nothing)."""
+        ...
+
 
 class Plain:
     """Shared by the providers whose request is a head plus the body as it is."""
@@ -101,6 +139,9 @@ class Plain:
         return Finished(body, {})
 
     def check_key(self, key: str) -> None:
+        return None
+
+    def forward(self, extras: ClientExtras, channel: ChannelOptions) -> Forward | None:
         return None
 
 

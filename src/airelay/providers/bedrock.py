@@ -35,7 +35,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from airelay.formats.names import Endpoint, Framing, WireFormat
-from airelay.providers.base import Finished, Head, unserved
+from airelay.providers.base import ChannelOptions, ClientExtras, Finished, Forward, Head, unserved
 
 BEDROCK_VERSION = "bedrock-2023-05-31"
 SERVICE = "bedrock"
@@ -88,6 +88,11 @@ class Bedrock:
 
     def check_key(self, key: str) -> None:
         credentials(key)
+
+    def forward(self, extras: ClientExtras, channel: ChannelOptions) -> Forward | None:
+        # Bedrock takes betas as an ``anthropic_beta`` body field, not as a header; a
+        # client's header is not passed on.
+        return None
 
 
 _SIGNATURE_FIELDS = ("X-Amz-Date", "X-Amz-Security-Token", "Authorization")

@@ -8,6 +8,7 @@ from typing import Any
 from airelay.formats.ir import ChatRequest
 from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.formats.registry import codec
+from airelay.providers.base import ClientExtras
 
 
 @dataclass(slots=True)
@@ -29,6 +30,9 @@ class Call:
     request_id: str
     framing: Framing = Framing.SSE  # how the client reads a stream (Gemini: maybe a JSON array)
     wants_usage: bool = False  # OpenAI's stream_options.include_usage
+    # Header fields and query the client sent that an upstream may need (None: none);
+    # each channel's provider decides what of it goes on (``Provider.forward``).
+    extras: ClientExtras | None = None
 
     def request_ir(self) -> ChatRequest:
         """The chat request in the IR (a chat call translated for another format)."""

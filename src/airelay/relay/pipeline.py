@@ -288,7 +288,8 @@ def _attempt(settings: Settings, call: Call, channel: ChannelRecord) -> Attempt:
     """The request of one attempt on ``channel``: the body in the channel's format, and
     the provider's head for (endpoint, key, model, stream), encoded once and cached on the channel.
     A provider that signs each request (``per_call``) adds its fields and its body shape
-    to a copy of that head."""
+    to a copy of that head, and so do the client's extras the provider passes on (their
+    query, from a small fixed set, is part of the cached head instead)."""
     provider = preset(channel.type).provider
     upstream_model = channel.upstream_model(call.model)
     endpoint = call.endpoint
@@ -304,12 +305,17 @@ def _attempt(settings: Settings, call: Call, channel: ChannelRecord) -> Attempt:
         _timeouts(settings.upstream_connect_timeout, channel.timeout) if channel.timeout else None
     )
     key = channel.next_key()
+    # What the client sent beside its body, as far as this channel's provider passes it on.
+    forward = None if call.extras is None else provider.forward(call.extras, channel)
+    query = "" if forward is None else forward.query
     head, target = channel.cached(
-        (endpoint, upstream_model, call.stream, key),
+        (endpoint, upstream_model, call.stream, key, query),
         lambda: _encoded_head(
-            provider, channel.base_url, key, endpoint, upstream_model, call.stream
+            provider, channel.base_url, key, endpoint, upstream_model, call.stream, query
         ),
     )
+    if forward is not None and forward.fields:
+        target = target.with_fields(forward.fields)
     if provider.per_call:
         finished = provider.finish(head, key, body)
         body = finished.body
@@ -318,9 +324,18 @@ def _attempt(settings: Settings, call: Call, channel: ChannelRecord) -> Attempt:
 
 
 def _encoded_head(
-    provider: Provider, base_url: str, key: str, endpoint: Endpoint, model: str, stream: bool
+    provider: Provider,
+    base_url: str,
+    key: str,
+    endpoint: Endpoint,
+    model: str,
+    stream: bool,
+    query: str = "",
 ) -> tuple[Head, Target]:
     head = provider.head(base_url, key, endpoint, model, stream=stream)
+    if query:
+        joiner = "&" if "?" in head.url else "?"
+        head = dataclasses.replace(head, url=head.url + joiner + query)
     return head, post_target(head.url, head.headers, encoded=head.encoded)
 
 

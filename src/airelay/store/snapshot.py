@@ -78,6 +78,9 @@ class ChannelRecord:
     # How the upstream is reached (decrypted; never shown): None is direct and the defaults.
     proxy: str | None = field(default=None, repr=False)
     tls: TlsOptions | None = field(default=None, repr=False)
+    # Beta name -> replacement (None strips it) for the ``anthropic-beta`` header a client
+    # sent, when the channel's provider passes that header on; None: no rules.
+    anthropic_betas: dict[str, str | None] | None = None
     _key_cycle: Iterator[str] = field(init=False, repr=False)
     _cache: dict[Hashable, Any] = field(init=False, repr=False, default_factory=dict)
 
@@ -231,6 +234,7 @@ def channel_record(row: dict[str, Any], box: SecretBox) -> ChannelRecord | None:
         endpoints=channel_endpoints(row, channel_type.provider),
         proxy=proxy,
         tls=tls,
+        anthropic_betas=row.get("anthropic_betas") or None,
     )
 
 

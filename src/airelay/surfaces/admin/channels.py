@@ -44,6 +44,7 @@ def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
         "endpoints": effective_endpoints(row["type"], row["endpoints"]),
         "proxy": _masked_proxy(state, row["proxy"]) if row.get("proxy") else None,
         "tls": _tls_view(row["tls"]) if row.get("tls") is not None else None,
+        "anthropic_betas": row.get("anthropic_betas"),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
@@ -109,10 +110,12 @@ async def update_channel(request: web.Request, state: AppState) -> web.StreamRes
 
 
 def _check_patched(state: AppState, current: dict[str, Any], values: dict[str, Any]) -> None:
-    """The rules that hold for the whole channel as the patch leaves it: its endpoints and
-    keys against its type (the stored keys are checked again when the type changes)."""
+    """The rules that hold for the whole channel as the patch leaves it: its endpoints,
+    keys and beta rules against its type (the stored keys are checked again when the type
+    changes)."""
     channel_type = values.get("type", current["type"])
     endpoints = values["endpoints"] if "endpoints" in values else current["endpoints"]
+    betas = values.get("anthropic_betas", current.get("anthropic_betas"))
     if "api_keys" in values:
         keys = values["api_keys"]
     elif channel_type != current["type"]:
@@ -124,7 +127,7 @@ def _check_patched(state: AppState, current: dict[str, Any], values: dict[str, A
                 continue  # undecryptable: the snapshot skips the channel anyway
     else:
         keys = []
-    check_type_fit(channel_type, endpoints, keys)
+    check_type_fit(channel_type, endpoints, keys, betas)
 
 
 @admin

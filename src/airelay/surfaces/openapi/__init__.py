@@ -28,6 +28,7 @@ from airelay.catalog import (
     ModelCreate,
     ModelPatch,
 )
+from airelay.formats.anthropic_betas import MAX_RULES
 from airelay.formats.responses_history import MAX_LIMIT as MAX_ITEMS
 from airelay.providers.presets import CHANNEL_TYPES
 from airelay.surfaces.admin import tokens, users
@@ -68,6 +69,24 @@ _ENDPOINT_LIST: Schema = {
         {"type": "null"},
     ]
 }
+# Beta name -> replacement (names, comma-separated) or null to strip it; null: no rules.
+_BETA_RULES: Schema = {
+    "anyOf": [
+        {
+            "type": "object",
+            "additionalProperties": {"type": ["string", "null"], "maxLength": 2000},
+            "maxProperties": MAX_RULES,
+        },
+        {"type": "null"},
+    ],
+    "description": (
+        "anthropic channels: rules for the anthropic-beta header a client sent, applied "
+        "before it goes upstream; a beta name maps to its replacement or null (strip it)"
+    ),
+}
+# What the Anthropic face passes on to Anthropic channels (and to no other upstream).
+_BETA_HEADER = (("anthropic-beta", {"type": "string", "maxLength": 2000}),)
+_BETA_QUERY = (("beta", {"enum": ["true"]}),)
 _PRICING: Schema = {
     "type": "object",
     "properties": {name: {"type": ["number", "null"], "minimum": 0} for name in PRICE_FIELDS},
@@ -130,12 +149,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Create a message (Anthropic format)",
         USER,
         _ref("AnthropicMessagesRequest"),
+        query=_BETA_QUERY,
+        headers=_BETA_HEADER,
         errors="AnthropicError",
     ),
     ("POST", "/messages/count_tokens"): Operation(
         "Count the input tokens of a message (Anthropic format)",
         USER,
         _ref("AnthropicCountTokensRequest"),
+        query=_BETA_QUERY,
+        headers=_BETA_HEADER,
         errors="AnthropicError",
     ),
     # Expanded into one path per action (``{model}:generateContent`` ...), see _paths.
@@ -232,6 +255,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("POST", "/v1beta/models/{target:.+}"): Operation("Gemini model action", USER),
     ("GET", "/openapi.json"): Operation("This document", PUBLIC),
+    ("HEAD", "/"): Operation("Reachability probe of the base URL (200, no body)", PUBLIC),
 }
 
 _GEMINI_BODIES = {
@@ -327,6 +351,7 @@ def _components() -> Schema:
         schemas[struct]["properties"]["permissions"] = _PERMISSIONS
     for struct in ("ChannelCreate", "ChannelPatch"):
         schemas[struct]["properties"]["endpoints"] = _ENDPOINT_LIST
+        schemas[struct]["properties"]["anthropic_betas"] = _BETA_RULES
     for struct in ("ModelCreate", "ModelPatch"):
         schemas[struct]["properties"]["pricing"] = _PRICING
     schemas.update(
