@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from airelay.formats.ir import ChatRequest
 from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.formats.registry import codec
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -29,6 +33,9 @@ class Call:
     request_id: str
     framing: Framing = Framing.SSE  # how the client reads a stream (Gemini: maybe a JSON array)
     wants_usage: bool = False  # OpenAI's stream_options.include_usage
+    # The client's request headers (case-insensitive where the surface passes aiohttp's):
+    # what the formats read beside the body, such as a session header for affinity.
+    headers: Mapping[str, str] = _NO_HEADERS
 
     def request_ir(self) -> ChatRequest:
         """The chat request in the IR (a chat call translated for another format)."""

@@ -44,6 +44,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         endpoint=Endpoint.CHAT,
         path=ENDPOINT,
         request_id=request[REQUEST_ID],
+        headers=request.headers,
     )
     outcome = await run_call(state.relay, snapshot, record, call)
     return await respond(request, outcome)
