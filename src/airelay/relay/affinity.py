@@ -62,7 +62,8 @@ class Binding:
 def session_id(user_id: str, model: str, key: str) -> bytes:
     """The session ``key`` of ``user_id`` on ``model``, as a fixed-size digest: what is
     stored (the client's own text may be long, and is no one else's business)."""
-    scoped = f"{user_id}\0{model}\0{key}".encode("utf-8", "surrogatepass")
+    # Lengths, not separators: no key can spell another user's or model's scope.
+    scoped = f"{len(user_id)}:{user_id}{len(model)}:{model}{key}".encode("utf-8", "surrogatepass")
     return hashlib.blake2b(scoped, digest_size=16).digest()
 
 

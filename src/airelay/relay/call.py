@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -35,7 +35,7 @@ class Call:
     wants_usage: bool = False  # OpenAI's stream_options.include_usage
     # The client's request headers (case-insensitive where the surface passes aiohttp's):
     # what the formats read beside the body, such as a session header for affinity.
-    headers: Mapping[str, str] = _NO_HEADERS
+    headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
 
     def request_ir(self) -> ChatRequest:
         """The chat request in the IR (a chat call translated for another format)."""
