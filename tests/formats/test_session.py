@@ -157,3 +157,21 @@ def test_responses_reader() -> None:
 )
 def test_no_session_without_a_conversation(fmt: WireFormat, payload: dict[str, Any]) -> None:
     assert session_key(fmt, payload, NO_HEADERS) is None
+
+
+def test_long_prefixes_are_told_apart_by_length_and_ends() -> None:
+    """A long system prompt or first message is fingerprinted by its length and its ends:
+    where agents put the environment and the user's request."""
+    context = "context line\n" * 2000
+
+    def key(system: str, first: str) -> str | None:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": first}]
+        return session_key(WireFormat.OPENAI, {"messages": messages}, NO_HEADERS)
+
+    base = key(context + "cwd: /src/a", context + "fix the test")
+    assert base == key(context + "cwd: /src/a", context + "fix the test")
+    assert base != key(context + "cwd: /src/b", context + "fix the test")  # environment
+    assert base != key(context + "cwd: /src/a", context + "fix the bug!")  # request
+    assert base != key(context + "cwd: /src/a", context + "fix the test.")  # length
+    middle = context[:10_000] + "X" + context[10_001:]
+    assert base == key(middle + "cwd: /src/a", context + "fix the test")  # not read

@@ -11,8 +11,9 @@ and upstream key and the upstream's prompt cache stays warm.
 3. else a hash of the conversation's prefix: the system prompt (``system``, ``instructions``,
    ``systemInstruction``, leading system/developer messages) and the first user message.
    Both are the same in every turn of a conversation (later turns only append), and two
-   conversations that differ there differ in their hash. Two that start alike share a
-   binding, which is no loss: their cached prefix is the same too. ``cache_control`` marks
+   conversations that differ there differ in their hash (a fingerprint of each part's
+   length, beginning and end: see ``_digest``). Two that start alike share a binding, which
+   is no loss: their cached prefix is the same too. ``cache_control`` marks
    are left out of the hash, since agents move them to the newest message on each turn.
 
 ``None``: no conversation to keep together (a format without one, or no user message).
@@ -56,8 +57,26 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: Bytes of each part of a prefix that are hashed at each end: a coding agent's system
+#: prompt is 15-40 kB, and hashing all of it on every call would cost tens of µs.
+SAMPLE = 1024
+
+
 def _digest(parts: list[Any]) -> str:
-    return "p:" + hashlib.blake2b(orjson.dumps(_clean(parts)), digest_size=16).hexdigest()
+    """A fingerprint of the prefix, not a security boundary (the session is scoped by the
+    caller's user): each part's length and its first and last ``SAMPLE`` bytes as JSON,
+    which hold an agent's instructions, its environment (the end of its system prompt) and
+    the user's request (the end of the first message)."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    for part in parts:
+        data = orjson.dumps(_clean(part))
+        digest.update(len(data).to_bytes(8, "little"))
+        if len(data) > 2 * SAMPLE:
+            digest.update(data[:SAMPLE])
+            digest.update(data[-SAMPLE:])
+        else:
+            digest.update(data)
+    return "p:" + digest.hexdigest()
 
 
 def _prefix(head: list[Any], messages: object, lead: tuple[str, ...]) -> str | None:
