@@ -105,7 +105,13 @@ def test_session_headers_are_read_case_insensitively() -> None:
     payload = anthropic_turns("hello", 1)[0]
     headers = CIMultiDict({"X-Claude-Code-Session-Id": "abc"})
     assert session_key(WireFormat.ANTHROPIC, payload, headers) == "h:abc"
-    assert session_key(WireFormat.OPENAI, chat_turns("x", 1)[0], {"session_id": "s1"}) == "h:s1"
+    chat = chat_turns("x", 1)[0]
+    assert session_key(WireFormat.OPENAI, chat, {"session_id": "s1"}) == "h:s1"
+    for name in ("Session-Id", "X-Session-Id", "x-session-affinity"):
+        assert session_key(WireFormat.OPENAI, chat, CIMultiDict({name: "s2"})) == "h:s2"
+    # Claude Code's own header wins over another client's.
+    both = CIMultiDict({"session_id": "codex", "x-claude-code-session-id": "claude"})
+    assert session_key(WireFormat.OPENAI, chat, both) == "h:claude"
     # An empty header or key counts as none.
     empty = {**chat_turns("x", 1)[0], "prompt_cache_key": ""}
     key = session_key(WireFormat.OPENAI, empty, {"session_id": ""})

@@ -225,6 +225,27 @@ def test_users_never_share_a_binding(
     assert {name for name, _ in served(left, right)} == {other.name}
 
 
+@pytest.mark.parametrize("header", ["session_id", "session-id", "x-session-affinity"])
+def test_a_session_header_binds_turns_whatever_their_prefix(
+    gateway: Gateway, admin: Admin, model: str, left: FakeOpenAI, right: FakeOpenAI, header: str
+) -> None:
+    """Codex's and opencode's headers: turns whose conversations start differently (as after
+    a compaction) still go to the session's channel, since the header names the session."""
+    user_id, key = user_key(admin)
+    client = sdk(gateway, key)
+    session = str(uuid.uuid4())
+    ids = []
+    for turn in range(5):
+        raw = client.chat.completions.with_raw_response.create(
+            model=model,
+            messages=[{"role": "user", "content": f"a different start {turn}"}],
+            extra_headers={header: session},
+        )
+        ids.append(raw.headers["x-request-id"])
+    assert len(set(served(left, right))) == 1, served(left, right)
+    assert affinity_marks(gateway.settings.database_url, user_id, ids) == [0, 1, 1, 1, 1]
+
+
 def test_claude_code_session_header_and_metadata_keep_translated_turns_together(
     gateway: Gateway, admin: Admin, model: str, left: FakeOpenAI, right: FakeOpenAI
 ) -> None:

@@ -7,7 +7,9 @@ and upstream key and the upstream's prompt cache stays warm.
 1. a key the client states in the body: OpenAI's ``prompt_cache_key`` (chat and Responses;
    Codex and opencode send their conversation id there), Anthropic's ``metadata.user_id``
    (Claude Code writes its session id into it);
-2. a session header: ``x-claude-code-session-id`` (Claude Code) or ``session_id`` (Codex);
+2. a session header: ``x-claude-code-session-id`` (Claude Code), ``session-id`` or
+   ``session_id`` (Codex, newer and older), ``x-session-id`` or ``x-session-affinity``
+   (opencode);
 3. else a hash of the conversation's prefix: the system prompt (``system``, ``instructions``,
    ``systemInstruction``, leading system/developer messages) and the first user message.
    Both are the same in every turn of a conversation (later turns only append), and two
@@ -35,7 +37,13 @@ Json = dict[str, Any]
 
 #: Session headers, in the order they are looked for (matched case-insensitively by the
 #: server's header mapping).
-SESSION_HEADERS = ("x-claude-code-session-id", "session_id")
+SESSION_HEADERS = (
+    "x-claude-code-session-id",
+    "session-id",
+    "session_id",
+    "x-session-id",
+    "x-session-affinity",
+)
 
 
 def _stated(value: object) -> str | None:
