@@ -33,6 +33,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,7 @@ from airelay.store.snapshot import ChannelRecord
 
 log = logging.getLogger(__name__)
 
-#: In-process bindings kept at most (the least recently used go first): about 20 MB.
+#: In-process bindings kept at most (the least recently used go first): about 30 MiB.
 MAX_SESSIONS = 100_000
 #: Least time between two background re-reads of one session's shared binding.
 REVALIDATE_SECONDS = 10.0
@@ -94,7 +95,10 @@ class Affinity:
         self._revalidate = min(REVALIDATE_SECONDS, ttl / 4)
         self._max = max_sessions
         self._clock = clock
-        self._entries: dict[bytes, _Entry] = {}
+        # Least recently used first. An OrderedDict, not a dict: moving an entry to the end
+        # and dropping the first are O(1) (a plain dict's pop-and-reinsert leaves holes that
+        # make finding its first entry, and its resizes, cost O(n)).
+        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
         self._down_until = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -108,13 +112,15 @@ class Affinity:
     def get(self, session: bytes) -> Binding | None:
         """The session's binding in this process, renewed; None if it has none (or it
         expired)."""
-        entry = self._entries.pop(session, None)
+        entries = self._entries
+        entry = entries.get(session)
         if entry is None:
             return None
         now = self._clock()
         if entry.expires <= now:
+            del entries[session]
             return None
-        self._entries[session] = entry  # now the most recently used
+        entries.move_to_end(session)
         entry.expires = now + self.ttl
         if self.redis is not None and now - entry.checked >= self._revalidate:
             entry.checked = now
@@ -158,9 +164,10 @@ class Affinity:
     def _keep(self, session: bytes, binding: Binding) -> None:
         now = self._clock()
         entries = self._entries
-        if session not in entries and len(entries) >= self._max:
-            del entries[next(iter(entries))]  # the least recently used
-        entries.pop(session, None)
+        if session in entries:
+            entries.move_to_end(session)
+        elif len(entries) >= self._max:
+            entries.popitem(last=False)  # the least recently used
         entries[session] = _Entry(binding, now + self.ttl, now)
 
     # ---- shared (background, never awaited by a call)
