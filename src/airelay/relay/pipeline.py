@@ -107,7 +107,8 @@ async def run_call(
     relay: Relay, snapshot: Snapshot, record: KeyRecord, call: Call
 ) -> Whole | Streamed:
     """One call of a caller the surface has authenticated and authorized, through the
-    remaining stages: limit -> admit -> route by (model, endpoint) -> price and reserve ->
+    remaining stages: limit -> admit -> route by (model, endpoint), the channel the call's
+    conversation is bound to first (``affinity``) -> price and reserve ->
     fetch images -> attempt with failover -> answer whole or streamed (each settles the
     meter once)."""
     relay.limits.check(record, call.model)
