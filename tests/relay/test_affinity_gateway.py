@@ -7,6 +7,7 @@ channel."""
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -379,3 +380,26 @@ def test_a_second_instance_sees_the_binding_through_redis(
         assert marks == [1] * 12
     finally:
         admin.close()
+
+
+def test_calls_go_on_with_in_process_bindings_when_redis_is_down(
+    tmp_path: Path, left: FakeOpenAI, right: FakeOpenAI
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    with Gateway(sqlite_url(tmp_path), tmp_path, redis_url=dead) as running:
+        admin = Admin(running.url, running.admin_key)
+        try:
+            user_id, key = user_key(admin)
+            model = two_channels(admin, left, right)
+            chat = ChatConversation(sdk(running, key), model, "down-" + uuid.uuid4().hex)
+            started = time.monotonic()
+            for turn in range(10):
+                assert chat.turn(f"t{turn}") == f"Hello! You said: t{turn}"
+            assert time.monotonic() - started < 10
+            assert len(set(served(left, right))) == 1
+            marks = affinity_marks(running.settings.database_url, user_id, chat.request_ids)
+            assert marks == [0] + [1] * 9
+        finally:
+            admin.close()
