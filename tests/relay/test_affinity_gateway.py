@@ -109,6 +109,19 @@ class ChatConversation:
         return answer
 
 
+def wait_for_model(gateway: Gateway, key: str, model: str, timeout: float = 15) -> None:
+    """Until ``gateway`` knows the key and lists the model (another instance wrote them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if any(m.id == model for m in sdk(gateway, key).models.list()):
+                return
+        except openai.AuthenticationError:
+            pass
+        assert time.monotonic() < deadline, "the instance did not pick the model up"
+        time.sleep(0.1)
+
+
 def affinity_marks(
     database_url: str, user_id: str, request_ids: list[str], calls: int | None = None
 ) -> list[int]:
@@ -299,7 +312,7 @@ def test_gemini_chat_turns_stay_together(
 @pytest.fixture(scope="module")
 def short_ttl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     data = tmp_path_factory.mktemp("ttl")
-    with Gateway(sqlite_url(data), data, affinity_ttl=1.0) as running:
+    with Gateway(sqlite_url(data), data, affinity_ttl=2.0) as running:
         yield running
 
 
@@ -312,11 +325,11 @@ def test_a_binding_expires_after_ttl_idle_seconds(
         model = two_channels(admin, left, right)
         chat = ChatConversation(sdk(short_ttl, key), model, "ttl-" + uuid.uuid4().hex)
         chat.turn("one")
-        time.sleep(0.6)
-        chat.turn("two")  # within the TTL: bound, and renewed for another second
-        time.sleep(0.6)
-        chat.turn("three")  # 1.2 s after the first turn, 0.6 s after the last: still bound
-        time.sleep(1.3)
+        time.sleep(1.2)
+        chat.turn("two")  # within the TTL: bound, and renewed for another 2 s
+        time.sleep(1.2)
+        chat.turn("three")  # 2.4 s after the first turn, 1.2 s after the last: still bound
+        time.sleep(2.5)
         chat.turn("four")  # idle past the TTL: routed afresh
         chat.turn("five")
         marks = affinity_marks(short_ttl.settings.database_url, user_id, chat.request_ids)
@@ -362,7 +375,7 @@ def test_a_second_instance_sees_the_binding_through_redis(
     try:
         user_id, key = user_key(admin)
         model = two_channels(admin, left, right)
-        time.sleep(1.2)  # the second instance picks the key and channels up
+        wait_for_model(second, key, model)  # the second instance picks them up
         ids: list[str] = []
         for n in range(4):
             left.reset()
