@@ -391,7 +391,9 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
         f"{args.seconds:g} s run of each kind with no process pinned (gateway, floor, "
         "upstream and wrk free to use every core), each followed by the floor's.",
         report.background(rows),
-        "Redis (`AIRELAY_REDIS_URL`) is not supported by the gateway yet: not measured.",
+        "Redis (`AIRELAY_REDIS_URL`) holds only session-affinity bindings so far (one GET "
+        "per conversation and instance, the rest in the background): not set here; "
+        "`bench/affinity.py` measures it.",
     ]
     if not args.full:
         notes.append(

@@ -102,13 +102,23 @@ def test_an_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
         load_settings({"AIRELAY_CONFIG": str(broken)})
 
 
-def test_redis_is_refused_rather_than_ignored(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"^AIRELAY_REDIS_URL: Redis is not supported"):
-        load_settings({"AIRELAY_REDIS_URL": "redis://127.0.0.1:6379/0"})
+def test_redis_url_is_read_checked_and_never_echoed(tmp_path: Path) -> None:
+    assert load_settings({}).redis_url is None
+    url = "redis://127.0.0.1:6379/0"
+    assert load_settings({"AIRELAY_REDIS_URL": url}).redis_url == url
     path = tmp_path / "airelay.toml"
-    path.write_text('redis_url = "redis://127.0.0.1:6379/0"\n')
-    with pytest.raises(ConfigError, match="no such setting"):
-        load_settings({"AIRELAY_CONFIG": str(path)})
+    path.write_text('redis_url = "unix:///run/redis.sock"\n')
+    assert load_settings({"AIRELAY_CONFIG": str(path)}).redis_url == "unix:///run/redis.sock"
+    with pytest.raises(ConfigError, match=r"^AIRELAY_REDIS_URL: invalid value") as caught:
+        load_settings({"AIRELAY_REDIS_URL": "http://:hunter2@cache:6379"})
+    assert "hunter2" not in str(caught.value)  # a URL may carry a password
+
+
+def test_affinity_ttl() -> None:
+    assert load_settings({}).affinity_ttl == 3600.0
+    assert load_settings({"AIRELAY_AFFINITY_TTL": "0"}).affinity_ttl == 0.0
+    with pytest.raises(ConfigError, match=r"^AIRELAY_AFFINITY_TTL: invalid value '-1'"):
+        load_settings({"AIRELAY_AFFINITY_TTL": "-1"})
 
 
 def _readme_rows() -> list[str]:

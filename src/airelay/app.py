@@ -13,6 +13,7 @@ from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Timeouts
 from airelay.config import Settings
 from airelay.relay.admission import Admission
+from airelay.relay.affinity import open_affinity
 from airelay.relay.collaborators import Relay
 from airelay.relay.images import fetch_transport
 from airelay.relay.upstream import create_session
@@ -70,6 +71,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         )
         images = fetch_transport()
         admission = Admission(settings.max_inflight_calls)
+        affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
         app[STATE] = AppState(
             settings=settings,
             engine=engine,
@@ -80,7 +82,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             wallets=wallets,
             images=images,
             admission=admission,
-            relay=Relay(settings, wallets, upstream, images, admission),
+            relay=Relay(settings, wallets, upstream, images, admission, affinity=affinity),
             responses=stored_responses,
         )
         try:
@@ -94,6 +96,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             await http.close()
             await upstream.close()
             await images.close()
+            if affinity is not None:
+                await affinity.close()
             await engine.dispose()
 
     return lifespan

@@ -94,17 +94,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds a non-stream call whose client went away keeps reading the upstream's answer
     # to bill the usage it reports; after that it is billed on the estimate.
     dropped_call_read_seconds: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    # Shared state between instances (today: session affinity bindings); unset: in-process.
+    # A secret: its URL may carry a password.
+    redis_url: (
+        Annotated[str, msgspec.Meta(pattern="^(redis|rediss|unix)://", extra={"secret": True})]
+        | None
+    ) = None
+    # Seconds a conversation stays bound to the channel and key that served its last turn
+    # (idle time: each turn renews it), so that the upstream's prompt cache stays warm;
+    # 0 turns session affinity off.
+    affinity_ttl: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
 
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message names its variable or key."""
-
-
-# Variables of settings that do not exist (yet): refused rather than silently ignored.
-_REFUSED = {
-    "AIRELAY_REDIS_URL": "Redis is not supported yet (instances share state through the "
-    "database); unset it",
-}
 
 
 def env_name(field: msgspec.structs.FieldInfo) -> str:
@@ -120,9 +123,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The settings from ``env`` (default ``os.environ``) over the optional TOML file.
     Raises ``ConfigError`` for a bad value, an unknown key or an unreadable file."""
     env = os.environ if env is None else env
-    for name, why in _REFUSED.items():
-        if env.get(name):
-            raise ConfigError(f"{name}: {why}")
     by_name = {field.name: field for field in fields()}
     values: dict[str, Any] = {}
     config_file = env.get("AIRELAY_CONFIG")

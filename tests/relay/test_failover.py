@@ -47,6 +47,11 @@ def pair(admin: Admin, upstream: FakeOpenAI, second: FakeOpenAI) -> tuple[str, s
     return model, str(admin.create_token()["key"])
 
 
+def conversation(number: int) -> list[dict[str, str]]:
+    """The first turn of a conversation of its own."""
+    return [{"role": "user", "content": f"hi {number}"}]
+
+
 def sdk(gateway: Gateway, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0, timeout=20)
 
@@ -215,8 +220,8 @@ def test_upstream_keys_rotate(gateway: Gateway, admin: Admin, upstream: FakeOpen
         models=[model],
     )
     client = sdk(gateway, admin.create_token()["key"])
-    for _ in range(4):
-        client.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+    for turn in range(4):  # four conversations (one conversation keeps its key: affinity)
+        client.chat.completions.create(model=model, messages=conversation(turn))  # type: ignore[arg-type]
     used = [r.headers["authorization"] for r in upstream.chat_requests]
     assert used.count("Bearer sk-upstream-test") == 2
     assert used.count("Bearer sk-upstream-second") == 2
@@ -234,8 +239,8 @@ def test_weights_share_traffic_within_a_priority(
         base_url=second.base_url, api_keys=["sk-second-upstream"], models=[model], weight=1
     )
     client = sdk(gateway, admin.create_token()["key"])
-    for _ in range(80):
-        client.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+    for turn in range(80):  # 80 conversations (one conversation keeps its channel: affinity)
+        client.chat.completions.create(model=model, messages=conversation(turn))  # type: ignore[arg-type]
     first_share = len(upstream.chat_requests) / 80
     # 3:1 weights: expect 0.75; 80 draws put it within 0.55..0.92 with overwhelming odds.
     assert 0.55 < first_share < 0.92, first_share

@@ -39,6 +39,7 @@ ROW_FIELDS = {
     "model",
     "endpoint",
     "channel_id",
+    "affinity",
     "prompt_tokens",
     "completion_tokens",
     "cached_tokens",
@@ -85,7 +86,7 @@ def usage_row(user_id: str, token_id: str | None, model: str, ts: int, n: int) -
         "reasoning_tokens": n % 5,
         "cache_write_tokens": n % 4,
         "cache_write_1h_tokens": n % 2,
-        "affinity": 0,
+        "affinity": n % 2,
         "cost": 1_234_567 * (n + 1),
         "latency_ms": 50 + n,
         "status": 200,
@@ -181,6 +182,7 @@ def test_row_shape_and_values(admin: Admin, seeded: Seeded) -> None:
         assert row[field] == expected[field]
     for field in ("cached_tokens", "reasoning_tokens", "latency_ms", "status", "channel_id"):
         assert row[field] == expected[field]
+    assert row["affinity"] is bool(expected["affinity"])
 
 
 def test_filters(admin: Admin, seeded: Seeded) -> None:

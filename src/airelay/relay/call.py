@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from airelay.formats.ir import ChatRequest
 from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.formats.registry import codec
 from airelay.providers.base import ClientExtras
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -33,6 +37,9 @@ class Call:
     # Header fields and query the client sent that an upstream may need (None: none);
     # each channel's provider decides what of it goes on (``Provider.forward``).
     extras: ClientExtras | None = None
+    # The client's request headers (case-insensitive where the surface passes aiohttp's):
+    # what the formats read beside the body, such as a session header for affinity.
+    headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
 
     def request_ir(self) -> ChatRequest:
         """The chat request in the IR (a chat call translated for another format)."""

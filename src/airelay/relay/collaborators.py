@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from airelay.billing.wallets import Wallets
 from airelay.config import Settings
 from airelay.relay.admission import Admission
+from airelay.relay.affinity import Affinity
 from airelay.relay.limits import NO_LIMITS, Limits
 from airelay.transport.base import Transport
 from airelay.transport.choice import Transports
@@ -22,3 +23,4 @@ class Relay:
     images: Transport  # image URLs fetched (public addresses only) for inline-only formats
     admission: Admission  # relay calls in flight, and their cap
     limits: Limits = NO_LIMITS
+    affinity: Affinity | None = None  # session affinity; None when it is off

@@ -35,6 +35,7 @@ class Meter:
     snapshot: Snapshot
     started: float = field(default_factory=time.perf_counter)
     closed: bool = False
+    affinity: int = 0  # 1: the call went to the channel its session is bound to
 
     def settle(self, usage: Usage, *, channel_id: str | None, status: int = 200) -> int:
         """Charge the call's real cost and queue its usage row; returns the charge."""
@@ -75,7 +76,7 @@ class Meter:
             "reasoning_tokens": usage.reasoning_tokens,
             "cache_write_tokens": usage.cache_write_tokens,
             "cache_write_1h_tokens": usage.cache_write_1h_tokens,
-            "affinity": 0,
+            "affinity": self.affinity,
             "latency_ms": latency_ms,
             "status": status,
             "request_id": self.request_id,

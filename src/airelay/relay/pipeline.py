@@ -38,18 +38,20 @@ from airelay.formats.client_framing import content_type
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import body as format_body
 from airelay.formats.registry import codec, wire
+from airelay.formats.session import session_key
 from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
 from airelay.providers.base import Head, Provider
 from airelay.providers.presets import preset
 from airelay.relay.admission import Admission
+from airelay.relay.affinity import SessionCall, open_session
 from airelay.relay.call import Call
 from airelay.relay.collaborators import Relay
 from airelay.relay.estimate import settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, Unusable, call_with_failover
 from airelay.relay.images import inline_remote_images
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
-from airelay.relay.routing import channels_for
+from airelay.relay.routing import bound_first, channels_for
 from airelay.relay.scrub import scrub
 from airelay.relay.streaming import Write, relay_stream
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
@@ -105,7 +107,8 @@ async def run_call(
     relay: Relay, snapshot: Snapshot, record: KeyRecord, call: Call
 ) -> Whole | Streamed:
     """One call of a caller the surface has authenticated and authorized, through the
-    remaining stages: limit -> admit -> route by (model, endpoint) -> price and reserve ->
+    remaining stages: limit -> admit -> route by (model, endpoint), the channel the call's
+    conversation is bound to first (``affinity``) -> price and reserve ->
     fetch images -> attempt with failover -> answer whole or streamed (each settles the
     meter once)."""
     relay.limits.check(record, call.model)
@@ -114,6 +117,9 @@ async def run_call(
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
         channels = channels_for(snapshot, call.model, call.endpoint)
+        session = await _session(relay, record, call)
+        if session is not None and session.bound is not None:
+            channels = bound_first(channels, session.bound.channel_id)
         meter = await _reserve(relay.wallets, snapshot, record, call)
     except BaseException:
         admission.leave()
@@ -126,10 +132,21 @@ async def run_call(
         meter.release()
         admission.leave()
         raise
-    answer = _Answer(relay.settings, call, meter)
+    answer = _Answer(relay.settings, call, meter, session)
     if not call.stream:
         return await _whole_call(relay, channels, answer)
     return await _stream_call(relay, channels, answer)
+
+
+async def _session(relay: Relay, record: KeyRecord, call: Call) -> SessionCall | None:
+    """The call's session and its binding (see ``affinity``), None without one."""
+    affinity = relay.affinity
+    if affinity is None:
+        return None
+    key = session_key(call.client, call.payload, call.headers)
+    if key is None:
+        return None
+    return await open_session(affinity, record.user_id, call.model, key)
 
 
 async def _reserve(wallets: Wallets, snapshot: Snapshot, record: KeyRecord, call: Call) -> Meter:
@@ -163,6 +180,7 @@ async def _stream_call(
         answer.meter.release()
         relay.admission.leave()
         raise
+    answer.served()
     if isinstance(result, Whole):
         relay.admission.leave()
         return result
@@ -211,6 +229,7 @@ async def _whole_answer(relay: Relay, channels: list[ChannelRecord], answer: _An
             relay.upstream, channels, answer.attempt, answer.accept, stream=False
         )
         assert isinstance(result, Whole)  # a non-stream call is never answered as a stream
+        answer.served()
         return result
     except asyncio.CancelledError:
         if answer.gave_up:
@@ -232,21 +251,48 @@ class _Answer:
     """One call's per-attempt steps for ``call_with_failover``: build the attempt, and
     accept a whole answer (read once: usage, translation) or find it unusable."""
 
-    __slots__ = ("call", "channel_id", "gave_up", "meter", "settings", "status")
+    __slots__ = (
+        "call",
+        "channel",
+        "gave_up",
+        "key",
+        "meter",
+        "session",
+        "settings",
+        "status",
+    )
 
-    def __init__(self, settings: Settings, call: Call, meter: Meter) -> None:
+    def __init__(
+        self, settings: Settings, call: Call, meter: Meter, session: SessionCall | None = None
+    ) -> None:
         self.settings = settings
         self.call = call
         self.meter = meter
+        self.session = session
         self.status = 200  # the usage row's status: CLIENT_CLOSED once the client left
-        self.channel_id: str | None = None  # the channel of the latest attempt
+        self.channel: ChannelRecord | None = None  # the channel of the latest attempt
+        self.key = ""  # ... and its upstream key
         self.gave_up = False
+
+    @property
+    def channel_id(self) -> str | None:
+        return None if self.channel is None else self.channel.id
 
     def attempt(self, channel: ChannelRecord) -> Attempt:
         if self.status == CLIENT_CLOSED:
             raise _ClientGone
-        self.channel_id = channel.id
-        return _attempt(self.settings, self.call, channel)
+        self.channel = channel
+        if self.session is None:
+            self.key = channel.next_key()
+        else:
+            self.key, bound = self.session.key(channel)
+            self.meter.affinity = int(bound)
+        return _attempt(self.settings, self.call, channel, self.key)
+
+    def served(self) -> None:
+        """The latest attempt answered: its channel and key serve the session from now on."""
+        if self.session is not None and self.channel is not None:
+            self.session.served(self.channel, self.key)
 
     def accept(self, result: Completed) -> Whole:
         return _whole(self.call, result, self.meter, self.status)
@@ -284,9 +330,10 @@ def _needs_inline_images(call: Call, channels: list[ChannelRecord]) -> bool:
     return False
 
 
-def _attempt(settings: Settings, call: Call, channel: ChannelRecord) -> Attempt:
-    """The request of one attempt on ``channel``: the body in the channel's format, and
-    the provider's head for (endpoint, key, model, stream), encoded once and cached on the channel.
+def _attempt(settings: Settings, call: Call, channel: ChannelRecord, key: str) -> Attempt:
+    """The request of one attempt on ``channel`` with the upstream ``key``: the body in the
+    channel's format, and the provider's head for (endpoint, key, model, stream), encoded
+    once and cached on the channel.
     A provider that signs each request (``per_call``) adds its fields and its body shape
     to a copy of that head, and so do the client's extras the provider passes on (their
     query, from a small fixed set, is part of the cached head instead)."""
@@ -304,7 +351,6 @@ def _attempt(settings: Settings, call: Call, channel: ChannelRecord) -> Attempt:
     timeouts = (
         _timeouts(settings.upstream_connect_timeout, channel.timeout) if channel.timeout else None
     )
-    key = channel.next_key()
     # What the client sent beside its body, as far as this channel's provider passes it on.
     forward = None if call.extras is None else provider.forward(call.extras, channel)
     query = "" if forward is None else forward.query

@@ -27,6 +27,18 @@ def attempt_order(
     return sorted(channels, key=sort_key)
 
 
+def bound_first(channels: list[ChannelRecord], channel_id: str) -> list[ChannelRecord]:
+    """``channels`` (in attempt order) with the one a session is bound to first, if it is
+    among them (it still serves the model and takes calls); the rest keep their order, the
+    failover behind it."""
+    for index, channel in enumerate(channels):
+        if channel.id == channel_id:
+            if index:
+                channels.insert(0, channels.pop(index))
+            break
+    return channels
+
+
 def channels_for(snapshot: Snapshot, model: str, endpoint: Endpoint) -> list[ChannelRecord]:
     """The channels to try for ``model`` on ``endpoint``, in order: 404 if no one knows the
     model, 503 if none of the channels that know it serves that endpoint and can take calls

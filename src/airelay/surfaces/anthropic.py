@@ -52,6 +52,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         path=ENDPOINT,
         request_id=request[REQUEST_ID],
         extras=client_extras(request),
+        headers=request.headers,
     )
     outcome = await run_call(state.relay, snapshot, record, call)
     return await respond(request, outcome)

@@ -60,6 +60,7 @@ async def model_action(request: web.Request) -> web.StreamResponse:
         endpoint=Endpoint.CHAT,
         path=f"/v1beta/models/{{model}}:{action}",
         request_id=request[REQUEST_ID],
+        headers=request.headers,
         framing=(
             Framing.JSON_ARRAY if stream and request.query.get("alt") != "sse" else Framing.SSE
         ),

@@ -43,6 +43,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         endpoint=Endpoint.CHAT,
         path=ENDPOINT,
         request_id=request[REQUEST_ID],
+        headers=request.headers,
         wants_usage=openai_chat.wants_usage(payload),
     )
     outcome = await run_call(state.relay, snapshot, record, call)

@@ -70,6 +70,8 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
         "model": row["model"],
         "endpoint": row["endpoint"],
         "channel_id": row["channel_id"],
+        # The call went to the channel its conversation is bound to (session affinity).
+        "affinity": bool(row["affinity"]),
         "prompt_tokens": row["prompt_tokens"],
         "completion_tokens": row["completion_tokens"],
         "cached_tokens": row["cached_tokens"],
