@@ -59,7 +59,7 @@ BETAS = ClientExtras({"anthropic-beta": "a-1,b-2"}, {"beta": "true"})
 
 
 def test_an_anthropic_channel_gets_the_betas_rewritten_and_the_query() -> None:
-    attempt = _attempt(SETTINGS, call(BETAS), channel("anthropic", {"a-1": "a-2"}))
+    attempt = _attempt(SETTINGS, call(BETAS), channel("anthropic", {"a-1": "a-2"}), "k-1")
     line, fields = head_of(attempt.target.head)
     assert line == "POST /v1/messages?beta=true HTTP/1.1"
     assert fields["anthropic-beta"] == "a-2,b-2"
@@ -68,28 +68,31 @@ def test_an_anthropic_channel_gets_the_betas_rewritten_and_the_query() -> None:
 
 def test_a_call_without_extras_gets_the_cached_head_itself() -> None:
     ch = channel("anthropic")
-    first = _attempt(SETTINGS, call(None), ch)
-    again = _attempt(SETTINGS, call(None), ch)
+    first = _attempt(SETTINGS, call(None), ch, "k-1")
+    again = _attempt(SETTINGS, call(None), ch, "k-1")
     assert again.target is first.target
     line, fields = head_of(first.target.head)
     assert line == "POST /v1/messages HTTP/1.1" and "anthropic-beta" not in fields
     # Extras with the query are another cached head; the betas a per-call copy of it.
-    with_query = _attempt(SETTINGS, call(ClientExtras({}, {"beta": "true"})), ch)
+    with_query = _attempt(SETTINGS, call(ClientExtras({}, {"beta": "true"})), ch, "k-1")
     assert (
-        with_query.target is _attempt(SETTINGS, call(ClientExtras({}, {"beta": "true"})), ch).target
+        with_query.target
+        is _attempt(SETTINGS, call(ClientExtras({}, {"beta": "true"})), ch, "k-1").target
     )
     assert with_query.target is not first.target
 
 
 def test_betas_stripped_by_the_rules_send_no_header() -> None:
-    attempt = _attempt(SETTINGS, call(BETAS), channel("anthropic", {"a-1": None, "b-2": None}))
+    attempt = _attempt(
+        SETTINGS, call(BETAS), channel("anthropic", {"a-1": None, "b-2": None}), "k-1"
+    )
     line, fields = head_of(attempt.target.head)
     assert "anthropic-beta" not in fields and line.startswith("POST /v1/messages?beta=true ")
 
 
 def test_other_upstreams_get_neither_the_header_nor_the_query() -> None:
     for kind in ("openai", "gemini"):
-        attempt = _attempt(SETTINGS, call(BETAS), channel(kind))
+        attempt = _attempt(SETTINGS, call(BETAS), channel(kind), "k-1")
         line, fields = head_of(attempt.target.head)
         assert "anthropic-beta" not in fields, kind
         assert "beta=true" not in line, kind
