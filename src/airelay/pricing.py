@@ -58,7 +58,6 @@ class Price:
             max_output_tokens=max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
         )
 
-
     @property
     def write_5m(self) -> int:
         """A 5-minute cache write, per 1M tokens: the catalog's, or input x 1.25 (exact:
