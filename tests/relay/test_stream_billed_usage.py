@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import anthropic
 import openai
-import orjson
 import pytest
+from fakes.chat_streams import NO_USAGE_STREAMS, WORDS
 from fakes.scripted import Raw, ScriptedServer
 from google import genai
 from google.genai import types
@@ -19,82 +19,7 @@ from support.admin import Admin, unique_model
 from support.gateway import Gateway
 from support.ledger import usage_rows
 
-WORDS = "The quick brown fox jumps over the lazy dog, " * 3
 PROMPT = "Tell me about foxes and dogs, please, in a few words."
-
-
-def _sse(data: object, name: str | None = None, end: bytes = b"\n\n") -> bytes:
-    head = f"event: {name}\n".encode() if name else b""
-    return head + b"data: " + orjson.dumps(data) + end
-
-
-def openai_without_usage(model: str) -> Raw:
-    def chunk(delta: object, finish: str | None = None) -> dict[str, object]:
-        return {
-            "id": "chatcmpl-nousage",
-            "object": "chat.completion.chunk",
-            "created": 1700000000,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-
-    return Raw.sse(
-        _sse(chunk({"role": "assistant", "content": WORDS[:20]})),
-        _sse(chunk({"content": WORDS[20:]})),
-        _sse(chunk({}, "stop")),
-        b"data: [DONE]\n\n",
-    )
-
-
-def anthropic_without_usage(model: str) -> Raw:
-    message = {
-        "id": "msg_nousage",
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": 0, "output_tokens": 0},  # counted nothing, as some do
-    }
-    block = {
-        "type": "content_block_start",
-        "index": 0,
-        "content_block": {"type": "text", "text": ""},
-    }
-    text = {
-        "type": "content_block_delta",
-        "index": 0,
-        "delta": {"type": "text_delta", "text": WORDS},
-    }
-    # No usage in message_delta.
-    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}}
-    return Raw.sse(
-        _sse({"type": "message_start", "message": message}, "message_start"),
-        _sse(block, "content_block_start"),
-        _sse(text, "content_block_delta"),
-        _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-        _sse(delta, "message_delta"),
-        _sse({"type": "message_stop"}, "message_stop"),
-    )
-
-
-def gemini_without_usage(model: str) -> Raw:
-    def chunk(text: str, **extra: object) -> dict[str, object]:
-        candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0, **extra}
-        return {"candidates": [candidate], "modelVersion": model, "responseId": "r-nousage"}
-
-    return Raw.sse(
-        _sse(chunk(WORDS[:20]), end=b"\r\n\r\n"),
-        _sse(chunk(WORDS[20:], finishReason="STOP"), end=b"\r\n\r\n"),
-    )
-
-
-UPSTREAMS = {
-    "openai": openai_without_usage,
-    "anthropic": anthropic_without_usage,
-    "gemini": gemini_without_usage,
-}
 
 
 def read_openai(gateway: Gateway, key: str, model: str) -> tuple[str, int, int]:
@@ -144,7 +69,7 @@ def read_gemini(gateway: Gateway, key: str, model: str) -> tuple[str, int, int]:
 
 
 CLIENTS = {"openai": read_openai, "anthropic": read_anthropic, "gemini": read_gemini}
-PAIRS = [(c, u) for c in CLIENTS for u in UPSTREAMS]
+PAIRS = [(c, u) for c in CLIENTS for u in NO_USAGE_STREAMS]
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +87,7 @@ def test_client_is_told_the_billed_estimate(
     admin.create_channel(
         type=channel_fmt, base_url=base_url, api_keys=["sk-nousage-upstream"], models=[model]
     )
-    server.script(UPSTREAMS[channel_fmt](model))
+    server.script(Raw.sse(*NO_USAGE_STREAMS[channel_fmt](model)))
     user = admin.create_user()
     key = str(admin.create_token(user["id"])["key"])
 
