@@ -42,6 +42,8 @@ ROW_FIELDS = {
     "prompt_tokens",
     "completion_tokens",
     "cached_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
     "reasoning_tokens",
     "cost",
     "latency_ms",
@@ -180,6 +182,9 @@ def test_row_shape_and_values(admin: Admin, seeded: Seeded) -> None:
     for field in ("token_id", "model", "endpoint", "prompt_tokens", "completion_tokens"):
         assert row[field] == expected[field]
     for field in ("cached_tokens", "reasoning_tokens", "latency_ms", "status", "channel_id"):
+        assert row[field] == expected[field]
+    # Cache reads and writes apart, and the 1-hour part of the writes.
+    for field in ("cache_write_tokens", "cache_write_1h_tokens"):
         assert row[field] == expected[field]
 
 
