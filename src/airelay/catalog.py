@@ -37,13 +37,15 @@ PRICE_FIELDS = (
     "input",
     "output",
     "cached_input",
+    "cache_write_5m",
+    "cache_write_1h",
     "per_request",
     "per_image",
     "per_video_second",
     "per_million_characters",
     "per_audio_minute",
 )
-TOKEN_PRICES = ("input", "output", "cached_input")
+TOKEN_PRICES = ("input", "output", "cached_input", "cache_write_5m", "cache_write_1h")
 ENDPOINTS = tuple(endpoint.value for endpoint in Endpoint)
 
 

@@ -3,11 +3,19 @@
 Token prices are units per 1M tokens and always multiples of 1,000,000 (the catalog refuses
 others), so every token has a whole-number price and a cost is an exact sum. A user-group
 multiplier is a fraction; the one rounding in the system rounds its product up to a unit.
+
+Cache writes have prices of their own: ``cache_write_5m`` and ``cache_write_1h``. When the
+catalog sets none they default to Anthropic's documented premiums over the input price:
+x 1.25 for a write kept five minutes, x 2 for one kept an hour. The doubled price is again a
+multiple of 1,000,000. The 5-minute one is an integer (an input price is a multiple of
+1,000,000, so of 4) but a multiple of 1,000,000 only when the input price, in USD, is a
+multiple of $0.0004 per 1M: a $0.075 input price makes writes cost 937.5 units a token.
+``token_cost`` therefore sums every part per 1M tokens exactly and rounds once, up to a
+unit, after the group multiplier: the call's one rounding, less than one unit.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -25,6 +33,8 @@ class Price:
     input: int = 0
     output: int = 0
     cached_input: int | None = None
+    cache_write_5m: int | None = None  # None: input x 1.25
+    cache_write_1h: int | None = None  # None: input x 2
     per_request: int = 0
     per_image: int | dict[str, int] | None = None
     per_video_second: int = 0
@@ -38,6 +48,8 @@ class Price:
             input=pricing.get("input", 0),
             output=pricing.get("output", 0),
             cached_input=pricing.get("cached_input"),
+            cache_write_5m=pricing.get("cache_write_5m"),
+            cache_write_1h=pricing.get("cache_write_1h"),
             per_request=pricing.get("per_request", 0),
             per_image=pricing.get("per_image"),
             per_video_second=pricing.get("per_video_second", 0),
@@ -46,34 +58,55 @@ class Price:
             max_output_tokens=max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
         )
 
+    @property
+    def write_5m(self) -> int:
+        """A 5-minute cache write, per 1M tokens: the catalog's, or input x 1.25 (exact:
+        input is a multiple of 4)."""
+        return self.input * 5 // 4 if self.cache_write_5m is None else self.cache_write_5m
+
+    @property
+    def write_1h(self) -> int:
+        """A 1-hour cache write, per 1M tokens: the catalog's, or input x 2."""
+        return self.input * 2 if self.cache_write_1h is None else self.cache_write_1h
+
+    @property
+    def read(self) -> int:
+        """A cache read, per 1M tokens: ``cached_input``, or the input price."""
+        return self.input if self.cached_input is None else self.cached_input
+
 
 def token_cost(usage: Usage, price: Price, multiplier: Fraction | None = None) -> int:
     """The cost of a call's tokens plus its per-request price.
 
     Uncached input at the input price, cache reads at the cached price (the input price if
-    none is set), cache writes at the input price, all output (reasoning included) at the
-    output price.
+    none is set), 5-minute and 1-hour cache writes at their write prices, all output
+    (reasoning included) at the output price. The parts are summed per 1M tokens, times the
+    group multiplier, and rounded up to a unit once.
     """
     cached = min(usage.cached_tokens, usage.prompt_tokens)
     written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
+    hour = min(usage.cache_write_1h_tokens, written)
     uncached = usage.prompt_tokens - cached - written
-    cached_price = price.input if price.cached_input is None else price.cached_input
     per_million = (
-        (uncached + written) * price.input
-        + cached * cached_price
+        uncached * price.input
+        + cached * price.read
+        + (written - hour) * price.write_5m
+        + hour * price.write_1h
         + usage.completion_tokens * price.output
+        + price.per_request * PER_MILLION
     )
-    cost = -(-per_million // PER_MILLION) + price.per_request
     if multiplier is None or multiplier == 1:
-        return cost
-    return math.ceil(cost * multiplier)
+        return -(-per_million // PER_MILLION)
+    # One rounding: ceil(per_million x n / (1M x d)), in integers.
+    return -(-per_million * multiplier.numerator // (PER_MILLION * multiplier.denominator))
 
 
 def worst_case(
     price: Price, prompt_tokens: int, max_output_tokens: int | None, choices: int = 1
 ) -> int:
-    """The most a chat call can cost: all prompt tokens uncached, the output cap reached."""
+    """The most a chat call can cost: every prompt token at the dearest input-side price
+    (a cache write may cost more than uncached input), the output cap reached."""
     output = max_output_tokens if max_output_tokens is not None else price.max_output_tokens
-    input_price = max(price.input, price.cached_input or 0)
+    input_price = max(price.input, price.read, price.write_5m, price.write_1h)
     per_million = prompt_tokens * input_price + output * max(choices, 1) * price.output
     return -(-per_million // PER_MILLION) + price.per_request

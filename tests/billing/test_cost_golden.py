@@ -59,9 +59,44 @@ def test_worst_case_covers_any_real_cost() -> None:
         Usage(1000, 1000),
         Usage(1000, 1000, cached_tokens=900),
         Usage(1000, 1000, cache_write_tokens=1000),
+        Usage(1000, 1000, cache_write_tokens=1000, cache_write_1h_tokens=1000),
     ):
         assert token_cost(usage, price) <= bound
     assert (
         worst_case(price, 0, None)
         == price.max_output_tokens * price.output // 1_000_000 + price.per_request
     )
+
+
+def test_worst_case_covers_write_prices_above_input() -> None:
+    # A 1-hour write (x 2 by default, or the catalog's) costs more than uncached input.
+    for pricing in (
+        {"input": 3, "output": 15},
+        {"input": 3, "output": 15, "cache_write_5m": 9, "cache_write_1h": 4},
+        {"input": 0.075, "output": 0.3},
+    ):
+        price = price_of(pricing)
+        bound = worst_case(price, prompt_tokens=777, max_output_tokens=10)
+        for usage in (
+            Usage(777, 10, cache_write_tokens=777),
+            Usage(777, 10, cache_write_tokens=777, cache_write_1h_tokens=777),
+            Usage(777, 10, cache_write_tokens=700, cache_write_1h_tokens=300, cached_tokens=77),
+        ):
+            assert token_cost(usage, price) <= bound, (pricing, usage)
+
+
+def test_default_write_prices() -> None:
+    price = price_of({"input": 3, "output": 15})
+    assert price.write_5m == usd_to_units("3.75") and price.write_1h == usd_to_units(6)
+    explicit = price_of({"input": 3, "cache_write_5m": 0, "cache_write_1h": 5})
+    assert explicit.write_5m == 0 and explicit.write_1h == usd_to_units(5)
+
+
+def test_one_rounding_with_a_multiplier() -> None:
+    # 3 five-minute writes at $0.075 x 1.25 = 937.5 units each: 2812.5 units, x 2/3 = 1875
+    # exactly (no rounding); rounding first (2813 x 2/3 = 1875.33 -> 1876) would overcharge.
+    price = price_of({"input": 0.075, "output": 0.3})
+    usage = Usage(prompt_tokens=3, cache_write_tokens=3)
+    assert token_cost(usage, price) == 2813
+    assert token_cost(usage, price, Fraction(2, 3)) == 1875
+    assert token_cost(usage, price, Fraction(1, 3)) == 938  # 937.5 rounded up once

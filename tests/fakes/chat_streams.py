@@ -114,3 +114,78 @@ def ollama_lines(model: str, *, cut: bool) -> list[bytes]:
 
 
 STREAMS = {"openai": openai_stream, "anthropic": anthropic_stream, "gemini": gemini_stream}
+
+
+# ---- whole streams whose upstream reports no usage (some OpenAI-compatible upstreams ignore
+# ``stream_options``; some Anthropic-compatible ones count nothing) --------------------------
+
+WORDS = "The quick brown fox jumps over the lazy dog, " * 3
+
+
+def openai_without_usage(model: str) -> list[bytes]:
+    def chunk(delta: object, finish: str | None = None) -> dict[str, object]:
+        return {
+            "id": "chatcmpl-nousage",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    return [
+        _sse(chunk({"role": "assistant", "content": WORDS[:20]})),
+        _sse(chunk({"content": WORDS[20:]})),
+        _sse(chunk({}, "stop")),
+        b"data: [DONE]\n\n",
+    ]
+
+
+def anthropic_without_usage(model: str) -> list[bytes]:
+    message = {
+        "id": "msg_nousage",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 0, "output_tokens": 0},  # counted nothing, as some do
+    }
+    block = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    }
+    text = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": WORDS},
+    }
+    # No usage in message_delta.
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}}
+    return [
+        _sse({"type": "message_start", "message": message}, "message_start"),
+        _sse(block, "content_block_start"),
+        _sse(text, "content_block_delta"),
+        _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+        _sse(delta, "message_delta"),
+        _sse({"type": "message_stop"}, "message_stop"),
+    ]
+
+
+def gemini_without_usage(model: str) -> list[bytes]:
+    def chunk(text: str, **extra: object) -> dict[str, object]:
+        candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0, **extra}
+        return {"candidates": [candidate], "modelVersion": model, "responseId": "r-nousage"}
+
+    return [
+        _sse(chunk(WORDS[:20]), crlf=True),
+        _sse(chunk(WORDS[20:], finishReason="STOP"), crlf=True),
+    ]
+
+
+NO_USAGE_STREAMS = {
+    "openai": openai_without_usage,
+    "anthropic": anthropic_without_usage,
+    "gemini": gemini_without_usage,
+}

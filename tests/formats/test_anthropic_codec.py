@@ -975,6 +975,7 @@ def test_response_usage_ids_and_only_the_first_choice() -> None:
         "input_tokens": 30,
         "cache_creation_input_tokens": 10,
         "cache_read_input_tokens": 60,
+        "cache_creation": {"ephemeral_5m_input_tokens": 10, "ephemeral_1h_input_tokens": 0},
         "output_tokens": 7,
     }
     back = codec.decode_response(wire(body))
@@ -1375,7 +1376,9 @@ def test_streamed_response_says_what_the_response_says(
             STREAM_EVENT.validate_python(data)
     expected = codec.decode_response(wire(codec.encode_response(response)))
     assert assemble(decode_stream(events)) == expected
-    assert (
-        sdk_message(events)
-        == SdkMessage.model_validate(codec.encode_response(response)).model_dump()
-    )
+    whole = SdkMessage.model_validate(codec.encode_response(response)).model_dump()
+    if not usage_at_start:
+        # The SDK reads the TTL split of writes from message_start only (message_delta's
+        # usage has no such field): a stream whose usage comes at the end cannot set it.
+        whole["usage"]["cache_creation"] = None
+    assert sdk_message(events) == whole

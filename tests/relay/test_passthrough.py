@@ -5,14 +5,16 @@ produced text are read on the way."""
 from __future__ import annotations
 
 import orjson
-from fakes.chat_streams import STREAMS, TEXT
+from fakes.chat_streams import NO_USAGE_STREAMS, STREAMS, TEXT, WORDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airelay.formats import ir
 from airelay.formats.client_framing import client_framer
 from airelay.formats.framing import deframer
 from airelay.formats.names import CHAT_FORMATS, Framing, WireFormat
 from airelay.formats.registry import wire
+from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
 from airelay.relay.passthrough import PassThrough
 from airelay.relay.scrub import StreamScrubber
@@ -80,5 +82,36 @@ def test_fast_path_passes_a_block_without_triggers_as_the_same_object() -> None:
     )
     assert handler.feed(block) is block
     assert not handler.finished
-    assert handler.feed(b"data: [DONE]\n\n") == b"data: [DONE]\n\n" and handler.finished
+    # No usage came: the end waits for the usage the gateway bills (none given here).
+    assert handler.feed(b"data: [DONE]\n\n") == b"" and handler.finished
+    assert handler.close(None) == b"data: [DONE]\n\n"
     assert orjson.loads(block[6:])["choices"][0]["delta"]["content"] == "hi"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(list(CHAT_FORMATS)),
+    st.booleans(),
+    st.lists(st.integers(0, 3000), max_size=8),
+)
+def test_a_stream_without_usage_ends_with_the_billed_usage(
+    fmt: WireFormat, raw: bool, cuts: list[int]
+) -> None:
+    """However the chunks are cut, the end waits for the gateway's count and then carries
+    it where the format's own decoder reads usage; nothing else changes."""
+    stream = b"".join(NO_USAGE_STREAMS[fmt]("m"))
+    out, finished, handler = _run(fmt, stream, cuts, raw)
+    assert finished and handler.usage is None
+    billed = Usage(prompt_tokens=13, completion_tokens=29)
+    whole = out + handler.close(billed)
+    decoder = wire(fmt).codec.stream_decoder()
+    assembler = ir.Assembler()
+    for name, data in deframer(Framing.SSE).feed(whole):
+        for event in decoder.feed(name, orjson.loads(data) if data != b"[DONE]" else None):
+            assembler.feed(event)
+    for event in decoder.close():
+        assembler.feed(event)
+    assert assembler.response.usage == billed
+    assert answer_text(assembler.response) == WORDS
+    assert assembler.response.choices[0].finish_reason == "stop"
+    assert handler.close(billed) == b""  # once

@@ -13,6 +13,8 @@ PRICING: dict[str, float] = {
     "input": 2.5,
     "output": 10.0,
     "cached_input": 0.625,
+    "cache_write_5m": 3.125,
+    "cache_write_1h": 5.0,
     "per_request": 0.075,
     "per_image": 0.04,
     "per_video_second": 0.1,
@@ -85,7 +87,13 @@ def test_prices_come_back_exactly(admin: Admin, price: float) -> None:
 )
 def test_token_prices_come_back_exactly(admin: Admin, price: float) -> None:
     """Per-1M-token prices have up to four decimals, so that each token costs whole units."""
-    pricing = {"input": price, "output": price, "cached_input": price}
+    pricing = {
+        "input": price,
+        "output": price,
+        "cached_input": price,
+        "cache_write_5m": price,
+        "cache_write_1h": price,
+    }
     created = create(admin, pricing=pricing)
     assert created["pricing"] == pricing
 
@@ -98,6 +106,12 @@ BAD_PRICING: list[Any] = [
     {"input": 0.00001},
     {"output": 1.23456},
     {"cached_input": 1.00000000000005},
+    {"cache_write_5m": -3.75},
+    {"cache_write_5m": 3.75001},
+    {"cache_write_1h": 0.00005},
+    {"cache_write_1h": "six"},
+    {"cache_write_1h": False},
+    {"cache_write_15m": 1},
     {"input": "cheap"},
     {"input": True},
     {"input": [1]},
@@ -123,6 +137,16 @@ def test_patch_rejects_bad_pricing(admin: Admin, pricing: Any) -> None:
     url = f"/v1/admin/models/{created['id']}"
     expect_error(admin.http.patch(url, json={"pricing": pricing}), 400)
     assert ok(admin.http.get(url))["pricing"] == {"input": 2.5, "output": 10}
+
+
+def test_write_prices_patch_and_remove(admin: Admin) -> None:
+    """Write prices are set, changed and removed (null: back to the input-based default)."""
+    created = create(admin, pricing={"input": 3, "output": 15})
+    url = f"/v1/admin/models/{created['id']}"
+    patched = ok(admin.http.patch(url, json={"pricing": {"cache_write_1h": 6.5}}))
+    assert patched["pricing"] == {"input": 3, "output": 15, "cache_write_1h": 6.5}
+    cleared = ok(admin.http.patch(url, json={"pricing": {"cache_write_1h": None}}))
+    assert cleared["pricing"] == {"input": 3, "output": 15}
 
 
 @pytest.mark.parametrize(

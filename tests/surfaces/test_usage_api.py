@@ -43,6 +43,8 @@ ROW_FIELDS = {
     "prompt_tokens",
     "completion_tokens",
     "cached_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
     "reasoning_tokens",
     "cost",
     "latency_ms",
@@ -183,6 +185,9 @@ def test_row_shape_and_values(admin: Admin, seeded: Seeded) -> None:
     for field in ("cached_tokens", "reasoning_tokens", "latency_ms", "status", "channel_id"):
         assert row[field] == expected[field]
     assert row["affinity"] is bool(expected["affinity"])
+    # Cache reads and writes apart, and the 1-hour part of the writes.
+    for field in ("cache_write_tokens", "cache_write_1h_tokens"):
+        assert row[field] == expected[field]
 
 
 def test_filters(admin: Admin, seeded: Seeded) -> None:

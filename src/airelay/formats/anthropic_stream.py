@@ -112,9 +112,10 @@ def encode_stop_reason(reason: FinishReason | None) -> str:
     return _STOP_OUT[reason] if reason is not None else "end_turn"
 
 
-def encode_usage(usage: Usage) -> dict[str, int]:
-    """Anthropic's ``input_tokens`` leaves out the cache reads and writes."""
-    return {
+def encode_usage(usage: Usage) -> Json:
+    """Anthropic's ``input_tokens`` leaves out the cache reads and writes; writes are also
+    split by TTL in ``cache_creation``, as Anthropic reports them (when there are any)."""
+    out: Json = {
         "input_tokens": max(
             0, usage.prompt_tokens - usage.cached_tokens - usage.cache_write_tokens
         ),
@@ -122,6 +123,13 @@ def encode_usage(usage: Usage) -> dict[str, int]:
         "cache_read_input_tokens": usage.cached_tokens,
         "output_tokens": usage.completion_tokens,
     }
+    if usage.cache_write_tokens:
+        hour = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
+        out["cache_creation"] = {
+            "ephemeral_5m_input_tokens": usage.cache_write_tokens - hour,
+            "ephemeral_1h_input_tokens": hour,
+        }
+    return out
 
 
 def tool_id(call_id: str) -> str:

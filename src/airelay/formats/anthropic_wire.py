@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from airelay.formats.anthropic_codec import CODEC
+from airelay.formats.anthropic_stream import encode_usage
 from airelay.formats.names import WireFormat
 from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object
 from airelay.formats.text import answer_text, request_text
@@ -20,14 +21,16 @@ STOP_MARK = STOP.encode()
 class AnthropicRewriter:
     """Anthropic events: input usage in ``message_start``, output usage in ``message_delta``."""
 
-    __slots__ = ("_renamer", "_usage", "usage")
+    __slots__ = ("_renamer", "_stop", "_usage", "hold", "usage")
 
     triggers: tuple[bytes, ...] = (b"message_start", b"message_delta")
 
     def __init__(self, upstream_model: str, public_model: str) -> None:
         self._renamer = Renamer(upstream_model, public_model)
         self._usage: dict[str, Any] = {}
+        self._stop: object = "end_turn"  # message_delta's stop_reason, to repeat it
         self.usage: Usage | None = None
+        self.hold = False
 
     @property
     def kept(self) -> list[tuple[str | None, bytes]]:
@@ -44,11 +47,40 @@ class AnthropicRewriter:
             self._usage.update(message.get("usage") or {})
             data = self._renamer.rename(data)
         elif name == "message_delta":
-            self._usage.update(loads_object(data).get("usage") or {})
-            self.usage = from_anthropic(self._usage)
+            event = loads_object(data)
+            self._usage.update(event.get("usage") or {})
+            delta = event.get("delta")
+            if isinstance(delta, dict) and delta.get("stop_reason"):
+                self._stop = delta["stop_reason"]
+            # An upstream that counted nothing (no counts, or only zeros: a real call has
+            # input) reported no usage; its message_delta waits for the billed one.
+            usage = from_anthropic(self._usage)
+            if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
+                self.usage = usage
+            else:
+                self.hold = True
+                self._renamer.keep(name, data)
         elif self.usage is None:
             self._renamer.keep(name, data)
         return data
+
+    def billed(
+        self, held: list[tuple[str | None, bytes]], usage: Usage
+    ) -> list[tuple[str | None, bytes]]:
+        """The held ``message_delta`` with the usage, or one before ``message_stop`` if
+        none came."""
+        counts = encode_usage(usage)
+        for index, (name, data) in enumerate(held):
+            if name == "message_delta":
+                event = loads_object(data)
+                event["usage"] = {**(event.get("usage") or {}), **counts}
+                return [*held[:index], (name, orjson.dumps(event)), *held[index + 1 :]]
+        delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": self._stop, "stop_sequence": None},
+            "usage": counts,
+        }
+        return [("message_delta", orjson.dumps(delta)), *held]
 
 
 class AnthropicWire:

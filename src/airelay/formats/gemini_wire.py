@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from airelay.formats.gemini_codec import CODEC
+from airelay.formats.gemini_stream import encode_usage
 from airelay.formats.names import WireFormat
 from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object
 from airelay.formats.text import answer_text, request_text
@@ -23,6 +24,7 @@ class GeminiRewriter:
 
     __slots__ = ("_keeper", "usage")
 
+    hold = False  # only the end waits for a billed usage
     triggers: tuple[bytes, ...] = (USAGE,)
 
     def __init__(self) -> None:
@@ -44,6 +46,18 @@ class GeminiRewriter:
             if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
                 self.usage = usage
         return data
+
+    def billed(
+        self, held: list[tuple[str | None, bytes]], usage: Usage
+    ) -> list[tuple[str | None, bytes]]:
+        """The last chunk carries ``usageMetadata``, as Google's does."""
+        for index in range(len(held) - 1, -1, -1):
+            name, data = held[index]
+            chunk = loads_object(data)
+            if chunk:
+                chunk["usageMetadata"] = encode_usage(usage)
+                return [*held[:index], (name, orjson.dumps(chunk)), *held[index + 1 :]]
+        return held
 
 
 class GeminiWire:

@@ -3,7 +3,6 @@ and the small wire facts the non-stream codec (``openai_codec``) shares with the
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import orjson
@@ -85,21 +84,16 @@ def completion_id(value: str) -> str:
 
 
 def decode_usage(usage: object) -> Usage | None:
-    """``from_openai`` plus ``prompt_tokens_details.cache_write_tokens`` (as this codec
-    writes it, and as OpenRouter-style relays report it)."""
-    decoded = from_openai(usage)
-    if decoded is None or not isinstance(usage, dict):
-        return decoded
-    details = usage.get("prompt_tokens_details")
-    write = details.get("cache_write_tokens") if isinstance(details, dict) else None
-    if isinstance(write, int) and not isinstance(write, bool) and write > 0:
-        decoded = dataclasses.replace(decoded, cache_write_tokens=write)
-    return decoded
+    """``from_openai``: cache reads in ``prompt_tokens_details.cached_tokens`` (or DeepSeek's
+    hit count), writes in ``prompt_tokens_details.cache_write_tokens`` (as this codec writes
+    them, and as OpenRouter-style relays report them)."""
+    return from_openai(usage)
 
 
 def encode_usage(usage: Usage) -> Json:
     prompt_details: Json = {"cached_tokens": usage.cached_tokens}
     if usage.cache_write_tokens:
+        # Not OpenAI's own (it bills no writes), but what relays of Anthropic models report.
         prompt_details["cache_write_tokens"] = usage.cache_write_tokens
     return {
         "prompt_tokens": usage.prompt_tokens,

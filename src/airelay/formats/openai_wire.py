@@ -10,7 +10,8 @@ from airelay.formats import openai_chat
 from airelay.formats.names import WireFormat
 from airelay.formats.openai_chat import DONE, ChunkRewriter
 from airelay.formats.openai_codec import CODEC
-from airelay.formats.passthrough import BLOCK, Renamer, json_object
+from airelay.formats.openai_stream import encode_usage
+from airelay.formats.passthrough import BLOCK, Renamer, first_event, json_object
 from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
 from airelay.formats.wire import Request, SseStyle
@@ -19,13 +20,16 @@ from airelay.formats.wire import Request, SseStyle
 class OpenAIRewriter:
     """OpenAI chunks: see ``openai_chat.ChunkRewriter``."""
 
-    __slots__ = ("_inner", "_renamer")
+    __slots__ = ("_inner", "_model", "_renamer", "_strip_usage")
 
+    hold = False  # only the end waits for a billed usage
     triggers: tuple[bytes, ...] = (b'"usage":{', b'"usage": {')
 
     def __init__(self, upstream_model: str, public_model: str, strip_usage: bool) -> None:
         self._inner = ChunkRewriter(upstream_model, public_model, strip_usage)
         self._renamer = Renamer(upstream_model, public_model)
+        self._model = public_model
+        self._strip_usage = strip_usage
 
     def block(self, raw: bytes) -> bytes:
         if self._inner.usage is None:
@@ -46,6 +50,25 @@ class OpenAIRewriter:
         if self._inner.usage is None:
             self._renamer.keep(name, data)
         return self._inner.rewrite(data)
+
+    def billed(
+        self, held: list[tuple[str | None, bytes]], usage: Usage
+    ) -> list[tuple[str | None, bytes]]:
+        """A usage-only chunk (``choices: []``), as OpenAI ends a stream, before ``[DONE]``:
+        when the client asked for usage (``stream_options.include_usage``)."""
+        if self._strip_usage:
+            return held
+        first = first_event(self._renamer.kept)
+        chunk: dict[str, Any] = {
+            "id": first.get("id") or "chatcmpl-relay",
+            "object": "chat.completion.chunk",
+            "created": first.get("created") or 0,
+            "model": self._model,
+            "choices": [],
+            "usage": encode_usage(usage),
+        }
+        done = next((i for i, (_, data) in enumerate(held) if data == DONE), len(held))
+        return [*held[:done], (None, orjson.dumps(chunk)), *held[done:]]
 
 
 class OpenAIWire:

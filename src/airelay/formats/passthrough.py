@@ -41,12 +41,34 @@ class Rewriter(Protocol):
 
     #: Byte strings that mark an event the slow path must read (usage, a model field).
     triggers: tuple[bytes, ...]
+    #: The event just rewritten must wait, with all that follows, for the usage the
+    #: gateway bills (it is where the format puts usage, and the upstream put none).
+    hold: bool
 
     def block(self, raw: bytes) -> bytes:
         """A raw block with no trigger in it, as it goes to the client."""
         ...
 
     def rewrite(self, name: str | None, data: bytes) -> bytes | None: ...
+
+    def billed(
+        self, held: list[tuple[str | None, bytes]], usage: Usage
+    ) -> list[tuple[str | None, bytes]]:
+        """The held end of a stream that brought no usage (from the event that must carry
+        usage, or else the one that ended the stream, to the last, as (name, data)), now
+        carrying ``usage`` (the gateway's count, which it bills) in the format's own fields."""
+        ...
+
+
+def first_event(kept: list[tuple[str | None, bytes]]) -> dict[str, Any]:
+    """The first JSON object among what a rewriter kept (ids and times to repeat in an
+    event the gateway adds), or an empty one."""
+    for name, raw in kept:
+        for _, data in sse_events(raw) if name == BLOCK else [(name, raw)]:
+            event = loads_object(data)
+            if event:
+                return event
+    return {}
 
 
 class Renamer:

@@ -31,31 +31,48 @@ def _dict(value: object) -> dict[str, Any]:
 
 
 def from_openai(usage: object) -> Usage | None:
-    """OpenAI ``usage`` (also DeepSeek's ``prompt_cache_hit_tokens``)."""
+    """OpenAI ``usage``: ``prompt_tokens`` includes ``prompt_tokens_details.cached_tokens``
+    (the cache reads; OpenAI bills no cache writes). DeepSeek's shape says the same with
+    ``prompt_cache_hit_tokens`` + ``prompt_cache_miss_tokens`` = ``prompt_tokens``; when
+    ``prompt_tokens`` is missing, the hits and misses are the prompt.
+    ``prompt_tokens_details.cache_write_tokens`` (as OpenRouter-style relays and this
+    gateway report writes) is read too."""
     if not isinstance(usage, dict):
         return None
     prompt_details = _dict(usage.get("prompt_tokens_details"))
     completion_details = _dict(usage.get("completion_tokens_details"))
-    cached = _int(prompt_details.get("cached_tokens")) or _int(usage.get("prompt_cache_hit_tokens"))
+    hits = _int(usage.get("prompt_cache_hit_tokens"))
+    cached = _int(prompt_details.get("cached_tokens")) or hits
+    prompt = _int(usage.get("prompt_tokens")) or hits + _int(usage.get("prompt_cache_miss_tokens"))
     return Usage(
-        prompt_tokens=_int(usage.get("prompt_tokens")),
+        prompt_tokens=prompt,
         completion_tokens=_int(usage.get("completion_tokens")),
         cached_tokens=cached,
         reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
+        cache_write_tokens=_int(prompt_details.get("cache_write_tokens")),
     )
 
 
 def from_anthropic(usage: object) -> Usage | None:
-    """Anthropic ``usage``: ``input_tokens`` excludes the cache reads and writes."""
+    """Anthropic ``usage``: ``input_tokens`` excludes the cache reads and writes.
+
+    ``cache_creation_input_tokens`` is every write; ``cache_creation`` splits it by how long
+    the entry lives (``ephemeral_5m_input_tokens``, ``ephemeral_1h_input_tokens``), and the
+    hour-long ones cost more. Without the split every write is a 5-minute one (the default
+    TTL)."""
     if not isinstance(usage, dict):
         return None
     read = _int(usage.get("cache_read_input_tokens"))
     write = _int(usage.get("cache_creation_input_tokens"))
+    split = _dict(usage.get("cache_creation"))
+    hour = _int(split.get("ephemeral_1h_input_tokens"))
+    write = max(write, _int(split.get("ephemeral_5m_input_tokens")) + hour)
     return Usage(
         prompt_tokens=_int(usage.get("input_tokens")) + read + write,
         completion_tokens=_int(usage.get("output_tokens")),
         cached_tokens=read,
         cache_write_tokens=write,
+        cache_write_1h_tokens=hour,
     )
 
 

@@ -6,6 +6,10 @@ block holding none of the rewriter's triggers, the wire's end marks or an error 
 out as it came, after C-speed ``find``s only. The events that hold one are parsed one by
 one (``events``): the rewriter reads them, the wire says whether one ends the stream, and
 an error event is scrubbed.
+
+An event that ends the stream while no usage has come is held back, with whatever follows
+it, until the relay knows the usage it bills (``close``): the rewriter then puts that usage
+into the held end in the format's own fields.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class PassThrough:
     __slots__ = (
         "_aligner",
         "_framer",
+        "_held",
         "_reader",
         "_rewriter",
         "_scrubber",
@@ -52,6 +57,8 @@ class PassThrough:
         self._triggers = (*rewriter.triggers, *wire.end_marks, ERROR_MARK)
         self.finished = False
         self.failure: str | None = None  # an upstream failure the framing reported
+        # The end of a stream that brought no usage, and what followed it, as (name, data).
+        self._held: list[tuple[str | None, bytes]] | None = None
 
     @property
     def usage(self) -> Usage | None:
@@ -78,6 +85,8 @@ class PassThrough:
     def block(self, block: bytes) -> bytes:
         """A block of whole SSE events, for a client of the same framing: raw bytes,
         except the events holding a trigger, which are read one by one."""
+        if self._held is not None:
+            return self.events(sse_events(block))
         out: list[bytes] = []
         rewriter = self._rewriter
         while block:
@@ -90,6 +99,11 @@ class PassThrough:
                 out.append(rewriter.block(block[:start]))
             out.append(self.events(sse_events(block[start:end])))
             block = block[end:]
+            if self._held is not None:
+                # Held from here on: what follows is read event by event (it may hold the
+                # end) and waits too. Only a stream without usage comes here.
+                out.append(self.events(sse_events(block)))
+                break
         return b"".join(out)
 
     def events(self, events: list[Event]) -> bytes:
@@ -98,12 +112,32 @@ class PassThrough:
             if name == FAILURE:
                 self.failure = data.decode("utf-8", "replace")
                 break
-            if self._wire.ends(name, data):
+            ends = self._wire.ends(name, data)
+            if ends:
                 self.finished = True
             rewritten = self._rewriter.rewrite(name, self._scrubber.error_event(name, data))
-            if rewritten is not None:
+            if (
+                (ends or self._rewriter.hold)
+                and self._held is None
+                and self._rewriter.usage is None
+            ):
+                self._held = []  # the end, and what follows, wait for the billed usage
+            if rewritten is None:
+                continue
+            if self._held is not None:
+                self._held.append((name, rewritten))
+            else:
                 out.append(self._framer.frame(name, rewritten))
         return b"".join(out)
+
+    def close(self, billed: Usage | None) -> bytes:
+        """What was held back, carrying ``billed`` when the upstream reported no usage."""
+        held, self._held = self._held, None
+        if not held:
+            return b""
+        if billed is not None and self._rewriter.usage is None:
+            held = self._rewriter.billed(held, billed)
+        return b"".join(self._framer.frame(name, data) for name, data in held)
 
     def text(self) -> str:
         """The text the stream produced, to estimate usage when none came."""

@@ -9,6 +9,12 @@ Nothing here knows a wire format: the upstream's framing (``upstream.framing``) 
 deframer, the client's wire its framer, error event and completion test, and a pass-through
 (``PassThrough``, same format) or a ``Translator`` (another format, through the IR) does
 the rest. An SSE upstream passed through to an SSE client goes the fast path: raw blocks.
+
+The usage the client is told is the usage billed. When a complete stream brought none, the
+handler holds its last event(s) back (``end``), the usage is counted offline
+(``estimate_usage``: at once for short texts, in a thread for long ones) and the held end
+goes out carrying it (``close``); that same usage is then settled. A stream that did bring
+usage never waits.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from airelay.formats.names import WireFormat
 from airelay.formats.registry import wire
 from airelay.formats.usage import Usage
 from airelay.relay.call import Call
-from airelay.relay.estimate import settle_on_estimate
+from airelay.relay.estimate import estimate_usage, settle_on_estimate
 from airelay.relay.failover import Streaming
 from airelay.relay.metering import CLIENT_CLOSED, Meter
 from airelay.relay.passthrough import PassThrough
@@ -54,6 +60,7 @@ class _Handler(Protocol):
     def usage(self) -> Usage | None: ...
     def feed(self, chunk: bytes) -> bytes: ...
     def end(self) -> tuple[bytes, bool]: ...
+    def close(self, billed: Usage | None) -> bytes: ...
     def text(self) -> str: ...
 
 
@@ -90,6 +97,7 @@ async def relay_stream(
     status = CLIENT_CLOSED
     deadline = asyncio.timeout(max_seconds)  # one timer per stream
     received = 0
+    billed: Usage | None = None  # what the client was told, when the upstream told nothing
 
     async def error(message: str) -> None:
         await write(framer.frame(*client.error_event(message)))
@@ -113,6 +121,11 @@ async def relay_stream(
                     await write(scrubber.block(out))
                 if handler.failure is not None:
                     raise _Failed(handler.failure)
+                if finished and handler.usage is None:
+                    billed = await estimate_usage(call, handler.text())
+                out = handler.close(billed)
+                if out:
+                    await write(scrubber.block(out))
                 status = 200 if finished else 502
                 if not finished:
                     await error("upstream stream ended before completion")
@@ -137,7 +150,7 @@ async def relay_stream(
         status = CLIENT_CLOSED  # the client went away
     finally:
         upstream.close()
-        usage = handler.usage
+        usage = handler.usage or billed
         if usage is None:
             try:
                 text = handler.text()
@@ -169,17 +182,30 @@ class Translator:
         self.finished = False
         self.failure: str | None = None
         self._text: list[str] = []
+        self._closable = False
 
     def feed(self, chunk: bytes) -> bytes:
         return self._events(self._reader.feed(chunk))
 
     def end(self) -> tuple[bytes, bool]:
+        """All but the encoder's closing events (which carry the usage): ``close`` writes
+        those."""
         out = self._events(self._reader.close())
         finished = self.finished  # before the decoder's close, which may owe a Finish
         out += self._encode(self._decoder.close())
-        if self.finished:
-            out += self._framer.encoded(self._encoder.close())
+        self._closable = self.finished
         return out, finished
+
+    def close(self, billed: Usage | None) -> bytes:
+        """The encoder's closing events, with ``billed`` as the usage when the upstream
+        reported none."""
+        if not self._closable:
+            return b""
+        self._closable = False
+        out = b""
+        if self.usage is None and billed is not None:
+            out = self._encoder.encode(ir.UsageReport(billed))
+        return self._framer.encoded(out + self._encoder.close())
 
     def _events(self, events: list[Event]) -> bytes:
         """All the events of one upstream block, decoded, then encoded as one output."""

@@ -74,7 +74,11 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
         "affinity": bool(row["affinity"]),
         "prompt_tokens": row["prompt_tokens"],
         "completion_tokens": row["completion_tokens"],
+        # Cache reads and cache writes apart (both parts of prompt_tokens); the 1-hour
+        # writes are a part of cache_write_tokens, priced higher than the 5-minute ones.
         "cached_tokens": row["cached_tokens"],
+        "cache_write_tokens": row["cache_write_tokens"],
+        "cache_write_1h_tokens": row["cache_write_1h_tokens"],
         "reasoning_tokens": row["reasoning_tokens"],
         "cost": units_to_usd(row["cost"]),
         "latency_ms": row["latency_ms"],

@@ -1,0 +1,100 @@
+"""A stream whose upstream reports no usage is billed on the gateway's count, and the client
+is told that count, in its own format's usage fields: the final chunk of an OpenAI stream
+with ``include_usage``, Anthropic's ``message_delta`` (what the SDK's final message says),
+Gemini's last ``usageMetadata``. Every client format, passed through and translated, each
+read with its official SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import anthropic
+import openai
+import pytest
+from fakes.chat_streams import NO_USAGE_STREAMS, WORDS
+from fakes.scripted import Raw, ScriptedServer
+from google import genai
+from google.genai import types
+from support.admin import Admin, unique_model
+from support.gateway import Gateway
+from support.ledger import usage_rows
+
+PROMPT = "Tell me about foxes and dogs, please, in a few words."
+
+
+def read_openai(gateway: Gateway, key: str, model: str) -> tuple[str, int, int]:
+    sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0, timeout=30)
+    chunks = list(
+        sdk.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": PROMPT}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    usage = chunks[-1].usage
+    assert usage is not None, "the last chunk carries no usage"
+    assert not chunks[-1].choices
+    return text, usage.prompt_tokens, usage.completion_tokens
+
+
+def read_anthropic(gateway: Gateway, key: str, model: str) -> tuple[str, int, int]:
+    sdk = anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0, timeout=30)
+    with sdk.messages.stream(
+        model=model, max_tokens=256, messages=[{"role": "user", "content": PROMPT}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert final.stop_reason == "end_turn"
+    usage = final.usage
+    prompt = (
+        usage.input_tokens
+        + (usage.cache_read_input_tokens or 0)
+        + (usage.cache_creation_input_tokens or 0)
+    )
+    return text, prompt, usage.output_tokens
+
+
+def read_gemini(gateway: Gateway, key: str, model: str) -> tuple[str, int, int]:
+    sdk = genai.Client(
+        api_key=key, http_options=types.HttpOptions(base_url=gateway.url, timeout=30_000)
+    )
+    chunks = list(sdk.models.generate_content_stream(model=model, contents=PROMPT))
+    text = "".join(c.text or "" for c in chunks)
+    usage = chunks[-1].usage_metadata
+    assert usage is not None, "the last chunk carries no usageMetadata"
+    completion = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+    return text, usage.prompt_token_count or 0, completion
+
+
+CLIENTS = {"openai": read_openai, "anthropic": read_anthropic, "gemini": read_gemini}
+PAIRS = [(c, u) for c in CLIENTS for u in NO_USAGE_STREAMS]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as running:
+        yield running
+
+
+@pytest.mark.parametrize(("client", "channel_fmt"), PAIRS, ids=[f"{c}-to-{u}" for c, u in PAIRS])
+def test_client_is_told_the_billed_estimate(
+    gateway: Gateway, admin: Admin, server: ScriptedServer, client: str, channel_fmt: str
+) -> None:
+    model = unique_model(f"nousage-{channel_fmt}")
+    base_url = server.origin + ("/v1" if channel_fmt == "openai" else "")
+    admin.create_channel(
+        type=channel_fmt, base_url=base_url, api_keys=["sk-nousage-upstream"], models=[model]
+    )
+    server.script(Raw.sse(*NO_USAGE_STREAMS[channel_fmt](model)))
+    user = admin.create_user()
+    key = str(admin.create_token(user["id"])["key"])
+
+    text, prompt, completion = CLIENTS[client](gateway, key, model)
+
+    assert text == WORDS
+    [row] = usage_rows(gateway.settings.database_url, user["id"])
+    assert row["status"] == 200
+    assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0  # counted offline
+    assert (prompt, completion) == (row["prompt_tokens"], row["completion_tokens"])
