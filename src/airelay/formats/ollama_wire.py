@@ -39,6 +39,7 @@ class OllamaRewriter:
     __slots__ = ("_renamer", "usage")
 
     triggers: tuple[bytes, ...] = DONE_MARKS
+    hold = False  # only the end waits for a billed usage
 
     def __init__(self, upstream_model: str, public_model: str) -> None:
         self.usage: Usage | None = None
@@ -58,6 +59,19 @@ class OllamaRewriter:
         if _is_done(data):
             self.usage = decode_usage(loads_object(data))
         return self._renamer.rename(data)
+
+    def billed(
+        self, held: list[tuple[str | None, bytes]], usage: Usage
+    ) -> list[tuple[str | None, bytes]]:
+        """The ``done`` line carries the counts, as Ollama's does."""
+        for index in range(len(held) - 1, -1, -1):
+            name, data = held[index]
+            line = loads_object(data)
+            if line.get("done") is True:
+                line["prompt_eval_count"] = usage.prompt_tokens
+                line["eval_count"] = usage.completion_tokens
+                return [*held[:index], (name, orjson.dumps(line)), *held[index + 1 :]]
+        return held
 
 
 class OllamaWire:

@@ -272,7 +272,9 @@ class SessionCall:
             and keys[bound.key_index] == key
         ):
             return  # unchanged; ``get`` renewed it
-        self.affinity.bind(self.session, Binding(channel.id, keys.index(key)))
+        # A keyless channel (a local upstream) answers with "": bound by channel alone.
+        index = keys.index(key) if key in keys else 0
+        self.affinity.bind(self.session, Binding(channel.id, index))
 
 
 async def open_session(affinity: Affinity, user_id: str, model: str, key: str) -> SessionCall:
