@@ -15,6 +15,7 @@ from airelay.surfaces import (
     model_lists,
     openai_chat,
     openai_embeddings,
+    responses_api,
 )
 from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
 from airelay.surfaces.endpoint import endpoint, unmatched
@@ -24,6 +25,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/completions", openai_chat.chat_completions),
+    ("POST", "/responses", responses_api.create_response),
     ("POST", "/embeddings", openai_embeddings.embeddings),
     ("GET", "/models", model_lists.list_models),
     ("GET", "/models/{model:.+}", model_lists.retrieve_model),

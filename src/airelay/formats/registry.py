@@ -3,23 +3,32 @@ formats (codec, streams), ``body`` for every format (whole answers, pricing)."""
 
 from __future__ import annotations
 
-from airelay.formats import anthropic_wire, gemini_wire, openai_embeddings, openai_wire
+from airelay.formats import (
+    anthropic_wire,
+    gemini_wire,
+    openai_embeddings,
+    openai_wire,
+    responses_wire,
+)
 from airelay.formats.anthropic_codec import CODEC as ANTHROPIC
 from airelay.formats.codec import Codec
 from airelay.formats.gemini_codec import CODEC as GEMINI
 from airelay.formats.names import WireFormat
 from airelay.formats.openai_codec import CODEC as OPENAI
+from airelay.formats.responses_codec import CODEC as RESPONSES
 from airelay.formats.wire import Body, Wire
 
 CODECS: dict[WireFormat, Codec] = {
     WireFormat.OPENAI: OPENAI,
     WireFormat.ANTHROPIC: ANTHROPIC,
     WireFormat.GEMINI: GEMINI,
+    WireFormat.RESPONSES: RESPONSES,
 }
 WIRES: dict[WireFormat, Wire] = {
     WireFormat.OPENAI: openai_wire.WIRE,
     WireFormat.ANTHROPIC: anthropic_wire.WIRE,
     WireFormat.GEMINI: gemini_wire.WIRE,
+    WireFormat.RESPONSES: responses_wire.WIRE,
 }
 
 

@@ -45,6 +45,7 @@ from airelay.providers.presets import preset
 from airelay.relay.admission import Admission
 from airelay.relay.call import Call
 from airelay.relay.collaborators import Relay
+from airelay.relay.endpoints import channel_endpoint, channel_format
 from airelay.relay.estimate import settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, Unusable, call_with_failover
 from airelay.relay.images import inline_remote_images
@@ -96,9 +97,9 @@ class Streamed:
         self.admission.leave()
 
 
-def wire_format(channel: ChannelRecord, endpoint: Endpoint) -> WireFormat:
-    """The format ``channel``'s upstream speaks on ``endpoint``."""
-    return preset(channel.type).provider.formats[endpoint]
+def wire_format(channel: ChannelRecord, call: Call) -> WireFormat:
+    """The format ``channel``'s upstream speaks for ``call`` (on the endpoint chosen for it)."""
+    return channel_format(channel, call)
 
 
 async def run_call(
@@ -170,7 +171,7 @@ async def _stream_call(
         call=answer.call,
         upstream=result,
         meter=answer.meter,
-        channel_fmt=wire_format(result.channel, answer.call.endpoint),
+        channel_fmt=wire_format(result.channel, answer.call),
         content_type=content_type(answer.call.framing),
         admission=relay.admission,
         settings=relay.settings,
@@ -278,7 +279,7 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
 def _needs_inline_images(call: Call, channels: list[ChannelRecord]) -> bool:
     """A call translated for a channel whose format takes images inline only."""
     for channel in channels:
-        fmt = wire_format(channel, call.endpoint)
+        fmt = wire_format(channel, call)
         if fmt != call.client and wire(fmt).inline_images_only:
             return True
     return False
@@ -291,7 +292,7 @@ def _attempt(settings: Settings, call: Call, channel: ChannelRecord) -> Attempt:
     to a copy of that head."""
     provider = preset(channel.type).provider
     upstream_model = channel.upstream_model(call.model)
-    endpoint = call.endpoint
+    endpoint = channel_endpoint(channel, call)
     fmt = provider.formats[endpoint]
     if fmt == call.client:
         body = _same_format_body(call, upstream_model)
@@ -339,7 +340,7 @@ def _whole(call: Call, result: Completed, meter: Meter, status: int) -> Whole:
     """A whole upstream answer for the client, read once; settles (200) or releases (an
     error) the meter. Raises ``Unusable`` for a 200 that cannot be read: the next channel
     is tried."""
-    fmt = wire_format(result.channel, call.endpoint)
+    fmt = wire_format(result.channel, call)
     upstream_model = result.channel.upstream_model(call.model)
     content_type = result.content_type.split(";")[0] or "application/json"
     if result.status != 200:
@@ -358,7 +359,7 @@ def _whole(call: Call, result: Completed, meter: Meter, status: int) -> Whole:
         else:
             answer = codec(fmt).decode_response(orjson.loads(result.body))
             answer.model = call.model
-            body = orjson.dumps(codec(call.client).encode_response(answer))
+            body = orjson.dumps(codec(call.client).encode_response(answer, call.request_ir()))
             usage = answer.usage
             if usage is None:
                 text = answer_text(answer)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from airelay.formats.names import Endpoint
+from airelay.formats.names import Endpoint, routable
 from airelay.pricing import Price
 from airelay.providers.base import Provider
 from airelay.providers.presets import PRESETS
@@ -245,9 +245,10 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
         )
         channels.append(channel)
         if channel.status == "active" and channel.api_keys:
-            for endpoint in channel.endpoints:
-                if endpoint not in channel_type.provider.formats:
-                    continue  # served upstream, but no format of the gateway speaks it yet
+            # Served upstream in a format the gateway speaks; a chat-family endpoint also
+            # takes its family's calls (translated): ``names.INTERCHANGEABLE``.
+            formats = channel_type.provider.formats
+            for endpoint in routable(e for e in channel.endpoints if e in formats):
                 for name in names:
                     routes[endpoint].setdefault(name, []).append(channel)
     endpoint_routes = {
