@@ -16,7 +16,6 @@ Streams live in ``responses_stream``. Choices the other codecs and the relay rel
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any, Literal
 
 import orjson
@@ -432,8 +431,8 @@ def encode_request(request: ChatRequest) -> Json:
         body["tools"] = [encode_tool(t) for t in request.tools]
         if request.tool_choice is not None:
             body["tool_choice"] = encode_tool_choice(request.tool_choice, request.tools)
-    if request.tool_choice is not None and request.tool_choice.parallel is not None:
-        body["parallel_tool_calls"] = request.tool_choice.parallel
+            if request.tool_choice.parallel is not None:
+                body["parallel_tool_calls"] = request.tool_choice.parallel
     thinking = request.thinking
     if thinking is not None:
         effort = thinking.effort
@@ -636,12 +635,11 @@ def encode_response(response: ChatResponse, request: ChatRequest | None = None) 
     error = None
     if status == "failed":
         error = {"code": "server_error", "message": "the upstream ended the response with an error"}
-    created = response.created or int(time.time())
     return frame(
         request,
         response.id,
         response.model,
-        created,
+        response.created,
         status,
         output,
         response.usage,

@@ -88,9 +88,10 @@ def decode_usage(usage: object) -> Usage | None:
 
 
 def encode_usage(usage: Usage) -> Json:
-    inputs: Json = {"cached_tokens": usage.cached_tokens}
-    if usage.cache_write_tokens:
-        inputs["cache_write_tokens"] = usage.cache_write_tokens
+    inputs: Json = {
+        "cached_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+    }
     return {
         "input_tokens": usage.prompt_tokens,
         "input_tokens_details": inputs,
@@ -268,7 +269,8 @@ class ResponsesStreamDecoder:
 
     def __init__(self) -> None:
         self._started = False
-        self._calls: dict[object, int] = {}  # output_index (or item id) -> call number
+        self._calls: dict[object, int] = {}  # output_index and item id -> call number
+        self._count = 0  # calls so far
         self._custom: set[int] = set()  # the calls that are custom tool calls
         self._streamed: set[int] = set()  # the calls whose arguments came as deltas
         self._summaries: set[tuple[object, object]] = set()
@@ -339,7 +341,8 @@ class ResponsesStreamDecoder:
         ):
             return []
         events = self._start({}) if not self._started else []
-        number = len(self._calls)
+        number = self._count
+        self._count += 1
         self._calls[self._key(data)] = number
         if item.get("id") is not None:
             self._calls[item.get("id")] = number
@@ -397,7 +400,7 @@ class ResponsesStreamDecoder:
             events.append(StreamError(message if isinstance(message, str) else "response failed"))
             return events
         status = "incomplete" if kind == "response.incomplete" else "completed"
-        reason = finish_of(status, response.get("incomplete_details"), bool(self._calls))
+        reason = finish_of(status, response.get("incomplete_details"), self._count > 0)
         if reason is not None and not self._finished:
             self._finished = True
             events.append(Finish(reason))
