@@ -436,7 +436,7 @@ class ResponsesStreamEncoder:
     def __init__(self, request: ChatRequest) -> None:
         self._request = request
         self._custom = custom_names(request)
-        self._id = response_id(uuid.uuid4().hex)
+        self._id = ""  # set by StreamStart (or made up if the stream starts without one)
         self._model = request.model
         self._created = 0
         self._sequence = 0
@@ -483,10 +483,14 @@ class ResponsesStreamEncoder:
             self._id = response_id(event.id)
             self._model = event.model or self._model
             self._created = event.created
-        response = self._frame("in_progress")
-        return self._emit("response.created", {"response": response}) + self._emit(
-            "response.in_progress", {"response": response}
-        )
+        else:
+            self._id = response_id(uuid.uuid4().hex)
+        # One response object, encoded once for both events.
+        response = b',"response":' + orjson.dumps(self._frame("in_progress"))
+        out = _event("response.created", self._sequence, response)
+        out += _event("response.in_progress", self._sequence + 1, response)
+        self._sequence += 2
+        return out
 
     def _index(self) -> int:
         return len(self._output)
@@ -556,14 +560,15 @@ class ResponsesStreamEncoder:
             if not event.text:
                 return b""
             self._parts.append(event.text)
-            out = b'%b%d%b%b,"logprobs":[]}\n\n' % (
-                _TEXT_EVENT,
-                self._sequence,
-                self._text_head,
-                orjson.dumps(event.text),
+            sequence = self._sequence
+            self._sequence = sequence + 1
+            return (
+                _TEXT_EVENT
+                + str(sequence).encode()
+                + self._text_head
+                + orjson.dumps(event.text)
+                + _TEXT_TAIL
             )
-            self._sequence += 1
-            return out
         if isinstance(event, StreamStart):
             return b"" if self._started else self._start(event)
         out = b"" if self._started else self._start(None)
@@ -679,3 +684,4 @@ _TEXT_EVENT = (
     b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
     b'"sequence_number":'
 )
+_TEXT_TAIL = b',"logprobs":[]}\n\n'
