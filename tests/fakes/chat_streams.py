@@ -9,7 +9,7 @@ import orjson
 
 TEXT = (
     'Say [DONE] or message_stop or "finishReason": "STOP" or response.completed'
-    ' or response.incomplete here'
+    " or response.incomplete here"
 )
 
 

@@ -392,3 +392,12 @@ def test_built_in_tools_pass_through_only(
     assert translated.status_code >= 400
     assert "web_search" in translated.json()["error"]["message"]
     assert len(setup.fakes["openai"].requests) == before
+
+
+def test_probe_of_a_responses_only_channel(admin: Admin, setup: Setup) -> None:
+    response = admin.http.post(f"/v1/admin/channels/{setup.channel_ids['only']}/test")
+    assert response.status_code == 200, response.text
+    assert response.json()["success"] is True, response.json()
+    sent = setup.fakes["only"].requests[-1]
+    assert sent.path == "/v1/responses"
+    assert sent.body["max_output_tokens"] == 16  # the API's least

@@ -81,6 +81,8 @@ _EFFORTS: dict[str, Effort | None] = {
     "xhigh": "high",
 }
 _SUMMARIES = ("auto", "concise", "detailed")
+#: The smallest ``max_output_tokens`` OpenAI's Responses API takes.
+MIN_OUTPUT_TOKENS = 16
 _ROLES: dict[str, Role] = {
     "system": "system",
     "developer": "system",
@@ -420,8 +422,10 @@ def encode_request(request: ChatRequest) -> Json:
     body: Json = {"model": request.model, "input": items, "store": False}
     if instructions:
         body["instructions"] = "\n\n".join(instructions)
+    cap = request.max_tokens
     optional: Json = {
-        "max_output_tokens": request.max_tokens,
+        # OpenAI refuses a cap below 16: a smaller one is raised to it (billed as used).
+        "max_output_tokens": None if cap is None else max(cap, MIN_OUTPUT_TOKENS),
         "temperature": request.temperature,
         "top_p": request.top_p,
         "user": request.user,

@@ -20,7 +20,7 @@ from airelay.catalog import (
 from airelay.client import Timeouts, UpstreamError, post_target
 from airelay.errors import GatewayError
 from airelay.formats import ir
-from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.names import Endpoint, WireFormat, upstream_endpoint
 from airelay.formats.registry import codec
 from airelay.providers.base import build
 from airelay.providers.presets import preset
@@ -175,7 +175,13 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
         raise GatewayError(400, "the channel lists no model; name one as 'model'")
     upstream_model = channel.upstream_model(model)
     provider = preset(channel.type).provider
-    fmt = provider.formats[Endpoint.CHAT]
+    try:  # a chat call as the channel would take it (on its Responses endpoint, if only that)
+        endpoint = upstream_endpoint(
+            Endpoint.CHAT, WireFormat.OPENAI, channel.endpoints, provider.formats
+        )
+    except LookupError:
+        endpoint = Endpoint.CHAT
+    fmt = provider.formats[endpoint]
     probe = codec(fmt).encode_request(
         ir.ChatRequest(
             model=upstream_model,
@@ -190,7 +196,7 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
             provider,
             channel.base_url,
             channel.next_key(),
-            Endpoint.CHAT,
+            endpoint,
             upstream_model,
             orjson.dumps(probe),
             stream=False,
@@ -230,6 +236,7 @@ _ANSWER_FIELD = {
     WireFormat.OPENAI: "choices",
     WireFormat.ANTHROPIC: "content",
     WireFormat.GEMINI: "candidates",
+    WireFormat.RESPONSES: "output",
 }
 
 
@@ -240,7 +247,7 @@ def _answer_problem(fmt: WireFormat, body: bytes) -> str | None:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         return "the upstream answered 200 with a body that is not JSON"
-    if not isinstance(document, dict) or "error" in document:
+    if not isinstance(document, dict) or document.get("error", None) is not None:
         return "the upstream answered 200 with an error or an unexpected shape"
     if not isinstance(document.get(_ANSWER_FIELD[fmt]), list):
         return f"the upstream answered 200 without '{_ANSWER_FIELD[fmt]}': not a {fmt} answer"
