@@ -7,8 +7,10 @@ channel's:
 
 The pipeline works with its collaborators (``Relay``), never the application state, and
 names no wire format nor endpoint: the call carries its ``Endpoint``, which routes it
-(``snapshot.endpoint_routes``) and picks each channel's format on it
-(``provider.formats[endpoint]``); the client's and the channel's format each give a
+(``snapshot.endpoint_routes``: a chat-family call reaches every channel serving any endpoint
+of its family) and picks, per channel, the endpoint that serves it and so its format
+(``endpoints.channel_endpoint``: the client's own format when the channel speaks it);
+the client's and the channel's format each give a
 ``Body`` (every endpoint: pricing, whole answers) or a ``Wire`` (chat: codec, streams; see
 ``formats.wire``). When they are the same, the bytes pass through (model renamed, usage
 read); otherwise the IR translates request, answer and stream (chat formats only: no
