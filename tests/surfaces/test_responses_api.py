@@ -389,8 +389,9 @@ def test_built_in_tools_pass_through_only(
         headers=headers,
         timeout=30,
     )
-    assert translated.status_code >= 400
+    assert translated.status_code == 400
     assert "web_search" in translated.json()["error"]["message"]
+    assert "Responses API" in translated.json()["error"]["message"]
     assert len(setup.fakes["openai"].requests) == before
 
 
@@ -401,3 +402,30 @@ def test_probe_of_a_responses_only_channel(admin: Admin, setup: Setup) -> None:
     sent = setup.fakes["only"].requests[-1]
     assert sent.path == "/v1/responses"
     assert sent.body["max_output_tokens"] == 16  # the API's least
+
+
+def test_untranslatable_call_goes_only_to_a_channel_of_its_format(
+    gateway: Gateway, admin: Admin, setup: Setup, user: dict[str, Any]
+) -> None:
+    model = unique_model("mixed/resp")
+    for kind, priority, fields in (
+        ("openai", 1, {}),
+        ("native", 2, {"endpoints": ["chat", "responses"]}),
+    ):
+        admin.create_channel(
+            type="openai",
+            base_url=setup.fakes[kind].base_url,
+            api_keys=[KEYS[kind]],
+            models=[model],
+            priority=priority,
+            price=PRICE,
+            **fields,
+        )
+    client = sdk(gateway, user["key"])
+    chat_before = len(setup.fakes["openai"].requests)
+    native_before = len(setup.fakes["native"].requests)
+    tools: Any = [{"type": "web_search"}]
+    reply = client.responses.create(model=model, input="hello there", tools=tools)
+    assert reply.output_text == "Hello! You said: hello there"
+    assert len(setup.fakes["openai"].requests) == chat_before  # never tried: cannot carry it
+    assert len(setup.fakes["native"].requests) == native_before + 1

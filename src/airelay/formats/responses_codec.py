@@ -103,6 +103,9 @@ _CUSTOM_PARAMETERS: Json = {
 class Untranslatable(ValueError):
     """A valid Responses request that only a Responses upstream can serve as it stands."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message + " here: only a channel speaking the Responses API serves it")
+
 
 # ---- requests -------------------------------------------------------------------------
 

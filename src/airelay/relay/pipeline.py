@@ -36,6 +36,7 @@ from airelay.billing.tokens import prompt_upper_bound
 from airelay.billing.wallets import Wallets
 from airelay.client import Target, Timeouts, post_target
 from airelay.config import Settings
+from airelay.errors import GatewayError
 from airelay.formats.client_framing import content_type
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import body as format_body
@@ -116,7 +117,7 @@ async def run_call(
     admission.enter()  # 503 above the cap, before any money is reserved
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
-        channels = channels_for(snapshot, call.model, call.endpoint)
+        channels = _servable(call, channels_for(snapshot, call.model, call.endpoint))
         meter = await _reserve(relay.wallets, snapshot, record, call)
     except BaseException:
         admission.leave()
@@ -276,6 +277,22 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
     timer.cancel()
     if not task.cancelled():
         task.exception()
+
+
+def _servable(call: Call, channels: list[ChannelRecord]) -> list[ChannelRecord]:
+    """The channels that can take ``call``: every one when it translates (or none needs
+    it to), else only those of the client's format; 400 when none is (a request with
+    something only its own format carries, say a tool built into the upstream)."""
+    if all(wire_format(channel, call) == call.client for channel in channels):
+        return channels
+    try:
+        call.request_ir()
+    except ValueError as exc:
+        same = [channel for channel in channels if wire_format(channel, call) == call.client]
+        if not same:
+            raise GatewayError(400, str(exc)) from exc
+        return same
+    return channels
 
 
 def _needs_inline_images(call: Call, channels: list[ChannelRecord]) -> bool:
