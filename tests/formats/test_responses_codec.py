@@ -193,6 +193,8 @@ def test_reasoning_without_encrypted_content_is_not_sent_to_a_responses_upstream
         ({"model": "m", "input": "hi", "text": {"format": {"type": "xml"}}}, "text.format"),
         ({"model": "m", "input": "hi", "tool_choice": "sometimes"}, "tool_choice"),
         ({"model": "m", "input": "hi", "include": "all"}, "include"),
+        ({"model": "m", "input": [{"role": {"a": 1}, "content": "x"}]}, "role"),
+        ({"model": "m", "input": "hi", "reasoning": {"summary": {}}}, "reasoning.summary"),
     ],
 )
 def test_decode_request_refuses_invalid_input(body: Any, message: str) -> None:
@@ -438,6 +440,10 @@ def test_stream_decoder_reads_openai_error_event_and_incomplete() -> None:
                                                       "response": response})])  # fmt: skip
     assert events[-1] == Finish("length")
     assert UsageReport(Usage(prompt_tokens=2, completion_tokens=3)) in events
+
+
+def test_stream_decoder_ignores_events_of_unknown_shape() -> None:
+    assert decode_stream([("x", {"type": {"a": 1}}), ("y", {"type": None})]) == []
 
 
 def test_translated_answer_keeps_its_choice_zero_only() -> None:

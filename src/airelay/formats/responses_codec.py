@@ -207,7 +207,7 @@ def _decode_items(items: list[Any]) -> list[Message]:
         kind = item.get("type", "message")
         if kind == "message" or (kind is None and "role" in item):
             role = item.get("role")
-            if role not in _ROLES:
+            if not isinstance(role, str) or role not in _ROLES:
                 raise ValueError(
                     f"'{where}.role' must be one of 'user', 'system', 'developer', 'assistant'"
                 )

@@ -280,6 +280,8 @@ class ResponsesStreamDecoder:
         if not isinstance(data, dict):
             return []
         kind = data.get("type")
+        if not isinstance(kind, str):
+            return []
         if kind == "response.output_text.delta" or kind == "response.refusal.delta":
             delta = data.get("delta")
             return [TextDelta(delta)] if isinstance(delta, str) and delta else []

@@ -48,7 +48,7 @@ class ResponsesRewriter:
     def rewrite(self, name: str | None, data: bytes) -> bytes | None:
         if name in TERMINAL_EVENTS or name is None:
             event = loads_object(data)
-            if event.get("type") in TERMINAL_EVENTS:
+            if str(event.get("type")) in TERMINAL_EVENTS:
                 response = event.get("response")
                 if isinstance(response, dict):
                     usage = decode_usage(response.get("usage"))
@@ -108,7 +108,7 @@ class ResponsesWire:
         if name is not None:
             return name in END_EVENTS
         return any(mark in data for mark in _END_MARKS) and (
-            loads_object(data).get("type") in END_EVENTS
+            str(loads_object(data).get("type")) in END_EVENTS
         )
 
     def same_format_body(self, request: Request, upstream_model: str) -> bytes:
