@@ -194,7 +194,7 @@ def test_reasoning_without_encrypted_content_is_not_sent_to_a_responses_upstream
         ({"model": "m", "input": "hi", "tool_choice": "sometimes"}, "tool_choice"),
         ({"model": "m", "input": "hi", "include": "all"}, "include"),
         ({"model": "m", "input": [{"role": {"a": 1}, "content": "x"}]}, "role"),
-        ({"model": "m", "input": "hi", "reasoning": {"summary": {}}}, "reasoning.summary"),
+        ({"model": "m", "input": "hi", "reasoning": {"summary": ["x"]}}, "reasoning.summary"),
     ],
 )
 def test_decode_request_refuses_invalid_input(body: Any, message: str) -> None:
