@@ -56,7 +56,8 @@ REQUESTS = chat_requests(
     seed=False,
     thinking=st.none() | thinkings(budget=False, include=True),
 )
-RESPONSES = chat_responses(max_choices=1, cache_write=True, id_prefix="resp_")
+# Signatures (Anthropic's, Gemini's) travel in encrypted_content and come back.
+RESPONSES = chat_responses(max_choices=1, signature=True, cache_write=True, id_prefix="resp_")
 
 
 def test_codec_object_satisfies_the_protocol() -> None:
@@ -160,6 +161,16 @@ def test_decode_request_with_every_item_kind() -> None:
     assert again["reasoning"] == {"effort": "low", "summary": "auto"}
     assert {"type": "reasoning", "summary": [{"type": "summary_text", "text": "thinking"}],
             "encrypted_content": "enc"} in again["input"]  # fmt: skip
+
+
+def test_another_formats_signature_round_trips_through_a_responses_client() -> None:
+    part = Reasoning("thought", "anthropic-signature")
+    resp = ChatResponse("x", "m", 1, [Choice(0, Message("assistant", [part, Text("ok")]), "stop")])
+    item = responses_codec.encode_response(resp)["output"][0]
+    assert item["encrypted_content"] == "airelay-signature:anthropic-signature"
+    body = {"model": "m", "input": [{"role": "user", "content": "hi"}, item]}
+    back = responses_codec.decode_request(body).messages[1].parts[0]
+    assert back == Reasoning("thought", "anthropic-signature", None)
 
 
 def test_reasoning_without_encrypted_content_is_not_sent_to_a_responses_upstream() -> None:

@@ -6,7 +6,9 @@ Streams live in ``responses_stream``. Choices the other codecs and the relay rel
   ``custom_tool_call``) make one IR assistant message, each ``*_output`` one tool message;
 - a ``reasoning`` item is ``Reasoning(summary text, encrypted=encrypted_content)``; only a
   Responses upstream gets it back (a reasoning part without ``encrypted`` is dropped
-  there, as OpenAI cannot take reasoning it did not produce);
+  there, as OpenAI cannot take reasoning it did not produce). Another format's signature
+  travels to a Responses client inside ``encrypted_content`` (``SIGNATURE_PREFIX``) and
+  decodes back to ``Reasoning.signature`` when the client returns the item;
 - a ``custom`` tool is an IR function of one string ``input`` (see ``ir.Tool``);
 - features with no IR counterpart (built-in tools, ``background``, stored items) raise
   ``Untranslatable``: such a call is served only by a Responses upstream, bytes passed;
@@ -49,8 +51,10 @@ from airelay.formats.responses_stream import (
     error_body,
     finish_of,
     frame,
+    opaque,
     response_id,
     status_of,
+    unwrap,
 )
 
 __all__ = [
@@ -254,12 +258,13 @@ def _decode_assistant_item(where: str, kind: str, item: Json) -> Part | None:
             raise ValueError(f"'{where}.summary' must be an array")
         texts = [s.get("text") for s in [*summary, *content] if isinstance(s, dict)]
         text = "\n\n".join(t for t in texts if isinstance(t, str))
-        encrypted = item.get("encrypted_content")
-        if encrypted is not None and not isinstance(encrypted, str):
+        content = item.get("encrypted_content")
+        if content is not None and not isinstance(content, str):
             raise ValueError(f"'{where}.encrypted_content' must be a string")
-        if not text and not encrypted:
+        if not text and not content:
             return None
-        return Reasoning(text, None, encrypted or None)
+        signature, encrypted = unwrap(content or "")
+        return Reasoning(text, signature, encrypted)
     call_id, fn_name = item.get("call_id"), item.get("name")
     if not isinstance(call_id, str) or not call_id:
         raise ValueError(f"'{where}.call_id' is required and must be a string")
@@ -611,8 +616,9 @@ def encode_response(response: ChatResponse, request: ChatRequest | None = None) 
                 "type": "reasoning",
                 "summary": [{"type": "summary_text", "text": part.text}] if part.text else [],
             }
-            if part.encrypted:
-                item["encrypted_content"] = part.encrypted
+            content = opaque(part.signature, part.encrypted)
+            if content:
+                item["encrypted_content"] = content
             output.append(item)
         elif isinstance(part, ToolCall):
             flush()

@@ -124,6 +124,27 @@ def finish_of(status: object, details: object, has_calls: bool) -> FinishReason 
     return None
 
 
+#: A reasoning item's ``encrypted_content`` that carries another format's signature (an
+#: Anthropic thinking signature, a Gemini thought signature) to a Responses client and back:
+#: the client returns the item as it got it, and the signature goes back where it came
+#: from. Never sent to a Responses upstream (it is not OpenAI's).
+SIGNATURE_PREFIX = "airelay-signature:"
+
+
+def opaque(signature: str | None, encrypted: str | None) -> str | None:
+    """A reasoning item's ``encrypted_content`` for a part with these fields."""
+    if encrypted:
+        return encrypted
+    return SIGNATURE_PREFIX + signature if signature else None
+
+
+def unwrap(content: str) -> tuple[str | None, str | None]:
+    """``(signature, encrypted)`` of a reasoning item's ``encrypted_content``."""
+    if content.startswith(SIGNATURE_PREFIX):
+        return content[len(SIGNATURE_PREFIX) :] or None, None
+    return None, content or None
+
+
 def custom_names(request: ChatRequest | None) -> frozenset[str]:
     """The names of the request's custom (free-text input) tools."""
     if request is None or not request.tools:
@@ -370,9 +391,10 @@ class ResponsesStreamDecoder:
             return []
         kind = item.get("type")
         if kind == "reasoning":
-            encrypted = item.get("encrypted_content")
-            if isinstance(encrypted, str) and encrypted:
-                return [ReasoningDelta("", encrypted=encrypted)]
+            content = item.get("encrypted_content")
+            if isinstance(content, str) and content:
+                signature, encrypted = unwrap(content)
+                return [ReasoningDelta("", signature, encrypted=encrypted)]
             return []
         number = self._calls.get(self._key(data))
         if number is None:
@@ -654,8 +676,9 @@ class ResponsesStreamEncoder:
             out += self._emit("response.reasoning_summary_part.added", {**where, "part": part})
             item = self._open
         if item is None or item["type"] != "reasoning":
-            if event.encrypted and self._output and self._output[-1]["type"] == "reasoning":
-                self._output[-1]["encrypted_content"] = event.encrypted
+            content = opaque(event.signature, event.encrypted)
+            if content and self._output and self._output[-1]["type"] == "reasoning":
+                self._output[-1]["encrypted_content"] = content
             return out
         if event.text:
             self._parts.append(event.text)
@@ -663,8 +686,9 @@ class ResponsesStreamEncoder:
             out += self._emit(
                 "response.reasoning_summary_text.delta", {**where, "delta": event.text}
             )
-        if event.encrypted:
-            item["encrypted_content"] = event.encrypted
+        content = opaque(event.signature, event.encrypted)
+        if content:
+            item["encrypted_content"] = content
         return out
 
     def close(self) -> bytes:
