@@ -17,7 +17,7 @@ from fakes.anthropic_upstream import FakeAnthropic
 from fakes.gemini_upstream import FakeGemini
 from fakes.loopback import Behaviour
 from fakes.openai_responses import ENCRYPTED
-from fakes.openai_upstream import REASONING_TEXT, FakeOpenAI
+from fakes.openai_upstream import REASONING_TEXT, TOOL_ARGUMENTS, FakeOpenAI
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
 from support.ledger import usage_rows, usage_statuses, wait_for_rows
@@ -429,3 +429,40 @@ def test_untranslatable_call_goes_only_to_a_channel_of_its_format(
     assert reply.output_text == "Hello! You said: hello there"
     assert len(setup.fakes["openai"].requests) == chat_before  # never tried: cannot carry it
     assert len(setup.fakes["native"].requests) == native_before + 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_custom_tool_through_a_chat_channel(
+    gateway: Gateway, setup: Setup, user: dict[str, Any], stream: bool
+) -> None:
+    """A free-text (custom) tool, as Codex's apply_patch: a chat upstream gets a function of
+    one string ``input``; its call comes back to the client as a ``custom_tool_call``."""
+    client = sdk(gateway, user["key"])
+    tools: Any = [{"type": "custom", "name": "apply_patch", "description": "Edit files"}]
+    model = setup.models["openai"]
+    if stream:
+        with client.responses.stream(model=model, input="patch it", tools=tools) as events:
+            kinds = [e.type for e in events]
+            reply = events.get_final_response()
+        assert "response.custom_tool_call_input.done" in kinds
+    else:
+        reply = client.responses.create(model=model, input="patch it", tools=tools)
+    (item,) = reply.output
+    assert item.type == "custom_tool_call" and item.name == "apply_patch"
+    assert item.input == TOOL_ARGUMENTS  # the fake's arguments carry no "input": as text
+    sent = setup.fakes["openai"].requests[-1].body
+    function = sent["tools"][0]["function"]
+    assert function["name"] == "apply_patch"
+    assert function["parameters"]["required"] == ["input"]
+    # The call and its output go back to the upstream as a function call and a tool result.
+    history: list[Any] = [
+        {"role": "user", "content": "patch it"},
+        item.model_dump(exclude_none=True),
+        {"type": "custom_tool_call_output", "call_id": item.call_id, "output": "applied"},
+    ]
+    second = client.responses.create(model=model, input=history, tools=tools)
+    assert second.output_text == "Tool said: applied"
+    messages = setup.fakes["openai"].requests[-1].body["messages"]
+    call = messages[1]["tool_calls"][0]["function"]
+    assert call["name"] == "apply_patch"
+    assert json.loads(call["arguments"]) == {"input": TOOL_ARGUMENTS}
