@@ -18,7 +18,7 @@ Streams live in ``responses_stream``. Choices the other codecs and the relay rel
 from __future__ import annotations
 
 import sys
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
@@ -33,15 +33,17 @@ from airelay.formats.ir import (
     Reasoning,
     Role,
     Text,
-    Thinking,
-    Tool,
     ToolCall,
-    ToolChoice,
     ToolResult,
 )
-from airelay.formats.responses_stream import (
-    ResponsesStreamDecoder,
-    ResponsesStreamEncoder,
+from airelay.formats.responses_options import (
+    Untranslatable,
+    decode_reasoning,
+    decode_text,
+    decode_tool_choice,
+    decode_tools,
+)
+from airelay.formats.responses_shapes import (
     custom_input,
     custom_names,
     decode_usage,
@@ -56,6 +58,7 @@ from airelay.formats.responses_stream import (
     status_of,
     unwrap,
 )
+from airelay.formats.responses_stream import ResponsesStreamDecoder, ResponsesStreamEncoder
 
 __all__ = [
     "CODEC",
@@ -74,17 +77,7 @@ __all__ = [
 name = "responses"
 
 Json = dict[str, Any]
-Effort = Literal["low", "medium", "high"]
 
-_EFFORTS: dict[str, Effort | None] = {
-    "none": None,
-    "minimal": "low",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "xhigh": "high",
-}
-_SUMMARIES = ("auto", "concise", "detailed")
 #: The smallest ``max_output_tokens`` OpenAI's Responses API takes.
 MIN_OUTPUT_TOKENS = 16
 _ROLES: dict[str, Role] = {
@@ -96,21 +89,6 @@ _ROLES: dict[str, Role] = {
 _ASSISTANT_ITEMS = ("reasoning", "function_call", "custom_tool_call")
 _OUTPUT_ITEMS = ("function_call_output", "custom_tool_call_output")
 #: A custom tool as every other format sees it: a function of one string.
-_CUSTOM_PARAMETERS: Json = {
-    "type": "object",
-    "properties": {"input": {"type": "string", "description": "The tool's input, as text."}},
-    "required": ["input"],
-    "additionalProperties": False,
-}
-
-
-class Untranslatable(ValueError):
-    """A valid Responses request that only a Responses upstream can serve as it stands."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message + " here: only a channel speaking the Responses API serves it")
-
-
 # ---- requests -------------------------------------------------------------------------
 
 
@@ -153,7 +131,7 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool = False)
         messages.append(Message("user", [Text(inputs)]))
     else:
         messages += _decode_items(inputs)
-    tools = _decode_tools(body.get("tools"))
+    tools = decode_tools(body.get("tools"))
     request = ChatRequest(
         model=model_name,
         messages=messages,
@@ -161,9 +139,9 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool = False)
         temperature=_number(body, "temperature"),
         top_p=_number(body, "top_p"),
         tools=tools,
-        tool_choice=_decode_tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls")),
-        thinking=_decode_reasoning(body.get("reasoning")),
-        response_format=_decode_text(body.get("text")),
+        tool_choice=decode_tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls")),
+        thinking=decode_reasoning(body.get("reasoning")),
+        response_format=decode_text(body.get("text")),
         user=_opt(body, "user", str) or _opt(body, "safety_identifier", str),
         stream=is_stream or stream,
     )
@@ -324,91 +302,6 @@ def _decode_output(where: str, output: object) -> list[Text | Image]:
         raise ValueError(f"'{where}.output' must be a string or an array of content parts")
     parts = _decode_content(where, output, False)
     return [p for p in parts if isinstance(p, Text | Image)]
-
-
-def _decode_tools(tools: object) -> list[Tool] | None:
-    if tools is None:
-        return None
-    if not isinstance(tools, list):
-        raise ValueError("'tools' must be an array")
-    out: list[Tool] = []
-    for i, tool in enumerate(tools):
-        if not isinstance(tool, dict):
-            raise ValueError(f"'tools[{i}]' must be an object")
-        kind = tool.get("type")
-        fn_name, description = tool.get("name"), tool.get("description")
-        if kind not in ("function", "custom"):
-            raise Untranslatable(f"'tools[{i}].type' {kind!r} is not supported")
-        if not isinstance(fn_name, str) or not fn_name:
-            raise ValueError(f"'tools[{i}].name' must be a non-empty string")
-        if description is not None and not isinstance(description, str):
-            raise ValueError(f"'tools[{i}].description' must be a string")
-        if kind == "custom":
-            fmt = tool.get("format")
-            if fmt is not None and not isinstance(fmt, dict):
-                raise ValueError(f"'tools[{i}].format' must be an object")
-            out.append(Tool(fn_name, description, _CUSTOM_PARAMETERS, True, fmt))
-            continue
-        parameters = tool.get("parameters") or {"type": "object", "properties": {}}
-        if not isinstance(parameters, dict):
-            raise ValueError(f"'tools[{i}].parameters' must be an object")
-        out.append(Tool(fn_name, description, parameters))
-    return out or None
-
-
-def _decode_tool_choice(choice: object, parallel: object) -> ToolChoice | None:
-    if parallel is not None and not isinstance(parallel, bool):
-        raise ValueError("'parallel_tool_calls' must be a boolean")
-    if choice is None:
-        return None if parallel is None else ToolChoice("auto", parallel=parallel)
-    if choice in ("auto", "none", "required"):
-        return ToolChoice(choice, parallel=parallel)
-    if isinstance(choice, dict) and choice.get("type") in ("function", "custom"):
-        fn_name = choice.get("name")
-        if isinstance(fn_name, str) and fn_name:
-            return ToolChoice("tool", fn_name, parallel)
-    if isinstance(choice, dict) and isinstance(choice.get("type"), str):
-        raise Untranslatable(f"'tool_choice.type' {choice['type']!r} is not supported")
-    raise ValueError(
-        "'tool_choice' must be 'auto', 'none', 'required' or {'type': 'function', 'name': ...}"
-    )
-
-
-def _decode_reasoning(reasoning: object) -> Thinking | None:
-    if reasoning is None:
-        return None
-    if not isinstance(reasoning, dict):
-        raise ValueError("'reasoning' must be an object")
-    effort = reasoning.get("effort")
-    summary = reasoning.get("summary") or reasoning.get("generate_summary")
-    if effort is not None and (not isinstance(effort, str) or effort not in _EFFORTS):
-        raise ValueError("'reasoning.effort' must be one of " + ", ".join(map(repr, _EFFORTS)))
-    if summary is not None and summary not in _SUMMARIES:
-        raise ValueError("'reasoning.summary' must be one of " + ", ".join(map(repr, _SUMMARIES)))
-    level = None if effort is None else _EFFORTS[effort]
-    if level is None:
-        return None
-    return Thinking(effort=level, include=summary is not None)
-
-
-def _decode_text(text: object) -> Json | None:
-    if text is None:
-        return None
-    if not isinstance(text, dict):
-        raise ValueError("'text' must be an object")
-    fmt = text.get("format")
-    if fmt is None:
-        return None
-    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
-        raise ValueError("'text.format.type' must be 'text', 'json_object' or 'json_schema'")
-    if fmt["type"] == "text":
-        return None
-    if fmt["type"] == "json_object":
-        return {"type": "json_object"}
-    if not isinstance(fmt.get("schema"), dict) or not isinstance(fmt.get("name"), str):
-        raise ValueError("'text.format' json_schema needs a 'name' and a 'schema' object")
-    schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}
-    return {"type": "json_schema", "json_schema": schema}
 
 
 def encode_request(request: ChatRequest) -> Json:

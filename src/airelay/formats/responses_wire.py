@@ -16,7 +16,7 @@ import orjson
 from airelay.formats.names import WireFormat
 from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object
 from airelay.formats.responses_codec import CODEC
-from airelay.formats.responses_stream import END_EVENTS, TERMINAL_EVENTS, decode_usage
+from airelay.formats.responses_shapes import END_EVENTS, TERMINAL_EVENTS, decode_usage
 from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
 from airelay.formats.wire import Request, SseStyle
