@@ -69,8 +69,13 @@ async def verify(port: int, api_key: str) -> None:
 
 async def verify_translated(port: int, api_key: str) -> None:
     """One streamed call on each translated path must end as its client's format ends a
-    stream (OpenAI: ``[DONE]``; Anthropic: ``message_stop``) with the fake's text in it."""
-    ends = {"openai-to-anthropic": b"data: [DONE]", "anthropic-to-openai": b"message_stop"}
+    stream (OpenAI: ``[DONE]``; Anthropic: ``message_stop``; Responses:
+    ``response.completed``) with the fake's text in it."""
+    ends = {
+        "openai-to-anthropic": b"data: [DONE]",
+        "anthropic-to-openai": b"message_stop",
+        "responses-to-openai": b"event: response.completed",
+    }
     async with aiohttp.ClientSession(timeout=TIMEOUT) as s:
         for kind, end in ends.items():
             path, body, extra = KINDS[kind]

@@ -25,10 +25,11 @@ MAX_C32_P99_RATIO = 1.5
 # Streams translated between formats (each event decoded and encoded again) against the
 # floor's pass-through streams.
 MIN_TRANSLATED_RATIO = 0.6
-TRANSLATED = ("openai-to-anthropic", "anthropic-to-openai")
+TRANSLATED = ("openai-to-anthropic", "anthropic-to-openai", "responses-to-openai")
 TRANSLATED_NAMES = {
     "openai-to-anthropic": "OpenAI client → Anthropic channel",
     "anthropic-to-openai": "Anthropic client → OpenAI channel",
+    "responses-to-openai": "Responses client → OpenAI chat channel",
 }
 
 

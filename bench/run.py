@@ -264,8 +264,8 @@ class Bench:
 
     def translated(self, fig: Figures, pids: Callable[[], list[int]], port: int, key: str) -> None:
         """Streamed c32 on the translated paths (an OpenAI client on an Anthropic channel,
-        an Anthropic client on an OpenAI channel), each run followed at once by the floor's
-        pass-through stream run."""
+        an Anthropic client on an OpenAI channel, a Responses client on an OpenAI chat
+        channel), each run followed at once by the floor's pass-through stream run."""
         uvloop.run(clients.verify_translated(port, key))
         seconds = self.args.seconds / 2
         for kind in report.TRANSLATED:

@@ -26,6 +26,17 @@ FROM_ANTHROPIC_BODY = orjson.dumps(
     {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 64, "stream": True}
 )
 MESSAGES_PATH = "/v1/messages"
+# A Responses client (Codex, the Agents SDK) streaming from a model of an OpenAI chat channel.
+RESPONSES_PATH = "/v1/responses"
+FROM_RESPONSES_BODY = orjson.dumps(
+    {
+        "model": "gpt-4o-mini",
+        "input": MESSAGES[0]["content"],
+        "max_output_tokens": 64,
+        "stream": True,
+        "store": False,
+    }
+)
 # kind -> (path, body, extra headers)
 KINDS: dict[str, tuple[str, bytes, dict[str, str]]] = {
     "plain": (CHAT_PATH, PLAIN_BODY, {}),
@@ -36,6 +47,7 @@ KINDS: dict[str, tuple[str, bytes, dict[str, str]]] = {
         FROM_ANTHROPIC_BODY,
         {"anthropic-version": "2023-06-01"},
     ),
+    "responses-to-openai": (RESPONSES_PATH, FROM_RESPONSES_BODY, {}),
 }
 _UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import orjson
 
-TEXT = 'Say [DONE] or message_stop or "finishReason": "STOP" here'
+TEXT = (
+    'Say [DONE] or message_stop or "finishReason": "STOP" or response.completed'
+    " or response.incomplete here"
+)
 
 
 def _sse(data: object, name: str | None = None, crlf: bool = False) -> bytes:
@@ -113,7 +116,33 @@ def ollama_lines(model: str, *, cut: bool) -> list[bytes]:
     return [*lines, line("", done=True, done_reason="stop", prompt_eval_count=7, eval_count=11)]
 
 
-STREAMS = {"openai": openai_stream, "anthropic": anthropic_stream, "gemini": gemini_stream}
+def responses_stream(model: str, *, cut: bool) -> list[bytes]:
+    """OpenAI Responses events (named), usage only in ``response.completed``."""
+    base = {"id": "resp_1", "object": "response", "created_at": 1, "model": model}
+    item = {"id": "msg_1", "type": "message", "role": "assistant", "content": []}
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    events = [
+        ("response.created", {"response": {**base, "status": "in_progress", "usage": None}}),
+        ("response.output_item.added", {"output_index": 0, "item": item}),
+        ("response.output_text.delta", {**where, "delta": TEXT}),
+        ("response.output_text.delta", {**where, "delta": " [DONE] message_stop"}),
+    ]
+    if not cut:
+        usage = {"input_tokens": 7, "output_tokens": 11, "total_tokens": 18}
+        done = {**base, "status": "completed", "output": [], "usage": usage}
+        events.append(("response.completed", {"response": done}))
+    return [
+        _sse({"type": name, "sequence_number": n, **data}, name)
+        for n, (name, data) in enumerate(events)
+    ]
+
+
+STREAMS = {
+    "openai": openai_stream,
+    "anthropic": anthropic_stream,
+    "gemini": gemini_stream,
+    "responses": responses_stream,
+}
 
 
 # ---- whole streams whose upstream reports no usage (some OpenAI-compatible upstreams ignore

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import openai_responses
 from .loopback import DONE, Behaviour, LoopbackFake, RecordedRequest
 from .openai_embeddings import embeddings_answer
 from .openai_payloads import (
@@ -67,11 +68,16 @@ class FakeOpenAI(LoopbackFake):
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
     @property
+    def responses_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/responses")]
+
+    @property
     def embeddings_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/embeddings")]
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/responses", self._responses)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
 
@@ -194,6 +200,28 @@ class FakeOpenAI(LoopbackFake):
         chunks = stream_chunks(head, answer, n, include_usage)
         return await self._stream(request, chunks, behaviour)
 
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        """The Responses API (stateless: ``previous_response_id`` is refused)."""
+        body, behaviour = await self.record(request)
+        early = await self._pre_answer(request, behaviour)
+        if early is not None:
+            return early
+        if not isinstance(body, dict):
+            return self._error(400, "We could not parse the JSON body of your request.")
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return self._error(400, "you must provide a model parameter")
+        if not body.get("input") or not isinstance(body["input"], (str, list)):
+            return self._error(400, "Missing required parameter: 'input'.", param="input")
+        if body.get("previous_response_id") is not None:
+            return self._error(400, "Previous response not found.", param="previous_response_id")
+        if body.get("stream") is not True:
+            return await self._send_json(request, openai_responses.whole(body), behaviour)
+        events = [
+            b"event: " + name.encode() + b"\ndata: " + _dumps(data) + b"\n\n"
+            for name, data in openai_responses.events(body)
+        ]
+        return await self._write_events(request, events, behaviour)
+
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         body, behaviour = await self.record(request)
         early = await self._pre_answer(request, behaviour)
@@ -215,12 +243,17 @@ class FakeOpenAI(LoopbackFake):
     async def _stream(
         self, request: web.Request, chunks: list[dict[str, Any]], b: Behaviour
     ) -> web.StreamResponse:
+        events = [b"data: " + _dumps(c) + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
+        return await self._write_events(request, events, b)
+
+    async def _write_events(
+        self, request: web.Request, events: list[bytes], b: Behaviour
+    ) -> web.StreamResponse:
         headers = self._headers(
             **{"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         resp = web.StreamResponse(headers=headers)
         await resp.prepare(request)
-        events = [b"data: " + _dumps(c) + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
         for sent, event in enumerate(events):
             if b.kind == "drop_after" and sent >= b.n_chunks:
                 return self._drop(request, resp)

@@ -37,6 +37,7 @@ from airelay.surfaces.admin.settings import DEFAULTS
 EXAMPLES = int(os.environ.get("AIRELAY_FUZZ_EXAMPLES", "5"))
 CHARGING = (
     "/v1/chat/completions",
+    "/v1/responses",
     "/v1/embeddings",
     "/v1/messages",
     ":generateContent",

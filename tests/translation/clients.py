@@ -274,4 +274,67 @@ class GeminiClient:
         return Seen(reply.text or "")
 
 
-CLIENTS = {"openai": OpenAIClient, "anthropic": AnthropicClient, "gemini": GeminiClient}
+class ResponsesClient:
+    """The OpenAI SDK's Responses API (``responses.create`` / ``responses.stream``)."""
+
+    name = "responses"
+
+    def __init__(self, url: str, key: str) -> None:
+        self.sdk = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0, timeout=30)
+
+    def plain(self, model: str, prompt: str) -> Seen:
+        return Seen(self.sdk.responses.create(model=model, input=prompt).output_text)
+
+    def stream(self, model: str, prompt: str) -> Seen:
+        with self.sdk.responses.stream(model=model, input=prompt) as events:
+            text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+            final = events.get_final_response()
+        assert final.status == "completed" and final.output_text == text
+        return Seen(text)
+
+    def tools(self, model: str, *, stream: bool) -> tuple[Seen, Seen]:
+        tools: Any = [{"type": "function", "strict": False, **WEATHER}]
+        items: list[Any] = [{"role": "user", "content": "weather in Paris?"}]
+        first = self._call(model, items, tools, stream)
+        items += [item.model_dump(exclude_none=True) for item in first.output]
+        items += [
+            {"type": "function_call_output", "call_id": item.call_id, "output": "22C sunny"}
+            for item in first.output
+            if item.type == "function_call"
+        ]
+        second = self._call(model, items, tools, stream)
+        return self._seen(first), self._seen(second)
+
+    def _call(self, model: str, items: Any, tools: Any, stream: bool) -> Any:
+        if not stream:
+            return self.sdk.responses.create(model=model, input=items, tools=tools)
+        with self.sdk.responses.stream(model=model, input=items, tools=tools) as events:
+            for _ in events:
+                pass
+            return events.get_final_response()
+
+    @staticmethod
+    def _seen(response: Any) -> Seen:
+        calls = [
+            (item.name, json.loads(item.arguments))
+            for item in response.output
+            if item.type == "function_call"
+        ]
+        return Seen(response.output_text, calls)
+
+    def image(self, model: str, prompt: str) -> Seen:
+        url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+        content: Any = [
+            {"type": "input_text", "text": prompt},
+            {"type": "input_image", "image_url": url, "detail": "auto"},
+        ]
+        reply = self.sdk.responses.create(model=model, input=[{"role": "user", "content": content}])
+        return Seen(reply.output_text)
+
+
+CLIENTS = {
+    "openai": OpenAIClient,
+    "anthropic": AnthropicClient,
+    "gemini": GeminiClient,
+    "responses": ResponsesClient,
+}

@@ -1,7 +1,8 @@
-"""Every client format to every upstream: the official OpenAI, Anthropic and google-genai
-SDKs against OpenAI, Anthropic and Gemini channels (fake upstreams speaking each documented
-wire format), plain, streamed, tools round trip and image input; and usage billed the same
-whichever pair carried the call."""
+"""Every client format to every upstream: the official OpenAI (chat completions and
+Responses), Anthropic and google-genai SDKs against OpenAI, Anthropic, Gemini and
+Responses-only channels (fake upstreams speaking each documented wire format), plain,
+streamed, tools round trip and image input; and usage billed the same whichever pair carried
+the call."""
 
 from __future__ import annotations
 
@@ -19,13 +20,13 @@ from support.ledger import wait_for_rows
 from translation.clients import CLIENTS
 
 PARIS = {"location": "Paris", "unit": "celsius"}
-CHANNELS = ["openai", "anthropic", "gemini"]
+CHANNELS = ["openai", "anthropic", "gemini", "responses"]
 
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, Any]]:
-    with FakeOpenAI() as o, FakeAnthropic() as a, FakeGemini() as g:
-        yield {"openai": o, "anthropic": a, "gemini": g}
+    with FakeOpenAI() as o, FakeAnthropic() as a, FakeGemini() as g, FakeOpenAI() as r:
+        yield {"openai": o, "anthropic": a, "gemini": g, "responses": r}
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +36,16 @@ def models(admin: Admin, fakes: dict[str, Any]) -> dict[str, str]:
         "openai": "sk-upstream-test",
         "anthropic": "sk-ant-upstream-test",
         "gemini": "AIza-upstream-test",
+        "responses": "sk-upstream-test",
     }
     names = {}
     for kind in CHANNELS:
         name = unique_model(f"{kind}/m")
+        # A channel that serves only the Responses API: every chat format reaches it.
+        served = {"endpoints": ["responses"]} if kind == "responses" else {}
         admin.create_channel(
-            type=kind,
+            **served,
+            type="openai" if kind == "responses" else kind,
             base_url=fakes[kind].base_url,
             api_keys=[keys[kind]],
             models=[],

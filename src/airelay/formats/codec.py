@@ -7,6 +7,7 @@ message fit for the client (the surface answers it as a 400 in the client's form
 
 from __future__ import annotations
 
+import inspect
 from types import ModuleType
 from typing import Any, Protocol, cast
 
@@ -48,7 +49,12 @@ class Codec(Protocol):
 
     def decode_response(self, body: Any) -> ChatResponse: ...
 
-    def encode_response(self, response: ChatResponse) -> dict[str, Any]: ...
+    def encode_response(
+        self, response: ChatResponse, request: ChatRequest | None = None
+    ) -> dict[str, Any]:
+        """``request``: the call's request, for a format whose answer repeats it or depends
+        on it (a Responses answer names custom tool calls and echoes the settings)."""
+        ...
 
     def stream_decoder(self) -> StreamDecoder: ...
 
@@ -67,7 +73,15 @@ class ModuleCodec:
         self.decode_request = module.decode_request
         self.encode_request = module.encode_request
         self.decode_response = module.decode_response
-        self.encode_response = module.encode_response
+        encode = module.encode_response
+        if len(inspect.signature(encode).parameters) > 1:
+            self.encode_response = encode
+        else:  # a format whose answer does not depend on the request
+
+            def encode_response(response: ChatResponse, request: Any = None) -> dict[str, Any]:
+                return encode(response)  # type: ignore[no-any-return]
+
+            self.encode_response = encode_response
         self.stream_decoder = module.stream_decoder
         self.stream_encoder = module.stream_encoder
         self.error_body = module.error_body

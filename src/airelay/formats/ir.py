@@ -62,10 +62,13 @@ class ToolResult:
 
 @dataclass(slots=True)
 class Reasoning:
-    """Thinking text; ``signature`` is Anthropic's proof that must travel back with it."""
+    """Thinking text; ``signature`` is Anthropic's proof that must travel back with it.
+    ``encrypted`` is an OpenAI Responses reasoning item's ``encrypted_content``: opaque, it
+    means something only to a Responses upstream (the other codecs leave it out)."""
 
     text: str
     signature: str | None = None
+    encrypted: str | None = None
 
 
 Part = Text | Image | Audio | ToolCall | ToolResult | Reasoning
@@ -79,9 +82,16 @@ class Message:
 
 @dataclass(slots=True)
 class Tool:
+    """A function the model may call. A Responses ``custom`` tool (free-text input, with an
+    optional grammar ``format``) is ``custom=True``: to every other format it is a function
+    of one string argument ``input`` (``parameters`` says so), and its calls' ``arguments``
+    are ``{"input": <text>}``."""
+
     name: str
     description: str | None
     parameters: dict[str, Any]  # JSON schema of the arguments object
+    custom: bool = False
+    format: dict[str, Any] | None = None  # a custom tool's input format (grammar), if any
 
 
 @dataclass(slots=True)
@@ -159,6 +169,7 @@ class ReasoningDelta:
     text: str = ""
     signature: str | None = None
     choice: int = 0
+    encrypted: str | None = None  # a Responses reasoning item's encrypted_content
 
 
 @dataclass(slots=True)
@@ -232,8 +243,10 @@ class Assembler:
                 parts[-1].text += event.text
                 if event.signature:
                     parts[-1].signature = event.signature
+                if event.encrypted:
+                    parts[-1].encrypted = event.encrypted
             else:
-                parts.append(Reasoning(event.text, event.signature))
+                parts.append(Reasoning(event.text, event.signature, event.encrypted))
         elif isinstance(event, ToolCallStart):
             self._choice(event.choice).message.parts.append(ToolCall(event.id, event.name, ""))
         elif isinstance(event, ToolCallDelta):

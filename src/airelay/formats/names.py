@@ -7,6 +7,7 @@ JSON read back as members without a conversion table.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
 
 
@@ -18,11 +19,12 @@ class WireFormat(StrEnum):
     GEMINI = "gemini"  # Gemini generateContent
     OPENAI_EMBEDDINGS = "openai_embeddings"  # OpenAI embeddings (whole answers only)
     OLLAMA = "ollama"  # Ollama's native /api/chat (upstreams only; streams as NDJSON)
+    RESPONSES = "responses"  # OpenAI Responses
 
 
 #: The chat dialects clients speak: each has a codec, so a chat call translates between
 #: any two. ``OLLAMA`` has a codec too, but is spoken to upstreams only.
-CHAT_FORMATS = (WireFormat.OPENAI, WireFormat.ANTHROPIC, WireFormat.GEMINI)
+CHAT_FORMATS = (WireFormat.OPENAI, WireFormat.ANTHROPIC, WireFormat.GEMINI, WireFormat.RESPONSES)
 
 
 class Endpoint(StrEnum):
@@ -44,3 +46,42 @@ class Framing(StrEnum):
     JSON_ARRAY = "json_array"  # one JSON array, elements sent as they come (Gemini)
     NDJSON = "ndjson"  # one JSON document per line (Ollama)
     AWS_EVENTSTREAM = "aws_eventstream"  # application/vnd.amazon.eventstream (Bedrock)
+
+
+#: Endpoints that answer each other's calls: a chat-family call translates between them, so
+#: a channel serving any one of them serves the call (a chat client reaches a model only a
+#: Responses endpoint serves, and a Responses client every chat channel). Preferred first.
+INTERCHANGEABLE: dict[Endpoint, tuple[Endpoint, ...]] = {
+    Endpoint.CHAT: (Endpoint.CHAT, Endpoint.RESPONSES),
+    Endpoint.RESPONSES: (Endpoint.RESPONSES, Endpoint.CHAT),
+}
+
+
+def routable(served: Iterable[Endpoint]) -> frozenset[Endpoint]:
+    """The endpoints whose calls a channel serving ``served`` natively can take."""
+    out: set[Endpoint] = set()
+    for endpoint in served:
+        out.add(endpoint)
+        out.update(INTERCHANGEABLE.get(endpoint, ()))
+    return frozenset(out)
+
+
+def upstream_endpoint(
+    endpoint: Endpoint,
+    client: WireFormat,
+    served: Collection[Endpoint],
+    formats: Mapping[Endpoint, WireFormat],
+) -> Endpoint:
+    """The endpoint of a channel (serving ``served``, speaking ``formats``) that a call on
+    ``endpoint`` in the ``client`` format goes to: one that speaks the client's format
+    (the bytes pass through), else the first of the call's family the channel serves (the
+    IR translates). Raises ``LookupError`` when the channel serves none of them."""
+    candidates = [
+        e for e in INTERCHANGEABLE.get(endpoint, (endpoint,)) if e in served and e in formats
+    ]
+    for candidate in candidates:
+        if formats[candidate] == client:
+            return candidate
+    if not candidates:
+        raise LookupError(f"the channel serves no endpoint for a {endpoint} call")
+    return candidates[0]

@@ -9,6 +9,7 @@ from airelay.formats import (
     ollama_wire,
     openai_embeddings,
     openai_wire,
+    responses_wire,
 )
 from airelay.formats.anthropic_codec import CODEC as ANTHROPIC
 from airelay.formats.codec import Codec
@@ -16,6 +17,7 @@ from airelay.formats.gemini_codec import CODEC as GEMINI
 from airelay.formats.names import WireFormat
 from airelay.formats.ollama_codec import CODEC as OLLAMA
 from airelay.formats.openai_codec import CODEC as OPENAI
+from airelay.formats.responses_codec import CODEC as RESPONSES
 from airelay.formats.wire import Body, Wire
 
 CODECS: dict[WireFormat, Codec] = {
@@ -23,12 +25,14 @@ CODECS: dict[WireFormat, Codec] = {
     WireFormat.ANTHROPIC: ANTHROPIC,
     WireFormat.GEMINI: GEMINI,
     WireFormat.OLLAMA: OLLAMA,
+    WireFormat.RESPONSES: RESPONSES,
 }
 WIRES: dict[WireFormat, Wire] = {
     WireFormat.OPENAI: openai_wire.WIRE,
     WireFormat.ANTHROPIC: anthropic_wire.WIRE,
     WireFormat.GEMINI: gemini_wire.WIRE,
     WireFormat.OLLAMA: ollama_wire.WIRE,
+    WireFormat.RESPONSES: responses_wire.WIRE,
 }
 
 

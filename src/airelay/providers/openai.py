@@ -27,6 +27,7 @@ class OpenAICompatible(Plain):
 
     formats: Mapping[Endpoint, WireFormat] = {
         Endpoint.CHAT: WireFormat.OPENAI,
+        Endpoint.RESPONSES: WireFormat.RESPONSES,
         Endpoint.EMBEDDINGS: WireFormat.OPENAI_EMBEDDINGS,
     }
     endpoints: frozenset[Endpoint] = frozenset(PATHS)

@@ -7,8 +7,10 @@ channel's:
 
 The pipeline works with its collaborators (``Relay``), never the application state, and
 names no wire format nor endpoint: the call carries its ``Endpoint``, which routes it
-(``snapshot.endpoint_routes``) and picks each channel's format on it
-(``provider.formats[endpoint]``); the client's and the channel's format each give a
+(``snapshot.endpoint_routes``: a chat-family call reaches every channel serving any endpoint
+of its family) and picks, per channel, the endpoint that serves it and so its format
+(``endpoints.channel_endpoint``: the client's own format when the channel speaks it);
+the client's and the channel's format each give a
 ``Body`` (every endpoint: pricing, whole answers) or a ``Wire`` (chat: codec, streams; see
 ``formats.wire``). When they are the same, the bytes pass through (model renamed, usage
 read); otherwise the IR translates request, answer and stream (chat formats only: no
@@ -34,6 +36,7 @@ from airelay.billing.tokens import prompt_upper_bound
 from airelay.billing.wallets import Wallets
 from airelay.client import Target, Timeouts, post_target
 from airelay.config import Settings
+from airelay.errors import GatewayError
 from airelay.formats.client_framing import content_type
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import body as format_body
@@ -47,6 +50,7 @@ from airelay.relay.admission import Admission
 from airelay.relay.affinity import SessionCall, open_session
 from airelay.relay.call import Call
 from airelay.relay.collaborators import Relay
+from airelay.relay.endpoints import channel_endpoint, channel_format
 from airelay.relay.estimate import settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, Unusable, call_with_failover
 from airelay.relay.images import inline_remote_images
@@ -98,9 +102,9 @@ class Streamed:
         self.admission.leave()
 
 
-def wire_format(channel: ChannelRecord, endpoint: Endpoint) -> WireFormat:
-    """The format ``channel``'s upstream speaks on ``endpoint``."""
-    return preset(channel.type).provider.formats[endpoint]
+def wire_format(channel: ChannelRecord, call: Call) -> WireFormat:
+    """The format ``channel``'s upstream speaks for ``call`` (on the endpoint chosen for it)."""
+    return channel_format(channel, call)
 
 
 async def run_call(
@@ -116,7 +120,7 @@ async def run_call(
     admission.enter()  # 503 above the cap, before any money is reserved
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
-        channels = channels_for(snapshot, call.model, call.endpoint)
+        channels = _servable(call, channels_for(snapshot, call.model, call.endpoint))
         session = await _session(relay, record, call)
         if session is not None and session.bound is not None:
             channels = bound_first(channels, session.bound.channel_id)
@@ -188,7 +192,7 @@ async def _stream_call(
         call=answer.call,
         upstream=result,
         meter=answer.meter,
-        channel_fmt=wire_format(result.channel, answer.call.endpoint),
+        channel_fmt=wire_format(result.channel, answer.call),
         content_type=content_type(answer.call.framing),
         admission=relay.admission,
         settings=relay.settings,
@@ -321,10 +325,26 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
         task.exception()
 
 
+def _servable(call: Call, channels: list[ChannelRecord]) -> list[ChannelRecord]:
+    """The channels that can take ``call``: every one when it translates (or none needs
+    it to), else only those of the client's format; 400 when none is (a request with
+    something only its own format carries, say a tool built into the upstream)."""
+    if all(wire_format(channel, call) == call.client for channel in channels):
+        return channels
+    try:
+        call.request_ir()
+    except ValueError as exc:
+        same = [channel for channel in channels if wire_format(channel, call) == call.client]
+        if not same:
+            raise GatewayError(400, str(exc)) from exc
+        return same
+    return channels
+
+
 def _needs_inline_images(call: Call, channels: list[ChannelRecord]) -> bool:
     """A call translated for a channel whose format takes images inline only."""
     for channel in channels:
-        fmt = wire_format(channel, call.endpoint)
+        fmt = wire_format(channel, call)
         if fmt != call.client and wire(fmt).inline_images_only:
             return True
     return False
@@ -339,7 +359,7 @@ def _attempt(settings: Settings, call: Call, channel: ChannelRecord, key: str) -
     query, from a small fixed set, is part of the cached head instead)."""
     provider = preset(channel.type).provider
     upstream_model = channel.upstream_model(call.model)
-    endpoint = call.endpoint
+    endpoint = channel_endpoint(channel, call)
     fmt = provider.formats[endpoint]
     if fmt == call.client:
         body = _same_format_body(call, upstream_model)
@@ -400,7 +420,7 @@ def _whole(call: Call, result: Completed, meter: Meter, status: int) -> Whole:
     """A whole upstream answer for the client, read once; settles (200) or releases (an
     error) the meter. Raises ``Unusable`` for a 200 that cannot be read: the next channel
     is tried."""
-    fmt = wire_format(result.channel, call.endpoint)
+    fmt = wire_format(result.channel, call)
     upstream_model = result.channel.upstream_model(call.model)
     content_type = result.content_type.split(";")[0] or "application/json"
     if result.status != 200:
@@ -419,7 +439,7 @@ def _whole(call: Call, result: Completed, meter: Meter, status: int) -> Whole:
         else:
             answer = codec(fmt).decode_response(orjson.loads(result.body))
             answer.model = call.model
-            body = orjson.dumps(codec(call.client).encode_response(answer))
+            body = orjson.dumps(codec(call.client).encode_response(answer, call.request_ir()))
             usage = answer.usage
             if usage is None:
                 text = answer_text(answer)

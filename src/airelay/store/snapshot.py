@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from airelay.formats.names import Endpoint
+from airelay.formats.names import Endpoint, routable
 from airelay.pricing import Price
 from airelay.providers.base import Provider
 from airelay.providers.presets import PRESETS
@@ -260,9 +260,10 @@ def _channels(rows: tuple[dict[str, Any], ...], records: dict[str, ChannelRecord
         provider = PRESETS[channel.type].provider
         usable = bool(channel.api_keys) or not provider.key_required
         if channel.status == "active" and usable:
-            for endpoint in channel.endpoints:
-                if endpoint not in provider.formats:
-                    continue  # served upstream, but no format of the gateway speaks it yet
+            # Served upstream in a format the gateway speaks; a chat-family endpoint also
+            # takes its family's calls (translated): ``names.INTERCHANGEABLE``.
+            formats = provider.formats
+            for endpoint in routable(e for e in channel.endpoints if e in formats):
                 for name in channel.models:
                     routes[endpoint].setdefault(name, []).append(channel)
     return _Channels(

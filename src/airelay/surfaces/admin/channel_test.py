@@ -38,6 +38,7 @@ _ANSWER_FIELD = {
     WireFormat.ANTHROPIC: "content",
     WireFormat.GEMINI: "candidates",
     WireFormat.OLLAMA: "message",
+    WireFormat.RESPONSES: "output",
     WireFormat.OPENAI_EMBEDDINGS: "data",
 }
 
@@ -60,7 +61,7 @@ def answer_problem(fmt: WireFormat, body: bytes) -> str | None:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         return "the upstream answered 200 with a body that is not JSON"
-    if not isinstance(document, dict) or "error" in document:
+    if not isinstance(document, dict) or document.get("error") is not None:
         return "the upstream answered 200 with an error or an unexpected shape"
     field = _ANSWER_FIELD[fmt]
     if not isinstance(document.get(field), list | dict):

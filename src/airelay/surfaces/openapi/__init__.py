@@ -122,6 +122,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/chat/completions"): Operation(
         "Create a chat completion (OpenAI format)", USER, _ref("OpenAIChatRequest")
     ),
+    ("POST", "/responses"): Operation(
+        "Create a model response (OpenAI Responses format; stateless for now)",
+        USER,
+        _ref("OpenAIResponsesRequest"),
+    ),
     ("POST", "/embeddings"): Operation(
         "Create embeddings (OpenAI format)", USER, _ref("OpenAIEmbeddingsRequest")
     ),
@@ -357,6 +362,7 @@ def _components() -> Schema:
     schemas.update(
         OpenAIChatRequest=bodies.OPENAI_CHAT,
         OpenAIEmbeddingsRequest=bodies.OPENAI_EMBEDDINGS,
+        OpenAIResponsesRequest=bodies.OPENAI_RESPONSES,
         AnthropicMessagesRequest=bodies.ANTHROPIC_MESSAGES,
         AnthropicCountTokensRequest=bodies.ANTHROPIC_COUNT_TOKENS,
         GeminiGenerateContentRequest=bodies.GEMINI_GENERATE,

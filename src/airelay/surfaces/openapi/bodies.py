@@ -55,6 +55,40 @@ OPENAI_CHAT: Schema = {
     "required": ["model", "messages"],
 }
 
+OPENAI_RESPONSES: Schema = {
+    "type": "object",
+    "properties": {
+        "model": _MODEL,
+        "input": {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": 200},
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 4,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "type": {"const": "message"},
+                            "role": {"enum": ["system", "developer", "user", "assistant"]},
+                            "content": _TEXT,
+                        },
+                        "required": ["role", "content"],
+                    },
+                },
+            ]
+        },
+        "instructions": _TEXT,
+        "stream": {"type": "boolean"},
+        "store": {"type": "boolean"},
+        "max_output_tokens": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "temperature": _TEMPERATURE,
+        "metadata": {"type": "object", "additionalProperties": _TEXT, "maxProperties": 4},
+        "prompt_cache_key": _TEXT,
+    },
+    "required": ["model", "input"],
+}
+
 _TOKENS: Schema = {
     "type": "array",
     "minItems": 1,
