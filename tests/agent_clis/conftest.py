@@ -22,16 +22,21 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     with AgentUpstream() as upstream, Gateway(sqlite_url(root), root / "data") as gateway:
         admin = Admin(gateway.url, gateway.admin_key)
         models: dict[str, str] = {}
-        for channel_type, base_url in (
-            ("anthropic", upstream.origin),
-            ("openai", upstream.origin + "/v1"),
-            ("gemini", upstream.origin),
+        for kind, channel_type, base_url, endpoints in (
+            ("anthropic", "anthropic", upstream.origin, ["chat"]),
+            ("openai", "openai", upstream.origin + "/v1", ["chat"]),
+            ("gemini", "gemini", upstream.origin, ["chat"]),
+            ("responses", "openai", upstream.origin + "/v1", ["responses"]),
         ):
-            model = unique_model(f"agent-{channel_type}")
+            model = unique_model(f"agent-{kind}")
             admin.create_channel(
-                type=channel_type, base_url=base_url, api_keys=["sk-upstream"], models=[model]
+                type=channel_type,
+                base_url=base_url,
+                api_keys=["sk-upstream"],
+                models=[model],
+                endpoints=endpoints,
             )
-            models[channel_type] = model
+            models[kind] = model
         user = admin.create_user(balance=10)
         key = admin.create_token(user["id"], name="agents")["key"]
         try:

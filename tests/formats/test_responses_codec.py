@@ -194,7 +194,6 @@ def test_reasoning_without_encrypted_content_is_not_sent_to_a_responses_upstream
         ({"input": "hi"}, "'model'"),
         ({"model": "m"}, "'input'"),
         ({"model": "m", "input": []}, "'input'"),
-        ({"model": "m", "input": "hi", "previous_response_id": "resp_1"}, "not supported yet"),
         ({"model": "m", "input": "hi", "stream": "yes"}, "'stream'"),
         ({"model": "m", "input": "hi", "max_output_tokens": 0}, "max_output_tokens"),
         ({"model": "m", "input": [{"role": "robot", "content": "x"}]}, "role"),
@@ -226,6 +225,20 @@ def test_decode_request_refuses_invalid_input(body: Any, message: str) -> None:
 def test_what_only_a_responses_upstream_serves_is_untranslatable(extra: dict[str, Any]) -> None:
     with pytest.raises(Untranslatable):
         responses_codec.decode_request({"model": "m", "input": "hi", **extra})
+
+
+def test_built_in_tools_leave_a_lenient_translation_without_them() -> None:
+    tool = {"type": "function", "name": "f", "parameters": {"type": "object"}}
+    group = {"type": "namespace", "name": "g", "tools": [{**tool, "name": "h"}]}
+    body = {"model": "m", "input": "hi", "tools": [{"type": "web_search"}, tool, group]}
+    with pytest.raises(Untranslatable) as caught:
+        responses_codec.decode_request(body)
+    assert "web_search" in str(caught.value)
+    lenient = caught.value.lenient
+    assert lenient is not None and [t.name for t in lenient.tools or []] == ["f", "h"]
+    # Without built-in tools, a namespace alone translates: its functions, flattened.
+    decoded = responses_codec.decode_request({**body, "tools": [group]})
+    assert [t.name for t in decoded.tools or []] == ["h"]
 
 
 # ---- answers ------------------------------------------------------------------------------

@@ -353,7 +353,7 @@ def test_refusals_are_openai_errors(gateway: Gateway, setup: Setup, user: dict[s
         client.responses.create(
             model=setup.models["openai"], input="hi", previous_response_id="resp_123"
         )
-    assert "not supported yet" in caught.value.message
+    assert "not found" in caught.value.message
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model=setup.models["openai"], input=[])
     with pytest.raises(openai.NotFoundError):
@@ -367,12 +367,14 @@ def test_refusals_are_openai_errors(gateway: Gateway, setup: Setup, user: dict[s
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
-def test_built_in_tools_pass_through_only(
+def test_built_in_tools_pass_through_or_are_left_out(
     gateway: Gateway, setup: Setup, user: dict[str, Any]
 ) -> None:
-    """A tool only the Responses API knows goes to a Responses upstream as it came, and is
-    refused (not dropped) by a channel the call would have to be translated for."""
-    body = {"input": "hi", "tools": [{"type": "web_search"}]}
+    """A tool only the Responses API knows goes to a Responses upstream as it came; a model
+    with no such channel is served translated without it (Codex always offers web_search),
+    and a namespace's functions reach the chat upstream as plain functions."""
+    namespace = {"type": "namespace", "name": "agents", "tools": [WEATHER]}
+    body = {"input": "hi", "tools": [{"type": "web_search"}, namespace]}
     headers = {"Authorization": f"Bearer {user['key']}"}
     native = httpx.post(
         gateway.url + "/v1/responses",
@@ -381,18 +383,16 @@ def test_built_in_tools_pass_through_only(
         timeout=30,
     )
     assert native.status_code == 200, native.text
-    assert setup.fakes["native"].requests[-1].body["tools"] == [{"type": "web_search"}]
-    before = len(setup.fakes["openai"].requests)
+    assert setup.fakes["native"].requests[-1].body["tools"] == body["tools"]
     translated = httpx.post(
         gateway.url + "/v1/responses",
         json={"model": setup.models["openai"], **body},
         headers=headers,
         timeout=30,
     )
-    assert translated.status_code == 400
-    assert "web_search" in translated.json()["error"]["message"]
-    assert "Responses API" in translated.json()["error"]["message"]
-    assert len(setup.fakes["openai"].requests) == before
+    assert translated.status_code == 200, translated.text
+    sent = setup.fakes["openai"].requests[-1].body
+    assert [t["function"]["name"] for t in sent["tools"]] == ["get_weather"]
 
 
 def test_probe_of_a_responses_only_channel(admin: Admin, setup: Setup) -> None:

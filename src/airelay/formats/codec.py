@@ -14,6 +14,18 @@ from typing import Any, Protocol, cast
 from airelay.formats.ir import ChatRequest, ChatResponse, StreamEvent
 
 
+class Untranslatable(ValueError):
+    """A valid request that only an upstream of its own format can serve as it stands.
+
+    ``lenient``, when set, is the request translated without the parts only that format
+    can carry (a tool built into one provider's service, say): what a channel of another
+    format gets when no channel of the client's own format serves the model."""
+
+    def __init__(self, message: str, lenient: ChatRequest | None = None) -> None:
+        super().__init__(message)
+        self.lenient = lenient
+
+
 class StreamDecoder(Protocol):
     """Upstream stream -> IR events. Fed one parsed event at a time: ``name`` is the SSE
     ``event:`` field (Anthropic) or None, ``data`` the parsed JSON of its ``data:``."""

@@ -42,6 +42,7 @@ from airelay.formats.responses_options import (
     decode_text,
     decode_tool_choice,
     decode_tools,
+    hosted,
 )
 from airelay.formats.responses_shapes import (
     custom_input,
@@ -100,8 +101,6 @@ def check_request(payload: object) -> tuple[str, bool]:
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise ValueError("'model' is required and must be a non-empty string")
-    if payload.get("previous_response_id") is not None:
-        raise ValueError("'previous_response_id' is not supported yet")
     stream = payload.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise ValueError("'stream' must be a boolean")
@@ -115,6 +114,18 @@ def check_request(payload: object) -> tuple[str, bool]:
 
 
 def decode_request(body: Any, *, model: str | None = None, stream: bool = False) -> ChatRequest:
+    """The request in the IR. A request with tools built into OpenAI's service raises
+    ``Untranslatable`` carrying, as ``lenient``, the request without them."""
+    tools = body.get("tools") if isinstance(body, dict) else None
+    if isinstance(tools, list) and any(hosted(tool) for tool in tools):
+        without = [tool for tool in tools if not hosted(tool)]
+        lenient = _decode_request({**body, "tools": without or None}, model=model, stream=stream)
+        names = ", ".join(sorted({str(tool.get("type")) for tool in tools if hosted(tool)}))
+        raise Untranslatable(f"the built-in tools ({names}) are not supported", lenient)
+    return _decode_request(body, model=model, stream=stream)
+
+
+def _decode_request(body: Any, *, model: str | None, stream: bool) -> ChatRequest:
     model_name, is_stream = check_request(body)
     for key in ("background", "conversation", "prompt"):
         if body.get(key):

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from airelay.formats.ir import Thinking, Tool, ToolChoice
+from airelay.formats import codec
+from airelay.formats.ir import ChatRequest, Thinking, Tool, ToolChoice
 
 Json = dict[str, Any]
 Effort = Literal["low", "medium", "high"]
@@ -28,11 +29,23 @@ _CUSTOM_PARAMETERS: Json = {
 }
 
 
-class Untranslatable(ValueError):
+class Untranslatable(codec.Untranslatable):
     """A valid Responses request that only a Responses upstream can serve as it stands."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message + " here: only a channel speaking the Responses API serves it")
+    def __init__(self, message: str, lenient: ChatRequest | None = None) -> None:
+        super().__init__(
+            message + " here: only a channel speaking the Responses API serves it", lenient
+        )
+
+
+# Tools that group function tools (Codex's ``namespace``): their functions, flattened.
+GROUPS = frozenset({"namespace"})
+
+
+def hosted(tool: object) -> bool:
+    """A tool built into OpenAI's service (``web_search``, ``file_search``...): no other
+    upstream runs it, so a translated request goes without it (see ``Untranslatable``)."""
+    return isinstance(tool, dict) and tool.get("type") not in ("function", "custom", *GROUPS)
 
 
 def decode_tools(tools: object) -> list[Tool] | None:
@@ -41,7 +54,7 @@ def decode_tools(tools: object) -> list[Tool] | None:
     if not isinstance(tools, list):
         raise ValueError("'tools' must be an array")
     out: list[Tool] = []
-    for i, tool in enumerate(tools):
+    for i, tool in enumerate(_flattened(tools)):
         if not isinstance(tool, dict):
             raise ValueError(f"'tools[{i}]' must be an object")
         kind = tool.get("type")
@@ -63,6 +76,23 @@ def decode_tools(tools: object) -> list[Tool] | None:
             raise ValueError(f"'tools[{i}].parameters' must be an object")
         out.append(Tool(fn_name, description, parameters))
     return out or None
+
+
+def _flattened(tools: list[Any]) -> list[Any]:
+    """The tools with each group's function tools in its place (a group's own name is
+    not kept: its functions' calls come back by their own names)."""
+    if not any(isinstance(t, dict) and t.get("type") in GROUPS for t in tools):
+        return tools
+    out: list[Any] = []
+    for tool in tools:
+        if isinstance(tool, dict) and tool.get("type") in GROUPS:
+            inner = tool.get("tools")
+            if not isinstance(inner, list):
+                raise ValueError(f"a '{tool.get('type')}' tool must hold a 'tools' array")
+            out += inner
+        else:
+            out.append(tool)
+    return out
 
 
 def decode_tool_choice(choice: object, parallel: object) -> ToolChoice | None:

@@ -154,6 +154,7 @@ READERS: dict[WireFormat, Reader] = {
     WireFormat.OPENAI: Reader(_chat_stated, _chat_prefix),
     WireFormat.ANTHROPIC: Reader(_anthropic_stated, _anthropic_prefix),
     WireFormat.GEMINI: Reader(_gemini_stated, _gemini_prefix),
+    WireFormat.RESPONSES: RESPONSES,
 }
 
 

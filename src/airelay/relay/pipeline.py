@@ -38,6 +38,7 @@ from airelay.client import Target, Timeouts, post_target
 from airelay.config import Settings
 from airelay.errors import GatewayError
 from airelay.formats.client_framing import content_type
+from airelay.formats.codec import Untranslatable
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import body as format_body
 from airelay.formats.registry import codec, wire
@@ -327,17 +328,21 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
 
 def _servable(call: Call, channels: list[ChannelRecord]) -> list[ChannelRecord]:
     """The channels that can take ``call``: every one when it translates (or none needs
-    it to), else only those of the client's format; 400 when none is (a request with
-    something only its own format carries, say a tool built into the upstream)."""
+    it to), else only those of the client's format; when there are none, every one with
+    what translates of it (``Untranslatable.lenient``: a tool built into one provider's
+    service left out), or a 400 when nothing does."""
     if all(wire_format(channel, call) == call.client for channel in channels):
         return channels
     try:
         call.request_ir()
     except ValueError as exc:
         same = [channel for channel in channels if wire_format(channel, call) == call.client]
-        if not same:
+        if same:
+            return same
+        lenient = exc.lenient if isinstance(exc, Untranslatable) else None
+        if lenient is None:
             raise GatewayError(400, str(exc)) from exc
-        return same
+        call.ir = lenient  # what the other formats can carry of it
     return channels
 
 

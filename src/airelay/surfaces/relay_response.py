@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 
 from aiohttp import web
@@ -11,7 +12,12 @@ from airelay.relay.pipeline import Streamed, Whole
 from airelay.state import REQUEST_ID
 
 
-async def respond(request: web.Request, outcome: Whole | Streamed) -> web.StreamResponse:
+async def respond(
+    request: web.Request,
+    outcome: Whole | Streamed,
+    tap: Callable[[bytes], None] | None = None,
+) -> web.StreamResponse:
+    """Send ``outcome``; ``tap``, when given, sees each block of a stream as it is sent."""
     if isinstance(outcome, Whole):
         return web.Response(
             body=outcome.body, status=outcome.status, content_type=outcome.content_type
@@ -30,7 +36,15 @@ async def respond(request: web.Request, outcome: Whole | Streamed) -> web.Stream
         outcome.abandon()
         raise
     # The relay closes the upstream call and settles its cost however the stream ends.
-    await outcome.run(response.write)
+    if tap is None:
+        await outcome.run(response.write)
+    else:
+
+        async def write(block: bytes) -> None:
+            tap(block)
+            await response.write(block)
+
+        await outcome.run(write)
     with suppress(ConnectionError):  # the client went away at the very end
         await response.write_eof()
     return response

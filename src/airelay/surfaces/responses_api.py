@@ -1,20 +1,32 @@
-"""``POST /v1/responses``: the OpenAI Responses face of the relay (stateless: ``store`` is
-accepted and not acted on yet, ``previous_response_id`` is refused until stored responses
-exist). Errors answer in the OpenAI shape, which is the Responses API's own."""
+"""``POST /v1/responses``: the OpenAI Responses face of the relay. Errors answer in the
+OpenAI shape, which is the Responses API's own.
+
+Stored responses (``surfaces.responses_store``): a request naming ``previous_response_id``
+goes upstream with the whole conversation (the stored turns' inputs and outputs, then its
+own input), since no upstream knows the gateway's ids; an answer is kept for its user
+unless the request said ``"store": false``, the final response object read from the whole
+body or, for a stream, from the terminal event the client was sent."""
 
 from __future__ import annotations
+
+import dataclasses
+from contextlib import suppress
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from airelay.errors import GatewayError
-from airelay.formats import responses_codec
+from airelay.formats import responses_codec, responses_history
+from airelay.formats.framing import SseDeframer
 from airelay.formats.ir import ChatRequest
 from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.responses_shapes import TERMINAL_EVENTS
 from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.call import Call
-from airelay.relay.pipeline import run_call
-from airelay.state import REQUEST_ID, STATE
+from airelay.relay.pipeline import Whole, run_call
+from airelay.state import REQUEST_ID, STATE, AppState
+from airelay.surfaces import responses_store
 from airelay.surfaces.relay_response import respond
 
 ENDPOINT = "/v1/responses"
@@ -31,6 +43,9 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+    asked = payload  # the client's own request, as a stored response keeps it
+    if isinstance(payload, dict) and payload.get("previous_response_id") is not None:
+        payload, body = await _continued(state, record.user_id, payload)
     ir: ChatRequest | None
     try:
         model, stream = responses_codec.check_request(payload)
@@ -55,6 +70,74 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         path=ENDPOINT,
         request_id=request[REQUEST_ID],
         wants_usage=True,
+        headers=request.headers,
     )
     outcome = await run_call(state.relay, snapshot, record, call)
-    return await respond(request, outcome)
+    if asked.get("store") is False:
+        return await respond(request, outcome)
+    if isinstance(outcome, Whole):
+        if outcome.status != 200:
+            return await respond(request, outcome)
+        answer = _as_asked(orjson.loads(outcome.body), asked)
+        outcome = dataclasses.replace(outcome, body=orjson.dumps(answer))
+        response = await respond(request, outcome)
+        await _keep(state, record.user_id, record.id, asked, answer)
+        return response
+    final = _FinalResponse()
+    response = await respond(request, outcome, final.feed)
+    if final.response is not None:
+        await _keep(state, record.user_id, record.id, asked, final.response)
+    return response
+
+
+async def _continued(
+    state: AppState, user_id: str, payload: dict[str, Any]
+) -> tuple[dict[str, Any], bytes]:
+    """The request with the stored conversation before its own input, for the upstream."""
+    history = await responses_store.previous_items(state, user_id, payload["previous_response_id"])
+    try:
+        own = responses_history.input_items(payload.get("input"))
+    except ValueError as exc:
+        raise GatewayError(400, str(exc)) from exc
+    expanded = {k: v for k, v in payload.items() if k != "previous_response_id"}
+    expanded["input"] = history + own
+    return expanded, orjson.dumps(expanded)
+
+
+def _as_asked(answer: Any, asked: dict[str, Any]) -> Any:
+    """A kept answer says it is stored and what it continues, whatever the upstream (which
+    got the whole conversation and no id) said."""
+    if isinstance(answer, dict):
+        answer["store"] = True
+        answer["previous_response_id"] = asked.get("previous_response_id")
+    return answer
+
+
+async def _keep(
+    state: AppState, user_id: str, token_id: str, asked: dict[str, Any], answer: object
+) -> None:
+    if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
+        return
+    _as_asked(answer, asked)
+    # An id too long to keep (ValueError): the answer was sent, it is not stored.
+    with suppress(ValueError):
+        await responses_store.remember(
+            state, user_id=user_id, token_id=token_id, request_payload=asked, response_object=answer
+        )
+
+
+class _FinalResponse:
+    """The response object of a stream's terminal event, read from what the client got."""
+
+    __slots__ = ("_events", "response")
+
+    def __init__(self) -> None:
+        self._events = SseDeframer()
+        self.response: dict[str, Any] | None = None
+
+    def feed(self, block: bytes) -> None:
+        for name, data in self._events.feed(block):
+            if name in TERMINAL_EVENTS:
+                event = orjson.loads(data)
+                if isinstance(event, dict) and isinstance(event.get("response"), dict):
+                    self.response = event["response"]
