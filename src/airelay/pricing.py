@@ -102,11 +102,19 @@ def token_cost(usage: Usage, price: Price, multiplier: Fraction | None = None) -
 
 
 def worst_case(
-    price: Price, prompt_tokens: int, max_output_tokens: int | None, choices: int = 1
+    price: Price,
+    prompt_tokens: int,
+    max_output_tokens: int | None,
+    choices: int = 1,
+    *,
+    cache_writes: bool = True,
 ) -> int:
-    """The most a chat call can cost: every prompt token at the dearest input-side price
-    (a cache write may cost more than uncached input), the output cap reached."""
+    """The most a call can cost: every prompt token at the dearest input-side price (a
+    cache write may cost more than uncached input, where the answer can report writes),
+    the output cap reached."""
     output = max_output_tokens if max_output_tokens is not None else price.max_output_tokens
-    input_price = max(price.input, price.read, price.write_5m, price.write_1h)
+    input_price = max(price.input, price.read)
+    if cache_writes:
+        input_price = max(input_price, price.write_5m, price.write_1h)
     per_million = prompt_tokens * input_price + output * max(choices, 1) * price.output
     return -(-per_million // PER_MILLION) + price.per_request

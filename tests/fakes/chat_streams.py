@@ -213,8 +213,32 @@ def gemini_without_usage(model: str) -> list[bytes]:
     ]
 
 
+def responses_without_usage(model: str) -> list[bytes]:
+    base = {"id": "resp_nousage", "object": "response", "created_at": 1, "model": model}
+    item = {"id": "msg_1", "type": "message", "role": "assistant", "content": []}
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    part = {"type": "output_text", "text": WORDS, "annotations": []}
+    done_item = {**item, "status": "completed", "content": [part]}
+    events = [
+        ("response.created", {"response": {**base, "status": "in_progress", "usage": None}}),
+        ("response.output_item.added", {"output_index": 0, "item": item}),
+        ("response.output_text.delta", {**where, "delta": WORDS[:20]}),
+        ("response.output_text.delta", {**where, "delta": WORDS[20:]}),
+        ("response.output_item.done", {"output_index": 0, "item": done_item}),
+        (
+            "response.completed",
+            {"response": {**base, "status": "completed", "output": [done_item], "usage": None}},
+        ),
+    ]
+    return [
+        _sse({"type": name, "sequence_number": n, **data}, name)
+        for n, (name, data) in enumerate(events)
+    ]
+
+
 NO_USAGE_STREAMS = {
     "openai": openai_without_usage,
     "anthropic": anthropic_without_usage,
     "gemini": gemini_without_usage,
+    "responses": responses_without_usage,
 }

@@ -811,7 +811,7 @@ def test_decode_thinking_tool_choice_and_unrepresentable_blocks() -> None:
             "'max_tokens'",
         ),
         ({"model": "m", "max_tokens": 1, "messages": []}, "'messages'"),
-        ({"model": "m", "max_tokens": 1, "messages": [{"role": "system", "content": "q"}]}, "role"),
+        ({"model": "m", "max_tokens": 1, "messages": [{"role": "tool", "content": "q"}]}, "role"),
         ({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": 5}]}, "content"),
         (
             {

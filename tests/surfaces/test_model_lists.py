@@ -47,8 +47,9 @@ def _listed(gateway: Gateway, key: str) -> dict[str, list[str]]:
 def test_every_endpoint_the_key_may_use(gateway: Gateway, admin: Admin, models: Models) -> None:
     key = admin.create_token(permissions=["chat", "embeddings"])["key"]
     listed = _listed(gateway, key)
-    assert listed[models.chat] == ["chat"]
-    assert listed[models.both] == ["chat", "embeddings"]
+    # A chat channel also serves the Responses API (translated): both are listed.
+    assert listed[models.chat] == ["chat", "responses"]
+    assert listed[models.both] == ["chat", "responses", "embeddings"]
     assert listed[models.embed] == ["embeddings"]
     assert models.unpriced not in listed
     sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0, timeout=30)
@@ -63,7 +64,7 @@ def test_only_what_the_permissions_open(gateway: Gateway, admin: Admin, models: 
     assert models.chat not in listed
     chat_only = admin.create_token(permissions=["chat"])["key"]
     listed = _listed(gateway, chat_only)
-    assert models.embed not in listed and listed[models.both] == ["chat"]
+    assert models.embed not in listed and listed[models.both] == ["chat", "responses"]
     sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key=chat_only, max_retries=0)
     with pytest.raises(openai.NotFoundError):
         sdk.models.retrieve(models.embed)

@@ -89,6 +89,7 @@ class AnthropicWire:
     sse = SseStyle(named=True, end=b"\n\n")
     inline_images_only = False
     bytes_per_token = 3  # CJK: three UTF-8 bytes, about one token per character
+    cache_writes = True
     end_marks: tuple[bytes, ...] = (STOP_MARK,)
 
     def ends(self, name: str | None, data: bytes) -> bool:

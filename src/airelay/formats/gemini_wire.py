@@ -66,6 +66,7 @@ class GeminiWire:
     sse = SseStyle(named=False, end=b"\r\n\r\n")
     inline_images_only = True
     bytes_per_token = 3  # CJK: three UTF-8 bytes, about one token per character
+    cache_writes = True
     end_marks: tuple[bytes, ...] = (FINISH,)
 
     def ends(self, name: str | None, data: bytes) -> bool:

@@ -80,6 +80,7 @@ class OllamaWire:
     sse = SseStyle(named=False, end=b"\n")  # never a client's framing: lines, if ever
     inline_images_only = True  # ``images`` holds base64 data, never a URL
     bytes_per_token = 3  # CJK: three UTF-8 bytes, about one token per character
+    cache_writes = True
     end_marks: tuple[bytes, ...] = DONE_MARKS
 
     def ends(self, name: str | None, data: bytes) -> bool:

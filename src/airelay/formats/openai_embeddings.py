@@ -124,6 +124,7 @@ class EmbeddingsBody:
     name = WireFormat.OPENAI_EMBEDDINGS
     # A token id takes at least two bytes of the body (a digit and a comma or bracket).
     bytes_per_token = 2
+    cache_writes = False
 
     def same_format_body(self, request: Request, upstream_model: str) -> bytes:
         if upstream_model == request.model:

@@ -77,6 +77,7 @@ class OpenAIWire:
     sse = SseStyle(named=False, end=b"\n\n")
     inline_images_only = False
     bytes_per_token = 3  # CJK: three UTF-8 bytes, about one token per character
+    cache_writes = True
     end_marks: tuple[bytes, ...] = (DONE,)
 
     def ends(self, name: str | None, data: bytes) -> bool:

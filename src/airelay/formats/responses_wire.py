@@ -121,6 +121,7 @@ class ResponsesWire:
     sse = SseStyle(named=True, end=b"\n\n")
     inline_images_only = False
     bytes_per_token = 3  # CJK: three UTF-8 bytes, about one token per character
+    cache_writes = True
     end_marks: tuple[bytes, ...] = _END_MARKS
 
     def ends(self, name: str | None, data: bytes) -> bool:

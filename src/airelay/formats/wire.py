@@ -54,6 +54,9 @@ class Body(Protocol):
     #: The fewest bytes of a request body one prompt token takes: a reservation bounds the
     #: prompt by the body's length divided by this.
     bytes_per_token: int
+    #: Whether an answer may report prompt-cache writes, priced above uncached input: the
+    #: reservation then prices the prompt at the dearest input-side price.
+    cache_writes: bool
 
     def same_format_body(self, request: Request, upstream_model: str) -> bytes:
         """The client's bytes for an upstream of the same format, changed only where the

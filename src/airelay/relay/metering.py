@@ -102,6 +102,7 @@ async def open_meter(
     prompt_tokens: int,
     max_output_tokens: int | None,
     choices: int = 1,
+    cache_writes: bool = True,
 ) -> Meter:
     """403 for a model without a price or a key whose quota is spent, 402 when the
     balance cannot cover the worst case; otherwise the reserved meter."""
@@ -112,7 +113,7 @@ async def open_meter(
             f"The model '{model}' has no price set; the operator must price it "
             "(0 for free) before it can be called.",
         )
-    amount = worst_case(price, prompt_tokens, max_output_tokens, choices)
+    amount = worst_case(price, prompt_tokens, max_output_tokens, choices, cache_writes=cache_writes)
     try:
         # The quota is checked and the worst case reserved against it in one step (the
         # key's spend may be read first): a burst cannot pass the check all at once.

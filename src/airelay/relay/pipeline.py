@@ -169,6 +169,7 @@ async def _reserve(wallets: Wallets, snapshot: Snapshot, record: KeyRecord, call
         prompt_tokens=prompt_upper_bound(len(call.body), passed.bytes_per_token),
         max_output_tokens=max_output,
         choices=choices,
+        cache_writes=passed.cache_writes,
     )
 
 
