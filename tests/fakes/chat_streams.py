@@ -222,8 +222,11 @@ def responses_without_usage(model: str) -> list[bytes]:
     events = [
         ("response.created", {"response": {**base, "status": "in_progress", "usage": None}}),
         ("response.output_item.added", {"output_index": 0, "item": item}),
+        ("response.content_part.added", {**where, "part": {**part, "text": ""}}),
         ("response.output_text.delta", {**where, "delta": WORDS[:20]}),
         ("response.output_text.delta", {**where, "delta": WORDS[20:]}),
+        ("response.output_text.done", {**where, "text": WORDS}),
+        ("response.content_part.done", {**where, "part": part}),
         ("response.output_item.done", {"output_index": 0, "item": done_item}),
         (
             "response.completed",

@@ -68,7 +68,27 @@ def read_gemini(gateway: Gateway, key: str, model: str) -> tuple[str, int, int]:
     return text, usage.prompt_token_count or 0, completion
 
 
-CLIENTS = {"openai": read_openai, "anthropic": read_anthropic, "gemini": read_gemini}
+def read_responses(gateway: Gateway, key: str, model: str) -> tuple[str, int, int]:
+    sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0, timeout=30)
+    with sdk.responses.stream(model=model, input=PROMPT) as stream:
+        final = stream.get_final_response()
+    assert final.usage is not None, "response.completed carries no usage"
+    return final.output_text, final.usage.input_tokens, final.usage.output_tokens
+
+
+CLIENTS = {
+    "openai": read_openai,
+    "anthropic": read_anthropic,
+    "gemini": read_gemini,
+    "responses": read_responses,
+}
+# The channel of each upstream format: (type, endpoints, base URL path).
+CHANNELS = {
+    "openai": ("openai", ["chat"], "/v1"),
+    "anthropic": ("anthropic", ["chat"], ""),
+    "gemini": ("gemini", ["chat"], ""),
+    "responses": ("openai", ["responses"], "/v1"),
+}
 PAIRS = [(c, u) for c in CLIENTS for u in NO_USAGE_STREAMS]
 
 
@@ -83,9 +103,13 @@ def test_client_is_told_the_billed_estimate(
     gateway: Gateway, admin: Admin, server: ScriptedServer, client: str, channel_fmt: str
 ) -> None:
     model = unique_model(f"nousage-{channel_fmt}")
-    base_url = server.origin + ("/v1" if channel_fmt == "openai" else "")
+    kind, endpoints, path = CHANNELS[channel_fmt]
     admin.create_channel(
-        type=channel_fmt, base_url=base_url, api_keys=["sk-nousage-upstream"], models=[model]
+        type=kind,
+        base_url=server.origin + path,
+        api_keys=["sk-nousage-upstream"],
+        models=[model],
+        endpoints=endpoints,
     )
     server.script(Raw.sse(*NO_USAGE_STREAMS[channel_fmt](model)))
     user = admin.create_user()
