@@ -105,7 +105,7 @@ class WalletSettings:
     max_hold: int = 10**12  # $100
     # The least time between two flushes: queued rows are written at once after a quiet
     # spell, and at most this often under load. What a kill -9 loses is about this long.
-    flush_interval: float = 0.05
+    flush_interval: float = 0.25
     # How long a failed flush waits before it is retried.
     retry_seconds: float = 0.25
     # Batch ids are kept this long: a batch retried later could be written twice (its rows'
