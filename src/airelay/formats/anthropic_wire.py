@@ -9,7 +9,7 @@ import orjson
 from airelay.formats.anthropic_codec import CODEC
 from airelay.formats.anthropic_stream import encode_usage
 from airelay.formats.names import WireFormat
-from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object
+from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object, renamed
 from airelay.formats.text import answer_text, request_text
 from airelay.formats.usage import Usage, from_anthropic
 from airelay.formats.wire import Request, SseStyle
@@ -117,9 +117,7 @@ class AnthropicWire:
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:
         document = json_object(body)
         usage = from_anthropic(document.get("usage"))
-        if upstream_model != public_model and document.get("model") == upstream_model:
-            document["model"] = public_model
-            body = orjson.dumps(document)
+        body = renamed(body, document, upstream_model, public_model)
         return body, usage, document
 
     def answer_text(self, document: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ import orjson
 from airelay.formats.names import WireFormat
 from airelay.formats.ollama_codec import CODEC
 from airelay.formats.ollama_stream import decode_usage
-from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object
+from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object, renamed
 from airelay.formats.text import answer_text, request_text
 from airelay.formats.usage import Usage
 from airelay.formats.wire import Request, SseStyle
@@ -106,9 +106,7 @@ class OllamaWire:
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:
         document = json_object(body)
         usage = decode_usage(document)
-        if upstream_model != public_model and document.get("model") == upstream_model:
-            document["model"] = public_model
-            body = orjson.dumps(document)
+        body = renamed(body, document, upstream_model, public_model)
         return body, usage, document
 
     def answer_text(self, document: dict[str, Any]) -> str:

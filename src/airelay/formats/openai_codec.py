@@ -20,6 +20,8 @@ from typing import Any, Literal
 import orjson
 
 from airelay.formats.codec import Codec, module_codec
+from airelay.formats.fields import number as _number
+from airelay.formats.fields import optional as _opt
 from airelay.formats.ir import (
     Audio,
     ChatRequest,
@@ -120,30 +122,11 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool = False)
     return request
 
 
-def _opt(body: Json, key: str, kind: type[Any]) -> Any:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        names = {"str": "a string", "bool": "a boolean", "int": "an integer", "dict": "an object"}
-        raise ValueError(f"'{key}' must be {names.get(kind.__name__, kind.__name__)}")
-    return value
-
-
 def _positive(body: Json, key: str) -> int | None:
     value = _opt(body, key, int)
     if value is not None and value < 1:
         raise ValueError(f"'{key}' must be a positive integer")
     return value  # type: ignore[no-any-return]
-
-
-def _number(body: Json, key: str) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"'{key}' must be a number")
-    return float(value)
 
 
 def _decode_message(index: int, message: object) -> Message:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from airelay.formats.names import WireFormat
-from airelay.formats.passthrough import json_object
+from airelay.formats.passthrough import json_object, renamed
 from airelay.formats.usage import Usage
 from airelay.formats.wire import Request
 
@@ -143,9 +143,7 @@ class EmbeddingsBody:
         document = json_object(body)
         if not isinstance(document.get("data"), list):
             raise ValueError("the answer has no 'data' list")
-        if upstream_model != public_model and document.get("model") == upstream_model:
-            document["model"] = public_model
-            body = orjson.dumps(document)
+        body = renamed(body, document, upstream_model, public_model)
         return body, usage_of(document), document
 
     def answer_text(self, document: dict[str, Any]) -> str:

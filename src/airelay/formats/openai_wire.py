@@ -11,7 +11,7 @@ from airelay.formats.names import WireFormat
 from airelay.formats.openai_chat import DONE, ChunkRewriter
 from airelay.formats.openai_codec import CODEC
 from airelay.formats.openai_stream import encode_usage
-from airelay.formats.passthrough import BLOCK, Renamer, first_event, json_object
+from airelay.formats.passthrough import BLOCK, Renamer, first_event, json_object, renamed
 from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
 from airelay.formats.wire import Request, SseStyle
@@ -115,9 +115,7 @@ class OpenAIWire:
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:
         document = json_object(body)
         usage = openai_chat.usage_from(document)
-        if upstream_model != public_model and document.get("model") == upstream_model:
-            document["model"] = public_model
-            body = orjson.dumps(document)
+        body = renamed(body, document, upstream_model, public_model)
         return body, usage, document
 
     def answer_text(self, document: dict[str, Any]) -> str:

@@ -124,6 +124,15 @@ def loads_object(data: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def renamed(body: bytes, document: dict[str, Any], upstream_model: str, public_model: str) -> bytes:
+    """A whole answer's bytes naming the public model: re-encoded from ``document`` (which
+    is changed too) only when the upstream's name is there to replace."""
+    if upstream_model != public_model and document.get("model") == upstream_model:
+        document["model"] = public_model
+        return orjson.dumps(document)
+    return body
+
+
 def json_object(body: bytes) -> dict[str, Any]:
     """A whole answer parsed. Raises ``ValueError`` for a body that is not a JSON object:
     the caller tries the next channel rather than pass on bytes no SDK can read."""

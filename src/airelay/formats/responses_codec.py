@@ -23,6 +23,8 @@ from typing import Any
 import orjson
 
 from airelay.formats.codec import Codec, module_codec
+from airelay.formats.fields import number as _number
+from airelay.formats.fields import optional as _opt
 from airelay.formats.ir import (
     ChatRequest,
     ChatResponse,
@@ -168,25 +170,6 @@ def _decode_request(body: Any, *, model: str | None, stream: bool) -> ChatReques
         raise ValueError("'include' must be an array of strings")
     request.include_usage = request.stream
     return request
-
-
-def _opt(body: Json, key: str, kind: type[Any]) -> Any:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        names = {"str": "a string", "bool": "a boolean", "int": "an integer", "dict": "an object"}
-        raise ValueError(f"'{key}' must be {names.get(kind.__name__, kind.__name__)}")
-    return value
-
-
-def _number(body: Json, key: str) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"'{key}' must be a number")
-    return float(value)
 
 
 def _decode_items(items: list[Any]) -> list[Message]:

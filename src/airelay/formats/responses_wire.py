@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from airelay.formats.names import WireFormat
-from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object
+from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object, renamed
 from airelay.formats.responses_codec import CODEC
 from airelay.formats.responses_shapes import (
     END_EVENTS,
@@ -153,9 +153,7 @@ class ResponsesWire:
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:
         document = json_object(body)
         usage = decode_usage(document.get("usage"))
-        if upstream_model != public_model and document.get("model") == upstream_model:
-            document["model"] = public_model
-            body = orjson.dumps(document)
+        body = renamed(body, document, upstream_model, public_model)
         return body, usage, document
 
     def answer_text(self, document: dict[str, Any]) -> str:
