@@ -15,6 +15,8 @@ from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
 
+from airelay.surfaces.responses_api import _FinalResponse
+
 KINDS = ["native", "openai", "anthropic"]
 
 
@@ -106,3 +108,23 @@ def test_store_false_keeps_nothing_and_ids_are_per_user(
         other.responses.retrieve(kept.id)
     with pytest.raises(openai.BadRequestError):
         other.responses.create(model=models["openai"], input="hi", previous_response_id=kept.id)
+
+
+def test_the_terminal_event_is_found_however_the_stream_is_cut() -> None:
+    stream = b"".join(
+        [
+            b'event: response.created\ndata: {"type":"response.created","response":{"id":"r"}}\n\n',
+            b"event: response.output_text.delta\n"
+            b'data: {"type":"x","delta":"response.completed"}\n\n',
+            b"event: response.completed\n"
+            b'data: {"type":"response.completed","response":{"id":"r","status":"completed"}}\n\n',
+        ]
+    )
+    for cut in range(1, len(stream)):
+        final = _FinalResponse()
+        final.feed(stream[:cut])
+        final.feed(stream[cut:])
+        assert final.response == {"id": "r", "status": "completed"}, cut
+    cut_short = _FinalResponse()
+    cut_short.feed(stream[: stream.index(b"event: response.completed")])
+    assert cut_short.response is None

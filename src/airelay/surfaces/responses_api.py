@@ -28,6 +28,7 @@ from airelay.relay.pipeline import Whole, run_call
 from airelay.state import REQUEST_ID, STATE, AppState
 from airelay.surfaces import responses_store
 from airelay.surfaces.relay_response import respond
+from airelay.surfaces.responses import parse_json
 
 ENDPOINT = "/v1/responses"
 
@@ -39,10 +40,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     record = authenticate(
         snapshot, extract_key(request.headers, request.query), remote=request.remote
     )
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+    payload = parse_json(body)
     asked = payload  # the client's own request, as a stored response keeps it
     if isinstance(payload, dict) and payload.get("previous_response_id") is not None:
         payload, body = await _continued(state, record.user_id, payload)
@@ -85,8 +83,9 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         return response
     final = _FinalResponse()
     response = await respond(request, outcome, final.feed)
-    if final.response is not None:
-        await _keep(state, record.user_id, record.id, asked, final.response)
+    kept = final.response
+    if kept is not None:
+        await _keep(state, record.user_id, record.id, asked, kept)
     return response
 
 
@@ -126,18 +125,42 @@ async def _keep(
         )
 
 
-class _FinalResponse:
-    """The response object of a stream's terminal event, read from what the client got."""
+# The terminal events, as every Responses stream names them (``event: ...``).
+_TERMINAL_MARKS = tuple(b"event: " + name.encode() for name in sorted(TERMINAL_EVENTS))
+_MARK_LEN = max(map(len, _TERMINAL_MARKS))
 
-    __slots__ = ("_events", "response")
+
+class _FinalResponse:
+    """The response object of a stream's terminal event, read from what the client got:
+    blocks are only searched for the event's name (it may straddle two blocks) until it
+    shows, and only what follows it is parsed."""
+
+    __slots__ = ("_kept", "_tail")
 
     def __init__(self) -> None:
-        self._events = SseDeframer()
-        self.response: dict[str, Any] | None = None
+        self._tail = b""
+        self._kept: bytearray | None = None
 
     def feed(self, block: bytes) -> None:
-        for name, data in self._events.feed(block):
+        if self._kept is not None:
+            self._kept += block
+            return
+        seen = self._tail + block
+        for mark in _TERMINAL_MARKS:
+            at = seen.find(mark)
+            if at >= 0:
+                self._kept = bytearray(seen[at:])
+                return
+        self._tail = seen[-_MARK_LEN:]
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        if self._kept is None:
+            return None
+        events = SseDeframer()
+        for name, data in [*events.feed(bytes(self._kept)), *events.close()]:
             if name in TERMINAL_EVENTS:
                 event = orjson.loads(data)
                 if isinstance(event, dict) and isinstance(event.get("response"), dict):
-                    self.response = event["response"]
+                    return event["response"]  # type: ignore[no-any-return]
+        return None
