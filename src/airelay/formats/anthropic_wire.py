@@ -112,6 +112,11 @@ class AnthropicWire:
     def prompt_text(self, request: Request) -> str:
         return request_text(request.request_ir())
 
+    def with_usage(self, document: dict[str, Any], usage: Usage) -> bytes:
+        """``usage``, as Anthropic's answers carry it."""
+        document["usage"] = encode_usage(usage)
+        return orjson.dumps(document)
+
     def whole_usage(
         self, body: bytes, upstream_model: str, public_model: str
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:

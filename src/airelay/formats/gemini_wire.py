@@ -94,6 +94,11 @@ class GeminiWire:
     def prompt_text(self, request: Request) -> str:
         return request_text(request.request_ir())
 
+    def with_usage(self, document: dict[str, Any], usage: Usage) -> bytes:
+        """``usageMetadata``, as Google's answers carry it."""
+        document["usageMetadata"] = encode_usage(usage)
+        return orjson.dumps(document)
+
     def whole_usage(
         self, body: bytes, upstream_model: str, public_model: str
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:

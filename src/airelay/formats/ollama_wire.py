@@ -15,7 +15,7 @@ import orjson
 
 from airelay.formats.names import WireFormat
 from airelay.formats.ollama_codec import CODEC
-from airelay.formats.ollama_stream import decode_usage
+from airelay.formats.ollama_stream import decode_usage, encode_usage
 from airelay.formats.passthrough import BLOCK, Renamer, json_object, loads_object, renamed
 from airelay.formats.text import answer_text, request_text
 from airelay.formats.usage import Usage
@@ -100,6 +100,11 @@ class OllamaWire:
 
     def prompt_text(self, request: Request) -> str:
         return request_text(request.request_ir())
+
+    def with_usage(self, document: dict[str, Any], usage: Usage) -> bytes:
+        """The counts, as Ollama's answers carry them."""
+        document.update(encode_usage(usage))
+        return orjson.dumps(document)
 
     def whole_usage(
         self, body: bytes, upstream_model: str, public_model: str

@@ -137,6 +137,14 @@ class EmbeddingsBody:
     def prompt_text(self, request: Request) -> str:
         return prompt_text(request.payload)
 
+    def with_usage(self, document: dict[str, Any], usage: Usage) -> bytes:
+        """``usage``, as OpenAI's embeddings carry it (input only)."""
+        document["usage"] = {
+            "prompt_tokens": usage.prompt_tokens,
+            "total_tokens": usage.prompt_tokens,
+        }
+        return orjson.dumps(document)
+
     def whole_usage(
         self, body: bytes, upstream_model: str, public_model: str
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:

@@ -110,6 +110,11 @@ class OpenAIWire:
     def prompt_text(self, request: Request) -> str:
         return openai_chat.prompt_text(request.payload)
 
+    def with_usage(self, document: dict[str, Any], usage: Usage) -> bytes:
+        """``usage``, as OpenAI's answers carry it."""
+        document["usage"] = encode_usage(usage)
+        return orjson.dumps(document)
+
     def whole_usage(
         self, body: bytes, upstream_model: str, public_model: str
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:

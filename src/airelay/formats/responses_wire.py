@@ -148,6 +148,11 @@ class ResponsesWire:
     def prompt_text(self, request: Request) -> str:
         return prompt_text(request.payload)
 
+    def with_usage(self, document: dict[str, Any], usage: Usage) -> bytes:
+        """``usage``, as the Responses API's answers carry it."""
+        document["usage"] = encode_usage(usage)
+        return orjson.dumps(document)
+
     def whole_usage(
         self, body: bytes, upstream_model: str, public_model: str
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:

@@ -72,6 +72,11 @@ class Body(Protocol):
         """The prompt's text, for an offline estimate when the upstream reports no usage."""
         ...
 
+    def with_usage(self, document: dict[str, Any], usage: Usage) -> bytes:
+        """A whole answer that came without usage, carrying ``usage`` (the gateway's count,
+        which it bills) in the format's own fields."""
+        ...
+
     def whole_usage(
         self, body: bytes, upstream_model: str, public_model: str
     ) -> tuple[bytes, Usage | None, dict[str, Any]]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -39,6 +40,7 @@ from airelay.config import Settings
 from airelay.errors import GatewayError
 from airelay.formats.client_framing import content_type
 from airelay.formats.codec import Untranslatable
+from airelay.formats.ir import ChatResponse
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import body as format_body
 from airelay.formats.registry import codec, wire
@@ -52,7 +54,7 @@ from airelay.relay.affinity import SessionCall, open_session
 from airelay.relay.call import Call
 from airelay.relay.collaborators import Relay
 from airelay.relay.endpoints import channel_endpoint, channel_format
-from airelay.relay.estimate import settle_on_estimate
+from airelay.relay.estimate import estimate_usage, settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, Unusable, call_with_failover
 from airelay.relay.images import inline_remote_images
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
@@ -67,6 +69,16 @@ class Whole:
     status: int
     body: bytes
     content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Unbilled(Whole):
+    """A 200 whose upstream reported no usage: counted offline, then ``rebody(usage)`` is
+    the answer carrying that count (what the client is told is what it is billed)."""
+
+    channel_id: str
+    text: str
+    rebody: Callable[[Usage], bytes]
 
 
 @dataclass(slots=True)
@@ -186,10 +198,17 @@ async def _stream_call(
         answer.meter.release()
         relay.admission.leave()
         raise
-    answer.served()
     if isinstance(result, Whole):
-        relay.admission.leave()
+        try:
+            result = await _billed(answer, result)
+        except BaseException:
+            answer.meter.release()
+            raise
+        finally:
+            relay.admission.leave()
+        answer.served()
         return result
+    answer.served()
     return Streamed(
         call=answer.call,
         upstream=result,
@@ -224,6 +243,16 @@ async def _whole_call(relay: Relay, channels: list[ChannelRecord], answer: _Answ
     return task.result()
 
 
+async def _billed(answer: _Answer, result: Whole) -> Whole:
+    """``result``, settled: an answer that came without usage is counted offline (in a
+    thread when long) and carries that count, which is what the call is billed."""
+    if not isinstance(result, _Unbilled):
+        return result
+    usage = await estimate_usage(answer.call, result.text)
+    answer.meter.settle(usage, channel_id=result.channel_id, status=answer.status)
+    return Whole(200, result.rebody(usage), result.content_type)
+
+
 def _wake(done: asyncio.Future[None], _task: asyncio.Future[Whole]) -> None:
     if not done.done():
         done.set_result(None)
@@ -235,6 +264,7 @@ async def _whole_answer(relay: Relay, channels: list[ChannelRecord], answer: _An
             relay.upstream, channels, answer.attempt, answer.accept, stream=False
         )
         assert isinstance(result, Whole)  # a non-stream call is never answered as a stream
+        result = await _billed(answer, result)
         answer.served()
         return result
     except asyncio.CancelledError:
@@ -436,26 +466,43 @@ def _whole(call: Call, result: Completed, meter: Meter, status: int) -> Whole:
         message = upstream_error_message(result.body, result.channel)
         error = codec(call.client).error_body(result.status, message, None)
         return Whole(result.status, orjson.dumps(error), "application/json")
+    rebody: Callable[[Usage], bytes]
     try:
         if fmt == call.client:
             passed = format_body(fmt)
             body, usage, document = passed.whole_usage(result.body, upstream_model, call.model)
+            usage = _counted(usage)
             if usage is None:
                 text = passed.answer_text(document)
+                rebody = functools.partial(passed.with_usage, document)
         else:
             answer = codec(fmt).decode_response(orjson.loads(result.body))
             answer.model = call.model
             body = orjson.dumps(codec(call.client).encode_response(answer, call.request_ir()))
-            usage = answer.usage
+            usage = _counted(answer.usage)
             if usage is None:
                 text = answer_text(answer)
+                rebody = functools.partial(_with_usage, call, answer)
     except (ValueError, LookupError, TypeError, AttributeError) as exc:
         raise Unusable(f"the upstream answered 200 in an unexpected shape ({_why(exc)})") from exc
     if usage is None:
-        settle_on_estimate(meter, call, text, channel_id=result.channel.id, status=status)
-    else:
-        meter.settle(usage, channel_id=result.channel.id, status=status)
+        # Counted before the answer goes out (in a thread when long), and told to the client.
+        return _Unbilled(200, body, "application/json", result.channel.id, text, rebody)
+    meter.settle(usage, channel_id=result.channel.id, status=status)
     return Whole(200, body, "application/json")
+
+
+def _counted(usage: Usage | None) -> Usage | None:
+    """An upstream's usage, or None when it counted nothing (some compatible upstreams
+    answer zeros): no answer comes from an empty prompt."""
+    if usage is None or (usage.prompt_tokens == 0 and usage.completion_tokens == 0):
+        return None
+    return usage
+
+
+def _with_usage(call: Call, answer: ChatResponse, usage: Usage) -> bytes:
+    answer.usage = usage
+    return orjson.dumps(codec(call.client).encode_response(answer, call.request_ir()))
 
 
 def _why(exc: Exception) -> str:
