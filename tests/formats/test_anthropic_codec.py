@@ -650,6 +650,7 @@ def test_parameters_map_and_defaults_apply() -> None:
         "stop_sequences": ["END"],
         "metadata": {"user_id": "u-1"},
         "stream": True,
+        "system": codec.JSON_ONLY,  # no JSON mode without a schema: asked for in words
     }
     only_top_p = codec.encode_request(ask(Message("user", [Text("q")]), top_p=0.5))
     assert only_top_p["top_p"] == 0.5
@@ -1295,13 +1296,26 @@ def anthropic_meaning(request: ChatRequest) -> ChatRequest:
             p for p in message.parts if not (isinstance(p, Reasoning) and not p.signature)
         ]
         messages.append(Message(message.role, parts))
+    # A JSON schema goes as ``output_config.format`` (its name and strictness are not
+    # Anthropic's); a bare JSON object is asked for in the system prompt.
+    fmt = request.response_format or {}
+    spec = fmt.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    kept = None
+    if fmt.get("type") == "json_schema" and isinstance(schema, dict):
+        kept = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    elif fmt:
+        if messages and messages[0].role == "system":
+            messages[0] = Message("system", [*messages[0].parts, Text(codec.JSON_ONLY)])
+        else:
+            messages.insert(0, Message("system", [Text(codec.JSON_ONLY)]))
     request = dataclasses.replace(
         request,
         messages=messages,
         max_tokens=request.max_tokens or 4096,
         n=None,
         seed=None,
-        response_format=None,
+        response_format=kept,
         include_usage=False,
     )
     choice = request.tool_choice
@@ -1382,3 +1396,18 @@ def test_streamed_response_says_what_the_response_says(
         # usage has no such field): a stream whose usage comes at the end cannot set it.
         whole["usage"]["cache_creation"] = None
     assert sdk_message(events) == whole
+
+
+def test_structured_output_maps_both_ways() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    openai_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    body = codec.encode_request(ask(Message("user", [Text("q")]), response_format=openai_format))
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    expected = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    assert codec.decode_request(body).response_format == expected
+    beta = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}]}
+    beta["output_format"] = {"type": "json_schema", "schema": schema}
+    assert codec.decode_request(beta).response_format == expected
+    for bad in ({"type": "json_object"}, {"type": "json_schema"}, "json"):
+        with pytest.raises(ValueError, match=r"output_config\.format"):
+            codec.decode_request({**beta, "output_config": {"format": bad}})
