@@ -6,7 +6,7 @@ read with its official SDK."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import anthropic
 import openai
@@ -104,6 +104,20 @@ def test_client_is_told_the_billed_estimate(
     gateway: Gateway, admin: Admin, server: ScriptedServer, client: str, channel_fmt: str
 ) -> None:
     model = unique_model(f"nousage-{channel_fmt}")
+    server.script(Raw.sse(*NO_USAGE_STREAMS[channel_fmt](model)))
+    told_what_is_billed(gateway, admin, server, CLIENTS[client], channel_fmt, model)
+
+
+def told_what_is_billed(
+    gateway: Gateway,
+    admin: Admin,
+    server: ScriptedServer,
+    read: Callable[[Gateway, str, str], tuple[str, int, int]],
+    channel_fmt: str,
+    model: str,
+) -> None:
+    """A channel of ``channel_fmt`` on the scripted server serves ``model``; the usage
+    ``read`` reports to the client equals the usage row's, counted offline."""
     kind, endpoints, path = CHANNELS[channel_fmt]
     admin.create_channel(
         type=kind,
@@ -112,11 +126,10 @@ def test_client_is_told_the_billed_estimate(
         models=[model],
         endpoints=endpoints,
     )
-    server.script(Raw.sse(*NO_USAGE_STREAMS[channel_fmt](model)))
     user = admin.create_user()
     key = str(admin.create_token(user["id"])["key"])
 
-    text, prompt, completion = CLIENTS[client](gateway, key, model)
+    text, prompt, completion = read(gateway, key, model)
 
     assert text == WORDS
     [row] = usage_rows(gateway.settings.database_url, user["id"])
@@ -223,22 +236,5 @@ def test_a_whole_answer_tells_the_billed_estimate(
     gateway: Gateway, admin: Admin, server: ScriptedServer, client: str, channel_fmt: str
 ) -> None:
     model = unique_model(f"nousage-whole-{channel_fmt}")
-    kind, endpoints, path = CHANNELS[channel_fmt]
-    admin.create_channel(
-        type=kind,
-        base_url=server.origin + path,
-        api_keys=["sk-nousage-upstream"],
-        models=[model],
-        endpoints=endpoints,
-    )
     server.script(Raw.json(orjson.dumps(whole_without_usage(channel_fmt, model))))
-    user = admin.create_user()
-    key = str(admin.create_token(user["id"])["key"])
-
-    text, prompt, completion = WHOLE_CLIENTS[client](gateway, key, model)
-
-    assert text == WORDS
-    [row] = usage_rows(gateway.settings.database_url, user["id"])
-    assert row["status"] == 200
-    assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0  # counted offline
-    assert (prompt, completion) == (row["prompt_tokens"], row["completion_tokens"])
+    told_what_is_billed(gateway, admin, server, WHOLE_CLIENTS[client], channel_fmt, model)

@@ -22,6 +22,7 @@ from airelay.formats.anthropic_fields import (
     string,
     strings,
 )
+from airelay.formats.anthropic_output import JSON_ONLY, decode_output_format, structured
 from airelay.formats.anthropic_stream import (
     AnthropicStreamDecoder,
     AnthropicStreamEncoder,
@@ -127,49 +128,10 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool = False)
         tools=tools,
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
         thinking=thinking,
-        response_format=_decode_output_format(body),
+        response_format=decode_output_format(body),
         user=user if isinstance(user, str) and user else None,
         stream=bool(stream_value),
     )
-
-
-# What a caller asking for "any JSON object" (OpenAI's ``json_object``, Gemini's JSON MIME
-# type without a schema) gets: Anthropic's structured output needs a schema.
-JSON_ONLY = "Answer with one JSON object and nothing else."
-
-
-def _decode_output_format(body: Json) -> Json | None:
-    """``output_config.format`` (or the beta's top-level ``output_format``) as the IR's
-    ``response_format`` (OpenAI's shape)."""
-    config = body.get("output_config")
-    if config is not None and not isinstance(config, dict):
-        raise ValueError("'output_config' must be an object")
-    fmt = (config or {}).get("format")
-    where = "output_config.format"
-    if fmt is None:
-        fmt, where = body.get("output_format"), "output_format"
-    if fmt is None:
-        return None
-    if (
-        not isinstance(fmt, dict)
-        or fmt.get("type") != "json_schema"
-        or not isinstance(fmt.get("schema"), dict)
-    ):
-        raise ValueError(f'\'{where}\' must be {{"type": "json_schema", "schema": {{...}}}}')
-    return {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt["schema"]}}
-
-
-def _structured(response_format: Json | None) -> tuple[Json | None, bool]:
-    """The IR's ``response_format`` as Anthropic takes it: (a JSON schema for
-    ``output_config.format``, or whether to ask for a bare JSON object in words)."""
-    fmt = response_format or {}
-    if fmt.get("type") == "json_schema":
-        spec = fmt.get("json_schema")
-        schema = spec.get("schema") if isinstance(spec, dict) else None
-        if isinstance(schema, dict):
-            return schema, False
-        return None, True
-    return None, fmt.get("type") == "json_object"
 
 
 def _decode_system(system: object, at: str = "system") -> list[Message]:
@@ -364,7 +326,7 @@ def encode_request(request: ChatRequest) -> Json:
         for part in message.parts
         if isinstance(part, Text) and part.text
     ]
-    schema, json_only = _structured(request.response_format)
+    schema, json_only = structured(request.response_format)
     if json_only:  # no JSON mode without a schema here: asked for in words, not dropped
         system.append(JSON_ONLY)
     body: Json = {"model": request.model}
