@@ -8,34 +8,32 @@ import textwrap
 from pathlib import Path
 
 
-def test_encodings_load_in_a_thread_before_the_server_listens(tmp_path: Path) -> None:
-    """A fresh process: once ``start`` returns (the site listens), both encodings are
-    loaded, and they were built off the event loop's thread."""
+def test_the_server_process_counts_tokens_in_a_child_and_never_builds_an_encoding(
+    tmp_path: Path,
+) -> None:
+    """A fresh process serving: no encoding is built in it, before or after a count; the
+    count (exact, as tiktoken gives it) comes from the counting process, which ends with
+    the server."""
     code = f"""
-        import asyncio, pathlib, threading
-        from airelay.billing import tokenizer
+        import asyncio, pathlib
+        from airelay.billing import counter, tokenizer, tokens
         from airelay.config import Settings
         from airelay.server import start
         from airelay.store.migrate import upgrade
 
         url = "sqlite:///{tmp_path}/airelay.db"
         upgrade(url)
-        built_on = []
-        build = tokenizer._build
-        def spy(spec):
-            built_on.append(threading.get_ident())
-            return build(spec)
-        tokenizer._build = spy
 
         async def main():
-            loop_thread = threading.get_ident()
             settings = Settings(database_url=url, data_dir=pathlib.Path("{tmp_path}"), port=0)
             runner, port = await start(settings)
             try:
-                loaded = [tokenizer.is_loaded(n) for n in ("o200k_base", "cl100k_base")]
-                print(loaded, len(built_on), loop_thread in built_on)
+                got = await tokens.count_texts(["hello world", "", "foxes " * 5000], "o200k_base")
+                proc = counter.COUNTER._proc
+                print(got, counter.COUNTER.running, tokenizer.is_loaded("o200k_base"))
             finally:
                 await runner.cleanup()
+            print(proc.returncode is not None, counter.COUNTER.running)
 
         asyncio.run(main())
     """
@@ -43,4 +41,9 @@ def test_encodings_load_in_a_thread_before_the_server_listens(tmp_path: Path) ->
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[True, True] 2 False"
+    from airelay.billing import tokenizer
+
+    expected = [
+        tokenizer.count(text, "o200k_base") for text in ("hello world", "", "foxes " * 5000)
+    ]
+    assert result.stdout.split("\n")[:2] == [f"{expected} True False", "True False"]

@@ -39,8 +39,6 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
     env = EnvProxies(os.environ) if settings.upstream_trust_env else None
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
-        # Before the site listens: loading holds the GIL for a while (billing.tokens).
-        await tokens.load_encodings()
         engine = create_engine(settings.database_url)
         box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
         cache = ConfigCache(engine, box, settings.config_poll_seconds)
@@ -90,7 +88,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         finally:
             await retention.stop()
             await stored_responses.stop()
-            await tokens.settled()  # usage counted in threads, before the last flush
+            await tokens.settled()  # usage being counted, before the last flush
             await wallets.stop()
             await cache.stop()
             await http.close()

@@ -1,6 +1,6 @@
 """The usage a stream without upstream usage is billed and told: counted at once, without
-even yielding to the event loop, for short texts; in a worker thread for long ones, with
-the same count."""
+even yielding to the event loop, for short texts when the encoding is loaded here; by the
+counting process for long ones, with the same count."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import asyncio
 from typing import Any
 
 from airelay.billing import tokenizer
-from airelay.billing.tokens import INLINE_CHARS, estimate_tokens
+from airelay.billing.tokens import INLINE_CHARS, estimate_tokens, settled
 from airelay.formats.names import WireFormat
+from airelay.formats.usage import Usage
 from airelay.relay.estimate import estimate_usage
 
 PROMPT = "What do foxes eat?"
@@ -39,8 +40,15 @@ def test_short_texts_are_counted_without_yielding() -> None:
     asyncio.run(main())
 
 
-def test_long_texts_are_counted_in_a_thread_to_the_same_count() -> None:
+def test_long_texts_are_counted_off_the_loop_to_the_same_count() -> None:
     text = "foxes " * INLINE_CHARS
-    usage = asyncio.run(estimate_usage(Call(), text))  # type: ignore[arg-type]
+
+    async def main() -> Usage:
+        try:
+            return await estimate_usage(Call(), text)  # type: ignore[arg-type]
+        finally:
+            await settled()  # the counting process ends with the loop
+
+    usage = asyncio.run(main())
     assert usage.completion_tokens == estimate_tokens(text, "gpt-4o") > INLINE_CHARS // 2
     assert usage.prompt_tokens == estimate_tokens(PROMPT, "gpt-4o")

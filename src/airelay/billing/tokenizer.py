@@ -33,8 +33,8 @@ itself: 26 ms, +5 MB. Counting 100 KB of text with o200k takes ~3 ms for English
 
 Loading is lazy and thread-safe: the first ``encoding(name)`` loads, concurrent callers wait
 for it, later callers get the cached object. Building the ``CoreBPE`` holds the GIL for
-0.1-0.2 s, so a load stalls an event loop even from a worker thread: the server calls
-``preload()`` in a thread at start-up, before it serves (``tokens.load_encodings``).
+0.1-0.2 s, so a load stalls an event loop even from a worker thread: the server counts in
+a child process instead (``counter``), and loads here only when that child is unavailable.
 
 Text is encoded in chunks of at most ``CHUNK_CHARS`` characters, cut where tiktoken's
 pre-tokenizer always starts a new piece (``is_exact_cut``), so the count stays exact.

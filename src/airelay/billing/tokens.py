@@ -46,14 +46,12 @@ for non-text parts, which are not scaled:
   renders tools more compactly, so this errs high); a tool call is its name and arguments.
 
 Counts for billing never stall the event loop. Counting is CPU work: 16 K characters take
-0.7 ms of English, 5 ms of Chinese and 9 ms of varied Unicode, and a prompt may be megabytes.
-``estimate_tokens_then`` counts up to ``INLINE_CHARS`` characters at once (at most about a
-millisecond, cheaper than a thread hop's latency) and anything longer in the loop's default
-executor, then calls back on the loop; tiktoken releases the GIL while it encodes, so the
-loop keeps running. The count stays exact: no sampling a long text, which a caller could
-game. ``load_encodings`` loads every encoding in a thread at start-up, before the server
-listens: building one holds the GIL for 0.1-0.2 s, which would stall a serving loop even
-from a thread.
+0.7 ms of English, 5 ms of Chinese and 9 ms of varied Unicode, and a prompt may be megabytes;
+building an encoding holds the GIL for 0.1-0.4 s and keeps ~70 MB for both. So the serving
+process hands counts to a child process started on the first count and retired when idle
+(``counter``); the loop only awaits the answer. The count stays exact: no sampling a long
+text, which a caller could game. Should the child be unavailable, counts run in a worker
+thread of this process (the encoding then loads there once), short ones inline once loaded.
 """
 
 from __future__ import annotations
@@ -68,7 +66,7 @@ from typing import Any
 
 import orjson
 
-from airelay.billing import tokenizer
+from airelay.billing import counter, tokenizer
 from airelay.billing.tokenizer import EncodingName, TokenizerUnavailable
 from airelay.formats.ir import (
     Audio,
@@ -189,8 +187,9 @@ def estimate_tokens(text: str, model: str | None = None) -> int:
         return _char_estimate(text)
 
 
-# Above this many characters in all, a billing count runs in a worker thread: ~1 ms of the
-# slowest text measured (varied Unicode), ~0.1 ms of English.
+# At most this many characters in all are counted at once on the loop, when the encoding
+# is loaded in this process (only after the counting process failed): ~1 ms of the slowest
+# text measured (varied Unicode), ~0.1 ms of English.
 INLINE_CHARS = 2048
 
 _pending: set[asyncio.Future[list[int]]] = set()
@@ -200,20 +199,43 @@ def estimate_tokens_then(
     texts: Sequence[str], model: str | None, then: Callable[[list[int]], object]
 ) -> None:
     """Call ``then`` with ``estimate_tokens`` of each of ``texts``, on the event loop, without
-    stalling it: at once when the texts are short and their encoding is loaded, otherwise
-    from a worker thread once counted (``settled()`` waits for those). ``then`` is called
-    exactly once, whatever happens (a failed count falls back to the character estimate)."""
-    if sum(map(len, texts)) <= INLINE_CHARS and tokenizer.is_ready(family_of(model).encoding):
-        then([estimate_tokens(text, model) for text in texts])
-        return
+    stalling it: counted by the counting process (``counter``), or at once when the texts
+    are short and their encoding is loaded here; ``settled()`` waits for those in flight.
+    ``then`` is called exactly once, whatever happens (a failed count falls back to the
+    character estimate)."""
+    family = family_of(model)
     try:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, _estimate_all, tuple(texts), model)
-    except RuntimeError:  # no loop (a synchronous caller) or an executor shut down
+    except RuntimeError:  # no loop: a synchronous caller
         then(_estimate_all(tuple(texts), model))
         return
-    _pending.add(future)
-    future.add_done_callback(functools.partial(_deliver, then, tuple(texts)))
+    if sum(map(len, texts)) <= INLINE_CHARS and tokenizer.is_ready(family.encoding):
+        then([estimate_tokens(text, model) for text in texts])
+        return
+    task = loop.create_task(_count_scaled(tuple(texts), family))
+    _pending.add(task)
+    task.add_done_callback(functools.partial(_deliver, then, tuple(texts)))
+
+
+async def count_texts(texts: Sequence[str], encoding: EncodingName) -> list[int]:
+    """``encoding``'s token count of each of ``texts``, off the event loop: in the counting
+    process, or, when it is unavailable, in a worker thread of this one. Raises
+    ``TokenizerUnavailable`` if the encoding cannot be loaded at all."""
+    wanted = [text for text in texts if text]
+    counted: list[int] = []
+    if wanted:
+        try:
+            counted = await counter.COUNTER.count(encoding, wanted)
+        except counter.CounterUnavailable:
+            counted = await asyncio.to_thread(
+                lambda: [tokenizer.count(text, encoding) for text in wanted]
+            )
+    answers = iter(counted)
+    return [next(answers) if text else 0 for text in texts]
+
+
+async def _count_scaled(texts: tuple[str, ...], family: Family) -> list[int]:
+    return [family.scale(count) for count in await count_texts(texts, family.encoding)]
 
 
 def _estimate_all(texts: tuple[str, ...], model: str | None) -> list[int]:
@@ -235,21 +257,13 @@ def _deliver(
 
 
 async def settled() -> None:
-    """Wait until every count this event loop handed to a thread has called back (at
-    shutdown, before the last usage is written)."""
+    """Wait until every count this event loop handed off has called back, then retire the
+    counting process (at shutdown, before the last usage is written)."""
     loop = asyncio.get_running_loop()
     mine = [future for future in _pending if future.get_loop() is loop]
     if mine:
         await asyncio.wait(mine)
-
-
-async def load_encodings() -> None:
-    """Load every encoding in a worker thread (at start-up, before serving). A broken
-    install is logged, not raised: counts then fall back to the character estimate."""
-    try:
-        await asyncio.to_thread(tokenizer.preload)
-    except TokenizerUnavailable as exc:
-        log.error("token counts will fall back to a character estimate: %s", exc)
+    await counter.COUNTER.close()
 
 
 def _char_estimate(text: str) -> int:
@@ -265,12 +279,19 @@ def prompt_upper_bound(body_bytes: int, bytes_per_token: int = 3) -> int:
     return -(-body_bytes // bytes_per_token)
 
 
-def count_messages(request: ChatRequest) -> int:
+async def count_messages(request: ChatRequest) -> int:
     """Prompt tokens of ``request`` for its model: messages with OpenAI's chat framing, tool
     definitions and a JSON response schema. Exact text counts for OpenAI models; the
-    framing and non-text parts are estimates (see the module docstring). Raises
-    ``TokenizerUnavailable`` if the encoding cannot be loaded."""
+    framing and non-text parts are estimates (see the module docstring). Counted off the
+    event loop (``count_texts``); raises ``TokenizerUnavailable`` if the encoding cannot
+    be loaded."""
     family = family_of(request.model)
+    fixed, texts = message_texts(request)
+    return fixed + family.scale(sum(await count_texts(texts, family.encoding)))
+
+
+def message_texts(request: ChatRequest) -> tuple[int, list[str]]:
+    """The fixed (framing and non-text) tokens of ``request`` and the texts to count."""
     texts: list[str] = []
     fixed = REPLY_PRIMING
     for message in request.messages:
@@ -285,8 +306,7 @@ def count_messages(request: ChatRequest) -> int:
         texts.append(_json(definition))
     if request.response_format:
         texts.append(_json(request.response_format))
-    raw = sum(tokenizer.count(text, family.encoding) for text in texts)
-    return fixed + family.scale(raw)
+    return fixed, texts
 
 
 def _collect(part: Part | Text | Image, texts: list[str]) -> int:

@@ -18,7 +18,8 @@
 
 Signing is botocore's own (``SigV4Auth`` over an ``AWSRequest``, service ``bedrock``): a
 signature covers the body and the time, so it is made per call (``per_call``), after the
-cached head; one ``SigV4Auth`` is kept per (key, region).
+cached head; one ``SigV4Auth`` is kept per (key, region). botocore (~5 MB once imported)
+is imported by the first Bedrock key checked or request signed, not with the gateway.
 """
 
 from __future__ import annotations
@@ -27,15 +28,18 @@ import functools
 import logging
 import re
 from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.providers.base import ChannelOptions, ClientExtras, Finished, Forward, Head, unserved
+
+if TYPE_CHECKING:
+    from botocore.auth import SigV4Auth
+    from botocore.credentials import Credentials
 
 BEDROCK_VERSION = "bedrock-2023-05-31"
 SERVICE = "bedrock"
@@ -79,7 +83,7 @@ class Bedrock:
         body = orjson.dumps(document)
         # ``host`` given as the client writes it spares botocore deriving it twice per call.
         headers = {**head.headers, "host": _authority(head.url)}
-        request = AWSRequest(method="POST", url=head.url, data=body, headers=headers)
+        request = _botocore().AWSRequest(method="POST", url=head.url, data=body, headers=headers)
         _signer(key, region_of(head.url)).add_auth(request)
         fields = {
             name: request.headers[name] for name in _SIGNATURE_FIELDS if name in request.headers
@@ -138,9 +142,19 @@ def credentials(key: str) -> Credentials:
             "a bedrock key is ACCESS_KEY_ID:SECRET_ACCESS_KEY or "
             "ACCESS_KEY_ID:SECRET_ACCESS_KEY:SESSION_TOKEN"
         )
-    return Credentials(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
+    return _botocore().Credentials(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
 
 
 @functools.lru_cache(maxsize=256)
 def _signer(key: str, region: str) -> SigV4Auth:
-    return SigV4Auth(credentials(key), SERVICE, region)
+    return _botocore().SigV4Auth(credentials(key), SERVICE, region)
+
+
+@functools.cache
+def _botocore() -> SimpleNamespace:
+    """botocore's signing classes, imported on first use."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    return SimpleNamespace(SigV4Auth=SigV4Auth, AWSRequest=AWSRequest, Credentials=Credentials)

@@ -36,12 +36,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
-
-from airelay.store.redis_client import FAILURES, connect
+from airelay.store.redis_client import connect, failures
 from airelay.store.snapshot import ChannelRecord
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ class Affinity:
             return None
         try:
             value = await redis.get(_PREFIX + session)
-        except FAILURES as exc:
+        except failures() as exc:
             self._failed(exc)
             return None
         binding = _decode(value)
@@ -184,7 +185,7 @@ class Affinity:
         assert self.redis is not None
         try:
             await self.redis.set(_PREFIX + session, _encode(binding), px=self._ttl_ms)
-        except FAILURES as exc:
+        except failures() as exc:
             self._failed(exc)
 
     async def _revalidate_shared(self, session: bytes, mine: Binding) -> None:
@@ -202,7 +203,7 @@ class Affinity:
                 entry = self._entries.get(session)
                 if entry is not None and entry.binding == mine:
                     entry.binding = shared
-        except FAILURES as exc:
+        except failures() as exc:
             self._failed(exc)
 
     def _up(self) -> bool:

@@ -3,25 +3,39 @@
 One client per process, built here so that every user of Redis gets the same rules: short
 timeouts and no retries. Redis is a helper on the hot path, never a place to wait: a caller
 that cannot reach it in ``TIMEOUT_SECONDS`` goes on with what it has in-process.
+
+The ``redis`` package (~6 MB once imported) is imported only when a client is made: a
+gateway without ``AIRELAY_REDIS_URL`` never loads it.
 """
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+import functools
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 #: Longest wait for a connection or an answer: a loopback GET takes ~0.15 ms.
 TIMEOUT_SECONDS = 0.2
 
-#: What a failed Redis command raises: the client's errors, a socket's, a timeout.
-FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+@functools.cache
+def failures() -> tuple[type[BaseException], ...]:
+    """What a failed Redis command raises: the client's errors, a socket's, a timeout. (An
+    ``except failures():`` clause evaluates this only when something was raised.)"""
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError, TimeoutError)
 
 
 def connect(url: str) -> Redis:
     """A client for ``url`` (``redis://``, ``rediss://`` or ``unix://``); it connects on
     first use, so a Redis that is down does not stop start-up."""
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     return Redis.from_url(
         url,
         socket_timeout=TIMEOUT_SECONDS,

@@ -7,8 +7,6 @@ its rules; other upstreams do not."""
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from airelay.billing.tokens import count_messages
@@ -79,8 +77,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
         raise GatewayError(404, f"The model '{ir.model}' does not exist.")
     counted = await upstream_count(state, snapshot, ir.model, body, payload, extras)
     if counted is None:
-        # The first count loads the tokenizer (~0.4 s): off the event loop.
-        counted = await asyncio.to_thread(count_messages, ir)
+        counted = await count_messages(ir)
     return json_response({"input_tokens": counted})
 
 

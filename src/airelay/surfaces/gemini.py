@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -82,5 +81,4 @@ async def _count_tokens(
         ir = codec(WireFormat.GEMINI).decode_request(payload, model=model, stream=False)
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from exc
-    # The first count loads the tokenizer (~0.4 s): off the event loop.
-    return json_response({"totalTokens": await asyncio.to_thread(count_messages, ir)})
+    return json_response({"totalTokens": await count_messages(ir)})
