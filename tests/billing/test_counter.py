@@ -91,3 +91,16 @@ def test_the_child_answers_a_bad_frame_with_an_error_and_ends_at_end_of_input() 
     assert "error" in answers[0]
     assert answers[1] == expected("o200k_base", TEXTS)
     assert len(answers) == 2
+
+
+def test_a_loop_that_ends_with_the_child_running_ends_the_child() -> None:
+    box = Counter()
+
+    async def main() -> asyncio.subprocess.Process:
+        await box.count("o200k_base", TEXTS)
+        assert box._proc is not None
+        return box._proc  # no close(): asyncio.run's shutdown must end it
+
+    proc = asyncio.run(main())
+    assert proc.returncode is not None
+    assert not box.running

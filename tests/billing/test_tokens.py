@@ -427,7 +427,7 @@ def test_short_billing_counts_are_made_at_once() -> None:
 
 
 def test_a_long_billing_count_leaves_the_event_loop_running() -> None:
-    """The count runs in a thread: the loop goes on ticking meanwhile, and the callback
+    """The count runs off the loop: the loop goes on ticking meanwhile, and the callback
     comes on the loop with the exact count."""
     text = varied_text(300_000)
     expected = estimate_tokens(text, "gpt-4o")
@@ -464,7 +464,7 @@ def test_a_long_billing_count_leaves_the_event_loop_running() -> None:
     assert ticks >= 3  # inline, the loop could not have ticked once
 
 
-def test_settled_waits_for_the_counts_in_threads() -> None:
+def test_settled_waits_for_the_counts_off_the_loop() -> None:
     text = varied_text(20_000)
 
     async def main() -> list[list[int]]:
@@ -477,7 +477,7 @@ def test_settled_waits_for_the_counts_in_threads() -> None:
     assert asyncio.run(main()) == [[estimate_tokens(text, "gpt-4"), 1]]
 
 
-def test_an_encoding_not_loaded_yet_is_counted_in_a_thread(
+def test_an_encoding_not_loaded_here_is_counted_off_the_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Even a short text: its first count would load the encoding on the loop."""
@@ -493,13 +493,13 @@ def test_an_encoding_not_loaded_yet_is_counted_in_a_thread(
     assert asyncio.run(main()) == [[2]]
 
 
-def test_a_failed_count_in_a_thread_bills_the_character_estimate(
+def test_a_failed_count_off_the_loop_bills_the_character_estimate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken(text: str, model: str | None = None) -> int:
+    async def broken(texts: object, encoding: object) -> list[int]:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tokens, "estimate_tokens", broken)
+    monkeypatch.setattr(tokens, "count_texts", broken)
 
     async def main() -> list[list[int]]:
         got: list[list[int]] = []
@@ -517,34 +517,28 @@ def test_without_an_event_loop_a_long_count_is_made_at_once() -> None:
     assert got == [[estimate_tokens(text)]]
 
 
-def test_load_encodings_loads_every_encoding_in_a_thread() -> None:
-    out = run_python(
-        """
-        import asyncio, threading
-        from airelay.billing import tokenizer, tokens
-        threads = []
-        build = tokenizer._build
-        def spy(spec):
-            threads.append(threading.current_thread() is threading.main_thread())
-            return build(spec)
-        tokenizer._build = spy
-        asyncio.run(tokens.load_encodings())
-        print(tokenizer.is_loaded("o200k_base"), tokenizer.is_loaded("cl100k_base"), threads)
-        """
-    )
-    assert out.strip() == "True True [False, False]"
-
-
 # ---- chat requests -----------------------------------------------------------------------
+
+
+def counted(request: ChatRequest) -> int:
+    """``count_messages`` as a caller gets it: counted by the counting process."""
+
+    async def main() -> int:
+        try:
+            return await count_messages(request)
+        finally:
+            await tokens.settled()  # the counting process ends with the loop
+
+    return asyncio.run(main())
 
 
 def test_count_messages_one_user_message() -> None:
     request = ChatRequest(model="gpt-4o", messages=[Message("user", [Text("hello world")])])
-    assert count_messages(request) == 3 + (3 + 1 + 2)  # priming + framing, role, text
+    assert counted(request) == 3 + (3 + 1 + 2)  # priming + framing, role, text
 
 
 def test_count_messages_empty_request() -> None:
-    assert count_messages(ChatRequest(model="gpt-4o", messages=[])) == 3
+    assert counted(ChatRequest(model="gpt-4o", messages=[])) == 3
 
 
 def test_count_messages_with_tools_images_and_results() -> None:
@@ -579,19 +573,19 @@ def test_count_messages_with_tools_images_and_results() -> None:
     ]
     expected = 3 + 4 * (3 + 1) + IMAGE_TOKENS + sum(count_text(t) for t in texts)
     assert count_text("You are concise.") == 4
-    assert count_messages(request) == expected
+    assert counted(request) == expected
 
     # Other families scale the text only, once, rounding up; framing and images stay fixed.
     claude = dataclasses.replace(request, model="claude-sonnet-4-5")
     raw_text = sum(count_text(t) for t in texts)
-    assert count_messages(claude) == 3 + 4 * 4 + IMAGE_TOKENS + -(-raw_text * 120 // 100)
+    assert counted(claude) == 3 + 4 * 4 + IMAGE_TOKENS + -(-raw_text * 120 // 100)
 
 
 def test_count_messages_uses_the_models_encoding() -> None:
     text = "人工智能是指使计算机具有智慧的能力。"
     for model in ("gpt-4o", "gpt-4"):
         request = ChatRequest(model=model, messages=[Message("user", [Text(text)])])
-        assert count_messages(request) == 3 + 4 + count_text(text, model)
+        assert counted(request) == 3 + 4 + count_text(text, model)
 
 
 def test_count_messages_response_format_and_audio() -> None:
@@ -601,6 +595,4 @@ def test_count_messages_response_format_and_audio() -> None:
         model="gpt-4o", messages=[Message("user", [audio])], response_format=schema
     )
     schema_json = '{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}}'
-    assert count_messages(request) == (
-        3 + 4 + 3 * AUDIO_TOKENS_PER_SECOND + count_text(schema_json)
-    )
+    assert counted(request) == (3 + 4 + 3 * AUDIO_TOKENS_PER_SECOND + count_text(schema_json))

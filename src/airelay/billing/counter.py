@@ -134,6 +134,17 @@ class Counter:
         except (asyncio.IncompleteReadError, ConnectionError, msgspec.DecodeError) as exc:
             if proc is self._proc:
                 self._lost(f"the counting process ended: {exc!r}")
+        except asyncio.CancelledError:
+            if proc is self._proc:
+                # The loop is ending (``asyncio.run`` cancels what is left) with the child
+                # still running: end it here, while the loop can still reap it.
+                self._proc = self._reader = None
+                self._cancel_idle()
+                self._fail_waiting("the event loop ended")
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+            raise
 
     def _lost(self, reason: str) -> None:
         log.error("%s; counting in-process instead", reason)
