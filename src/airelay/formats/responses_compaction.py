@@ -172,12 +172,17 @@ def summary_of(response: object) -> str:
 
 
 def user_messages(items: list[Json]) -> list[Json]:
-    """The conversation's user messages, as a compacted answer lists them."""
-    return [
-        item
-        for item in items
-        if item.get("type", "message") == "message" and item.get("role") == "user"
-    ]
+    """The conversation's user messages, as a compacted answer lists them (content as
+    ``input_text`` parts, as the API gives input messages back)."""
+    out: list[Json] = []
+    for item in items:
+        if item.get("type", "message") != "message" or item.get("role") != "user":
+            continue
+        content = item.get("content")
+        if isinstance(content, str):
+            content = [{"type": "input_text", "text": content}]
+        out.append({"type": "message", "role": "user", "content": content})
+    return out
 
 
 def compaction_item(encrypted_content: str) -> Json:
