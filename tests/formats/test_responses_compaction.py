@@ -52,6 +52,8 @@ def test_the_summary_request_carries_the_whole_conversation_as_text() -> None:
         {"model": "m", "input": 3},
         {"model": "m", "input": "x", "instructions": 1},
         {"model": "m", "input": "x", "stream": True},
+        {"model": "m", "input": "x", "previous_response_id": 3},
+        {"model": "m", "input": []},
     ],
 )
 def test_bad_compact_requests_are_refused(payload: Any) -> None:

@@ -77,7 +77,7 @@ def check_compact_request(payload: object) -> str:
             raise ValueError(f"'{key}' must be a string")
     if not items and payload.get("previous_response_id") is None:
         raise ValueError("'input' or 'previous_response_id' is required")
-    if "stream" in payload:
+    if payload.get("stream"):
         raise ValueError("'stream' is not supported: a compaction answers whole")
     return model
 
