@@ -24,9 +24,10 @@ from airelay.formats import responses_codec, responses_compaction
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.responses_shapes import decode_usage, frame
 from airelay.formats.usage import Usage
+from airelay.relay.answers import Whole
 from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.call import Call
-from airelay.relay.pipeline import Whole, run_call
+from airelay.relay.pipeline import run_call
 from airelay.security.sealing import Unsealable
 from airelay.state import REQUEST_ID, STATE, AppState
 from airelay.store.snapshot import KeyRecord, Snapshot
