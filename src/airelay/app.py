@@ -19,6 +19,7 @@ from airelay.relay.images import fetch_transport
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
 from airelay.security.crypto import SecretBox, load_or_create_secret
+from airelay.security.sealing import Sealer
 from airelay.state import STATE, AppState
 from airelay.store.config_bus import ConfigBus
 from airelay.store.db import create_engine
@@ -41,7 +42,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
-        box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
+        secret = load_or_create_secret(settings.secret_key, settings.data_dir)
+        box = SecretBox(secret)
         bus = ConfigBus(settings.redis_url) if settings.redis_url else None
         cache = ConfigCache(engine, box, settings.config_poll_seconds, bus)
         await cache.start()
@@ -84,6 +86,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             admission=admission,
             relay=Relay(settings, wallets, upstream, images, admission, affinity=affinity),
             responses=stored_responses,
+            sealer=Sealer(secret),
         )
         try:
             yield

@@ -14,7 +14,7 @@ import msgspec
 
 from airelay.errors import GatewayError
 from airelay.formats.anthropic_betas import check_rules
-from airelay.formats.names import Endpoint
+from airelay.formats.names import DECLARABLE
 from airelay.money import usd_to_units
 from airelay.pricing import PER_MILLION
 from airelay.providers.anthropic import Anthropic
@@ -46,7 +46,7 @@ PRICE_FIELDS = (
     "per_audio_minute",
 )
 TOKEN_PRICES = ("input", "output", "cached_input", "cache_write_5m", "cache_write_1h")
-ENDPOINTS = tuple(endpoint.value for endpoint in Endpoint)
+ENDPOINTS = tuple(endpoint.value for endpoint in DECLARABLE)
 
 
 class ChannelCreate(msgspec.Struct):

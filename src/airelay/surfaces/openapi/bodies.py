@@ -89,6 +89,17 @@ OPENAI_RESPONSES: Schema = {
     "required": ["model", "input"],
 }
 
+OPENAI_RESPONSES_COMPACT: Schema = {
+    "type": "object",
+    "properties": {
+        "model": _MODEL,
+        "input": OPENAI_RESPONSES["properties"]["input"],
+        "instructions": _TEXT,
+        "prompt_cache_key": _TEXT,
+    },
+    "required": ["model", "input"],
+}
+
 _TOKENS: Schema = {
     "type": "array",
     "minItems": 1,
