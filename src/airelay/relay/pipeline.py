@@ -28,8 +28,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -69,6 +69,8 @@ class Whole:
     status: int
     body: bytes
     content_type: str
+    # Headers of the client's response beside the content type (``x-ratelimit-*``).
+    headers: Mapping[str, str] = field(default_factory=dict, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,10 @@ class Streamed:
     content_type: str
     admission: Admission
     settings: Settings
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.call.limit_headers
 
     async def run(self, write: Write) -> None:
         try:
@@ -128,9 +134,15 @@ async def run_call(
     conversation is bound to first (``affinity``) -> price and reserve ->
     fetch images -> attempt with failover -> answer whole or streamed (each settles the
     meter once)."""
-    relay.limits.check(record, call.model)
+    lease = await relay.limits.acquire(snapshot, record, call.model, len(call.body))
+    call.limit_headers = lease.headers
     admission = relay.admission
-    admission.enter()  # 503 above the cap, before any money is reserved
+    try:
+        admission.enter()  # 503 above the cap, before any money is reserved
+    except BaseException as exc:
+        lease.release()
+        _add_limit_headers(exc, lease.headers)
+        raise
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
         channels = _servable(call, channels_for(snapshot, call.model, call.endpoint))
@@ -138,9 +150,12 @@ async def run_call(
         if session is not None and session.bound is not None:
             channels = bound_first(channels, session.bound.channel_id)
         meter = await _reserve(relay.wallets, snapshot, record, call)
-    except BaseException:
+    except BaseException as exc:
         admission.leave()
+        lease.release()
+        _add_limit_headers(exc, lease.headers)
         raise
+    meter.lease = lease  # ended when the meter closes, however the call ends
     try:
         if _needs_inline_images(call, channels):
             # Only a call that can pay is worth the fetches; once, before any attempt.
@@ -151,8 +166,21 @@ async def run_call(
         raise
     answer = _Answer(relay.settings, call, meter, session)
     if not call.stream:
-        return await _whole_call(relay, channels, answer)
-    return await _stream_call(relay, channels, answer)
+        return _limit_headed(call, await _whole_call(relay, channels, answer))
+    result = await _stream_call(relay, channels, answer)
+    return _limit_headed(call, result) if isinstance(result, Whole) else result
+
+
+def _limit_headed(call: Call, whole: Whole) -> Whole:
+    if not call.limit_headers:
+        return whole
+    return dataclasses.replace(whole, headers=call.limit_headers)
+
+
+def _add_limit_headers(exc: BaseException, headers: Mapping[str, str]) -> None:
+    """A gateway error refused after the limit stage carries its headers too."""
+    if headers and isinstance(exc, GatewayError):
+        exc.headers = {**headers, **exc.headers}
 
 
 async def _session(relay: Relay, record: KeyRecord, call: Call) -> SessionCall | None:
