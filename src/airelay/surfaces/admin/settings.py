@@ -7,6 +7,7 @@ route (503). What the gateway cannot do is refused with a 400 rather than stored
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,7 +28,15 @@ DEFAULTS: dict[str, Any] = {
         "maintenance_mode": False,
         "default_currency": "USD",
     },
-    "rate_limits": {"requests_per_minute": 60, "tokens_per_minute": 100000},
+    # Each key's limits where it sets none of its own (0: no limit); off until set.
+    "rate_limits": {
+        "requests_per_minute": 0,
+        "tokens_per_minute": 0,
+        "requests_per_day": 0,
+        "max_concurrency": 0,
+        "groups": {},
+        "models": {},
+    },
     "group_multipliers": {},
 }
 _TYPES: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -55,7 +64,7 @@ def merged(stored: dict[str, Any] | None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "system_name": DEFAULTS["system_name"],
         "features": dict(DEFAULTS["features"]),
-        "rate_limits": dict(DEFAULTS["rate_limits"]),
+        "rate_limits": copy.deepcopy(DEFAULTS["rate_limits"]),
         "group_multipliers": {},
     }
     for key, value in (stored or {}).items():
