@@ -17,8 +17,8 @@ from support.redis_server import require_redis
 from airelay.errors import GatewayError
 from airelay.relay.limit_memory import MemoryCounters
 from airelay.relay.limit_policy import duration, rules
-from airelay.relay.limits import Counters, Lease, RateLimits
-from airelay.store.snapshot import KeyRecord, Snapshot
+from airelay.relay.limits import NO_LEASE, Counters, Lease, RateLimits
+from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
 
 def snapshot(rate_limits: dict[str, Any] | None = None) -> Snapshot:
@@ -305,3 +305,63 @@ async def test_lease_ended_twice_counts_once(counters: Counters) -> None:
     await drain(counters)
     await stage.acquire(snap, record, "m", 4)
     await refused(stage, snap, record)
+
+
+def channel(**limits: int) -> ChannelRecord:
+    return ChannelRecord(
+        id="ch_" + uuid.uuid4().hex,
+        name="c",
+        type="openai",
+        base_url="http://127.0.0.1:9",
+        api_keys=("k",),
+        models=frozenset({"m"}),
+        model_mapping={},
+        priority=1,
+        weight=1,
+        status="active",
+        timeout=None,
+        **limits,
+    )
+
+
+@each_backend
+async def test_channel_limits(counters: Counters) -> None:
+    clear_of_minute_edge()
+    stage = RateLimits(counters)
+    assert await stage.admit_channel(channel(), 4) is NO_LEASE  # no limits: nothing counted
+    limited = channel(rpm=2, tpm=30, max_concurrency=1)
+    first = await stage.admit_channel(limited, 40)  # 10 tokens reserved
+    assert first is not None
+    assert await stage.admit_channel(limited, 4) is None  # its one slot is taken
+    first.settle(25)
+    await drain(counters)
+    second = await stage.admit_channel(limited, 40)  # 25 + 10 > 30 tokens
+    assert second is None
+    second = await stage.admit_channel(limited, 16)  # 25 + 4
+    assert second is not None
+    second.release()
+    await drain(counters)
+    assert await stage.admit_channel(limited, 4) is None  # 2 requests this minute
+
+
+def test_channel_limits_when_redis_is_down() -> None:
+    async def main() -> None:
+        from airelay.relay.limit_redis import RedisCounters
+
+        limited = channel(rpm=5)
+        for failure, expected in (("closed", None), ("open", NO_LEASE)):
+            counters = RedisCounters("redis://127.0.0.1:1/0")  # nothing listens there
+            try:
+                stage = RateLimits(counters, failure)
+                assert await stage.admit_channel(limited, 4) is expected
+                if failure == "closed":
+                    with pytest.raises(GatewayError) as caught:
+                        await stage.acquire(snapshot(), key(rpm=5), "m", 4)
+                    assert caught.value.status == 503
+                    assert caught.value.headers["Retry-After"] == "1"
+                else:
+                    assert await stage.acquire(snapshot(), key(rpm=5), "m", 4) is NO_LEASE
+            finally:
+                await counters.close()
+
+    asyncio.run(main())

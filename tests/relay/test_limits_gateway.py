@@ -263,3 +263,72 @@ def test_limits_are_shown_back(admin: Admin) -> None:
         type="openai", base_url="http://127.0.0.1:9", models=["y"], rpm=60, tpm=1000
     )
     assert (channel["rpm"], channel["tpm"], channel["max_concurrency"]) == (60, 1000, None)
+
+
+def test_channel_at_its_limit_is_skipped(
+    gateway: Gateway, admin: Admin, upstream: FakeOpenAI
+) -> None:
+    clear_of_minute_edge()
+    name = unique_model("spread")
+    admin.create_channel(
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=["sk-upstream-test"],
+        models=[name],
+        priority=1,
+        rpm=2,
+    )
+    admin.create_channel(
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=["sk-upstream-second"],
+        models=[name],
+        priority=2,
+    )
+    key = admin.create_token()["key"]
+    used = []
+    for _ in range(4):
+        assert chat(gateway, key, name).status_code == 200
+        used.append(upstream.chat_requests[-1].api_key)
+    # The first choice takes its 2 per minute, then the load goes to the second.
+    assert used == ["sk-upstream-test"] * 2 + ["sk-upstream-second"] * 2
+    # With the second channel gone, the call has nowhere to go: 429 with Retry-After.
+    only = unique_model("alone")
+    admin.create_channel(
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=["sk-upstream-test"],
+        models=[only],
+        rpm=1,
+    )
+    assert chat(gateway, key, only).status_code == 200
+    refused = chat(gateway, key, only)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+
+
+def test_channel_concurrency_spreads_the_load(
+    gateway: Gateway, admin: Admin, upstream: FakeOpenAI
+) -> None:
+    name = unique_model("busy")
+    for priority, upstream_key in ((1, "sk-upstream-test"), (2, "sk-upstream-second")):
+        admin.create_channel(
+            type="openai",
+            base_url=upstream.base_url,
+            api_keys=[upstream_key],
+            models=[name],
+            priority=priority,
+            max_concurrency=1,
+        )
+    key = admin.create_token()["key"]
+    upstream.script(Behaviour.slow(1.0), Behaviour.slow(1.0))
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        calls = [pool.submit(chat, gateway, key, name)]
+        time.sleep(0.3)
+        calls.append(pool.submit(chat, gateway, key, name))
+        time.sleep(0.3)
+        third = chat(gateway, key, name)  # both channels are busy
+        assert third.status_code == 429
+        assert [call.result().status_code for call in calls] == [200, 200]
+    keys = {request.api_key for request in upstream.chat_requests[-2:]}
+    assert keys == {"sk-upstream-test", "sk-upstream-second"}
+    assert chat(gateway, key, name).status_code == 200  # both slots were given back

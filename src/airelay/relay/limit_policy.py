@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airelay.store.snapshot import KeyRecord, Snapshot
+from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
 MINUTE = 60
 DAY = 86_400
@@ -139,6 +139,24 @@ def _add(result: list[Rule], prefix: str, scope: Scope) -> None:
         result.append(Rule(f"{prefix}:{name}", kind, window, limit))
     if scope.concurrency:
         result.append(Rule(prefix + ":cc", "concurrency", 0, scope.concurrency))
+
+
+def channel_rules(channel: ChannelRecord) -> list[Rule]:
+    """What the gateway sends one upstream at most (the channel's ``rpm``, ``tpm``,
+    ``max_concurrency``): made once per channel record."""
+    return channel.cached("limit rules", lambda: _channel_rules(channel))
+
+
+def _channel_rules(channel: ChannelRecord) -> list[Rule]:
+    name = "c:" + channel.id
+    found: list[Rule] = []
+    if channel.rpm:
+        found.append(Rule(name + ":rpm", "requests", MINUTE, channel.rpm))
+    if channel.tpm:
+        found.append(Rule(name + ":tpm", "tokens", MINUTE, channel.tpm))
+    if channel.max_concurrency:
+        found.append(Rule(name + ":cc", "concurrency", 0, channel.max_concurrency))
+    return found
 
 
 def input_estimate(body_length: int) -> int:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airelay.errors import GatewayError
-from airelay.relay.limit_policy import Rule, duration, input_estimate, rules
-from airelay.store.snapshot import KeyRecord, Snapshot
+from airelay.relay.limit_policy import Rule, channel_rules, duration, input_estimate, rules
+from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,11 @@ class Limits(Protocol):
         limit (503 when the counters cannot be reached and the gateway fails closed)."""
         ...
 
+    async def admit_channel(self, channel: ChannelRecord, body_length: int) -> Lease | None:
+        """A lease on ``channel``'s own limits for one attempt, or None when the channel
+        is at a limit (routing skips it)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -127,6 +132,9 @@ class NoLimits:
     async def acquire(
         self, snapshot: Snapshot, record: KeyRecord, model: str, body_length: int
     ) -> Lease:
+        return NO_LEASE
+
+    async def admit_channel(self, channel: ChannelRecord, body_length: int) -> Lease | None:
         return NO_LEASE
 
     async def close(self) -> None:
@@ -174,6 +182,31 @@ class RateLimits:
             raise _over(found, costs, taken, headers)
         reserved = estimate if any(rule.kind == "tokens" for rule in found) else 0
         return Lease(self._counters, found, taken, reserved, headers)
+
+    async def admit_channel(self, channel: ChannelRecord, body_length: int) -> Lease | None:
+        found = channel_rules(channel)
+        if not found:
+            return NO_LEASE
+        estimate = input_estimate(body_length)
+        costs = [_cost(rule, estimate) for rule in found]
+        if self._down_until and time.monotonic() < self._down_until:
+            return self._channel_unreachable()
+        try:
+            taken = await self._counters.take(found, costs)
+        except Exception as exc:
+            if not self._counters.failed(exc):
+                raise
+            self._down_until = time.monotonic() + DOWN_SECONDS
+            log.warning("rate-limit counters unreachable (%s): failing %s", exc, self._failure)
+            return self._channel_unreachable()
+        if not taken.allowed:
+            return None
+        reserved = estimate if any(rule.kind == "tokens" for rule in found) else 0
+        return Lease(self._counters, found, taken, reserved, {})
+
+    def _channel_unreachable(self) -> Lease | None:
+        """Open: the channel takes the call uncounted; closed: it is skipped."""
+        return NO_LEASE if self._failure == FAIL_OPEN else None
 
     def _unreachable(self) -> Lease:
         if self._failure == FAIL_OPEN:

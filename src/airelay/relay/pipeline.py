@@ -57,6 +57,8 @@ from airelay.relay.endpoints import channel_endpoint, channel_format
 from airelay.relay.estimate import estimate_usage, settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, Unusable, call_with_failover
 from airelay.relay.images import inline_remote_images
+from airelay.relay.limit_policy import channel_rules
+from airelay.relay.limits import NO_LEASE, NO_LIMITS, Limits
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
 from airelay.relay.routing import bound_first, channels_for
 from airelay.relay.scrub import scrub
@@ -164,7 +166,7 @@ async def run_call(
         meter.release()
         admission.leave()
         raise
-    answer = _Answer(relay.settings, call, meter, session)
+    answer = _Answer(relay.settings, call, meter, session, relay.limits)
     if not call.stream:
         return _limit_headed(call, await _whole_call(relay, channels, answer))
     result = await _stream_call(relay, channels, answer)
@@ -220,7 +222,12 @@ async def _stream_call(
     an error the client should see)."""
     try:
         result = await call_with_failover(
-            relay.upstream, channels, answer.attempt, answer.accept, stream=True
+            relay.upstream,
+            channels,
+            answer.attempt,
+            answer.accept,
+            stream=True,
+            admit=answer.admit if _channel_limited(channels) else None,
         )
     except BaseException:
         answer.meter.release()
@@ -289,7 +296,12 @@ def _wake(done: asyncio.Future[None], _task: asyncio.Future[Whole]) -> None:
 async def _whole_answer(relay: Relay, channels: list[ChannelRecord], answer: _Answer) -> Whole:
     try:
         result = await call_with_failover(
-            relay.upstream, channels, answer.attempt, answer.accept, stream=False
+            relay.upstream,
+            channels,
+            answer.attempt,
+            answer.accept,
+            stream=False,
+            admit=answer.admit if _channel_limited(channels) else None,
         )
         assert isinstance(result, Whole)  # a non-stream call is never answered as a stream
         result = await _billed(answer, result)
@@ -320,6 +332,7 @@ class _Answer:
         "channel",
         "gave_up",
         "key",
+        "limits",
         "meter",
         "session",
         "settings",
@@ -327,9 +340,15 @@ class _Answer:
     )
 
     def __init__(
-        self, settings: Settings, call: Call, meter: Meter, session: SessionCall | None = None
+        self,
+        settings: Settings,
+        call: Call,
+        meter: Meter,
+        session: SessionCall | None = None,
+        limits: Limits = NO_LIMITS,
     ) -> None:
         self.settings = settings
+        self.limits = limits
         self.call = call
         self.meter = meter
         self.session = session
@@ -341,6 +360,20 @@ class _Answer:
     @property
     def channel_id(self) -> str | None:
         return None if self.channel is None else self.channel.id
+
+    async def admit(self, channel: ChannelRecord) -> bool:
+        """Whether ``channel`` is under its own rate limits for this attempt: it takes a
+        lease on them, which the meter ends (the previous attempt's ends now)."""
+        meter = self.meter
+        meter.channel_lease.release()
+        meter.channel_lease = NO_LEASE
+        if meter.closed:
+            return True
+        lease = await self.limits.admit_channel(channel, len(self.call.body))
+        if lease is None:
+            return False
+        meter.channel_lease = lease
+        return True
 
     def attempt(self, channel: ChannelRecord) -> Attempt:
         if self.status == CLIENT_CLOSED:
@@ -383,6 +416,11 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
     timer.cancel()
     if not task.cancelled():
         task.exception()
+
+
+def _channel_limited(channels: list[ChannelRecord]) -> bool:
+    """Whether any of ``channels`` has rate limits of its own (most have none)."""
+    return any(channel_rules(channel) for channel in channels)
 
 
 def _servable(call: Call, channels: list[ChannelRecord]) -> list[ChannelRecord]:
