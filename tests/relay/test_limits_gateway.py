@@ -332,3 +332,19 @@ def test_channel_concurrency_spreads_the_load(
     keys = {request.api_key for request in upstream.chat_requests[-2:]}
     assert keys == {"sk-upstream-test", "sk-upstream-second"}
     assert chat(gateway, key, name).status_code == 200  # both slots were given back
+
+
+def test_refusals_after_the_limit_stage_carry_the_headers(
+    gateway: Gateway, admin: Admin, model: str, upstream: FakeOpenAI
+) -> None:
+    clear_of_minute_edge()
+    key = admin.create_token(rpm=10)["key"]
+    upstream.script(Behaviour.error(500))
+    failed = chat(gateway, key, model)
+    assert failed.status_code == 502
+    assert failed.headers["x-ratelimit-remaining-requests"] == "9"
+    broke = admin.create_token(admin.create_user(balance=0)["id"], rpm=10)["key"]
+    unpaid = chat(gateway, broke, model)
+    assert unpaid.status_code == 402
+    assert unpaid.headers["x-ratelimit-limit-requests"] == "10"
+    assert chat(gateway, key, model).headers["x-ratelimit-remaining-requests"] == "8"

@@ -167,9 +167,13 @@ async def run_call(
         admission.leave()
         raise
     answer = _Answer(relay.settings, call, meter, session, relay.limits)
-    if not call.stream:
-        return _limit_headed(call, await _whole_call(relay, channels, answer))
-    result = await _stream_call(relay, channels, answer)
+    try:
+        if not call.stream:
+            return _limit_headed(call, await _whole_call(relay, channels, answer))
+        result = await _stream_call(relay, channels, answer)
+    except GatewayError as exc:
+        _add_limit_headers(exc, call.limit_headers)
+        raise
     return _limit_headed(call, result) if isinstance(result, Whole) else result
 
 
