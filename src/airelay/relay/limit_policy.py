@@ -105,9 +105,27 @@ def policy(snapshot: Snapshot) -> Policy:
     return _parsed[1]
 
 
+#: (id of a key record, model) -> (the record, the policy, its rules): made once for each
+#: until the record or the settings change (a new snapshot makes new records).
+_made: dict[tuple[int, str], tuple[KeyRecord, Policy, list[Rule]]] = {}
+MAX_MADE = 100_000
+
+
 def rules(snapshot: Snapshot, record: KeyRecord, model: str) -> list[Rule]:
-    """Every counter a call of ``record`` on ``model`` counts against."""
+    """Every counter a call of ``record`` on ``model`` counts against (the same list for
+    every call of that key and model, while neither the key nor the settings change)."""
     found = policy(snapshot)
+    entry = _made.get((id(record), model))
+    if entry is not None and entry[0] is record and entry[1] is found:
+        return entry[2]
+    made = _rules(found, record, model)
+    if len(_made) >= MAX_MADE:
+        _made.clear()
+    _made[(id(record), model)] = (record, found, made)
+    return made
+
+
+def _rules(found: Policy, record: KeyRecord, model: str) -> list[Rule]:
     default = found.default
     key = "k:" + record.id
     result: list[Rule] = []
