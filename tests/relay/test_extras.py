@@ -9,8 +9,8 @@ import orjson
 from airelay.config import Settings
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.providers.base import ClientExtras
+from airelay.relay.attempts import build_attempt
 from airelay.relay.call import Call
-from airelay.relay.pipeline import _attempt
 from airelay.store.snapshot import ChannelRecord
 
 SETTINGS = Settings()
@@ -59,7 +59,7 @@ BETAS = ClientExtras({"anthropic-beta": "a-1,b-2"}, {"beta": "true"})
 
 
 def test_an_anthropic_channel_gets_the_betas_rewritten_and_the_query() -> None:
-    attempt = _attempt(SETTINGS, call(BETAS), channel("anthropic", {"a-1": "a-2"}), "k-1")
+    attempt = build_attempt(SETTINGS, call(BETAS), channel("anthropic", {"a-1": "a-2"}), "k-1")
     line, fields = head_of(attempt.target.head)
     assert line == "POST /v1/messages?beta=true HTTP/1.1"
     assert fields["anthropic-beta"] == "a-2,b-2"
@@ -68,22 +68,22 @@ def test_an_anthropic_channel_gets_the_betas_rewritten_and_the_query() -> None:
 
 def test_a_call_without_extras_gets_the_cached_head_itself() -> None:
     ch = channel("anthropic")
-    first = _attempt(SETTINGS, call(None), ch, "k-1")
-    again = _attempt(SETTINGS, call(None), ch, "k-1")
+    first = build_attempt(SETTINGS, call(None), ch, "k-1")
+    again = build_attempt(SETTINGS, call(None), ch, "k-1")
     assert again.target is first.target
     line, fields = head_of(first.target.head)
     assert line == "POST /v1/messages HTTP/1.1" and "anthropic-beta" not in fields
     # Extras with the query are another cached head; the betas a per-call copy of it.
-    with_query = _attempt(SETTINGS, call(ClientExtras({}, {"beta": "true"})), ch, "k-1")
+    with_query = build_attempt(SETTINGS, call(ClientExtras({}, {"beta": "true"})), ch, "k-1")
     assert (
         with_query.target
-        is _attempt(SETTINGS, call(ClientExtras({}, {"beta": "true"})), ch, "k-1").target
+        is build_attempt(SETTINGS, call(ClientExtras({}, {"beta": "true"})), ch, "k-1").target
     )
     assert with_query.target is not first.target
 
 
 def test_betas_stripped_by_the_rules_send_no_header() -> None:
-    attempt = _attempt(
+    attempt = build_attempt(
         SETTINGS, call(BETAS), channel("anthropic", {"a-1": None, "b-2": None}), "k-1"
     )
     line, fields = head_of(attempt.target.head)
@@ -92,7 +92,7 @@ def test_betas_stripped_by_the_rules_send_no_header() -> None:
 
 def test_other_upstreams_get_neither_the_header_nor_the_query() -> None:
     for kind in ("openai", "gemini"):
-        attempt = _attempt(SETTINGS, call(BETAS), channel(kind), "k-1")
+        attempt = build_attempt(SETTINGS, call(BETAS), channel(kind), "k-1")
         line, fields = head_of(attempt.target.head)
         assert "anthropic-beta" not in fields, kind
         assert "beta=true" not in line, kind

@@ -21,6 +21,8 @@ Bounds: a call first takes a slot in the process's ``Admission`` (503 above the 
 whole answer is read once, inside the failover loop (``_Answer.accept``), so that a 200
 that cannot be read falls over to the next channel; a non-stream call whose client goes
 away is read on for a while and billed (``_whole_call``).
+
+Each attempt's request is built in ``attempts``; a whole answer is read in ``answers``.
 """
 
 from __future__ import annotations
@@ -28,61 +30,33 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-
-import orjson
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from airelay.billing.tokens import prompt_upper_bound
 from airelay.billing.wallets import Wallets
-from airelay.client import Target, Timeouts, post_target
 from airelay.config import Settings
 from airelay.errors import GatewayError
 from airelay.formats.client_framing import content_type
-from airelay.formats.codec import Untranslatable
-from airelay.formats.ir import ChatResponse
-from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.names import WireFormat
 from airelay.formats.registry import body as format_body
-from airelay.formats.registry import codec, wire
 from airelay.formats.session import session_key
-from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
-from airelay.providers.base import Head, Provider
-from airelay.providers.presets import preset
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import SessionCall, open_session
+from airelay.relay.answers import Unbilled, Whole, read_whole
+from airelay.relay.attempts import build_attempt, needs_inline_images, servable, wire_format
 from airelay.relay.call import Call
 from airelay.relay.collaborators import Relay
-from airelay.relay.endpoints import channel_endpoint, channel_format
 from airelay.relay.estimate import estimate_usage, settle_on_estimate
-from airelay.relay.failover import Attempt, Completed, Streaming, Unusable, call_with_failover
+from airelay.relay.failover import Attempt, Completed, Streaming, call_with_failover
 from airelay.relay.images import inline_remote_images
 from airelay.relay.limit_policy import channel_rules
 from airelay.relay.limits import NO_LEASE, NO_LIMITS, Limits
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
 from airelay.relay.routing import bound_first, channels_for
-from airelay.relay.scrub import scrub
 from airelay.relay.streaming import Write, relay_stream
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
-
-
-@dataclass(frozen=True, slots=True)
-class Whole:
-    status: int
-    body: bytes
-    content_type: str
-    # Headers of the client's response beside the content type (``x-ratelimit-*``).
-    headers: Mapping[str, str] = field(default_factory=dict, kw_only=True)
-
-
-@dataclass(frozen=True, slots=True)
-class _Unbilled(Whole):
-    """A 200 whose upstream reported no usage: counted offline, then ``rebody(usage)`` is
-    the answer carrying that count (what the client is told is what it is billed)."""
-
-    channel_id: str
-    text: str
-    rebody: Callable[[Usage], bytes]
 
 
 @dataclass(slots=True)
@@ -123,11 +97,6 @@ class Streamed:
         self.admission.leave()
 
 
-def wire_format(channel: ChannelRecord, call: Call) -> WireFormat:
-    """The format ``channel``'s upstream speaks for ``call`` (on the endpoint chosen for it)."""
-    return channel_format(channel, call)
-
-
 async def run_call(
     relay: Relay, snapshot: Snapshot, record: KeyRecord, call: Call
 ) -> Whole | Streamed:
@@ -147,7 +116,7 @@ async def run_call(
         raise
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
-        channels = _servable(call, channels_for(snapshot, call.model, call.endpoint))
+        channels = servable(call, channels_for(snapshot, call.model, call.endpoint))
         session = await _session(relay, record, call)
         if session is not None and session.bound is not None:
             channels = bound_first(channels, session.bound.channel_id)
@@ -159,7 +128,7 @@ async def run_call(
         raise
     meter.lease = lease  # ended when the meter closes, however the call ends
     try:
-        if _needs_inline_images(call, channels):
+        if needs_inline_images(call, channels):
             # Only a call that can pay is worth the fetches; once, before any attempt.
             await inline_remote_images(relay.images, call.request_ir())
     except BaseException:
@@ -285,7 +254,7 @@ async def _whole_call(relay: Relay, channels: list[ChannelRecord], answer: _Answ
 async def _billed(answer: _Answer, result: Whole) -> Whole:
     """``result``, settled: an answer that came without usage is counted offline (in a
     thread when long) and carries that count, which is what the call is billed."""
-    if not isinstance(result, _Unbilled):
+    if not isinstance(result, Unbilled):
         return result
     usage = await estimate_usage(answer.call, result.text)
     answer.meter.settle(usage, channel_id=result.channel_id, status=answer.status)
@@ -388,7 +357,7 @@ class _Answer:
         else:
             self.key, bound = self.session.key(channel)
             self.meter.affinity = int(bound)
-        return _attempt(self.settings, self.call, channel, self.key)
+        return build_attempt(self.settings, self.call, channel, self.key)
 
     def served(self) -> None:
         """The latest attempt answered: its channel and key serve the session from now on."""
@@ -396,7 +365,7 @@ class _Answer:
             self.session.served(self.channel, self.key)
 
     def accept(self, result: Completed) -> Whole:
-        return _whole(self.call, result, self.meter, self.status)
+        return read_whole(self.call, result, self.meter, self.status)
 
     def client_gone(self, task: asyncio.Future[Whole], seconds: float) -> None:
         """The client left: let the call finish on its own, for ``seconds`` at most."""
@@ -425,173 +394,3 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
 def _channel_limited(channels: list[ChannelRecord]) -> bool:
     """Whether any of ``channels`` has rate limits of its own (most have none)."""
     return any(channel_rules(channel) for channel in channels)
-
-
-def _servable(call: Call, channels: list[ChannelRecord]) -> list[ChannelRecord]:
-    """The channels that can take ``call``: every one when it translates (or none needs
-    it to), else only those of the client's format; when there are none, every one with
-    what translates of it (``Untranslatable.lenient``: a tool built into one provider's
-    service left out), or a 400 when nothing does."""
-    if all(wire_format(channel, call) == call.client for channel in channels):
-        return channels
-    try:
-        call.request_ir()
-    except ValueError as exc:
-        same = [channel for channel in channels if wire_format(channel, call) == call.client]
-        if same:
-            return same
-        lenient = exc.lenient if isinstance(exc, Untranslatable) else None
-        if lenient is None:
-            raise GatewayError(400, str(exc)) from exc
-        call.ir = lenient  # what the other formats can carry of it
-    return channels
-
-
-def _needs_inline_images(call: Call, channels: list[ChannelRecord]) -> bool:
-    """A call translated for a channel whose format takes images inline only."""
-    for channel in channels:
-        fmt = wire_format(channel, call)
-        if fmt != call.client and wire(fmt).inline_images_only:
-            return True
-    return False
-
-
-def _attempt(settings: Settings, call: Call, channel: ChannelRecord, key: str) -> Attempt:
-    """The request of one attempt on ``channel`` with the upstream ``key``: the body in the
-    channel's format, and the provider's head for (endpoint, key, model, stream), encoded
-    once and cached on the channel.
-    A provider that signs each request (``per_call``) adds its fields and its body shape
-    to a copy of that head, and so do the client's extras the provider passes on (their
-    query, from a small fixed set, is part of the cached head instead)."""
-    provider = preset(channel.type).provider
-    upstream_model = channel.upstream_model(call.model)
-    endpoint = channel_endpoint(channel, call)
-    fmt = provider.formats[endpoint]
-    if fmt == call.client:
-        body = _same_format_body(call, upstream_model)
-    else:
-        ir = dataclasses.replace(
-            call.request_ir(), model=upstream_model, stream=call.stream, include_usage=True
-        )
-        body = orjson.dumps(codec(fmt).encode_request(ir))
-    timeouts = (
-        _timeouts(settings.upstream_connect_timeout, channel.timeout) if channel.timeout else None
-    )
-    # What the client sent beside its body, as far as this channel's provider passes it on.
-    forward = None if call.extras is None else provider.forward(call.extras, channel)
-    query = "" if forward is None else forward.query
-    head, target = channel.cached(
-        (endpoint, upstream_model, call.stream, key, query),
-        lambda: _encoded_head(
-            provider, channel.base_url, key, endpoint, upstream_model, call.stream, query
-        ),
-    )
-    if forward is not None and forward.fields:
-        target = target.with_fields(forward.fields)
-    if provider.per_call:
-        finished = provider.finish(head, key, body)
-        body = finished.body
-        target = target.with_fields(finished.fields)
-    return Attempt(channel=channel, target=target, body=body, timeouts=timeouts)
-
-
-def _encoded_head(
-    provider: Provider,
-    base_url: str,
-    key: str,
-    endpoint: Endpoint,
-    model: str,
-    stream: bool,
-    query: str = "",
-) -> tuple[Head, Target]:
-    head = provider.head(base_url, key, endpoint, model, stream=stream)
-    if query:
-        joiner = "&" if "?" in head.url else "?"
-        head = dataclasses.replace(head, url=head.url + joiner + query)
-    return head, post_target(head.url, head.headers, encoded=head.encoded)
-
-
-@functools.lru_cache(maxsize=64)
-def _timeouts(connect: float, read: float) -> Timeouts:
-    return Timeouts(connect=connect, read=read)
-
-
-def _same_format_body(call: Call, upstream_model: str) -> bytes:
-    """The client's bytes for a channel of its format, changed only where the gateway must
-    (the format's wire decides: model name, usage in streams)."""
-    return format_body(call.client).same_format_body(call, upstream_model)
-
-
-def _whole(call: Call, result: Completed, meter: Meter, status: int) -> Whole:
-    """A whole upstream answer for the client, read once; settles (200) or releases (an
-    error) the meter. Raises ``Unusable`` for a 200 that cannot be read: the next channel
-    is tried."""
-    fmt = wire_format(result.channel, call)
-    upstream_model = result.channel.upstream_model(call.model)
-    content_type = result.content_type.split(";")[0] or "application/json"
-    if result.status != 200:
-        meter.release()
-        if fmt == call.client:
-            return Whole(result.status, result.body, content_type)
-        message = upstream_error_message(result.body, result.channel)
-        error = codec(call.client).error_body(result.status, message, None)
-        return Whole(result.status, orjson.dumps(error), "application/json")
-    rebody: Callable[[Usage], bytes]
-    try:
-        if fmt == call.client:
-            passed = format_body(fmt)
-            body, usage, document = passed.whole_usage(result.body, upstream_model, call.model)
-            usage = _counted(usage)
-            if usage is None:
-                text = passed.answer_text(document)
-                rebody = functools.partial(passed.with_usage, document)
-        else:
-            answer = codec(fmt).decode_response(orjson.loads(result.body))
-            answer.model = call.model
-            body = orjson.dumps(codec(call.client).encode_response(answer, call.request_ir()))
-            usage = _counted(answer.usage)
-            if usage is None:
-                text = answer_text(answer)
-                rebody = functools.partial(_with_usage, call, answer)
-    except (ValueError, LookupError, TypeError, AttributeError) as exc:
-        raise Unusable(f"the upstream answered 200 in an unexpected shape ({_why(exc)})") from exc
-    if usage is None:
-        # Counted before the answer goes out (in a thread when long), and told to the client.
-        return _Unbilled(200, body, "application/json", result.channel.id, text, rebody)
-    meter.settle(usage, channel_id=result.channel.id, status=status)
-    return Whole(200, body, "application/json")
-
-
-def _counted(usage: Usage | None) -> Usage | None:
-    """An upstream's usage, or None when it counted nothing (some compatible upstreams
-    answer zeros): no answer comes from an empty prompt."""
-    if usage is None or (usage.prompt_tokens == 0 and usage.completion_tokens == 0):
-        return None
-    return usage
-
-
-def _with_usage(call: Call, answer: ChatResponse, usage: Usage) -> bytes:
-    answer.usage = usage
-    return orjson.dumps(codec(call.client).encode_response(answer, call.request_ir()))
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, orjson.JSONDecodeError):
-        return "not valid JSON"
-    return str(exc)[:200] if isinstance(exc, ValueError) else type(exc).__name__
-
-
-def upstream_error_message(body: bytes, channel: ChannelRecord) -> str:
-    """The message of an upstream error in any of the three shapes, scrubbed."""
-    message = body.decode("utf-8", "replace")
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        document = None
-    if isinstance(document, dict):
-        error = document.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            message = error["message"]
-        elif isinstance(error, str):
-            message = error
-    return scrub(message, (*channel.api_keys, channel.base_url))[:1000]

@@ -8,7 +8,8 @@ from contextlib import suppress
 
 from aiohttp import web
 
-from airelay.relay.pipeline import Streamed, Whole
+from airelay.relay.answers import Whole
+from airelay.relay.pipeline import Streamed
 from airelay.state import REQUEST_ID
 
 

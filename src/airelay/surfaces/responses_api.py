@@ -22,9 +22,10 @@ from airelay.formats.framing import SseDeframer
 from airelay.formats.ir import ChatRequest
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.responses_shapes import TERMINAL_EVENTS
+from airelay.relay.answers import Whole
 from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.call import Call
-from airelay.relay.pipeline import Whole, run_call
+from airelay.relay.pipeline import run_call
 from airelay.state import REQUEST_ID, STATE, AppState
 from airelay.surfaces import responses_store
 from airelay.surfaces.relay_response import respond
