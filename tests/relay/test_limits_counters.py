@@ -365,3 +365,21 @@ def test_channel_limits_when_redis_is_down() -> None:
                 await counters.close()
 
     asyncio.run(main())
+
+
+@each_backend
+async def test_slot_freed_before_the_tokens_are_counted(counters: Counters) -> None:
+    clear_of_minute_edge()
+    stage, snap, record = RateLimits(counters), snapshot(), key(max_concurrency=1, tpm=100)
+    lease = await stage.acquire(snap, record, "m", 200)  # 50 tokens reserved
+    lease.free()  # the call is over; its usage is still being counted
+    lease.free()
+    await drain(counters)
+    second = await stage.acquire(snap, record, "m", 40)  # the slot is free: 50 + 10
+    assert second.headers["x-ratelimit-remaining-tokens"] == "40"
+    second.release()
+    lease.settle(5)  # tokens only: the slot is not given back twice
+    await drain(counters)
+    third = await stage.acquire(snap, record, "m", 40)
+    assert third.headers["x-ratelimit-remaining-tokens"] == "85"
+    await refused(stage, snap, record)  # the one slot is third's

@@ -150,7 +150,7 @@ def test_slot_freed_when_a_stream_client_leaves(
     gateway: Gateway, admin: Admin, model: str, upstream: FakeOpenAI
 ) -> None:
     key = admin.create_token(max_concurrency=1)["key"]
-    upstream.script(Behaviour.slow_stream(0.5))
+    upstream.script(Behaviour.slow_stream(1.5))  # about 10 s to the stream's end
     body = {"model": model, "messages": HI, "stream": True}
     with httpx.stream(
         "POST",
@@ -161,7 +161,10 @@ def test_slot_freed_when_a_stream_client_leaves(
     ) as response:
         assert response.status_code == 200
         next(response.iter_bytes())  # the first event, then the client goes away
-    deadline = time.monotonic() + 5
+    # The gateway sees the client gone when a write fails, and closes the upstream call...
+    assert upstream.wait_for_disconnects(1, timeout=20)
+    # ... and the key's slot is free from then on, long before the stream would have ended.
+    deadline = time.monotonic() + 3
     while True:
         answer = chat(gateway, key, model)
         if answer.status_code == 200 or time.monotonic() > deadline:

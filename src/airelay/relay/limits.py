@@ -63,7 +63,7 @@ class Counters(Protocol):
 class Lease:
     """One call's hold on its counters; ``settle`` or ``release`` ends it (once)."""
 
-    __slots__ = ("_counters", "_reserved", "_rules", "_taken", "headers")
+    __slots__ = ("_counters", "_freed", "_reserved", "_rules", "_taken", "headers")
 
     def __init__(
         self,
@@ -77,6 +77,7 @@ class Lease:
         self._rules = rules
         self._taken = taken
         self._reserved = reserved
+        self._freed = False  # its slots in flight given back already (``free``)
         self.headers = headers  # x-ratelimit-* for the client's response
 
     def settle(self, tokens: int) -> None:
@@ -87,19 +88,30 @@ class Lease:
         """The call used nothing: its reserved tokens go back."""
         self._end(0)
 
+    def free(self) -> None:
+        """The call is over but its tokens are counted later: its slots in flight go back
+        now, the tokens with ``settle``."""
+        counters, taken = self._counters, self._taken
+        if counters is None or taken is None or self._freed:
+            return
+        self._freed = True
+        deltas = [-1 if rule.kind == "concurrency" else 0 for rule in self._rules]
+        if any(deltas):
+            counters.give_back(taken, self._rules, deltas)
+
     def _end(self, tokens: int) -> None:
         counters, taken = self._counters, self._taken
         if counters is None or taken is None:
             return
         self._counters = None
-        deltas = [_delta(rule, tokens - self._reserved) for rule in self._rules]
+        deltas = [_delta(rule, tokens - self._reserved, self._freed) for rule in self._rules]
         if any(deltas):
             counters.give_back(taken, self._rules, deltas)
 
 
-def _delta(rule: Rule, tokens: int) -> int:
+def _delta(rule: Rule, tokens: int, freed: bool) -> int:
     if rule.kind == "concurrency":
-        return -1
+        return 0 if freed else -1
     if rule.kind == "tokens":
         return tokens
     return 0

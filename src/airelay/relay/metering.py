@@ -56,6 +56,9 @@ class Meter:
         if self.closed:
             return None
         self.closed = True
+        # The call is over: its slots in flight go back now, not when its tokens are counted.
+        self.lease.free()
+        self.channel_lease.free()
         return functools.partial(
             self._charge, channel_id, status, self._latency_ms(), int(time.time())
         )
