@@ -40,6 +40,14 @@ def model(admin: Admin, upstream: FakeOpenAI) -> str:
     return name
 
 
+def upstream_has(upstream: FakeOpenAI, count: int, timeout: float = 10) -> None:
+    """Wait until the upstream has received ``count`` chat calls (the slow ones in flight)."""
+    deadline = time.monotonic() + timeout
+    while len(upstream.chat_requests) < count:
+        assert time.monotonic() < deadline, "the upstream never got the call"
+        time.sleep(0.02)
+
+
 def clear_of_minute_edge(margin: float = 8.0) -> None:
     """Counts within one minute's window: wait for a fresh minute when it is nearly over."""
     left = 60 - time.time() % 60
@@ -130,7 +138,7 @@ def test_calls_in_flight_freed_on_every_end(
     upstream.script(Behaviour.slow(1.0))
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         slow = pool.submit(chat, gateway, key, model)
-        time.sleep(0.4)  # the slow call holds the key's one slot
+        upstream_has(upstream, 1)  # the slow call holds the key's one slot
         busy = chat(gateway, key, model)
         assert busy.status_code == 429, busy.text
         assert busy.headers["Retry-After"] == "1"
@@ -326,9 +334,9 @@ def test_channel_concurrency_spreads_the_load(
     upstream.script(Behaviour.slow(1.0), Behaviour.slow(1.0))
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         calls = [pool.submit(chat, gateway, key, name)]
-        time.sleep(0.3)
+        upstream_has(upstream, 1)
         calls.append(pool.submit(chat, gateway, key, name))
-        time.sleep(0.3)
+        upstream_has(upstream, 2)
         third = chat(gateway, key, name)  # both channels are busy
         assert third.status_code == 429
         assert [call.result().status_code for call in calls] == [200, 200]
