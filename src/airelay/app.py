@@ -21,6 +21,7 @@ from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
 from airelay.security.crypto import SecretBox, load_or_create_secret
 from airelay.state import STATE, AppState
+from airelay.store.config_bus import ConfigBus
 from airelay.store.db import create_engine
 from airelay.store.response_writer import ResponseWriter
 from airelay.store.snapshot import ConfigCache
@@ -42,7 +43,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
-        cache = ConfigCache(engine, box, settings.config_poll_seconds)
+        bus = ConfigBus(settings.redis_url) if settings.redis_url else None
+        cache = ConfigCache(engine, box, settings.config_poll_seconds, bus)
         await cache.start()
         wallets = Wallets(
             engine,

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -33,6 +33,9 @@ from airelay.store import models as models_repo
 from airelay.store import tokens as tokens_repo
 from airelay.store import users as users_repo
 from airelay.store.unavailable import OutageLog
+
+if TYPE_CHECKING:
+    from airelay.store.config_bus import ConfigBus
 from airelay.transport.options import TlsOptions, proxy_secrets, tls_from_document
 
 log = logging.getLogger(__name__)
@@ -417,12 +420,21 @@ async def apply_changes(
 
 
 class ConfigCache:
-    """Holds the current snapshot; reloads it on demand and when the version moves."""
+    """Holds the current snapshot; reloads it on demand and when the version moves: told by
+    the ``bus`` (Redis pub/sub, when configured: within milliseconds) or found by polling
+    the database every ``poll_seconds`` (always: the fallback when a message is lost)."""
 
-    def __init__(self, engine: AsyncEngine, box: SecretBox, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        box: SecretBox,
+        poll_seconds: float,
+        bus: ConfigBus | None = None,
+    ) -> None:
         self._engine = engine
         self._box = box
         self._poll_seconds = poll_seconds
+        self._bus = bus
         self._version = ""
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -435,9 +447,21 @@ class ConfigCache:
             self.current, self._version = await load(self._engine, self._box)
             self.full_loads += 1
 
-    async def refresh(self) -> None:
+    async def refresh(self, *, announce: bool = True) -> None:
         """Catch up with the database: the entities changed since this snapshot's version
-        when the change log covers them (``apply_changes``), else everything."""
+        when the change log covers them (``apply_changes``), else everything. When that
+        moved the version (this instance wrote a change), the bus tells the others."""
+        before = self._version
+        await self._catch_up()
+        if announce and self._bus is not None and self._version != before:
+            await self._bus.publish(self._version)
+
+    async def _heard(self, version: str) -> None:
+        """A version published on the bus: catch up unless this snapshot is at it."""
+        if version != self._version:
+            await self.refresh(announce=False)
+
+    async def _catch_up(self) -> None:
         async with self._lock:
             async with self._engine.connect() as conn:
                 version, changes = await config_log.changes_since(conn, self._version)
@@ -452,8 +476,12 @@ class ConfigCache:
     async def start(self) -> None:
         await self.reload()
         self._task = asyncio.create_task(self._poll())
+        if self._bus is not None:
+            self._bus.start(self._heard)
 
     async def stop(self) -> None:
+        if self._bus is not None:
+            await self._bus.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -467,7 +495,7 @@ class ConfigCache:
                 async with self._engine.connect() as conn:
                     version = await meta.config_version(conn)
                 if version != self._version:
-                    await self.refresh()
+                    await self.refresh(announce=False)
             except Exception as exc:  # keep serving the last good snapshot
                 outages.failed(exc)
                 continue
