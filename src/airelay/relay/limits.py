@@ -216,9 +216,10 @@ class RateLimits:
         reserved = estimate if any(rule.kind == "tokens" for rule in found) else 0
         return Lease(self._counters, found, taken, reserved, {})
 
-    def _channel_unreachable(self) -> Lease | None:
-        """Open: the channel takes the call uncounted; closed: it is skipped."""
-        return NO_LEASE if self._failure == FAIL_OPEN else None
+    def _channel_unreachable(self) -> Lease:
+        """Open: the channel takes the call uncounted; closed: the call is refused (503),
+        as the key's limits would refuse it."""
+        return self._unreachable()
 
     def _unreachable(self) -> Lease:
         if self._failure == FAIL_OPEN:
