@@ -18,6 +18,7 @@ when it settles.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -184,7 +185,12 @@ def input_estimate(body_length: int) -> int:
 
 def duration(seconds: float) -> str:
     """A reset time as OpenAI's headers write it: ``1s``, ``6m0s``, ``2h3m4s``."""
-    whole = max(0, int(-(-seconds // 1)))  # rounded up: a client that waits this long passes
+    # Rounded up: a client that waits this long passes.
+    return _duration(max(0, int(-(-seconds // 1))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _duration(whole: int) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
