@@ -16,6 +16,7 @@ from airelay.relay.admission import Admission
 from airelay.relay.affinity import open_affinity
 from airelay.relay.collaborators import Relay
 from airelay.relay.images import fetch_transport
+from airelay.relay.limits import open_limits
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
 from airelay.security.crypto import SecretBox, load_or_create_secret
@@ -74,6 +75,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         images = fetch_transport()
         admission = Admission(settings.max_inflight_calls)
         affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
+        limits = open_limits(settings.redis_url, settings.limits_redis_failure)
         app[STATE] = AppState(
             settings=settings,
             engine=engine,
@@ -84,7 +86,9 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             wallets=wallets,
             images=images,
             admission=admission,
-            relay=Relay(settings, wallets, upstream, images, admission, affinity=affinity),
+            relay=Relay(
+                settings, wallets, upstream, images, admission, limits=limits, affinity=affinity
+            ),
             responses=stored_responses,
             sealer=Sealer(secret),
         )
@@ -101,6 +105,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             await images.close()
             if affinity is not None:
                 await affinity.close()
+            await limits.close()
             await engine.dispose()
 
     return lifespan

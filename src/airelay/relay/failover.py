@@ -14,7 +14,7 @@ whole like any other.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -92,15 +92,23 @@ async def call_with_failover(
     accept: Callable[[Completed], Accepted],
     *,
     stream: bool,
+    admit: Callable[[ChannelRecord], Awaitable[bool]] | None = None,
 ) -> Accepted | Streaming:
     """Answer from the first channel that works, or raise the last failure as 502/504/429.
 
     A whole answer goes through ``accept`` (which reads it once: usage, translation) inside
-    the loop, so that one it finds unusable (``Unusable``) falls over like a failed call."""
+    the loop, so that one it finds unusable (``Unusable``) falls over like a failed call.
+    A channel ``admit`` turns down (at its own rate limit) is skipped without a backoff;
+    when every channel is, the call is answered 429."""
     last: _Failure | None = None
-    for index, channel in enumerate(channels):
-        if index:
-            await asyncio.sleep(min(BACKOFF_BASE * 2 ** (index - 1), BACKOFF_MAX))
+    tried = 0
+    for channel in channels:
+        if admit is not None and not await admit(channel):
+            last = _Failure("rate_limited", f"channel {channel.id} is at its rate limit", "1")
+            continue
+        if tried:
+            await asyncio.sleep(min(BACKOFF_BASE * 2 ** (tried - 1), BACKOFF_MAX))
+        tried += 1
         try:
             attempt = build(channel)
             transport = transports.for_channel(channel)

@@ -61,6 +61,7 @@ class KeyRecord:
     quota: int | None
     rpm: int | None
     tpm: int | None
+    max_concurrency: int | None = None
 
 
 @dataclass(slots=True)
@@ -84,6 +85,10 @@ class ChannelRecord:
     # Beta name -> replacement (None strips it) for the ``anthropic-beta`` header a client
     # sent, when the channel's provider passes that header on; None: no rules.
     anthropic_betas: dict[str, str | None] | None = None
+    # What the gateway sends this upstream at most (None: no limit).
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
     _key_cycle: Iterator[str] = field(init=False, repr=False)
     _cache: dict[Hashable, Any] = field(init=False, repr=False, default_factory=dict)
 
@@ -135,6 +140,10 @@ class Snapshot:
     # The channel rows as stored (secrets sealed), in load order: a change of one channel
     # rebuilds the routes from these and the records in memory (``apply_changes``).
     channel_rows: tuple[dict[str, Any], ...] = ()
+    # The stored ``rate_limits`` setting (``relay.limit_policy`` reads it) and whether the
+    # gateway is in maintenance (client routes answer 503).
+    rate_limits: dict[str, Any] = field(default_factory=dict)
+    maintenance: bool = False
 
 
 def key_record(row: dict[str, Any], user_status: str, user_group: str) -> KeyRecord:
@@ -154,6 +163,7 @@ def key_record(row: dict[str, Any], user_status: str, user_group: str) -> KeyRec
         quota=row["quota"],
         rpm=row["rpm"],
         tpm=row["tpm"],
+        max_concurrency=row.get("max_concurrency"),
     )
 
 
@@ -202,6 +212,24 @@ def group_multipliers(stored_settings: dict[str, Any]) -> dict[str, Fraction]:
     return {group: Fraction(str(value)) for group, value in raw.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """What the hot path reads of the stored settings."""
+
+    multipliers: dict[str, Fraction]
+    rate_limits: dict[str, Any]
+    maintenance: bool
+
+
+def _settings(stored: dict[str, Any]) -> _Settings:
+    features = stored.get("features") or {}
+    return _Settings(
+        group_multipliers(stored),
+        dict(stored.get("rate_limits") or {}),
+        bool(features.get("maintenance_mode")),
+    )
+
+
 def parse_networks(entries: list[str] | None) -> tuple[IPNetwork, ...] | None:
     if entries is None:
         return None
@@ -238,6 +266,9 @@ def channel_record(row: dict[str, Any], box: SecretBox) -> ChannelRecord | None:
         proxy=proxy,
         tls=tls,
         anthropic_betas=row.get("anthropic_betas") or None,
+        rpm=row.get("rpm"),
+        tpm=row.get("tpm"),
+        max_concurrency=row.get("max_concurrency"),
     )
 
 
@@ -290,7 +321,7 @@ def _snapshot(
     channel_rows: tuple[dict[str, Any], ...],
     built: _Channels,
     catalog: dict[str, dict[str, Any]],
-    multipliers: dict[str, Fraction],
+    stored: _Settings,
 ) -> Snapshot:
     return Snapshot(
         keys=keys,
@@ -305,8 +336,10 @@ def _snapshot(
             for row in catalog.values()
             if row["pricing"]
         },
-        group_multipliers=multipliers,
+        group_multipliers=stored.multipliers,
         channel_rows=channel_rows,
+        rate_limits=stored.rate_limits,
+        maintenance=stored.maintenance,
     )
 
 
@@ -336,7 +369,7 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
         rows,
         _channels(rows, records),
         {row["id"]: row for row in model_rows},
-        group_multipliers(stored_settings),
+        _settings(stored_settings),
     )
     return snapshot, version
 
@@ -380,10 +413,10 @@ async def apply_changes(
         entries = [row for row in catalog.values() if row["id"] not in model_ids]
         entries += await models_repo.rows_of(conn, model_ids)
         catalog = {row["id"]: row for row in _ordered(entries)}
-    multipliers = current.group_multipliers
+    stored = _Settings(current.group_multipliers, current.rate_limits, current.maintenance)
     if config_log.SETTINGS in kinds:
-        multipliers = group_multipliers(await meta.get_json(conn, meta.SETTINGS) or {})
-    return _snapshot(keys, current.admin_hashes, rows, built, catalog, multipliers)
+        stored = _settings(await meta.get_json(conn, meta.SETTINGS) or {})
+    return _snapshot(keys, current.admin_hashes, rows, built, catalog, stored)
 
 
 class ConfigCache:

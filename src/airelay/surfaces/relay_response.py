@@ -22,12 +22,16 @@ async def respond(
     """Send ``outcome``; ``rewrite``, when given, changes each block of a stream before it
     is sent, and ``tap`` sees each block as it is sent."""
     if isinstance(outcome, Whole):
-        return web.Response(
+        whole = web.Response(
             body=outcome.body, status=outcome.status, content_type=outcome.content_type
         )
+        if outcome.headers:
+            whole.headers.update(outcome.headers)
+        return whole
     response = web.StreamResponse(
         status=200,
         headers={
+            **outcome.headers,
             "Content-Type": outcome.content_type,
             "Cache-Control": "no-cache",
             "x-request-id": request[REQUEST_ID],

@@ -45,6 +45,9 @@ def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
         "proxy": _masked_proxy(state, row["proxy"]) if row.get("proxy") else None,
         "tls": _tls_view(row["tls"]) if row.get("tls") is not None else None,
         "anthropic_betas": row.get("anthropic_betas"),
+        "rpm": row.get("rpm"),
+        "tpm": row.get("tpm"),
+        "max_concurrency": row.get("max_concurrency"),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
