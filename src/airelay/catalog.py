@@ -254,7 +254,9 @@ def pricing_units(pricing: dict[str, Any]) -> dict[str, Any]:
     """USD prices as exact units; unknown fields and bad numbers are a 400.
 
     ``per_image`` is one price, or prices by ``size`` or ``size/quality``
-    (``{"1024x1024": 0.04, "1024x1024/hd": 0.08}``).
+    (``{"1024x1024": 0.04, "1024x1024/hd": 0.08}``); ``per_video_second`` one price, or
+    prices by resolution or size, with an optional ``default``
+    (``{"720p": 0.1, "1080p": 0.2}``).
     """
     units: dict[str, Any] = {}
     for name, value in pricing.items():
@@ -262,8 +264,8 @@ def pricing_units(pricing: dict[str, Any]) -> dict[str, Any]:
             raise GatewayError(400, f"unknown price '{name}'; known: {', '.join(PRICE_FIELDS)}")
         if value is None:
             continue
-        if name == "per_image" and isinstance(value, dict):
-            units[name] = {str(k): _units(f"per_image.{k}", v) for k, v in value.items()}
+        if name in ("per_image", "per_video_second") and isinstance(value, dict):
+            units[name] = {str(k): _units(f"{name}.{k}", v) for k, v in value.items()}
         else:
             units[name] = _units(name, value)
     return units
