@@ -26,6 +26,7 @@ from airelay.store.response_writer import ResponseWriter
 from airelay.store.snapshot import ConfigCache
 from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies
+from airelay.videos.lifecycle import open_videos
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -72,6 +73,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         images = fetch_transport()
         admission = Admission(settings.max_inflight_calls)
         affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
+        videos, poller = await open_videos(settings, engine, wallets, upstream, cache)
         app[STATE] = AppState(
             settings=settings,
             engine=engine,
@@ -84,10 +86,12 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             admission=admission,
             relay=Relay(settings, wallets, upstream, images, admission, affinity=affinity),
             responses=stored_responses,
+            videos=videos,
         )
         try:
             yield
         finally:
+            await poller.stop()
             await retention.stop()
             await stored_responses.stop()
             await tokens.settled()  # usage being counted, before the last flush

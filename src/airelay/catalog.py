@@ -19,6 +19,7 @@ from airelay.money import usd_to_units
 from airelay.pricing import PER_MILLION
 from airelay.providers.anthropic import Anthropic
 from airelay.providers.presets import CHANNEL_TYPES, preset
+from airelay.providers.video_registry import video_tasks
 from airelay.transport.options import ProxyUrl, TlsOptions, check_proxy, check_tls, tls_document
 
 # Limits of the columns the values are stored in, so that SQLite and PostgreSQL refuse the
@@ -206,6 +207,8 @@ def check_type_fit(
         raise GatewayError(
             400, f"a {channel_type} channel cannot serve {', '.join(cannot)} (it serves: {can})"
         )
+    if "video" in (endpoints or ()) and video_tasks(channel_type) is None:
+        raise GatewayError(400, f"a {channel_type} channel has no video task API")
     for key in api_keys:
         try:
             provider.check_key(key.strip())

@@ -17,6 +17,7 @@ from airelay.security.crypto import SecretBox
 from airelay.store.response_writer import ResponseWriter
 from airelay.store.snapshot import ConfigCache
 from airelay.transport.choice import Transports
+from airelay.videos.service import VideoService
 
 
 @dataclass
@@ -37,6 +38,8 @@ class AppState:
     # Stored Responses API answers: written in batches off the request's path, read back
     # at once (pending ones included).
     responses: ResponseWriter
+    # Video generation tasks (created here, polled by ``videos.poller``).
+    videos: VideoService
 
 
 STATE = web.AppKey("airelay_state", AppState)
