@@ -17,6 +17,7 @@ A task answers "running" for ``plan.polls`` polls, then ends as ``plan.outcome``
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -73,6 +74,7 @@ class FakeVideos(ThreadedApp):
         self.tasks: dict[str, FakeTask] = {}
         self.recorded = _Recorded()
         self.create_status = 200  # another status: creates are refused with it
+        self.create_delay = 0.0  # seconds every create waits before it answers
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -97,6 +99,7 @@ class FakeVideos(ThreadedApp):
             self.tasks.clear()
             self.recorded = _Recorded()
             self.create_status = 200
+            self.create_delay = 0.0
 
     def polls_of(self, task_id: str) -> int:
         return self.recorded.polls.count(task_id)
@@ -154,7 +157,9 @@ class FakeVideos(ThreadedApp):
     def _unauthorized() -> web.Response:
         return web.json_response({"error": {"message": "bad key", "code": "auth"}}, status=401)
 
-    def _refused(self) -> web.Response | None:
+    async def _refused(self) -> web.Response | None:
+        if self.create_delay:
+            await asyncio.sleep(self.create_delay)
         if self.create_status == 200:
             return None
         return web.json_response(
@@ -176,7 +181,7 @@ class FakeVideos(ThreadedApp):
         if not request.content_type.startswith("multipart/form-data"):
             return web.json_response({"error": {"message": "expected a form"}}, status=400)
         form = {name: str(value) for name, value in (await request.post()).items()}
-        refused = self._refused()
+        refused = await self._refused()
         if refused is not None:
             return refused
         task = self._new("openai", form, float(form.get("seconds", "4")))
@@ -229,7 +234,7 @@ class FakeVideos(ThreadedApp):
         content = body.get("content")
         if not isinstance(content, list) or not content:
             return web.json_response({"error": {"message": "content is required"}}, status=400)
-        refused = self._refused()
+        refused = await self._refused()
         if refused is not None:
             return refused
         task = self._new("ark", body, float(body.get("duration", 5)))
@@ -302,7 +307,7 @@ class FakeVideos(ThreadedApp):
             "image" in body
         ):
             return self._kling({}, code=1201, status=400)
-        refused = self._refused()
+        refused = await self._refused()
         if refused is not None:
             return refused
         task = self._new("kling", {**body, "kind": kind}, float(body.get("duration", "5")))
@@ -344,7 +349,7 @@ class FakeVideos(ThreadedApp):
         body = await request.json()
         if not isinstance(body.get("input"), dict) or "prompt" not in body["input"]:
             return web.json_response({"code": "InvalidParameter", "message": "input"}, status=400)
-        refused = self._refused()
+        refused = await self._refused()
         if refused is not None:
             return refused
         task = self._new("dashscope", body, float(body.get("parameters", {}).get("duration", 5)))
