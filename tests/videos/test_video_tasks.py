@@ -329,3 +329,14 @@ def test_a_resolution_without_a_price_is_400(
         )
     assert answer.status_code == 400
     assert "1080p" in answer.json()["error"]["message"]
+
+
+def test_channels_that_cannot_serve_videos_are_refused(admin: Admin) -> None:
+    for fields in (
+        {"type": "glm", "endpoints": ["chat", "video"], "api_keys": ["k"]},  # no video API
+        {"type": "kling", "api_keys": ["only-the-access-key"]},  # needs AK:SK
+    ):
+        answer = admin.http.post(
+            "/v1/admin/channels", json={"name": "ch-bad", "models": ["m"], **fields}
+        )
+        assert answer.status_code == 400, answer.text
