@@ -340,3 +340,15 @@ def test_channels_that_cannot_serve_videos_are_refused(admin: Admin) -> None:
             "/v1/admin/channels", json={"name": "ch-bad", "models": ["m"], **fields}
         )
         assert answer.status_code == 400, answer.text
+
+
+def test_the_model_list_shows_video_models_to_keys_that_may_make_videos(
+    gateway: Gateway, admin: Admin, videos: FakeVideos
+) -> None:
+    video = video_channel(admin, videos, "dashscope")
+    chat_only = admin.create_token(video.user_id, permissions=["chat"])["key"]
+    with client(gateway.url, video.key) as http:
+        listed = {m["id"]: m for m in http.get("/v1/models").json()["data"]}
+    assert listed[video.model]["endpoints"] == ["video"]
+    with client(gateway.url, chat_only) as http:
+        assert video.model not in {m["id"] for m in http.get("/v1/models").json()["data"]}
