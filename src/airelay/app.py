@@ -73,7 +73,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         images = fetch_transport()
         admission = Admission(settings.max_inflight_calls)
         affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
-        videos, poller = await open_videos(settings, engine, wallets, upstream, cache)
+        videos, stop_videos = await open_videos(settings, engine, wallets, upstream, cache)
         app[STATE] = AppState(
             settings=settings,
             engine=engine,
@@ -91,7 +91,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         try:
             yield
         finally:
-            await poller.stop()
+            await stop_videos()
             await retention.stop()
             await stored_responses.stop()
             await tokens.settled()  # usage being counted, before the last flush

@@ -63,6 +63,7 @@ def video_bytes(task_id: str) -> bytes:
 class _Recorded:
     creates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     polls: list[str] = field(default_factory=list)
+    cancels: list[str] = field(default_factory=list)
 
 
 class FakeVideos(ThreadedApp):
@@ -75,6 +76,7 @@ class FakeVideos(ThreadedApp):
         self.recorded = _Recorded()
         self.create_status = 200  # another status: creates are refused with it
         self.create_delay = 0.0  # seconds every create waits before it answers
+        self.file_origin: str | None = None  # where video URLs point (None: this server)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -100,6 +102,7 @@ class FakeVideos(ThreadedApp):
             self.recorded = _Recorded()
             self.create_status = 200
             self.create_delay = 0.0
+            self.file_origin = None
 
     def polls_of(self, task_id: str) -> int:
         return self.recorded.polls.count(task_id)
@@ -111,6 +114,9 @@ class FakeVideos(ThreadedApp):
         app.router.add_get("/openai/v1/videos/{id}/content", self._openai_content)
         app.router.add_post("/ark/api/v3/contents/generations/tasks", self._ark_create)
         app.router.add_get("/ark/api/v3/contents/generations/tasks/{id}", self._ark_get)
+        app.router.add_delete("/ark/api/v3/contents/generations/tasks/{id}", self._cancel)
+        app.router.add_delete("/openai/v1/videos/{id}", self._cancel)
+        app.router.add_post("/dashscope/api/v1/tasks/{id}/cancel", self._cancel)
         app.router.add_post("/kling/v1/videos/{kind}", self._kling_create)
         app.router.add_get("/kling/v1/videos/{kind}/{id}", self._kling_get)
         app.router.add_post(
@@ -147,7 +153,7 @@ class FakeVideos(ThreadedApp):
         return task.plan.seconds if task.plan.seconds is not None else task.asked_seconds
 
     def _url(self, task: FakeTask) -> str:
-        return f"{self.origin}/files/{task.id}.mp4"
+        return f"{self.file_origin or self.origin}/files/{task.id}.mp4"
 
     @staticmethod
     def _bearer_ok(request: web.Request) -> bool:
@@ -166,6 +172,17 @@ class FakeVideos(ThreadedApp):
             {"error": {"message": "refused by the fake", "code": "refused"}},
             status=self.create_status,
         )
+
+    async def _cancel(self, request: web.Request) -> web.StreamResponse:
+        if not self._bearer_ok(request):
+            return self._unauthorized()
+        with self._lock:
+            task = self.tasks.get(request.match_info["id"])
+            if task is None:
+                return web.json_response({"error": {"message": "not found"}}, status=404)
+            self.recorded.cancels.append(task.id)
+            task.plan = Plan(polls=0, outcome="cancelled")
+        return web.json_response({})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         task_id = request.match_info["id"]

@@ -70,6 +70,8 @@ def test_an_upstream_that_refuses_the_task_costs_nothing(
     assert answer.status_code == 400
     assert answer.json()["error"]["message"]
     assert API_KEY_NOT_IN(answer.text)
+    with client(gateway.url, video.key) as http:  # the client never had that task
+        assert http.get("/v1/videos").json()["data"] == []
     after = books(gateway.settings.database_url, video.user_id)
     assert after.spendable == before.spendable
 
@@ -232,10 +234,28 @@ def test_content_of_a_url_upstream_is_streamed_through(
     assert answer.content == video_bytes(upstream_task.id)
 
 
-def test_deleting_a_running_task_cancels_and_refunds_it(
+def test_a_video_url_off_the_channels_host_is_fetched_from_public_addresses_only(
     gateway: Gateway, admin: Admin, videos: FakeVideos
 ) -> None:
     video = video_channel(admin, videos, "ark")
+    videos.plan = Plan(polls=0)
+    # The same fake, named otherwise: a host that is not the channel's, on loopback.
+    videos.file_origin = f"http://localhost:{videos.port}"
+    with client(gateway.url, video.key) as http:
+        created = http.post(
+            "/v1/videos/generations", json={"model": video.model, "prompt": "x", "duration": 5}
+        ).json()
+        assert wait_until_done(http, created["id"])["status"] == "succeeded"
+        answer = http.get(f"/v1/videos/{created['id']}/content")
+    assert answer.status_code == 502
+    assert "localhost" not in answer.text
+
+
+@pytest.mark.parametrize("protocol", ["ark", "openai", "dashscope"])
+def test_deleting_a_running_task_cancels_and_refunds_it(
+    gateway: Gateway, admin: Admin, videos: FakeVideos, protocol: str
+) -> None:
+    video = video_channel(admin, videos, protocol)
     before = books(gateway.settings.database_url, video.user_id)
     videos.plan = Plan(polls=10_000)
     with client(gateway.url, video.key) as http:
@@ -248,6 +268,7 @@ def test_deleting_a_running_task_cancels_and_refunds_it(
         assert http.get(f"/v1/videos/generations/{created['id']}").status_code == 404
         assert http.delete(f"/v1/videos/{created['id']}").status_code == 404
     assert books(gateway.settings.database_url, video.user_id).spendable == before.spendable
+    assert videos.recorded.cancels == list(videos.tasks)  # cancelled upstream too
 
 
 # -- who sees what ----------------------------------------------------------------------------

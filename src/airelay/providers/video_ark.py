@@ -69,6 +69,11 @@ class ArkVideos:
             error_message=error.get("message") if error else None,
         )
 
+    def cancel(self, base_url: str, key: str, upstream_id: str) -> HttpRequest | None:
+        """DELETE cancels a queued task (and deletes a finished one's record)."""
+        url = f"{base_url.rstrip('/')}/contents/generations/tasks/{upstream_id}"
+        return HttpRequest("DELETE", url, {"Authorization": "Bearer " + key})
+
     def content(self, base_url: str, key: str, upstream_id: str) -> HttpRequest | None:
         return None
 

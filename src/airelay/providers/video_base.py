@@ -58,6 +58,11 @@ class VideoTasks(Protocol):
         """The task's state from a 2xx answer to ``poll``."""
         ...
 
+    def cancel(self, base_url: str, key: str, upstream_id: str) -> HttpRequest | None:
+        """The request that cancels a task not yet finished; None when the upstream has no
+        way to (the task then runs on upstream, though its user got the money back)."""
+        ...
+
     def content(self, base_url: str, key: str, upstream_id: str) -> HttpRequest | None:
         """The request for the finished video's bytes when the upstream serves them itself
         (OpenAI); None when its answer carries a URL to fetch instead."""

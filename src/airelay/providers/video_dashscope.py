@@ -77,6 +77,11 @@ class DashScopeVideos:
             error_message=output.get("message") if isinstance(output.get("message"), str) else None,
         )
 
+    def cancel(self, base_url: str, key: str, upstream_id: str) -> HttpRequest | None:
+        """Only a task still ``PENDING`` can be cancelled."""
+        url = f"{base_url.rstrip('/')}/tasks/{upstream_id}/cancel"
+        return HttpRequest("POST", url, {"Authorization": "Bearer " + key})
+
     def content(self, base_url: str, key: str, upstream_id: str) -> HttpRequest | None:
         return None
 

@@ -122,6 +122,9 @@ class KlingVideos:
             error_message=str(data.get("task_status_msg") or "failed") if failed else None,
         )
 
+    def cancel(self, base_url: str, key: str, upstream_id: str) -> HttpRequest | None:
+        return None  # Kling's API has no cancellation
+
     def content(self, base_url: str, key: str, upstream_id: str) -> HttpRequest | None:
         return None
 

@@ -65,6 +65,10 @@ class OpenAIVideos:
             error_message=error.get("message") if error else None,
         )
 
+    def cancel(self, base_url: str, key: str, upstream_id: str) -> HttpRequest | None:
+        url = f"{base_url.rstrip('/')}/videos/{upstream_id}"
+        return HttpRequest("DELETE", url, {"Authorization": "Bearer " + key})
+
     def content(self, base_url: str, key: str, upstream_id: str) -> HttpRequest | None:
         url = f"{base_url.rstrip('/')}/videos/{upstream_id}/content"
         return HttpRequest("GET", url, {"Authorization": "Bearer " + key})

@@ -143,7 +143,7 @@ async def list_videos(request: web.Request) -> web.StreamResponse:
 
 async def delete_video(request: web.Request) -> web.StreamResponse:
     state, row = await _owned(request)
-    await state.videos.delete(row["user_id"], row["id"])
+    await state.videos.delete(state.cache.current, row["user_id"], row["id"])
     return json_response({"id": row["id"], "object": "video.deleted", "deleted": True})
 
 

@@ -11,10 +11,12 @@ a half-created task behind.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import yarl
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from airelay.billing import video_money
@@ -29,10 +31,13 @@ from airelay.providers.video_registry import video_tasks
 from airelay.relay.routing import channels_for
 from airelay.store import video_tasks as task_store
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
-from airelay.transport.base import UpstreamResponse
+from airelay.transport.base import Transport, UpstreamResponse
 from airelay.transport.choice import Transports
 from airelay.videos.upstream import Unreachable, error_message, fetch, key_for, key_hash
 from airelay.videos.upstream import open_request as open_upstream
+
+log = logging.getLogger(__name__)
+CANCEL_TIMEOUTS = Timeouts(connect=5, read=10, total=10)
 
 #: The statuses worth trying the next channel for; other errors are the client's.
 _RETRYABLE = frozenset({408, 409, 425, 429})
@@ -52,11 +57,16 @@ class VideoService:
         wallets: Wallets,
         transports: Transports,
         settings: VideoSettings,
+        *,
+        public: Transport,
     ) -> None:
         self.engine = engine
         self.wallets = wallets
         self.transports = transports
         self.settings = settings
+        # Videos on another host than their channel's (a CDN) are fetched through this:
+        # public addresses only, so an upstream's URL cannot reach inside the network.
+        self.public = public
 
     # -- create ------------------------------------------------------------------------
 
@@ -182,6 +192,9 @@ class VideoService:
             error_code="upstream_refused",
             error_message=failure.message[:1000],
         )
+        async with self.engine.begin() as conn:
+            # The client was told it failed: it never had the task, nor does its list.
+            await task_store.mark_deleted(conn, row["id"], int(time.time()))
         raise failure
 
     # -- read, list, delete --------------------------------------------------------------
@@ -202,10 +215,11 @@ class VideoService:
             )
         return rows[:limit], len(rows) > limit
 
-    async def delete(self, user_id: str, task_id: str) -> None:
-        """Hide the task from its user; one still running is cancelled and refunded."""
-        await self.owned(user_id, task_id)
-        await video_money.refund(
+    async def delete(self, snapshot: Snapshot, user_id: str, task_id: str) -> None:
+        """Hide the task from its user; one still running is refunded and cancelled
+        upstream where the upstream can (best effort: the refund does not wait on it)."""
+        row = await self.owned(user_id, task_id)
+        cancelled = await video_money.refund(
             self.engine,
             task_id,
             status=TaskStatus.CANCELLED,
@@ -214,6 +228,22 @@ class VideoService:
         )
         async with self.engine.begin() as conn:
             await task_store.mark_deleted(conn, task_id, int(time.time()))
+        if cancelled and row["upstream_id"] is not None:
+            await self._cancel_upstream(snapshot, row)
+
+    async def _cancel_upstream(self, snapshot: Snapshot, row: dict[str, Any]) -> None:
+        channel = next((c for c in snapshot.channels if c.id == row["channel_id"]), None)
+        adapter = video_tasks(channel.type) if channel is not None else None
+        if channel is None or adapter is None:
+            return
+        key = key_for(channel, row["key_hash"])
+        outgoing = adapter.cancel(channel.base_url, key, row["upstream_id"])
+        if outgoing is None:
+            return
+        try:
+            await fetch(self.transports.for_channel(channel), outgoing, CANCEL_TIMEOUTS)
+        except Unreachable:
+            log.info("cancelling video task %s upstream failed", row["id"])
 
     async def open_content(self, snapshot: Snapshot, row: dict[str, Any]) -> UpstreamResponse:
         """The finished video's bytes, as the upstream serves them (the caller streams and
@@ -226,18 +256,30 @@ class VideoService:
             raise GatewayError(404, "The channel that made this video is gone.")
         key = key_for(channel, row["key_hash"])
         outgoing = adapter.content(channel.base_url, key, row["upstream_id"])
+        transport = self.transports.for_channel(channel)
         if outgoing is None:
             if not row["video_url"]:
                 raise GatewayError(404, "The upstream gave no video for this task.")
             outgoing = HttpRequest("GET", row["video_url"], {})
+            if not same_origin(outgoing.url, channel.base_url):
+                transport = self.public
         try:
-            response = await open_upstream(self.transports.for_channel(channel), outgoing)
+            response = await open_upstream(transport, outgoing)
         except Unreachable as exc:
             raise GatewayError(502, "The upstream could not be reached.") from exc
         if response.status != 200:
             response.close()
             raise GatewayError(502, f"The upstream answered {response.status} for the video.")
         return response
+
+
+def same_origin(url: str, base_url: str) -> bool:
+    """Whether ``url`` is on the channel's own host (scheme, host and port)."""
+    try:
+        one, two = yarl.URL(url), yarl.URL(base_url)
+    except ValueError:
+        return False
+    return (one.scheme, one.host, one.port) == (two.scheme, two.host, two.port)
 
 
 def view(row: dict[str, Any], content_url: str) -> TaskView:
