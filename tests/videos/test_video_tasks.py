@@ -373,3 +373,20 @@ def test_the_model_list_shows_video_models_to_keys_that_may_make_videos(
     assert listed[video.model]["endpoints"] == ["video"]
     with client(gateway.url, chat_only) as http:
         assert video.model not in {m["id"] for m in http.get("/v1/models").json()["data"]}
+
+
+def test_a_keys_quota_counts_its_running_tasks(
+    gateway: Gateway, admin: Admin, videos: FakeVideos
+) -> None:
+    video = video_channel(admin, videos, "ark")  # 5 s at $0.05: $0.25 a task
+    key = admin.create_token(video.user_id, quota=0.3)["key"]
+    videos.plan = Plan(polls=10_000)
+    body = {"model": video.model, "prompt": "x", "duration": 5}
+    with client(gateway.url, key) as http:
+        first = http.post("/v1/videos/generations", json=body)
+        assert first.status_code == 200
+        second = http.post("/v1/videos/generations", json=body)
+        assert second.status_code == 403  # the first one's $0.25 is counted
+        assert "quota" in second.json()["error"]["message"]
+        http.delete(f"/v1/videos/{first.json()['id']}")
+        assert http.post("/v1/videos/generations", json=body).status_code == 200

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.store.tables import video_tasks
@@ -103,6 +103,14 @@ async def submitted(
         )
     )
     return bool(result.rowcount)
+
+
+async def open_reserved(conn: AsyncConnection, token_id: str) -> int:
+    """What a key's open tasks have reserved (spent against its quota until they close)."""
+    query = select(func.coalesce(func.sum(video_tasks.c.reserved), 0)).where(
+        and_(video_tasks.c.token_id == token_id, _OPEN)
+    )
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def due(conn: AsyncConnection, now: int, limit: int) -> Sequence[str]:

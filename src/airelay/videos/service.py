@@ -94,9 +94,12 @@ class VideoService:
             raise GatewayError(400, str(exc)) from exc
         multiplier = video_money.multiplier_text(snapshot.group_multipliers.get(record.user_group))
         reserved = video_money.cost(request.seconds, unit, multiplier)
-        quota = record.quota
-        if quota is not None and await self.wallets.key_spent(record.id) + reserved > quota:
-            raise GatewayError(403, "This API key has exhausted its quota.")
+        if record.quota is not None:
+            async with self.engine.connect() as conn:
+                in_tasks = await task_store.open_reserved(conn, record.id)
+            spent = await self.wallets.key_spent(record.id) + in_tasks
+            if spent + reserved > record.quota:
+                raise GatewayError(403, "This API key has exhausted its quota.")
         task = asyncio.ensure_future(
             self._create(channels, record, request, request_id, unit, multiplier, reserved)
         )
