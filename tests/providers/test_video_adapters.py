@@ -114,6 +114,16 @@ def test_kling_image_to_video_keeps_its_kind_with_the_id() -> None:
             5.0,
             "https://v/3.mp4",
         ),
+        (
+            DashScopeVideos(),
+            {
+                "output": {"task_status": "SUCCEEDED", "results": {"video_url": "https://v/4.mp4"}},
+                "usage": {"duration": 18.13},
+            },
+            TaskStatus.SUCCEEDED,
+            18.13,
+            "https://v/4.mp4",
+        ),
         (DashScopeVideos(), {"output": {"task_status": "UNKNOWN"}}, TaskStatus.FAILED, None, None),
         (DashScopeVideos(), {"output": {"task_status": "PENDING"}}, TaskStatus.QUEUED, None, None),
         (

@@ -67,6 +67,9 @@ class DashScopeVideos:
         usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
         seconds = number(usage.get("video_duration") or usage.get("duration")) if usage else None
         url = output.get("video_url")
+        results = output.get("results")
+        if url is None and isinstance(results, dict):  # some models answer it there
+            url = results.get("video_url")
         code = output.get("code")
         return UpstreamTask(
             status=status,
