@@ -11,7 +11,7 @@ from support.gateway import Gateway
 
 VIDEO_SETTINGS: dict[str, object] = {
     "video_poll_seconds": 0.2,
-    "video_lease_seconds": 2,
+    "video_lease_seconds": 5,  # well above a poll, even on a loaded machine
     "video_max_wait_seconds": 600,
 }
 

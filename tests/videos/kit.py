@@ -64,7 +64,7 @@ def client(url: str, key: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=20)
 
 
-def wait_until_done(http: httpx.Client, task_id: str, timeout: float = 30) -> dict[str, Any]:
+def wait_until_done(http: httpx.Client, task_id: str, timeout: float = 60) -> dict[str, Any]:
     """Poll the gateway's task until it is no longer queued or running."""
     deadline = time.monotonic() + timeout
     while True:
