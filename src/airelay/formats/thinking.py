@@ -29,8 +29,8 @@ effort        OpenAI chat / Responses    Anthropic ``budget_tokens``  Gemini ``t
 ``high``      ``"high"``                 16384                        24576
 ============  =========================  ===========================  ==========================
 
-A budget read from a request becomes an effort by ``effort_for`` (under 2048: low, under
-8192: medium, else high); Gemini's ``thinkingLevel`` reads as the effort of the same name
+A budget read from a request becomes an effort by ``effort_for`` (under 2048: low, up to
+8192: medium, else high: every budget of the table reads back as its own effort); Gemini's ``thinkingLevel`` reads as the effort of the same name
 (``minimal`` as low). A model the catalog marks as non-reasoning gets no thinking request at
 all (``without_thinking``).
 """
@@ -73,7 +73,7 @@ GEMINI_LEVELS: Final[dict[str, Effort]] = {
 
 def effort_for(budget: int) -> Effort:
     """The effort level a token budget stands for (the table's boundaries)."""
-    return "low" if budget < 2048 else "medium" if budget < 8192 else "high"
+    return "low" if budget < 2048 else "medium" if budget <= 8192 else "high"
 
 
 def anthropic_budget(effort: str | None) -> int:
