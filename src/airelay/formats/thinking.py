@@ -30,9 +30,9 @@ effort        OpenAI chat / Responses    Anthropic ``budget_tokens``  Gemini ``t
 ============  =========================  ===========================  ==========================
 
 A budget read from a request becomes an effort by ``effort_for`` (under 2048: low, up to
-8192: medium, else high: every budget of the table reads back as its own effort); Gemini's ``thinkingLevel`` reads as the effort of the same name
-(``minimal`` as low). A model the catalog marks as non-reasoning gets no thinking request at
-all (``without_thinking``).
+8192: medium, else high: every budget of the table reads back as its own effort); Gemini's
+``thinkingLevel`` reads as the effort of the same name (``minimal`` as low). A model the
+catalog marks as non-reasoning gets no thinking request at all (``without_thinking``).
 """
 
 from __future__ import annotations
