@@ -76,6 +76,8 @@ def build_attempt(settings: Settings, call: Call, channel: ChannelRecord, key: s
         ir = dataclasses.replace(
             call.request_ir(), model=upstream_model, stream=call.stream, include_usage=True
         )
+        if call.thinking is not None:
+            ir = call.thinking.request_for(ir, fmt, channel.id)
         body = orjson.dumps(codec(fmt).encode_request(ir))
     timeouts = (
         _timeouts(settings.upstream_connect_timeout, channel.timeout) if channel.timeout else None
