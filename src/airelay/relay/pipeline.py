@@ -109,7 +109,7 @@ async def run_call(
     lease = await relay.limits.acquire(snapshot, record, call.model, len(call.body))
     call.limit_headers = lease.headers
     if relay.sealer is not None:
-        call.thinking = ThinkingPolicy(relay.sealer, snapshot.reasons(call.model))
+        call.thinking = ThinkingPolicy.of(relay.sealer, snapshot.reasons(call.model), call.body)
     admission = relay.admission
     try:
         admission.enter()  # 503 above the cap, before any money is reserved

@@ -9,11 +9,12 @@ serves the attempt as the origin or the target.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from airelay.formats.codec import StreamDecoder
 from airelay.formats.ir import ChatRequest, ChatResponse, Origin, ReasoningDelta, StreamEvent
 from airelay.formats.thinking import (
+    SEALED_PREFIX,
     Sealer,
     seal_event,
     seal_response,
@@ -21,14 +22,23 @@ from airelay.formats.thinking import (
     without_thinking,
 )
 
+SEALED_BYTES: Final = SEALED_PREFIX.encode("ascii")
+
 
 @dataclass(frozen=True, slots=True)
 class ThinkingPolicy:
     """What a call's translated attempts do with thinking. ``reasons``: the routed model
     reasons (the catalog's ``reasoning`` flag; true when the catalog does not know it)."""
 
+    @classmethod
+    def of(cls, sealer: Sealer, reasons: bool, body: bytes) -> ThinkingPolicy:
+        return cls(sealer, reasons, SEALED_BYTES in body)
+
     sealer: Sealer
     reasons: bool = True
+    # The client's body holds a token the gateway sealed: even a channel of the client's
+    # own format gets the request through the IR, without it (it is another format's).
+    carries_tokens: bool = False
 
     def request_for(self, request: ChatRequest, fmt: str, channel_id: str) -> ChatRequest:
         """The request as it goes to ``channel_id`` speaking ``fmt``: its thinking request
