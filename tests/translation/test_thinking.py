@@ -294,3 +294,31 @@ def test_a_non_reasoning_model_is_asked_for_no_thinking(
     assert "thinking" not in fakes["anthropic"].message_requests[-1].body
     chat.chat.completions.create(model=models["anthropic"], messages=[ASK], reasoning_effort="high")
     assert fakes["anthropic"].message_requests[-1].body["thinking"]["budget_tokens"] == 16384
+
+
+def test_a_responses_tool_loop_keeps_anthropic_thinking(
+    chat: openai.OpenAI, models: dict[str, str], fakes: dict[str, Any]
+) -> None:
+    tools: Any = [
+        {"type": "function", "name": WEATHER["name"], "parameters": WEATHER["parameters"]}
+    ]
+    asked: Any = [{"role": "user", "content": "weather in Paris?"}]
+    first = chat.responses.create(
+        model=models["anthropic"], input=asked, tools=tools, reasoning={"effort": "low"}
+    )
+    items = [item.model_dump(exclude_none=True) for item in first.output]
+    (reasoning,) = [i for i in items if i["type"] == "reasoning"]
+    assert SEALED in reasoning["encrypted_content"] and SIGNATURE not in json.dumps(items)
+    calls = [i for i in items if i["type"] == "function_call"]
+    outputs = [
+        {"type": "function_call_output", "call_id": c["call_id"], "output": "snow"} for c in calls
+    ]
+    chat.responses.create(
+        model=models["anthropic"],
+        input=[*asked, *items, *outputs],
+        tools=tools,
+        reasoning={"effort": "low"},
+    )
+    sent = fakes["anthropic"].message_requests[-1].body
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert [b.get("signature") for b in _thinking_blocks(sent)] == [SIGNATURE]
