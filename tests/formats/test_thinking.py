@@ -274,3 +274,25 @@ def test_an_unsigned_tool_loop_is_told_as_text_signed_ones_stay() -> None:
         {"role": "assistant", "content": [{"type": "redacted_thinking", "data": "d"}, call]},
     ]
     assert not unsigned_tool_loop(signed)
+
+
+def test_a_streamed_redacted_block_goes_sealed_and_comes_back_whole() -> None:
+    decoder = anthropic_codec.stream_decoder()
+    start = {"type": "content_block_start", "index": 0}
+    events = decoder.feed(
+        "content_block_start",
+        {**start, "content_block": {"type": "redacted_thinking", "data": "EmwKblob"}},
+    )
+    assert events == [ReasoningDelta(redacted="EmwKblob")]
+    (sealed,) = [seal_event(e, ANTHROPIC_A, SEALER) for e in events]
+    assert isinstance(sealed, ReasoningDelta) and sealed.redacted is None
+    # To an Anthropic client (from another format's channel, say) each signature is a block.
+    request = ChatRequest("m", [Message("user", [Text("q")])], stream=True)
+    encoder = anthropic_codec.stream_encoder(request)
+    raw = encoder.encode(ReasoningDelta("t", "sig-1")) + encoder.encode(sealed)
+    assert raw.count(b'"type":"content_block_start"') == 2
+    token = sealed.signature or ""
+    back = unseal_request(_history(Reasoning("", token)), ANTHROPIC_A, SEALER)
+    assert back.messages[1].parts[0] == Reasoning("", None, None, ANTHROPIC_A, "EmwKblob")
+    body = anthropic_codec.encode_request(back)
+    assert body["messages"][1]["content"][0] == {"type": "redacted_thinking", "data": "EmwKblob"}

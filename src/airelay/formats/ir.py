@@ -185,6 +185,7 @@ class ReasoningDelta:
     signature: str | None = None
     choice: int = 0
     encrypted: str | None = None  # a Responses reasoning item's encrypted_content
+    redacted: str | None = None  # an Anthropic redacted_thinking block's data (a part alone)
 
 
 @dataclass(slots=True)
@@ -254,7 +255,9 @@ class Assembler:
             self._append_text(self._choice(event.choice), Text, event.text)
         elif isinstance(event, ReasoningDelta):
             parts = self._choice(event.choice).message.parts
-            if parts and isinstance(parts[-1], Reasoning):
+            if event.redacted:
+                parts.append(Reasoning("", redacted=event.redacted))
+            elif parts and isinstance(parts[-1], Reasoning) and not parts[-1].redacted:
                 parts[-1].text += event.text
                 if event.signature:
                     parts[-1].signature = event.signature

@@ -143,12 +143,14 @@ def seal_response(response: ChatResponse, origin: Origin, sealer: Sealer) -> Non
 def seal_event(event: StreamEvent, origin: Origin, sealer: Sealer) -> StreamEvent:
     """A stream event of an upstream at ``origin`` as it goes to a client of another
     format: a reasoning delta's signature (or encrypted content) sealed."""
-    if not isinstance(event, ReasoningDelta) or not (event.signature or event.encrypted):
+    if not isinstance(event, ReasoningDelta) or not (
+        event.signature or event.encrypted or event.redacted
+    ):
         return event
     if is_sealed(event.signature):
         return event
-    token = sealer.seal(Sealed(origin, event.signature, event.encrypted))
-    return dataclasses.replace(event, signature=token, encrypted=None)
+    token = sealer.seal(Sealed(origin, event.signature, event.encrypted, event.redacted))
+    return dataclasses.replace(event, signature=token, encrypted=None, redacted=None)
 
 
 def _opened_part(part: Reasoning, target: Origin, sealer: Sealer) -> Reasoning | None:
