@@ -258,8 +258,8 @@ class AnthropicStreamDecoder:
                 )
             ]
         if kind == "redacted_thinking":
-            data = block.get("data")
-            return [ReasoningDelta(redacted=data)] if isinstance(data, str) and data else []
+            blob = block.get("data")
+            return [ReasoningDelta(redacted=blob)] if isinstance(blob, str) and blob else []
         if kind == "tool_use":
             call = self._calls[index] = len(self._calls)
             events: list[StreamEvent] = [
