@@ -296,3 +296,16 @@ def test_a_streamed_redacted_block_goes_sealed_and_comes_back_whole() -> None:
     assert back.messages[1].parts[0] == Reasoning("", None, None, ANTHROPIC_A, "EmwKblob")
     body = anthropic_codec.encode_request(back)
     assert body["messages"][1]["content"][0] == {"type": "redacted_thinking", "data": "EmwKblob"}
+
+
+def test_a_result_of_plain_text_content_is_told_too() -> None:
+    call = {"type": "tool_use", "id": "t1", "name": "f", "input": {}}
+    result = {"type": "tool_result", "tool_use_id": "t1", "content": "plain", "is_error": True}
+    turns = [
+        {"role": "user", "content": [{"type": "text", "text": "q"}]},
+        {"role": "assistant", "content": [call]},
+        {"role": "user", "content": [result]},
+    ]
+    assert close_tool_loop(turns)[2]["content"] == [
+        {"type": "text", "text": "[the tool f gave an error: plain]"}
+    ]

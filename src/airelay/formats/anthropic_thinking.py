@@ -61,6 +61,8 @@ def close_tool_loop(turns: list[Json]) -> list[Json]:
 
 def _result_text(block: Json, name: str) -> list[Json]:
     inner = block.get("content") or []
+    if isinstance(inner, str):
+        inner = [{"type": "text", "text": inner}]
     text = "".join(b.get("text", "") for b in inner if b.get("type") == "text")
     status = "an error" if block.get("is_error") else "a result"
     head = {"type": "text", "text": f"[the tool {name} gave {status}: {text}]"}
