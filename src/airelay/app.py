@@ -20,6 +20,7 @@ from airelay.relay.limits import open_limits
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
 from airelay.security.crypto import SecretBox, load_or_create_secret
+from airelay.security.seal import SignatureSealer
 from airelay.security.sealing import Sealer
 from airelay.state import STATE, AppState
 from airelay.store.config_bus import ConfigBus
@@ -89,7 +90,14 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             images=images,
             admission=admission,
             relay=Relay(
-                settings, wallets, upstream, images, admission, limits=limits, affinity=affinity
+                settings,
+                wallets,
+                upstream,
+                images,
+                admission,
+                limits=limits,
+                affinity=affinity,
+                sealer=SignatureSealer(secret),
             ),
             responses=stored_responses,
             sealer=Sealer(secret),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from airelay.billing.wallets import Wallets
 from airelay.config import Settings
+from airelay.formats.thinking import Sealer
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import Affinity
 from airelay.relay.limits import NO_LIMITS, Limits
@@ -24,3 +25,4 @@ class Relay:
     admission: Admission  # relay calls in flight, and their cap
     limits: Limits = NO_LIMITS
     affinity: Affinity | None = None  # session affinity; None when it is off
+    sealer: Sealer | None = None  # thinking signatures toward other formats (None: as they are)
