@@ -122,9 +122,8 @@ def known_cost(usage: Usage | None, price: Price) -> int:
     speech, the seconds of an uploaded file), rounded up: a reservation's part."""
     if usage is None:
         return 0
-    scaled = (
-        usage.characters * price.per_million_characters * SECONDS_PER_MINUTE
-        + _audio(usage, price)
+    scaled = usage.characters * price.per_million_characters * SECONDS_PER_MINUTE + _audio(
+        usage, price
     )
     return -(-scaled // _SCALE)
 
