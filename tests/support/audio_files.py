@@ -27,9 +27,8 @@ def form(fields: dict[str, str], file: bytes, filename: str = "audio.wav") -> tu
     boundary = "----airelay-test-boundary-7MA4YWxkTrZu0gW"
     parts = []
     for name, value in fields.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        )
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        parts.append(f"{head}{value}\r\n".encode())
     parts.append(
         (
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
