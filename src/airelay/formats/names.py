@@ -62,6 +62,7 @@ class Framing(StrEnum):
     JSON_ARRAY = "json_array"  # one JSON array, elements sent as they come (Gemini)
     NDJSON = "ndjson"  # one JSON document per line (Ollama)
     AWS_EVENTSTREAM = "aws_eventstream"  # application/vnd.amazon.eventstream (Bedrock)
+    RAW = "raw"  # no events: bytes copied as they come (audio)
 
 
 #: Endpoints that answer each other's calls: a chat-family call translates between them, so
