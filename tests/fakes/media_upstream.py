@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Sequence
+from email.parser import BytesParser
+from email.policy import default
 from typing import Any
 
 from aiohttp import web
@@ -144,11 +146,10 @@ class FakeOpenAIMedia(FakeOpenAI):
             return early
         if not request.content_type.startswith("multipart/form-data"):
             return self._error(400, "the body must be multipart/form-data")
-        form = await request.post()
-        upload = form.get("file")
-        if not isinstance(upload, web.FileField):
+        form, files = _form(request.headers["Content-Type"], self.requests[-1].raw)
+        if "file" not in files:
             return self._error(400, "'file' is required")
-        size = len(upload.file.read())
+        size = len(files["file"])
         task = "translate" if request.path.endswith("/translations") else "transcribe"
         text = f"{task}d {size} bytes with {form.get('model')}"
         response_format = form.get("response_format") or "json"
@@ -214,6 +215,24 @@ class FakeDashScope(LoopbackFake):
             "request_id": _id(),
         }
         return web.json_response(answer)
+
+
+def _form(content_type: str, raw: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
+    """A multipart/form-data body read with the standard library's MIME parser (the
+    gateway's own reader is what is under test): text fields and files."""
+    message = BytesParser(policy=default).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw
+    )
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            files[str(name)] = data
+        else:
+            fields[str(name)] = data.decode()
+    return fields, files
 
 
 def _id() -> str:

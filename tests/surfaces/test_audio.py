@@ -8,6 +8,8 @@ files, an unknown model and a key without the ``audio`` permission.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +103,9 @@ def test_speech_streams_to_a_file_billed_per_character(
         model=audio.tts, voice="nova", input=text, response_format="mp3"
     ) as response:
         assert response.headers["content-type"] == "audio/mpeg"
+        # Streamed as it comes, not read whole first (a whole answer has a length).
+        assert "content-length" not in response.headers
+        assert response.headers["transfer-encoding"] == "chunked"
         response.stream_to_file(target)
     assert target.read_bytes() == speech_bytes(text)
     sent = media.requests[-1]
@@ -120,9 +125,7 @@ def test_speech_streams_to_a_file_billed_per_character(
     assert row["status"] == 200 and row["channel_id"] == audio.channel_id
 
 
-def test_speech_in_another_format_keeps_its_content_type(
-    gateway: Gateway, audio: Audio
-) -> None:
+def test_speech_in_another_format_keeps_its_content_type(gateway: Gateway, audio: Audio) -> None:
     response = sdk(gateway, audio.key).audio.speech.create(
         model=audio.tts, voice="alloy", input="hi", response_format="wav"
     )
@@ -142,6 +145,27 @@ def test_speech_upstream_error_is_not_billed(
     assert "sk-upstream-test" not in caught.value.message  # scrubbed
     after = books(url, audio.user_id)
     assert after.usage_cost == before.usage_cost and after.spendable == before.spendable
+
+
+def test_speech_cut_off_by_the_upstream_is_not_billed(
+    gateway: Gateway, audio: Audio, media: FakeOpenAIMedia
+) -> None:
+    url = gateway.settings.database_url
+    before = books(url, audio.user_id)
+    media.script(Behaviour.drop_after(1))
+    text = "x" * 200  # 20,000 bytes: five chunks, one sent
+    received = b""
+    with contextlib.suppress(httpx.HTTPError, openai.APIError):  # a cut may show as such
+        with sdk(gateway, audio.key).audio.speech.with_streaming_response.create(
+            model=audio.tts, voice="nova", input=text
+        ) as response:
+            for block in response.iter_bytes():
+                received += block
+    assert 0 < len(received) < len(speech_bytes(text))
+    time.sleep(0.3)
+    after = books(url, audio.user_id)
+    assert after.usage_cost == before.usage_cost and after.usage_rows == before.usage_rows
+    assert after.spendable == before.spendable  # the reservation went back
 
 
 @pytest.mark.parametrize("seconds", [3.0, 4.2])

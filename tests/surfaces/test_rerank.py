@@ -144,7 +144,11 @@ def test_ordering_top_n_documents_and_exact_books(
     assert after.credits - after.usage_cost == after.spendable
     (row,) = usage_rows(url, r.user_id)
     assert row["endpoint"] == "/v1/rerank" and row["model"] == r.model
-    assert (row["prompt_tokens"], row["completion_tokens"], row["cost"]) == (tokens, 0, cost(tokens))
+    assert (row["prompt_tokens"], row["completion_tokens"], row["cost"]) == (
+        tokens,
+        0,
+        cost(tokens),
+    )
     assert row["channel_id"] == r.channel_id and row["status"] == 200
 
 
@@ -219,7 +223,9 @@ def test_a_chat_only_channel_never_gets_a_rerank(
 
 
 def test_unknown_model_is_404_in_openai_shape(gateway: Gateway, jina: Reranker) -> None:
-    response = post(gateway, jina.key, {"model": unique_model("nope"), "query": "q", "documents": ["a"]})
+    response = post(
+        gateway, jina.key, {"model": unique_model("nope"), "query": "q", "documents": ["a"]}
+    )
     assert response.status_code == 404
     error = response.json()["error"]
     assert {"message", "type", "code"} <= set(error) and "does not exist" in error["message"]
@@ -234,7 +240,12 @@ def test_a_key_without_the_permission_gets_403(
     assert "'rerank' permission" in response.json()["error"]["message"]
     assert not media.requests
     rerank_only = admin.create_token(jina.user_id, permissions=["rerank"])["key"]
-    assert post(gateway, rerank_only, {"model": jina.model, "query": "q", "documents": ["a"]}).status_code == 200
+    assert (
+        post(
+            gateway, rerank_only, {"model": jina.model, "query": "q", "documents": ["a"]}
+        ).status_code
+        == 200
+    )
 
 
 def test_without_the_v1_prefix(gateway: Gateway, jina: Reranker) -> None:
@@ -253,7 +264,10 @@ def test_without_the_v1_prefix(gateway: Gateway, jina: Reranker) -> None:
         ({"model": "MODEL", "query": "q", "documents": []}, "'documents'"),
         ({"model": "MODEL", "query": "q", "documents": [None]}, "'documents' items"),
         ({"model": "MODEL", "query": "q", "documents": ["a"], "top_n": 0}, "'top_n'"),
-        ({"model": "MODEL", "query": "q", "documents": ["a"], "return_documents": 1}, "return_documents"),
+        (
+            {"model": "MODEL", "query": "q", "documents": ["a"], "return_documents": 1},
+            "return_documents",
+        ),
     ],
 )
 def test_bad_bodies_are_400_in_openai_shape(
