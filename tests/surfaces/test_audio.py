@@ -147,6 +147,23 @@ def test_speech_upstream_error_is_not_billed(
     assert after.usage_cost == before.usage_cost and after.spendable == before.spendable
 
 
+def test_what_a_request_bills_is_reserved_before_the_call(
+    gateway: Gateway, admin: Admin, audio: Audio, media: FakeOpenAIMedia
+) -> None:
+    """4,096 characters at $30 / 1M cost $0.12288: a balance of $0.12 cannot pay them, and
+    the upstream is never called; 4,000 characters ($0.12) it can."""
+    poor = admin.create_user(balance=0.12)
+    client = sdk(gateway, admin.create_token(poor["id"])["key"])
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.audio.speech.create(model=audio.tts, voice="nova", input="x" * 4096)
+    assert caught.value.status_code == 402
+    assert not media.requests
+    assert client.audio.speech.create(model=audio.tts, voice="nova", input="x" * 4000).content
+    after = wait_for_rows(gateway.settings.database_url, poor["id"], 1)
+    assert after.usage_cost == character_cost(4000) == usd_to_units("0.12")
+    assert after.spendable == 0
+
+
 def test_speech_cut_off_by_the_upstream_is_not_billed(
     gateway: Gateway, audio: Audio, media: FakeOpenAIMedia
 ) -> None:
