@@ -6,6 +6,7 @@ channel's own key, an answer larger than the client's cap, or a whole answer the
 after a short backoff. An upstream that rejects the request itself (400, 413, 422...) is
 answered as it is, scrubbed: another channel would reject it too.
 
+A raw stream call (audio) streams any answer that is neither events nor JSON, as bytes.
 A stream call's answer streams when its framing is one ``formats.framing`` reads (SSE,
 NDJSON, AWS event-stream by content type; a JSON array by its first byte), else it is read
 whole like any other.
@@ -93,6 +94,7 @@ async def call_with_failover(
     *,
     stream: bool,
     admit: Callable[[ChannelRecord], Awaitable[bool]] | None = None,
+    raw: bool = False,
 ) -> Accepted | Streaming:
     """Answer from the first channel that works, or raise the last failure as 502/504/429.
 
@@ -116,7 +118,7 @@ async def call_with_failover(
             last = _Failure("error", f"channel {channel.id} is misconfigured: {exc}")
             continue
         try:
-            result = await _try(transport, attempt, stream=stream)
+            result = await _try(transport, attempt, stream=stream, raw=raw)
             return result if isinstance(result, Streaming) else accept(result)
         except _Failure as failure:
             last = failure
@@ -131,7 +133,9 @@ async def call_with_failover(
     raise GatewayError(502, f"upstream failed: {last.message}")
 
 
-async def _try(transport: Transport, attempt: Attempt, *, stream: bool) -> Completed | Streaming:
+async def _try(
+    transport: Transport, attempt: Attempt, *, stream: bool, raw: bool = False
+) -> Completed | Streaming:
     secrets = attempt.channel.secrets()
     response: UpstreamResponse | None = None
     try:
@@ -153,6 +157,12 @@ async def _try(transport: Transport, attempt: Attempt, *, stream: bool) -> Compl
             # The framing follows from the content type, or (JSON) from the first bytes:
             # a JSON array streams, an object is a whole answer.
             framing = stream_framing(content_type)
+            if raw and framing is None and not is_json(content_type):
+                # Bytes as they come (audio): no events to read, the first block opens it.
+                first = await response.readany()
+                if not first:
+                    raise _Failure("error", "upstream closed the stream before any data")
+                return Streaming(attempt.channel, response, first, Framing.RAW)
             if framing is not None or is_json(content_type):
                 first = await response.readany()
                 if not first:
