@@ -12,9 +12,11 @@ from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Timeouts
 from airelay.config import Settings
+from airelay.observe import access
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import open_affinity
 from airelay.relay.collaborators import Relay
+from airelay.relay.health import channel_health
 from airelay.relay.images import fetch_transport
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
@@ -22,6 +24,7 @@ from airelay.security.crypto import SecretBox, load_or_create_secret
 from airelay.state import STATE, AppState
 from airelay.store.db import create_engine
 from airelay.store.response_writer import ResponseWriter
+from airelay.store.schema import check_schema
 from airelay.store.snapshot import ConfigCache
 from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies
@@ -40,6 +43,11 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
+        try:
+            await check_schema(engine)  # serve only the schema this code was written for
+        except BaseException:
+            await engine.dispose()
+            raise
         box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
         cache = ConfigCache(engine, box, settings.config_poll_seconds)
         await cache.start()
@@ -70,6 +78,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         images = fetch_transport()
         admission = Admission(settings.max_inflight_calls)
         affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
+        health = channel_health(settings)
+        access.configure(settings.access_log)
         app[STATE] = AppState(
             settings=settings,
             engine=engine,
@@ -80,7 +90,9 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             wallets=wallets,
             images=images,
             admission=admission,
-            relay=Relay(settings, wallets, upstream, images, admission, affinity=affinity),
+            relay=Relay(
+                settings, wallets, upstream, images, admission, affinity=affinity, health=health
+            ),
             responses=stored_responses,
         )
         try:

@@ -15,6 +15,7 @@ from airelay.surfaces import (
     model_lists,
     openai_chat,
     openai_embeddings,
+    ops,
     probe,
     responses_api,
     responses_store,
@@ -86,6 +87,9 @@ GEMINI_ROUTES: list[tuple[str, str, Handler]] = [
 PUBLIC_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/openapi.json", openapi_json),
     ("HEAD", "/", probe.head_root),
+    ("GET", "/health", ops.health),
+    ("GET", "/ready", ops.ready),
+    ("GET", "/metrics", ops.metrics_text),
 ]
 
 

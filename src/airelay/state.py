@@ -37,6 +37,8 @@ class AppState:
     # Stored Responses API answers: written in batches off the request's path, read back
     # at once (pending ones included).
     responses: ResponseWriter
+    # Set once shutdown begins: GET /ready answers 503 from then on.
+    draining: bool = False
 
 
 STATE = web.AppKey("airelay_state", AppState)

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from airelay.billing.spend_rate import SpendRate, hold_size
 from airelay.ids import new_id
+from airelay.observe.metrics import FLUSH_LAG
 from airelay.store import batches, holds
 from airelay.store import tokens as token_store
 from airelay.store import usage as usage_store
@@ -90,6 +91,13 @@ def _batch(rows: list[dict[str, Any]]) -> _Batch:
         if row["token_id"] is not None:
             by_token[row["token_id"]] = by_token.get(row["token_id"], 0) + row["cost"]
     return _Batch(new_id("bat"), rows, spent, by_token)
+
+
+def _flush_lag(batch: _Batch) -> None:
+    """How long the oldest row of a written batch waited for its write (the metric)."""
+    if batch.rows:
+        oldest = min(row["created_at"] for row in batch.rows)
+        FLUSH_LAG.set(max(0.0, time.time() - oldest))
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +441,7 @@ class Wallets:
             log.warning("usage batch %s was written before (its reply was lost)", batch.id)
         self._unconfirmed = None
         self._flushes_applied += 1
+        _flush_lag(batch)
         for user_id, amount in batch.spent.items():
             account = self._accounts[user_id]
             account.pending -= amount

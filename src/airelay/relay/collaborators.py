@@ -10,6 +10,7 @@ from airelay.billing.wallets import Wallets
 from airelay.config import Settings
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import Affinity
+from airelay.relay.health import Health
 from airelay.relay.limits import NO_LIMITS, Limits
 from airelay.transport.base import Transport
 from airelay.transport.choice import Transports
@@ -24,3 +25,4 @@ class Relay:
     admission: Admission  # relay calls in flight, and their cap
     limits: Limits = NO_LIMITS
     affinity: Affinity | None = None  # session affinity; None when it is off
+    health: Health | None = None  # circuit breakers per channel and key; None when off
