@@ -8,7 +8,8 @@ answered as it is, scrubbed: another channel would reject it too.
 
 Each attempt's outcome goes to the process's ``Health`` (when given): a channel or key
 whose circuit is open is skipped (``relay.health``); when every channel is skipped, the call
-is answered 503 with ``Retry-After`` at the end of the first cool-down.
+is answered 503 with ``Retry-After`` at the end of the first cool-down. A channel whose
+upstream refused the key (401, 403) is tried again at once with its next usable key.
 
 A stream call's answer streams when its framing is one ``formats.framing`` reads (SSE,
 NDJSON, AWS event-stream by content type; a JSON array by its first byte), else it is read
@@ -28,7 +29,7 @@ from airelay.errors import GatewayError
 from airelay.formats.framing import is_json, json_framing, stream_framing
 from airelay.formats.names import Framing
 from airelay.observe.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, UPSTREAM_TTFB
-from airelay.relay.health import Health
+from airelay.relay.health import KEY_REJECTED, Health
 from airelay.relay.scrub import scrub
 from airelay.store.snapshot import ChannelRecord
 from airelay.transport.base import Transport, UpstreamResponse
@@ -121,7 +122,11 @@ async def call_with_failover(
     the loop, so that one it finds unusable (``Unusable``) falls over like a failed call."""
     last: _Failure | None = None
     tried = 0
-    for channel in channels:
+    queue = list(channels)
+    position = 0
+    while position < len(queue):
+        channel = queue[position]
+        position += 1
         if health is not None and not health.take(channel.id, channel.api_keys):
             continue
         if tried:
@@ -160,6 +165,8 @@ async def call_with_failover(
         UPSTREAM_ERRORS.labels(channel.id, attempt.model, last.code).inc()
         if health is not None:
             health.failed(channel.id, channel.api_keys, attempt.key, last.status, last.message)
+            if last.status in KEY_REJECTED and health.ready(channel.id, channel.api_keys):
+                queue.insert(position, channel)  # the same channel, with another key
     if last is None:  # every channel's circuit is open
         seconds = health.retry_after([channel.id for channel in channels]) if health else 1
         raise GatewayError(

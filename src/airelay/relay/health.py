@@ -214,9 +214,14 @@ class Health:
         return breaker is None or breaker.ready(time.monotonic())
 
     def succeeded(self, channel_id: str, key: str, ttfb: float | None) -> None:
-        for breaker in (self._channels.get(channel_id), self._keys.get((channel_id, key))):
-            if breaker is not None:
-                breaker.succeeded()
+        if self.settings.enabled:
+            channel = self._channels.get(channel_id)
+            if channel is None:  # the failure rate counts from the first attempt on
+                channel = self._channels[channel_id] = Breaker(self.settings, channel_id, "")
+            channel.succeeded()
+            key_breaker = self._keys.get((channel_id, key))
+            if key_breaker is not None:
+                key_breaker.succeeded()
         if ttfb is not None:
             last = self._ttfb.get(channel_id)
             self._ttfb[channel_id] = ttfb if last is None else last + _EWMA_ALPHA * (ttfb - last)

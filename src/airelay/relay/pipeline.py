@@ -47,9 +47,10 @@ from airelay.relay.call import Call
 from airelay.relay.collaborators import Relay
 from airelay.relay.estimate import estimate_usage, settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, call_with_failover
+from airelay.relay.health import Health, pick_key
 from airelay.relay.images import inline_remote_images
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
-from airelay.relay.routing import bound_first, channels_for
+from airelay.relay.routing import bound_first, channels_for, fastest_first
 from airelay.relay.streaming import Write, relay_stream
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
@@ -102,6 +103,8 @@ async def run_call(
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
         channels = servable(call, channels_for(snapshot, call.model, call.endpoint))
+        if relay.health is not None and relay.health.settings.latency_routing:
+            channels = fastest_first(channels, relay.health.ttfb)
         session = await _session(relay, record, call)
         if session is not None and session.bound is not None:
             channels = bound_first(channels, session.bound.channel_id)
@@ -117,7 +120,7 @@ async def run_call(
         meter.release()
         admission.leave()
         raise
-    answer = _Answer(relay.settings, call, meter, session)
+    answer = _Answer(relay.settings, call, meter, session, relay.health)
     if not call.stream:
         return await _whole_call(relay, channels, answer)
     return await _stream_call(relay, channels, answer)
@@ -160,7 +163,12 @@ async def _stream_call(
     an error the client should see)."""
     try:
         result = await call_with_failover(
-            relay.upstream, channels, answer.attempt, answer.accept, stream=True
+            relay.upstream,
+            channels,
+            answer.attempt,
+            answer.accept,
+            stream=True,
+            health=relay.health,
         )
     except BaseException:
         answer.meter.release()
@@ -229,7 +237,12 @@ def _wake(done: asyncio.Future[None], _task: asyncio.Future[Whole]) -> None:
 async def _whole_answer(relay: Relay, channels: list[ChannelRecord], answer: _Answer) -> Whole:
     try:
         result = await call_with_failover(
-            relay.upstream, channels, answer.attempt, answer.accept, stream=False
+            relay.upstream,
+            channels,
+            answer.attempt,
+            answer.accept,
+            stream=False,
+            health=relay.health,
         )
         assert isinstance(result, Whole)  # a non-stream call is never answered as a stream
         result = await _billed(answer, result)
@@ -259,6 +272,7 @@ class _Answer:
         "call",
         "channel",
         "gave_up",
+        "health",
         "key",
         "meter",
         "session",
@@ -267,9 +281,15 @@ class _Answer:
     )
 
     def __init__(
-        self, settings: Settings, call: Call, meter: Meter, session: SessionCall | None = None
+        self,
+        settings: Settings,
+        call: Call,
+        meter: Meter,
+        session: SessionCall | None = None,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
+        self.health = health
         self.call = call
         self.meter = meter
         self.session = session
@@ -287,9 +307,11 @@ class _Answer:
             raise _ClientGone
         self.channel = channel
         if self.session is None:
-            self.key = channel.next_key()
+            self.key = pick_key(self.health, channel)
         else:
             self.key, bound = self.session.key(channel)
+            if self.health is not None and not self.health.take_key(channel.id, self.key):
+                self.key, bound = pick_key(self.health, channel), False  # that key is out
             self.meter.affinity = int(bound)
         return build_attempt(self.settings, self.call, channel, self.key)
 
