@@ -15,6 +15,7 @@ import pytest
 from fakes.loopback import Behaviour
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
+from support.databases import sqlite_url
 from support.gateway import Gateway
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -199,3 +200,29 @@ def test_a_request_the_upstream_refuses_as_wrong_does_not_open_the_circuit(
             _ask(client, model)
     assert len(upstream.chat_requests) == 4
     assert _health(admin, channel["id"])["state"] == "closed"
+
+
+def test_latency_routing_sends_calls_to_the_fastest_channel_of_a_priority(
+    tmp_path: Path, upstream: FakeOpenAI, backup: FakeOpenAI
+) -> None:
+    """Two channels of one priority and equal weight, one answering 0.3 s late: once both
+    are measured, every call goes to the fast one."""
+    backup.reset()
+    with Gateway(sqlite_url(tmp_path), tmp_path, latency_routing=True) as running:
+        admin = Admin(running.url, running.admin_key)
+        model = unique_model("lat")
+        admin.create_channel(
+            base_url=upstream.base_url, api_keys=["sk-upstream-test"], models=[model]
+        )
+        admin.create_channel(
+            base_url=backup.base_url, api_keys=["sk-backup-upstream"], models=[model]
+        )
+        client = _sdk(running, str(admin.create_token()["key"]))
+        upstream.default = Behaviour.slow(0.3)
+        for _ in range(2):  # an unmeasured channel goes first: one call each
+            _ask(client, model)
+        assert (len(upstream.chat_requests), len(backup.chat_requests)) == (1, 1)
+        for _ in range(8):
+            _ask(client, model)
+        admin.close()
+    assert (len(upstream.chat_requests), len(backup.chat_requests)) == (1, 9)

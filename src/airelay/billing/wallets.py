@@ -93,13 +93,6 @@ def _batch(rows: list[dict[str, Any]]) -> _Batch:
     return _Batch(new_id("bat"), rows, spent, by_token)
 
 
-def _flush_lag(batch: _Batch) -> None:
-    """How long the oldest row of a written batch waited for its write (the metric)."""
-    if batch.rows:
-        oldest = min(row["created_at"] for row in batch.rows)
-        FLUSH_LAG.set(max(0.0, time.time() - oldest))
-
-
 @dataclass(frozen=True, slots=True)
 class WalletSettings:
     # A hold takes at least this much (or the whole balance if smaller), so that most calls
@@ -387,6 +380,7 @@ class Wallets:
                 self._wake.clear()
             if self._stopping:
                 return  # stop() writes the rest
+            self._report_lag()
             try:
                 now = time.monotonic()
                 if (self._queue or self._unconfirmed is not None) and now >= next_flush:
@@ -412,6 +406,16 @@ class Wallets:
                 raise
             except Exception as exc:  # the database may be briefly away; retry on the next tick
                 outages.failed(exc)
+
+    def _report_lag(self) -> None:
+        """The age of the oldest usage row not yet written (0: none), as the metric: it
+        grows while the database is away."""
+        oldest = None
+        if self._unconfirmed is not None and self._unconfirmed.rows:
+            oldest = min(row["created_at"] for row in self._unconfirmed.rows)
+        elif self._queue:
+            oldest = self._queue[0]["created_at"]
+        FLUSH_LAG.set(0.0 if oldest is None else max(0.0, time.time() - oldest))
 
     async def flush(self) -> None:
         """Write queued usage and charges: first a batch whose write failed (the same id and
@@ -441,7 +445,7 @@ class Wallets:
             log.warning("usage batch %s was written before (its reply was lost)", batch.id)
         self._unconfirmed = None
         self._flushes_applied += 1
-        _flush_lag(batch)
+        self._report_lag()
         for user_id, amount in batch.spent.items():
             account = self._accounts[user_id]
             account.pending -= amount
