@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint lock bench clean
+.PHONY: run test lint lock bench clean nginx
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,31 @@ $(AGENT_CLIS)/node_modules/.installed: $(AGENT_CLIS)/package-lock.json
 	  touch node_modules/.installed; \
 	else echo "make test: npm is missing, the coding-agent CLI tests will not run" >&2; fi
 
+# nginx, the load balancer of the multi-instance tests (scripts/instances.sh): Debian's
+# package, installed when missing and this runs as root with apt-get; otherwise those tests
+# skip, except under CI=true where they fail.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing nginx with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light >/dev/null; } || \
+	    echo "make: nginx could not be installed; the multi-instance tests will not run" >&2; \
+	  else echo "make: nginx is missing; the multi-instance tests will not run" >&2; fi; }
+
+# The Vercel AI SDK (node) that tests/sdks drives, from npm at the versions and integrity
+# hashes of its lock file; no install script runs. Without npm its tests skip (fail in CI).
+SDK_NODE := tests/sdks/vercel
+$(SDK_NODE)/node_modules/.installed: $(SDK_NODE)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd $(SDK_NODE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && \
+	  touch node_modules/.installed; \
+	else echo "make test: npm is missing, the Vercel AI SDK tests will not run" >&2; fi
+
 # The suite runs in parallel workers, one test file per worker at a time (module-scoped
 # gateways and databases stay in one process); PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 4
-test: $(VENV)/.dev $(AGENT_CLIS)/node_modules/.installed
+test: $(VENV)/.dev $(AGENT_CLIS)/node_modules/.installed $(SDK_NODE)/node_modules/.installed nginx
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile

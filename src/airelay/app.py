@@ -18,10 +18,13 @@ from airelay.relay.affinity import open_affinity
 from airelay.relay.collaborators import Relay
 from airelay.relay.health import channel_health
 from airelay.relay.images import fetch_transport
+from airelay.relay.limits import open_limits
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
 from airelay.security.crypto import SecretBox, load_or_create_secret
+from airelay.security.sealing import Sealer
 from airelay.state import STATE, AppState
+from airelay.store.config_bus import ConfigBus
 from airelay.store.db import create_engine
 from airelay.store.response_writer import ResponseWriter
 from airelay.store.schema import check_schema
@@ -48,8 +51,10 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         except BaseException:
             await engine.dispose()
             raise
-        box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir))
-        cache = ConfigCache(engine, box, settings.config_poll_seconds)
+        secret = load_or_create_secret(settings.secret_key, settings.data_dir)
+        box = SecretBox(secret)
+        bus = ConfigBus(settings.redis_url) if settings.redis_url else None
+        cache = ConfigCache(engine, box, settings.config_poll_seconds, bus)
         await cache.start()
         wallets = Wallets(
             engine,
@@ -78,6 +83,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         images = fetch_transport()
         admission = Admission(settings.max_inflight_calls)
         affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
+        limits = open_limits(settings.redis_url, settings.limits_redis_failure)
         health = channel_health(settings)
         access.configure(settings.access_log)
         app[STATE] = AppState(
@@ -91,9 +97,17 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             images=images,
             admission=admission,
             relay=Relay(
-                settings, wallets, upstream, images, admission, affinity=affinity, health=health
+                settings,
+                wallets,
+                upstream,
+                images,
+                admission,
+                limits=limits,
+                affinity=affinity,
+                health=health,
             ),
             responses=stored_responses,
+            sealer=Sealer(secret),
         )
         try:
             yield
@@ -108,6 +122,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             await images.close()
             if affinity is not None:
                 await affinity.close()
+            await limits.close()
             await engine.dispose()
 
     return lifespan

@@ -14,7 +14,7 @@ import msgspec
 
 from airelay.errors import GatewayError
 from airelay.formats.anthropic_betas import check_rules
-from airelay.formats.names import Endpoint
+from airelay.formats.names import DECLARABLE
 from airelay.money import usd_to_units
 from airelay.pricing import PER_MILLION
 from airelay.providers.anthropic import Anthropic
@@ -46,10 +46,10 @@ PRICE_FIELDS = (
     "per_audio_minute",
 )
 TOKEN_PRICES = ("input", "output", "cached_input", "cache_write_5m", "cache_write_1h")
-ENDPOINTS = tuple(endpoint.value for endpoint in Endpoint)
+ENDPOINTS = tuple(endpoint.value for endpoint in DECLARABLE)
 
 
-class ChannelCreate(msgspec.Struct):
+class ChannelCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     type: Short = "openai"
     base_url: Url | None = None
@@ -67,9 +67,13 @@ class ChannelCreate(msgspec.Struct):
     tls: TlsOptions | None = None
     # Rules for the anthropic-beta header sent to an anthropic channel: formats.anthropic_betas.
     anthropic_betas: dict[str, str | None] | None = None
+    # What the gateway sends this upstream at most (None: no limit; 0 is refused).
+    rpm: Int32 | None = None
+    tpm: Int32 | None = None
+    max_concurrency: Int32 | None = None
 
 
-class ChannelPatch(msgspec.Struct):
+class ChannelPatch(msgspec.Struct, forbid_unknown_fields=True):
     name: Name | msgspec.UnsetType = UNSET
     type: Short | msgspec.UnsetType = UNSET
     base_url: Url | msgspec.UnsetType = UNSET
@@ -84,16 +88,19 @@ class ChannelPatch(msgspec.Struct):
     proxy: ProxyUrl | msgspec.UnsetType | None = UNSET
     tls: TlsOptions | msgspec.UnsetType | None = UNSET
     anthropic_betas: dict[str, str | None] | msgspec.UnsetType | None = UNSET  # null: none
+    rpm: Int32 | msgspec.UnsetType | None = UNSET  # null: no limit
+    tpm: Int32 | msgspec.UnsetType | None = UNSET
+    max_concurrency: Int32 | msgspec.UnsetType | None = UNSET
 
 
-class ModelCreate(msgspec.Struct):
+class ModelCreate(msgspec.Struct, forbid_unknown_fields=True):
     id: Name
     owned_by: Label = "airelay"
     pricing: dict[str, Any] = msgspec.field(default_factory=dict)
     max_output_tokens: Int32 | None = None
 
 
-class ModelPatch(msgspec.Struct):
+class ModelPatch(msgspec.Struct, forbid_unknown_fields=True):
     owned_by: Label | msgspec.UnsetType = UNSET
     pricing: dict[str, Any] | msgspec.UnsetType = UNSET
     max_output_tokens: Int32 | msgspec.UnsetType | None = UNSET
@@ -116,6 +123,9 @@ def check_channel(values: dict[str, Any]) -> None:
         raise GatewayError(400, "'priority' must be 1 or more (1 is tried first)")
     if "weight" in values and values["weight"] < 0:
         raise GatewayError(400, "'weight' must be 0 or more")
+    for field in ("rpm", "tpm", "max_concurrency"):
+        if values.get(field) == 0:
+            raise GatewayError(400, f"'{field}' must be 1 or more (null: no limit)")
     if values.get("timeout") is not None and values["timeout"] <= 0:
         raise GatewayError(400, "'timeout' must be a positive number of seconds")
     base_url = values.get("base_url")

@@ -126,6 +126,10 @@ def cmd_channels_import(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:  # the database server unreachable, the secret file unreadable
         print(f"airelay: {exc}", file=sys.stderr)
         return 1
+    if changes and not args.dry_run and settings.redis_url:
+        from airelay.store.config_bus import announce_current
+
+        asyncio.run(announce_current(settings.database_url, settings.redis_url))
     for line in report(changes, dry_run=args.dry_run):
         print(line)
     return 0

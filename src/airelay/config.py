@@ -20,7 +20,7 @@ import tomllib
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -103,6 +103,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         Annotated[str, msgspec.Meta(pattern="^(redis|rediss|unix)://", extra={"secret": True})]
         | None
     ) = None
+    # What calls do while the Redis that holds the rate-limit counters cannot be reached:
+    # ``closed`` refuses them (503 with Retry-After), ``open`` lets them pass uncounted.
+    # Redis is tried again every second; no restart is needed when it is back.
+    limits_redis_failure: Literal["closed", "open"] = "closed"
     # Seconds a conversation stays bound to the channel and key that served its last turn
     # (idle time: each turn renews it), so that the upstream's prompt cache stays warm;
     # 0 turns session affinity off.

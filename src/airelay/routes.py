@@ -18,6 +18,7 @@ from airelay.surfaces import (
     ops,
     probe,
     responses_api,
+    responses_compact,
     responses_store,
 )
 from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
@@ -29,6 +30,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/completions", openai_chat.chat_completions),
     ("POST", "/responses", responses_api.create_response),
+    ("POST", "/responses/compact", responses_compact.compact_response),
     ("POST", "/embeddings", openai_embeddings.embeddings),
     ("GET", "/responses/{id}", responses_store.get_response),
     ("DELETE", "/responses/{id}", responses_store.delete_response),

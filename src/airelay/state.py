@@ -14,6 +14,7 @@ from airelay.config import Settings
 from airelay.relay.admission import Admission
 from airelay.relay.collaborators import Relay
 from airelay.security.crypto import SecretBox
+from airelay.security.sealing import Sealer
 from airelay.store.response_writer import ResponseWriter
 from airelay.store.snapshot import ConfigCache
 from airelay.transport.choice import Transports
@@ -37,6 +38,8 @@ class AppState:
     # Stored Responses API answers: written in batches off the request's path, read back
     # at once (pending ones included).
     responses: ResponseWriter
+    # Seals what the gateway hands clients to bring back (compaction summaries).
+    sealer: Sealer
     # Set once shutdown begins: GET /ready answers 503 from then on.
     draining: bool = False
 

@@ -11,7 +11,9 @@ does not answer by word counts as the other fakes do; it plays one scripted turn
 * anything else gets ``PONG``.
 
 The OpenAI Responses API is spoken too (Codex CLI speaks nothing else), streamed with the
-event sequence its clients wait for (``response.created`` ... ``response.completed``).
+event sequence its clients wait for (``response.created`` ... ``response.completed``); a
+request whose input ends with a ``compaction_trigger`` (Codex's remote compaction) gets one
+``compaction`` item of opaque content (``UPSTREAM_COMPACTION``).
 
 So a CLI that prints the file's secret went through a tool call and its result, both ways,
 through the gateway. Every request is recorded (path, query, headers, body) for the tests to
@@ -30,6 +32,8 @@ from aiohttp import web
 from fakes.loopback import ThreadedApp
 
 Json = dict[str, Any]
+#: The opaque content of this upstream's own compaction items.
+UPSTREAM_COMPACTION = "agent-upstream-compaction-"
 ASK = re.compile(r"READ_FILE ([^\s\"'<>]+)")
 
 
@@ -279,8 +283,15 @@ class AgentUpstream(ThreadedApp):
             if t.get("type") == "function"
         }
         turn = play(_texts(last.get("content")), result, tools)
-        if turn.tool is not None:
+        if last.get("type") == "compaction_trigger":
+            # Remote compaction: one opaque item the upstream alone can read back.
             item: Json = {
+                "type": "compaction",
+                "id": "cmp_" + secrets.token_hex(8),
+                "encrypted_content": UPSTREAM_COMPACTION + secrets.token_hex(8),
+            }
+        elif turn.tool is not None:
+            item = {
                 "type": "function_call",
                 "id": "fc_" + secrets.token_hex(8),
                 "call_id": "call_" + secrets.token_hex(8),
@@ -332,7 +343,7 @@ class AgentUpstream(ThreadedApp):
                 {"type": "response.output_text.done", **at, "text": turn.text},
                 {"type": "response.content_part.done", **at, "part": item["content"][0]},
             ]
-        else:
+        elif item["type"] == "function_call":
             at = {"item_id": item["id"], "output_index": 0}
             events += [
                 {

@@ -147,9 +147,65 @@ def answer_for(body: Json) -> tuple[Answer, str, str]:
     return answer, status, secrets.token_hex(8)
 
 
+#: The opaque content of the fake's own compaction items (the gateway cannot read it).
+UPSTREAM_COMPACTION = "fake-upstream-compaction-"
+
+
+def triggered(body: Json) -> bool:
+    """A request whose last input item is a ``compaction_trigger``."""
+    items = body.get("input")
+    return isinstance(items, list) and bool(items) and items[-1].get("type") == "compaction_trigger"
+
+
+def compaction_item(base: str) -> Json:
+    return {
+        "id": f"cmp_{base}",
+        "type": "compaction",
+        "encrypted_content": UPSTREAM_COMPACTION + base,
+    }
+
+
+def _items(body: Json, answer: Answer, base: str) -> list[Json]:
+    return [compaction_item(base)] if triggered(body) else output_items(answer, base)
+
+
 def whole(body: Json) -> Json:
     answer, status, base = answer_for(body)
-    return response(body, answer, status, output_items(answer, base), base)
+    return response(body, answer, status, _items(body, answer, base), base)
+
+
+def _parts(content: Any) -> Any:
+    return [{"type": "input_text", "text": content}] if isinstance(content, str) else content
+
+
+def compacted(body: Json) -> Json:
+    """``POST /v1/responses/compact``: the user messages, then one compaction item."""
+    items = body.get("input")
+    items = (
+        [{"type": "message", "role": "user", "content": items}]
+        if isinstance(items, str)
+        else items or []
+    )
+    users = [
+        {"type": "message", "role": "user", "content": _parts(i.get("content"))}
+        for i in items
+        if i.get("type", "message") == "message" and i.get("role") == "user"
+    ]
+    base = secrets.token_hex(8)
+    prompt = max(1, len(str(items).split()))
+    return {
+        "id": f"resp_{base}",
+        "object": "response.compaction",
+        "created_at": int(time.time()),
+        "output": [*users, compaction_item(base)],
+        "usage": {
+            "input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 7,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt + 7,
+        },
+    }
 
 
 def _pieces(text: str) -> list[str]:
@@ -160,7 +216,7 @@ def _pieces(text: str) -> list[str]:
 def events(body: Json) -> list[tuple[str, Json]]:
     """Every event of the stream, in OpenAI's order, as (name, data)."""
     answer, status, base = answer_for(body)
-    items = output_items(answer, base)
+    items = _items(body, answer, base)
     out: list[tuple[str, Json]] = []
 
     def emit(kind: str, **values: Any) -> None:
@@ -192,6 +248,8 @@ def events(body: Json) -> list[tuple[str, Json]]:
                 emit("response.output_text.delta", **where, **delta)
             emit("response.output_text.done", **where, content_index=0, text=text, logprobs=[])
             emit("response.content_part.done", **where, content_index=0, part=item["content"][0])
+        elif item["type"] == "compaction":
+            emit("response.output_item.added", output_index=index, item=item)
         else:
             added = {**item, "status": "in_progress", "arguments": ""}
             emit("response.output_item.added", output_index=index, item=added)

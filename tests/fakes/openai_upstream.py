@@ -78,6 +78,7 @@ class FakeOpenAI(LoopbackFake):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/responses", self._responses)
+        app.router.add_post("/v1/responses/compact", self._compact)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
 
@@ -221,6 +222,16 @@ class FakeOpenAI(LoopbackFake):
             for name, data in openai_responses.events(body)
         ]
         return await self._write_events(request, events, behaviour)
+
+    async def _compact(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/responses/compact`` (whole answers only)."""
+        body, behaviour = await self.record(request)
+        early = await self._pre_answer(request, behaviour)
+        if early is not None:
+            return early
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            return self._error(400, "you must provide a model parameter")
+        return await self._send_json(request, openai_responses.compacted(body), behaviour)
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         body, behaviour = await self.record(request)

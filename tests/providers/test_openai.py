@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.names import DECLARABLE, Endpoint, WireFormat
 from airelay.providers.base import build
 from airelay.providers.openai import OpenAICompatible
 
@@ -41,13 +41,15 @@ def test_headers_carry_the_key_as_bearer() -> None:
 def test_other_endpoints_and_formats() -> None:
     assert OPENAI.formats[Endpoint.CHAT] is WireFormat.OPENAI
     assert OPENAI.default_endpoints == {Endpoint.CHAT}
-    assert OPENAI.endpoints == set(Endpoint)
+    # Every endpoint a channel may list; compaction comes with ``responses``.
+    assert set(DECLARABLE) == OPENAI.endpoints == set(Endpoint) - {Endpoint.COMPACT}
     urls = {
         endpoint: OPENAI.head("https://api.openai.com/v1", "k", endpoint, "m", stream=False).url
-        for endpoint in (Endpoint.RESPONSES, Endpoint.EMBEDDINGS)
+        for endpoint in (Endpoint.RESPONSES, Endpoint.COMPACT, Endpoint.EMBEDDINGS)
     }
     assert urls == {
         Endpoint.RESPONSES: "https://api.openai.com/v1/responses",
+        Endpoint.COMPACT: "https://api.openai.com/v1/responses/compact",
         Endpoint.EMBEDDINGS: "https://api.openai.com/v1/embeddings",
     }
 

@@ -29,9 +29,8 @@ class Gateway:
             admin_key=ADMIN_KEY,
             host="127.0.0.1",
             port=0,
-            config_poll_seconds=0.5,
             # Rows sooner than the default's 0.25 s: tests wait for them.
-            **{"billing_flush_seconds": 0.05, **overrides},
+            **{"config_poll_seconds": 0.5, "billing_flush_seconds": 0.05, **overrides},
         )
         self.admin_key = ADMIN_KEY
         self.port = 0

@@ -104,18 +104,19 @@ def test_settings_shape(admin: Admin) -> None:
     assert isinstance(features["maintenance_mode"], bool)
     assert features["default_currency"] == "USD"
     limits = body["rate_limits"]
-    for name in ("requests_per_minute", "tokens_per_minute"):
+    for name in ("requests_per_minute", "tokens_per_minute", "requests_per_day", "max_concurrency"):
         assert isinstance(limits[name], int) and not isinstance(limits[name], bool)
-        assert limits[name] > 0
+        assert limits[name] >= 0  # 0: no limit
+    assert isinstance(limits["groups"], dict) and isinstance(limits["models"], dict)
 
 
 def test_settings_patch_merges(admin: Admin, settings_restored: dict[str, Any]) -> None:
     before = settings_restored
-    flipped = not before["features"]["registration_enabled"]
+    flipped = not before["features"]["maintenance_mode"]
     body = ok(
-        admin.http.patch("/v1/admin/settings", json={"features": {"registration_enabled": flipped}})
+        admin.http.patch("/v1/admin/settings", json={"features": {"maintenance_mode": flipped}})
     )
-    assert body["features"] == {**before["features"], "registration_enabled": flipped}
+    assert body["features"] == {**before["features"], "maintenance_mode": flipped}
     assert body["rate_limits"] == before["rate_limits"]
     assert body["system_name"] == before["system_name"]
     assert body["version"] == before["version"]
@@ -124,7 +125,7 @@ def test_settings_patch_merges(admin: Admin, settings_restored: dict[str, Any]) 
     body = ok(admin.http.patch("/admin/settings", json=patch))
     assert body["system_name"] == "Relay Test"
     assert body["rate_limits"] == {**before["rate_limits"], "requests_per_minute": 123}
-    assert body["features"]["registration_enabled"] is flipped
+    assert body["features"]["maintenance_mode"] is flipped
 
     again = ok(admin.http.get("/v1/admin/settings"))
     assert again == body
@@ -149,6 +150,15 @@ def test_settings_patch_merges(admin: Admin, settings_restored: dict[str, Any]) 
         {"colour": "blue"},
         {"features": {"dark_mode": True}},
         {"rate_limits": {"requests_per_hour": 10}},
+        {"rate_limits": {"groups": {"free": {"requests_per_hour": 10}}}},
+        {"rate_limits": {"groups": {"free": {"requests_per_minute": -1}}}},
+        {"rate_limits": {"groups": {"free": {"requests_per_minute": 2**31}}}},
+        {"rate_limits": {"groups": {"free": 10}}},
+        {"rate_limits": {"models": []}},
+        {"rate_limits": {"max_concurrency": True}},
+        # stored, but not something the gateway can do: refused, never silently ignored
+        {"features": {"registration_enabled": True}},
+        {"features": {"default_currency": "EUR"}},
         # a good field beside a bad one: nothing is applied
         {"system_name": "half-applied", "colour": "blue"},
     ],

@@ -51,6 +51,7 @@ def _admin(body: dict[str, Any] | None = None, **params: str) -> Route:
 ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("POST", "/chat/completions"): Route("user", "openai", CHAT),
     ("POST", "/responses"): Route("user", "openai", {"model": "{model}", "input": "hi"}),
+    ("POST", "/responses/compact"): Route("user", "openai", {"model": "{model}", "input": "hi"}),
     ("POST", "/embeddings"): Route("user", "openai", {"model": "{model}", "input": "hi"}),
     ("GET", "/models"): Route("user", "openai"),
     ("GET", "/responses/{id}"): Route("user", "openai", None, (("id", "resp_nope"),)),

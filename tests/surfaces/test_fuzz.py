@@ -38,6 +38,7 @@ EXAMPLES = int(os.environ.get("AIRELAY_FUZZ_EXAMPLES", "5"))
 CHARGING = (
     "/v1/chat/completions",
     "/v1/responses",
+    "/v1/responses/compact",
     "/v1/embeddings",
     "/v1/messages",
     ":generateContent",

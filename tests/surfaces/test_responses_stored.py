@@ -128,3 +128,30 @@ def test_the_terminal_event_is_found_however_the_stream_is_cut() -> None:
     cut_short = _FinalResponse()
     cut_short.feed(stream[: stream.index(b"event: response.completed")])
     assert cut_short.response is None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stored_streams_events_say_stored_and_what_they_continue(
+    gateway: Gateway, admin: Admin, setup: tuple[dict[str, Any], dict[str, str]], kind: str
+) -> None:
+    """Every lifecycle event of a stored stream carries ``store: true`` and the
+    ``previous_response_id`` the client sent (the upstream got neither), as the whole
+    answer and the stored copy do; an unstored stream says ``store: false``."""
+    _, models = setup
+    client = client_of(gateway, admin)
+    first = client.responses.create(model=models[kind], input="first")
+    with client.responses.stream(
+        model=models[kind], input="second", previous_response_id=first.id
+    ) as stream:
+        lifecycle = [e for e in stream if hasattr(e, "response")]
+    assert lifecycle[0].type == "response.created"
+    assert lifecycle[-1].type == "response.completed"
+    for event in lifecycle:
+        assert event.response.store is True, event.type
+        assert event.response.previous_response_id == first.id, event.type
+    kept = client.responses.retrieve(lifecycle[-1].response.id)
+    assert kept.store is True and kept.previous_response_id == first.id
+
+    with client.responses.stream(model=models[kind], input="unkept", store=False) as stream:
+        unkept = [e for e in stream if hasattr(e, "response")]
+    assert all(e.response.store is False for e in unkept)

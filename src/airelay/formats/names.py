@@ -20,6 +20,7 @@ class WireFormat(StrEnum):
     OPENAI_EMBEDDINGS = "openai_embeddings"  # OpenAI embeddings (whole answers only)
     OLLAMA = "ollama"  # Ollama's native /api/chat (upstreams only; streams as NDJSON)
     RESPONSES = "responses"  # OpenAI Responses
+    RESPONSES_COMPACT = "responses_compact"  # OpenAI Responses compaction (whole answers)
 
 
 #: The chat dialects clients speak: each has a codec, so a chat call translates between
@@ -32,6 +33,7 @@ class Endpoint(StrEnum):
 
     CHAT = "chat"
     RESPONSES = "responses"
+    COMPACT = "compact"  # the Responses API's POST /responses/compact (see IMPLIED)
     EMBEDDINGS = "embeddings"
     RERANK = "rerank"
     IMAGES = "images"
@@ -57,10 +59,24 @@ INTERCHANGEABLE: dict[Endpoint, tuple[Endpoint, ...]] = {
 }
 
 
+#: Endpoints no channel lists: each comes with the one named here (an upstream that serves
+#: the Responses API serves its compaction too), natively only: nothing translates to them.
+IMPLIED: dict[Endpoint, Endpoint] = {Endpoint.COMPACT: Endpoint.RESPONSES}
+
+#: The endpoints a channel may list (``endpoints``).
+DECLARABLE = tuple(endpoint for endpoint in Endpoint if endpoint not in IMPLIED)
+
+
+def _with_implied(served: Iterable[Endpoint]) -> set[Endpoint]:
+    out = set(served)
+    out.update(implied for implied, by in IMPLIED.items() if by in out)
+    return out
+
+
 def routable(served: Iterable[Endpoint]) -> frozenset[Endpoint]:
     """The endpoints whose calls a channel serving ``served`` natively can take."""
     out: set[Endpoint] = set()
-    for endpoint in served:
+    for endpoint in _with_implied(served):
         out.add(endpoint)
         out.update(INTERCHANGEABLE.get(endpoint, ()))
     return frozenset(out)
@@ -76,8 +92,9 @@ def upstream_endpoint(
     ``endpoint`` in the ``client`` format goes to: one that speaks the client's format
     (the bytes pass through), else the first of the call's family the channel serves (the
     IR translates). Raises ``LookupError`` when the channel serves none of them."""
+    native = _with_implied(served)
     candidates = [
-        e for e in INTERCHANGEABLE.get(endpoint, (endpoint,)) if e in served and e in formats
+        e for e in INTERCHANGEABLE.get(endpoint, (endpoint,)) if e in native and e in formats
     ]
     for candidate in candidates:
         if formats[candidate] == client:

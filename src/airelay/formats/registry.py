@@ -9,6 +9,7 @@ from airelay.formats import (
     ollama_wire,
     openai_embeddings,
     openai_wire,
+    responses_compaction,
     responses_wire,
 )
 from airelay.formats.anthropic_codec import CODEC as ANTHROPIC
@@ -47,6 +48,7 @@ def wire(name: WireFormat) -> Wire:
 BODIES: dict[WireFormat, Body] = {
     **WIRES,
     WireFormat.OPENAI_EMBEDDINGS: openai_embeddings.BODY,
+    WireFormat.RESPONSES_COMPACT: responses_compaction.BODY,
 }
 
 

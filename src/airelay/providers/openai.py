@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from airelay.formats.names import Endpoint, Framing, WireFormat
+from airelay.formats.names import IMPLIED, Endpoint, Framing, WireFormat
 from airelay.providers.base import Head, Plain, unserved
 
 # The path of each endpoint's main operation below the base URL (``.../v1``).
 PATHS = {
     Endpoint.CHAT: "/chat/completions",
     Endpoint.RESPONSES: "/responses",
+    Endpoint.COMPACT: "/responses/compact",
     Endpoint.EMBEDDINGS: "/embeddings",
     Endpoint.RERANK: "/rerank",
     Endpoint.IMAGES: "/images/generations",
@@ -28,9 +29,10 @@ class OpenAICompatible(Plain):
     formats: Mapping[Endpoint, WireFormat] = {
         Endpoint.CHAT: WireFormat.OPENAI,
         Endpoint.RESPONSES: WireFormat.RESPONSES,
+        Endpoint.COMPACT: WireFormat.RESPONSES_COMPACT,
         Endpoint.EMBEDDINGS: WireFormat.OPENAI_EMBEDDINGS,
     }
-    endpoints: frozenset[Endpoint] = frozenset(PATHS)
+    endpoints: frozenset[Endpoint] = frozenset(PATHS) - IMPLIED.keys()
     default_endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
     framing = Framing.SSE
 

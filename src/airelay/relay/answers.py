@@ -5,8 +5,8 @@ in the client's shape, scrubbed of the channel's secrets."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -28,6 +28,8 @@ class Whole:
     status: int
     body: bytes
     content_type: str
+    # Headers of the client's response beside the content type (``x-ratelimit-*``).
+    headers: Mapping[str, str] = field(default_factory=dict, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)

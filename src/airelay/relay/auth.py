@@ -34,13 +34,24 @@ def extract_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | N
     return param.strip() if param else None
 
 
+#: What every client route answers while the operator has the gateway in maintenance
+#: (``features.maintenance_mode``); the management API keeps working.
+MAINTENANCE = GatewayError(
+    503,
+    "The gateway is under maintenance; retry later.",
+    headers={"Retry-After": "60"},
+)
+
+
 def authenticate(
     snapshot: Snapshot, key: str | None, *, remote: str | None, now: float | None = None
 ) -> KeyRecord:
     """The key's record, or 401 (missing, unknown, revoked, expired, or its user disabled),
     or 403 when the caller's address ``remote`` is outside the key's IP allowlist: the
     allowlist holds on every route a key opens (balance, usage, model lists...), not only
-    on calls."""
+    on calls. 503 for every caller while the gateway is in maintenance."""
+    if snapshot.maintenance:
+        raise MAINTENANCE
     if not key:
         raise GatewayError(401, "Missing API key: send it as 'Authorization: Bearer sk-...'.")
     digest = hash_key(key)

@@ -40,6 +40,9 @@ class Call:
     # The client's request headers (case-insensitive where the surface passes aiohttp's):
     # what the formats read beside the body, such as a session header for affinity.
     headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
+    # The ``x-ratelimit-*`` headers the limit stage found for the call: the client's
+    # response carries them.
+    limit_headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
 
     def request_ir(self) -> ChatRequest:
         """The chat request in the IR (a chat call translated for another format)."""

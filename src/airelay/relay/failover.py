@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -114,12 +114,15 @@ async def call_with_failover(
     accept: Callable[[Completed], Accepted],
     *,
     stream: bool,
+    admit: Callable[[ChannelRecord], Awaitable[bool]] | None = None,
     health: Health | None = None,
 ) -> Accepted | Streaming:
     """Answer from the first channel that works, or raise the last failure as 502/504/429.
 
     A whole answer goes through ``accept`` (which reads it once: usage, translation) inside
-    the loop, so that one it finds unusable (``Unusable``) falls over like a failed call."""
+    the loop, so that one it finds unusable (``Unusable``) falls over like a failed call.
+    A channel ``admit`` turns down (at its own rate limit) is skipped without a backoff;
+    when every channel is, the call is answered 429."""
     last: _Failure | None = None
     tried = 0
     queue = list(channels)
@@ -128,6 +131,11 @@ async def call_with_failover(
         channel = queue[position]
         position += 1
         if health is not None and not health.take(channel.id, channel.api_keys):
+            continue
+        if admit is not None and not await admit(channel):
+            if health is not None:
+                health.abandoned(channel.id, "")  # not tried: a probe it took goes back
+            last = _Failure("rate_limited", f"channel {channel.id} is at its rate limit", "1")
             continue
         if tried:
             await asyncio.sleep(min(BACKOFF_BASE * 2 ** (tried - 1), BACKOFF_MAX))

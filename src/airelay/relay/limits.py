@@ -1,27 +1,296 @@
 """The limit stage of the relay pipeline: after the caller is known and allowed, before any
-money is reserved. No limits exist yet; the stage does, so that rate and concurrency limits
-per key, user or model are one object passed to the pipeline, not a change to it."""
+money is reserved. A call takes a ``Lease`` on every counter its rules name
+(``limit_policy``), all at once or not at all (429 with ``Retry-After``); the lease gives
+back what the call did not use when the call ends, exactly once, however it ends: its real
+tokens replace the input estimate it reserved, and its slots in flight are freed.
+
+The counters live in one ``Counters`` backend: in-process (``limit_memory``, the default:
+one instance's own counts) or Redis (``limit_redis``: one count for every instance that
+shares it). When Redis cannot be reached, ``AIRELAY_LIMITS_REDIS_FAILURE`` decides:
+``closed`` (the default) refuses calls with 503 and ``Retry-After``, ``open`` lets them
+pass uncounted; either way Redis is tried again after ``DOWN_SECONDS``, with no restart.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from airelay.store.snapshot import KeyRecord
+from airelay.errors import GatewayError
+from airelay.relay.limit_policy import Rule, channel_rules, duration, input_estimate, rules
+from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
+
+log = logging.getLogger(__name__)
+
+#: How long a backend that failed is left alone before it is tried again.
+DOWN_SECONDS = 1.0
+FAIL_CLOSED = "closed"
+FAIL_OPEN = "open"
+
+
+@dataclass(slots=True)
+class Taken:
+    """What a backend answered for a call's rules, in their order: whether the call was
+    counted, each counter's count (after the call when counted), the seconds until each
+    window resets, and the backend's handles to give back to."""
+
+    allowed: bool
+    used: list[int]
+    resets: list[float]
+    handles: Any
+
+
+class Counters(Protocol):
+    async def take(self, rules: Sequence[Rule], costs: Sequence[int]) -> Taken:
+        """Count ``costs`` against ``rules`` if no limit would be passed, in one atomic
+        step; else count nothing. Raises the backend's failure when it cannot be reached."""
+        ...
+
+    def give_back(self, taken: Taken, rules: Sequence[Rule], deltas: Sequence[int]) -> None:
+        """Add ``deltas`` (mostly negative) to the counters ``taken`` counted; never waits."""
+        ...
+
+    def failed(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is this backend being out of reach (not a bug)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Lease:
+    """One call's hold on its counters; ``settle`` or ``release`` ends it (once)."""
+
+    __slots__ = ("_counters", "_freed", "_reserved", "_rules", "_taken", "headers")
+
+    def __init__(
+        self,
+        counters: Counters | None,
+        rules: Sequence[Rule],
+        taken: Taken | None,
+        reserved: int,
+        headers: dict[str, str],
+    ) -> None:
+        self._counters = counters
+        self._rules = rules
+        self._taken = taken
+        self._reserved = reserved
+        self._freed = False  # its slots in flight given back already (``free``)
+        self.headers = headers  # x-ratelimit-* for the client's response
+
+    def settle(self, tokens: int) -> None:
+        """The call used ``tokens`` (prompt and answer): they replace the estimate."""
+        self._end(tokens)
+
+    def release(self) -> None:
+        """The call used nothing: its reserved tokens go back."""
+        self._end(0)
+
+    def free(self) -> None:
+        """The call is over but its tokens are counted later: its slots in flight go back
+        now, the tokens with ``settle``."""
+        counters, taken = self._counters, self._taken
+        if counters is None or taken is None or self._freed:
+            return
+        self._freed = True
+        deltas = [-1 if rule.kind == "concurrency" else 0 for rule in self._rules]
+        if any(deltas):
+            counters.give_back(taken, self._rules, deltas)
+
+    def _end(self, tokens: int) -> None:
+        counters, taken = self._counters, self._taken
+        if counters is None or taken is None:
+            return
+        self._counters = None
+        deltas = [_delta(rule, tokens - self._reserved, self._freed) for rule in self._rules]
+        if any(deltas):
+            counters.give_back(taken, self._rules, deltas)
+
+
+def _delta(rule: Rule, tokens: int, freed: bool) -> int:
+    if rule.kind == "concurrency":
+        return 0 if freed else -1
+    if rule.kind == "tokens":
+        return tokens
+    return 0
+
+
+NO_LEASE = Lease(None, (), None, 0, {})
 
 
 class Limits(Protocol):
-    def check(self, record: KeyRecord, model: str) -> None:
-        """Raise ``GatewayError`` (429 with ``Retry-After``) when the call is over a limit."""
+    async def acquire(
+        self, snapshot: Snapshot, record: KeyRecord, model: str, body_length: int
+    ) -> Lease:
+        """The call's lease, or ``GatewayError`` 429 with ``Retry-After`` when it is over a
+        limit (503 when the counters cannot be reached and the gateway fails closed)."""
         ...
+
+    async def admit_channel(self, channel: ChannelRecord, body_length: int) -> Lease | None:
+        """A lease on ``channel``'s own limits for one attempt, or None when the channel
+        is at a limit (routing skips it)."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class NoLimits:
-    """The stage while no limits are configured: every call passes."""
+    """The stage without counters: every call passes (tests of other stages)."""
 
     __slots__ = ()
 
-    def check(self, record: KeyRecord, model: str) -> None:
+    async def acquire(
+        self, snapshot: Snapshot, record: KeyRecord, model: str, body_length: int
+    ) -> Lease:
+        return NO_LEASE
+
+    async def admit_channel(self, channel: ChannelRecord, body_length: int) -> Lease | None:
+        return NO_LEASE
+
+    async def close(self) -> None:
         return None
 
 
 NO_LIMITS = NoLimits()
+
+
+class RateLimits:
+    """The limit stage over one ``Counters`` backend."""
+
+    __slots__ = ("_counters", "_down_until", "_failure")
+
+    def __init__(self, counters: Counters, failure: str = FAIL_CLOSED) -> None:
+        self._counters = counters
+        self._failure = failure
+        self._down_until = 0.0
+
+    async def acquire(
+        self, snapshot: Snapshot, record: KeyRecord, model: str, body_length: int
+    ) -> Lease:
+        found = rules(snapshot, record, model)
+        if not found:
+            return NO_LEASE
+        estimate = input_estimate(body_length)
+        # An estimate above a token limit is capped at it: such a call passes alone in a
+        # window rather than never.
+        costs = [_cost(rule, estimate) for rule in found]
+        if self._down_until and time.monotonic() < self._down_until:
+            return self._unreachable()
+        try:
+            taken = await self._counters.take(found, costs)
+        except Exception as exc:
+            if not self._counters.failed(exc):
+                raise
+            self._down_until = time.monotonic() + DOWN_SECONDS
+            log.warning("rate-limit counters unreachable (%s): failing %s", exc, self._failure)
+            return self._unreachable()
+        if self._down_until:
+            self._down_until = 0.0
+            log.warning("rate-limit counters reachable again")
+        headers = _headers(found, taken)
+        if not taken.allowed:
+            raise _over(found, costs, taken, headers)
+        reserved = estimate if any(rule.kind == "tokens" for rule in found) else 0
+        return Lease(self._counters, found, taken, reserved, headers)
+
+    async def admit_channel(self, channel: ChannelRecord, body_length: int) -> Lease | None:
+        found = channel_rules(channel)
+        if not found:
+            return NO_LEASE
+        estimate = input_estimate(body_length)
+        costs = [_cost(rule, estimate) for rule in found]
+        if self._down_until and time.monotonic() < self._down_until:
+            return self._channel_unreachable()
+        try:
+            taken = await self._counters.take(found, costs)
+        except Exception as exc:
+            if not self._counters.failed(exc):
+                raise
+            self._down_until = time.monotonic() + DOWN_SECONDS
+            log.warning("rate-limit counters unreachable (%s): failing %s", exc, self._failure)
+            return self._channel_unreachable()
+        if not taken.allowed:
+            return None
+        reserved = estimate if any(rule.kind == "tokens" for rule in found) else 0
+        return Lease(self._counters, found, taken, reserved, {})
+
+    def _channel_unreachable(self) -> Lease:
+        """Open: the channel takes the call uncounted; closed: the call is refused (503),
+        as the key's limits would refuse it."""
+        return self._unreachable()
+
+    def _unreachable(self) -> Lease:
+        if self._failure == FAIL_OPEN:
+            return NO_LEASE
+        raise GatewayError(
+            503,
+            "Rate limits cannot be checked right now; retry shortly.",
+            headers={"Retry-After": str(int(DOWN_SECONDS))},
+        )
+
+    async def close(self) -> None:
+        await self._counters.close()
+
+
+def _cost(rule: Rule, estimate: int) -> int:
+    if rule.kind == "tokens":
+        return min(estimate, rule.limit)
+    return 1
+
+
+def _over(
+    found: Sequence[Rule], costs: Sequence[int], taken: Taken, headers: dict[str, str]
+) -> GatewayError:
+    """The 429 for the limits the call would pass: ``Retry-After`` is when the last of
+    them resets (a call in flight frees its slot at an unknown time: 1 s)."""
+    wait = 0.0
+    names: list[str] = []
+    for rule, cost, used, reset in zip(found, costs, taken.used, taken.resets, strict=True):
+        if used + cost > rule.limit:
+            wait = max(wait, reset if rule.window else 1.0)
+            names.append(_describe(rule))
+    retry = max(1, int(-(-wait // 1)))
+    message = "Rate limit exceeded: " + ", ".join(names) + f". Retry after {retry} s."
+    return GatewayError(429, message, headers={**headers, "Retry-After": str(retry)})
+
+
+def _describe(rule: Rule) -> str:
+    scope = {"k": "this API key", "g": "your user group", "m": "this model"}[rule.name[0]]
+    if rule.kind == "concurrency":
+        return f"{rule.limit} concurrent calls for {scope}"
+    per = "minute" if rule.window == 60 else "day"
+    return f"{rule.limit} {rule.kind} per {per} for {scope}"
+
+
+def _headers(found: Sequence[Rule], taken: Taken) -> dict[str, str]:
+    """OpenAI's ``x-ratelimit-*`` headers: for requests and for tokens, the counter with
+    the least left."""
+    headers: dict[str, str] = {}
+    for kind in ("requests", "tokens"):
+        best: tuple[int, Rule, float] | None = None
+        for rule, used, reset in zip(found, taken.used, taken.resets, strict=True):
+            if rule.kind != kind:
+                continue
+            left = max(0, rule.limit - used)
+            if best is None or left < best[0]:
+                best = (left, rule, reset)
+        if best is not None:
+            left, rule, reset = best
+            headers[f"x-ratelimit-limit-{kind}"] = str(rule.limit)
+            headers[f"x-ratelimit-remaining-{kind}"] = str(left)
+            headers[f"x-ratelimit-reset-{kind}"] = duration(reset)
+    return headers
+
+
+def open_limits(redis_url: str | None, failure: str = FAIL_CLOSED) -> RateLimits:
+    """The limit stage of a process: counters in Redis when ``redis_url`` is set (shared by
+    every instance), else in-process."""
+    if redis_url:
+        from airelay.relay.limit_redis import RedisCounters
+
+        return RateLimits(RedisCounters(redis_url), failure)
+    from airelay.relay.limit_memory import MemoryCounters
+
+    return RateLimits(MemoryCounters(), failure)

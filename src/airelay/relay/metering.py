@@ -18,6 +18,7 @@ from airelay.ids import new_id
 from airelay.observe import access
 from airelay.observe.metrics import charged
 from airelay.pricing import Price, token_cost, worst_case
+from airelay.relay.limits import NO_LEASE, Lease
 from airelay.store.snapshot import KeyRecord, Snapshot
 
 # The status a usage row records for a call whose client went away mid-answer.
@@ -38,6 +39,10 @@ class Meter:
     started: float = field(default_factory=time.perf_counter)
     closed: bool = False
     affinity: int = 0  # 1: the call went to the channel its session is bound to
+    # The call's hold on its rate-limit counters, and on its channel's: closing the meter
+    # ends them (real tokens for the estimate, slots in flight freed).
+    lease: Lease = NO_LEASE
+    channel_lease: Lease = NO_LEASE
 
     def settle(self, usage: Usage, *, channel_id: str | None, status: int = 200) -> int:
         """Charge the call's real cost and queue its usage row; returns the charge."""
@@ -53,6 +58,9 @@ class Meter:
         if self.closed:
             return None
         self.closed = True
+        # The call is over: its slots in flight go back now, not when its tokens are counted.
+        self.lease.free()
+        self.channel_lease.free()
         return functools.partial(
             self._charge, channel_id, status, self._latency_ms(), int(time.time())
         )
@@ -63,6 +71,9 @@ class Meter:
     def _charge(
         self, channel_id: str | None, status: int, latency_ms: int, created_at: int, usage: Usage
     ) -> int:
+        tokens = usage.prompt_tokens + usage.completion_tokens
+        self.lease.settle(tokens)
+        self.channel_lease.settle(tokens)
         multiplier = self.snapshot.group_multipliers.get(self.multiplier_key)
         cost = token_cost(usage, self.price, multiplier)
         row = {
@@ -100,6 +111,8 @@ class Meter:
     def release(self) -> None:
         if not self.closed:
             self.closed = True
+            self.lease.release()
+            self.channel_lease.release()
             self.wallets.release(self.reservation)
 
 

@@ -28,12 +28,15 @@ Each attempt's request is built in ``attempts``; a whole answer is read in ``ans
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from airelay.billing.tokens import prompt_upper_bound
 from airelay.billing.wallets import Wallets
 from airelay.config import Settings
+from airelay.errors import GatewayError
 from airelay.formats.client_framing import content_type
 from airelay.formats.names import WireFormat
 from airelay.formats.registry import body as format_body
@@ -49,6 +52,8 @@ from airelay.relay.estimate import estimate_usage, settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, call_with_failover
 from airelay.relay.health import Health, pick_key
 from airelay.relay.images import inline_remote_images
+from airelay.relay.limit_policy import channel_rules
+from airelay.relay.limits import NO_LEASE, NO_LIMITS, Limits
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
 from airelay.relay.routing import bound_first, channels_for, fastest_first
 from airelay.relay.streaming import Write, relay_stream
@@ -68,6 +73,10 @@ class Streamed:
     content_type: str
     admission: Admission
     settings: Settings
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.call.limit_headers
 
     async def run(self, write: Write) -> None:
         try:
@@ -97,9 +106,15 @@ async def run_call(
     conversation is bound to first (``affinity``) -> price and reserve ->
     fetch images -> attempt with failover -> answer whole or streamed (each settles the
     meter once)."""
-    relay.limits.check(record, call.model)
+    lease = await relay.limits.acquire(snapshot, record, call.model, len(call.body))
+    call.limit_headers = lease.headers
     admission = relay.admission
-    admission.enter()  # 503 above the cap, before any money is reserved
+    try:
+        admission.enter()  # 503 above the cap, before any money is reserved
+    except BaseException as exc:
+        lease.release()
+        _add_limit_headers(exc, lease.headers)
+        raise
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
         channels = servable(call, channels_for(snapshot, call.model, call.endpoint))
@@ -109,9 +124,12 @@ async def run_call(
         if session is not None and session.bound is not None:
             channels = bound_first(channels, session.bound.channel_id)
         meter = await _reserve(relay.wallets, snapshot, record, call)
-    except BaseException:
+    except BaseException as exc:
         admission.leave()
+        lease.release()
+        _add_limit_headers(exc, lease.headers)
         raise
+    meter.lease = lease  # ended when the meter closes, however the call ends
     try:
         if needs_inline_images(call, channels):
             # Only a call that can pay is worth the fetches; once, before any attempt.
@@ -120,10 +138,27 @@ async def run_call(
         meter.release()
         admission.leave()
         raise
-    answer = _Answer(relay.settings, call, meter, session, relay.health)
-    if not call.stream:
-        return await _whole_call(relay, channels, answer)
-    return await _stream_call(relay, channels, answer)
+    answer = _Answer(relay.settings, call, meter, session, relay.limits, relay.health)
+    try:
+        if not call.stream:
+            return _limit_headed(call, await _whole_call(relay, channels, answer))
+        result = await _stream_call(relay, channels, answer)
+    except GatewayError as exc:
+        _add_limit_headers(exc, call.limit_headers)
+        raise
+    return _limit_headed(call, result) if isinstance(result, Whole) else result
+
+
+def _limit_headed(call: Call, whole: Whole) -> Whole:
+    if not call.limit_headers:
+        return whole
+    return dataclasses.replace(whole, headers=call.limit_headers)
+
+
+def _add_limit_headers(exc: BaseException, headers: Mapping[str, str]) -> None:
+    """A gateway error refused after the limit stage carries its headers too."""
+    if headers and isinstance(exc, GatewayError):
+        exc.headers = {**headers, **exc.headers}
 
 
 async def _session(relay: Relay, record: KeyRecord, call: Call) -> SessionCall | None:
@@ -168,6 +203,7 @@ async def _stream_call(
             answer.attempt,
             answer.accept,
             stream=True,
+            admit=answer.admit if _channel_limited(channels) else None,
             health=relay.health,
         )
     except BaseException:
@@ -242,6 +278,7 @@ async def _whole_answer(relay: Relay, channels: list[ChannelRecord], answer: _An
             answer.attempt,
             answer.accept,
             stream=False,
+            admit=answer.admit if _channel_limited(channels) else None,
             health=relay.health,
         )
         assert isinstance(result, Whole)  # a non-stream call is never answered as a stream
@@ -274,6 +311,7 @@ class _Answer:
         "gave_up",
         "health",
         "key",
+        "limits",
         "meter",
         "session",
         "settings",
@@ -286,9 +324,11 @@ class _Answer:
         call: Call,
         meter: Meter,
         session: SessionCall | None = None,
+        limits: Limits = NO_LIMITS,
         health: Health | None = None,
     ) -> None:
         self.settings = settings
+        self.limits = limits
         self.health = health
         self.call = call
         self.meter = meter
@@ -301,6 +341,20 @@ class _Answer:
     @property
     def channel_id(self) -> str | None:
         return None if self.channel is None else self.channel.id
+
+    async def admit(self, channel: ChannelRecord) -> bool:
+        """Whether ``channel`` is under its own rate limits for this attempt: it takes a
+        lease on them, which the meter ends (the previous attempt's ends now)."""
+        meter = self.meter
+        meter.channel_lease.release()
+        meter.channel_lease = NO_LEASE
+        if meter.closed:
+            return True
+        lease = await self.limits.admit_channel(channel, len(self.call.body))
+        if lease is None:
+            return False
+        meter.channel_lease = lease
+        return True
 
     def attempt(self, channel: ChannelRecord) -> Attempt:
         if self.status == CLIENT_CLOSED:
@@ -345,3 +399,8 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
     timer.cancel()
     if not task.cancelled():
         task.exception()
+
+
+def _channel_limited(channels: list[ChannelRecord]) -> bool:
+    """Whether any of ``channels`` has rate limits of its own (most have none)."""
+    return any(channel_rules(channel) for channel in channels)

@@ -23,7 +23,11 @@ from airelay.store.upsert import add_on_conflict
 
 async def take(conn: AsyncConnection, instance_id: str, user_id: str, need: int, want: int) -> int:
     """Move up to ``want`` (at least ``need``) units from the balance into this instance's
-    hold; return what was taken, 0 if the balance is below ``need``."""
+    hold; return what was taken, 0 if the balance is below ``need``.
+
+    Never more than half the balance beyond ``need``: instances behind one load balancer
+    share a small balance instead of the first one to take holding all of it while the
+    others refuse the same user's calls (until its idle hold goes back, seconds later)."""
     # A write first: it takes the row lock (PostgreSQL) or the write lock (SQLite), so the
     # read below cannot race another instance's take.
     locked = await conn.execute(
@@ -36,7 +40,7 @@ async def take(conn: AsyncConnection, instance_id: str, user_id: str, need: int,
     )
     if balance <= 0 or balance < need:
         return 0
-    amount = min(balance, max(want, need))
+    amount = max(need, min(want, balance // 2))
     await conn.execute(
         update(users).where(users.c.id == user_id).values(balance=users.c.balance - amount)
     )

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -33,6 +33,9 @@ from airelay.store import models as models_repo
 from airelay.store import tokens as tokens_repo
 from airelay.store import users as users_repo
 from airelay.store.unavailable import OutageLog
+
+if TYPE_CHECKING:
+    from airelay.store.config_bus import ConfigBus
 from airelay.transport.options import TlsOptions, proxy_secrets, tls_from_document
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ class KeyRecord:
     quota: int | None
     rpm: int | None
     tpm: int | None
+    max_concurrency: int | None = None
 
 
 @dataclass(slots=True)
@@ -81,6 +85,10 @@ class ChannelRecord:
     # Beta name -> replacement (None strips it) for the ``anthropic-beta`` header a client
     # sent, when the channel's provider passes that header on; None: no rules.
     anthropic_betas: dict[str, str | None] | None = None
+    # What the gateway sends this upstream at most (None: no limit).
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
     _key_cycle: Iterator[str] = field(init=False, repr=False)
     _cache: dict[Hashable, Any] = field(init=False, repr=False, default_factory=dict)
 
@@ -132,6 +140,10 @@ class Snapshot:
     # The channel rows as stored (secrets sealed), in load order: a change of one channel
     # rebuilds the routes from these and the records in memory (``apply_changes``).
     channel_rows: tuple[dict[str, Any], ...] = ()
+    # The stored ``rate_limits`` setting (``relay.limit_policy`` reads it) and whether the
+    # gateway is in maintenance (client routes answer 503).
+    rate_limits: dict[str, Any] = field(default_factory=dict)
+    maintenance: bool = False
 
 
 def key_record(row: dict[str, Any], user_status: str, user_group: str) -> KeyRecord:
@@ -151,6 +163,7 @@ def key_record(row: dict[str, Any], user_status: str, user_group: str) -> KeyRec
         quota=row["quota"],
         rpm=row["rpm"],
         tpm=row["tpm"],
+        max_concurrency=row.get("max_concurrency"),
     )
 
 
@@ -199,6 +212,24 @@ def group_multipliers(stored_settings: dict[str, Any]) -> dict[str, Fraction]:
     return {group: Fraction(str(value)) for group, value in raw.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """What the hot path reads of the stored settings."""
+
+    multipliers: dict[str, Fraction]
+    rate_limits: dict[str, Any]
+    maintenance: bool
+
+
+def _settings(stored: dict[str, Any]) -> _Settings:
+    features = stored.get("features") or {}
+    return _Settings(
+        group_multipliers(stored),
+        dict(stored.get("rate_limits") or {}),
+        bool(features.get("maintenance_mode")),
+    )
+
+
 def parse_networks(entries: list[str] | None) -> tuple[IPNetwork, ...] | None:
     if entries is None:
         return None
@@ -235,6 +266,9 @@ def channel_record(row: dict[str, Any], box: SecretBox) -> ChannelRecord | None:
         proxy=proxy,
         tls=tls,
         anthropic_betas=row.get("anthropic_betas") or None,
+        rpm=row.get("rpm"),
+        tpm=row.get("tpm"),
+        max_concurrency=row.get("max_concurrency"),
     )
 
 
@@ -287,7 +321,7 @@ def _snapshot(
     channel_rows: tuple[dict[str, Any], ...],
     built: _Channels,
     catalog: dict[str, dict[str, Any]],
-    multipliers: dict[str, Fraction],
+    stored: _Settings,
 ) -> Snapshot:
     return Snapshot(
         keys=keys,
@@ -302,8 +336,10 @@ def _snapshot(
             for row in catalog.values()
             if row["pricing"]
         },
-        group_multipliers=multipliers,
+        group_multipliers=stored.multipliers,
         channel_rows=channel_rows,
+        rate_limits=stored.rate_limits,
+        maintenance=stored.maintenance,
     )
 
 
@@ -333,7 +369,7 @@ async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
         rows,
         _channels(rows, records),
         {row["id"]: row for row in model_rows},
-        group_multipliers(stored_settings),
+        _settings(stored_settings),
     )
     return snapshot, version
 
@@ -377,19 +413,28 @@ async def apply_changes(
         entries = [row for row in catalog.values() if row["id"] not in model_ids]
         entries += await models_repo.rows_of(conn, model_ids)
         catalog = {row["id"]: row for row in _ordered(entries)}
-    multipliers = current.group_multipliers
+    stored = _Settings(current.group_multipliers, current.rate_limits, current.maintenance)
     if config_log.SETTINGS in kinds:
-        multipliers = group_multipliers(await meta.get_json(conn, meta.SETTINGS) or {})
-    return _snapshot(keys, current.admin_hashes, rows, built, catalog, multipliers)
+        stored = _settings(await meta.get_json(conn, meta.SETTINGS) or {})
+    return _snapshot(keys, current.admin_hashes, rows, built, catalog, stored)
 
 
 class ConfigCache:
-    """Holds the current snapshot; reloads it on demand and when the version moves."""
+    """Holds the current snapshot; reloads it on demand and when the version moves: told by
+    the ``bus`` (Redis pub/sub, when configured: within milliseconds) or found by polling
+    the database every ``poll_seconds`` (always: the fallback when a message is lost)."""
 
-    def __init__(self, engine: AsyncEngine, box: SecretBox, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        box: SecretBox,
+        poll_seconds: float,
+        bus: ConfigBus | None = None,
+    ) -> None:
         self._engine = engine
         self._box = box
         self._poll_seconds = poll_seconds
+        self._bus = bus
         self._version = ""
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -402,9 +447,21 @@ class ConfigCache:
             self.current, self._version = await load(self._engine, self._box)
             self.full_loads += 1
 
-    async def refresh(self) -> None:
+    async def refresh(self, *, announce: bool = True) -> None:
         """Catch up with the database: the entities changed since this snapshot's version
-        when the change log covers them (``apply_changes``), else everything."""
+        when the change log covers them (``apply_changes``), else everything. When that
+        moved the version (this instance wrote a change), the bus tells the others."""
+        before = self._version
+        await self._catch_up()
+        if announce and self._bus is not None and self._version != before:
+            await self._bus.publish(self._version)
+
+    async def _heard(self, version: str) -> None:
+        """A version published on the bus: catch up unless this snapshot is at it."""
+        if version != self._version:
+            await self.refresh(announce=False)
+
+    async def _catch_up(self) -> None:
         async with self._lock:
             async with self._engine.connect() as conn:
                 version, changes = await config_log.changes_since(conn, self._version)
@@ -419,8 +476,12 @@ class ConfigCache:
     async def start(self) -> None:
         await self.reload()
         self._task = asyncio.create_task(self._poll())
+        if self._bus is not None:
+            self._bus.start(self._heard)
 
     async def stop(self) -> None:
+        if self._bus is not None:
+            await self._bus.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -434,7 +495,7 @@ class ConfigCache:
                 async with self._engine.connect() as conn:
                     version = await meta.config_version(conn)
                 if version != self._version:
-                    await self.refresh()
+                    await self.refresh(announce=False)
             except Exception as exc:  # keep serving the last good snapshot
                 outages.failed(exc)
                 continue

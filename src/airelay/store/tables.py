@@ -72,6 +72,8 @@ tokens = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("last_used_at", BigInteger, nullable=True),
+    # Calls of the key in flight at once; NULL: the rate_limits setting's default.
+    Column("max_concurrency", Integer, nullable=True),
 )
 
 channels = Table(
@@ -99,6 +101,11 @@ channels = Table(
     Column("tls", JSON, nullable=True),
     # Anthropic beta name -> replacement (null strips it) for the anthropic-beta header.
     Column("anthropic_betas", JSON, nullable=True),
+    # What the gateway sends this upstream at most (NULL: no limit): routing skips a
+    # channel at its limit.
+    Column("rpm", Integer, nullable=True),
+    Column("tpm", Integer, nullable=True),
+    Column("max_concurrency", Integer, nullable=True),
 )
 
 models = Table(

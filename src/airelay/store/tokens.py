@@ -90,6 +90,7 @@ async def create(conn: AsyncConnection, values: dict[str, Any]) -> dict[str, Any
         "quota": None,
         "rpm": None,
         "tpm": None,
+        "max_concurrency": None,
         "used": 0,
         "status": "active",
         "created_at": now(),

@@ -17,15 +17,21 @@ async def respond(
     request: web.Request,
     outcome: Whole | Streamed,
     tap: Callable[[bytes], None] | None = None,
+    rewrite: Callable[[bytes], bytes] | None = None,
 ) -> web.StreamResponse:
-    """Send ``outcome``; ``tap``, when given, sees each block of a stream as it is sent."""
+    """Send ``outcome``; ``rewrite``, when given, changes each block of a stream before it
+    is sent, and ``tap`` sees each block as it is sent."""
     if isinstance(outcome, Whole):
-        return web.Response(
+        whole = web.Response(
             body=outcome.body, status=outcome.status, content_type=outcome.content_type
         )
+        if outcome.headers:
+            whole.headers.update(outcome.headers)
+        return whole
     response = web.StreamResponse(
         status=200,
         headers={
+            **outcome.headers,
             "Content-Type": outcome.content_type,
             "Cache-Control": "no-cache",
             "x-request-id": request[REQUEST_ID],
@@ -37,12 +43,15 @@ async def respond(
         outcome.abandon()
         raise
     # The relay closes the upstream call and settles its cost however the stream ends.
-    if tap is None:
+    if tap is None and rewrite is None:
         await outcome.run(response.write)
     else:
 
         async def write(block: bytes) -> None:
-            tap(block)
+            if rewrite is not None:
+                block = rewrite(block)
+            if tap is not None:
+                tap(block)
             await response.write(block)
 
         await outcome.run(write)

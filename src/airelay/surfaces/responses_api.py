@@ -17,17 +17,18 @@ import orjson
 from aiohttp import web
 
 from airelay.errors import GatewayError
-from airelay.formats import responses_codec, responses_history
+from airelay.formats import responses_codec, responses_compaction, responses_history
 from airelay.formats.framing import SseDeframer
 from airelay.formats.ir import ChatRequest
 from airelay.formats.names import Endpoint, WireFormat
+from airelay.formats.responses_echo import StoredEcho
 from airelay.formats.responses_shapes import TERMINAL_EVENTS
 from airelay.relay.answers import Whole
 from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.call import Call
 from airelay.relay.pipeline import run_call
 from airelay.state import REQUEST_ID, STATE, AppState
-from airelay.surfaces import responses_store
+from airelay.surfaces import responses_compact, responses_store
 from airelay.surfaces.relay_response import respond
 from airelay.surfaces.responses import parse_json
 
@@ -45,6 +46,10 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     asked = payload  # the client's own request, as a stored response keeps it
     if isinstance(payload, dict) and payload.get("previous_response_id") is not None:
         payload, body = await _continued(state, record.user_id, payload)
+    if isinstance(payload, dict) and b"compaction" in body:  # items are read only then
+        expanded = responses_compact.expand_sealed(state, record.user_id, payload)
+        if expanded is not None:
+            payload, body = expanded, orjson.dumps(expanded)
     ir: ChatRequest | None
     try:
         model, stream = responses_codec.check_request(payload)
@@ -58,6 +63,13 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from exc
     authorize(record, permission="chat", model=model, remote=request.remote)
+    if responses_compaction.triggered(payload) and not responses_compact.native(snapshot, model):
+        response, kept = await responses_compact.compact_turn(
+            request, state, record, payload, asked
+        )
+        if kept is not None and asked.get("store") is not False:
+            await _keep(state, record.user_id, record.id, asked, kept)
+        return response
     call = Call(
         client=WireFormat.RESPONSES,
         model=model,
@@ -83,7 +95,10 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         await _keep(state, record.user_id, record.id, asked, answer)
         return response
     final = _FinalResponse()
-    response = await respond(request, outcome, final.feed)
+    # The events say what the client asked (stored, continuing ...), not what the upstream
+    # (which got the whole conversation, unstored) said.
+    echo = StoredEcho(store=True, previous_response_id=asked.get("previous_response_id"))
+    response = await respond(request, outcome, final.feed, echo.block)
     kept = final.response
     if kept is not None:
         await _keep(state, record.user_id, record.id, asked, kept)

@@ -1,7 +1,13 @@
-"""``/v1/admin/settings``: system name, version, features, default rate limits."""
+"""``/v1/admin/settings``: system name, version, features, default rate limits.
+
+Every setting it accepts is enforced: ``rate_limits`` by the relay's limit stage
+(``relay.limit_policy`` says what each field counts), ``maintenance_mode`` by every client
+route (503). What the gateway cannot do is refused with a 400 rather than stored: sign-up
+(``registration_enabled: true``) does not exist yet, and balances are kept in USD only."""
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -22,7 +28,15 @@ DEFAULTS: dict[str, Any] = {
         "maintenance_mode": False,
         "default_currency": "USD",
     },
-    "rate_limits": {"requests_per_minute": 60, "tokens_per_minute": 100000},
+    # Each key's limits where it sets none of its own (0: no limit); off until set.
+    "rate_limits": {
+        "requests_per_minute": 0,
+        "tokens_per_minute": 0,
+        "requests_per_day": 0,
+        "max_concurrency": 0,
+        "groups": {},
+        "models": {},
+    },
     "group_multipliers": {},
 }
 _TYPES: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -31,15 +45,26 @@ _TYPES: dict[str, dict[str, type | tuple[type, ...]]] = {
         "maintenance_mode": bool,
         "default_currency": str,
     },
-    "rate_limits": {"requests_per_minute": int, "tokens_per_minute": int},
+    "rate_limits": {
+        "requests_per_minute": int,
+        "tokens_per_minute": int,
+        "requests_per_day": int,
+        "max_concurrency": int,
+        "groups": dict,
+        "models": dict,
+    },
 }
+#: The limits of one user group or one model (``rate_limits.groups.<name>``).
+_SCOPE_FIELDS = ("requests_per_minute", "tokens_per_minute", "requests_per_day", "max_concurrency")
+MAX_LIMIT = 2**31 - 1
+MAX_SCOPES = 1000
 
 
 def merged(stored: dict[str, Any] | None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "system_name": DEFAULTS["system_name"],
         "features": dict(DEFAULTS["features"]),
-        "rate_limits": dict(DEFAULTS["rate_limits"]),
+        "rate_limits": copy.deepcopy(DEFAULTS["rate_limits"]),
         "group_multipliers": {},
     }
     for key, value in (stored or {}).items():
@@ -68,6 +93,38 @@ def _multipliers(value: Any) -> dict[str, str]:
     return clean
 
 
+def _scopes(where: str, value: dict[str, Any]) -> None:
+    """``{"free": {"requests_per_minute": 10}, ...}``: each name's limits, non-negative
+    integers of the known fields (0: none)."""
+    if len(value) > MAX_SCOPES:
+        raise GatewayError(400, f"'{where}' may name at most {MAX_SCOPES} entries")
+    for name, limits in value.items():
+        if not name or len(name) > MAX_NAME:
+            raise GatewayError(400, f"'{where}' names must be 1 to {MAX_NAME} characters")
+        if not isinstance(limits, dict):
+            raise GatewayError(400, f"'{where}.{name}' must be an object")
+        for field, item in limits.items():
+            if field not in _SCOPE_FIELDS:
+                raise GatewayError(400, f"unknown setting '{where}.{name}.{field}'")
+            if type(item) is not int or not 0 <= item <= MAX_LIMIT:
+                raise GatewayError(
+                    400, f"'{where}.{name}.{field}' must be an integer from 0 to {MAX_LIMIT}"
+                )
+
+
+def _honoured(key: str, value: dict[str, Any]) -> None:
+    """400 for a feature the gateway cannot provide: never stored and then ignored."""
+    if key != "features":
+        return
+    if value.get("registration_enabled") is True:
+        raise GatewayError(
+            400, "'features.registration_enabled' cannot be true: this gateway has no sign-up"
+        )
+    currency = value.get("default_currency")
+    if currency is not None and currency != "USD":
+        raise GatewayError(400, "'features.default_currency' must be 'USD' (balances are in USD)")
+
+
 def _validated(patch: Any) -> dict[str, Any]:
     if not isinstance(patch, dict):
         raise GatewayError(400, "settings must be a JSON object")
@@ -88,6 +145,11 @@ def _validated(patch: Any) -> dict[str, Any]:
                     raise GatewayError(400, f"unknown setting '{key}.{name}'")
                 if type(item) is not expected or (isinstance(item, int) and item < 0):
                     raise GatewayError(400, f"'{key}.{name}' has the wrong type")
+                if isinstance(item, int) and item > MAX_LIMIT:
+                    raise GatewayError(400, f"'{key}.{name}' must be at most {MAX_LIMIT}")
+                if isinstance(item, dict):
+                    _scopes(f"{key}.{name}", item)
+            _honoured(key, value)
             clean[key] = value
         elif key == "group_multipliers":
             clean[key] = _multipliers(value)

@@ -32,7 +32,7 @@ UNSET: Any = msgspec.UNSET
 Money = float | int | str
 
 
-class TokenCreate(msgspec.Struct):
+class TokenCreate(msgspec.Struct, forbid_unknown_fields=True):
     user_id: Id
     name: Name = "default"
     permissions: list[str] = msgspec.field(default_factory=lambda: list(PERMISSIONS))
@@ -41,10 +41,11 @@ class TokenCreate(msgspec.Struct):
     quota: Money | None = None
     rpm: Int32 | None = None
     tpm: Int32 | None = None
+    max_concurrency: Int32 | None = None
     ip_allowlist: list[str] | None = None
 
 
-class TokenPatch(msgspec.Struct):
+class TokenPatch(msgspec.Struct, forbid_unknown_fields=True):
     name: Name | msgspec.UnsetType = UNSET
     permissions: list[str] | msgspec.UnsetType = UNSET
     models: list[str] | msgspec.UnsetType | None = UNSET
@@ -52,6 +53,7 @@ class TokenPatch(msgspec.Struct):
     quota: Money | msgspec.UnsetType | None = UNSET
     rpm: Int32 | msgspec.UnsetType | None = UNSET
     tpm: Int32 | msgspec.UnsetType | None = UNSET
+    max_concurrency: Int32 | msgspec.UnsetType | None = UNSET
     ip_allowlist: list[str] | msgspec.UnsetType | None = UNSET
     status: Short | msgspec.UnsetType = UNSET
 
@@ -69,6 +71,7 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
         "used": units_to_usd(row["used"]),
         "rpm": row["rpm"],
         "tpm": row["tpm"],
+        "max_concurrency": row["max_concurrency"],
         "ip_allowlist": row["ip_allowlist"],
         "status": row["status"],
         "created_at": iso(row["created_at"]),

@@ -28,14 +28,14 @@ STATUSES = ("active", "disabled")
 UNSET: Any = msgspec.UNSET
 
 
-class UserCreate(msgspec.Struct):
+class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
     email: Email | None = None
     name: Name | None = None
     group: Short = "default"
     balance: float | int | str = 0
 
 
-class UserPatch(msgspec.Struct):
+class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
     email: Email | msgspec.UnsetType | None = UNSET
     name: Name | msgspec.UnsetType | None = UNSET
     group: Short | msgspec.UnsetType = UNSET

@@ -127,6 +127,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         USER,
         _ref("OpenAIResponsesRequest"),
     ),
+    ("POST", "/responses/compact"): Operation(
+        "Compact a conversation (OpenAI Responses API): by the upstream when it serves the "
+        "Responses API, else by the gateway (a sealed summary)",
+        USER,
+        _ref("OpenAIResponsesCompactRequest"),
+    ),
     ("POST", "/embeddings"): Operation(
         "Create embeddings (OpenAI format)", USER, _ref("OpenAIEmbeddingsRequest")
     ),
@@ -370,6 +376,7 @@ def _components() -> Schema:
         OpenAIChatRequest=bodies.OPENAI_CHAT,
         OpenAIEmbeddingsRequest=bodies.OPENAI_EMBEDDINGS,
         OpenAIResponsesRequest=bodies.OPENAI_RESPONSES,
+        OpenAIResponsesCompactRequest=bodies.OPENAI_RESPONSES_COMPACT,
         AnthropicMessagesRequest=bodies.ANTHROPIC_MESSAGES,
         AnthropicCountTokensRequest=bodies.ANTHROPIC_COUNT_TOKENS,
         GeminiGenerateContentRequest=bodies.GEMINI_GENERATE,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from airelay.formats.names import Endpoint
-from airelay.surfaces.admin.settings import DEFAULTS, MAX_NAME
+from airelay.surfaces.admin.settings import MAX_NAME
 
 Schema = dict[str, Any]
 
@@ -84,6 +84,17 @@ OPENAI_RESPONSES: Schema = {
         "max_output_tokens": {"type": "integer", "minimum": 1, "maximum": 4096},
         "temperature": _TEMPERATURE,
         "metadata": {"type": "object", "additionalProperties": _TEXT, "maxProperties": 4},
+        "prompt_cache_key": _TEXT,
+    },
+    "required": ["model", "input"],
+}
+
+OPENAI_RESPONSES_COMPACT: Schema = {
+    "type": "object",
+    "properties": {
+        "model": _MODEL,
+        "input": OPENAI_RESPONSES["properties"]["input"],
+        "instructions": _TEXT,
         "prompt_cache_key": _TEXT,
     },
     "required": ["model", "input"],
@@ -216,6 +227,12 @@ STRIPE_EVENT: Schema = {
     "required": ["id", "type", "data"],
 }
 
+_LIMITS: Schema = {
+    name: {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+    for name in ("requests_per_minute", "tokens_per_minute", "requests_per_day", "max_concurrency")
+}
+_SCOPE: Schema = {"type": "object", "properties": _LIMITS, "additionalProperties": False}
+
 SETTINGS_PATCH: Schema = {
     "type": "object",
     "properties": {
@@ -223,16 +240,20 @@ SETTINGS_PATCH: Schema = {
         "features": {
             "type": "object",
             "properties": {
-                name: {"type": "string" if isinstance(value, str) else "boolean"}
-                for name, value in DEFAULTS["features"].items()
+                # No sign-up exists yet, and balances are in USD only: nothing else is taken.
+                "registration_enabled": {"enum": [False]},
+                "maintenance_mode": {"type": "boolean"},
+                "default_currency": {"enum": ["USD"]},
             },
             "additionalProperties": False,
         },
         "rate_limits": {
             "type": "object",
             "properties": {
-                name: {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
-                for name in DEFAULTS["rate_limits"]
+                **_LIMITS,
+                # Per user of a group, per user on a model: ``relay.limit_policy``.
+                "groups": {"type": "object", "additionalProperties": _SCOPE},
+                "models": {"type": "object", "additionalProperties": _SCOPE},
             },
             "additionalProperties": False,
         },

@@ -1,0 +1,101 @@
+"""The in-process rate-limit counters (the default): plain dicts on the event loop, so no
+lock is needed (a ``take`` never awaits between its check and its count). Windows are
+fixed and aligned on the clock, like the Redis backend's, so the two count alike.
+
+One instance's counts only: several instances each enforce the limit on their own share;
+set ``AIRELAY_REDIS_URL`` for one count across instances."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from airelay.relay.limit_policy import Rule
+from airelay.relay.limits import Taken
+
+#: Takes between two sweeps of the windows that have ended.
+SWEEP_EVERY = 10_000
+
+
+class MemoryCounters:
+    __slots__ = ("_clock", "_inflight", "_takes", "_windows")
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        # rule name -> [window id, count, window seconds]
+        self._windows: dict[str, list[int]] = {}
+        self._inflight: dict[str, int] = {}  # rule name -> calls in flight
+        self._takes = 0
+
+    async def take(self, rules: Sequence[Rule], costs: Sequence[int]) -> Taken:
+        return self.take_now(rules, costs)
+
+    def take_now(self, rules: Sequence[Rule], costs: Sequence[int]) -> Taken:
+        now = self._clock()
+        windows, inflight = self._windows, self._inflight
+        used: list[int] = []
+        resets: list[float] = []
+        ids: list[int] = []
+        allowed = True
+        for rule, cost in zip(rules, costs, strict=True):
+            if rule.window:
+                window_id = int(now // rule.window)
+                entry = windows.get(rule.name)
+                count = entry[1] if entry is not None and entry[0] == window_id else 0
+                resets.append((window_id + 1) * rule.window - now)
+            else:
+                window_id = 0
+                count = inflight.get(rule.name, 0)
+                resets.append(0.0)
+            if count + cost > rule.limit:
+                allowed = False
+            used.append(count)
+            ids.append(window_id)
+        if allowed:
+            for index, (rule, cost) in enumerate(zip(rules, costs, strict=True)):
+                if rule.window:
+                    entry = windows.get(rule.name)
+                    if entry is None or entry[0] != ids[index]:
+                        windows[rule.name] = [ids[index], cost, rule.window]
+                    else:
+                        entry[1] += cost
+                else:
+                    inflight[rule.name] = inflight.get(rule.name, 0) + cost
+                used[index] += cost
+        self._takes += 1
+        if self._takes >= SWEEP_EVERY:
+            self._sweep(now)
+        return Taken(allowed, used, resets, ids)
+
+    def give_back(self, taken: Taken, rules: Sequence[Rule], deltas: Sequence[int]) -> None:
+        ids: list[int] = taken.handles
+        for rule, window_id, delta in zip(rules, ids, deltas, strict=True):
+            if not delta:
+                continue
+            if rule.window:
+                entry = self._windows.get(rule.name)
+                if entry is not None and entry[0] == window_id:
+                    entry[1] = max(0, entry[1] + delta)
+            else:
+                left = self._inflight.get(rule.name, 0) + delta
+                if left > 0:
+                    self._inflight[rule.name] = left
+                else:
+                    self._inflight.pop(rule.name, None)
+
+    def failed(self, exc: BaseException) -> bool:
+        return False
+
+    async def close(self) -> None:
+        return None
+
+    def _sweep(self, now: float) -> None:
+        """Forget windows that have ended (a key or model seen once would stay forever)."""
+        self._takes = 0
+        stale = [
+            name
+            for name, (window_id, _count, window) in self._windows.items()
+            if window_id < int(now // window)
+        ]
+        for name in stale:
+            del self._windows[name]

@@ -1,0 +1,66 @@
+"""Sealed blobs the gateway hands to clients and reads back: the summary of a conversation
+the gateway compacted (a Responses ``compaction`` item's ``encrypted_content``).
+
+AES-256-GCM with a key derived (HKDF-SHA256, its own ``info``) from the operator's secret
+(``AIRELAY_SECRET_KEY`` or the one generated into the data dir), so it is not the key that
+encrypts upstream keys at rest. Each blob is bound to one user (the user id is the
+authenticated data): another user's blob, or one changed by a byte, does not open. Blobs
+start with ``PREFIX`` so that the gateway tells its own from an upstream's opaque content,
+which it leaves alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+PREFIX = "airelay.sealed.v1."
+_NONCE = 12
+_INFO = b"airelay responses compaction v1"
+
+
+class Unsealable(ValueError):
+    """A blob the gateway sealed that cannot be opened: changed, or another user's."""
+
+
+class Sealer:
+    """Seals and opens short texts for one user at a time."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, secret: str) -> None:
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
+            secret.encode("utf-8")
+        )
+        self._aead = AESGCM(key)
+
+    def seal(self, user_id: str, text: str) -> str:
+        nonce = os.urandom(_NONCE)
+        sealed = self._aead.encrypt(nonce, text.encode("utf-8"), user_id.encode("utf-8"))
+        return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
+
+    def open(self, user_id: str, blob: str) -> str | None:
+        """The text of a blob this gateway sealed for ``user_id``; None for one it did not
+        seal (no ``PREFIX``); ``Unsealable`` for one it sealed that does not open."""
+        if not blob.startswith(PREFIX):
+            return None
+        encoded = blob[len(PREFIX) :]
+        try:
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise Unsealable("the compaction item's content is not valid") from None
+        if len(raw) <= _NONCE:
+            raise Unsealable("the compaction item's content is not valid")
+        try:
+            plain = self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], user_id.encode("utf-8"))
+        except InvalidTag:
+            raise Unsealable(
+                "the compaction item's content was changed or belongs to another user"
+            ) from None
+        return plain.decode("utf-8")

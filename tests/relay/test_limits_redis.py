@@ -1,0 +1,197 @@
+"""Limits counted in Redis: two gateway instances on one database and one Redis enforce a
+limit once (not once per instance), and a Redis killed mid-load gives the documented
+behaviour (``AIRELAY_LIMITS_REDIS_FAILURE``: closed refuses with 503 and ``Retry-After``,
+open lets calls pass), then counting resumes when it is back, with no restart."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fakes.loopback import Behaviour
+from fakes.openai_upstream import FakeOpenAI
+from support.admin import Admin, unique_model
+from support.databases import create_postgres_database, drop_postgres_database
+from support.gateway import Gateway
+from support.redis_server import RedisProcess, require_redis
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+def clear_of_minute_edge(margin: float = 10.0) -> None:
+    left = 60 - time.time() % 60
+    if left < margin:
+        time.sleep(left + 0.05)
+
+
+def chat(base: str, key: str, model: str) -> httpx.Response:
+    return httpx.post(
+        base + "/v1/chat/completions",
+        content=json.dumps({"model": model, "messages": HI}).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=20,
+    )
+
+
+def wait_until_served(base: str, key: str, model: str, timeout: float = 10) -> None:
+    """An instance that did not take the write sees it within its poll interval."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        models = httpx.get(base + "/v1/models", headers={"Authorization": f"Bearer {key}"})
+        if models.status_code == 200 and model in [m["id"] for m in models.json()["data"]]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{base} never served {model}")
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    url = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def pair(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Gateway]]:
+    """Two instances on one PostgreSQL and the shared test Redis."""
+    redis_url = require_redis()
+    data: Path = tmp_path_factory.mktemp("data")
+    with (
+        Gateway(database, data, redis_url=redis_url) as first,
+        Gateway(database, data, redis_url=redis_url) as second,
+    ):
+        yield [first, second]
+
+
+def test_two_instances_enforce_one_limit(pair: list[Gateway], upstream: FakeOpenAI) -> None:
+    first, second = pair
+    admin = Admin(first.url, first.admin_key)
+    model = unique_model("shared")
+    admin.create_channel(
+        type="openai", base_url=upstream.base_url, api_keys=["sk-upstream-test"], models=[model]
+    )
+    key = admin.create_token(rpm=4, tpm=100_000)["key"]
+    wait_until_served(second.url, key, model)
+    clear_of_minute_edge()
+    answers = [chat(pair[i % 2].url, key, model) for i in range(6)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 429, 429]
+    assert [a.headers["x-ratelimit-remaining-requests"] for a in answers[:4]] == [
+        "3",
+        "2",
+        "1",
+        "0",
+    ]
+    assert (
+        answers[4].headers["Retry-After"] == answers[5].headers["Retry-After"]
+        or abs(int(answers[4].headers["Retry-After"]) - int(answers[5].headers["Retry-After"])) <= 1
+    )
+
+
+def test_calls_in_flight_count_across_instances(pair: list[Gateway], upstream: FakeOpenAI) -> None:
+    first, second = pair
+    admin = Admin(first.url, first.admin_key)
+    model = unique_model("inflight")
+    admin.create_channel(
+        type="openai", base_url=upstream.base_url, api_keys=["sk-upstream-test"], models=[model]
+    )
+    key = admin.create_token(max_concurrency=1)["key"]
+    wait_until_served(second.url, key, model)
+    upstream.script(Behaviour.slow(1.0))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        sent = len(upstream.chat_requests)
+        slow = pool.submit(chat, first.url, key, model)
+        deadline = time.monotonic() + 10
+        while len(upstream.chat_requests) == sent:  # the slow call is in flight
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert chat(second.url, key, model).status_code == 429
+        assert slow.result().status_code == 200
+    time.sleep(0.2)  # the slot goes back in the background
+    assert chat(second.url, key, model).status_code == 200
+
+
+def test_redis_killed_mid_load_then_back(
+    database: str, tmp_path_factory: pytest.TempPathFactory, upstream: FakeOpenAI
+) -> None:
+    data: Path = tmp_path_factory.mktemp("own-redis")
+    with (
+        RedisProcess() as server,
+        Gateway(database, data, redis_url=server.url) as closed,
+        Gateway(database, data, redis_url=server.url, limits_redis_failure="open") as open_,
+    ):
+        admin = Admin(closed.url, closed.admin_key)
+        model = unique_model("outage")
+        admin.create_channel(
+            type="openai",
+            base_url=upstream.base_url,
+            api_keys=["sk-upstream-test"],
+            models=[model],
+        )
+        key = admin.create_token(rpm=100_000)["key"]
+        wait_until_served(open_.url, key, model)
+        log: list[tuple[float, int, int, str | None]] = []  # (started, instance, status, ...)
+        stop = threading.Event()
+
+        def load() -> None:
+            while not stop.is_set():
+                for index, gateway in enumerate((closed, open_)):
+                    started = time.monotonic()
+                    answer = chat(gateway.url, key, model)
+                    log.append(
+                        (started, index, answer.status_code, answer.headers.get("Retry-After"))
+                    )
+                time.sleep(0.02)
+
+        worker = threading.Thread(target=load, daemon=True)
+        worker.start()
+        time.sleep(1.0)
+        killed = time.monotonic()
+        server.kill()
+        time.sleep(2.0)
+        restarted = time.monotonic()
+        server.start()
+        # Recovery: within a few seconds the closed instance answers 200 again by itself.
+        deadline = time.monotonic() + 10
+        recovered = None
+        while recovered is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            recovered = next(
+                (
+                    t
+                    for t, index, status, _ in list(log)
+                    if t > restarted and index == 0 and status == 200
+                ),
+                None,
+            )
+        time.sleep(1.0)
+        stop.set()
+        worker.join(20)
+
+    assert recovered is not None, log
+    # Margins: a call's start is taken in the load thread, which may reach the gateway
+    # (threads of this process) a little later on a busy machine.
+    before = [entry for entry in log if entry[0] < killed - 0.3]
+    down = [entry for entry in log if killed + 0.3 < entry[0] < restarted - 0.3]
+    after = [entry for entry in log if entry[0] > recovered]
+    assert before and down and after, log
+    assert {status for _, _, status, _ in before} == {200}, before
+    # Down: the closed instance refuses every call with 503 and Retry-After; the open one
+    # serves them uncounted. Nothing else (no 500, no hang).
+    assert {(index, status) for _, index, status, _ in down} == {(0, 503), (1, 200)}, down
+    assert all(retry == "1" for _, index, _, retry in down if index == 0), down
+    # Back, with no restart: both count again.
+    assert {status for _, _, status, _ in after} == {200}, after
