@@ -31,6 +31,7 @@ from airelay.store.schema import check_schema
 from airelay.store.snapshot import ConfigCache
 from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies
+from airelay.videos.lifecycle import open_videos
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -84,6 +85,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         admission = Admission(settings.max_inflight_calls)
         affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
         limits = open_limits(settings.redis_url, settings.limits_redis_failure)
+        videos, stop_videos = await open_videos(settings, engine, wallets, upstream, cache)
         health = channel_health(settings)
         access.configure(settings.access_log)
         app[STATE] = AppState(
@@ -108,10 +110,12 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             ),
             responses=stored_responses,
             sealer=Sealer(secret),
+            videos=videos,
         )
         try:
             yield
         finally:
+            await stop_videos()
             await retention.stop()
             await stored_responses.stop()
             await tokens.settled()  # usage being counted, before the last flush

@@ -19,6 +19,7 @@ from airelay.money import usd_to_units
 from airelay.pricing import PER_MILLION
 from airelay.providers.anthropic import Anthropic
 from airelay.providers.presets import CHANNEL_TYPES, preset
+from airelay.providers.video_registry import video_tasks
 from airelay.transport.options import ProxyUrl, TlsOptions, check_proxy, check_tls, tls_document
 
 # Limits of the columns the values are stored in, so that SQLite and PostgreSQL refuse the
@@ -216,6 +217,8 @@ def check_type_fit(
         raise GatewayError(
             400, f"a {channel_type} channel cannot serve {', '.join(cannot)} (it serves: {can})"
         )
+    if "video" in (endpoints or ()) and video_tasks(channel_type) is None:
+        raise GatewayError(400, f"a {channel_type} channel has no video task API")
     for key in api_keys:
         try:
             provider.check_key(key.strip())
@@ -264,7 +267,9 @@ def pricing_units(pricing: dict[str, Any]) -> dict[str, Any]:
     """USD prices as exact units; unknown fields and bad numbers are a 400.
 
     ``per_image`` is one price, or prices by ``size`` or ``size/quality``
-    (``{"1024x1024": 0.04, "1024x1024/hd": 0.08}``).
+    (``{"1024x1024": 0.04, "1024x1024/hd": 0.08}``); ``per_video_second`` one price, or
+    prices by resolution or size, with an optional ``default``
+    (``{"720p": 0.1, "1080p": 0.2}``).
     """
     units: dict[str, Any] = {}
     for name, value in pricing.items():
@@ -272,8 +277,8 @@ def pricing_units(pricing: dict[str, Any]) -> dict[str, Any]:
             raise GatewayError(400, f"unknown price '{name}'; known: {', '.join(PRICE_FIELDS)}")
         if value is None:
             continue
-        if name == "per_image" and isinstance(value, dict):
-            units[name] = {str(k): _units(f"per_image.{k}", v) for k, v in value.items()}
+        if name in ("per_image", "per_video_second") and isinstance(value, dict):
+            units[name] = {str(k): _units(f"{name}.{k}", v) for k, v in value.items()}
         else:
             units[name] = _units(name, value)
     return units

@@ -111,6 +111,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # (idle time: each turn renews it), so that the upstream's prompt cache stays warm;
     # 0 turns session affinity off.
     affinity_ttl: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
+    # Video generation tasks: seconds before a task's first poll upstream (later polls back
+    # off from it); how long an instance owns a task it polls (another takes over after it,
+    # when that instance died); how long a task may take before it is failed and refunded.
+    video_poll_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+    video_lease_seconds: Annotated[int, msgspec.Meta(ge=2, le=3600)] = 60
+    video_max_wait_seconds: Annotated[int, msgspec.Meta(ge=1, le=7 * 86400)] = 3600
     # Channel health (relay.health): a channel or upstream key whose attempts fail this many
     # times in a row is skipped for circuit_cooldown_seconds, then one live call probes it;
     # 0 turns the breakers off (and with them the disabling of refused keys).

@@ -37,7 +37,7 @@ class Price:
     cache_write_1h: int | None = None  # None: input x 2
     per_request: int = 0
     per_image: int | dict[str, int] | None = None
-    per_video_second: int = 0
+    per_video_second: int | dict[str, int] = 0  # one price, or by resolution / size
     per_million_characters: int = 0
     per_audio_minute: int = 0
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS

@@ -20,6 +20,7 @@ from airelay.surfaces import (
     responses_api,
     responses_compact,
     responses_store,
+    videos,
 )
 from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
 from airelay.surfaces.endpoint import endpoint, unmatched
@@ -35,6 +36,13 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/responses/{id}", responses_store.get_response),
     ("DELETE", "/responses/{id}", responses_store.delete_response),
     ("GET", "/responses/{id}/input_items", responses_store.list_input_items),
+    ("POST", "/videos/generations", videos.create_generation),
+    ("GET", "/videos/generations/{id}", videos.get_generation),
+    ("POST", "/videos", videos.create_video),
+    ("GET", "/videos", videos.list_videos),
+    ("GET", "/videos/{id}", videos.get_video),
+    ("DELETE", "/videos/{id}", videos.delete_video),
+    ("GET", "/videos/{id}/content", videos.download_content),
     ("GET", "/models", model_lists.list_models),
     ("GET", "/models/{model:.+}", model_lists.retrieve_model),
     ("POST", "/messages", anthropic.messages),

@@ -18,6 +18,7 @@ from airelay.security.sealing import Sealer
 from airelay.store.response_writer import ResponseWriter
 from airelay.store.snapshot import ConfigCache
 from airelay.transport.choice import Transports
+from airelay.videos.service import VideoService
 
 
 @dataclass
@@ -40,6 +41,8 @@ class AppState:
     responses: ResponseWriter
     # Seals what the gateway hands clients to bring back (compaction summaries).
     sealer: Sealer
+    # Video generation tasks (created here, polled by ``videos.poller``).
+    videos: VideoService
     # Set once shutdown begins: GET /ready answers 503 from then on.
     draining: bool = False
 

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,6 +291,40 @@ class Wallets:
         account.reserved -= reservation.amount
         if reservation.token_id is not None:
             self._unreserve_token(reservation.token_id, reservation.amount)
+
+    async def withdraw(
+        self, user_id: str, amount: int, write: Callable[[AsyncConnection], Awaitable[None]]
+    ) -> None:
+        """Take ``amount`` out of the user's money for good, in one transaction with
+        ``write`` (a video task's row: its reservation outlives any call and any instance,
+        so it cannot live in a hold). The balance pays, helped by the free part of this
+        instance's hold when the balance alone is short; raises ``InsufficientFunds``."""
+        account = self._accounts.get(user_id)
+        if account is None:
+            await self._withdraw(user_id, amount, 0, write)
+            return
+        async with account.lock:
+            free = account.held - account.reserved - account.pending
+            from_hold = max(0, min(free, amount))
+            # Set aside before the await: no call reserves it meanwhile.
+            account.reserved += from_hold
+            try:
+                await self._withdraw(user_id, amount, from_hold, write)
+            finally:
+                account.reserved -= from_hold
+            account.held -= from_hold
+
+    async def _withdraw(
+        self,
+        user_id: str,
+        amount: int,
+        from_hold: int,
+        write: Callable[[AsyncConnection], Awaitable[None]],
+    ) -> None:
+        async with self._engine.begin() as conn:
+            if not await holds.withdraw(conn, self.instance_id, user_id, amount, from_hold):
+                raise InsufficientFunds(user_id)
+            await write(conn)
 
     def _unreserve_token(self, token_id: str, amount: int) -> None:
         left = self._token_reserved.get(token_id, 0) - amount

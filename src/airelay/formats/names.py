@@ -41,6 +41,11 @@ class Endpoint(StrEnum):
     VIDEO = "video"
 
 
+#: Endpoints served as asynchronous tasks (created, then polled): they have no wire format
+#: of their own, and a channel serves one when its ``endpoints`` say so.
+TASK_ENDPOINTS = frozenset({Endpoint.VIDEO})
+
+
 class Framing(StrEnum):
     """How a streamed answer is cut into events on the wire."""
 

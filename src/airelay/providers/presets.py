@@ -16,6 +16,8 @@ from airelay.providers.bedrock import Bedrock
 from airelay.providers.gemini import Gemini
 from airelay.providers.ollama import Ollama
 from airelay.providers.openai import OpenAICompatible
+from airelay.providers.video_base import TasksOnly
+from airelay.providers.video_kling import check_kling_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,15 @@ PRESETS: dict[str, Preset] = {
         ),
     ),
     "ollama": Preset(_OLLAMA, "http://127.0.0.1:11434", ("llama3.2", "qwen3", "gpt-oss:20b")),
+    # Video task upstreams only (their protocols: providers.video_registry).
+    "kling": Preset(
+        TasksOnly(check_kling_key),
+        "https://api-singapore.klingai.com",
+        ("kling-v2-1", "kling-v1-6"),
+    ),
+    "dashscope": Preset(
+        TasksOnly(), "https://dashscope.aliyuncs.com/api/v1", ("wan2.2-t2v-plus", "wan2.2-i2v-plus")
+    ),
 }
 
 CHANNEL_TYPES = tuple(PRESETS)

@@ -167,3 +167,29 @@ async def release_stale(conn: AsyncConnection, older_than: int) -> int:
         )
         released += 1
     return released
+
+
+async def withdraw(
+    conn: AsyncConnection, instance_id: str, user_id: str, amount: int, from_hold: int
+) -> bool:
+    """Take ``amount`` out of the user's money for good: ``from_hold`` of it from this
+    instance's hold (its free part, which the caller has set aside), the rest from the
+    balance; False, with nothing changed, when the balance cannot cover the rest. The
+    user's row is locked first (the lock order of this module)."""
+    rest = amount - from_hold
+    result = await conn.execute(
+        update(users)
+        .where(and_(users.c.id == user_id, users.c.balance >= rest))
+        .values(balance=users.c.balance - rest)
+    )
+    if result.rowcount == 0:
+        return False
+    if from_hold:
+        await conn.execute(
+            update(balance_holds)
+            .where(
+                and_(balance_holds.c.instance_id == instance_id, balance_holds.c.user_id == user_id)
+            )
+            .values(amount=balance_holds.c.amount - from_hold)
+        )
+    return True

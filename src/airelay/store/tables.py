@@ -247,3 +247,44 @@ checkout_sessions = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("completed_at", BigInteger, nullable=True),
 )
+
+# Asynchronous video generation tasks. ``reserved`` left the user's balance when the task
+# was created; ``settled_at`` is set once, in the transaction that charges ``cost`` (and
+# returns the rest) or refunds it all: the guard that makes settling exactly-once. The
+# poller that holds ``lease_until`` (Unix seconds, 0: free) polls the upstream.
+video_tasks = Table(
+    "video_tasks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(40), nullable=False),
+    Column("token_id", String(40), nullable=True),
+    Column("model", String(200), nullable=False),
+    Column("channel_id", String(40), nullable=True),
+    Column("key_hash", String(64), nullable=True),  # which upstream key created it
+    Column("upstream_id", String(300), nullable=True),  # never shown to the client
+    Column("status", String(16), nullable=False),
+    Column("progress", Integer, nullable=False, server_default="0"),
+    Column("seconds", Integer, nullable=False),
+    Column("resolution", String(32), nullable=True),
+    Column("size", String(32), nullable=True),
+    Column("prompt", Text, nullable=False),
+    Column("unit_price", BigInteger, nullable=False),  # per second, at creation
+    Column("multiplier", String(40), nullable=True),  # the user group's, "n/d"
+    Column("reserved", BigInteger, nullable=False),
+    Column("cost", BigInteger, nullable=True),
+    Column("settled_at", BigInteger, nullable=True),
+    Column("video_url", Text, nullable=True),
+    Column("error_code", String(100), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("lease_owner", String(40), nullable=True),
+    Column("lease_until", BigInteger, nullable=False, server_default="0"),
+    Column("next_poll_at", BigInteger, nullable=False, server_default="0"),
+    Column("polls", Integer, nullable=False, server_default="0"),
+    Column("request_id", String(40), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("completed_at", BigInteger, nullable=True),
+    Column("deleted_at", BigInteger, nullable=True),
+    Index("ix_video_tasks_user_time", "user_id", "created_at"),
+    Index("ix_video_tasks_due", "settled_at", "next_poll_at"),
+)

@@ -89,7 +89,17 @@ _BETA_HEADER = (("anthropic-beta", {"type": "string", "maxLength": 2000}),)
 _BETA_QUERY = (("beta", {"enum": ["true"]}),)
 _PRICING: Schema = {
     "type": "object",
-    "properties": {name: {"type": ["number", "null"], "minimum": 0} for name in PRICE_FIELDS},
+    "properties": {
+        name: {"type": ["number", "null"], "minimum": 0}
+        if name not in ("per_image", "per_video_second")
+        else {  # one price, or prices by size / resolution
+            "anyOf": [
+                {"type": ["number", "null"], "minimum": 0},
+                {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+            ]
+        }
+        for name in PRICE_FIELDS
+    },
     "additionalProperties": False,
 }
 
@@ -135,6 +145,29 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("POST", "/embeddings"): Operation(
         "Create embeddings (OpenAI format)", USER, _ref("OpenAIEmbeddingsRequest")
+    ),
+    ("POST", "/videos/generations"): Operation(
+        "Create a video generation task (answers at once; poll it)",
+        USER,
+        _ref("VideoGenerationRequest"),
+    ),
+    ("GET", "/videos/generations/{id}"): Operation("Retrieve a video generation task", USER),
+    ("POST", "/videos"): Operation(
+        "Create a video (OpenAI videos API: a form or JSON)", USER, _ref("OpenAIVideoRequest")
+    ),
+    ("GET", "/videos"): Operation(
+        "List the caller's videos",
+        USER,
+        query=(
+            ("after", _STRING),
+            ("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+            ("order", {"enum": ["asc", "desc"]}),
+        ),
+    ),
+    ("GET", "/videos/{id}"): Operation("Retrieve a video (OpenAI videos API)", USER),
+    ("DELETE", "/videos/{id}"): Operation("Delete a video; a running one is cancelled", USER),
+    ("GET", "/videos/{id}/content"): Operation(
+        "Download a finished video's bytes", USER, query=(("variant", {"enum": ["video"]}),)
     ),
     ("GET", "/responses/{id}"): Operation(
         "Retrieve a stored response (OpenAI Responses API)",
@@ -375,6 +408,8 @@ def _components() -> Schema:
     schemas.update(
         OpenAIChatRequest=bodies.OPENAI_CHAT,
         OpenAIEmbeddingsRequest=bodies.OPENAI_EMBEDDINGS,
+        VideoGenerationRequest=bodies.VIDEO_GENERATION,
+        OpenAIVideoRequest=bodies.OPENAI_VIDEO,
         OpenAIResponsesRequest=bodies.OPENAI_RESPONSES,
         OpenAIResponsesCompactRequest=bodies.OPENAI_RESPONSES_COMPACT,
         AnthropicMessagesRequest=bodies.ANTHROPIC_MESSAGES,

@@ -126,6 +126,50 @@ OPENAI_EMBEDDINGS: Schema = {
     "required": ["model", "input"],
 }
 
+_MEDIA: Schema = {
+    "type": "object",
+    "properties": {
+        "type": {"enum": ["image_url", "video_url", "audio_url", "text"]},
+        "image_url": {"type": "object", "properties": {"url": {"type": "string"}}},
+        "role": {
+            "enum": [
+                "first_frame",
+                "last_frame",
+                "reference_image",
+                "reference_video",
+                "reference_audio",
+            ]
+        },
+    },
+    "required": ["type"],
+}
+VIDEO_GENERATION: Schema = {
+    "type": "object",
+    "properties": {
+        "model": _MODEL,
+        "prompt": {"type": "string", "maxLength": 10000},
+        "duration": {"type": "integer", "minimum": 1, "maximum": 60},
+        "resolution": {"type": "string", "pattern": "^[0-9]{3,4}[pP]$"},
+        "size": {"type": "string", "pattern": "^[0-9]{2,5}[x*][0-9]{2,5}$"},
+        "aspect_ratio": {"type": "string", "pattern": "^[0-9]{1,2}:[0-9]{1,2}$"},
+        "seed": {"type": "integer", "minimum": -1, "maximum": 4294967295},
+        "content": {"type": "array", "maxItems": 10, "items": _MEDIA},
+    },
+    "required": ["model"],
+}
+OPENAI_VIDEO: Schema = {
+    "type": "object",
+    "properties": {
+        "model": _MODEL,
+        "prompt": {"type": "string", "minLength": 1, "maxLength": 10000},
+        "seconds": {"type": "string", "pattern": "^[0-9]{1,2}$"},
+        "size": {"type": "string", "pattern": "^[0-9]{2,5}x[0-9]{2,5}$"},
+        "input_reference": {"type": "object", "properties": {"image_url": {"type": "string"}}},
+    },
+    "required": ["model", "prompt"],
+}
+
+
 _ANTHROPIC_MESSAGES: Schema = {
     "type": "array",
     "minItems": 1,
