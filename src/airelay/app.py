@@ -22,6 +22,7 @@ from airelay.relay.limits import open_limits
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
 from airelay.security.crypto import SecretBox, load_or_create_secret
+from airelay.security.seal import SignatureSealer
 from airelay.security.sealing import Sealer
 from airelay.state import STATE, AppState
 from airelay.store.config_bus import ConfigBus
@@ -106,6 +107,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
                 admission,
                 limits=limits,
                 affinity=affinity,
+                sealer=SignatureSealer(secret),
                 health=health,
             ),
             responses=stored_responses,

@@ -68,6 +68,8 @@ def read_whole(call: Call, result: Completed, meter: Meter, status: int) -> Whol
         else:
             answer = codec(fmt).decode_response(orjson.loads(result.body))
             answer.model = call.model
+            if call.thinking is not None:
+                call.thinking.seal_answer(answer, fmt, result.channel.id)
             body = orjson.dumps(codec(call.client).encode_response(answer, call.request_ir()))
             usage = counted(answer.usage)
             if usage is None:

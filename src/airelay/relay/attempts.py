@@ -70,13 +70,10 @@ def build_attempt(settings: Settings, call: Call, channel: ChannelRecord, key: s
     upstream_model = channel.upstream_model(call.model)
     endpoint = channel_endpoint(channel, call)
     fmt = provider.formats[endpoint]
-    if fmt == call.client:
+    if fmt == call.client and not (call.thinking is not None and call.thinking.carries_tokens):
         body = same_format_body(call, upstream_model)
     else:
-        ir = dataclasses.replace(
-            call.request_ir(), model=upstream_model, stream=call.stream, include_usage=True
-        )
-        body = orjson.dumps(codec(fmt).encode_request(ir))
+        body = _translated_body(call, fmt, channel.id, upstream_model)
     timeouts = (
         _timeouts(settings.upstream_connect_timeout, channel.timeout) if channel.timeout else None
     )
@@ -114,6 +111,25 @@ def encoded_head(
         joiner = "&" if "?" in head.url else "?"
         head = dataclasses.replace(head, url=head.url + joiner + query)
     return head, post_target(head.url, head.headers, encoded=head.encoded)
+
+
+def _translated_body(call: Call, fmt: WireFormat, channel_id: str, upstream_model: str) -> bytes:
+    """The call's request in ``fmt`` for the channel ``channel_id``, through the IR.
+    Also for a channel of the client's own format when the client sent back thinking
+    tokens the gateway sealed (from a channel of another format): they mean nothing
+    there, and the codec writes the request without them (the rare call that passes
+    through the IR although it could pass as bytes); a request the IR cannot hold goes
+    as it came."""
+    try:
+        request = call.request_ir()
+    except (ValueError, LookupError):  # LookupError: a format without a chat codec
+        if fmt != call.client:
+            raise
+        return same_format_body(call, upstream_model)
+    ir = dataclasses.replace(request, model=upstream_model, stream=call.stream, include_usage=True)
+    if call.thinking is not None:
+        ir = call.thinking.request_for(ir, fmt, channel_id)
+    return orjson.dumps(codec(fmt).encode_request(ir))
 
 
 @functools.lru_cache(maxsize=64)

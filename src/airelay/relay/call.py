@@ -11,6 +11,7 @@ from airelay.formats.ir import ChatRequest
 from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.formats.registry import codec
 from airelay.providers.base import ClientExtras
+from airelay.relay.thinking import ThinkingPolicy
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
@@ -43,6 +44,8 @@ class Call:
     # The ``x-ratelimit-*`` headers the limit stage found for the call: the client's
     # response carries them.
     limit_headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
+    # Set by the relay: what a translated attempt does with thinking (None: nothing).
+    thinking: ThinkingPolicy | None = None
 
     def request_ir(self) -> ChatRequest:
         """The chat request in the IR (a chat call translated for another format)."""

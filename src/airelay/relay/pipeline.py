@@ -57,6 +57,7 @@ from airelay.relay.limits import NO_LEASE, NO_LIMITS, Limits
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
 from airelay.relay.routing import bound_first, channels_for, fastest_first
 from airelay.relay.streaming import Write, relay_stream
+from airelay.relay.thinking import ThinkingPolicy
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
 
@@ -108,6 +109,8 @@ async def run_call(
     meter once)."""
     lease = await relay.limits.acquire(snapshot, record, call.model, len(call.body))
     call.limit_headers = lease.headers
+    if relay.sealer is not None:
+        call.thinking = ThinkingPolicy.of(relay.sealer, snapshot.reasons(call.model), call.body)
     admission = relay.admission
     try:
         admission.enter()  # 503 above the cap, before any money is reserved

@@ -93,7 +93,9 @@ async def relay_stream(
         reader = None if framer.passes(upstream.framing) else deframer(upstream.framing)
         handler = PassThrough(client, rewriter, framer, scrubber, reader)
     else:
-        handler = Translator(call, channel_fmt, framer, scrubber, deframer(upstream.framing))
+        handler = Translator(
+            call, channel_fmt, framer, scrubber, deframer(upstream.framing), channel.id
+        )
     content = upstream.response
     status = CLIENT_CLOSED
     deadline = asyncio.timeout(max_seconds)  # one timer per stream
@@ -174,9 +176,12 @@ class Translator:
         framer: ClientFramer,
         scrubber: StreamScrubber,
         reader: Deframer,
+        channel_id: str = "",
     ) -> None:
         self._reader = reader
         self._decoder = wire(channel_fmt).codec.stream_decoder()
+        if call.thinking is not None:  # signatures go to the client sealed
+            self._decoder = call.thinking.decoder(self._decoder, channel_fmt, channel_id)
         self._encoder = wire(call.client).codec.stream_encoder(call.request_ir())
         self._framer = framer
         self._scrubber = scrubber

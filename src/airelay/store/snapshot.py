@@ -145,6 +145,11 @@ class Snapshot:
     rate_limits: dict[str, Any] = field(default_factory=dict)
     maintenance: bool = False
 
+    def reasons(self, model: str) -> bool:
+        """Whether ``model`` reasons: false only when its catalog entry says so."""
+        row = self.catalog.get(model)
+        return row is None or row.get("reasoning", True) is not False
+
 
 def key_record(row: dict[str, Any], user_status: str, user_group: str) -> KeyRecord:
     """A ``tokens`` row and its user's status and group, as the hot path reads them."""

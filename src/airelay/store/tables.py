@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    true,
 )
 
 metadata = MetaData()
@@ -116,6 +118,8 @@ models = Table(
     Column("pricing", JSON, nullable=False),
     # The most a call may produce when it names no max_tokens (the reservation's worst case).
     Column("max_output_tokens", Integer, nullable=True),
+    # False: the model does not reason; a translated call asks it for no thinking.
+    Column("reasoning", Boolean, nullable=False, server_default=true()),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
