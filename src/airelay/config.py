@@ -67,6 +67,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upstream_trust_env: bool = False
     # Largest request body accepted, in bytes (413 above it).
     max_body_bytes: _Bytes = 32 * 1024 * 1024
+    # Largest upload a transcription or translation takes, in bytes (413 above it; OpenAI's
+    # own limit). max_body_bytes still caps every body.
+    max_audio_upload_bytes: _Bytes = 25 * 1024 * 1024
     # How often an instance checks the database for configuration written by another one.
     config_poll_seconds: _Seconds = 1.0
     # The least time between two writes of charges and usage rows (rows are written as soon

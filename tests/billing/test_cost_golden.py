@@ -12,12 +12,20 @@ from typing import Any
 
 import pytest
 
+from airelay.formats import openai_transcription, rerank
 from airelay.formats.usage import Usage, from_anthropic, from_gemini, from_openai
 from airelay.money import UNITS_PER_USD, usd_to_units
 from airelay.pricing import Price, token_cost, worst_case
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.json"))
-DECODERS = {"openai": from_openai, "anthropic": from_anthropic, "gemini": from_gemini}
+DECODERS = {
+    "openai": from_openai,
+    "anthropic": from_anthropic,
+    "gemini": from_gemini,
+    "rerank": rerank.usage_of,
+    "transcription": openai_transcription.usage_of,
+    "known": lambda usage: Usage(**usage),  # what a request bills (speech characters)
+}
 
 
 def price_of(pricing_usd: dict[str, Any]) -> Price:
@@ -29,7 +37,7 @@ def test_golden_cost(path: Path) -> None:
     case = json.loads(path.read_text())
     usage = DECODERS[case["format"]](case["usage"])
     assert usage is not None
-    assert asdict(usage) == case["normalized"]
+    assert asdict(usage) == {**asdict(Usage()), **case["normalized"]}
     cost = token_cost(usage, price_of(case["pricing_usd"]))
     assert Decimal(cost) / UNITS_PER_USD == Decimal(case["cost_usd"])
 

@@ -53,6 +53,15 @@ ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("POST", "/responses"): Route("user", "openai", {"model": "{model}", "input": "hi"}),
     ("POST", "/responses/compact"): Route("user", "openai", {"model": "{model}", "input": "hi"}),
     ("POST", "/embeddings"): Route("user", "openai", {"model": "{model}", "input": "hi"}),
+    ("POST", "/rerank"): Route(
+        "user", "openai", {"model": "{model}", "query": "q", "documents": ["a"]}
+    ),
+    ("POST", "/audio/speech"): Route(
+        "user", "openai", {"model": "{model}", "input": "hi", "voice": "alloy"}
+    ),
+    # JSON, not a form: the key checks come first all the same (then a 400).
+    ("POST", "/audio/transcriptions"): Route("user", "openai", {"model": "{model}"}),
+    ("POST", "/audio/translations"): Route("user", "openai", {"model": "{model}"}),
     ("GET", "/models"): Route("user", "openai"),
     ("POST", "/videos/generations"): Route("user", "openai", {"model": "{model}", "prompt": "hi"}),
     ("GET", "/videos/generations/{id}"): Route("user", "openai", None, (("id", "video_nope"),)),

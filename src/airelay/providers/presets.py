@@ -1,7 +1,8 @@
 """Channel types: the adapter each one uses, with default base URL and model list.
 
-DeepSeek, Qwen (DashScope compatible mode), GLM (Zhipu), Kimi (Moonshot), Doubao (Volcengine
-Ark), MiniMax and xAI are presets of the OpenAI-compatible adapter; Anthropic, Gemini and
+DeepSeek, Qwen (DashScope compatible mode, plus its native rerank: ``providers.dashscope``),
+GLM (Zhipu), Kimi (Moonshot), Doubao (Volcengine Ark), MiniMax and xAI are presets of the
+OpenAI-compatible adapter; Anthropic, Gemini and
 AWS Bedrock (Anthropic models, signed requests) and Ollama (its native API, streamed as
 NDJSON, a key optional) have adapters of their own.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from airelay.providers.anthropic import Anthropic
 from airelay.providers.base import Provider
 from airelay.providers.bedrock import Bedrock
+from airelay.providers.dashscope import DashScope
 from airelay.providers.gemini import Gemini
 from airelay.providers.ollama import Ollama
 from airelay.providers.openai import OpenAICompatible
@@ -32,6 +34,7 @@ _ANTHROPIC = Anthropic()
 _GEMINI = Gemini()
 _BEDROCK = Bedrock()
 _OLLAMA = Ollama()
+_DASHSCOPE = DashScope()
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset(
@@ -43,7 +46,7 @@ PRESETS: dict[str, Preset] = {
         _OPENAI, "https://api.deepseek.com/v1", ("deepseek-chat", "deepseek-reasoner")
     ),
     "qwen": Preset(
-        _OPENAI,
+        _DASHSCOPE,
         "https://dashscope.aliyuncs.com/compatible-mode/v1",
         ("qwen-max", "qwen-plus", "qwen-turbo", "qwen-long"),
     ),

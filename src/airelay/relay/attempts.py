@@ -22,6 +22,7 @@ from airelay.providers.presets import preset
 from airelay.relay.call import Call
 from airelay.relay.endpoints import channel_endpoint, channel_format
 from airelay.relay.failover import Attempt
+from airelay.relay.media import bridged, direct
 from airelay.store.snapshot import ChannelRecord
 
 
@@ -35,7 +36,7 @@ def servable(call: Call, channels: list[ChannelRecord]) -> list[ChannelRecord]:
     it to), else only those of the client's format; when there are none, every one with
     what translates of it (``Untranslatable.lenient``: a tool built into one provider's
     service left out), or a 400 when nothing does."""
-    if all(wire_format(channel, call) == call.client for channel in channels):
+    if all(direct(call, wire_format(channel, call)) for channel in channels):
         return channels
     try:
         call.request_ir()
@@ -54,7 +55,7 @@ def needs_inline_images(call: Call, channels: list[ChannelRecord]) -> bool:
     """A call translated for a channel whose format takes images inline only."""
     for channel in channels:
         fmt = wire_format(channel, call)
-        if fmt != call.client and wire(fmt).inline_images_only:
+        if not direct(call, fmt) and wire(fmt).inline_images_only:
             return True
     return False
 
@@ -70,8 +71,11 @@ def build_attempt(settings: Settings, call: Call, channel: ChannelRecord, key: s
     upstream_model = channel.upstream_model(call.model)
     endpoint = channel_endpoint(channel, call)
     fmt = provider.formats[endpoint]
+    across = bridged(call, fmt)
     if fmt == call.client and not (call.thinking is not None and call.thinking.carries_tokens):
         body = same_format_body(call, upstream_model)
+    elif across is not None:  # a non-chat format translated directly (rerank)
+        body = across.request(call, upstream_model)
     else:
         body = _translated_body(call, fmt, channel.id, upstream_model)
     timeouts = (
@@ -88,6 +92,8 @@ def build_attempt(settings: Settings, call: Call, channel: ChannelRecord, key: s
     )
     if forward is not None and forward.fields:
         target = target.with_fields(forward.fields)
+    if call.content_type is not None:  # a form's type names its boundary
+        target = target.with_fields({"Content-Type": call.content_type})
     if provider.per_call:
         finished = provider.finish(head, key, body)
         body = finished.body

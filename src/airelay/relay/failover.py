@@ -11,6 +11,7 @@ whose circuit is open is skipped (``relay.health``); when every channel is skipp
 is answered 503 with ``Retry-After`` at the end of the first cool-down. A channel whose
 upstream refused the key (401, 403) is tried again at once with its next usable key.
 
+A raw stream call (audio) streams any answer that is neither events nor JSON, as bytes.
 A stream call's answer streams when its framing is one ``formats.framing`` reads (SSE,
 NDJSON, AWS event-stream by content type; a JSON array by its first byte), else it is read
 whole like any other.
@@ -115,6 +116,7 @@ async def call_with_failover(
     *,
     stream: bool,
     admit: Callable[[ChannelRecord], Awaitable[bool]] | None = None,
+    raw: bool = False,
     health: Health | None = None,
 ) -> Accepted | Streaming:
     """Answer from the first channel that works, or raise the last failure as 502/504/429.
@@ -154,7 +156,7 @@ async def call_with_failover(
             raise
         clock = _Clock()
         try:
-            result = await _try(transport, attempt, clock, stream=stream)
+            result = await _try(transport, attempt, clock, stream=stream, raw=raw)
             accepted = result if isinstance(result, Streaming) else accept(result)
         except _Failure as failure:
             last = failure
@@ -206,7 +208,7 @@ class _Clock:
 
 
 async def _try(
-    transport: Transport, attempt: Attempt, clock: _Clock, *, stream: bool
+    transport: Transport, attempt: Attempt, clock: _Clock, *, stream: bool, raw: bool = False
 ) -> Completed | Streaming:
     secrets = attempt.channel.secrets()
     response: UpstreamResponse | None = None
@@ -232,6 +234,12 @@ async def _try(
             # The framing follows from the content type, or (JSON) from the first bytes:
             # a JSON array streams, an object is a whole answer.
             framing = stream_framing(content_type)
+            if raw and framing is None and not is_json(content_type):
+                # Bytes as they come (audio): no events to read, the first block opens it.
+                first = await response.readany()
+                if not first:
+                    raise _Failure("error", "upstream closed the stream before any data")
+                return Streaming(attempt.channel, response, first, Framing.RAW)
             if framing is not None or is_json(content_type):
                 first = await response.readany()
                 if not first:

@@ -17,7 +17,7 @@ from airelay.formats.usage import Usage
 from airelay.ids import new_id
 from airelay.observe import access
 from airelay.observe.metrics import charged
-from airelay.pricing import Price, token_cost, worst_case
+from airelay.pricing import Price, known_cost, token_cost, worst_case
 from airelay.relay.limits import NO_LEASE, Lease
 from airelay.store.snapshot import KeyRecord, Snapshot
 
@@ -89,6 +89,8 @@ class Meter:
             "reasoning_tokens": usage.reasoning_tokens,
             "cache_write_tokens": usage.cache_write_tokens,
             "cache_write_1h_tokens": usage.cache_write_1h_tokens,
+            "characters": usage.characters,
+            "audio_seconds": usage.audio_seconds,
             "affinity": self.affinity,
             "latency_ms": latency_ms,
             "status": status,
@@ -128,9 +130,11 @@ async def open_meter(
     max_output_tokens: int | None,
     choices: int = 1,
     cache_writes: bool = True,
+    known: Usage | None = None,
 ) -> Meter:
     """403 for a model without a price or a key whose quota is spent, 402 when the
-    balance cannot cover the worst case; otherwise the reserved meter."""
+    balance cannot cover the worst case (plus what ``known`` bills: a speech's characters,
+    an upload's seconds); otherwise the reserved meter."""
     price = snapshot.prices.get(model)
     if price is None:
         raise GatewayError(
@@ -139,6 +143,7 @@ async def open_meter(
             "(0 for free) before it can be called.",
         )
     amount = worst_case(price, prompt_tokens, max_output_tokens, choices, cache_writes=cache_writes)
+    amount += known_cost(known, price)
     try:
         # The quota is checked and the worst case reserved against it in one step (the
         # key's spend may be read first): a burst cannot pass the check all at once.

@@ -38,7 +38,7 @@ from airelay.billing.wallets import Wallets
 from airelay.config import Settings
 from airelay.errors import GatewayError
 from airelay.formats.client_framing import content_type
-from airelay.formats.names import WireFormat
+from airelay.formats.names import Framing, WireFormat
 from airelay.formats.registry import body as format_body
 from airelay.formats.session import session_key
 from airelay.formats.usage import Usage
@@ -54,6 +54,7 @@ from airelay.relay.health import Health, pick_key
 from airelay.relay.images import inline_remote_images
 from airelay.relay.limit_policy import channel_rules
 from airelay.relay.limits import NO_LEASE, NO_LIMITS, Limits
+from airelay.relay.media import raw_stream, relay_raw
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
 from airelay.relay.routing import bound_first, channels_for, fastest_first
 from airelay.relay.streaming import Write, relay_stream
@@ -81,6 +82,16 @@ class Streamed:
 
     async def run(self, write: Write) -> None:
         try:
+            if self.upstream.framing is Framing.RAW:
+                await relay_raw(
+                    self.call,
+                    self.upstream,
+                    self.meter,
+                    write,
+                    max_bytes=self.settings.max_stream_bytes,
+                    max_seconds=self.settings.max_stream_seconds,
+                )
+                return
             await relay_stream(
                 self.call,
                 self.upstream,
@@ -191,6 +202,7 @@ async def _reserve(wallets: Wallets, snapshot: Snapshot, record: KeyRecord, call
         max_output_tokens=max_output,
         choices=choices,
         cache_writes=passed.cache_writes,
+        known=call.known,
     )
 
 
@@ -207,6 +219,7 @@ async def _stream_call(
             answer.accept,
             stream=True,
             admit=answer.admit if _channel_limited(channels) else None,
+            raw=raw_stream(answer.call),
             health=relay.health,
         )
     except BaseException:
@@ -229,7 +242,7 @@ async def _stream_call(
         upstream=result,
         meter=answer.meter,
         channel_fmt=wire_format(result.channel, answer.call),
-        content_type=content_type(answer.call.framing),
+        content_type=_stream_type(answer.call, result),
         admission=relay.admission,
         settings=relay.settings,
     )
@@ -407,3 +420,11 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
 def _channel_limited(channels: list[ChannelRecord]) -> bool:
     """Whether any of ``channels`` has rate limits of its own (most have none)."""
     return any(channel_rules(channel) for channel in channels)
+
+
+def _stream_type(call: Call, upstream: Streaming) -> str:
+    """A stream's content type: the upstream's for raw bytes (audio), else the client's
+    framing's."""
+    if upstream.framing is Framing.RAW:
+        return upstream.response.headers.get("content-type", "application/octet-stream")
+    return content_type(call.framing)

@@ -175,6 +175,9 @@ usage_logs = Table(
     Column("cache_write_1h_tokens", Integer, nullable=False, server_default="0"),
     # 1 when the call went to the channel its session was bound to.
     Column("affinity", Integer, nullable=False, server_default="0"),
+    # What the audio endpoints bill: characters read aloud, seconds of audio heard.
+    Column("characters", Integer, nullable=False, server_default="0"),
+    Column("audio_seconds", Integer, nullable=False, server_default="0"),
     Index("ix_usage_logs_time", "created_at"),
     Index("ix_usage_logs_user_time", "user_id", "created_at"),
     Index("ix_usage_logs_model_time", "model", "created_at"),

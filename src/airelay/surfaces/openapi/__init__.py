@@ -113,6 +113,7 @@ class Operation:
     headers: tuple[tuple[str, Schema], ...] = ()
     errors: str = "OpenAIError"
     success: int = 200
+    content_type: str = "application/json"  # of the request body
 
 
 def _ref(name: str) -> Schema:
@@ -168,6 +169,24 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "/videos/{id}"): Operation("Delete a video; a running one is cancelled", USER),
     ("GET", "/videos/{id}/content"): Operation(
         "Download a finished video's bytes", USER, query=(("variant", {"enum": ["video"]}),)
+    ),
+    ("POST", "/rerank"): Operation(
+        "Rerank documents (Jina/Cohere format)", USER, _ref("RerankRequest")
+    ),
+    ("POST", "/audio/speech"): Operation(
+        "Create speech (OpenAI format; answers audio bytes)", USER, _ref("OpenAISpeechRequest")
+    ),
+    ("POST", "/audio/transcriptions"): Operation(
+        "Transcribe audio (OpenAI format)",
+        USER,
+        _ref("OpenAITranscriptionRequest"),
+        content_type="multipart/form-data",
+    ),
+    ("POST", "/audio/translations"): Operation(
+        "Translate audio into English (OpenAI format)",
+        USER,
+        _ref("OpenAITranscriptionRequest"),
+        content_type="multipart/form-data",
     ),
     ("GET", "/responses/{id}"): Operation(
         "Retrieve a stored response (OpenAI Responses API)",
@@ -358,7 +377,7 @@ def _operation(method: str, path: str, op: Operation, body: Schema | None) -> Sc
     if body is not None:
         spec["requestBody"] = {
             "required": op.caller != ADMIN or method == "POST",
-            "content": {"application/json": {"schema": body}},
+            "content": {op.content_type: {"schema": body}},
         }
     return spec
 
@@ -410,6 +429,9 @@ def _components() -> Schema:
         OpenAIEmbeddingsRequest=bodies.OPENAI_EMBEDDINGS,
         VideoGenerationRequest=bodies.VIDEO_GENERATION,
         OpenAIVideoRequest=bodies.OPENAI_VIDEO,
+        RerankRequest=bodies.RERANK,
+        OpenAISpeechRequest=bodies.OPENAI_SPEECH,
+        OpenAITranscriptionRequest=bodies.OPENAI_TRANSCRIPTION,
         OpenAIResponsesRequest=bodies.OPENAI_RESPONSES,
         OpenAIResponsesCompactRequest=bodies.OPENAI_RESPONSES_COMPACT,
         AnthropicMessagesRequest=bodies.ANTHROPIC_MESSAGES,
