@@ -12,9 +12,11 @@ from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Timeouts
 from airelay.config import Settings
+from airelay.observe import access
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import open_affinity
 from airelay.relay.collaborators import Relay
+from airelay.relay.health import channel_health
 from airelay.relay.images import fetch_transport
 from airelay.relay.limits import open_limits
 from airelay.relay.upstream import create_session
@@ -26,6 +28,7 @@ from airelay.state import STATE, AppState
 from airelay.store.config_bus import ConfigBus
 from airelay.store.db import create_engine
 from airelay.store.response_writer import ResponseWriter
+from airelay.store.schema import check_schema
 from airelay.store.snapshot import ConfigCache
 from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies
@@ -45,6 +48,11 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
+        try:
+            await check_schema(engine)  # serve only the schema this code was written for
+        except BaseException:
+            await engine.dispose()
+            raise
         secret = load_or_create_secret(settings.secret_key, settings.data_dir)
         box = SecretBox(secret)
         bus = ConfigBus(settings.redis_url) if settings.redis_url else None
@@ -79,6 +87,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
         limits = open_limits(settings.redis_url, settings.limits_redis_failure)
         videos, stop_videos = await open_videos(settings, engine, wallets, upstream, cache)
+        health = channel_health(settings)
+        access.configure(settings.access_log)
         app[STATE] = AppState(
             settings=settings,
             engine=engine,
@@ -98,6 +108,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
                 limits=limits,
                 affinity=affinity,
                 sealer=SignatureSealer(secret),
+                health=health,
             ),
             responses=stored_responses,
             sealer=Sealer(secret),

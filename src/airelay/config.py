@@ -120,6 +120,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     video_poll_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
     video_lease_seconds: Annotated[int, msgspec.Meta(ge=2, le=3600)] = 60
     video_max_wait_seconds: Annotated[int, msgspec.Meta(ge=1, le=7 * 86400)] = 3600
+    # Channel health (relay.health): a channel or upstream key whose attempts fail this many
+    # times in a row is skipped for circuit_cooldown_seconds, then one live call probes it;
+    # 0 turns the breakers off (and with them the disabling of refused keys).
+    circuit_failure_threshold: Annotated[int, msgspec.Meta(ge=0)] = 5
+    # ... or when at least this share of its last circuit_window attempts failed (0: off).
+    circuit_failure_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    circuit_window: Annotated[int, msgspec.Meta(ge=2, le=10000)] = 20
+    circuit_cooldown_seconds: _Seconds = 30.0
+    # Seconds an upstream key answered 401 or 403 stays disabled before a call probes it.
+    upstream_key_disable_seconds: _Seconds = 300.0
+    # Among channels of one priority, the fastest first (an EWMA of the time to the
+    # upstream's response head) instead of the weighted shuffle.
+    latency_routing: bool = False
+    # One JSON line per request on the ``airelay.access`` logger (no prompt, no secret).
+    access_log: bool = False
 
 
 class ConfigError(ValueError):

@@ -16,6 +16,7 @@ from airelay.surfaces import (
     model_lists,
     openai_chat,
     openai_embeddings,
+    ops,
     probe,
     rerank,
     responses_api,
@@ -102,6 +103,9 @@ GEMINI_ROUTES: list[tuple[str, str, Handler]] = [
 PUBLIC_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/openapi.json", openapi_json),
     ("HEAD", "/", probe.head_root),
+    ("GET", "/health", ops.health),
+    ("GET", "/ready", ops.ready),
+    ("GET", "/metrics", ops.metrics_text),
 ]
 
 

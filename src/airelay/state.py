@@ -43,6 +43,8 @@ class AppState:
     sealer: Sealer
     # Video generation tasks (created here, polled by ``videos.poller``).
     videos: VideoService
+    # Set once shutdown begins: GET /ready answers 503 from then on.
+    draining: bool = False
 
 
 STATE = web.AppKey("airelay_state", AppState)

@@ -98,7 +98,9 @@ def build_attempt(settings: Settings, call: Call, channel: ChannelRecord, key: s
         finished = provider.finish(head, key, body)
         body = finished.body
         target = target.with_fields(finished.fields)
-    return Attempt(channel=channel, target=target, body=body, timeouts=timeouts)
+    return Attempt(
+        channel=channel, target=target, body=body, timeouts=timeouts, key=key, model=call.model
+    )
 
 
 def encoded_head(

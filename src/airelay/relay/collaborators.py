@@ -11,6 +11,7 @@ from airelay.config import Settings
 from airelay.formats.thinking import Sealer
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import Affinity
+from airelay.relay.health import Health
 from airelay.relay.limits import NO_LIMITS, Limits
 from airelay.transport.base import Transport
 from airelay.transport.choice import Transports
@@ -26,3 +27,4 @@ class Relay:
     limits: Limits = NO_LIMITS
     affinity: Affinity | None = None  # session affinity; None when it is off
     sealer: Sealer | None = None  # thinking signatures toward other formats (None: as they are)
+    health: Health | None = None  # circuit breakers per channel and key; None when off

@@ -15,6 +15,8 @@ from airelay.billing.wallets import InsufficientFunds, QuotaExhausted, Reservati
 from airelay.errors import GatewayError
 from airelay.formats.usage import Usage
 from airelay.ids import new_id
+from airelay.observe import access
+from airelay.observe.metrics import charged
 from airelay.pricing import Price, known_cost, token_cost, worst_case
 from airelay.relay.limits import NO_LEASE, Lease
 from airelay.store.snapshot import KeyRecord, Snapshot
@@ -96,7 +98,17 @@ class Meter:
             "created_at": created_at,
             "cost": 0,  # set to the charge by the wallet
         }
-        return self.wallets.settle(self.reservation, cost, row)
+        charge = self.wallets.settle(self.reservation, cost, row)
+        charged(
+            channel_id,
+            self.model,
+            self.record.user_group,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            charge,
+        )
+        access.note_usage(channel_id, usage.prompt_tokens, usage.completion_tokens)
+        return charge
 
     def release(self) -> None:
         if not self.closed:
@@ -140,6 +152,7 @@ async def open_meter(
         raise GatewayError(403, "This API key has exhausted its quota.") from exc
     except InsufficientFunds as exc:
         raise GatewayError(402, "Insufficient balance. Please top up your account.") from exc
+    access.note_call(record.id, model)
     return Meter(
         wallets=wallets,
         record=record,

@@ -50,12 +50,13 @@ from airelay.relay.call import Call
 from airelay.relay.collaborators import Relay
 from airelay.relay.estimate import estimate_usage, settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, call_with_failover
+from airelay.relay.health import Health, pick_key
 from airelay.relay.images import inline_remote_images
 from airelay.relay.limit_policy import channel_rules
 from airelay.relay.limits import NO_LEASE, NO_LIMITS, Limits
 from airelay.relay.media import raw_stream, relay_raw
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
-from airelay.relay.routing import bound_first, channels_for
+from airelay.relay.routing import bound_first, channels_for, fastest_first
 from airelay.relay.streaming import Write, relay_stream
 from airelay.relay.thinking import ThinkingPolicy
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
@@ -131,6 +132,8 @@ async def run_call(
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
         channels = servable(call, channels_for(snapshot, call.model, call.endpoint))
+        if relay.health is not None and relay.health.settings.latency_routing:
+            channels = fastest_first(channels, relay.health.ttfb)
         session = await _session(relay, record, call)
         if session is not None and session.bound is not None:
             channels = bound_first(channels, session.bound.channel_id)
@@ -149,7 +152,7 @@ async def run_call(
         meter.release()
         admission.leave()
         raise
-    answer = _Answer(relay.settings, call, meter, session, relay.limits)
+    answer = _Answer(relay.settings, call, meter, session, relay.limits, relay.health)
     try:
         if not call.stream:
             return _limit_headed(call, await _whole_call(relay, channels, answer))
@@ -217,6 +220,7 @@ async def _stream_call(
             stream=True,
             admit=answer.admit if _channel_limited(channels) else None,
             raw=raw_stream(answer.call),
+            health=relay.health,
         )
     except BaseException:
         answer.meter.release()
@@ -291,6 +295,7 @@ async def _whole_answer(relay: Relay, channels: list[ChannelRecord], answer: _An
             answer.accept,
             stream=False,
             admit=answer.admit if _channel_limited(channels) else None,
+            health=relay.health,
         )
         assert isinstance(result, Whole)  # a non-stream call is never answered as a stream
         result = await _billed(answer, result)
@@ -320,6 +325,7 @@ class _Answer:
         "call",
         "channel",
         "gave_up",
+        "health",
         "key",
         "limits",
         "meter",
@@ -335,9 +341,11 @@ class _Answer:
         meter: Meter,
         session: SessionCall | None = None,
         limits: Limits = NO_LIMITS,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
         self.limits = limits
+        self.health = health
         self.call = call
         self.meter = meter
         self.session = session
@@ -369,9 +377,11 @@ class _Answer:
             raise _ClientGone
         self.channel = channel
         if self.session is None:
-            self.key = channel.next_key()
+            self.key = pick_key(self.health, channel)
         else:
             self.key, bound = self.session.key(channel)
+            if self.health is not None and not self.health.take_key(channel.id, self.key):
+                self.key, bound = pick_key(self.health, channel), False  # that key is out
             self.meter.affinity = int(bound)
         return build_attempt(self.settings, self.call, channel, self.key)
 

@@ -319,6 +319,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/v1beta/models/{target:.+}"): Operation("Gemini model action", USER),
     ("GET", "/openapi.json"): Operation("This document", PUBLIC),
     ("HEAD", "/"): Operation("Reachability probe of the base URL (200, no body)", PUBLIC),
+    ("GET", "/health"): Operation("Liveness: 200 while the process serves", PUBLIC),
+    ("GET", "/ready"): Operation(
+        "Readiness: 200 when the database (and Redis, if configured) answer and the "
+        "process is not draining, else 503 with Retry-After",
+        PUBLIC,
+    ),
+    ("GET", "/metrics"): Operation("Prometheus metrics, summed across worker processes", PUBLIC),
 }
 
 _GEMINI_BODIES = {
