@@ -16,12 +16,22 @@ from airelay.surfaces import (
     openai_chat,
     openai_embeddings,
     probe,
+    redeem,
     responses_api,
     responses_compact,
     responses_store,
     videos,
 )
-from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
+from airelay.surfaces.admin import (
+    channels,
+    models,
+    redemptions,
+    settings,
+    tokens,
+    topup,
+    usage,
+    users,
+)
 from airelay.surfaces.endpoint import endpoint, unmatched
 from airelay.surfaces.openapi import openapi_json
 
@@ -79,6 +89,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/dashboard/billing/subscription", account.dashboard_subscription),
     ("GET", "/dashboard/billing/usage", account.dashboard_usage),
     ("POST", "/admin/topup", topup.topup),
+    ("GET", "/admin/redemptions", redemptions.list_redemptions),
+    ("POST", "/admin/redemptions", redemptions.create_batch),
+    ("DELETE", "/admin/redemptions/{id}", redemptions.disable_redemption),
+    ("POST", "/redeem", redeem.redeem),
     ("GET", "/admin/usage", usage.list_usage),
     ("GET", "/admin/usage/summary", usage.usage_summary),
 ]

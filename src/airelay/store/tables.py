@@ -292,3 +292,22 @@ video_tasks = Table(
     Index("ix_video_tasks_user_time", "user_id", "created_at"),
     Index("ix_video_tasks_due", "settled_at", "next_poll_at"),
 )
+
+# One-time codes that credit a balance. Only a hash of each code is kept (codes carry 128
+# random bits: a plain SHA-256 is a sound storage hash); ``code_hint`` tells them apart.
+# ``status``: active, disabled (by an operator), redeemed (``redeemed_by`` / ``_at`` set).
+redemptions = Table(
+    "redemptions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("code_hint", String(32), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("redeemed_by", String(40), ForeignKey("users.id"), nullable=True),
+    Column("redeemed_at", BigInteger, nullable=True),
+    Index("ix_redemptions_name", "name"),
+)

@@ -31,7 +31,7 @@ from airelay.catalog import (
 from airelay.formats.anthropic_betas import MAX_RULES
 from airelay.formats.responses_history import MAX_LIMIT as MAX_ITEMS
 from airelay.providers.presets import CHANNEL_TYPES
-from airelay.surfaces.admin import tokens, users
+from airelay.surfaces.admin import redemptions, tokens, users
 from airelay.surfaces.admin.common import MAX_PAGE, MAX_PAGE_SIZE
 from airelay.surfaces.admin.topup import MAX_IDEMPOTENCY_KEY, TopupRequest
 from airelay.surfaces.gemini import ACTIONS
@@ -51,6 +51,7 @@ _STRUCTS = (
     ModelCreate,
     ModelPatch,
     TopupRequest,
+    redemptions.BatchCreate,
 )
 # Rules the handlers check after decoding, stated in the schema so a generator can meet them.
 _ENUMS: dict[tuple[str, str], list[str]] = {
@@ -283,6 +284,25 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             ),
         ),
     ),
+    ("GET", "/admin/redemptions"): Operation(
+        "List redemption codes (hints only), paged",
+        ADMIN,
+        query=(
+            *_PAGING,
+            ("status", {"enum": ["active", "disabled", "redeemed"]}),
+            ("name", _STRING),
+        ),
+    ),
+    ("POST", "/admin/redemptions"): Operation(
+        "Issue a batch of one-time codes (returned once)",
+        ADMIN,
+        _ref("BatchCreate"),
+        success=201,
+    ),
+    ("DELETE", "/admin/redemptions/{id}"): Operation("Disable a redemption code", ADMIN),
+    ("POST", "/redeem"): Operation(
+        "Redeem a one-time code for the key's user", USER, _ref("RedeemRequest")
+    ),
     ("GET", "/admin/usage"): Operation(
         "Billed calls, newest first, paged", ADMIN, query=(*_USAGE_FILTERS, *_RANGE)
     ),
@@ -410,6 +430,7 @@ def _components() -> Schema:
         GeminiGenerateContentRequest=bodies.GEMINI_GENERATE,
         GeminiCountTokensRequest=bodies.GEMINI_COUNT_TOKENS,
         CheckoutRequest=bodies.CHECKOUT,
+        RedeemRequest=bodies.REDEEM,
         StripeEvent=bodies.STRIPE_EVENT,
         SettingsPatch=bodies.SETTINGS_PATCH,
         ChannelTest=bodies.CHANNEL_TEST,
