@@ -32,6 +32,7 @@ from airelay.surfaces.admin import (
     usage,
     users,
 )
+from airelay.surfaces.console.routes import CONSOLE_ROUTES
 from airelay.surfaces.endpoint import endpoint, unmatched
 from airelay.surfaces.openapi import openapi_json
 
@@ -123,6 +124,7 @@ def documented_routes() -> list[tuple[str, str, Handler]]:
 def add_routes(router: web.UrlDispatcher) -> None:
     table = documented_routes()
     table.extend(ROUTES)  # each also without the /v1 prefix
+    table.extend(CONSOLE_ROUTES)  # the console's own API and files (not in the document)
     for method, path, handler in table:
         router.add_route(method, path, endpoint(handler))
     # (?s): a decoded line break in a path must reach the catch-all too, else aiohttp

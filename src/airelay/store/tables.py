@@ -311,3 +311,49 @@ redemptions = Table(
     Column("redeemed_at", BigInteger, nullable=True),
     Index("ix_redemptions_name", "name"),
 )
+
+# How a user signs in to the console: an argon2id password hash (none for a user who only
+# signs in through OIDC), a role, a TOTP secret (encrypted, Fernet) once two-factor is set up.
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("user_id", String(40), ForeignKey("users.id"), primary_key=True),
+    Column("password_hash", Text, nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("totp_secret", Text, nullable=True),
+    Column("totp_enabled", Integer, nullable=False, server_default="0"),
+    # "<issuer> <sub>" of the OpenID Connect account linked to this user.
+    Column("oidc_subject", String(500), nullable=True, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Console sign-ins. ``id`` is the SHA-256 of the cookie's secret (the cookie alone is never
+# stored). ``stage``: ``password`` until a second factor is given where one is required,
+# then ``full``. A root management key's session has no user and keeps that key's hash.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=True),
+    Column("admin_key_hash", String(64), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_web_sessions_user", "user_id"),
+    Index("ix_web_sessions_expiry", "expires_at"),
+)
+
+# Password-reset links sent by e-mail: the SHA-256 of the link's token, used once.
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+    Index("ix_password_resets_user", "user_id"),
+)
