@@ -29,3 +29,13 @@ def browser(gateway: Gateway, registration: None) -> Iterator[Callable[[], Conso
     yield open_one
     for console in opened:
         console.close()
+
+
+@pytest.fixture(scope="module")
+def gateway_url(gateway: Gateway) -> str:
+    return gateway.url
+
+
+@pytest.fixture(scope="module")
+def admin_key(gateway: Gateway) -> str:
+    return gateway.admin_key
