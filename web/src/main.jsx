@@ -67,7 +67,7 @@ function App() {
   const pages = [...(me.user ? USER_PAGES : []), ...(operator ? OPERATOR_PAGES : [])];
   const shown = pages.includes(page) ? page : pages[0];
   const views = {
-    dashboard: () => <Dashboard me={me} />,
+    dashboard: () => <Dashboard me={me} refresh={refresh} />,
     keys: () => <Keys />,
     usage: () => <Usage />,
     topup: () => <TopUp config={config} refresh={refresh} />,

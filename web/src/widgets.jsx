@@ -62,7 +62,7 @@ export function BarChart({ points, label }) {
   const width = 600;
   const height = 160;
   const max = Math.max(...points.map((p) => p.y), 1e-9);
-  const bar = width / points.length;
+  const bar = Math.min(width / points.length, 48);
   return (
     <svg class="chart" viewBox={`0 0 ${width} ${height + 20}`} role="img" aria-label={label}>
       {points.map((p, i) => {

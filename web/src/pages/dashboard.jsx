@@ -4,10 +4,11 @@ import { consoleApi } from "../api.js";
 import { t } from "../i18n.js";
 import { BarChart, usd } from "../widgets.jsx";
 
-export function Dashboard({ me }) {
+export function Dashboard({ me, refresh }) {
   const [summary, setSummary] = useState(null);
   const [error, setError] = useState("");
   useEffect(() => {
+    refresh();
     const start = new Date(Date.now() - 29 * 86400e3).toISOString().slice(0, 10);
     consoleApi("GET", `/usage/summary?start_date=${start}`).then(setSummary, (e) => setError(e.message));
   }, []);
@@ -42,7 +43,8 @@ export function Dashboard({ me }) {
             points={summary.by_day.map((d) => ({ x: d.date, y: d.cost }))}
           />
           <h3>{t("dash.by_model")}</h3>
-          <table>
+          <div class="scroll">
+      <table>
             <thead>
               <tr>
                 <th>{t("usage.model")}</th>
@@ -62,6 +64,7 @@ export function Dashboard({ me }) {
               ))}
             </tbody>
           </table>
+      </div>
         </>
       )}
     </section>

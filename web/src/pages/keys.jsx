@@ -28,27 +28,27 @@ function KeyFields({ token }) {
   const has = (p) => !token || token.permissions.includes(p);
   return (
     <>
-      <Field label={t("keys.name")} name="name" required maxLength={200} value={token ? token.name : ""} />
+      <Field label={t("keys.name")} name="name" required maxLength={200} defaultValue={token ? token.name : ""} />
       <fieldset class="perms">
         <legend>{t("keys.permissions")}</legend>
         {PERMISSIONS.map((p) => (
           <label key={p}>
-            <input type="checkbox" name={`perm-${p}`} checked={has(p)} /> {p}
+            <input type="checkbox" name={`perm-${p}`} defaultChecked={has(p)} /> {p}
           </label>
         ))}
       </fieldset>
       <label class="field">
         <span>{t("keys.models")}</span>
-        <textarea name="models" placeholder={t("keys.models_hint")} value={token && token.models ? token.models.join("\n") : ""} />
+        <textarea name="models" placeholder={t("keys.models_hint")} defaultValue={token && token.models ? token.models.join("\n") : ""} />
       </label>
       <label class="field">
         <span>{t("keys.ip_allowlist")}</span>
-        <textarea name="ip_allowlist" placeholder="203.0.113.0/24" value={token && token.ip_allowlist ? token.ip_allowlist.join("\n") : ""} />
+        <textarea name="ip_allowlist" placeholder="203.0.113.0/24" defaultValue={token && token.ip_allowlist ? token.ip_allowlist.join("\n") : ""} />
       </label>
-      <Field label={t("keys.quota")} name="quota" type="number" min="0" step="any" value={token && token.quota !== null ? token.quota : ""} />
-      <Field label={t("keys.rpm")} name="rpm" type="number" min="0" value={token && token.rpm !== null ? token.rpm : ""} />
-      <Field label={t("keys.tpm")} name="tpm" type="number" min="0" value={token && token.tpm !== null ? token.tpm : ""} />
-      <Field label={t("keys.expires_at")} name="expires_at" type="date" value={token && token.expires_at ? token.expires_at.slice(0, 10) : ""} />
+      <Field label={t("keys.quota")} name="quota" type="number" min="0" step="any" defaultValue={token && token.quota !== null ? token.quota : ""} />
+      <Field label={t("keys.rpm")} name="rpm" type="number" min="0" defaultValue={token && token.rpm !== null ? token.rpm : ""} />
+      <Field label={t("keys.tpm")} name="tpm" type="number" min="0" defaultValue={token && token.tpm !== null ? token.tpm : ""} />
+      <Field label={t("keys.expires_at")} name="expires_at" type="date" defaultValue={token && token.expires_at ? token.expires_at.slice(0, 10) : ""} />
     </>
   );
 }
@@ -97,6 +97,7 @@ export function Keys() {
       {editing && (
         <Form
           id="edit-key-form"
+          key={editing.id}
           submit={t("keys.save")}
           onSubmit={async (data) => {
             await consoleApi("PATCH", `/keys/${editing.id}`, keyBody(data));
@@ -107,6 +108,7 @@ export function Keys() {
           <KeyFields token={editing} />
         </Form>
       )}
+      <div class="scroll">
       <table id="keys-table">
         <thead>
           <tr>
@@ -153,6 +155,7 @@ export function Keys() {
           ))}
         </tbody>
       </table>
+      </div>
       <Pager page={list.page} limit={list.limit} total={list.total} onPage={setPage} />
     </section>
   );

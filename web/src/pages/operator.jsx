@@ -136,7 +136,7 @@ export function Channels() {
             <span>{t("channels.models")}</span>
             <textarea name="models" />
           </label>
-          <Field label={t("channels.priority")} name="priority" type="number" min="1" value="1" />
+          <Field label={t("channels.priority")} name="priority" type="number" min="1" defaultValue="1" />
         </Form>
       ) : (
         <button id="add-channel" onClick={() => setAdding(true)}>
@@ -268,7 +268,7 @@ export function Redemptions() {
       >
         <Field label={t("codes.name")} name="name" maxLength={200} />
         <Field label={t("topup.amount")} name="amount" type="number" min="0.01" step="any" required />
-        <Field label={t("codes.count")} name="count" type="number" min="1" max="1000" value="10" required />
+        <Field label={t("codes.count")} name="count" type="number" min="1" max="1000" defaultValue="10" required />
         <Field label={t("keys.expires_at")} name="expires_at" type="date" />
       </Form>
       {issued && (
@@ -345,12 +345,12 @@ export function Settings() {
           load();
         }}
       >
-        <Field label={t("settings.system_name")} name="system_name" value={data.system_name} required maxLength={200} />
+        <Field label={t("settings.system_name")} name="system_name" defaultValue={data.system_name} required maxLength={200} />
         <label class="check">
-          <input type="checkbox" name="registration_enabled" checked={data.features.registration_enabled} /> {t("settings.registration")}
+          <input type="checkbox" name="registration_enabled" defaultChecked={data.features.registration_enabled} /> {t("settings.registration")}
         </label>
         <label class="check">
-          <input type="checkbox" name="maintenance_mode" checked={data.features.maintenance_mode} /> {t("settings.maintenance")}
+          <input type="checkbox" name="maintenance_mode" defaultChecked={data.features.maintenance_mode} /> {t("settings.maintenance")}
         </label>
       </Form>
       {saved && <p class="notice">{t("settings.saved")}</p>}
