@@ -118,13 +118,12 @@ def documented_routes() -> list[tuple[str, str, Handler]]:
     """Every route once, as ``GET /openapi.json`` describes it (``ROUTES`` with ``/v1``)."""
     table = list(GEMINI_ROUTES)
     table.extend((method, "/v1" + path, handler) for method, path, handler in ROUTES)
-    return table + PUBLIC_ROUTES
+    return table + PUBLIC_ROUTES + CONSOLE_ROUTES
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
     table = documented_routes()
     table.extend(ROUTES)  # each also without the /v1 prefix
-    table.extend(CONSOLE_ROUTES)  # the console's own API and files (not in the document)
     for method, path, handler in table:
         router.add_route(method, path, endpoint(handler))
     # (?s): a decoded line break in a path must reach the catch-all too, else aiohttp

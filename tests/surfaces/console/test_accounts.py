@@ -125,3 +125,23 @@ def test_the_management_key_signs_in_as_an_operator(
         ),
         403,
     )
+
+
+def test_roles_given_by_the_operator(admin: Admin, browser: Browser) -> None:
+    email = new_email()
+    user = browser()
+    user_id = ok(user.sign_up(email), 201)["user"]["id"]
+    expect_error(admin.http.patch(f"/v1/admin/users/{user_id}", json={"role": "root"}), 400)
+    changed = ok(admin.http.patch(f"/v1/admin/users/{user_id}", json={"role": "viewer"}))
+    assert changed["role"] == "viewer"
+    # The role holds for the session at once: a read-only operator reads, never writes.
+    assert ok(user.call("GET", "/me"))["role"] == "viewer"
+    assert user.http.get("/v1/admin/users").status_code == 200
+    headers = {"X-CSRF-Token": user.csrf}
+    expect_error(user.http.post("/v1/admin/redemptions", json={"amount": 1}, headers=headers), 403)
+    ok(admin.http.patch(f"/v1/admin/users/{user_id}", json={"role": "operator"}))
+    created = user.http.post("/v1/admin/redemptions", json={"amount": 1}, headers=headers)
+    assert created.status_code == 201, created.text
+    # An account made through the management API gets credentials with its first role.
+    bare = admin.create_user()
+    assert ok(admin.http.patch(f"/v1/admin/users/{bare['id']}", json={"role": "user"}))

@@ -303,3 +303,13 @@ async def _totp_switch(request: web.Request, *, enabled: bool) -> web.StreamResp
     async with state.engine.begin() as conn:
         await accounts.set_credentials(conn, session.user_id, **values)
     return json_response({"two_factor": enabled})
+
+
+# The bodies, for the OpenAPI document (the reset ones are in ``reset``).
+STRUCTS: tuple[type[msgspec.Struct], ...] = (
+    SignUp,
+    SignIn,
+    AdminSignIn,
+    SecondFactor,
+    PasswordChange,
+)
