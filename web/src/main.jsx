@@ -23,12 +23,18 @@ function App() {
   useLanguage();
   const [config, setConfig] = useState(null);
   const [me, setMe] = useState(undefined);
+  const [pending, setPending] = useState(false);
   const [page, setPage] = useState(currentPage());
   const [menu, setMenu] = useState(false);
 
   const refresh = () =>
     consoleApi("GET", "/me").then(
-      (body) => (setCsrf(body.csrf_token), setMe(body)),
+      (body) => {
+        setCsrf(body.csrf_token);
+        // Back from the OpenID Connect provider, the second factor is still to come.
+        setMe(body.two_factor_required ? null : body);
+        setPending(Boolean(body.two_factor_required));
+      },
       (err) => {
         if (err instanceof ApiError && err.status === 401) setMe(null);
         else throw err;
@@ -59,7 +65,7 @@ function App() {
     return (
       <>
         <header class="bar">{switcher}</header>
-        <AuthPage config={config} onSignedIn={(body) => (setMe(body), (location.hash = body.user ? "#/dashboard" : "#/users"))} />
+        <AuthPage config={config} pending={pending} onSignedIn={(body) => (setMe(body), (location.hash = body.user ? "#/dashboard" : "#/users"))} />
       </>
     );
   }

@@ -73,6 +73,10 @@ async def account_row(conn: AsyncConnection, user_id: str) -> dict[str, Any] | N
     return dict(row) if row else None
 
 
+async def user_by_email(conn: AsyncConnection, email: str) -> str | None:
+    return (await conn.execute(select(users.c.id).where(users.c.email == email))).scalar()
+
+
 async def oidc_user(conn: AsyncConnection, subject: str) -> str | None:
     query = select(credentials.c.user_id).where(credentials.c.oidc_subject == subject)
     return (await conn.execute(query)).scalar()

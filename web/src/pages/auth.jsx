@@ -4,10 +4,11 @@ import { consoleApi, setCsrf } from "../api.js";
 import { t } from "../i18n.js";
 import { Field, Form } from "../widgets.jsx";
 
-export function AuthPage({ config, onSignedIn }) {
+export function AuthPage({ config, pending, onSignedIn }) {
   const resetToken = (location.hash.match(/reset=([^&]+)/) || [])[1];
-  const [mode, setMode] = useState(resetToken ? "reset" : "login");
-  const [notice, setNotice] = useState("");
+  const failure = (location.hash.match(/error=(oidc_[a-z_]+)/) || [])[1];
+  const [mode, setMode] = useState(pending ? "totp" : resetToken ? "reset" : "login");
+  const [notice, setNotice] = useState(failure ? t(`auth.${failure}`) : "");
 
   async function signedIn(body) {
     setCsrf(body.csrf_token);

@@ -203,8 +203,16 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
 
 
 async def me(request: web.Request) -> web.StreamResponse:
+    """The signed-in account; for a session waiting for its second factor (a sign-in that
+    came back from the OpenID Connect provider) only that, and its CSRF token."""
     state = state_of(request)
-    session = await current(request, state)
+    try:
+        session = await current(request, state)
+    except GatewayError as exc:
+        if exc.status != 401:
+            raise
+        pending = await current(request, state, stage=PASSWORD)
+        return json_response({"two_factor_required": True, "csrf_token": pending.csrf_token})
     return json_response(await _me(state, session.user_id, session.role, session.csrf_token))
 
 

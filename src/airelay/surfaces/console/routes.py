@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from airelay.surfaces.console import accounts, own, reset, static
+from airelay.surfaces.console import accounts, oidc, own, reset, static
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API = "/console/api"
@@ -20,6 +20,8 @@ CONSOLE_ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", f"{API}/login/admin", accounts.admin_sign_in),
     ("POST", f"{API}/logout", accounts.sign_out),
     ("GET", f"{API}/me", accounts.me),
+    ("GET", f"{API}/oidc/start", oidc.start),
+    ("GET", f"{API}/oidc/callback", oidc.callback),
     ("POST", f"{API}/password-reset", reset.request_reset),
     ("POST", f"{API}/password-reset/confirm", reset.confirm_reset),
     ("POST", f"{API}/password", accounts.change_password),

@@ -348,6 +348,14 @@ OPERATIONS.update(
             "Open an operator session with a management key", PUBLIC, _ref("AdminSignIn")
         ),
         ("POST", "/console/api/logout"): Operation("End the session", CONSOLE),
+        ("GET", "/console/api/oidc/start"): Operation(
+            "Sign in through the OpenID Connect provider (a redirect)", PUBLIC
+        ),
+        ("GET", "/console/api/oidc/callback"): Operation(
+            "The provider's way back (a redirect to the console)",
+            PUBLIC,
+            query=(("code", _STRING), ("state", _STRING)),
+        ),
         ("GET", "/console/api/me"): Operation("The signed-in account", CONSOLE),
         ("POST", "/console/api/password"): Operation(
             "Change the password", CONSOLE, _ref("PasswordChange")
