@@ -36,7 +36,7 @@ def _file(name: str) -> bytes | None:
 
 
 async def to_console(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound("/console/")
+    return web.Response(status=302, headers={"Location": "/console/"})
 
 
 async def serve(request: web.Request) -> web.StreamResponse:
