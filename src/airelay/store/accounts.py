@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.store import users as users_repo
 from airelay.store.db import now
-from airelay.store.tables import credentials, password_resets, users, web_sessions
+from airelay.store.tables import (
+    credentials,
+    password_resets,
+    recovery_codes,
+    users,
+    web_sessions,
+)
 
 ROLES = ("user", "operator", "viewer")
 
@@ -80,6 +86,26 @@ async def user_by_email(conn: AsyncConnection, email: str) -> str | None:
 async def oidc_user(conn: AsyncConnection, subject: str) -> str | None:
     query = select(credentials.c.user_id).where(credentials.c.oidc_subject == subject)
     return (await conn.execute(query)).scalar()
+
+
+async def use_recovery_code(conn: AsyncConnection, user_id: str, code_hash: str) -> bool:
+    """Spend one recovery code (once, even under concurrent tries); whether it was valid."""
+    result = await conn.execute(
+        delete(recovery_codes).where(
+            recovery_codes.c.id == code_hash, recovery_codes.c.user_id == user_id
+        )
+    )
+    return result.rowcount == 1
+
+
+async def replace_recovery_codes(
+    conn: AsyncConnection, user_id: str, code_hashes: list[str]
+) -> None:
+    """The user's recovery codes become ``code_hashes`` (none: an empty list)."""
+    await conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+    if code_hashes:
+        rows = [{"id": code_hash, "user_id": user_id} for code_hash in code_hashes]
+        await conn.execute(recovery_codes.insert(), rows)
 
 
 async def set_credentials(conn: AsyncConnection, user_id: str, **values: Any) -> None:

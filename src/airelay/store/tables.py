@@ -328,6 +328,16 @@ credentials = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
+# One-time codes that stand in for a TOTP code (a lost phone): SHA-256 hashes, each deleted
+# when used (one DELETE: concurrent uses of one code let one through).
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=False),
+    Index("ix_recovery_codes_user", "user_id"),
+)
+
 # Console sign-ins. ``id`` is the SHA-256 of the cookie's secret (the cookie alone is never
 # stored). ``stage``: ``password`` until a second factor is given where one is required,
 # then ``full``. A root management key's session has no user and keeps that key's hash.

@@ -145,3 +145,31 @@ def test_roles_given_by_the_operator(admin: Admin, browser: Browser) -> None:
     # An account made through the management API gets credentials with its first role.
     bare = admin.create_user()
     assert ok(admin.http.patch(f"/v1/admin/users/{bare['id']}", json={"role": "user"}))
+
+
+def test_recovery_codes_stand_in_for_the_second_factor_once(
+    gateway: Gateway, browser: Browser
+) -> None:
+    email = new_email()
+    console = browser()
+    ok(console.sign_up(email), 201)
+    totp = pyotp.TOTP(ok(console.call("POST", "/totp/setup"))["secret"])
+    enabled = ok(console.call("POST", "/totp/enable", {"code": totp.now()}))
+    codes = enabled["recovery_codes"]
+    assert len(codes) == 10 and len(set(codes)) == 10
+    stored = table_dump(gateway.settings.database_url, "recovery_codes")
+    assert not any(code.replace("-", "") in stored or code in stored for code in codes)
+    first = browser()
+    ok(first.sign_in(email))
+    ok(first.second_factor(codes[0].upper().replace("-", " ")))  # as typed off paper
+    second = browser()
+    ok(second.sign_in(email))
+    expect_error(second.second_factor(codes[0]), 401)  # spent
+    ok(second.second_factor(codes[1]))
+    # Turned off and on again: the old codes are gone.
+    ok(console.call("POST", "/totp/disable", {"code": totp.now()}))
+    totp = pyotp.TOTP(ok(console.call("POST", "/totp/setup"))["secret"])
+    ok(console.call("POST", "/totp/enable", {"code": totp.now()}))
+    third = browser()
+    ok(third.sign_in(email))
+    expect_error(third.second_factor(codes[2]), 401)

@@ -121,6 +121,8 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
     page.fill("#totp-enable-form input[name=code]", pyotp.TOTP(secret).now())
     page.click("#totp-enable-form button[type=submit]")
     page.wait_for_selector("text=Turn off")
+    recovery = page.input_value("#recovery-codes textarea").split("\n")
+    assert len(recovery) == 10
 
     page.click("#nav-keys")
     page.click("#create-key")
@@ -177,6 +179,9 @@ def test_an_operator_sets_up_codes_prices_channels_and_top_ups(
     chromium: Any, gateway: Gateway, admin: Admin, upstream: FakeOpenAI, artifacts: Path
 ) -> None:
     user = admin.create_user(balance=0)
+    hostile = admin.create_user(
+        balance=0, email='<img src=x id=xss onerror="document.title=1">@example.com'
+    )
     context = chromium.new_context(locale="zh-CN")
     page = context.new_page()
     page.goto(f"{gateway.url}/console/")
@@ -186,6 +191,9 @@ def test_an_operator_sets_up_codes_prices_channels_and_top_ups(
     page.fill("#operator-form input[name=key]", gateway.admin_key)
     page.click("#operator-form button[type=submit]")
     page.wait_for_selector("#users-table")
+    # Stored markup in a name is shown as text, never run or rendered.
+    page.wait_for_selector(f"#users-table td:has-text('{hostile['email'][:12]}')")
+    assert page.query_selector("#xss") is None and page.title() != "1"
     _shoot(page, artifacts, "operator-users")
 
     page.click("#nav-redemptions")

@@ -78,8 +78,7 @@ export function AuthPage({ config, pending, onSignedIn }) {
           <Field
             label={t("auth.totp_code")}
             name="code"
-            inputMode="numeric"
-            pattern="[0-9 ]{6,8}"
+            maxLength={40}
             required
             autocomplete="one-time-code"
           />

@@ -52,6 +52,7 @@ export function TopUp({ config, refresh }) {
 export function Security({ me, refresh }) {
   const [setup, setSetup] = useState(null);
   const [notice, setNotice] = useState("");
+  const [recovery, setRecovery] = useState(null);
   return (
     <section>
       <h2>{t("nav.security")}</h2>
@@ -72,6 +73,13 @@ export function Security({ me, refresh }) {
         <Field label={t("auth.new_password")} name="new" type="password" minLength={8} required autocomplete="new-password" />
       </Form>
       <h3>{t("security.totp")}</h3>
+      {recovery && (
+        <div class="secret" id="recovery-codes">
+          <p>{t("security.recovery")}</p>
+          <textarea readOnly rows={recovery.length} value={recovery.join("\n")} />
+          <button onClick={() => setRecovery(null)}>{t("keys.done")}</button>
+        </div>
+      )}
       {me.two_factor ? (
         <Form
           submit={t("security.totp_off")}
@@ -87,7 +95,8 @@ export function Security({ me, refresh }) {
           id="totp-enable-form"
           submit={t("security.totp_on")}
           onSubmit={async (data) => {
-            await consoleApi("POST", "/totp/enable", { code: data.get("code") });
+            const body = await consoleApi("POST", "/totp/enable", { code: data.get("code") });
+            setRecovery(body.recovery_codes);
             setSetup(null);
             refresh();
           }}

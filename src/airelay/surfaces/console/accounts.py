@@ -3,6 +3,7 @@ management key, as an operator), sign-out, who am I, password change, TOTP set-u
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Any
 
 import msgspec
@@ -26,7 +27,7 @@ from airelay.surfaces.console.session import PASSWORD, Session, check_origin, cu
 from airelay.surfaces.responses import json_response
 
 Text = Annotated[str, msgspec.Meta(max_length=400)]
-Code = Annotated[str, msgspec.Meta(max_length=20)]
+Code = Annotated[str, msgspec.Meta(max_length=40)]
 
 
 class SignUp(msgspec.Struct):
@@ -157,7 +158,7 @@ async def second_factor(request: web.Request) -> web.StreamResponse:
     throttle.check(subject, request.remote)
     async with state.engine.connect() as conn:
         row = await accounts.account_row(conn, pending.user_id)
-    if row is None or not row["totp_secret"] or not _totp_ok(state, row["totp_secret"], body.code):
+    if row is None or not row["totp_secret"] or not await _second_factor_ok(state, row, body.code):
         throttle.failed(subject, request.remote)
         raise GatewayError(401, "Wrong two-factor code.")
     throttle.succeeded(subject)
@@ -264,6 +265,32 @@ def _user_session(session: Session) -> Any:
     return session
 
 
+RECOVERY_CODES = 10
+
+
+def _recovery_hash(code: str) -> str:
+    return hash_key("".join(code.split()).replace("-", "").lower())
+
+
+def new_recovery_codes() -> list[str]:
+    """Ten one-time codes of 80 random bits each, ``xxxxx-xxxxx-xxxxx-xxxxx``."""
+    codes = []
+    for _ in range(RECOVERY_CODES):
+        raw = secrets.token_hex(10)
+        codes.append("-".join(raw[i : i + 5] for i in range(0, 20, 5)))
+    return codes
+
+
+async def _second_factor_ok(state: AppState, row: dict[str, Any], code: str) -> bool:
+    """A TOTP code, or else one of the user's recovery codes (spent by this use)."""
+    if _totp_ok(state, row["totp_secret"], code):
+        return True
+    if len(code) < 20:
+        return False
+    async with state.engine.begin() as conn:
+        return await accounts.use_recovery_code(conn, row["id"], _recovery_hash(code))
+
+
 def _totp_ok(state: AppState, encrypted: str, code: str) -> bool:
     secret = state.box.decrypt(encrypted)
     return pyotp.TOTP(secret).verify(code.strip().replace(" ", ""), valid_window=1)
@@ -308,9 +335,17 @@ async def _totp_switch(request: web.Request, *, enabled: bool) -> web.StreamResp
     values: dict[str, Any] = {"totp_enabled": int(enabled)}
     if not enabled:
         values["totp_secret"] = None
+    # Turned on: a new set of recovery codes, shown this once; off: none.
+    codes = new_recovery_codes() if enabled else []
     async with state.engine.begin() as conn:
         await accounts.set_credentials(conn, session.user_id, **values)
-    return json_response({"two_factor": enabled})
+        await accounts.replace_recovery_codes(
+            conn, session.user_id, [_recovery_hash(code) for code in codes]
+        )
+    answer: dict[str, Any] = {"two_factor": enabled}
+    if enabled:
+        answer["recovery_codes"] = codes
+    return json_response(answer)
 
 
 # The bodies, for the OpenAPI document (the reset ones are in ``reset``).

@@ -3,7 +3,8 @@
 - ``redemptions``: one-time codes that credit a balance once; only each code's SHA-256 is
   kept, with a short hint for display.
 - ``credentials``: a user's console sign-in (argon2id password hash, role, encrypted TOTP
-  secret, linked OpenID Connect subject).
+  secret, linked OpenID Connect subject); ``recovery_codes``: hashed one-time stand-ins
+  for a TOTP code.
 - ``web_sessions``: console sessions, keyed by the SHA-256 of the cookie's secret.
 - ``password_resets``: one-time password-reset tokens (hashed) sent by e-mail.
 
@@ -49,6 +50,12 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.BigInteger, nullable=False),
     )
     op.create_table(
+        "recovery_codes",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
+    )
+    op.create_index("ix_recovery_codes_user", "recovery_codes", ["user_id"])
+    op.create_table(
         "web_sessions",
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=True),
@@ -78,6 +85,8 @@ def downgrade() -> None:
     op.drop_index("ix_web_sessions_expiry", table_name="web_sessions")
     op.drop_index("ix_web_sessions_user", table_name="web_sessions")
     op.drop_table("web_sessions")
+    op.drop_index("ix_recovery_codes_user", table_name="recovery_codes")
+    op.drop_table("recovery_codes")
     op.drop_table("credentials")
     op.drop_index("ix_redemptions_name", table_name="redemptions")
     op.drop_table("redemptions")
