@@ -108,3 +108,20 @@ def test_without_mail_settings_reset_is_501(gateway: Gateway) -> None:
     console = Console(gateway.url)
     assert ok(console.call("GET", "/config"))["password_reset"] is False
     expect_error(console.call("POST", "/password-reset", {"email": new_email()}), 501)
+
+
+def test_a_user_made_by_the_operator_sets_a_first_password(
+    mail_gateway: Gateway, smtp: SmtpSink
+) -> None:
+    admin = Admin(mail_gateway.url, mail_gateway.admin_key)
+    email = new_email()
+    admin.create_user(email=email)
+    admin.close()
+    console = Console(mail_gateway.url)
+    expect_error(console.sign_in(email, "anything at all"), 401)
+    ok(console.call("POST", "/password-reset", {"email": email}), 202)
+    payload = smtp.wait_for(email).get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    change = {"token": _link_token(payload.decode()), "new_password": "first passphrase"}
+    ok(console.call("POST", "/password-reset/confirm", change))
+    assert ok(Console(mail_gateway.url).sign_in(email, "first passphrase"))["role"] == "user"

@@ -58,8 +58,11 @@ async def request_reset(request: web.Request) -> web.StreamResponse:
     throttle = console_state(request).throttle
     throttle.check(f"reset:{email}", request.remote)
     throttle.failed(f"reset:{email}", request.remote)
+    # Any active user with this address: one the operator made through the management API
+    # (no password yet) sets their first password this way.
     async with state.engine.connect() as conn:
-        row = await accounts.login_row(conn, email)
+        user_id = await accounts.user_by_email(conn, email)
+        row = await accounts.account_row(conn, user_id) if user_id else None
     if row is not None and row["status"] == "active":
         token = secrets.token_urlsafe(32)
         async with state.engine.begin() as conn:
