@@ -9,7 +9,7 @@
 - ``password_resets``: one-time password-reset tokens (hashed) sent by e-mail.
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
