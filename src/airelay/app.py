@@ -30,6 +30,7 @@ from airelay.store.db import create_engine
 from airelay.store.response_writer import ResponseWriter
 from airelay.store.schema import check_schema
 from airelay.store.snapshot import ConfigCache
+from airelay.surfaces.console.session import CONSOLE, ConsoleState
 from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies
 from airelay.videos.lifecycle import open_videos
@@ -38,6 +39,7 @@ from airelay.videos.lifecycle import open_videos
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
     add_routes(app.router)
+    app[CONSOLE] = ConsoleState()
     app.cleanup_ctx.append(_lifespan(settings))
     return app
 

@@ -135,6 +135,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     latency_routing: bool = False
     # One JSON line per request on the ``airelay.access`` logger (no prompt, no secret).
     access_log: bool = False
+    # The console's address as its users reach it (``https://relay.example.com``): the links
+    # of password-reset mails and the OpenID Connect redirect are built from it (never from
+    # a request's Host header), and an https one marks session cookies Secure.
+    public_url: Annotated[str, msgspec.Meta(pattern="^https?://[^/?#]+$")] | None = None
+    # Password-reset mails (the console offers reset when smtp_host and public_url are set).
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 587
+    smtp_username: str | None = None
+    smtp_password: _Secret = None
+    smtp_from: str = "airelay@localhost"
+    smtp_starttls: bool = True
+    # Console sign-in through an OpenID Connect provider (authorization code with PKCE);
+    # on when the issuer and client id are set (and public_url, for the redirect).
+    oidc_issuer: Annotated[str, msgspec.Meta(pattern="^https?://")] | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: _Secret = None
+    oidc_name: str = "OpenID Connect"
 
 
 class ConfigError(ValueError):

@@ -18,13 +18,24 @@ from airelay.surfaces import (
     openai_embeddings,
     ops,
     probe,
+    redeem,
     rerank,
     responses_api,
     responses_compact,
     responses_store,
     videos,
 )
-from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
+from airelay.surfaces.admin import (
+    channels,
+    models,
+    redemptions,
+    settings,
+    tokens,
+    topup,
+    usage,
+    users,
+)
+from airelay.surfaces.console.routes import CONSOLE_ROUTES
 from airelay.surfaces.endpoint import endpoint, unmatched
 from airelay.surfaces.openapi import openapi_json
 
@@ -86,6 +97,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/dashboard/billing/subscription", account.dashboard_subscription),
     ("GET", "/dashboard/billing/usage", account.dashboard_usage),
     ("POST", "/admin/topup", topup.topup),
+    ("GET", "/admin/redemptions", redemptions.list_redemptions),
+    ("POST", "/admin/redemptions", redemptions.create_batch),
+    ("DELETE", "/admin/redemptions/{id}", redemptions.disable_redemption),
+    ("POST", "/redeem", redeem.redeem),
     ("GET", "/admin/usage", usage.list_usage),
     ("GET", "/admin/usage/summary", usage.usage_summary),
 ]
@@ -113,7 +128,7 @@ def documented_routes() -> list[tuple[str, str, Handler]]:
     """Every route once, as ``GET /openapi.json`` describes it (``ROUTES`` with ``/v1``)."""
     table = list(GEMINI_ROUTES)
     table.extend((method, "/v1" + path, handler) for method, path, handler in ROUTES)
-    return table + PUBLIC_ROUTES
+    return table + PUBLIC_ROUTES + CONSOLE_ROUTES
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -49,7 +49,8 @@ CHARGING = (
     ":streamGenerateContent",
 )
 UPSTREAM_STATUSES = {502, 503, 504}
-NOT_CONFIGURED = {"/v1/billing/checkout", "/v1/billing/webhook"}  # Stripe unset: 501
+# Stripe unset, mail unset: 501
+NOT_CONFIGURED = {"/v1/billing/checkout", "/v1/billing/webhook", "/console/api/password-reset"}
 
 
 @dataclass

@@ -131,13 +131,19 @@ def _counters_view(counters: dict[str, int]) -> dict[str, Any]:
 
 @admin
 async def usage_summary(request: web.Request, state: AppState) -> web.StreamResponse:
+    return await summary_page(request, state, _text(request, "user_id"))
+
+
+async def summary_page(
+    request: web.Request, state: AppState, user_id: str | None
+) -> web.StreamResponse:
     """Totals per model and per day. From the rollups, so a time range counts whole days
     (the days it touches), and the totals outlive the expiry of raw rows."""
     start_day, end_day = day_range(*time_range(request))
     async with state.engine.connect() as conn:
         summary = await usage_queries.summarize(
             conn,
-            user_id=_text(request, "user_id"),
+            user_id=user_id,
             model=_text(request, "model"),
             start_day=start_day,
             end_day=end_day,

@@ -31,16 +31,19 @@ from airelay.catalog import (
 from airelay.formats.anthropic_betas import MAX_RULES
 from airelay.formats.responses_history import MAX_LIMIT as MAX_ITEMS
 from airelay.providers.presets import CHANNEL_TYPES
-from airelay.surfaces.admin import tokens, users
+from airelay.store.accounts import ROLES
+from airelay.surfaces.admin import redemptions, tokens, users
 from airelay.surfaces.admin.common import MAX_PAGE, MAX_PAGE_SIZE
 from airelay.surfaces.admin.topup import MAX_IDEMPOTENCY_KEY, TopupRequest
+from airelay.surfaces.console import accounts as console_bodies
+from airelay.surfaces.console import reset as console_reset
 from airelay.surfaces.gemini import ACTIONS
 from airelay.surfaces.openapi import bodies
 
 Schema = dict[str, Any]
 Table = Iterable[tuple[str, str, Any]]
 
-ADMIN, USER, PUBLIC = "admin", "user", "public"
+ADMIN, USER, PUBLIC, CONSOLE = "admin", "user", "public", "console"
 _STRUCTS = (
     users.UserCreate,
     users.UserPatch,
@@ -51,10 +54,15 @@ _STRUCTS = (
     ModelCreate,
     ModelPatch,
     TopupRequest,
+    redemptions.BatchCreate,
+    *console_bodies.STRUCTS,
+    console_reset.ResetRequest,
+    console_reset.ResetConfirm,
 )
 # Rules the handlers check after decoding, stated in the schema so a generator can meet them.
 _ENUMS: dict[tuple[str, str], list[str]] = {
     ("UserPatch", "status"): list(users.STATUSES),
+    ("UserPatch", "role"): list(ROLES),
     ("TokenPatch", "status"): list(tokens.STATUSES),
     ("ChannelCreate", "type"): list(CHANNEL_TYPES),
     ("ChannelPatch", "type"): list(CHANNEL_TYPES),
@@ -107,7 +115,7 @@ _PRICING: Schema = {
 @dataclass(frozen=True)
 class Operation:
     summary: str
-    caller: str  # ADMIN, USER or PUBLIC
+    caller: str  # ADMIN, USER, PUBLIC or CONSOLE (the console's session cookie)
     body: Schema | None = None
     query: tuple[tuple[str, Schema], ...] = ()
     headers: tuple[tuple[str, Schema], ...] = ()
@@ -302,6 +310,25 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             ),
         ),
     ),
+    ("GET", "/admin/redemptions"): Operation(
+        "List redemption codes (hints only), paged",
+        ADMIN,
+        query=(
+            *_PAGING,
+            ("status", {"enum": ["active", "disabled", "redeemed"]}),
+            ("name", _STRING),
+        ),
+    ),
+    ("POST", "/admin/redemptions"): Operation(
+        "Issue a batch of one-time codes (returned once)",
+        ADMIN,
+        _ref("BatchCreate"),
+        success=201,
+    ),
+    ("DELETE", "/admin/redemptions/{id}"): Operation("Disable a redemption code", ADMIN),
+    ("POST", "/redeem"): Operation(
+        "Redeem a one-time code for the key's user", USER, _ref("RedeemRequest")
+    ),
     ("GET", "/admin/usage"): Operation(
         "Billed calls, newest first, paged", ADMIN, query=(*_USAGE_FILTERS, *_RANGE)
     ),
@@ -326,7 +353,77 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         PUBLIC,
     ),
     ("GET", "/metrics"): Operation("Prometheus metrics, summed across worker processes", PUBLIC),
+    ("GET", "/"): Operation("The web console (a redirect to /console/)", PUBLIC),
+    ("GET", "/console"): Operation("The web console (a redirect to /console/)", PUBLIC),
+    ("GET", "/console/{path:.*}"): Operation("The web console's page and assets", PUBLIC),
 }
+_TAGS = {ADMIN: "management", PUBLIC: "public", USER: "client", CONSOLE: "console"}
+_SIGN_IN = "Open a console session"
+# The console's own API (a session cookie, not a key): what its pages call.
+OPERATIONS.update(
+    {
+        ("GET", "/console/api/config"): Operation("What the sign-in page offers", PUBLIC),
+        ("POST", "/console/api/signup"): Operation(
+            "Sign up (when registration is enabled)", PUBLIC, _ref("SignUp"), success=201
+        ),
+        ("POST", "/console/api/login"): Operation(_SIGN_IN, PUBLIC, _ref("SignIn")),
+        ("POST", "/console/api/login/totp"): Operation(
+            "Give the second factor", CONSOLE, _ref("SecondFactor")
+        ),
+        ("POST", "/console/api/login/admin"): Operation(
+            "Open an operator session with a management key", PUBLIC, _ref("AdminSignIn")
+        ),
+        ("POST", "/console/api/logout"): Operation("End the session", CONSOLE),
+        ("GET", "/console/api/oidc/start"): Operation(
+            "Sign in through the OpenID Connect provider (a redirect)", PUBLIC
+        ),
+        ("GET", "/console/api/oidc/callback"): Operation(
+            "The provider's way back (a redirect to the console)",
+            PUBLIC,
+            query=(("code", _STRING), ("state", _STRING)),
+        ),
+        ("GET", "/console/api/me"): Operation("The signed-in account", CONSOLE),
+        ("POST", "/console/api/password"): Operation(
+            "Change the password", CONSOLE, _ref("PasswordChange")
+        ),
+        ("POST", "/console/api/password-reset"): Operation(
+            "Mail a password-reset link", PUBLIC, _ref("ResetRequest"), success=202
+        ),
+        ("POST", "/console/api/password-reset/confirm"): Operation(
+            "Set a new password with a reset link", PUBLIC, _ref("ResetConfirm")
+        ),
+        ("POST", "/console/api/totp/setup"): Operation("A new TOTP secret", CONSOLE),
+        ("POST", "/console/api/totp/enable"): Operation(
+            "Turn on two-factor sign-in", CONSOLE, _ref("SecondFactor")
+        ),
+        ("POST", "/console/api/totp/disable"): Operation(
+            "Turn off two-factor sign-in", CONSOLE, _ref("SecondFactor")
+        ),
+        ("GET", "/console/api/keys"): Operation("The account's API keys", CONSOLE, query=_PAGING),
+        ("POST", "/console/api/keys"): Operation(
+            "Create an API key (its secret is returned once)",
+            CONSOLE,
+            _ref("TokenCreate"),
+            success=201,
+        ),
+        ("PATCH", "/console/api/keys/{id}"): Operation(
+            "Change an API key", CONSOLE, _ref("TokenPatch")
+        ),
+        ("DELETE", "/console/api/keys/{id}"): Operation("Revoke an API key", CONSOLE),
+        ("GET", "/console/api/usage"): Operation(
+            "The account's usage rows, paged", CONSOLE, query=(*_USAGE_FILTERS, *_RANGE)
+        ),
+        ("GET", "/console/api/usage/summary"): Operation(
+            "The account's totals per model and day", CONSOLE, query=(("model", _STRING), *_RANGE)
+        ),
+        ("POST", "/console/api/redeem"): Operation(
+            "Redeem a one-time code", CONSOLE, _ref("RedeemRequest")
+        ),
+        ("POST", "/console/api/checkout"): Operation(
+            "Open a Stripe Checkout top-up", CONSOLE, _ref("CheckoutRequest")
+        ),
+    }
+)
 
 _GEMINI_BODIES = {
     "generateContent": "GeminiGenerateContentRequest",
@@ -359,9 +456,7 @@ def _operation(method: str, path: str, op: Operation, body: Schema | None) -> Sc
     spec: Schema = {
         "operationId": _operation_id(method, path),
         "summary": op.summary,
-        "tags": [
-            "management" if op.caller == ADMIN else "public" if op.caller == PUBLIC else "client"
-        ],
+        "tags": [_TAGS[op.caller]],
         "parameters": parameters,
         "responses": {
             str(op.success): {"description": "Success", "content": {"application/json": {}}},
@@ -372,6 +467,8 @@ def _operation(method: str, path: str, op: Operation, body: Schema | None) -> Sc
         spec["security"] = [{"managementKey": []}]
     elif op.caller == USER:
         spec["security"] = _CLIENT_SECURITY
+    elif op.caller == CONSOLE:
+        spec["security"] = [{"consoleSession": []}]
     else:
         spec["security"] = []
     if body is not None:
@@ -439,6 +536,7 @@ def _components() -> Schema:
         GeminiGenerateContentRequest=bodies.GEMINI_GENERATE,
         GeminiCountTokensRequest=bodies.GEMINI_COUNT_TOKENS,
         CheckoutRequest=bodies.CHECKOUT,
+        RedeemRequest=bodies.REDEEM,
         StripeEvent=bodies.STRIPE_EVENT,
         SettingsPatch=bodies.SETTINGS_PATCH,
         ChannelTest=bodies.CHANNEL_TEST,
@@ -454,6 +552,12 @@ def _components() -> Schema:
             "anthropicKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
             "googleKey": {"type": "apiKey", "in": "header", "name": "x-goog-api-key"},
             "queryKey": {"type": "apiKey", "in": "query", "name": "key"},
+            "consoleSession": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "airelay_session",
+                "description": "a console session; writes also send X-CSRF-Token",
+            },
         },
     }
 

@@ -309,6 +309,12 @@ CHECKOUT: Schema = {
     "required": ["amount"],
 }
 
+REDEEM: Schema = {
+    "type": "object",
+    "properties": {"code": {"type": "string", "minLength": 1, "maxLength": 100}},
+    "required": ["code"],
+}
+
 STRIPE_EVENT: Schema = {
     "type": "object",
     "description": "A Stripe event, authenticated by the Stripe-Signature header.",
