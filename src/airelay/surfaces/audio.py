@@ -23,41 +23,24 @@ from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.call import Call
 from airelay.relay.pipeline import run_call
 from airelay.state import REQUEST_ID, STATE
+from airelay.surfaces.json_call import json_relay
 from airelay.surfaces.relay_response import respond
-from airelay.surfaces.responses import parse_json
 
 SPEECH = "/v1/audio/speech"
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
 TRANSLATIONS = "/v1/audio/translations"
 
 
-async def speech(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    snapshot = state.cache.current
-    body = await request.read()
-    record = authenticate(
-        snapshot, extract_key(request.headers, request.query), remote=request.remote
-    )
-    payload = parse_json(body)
-    try:
-        model = openai_speech.check_request(payload)
-    except ValueError as exc:
-        raise GatewayError(400, str(exc)) from exc
-    authorize(record, permission="audio", model=model, remote=request.remote)
-    call = Call(
-        client=WireFormat.OPENAI_SPEECH,
-        endpoint=Endpoint.SPEECH,
-        model=model,
-        stream=True,  # the audio's bytes as they come
-        body=body,
-        payload=payload,
-        ir=None,
-        path=SPEECH,
-        request_id=request[REQUEST_ID],
-        known=openai_speech.billed(payload),
-    )
-    outcome = await run_call(state.relay, snapshot, record, call)
-    return await respond(request, outcome)
+# The audio's bytes as they come (stream); the input's characters known from the request.
+speech = json_relay(
+    client=WireFormat.OPENAI_SPEECH,
+    endpoint=Endpoint.SPEECH,
+    permission="audio",
+    path=SPEECH,
+    check=openai_speech.check_request,
+    stream=True,
+    known=openai_speech.billed,
+)
 
 
 async def transcriptions(request: web.Request) -> web.StreamResponse:

@@ -7,44 +7,16 @@ that serve embeddings for the model, priced on its input, passed through as byte
 
 from __future__ import annotations
 
-from aiohttp import web
-
-from airelay.errors import GatewayError
 from airelay.formats import openai_embeddings
 from airelay.formats.names import Endpoint, WireFormat
-from airelay.relay.auth import authenticate, authorize, extract_key
-from airelay.relay.call import Call
-from airelay.relay.pipeline import run_call
-from airelay.state import REQUEST_ID, STATE
-from airelay.surfaces.relay_response import respond
-from airelay.surfaces.responses import parse_json
+from airelay.surfaces.json_call import json_relay
 
 PATH = "/v1/embeddings"
 
-
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    snapshot = state.cache.current
-    body = await request.read()
-    record = authenticate(
-        snapshot, extract_key(request.headers, request.query), remote=request.remote
-    )
-    payload = parse_json(body)
-    try:
-        model = openai_embeddings.check_request(payload)
-    except ValueError as exc:
-        raise GatewayError(400, str(exc)) from exc
-    authorize(record, permission="embeddings", model=model, remote=request.remote)
-    call = Call(
-        client=WireFormat.OPENAI_EMBEDDINGS,
-        endpoint=Endpoint.EMBEDDINGS,
-        model=model,
-        stream=False,
-        body=body,
-        payload=payload,
-        ir=None,
-        path=PATH,
-        request_id=request[REQUEST_ID],
-    )
-    outcome = await run_call(state.relay, snapshot, record, call)
-    return await respond(request, outcome)
+embeddings = json_relay(
+    client=WireFormat.OPENAI_EMBEDDINGS,
+    endpoint=Endpoint.EMBEDDINGS,
+    permission="embeddings",
+    path=PATH,
+    check=openai_embeddings.check_request,
+)
