@@ -4,6 +4,7 @@ default), checked off the event loop, since one check takes tens of milliseconds
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,9 +13,15 @@ MIN_LENGTH = 8
 MAX_LENGTH = 256
 
 _HASHER = PasswordHasher()
-# A hash checked when there is no user, so that an unknown e-mail takes as long as a wrong
-# password (no account enumeration by timing).
-_DUMMY = _HASHER.hash("no such user; this hash only spends the same time")
+
+
+@functools.cache
+def _dummy() -> str:
+    """A hash checked when there is no user, so that an unknown e-mail takes as long as a
+    wrong password (no account enumeration by timing). Made on the first sign-in, not at
+    import: one hash takes argon2's 64 MiB for a moment, which a gateway nobody signs in to
+    should not spend at every start."""
+    return _HASHER.hash("no such user; this hash only spends the same time")
 
 
 def check_strength(password: str) -> str | None:
@@ -35,7 +42,7 @@ async def verify_password(stored: str | None, password: str) -> bool:
 
     def check() -> bool:
         try:
-            return _HASHER.verify(stored or _DUMMY, password) and stored is not None
+            return _HASHER.verify(stored or _dummy(), password) and stored is not None
         except (VerificationError, InvalidHashError):
             return False
 
