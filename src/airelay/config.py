@@ -117,6 +117,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     video_poll_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
     video_lease_seconds: Annotated[int, msgspec.Meta(ge=2, le=3600)] = 60
     video_max_wait_seconds: Annotated[int, msgspec.Meta(ge=1, le=7 * 86400)] = 3600
+    # Images: the origin clients reach the gateway at (the base of the image URLs it hands
+    # out; unset: the origin each request came to), where an image the upstream gave as
+    # bytes is kept when the client asked for a URL (a local directory, <data_dir>/images
+    # unless set, or an S3-compatible bucket when one is named), how long such a URL
+    # answers, and how long an upstream's image task is polled before the call fails.
+    public_url: Annotated[str, msgspec.Meta(pattern="^https?://[^/?#]+")] | None = None
+    image_dir: Path | None = None
+    image_url_ttl: Annotated[int, msgspec.Meta(ge=60, le=30 * 86400)] = 3600
+    image_s3_bucket: Annotated[str, msgspec.Meta(min_length=3, max_length=63)] | None = None
+    image_s3_endpoint: Annotated[str, msgspec.Meta(pattern="^https?://")] | None = None
+    image_s3_region: Annotated[str, msgspec.Meta(min_length=1)] = "us-east-1"
+    image_s3_access_key_id: _Secret = None
+    image_s3_secret_access_key: _Secret = None
+    image_task_timeout: _Seconds = 300.0
 
 
 class ConfigError(ValueError):

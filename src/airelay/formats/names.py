@@ -21,6 +21,9 @@ class WireFormat(StrEnum):
     OLLAMA = "ollama"  # Ollama's native /api/chat (upstreams only; streams as NDJSON)
     RESPONSES = "responses"  # OpenAI Responses
     RESPONSES_COMPACT = "responses_compact"  # OpenAI Responses compaction (whole answers)
+    OPENAI_IMAGES = "openai_images"  # OpenAI images: generations (JSON), edits (multipart)
+    GEMINI_IMAGES = "gemini_images"  # Gemini generateContent asked for IMAGE output
+    DASHSCOPE_IMAGES = "dashscope_images"  # DashScope image synthesis: a task, polled
 
 
 #: The chat dialects clients speak: each has a codec, so a chat call translates between

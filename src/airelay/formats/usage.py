@@ -4,6 +4,7 @@
 ``cache_write_tokens`` are parts of it, ``cache_write_1h_tokens`` (writes kept an hour,
 priced higher than the 5-minute ones) a part of ``cache_write_tokens``.
 ``completion_tokens`` is every output token; ``reasoning_tokens`` is a part of it.
+``images`` counts the images an image call delivered.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class Usage:
     reasoning_tokens: int = 0
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
+    images: int = 0  # images made (priced per image when the model has a per-image price)
 
 
 def _int(value: object) -> int:

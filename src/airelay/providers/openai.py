@@ -31,6 +31,7 @@ class OpenAICompatible(Plain):
         Endpoint.RESPONSES: WireFormat.RESPONSES,
         Endpoint.COMPACT: WireFormat.RESPONSES_COMPACT,
         Endpoint.EMBEDDINGS: WireFormat.OPENAI_EMBEDDINGS,
+        Endpoint.IMAGES: WireFormat.OPENAI_IMAGES,
     }
     endpoints: frozenset[Endpoint] = frozenset(PATHS) - IMPLIED.keys()
     default_endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})

@@ -2,8 +2,9 @@
 
 DeepSeek, Qwen (DashScope compatible mode), GLM (Zhipu), Kimi (Moonshot), Doubao (Volcengine
 Ark), MiniMax and xAI are presets of the OpenAI-compatible adapter; Anthropic, Gemini and
-AWS Bedrock (Anthropic models, signed requests) and Ollama (its native API, streamed as
-NDJSON, a key optional) have adapters of their own.
+AWS Bedrock (Anthropic models, signed requests), Ollama (its native API, streamed as
+NDJSON, a key optional) and DashScope's native image synthesis (asynchronous tasks) have
+adapters of their own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from airelay.providers.anthropic import Anthropic
 from airelay.providers.base import Provider
 from airelay.providers.bedrock import Bedrock
+from airelay.providers.dashscope import DashScope
 from airelay.providers.gemini import Gemini
 from airelay.providers.ollama import Ollama
 from airelay.providers.openai import OpenAICompatible
@@ -32,6 +34,7 @@ _ANTHROPIC = Anthropic()
 _GEMINI = Gemini()
 _BEDROCK = Bedrock()
 _OLLAMA = Ollama()
+_DASHSCOPE = DashScope()
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset(
@@ -82,6 +85,12 @@ PRESETS: dict[str, Preset] = {
             "anthropic.claude-haiku-4-5-20251001-v1:0",
             "anthropic.claude-opus-4-1-20250805-v1:0",
         ),
+    ),
+    # DashScope's native API: Wan / Qwen image synthesis, asynchronous tasks.
+    "dashscope": Preset(
+        _DASHSCOPE,
+        "https://dashscope.aliyuncs.com",
+        ("wan2.2-t2i-flash", "wan2.2-t2i-plus", "qwen-image"),
     ),
     "ollama": Preset(_OLLAMA, "http://127.0.0.1:11434", ("llama3.2", "qwen3", "gpt-oss:20b")),
     # Video task upstreams only (their protocols: providers.video_registry).

@@ -171,6 +171,8 @@ usage_logs = Table(
     Column("cache_write_1h_tokens", Integer, nullable=False, server_default="0"),
     # 1 when the call went to the channel its session was bound to.
     Column("affinity", Integer, nullable=False, server_default="0"),
+    # Images an image call delivered (what a per-image price bills).
+    Column("images", Integer, nullable=False, server_default="0"),
     Index("ix_usage_logs_time", "created_at"),
     Index("ix_usage_logs_user_time", "user_id", "created_at"),
     Index("ix_usage_logs_model_time", "model", "created_at"),

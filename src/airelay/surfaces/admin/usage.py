@@ -80,6 +80,7 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
         "cache_write_tokens": row["cache_write_tokens"],
         "cache_write_1h_tokens": row["cache_write_1h_tokens"],
         "reasoning_tokens": row["reasoning_tokens"],
+        "images": row["images"],
         "cost": units_to_usd(row["cost"]),
         "latency_ms": row["latency_ms"],
         "status": row["status"],

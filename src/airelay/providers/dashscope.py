@@ -1,0 +1,52 @@
+"""DashScope's native API (Alibaba Model Studio: Wan and Qwen image models) for image
+synthesis, an asynchronous task: the submit carries ``X-DashScope-Async: enable`` and
+answers a task id; ``GET {base}/api/v1/tasks/{task_id}`` reads its status (``task_head``).
+
+``base_url`` is the API's origin (``https://dashscope.aliyuncs.com``, or the
+``dashscope-intl`` / ``dashscope-us`` ones of the other regions); a trailing ``/api/v1``
+is tolerated. DashScope's chat models are the ``qwen`` channel type (its OpenAI-compatible
+mode); this type serves images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from airelay.formats.names import Endpoint, Framing, WireFormat
+from airelay.providers.base import Head, Plain, unserved
+
+SYNTHESIS_PATH = "/api/v1/services/aigc/text2image/image-synthesis"
+TASKS_PATH = "/api/v1/tasks/"
+
+
+class DashScope(Plain):
+    formats: Mapping[Endpoint, WireFormat] = {Endpoint.IMAGES: WireFormat.DASHSCOPE_IMAGES}
+    endpoints: frozenset[Endpoint] = frozenset(formats)
+    default_endpoints: frozenset[Endpoint] = endpoints
+    framing = Framing.SSE
+
+    def head(
+        self, base_url: str, key: str, endpoint: Endpoint, model: str, *, stream: bool
+    ) -> Head:
+        if endpoint not in self.formats:
+            raise unserved(self, endpoint)
+        return Head(
+            _origin(base_url) + SYNTHESIS_PATH,
+            {
+                "Authorization": "Bearer " + key,
+                "Content-Type": "application/json",
+                "X-DashScope-Async": "enable",
+            },
+        )
+
+    def task_head(self, base_url: str, key: str, task_id: str) -> Head:
+        return Head(
+            _origin(base_url) + TASKS_PATH + quote(task_id, safe=""),
+            {"Authorization": "Bearer " + key},
+        )
+
+
+def _origin(base_url: str) -> str:
+    root = base_url.rstrip("/")
+    return root.removesuffix("/api/v1")
