@@ -64,7 +64,9 @@ def _images(output: dict[str, Any]) -> list[Generated]:
         if isinstance(result, dict) and isinstance(result.get("url"), str):
             prompt = result.get("actual_prompt")
             images.append(
-                Generated(url=result["url"], revised_prompt=prompt if isinstance(prompt, str) else None)
+                Generated(
+                    url=result["url"], revised_prompt=prompt if isinstance(prompt, str) else None
+                )
             )
     for choice in output.get("choices") or ():
         message = choice.get("message") if isinstance(choice, dict) else None

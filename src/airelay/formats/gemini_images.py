@@ -76,7 +76,9 @@ def read_answer(body: bytes) -> ImageAnswer:
             if isinstance(inline, dict) and isinstance(inline.get("data"), str):
                 mime = inline.get("mimeType")
                 images.append(
-                    Generated(b64=inline["data"], mime=mime if isinstance(mime, str) else "image/png")
+                    Generated(
+                        b64=inline["data"], mime=mime if isinstance(mime, str) else "image/png"
+                    )
                 )
     if not images:
         raise ValueError("the answer holds no image")

@@ -132,7 +132,9 @@ def with_images(answer: ImageAnswer, created: int) -> dict[str, Any]:
         if image.revised_prompt is not None:
             item["revised_prompt"] = image.revised_prompt
         data.append(item)
-    document = dict(answer.document) if answer.document is not None else {"created": created}
+    document: dict[str, Any] = (
+        dict(answer.document) if answer.document is not None else {"created": created}
+    )
     document.setdefault("created", created)
     document["data"] = data
     return document
@@ -140,9 +142,12 @@ def with_images(answer: ImageAnswer, created: int) -> dict[str, Any]:
 
 def mime_extension(mime: str) -> str:
     """The file extension of an image type (``png`` when it is not one of the usual)."""
-    return {"image/jpeg": "jpeg", "image/jpg": "jpeg", "image/webp": "webp", "image/gif": "gif"}.get(
-        mime.split(";")[0].strip().lower(), "png"
-    )
+    return {
+        "image/jpeg": "jpeg",
+        "image/jpg": "jpeg",
+        "image/webp": "webp",
+        "image/gif": "gif",
+    }.get(mime.split(";")[0].strip().lower(), "png")
 
 
 def sniff_mime(data: bytes) -> str | None:

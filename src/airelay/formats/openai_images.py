@@ -106,7 +106,9 @@ def _checked(fields: dict[str, Any], body: bytes, content_type: str, *, edit: bo
         raise ValueError(f"'n' must be an integer from 1 to {MAX_N}")
     size = _one_of(fields, "size", None)
     if size is not None and size != "auto" and not _SIZE.fullmatch(size):
-        raise ValueError(f"unsupported size '{size}': give WIDTHxHEIGHT (such as 1024x1024) or auto")
+        raise ValueError(
+            f"unsupported size '{size}': give WIDTHxHEIGHT (such as 1024x1024) or auto"
+        )
     quality = _one_of(fields, "quality", QUALITIES)
     _one_of(fields, "style", STYLES)
     response_format = _one_of(fields, "response_format", RESPONSE_FORMATS)
@@ -168,13 +170,14 @@ def usage_of(document: dict[str, Any]) -> Usage | None:
     usage = document.get("usage")
     if not isinstance(usage, dict):
         return None
-    prompt, output = usage.get("input_tokens"), usage.get("output_tokens")
-    if not (_is_int(prompt) or _is_int(output)):
+    prompt, output = _count(usage.get("input_tokens")), _count(usage.get("output_tokens"))
+    if prompt is None and output is None:
         return None
-    return Usage(
-        prompt_tokens=prompt if _is_int(prompt) and prompt > 0 else 0,
-        completion_tokens=output if _is_int(output) and output > 0 else 0,
-    )
+    return Usage(prompt_tokens=prompt or 0, completion_tokens=output or 0)
+
+
+def _count(value: Any) -> int | None:
+    return value if _is_int(value) and value >= 0 else None
 
 
 def read_answer(body: bytes) -> ImageAnswer:
@@ -225,7 +228,9 @@ class OpenAIImages:
         if upstream_model == request.model:
             return Built(request.body, request.content_type)
         parts = [
-            Part("model", upstream_model.encode()) if p.name == "model" and p.filename is None else p
+            Part("model", upstream_model.encode())
+            if p.name == "model" and p.filename is None
+            else p
             for p in request.parts
         ]
         body, content_type = multipart(parts)
