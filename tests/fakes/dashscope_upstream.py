@@ -58,6 +58,10 @@ class FakeDashScope(LoopbackFake):
     def base_url(self) -> str:
         return self.origin
 
+    def reset(self) -> None:
+        super().reset()
+        self.tasks.clear()
+
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v1/services/aigc/text2image/image-synthesis", self._submit)
         app.router.add_get("/api/v1/tasks/{task_id}", self._task)
@@ -141,6 +145,7 @@ class FakeDashScope(LoopbackFake):
         return await self.send_json(request, answer, behaviour)
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
+        await self.record(request)
         task = self.tasks.get(request.match_info["task_id"])
         index = int(request.match_info["index"])
         if task is None or index >= len(task.images):
