@@ -15,10 +15,9 @@ import base64
 import hashlib
 import secrets
 import time
-from typing import Any
-
 from email.parser import BytesParser
 from email.policy import HTTP
+from typing import Any
 
 from .images import png, seed
 

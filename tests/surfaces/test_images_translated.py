@@ -162,9 +162,7 @@ def test_gemini_edit_sends_the_images_inline(
     assert (row["endpoint"], row["cost"]) == ("/v1/images/edits", gemini_cost(prompt_tokens, 1))
 
 
-def test_gemini_answer_without_an_image_charges_nothing(
-    gateway: Gateway, flash: Route
-) -> None:
+def test_gemini_answer_without_an_image_charges_nothing(gateway: Gateway, flash: Route) -> None:
     before = books(gateway.settings.database_url, flash.user_id)
     with pytest.raises(openai.InternalServerError) as caught:
         sdk(gateway, flash.key).images.generate(model=flash.model, prompt="please refuse")

@@ -113,6 +113,7 @@ class Operation:
     headers: tuple[tuple[str, Schema], ...] = ()
     errors: str = "OpenAIError"
     success: int = 200
+    media: str = "application/json"  # the request body's
 
 
 def _ref(name: str) -> Schema:
@@ -168,6 +169,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "/videos/{id}"): Operation("Delete a video; a running one is cancelled", USER),
     ("GET", "/videos/{id}/content"): Operation(
         "Download a finished video's bytes", USER, query=(("variant", {"enum": ["video"]}),)
+    ),
+    ("POST", "/images/generations"): Operation(
+        "Create images (OpenAI format), priced per image", USER, _ref("OpenAIImagesRequest")
+    ),
+    ("POST", "/images/edits"): Operation(
+        "Edit images (OpenAI format, multipart)",
+        USER,
+        _ref("OpenAIImageEditsRequest"),
+        media="multipart/form-data",
+    ),
+    ("GET", "/files/images/{id}"): Operation(
+        "An image the gateway kept for a URL answer (no key: the URL is the secret)", PUBLIC
     ),
     ("GET", "/responses/{id}"): Operation(
         "Retrieve a stored response (OpenAI Responses API)",
@@ -351,7 +364,7 @@ def _operation(method: str, path: str, op: Operation, body: Schema | None) -> Sc
     if body is not None:
         spec["requestBody"] = {
             "required": op.caller != ADMIN or method == "POST",
-            "content": {"application/json": {"schema": body}},
+            "content": {op.media: {"schema": body}},
         }
     return spec
 
@@ -403,6 +416,8 @@ def _components() -> Schema:
         OpenAIEmbeddingsRequest=bodies.OPENAI_EMBEDDINGS,
         VideoGenerationRequest=bodies.VIDEO_GENERATION,
         OpenAIVideoRequest=bodies.OPENAI_VIDEO,
+        OpenAIImagesRequest=bodies.OPENAI_IMAGES,
+        OpenAIImageEditsRequest=bodies.OPENAI_IMAGE_EDITS,
         OpenAIResponsesRequest=bodies.OPENAI_RESPONSES,
         OpenAIResponsesCompactRequest=bodies.OPENAI_RESPONSES_COMPACT,
         AnthropicMessagesRequest=bodies.ANTHROPIC_MESSAGES,
