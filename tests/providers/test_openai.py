@@ -45,13 +45,15 @@ def test_other_endpoints_and_formats() -> None:
     assert set(DECLARABLE) == OPENAI.endpoints == set(Endpoint) - {Endpoint.COMPACT}
     urls = {
         endpoint: OPENAI.head("https://api.openai.com/v1", "k", endpoint, "m", stream=False).url
-        for endpoint in (Endpoint.RESPONSES, Endpoint.COMPACT, Endpoint.EMBEDDINGS)
+        for endpoint in (Endpoint.RESPONSES, Endpoint.COMPACT, Endpoint.EMBEDDINGS, Endpoint.IMAGES)
     }
     assert urls == {
         Endpoint.RESPONSES: "https://api.openai.com/v1/responses",
         Endpoint.COMPACT: "https://api.openai.com/v1/responses/compact",
         Endpoint.EMBEDDINGS: "https://api.openai.com/v1/embeddings",
+        Endpoint.IMAGES: "https://api.openai.com/v1/images/generations",
     }
+    assert OPENAI.formats[Endpoint.IMAGES] is WireFormat.OPENAI_IMAGES
 
 
 def test_a_plain_provider_sends_the_body_as_it_is() -> None:
