@@ -12,6 +12,7 @@ URL is the secret, as an upstream's signed image URL is) until it expires.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -81,7 +82,7 @@ async def _relay(
     request: web.Request,
     body: bytes,
     path: str,
-    checked: object,
+    checked: Callable[[], ImageRequest],
 ) -> web.StreamResponse:
     state = request.app[STATE]
     snapshot = state.cache.current
@@ -89,7 +90,7 @@ async def _relay(
         snapshot, extract_key(request.headers, request.query), remote=request.remote
     )
     try:
-        image_request: ImageRequest = checked()  # type: ignore[operator]
+        image_request = checked()
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from exc
     authorize(record, permission=PERMISSION, model=image_request.model, remote=request.remote)
