@@ -368,3 +368,12 @@ def test_insufficient_balance_is_402(gateway: Gateway, admin: Admin, images: Ima
         model=images.model, prompt="x", size="1024x1024", response_format="b64_json"
     )
     assert reply.data is not None and len(reply.data) == 1
+
+
+def test_the_model_list_shows_the_images_endpoint(
+    gateway: Gateway, admin: Admin, images: Images
+) -> None:
+    listed = {m.id: m for m in sdk(gateway, images.key).models.list()}
+    assert listed[images.model].model_extra == {"endpoints": ["images"]}
+    chat_only = admin.create_token(images.user_id, permissions=["chat"])["key"]
+    assert images.model not in {m.id for m in sdk(gateway, chat_only).models.list()}
