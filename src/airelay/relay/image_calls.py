@@ -45,13 +45,13 @@ from airelay.formats.usage import Usage
 from airelay.pricing import image_price
 from airelay.providers.base import TaskPolling
 from airelay.providers.presets import preset
+from airelay.relay.answers import Whole, upstream_error_message
 from airelay.relay.call import Call
 from airelay.relay.collaborators import Relay
 from airelay.relay.endpoints import channel_endpoint, channel_format
 from airelay.relay.failover import Attempt, Completed, Unusable, call_with_failover
 from airelay.relay.images import fetch_image
 from airelay.relay.metering import Meter, open_meter
-from airelay.relay.pipeline import Whole, upstream_error_message
 from airelay.relay.routing import channels_for
 from airelay.relay.scrub import scrub
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
