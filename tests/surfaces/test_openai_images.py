@@ -377,3 +377,13 @@ def test_the_model_list_shows_the_images_endpoint(
     assert listed[images.model].model_extra == {"endpoints": ["images"]}
     chat_only = admin.create_token(images.user_id, permissions=["chat"])["key"]
     assert images.model not in {m.id for m in sdk(gateway, chat_only).models.list()}
+
+
+@pytest.mark.parametrize("key", ["1024X1024", "big", "1024x1024/ultra", "default/hd", ""])
+def test_a_per_image_key_no_call_can_match_is_refused(admin: Admin, key: str) -> None:
+    response = admin.http.post(
+        "/v1/admin/models",
+        json={"id": unique_model("img-bad"), "pricing": {"per_image": {key: 0.04}}},
+    )
+    assert response.status_code == 400, response.text
+    assert "per_image" in response.json()["error"]["message"]
