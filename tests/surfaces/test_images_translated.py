@@ -226,3 +226,20 @@ def test_dashscope_edits_are_refused(gateway: Gateway, wan: Route) -> None:
             model=wan.model, image=("a.png", png("a"), "image/png"), prompt="x"
         )
     assert "does not edit images" in caught.value.message
+
+
+def test_a_client_that_leaves_is_billed_what_the_task_made(
+    gateway: Gateway, wan: Route, dashscope: FakeDashScope
+) -> None:
+    """The upstream makes (and bills) the images whether the client waits or not: the call
+    runs to its end and is settled once."""
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            gateway.url + "/v1/images/generations",
+            json={"model": wan.model, "prompt": "a lighthouse", "n": 2},
+            headers={"Authorization": f"Bearer {wan.key}"},
+            timeout=httpx.Timeout(10, read=0.3),
+        )
+    (row,) = usage_rows(gateway.settings.database_url, wan.user_id)
+    assert (row["images"], row["cost"]) == (2, 2 * usd_to_units("0.02"))
+    assert len([r for r in dashscope.requests if r.method == "POST"]) == 1
