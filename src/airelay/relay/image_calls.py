@@ -97,7 +97,8 @@ def servable(
         if wire is not None and (wire.edits or not request.edit):
             usable.append(channel)
     if not usable:
-        raise GatewayError(400, f"The model '{call.model}' does not edit images.")
+        what = "edit images" if request.edit else "make images"
+        raise GatewayError(400, f"The model '{call.model}' does not {what}.")
     return usable
 
 
