@@ -15,6 +15,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import openai
@@ -23,6 +24,7 @@ from fakes.dashscope_upstream import FakeDashScope
 from fakes.gemini_images import IMAGE_TOKENS, TOKENS_PER_INPUT_IMAGE, FakeGeminiImages
 from fakes.images import png, seed
 from support.admin import Admin, unique_model
+from support.databases import sqlite_url
 from support.gateway import Gateway
 from support.ledger import books, usage_rows
 
@@ -243,3 +245,30 @@ def test_a_client_that_leaves_is_billed_what_the_task_made(
     (row,) = usage_rows(gateway.settings.database_url, wan.user_id)
     assert (row["images"], row["cost"]) == (2, 2 * usd_to_units("0.02"))
     assert len([r for r in dashscope.requests if r.method == "POST"]) == 1
+
+
+def test_a_task_that_does_not_end_in_time_is_504_and_charges_nothing(tmp_path: Path) -> None:
+    with (
+        FakeDashScope(polls=10_000) as slow,
+        Gateway(sqlite_url(tmp_path), tmp_path / "data", image_task_timeout=1.0) as gateway,
+    ):
+        admin = Admin(gateway.url, gateway.admin_key)
+        wan = route(
+            admin,
+            {"per_image": "0.02"},
+            type="dashscope",
+            base_url=slow.base_url,
+            api_keys=["sk-dashscope-test"],
+            upstream_model="wan2.2-t2i-flash",
+        )
+        before = books(gateway.settings.database_url, wan.user_id)
+        started = time.monotonic()
+        with pytest.raises(openai.APIStatusError) as caught:
+            sdk(gateway, wan.key).images.generate(model=wan.model, prompt="slow", n=2)
+        assert caught.value.status_code == 504
+        assert time.monotonic() - started < 5
+        assert len(slow.requests) >= 3  # submitted, then polled until the deadline
+        time.sleep(0.3)
+        after = books(gateway.settings.database_url, wan.user_id)
+        assert after.usage_rows == 0 and after.spendable == before.spendable
+        admin.close()
