@@ -12,6 +12,7 @@ URL is the secret, as an upstream's signed image URL is) until it expires.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from aiohttp import web
@@ -128,5 +129,9 @@ async def stored_image(request: web.Request) -> web.StreamResponse:
     return web.Response(
         body=data,
         content_type=content_type_of(image_id),
-        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        headers={
+            # Cached no longer than the URL answers.
+            "Cache-Control": f"private, max-age={max(0, expires - int(time.time()))}",
+            "X-Content-Type-Options": "nosniff",
+        },
     )
