@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -51,6 +52,7 @@ from airelay.relay.collaborators import Relay
 from airelay.relay.endpoints import channel_endpoint, channel_format
 from airelay.relay.failover import Attempt, Completed, Unusable, call_with_failover
 from airelay.relay.images import fetch_image
+from airelay.relay.limits import NO_LEASE
 from airelay.relay.metering import Meter, open_meter
 from airelay.relay.routing import channels_for
 from airelay.relay.scrub import scrub
@@ -111,21 +113,30 @@ async def run_image_call(
     keeper: Keeper,
 ) -> Whole:
     """One image call of an authenticated, authorized caller, answered whole."""
-    relay.limits.check(record, call.model)
-    relay.admission.enter()
+    lease = await relay.limits.acquire(snapshot, record, call.model, len(call.body))
+    call.limit_headers = lease.headers
+    try:
+        relay.admission.enter()
+    except BaseException:
+        lease.release()
+        raise
     try:
         channels = servable(channels_for(snapshot, call.model, call.endpoint), call, request)
         meter, per_image = await _reserve(relay, snapshot, record, call, request)
     except BaseException:
         relay.admission.leave()
+        lease.release()
         raise
+    meter.lease = lease  # ended when the meter closes, however the call ends
     # A client that goes away does not cancel the call: the upstream makes (and bills) the
     # images anyway, so the call runs on and is settled on what it made.
     task = asyncio.ensure_future(
         _run(relay, channels, call, request, keeper, meter, per_image=per_image)
     )
     task.add_done_callback(_consumed)
-    return await asyncio.shield(task)
+    whole = await asyncio.shield(task)
+    # The key's rate-limit state, as every relayed answer carries it.
+    return dataclasses.replace(whole, headers=call.limit_headers) if call.limit_headers else whole
 
 
 def _consumed(task: asyncio.Future[Whole]) -> None:
@@ -184,6 +195,7 @@ async def _run(
             lambda channel: _attempt(relay, call, request, channel, used),
             lambda result: _accept(call, result, used),
             stream=False,
+            admit=lambda channel: _admit(relay, call, meter, channel),
         )
         if isinstance(submitted, Whole):  # an error the client should see
             meter.release()
@@ -203,6 +215,18 @@ async def _run(
     meter.settle(usage, channel_id=submitted.channel.id)
     body = orjson.dumps(with_images(answer, int(time.time())))
     return Whole(200, body, "application/json")
+
+
+async def _admit(relay: Relay, call: Call, meter: Meter, channel: ChannelRecord) -> bool:
+    """Whether ``channel`` is under its own rate limits: a lease the meter ends (the
+    previous attempt's ends now)."""
+    meter.channel_lease.release()
+    meter.channel_lease = NO_LEASE
+    lease = await relay.limits.admit_channel(channel, len(call.body))
+    if lease is None:
+        return False
+    meter.channel_lease = lease
+    return True
 
 
 def _attempt(
