@@ -31,10 +31,10 @@ def test_task_head_quotes_the_id() -> None:
     assert dict(head.headers) == {"Authorization": "Bearer sk-d"}
 
 
-def test_serves_images_only_and_is_a_preset() -> None:
+def test_serves_images_and_video_tasks_and_is_a_preset() -> None:
     assert DASHSCOPE.formats == {Endpoint.IMAGES: WireFormat.DASHSCOPE_IMAGES}
-    assert DASHSCOPE.default_endpoints == {Endpoint.IMAGES}
+    assert DASHSCOPE.default_endpoints == {Endpoint.IMAGES, Endpoint.VIDEO}  # video: tasks
     with pytest.raises(ValueError):
         DASHSCOPE.head(ROOT, "k", Endpoint.CHAT, "m", stream=False)
     assert preset("dashscope").provider.formats == DASHSCOPE.formats
-    assert preset("dashscope").base_url == ROOT
+    assert preset("dashscope").base_url == ROOT + "/api/v1"

@@ -2,10 +2,10 @@
 synthesis, an asynchronous task: the submit carries ``X-DashScope-Async: enable`` and
 answers a task id; ``GET {base}/api/v1/tasks/{task_id}`` reads its status (``task_head``).
 
-``base_url`` is the API's origin (``https://dashscope.aliyuncs.com``, or the
-``dashscope-intl`` / ``dashscope-us`` ones of the other regions); a trailing ``/api/v1``
-is tolerated. DashScope's chat models are the ``qwen`` channel type (its OpenAI-compatible
-mode); this type serves images.
+``base_url`` is ``https://dashscope.aliyuncs.com/api/v1`` (or the ``dashscope-intl`` /
+``dashscope-us`` ones of the other regions); the bare origin is taken too. DashScope's chat
+models are the ``qwen`` channel type (its OpenAI-compatible mode); this type serves images
+and, as video tasks, video.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ TASKS_PATH = "/api/v1/tasks/"
 
 class DashScope(Plain):
     formats: Mapping[Endpoint, WireFormat] = {Endpoint.IMAGES: WireFormat.DASHSCOPE_IMAGES}
-    endpoints: frozenset[Endpoint] = frozenset(formats)
+    # Video synthesis is a video task (``providers.video_dashscope``), not a relayed call.
+    endpoints: frozenset[Endpoint] = frozenset({Endpoint.IMAGES, Endpoint.VIDEO})
     default_endpoints: frozenset[Endpoint] = endpoints
     framing = Framing.SSE
 

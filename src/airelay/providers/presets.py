@@ -86,12 +86,6 @@ PRESETS: dict[str, Preset] = {
             "anthropic.claude-opus-4-1-20250805-v1:0",
         ),
     ),
-    # DashScope's native API: Wan / Qwen image synthesis, asynchronous tasks.
-    "dashscope": Preset(
-        _DASHSCOPE,
-        "https://dashscope.aliyuncs.com",
-        ("wan2.2-t2i-flash", "wan2.2-t2i-plus", "qwen-image"),
-    ),
     "ollama": Preset(_OLLAMA, "http://127.0.0.1:11434", ("llama3.2", "qwen3", "gpt-oss:20b")),
     # Video task upstreams only (their protocols: providers.video_registry).
     "kling": Preset(
@@ -99,8 +93,12 @@ PRESETS: dict[str, Preset] = {
         "https://api-singapore.klingai.com",
         ("kling-v2-1", "kling-v1-6"),
     ),
+    # DashScope's native API: Wan / Qwen image synthesis (relayed, its task polled per
+    # call) and Wan video synthesis (video tasks: providers.video_dashscope).
     "dashscope": Preset(
-        TasksOnly(), "https://dashscope.aliyuncs.com/api/v1", ("wan2.2-t2v-plus", "wan2.2-i2v-plus")
+        _DASHSCOPE,
+        "https://dashscope.aliyuncs.com/api/v1",
+        ("wan2.2-t2i-flash", "wan2.2-t2i-plus", "wan2.2-t2v-plus", "wan2.2-i2v-plus"),
     ),
 }
 
