@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint lock bench clean nginx
+.PHONY: run test lint lock bench clean nginx console browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(VENV)/.dev: requirements/dev.lock pyproject.toml $(VENV)/.build
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(VENV)/.main $@
 
-run: $(VENV)/.main
+run: $(VENV)/.main console
 	$(BIN)/airelay migrate
 	$(BIN)/airelay serve
 
@@ -62,10 +62,34 @@ $(SDK_NODE)/node_modules/.installed: $(SDK_NODE)/package-lock.json
 	  touch node_modules/.installed; \
 	else echo "make test: npm is missing, the Vercel AI SDK tests will not run" >&2; fi
 
+# The web console (web/: Preact, bundled by esbuild) from npm at the lock file's versions
+# and hashes, built into the package (src/airelay/console_dist, not committed) that the
+# gateway serves at /console. No install script runs: esbuild's binary comes in its
+# platform package. Without npm the console is not built and its browser tests skip
+# (except under CI=true, where they fail).
+CONSOLE_DIST := src/airelay/console_dist/index.html
+console: $(CONSOLE_DIST)
+$(CONSOLE_DIST): web/package-lock.json web/build.mjs $(shell find web/src -type f 2>/dev/null)
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && node build.mjs; \
+	else echo "make: npm is missing, the web console is not built" >&2; fi
+
+# What the browser tests drive: Debian's chromium, and a CJK font for the Chinese pages.
+# Installed with apt-get when missing and running as root; otherwise the tests skip
+# (except under CI=true, where they fail).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing chromium and fonts-wqy-microhei with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null 2>&1 || \
+	    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei; }; \
+	  else echo "make: chromium is not installed; the browser tests will skip" >&2; fi; \
+	fi
+
 # The suite runs in parallel workers, one test file per worker at a time (module-scoped
 # gateways and databases stay in one process); PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 4
-test: $(VENV)/.dev $(AGENT_CLIS)/node_modules/.installed $(SDK_NODE)/node_modules/.installed nginx
+test: $(VENV)/.dev $(AGENT_CLIS)/node_modules/.installed $(SDK_NODE)/node_modules/.installed nginx console browser
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile

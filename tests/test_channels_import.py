@@ -128,6 +128,7 @@ id = "{model}"
 owned_by = "deepseek"
 pricing = {{ input = 0.28, output = 0.42, cached_input = 0.028 }}
 max_output_tokens = 8192
+reasoning = false
 """,
     )
     before = config_version(gateway)
@@ -156,6 +157,7 @@ max_output_tokens = 8192
     assert priced["owned_by"] == "deepseek"
     assert priced["pricing"] == {"input": 0.28, "output": 0.42, "cached_input": 0.028}
     assert priced["max_output_tokens"] == 8192
+    assert priced["reasoning"] is False
 
     # Idempotent: the same file again changes nothing, not even the config version.
     assert lines(run_import(gateway, path, DEEPSEEK_KEY=key)) == [

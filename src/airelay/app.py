@@ -12,21 +12,26 @@ from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Timeouts
 from airelay.config import Settings
+from airelay.observe import access
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import open_affinity
 from airelay.relay.collaborators import Relay
+from airelay.relay.health import channel_health
 from airelay.relay.images import fetch_transport
 from airelay.relay.limits import open_limits
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
 from airelay.security.crypto import SecretBox, load_or_create_secret
+from airelay.security.seal import SignatureSealer
 from airelay.security.sealing import Sealer
 from airelay.state import STATE, AppState
 from airelay.store.config_bus import ConfigBus
 from airelay.store.db import create_engine
 from airelay.store.image_files import open_image_files
 from airelay.store.response_writer import ResponseWriter
+from airelay.store.schema import check_schema
 from airelay.store.snapshot import ConfigCache
+from airelay.surfaces.console.session import CONSOLE, ConsoleState
 from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies
 from airelay.videos.lifecycle import open_videos
@@ -35,6 +40,7 @@ from airelay.videos.lifecycle import open_videos
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
     add_routes(app.router)
+    app[CONSOLE] = ConsoleState()
     app.cleanup_ctx.append(_lifespan(settings))
     return app
 
@@ -45,6 +51,11 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
+        try:
+            await check_schema(engine)  # serve only the schema this code was written for
+        except BaseException:
+            await engine.dispose()
+            raise
         secret = load_or_create_secret(settings.secret_key, settings.data_dir)
         box = SecretBox(secret)
         bus = ConfigBus(settings.redis_url) if settings.redis_url else None
@@ -79,6 +90,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
         limits = open_limits(settings.redis_url, settings.limits_redis_failure)
         videos, stop_videos = await open_videos(settings, engine, wallets, upstream, cache)
+        health = channel_health(settings)
+        access.configure(settings.access_log)
         app[STATE] = AppState(
             settings=settings,
             engine=engine,
@@ -90,7 +103,15 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             images=images,
             admission=admission,
             relay=Relay(
-                settings, wallets, upstream, images, admission, limits=limits, affinity=affinity
+                settings,
+                wallets,
+                upstream,
+                images,
+                admission,
+                limits=limits,
+                affinity=affinity,
+                sealer=SignatureSealer(secret),
+                health=health,
             ),
             responses=stored_responses,
             sealer=Sealer(secret),

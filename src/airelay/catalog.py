@@ -101,12 +101,15 @@ class ModelCreate(msgspec.Struct, forbid_unknown_fields=True):
     owned_by: Label = "airelay"
     pricing: dict[str, Any] = msgspec.field(default_factory=dict)
     max_output_tokens: Int32 | None = None
+    # False: the model does not reason (a translated call asks it for no thinking).
+    reasoning: bool = True
 
 
 class ModelPatch(msgspec.Struct, forbid_unknown_fields=True):
     owned_by: Label | msgspec.UnsetType = UNSET
     pricing: dict[str, Any] | msgspec.UnsetType = UNSET
     max_output_tokens: Int32 | msgspec.UnsetType | None = UNSET
+    reasoning: bool | msgspec.UnsetType = UNSET
 
 
 def one_of(value: str, allowed: tuple[str, ...], field: str) -> None:
@@ -322,4 +325,5 @@ def new_model(body: ModelCreate) -> dict[str, Any]:
         "owned_by": body.owned_by,
         "pricing": pricing,
         "max_output_tokens": body.max_output_tokens,
+        "reasoning": body.reasoning,
     }

@@ -20,10 +20,18 @@ if TYPE_CHECKING:
 # process supervisor: database, encryption and the app load in the processes that use them.
 
 
+class _Refused(Exception):
+    """A migration refused (the database is newer than this code): the message says why."""
+
+
 def _migrate(settings: Settings) -> None:
     from airelay.store.migrate import upgrade  # Alembic is needed by this command only
+    from airelay.store.schema import SchemaMismatch
 
-    upgrade(settings.database_url)
+    try:
+        upgrade(settings.database_url)
+    except SchemaMismatch as exc:
+        raise _Refused(str(exc)) from None
 
 
 def _prepare_apart() -> None:
@@ -211,7 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"airelay: {exc}", file=sys.stderr)
         return 2
-    result: int = args.func(settings, args)
+    try:
+        result: int = args.func(settings, args)
+    except _Refused as exc:
+        print(f"airelay: {exc}", file=sys.stderr)
+        return 1
     return result
 
 

@@ -67,6 +67,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upstream_trust_env: bool = False
     # Largest request body accepted, in bytes (413 above it).
     max_body_bytes: _Bytes = 32 * 1024 * 1024
+    # Largest upload a transcription or translation takes, in bytes (413 above it; OpenAI's
+    # own limit). max_body_bytes still caps every body.
+    max_audio_upload_bytes: _Bytes = 25 * 1024 * 1024
     # How often an instance checks the database for configuration written by another one.
     config_poll_seconds: _Seconds = 1.0
     # The least time between two writes of charges and usage rows (rows are written as soon
@@ -117,12 +120,44 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     video_poll_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
     video_lease_seconds: Annotated[int, msgspec.Meta(ge=2, le=3600)] = 60
     video_max_wait_seconds: Annotated[int, msgspec.Meta(ge=1, le=7 * 86400)] = 3600
-    # Images: the origin clients reach the gateway at (the base of the image URLs it hands
-    # out; unset: the origin each request came to), where an image the upstream gave as
-    # bytes is kept when the client asked for a URL (a local directory, <data_dir>/images
-    # unless set, or an S3-compatible bucket when one is named), how long such a URL
-    # answers, and how long an upstream's image task is polled before the call fails.
-    public_url: Annotated[str, msgspec.Meta(pattern="^https?://[^/?#]+")] | None = None
+    # Channel health (relay.health): a channel or upstream key whose attempts fail this many
+    # times in a row is skipped for circuit_cooldown_seconds, then one live call probes it;
+    # 0 turns the breakers off (and with them the disabling of refused keys).
+    circuit_failure_threshold: Annotated[int, msgspec.Meta(ge=0)] = 5
+    # ... or when at least this share of its last circuit_window attempts failed (0: off).
+    circuit_failure_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    circuit_window: Annotated[int, msgspec.Meta(ge=2, le=10000)] = 20
+    circuit_cooldown_seconds: _Seconds = 30.0
+    # Seconds an upstream key answered 401 or 403 stays disabled before a call probes it.
+    upstream_key_disable_seconds: _Seconds = 300.0
+    # Among channels of one priority, the fastest first (an EWMA of the time to the
+    # upstream's response head) instead of the weighted shuffle.
+    latency_routing: bool = False
+    # One JSON line per request on the ``airelay.access`` logger (no prompt, no secret).
+    access_log: bool = False
+    # The console's address as its users reach it (``https://relay.example.com``): the links
+    # of password-reset mails and the OpenID Connect redirect are built from it (never from
+    # a request's Host header), and an https one marks session cookies Secure. It is also
+    # the base of the image URLs the gateway hands out.
+    public_url: Annotated[str, msgspec.Meta(pattern="^https?://[^/?#]+$")] | None = None
+    # Password-reset mails (the console offers reset when smtp_host and public_url are set).
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 587
+    smtp_username: str | None = None
+    smtp_password: _Secret = None
+    smtp_from: str = "airelay@localhost"
+    smtp_starttls: bool = True
+    # Console sign-in through an OpenID Connect provider (authorization code with PKCE);
+    # on when the issuer and client id are set (and public_url, for the redirect).
+    oidc_issuer: Annotated[str, msgspec.Meta(pattern="^https?://")] | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: _Secret = None
+    oidc_name: str = "OpenID Connect"
+    # Images: where an image the upstream gave as bytes is kept when the client asked for
+    # a URL (a local directory, <data_dir>/images unless set, or an S3-compatible bucket
+    # when one is named; the URLs are built on public_url, else the origin each request
+    # came to), how long such a URL answers, and how long an upstream's image task is
+    # polled before the call fails.
     image_dir: Path | None = None
     image_url_ttl: Annotated[int, msgspec.Meta(ge=60, le=30 * 86400)] = 3600
     image_s3_bucket: Annotated[str, msgspec.Meta(min_length=3, max_length=63)] | None = None

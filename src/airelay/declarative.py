@@ -353,6 +353,7 @@ async def apply(conn: AsyncConnection, changes: list[Change], box: SecretBox) ->
                 values["owned_by"],
                 values["pricing"],
                 values["max_output_tokens"],
+                values.get("reasoning", True),
             )
         elif change.action == "updated":
             await crud.update(conn, table, str(change.row_id), {**values, "updated_at": ts})

@@ -12,6 +12,12 @@ multiple of 1,000,000. The 5-minute one is an integer (an input price is a multi
 multiple of $0.0004 per 1M: a $0.075 input price makes writes cost 937.5 units a token.
 ``token_cost`` therefore sums every part per 1M tokens exactly and rounds once, up to a
 unit, after the group multiplier: the call's one rounding, less than one unit.
+
+Audio is priced by what it is: text read aloud per 1M ``characters``
+(``per_million_characters``, a per-1M price like the token ones), audio heard per minute
+(``per_audio_minute``, billed by the whole second: ``audio_seconds``). A second is a sixtieth
+of the minute price, so the parts are summed per 60M (sixty times per 1M), still exact, and
+rounded once.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from typing import Any
 from airelay.formats.usage import Usage
 
 PER_MILLION = 1_000_000
+SECONDS_PER_MINUTE = 60
+# The sum's denominator: a token or a character is priced per 1M, an audio second per 60.
+_SCALE = SECONDS_PER_MINUTE * PER_MILLION
 DEFAULT_MAX_OUTPUT_TOKENS = 8192
 
 
@@ -121,13 +130,31 @@ def token_cost(
         + (written - hour) * price.write_5m
         + hour * price.write_1h
         + usage.completion_tokens * price.output
+        + usage.characters * price.per_million_characters
         + price.per_request * PER_MILLION
         + usage.images * image_price * PER_MILLION
     )
+    scaled = per_million * SECONDS_PER_MINUTE + _audio(usage, price)
     if multiplier is None or multiplier == 1:
-        return -(-per_million // PER_MILLION)
-    # One rounding: ceil(per_million x n / (1M x d)), in integers.
-    return -(-per_million * multiplier.numerator // (PER_MILLION * multiplier.denominator))
+        return -(-scaled // _SCALE)
+    # One rounding: ceil(scaled x n / (60M x d)), in integers.
+    return -(-scaled * multiplier.numerator // (_SCALE * multiplier.denominator))
+
+
+def _audio(usage: Usage, price: Price) -> int:
+    """The audio seconds' cost, per 60M: seconds x the price of a minute x 1M."""
+    return usage.audio_seconds * price.per_audio_minute * PER_MILLION
+
+
+def known_cost(usage: Usage | None, price: Price) -> int:
+    """The cost of what a call bills that is known from its request (the characters of a
+    speech, the seconds of an uploaded file), rounded up: a reservation's part."""
+    if usage is None:
+        return 0
+    scaled = usage.characters * price.per_million_characters * SECONDS_PER_MINUTE + _audio(
+        usage, price
+    )
+    return -(-scaled // _SCALE)
 
 
 def worst_case(

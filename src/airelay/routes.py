@@ -10,19 +10,33 @@ from aiohttp import web
 from airelay.surfaces import (
     account,
     anthropic,
+    audio,
     billing,
     gemini,
     model_lists,
     openai_chat,
     openai_embeddings,
     openai_images,
+    ops,
     probe,
+    redeem,
+    rerank,
     responses_api,
     responses_compact,
     responses_store,
     videos,
 )
-from airelay.surfaces.admin import channels, models, settings, tokens, topup, usage, users
+from airelay.surfaces.admin import (
+    channels,
+    models,
+    redemptions,
+    settings,
+    tokens,
+    topup,
+    usage,
+    users,
+)
+from airelay.surfaces.console.routes import CONSOLE_ROUTES
 from airelay.surfaces.endpoint import endpoint, unmatched
 from airelay.surfaces.openapi import openapi_json
 
@@ -36,6 +50,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/images/generations", openai_images.generations),
     ("POST", "/images/edits", openai_images.edits),
     ("GET", "/files/images/{id}", openai_images.stored_image),
+    ("POST", "/rerank", rerank.rerank_documents),
+    ("POST", "/audio/speech", audio.speech),
+    ("POST", "/audio/transcriptions", audio.transcriptions),
+    ("POST", "/audio/translations", audio.translations),
     ("GET", "/responses/{id}", responses_store.get_response),
     ("DELETE", "/responses/{id}", responses_store.delete_response),
     ("GET", "/responses/{id}/input_items", responses_store.list_input_items),
@@ -83,6 +101,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/dashboard/billing/subscription", account.dashboard_subscription),
     ("GET", "/dashboard/billing/usage", account.dashboard_usage),
     ("POST", "/admin/topup", topup.topup),
+    ("GET", "/admin/redemptions", redemptions.list_redemptions),
+    ("POST", "/admin/redemptions", redemptions.create_batch),
+    ("DELETE", "/admin/redemptions/{id}", redemptions.disable_redemption),
+    ("POST", "/redeem", redeem.redeem),
     ("GET", "/admin/usage", usage.list_usage),
     ("GET", "/admin/usage/summary", usage.usage_summary),
 ]
@@ -100,6 +122,9 @@ GEMINI_ROUTES: list[tuple[str, str, Handler]] = [
 PUBLIC_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/openapi.json", openapi_json),
     ("HEAD", "/", probe.head_root),
+    ("GET", "/health", ops.health),
+    ("GET", "/ready", ops.ready),
+    ("GET", "/metrics", ops.metrics_text),
 ]
 
 
@@ -107,7 +132,7 @@ def documented_routes() -> list[tuple[str, str, Handler]]:
     """Every route once, as ``GET /openapi.json`` describes it (``ROUTES`` with ``/v1``)."""
     table = list(GEMINI_ROUTES)
     table.extend((method, "/v1" + path, handler) for method, path, handler in ROUTES)
-    return table + PUBLIC_ROUTES
+    return table + PUBLIC_ROUTES + CONSOLE_ROUTES
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

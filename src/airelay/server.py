@@ -6,8 +6,11 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import sys
+import tempfile
 from typing import TYPE_CHECKING
 
 import uvloop
@@ -19,6 +22,10 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 log = logging.getLogger(__name__)
+
+# prometheus-client's variable; the same name as ``airelay.observe.metrics.MULTIPROC_ENV``
+# (not imported: the parent of several workers loads no more than it needs).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[web.AppRunner, int]:
@@ -72,21 +79,54 @@ async def serve_forever(settings: Settings, *, reuse_port: bool = False) -> None
     try:
         await stop.wait()
     finally:
+        _drain(runner)
         await runner.cleanup()
+
+
+def _drain(runner: web.AppRunner) -> None:
+    """Shutting down: ``GET /ready`` answers 503 while calls in flight finish."""
+    from airelay.state import STATE
+
+    if runner.app is not None and STATE in runner.app:
+        runner.app[STATE].draining = True
 
 
 def _worker(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvloop.run(serve_forever(settings, reuse_port=True))
+    _serve(settings, reuse_port=True)
+
+
+def _serve(settings: Settings, *, reuse_port: bool = False) -> None:
+    """Serve in this process; a start-up refusal (the schema is not this code's) ends it
+    with its message and exit status 1, not a traceback."""
+    try:
+        uvloop.run(serve_forever(settings, reuse_port=reuse_port))
+    except Exception as exc:
+        from airelay.store.schema import SchemaMismatch
+
+        if not isinstance(exc, SchemaMismatch):
+            raise
+        print(f"airelay: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def run(settings: Settings) -> None:
     """Serve with ``settings.workers`` processes (1: in this process)."""
     if settings.workers <= 1:
-        uvloop.run(serve_forever(settings))
+        _serve(settings)
         return
+    # The workers' metrics live in files in one directory, which GET /metrics of any
+    # worker sums (prometheus-client's multiprocess mode): a fresh one per start, unless
+    # the operator named one (then it is emptied: values of an earlier run would add up).
+    metrics_dir = os.environ.get(MULTIPROC_ENV)
+    owned = not metrics_dir
+    if metrics_dir:
+        _empty(metrics_dir)
+    else:
+        metrics_dir = tempfile.mkdtemp(prefix="airelay-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=_worker, args=(settings,), name=f"airelay-worker-{i}")
@@ -104,4 +144,13 @@ def run(settings: Settings) -> None:
     signal.signal(signal.SIGINT, forward)
     for process in workers:
         process.join()
+    if owned:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     sys.exit(max((p.exitcode or 0) for p in workers))
+
+
+def _empty(directory: str) -> None:
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))

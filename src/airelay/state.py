@@ -46,6 +46,8 @@ class AppState:
     videos: VideoService
     # Images kept for URL answers (a local directory or a bucket), served by the gateway.
     image_files: ImageFiles
+    # Set once shutdown begins: GET /ready answers 503 from then on.
+    draining: bool = False
 
 
 STATE = web.AppKey("airelay_state", AppState)

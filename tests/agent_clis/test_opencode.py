@@ -15,12 +15,21 @@ PROVIDERS = {"anthropic": None, "openai": "@ai-sdk/openai-compatible"}
 
 
 def opencode(
-    setup: Setup, provider: str, model: str, home: Path, project: Path, prompt: str
+    setup: Setup,
+    provider: str,
+    model: str,
+    home: Path,
+    project: Path,
+    prompt: str,
+    options: dict[str, object] | None = None,
 ) -> str:
     name = "anthropic" if provider == "anthropic" else "airelay"
+    entry: dict[str, object] = {"name": model}
+    if options:
+        entry["options"] = options  # the model's provider options (reasoningEffort...)
     config: dict[str, object] = {
         "options": {"baseURL": setup.gateway.url + "/v1", "apiKey": setup.key},
-        "models": {model: {"name": model}},
+        "models": {model: entry},
     }
     if PROVIDERS[provider]:
         config |= {"npm": PROVIDERS[provider], "name": name}
@@ -55,3 +64,31 @@ def test_a_tool_using_turn(
         "/v1/admin/usage", params={"user_id": setup.user_id, "model": model}
     ).json()
     assert rows["total"] >= 2 and all(r["cost"] > 0 for r in rows["usage"])
+
+
+def test_thinking_is_still_asked_for_after_a_tool_call(
+    setup: Setup, workdir: tuple[Path, Path, str]
+) -> None:
+    """opencode's OpenAI-compatible provider sends the reasoning back as text only (no
+    signature): the turn after its tool call, translated for Anthropic, still asks for
+    thinking (Anthropic's rule for a tool loop without signed thinking is met by the
+    gateway, not by switching thinking off)."""
+    home, project, secret = workdir
+    model = setup.models["anthropic"]
+    start = len(setup.upstream.seen)
+    output = opencode(
+        setup,
+        "openai",
+        model,
+        home,
+        project,
+        f"READ_FILE {project / 'secret.txt'}",
+        options={"reasoningEffort": "high"},
+    )
+    assert secret in output
+    calls = [s.body for s in setup.upstream.seen[start:] if s.body.get("model") == model]
+    assert len(calls) >= 2
+    after_tool = [c for c in calls if "tool_result" in json.dumps(c["messages"][-1])]
+    told = [c for c in calls if "[called the tool" in json.dumps(c["messages"])]
+    assert after_tool or told
+    assert all(c.get("thinking") == {"type": "enabled", "budget_tokens": 16384} for c in calls)

@@ -7,7 +7,8 @@ does not answer by word counts as the other fakes do; it plays one scripted turn
 * a user turn that asks ``READ_FILE <path>`` while tools are offered gets one call of the
   CLI's file-reading tool (``Read``, ``read_file``, ``read``, ``exec_command`` with ``cat``), its
   arguments built from that tool's own schema;
-* a turn that carries that tool's result gets the text ``FILE SAYS: <result>``;
+* a turn that carries that tool's result (a ``tool_result`` block, or an Anthropic text block
+  ``[the tool <name> gave a result: <result>]``) gets the text ``FILE SAYS: <result>``;
 * anything else gets ``PONG``.
 
 The OpenAI Responses API is spoken too (Codex CLI speaks nothing else), streamed with the
@@ -93,6 +94,16 @@ def play(last_user_texts: list[str], tool_result: str | None, tools: dict[str, J
     return Turn(text="PONG")
 
 
+#: A tool result told as text, as a model reads one (the gateway tells a tool loop so when
+#: it must keep thinking on without the loop's signed thinking).
+TOLD_RESULT = re.compile(r"\[the tool \S+ gave a result: (.*)\]\Z", re.DOTALL)
+
+
+def _told_result(texts: list[str]) -> str | None:
+    found = [m.group(1) for t in texts if (m := TOLD_RESULT.match(t))]
+    return found[-1] if found else None
+
+
 def _sse(event: str | None, data: Json) -> bytes:
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {json.dumps(data)}\n\n".encode()
@@ -135,7 +146,8 @@ class AgentUpstream(ThreadedApp):
         blocks = last["content"] if isinstance(last["content"], list) else [last["content"]]
         results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
         tools = {t["name"]: t.get("input_schema", {}) for t in body.get("tools", [])}
-        turn = play(_texts(blocks), "\n".join(_texts(results[-1])) if results else None, tools)
+        result = "\n".join(_texts(results[-1])) if results else _told_result(_texts(blocks))
+        turn = play(_texts(blocks), result, tools)
         if turn.tool is not None:
             block: Json = {
                 "type": "tool_use",

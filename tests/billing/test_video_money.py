@@ -112,15 +112,16 @@ def test_withdraw_takes_from_the_instances_hold_when_the_balance_is_short(
             written.append(conn)
 
         try:
-            # A call takes a hold of the whole balance, then ends unused.
+            # A call takes a hold (half the balance: a small balance is shared between
+            # instances), then ends unused.
             reservation = await wallets.reserve(user, None, 10)
             wallets.release(reservation)
             async with engine.connect() as conn:
-                assert await _money(conn, user) == (0, 1_000)
-            await wallets.withdraw(user, 600, write)
+                assert await _money(conn, user) == (500, 500)
+            await wallets.withdraw(user, 600, write)  # the hold's 500, then 100 of the balance
             async with engine.connect() as conn:
-                assert await _money(conn, user) == (0, 400)
-            # What is left in the hold still serves calls; more than that is refused.
+                assert await _money(conn, user) == (400, 0)
+            # What is left still serves calls; more than that is refused.
             with pytest.raises(InsufficientFunds):
                 await wallets.withdraw(user, 401, write)
             assert len(written) == 1  # the refused one wrote nothing

@@ -19,7 +19,11 @@ Answer rules (deterministic, as the OpenAI fake's):
   blocks (min 1); output = words of text + thinking + the tool inputs' JSON; text is cut to
   ``max_tokens`` words with ``stop_reason`` ``max_tokens``;
 * betas named in ``rejected_betas`` make any call sending them in ``anthropic-beta`` a 400,
-  as Anthropic-compatible upstreams that do not know a beta answer.
+  as Anthropic-compatible upstreams that do not know a beta answer;
+* thinking blocks sent back are checked as documented: a signature must be Anthropic's
+  (a base64 protobuf, ``Eq...``: another provider's or a gateway's token is a 400), and with
+  thinking on, a final assistant message that calls tools must open with a thinking or
+  redacted_thinking block (the 400 Anthropic answers, word for word).
 
 Every request is recorded as received (path with its query, header fields, raw body).
 """
@@ -138,6 +142,40 @@ def anthropic_answer(body: Json) -> AnthropicAnswer:
     if isinstance(limit, int) and limit < words(text):
         text, stop = "".join(PIECE.findall(text)[:limit]).rstrip(), "max_tokens"
     return AnthropicAnswer(thinking, text, (), stop, prompt, words(text) + words(thinking))
+
+
+TOOL_LOOP_RULE = (
+    "messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+    "`{found}`. When `thinking` is enabled, a final `assistant` message must start with a "
+    "thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). "
+    "We recommend you include thinking blocks from previous turns. To avoid this "
+    "requirement, disable `thinking`. Please consult our documentation at "
+    "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+)
+
+
+def thinking_problem(body: Json) -> str | None:
+    """What Anthropic would refuse in the thinking of a request, or None."""
+    messages = body["messages"]
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        for j, block in enumerate(content if isinstance(content, list) else ()):
+            if isinstance(block, dict) and block.get("type") == "thinking":
+                signature = block.get("signature")
+                if not isinstance(signature, str) or not signature.startswith("Eq"):
+                    return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "adaptive"):
+        return None
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
+    content = messages[last].get("content") if last is not None else None
+    if not isinstance(content, list) or not content:
+        return None
+    calls = any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content)
+    first = content[0].get("type") if isinstance(content[0], dict) else None
+    if calls and first not in ("thinking", "redacted_thinking"):
+        return TOOL_LOOP_RULE.format(index=last, found=first)
+    return None
 
 
 def _tool_id() -> str:
@@ -292,7 +330,8 @@ class FakeAnthropic(LoopbackFake):
                 return self.error(400, f"messages.{i}.role: Input should be 'user' or 'assistant'")
         if not count and not isinstance(body.get("max_tokens"), int):
             return self.error(400, "max_tokens: Field required")
-        return None
+        problem = thinking_problem(body)
+        return None if problem is None else self.error(400, problem)
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body, behaviour, early = await self._checked(request)

@@ -20,7 +20,10 @@ Answer rules (deterministic):
   ``allowedFunctionNames`` keeps those), ``args`` ``TOOL_INPUT``, ``finishReason`` STOP;
 * models whose name contains ``think`` report ``thoughtsTokenCount`` (words of
   ``REASONING_TEXT``) and, with ``thinkingConfig.includeThoughts``, a first
-  ``{"text": REASONING_TEXT, "thought": true}`` part;
+  ``{"text": REASONING_TEXT, "thought": true}`` part; their first function call carries
+  ``thoughtSignature`` ``THOUGHT_SIGNATURE``;
+* a ``thoughtSignature`` sent back must be one this upstream gave (or the documented
+  ``skip_thought_signature_validator``): another provider's is a 400, as Gemini answers;
 * tokens are words: prompt = system + text parts (min 1), candidates = words of the text or
   of the calls' args JSON; text is cut to ``maxOutputTokens`` words with MAX_TOKENS.
   Streams carry cumulative ``usageMetadata`` on every chunk.
@@ -50,6 +53,8 @@ __all__ = [
     "gemini_answer",
 ]
 
+THOUGHT_SIGNATURE = "CiQBcsjafakeThoughtSignature"
+ACCEPTED_SIGNATURES = frozenset({THOUGHT_SIGNATURE, "skip_thought_signature_validator"})
 DEFAULT_MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-think-2.5")
 _STATUSES = {
     400: "INVALID_ARGUMENT",
@@ -189,7 +194,10 @@ def _response(model: str, response_id: str, candidate: Json, usage: Json) -> Jso
 
 
 def _call_parts(answer: GeminiAnswer) -> list[Json]:
-    return [{"functionCall": {"name": n, "args": TOOL_INPUT}} for n in answer.calls]
+    parts: list[Json] = [{"functionCall": {"name": n, "args": TOOL_INPUT}} for n in answer.calls]
+    if parts and answer.thoughts_tokens:  # a thinking model signs its first call
+        parts[0]["thoughtSignature"] = THOUGHT_SIGNATURE
+    return parts
 
 
 def generate_response(model: str, answer: GeminiAnswer) -> Json:
@@ -315,6 +323,14 @@ class FakeGemini(LoopbackFake):
                 return self.error(
                     400, f"Please use a valid role: user, model. (contents[{i}].role)"
                 )
+            for j, part in enumerate(content["parts"]):
+                signature = _get(part, "thoughtSignature", "thought_signature")
+                if signature is not None and signature not in ACCEPTED_SIGNATURES:
+                    return self.error(
+                        400,
+                        f"Unable to submit request because Thought signature is not valid. "
+                        f"(contents[{i}].parts[{j}])",
+                    )
         return None
 
     async def _call(self, request: web.Request) -> web.StreamResponse:

@@ -326,3 +326,29 @@ def test_slow_stream_client_disconnect_is_counted(fake: FakeAnthropic) -> None:
         next(r.iter_lines())
     assert fake.wait_for_disconnects(1)
     assert fake.disconnects == 1
+
+
+def test_thinking_in_a_tool_loop_is_checked_as_anthropic_documents(client: Anthropic) -> None:
+    call = {"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_01A", "content": "sunny"}
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+
+    def loop(*opening: dict[str, Any], **extra: Any) -> Any:
+        history = [*HI, {"role": "assistant", "content": [*opening, call]}]
+        return client.messages.create(
+            model="claude-think-4",
+            max_tokens=2048,
+            tools=TOOLS,
+            messages=[*history, {"role": "user", "content": [result]}],
+            **extra,
+        )
+
+    with pytest.raises(anthropic.BadRequestError, match="must start with a thinking block"):
+        loop(thinking=thinking)
+    signed = {"type": "thinking", "thinking": REASONING_TEXT, "signature": SIGNATURE}
+    assert loop(signed, thinking=thinking).stop_reason == "end_turn"
+    assert loop(thinking={"type": "disabled"}).stop_reason == "end_turn"
+    assert loop({"type": "redacted_thinking", "data": "EmwK"}, thinking=thinking).content
+    for foreign in ("YWlyZWxheTE6AAAA", "CiQBcsjafake-gemini", ""):
+        with pytest.raises(anthropic.BadRequestError, match="Invalid `signature`"):
+            loop({**signed, "signature": foreign}, thinking=thinking)

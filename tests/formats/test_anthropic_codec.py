@@ -18,7 +18,7 @@ from anthropic.types import RawMessageStreamEvent
 from anthropic.types.shared import ErrorResponse
 from formats.ir_strategies import canonical, chat_requests, chat_responses, thinkings
 from formats.streams import assemble, response_to_events
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
@@ -706,7 +706,13 @@ def test_thinking_keeps_room_for_the_answer_and_yields_to_forced_tools() -> None
             thinking=Thinking(effort="low"),
         )
     )
-    assert "thinking" not in unsigned_loop
+    # Thinking stays on: the tool loop whose signed thinking did not come back is closed
+    # (its call and result told as text), as Anthropic accepts.
+    assert unsigned_loop["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert unsigned_loop["messages"][1:] == [
+        {"role": "assistant", "content": [{"type": "text", "text": "[called the tool f with {}]"}]},
+        {"role": "user", "content": [{"type": "text", "text": "[the tool f gave a result: r]"}]},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -794,7 +800,10 @@ def test_decode_thinking_tool_choice_and_unrepresentable_blocks() -> None:
     assert (ir.user, ir.stop, ir.stream, ir.max_tokens) == ("abc", ["x"], True, 9000)
     assert ir.messages == [
         Message("user", [Text("summarise")]),
-        Message("assistant", [Reasoning("hmm", "sig"), ToolCall("t1", "f", "{}")]),
+        Message(
+            "assistant",
+            [Reasoning("hmm", "sig"), Reasoning("", redacted="xyz"), ToolCall("t1", "f", "{}")],
+        ),
         Message("user", [Text("before")]),
         Message("tool", [ToolResult("t1", [], name="f")]),
         Message("user", [Text("after")]),
@@ -984,7 +993,7 @@ def test_response_usage_ids_and_only_the_first_choice() -> None:
     assert back.choices[0].message.parts == [Reasoning("r"), Text("first")]
 
 
-def test_response_ignores_blocks_the_ir_cannot_carry() -> None:
+def test_response_ignores_blocks_the_ir_cannot_carry_and_keeps_redacted_thinking() -> None:
     body = {
         **TEXT_MESSAGE,
         "content": [
@@ -998,7 +1007,8 @@ def test_response_ignores_blocks_the_ir_cannot_carry() -> None:
             {"type": "text", "text": "answer"},
         ],
     }
-    assert codec.decode_response(body).choices[0].message.parts == [Text("answer")]
+    parts = codec.decode_response(body).choices[0].message.parts
+    assert parts == [Reasoning("", redacted="abc"), Text("answer")]
 
 
 def test_error_response_body_is_a_value_error() -> None:
@@ -1328,7 +1338,11 @@ def anthropic_meaning(request: ChatRequest) -> ChatRequest:
         any(isinstance(p, ToolCall) for p in last_assistant.parts)
         and not isinstance(last_assistant.parts[0], Reasoning)
     )
-    if thinking is not None and not forced and not unsigned_loop:
+    if thinking is not None and not forced and unsigned_loop:
+        # The loop is closed as text to keep thinking on: the unit tests of
+        # ``test_thinking_keeps_room_for_the_answer_and_yields_to_forced_tools`` say how.
+        reject()
+    if thinking is not None and not forced:
         budget = (
             thinking.budget_tokens
             or {"low": 1024, "medium": 4096, "high": 16384}[thinking.effort or "medium"]

@@ -387,7 +387,7 @@ def test_encode_request_drops_reasoning_and_maps_thinking_budget() -> None:
 
 @pytest.mark.parametrize(
     ("budget", "effort"), [(1024, "low"), (2047, "low"), (2048, "medium"), (8191, "medium"),
-                           (8192, "high"), (64000, "high")],
+                           (8192, "medium"), (8193, "high"), (64000, "high")],
 )  # fmt: skip
 def test_thinking_budget_to_effort(budget: int, effort: str) -> None:
     request = ChatRequest("m", [Message("user", [Text("x")])], thinking=Thinking(budget))

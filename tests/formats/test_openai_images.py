@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from airelay.formats import multipart, openai_images
+from airelay.formats import openai_images
 from airelay.formats.images import Generated, ImageAnswer, Part, with_images
 from airelay.formats.usage import Usage
 from airelay.pricing import Price, image_price
@@ -67,7 +67,9 @@ def test_an_edit_form_is_read_in_order() -> None:
         [("image[]", ("a.png", b"A", "image/png")), ("image[]", ("b.png", b"B", "image/png")),
          ("mask", ("m.png", b"M", "image/png"))],
     )  # fmt: skip
-    request = openai_images.check_edit(multipart.parse(body, content_type), body, content_type)
+    request = openai_images.check_edit(
+        openai_images.form_parts(body, content_type), body, content_type
+    )
     assert request.edit and request.n == 2 and request.size == "1024x1024"
     assert [image.data for image in request.images] == [b"A", b"B"]
     assert request.mask is not None and request.mask.data == b"M"
@@ -75,7 +77,7 @@ def test_an_edit_form_is_read_in_order() -> None:
     assert WIRE.build(request, "m").body == body
     renamed = WIRE.build(request, "upstream-m")
     assert renamed.content_type is not None and renamed.content_type != content_type
-    parts = multipart.parse(renamed.body, renamed.content_type)
+    parts = openai_images.form_parts(renamed.body, renamed.content_type)
     assert [(p.name, p.data) for p in parts] == [
         ("model", b"upstream-m"), ("prompt", b"p"), ("n", b"2"), ("size", b"1024x1024"),
         ("image[]", b"A"), ("image[]", b"B"), ("mask", b"M"),
@@ -110,7 +112,7 @@ def test_bad_edit_forms(parts: list[Part], message: str) -> None:
 )
 def test_malformed_forms(content_type: str, body: bytes) -> None:
     with pytest.raises(ValueError):
-        multipart.parse(body, content_type)
+        openai_images.form_parts(body, content_type)
 
 
 def test_a_generation_renamed_keeps_every_other_field() -> None:

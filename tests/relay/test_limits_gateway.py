@@ -241,7 +241,6 @@ def test_maintenance_mode(
         ("PATCH", "/v1/admin/channels/{channel}", {"tpm": -5}),
         ("PATCH", "/v1/admin/channels/{channel}", {"max_concurency": 2}),
         ("POST", "/v1/admin/users", {"email": "a@b.c", "credit_limit": 5}),
-        ("PATCH", "/v1/admin/settings", {"features": {"registration_enabled": True}}),
         ("PATCH", "/v1/admin/settings", {"rate_limits": {"groups": {"free": {"rph": 1}}}}),
     ],
     ids=repr,

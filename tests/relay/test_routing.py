@@ -9,7 +9,7 @@ import pytest
 
 from airelay.errors import GatewayError
 from airelay.formats.names import Endpoint
-from airelay.relay.routing import attempt_order, channels_for
+from airelay.relay.routing import attempt_order, channels_for, fastest_first
 from airelay.relay.scrub import scrub
 from airelay.store.snapshot import ChannelRecord, Snapshot
 
@@ -87,3 +87,19 @@ def test_channels_for_routes_by_model_and_endpoint() -> None:
     with pytest.raises(GatewayError) as unknown:
         channels_for(snapshot, "nope", Endpoint.EMBEDDINGS)
     assert unknown.value.status == 404
+
+
+def test_latency_routing_puts_the_fastest_of_a_priority_first() -> None:
+    """``fastest_first``: within a priority, the lowest moving average of the time to a
+    response head first (an unmeasured channel counts 0, so it gets tried); priorities
+    keep their order."""
+    ewma = {"slow": 0.9, "fast": 0.1, "p2fast": 0.01}
+    chans = [channel("slow", 1, 100), channel("fast", 1, 1), channel("p2fast", 2, 1)]
+    for seed in range(10):
+        order = attempt_order(chans, random.Random(seed))
+        ranked = fastest_first(order, lambda channel_id: ewma.get(channel_id, 0.0))
+        assert [c.name for c in ranked] == ["fast", "slow", "p2fast"]
+    fresh = fastest_first(
+        [channel("slow", 1, 1), channel("new", 1, 1)], lambda cid: ewma.get(cid, 0.0)
+    )
+    assert [c.name for c in fresh] == ["new", "slow"]

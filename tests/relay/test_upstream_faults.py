@@ -85,6 +85,9 @@ def gateway(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "client_header_timeout": HEADER_TIMEOUT,
         "max_inflight_calls": MAX_INFLIGHT,
         "dropped_call_read_seconds": DROPPED_READ_SECONDS,
+        # Every test here fails the one channel on purpose: no breaker, so that each
+        # fault is answered as such (the breakers are tests/relay/test_health*.py's).
+        "circuit_failure_threshold": 0,
     }
     with Gateway(database_url, data_dir, **settings) as running:
         yield running

@@ -28,9 +28,14 @@ class Gateway:
             data_dir=data_dir,
             admin_key=ADMIN_KEY,
             host="127.0.0.1",
-            port=0,
-            # Rows sooner than the default's 0.25 s: tests wait for them.
-            **{"config_poll_seconds": 0.5, "billing_flush_seconds": 0.05, **overrides},
+            # Rows sooner than the default's 0.25 s: tests wait for them. Any free port
+            # unless the test needs to know it beforehand.
+            **{
+                "config_poll_seconds": 0.5,
+                "billing_flush_seconds": 0.05,
+                "port": 0,
+                **overrides,
+            },
         )
         self.admin_key = ADMIN_KEY
         self.port = 0

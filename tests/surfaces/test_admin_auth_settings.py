@@ -157,7 +157,6 @@ def test_settings_patch_merges(admin: Admin, settings_restored: dict[str, Any]) 
         {"rate_limits": {"models": []}},
         {"rate_limits": {"max_concurrency": True}},
         # stored, but not something the gateway can do: refused, never silently ignored
-        {"features": {"registration_enabled": True}},
         {"features": {"default_currency": "EUR"}},
         # a good field beside a bad one: nothing is applied
         {"system_name": "half-applied", "colour": "blue"},

@@ -1,7 +1,7 @@
 """The channel test probes the endpoint asked for (``endpoint`` in the body or the query;
-the channel's first by default): a one-token chat turn, or a one-word embeddings input,
-built and sent as a relayed call is; an endpoint the channel does not serve, or one without
-a probe, is a 400."""
+the channel's first by default): a one-token chat turn, a one-word embeddings input or a
+one-document rerank (in the upstream's own shape), built and sent as a relayed call is; an
+endpoint the channel does not serve, or one without a probe (audio), is a 400."""
 
 from __future__ import annotations
 
@@ -9,10 +9,23 @@ from collections.abc import Iterator
 
 import pytest
 from fakes.loopback import Behaviour
+from fakes.media_upstream import FakeDashScope, FakeOpenAIMedia
 from fakes.ollama_upstream import FakeOllama
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
 from surfaces.admin_kit import expect_error, ok
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[FakeOpenAIMedia]:
+    with FakeOpenAIMedia() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def dashscope() -> Iterator[FakeDashScope]:
+    with FakeDashScope() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +82,30 @@ def test_unserved_unknown_or_unprobed_endpoints_are_400(admin: Admin, upstream: 
     expect_error(admin.http.post(url, json={"endpoint": "embeddings"}), 400)
     expect_error(admin.http.post(url, json={"endpoint": "teleport"}), 400)
     expect_error(admin.http.post(url, json={"endpoint": 3}), 400)
-    rerank = _channel(admin, upstream, endpoints=["chat", "rerank"])
+    # No probe for audio: a speech would be billed upstream, a transcription needs a file.
+    audio = _channel(admin, upstream, endpoints=["chat", "audio"])
     expect_error(
-        admin.http.post(f"/v1/admin/channels/{rerank}/test", json={"endpoint": "rerank"}), 400
+        admin.http.post(f"/v1/admin/channels/{audio}/test", json={"endpoint": "audio"}), 400
     )
+
+
+def test_rerank_is_probed_in_each_upstream_shape(
+    admin: Admin, media: FakeOpenAIMedia, dashscope: FakeDashScope
+) -> None:
+    jina = _channel(admin, media, endpoints=["rerank"])
+    result = ok(admin.http.post(f"/v1/admin/channels/{jina}/test"))
+    assert result["success"] is True and result["endpoint"] == "rerank", result
+    assert media.requests[-1].body["documents"] == ["hi"]
+    qwen = admin.create_channel(
+        type="qwen",
+        base_url=dashscope.base_url,
+        api_keys=["sk-dashscope-test"],
+        models=["gte-rerank"],
+        endpoints=["rerank"],
+    )["id"]
+    result = ok(admin.http.post(f"/v1/admin/channels/{qwen}/test"))
+    assert result["success"] is True, result
+    assert dashscope.requests[-1].body["input"] == {"query": "hi", "documents": ["hi"]}
 
 
 def test_a_keyless_ollama_channel_is_probed(admin: Admin, ollama: FakeOllama) -> None:

@@ -174,3 +174,16 @@ def test_duplicate_id_conflicts(admin: Admin) -> None:
     )
     expect_error(response, 409)
     assert ok(admin.http.get(f"/v1/admin/models/{created['id']}"))["pricing"] == {"input": 1}
+
+
+def test_a_model_says_whether_it_reasons(admin: Admin) -> None:
+    reasoning = create(admin, pricing={"input": 1})
+    assert reasoning["reasoning"] is True  # unknown: reasoning, as before the field existed
+    model_id = create(admin, pricing={"input": 1}, reasoning=False)["id"]
+    assert ok(admin.http.get(f"/v1/admin/models/{model_id}"))["reasoning"] is False
+    assert listed(ok(admin.http.get("/v1/admin/models")))[model_id]["reasoning"] is False
+    patched = ok(admin.http.patch(f"/v1/admin/models/{model_id}", json={"reasoning": True}))
+    assert patched["reasoning"] is True
+    for bad in ("no", 1, None):
+        expect_error(admin.http.patch(f"/v1/admin/models/{model_id}", json={"reasoning": bad}), 400)
+    assert ok(admin.http.get(f"/v1/admin/models/{model_id}"))["reasoning"] is True

@@ -25,7 +25,7 @@ from surfaces.admin_kit import eventually
 
 from airelay.routes import add_routes
 
-Kind = Literal["user", "admin", "webhook", "public"]
+Kind = Literal["user", "admin", "webhook", "public", "console"]
 Format = Literal["openai", "anthropic", "gemini"]
 UPSTREAM_KEY = "sk-matrix-upstream-0123456789"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -58,6 +58,15 @@ ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("POST", "/images/edits"): Route("user", "openai", {"model": "{model}", "prompt": "hi"}),
     # A stored image: its URL is the secret; a key changes nothing (an unknown id: 404).
     ("GET", "/files/images/{id}"): Route("public", "openai", None, (("id", "nope.png"),)),
+    ("POST", "/rerank"): Route(
+        "user", "openai", {"model": "{model}", "query": "q", "documents": ["a"]}
+    ),
+    ("POST", "/audio/speech"): Route(
+        "user", "openai", {"model": "{model}", "input": "hi", "voice": "alloy"}
+    ),
+    # JSON, not a form: the key checks come first all the same (then a 400).
+    ("POST", "/audio/transcriptions"): Route("user", "openai", {"model": "{model}"}),
+    ("POST", "/audio/translations"): Route("user", "openai", {"model": "{model}"}),
     ("GET", "/models"): Route("user", "openai"),
     ("POST", "/videos/generations"): Route("user", "openai", {"model": "{model}", "prompt": "hi"}),
     ("GET", "/videos/generations/{id}"): Route("user", "openai", None, (("id", "video_nope"),)),
@@ -71,6 +80,9 @@ ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("GET", "/responses/{id}/input_items"): Route("user", "openai", None, (("id", "resp_nope"),)),
     ("GET", "/openapi.json"): Route("public", "openai"),
     ("HEAD", "/"): Route("public", "openai"),
+    ("GET", "/health"): Route("public", "openai"),
+    ("GET", "/ready"): Route("public", "openai"),
+    ("GET", "/metrics"): Route("public", "openai"),
     ("GET", "/models/{model}"): Route("user", "openai", None, (("model", "{model}"),)),
     ("POST", "/messages"): Route("user", "anthropic", {**CHAT, "max_tokens": 5}),
     ("POST", "/messages/count_tokens"): Route("user", "anthropic", CHAT),
@@ -115,6 +127,38 @@ ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("POST", "/admin/topup"): _admin({}),
     ("GET", "/admin/usage"): _admin(),
     ("GET", "/admin/usage/summary"): _admin(),
+    ("GET", "/admin/redemptions"): _admin(),
+    ("POST", "/admin/redemptions"): _admin({}),
+    ("DELETE", "/admin/redemptions/{id}"): _admin(id="rdm_nope"),
+    ("POST", "/redeem"): Route("user", "openai", {"code": "rc-nope"}),
+    # The console: its pages and the routes that open a session take no key...
+    ("GET", "/"): Route("public", "openai"),
+    ("GET", "/console"): Route("public", "openai"),
+    ("GET", "/console/{path}"): Route("public", "openai", None, (("path", "keys"),)),
+    ("GET", "/console/api/config"): Route("public", "openai"),
+    ("POST", "/console/api/signup"): Route("public", "openai", {}),
+    ("POST", "/console/api/login"): Route("public", "openai", {}),
+    ("POST", "/console/api/login/admin"): Route("public", "openai", {}),
+    ("POST", "/console/api/logout"): Route("public", "openai"),
+    ("POST", "/console/api/password-reset"): Route("public", "openai", {}),
+    ("POST", "/console/api/password-reset/confirm"): Route("public", "openai", {}),
+    ("GET", "/console/api/oidc/start"): Route("public", "openai"),
+    ("GET", "/console/api/oidc/callback"): Route("public", "openai"),
+    # ... and the rest need a session: no key opens one.
+    ("POST", "/console/api/login/totp"): Route("console", "openai", {}),
+    ("GET", "/console/api/me"): Route("console", "openai"),
+    ("POST", "/console/api/password"): Route("console", "openai", {}),
+    ("POST", "/console/api/totp/setup"): Route("console", "openai"),
+    ("POST", "/console/api/totp/enable"): Route("console", "openai", {}),
+    ("POST", "/console/api/totp/disable"): Route("console", "openai", {}),
+    ("GET", "/console/api/keys"): Route("console", "openai"),
+    ("POST", "/console/api/keys"): Route("console", "openai", {}),
+    ("PATCH", "/console/api/keys/{id}"): Route("console", "openai", {}, (("id", "tok_nope"),)),
+    ("DELETE", "/console/api/keys/{id}"): Route("console", "openai", None, (("id", "tok_nope"),)),
+    ("GET", "/console/api/usage"): Route("console", "openai"),
+    ("GET", "/console/api/usage/summary"): Route("console", "openai"),
+    ("POST", "/console/api/redeem"): Route("console", "openai", {}),
+    ("POST", "/console/api/checkout"): Route("console", "openai", {}),
 }
 
 # Callers, and the status each kind of route answers them. "ok" is the control: the caller
@@ -173,6 +217,9 @@ EXPECTED: dict[Kind, dict[str, int | str]] = {
     "webhook": dict.fromkeys(CALLERS, 400),
     # The API's own description: no key needed, and a key changes nothing.
     "public": dict.fromkeys(CALLERS, "ok"),
+    # The console's session routes: a key, any key, is no session (what sessions may do is
+    # tests/surfaces/console/test_security.py).
+    "console": dict.fromkeys(CALLERS, 401),
 }
 
 

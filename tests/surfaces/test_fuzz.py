@@ -42,12 +42,17 @@ CHARGING = (
     "/v1/embeddings",
     "/v1/images/generations",
     "/v1/images/edits",
+    "/v1/rerank",
+    "/v1/audio/speech",
+    "/v1/audio/transcriptions",
+    "/v1/audio/translations",
     "/v1/messages",
     ":generateContent",
     ":streamGenerateContent",
 )
 UPSTREAM_STATUSES = {502, 503, 504}
-NOT_CONFIGURED = {"/v1/billing/checkout", "/v1/billing/webhook"}  # Stripe unset: 501
+# Stripe unset, mail unset: 501
+NOT_CONFIGURED = {"/v1/billing/checkout", "/v1/billing/webhook", "/console/api/password-reset"}
 
 
 @dataclass

@@ -48,7 +48,7 @@ class Images:
 @pytest.fixture(scope="module")
 def gateway(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     data_dir: Path = tmp_path_factory.mktemp("data")
-    with Gateway(database_url, data_dir, public_url="https://img.example.test/") as running:
+    with Gateway(database_url, data_dir, public_url="https://img.example.test") as running:
         yield running
 
 

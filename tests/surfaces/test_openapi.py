@@ -18,7 +18,7 @@ from airelay.routes import add_routes, documented_routes
 from airelay.surfaces.endpoint import CATCH_ALL
 from airelay.surfaces.openapi import build
 
-SAMPLES = {"model": "some-model", "id": "some-id"}
+SAMPLES = {"model": "some-model", "id": "some-id", "path": "some-page"}
 
 
 def _document(gateway: Gateway, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -47,6 +47,8 @@ ROW_FIELDS = {
     "cache_write_tokens",
     "cache_write_1h_tokens",
     "reasoning_tokens",
+    "characters",
+    "audio_seconds",
     "cost",
     "latency_ms",
     "status",
@@ -91,6 +93,8 @@ def usage_row(user_id: str, token_id: str | None, model: str, ts: int, n: int) -
         "cache_write_1h_tokens": n % 2,
         "affinity": n % 2,
         "images": n % 3,
+        "characters": 7 * n,
+        "audio_seconds": n % 6,
         "cost": 1_234_567 * (n + 1),
         "latency_ms": 50 + n,
         "status": 200,
@@ -189,6 +193,9 @@ def test_row_shape_and_values(admin: Admin, seeded: Seeded) -> None:
     assert row["affinity"] is bool(expected["affinity"])
     # Cache reads and writes apart, and the 1-hour part of the writes.
     for field in ("cache_write_tokens", "cache_write_1h_tokens"):
+        assert row[field] == expected[field]
+    # What the audio endpoints bill.
+    for field in ("characters", "audio_seconds"):
         assert row[field] == expected[field]
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from airelay.billing.spend_rate import SpendRate, hold_size
 from airelay.ids import new_id
+from airelay.observe.metrics import FLUSH_LAG
 from airelay.store import batches, holds
 from airelay.store import tokens as token_store
 from airelay.store import usage as usage_store
@@ -413,6 +414,7 @@ class Wallets:
                 self._wake.clear()
             if self._stopping:
                 return  # stop() writes the rest
+            self._report_lag()
             try:
                 now = time.monotonic()
                 if (self._queue or self._unconfirmed is not None) and now >= next_flush:
@@ -438,6 +440,16 @@ class Wallets:
                 raise
             except Exception as exc:  # the database may be briefly away; retry on the next tick
                 outages.failed(exc)
+
+    def _report_lag(self) -> None:
+        """The age of the oldest usage row not yet written (0: none), as the metric: it
+        grows while the database is away."""
+        oldest = None
+        if self._unconfirmed is not None and self._unconfirmed.rows:
+            oldest = min(row["created_at"] for row in self._unconfirmed.rows)
+        elif self._queue:
+            oldest = self._queue[0]["created_at"]
+        FLUSH_LAG.set(0.0 if oldest is None else max(0.0, time.time() - oldest))
 
     async def flush(self) -> None:
         """Write queued usage and charges: first a batch whose write failed (the same id and
@@ -467,6 +479,7 @@ class Wallets:
             log.warning("usage batch %s was written before (its reply was lost)", batch.id)
         self._unconfirmed = None
         self._flushes_applied += 1
+        self._report_lag()
         for user_id, amount in batch.spent.items():
             account = self._accounts[user_id]
             account.pending -= amount

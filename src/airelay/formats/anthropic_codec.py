@@ -34,6 +34,7 @@ from airelay.formats.anthropic_stream import (
     message_id,
     tool_id,
 )
+from airelay.formats.anthropic_thinking import close_tool_loop, unsigned_tool_loop
 from airelay.formats.codec import Codec, module_codec
 from airelay.formats.ir import (
     Audio,
@@ -51,6 +52,7 @@ from airelay.formats.ir import (
     ToolChoice,
     ToolResult,
 )
+from airelay.formats.thinking import anthropic_budget
 from airelay.formats.usage import Usage, from_anthropic
 
 Json = dict[str, Any]
@@ -58,7 +60,6 @@ Json = dict[str, Any]
 NAME: Final = "anthropic"
 DEFAULT_MAX_TOKENS: Final = 4096  # Anthropic requires max_tokens; the IR may have none
 MIN_THINKING_BUDGET: Final = 1024
-EFFORT_BUDGETS: Final[dict[str, int]] = {"low": 1024, "medium": 4096, "high": 16384}
 # Anthropic refuses a conversation that is empty or opens with the assistant; this is the
 # user turn put in front when the IR has none.
 PLACEHOLDER_TURN: Final = "."
@@ -66,7 +67,6 @@ PLACEHOLDER_TURN: Final = "."
 # Block types of the Messages API the IR has no place for; dropped on decode.
 _UNCARRIED_BLOCKS: Final = frozenset(
     {
-        "redacted_thinking",
         "document",
         "search_result",
         "server_tool_use",
@@ -209,6 +209,8 @@ def _decode_block(block: Json, kind: str, where: str) -> Part | None:
             string(block, "thinking", where),
             signature if isinstance(signature, str) and signature else None,
         )
+    if kind == "redacted_thinking":
+        return Reasoning("", redacted=string(block, "data", where))
     if kind in _UNCARRIED_BLOCKS:
         return None
     raise ValueError(f"'{where}.type': unknown content block type {kind!r}")
@@ -343,11 +345,12 @@ def encode_request(request: ChatRequest) -> Json:
     choice = request.tool_choice if tools else None
     thinking = _thinking_budget(request.thinking)
     # Anthropic refuses thinking with a forced tool (the forced call is what the client
-    # cannot do without), and in a tool loop whose calls came without signed thinking.
-    if (choice is not None and choice.mode in ("required", "tool")) or _unsigned_tool_loop(
-        body["messages"]
-    ):
+    # cannot do without); a tool loop whose calls came without signed thinking is closed
+    # so that thinking stays on (``anthropic_thinking``).
+    if choice is not None and choice.mode in ("required", "tool"):
         thinking = None
+    if thinking is not None and unsigned_tool_loop(body["messages"]):
+        body["messages"] = close_tool_loop(body["messages"])
     if thinking is not None:
         if max_tokens <= thinking:  # the budget is a part of max_tokens
             max_tokens += thinking
@@ -377,20 +380,12 @@ def encode_request(request: ChatRequest) -> Json:
     return body
 
 
-def _unsigned_tool_loop(turns: list[Json]) -> bool:
-    """Whether the last assistant turn calls tools but does not open with thinking."""
-    last = next((t["content"] for t in reversed(turns) if t["role"] == "assistant"), None)
-    if not last:
-        return False
-    return last[0]["type"] != "thinking" and any(b["type"] == "tool_use" for b in last)
-
-
 def _thinking_budget(thinking: Thinking | None) -> int | None:
     if thinking is None:
         return None
     budget = thinking.budget_tokens
     if budget is None:
-        budget = EFFORT_BUDGETS[thinking.effort or "medium"]
+        budget = anthropic_budget(thinking.effort)
     elif budget <= 0:
         return None
     return max(MIN_THINKING_BUDGET, budget)
@@ -442,6 +437,8 @@ def _encode_part(part: Part, role: str) -> Json | None:
     if isinstance(part, Reasoning):
         # Anthropic checks the signature of thinking it gets back; unsigned thinking (from
         # another format) would be refused.
+        if role == "assistant" and part.redacted:
+            return {"type": "redacted_thinking", "data": part.redacted}
         if role == "assistant" and part.signature:
             return {"type": "thinking", "thinking": part.text, "signature": part.signature}
         return None
@@ -535,7 +532,10 @@ def _response_part(block: Json) -> Part | None:
             optional_string(block.get("thinking")),
             signature if isinstance(signature, str) and signature else None,
         )
-    return None  # redacted thinking, server tool blocks: nothing the IR carries
+    if kind == "redacted_thinking":
+        data = block.get("data")
+        return Reasoning("", redacted=data) if isinstance(data, str) and data else None
+    return None  # server tool blocks: nothing the IR carries
 
 
 def encode_response(response: ChatResponse) -> Json:
@@ -547,6 +547,8 @@ def encode_response(response: ChatResponse) -> Json:
             content.append({"type": "text", "text": part.text})
         elif isinstance(part, ToolCall):
             content.append(_encode_part(part, "assistant") or {})
+        elif isinstance(part, Reasoning) and part.redacted:
+            content.append({"type": "redacted_thinking", "data": part.redacted})
         elif isinstance(part, Reasoning):
             # The SDK requires a signature string; an unsigned one (from another format)
             # is empty, and so dropped again when the client sends it back.

@@ -257,6 +257,9 @@ class AnthropicStreamDecoder:
                     signature if isinstance(signature, str) and signature else None,
                 )
             ]
+        if kind == "redacted_thinking":
+            blob = block.get("data")
+            return [ReasoningDelta(redacted=blob)] if isinstance(blob, str) and blob else []
         if kind == "tool_use":
             call = self._calls[index] = len(self._calls)
             events: list[StreamEvent] = [
@@ -428,7 +431,10 @@ class AnthropicStreamEncoder:
                 out += self._open_block("thinking", _THINKING_START)
             out += self._delta({"type": "thinking_delta", "thinking": event.text})
         if event.signature:
-            out += self._ensure_block("thinking", _THINKING_START)
+            # A block has one signature: another one (a signed call after signed thought,
+            # a sealed redacted block) opens a block of its own.
+            if self._open != "thinking" or self._signed:
+                out += self._open_block("thinking", _THINKING_START)
             out += self._delta({"type": "signature_delta", "signature": event.signature})
             self._signed = True
         return out

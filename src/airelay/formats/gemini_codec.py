@@ -57,6 +57,7 @@ from airelay.formats.ir import (
     ToolChoice,
     ToolResult,
 )
+from airelay.formats.thinking import GEMINI_LEVELS, gemini_budget
 from airelay.formats.usage import from_gemini
 
 __all__ = [
@@ -75,16 +76,8 @@ __all__ = [
 Json = dict[str, Any]
 NAME: Final = "gemini"
 PLACEHOLDER_TURN: Final = "."  # the user turn sent when the IR has none
-EFFORT_BUDGETS: Final[dict[str, int]] = {"low": 1024, "medium": 8192, "high": 24576}
 Effort = Literal["low", "medium", "high"]
 Mode = Literal["auto", "none", "required", "tool"]
-_LEVELS: Final[dict[str, Effort]] = {
-    "minimal": "low",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "xhigh": "high",
-}
 _MODES_IN: Final[dict[str, Mode]] = {
     "AUTO": "auto",
     "VALIDATED": "auto",
@@ -246,7 +239,7 @@ def _decode_config(config: object, request: ChatRequest) -> None:
         level = field(thinking, "thinkingLevel")
         request.thinking = Thinking(
             budget_tokens=budget if budget is not None and budget >= 0 else None,
-            effort=_LEVELS.get(level.lower()) if isinstance(level, str) else None,
+            effort=GEMINI_LEVELS.get(level.lower()) if isinstance(level, str) else None,
             include=field(thinking, "includeThoughts") is True,
         )
 
@@ -404,7 +397,7 @@ def _encode_config(request: ChatRequest) -> Json:
     if thinking is not None:
         budget = thinking.budget_tokens
         if budget is None and thinking.effort is not None:
-            budget = EFFORT_BUDGETS[thinking.effort]
+            budget = gemini_budget(thinking.effort)
         config["thinkingConfig"] = {"thinkingBudget": budget} if budget is not None else {}
         if thinking.include:
             config["thinkingConfig"]["includeThoughts"] = True

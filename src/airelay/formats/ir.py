@@ -60,15 +60,30 @@ class ToolResult:
     is_error: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a thinking signature was made: the upstream's wire format and the channel.
+    A signature means something only to the upstream that made it (``formats.thinking``)."""
+
+    format: str
+    channel: str
+
+
 @dataclass(slots=True)
 class Reasoning:
-    """Thinking text; ``signature`` is Anthropic's proof that must travel back with it.
-    ``encrypted`` is an OpenAI Responses reasoning item's ``encrypted_content``: opaque, it
-    means something only to a Responses upstream (the other codecs leave it out)."""
+    """Thinking text; ``signature`` is the upstream's proof that must travel back with it
+    (Anthropic's ``signature``, Gemini's ``thoughtSignature``). ``encrypted`` is an OpenAI
+    Responses reasoning item's ``encrypted_content``: opaque, it means something only to a
+    Responses upstream (the other codecs leave it out). ``origin``: the upstream that made
+    them, when known; toward a client of another format both travel sealed
+    (``formats.thinking``). ``redacted``: an Anthropic ``redacted_thinking`` block's
+    ``data`` (no text)."""
 
     text: str
     signature: str | None = None
     encrypted: str | None = None
+    origin: Origin | None = None
+    redacted: str | None = None
 
 
 Part = Text | Image | Audio | ToolCall | ToolResult | Reasoning
@@ -170,6 +185,7 @@ class ReasoningDelta:
     signature: str | None = None
     choice: int = 0
     encrypted: str | None = None  # a Responses reasoning item's encrypted_content
+    redacted: str | None = None  # an Anthropic redacted_thinking block's data (a part alone)
 
 
 @dataclass(slots=True)
@@ -239,7 +255,9 @@ class Assembler:
             self._append_text(self._choice(event.choice), Text, event.text)
         elif isinstance(event, ReasoningDelta):
             parts = self._choice(event.choice).message.parts
-            if parts and isinstance(parts[-1], Reasoning):
+            if event.redacted:
+                parts.append(Reasoning("", redacted=event.redacted))
+            elif parts and isinstance(parts[-1], Reasoning) and not parts[-1].redacted:
                 parts[-1].text += event.text
                 if event.signature:
                     parts[-1].signature = event.signature

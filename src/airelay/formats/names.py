@@ -24,6 +24,10 @@ class WireFormat(StrEnum):
     OPENAI_IMAGES = "openai_images"  # OpenAI images: generations (JSON), edits (multipart)
     GEMINI_IMAGES = "gemini_images"  # Gemini generateContent asked for IMAGE output
     DASHSCOPE_IMAGES = "dashscope_images"  # DashScope image synthesis: a task, polled
+    RERANK = "rerank"  # Jina/Cohere-style rerank (whole answers only)
+    DASHSCOPE_RERANK = "dashscope_rerank"  # DashScope's native text-rerank (upstreams only)
+    OPENAI_SPEECH = "openai_speech"  # OpenAI text to speech: JSON in, audio bytes out
+    OPENAI_TRANSCRIPTION = "openai_transcription"  # OpenAI transcriptions and translations
 
 
 #: The chat dialects clients speak: each has a codec, so a chat call translates between
@@ -42,6 +46,11 @@ class Endpoint(StrEnum):
     IMAGES = "images"
     AUDIO = "audio"
     VIDEO = "video"
+    # The audio endpoint's operations: each has its own path and body upstream, so a call
+    # routes by one of these; a channel declares (and a key is permitted) ``audio``.
+    SPEECH = "audio_speech"
+    TRANSCRIPTIONS = "audio_transcriptions"
+    TRANSLATIONS = "audio_translations"
 
 
 #: Endpoints served as asynchronous tasks (created, then polled): they have no wire format
@@ -56,6 +65,7 @@ class Framing(StrEnum):
     JSON_ARRAY = "json_array"  # one JSON array, elements sent as they come (Gemini)
     NDJSON = "ndjson"  # one JSON document per line (Ollama)
     AWS_EVENTSTREAM = "aws_eventstream"  # application/vnd.amazon.eventstream (Bedrock)
+    RAW = "raw"  # no events: bytes copied as they come (audio)
 
 
 #: Endpoints that answer each other's calls: a chat-family call translates between them, so
@@ -71,14 +81,34 @@ INTERCHANGEABLE: dict[Endpoint, tuple[Endpoint, ...]] = {
 #: the Responses API serves its compaction too), natively only: nothing translates to them.
 IMPLIED: dict[Endpoint, Endpoint] = {Endpoint.COMPACT: Endpoint.RESPONSES}
 
-#: The endpoints a channel may list (``endpoints``).
-DECLARABLE = tuple(endpoint for endpoint in Endpoint if endpoint not in IMPLIED)
-
 
 def _with_implied(served: Iterable[Endpoint]) -> set[Endpoint]:
     out = set(served)
     out.update(implied for implied, by in IMPLIED.items() if by in out)
     return out
+
+
+#: Endpoints declared as one and called as several operations (see ``Endpoint.SPEECH``).
+PARTS: dict[Endpoint, tuple[Endpoint, ...]] = {
+    Endpoint.AUDIO: (Endpoint.SPEECH, Endpoint.TRANSCRIPTIONS, Endpoint.TRANSLATIONS),
+}
+#: The declared endpoint (and key permission) each operation belongs to.
+WHOLE: dict[Endpoint, Endpoint] = {part: whole for whole, parts in PARTS.items() for part in parts}
+
+#: The endpoints a channel may list (``endpoints``): neither an implied one nor an
+#: operation of one declared as a whole.
+DECLARABLE = tuple(
+    endpoint for endpoint in Endpoint if endpoint not in IMPLIED and endpoint not in WHOLE
+)
+
+
+def with_parts(served: Iterable[Endpoint]) -> frozenset[Endpoint]:
+    """``served`` with the operations of each endpoint in it (``audio``: speech...)."""
+    out: set[Endpoint] = set()
+    for endpoint in served:
+        out.add(endpoint)
+        out.update(PARTS.get(endpoint, ()))
+    return frozenset(out)
 
 
 def routable(served: Iterable[Endpoint]) -> frozenset[Endpoint]:

@@ -39,6 +39,7 @@ from airelay.formats.ir import (
     ToolChoice,
     ToolResult,
 )
+from airelay.formats.openai_reasoning import encode_details, reasoning_parts
 from airelay.formats.openai_stream import (
     OpenAIStreamDecoder,
     OpenAIStreamEncoder,
@@ -49,6 +50,7 @@ from airelay.formats.openai_stream import (
     encode_usage,
     error_body,
 )
+from airelay.formats.thinking import effort_for
 
 __all__ = [
     "CODEC",
@@ -138,9 +140,7 @@ def _decode_message(index: int, message: object) -> Message:
     if role in _ROLES:
         parts = _decode_content(where, content, assistant=role == "assistant")
         if role == "assistant":
-            reasoning = message.get("reasoning_content")
-            if isinstance(reasoning, str) and reasoning:
-                parts.insert(0, Reasoning(reasoning))
+            parts[:0] = reasoning_parts(message, where)
             parts += _decode_tool_calls(where, message.get("tool_calls"))
         elif role != "user" and any(not isinstance(p, Text) for p in parts):
             raise ValueError(f"'{where}.content' of a {role} message may hold only text")
@@ -355,7 +355,7 @@ def _encode_effort(thinking: Thinking | None) -> Effort | None:
     budget = thinking.budget_tokens
     if budget is None:
         return None
-    return "low" if budget < 2048 else "medium" if budget < 8192 else "high"
+    return effort_for(budget)
 
 
 def _encode_messages(messages: list[Message]) -> list[Json]:
@@ -448,9 +448,7 @@ def decode_response(body: Any) -> ChatResponse:
         message = raw.get("message")
         message = message if isinstance(message, dict) else {}
         parts: list[Part] = []
-        reasoning = message.get("reasoning_content") or message.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
-            parts.append(Reasoning(reasoning))
+        parts += reasoning_parts(message, "message")
         parts += _decode_content("message", message.get("content"), assistant=True)
         refusal = message.get("refusal")
         if isinstance(refusal, str) and refusal:
@@ -486,6 +484,9 @@ def encode_response(response: ChatResponse) -> Json:
         }
         if reasoning:
             message["reasoning_content"] = reasoning
+        details = encode_details(parts)
+        if details:
+            message["reasoning_details"] = details
         if calls:
             message["tool_calls"] = calls
         choices.append(

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from airelay.formats import multipart as forms
 from airelay.formats.images import (
     B64_JSON,
     URL,
@@ -48,6 +49,13 @@ def check_generation(payload: Any, body: bytes, content_type: str) -> ImageReque
     if payload.get("stream"):
         raise ValueError("'stream' is not supported for images; ask for whole answers")
     return _checked(payload, body, content_type, edit=False)
+
+
+def form_parts(body: bytes, content_type: str) -> list[Part]:
+    """An edits form's parts in order, each with a copy of its value (an image goes on to
+    an upstream that may need it re-encoded); raises ``ValueError`` for a malformed form."""
+    form = forms.parse(body, forms.boundary_of(content_type))
+    return [Part(p.name, bytes(form.value(p)), p.filename, p.content_type) for p in form.parts]
 
 
 def check_edit(parts: list[Part], body: bytes, content_type: str) -> ImageRequest:

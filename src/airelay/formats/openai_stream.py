@@ -20,6 +20,7 @@ from airelay.formats.ir import (
     ToolCallStart,
     UsageReport,
 )
+from airelay.formats.openai_reasoning import decode_details, signature_detail
 from airelay.formats.usage import Usage, from_openai
 
 Json = dict[str, Any]
@@ -182,6 +183,10 @@ class OpenAIStreamDecoder:
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 if isinstance(reasoning, str) and reasoning:
                     events.append(ReasoningDelta(reasoning, None, index))
+                # The text of reasoning_details repeats "reasoning"; their signatures do not.
+                for part in decode_details(delta.get("reasoning_details"), "delta") or ():
+                    if part.signature:
+                        events.append(ReasoningDelta("", part.signature, index))
                 if isinstance(content, str) and content:
                     events.append(TextDelta(content, index))
                 refusal = delta.get("refusal")
@@ -249,6 +254,7 @@ class OpenAIStreamEncoder:
         self._opened: set[int] = set()
         self._usage: Usage | None = None
         self._failed = False
+        self._signed: dict[int, int] = {}  # choice -> reasoning parts signed so far
         # choice -> its chunks' bytes up to the delta (they change only with StreamStart)
         self._heads: dict[int, bytes] = {}
         # A chunk's bytes after the delta, when it does not finish its choice.
@@ -280,6 +286,11 @@ class OpenAIStreamEncoder:
             return self._delta(event.choice, delta)
         if isinstance(event, ReasoningDelta):
             delta = {"reasoning_content": event.text} if event.text else None
+            if event.signature:
+                index = self._signed.get(event.choice, 0)
+                self._signed[event.choice] = index + 1
+                details = signature_detail(event.signature, index)
+                delta = {**(delta or {}), "reasoning_details": details}
             return self._delta(event.choice, delta)
         if isinstance(event, ToolCallStart):
             function = {"name": event.name, "arguments": ""}

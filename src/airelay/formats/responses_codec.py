@@ -62,6 +62,7 @@ from airelay.formats.responses_shapes import (
     unwrap,
 )
 from airelay.formats.responses_stream import ResponsesStreamDecoder, ResponsesStreamEncoder
+from airelay.formats.thinking import effort_for
 
 __all__ = [
     "CODEC",
@@ -336,8 +337,7 @@ def encode_request(request: ChatRequest) -> Json:
     if thinking is not None:
         effort = thinking.effort
         if effort is None and thinking.budget_tokens is not None:
-            budget = thinking.budget_tokens
-            effort = "low" if budget < 2048 else "medium" if budget < 8192 else "high"
+            effort = effort_for(thinking.budget_tokens)
         reasoning: Json = {"effort": effort or "medium"}
         if thinking.include:
             reasoning["summary"] = "auto"

@@ -18,6 +18,14 @@ PATHS = {
     Endpoint.AUDIO: "/audio/speech",
     Endpoint.VIDEO: "/videos",
 }
+# The audio endpoint's operations (``names.PARTS``), which calls route by.
+PART_PATHS = {
+    Endpoint.SPEECH: "/audio/speech",
+    Endpoint.TRANSCRIPTIONS: "/audio/transcriptions",
+    Endpoint.TRANSLATIONS: "/audio/translations",
+}
+# Endpoints whose bodies are forms: the call's own content type (its boundary) is sent.
+FORMS = frozenset({Endpoint.TRANSCRIPTIONS, Endpoint.TRANSLATIONS})
 
 
 class OpenAICompatible(Plain):
@@ -32,6 +40,10 @@ class OpenAICompatible(Plain):
         Endpoint.COMPACT: WireFormat.RESPONSES_COMPACT,
         Endpoint.EMBEDDINGS: WireFormat.OPENAI_EMBEDDINGS,
         Endpoint.IMAGES: WireFormat.OPENAI_IMAGES,
+        Endpoint.RERANK: WireFormat.RERANK,
+        Endpoint.SPEECH: WireFormat.OPENAI_SPEECH,
+        Endpoint.TRANSCRIPTIONS: WireFormat.OPENAI_TRANSCRIPTION,
+        Endpoint.TRANSLATIONS: WireFormat.OPENAI_TRANSCRIPTION,
     }
     endpoints: frozenset[Endpoint] = frozenset(PATHS) - IMPLIED.keys()
     default_endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
@@ -40,9 +52,11 @@ class OpenAICompatible(Plain):
     def head(
         self, base_url: str, key: str, endpoint: Endpoint, model: str, *, stream: bool
     ) -> Head:
-        path = PATHS.get(endpoint)
+        path = PATHS.get(endpoint) or PART_PATHS.get(endpoint)
         if path is None:
             raise unserved(self, endpoint)
+        if endpoint in FORMS:
+            return Head(base_url.rstrip("/") + path, {"Authorization": "Bearer " + key})
         return Head(
             base_url.rstrip("/") + path,
             {"Authorization": "Bearer " + key, "Content-Type": "application/json"},

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 import orjson
 
 from airelay.formats.ir import ChatResponse
+from airelay.formats.registry import TYPED_ANSWERS, codec
 from airelay.formats.registry import body as format_body
-from airelay.formats.registry import codec
 from airelay.formats.text import answer_text
 from airelay.formats.usage import Usage
 from airelay.relay.attempts import wire_format
 from airelay.relay.call import Call
 from airelay.relay.failover import Completed, Unusable
+from airelay.relay.media import bridged
 from airelay.relay.metering import Meter
 from airelay.relay.scrub import scrub
 from airelay.store.snapshot import ChannelRecord
@@ -49,10 +50,14 @@ def read_whole(call: Call, result: Completed, meter: Meter, status: int) -> Whol
     fmt = wire_format(result.channel, call)
     upstream_model = result.channel.upstream_model(call.model)
     content_type = result.content_type.split(";")[0] or "application/json"
+    across = bridged(call, fmt)
     if result.status != 200:
         meter.release()
         if fmt == call.client:
             return Whole(result.status, result.body, content_type)
+        if across is not None:
+            error_body = across.error(result.status, result.body)
+            return Whole(result.status, error_body, "application/json")
         message = upstream_error_message(result.body, result.channel)
         error = codec(call.client).error_body(result.status, message, None)
         return Whole(result.status, orjson.dumps(error), "application/json")
@@ -61,15 +66,24 @@ def read_whole(call: Call, result: Completed, meter: Meter, status: int) -> Whol
         if fmt == call.client:
             passed = format_body(fmt)
             body, usage, document = passed.whole_usage(result.body, upstream_model, call.model)
-            usage = counted(usage)
+            usage = counted(usage, call)
             if usage is None:
+                text = passed.answer_text(document)
+                rebody = functools.partial(passed.with_usage, document)
+        elif across is not None:
+            body, usage, document = across.answer(result.body, call, call.model)
+            usage = counted(usage, call)
+            if usage is None:
+                passed = format_body(call.client)
                 text = passed.answer_text(document)
                 rebody = functools.partial(passed.with_usage, document)
         else:
             answer = codec(fmt).decode_response(orjson.loads(result.body))
             answer.model = call.model
+            if call.thinking is not None:
+                call.thinking.seal_answer(answer, fmt, result.channel.id)
             body = orjson.dumps(codec(call.client).encode_response(answer, call.request_ir()))
-            usage = counted(answer.usage)
+            usage = counted(answer.usage, call)
             if usage is None:
                 text = answer_text(answer)
                 rebody = functools.partial(with_usage, call, answer)
@@ -79,14 +93,17 @@ def read_whole(call: Call, result: Completed, meter: Meter, status: int) -> Whol
         # Counted before the answer goes out (in a thread when long), and told to the client.
         return Unbilled(200, body, "application/json", result.channel.id, text, rebody)
     meter.settle(usage, channel_id=result.channel.id, status=status)
-    return Whole(200, body, "application/json")
+    # An answer that is not JSON (audio; text, srt, vtt) keeps the upstream's type.
+    kept = fmt == call.client and fmt in TYPED_ANSWERS
+    return Whole(200, body, content_type if kept else "application/json")
 
 
-def counted(usage: Usage | None) -> Usage | None:
-    """An upstream's usage, or None when it counted nothing (some compatible upstreams
-    answer zeros): no answer comes from an empty prompt."""
-    if usage is None or (usage.prompt_tokens == 0 and usage.completion_tokens == 0):
-        return None
+def counted(usage: Usage | None, call: Call) -> Usage | None:
+    """An upstream's usage, or what the call's request tells it bills (``known``), or
+    None when neither counted anything (some compatible upstreams answer zeros): no answer
+    comes from an empty prompt."""
+    if usage is None or not usage.counted:
+        return call.known
     return usage
 
 

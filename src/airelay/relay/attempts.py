@@ -22,6 +22,7 @@ from airelay.providers.presets import preset
 from airelay.relay.call import Call
 from airelay.relay.endpoints import channel_endpoint, channel_format
 from airelay.relay.failover import Attempt
+from airelay.relay.media import bridged, direct
 from airelay.store.snapshot import ChannelRecord
 
 
@@ -35,7 +36,7 @@ def servable(call: Call, channels: list[ChannelRecord]) -> list[ChannelRecord]:
     it to), else only those of the client's format; when there are none, every one with
     what translates of it (``Untranslatable.lenient``: a tool built into one provider's
     service left out), or a 400 when nothing does."""
-    if all(wire_format(channel, call) == call.client for channel in channels):
+    if all(direct(call, wire_format(channel, call)) for channel in channels):
         return channels
     try:
         call.request_ir()
@@ -54,7 +55,7 @@ def needs_inline_images(call: Call, channels: list[ChannelRecord]) -> bool:
     """A call translated for a channel whose format takes images inline only."""
     for channel in channels:
         fmt = wire_format(channel, call)
-        if fmt != call.client and wire(fmt).inline_images_only:
+        if not direct(call, fmt) and wire(fmt).inline_images_only:
             return True
     return False
 
@@ -70,13 +71,13 @@ def build_attempt(settings: Settings, call: Call, channel: ChannelRecord, key: s
     upstream_model = channel.upstream_model(call.model)
     endpoint = channel_endpoint(channel, call)
     fmt = provider.formats[endpoint]
-    if fmt == call.client:
+    across = bridged(call, fmt)
+    if fmt == call.client and not (call.thinking is not None and call.thinking.carries_tokens):
         body = same_format_body(call, upstream_model)
+    elif across is not None:  # a non-chat format translated directly (rerank)
+        body = across.request(call, upstream_model)
     else:
-        ir = dataclasses.replace(
-            call.request_ir(), model=upstream_model, stream=call.stream, include_usage=True
-        )
-        body = orjson.dumps(codec(fmt).encode_request(ir))
+        body = _translated_body(call, fmt, channel.id, upstream_model)
     timeouts = (
         _timeouts(settings.upstream_connect_timeout, channel.timeout) if channel.timeout else None
     )
@@ -91,11 +92,15 @@ def build_attempt(settings: Settings, call: Call, channel: ChannelRecord, key: s
     )
     if forward is not None and forward.fields:
         target = target.with_fields(forward.fields)
+    if call.content_type is not None:  # a form's type names its boundary
+        target = target.with_fields({"Content-Type": call.content_type})
     if provider.per_call:
         finished = provider.finish(head, key, body)
         body = finished.body
         target = target.with_fields(finished.fields)
-    return Attempt(channel=channel, target=target, body=body, timeouts=timeouts)
+    return Attempt(
+        channel=channel, target=target, body=body, timeouts=timeouts, key=key, model=call.model
+    )
 
 
 def encoded_head(
@@ -112,6 +117,25 @@ def encoded_head(
         joiner = "&" if "?" in head.url else "?"
         head = dataclasses.replace(head, url=head.url + joiner + query)
     return head, post_target(head.url, head.headers, encoded=head.encoded)
+
+
+def _translated_body(call: Call, fmt: WireFormat, channel_id: str, upstream_model: str) -> bytes:
+    """The call's request in ``fmt`` for the channel ``channel_id``, through the IR.
+    Also for a channel of the client's own format when the client sent back thinking
+    tokens the gateway sealed (from a channel of another format): they mean nothing
+    there, and the codec writes the request without them (the rare call that passes
+    through the IR although it could pass as bytes); a request the IR cannot hold goes
+    as it came."""
+    try:
+        request = call.request_ir()
+    except (ValueError, LookupError):  # LookupError: a format without a chat codec
+        if fmt != call.client:
+            raise
+        return same_format_body(call, upstream_model)
+    ir = dataclasses.replace(request, model=upstream_model, stream=call.stream, include_usage=True)
+    if call.thinking is not None:
+        ir = call.thinking.request_for(ir, fmt, channel_id)
+    return orjson.dumps(codec(fmt).encode_request(ir))
 
 
 @functools.lru_cache(maxsize=64)

@@ -10,7 +10,9 @@ from typing import Any
 from airelay.formats.ir import ChatRequest
 from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.formats.registry import codec
+from airelay.formats.usage import Usage
 from airelay.providers.base import ClientExtras
+from airelay.relay.thinking import ThinkingPolicy
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
@@ -43,6 +45,15 @@ class Call:
     # The ``x-ratelimit-*`` headers the limit stage found for the call: the client's
     # response carries them.
     limit_headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
+    # Set by the relay: what a translated attempt does with thinking (None: nothing).
+    thinking: ThinkingPolicy | None = None
+    # What the call bills that its request tells (speech: the characters; a transcription:
+    # the file's measured seconds): reserved exactly, and billed when the answer reports
+    # nothing of its own.
+    known: Usage | None = None
+    # The client's body type when it is not JSON (a form, with its boundary): sent upstream
+    # with the body, which passes through as it came.
+    content_type: str | None = None
 
     def request_ir(self) -> ChatRequest:
         """The chat request in the IR (a chat call translated for another format)."""

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 from airelay.billing.wallets import Wallets
 from airelay.config import Settings
+from airelay.formats.thinking import Sealer
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import Affinity
+from airelay.relay.health import Health
 from airelay.relay.limits import NO_LIMITS, Limits
 from airelay.transport.base import Transport
 from airelay.transport.choice import Transports
@@ -24,3 +26,5 @@ class Relay:
     admission: Admission  # relay calls in flight, and their cap
     limits: Limits = NO_LIMITS
     affinity: Affinity | None = None  # session affinity; None when it is off
+    sealer: Sealer | None = None  # thinking signatures toward other formats (None: as they are)
+    health: Health | None = None  # circuit breakers per channel and key; None when off

@@ -4,7 +4,7 @@ and caches the answer on the channel, so the hot path pays one dict lookup."""
 
 from __future__ import annotations
 
-from airelay.formats.names import Endpoint, WireFormat, upstream_endpoint
+from airelay.formats.names import Endpoint, WireFormat, upstream_endpoint, with_parts
 from airelay.providers.presets import preset
 from airelay.relay.call import Call
 from airelay.store.snapshot import ChannelRecord
@@ -16,7 +16,10 @@ def channel_endpoint(channel: ChannelRecord, call: Call) -> Endpoint:
     return channel.cached(
         ("upstream endpoint", call.endpoint, call.client),
         lambda: upstream_endpoint(
-            call.endpoint, call.client, channel.endpoints, preset(channel.type).provider.formats
+            call.endpoint,
+            call.client,
+            with_parts(channel.endpoints),  # a channel serving ``audio`` serves its parts
+            preset(channel.type).provider.formats,
         ),
     )
 

@@ -7,6 +7,7 @@ billed), and a non-stream call whose client left and whose answer did not come w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 
 from airelay.billing.tokens import estimate_tokens_then
@@ -32,11 +33,16 @@ def settle_on_estimate(
     charge = meter.settle_later(channel_id=channel_id, status=status)
     if charge is None:
         return
-    estimate_tokens_then((_prompt_text(call), completion_text), call.model, _usage_for(charge))
+    known = call.known or Usage()  # what the request tells it bills (an upload's seconds)
+    estimate_tokens_then(
+        (_prompt_text(call), completion_text), call.model, _usage_for(charge, known)
+    )
 
 
-def _usage_for(charge: Callable[[Usage], int]) -> Callable[[list[int]], int]:
-    return lambda counts: charge(Usage(prompt_tokens=counts[0], completion_tokens=counts[1]))
+def _usage_for(charge: Callable[[Usage], int], known: Usage) -> Callable[[list[int]], int]:
+    return lambda counts: charge(
+        dataclasses.replace(known, prompt_tokens=counts[0], completion_tokens=counts[1])
+    )
 
 
 async def estimate_usage(call: Call, completion_text: str) -> Usage:

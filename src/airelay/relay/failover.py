@@ -6,6 +6,12 @@ channel's own key, an answer larger than the client's cap, or a whole answer the
 after a short backoff. An upstream that rejects the request itself (400, 413, 422...) is
 answered as it is, scrubbed: another channel would reject it too.
 
+Each attempt's outcome goes to the process's ``Health`` (when given): a channel or key
+whose circuit is open is skipped (``relay.health``); when every channel is skipped, the call
+is answered 503 with ``Retry-After`` at the end of the first cool-down. A channel whose
+upstream refused the key (401, 403) is tried again at once with its next usable key.
+
+A raw stream call (audio) streams any answer that is neither events nor JSON, as bytes.
 A stream call's answer streams when its framing is one ``formats.framing`` reads (SSE,
 NDJSON, AWS event-stream by content type; a JSON array by its first byte), else it is read
 whole like any other.
@@ -14,6 +20,7 @@ whole like any other.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -22,6 +29,8 @@ from airelay.client import Target, Timeouts, UpstreamError
 from airelay.errors import GatewayError
 from airelay.formats.framing import is_json, json_framing, stream_framing
 from airelay.formats.names import Framing
+from airelay.observe.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, UPSTREAM_TTFB
+from airelay.relay.health import KEY_REJECTED, Health
 from airelay.relay.scrub import scrub
 from airelay.store.snapshot import ChannelRecord
 from airelay.transport.base import Transport, UpstreamResponse
@@ -46,6 +55,8 @@ class Attempt:
     target: Target
     body: bytes
     timeouts: Timeouts | None  # None: the pool's default
+    key: str = ""  # the upstream key the attempt carries: its circuit's
+    model: str = ""  # the public model name (a metric label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +89,23 @@ class Streaming:
 
 
 class _Failure(Exception):
-    def __init__(self, kind: str, message: str, retry_after: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        retry_after: str | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind  # "timeout" | "rate_limited" | "error"
         self.message = message
         self.retry_after = retry_after
+        self.status = status  # the upstream's HTTP status, when it answered one
+
+    @property
+    def code(self) -> str:
+        """The failure as a metric label: the HTTP status, or its kind."""
+        return str(self.status) if self.status is not None else self.kind
 
 
 async def call_with_failover(
@@ -93,6 +116,8 @@ async def call_with_failover(
     *,
     stream: bool,
     admit: Callable[[ChannelRecord], Awaitable[bool]] | None = None,
+    raw: bool = False,
+    health: Health | None = None,
 ) -> Accepted | Streaming:
     """Answer from the first channel that works, or raise the last failure as 502/504/429.
 
@@ -102,8 +127,16 @@ async def call_with_failover(
     when every channel is, the call is answered 429."""
     last: _Failure | None = None
     tried = 0
-    for channel in channels:
+    queue = list(channels)
+    position = 0
+    while position < len(queue):
+        channel = queue[position]
+        position += 1
+        if health is not None and not health.take(channel.id, channel.api_keys):
+            continue
         if admit is not None and not await admit(channel):
+            if health is not None:
+                health.abandoned(channel.id, "")  # not tried: a probe it took goes back
             last = _Failure("rate_limited", f"channel {channel.id} is at its rate limit", "1")
             continue
         if tried:
@@ -114,15 +147,43 @@ async def call_with_failover(
             transport = transports.for_channel(channel)
         except ValueError as exc:  # a channel whose URL, key or TLS cannot go on the wire
             last = _Failure("error", f"channel {channel.id} is misconfigured: {exc}")
+            if health is not None:
+                health.abandoned(channel.id, "")
             continue
+        except BaseException:  # the client left before this attempt was made
+            if health is not None:
+                health.abandoned(channel.id, "")
+            raise
+        clock = _Clock()
         try:
-            result = await _try(transport, attempt, stream=stream)
-            return result if isinstance(result, Streaming) else accept(result)
+            result = await _try(transport, attempt, clock, stream=stream, raw=raw)
+            accepted = result if isinstance(result, Streaming) else accept(result)
         except _Failure as failure:
             last = failure
         except Unusable as exc:
             last = _Failure("error", str(exc))
-    assert last is not None
+        except BaseException:
+            if health is not None:
+                health.abandoned(channel.id, attempt.key)
+            raise
+        else:
+            clock.observe(channel.id, attempt.model)
+            if health is not None:
+                health.succeeded(channel.id, attempt.key, clock.head)
+            return accepted
+        clock.observe(channel.id, attempt.model)
+        UPSTREAM_ERRORS.labels(channel.id, attempt.model, last.code).inc()
+        if health is not None:
+            health.failed(channel.id, channel.api_keys, attempt.key, last.status, last.message)
+            if last.status in KEY_REJECTED and health.ready(channel.id, channel.api_keys):
+                queue.insert(position, channel)  # the same channel, with another key
+    if last is None:  # every channel's circuit is open
+        seconds = health.retry_after([channel.id for channel in channels]) if health else 1
+        raise GatewayError(
+            503,
+            "No channel is available for this model now: every one is failing; retry shortly.",
+            headers={"Retry-After": str(seconds)},
+        )
     if last.kind == "timeout":
         raise GatewayError(504, f"upstream timed out: {last.message}")
     if last.kind == "rate_limited":
@@ -131,11 +192,29 @@ async def call_with_failover(
     raise GatewayError(502, f"upstream failed: {last.message}")
 
 
-async def _try(transport: Transport, attempt: Attempt, *, stream: bool) -> Completed | Streaming:
+class _Clock:
+    """One attempt's timings: to the upstream's response head, and in all."""
+
+    __slots__ = ("head", "started")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.head: float | None = None
+
+    def observe(self, channel_id: str, model: str) -> None:
+        if self.head is not None:
+            UPSTREAM_TTFB.labels(channel_id).observe(self.head)
+        UPSTREAM_SECONDS.labels(channel_id, model).observe(time.perf_counter() - self.started)
+
+
+async def _try(
+    transport: Transport, attempt: Attempt, clock: _Clock, *, stream: bool, raw: bool = False
+) -> Completed | Streaming:
     secrets = attempt.channel.secrets()
     response: UpstreamResponse | None = None
     try:
         response = await transport.send(attempt.target, attempt.body, attempt.timeouts)
+        clock.head = time.perf_counter() - clock.started
         content_type = response.headers.get("content-type", "application/json")
         if response.status >= 400:
             body = await response.read()
@@ -146,13 +225,21 @@ async def _try(transport: Transport, attempt: Attempt, *, stream: bool) -> Compl
                 return Completed(attempt.channel, status, text.encode("utf-8"), content_type)
             message = f"HTTP {response.status}: " + scrub(_short(body), secrets)
             if response.status == 429:
-                raise _Failure("rate_limited", message, response.headers.get("retry-after"))
-            raise _Failure("error", message)
+                raise _Failure(
+                    "rate_limited", message, response.headers.get("retry-after"), status=429
+                )
+            raise _Failure("error", message, status=response.status)
         body = b""
         if stream:
             # The framing follows from the content type, or (JSON) from the first bytes:
             # a JSON array streams, an object is a whole answer.
             framing = stream_framing(content_type)
+            if raw and framing is None and not is_json(content_type):
+                # Bytes as they come (audio): no events to read, the first block opens it.
+                first = await response.readany()
+                if not first:
+                    raise _Failure("error", "upstream closed the stream before any data")
+                return Streaming(attempt.channel, response, first, Framing.RAW)
             if framing is not None or is_json(content_type):
                 first = await response.readany()
                 if not first:

@@ -15,7 +15,9 @@ from airelay.billing.wallets import InsufficientFunds, QuotaExhausted, Reservati
 from airelay.errors import GatewayError
 from airelay.formats.usage import Usage
 from airelay.ids import new_id
-from airelay.pricing import Price, token_cost, worst_case
+from airelay.observe import access
+from airelay.observe.metrics import charged
+from airelay.pricing import Price, known_cost, token_cost, worst_case
 from airelay.relay.limits import NO_LEASE, Lease
 from airelay.store.snapshot import KeyRecord, Snapshot
 
@@ -88,6 +90,8 @@ class Meter:
             "reasoning_tokens": usage.reasoning_tokens,
             "cache_write_tokens": usage.cache_write_tokens,
             "cache_write_1h_tokens": usage.cache_write_1h_tokens,
+            "characters": usage.characters,
+            "audio_seconds": usage.audio_seconds,
             "affinity": self.affinity,
             "images": usage.images,
             "latency_ms": latency_ms,
@@ -96,7 +100,17 @@ class Meter:
             "created_at": created_at,
             "cost": 0,  # set to the charge by the wallet
         }
-        return self.wallets.settle(self.reservation, cost, row)
+        charge = self.wallets.settle(self.reservation, cost, row)
+        charged(
+            channel_id,
+            self.model,
+            self.record.user_group,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            charge,
+        )
+        access.note_usage(channel_id, usage.prompt_tokens, usage.completion_tokens)
+        return charge
 
     def release(self) -> None:
         if not self.closed:
@@ -120,9 +134,11 @@ async def open_meter(
     cache_writes: bool = True,
     images: int = 0,
     image_price: int = 0,
+    known: Usage | None = None,
 ) -> Meter:
     """403 for a model without a price or a key whose quota is spent, 402 when the
-    balance cannot cover the worst case; otherwise the reserved meter."""
+    balance cannot cover the worst case (plus what ``known`` bills: a speech's characters,
+    an upload's seconds); otherwise the reserved meter."""
     price = snapshot.prices.get(model)
     if price is None:
         raise GatewayError(
@@ -139,6 +155,7 @@ async def open_meter(
         images=images,
         image_price=image_price,
     )
+    amount += known_cost(known, price)
     try:
         # The quota is checked and the worst case reserved against it in one step (the
         # key's spend may be read first): a burst cannot pass the check all at once.
@@ -147,6 +164,7 @@ async def open_meter(
         raise GatewayError(403, "This API key has exhausted its quota.") from exc
     except InsufficientFunds as exc:
         raise GatewayError(402, "Insufficient balance. Please top up your account.") from exc
+    access.note_call(record.id, model)
     return Meter(
         wallets=wallets,
         record=record,

@@ -38,7 +38,7 @@ from airelay.billing.wallets import Wallets
 from airelay.config import Settings
 from airelay.errors import GatewayError
 from airelay.formats.client_framing import content_type
-from airelay.formats.names import WireFormat
+from airelay.formats.names import Framing, WireFormat
 from airelay.formats.registry import body as format_body
 from airelay.formats.session import session_key
 from airelay.formats.usage import Usage
@@ -50,12 +50,15 @@ from airelay.relay.call import Call
 from airelay.relay.collaborators import Relay
 from airelay.relay.estimate import estimate_usage, settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, call_with_failover
+from airelay.relay.health import Health, pick_key
 from airelay.relay.images import inline_remote_images
 from airelay.relay.limit_policy import channel_rules
 from airelay.relay.limits import NO_LEASE, NO_LIMITS, Limits
+from airelay.relay.media import raw_stream, relay_raw
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
-from airelay.relay.routing import bound_first, channels_for
+from airelay.relay.routing import bound_first, channels_for, fastest_first
 from airelay.relay.streaming import Write, relay_stream
+from airelay.relay.thinking import ThinkingPolicy
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
 
@@ -79,6 +82,16 @@ class Streamed:
 
     async def run(self, write: Write) -> None:
         try:
+            if self.upstream.framing is Framing.RAW:
+                await relay_raw(
+                    self.call,
+                    self.upstream,
+                    self.meter,
+                    write,
+                    max_bytes=self.settings.max_stream_bytes,
+                    max_seconds=self.settings.max_stream_seconds,
+                )
+                return
             await relay_stream(
                 self.call,
                 self.upstream,
@@ -107,6 +120,8 @@ async def run_call(
     meter once)."""
     lease = await relay.limits.acquire(snapshot, record, call.model, len(call.body))
     call.limit_headers = lease.headers
+    if relay.sealer is not None:
+        call.thinking = ThinkingPolicy.of(relay.sealer, snapshot.reasons(call.model), call.body)
     admission = relay.admission
     try:
         admission.enter()  # 503 above the cap, before any money is reserved
@@ -117,6 +132,8 @@ async def run_call(
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
         channels = servable(call, channels_for(snapshot, call.model, call.endpoint))
+        if relay.health is not None and relay.health.settings.latency_routing:
+            channels = fastest_first(channels, relay.health.ttfb)
         session = await _session(relay, record, call)
         if session is not None and session.bound is not None:
             channels = bound_first(channels, session.bound.channel_id)
@@ -135,7 +152,7 @@ async def run_call(
         meter.release()
         admission.leave()
         raise
-    answer = _Answer(relay.settings, call, meter, session, relay.limits)
+    answer = _Answer(relay.settings, call, meter, session, relay.limits, relay.health)
     try:
         if not call.stream:
             return _limit_headed(call, await _whole_call(relay, channels, answer))
@@ -185,6 +202,7 @@ async def _reserve(wallets: Wallets, snapshot: Snapshot, record: KeyRecord, call
         max_output_tokens=max_output,
         choices=choices,
         cache_writes=passed.cache_writes,
+        known=call.known,
     )
 
 
@@ -201,6 +219,8 @@ async def _stream_call(
             answer.accept,
             stream=True,
             admit=answer.admit if _channel_limited(channels) else None,
+            raw=raw_stream(answer.call),
+            health=relay.health,
         )
     except BaseException:
         answer.meter.release()
@@ -222,7 +242,7 @@ async def _stream_call(
         upstream=result,
         meter=answer.meter,
         channel_fmt=wire_format(result.channel, answer.call),
-        content_type=content_type(answer.call.framing),
+        content_type=_stream_type(answer.call, result),
         admission=relay.admission,
         settings=relay.settings,
     )
@@ -275,6 +295,7 @@ async def _whole_answer(relay: Relay, channels: list[ChannelRecord], answer: _An
             answer.accept,
             stream=False,
             admit=answer.admit if _channel_limited(channels) else None,
+            health=relay.health,
         )
         assert isinstance(result, Whole)  # a non-stream call is never answered as a stream
         result = await _billed(answer, result)
@@ -304,6 +325,7 @@ class _Answer:
         "call",
         "channel",
         "gave_up",
+        "health",
         "key",
         "limits",
         "meter",
@@ -319,9 +341,11 @@ class _Answer:
         meter: Meter,
         session: SessionCall | None = None,
         limits: Limits = NO_LIMITS,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
         self.limits = limits
+        self.health = health
         self.call = call
         self.meter = meter
         self.session = session
@@ -353,9 +377,11 @@ class _Answer:
             raise _ClientGone
         self.channel = channel
         if self.session is None:
-            self.key = channel.next_key()
+            self.key = pick_key(self.health, channel)
         else:
             self.key, bound = self.session.key(channel)
+            if self.health is not None and not self.health.take_key(channel.id, self.key):
+                self.key, bound = pick_key(self.health, channel), False  # that key is out
             self.meter.affinity = int(bound)
         return build_attempt(self.settings, self.call, channel, self.key)
 
@@ -394,3 +420,11 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
 def _channel_limited(channels: list[ChannelRecord]) -> bool:
     """Whether any of ``channels`` has rate limits of its own (most have none)."""
     return any(channel_rules(channel) for channel in channels)
+
+
+def _stream_type(call: Call, upstream: Streaming) -> str:
+    """A stream's content type: the upstream's for raw bytes (audio), else the client's
+    framing's."""
+    if upstream.framing is Framing.RAW:
+        return upstream.response.headers.get("content-type", "application/octet-stream")
+    return content_type(call.framing)

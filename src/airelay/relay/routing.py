@@ -4,7 +4,7 @@ priority, so that each channel of a priority takes its weight's share of first a
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from airelay.errors import GatewayError
 from airelay.formats.names import Endpoint
@@ -25,6 +25,18 @@ def attempt_order(
         return channel.priority, -rank
 
     return sorted(channels, key=sort_key)
+
+
+def fastest_first(
+    channels: list[ChannelRecord], ttfb: Callable[[str], float]
+) -> list[ChannelRecord]:
+    """``channels`` (in attempt order) with those of one priority sorted by ``ttfb`` (a
+    moving average of the time to an upstream's response head; 0 for a channel not yet
+    measured, so that it gets tried); the weighted shuffle breaks ties (the sort is
+    stable)."""
+    if len(channels) > 1:
+        channels.sort(key=lambda channel: (channel.priority, ttfb(channel.id)))
+    return channels
 
 
 def bound_first(channels: list[ChannelRecord], channel_id: str) -> list[ChannelRecord]:

@@ -32,6 +32,7 @@ from airelay.formats.framing import FAILURE, Deframer, Event, FramingError, defr
 from airelay.formats.names import WireFormat
 from airelay.formats.registry import wire
 from airelay.formats.usage import Usage
+from airelay.observe.metrics import INFLIGHT_STREAMS
 from airelay.relay.call import Call
 from airelay.relay.estimate import estimate_usage, settle_on_estimate
 from airelay.relay.failover import Streaming
@@ -92,7 +93,9 @@ async def relay_stream(
         reader = None if framer.passes(upstream.framing) else deframer(upstream.framing)
         handler = PassThrough(client, rewriter, framer, scrubber, reader)
     else:
-        handler = Translator(call, channel_fmt, framer, scrubber, deframer(upstream.framing))
+        handler = Translator(
+            call, channel_fmt, framer, scrubber, deframer(upstream.framing), channel.id
+        )
     content = upstream.response
     status = CLIENT_CLOSED
     deadline = asyncio.timeout(max_seconds)  # one timer per stream
@@ -102,6 +105,7 @@ async def relay_stream(
     async def error(message: str) -> None:
         await write(framer.frame(*client.error_event(message)))
 
+    INFLIGHT_STREAMS.inc()
     try:
         try:
             async with deadline:
@@ -149,6 +153,7 @@ async def relay_stream(
     except ConnectionError:
         status = CLIENT_CLOSED  # the client went away
     finally:
+        INFLIGHT_STREAMS.dec()
         upstream.close()
         usage = handler.usage or billed
         if usage is None:
@@ -171,9 +176,12 @@ class Translator:
         framer: ClientFramer,
         scrubber: StreamScrubber,
         reader: Deframer,
+        channel_id: str = "",
     ) -> None:
         self._reader = reader
         self._decoder = wire(channel_fmt).codec.stream_decoder()
+        if call.thinking is not None:  # signatures go to the client sealed
+            self._decoder = call.thinking.decoder(self._decoder, channel_fmt, channel_id)
         self._encoder = wire(call.client).codec.stream_encoder(call.request_ir())
         self._framer = framer
         self._scrubber = scrubber

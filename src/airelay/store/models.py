@@ -31,6 +31,7 @@ async def create(
     owned_by: str,
     pricing: dict[str, Any],
     max_output_tokens: int | None = None,
+    reasoning: bool = True,
 ) -> dict[str, Any]:
     """Insert a catalog entry (inside the caller's transaction; no change record)."""
     ts = now()
@@ -39,6 +40,7 @@ async def create(
         "owned_by": owned_by,
         "pricing": pricing,
         "max_output_tokens": max_output_tokens,
+        "reasoning": reasoning,
         "created_at": ts,
         "updated_at": ts,
     }
@@ -47,13 +49,18 @@ async def create(
 
 
 async def add(engine: AsyncEngine, values: dict[str, Any]) -> dict[str, Any]:
-    """A new catalog entry (``id``, ``owned_by``, ``pricing``, ``max_output_tokens``);
-    Exists if the id is taken."""
+    """A new catalog entry (``id``, ``owned_by``, ``pricing``, ``max_output_tokens``,
+    ``reasoning``); Exists if the id is taken."""
     async with engine.begin() as conn:
         if await crud.get(conn, models, values["id"]) is not None:
             raise Exists(values["id"])
         row = await create(
-            conn, values["id"], values["owned_by"], values["pricing"], values["max_output_tokens"]
+            conn,
+            values["id"],
+            values["owned_by"],
+            values["pricing"],
+            values["max_output_tokens"],
+            values.get("reasoning", True),
         )
         await config_log.record(conn, config_log.MODEL, row["id"])
     return row

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from airelay.formats.names import TASK_ENDPOINTS, Endpoint, routable
+from airelay.formats.names import TASK_ENDPOINTS, Endpoint, routable, with_parts
 from airelay.pricing import Price
 from airelay.providers.base import Provider
 from airelay.providers.presets import PRESETS
@@ -144,6 +144,11 @@ class Snapshot:
     # gateway is in maintenance (client routes answer 503).
     rate_limits: dict[str, Any] = field(default_factory=dict)
     maintenance: bool = False
+
+    def reasons(self, model: str) -> bool:
+        """Whether ``model`` reasons: false only when its catalog entry says so."""
+        row = self.catalog.get(model)
+        return row is None or row.get("reasoning", True) is not False
 
 
 def key_record(row: dict[str, Any], user_status: str, user_group: str) -> KeyRecord:
@@ -297,7 +302,10 @@ def _channels(rows: tuple[dict[str, Any], ...], records: dict[str, ChannelRecord
             # Served upstream in a format the gateway speaks; a chat-family endpoint also
             # takes its family's calls (translated): ``names.INTERCHANGEABLE``.
             formats = provider.formats
-            served = (e for e in channel.endpoints if e in formats or e in TASK_ENDPOINTS)
+            # An endpoint declared as one routes by its operations (``names.PARTS``).
+            served = (
+                e for e in with_parts(channel.endpoints) if e in formats or e in TASK_ENDPOINTS
+            )
             for endpoint in routable(served):
                 for name in channel.models:
                     routes[endpoint].setdefault(name, []).append(channel)

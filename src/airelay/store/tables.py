@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    true,
 )
 
 metadata = MetaData()
@@ -116,6 +118,8 @@ models = Table(
     Column("pricing", JSON, nullable=False),
     # The most a call may produce when it names no max_tokens (the reservation's worst case).
     Column("max_output_tokens", Integer, nullable=True),
+    # False: the model does not reason; a translated call asks it for no thinking.
+    Column("reasoning", Boolean, nullable=False, server_default=true()),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
@@ -173,6 +177,9 @@ usage_logs = Table(
     Column("affinity", Integer, nullable=False, server_default="0"),
     # Images an image call delivered (what a per-image price bills).
     Column("images", Integer, nullable=False, server_default="0"),
+    # What the audio endpoints bill: characters read aloud, seconds of audio heard.
+    Column("characters", Integer, nullable=False, server_default="0"),
+    Column("audio_seconds", Integer, nullable=False, server_default="0"),
     Index("ix_usage_logs_time", "created_at"),
     Index("ix_usage_logs_user_time", "user_id", "created_at"),
     Index("ix_usage_logs_model_time", "model", "created_at"),
@@ -289,4 +296,79 @@ video_tasks = Table(
     Column("deleted_at", BigInteger, nullable=True),
     Index("ix_video_tasks_user_time", "user_id", "created_at"),
     Index("ix_video_tasks_due", "settled_at", "next_poll_at"),
+)
+
+# One-time codes that credit a balance. Only a hash of each code is kept (codes carry 128
+# random bits: a plain SHA-256 is a sound storage hash); ``code_hint`` tells them apart.
+# ``status``: active, disabled (by an operator), redeemed (``redeemed_by`` / ``_at`` set).
+redemptions = Table(
+    "redemptions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("code_hint", String(32), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("redeemed_by", String(40), ForeignKey("users.id"), nullable=True),
+    Column("redeemed_at", BigInteger, nullable=True),
+    Index("ix_redemptions_name", "name"),
+)
+
+# How a user signs in to the console: an argon2id password hash (none for a user who only
+# signs in through OIDC), a role, a TOTP secret (encrypted, Fernet) once two-factor is set up.
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("user_id", String(40), ForeignKey("users.id"), primary_key=True),
+    Column("password_hash", Text, nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("totp_secret", Text, nullable=True),
+    Column("totp_enabled", Integer, nullable=False, server_default="0"),
+    # "<issuer> <sub>" of the OpenID Connect account linked to this user.
+    Column("oidc_subject", String(500), nullable=True, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# One-time codes that stand in for a TOTP code (a lost phone): SHA-256 hashes, each deleted
+# when used (one DELETE: concurrent uses of one code let one through).
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=False),
+    Index("ix_recovery_codes_user", "user_id"),
+)
+
+# Console sign-ins. ``id`` is the SHA-256 of the cookie's secret (the cookie alone is never
+# stored). ``stage``: ``password`` until a second factor is given where one is required,
+# then ``full``. A root management key's session has no user and keeps that key's hash.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=True),
+    Column("admin_key_hash", String(64), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_web_sessions_user", "user_id"),
+    Index("ix_web_sessions_expiry", "expires_at"),
+)
+
+# Password-reset links sent by e-mail: the SHA-256 of the link's token, used once.
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+    Index("ix_password_resets_user", "user_id"),
 )

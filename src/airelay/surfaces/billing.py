@@ -15,7 +15,7 @@ from airelay.errors import GatewayError
 if TYPE_CHECKING:
     from types import ModuleType
 from airelay.relay.auth import authenticate, extract_key
-from airelay.state import STATE
+from airelay.state import STATE, AppState
 from airelay.surfaces.responses import json_response, read_json
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,11 @@ async def create_checkout(request: web.Request) -> web.StreamResponse:
     record = authenticate(
         state.cache.current, extract_key(request.headers, request.query), remote=request.remote
     )
+    return await checkout_for(request, state, record.user_id)
+
+
+async def checkout_for(request: web.Request, state: AppState, user_id: str) -> web.StreamResponse:
+    """Open a Checkout session for ``user_id`` (a key's user, or the console's)."""
     if not state.settings.stripe_api_key:
         raise GatewayError(
             501, "Stripe checkout is not configured on this gateway (STRIPE_API_KEY is unset)."
@@ -54,7 +59,7 @@ async def create_checkout(request: web.Request) -> web.StreamResponse:
             state.engine,
             state.settings,
             state.http,
-            user_id=record.user_id,
+            user_id=user_id,
             cents=cents,
             success_url=_return_url(body, "success_url"),
             cancel_url=_return_url(body, "cancel_url"),

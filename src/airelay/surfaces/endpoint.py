@@ -1,5 +1,6 @@
-"""Every route's handler is wrapped once, at start-up: a request id on every response, and
-every failure answered in the caller's error shape, never a traceback.
+"""Every route's handler is wrapped once, at start-up: a request id on every response,
+every failure answered in the caller's error shape, never a traceback, and each request
+counted in the metrics (and written to the access log, when it is on) under its surface.
 
 A wrapper rather than an aiohttp middleware: the same work without the framework building a
 handler chain for each request.
@@ -8,13 +9,17 @@ handler chain for each request.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from prometheus_client import Counter
 
 from airelay.errors import GatewayError
 from airelay.ids import new_request_id
+from airelay.observe import access
+from airelay.observe.metrics import REQUEST_SECONDS, REQUESTS
 from airelay.state import REQUEST_ID
 from airelay.store.unavailable import RETRY_AFTER_SECONDS, reason, unavailable
 from airelay.surfaces.responses import client_format, error_response
@@ -36,9 +41,15 @@ NUL_IN_URL = GatewayError(
 
 
 def endpoint(handler: Handler) -> Handler:
+    surface = surface_of(handler)
+    seconds = REQUEST_SECONDS.labels(surface)
+    by_status: dict[int, Counter] = {}  # status -> its counter
+
     async def handle(request: web.Request) -> web.StreamResponse:
         request_id = new_request_id()
         request[REQUEST_ID] = request_id
+        started = time.perf_counter()
+        record = access.opened()
         try:
             # A NUL cannot be stored in PostgreSQL text nor is it in any id or filter the
             # gateway issues: refused once here for every path id and query value, with a
@@ -64,10 +75,37 @@ def endpoint(handler: Handler) -> Handler:
             response = error_response(_failure(request, request_id, exc), client_format(request))
         if not response.prepared:
             response.headers["x-request-id"] = request_id
+        elapsed = time.perf_counter() - started
+        status = response.status
+        counter = by_status.get(status)
+        if counter is None:
+            counter = by_status[status] = REQUESTS.labels(surface, str(status))
+        counter.inc()
+        seconds.observe(elapsed)
+        if record is not None:
+            access.write(
+                record,
+                request_id=request_id,
+                method=request.method,
+                path=request.rel_url.path,
+                surface=surface,
+                status=status,
+                seconds=elapsed,
+            )
         return response
 
     handle.__name__ = getattr(handler, "__name__", "handle")
     return handle
+
+
+def surface_of(handler: Handler) -> str:
+    """The metric label of a handler's surface: its module's name (``openai_chat``,
+    ``anthropic``...), one ``admin`` for the management API."""
+    module = getattr(handler, "__module__", "") or ""
+    parts = module.split(".")
+    if "admin" in parts:
+        return "admin"
+    return parts[-1] if parts[-1] != "endpoint" else "other"
 
 
 DATABASE_DOWN = GatewayError(

@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 
 from airelay.errors import GatewayError
-from airelay.formats.names import Endpoint
+from airelay.formats.names import WHOLE, Endpoint
 from airelay.pricing import DEFAULT_MAX_OUTPUT_TOKENS
 from airelay.relay.auth import authenticate, extract_key
 from airelay.state import STATE
@@ -28,8 +28,11 @@ def _json(data: Any) -> web.Response:
 
 
 def permission(endpoint: Endpoint) -> str:
-    """The key permission an endpoint's calls need (a Responses call is a chat call)."""
-    return "chat" if endpoint is Endpoint.RESPONSES else endpoint.value
+    """The key permission an endpoint's calls need (a Responses call is a chat call, a
+    transcription an ``audio`` one)."""
+    if endpoint is Endpoint.RESPONSES:
+        return "chat"
+    return WHOLE.get(endpoint, endpoint).value
 
 
 def model_endpoints(snapshot: Snapshot, record: KeyRecord) -> dict[str, list[str]]:
@@ -39,9 +42,12 @@ def model_endpoints(snapshot: Snapshot, record: KeyRecord) -> dict[str, list[str
     for endpoint in Endpoint:
         if permission(endpoint) not in record.permissions:
             continue
+        listed = WHOLE.get(endpoint, endpoint).value  # as channels declare it: ``audio``
         for name in snapshot.endpoint_routes.get(endpoint, {}):
             if name in snapshot.prices and (record.models is None or name in record.models):
-                found.setdefault(name, []).append(endpoint.value)
+                served = found.setdefault(name, [])
+                if listed not in served:
+                    served.append(listed)
     return dict(sorted(found.items()))
 
 

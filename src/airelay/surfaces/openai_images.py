@@ -18,7 +18,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from airelay.errors import GatewayError
-from airelay.formats import multipart, openai_images
+from airelay.formats import openai_images
 from airelay.formats.images import ImageRequest
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.relay.auth import authenticate, authorize, extract_key
@@ -74,7 +74,9 @@ async def edits(request: web.Request) -> web.StreamResponse:
     content_type = request.headers.get("Content-Type", "")
 
     def checked() -> ImageRequest:
-        return openai_images.check_edit(multipart.parse(body, content_type), body, content_type)
+        return openai_images.check_edit(
+            openai_images.form_parts(body, content_type), body, content_type
+        )
 
     return await _relay(request, body, EDITS, checked)
 

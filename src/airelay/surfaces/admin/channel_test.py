@@ -40,6 +40,8 @@ _ANSWER_FIELD = {
     WireFormat.OLLAMA: "message",
     WireFormat.RESPONSES: "output",
     WireFormat.OPENAI_EMBEDDINGS: "data",
+    WireFormat.RERANK: "results",
+    WireFormat.DASHSCOPE_RERANK: "output",
 }
 
 
@@ -47,6 +49,10 @@ def probe_body(fmt: WireFormat, model: str) -> bytes:
     """The smallest useful request of ``fmt``; ValueError for a format without a probe."""
     if fmt is WireFormat.OPENAI_EMBEDDINGS:
         return orjson.dumps({"model": model, "input": "hi"})
+    if fmt is WireFormat.RERANK:
+        return orjson.dumps({"model": model, "query": "hi", "documents": ["hi"]})
+    if fmt is WireFormat.DASHSCOPE_RERANK:
+        return orjson.dumps({"model": model, "input": {"query": "hi", "documents": ["hi"]}})
     if fmt not in CODECS or fmt not in _ANSWER_FIELD:
         raise ValueError(f"no probe for the {fmt} format yet")
     request = ir.ChatRequest(

@@ -21,6 +21,7 @@ from airelay.security.keys import mask
 from airelay.state import AppState
 from airelay.store import channels as channels_repo
 from airelay.store.snapshot import channel_models
+from airelay.surfaces.admin.channel_health import health_view
 from airelay.surfaces.admin.channel_test import test_channel
 from airelay.surfaces.admin.common import admin, decode, iso, require
 from airelay.surfaces.responses import json_response
@@ -48,6 +49,7 @@ def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
         "rpm": row.get("rpm"),
         "tpm": row.get("tpm"),
         "max_concurrency": row.get("max_concurrency"),
+        "health": health_view(state, row),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }

@@ -13,6 +13,7 @@ from aiohttp import web
 from airelay.errors import GatewayError
 from airelay.relay.auth import authenticate_admin, extract_bearer
 from airelay.state import STATE, AppState
+from airelay.surfaces.console.session import COOKIE, operator_session
 from airelay.surfaces.responses import parse_json
 
 T = TypeVar("T")
@@ -30,7 +31,11 @@ def admin(handler: AdminHandler) -> Callable[[web.Request], Awaitable[web.Stream
         # The contract is ``Authorization: Bearer`` only: not ``?key=`` (a key in a URL ends
         # up in access logs), nor the SDKs' ``x-api-key``/``x-goog-api-key``, which a client
         # SDK could send to the management API by mistake with a management key in it.
-        authenticate_admin(state.cache.current, extract_bearer(request.headers))
+        bearer = extract_bearer(request.headers)
+        if bearer is None and COOKIE in request.cookies:
+            await operator_session(request, state)  # an operator in the console
+        else:
+            authenticate_admin(state.cache.current, bearer)
         # Shielded: a client that leaves does not cut a write in half (on SQLite a
         # transaction cancelled halfway leaves its write lock behind).
         return await asyncio.shield(handler(request, state))

@@ -38,6 +38,7 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
         "pricing": {name: _usd(units) for name, units in row["pricing"].items()},
         "priced": bool(row["pricing"]),
         "max_output_tokens": row["max_output_tokens"],
+        "reasoning": row["reasoning"],
         "created": row["created_at"],
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
@@ -77,6 +78,8 @@ async def update_model(request: web.Request, state: AppState) -> web.StreamRespo
     values: dict[str, Any] = {}
     if body.owned_by is not UNSET:
         values["owned_by"] = body.owned_by
+    if not isinstance(body.reasoning, msgspec.UnsetType):
+        values["reasoning"] = body.reasoning
     if not isinstance(body.max_output_tokens, msgspec.UnsetType):
         check_max_output_tokens(body.max_output_tokens)
         values["max_output_tokens"] = body.max_output_tokens

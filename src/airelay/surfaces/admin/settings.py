@@ -116,10 +116,7 @@ def _honoured(key: str, value: dict[str, Any]) -> None:
     """400 for a feature the gateway cannot provide: never stored and then ignored."""
     if key != "features":
         return
-    if value.get("registration_enabled") is True:
-        raise GatewayError(
-            400, "'features.registration_enabled' cannot be true: this gateway has no sign-up"
-        )
+    # registration_enabled opens the console's sign-up (surfaces/console/accounts.py).
     currency = value.get("default_currency")
     if currency is not None and currency != "USD":
         raise GatewayError(400, "'features.default_currency' must be 'USD' (balances are in USD)")

@@ -79,7 +79,7 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _columns(values: dict[str, Any]) -> dict[str, Any]:
+def token_columns(values: dict[str, Any]) -> dict[str, Any]:
     """Validated API fields as table columns."""
     columns = dict(values)
     for permission in values.get("permissions", ()):
@@ -121,7 +121,7 @@ async def list_tokens(request: web.Request, state: AppState) -> web.StreamRespon
 @admin
 async def create_token(request: web.Request, state: AppState) -> web.StreamResponse:
     body = await decode(request, TokenCreate)
-    columns = _columns(msgspec.structs.asdict(body))
+    columns = token_columns(msgspec.structs.asdict(body))
     key = generate_key(USER_KEY_PREFIX)
     columns.update(key_hash=hash_key(key), key_hint=mask(key))
     columns.pop("user_id")
@@ -146,7 +146,9 @@ async def get_token(request: web.Request, state: AppState) -> web.StreamResponse
 async def update_token(request: web.Request, state: AppState) -> web.StreamResponse:
     token_id = request.match_info["id"]
     body = await decode(request, TokenPatch)
-    columns = _columns({k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET})
+    columns = token_columns(
+        {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
+    )
     try:
         async with state.engine.begin() as conn:
             row = await tokens_repo.update(conn, token_id, columns)

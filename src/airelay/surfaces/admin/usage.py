@@ -81,6 +81,9 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
         "cache_write_1h_tokens": row["cache_write_1h_tokens"],
         "reasoning_tokens": row["reasoning_tokens"],
         "images": row["images"],
+        # What the audio endpoints bill: characters read aloud, whole seconds heard.
+        "characters": row["characters"],
+        "audio_seconds": row["audio_seconds"],
         "cost": units_to_usd(row["cost"]),
         "latency_ms": row["latency_ms"],
         "status": row["status"],
@@ -129,13 +132,19 @@ def _counters_view(counters: dict[str, int]) -> dict[str, Any]:
 
 @admin
 async def usage_summary(request: web.Request, state: AppState) -> web.StreamResponse:
+    return await summary_page(request, state, _text(request, "user_id"))
+
+
+async def summary_page(
+    request: web.Request, state: AppState, user_id: str | None
+) -> web.StreamResponse:
     """Totals per model and per day. From the rollups, so a time range counts whole days
     (the days it touches), and the totals outlive the expiry of raw rows."""
     start_day, end_day = day_range(*time_range(request))
     async with state.engine.connect() as conn:
         summary = await usage_queries.summarize(
             conn,
-            user_id=_text(request, "user_id"),
+            user_id=user_id,
             model=_text(request, "model"),
             start_day=start_day,
             end_day=end_day,

@@ -13,7 +13,7 @@ from airelay.catalog import Email, Name, Short, one_of
 from airelay.errors import GatewayError
 from airelay.money import units_to_usd, usd_to_units
 from airelay.state import AppState
-from airelay.store import crud, tables
+from airelay.store import accounts, crud, tables
 from airelay.store import users as users_repo
 from airelay.surfaces.admin.common import (
     admin,
@@ -40,6 +40,8 @@ class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
     name: Name | msgspec.UnsetType | None = UNSET
     group: Short | msgspec.UnsetType = UNSET
     status: Short | msgspec.UnsetType = UNSET
+    # The console role: user, operator (the management API) or viewer (reads it).
+    role: Short | msgspec.UnsetType = UNSET
 
 
 def view(row: dict[str, Any], account: AccountView | None = None) -> dict[str, Any]:
@@ -130,9 +132,14 @@ async def update_user(request: web.Request, state: AppState) -> web.StreamRespon
         one_of(values["status"], STATUSES, "status")
     if "email" in values:
         values["email"] = _email(values["email"])
+    role = values.pop("role", None)
+    if role is not None:
+        one_of(role, accounts.ROLES, "role")
     try:
         async with state.engine.begin() as conn:
             row = await users_repo.update(conn, user_id, values)
+            if role is not None:
+                await accounts.set_credentials(conn, user_id, role=role)
     except users_repo.NotFound:
         raise GatewayError(404, f"user '{user_id}' not found") from None
     except users_repo.Deleted:
@@ -140,7 +147,10 @@ async def update_user(request: web.Request, state: AppState) -> web.StreamRespon
     except users_repo.EmailTaken:
         raise GatewayError(409, f"a user with email '{values['email']}' exists") from None
     await state.cache.refresh()
-    return json_response((await views(state, [row]))[0])
+    answer = (await views(state, [row]))[0]
+    if role is not None:
+        answer["role"] = role
+    return json_response(answer)
 
 
 @admin

@@ -31,16 +31,19 @@ from airelay.catalog import (
 from airelay.formats.anthropic_betas import MAX_RULES
 from airelay.formats.responses_history import MAX_LIMIT as MAX_ITEMS
 from airelay.providers.presets import CHANNEL_TYPES
-from airelay.surfaces.admin import tokens, users
+from airelay.store.accounts import ROLES
+from airelay.surfaces.admin import redemptions, tokens, users
 from airelay.surfaces.admin.common import MAX_PAGE, MAX_PAGE_SIZE
 from airelay.surfaces.admin.topup import MAX_IDEMPOTENCY_KEY, TopupRequest
+from airelay.surfaces.console import accounts as console_bodies
+from airelay.surfaces.console import reset as console_reset
 from airelay.surfaces.gemini import ACTIONS
 from airelay.surfaces.openapi import bodies
 
 Schema = dict[str, Any]
 Table = Iterable[tuple[str, str, Any]]
 
-ADMIN, USER, PUBLIC = "admin", "user", "public"
+ADMIN, USER, PUBLIC, CONSOLE = "admin", "user", "public", "console"
 _STRUCTS = (
     users.UserCreate,
     users.UserPatch,
@@ -51,10 +54,15 @@ _STRUCTS = (
     ModelCreate,
     ModelPatch,
     TopupRequest,
+    redemptions.BatchCreate,
+    *console_bodies.STRUCTS,
+    console_reset.ResetRequest,
+    console_reset.ResetConfirm,
 )
 # Rules the handlers check after decoding, stated in the schema so a generator can meet them.
 _ENUMS: dict[tuple[str, str], list[str]] = {
     ("UserPatch", "status"): list(users.STATUSES),
+    ("UserPatch", "role"): list(ROLES),
     ("TokenPatch", "status"): list(tokens.STATUSES),
     ("ChannelCreate", "type"): list(CHANNEL_TYPES),
     ("ChannelPatch", "type"): list(CHANNEL_TYPES),
@@ -107,13 +115,13 @@ _PRICING: Schema = {
 @dataclass(frozen=True)
 class Operation:
     summary: str
-    caller: str  # ADMIN, USER or PUBLIC
+    caller: str  # ADMIN, USER, PUBLIC or CONSOLE (the console's session cookie)
     body: Schema | None = None
     query: tuple[tuple[str, Schema], ...] = ()
     headers: tuple[tuple[str, Schema], ...] = ()
     errors: str = "OpenAIError"
     success: int = 200
-    media: str = "application/json"  # the request body's
+    content_type: str = "application/json"  # of the request body
 
 
 def _ref(name: str) -> Schema:
@@ -177,10 +185,28 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Edit images (OpenAI format, multipart)",
         USER,
         _ref("OpenAIImageEditsRequest"),
-        media="multipart/form-data",
+        content_type="multipart/form-data",
     ),
     ("GET", "/files/images/{id}"): Operation(
         "An image the gateway kept for a URL answer (no key: the URL is the secret)", PUBLIC
+    ),
+    ("POST", "/rerank"): Operation(
+        "Rerank documents (Jina/Cohere format)", USER, _ref("RerankRequest")
+    ),
+    ("POST", "/audio/speech"): Operation(
+        "Create speech (OpenAI format; answers audio bytes)", USER, _ref("OpenAISpeechRequest")
+    ),
+    ("POST", "/audio/transcriptions"): Operation(
+        "Transcribe audio (OpenAI format)",
+        USER,
+        _ref("OpenAITranscriptionRequest"),
+        content_type="multipart/form-data",
+    ),
+    ("POST", "/audio/translations"): Operation(
+        "Translate audio into English (OpenAI format)",
+        USER,
+        _ref("OpenAITranscriptionRequest"),
+        content_type="multipart/form-data",
     ),
     ("GET", "/responses/{id}"): Operation(
         "Retrieve a stored response (OpenAI Responses API)",
@@ -296,6 +322,25 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             ),
         ),
     ),
+    ("GET", "/admin/redemptions"): Operation(
+        "List redemption codes (hints only), paged",
+        ADMIN,
+        query=(
+            *_PAGING,
+            ("status", {"enum": ["active", "disabled", "redeemed"]}),
+            ("name", _STRING),
+        ),
+    ),
+    ("POST", "/admin/redemptions"): Operation(
+        "Issue a batch of one-time codes (returned once)",
+        ADMIN,
+        _ref("BatchCreate"),
+        success=201,
+    ),
+    ("DELETE", "/admin/redemptions/{id}"): Operation("Disable a redemption code", ADMIN),
+    ("POST", "/redeem"): Operation(
+        "Redeem a one-time code for the key's user", USER, _ref("RedeemRequest")
+    ),
     ("GET", "/admin/usage"): Operation(
         "Billed calls, newest first, paged", ADMIN, query=(*_USAGE_FILTERS, *_RANGE)
     ),
@@ -313,7 +358,84 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/v1beta/models/{target:.+}"): Operation("Gemini model action", USER),
     ("GET", "/openapi.json"): Operation("This document", PUBLIC),
     ("HEAD", "/"): Operation("Reachability probe of the base URL (200, no body)", PUBLIC),
+    ("GET", "/health"): Operation("Liveness: 200 while the process serves", PUBLIC),
+    ("GET", "/ready"): Operation(
+        "Readiness: 200 when the database (and Redis, if configured) answer and the "
+        "process is not draining, else 503 with Retry-After",
+        PUBLIC,
+    ),
+    ("GET", "/metrics"): Operation("Prometheus metrics, summed across worker processes", PUBLIC),
+    ("GET", "/"): Operation("The web console (a redirect to /console/)", PUBLIC),
+    ("GET", "/console"): Operation("The web console (a redirect to /console/)", PUBLIC),
+    ("GET", "/console/{path:.*}"): Operation("The web console's page and assets", PUBLIC),
 }
+_TAGS = {ADMIN: "management", PUBLIC: "public", USER: "client", CONSOLE: "console"}
+_SIGN_IN = "Open a console session"
+# The console's own API (a session cookie, not a key): what its pages call.
+OPERATIONS.update(
+    {
+        ("GET", "/console/api/config"): Operation("What the sign-in page offers", PUBLIC),
+        ("POST", "/console/api/signup"): Operation(
+            "Sign up (when registration is enabled)", PUBLIC, _ref("SignUp"), success=201
+        ),
+        ("POST", "/console/api/login"): Operation(_SIGN_IN, PUBLIC, _ref("SignIn")),
+        ("POST", "/console/api/login/totp"): Operation(
+            "Give the second factor", CONSOLE, _ref("SecondFactor")
+        ),
+        ("POST", "/console/api/login/admin"): Operation(
+            "Open an operator session with a management key", PUBLIC, _ref("AdminSignIn")
+        ),
+        ("POST", "/console/api/logout"): Operation("End the session", CONSOLE),
+        ("GET", "/console/api/oidc/start"): Operation(
+            "Sign in through the OpenID Connect provider (a redirect)", PUBLIC
+        ),
+        ("GET", "/console/api/oidc/callback"): Operation(
+            "The provider's way back (a redirect to the console)",
+            PUBLIC,
+            query=(("code", _STRING), ("state", _STRING)),
+        ),
+        ("GET", "/console/api/me"): Operation("The signed-in account", CONSOLE),
+        ("POST", "/console/api/password"): Operation(
+            "Change the password", CONSOLE, _ref("PasswordChange")
+        ),
+        ("POST", "/console/api/password-reset"): Operation(
+            "Mail a password-reset link", PUBLIC, _ref("ResetRequest"), success=202
+        ),
+        ("POST", "/console/api/password-reset/confirm"): Operation(
+            "Set a new password with a reset link", PUBLIC, _ref("ResetConfirm")
+        ),
+        ("POST", "/console/api/totp/setup"): Operation("A new TOTP secret", CONSOLE),
+        ("POST", "/console/api/totp/enable"): Operation(
+            "Turn on two-factor sign-in", CONSOLE, _ref("SecondFactor")
+        ),
+        ("POST", "/console/api/totp/disable"): Operation(
+            "Turn off two-factor sign-in", CONSOLE, _ref("SecondFactor")
+        ),
+        ("GET", "/console/api/keys"): Operation("The account's API keys", CONSOLE, query=_PAGING),
+        ("POST", "/console/api/keys"): Operation(
+            "Create an API key (its secret is returned once)",
+            CONSOLE,
+            _ref("TokenCreate"),
+            success=201,
+        ),
+        ("PATCH", "/console/api/keys/{id}"): Operation(
+            "Change an API key", CONSOLE, _ref("TokenPatch")
+        ),
+        ("DELETE", "/console/api/keys/{id}"): Operation("Revoke an API key", CONSOLE),
+        ("GET", "/console/api/usage"): Operation(
+            "The account's usage rows, paged", CONSOLE, query=(*_USAGE_FILTERS, *_RANGE)
+        ),
+        ("GET", "/console/api/usage/summary"): Operation(
+            "The account's totals per model and day", CONSOLE, query=(("model", _STRING), *_RANGE)
+        ),
+        ("POST", "/console/api/redeem"): Operation(
+            "Redeem a one-time code", CONSOLE, _ref("RedeemRequest")
+        ),
+        ("POST", "/console/api/checkout"): Operation(
+            "Open a Stripe Checkout top-up", CONSOLE, _ref("CheckoutRequest")
+        ),
+    }
+)
 
 _GEMINI_BODIES = {
     "generateContent": "GeminiGenerateContentRequest",
@@ -346,9 +468,7 @@ def _operation(method: str, path: str, op: Operation, body: Schema | None) -> Sc
     spec: Schema = {
         "operationId": _operation_id(method, path),
         "summary": op.summary,
-        "tags": [
-            "management" if op.caller == ADMIN else "public" if op.caller == PUBLIC else "client"
-        ],
+        "tags": [_TAGS[op.caller]],
         "parameters": parameters,
         "responses": {
             str(op.success): {"description": "Success", "content": {"application/json": {}}},
@@ -359,12 +479,14 @@ def _operation(method: str, path: str, op: Operation, body: Schema | None) -> Sc
         spec["security"] = [{"managementKey": []}]
     elif op.caller == USER:
         spec["security"] = _CLIENT_SECURITY
+    elif op.caller == CONSOLE:
+        spec["security"] = [{"consoleSession": []}]
     else:
         spec["security"] = []
     if body is not None:
         spec["requestBody"] = {
             "required": op.caller != ADMIN or method == "POST",
-            "content": {op.media: {"schema": body}},
+            "content": {op.content_type: {"schema": body}},
         }
     return spec
 
@@ -418,6 +540,9 @@ def _components() -> Schema:
         OpenAIVideoRequest=bodies.OPENAI_VIDEO,
         OpenAIImagesRequest=bodies.OPENAI_IMAGES,
         OpenAIImageEditsRequest=bodies.OPENAI_IMAGE_EDITS,
+        RerankRequest=bodies.RERANK,
+        OpenAISpeechRequest=bodies.OPENAI_SPEECH,
+        OpenAITranscriptionRequest=bodies.OPENAI_TRANSCRIPTION,
         OpenAIResponsesRequest=bodies.OPENAI_RESPONSES,
         OpenAIResponsesCompactRequest=bodies.OPENAI_RESPONSES_COMPACT,
         AnthropicMessagesRequest=bodies.ANTHROPIC_MESSAGES,
@@ -425,6 +550,7 @@ def _components() -> Schema:
         GeminiGenerateContentRequest=bodies.GEMINI_GENERATE,
         GeminiCountTokensRequest=bodies.GEMINI_COUNT_TOKENS,
         CheckoutRequest=bodies.CHECKOUT,
+        RedeemRequest=bodies.REDEEM,
         StripeEvent=bodies.STRIPE_EVENT,
         SettingsPatch=bodies.SETTINGS_PATCH,
         ChannelTest=bodies.CHANNEL_TEST,
@@ -440,6 +566,12 @@ def _components() -> Schema:
             "anthropicKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
             "googleKey": {"type": "apiKey", "in": "header", "name": "x-goog-api-key"},
             "queryKey": {"type": "apiKey", "in": "query", "name": "key"},
+            "consoleSession": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "airelay_session",
+                "description": "a console session; writes also send X-CSRF-Token",
+            },
         },
     }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airelay.formats.names import Endpoint
+from airelay.formats.names import WHOLE, Endpoint
 from airelay.surfaces.admin.settings import MAX_NAME
 
 Schema = dict[str, Any]
@@ -198,6 +198,55 @@ OPENAI_VIDEO: Schema = {
 }
 
 
+RERANK: Schema = {
+    "type": "object",
+    "properties": {
+        "model": _MODEL,
+        "query": {"type": "string", "minLength": 1, "maxLength": 200},
+        "documents": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 4,
+            "items": {
+                "anyOf": [
+                    _TEXT,
+                    {"type": "object", "properties": {"text": _TEXT}, "required": ["text"]},
+                ]
+            },
+        },
+        "top_n": {"type": "integer", "minimum": 1, "maximum": 100},
+        "return_documents": {"type": "boolean"},
+    },
+    "required": ["model", "query", "documents"],
+}
+
+OPENAI_SPEECH: Schema = {
+    "type": "object",
+    "properties": {
+        "model": _MODEL,
+        "input": {"type": "string", "minLength": 1, "maxLength": 4096},
+        "voice": _MODEL,
+        "response_format": {"enum": ["mp3", "opus", "aac", "flac", "wav", "pcm"]},
+        "speed": {"type": "number", "minimum": 0.25, "maximum": 4},
+        "instructions": _TEXT,
+        "stream_format": {"const": "audio"},
+    },
+    "required": ["model", "input", "voice"],
+}
+
+OPENAI_TRANSCRIPTION: Schema = {
+    "type": "object",
+    "properties": {
+        "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+        "model": _MODEL,
+        "language": _TEXT,
+        "prompt": _TEXT,
+        "response_format": {"enum": ["json", "text", "srt", "verbose_json", "vtt"]},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["file", "model"],
+}
+
 _ANTHROPIC_MESSAGES: Schema = {
     "type": "array",
     "minItems": 1,
@@ -288,6 +337,12 @@ CHECKOUT: Schema = {
     "required": ["amount"],
 }
 
+REDEEM: Schema = {
+    "type": "object",
+    "properties": {"code": {"type": "string", "minLength": 1, "maxLength": 100}},
+    "required": ["code"],
+}
+
 STRIPE_EVENT: Schema = {
     "type": "object",
     "description": "A Stripe event, authenticated by the Stripe-Signature header.",
@@ -342,7 +397,7 @@ CHANNEL_TEST: Schema = {
     "properties": {
         "model": _MODEL,
         # The endpoint to probe (chat, embeddings); the channel's first when left out.
-        "endpoint": {"enum": [endpoint.value for endpoint in Endpoint]},
+        "endpoint": {"enum": [e.value for e in Endpoint if e not in WHOLE]},
     },
 }
 

@@ -1,0 +1,242 @@
+"""Fake upstreams for rerank and audio, speaking each provider's documented wire format.
+
+``FakeOpenAIMedia`` is ``FakeOpenAI`` plus OpenAI's audio routes and a Jina/Cohere-style
+``/v1/rerank`` (Jina's answer: ``{"model", "usage": {"total_tokens"}, "results": [{"index",
+"relevance_score", "document": {"text"}}]}``). ``FakeDashScope`` answers DashScope's native
+text rerank (``/api/v1/services/rerank/text-rerank/text-rerank``: ``{"output": {"results"}},
+"usage": {"total_tokens"}, "request_id"}``, errors ``{"code", "message", "request_id"}``).
+
+Rules, so tests can assert exact values: a document's score is the share of its words found
+in the query; a rerank counts one token per word of the query per document plus one per
+word of each document. Speech answers ``SPEECH_BYTES_PER_CHARACTER`` bytes per input
+character, in ``SPEECH_CHUNK``-byte chunks, with the content type of its format. A
+transcription's text names the file's size; ``verbose_json`` reports ``duration`` (the
+fake's ``reported_duration`` when set, else none, so that the gateway's measure is billed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+from email.parser import BytesParser
+from email.policy import default
+from typing import Any
+
+from aiohttp import web
+
+from fakes.loopback import Behaviour, LoopbackFake
+from fakes.openai_upstream import FakeOpenAI
+
+SPEECH_BYTES_PER_CHARACTER = 100
+SPEECH_CHUNK = 4096
+AUDIO_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
+RERANK_PATH = "/api/v1/services/rerank/text-rerank/text-rerank"
+
+
+def words(text: str) -> list[str]:
+    return text.lower().split()
+
+
+def score(query: str, document: str) -> float:
+    wanted = set(words(query))
+    found = words(document)
+    return round(sum(word in wanted for word in found) / max(len(found), 1), 6)
+
+
+def rerank_tokens(query: str, documents: Sequence[str]) -> int:
+    return sum(len(words(query)) + len(words(document)) for document in documents)
+
+
+def ranked(query: str, documents: Sequence[str], top_n: int | None, with_text: bool) -> list[Any]:
+    order = sorted(range(len(documents)), key=lambda i: (-score(query, documents[i]), i))
+    results = []
+    for index in order[: top_n or len(documents)]:
+        result: dict[str, Any] = {
+            "index": index,
+            "relevance_score": score(query, documents[index]),
+        }
+        if with_text:
+            result["document"] = {"text": documents[index]}
+        results.append(result)
+    return results
+
+
+def speech_bytes(text: str) -> bytes:
+    """The fake's "audio": deterministic bytes, ``SPEECH_BYTES_PER_CHARACTER`` per character."""
+    seed = text.encode()
+    size = len(text) * SPEECH_BYTES_PER_CHARACTER
+    return (seed * (size // max(len(seed), 1) + 1))[:size]
+
+
+class FakeOpenAIMedia(FakeOpenAI):
+    label = "FakeOpenAIMedia"
+
+    def __init__(
+        self, api_keys: Sequence[str] = ("sk-upstream-test",), name: str = "media"
+    ) -> None:
+        super().__init__(api_keys, name)
+        self.reported_duration: float | None = None
+        self.report_rerank_usage = True
+
+    def add_routes(self, app: web.Application) -> None:
+        super().add_routes(app)
+        app.router.add_post("/v1/rerank", self._rerank)
+        app.router.add_post("/v1/audio/speech", self._speech)
+        app.router.add_post("/v1/audio/transcriptions", self._transcription)
+        app.router.add_post("/v1/audio/translations", self._transcription)
+
+    def reset(self) -> None:
+        super().reset()
+        self.reported_duration = None
+        self.report_rerank_usage = True
+
+    async def _rerank(self, request: web.Request) -> web.StreamResponse:
+        body, behaviour = await self.record(request)
+        early = await self._pre_answer(request, behaviour)
+        if early is not None:
+            return early
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return self._error(400, "'query' is required")
+        documents = [d if isinstance(d, str) else d["text"] for d in body["documents"]]
+        answer: dict[str, Any] = {
+            "model": body["model"],
+            "results": ranked(
+                body["query"], documents, body.get("top_n"), body.get("return_documents", True)
+            ),
+        }
+        if self.report_rerank_usage:
+            answer["usage"] = {"total_tokens": rerank_tokens(body["query"], documents)}
+        return await self._send_json(request, answer, behaviour)
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        body, behaviour = await self.record(request)
+        early = await self._pre_answer(request, behaviour)
+        if early is not None:
+            return early
+        if not isinstance(body, dict) or not isinstance(body.get("input"), str):
+            return self._error(400, "'input' is required")
+        if len(body["input"]) > 4096:
+            return self._error(400, "input is longer than 4096 characters")
+        audio = speech_bytes(body["input"])
+        kind = AUDIO_TYPES[body.get("response_format") or "mp3"]
+        response = web.StreamResponse(headers={**self._headers(), "Content-Type": kind})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(audio), SPEECH_CHUNK):
+            if behaviour.kind == "drop_after" and start // SPEECH_CHUNK >= behaviour.n_chunks:
+                return self._drop(request, response)
+            await response.write(audio[start : start + SPEECH_CHUNK])
+            if behaviour.kind == "slow_stream":
+                await asyncio.sleep(behaviour.delay_s)
+        await response.write_eof()
+        return response
+
+    async def _transcription(self, request: web.Request) -> web.StreamResponse:
+        _body, behaviour = await self.record(request)
+        early = await self._pre_answer(request, behaviour)
+        if early is not None:
+            return early
+        if not request.content_type.startswith("multipart/form-data"):
+            return self._error(400, "the body must be multipart/form-data")
+        form, files = _form(request.headers["Content-Type"], self.requests[-1].raw)
+        if "file" not in files:
+            return self._error(400, "'file' is required")
+        size = len(files["file"])
+        task = "translate" if request.path.endswith("/translations") else "transcribe"
+        text = f"{task}d {size} bytes with {form.get('model')}"
+        response_format = form.get("response_format") or "json"
+        if response_format == "text":
+            return web.Response(text=text + "\n", content_type="text/plain")
+        if response_format == "srt":
+            srt = f"1\n00:00:00,000 --> 00:00:01,000\n{text}\n\n"
+            return web.Response(text=srt, content_type="text/plain")
+        if response_format == "vtt":
+            vtt = f"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n{text}\n\n"
+            return web.Response(text=vtt, content_type="text/plain")
+        answer: dict[str, Any] = {"text": text}
+        if response_format == "verbose_json":
+            answer.update(task=task, language=form.get("language") or "english", segments=[])
+            if self.reported_duration is not None:
+                answer["duration"] = self.reported_duration
+        return await self._send_json(request, answer, behaviour)
+
+
+class FakeDashScope(LoopbackFake):
+    """DashScope's native text rerank; ``base_url`` is the compatible-mode URL a channel of
+    type ``qwen`` takes."""
+
+    label = "FakeDashScope"
+
+    def __init__(self, api_keys: Sequence[str] = ("sk-dashscope-test",), name: str = "ds") -> None:
+        super().__init__(api_keys, name, ("gte-rerank",))
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}/compatible-mode/v1"
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post(RERANK_PATH, self._rerank)
+
+    def error(self, status: int, message: str, type_: str | None = None) -> web.Response:
+        body = {"code": type_ or "InternalError", "message": message, "request_id": _id()}
+        return web.json_response(body, status=status)
+
+    async def _rerank(self, request: web.Request) -> web.StreamResponse:
+        body, behaviour = await self.record(request)
+        auth = request.headers.get("Authorization", "")
+        if behaviour.kind == "error":
+            return self.error(behaviour.status, behaviour.message, behaviour.type_)
+        if auth[7:] not in self.api_keys:
+            return self.error(401, "Invalid API-key provided.", "InvalidApiKey")
+        given = body.get("input") if isinstance(body, dict) else None
+        if not isinstance(given, dict) or not isinstance(given.get("query"), str):
+            return self.error(400, "input.query is required", "InvalidParameter")
+        documents = given.get("documents")
+        if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+            return self.error(400, "input.documents must be strings", "InvalidParameter")
+        parameters = body.get("parameters") or {}
+        results = ranked(
+            given["query"],
+            documents,
+            parameters.get("top_n"),
+            parameters.get("return_documents", False),
+        )
+        answer = {
+            "output": {"results": results},
+            "usage": {"total_tokens": rerank_tokens(given["query"], documents)},
+            "request_id": _id(),
+        }
+        return web.json_response(answer)
+
+
+def _form(content_type: str, raw: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
+    """A multipart/form-data body read with the standard library's MIME parser (the
+    gateway's own reader is what is under test): text fields and files."""
+    message = BytesParser(policy=default).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw
+    )
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            files[str(name)] = data
+        else:
+            fields[str(name)] = data.decode()
+    return fields, files
+
+
+def _id() -> str:
+    return secrets.token_hex(8)
+
+
+__all__ = ["Behaviour", "FakeDashScope", "FakeOpenAIMedia"]

@@ -1,0 +1,119 @@
+// The console: who is signed in decides the pages; the URL fragment names the page.
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { ApiError, consoleApi, setCsrf } from "./api.js";
+import { language, setLanguage, t, useLanguage } from "./i18n.js";
+import { AuthPage } from "./pages/auth.jsx";
+import { Security, TopUp } from "./pages/billing.jsx";
+import { Dashboard } from "./pages/dashboard.jsx";
+import { Keys } from "./pages/keys.jsx";
+import { Channels, Models, Redemptions, Settings, Users } from "./pages/operator.jsx";
+import { Usage } from "./pages/usage.jsx";
+import "./style.css";
+
+const USER_PAGES = ["dashboard", "keys", "usage", "topup", "security"];
+const OPERATOR_PAGES = ["users", "channels", "models", "redemptions", "settings"];
+
+function currentPage() {
+  const match = location.hash.match(/^#\/([a-z]+)/);
+  return match ? match[1] : "";
+}
+
+function App() {
+  useLanguage();
+  const [config, setConfig] = useState(null);
+  const [me, setMe] = useState(undefined);
+  const [pending, setPending] = useState(false);
+  const [page, setPage] = useState(currentPage());
+  const [menu, setMenu] = useState(false);
+
+  const refresh = () =>
+    consoleApi("GET", "/me").then(
+      (body) => {
+        setCsrf(body.csrf_token);
+        // Back from the OpenID Connect provider, the second factor is still to come.
+        setMe(body.two_factor_required ? null : body);
+        setPending(Boolean(body.two_factor_required));
+      },
+      (err) => {
+        if (err instanceof ApiError && err.status === 401) setMe(null);
+        else throw err;
+      },
+    );
+
+  useEffect(() => {
+    consoleApi("GET", "/config").then(setConfig);
+    refresh();
+    const onHash = () => (setPage(currentPage()), setMenu(false));
+    addEventListener("hashchange", onHash);
+    return () => removeEventListener("hashchange", onHash);
+  }, []);
+
+  if (!config || me === undefined) return <p class="loading">…</p>;
+  const switcher = (
+    <select
+      id="language"
+      aria-label={t("nav.language")}
+      value={language()}
+      onChange={(e) => setLanguage(e.currentTarget.value)}
+    >
+      <option value="en">English</option>
+      <option value="zh">简体中文</option>
+    </select>
+  );
+  if (!me) {
+    return (
+      <>
+        <header class="bar">{switcher}</header>
+        <AuthPage config={config} pending={pending} onSignedIn={(body) => (setMe(body), (location.hash = body.user ? "#/dashboard" : "#/users"))} />
+      </>
+    );
+  }
+  const operator = me.role === "operator" || me.role === "viewer";
+  const pages = [...(me.user ? USER_PAGES : []), ...(operator ? OPERATOR_PAGES : [])];
+  const shown = pages.includes(page) ? page : pages[0];
+  const views = {
+    dashboard: () => <Dashboard me={me} refresh={refresh} />,
+    keys: () => <Keys />,
+    usage: () => <Usage />,
+    topup: () => <TopUp config={config} refresh={refresh} />,
+    security: () => <Security me={me} refresh={refresh} />,
+    users: () => <Users />,
+    channels: () => <Channels />,
+    models: () => <Models />,
+    redemptions: () => <Redemptions />,
+    settings: () => <Settings />,
+  };
+  return (
+    <div class="layout">
+      <header class="bar">
+        <button class="menu" aria-label={t("nav.menu")} onClick={() => setMenu(!menu)}>
+          ☰
+        </button>
+        <strong>{config.system_name}</strong>
+        <span class="who">{me.user ? me.user.email : t("nav.operator")}</span>
+        {switcher}
+        <button
+          id="sign-out"
+          onClick={async () => {
+            await consoleApi("POST", "/logout");
+            setMe(null);
+          }}
+        >
+          {t("nav.sign_out")}
+        </button>
+      </header>
+      <nav class={menu ? "side open" : "side"}>
+        {pages.map((name) => (
+          <a key={name} href={`#/${name}`} class={name === shown ? "active" : ""} id={`nav-${name}`}>
+            {t(`nav.${name}`)}
+          </a>
+        ))}
+      </nav>
+      <main class="content">{views[shown]()}</main>
+    </div>
+  );
+}
+
+setLanguage(language());
+render(<App />, document.getElementById("app"));

@@ -1,0 +1,96 @@
+// Small shared pieces: a form that shows the server's message, a pager, a bar chart.
+import { useState } from "preact/hooks";
+import { t } from "./i18n.js";
+
+export function Form({ onSubmit, submit, children, id }) {
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  async function handle(event) {
+    event.preventDefault();
+    setError("");
+    setBusy(true);
+    try {
+      await onSubmit(new FormData(event.currentTarget), event.currentTarget);
+    } catch (err) {
+      setError(err.message || String(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <form class="form" onSubmit={handle} id={id}>
+      {children}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <button type="submit" disabled={busy}>
+        {submit}
+      </button>
+    </form>
+  );
+}
+
+export function Field({ label, ...input }) {
+  return (
+    <label class="field">
+      <span>{label}</span>
+      <input {...input} />
+    </label>
+  );
+}
+
+export function Pager({ page, limit, total, onPage }) {
+  const pages = Math.max(1, Math.ceil(total / limit));
+  return (
+    <div class="pager">
+      <button disabled={page <= 1} onClick={() => onPage(page - 1)}>
+        {t("pager.prev")}
+      </button>
+      <span>{t("pager.of", { page, pages, total })}</span>
+      <button disabled={page >= pages} onClick={() => onPage(page + 1)}>
+        {t("pager.next")}
+      </button>
+    </div>
+  );
+}
+
+export function BarChart({ points, label }) {
+  // points: [{x, y}]; an SVG that scales to its box (no inline styles: the CSP allows none).
+  if (!points.length) return <p class="muted">{t("chart.empty")}</p>;
+  const width = 600;
+  const height = 160;
+  const max = Math.max(...points.map((p) => p.y), 1e-9);
+  const bar = Math.min(width / points.length, 48);
+  return (
+    <svg class="chart" viewBox={`0 0 ${width} ${height + 20}`} role="img" aria-label={label}>
+      {points.map((p, i) => {
+        const h = (p.y / max) * height;
+        return (
+          <g key={p.x}>
+            <rect x={i * bar + 2} y={height - h} width={Math.max(bar - 4, 1)} height={h}>
+              <title>{`${p.x}: ${p.y}`}</title>
+            </rect>
+            {points.length <= 14 && (
+              <text x={i * bar + bar / 2} y={height + 14} text-anchor="middle">
+                {p.x.slice(5)}
+              </text>
+            )}
+          </g>
+        );
+      })}
+    </svg>
+  );
+}
+
+export function usd(value) {
+  return `$${Number(value || 0).toFixed(4)}`;
+}
+
+export function lines(text) {
+  return String(text || "")
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
