@@ -18,7 +18,8 @@ from sqlalchemy import text
 from airelay.config import Settings
 from airelay.store.db import create_engine
 from airelay.store.migrate import downgrade, upgrade
-from airelay.store.schema import VERSIONS_DIR, SchemaMismatch, check_schema, code_revisions
+from airelay.store.migrate_files import VERSIONS_DIR
+from airelay.store.schema import SchemaMismatch, check_schema, code_revisions
 
 HEAD = code_revisions()[1]
 
