@@ -27,6 +27,7 @@ from airelay.security.sealing import Sealer
 from airelay.state import STATE, AppState
 from airelay.store.config_bus import ConfigBus
 from airelay.store.db import create_engine
+from airelay.store.image_files import open_image_files
 from airelay.store.response_writer import ResponseWriter
 from airelay.store.schema import check_schema
 from airelay.store.snapshot import ConfigCache
@@ -115,6 +116,15 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             responses=stored_responses,
             sealer=Sealer(secret),
             videos=videos,
+            image_files=open_image_files(
+                settings.image_dir or settings.data_dir / "images",
+                settings.image_url_ttl,
+                bucket=settings.image_s3_bucket,
+                endpoint=settings.image_s3_endpoint,
+                region=settings.image_s3_region,
+                access_key_id=settings.image_s3_access_key_id,
+                secret_access_key=settings.image_s3_secret_access_key,
+            ),
         )
         try:
             yield
@@ -128,6 +138,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             await http.close()
             await upstream.close()
             await images.close()
+            await app[STATE].image_files.close()
             if affinity is not None:
                 await affinity.close()
             await limits.close()

@@ -7,12 +7,14 @@ it as is, the importer prefixes the entry it came from.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
 
 from airelay.errors import GatewayError
+from airelay.formats import openai_images
 from airelay.formats.anthropic_betas import check_rules
 from airelay.formats.names import DECLARABLE
 from airelay.money import usd_to_units
@@ -280,11 +282,31 @@ def pricing_units(pricing: dict[str, Any]) -> dict[str, Any]:
             raise GatewayError(400, f"unknown price '{name}'; known: {', '.join(PRICE_FIELDS)}")
         if value is None:
             continue
-        if name in ("per_image", "per_video_second") and isinstance(value, dict):
+        if name == "per_image" and isinstance(value, dict):
+            units[name] = {_image_key(k): _units(f"per_image.{k}", v) for k, v in value.items()}
+        elif name == "per_video_second" and isinstance(value, dict):
             units[name] = {str(k): _units(f"{name}.{k}", v) for k, v in value.items()}
         else:
             units[name] = _units(name, value)
     return units
+
+
+_IMAGE_KEY = re.compile(
+    r"default|(?:auto|[1-9][0-9]{1,4}x[1-9][0-9]{1,4})"
+    rf"(?:/(?:{'|'.join(openai_images.QUALITIES)}))?"
+)
+
+
+def _image_key(key: str) -> str:
+    """A key of a per-image price table, as calls look it up (``pricing.image_price``): a
+    key no call can match would price nothing, so it is refused."""
+    if not _IMAGE_KEY.fullmatch(key):
+        raise GatewayError(
+            400,
+            f"pricing.per_image: unknown key '{key}'; use SIZE (1024x1024 or auto), "
+            "SIZE/QUALITY (1024x1024/hd) or default",
+        )
+    return key
 
 
 def check_max_output_tokens(value: int | None) -> None:

@@ -137,7 +137,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     access_log: bool = False
     # The console's address as its users reach it (``https://relay.example.com``): the links
     # of password-reset mails and the OpenID Connect redirect are built from it (never from
-    # a request's Host header), and an https one marks session cookies Secure.
+    # a request's Host header), and an https one marks session cookies Secure. It is also
+    # the base of the image URLs the gateway hands out.
     public_url: Annotated[str, msgspec.Meta(pattern="^https?://[^/?#]+$")] | None = None
     # Password-reset mails (the console offers reset when smtp_host and public_url are set).
     smtp_host: str | None = None
@@ -152,6 +153,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     oidc_client_id: str | None = None
     oidc_client_secret: _Secret = None
     oidc_name: str = "OpenID Connect"
+    # Images: where an image the upstream gave as bytes is kept when the client asked for
+    # a URL (a local directory, <data_dir>/images unless set, or an S3-compatible bucket
+    # when one is named; the URLs are built on public_url, else the origin each request
+    # came to), how long such a URL answers, and how long an upstream's image task is
+    # polled before the call fails.
+    image_dir: Path | None = None
+    image_url_ttl: Annotated[int, msgspec.Meta(ge=60, le=30 * 86400)] = 3600
+    image_s3_bucket: Annotated[str, msgspec.Meta(min_length=3, max_length=63)] | None = None
+    image_s3_endpoint: Annotated[str, msgspec.Meta(pattern="^https?://")] | None = None
+    image_s3_region: Annotated[str, msgspec.Meta(min_length=1)] = "us-east-1"
+    image_s3_access_key_id: _Secret = None
+    image_s3_secret_access_key: _Secret = None
+    image_task_timeout: _Seconds = 300.0
 
 
 class ConfigError(ValueError):

@@ -84,8 +84,36 @@ class Price:
         return self.input if self.cached_input is None else self.cached_input
 
 
-def token_cost(usage: Usage, price: Price, multiplier: Fraction | None = None) -> int:
-    """The cost of a call's tokens plus its per-request price.
+def image_price(price: Price, size: str | None, quality: str | None) -> int | None:
+    """The price of one image of ``size`` and ``quality``, or None when the model has no
+    per-image price (its images are priced by the tokens the upstream reports).
+
+    ``per_image`` is one price for every image, or a table tried from the most to the least
+    precise key: ``"SIZE/QUALITY"``, ``"SIZE"``, then ``"default"`` (a call that names no
+    size is size ``auto``). Raises ``LookupError`` (a 400 for the caller) when the table
+    prices none of them: an image is never billed at a price nobody set."""
+    table = price.per_image
+    if table is None or isinstance(table, int):
+        return table
+    size = size or "auto"
+    keys = ([f"{size}/{quality}"] if quality else []) + [size, "default"]
+    for key in keys:
+        found = table.get(key)
+        if found is not None:
+            return found
+    priced = ", ".join(sorted(table))
+    raise LookupError(
+        f"no price is set for images of size '{size}'"
+        + (f" and quality '{quality}'" if quality else "")
+        + f" (priced: {priced})"
+    )
+
+
+def token_cost(
+    usage: Usage, price: Price, multiplier: Fraction | None = None, image_price: int = 0
+) -> int:
+    """The cost of a call's tokens plus its per-request price, plus its images at
+    ``image_price`` each.
 
     Uncached input at the input price, cache reads at the cached price (the input price if
     none is set), 5-minute and 1-hour cache writes at their write prices, all output
@@ -104,6 +132,7 @@ def token_cost(usage: Usage, price: Price, multiplier: Fraction | None = None) -
         + usage.completion_tokens * price.output
         + usage.characters * price.per_million_characters
         + price.per_request * PER_MILLION
+        + usage.images * image_price * PER_MILLION
     )
     scaled = per_million * SECONDS_PER_MINUTE + _audio(usage, price)
     if multiplier is None or multiplier == 1:
@@ -135,13 +164,15 @@ def worst_case(
     choices: int = 1,
     *,
     cache_writes: bool = True,
+    images: int = 0,
+    image_price: int = 0,
 ) -> int:
     """The most a call can cost: every prompt token at the dearest input-side price (a
     cache write may cost more than uncached input, where the answer can report writes),
-    the output cap reached."""
+    the output cap reached, and ``images`` images at ``image_price``."""
     output = max_output_tokens if max_output_tokens is not None else price.max_output_tokens
     input_price = max(price.input, price.read)
     if cache_writes:
         input_price = max(input_price, price.write_5m, price.write_1h)
     per_million = prompt_tokens * input_price + output * max(choices, 1) * price.output
-    return -(-per_million // PER_MILLION) + price.per_request
+    return -(-per_million // PER_MILLION) + price.per_request + images * image_price

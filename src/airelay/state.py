@@ -15,6 +15,7 @@ from airelay.relay.admission import Admission
 from airelay.relay.collaborators import Relay
 from airelay.security.crypto import SecretBox
 from airelay.security.sealing import Sealer
+from airelay.store.image_files import ImageFiles
 from airelay.store.response_writer import ResponseWriter
 from airelay.store.snapshot import ConfigCache
 from airelay.transport.choice import Transports
@@ -43,6 +44,8 @@ class AppState:
     sealer: Sealer
     # Video generation tasks (created here, polled by ``videos.poller``).
     videos: VideoService
+    # Images kept for URL answers (a local directory or a bucket), served by the gateway.
+    image_files: ImageFiles
     # Set once shutdown begins: GET /ready answers 503 from then on.
     draining: bool = False
 

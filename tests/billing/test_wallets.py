@@ -172,6 +172,7 @@ def row(user_id: str) -> dict[str, Any]:
         "cache_write_tokens": 0,
         "cache_write_1h_tokens": 0,
         "affinity": 0,
+        "images": 0,
         "characters": 0,
         "audio_seconds": 0,
         "latency_ms": 1,

@@ -19,6 +19,7 @@ from aiohttp import web
 from . import openai_responses
 from .loopback import DONE, Behaviour, LoopbackFake, RecordedRequest
 from .openai_embeddings import embeddings_answer
+from .openai_images import make_answer, read_form
 from .openai_payloads import (
     REASONING_TEXT,
     TOOL_ARGUMENTS,
@@ -58,6 +59,7 @@ class FakeOpenAI(LoopbackFake):
         models: Sequence[str] = DEFAULT_MODELS,
     ) -> None:
         super().__init__(api_keys, name, models)
+        self.stored_images: dict[str, bytes] = {}  # images answered as URLs, by file name
 
     @property
     def base_url(self) -> str:
@@ -72,6 +74,10 @@ class FakeOpenAI(LoopbackFake):
         return [r for r in self.requests if r.path.endswith("/responses")]
 
     @property
+    def images_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if "/images/" in r.path]
+
+    @property
     def embeddings_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/embeddings")]
 
@@ -80,6 +86,9 @@ class FakeOpenAI(LoopbackFake):
         app.router.add_post("/v1/responses", self._responses)
         app.router.add_post("/v1/responses/compact", self._compact)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_post("/v1/images/edits", self._images)
+        app.router.add_get("/files/{name}", self._stored_image)
         app.router.add_get("/v1/models", self._models)
 
     def error(self, status: int, message: str, type_: str | None = None) -> web.Response:
@@ -156,6 +165,31 @@ class FakeOpenAI(LoopbackFake):
         await resp.prepare(request)
         await resp.write(data[: len(data) // 2])
         return self._drop(request, resp)
+
+    async def _images(self, request: web.Request) -> web.StreamResponse:
+        """Generations (JSON) and edits (multipart: ``image`` or ``image[]``, ``mask``)."""
+        body, behaviour = await self.record(request)
+        early = await self._pre_answer(request, behaviour)
+        if early is not None:
+            return early
+        inputs: list[bytes] = []
+        if request.path.endswith("/edits"):
+            raw = self.requests[-1].raw
+            body, inputs = read_form(raw, request.headers.get("Content-Type", ""))
+            if not inputs:
+                return self._error(400, "Missing required parameter: 'image'.", param="image")
+        if not isinstance(body, dict) or not body.get("prompt") or not body.get("model"):
+            return self._error(400, "Missing required parameter: 'prompt'.", param="prompt")
+        stored = self.stored_images
+        return await self._send_json(
+            request, make_answer(body, inputs, stored, self.origin), behaviour
+        )
+
+    async def _stored_image(self, request: web.Request) -> web.StreamResponse:
+        image = self.stored_images.get(request.match_info["name"])
+        if image is None:
+            return self._error(404, "no such file")
+        return web.Response(body=image, content_type="image/png")
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         await self.record(request)

@@ -36,6 +36,12 @@ def test_a_model_name_cannot_change_the_path() -> None:
 def test_headers_and_format() -> None:
     head = GEMINI.head(ROOT, "g-key", Endpoint.CHAT, "m", stream=False)
     assert dict(head.headers) == {"x-goog-api-key": "g-key", "Content-Type": "application/json"}
-    assert GEMINI.formats == {Endpoint.CHAT: WireFormat.GEMINI}
+    assert GEMINI.formats == {
+        Endpoint.CHAT: WireFormat.GEMINI,
+        Endpoint.IMAGES: WireFormat.GEMINI_IMAGES,
+    }
+    assert GEMINI.default_endpoints == {Endpoint.CHAT}  # image models: endpoints=["images"]
+    images = GEMINI.head(ROOT, "k", Endpoint.IMAGES, "gemini-2.5-flash-image", stream=False)
+    assert images.url == ROOT + "/v1beta/models/gemini-2.5-flash-image:generateContent"
     with pytest.raises(ValueError):
-        GEMINI.head(ROOT, "k", Endpoint.IMAGES, "m", stream=False)
+        GEMINI.head(ROOT, "k", Endpoint.EMBEDDINGS, "m", stream=False)

@@ -50,6 +50,7 @@ def test_other_endpoints_and_formats() -> None:
             Endpoint.RESPONSES,
             Endpoint.COMPACT,
             Endpoint.EMBEDDINGS,
+            Endpoint.IMAGES,
             Endpoint.RERANK,
             Endpoint.SPEECH,
             Endpoint.TRANSCRIPTIONS,
@@ -60,11 +61,13 @@ def test_other_endpoints_and_formats() -> None:
         Endpoint.RESPONSES: "https://api.openai.com/v1/responses",
         Endpoint.COMPACT: "https://api.openai.com/v1/responses/compact",
         Endpoint.EMBEDDINGS: "https://api.openai.com/v1/embeddings",
+        Endpoint.IMAGES: "https://api.openai.com/v1/images/generations",
         Endpoint.RERANK: "https://api.openai.com/v1/rerank",
         Endpoint.SPEECH: "https://api.openai.com/v1/audio/speech",
         Endpoint.TRANSCRIPTIONS: "https://api.openai.com/v1/audio/transcriptions",
         Endpoint.TRANSLATIONS: "https://api.openai.com/v1/audio/translations",
     }
+    assert OPENAI.formats[Endpoint.IMAGES] is WireFormat.OPENAI_IMAGES
     assert OPENAI.formats[Endpoint.RERANK] is WireFormat.RERANK
     assert OPENAI.formats[Endpoint.SPEECH] is WireFormat.OPENAI_SPEECH
     assert OPENAI.formats[Endpoint.TRANSLATIONS] is WireFormat.OPENAI_TRANSCRIPTION

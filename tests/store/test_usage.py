@@ -41,6 +41,7 @@ def usage_row(user_id: str, i: int) -> dict[str, Any]:
         "cache_write_tokens": i % 13,
         "cache_write_1h_tokens": i % 13 // 2,
         "affinity": i % 2,
+        "images": i % 3,
         "characters": i % 17,
         "audio_seconds": i % 19,
         "cost": 2**53 + 1 + i,  # beyond what a JSON number read as a double keeps exactly

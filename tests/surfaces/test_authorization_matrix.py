@@ -53,6 +53,11 @@ ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("POST", "/responses"): Route("user", "openai", {"model": "{model}", "input": "hi"}),
     ("POST", "/responses/compact"): Route("user", "openai", {"model": "{model}", "input": "hi"}),
     ("POST", "/embeddings"): Route("user", "openai", {"model": "{model}", "input": "hi"}),
+    ("POST", "/images/generations"): Route("user", "openai", {"model": "{model}", "prompt": "hi"}),
+    # A JSON body where a form is due: the key is checked first, then the body (400).
+    ("POST", "/images/edits"): Route("user", "openai", {"model": "{model}", "prompt": "hi"}),
+    # A stored image: its URL is the secret; a key changes nothing (an unknown id: 404).
+    ("GET", "/files/images/{id}"): Route("public", "openai", None, (("id", "nope.png"),)),
     ("POST", "/rerank"): Route(
         "user", "openai", {"model": "{model}", "query": "q", "documents": ["a"]}
     ),
@@ -266,7 +271,7 @@ def keys(admin: Admin, upstream: FakeOpenAI) -> Keys:
         base_url=upstream.base_url,
         api_keys=["sk-upstream-test"],
         models=[model],
-        endpoints=["chat", "embeddings"],
+        endpoints=["chat", "embeddings", "images"],
     )
     user = admin.create_user(balance=10)
     ok = admin.create_token(user["id"])["key"]

@@ -40,6 +40,8 @@ CHARGING = (
     "/v1/responses",
     "/v1/responses/compact",
     "/v1/embeddings",
+    "/v1/images/generations",
+    "/v1/images/edits",
     "/v1/rerank",
     "/v1/audio/speech",
     "/v1/audio/transcriptions",
@@ -72,7 +74,7 @@ def targets(admin: Admin, upstream: FakeOpenAI) -> Targets:
         base_url=upstream.base_url,
         api_keys=["sk-upstream-test"],
         models=[model],
-        endpoints=["chat", "embeddings"],
+        endpoints=["chat", "embeddings", "images"],
     )
     user = admin.create_user(balance=10)
     token = admin.create_token(user["id"], rpm=10**6, tpm=10**9)

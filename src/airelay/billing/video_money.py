@@ -166,6 +166,7 @@ def _usage_row(task: dict[str, Any], charge: int, at: int) -> dict[str, Any]:
         "cache_write_tokens": 0,
         "cache_write_1h_tokens": 0,
         "affinity": 0,
+        "images": 0,
         "characters": 0,
         "audio_seconds": 0,
         "latency_ms": max(0, (at - task["created_at"]) * 1000),

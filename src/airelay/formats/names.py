@@ -21,6 +21,9 @@ class WireFormat(StrEnum):
     OLLAMA = "ollama"  # Ollama's native /api/chat (upstreams only; streams as NDJSON)
     RESPONSES = "responses"  # OpenAI Responses
     RESPONSES_COMPACT = "responses_compact"  # OpenAI Responses compaction (whole answers)
+    OPENAI_IMAGES = "openai_images"  # OpenAI images: generations (JSON), edits (multipart)
+    GEMINI_IMAGES = "gemini_images"  # Gemini generateContent asked for IMAGE output
+    DASHSCOPE_IMAGES = "dashscope_images"  # DashScope image synthesis: a task, polled
     RERANK = "rerank"  # Jina/Cohere-style rerank (whole answers only)
     DASHSCOPE_RERANK = "dashscope_rerank"  # DashScope's native text-rerank (upstreams only)
     OPENAI_SPEECH = "openai_speech"  # OpenAI text to speech: JSON in, audio bytes out

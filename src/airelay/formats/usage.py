@@ -4,6 +4,7 @@
 ``cache_write_tokens`` are parts of it, ``cache_write_1h_tokens`` (writes kept an hour,
 priced higher than the 5-minute ones) a part of ``cache_write_tokens``.
 ``completion_tokens`` is every output token; ``reasoning_tokens`` is a part of it.
+``images`` counts the images an image call delivered.
 ``characters`` (text read aloud) and ``audio_seconds`` (audio heard, whole seconds rounded
 up) are what the audio endpoints bill instead of tokens.
 """
@@ -22,6 +23,7 @@ class Usage:
     reasoning_tokens: int = 0
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
+    images: int = 0  # images made (priced per image when the model has a per-image price)
     characters: int = 0
     audio_seconds: int = 0
 
@@ -29,7 +31,11 @@ class Usage:
     def counted(self) -> bool:
         """Whether anything billable was counted (some upstreams report only zeros)."""
         return bool(
-            self.prompt_tokens or self.completion_tokens or self.characters or self.audio_seconds
+            self.prompt_tokens
+            or self.completion_tokens
+            or self.images
+            or self.characters
+            or self.audio_seconds
         )
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from airelay.formats.names import Endpoint, Framing, WireFormat
 
@@ -127,6 +127,14 @@ class Provider(Protocol):
     def forward(self, extras: ClientExtras, channel: ChannelOptions) -> Forward | None:
         """What of a client's extras goes to this upstream (None: nothing)."""
         ...
+
+
+@runtime_checkable
+class TaskPolling(Protocol):
+    """A provider whose endpoint answers with a task that is polled until it ends
+    (DashScope's image synthesis): the head of the GET that reads a task's status."""
+
+    def task_head(self, base_url: str, key: str, task_id: str) -> Head: ...
 
 
 class Plain:

@@ -14,15 +14,19 @@ class Gemini(Plain):
     """``base_url`` is what the google-genai SDK takes
     (``https://generativelanguage.googleapis.com``); a version suffix is tolerated."""
 
-    formats: Mapping[Endpoint, WireFormat] = {Endpoint.CHAT: WireFormat.GEMINI}
-    endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
-    default_endpoints: frozenset[Endpoint] = endpoints
+    formats: Mapping[Endpoint, WireFormat] = {
+        Endpoint.CHAT: WireFormat.GEMINI,
+        # Image models answer generateContent with inline images (formats.gemini_images).
+        Endpoint.IMAGES: WireFormat.GEMINI_IMAGES,
+    }
+    endpoints: frozenset[Endpoint] = frozenset(formats)
+    default_endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
     framing = Framing.SSE
 
     def head(
         self, base_url: str, key: str, endpoint: Endpoint, model: str, *, stream: bool
     ) -> Head:
-        if endpoint is not Endpoint.CHAT:
+        if endpoint not in self.formats:
             raise unserved(self, endpoint)
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{_versioned(base_url)}/models/{quote(model, safe='')}:{action}"

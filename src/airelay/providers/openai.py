@@ -39,6 +39,7 @@ class OpenAICompatible(Plain):
         Endpoint.RESPONSES: WireFormat.RESPONSES,
         Endpoint.COMPACT: WireFormat.RESPONSES_COMPACT,
         Endpoint.EMBEDDINGS: WireFormat.OPENAI_EMBEDDINGS,
+        Endpoint.IMAGES: WireFormat.OPENAI_IMAGES,
         Endpoint.RERANK: WireFormat.RERANK,
         Endpoint.SPEECH: WireFormat.OPENAI_SPEECH,
         Endpoint.TRANSCRIPTIONS: WireFormat.OPENAI_TRANSCRIPTION,

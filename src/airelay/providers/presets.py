@@ -1,10 +1,10 @@
 """Channel types: the adapter each one uses, with default base URL and model list.
 
-DeepSeek, Qwen (DashScope compatible mode, plus its native rerank: ``providers.dashscope``),
-GLM (Zhipu), Kimi (Moonshot), Doubao (Volcengine Ark), MiniMax and xAI are presets of the
-OpenAI-compatible adapter; Anthropic, Gemini and
-AWS Bedrock (Anthropic models, signed requests) and Ollama (its native API, streamed as
-NDJSON, a key optional) have adapters of their own.
+DeepSeek, Qwen (DashScope compatible mode, plus its native rerank and image synthesis:
+``providers.dashscope``), GLM (Zhipu), Kimi (Moonshot), Doubao (Volcengine Ark), MiniMax and
+xAI are presets of the OpenAI-compatible adapter; Anthropic, Gemini and AWS Bedrock
+(Anthropic models, signed requests) and Ollama (its native API, streamed as NDJSON, a key
+optional) have adapters of their own.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from airelay.providers.anthropic import Anthropic
 from airelay.providers.base import Provider
 from airelay.providers.bedrock import Bedrock
-from airelay.providers.dashscope import DashScope
+from airelay.providers.dashscope import DashScope, DashScopeNative
 from airelay.providers.gemini import Gemini
 from airelay.providers.ollama import Ollama
 from airelay.providers.openai import OpenAICompatible
@@ -93,8 +93,13 @@ PRESETS: dict[str, Preset] = {
         "https://api-singapore.klingai.com",
         ("kling-v2-1", "kling-v1-6"),
     ),
+    # DashScope's native API: Wan / Qwen image synthesis (relayed, its task polled per
+    # call) and Wan video synthesis (video tasks: providers.video_dashscope); the chat and
+    # rerank of the qwen type too, when its channel names them.
     "dashscope": Preset(
-        TasksOnly(), "https://dashscope.aliyuncs.com/api/v1", ("wan2.2-t2v-plus", "wan2.2-i2v-plus")
+        DashScopeNative(),
+        "https://dashscope.aliyuncs.com/api/v1",
+        ("wan2.2-t2i-flash", "wan2.2-t2i-plus", "wan2.2-t2v-plus", "wan2.2-i2v-plus"),
     ),
 }
 

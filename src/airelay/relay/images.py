@@ -134,6 +134,21 @@ async def _inline(
     image.url = None
 
 
+async def fetch_image(
+    transport: Transport,
+    url: str,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    seconds: float | None = FETCH_TIMEOUTS.total,
+) -> tuple[str, bytes]:
+    """One image by URL (its media type and bytes) within the same limits; raises
+    ``ValueError`` with the one neutral message when it cannot be had."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await _fetch(transport, url, max_bytes)
+    except (_Refused, UpstreamError, OSError, TimeoutError, ValueError) as exc:
+        raise ValueError(FETCH_FAILED) from exc
+
+
 async def _fetch(transport: Transport, url: str, max_bytes: int) -> tuple[str, bytes]:
     target = _checked_url(URL(url))
     for _ in range(MAX_REDIRECTS + 1):

@@ -43,6 +43,7 @@ class Meter:
     # ends them (real tokens for the estimate, slots in flight freed).
     lease: Lease = NO_LEASE
     channel_lease: Lease = NO_LEASE
+    image_price: int = 0  # the price of each image the call makes (``Usage.images``)
 
     def settle(self, usage: Usage, *, channel_id: str | None, status: int = 200) -> int:
         """Charge the call's real cost and queue its usage row; returns the charge."""
@@ -75,7 +76,7 @@ class Meter:
         self.lease.settle(tokens)
         self.channel_lease.settle(tokens)
         multiplier = self.snapshot.group_multipliers.get(self.multiplier_key)
-        cost = token_cost(usage, self.price, multiplier)
+        cost = token_cost(usage, self.price, multiplier, self.image_price)
         row = {
             "id": new_id("log"),
             "user_id": self.record.user_id,
@@ -92,6 +93,7 @@ class Meter:
             "characters": usage.characters,
             "audio_seconds": usage.audio_seconds,
             "affinity": self.affinity,
+            "images": usage.images,
             "latency_ms": latency_ms,
             "status": status,
             "request_id": self.request_id,
@@ -130,6 +132,8 @@ async def open_meter(
     max_output_tokens: int | None,
     choices: int = 1,
     cache_writes: bool = True,
+    images: int = 0,
+    image_price: int = 0,
     known: Usage | None = None,
 ) -> Meter:
     """403 for a model without a price or a key whose quota is spent, 402 when the
@@ -142,7 +146,15 @@ async def open_meter(
             f"The model '{model}' has no price set; the operator must price it "
             "(0 for free) before it can be called.",
         )
-    amount = worst_case(price, prompt_tokens, max_output_tokens, choices, cache_writes=cache_writes)
+    amount = worst_case(
+        price,
+        prompt_tokens,
+        max_output_tokens,
+        choices,
+        cache_writes=cache_writes,
+        images=images,
+        image_price=image_price,
+    )
     amount += known_cost(known, price)
     try:
         # The quota is checked and the worst case reserved against it in one step (the
@@ -163,4 +175,5 @@ async def open_meter(
         reservation=reservation,
         multiplier_key=record.user_group,
         snapshot=snapshot,
+        image_price=image_price,
     )

@@ -175,6 +175,8 @@ usage_logs = Table(
     Column("cache_write_1h_tokens", Integer, nullable=False, server_default="0"),
     # 1 when the call went to the channel its session was bound to.
     Column("affinity", Integer, nullable=False, server_default="0"),
+    # Images an image call delivered (what a per-image price bills).
+    Column("images", Integer, nullable=False, server_default="0"),
     # What the audio endpoints bill: characters read aloud, seconds of audio heard.
     Column("characters", Integer, nullable=False, server_default="0"),
     Column("audio_seconds", Integer, nullable=False, server_default="0"),

@@ -80,6 +80,7 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
         "cache_write_tokens": row["cache_write_tokens"],
         "cache_write_1h_tokens": row["cache_write_1h_tokens"],
         "reasoning_tokens": row["reasoning_tokens"],
+        "images": row["images"],
         # What the audio endpoints bill: characters read aloud, whole seconds heard.
         "characters": row["characters"],
         "audio_seconds": row["audio_seconds"],

@@ -178,6 +178,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/videos/{id}/content"): Operation(
         "Download a finished video's bytes", USER, query=(("variant", {"enum": ["video"]}),)
     ),
+    ("POST", "/images/generations"): Operation(
+        "Create images (OpenAI format), priced per image", USER, _ref("OpenAIImagesRequest")
+    ),
+    ("POST", "/images/edits"): Operation(
+        "Edit images (OpenAI format, multipart)",
+        USER,
+        _ref("OpenAIImageEditsRequest"),
+        content_type="multipart/form-data",
+    ),
+    ("GET", "/files/images/{id}"): Operation(
+        "An image the gateway kept for a URL answer (no key: the URL is the secret)", PUBLIC
+    ),
     ("POST", "/rerank"): Operation(
         "Rerank documents (Jina/Cohere format)", USER, _ref("RerankRequest")
     ),
@@ -526,6 +538,8 @@ def _components() -> Schema:
         OpenAIEmbeddingsRequest=bodies.OPENAI_EMBEDDINGS,
         VideoGenerationRequest=bodies.VIDEO_GENERATION,
         OpenAIVideoRequest=bodies.OPENAI_VIDEO,
+        OpenAIImagesRequest=bodies.OPENAI_IMAGES,
+        OpenAIImageEditsRequest=bodies.OPENAI_IMAGE_EDITS,
         RerankRequest=bodies.RERANK,
         OpenAISpeechRequest=bodies.OPENAI_SPEECH,
         OpenAITranscriptionRequest=bodies.OPENAI_TRANSCRIPTION,

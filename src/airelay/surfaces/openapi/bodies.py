@@ -107,6 +107,34 @@ _TOKENS: Schema = {
     "items": {"type": "integer", "minimum": 0, "maximum": 200_000},
 }
 
+_IMAGE_FIELDS: Schema = {
+    "model": _MODEL,
+    "prompt": {"type": "string", "minLength": 1, "maxLength": 200},
+    "n": {"type": "integer", "minimum": 1, "maximum": 4},
+    "size": {"enum": ["256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "auto"]},
+    "quality": {"enum": ["standard", "hd", "low", "medium", "high", "auto"]},
+    "response_format": {"enum": ["url", "b64_json"]},
+    "user": _TEXT,
+}
+OPENAI_IMAGES: Schema = {
+    "type": "object",
+    "properties": {
+        **_IMAGE_FIELDS,
+        "style": {"enum": ["vivid", "natural"]},
+        "output_format": {"enum": ["png", "jpeg", "webp"]},
+    },
+    "required": ["model", "prompt"],
+}
+OPENAI_IMAGE_EDITS: Schema = {
+    "type": "object",
+    "properties": {
+        **_IMAGE_FIELDS,
+        "image": {"type": "string", "format": "binary"},
+        "mask": {"type": "string", "format": "binary"},
+    },
+    "required": ["model", "prompt", "image"],
+}
+
 OPENAI_EMBEDDINGS: Schema = {
     "type": "object",
     "properties": {
