@@ -123,3 +123,39 @@ def test_a_value_too_long_for_its_column_is_refused_not_cut(migrated: str) -> No
             await engine.dispose()
 
     asyncio.run(scenario())
+
+
+def test_a_row_without_a_defaulted_counter_takes_the_default_not_the_batch_down(
+    migrated: str,
+) -> None:
+    """A writer that does not know a newer counter column (audio, images) still gets its
+    rows, and every other row of the batch, written; a missing required column is an error."""
+
+    async def scenario() -> None:
+        engine = create_engine(migrated)
+        user = new_id("usr")
+        whole = usage_row(user, 1)
+        short = {k: v for k, v in usage_row(user, 2).items() if k not in ("images", "characters")}
+        try:
+            async with engine.begin() as conn:
+                await usage.insert_batch(conn, [whole, short])
+            async with engine.connect() as conn:
+                got = (
+                    await conn.execute(
+                        select(usage_logs.c.id, usage_logs.c.images, usage_logs.c.characters)
+                        .where(usage_logs.c.user_id == user)
+                        .order_by(usage_logs.c.created_at)
+                    )
+                ).all()
+            assert [tuple(r) for r in got] == [
+                (whole["id"], whole["images"], whole["characters"]),
+                (short["id"], 0, 0),
+            ]
+            broken = {k: v for k, v in usage_row(user, 3).items() if k != "prompt_tokens"}
+            with pytest.raises(KeyError):
+                async with engine.begin() as conn:
+                    await usage.insert_batch(conn, [broken])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())

@@ -39,6 +39,21 @@ def day_of(ts: int) -> str:
 
 COLUMNS = tuple(column.name for column in usage_logs.columns)
 _as_tuple = operator.itemgetter(*COLUMNS)
+# The columns added since the first release, with their database default ("0"): a row built
+# without one (a new counter that some writer of rows does not know yet) takes the default
+# instead of failing the whole batch, every other user's rows with it, at every retry.
+_DEFAULTS = {
+    column.name: int(str(column.server_default.arg))  # type: ignore[attr-defined]
+    for column in usage_logs.columns
+    if column.server_default is not None
+}
+
+
+def _as_tuples(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    try:
+        return list(map(_as_tuple, rows))
+    except KeyError:  # rare: only a row missing a defaulted column takes this path
+        return [_as_tuple({**_DEFAULTS, **row}) for row in rows]
 
 # Rows per INSERT statement. One statement per chunk: sqlite3 gives up the GIL around each
 # step of a statement, and an executemany steps once per row, so under load every row waited
@@ -76,7 +91,7 @@ _POSTGRES_INSERT = _postgres_insert()
 
 async def _insert_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     sql = _POSTGRES_INSERT if conn.dialect.name == "postgresql" else _SQLITE_INSERT
-    tuples = list(map(_as_tuple, rows))
+    tuples = _as_tuples(rows)
     for start in range(0, len(tuples), CHUNK_ROWS):
         chunk = orjson.dumps(tuples[start : start + CHUNK_ROWS]).decode()
         # Through SQLAlchemy, not ``driver``: its cursor events see the usage rows written
