@@ -23,7 +23,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from airelay.client import Target, Timeouts, UpstreamError
 from airelay.errors import GatewayError
@@ -202,9 +202,19 @@ class _Clock:
         self.head: float | None = None
 
     def observe(self, channel_id: str, model: str) -> None:
+        histograms = _timed.get((channel_id, model))
+        if histograms is None:  # once per channel and model: labels() costs a lookup each
+            histograms = _timed[channel_id, model] = (
+                UPSTREAM_TTFB.labels(channel_id),
+                UPSTREAM_SECONDS.labels(channel_id, model),
+            )
         if self.head is not None:
-            UPSTREAM_TTFB.labels(channel_id).observe(self.head)
-        UPSTREAM_SECONDS.labels(channel_id, model).observe(time.perf_counter() - self.started)
+            histograms[0].observe(self.head)
+        histograms[1].observe(time.perf_counter() - self.started)
+
+
+# (channel id, model) -> its time-to-head and total histograms.
+_timed: dict[tuple[str, str], tuple[Any, Any]] = {}
 
 
 async def _try(
