@@ -10,8 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from airelay.relay.limit_policy import Rule
-from airelay.relay.limits import Taken
+from airelay.relay.limit_policy import Rule, Taken
 
 #: Takes between two sweeps of the windows that have ended.
 SWEEP_EVERY = 10_000

@@ -198,3 +198,15 @@ def _duration(whole: int) -> str:
     if minutes:
         return f"{minutes}m{secs}s"
     return f"{secs}s"
+
+
+@dataclass(slots=True)
+class Taken:
+    """What a backend answered for a call's rules, in their order: whether the call was
+    counted, each counter's count (after the call when counted), the seconds until each
+    window resets, and the backend's handles to give back to."""
+
+    allowed: bool
+    used: list[int]
+    resets: list[float]
+    handles: Any

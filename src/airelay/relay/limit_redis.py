@@ -19,8 +19,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airelay.relay.limit_policy import Rule
-from airelay.relay.limits import Taken
+from airelay.relay.limit_policy import Rule, Taken
 from airelay.store.redis_client import connect, failures
 
 if TYPE_CHECKING:

@@ -16,11 +16,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from airelay.errors import GatewayError
-from airelay.relay.limit_policy import Rule, channel_rules, duration, input_estimate, rules
+from airelay.relay.limit_policy import (
+    Rule,
+    Taken,
+    channel_rules,
+    duration,
+    input_estimate,
+    rules,
+)
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
 log = logging.getLogger(__name__)
@@ -29,18 +35,6 @@ log = logging.getLogger(__name__)
 DOWN_SECONDS = 1.0
 FAIL_CLOSED = "closed"
 FAIL_OPEN = "open"
-
-
-@dataclass(slots=True)
-class Taken:
-    """What a backend answered for a call's rules, in their order: whether the call was
-    counted, each counter's count (after the call when counted), the seconds until each
-    window resets, and the backend's handles to give back to."""
-
-    allowed: bool
-    used: list[int]
-    resets: list[float]
-    handles: Any
 
 
 class Counters(Protocol):

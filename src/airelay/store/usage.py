@@ -55,6 +55,7 @@ def _as_tuples(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     except KeyError:  # rare: only a row missing a defaulted column takes this path
         return [_as_tuple({**_DEFAULTS, **row}) for row in rows]
 
+
 # Rows per INSERT statement. One statement per chunk: sqlite3 gives up the GIL around each
 # step of a statement, and an executemany steps once per row, so under load every row waited
 # for the busy event loop to hand the GIL back (810 rows took ~1 s, holding SQLite's write
