@@ -181,3 +181,35 @@ def row(user_id: str) -> dict[str, Any]:
         "created_at": 1_700_000_000,
         "cost": 0,
     }
+
+
+def test_calls_reserving_while_a_hold_is_taken_never_overcommit_it(migrated: str) -> None:
+    """While one call awaits a take, another reserves from the same free money: the first
+    must look again after its take (and take more), or the hold is promised twice and a
+    call is later charged less than it cost."""
+
+    async def scenario() -> None:
+        engine = create_engine(migrated)
+        wallets = Wallets(engine, WalletSettings(min_hold=100, max_hold=100, flush_interval=60))
+        async with engine.begin() as conn:
+            user = (await users.create(conn, email=None, balance=1_000))["id"]
+        await wallets.start()
+        try:
+            first = await wallets.reserve(user, None, 100)  # a hold of 400: 300 free
+            waiting = asyncio.ensure_future(wallets.reserve(user, None, 350))
+            await asyncio.sleep(0)  # it needs more than is free: it awaits a take
+            meanwhile = await wallets.reserve(user, None, 300)  # served from the free 300
+            last = await waiting
+            account = wallets._accounts[user]
+            assert account.held - account.reserved - account.pending >= 0
+            charged = [
+                wallets.settle(reservation, reservation.amount, row(user))
+                for reservation in (first, meanwhile, last)
+            ]
+            assert charged == [100, 300, 350]  # each call charged what it cost
+        finally:
+            await wallets.stop()
+        assert await balance_of(engine, user) == 1_000 - 750
+        await engine.dispose()
+
+    asyncio.run(scenario())

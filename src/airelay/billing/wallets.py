@@ -172,8 +172,9 @@ class Wallets:
             account.last_used = now
             if account.held - account.reserved - account.pending < amount:
                 async with account.lock:
-                    free = account.held - account.reserved - account.pending
-                    if free < amount:
+                    # Checked again after every take: while one is awaited, calls that need
+                    # no take reserve from the same free money, so one take may not do.
+                    while (free := account.held - account.reserved - account.pending) < amount:
                         need = amount - free
                         want = max(self._hold_size(account, need), amount * 4)
                         # Shielded: a client that leaves cancels this call, never the write
