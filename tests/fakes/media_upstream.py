@@ -17,6 +17,7 @@ fake's ``reported_duration`` when set, else none, so that the gateway's measure 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Sequence
 from email.parser import BytesParser
@@ -85,6 +86,7 @@ class FakeOpenAIMedia(FakeOpenAI):
         super().__init__(api_keys, name)
         self.reported_duration: float | None = None
         self.report_rerank_usage = True
+        self.report_transcript_usage = True
 
     def add_routes(self, app: web.Application) -> None:
         super().add_routes(app)
@@ -97,6 +99,7 @@ class FakeOpenAIMedia(FakeOpenAI):
         super().reset()
         self.reported_duration = None
         self.report_rerank_usage = True
+        self.report_transcript_usage = True
 
     async def _rerank(self, request: web.Request) -> web.StreamResponse:
         body, behaviour = await self.record(request)
@@ -152,6 +155,9 @@ class FakeOpenAIMedia(FakeOpenAI):
         size = len(files["file"])
         task = "translate" if request.path.endswith("/translations") else "transcribe"
         text = f"{task}d {size} bytes with {form.get('model')}"
+        model = form.get("model") or ""
+        if form.get("stream") == "true" and "whisper" not in model:
+            return await self._transcript_stream(request, text, size, behaviour)
         response_format = form.get("response_format") or "json"
         if response_format == "text":
             return web.Response(text=text + "\n", content_type="text/plain")
@@ -167,6 +173,46 @@ class FakeOpenAIMedia(FakeOpenAI):
             if self.reported_duration is not None:
                 answer["duration"] = self.reported_duration
         return await self._send_json(request, answer, behaviour)
+
+    async def _transcript_stream(
+        self, request: web.Request, text: str, size: int, behaviour: Behaviour
+    ) -> web.StreamResponse:
+        """OpenAI's streamed transcription: one ``transcript.text.delta`` per word, then
+        ``transcript.text.done`` with the text and (unless ``report_transcript_usage`` is
+        off) token usage: ``transcript_tokens(size, text)``. ``drop_after(n)`` cuts the
+        connection after n events."""
+        events: list[dict[str, Any]] = []
+        pieces = text.split(" ")
+        for i, piece in enumerate(pieces):
+            delta = piece if i == 0 else " " + piece
+            events.append({"type": "transcript.text.delta", "delta": delta, "logprobs": None})
+        done: dict[str, Any] = {"type": "transcript.text.done", "text": text}
+        if self.report_transcript_usage:
+            prompt, completion = transcript_tokens(size, text)
+            done["usage"] = {
+                "type": "tokens",
+                "input_tokens": prompt,
+                "input_token_details": {"text_tokens": 0, "audio_tokens": prompt},
+                "output_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
+        events.append(done)
+        response = web.StreamResponse(
+            headers={**self._headers(), "Content-Type": "text/event-stream"}
+        )
+        await response.prepare(request)
+        for sent, event in enumerate(events):
+            if behaviour.kind == "drop_after" and sent >= behaviour.n_chunks:
+                return self._drop(request, response)
+            await response.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+        await response.write_eof()
+        return response
+
+
+def transcript_tokens(size: int, text: str) -> tuple[int, int]:
+    """The fake's token usage for a streamed transcription: one input token per 100 bytes
+    of the file, one output token per word."""
+    return -(-size // 100), len(text.split(" "))
 
 
 class FakeDashScope(LoopbackFake):
