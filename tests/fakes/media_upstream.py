@@ -263,6 +263,73 @@ class FakeDashScope(LoopbackFake):
         return web.json_response(answer)
 
 
+class FakeSiliconFlow(LoopbackFake):
+    """SiliconFlow's rerank (``POST /v1/rerank``) as its API reference documents it:
+    ``documents`` must be strings; the answer is ``{"id", "results", "meta": {"tokens":
+    {"input_tokens", "output_tokens"}, "billed_units": {..., "search_units"}}}``, or with
+    ``legacy_usage`` the older shape (a top-level ``"tokens"`` and no ``meta``); errors are
+    ``{"code": <number>, "message", "data": null}``."""
+
+    label = "FakeSiliconFlow"
+
+    def __init__(self, api_keys: Sequence[str] = ("sk-sf-test",), name: str = "sf") -> None:
+        super().__init__(api_keys, name, ("BAAI/bge-reranker-v2-m3",))
+        self.legacy_usage = False
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}/v1"
+
+    def reset(self) -> None:
+        super().reset()
+        self.legacy_usage = False
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/rerank", self._rerank)
+
+    def error(self, status: int, message: str, type_: str | None = None) -> web.Response:
+        return web.json_response({"code": 20015, "message": message, "data": None}, status=status)
+
+    async def _rerank(self, request: web.Request) -> web.StreamResponse:
+        body, behaviour = await self.record(request)
+        if behaviour.kind == "error":
+            return self.error(behaviour.status, behaviour.message)
+        if request.headers.get("Authorization", "")[7:] not in self.api_keys:
+            return web.json_response(
+                {"code": 20012, "message": "Invalid token", "data": None}, status=401
+            )
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return self.error(400, "query is required")
+        documents = body.get("documents")
+        if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+            return self.error(400, "documents must be a list of strings")
+        unknown = set(body) - {
+            "model",
+            "query",
+            "documents",
+            "top_n",
+            "return_documents",
+            "instruction",
+            "max_chunks_per_doc",
+            "overlap_tokens",
+        }
+        if unknown:
+            return self.error(400, f"unknown fields: {sorted(unknown)}")
+        results = ranked(
+            body["query"], documents, body.get("top_n"), body.get("return_documents", False)
+        )
+        tokens = {"input_tokens": rerank_tokens(body["query"], documents), "output_tokens": 0}
+        answer: dict[str, Any] = {"id": _id(), "results": results}
+        if self.legacy_usage:
+            answer["tokens"] = tokens
+        else:
+            answer["meta"] = {
+                "tokens": {**tokens, "image_tokens": 0},
+                "billed_units": {**tokens, "image_tokens": 0, "search_units": 1},
+            }
+        return web.json_response(answer)
+
+
 def _form(content_type: str, raw: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
     """A multipart/form-data body read with the standard library's MIME parser (the
     gateway's own reader is what is under test): text fields and files."""
@@ -285,4 +352,4 @@ def _id() -> str:
     return secrets.token_hex(8)
 
 
-__all__ = ["Behaviour", "FakeDashScope", "FakeOpenAIMedia"]
+__all__ = ["Behaviour", "FakeDashScope", "FakeOpenAIMedia", "FakeSiliconFlow"]

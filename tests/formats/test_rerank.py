@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from airelay.formats import rerank
+from airelay.formats import rerank, siliconflow_rerank
 from airelay.formats.dashscope_rerank import BRIDGE
 from airelay.formats.usage import Usage
 
@@ -162,3 +162,38 @@ def test_dashscope_error_in_openai_shape() -> None:
         "error": {"message": "bad", "type": "invalid_request_error", "code": "InvalidParameter"}
     }
     assert orjson.loads(BRIDGE.error(500, b"oops"))["error"]["type"] == "api_error"
+
+
+@pytest.mark.parametrize(
+    ("answer", "tokens"),
+    [
+        ({"meta": {"billed_units": {"input_tokens": 9, "search_units": 1}}}, 9),
+        ({"meta": {"tokens": {"input_tokens": 8, "output_tokens": 0}}}, 8),
+        ({"tokens": {"input_tokens": 7, "output_tokens": 0}}, 7),
+    ],
+)
+def test_siliconflow_usage_in_each_documented_place(answer: dict[str, Any], tokens: int) -> None:
+    assert siliconflow_rerank.usage_of(answer) == Usage(prompt_tokens=tokens)
+    assert siliconflow_rerank.usage_of({"meta": {"billed_units": {"search_units": 1}}}) is None
+
+
+def test_siliconflow_request_sends_documents_as_strings() -> None:
+    payload = {**GOOD, "top_n": 1, "instruction": "rank", "user": "dropped"}
+    sent = orjson.loads(siliconflow_rerank.BRIDGE.request(Req(payload), "BAAI/bge"))
+    assert sent == {
+        "model": "BAAI/bge",
+        "query": "q",
+        "documents": ["a", "b"],
+        "top_n": 1,
+        "instruction": "rank",
+    }
+
+
+@pytest.mark.parametrize(
+    "result",
+    [{"index": 2, "relevance_score": 0.5}, {"index": True, "relevance_score": 0.5}, {"index": 0}],
+)
+def test_a_result_of_the_wrong_shape_is_refused(result: dict[str, Any]) -> None:
+    answer = orjson.dumps({"results": [result]})
+    with pytest.raises(ValueError, match="index or score"):
+        siliconflow_rerank.BRIDGE.answer(answer, Req(GOOD), "public")

@@ -18,6 +18,7 @@ from airelay.formats import (
     rerank,
     responses_compaction,
     responses_wire,
+    siliconflow_rerank,
     transcription_stream,
 )
 from airelay.formats.anthropic_codec import CODEC as ANTHROPIC
@@ -72,6 +73,7 @@ def body(name: WireFormat) -> Body:
 #: (client, upstream) formats of one non-chat endpoint that translate directly.
 BRIDGES: dict[tuple[WireFormat, WireFormat], Bridge] = {
     (WireFormat.RERANK, WireFormat.DASHSCOPE_RERANK): dashscope_rerank.BRIDGE,
+    (WireFormat.RERANK, WireFormat.SILICONFLOW_RERANK): siliconflow_rerank.BRIDGE,
 }
 
 
