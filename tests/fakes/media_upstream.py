@@ -17,9 +17,11 @@ fake's ``reported_duration`` when set, else none, so that the gateway's measure 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from email.parser import BytesParser
 from email.policy import default
 from typing import Any
@@ -330,6 +332,95 @@ class FakeSiliconFlow(LoopbackFake):
         return web.json_response(answer)
 
 
+class FakeViking(LoopbackFake):
+    """Volcengine's knowledge-service rerank (``POST /api/knowledge/service/rerank``) as
+    documented: every request must carry a valid Volcengine HMAC-SHA256 signature (service
+    ``air``) by one of ``access_keys`` (``{id: secret}``), checked here from the request's
+    own bytes; ``{"datas": [{"query", "content"}], "rerank_model"}`` (at most 200 pairs)
+    is answered ``{"code": 0, "message": "success", "request_id", "data": {"scores" (one per
+    pair, in order), "token_usage"}}``; errors are ``{"code": <number>, "message",
+    "request_id"}``. ``region`` is the region signatures must be scoped to."""
+
+    label = "FakeViking"
+
+    def __init__(
+        self, access_keys: Mapping[str, str] | None = None, region: str = "cn-north-1"
+    ) -> None:
+        super().__init__((), "viking", ("doubao-seed-rerank",))
+        self.access_keys = dict(access_keys or {"AKLTtest": "c2VjcmV0LXRlc3Q="})
+        self.region = region
+
+    @property
+    def base_url(self) -> str:
+        return self.origin
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/api/knowledge/service/rerank", self._rerank)
+
+    def error(self, status: int, message: str, type_: str | None = None) -> web.Response:
+        body = {"code": int(type_ or 1000003), "message": message, "request_id": _id()}
+        return web.json_response(body, status=status)
+
+    def _signed(self, request: web.Request, raw: bytes) -> bool:
+        auth = request.headers.get("Authorization", "")
+        algorithm, _, rest = auth.partition(" ")
+        fields = dict(item.strip().split("=", 1) for item in rest.split(",") if "=" in item)
+        credential = fields.get("Credential", "").split("/")
+        if algorithm != "HMAC-SHA256" or len(credential) != 5:
+            return False
+        key_id, day, region, service, terminator = credential
+        secret = self.access_keys.get(key_id)
+        stamp = request.headers.get("X-Date", "")
+        digest = hashlib.sha256(raw).hexdigest()
+        if (
+            secret is None
+            or (region, service, terminator) != (self.region, "air", "request")
+            or not stamp.startswith(day)
+            or request.headers.get("X-Content-Sha256") != digest
+        ):
+            return False
+        names = fields.get("SignedHeaders", "").split(";")
+        if not {"host", "x-date", "x-content-sha256"} <= set(names):
+            return False
+        lines = "".join(f"{n}:{request.headers.get(n, '').strip()}\n" for n in names)
+        canonical = "\n".join(
+            ["POST", request.path, request.query_string, lines, ";".join(names), digest]
+        )
+        scope = "/".join(credential[1:])
+        to_sign = "\n".join(
+            ["HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        signing = secret.encode()
+        for part in (day, region, service, terminator):
+            signing = hmac.new(signing, part.encode(), hashlib.sha256).digest()
+        expected = hmac.new(signing, to_sign.encode(), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, fields.get("Signature", ""))
+
+    async def _rerank(self, request: web.Request) -> web.StreamResponse:
+        body, behaviour = await self.record(request)
+        if behaviour.kind == "error":
+            return self.error(behaviour.status, behaviour.message, behaviour.type_)
+        if not self._signed(request, self.requests[-1].raw):
+            return self.error(401, "ErrUnauthorized: signature does not match", "1000001")
+        datas = body.get("datas") if isinstance(body, dict) else None
+        if not isinstance(datas, list) or not datas or len(datas) > 200:
+            return self.error(400, "invalid request: datas must hold 1 to 200 items")
+        if not all(isinstance(d, dict) and isinstance(d.get("query"), str) for d in datas):
+            return self.error(400, "invalid request: query is required")
+        query = datas[0]["query"]
+        contents = [str(d.get("content", "")) for d in datas]
+        answer = {
+            "code": 0,
+            "message": "success",
+            "request_id": _id(),
+            "data": {
+                "scores": [score(query, content) for content in contents],
+                "token_usage": rerank_tokens(query, contents),
+            },
+        }
+        return web.json_response(answer)
+
+
 def _form(content_type: str, raw: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
     """A multipart/form-data body read with the standard library's MIME parser (the
     gateway's own reader is what is under test): text fields and files."""
@@ -352,4 +443,4 @@ def _id() -> str:
     return secrets.token_hex(8)
 
 
-__all__ = ["Behaviour", "FakeDashScope", "FakeOpenAIMedia", "FakeSiliconFlow"]
+__all__ = ["Behaviour", "FakeDashScope", "FakeOpenAIMedia", "FakeSiliconFlow", "FakeViking"]

@@ -20,6 +20,7 @@ from airelay.formats import (
     responses_wire,
     siliconflow_rerank,
     transcription_stream,
+    viking_rerank,
 )
 from airelay.formats.anthropic_codec import CODEC as ANTHROPIC
 from airelay.formats.bridge import Bridge
@@ -74,6 +75,7 @@ def body(name: WireFormat) -> Body:
 BRIDGES: dict[tuple[WireFormat, WireFormat], Bridge] = {
     (WireFormat.RERANK, WireFormat.DASHSCOPE_RERANK): dashscope_rerank.BRIDGE,
     (WireFormat.RERANK, WireFormat.SILICONFLOW_RERANK): siliconflow_rerank.BRIDGE,
+    (WireFormat.RERANK, WireFormat.VIKING_RERANK): viking_rerank.BRIDGE,
 }
 
 

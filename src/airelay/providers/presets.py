@@ -20,6 +20,7 @@ from airelay.providers.ollama import Ollama
 from airelay.providers.openai import OpenAICompatible, SiliconFlow
 from airelay.providers.video_base import TasksOnly
 from airelay.providers.video_kling import check_kling_key
+from airelay.providers.viking import VikingKnowledge
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,12 @@ PRESETS: dict[str, Preset] = {
         SiliconFlow(),
         "https://api.siliconflow.cn/v1",
         ("deepseek-ai/DeepSeek-V3", "Qwen/Qwen3-8B", "BAAI/bge-reranker-v2-m3"),
+    ),
+    # Volcengine's knowledge service: the Doubao rerank models (signed with an access key).
+    "vikingdb": Preset(
+        VikingKnowledge(),
+        "https://api-knowledgebase.mlp.cn-beijing.volces.com",
+        ("doubao-seed-rerank", "base-multilingual-rerank", "m3-v2-rerank"),
     ),
     "minimax": Preset(_OPENAI, "https://api.minimax.io/v1", ("MiniMax-M2", "MiniMax-Text-01")),
     "xai": Preset(_OPENAI, "https://api.x.ai/v1", ("grok-4", "grok-3", "grok-3-mini")),

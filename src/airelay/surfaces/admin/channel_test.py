@@ -49,6 +49,7 @@ _ANSWER_FIELD = {
     WireFormat.RERANK: "results",
     WireFormat.DASHSCOPE_RERANK: "output",
     WireFormat.SILICONFLOW_RERANK: "results",
+    WireFormat.VIKING_RERANK: "data",
 }
 
 
@@ -85,6 +86,8 @@ def probe_body(fmt: WireFormat, model: str) -> bytes:
         return orjson.dumps({"model": model, "input": "hi"})
     if fmt is WireFormat.RERANK or fmt is WireFormat.SILICONFLOW_RERANK:
         return orjson.dumps({"model": model, "query": "hi", "documents": ["hi"]})
+    if fmt is WireFormat.VIKING_RERANK:
+        return orjson.dumps({"datas": [{"query": "hi", "content": "hi"}], "rerank_model": model})
     if fmt is WireFormat.DASHSCOPE_RERANK:
         return orjson.dumps({"model": model, "input": {"query": "hi", "documents": ["hi"]}})
     if fmt not in CODECS or fmt not in _ANSWER_FIELD:
