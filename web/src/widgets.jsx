@@ -94,3 +94,50 @@ export function lines(text) {
     .map((s) => s.trim())
     .filter(Boolean);
 }
+
+export function RankChart({ rows, label }) {
+  // rows: [{label, y}], largest first: one labelled horizontal bar each (top 10).
+  const shown = rows.filter((r) => r.y > 0).slice(0, 10);
+  if (!shown.length) return <p class="muted">{t("chart.empty")}</p>;
+  const width = 600;
+  const line = 24;
+  const max = Math.max(...shown.map((r) => r.y), 1e-9);
+  return (
+    <svg class="chart" viewBox={`0 0 ${width} ${shown.length * line + 4}`} role="img" aria-label={label}>
+      {shown.map((r, i) => (
+        <g key={`${r.label}-${i}`}>
+          <rect x={200} y={i * line + 4} width={Math.max((r.y / max) * (width - 210), 1)} height={line - 8}>
+            <title>{`${r.label}: ${r.y}`}</title>
+          </rect>
+          <text x={194} y={i * line + line / 2 + 4} text-anchor="end">
+            {r.label.length > 32 ? `${r.label.slice(0, 31)}…` : r.label}
+          </text>
+        </g>
+      ))}
+    </svg>
+  );
+}
+
+export function CopyButton({ text, id }) {
+  const [done, setDone] = useState(false);
+  async function copy() {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // No clipboard API outside a secure context (a gateway on a LAN address over HTTP).
+      const area = document.createElement("textarea");
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    setDone(true);
+    setTimeout(() => setDone(false), 1500);
+  }
+  return (
+    <button type="button" class="copy" id={id} onClick={copy}>
+      {done ? t("keys.copied") : t("keys.copy")}
+    </button>
+  );
+}
