@@ -87,7 +87,15 @@ export function Playground({ me, refresh }) {
     try {
       const { usage, requestId } = await complete(
         key,
-        { model, messages, temperature: Number(d.get("temperature")), stream: d.get("stream") === "on" },
+        {
+          model,
+          messages,
+          temperature: Number(d.get("temperature")),
+          // Without a bound the call reserves the model's whole output window: a small
+          // balance may not cover that even when it covers the answer.
+          ...(d.get("max_tokens") ? { max_tokens: Number(d.get("max_tokens")) } : {}),
+          stream: d.get("stream") === "on",
+        },
         (piece) => setAnswer((text += piece)),
       );
       setTurns([...turns, asked, { role: "assistant", content: text }]);
@@ -163,6 +171,7 @@ export function Playground({ me, refresh }) {
             <textarea name="system" rows={2} />
           </label>
           <Field label={t("play.temperature")} name="temperature" type="number" min="0" max="2" step="0.1" defaultValue="1" required />
+          <Field label={t("play.max_tokens")} name="max_tokens" type="number" min="1" step="1" defaultValue="1024" />
           <label class="check">
             <input type="checkbox" name="stream" defaultChecked /> {t("play.stream")}
           </label>
