@@ -95,26 +95,24 @@ export function lines(text) {
     .filter(Boolean);
 }
 
-export function RankChart({ rows, label }) {
-  // rows: [{label, y}], largest first: one labelled horizontal bar each (top 10).
+export function RankChart({ rows, label, format = String }) {
+  // rows: [{label, y}], largest first: the top 10 as text over a bar each, so the names stay
+  // readable on a phone (a bar's length is an SVG attribute: the CSP allows no inline style).
   const shown = rows.filter((r) => r.y > 0).slice(0, 10);
   if (!shown.length) return <p class="muted">{t("chart.empty")}</p>;
-  const width = 600;
-  const line = 24;
   const max = Math.max(...shown.map((r) => r.y), 1e-9);
   return (
-    <svg class="chart" viewBox={`0 0 ${width} ${shown.length * line + 4}`} role="img" aria-label={label}>
+    <ol class="rank" aria-label={label}>
       {shown.map((r, i) => (
-        <g key={`${r.label}-${i}`}>
-          <rect x={200} y={i * line + 4} width={Math.max((r.y / max) * (width - 210), 1)} height={line - 8}>
-            <title>{`${r.label}: ${r.y}`}</title>
-          </rect>
-          <text x={194} y={i * line + line / 2 + 4} text-anchor="end">
-            {r.label.length > 32 ? `${r.label.slice(0, 31)}…` : r.label}
-          </text>
-        </g>
+        <li key={`${r.label}-${i}`}>
+          <span class="rank-label">{r.label}</span>
+          <span class="rank-value">{format(r.y)}</span>
+          <svg class="rank-bar" viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true">
+            <rect width={Math.max((r.y / max) * 100, 0.5)} height="1" />
+          </svg>
+        </li>
       ))}
-    </svg>
+    </ol>
   );
 }
 

@@ -13,6 +13,22 @@ function day(offset) {
   return new Date(Date.now() - offset * DAY).toISOString().slice(0, 10);
 }
 
+// Every day of the range, a day without calls at zero (up to a year: longer ranges show
+// only the days with calls).
+function daily(data) {
+  const seen = new Map(data.by_day.map((d) => [d.date, d.cost]));
+  if (!data.start_date || !data.end_date) return data.by_day.map((d) => ({ x: d.date, y: d.cost }));
+  const first = Date.parse(`${data.start_date}T00:00:00Z`);
+  const last = Date.parse(`${data.end_date}T00:00:00Z`);
+  if (!(last >= first) || last - first > 366 * DAY) return data.by_day.map((d) => ({ x: d.date, y: d.cost }));
+  const points = [];
+  for (let at = first; at <= last; at += DAY) {
+    const date = new Date(at).toISOString().slice(0, 10);
+    points.push({ x: date, y: seen.get(date) || 0 });
+  }
+  return points;
+}
+
 function Breakdown({ id, title, rows, name }) {
   const [page, setPage] = useState(1);
   useEffect(() => setPage(1), [rows]);
@@ -20,7 +36,7 @@ function Breakdown({ id, title, rows, name }) {
   return (
     <>
       <h3>{title}</h3>
-      <RankChart label={title} rows={rows.map((r) => ({ label: name(r), y: r.cost }))} />
+      <RankChart label={title} format={usd} rows={rows.map((r) => ({ label: name(r), y: r.cost }))} />
       <div class="scroll">
         <table id={id}>
           <thead>
@@ -97,7 +113,7 @@ export function Traffic() {
           </div>
           <p class="muted">{t("traffic.no_cost")}</p>
           <h3>{t("traffic.per_day")}</h3>
-          <BarChart label={t("traffic.per_day")} points={data.by_day.map((d) => ({ x: d.date, y: d.cost }))} />
+          <BarChart label={t("traffic.per_day")} points={daily(data)} />
           <Breakdown id="traffic-models" title={t("usage.model")} rows={data.by_model} name={(r) => r.model} />
           <Breakdown
             id="traffic-channels"
