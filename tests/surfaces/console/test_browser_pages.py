@@ -132,6 +132,38 @@ def test_a_new_user_calls_from_the_playground_and_the_operator_sees_it(
     assert 2.5 < balance <= 3 - charged + 1e-4  # (less while a hold is taken)
     shoot(page, artifacts, f"playground-{lang}")
 
+    # A second turn, whole: the conversation so far goes with it.
+    page.uncheck("#playground-form input[name=stream]")
+    page.fill("#playground-form textarea[name=prompt]", "and again")
+    page.click("#playground-form button[type=submit]")
+    page.wait_for_selector("#transcript .assistant:text-is('Hello! You said: and again')")
+    sent = upstream.chat_requests[-1].body
+    assert not sent.get("stream") and "stream_options" not in sent
+    assert [m["content"] for m in sent["messages"]] == [
+        "Answer briefly.",
+        "ping from the browser",
+        answer,
+        "and again",
+    ]
+    page.wait_for_selector("#play-outcome:has-text('$')", timeout=20_000)
+    charged += _dollars(page.text_content("#play-outcome"))
+
+    # A pasted key: a wrong one is refused in the page; a key limited to one model offers
+    # only that model.
+    page.click("#playground-forget")
+    page.fill("#playground-key-form input[name=key]", "sk-not-a-key")
+    page.click("#playground-key-form button[type=submit]")
+    assert (page.text_content("#playground-error", timeout=10_000) or "").startswith("401")
+    page.click("#playground-forget")
+    me = page.request.get(f"{gateway.url}/console/api/me").json()
+    limited = admin.create_token(me["user"]["id"], name="limited", models=[model])
+    page.fill("#playground-key-form input[name=key]", limited["key"])
+    page.click("#playground-key-form button[type=submit]")
+    page.wait_for_selector("#playground-form")
+    options = page.locator("#playground-form select[name=model] option").all_text_contents()
+    assert options == [model]
+    assert page.evaluate("sessionStorage.getItem('airelay.playground.key')") == limited["key"]
+
     # Quick start: the page's own address in each snippet, and a working copy button.
     page.click("#nav-quickstart")
     curl = page.text_content("#snippet-curl") or ""
@@ -159,12 +191,12 @@ def test_a_new_user_calls_from_the_playground_and_the_operator_sees_it(
         operator.click("#traffic-range button[type=submit]")
         operator.wait_for_timeout(300)
     user_cells = operator.locator(f"{row} td").all_text_contents()
-    assert user_cells[1] == "1" and _dollars(user_cells[-1]) == pytest.approx(charged)
+    assert user_cells[1] == "2" and _dollars(user_cells[-1]) == pytest.approx(charged, abs=2e-4)
     model_cells = operator.locator(f"#traffic-models tr:has-text('{model}') td")
-    assert model_cells.all_text_contents()[1] == "1"
-    assert _dollars(model_cells.all_text_contents()[-1]) == pytest.approx(charged)
+    assert model_cells.all_text_contents()[1] == "2"
+    assert _dollars(model_cells.all_text_contents()[-1]) == pytest.approx(charged, abs=2e-4)
     channel_cells = operator.locator(f"#traffic-channels tr:has-text('{channel_name}') td")
-    assert int(channel_cells.all_text_contents()[1]) >= 1
+    assert int(channel_cells.all_text_contents()[1]) == 2
     assert operator.text_content("#traffic-revenue")
     assert texts["traffic.revenue"] in (operator.text_content("main") or "")
     shoot(operator, artifacts, f"operator-traffic-{lang}")
