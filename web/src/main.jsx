@@ -103,6 +103,7 @@ function App() {
           id="sign-out"
           onClick={async () => {
             await consoleApi("POST", "/logout");
+            sessionStorage.clear(); // the playground's key goes with the session
             setMe(null);
           }}
         >

@@ -180,6 +180,9 @@ def test_a_new_user_calls_from_the_playground_and_the_operator_sees_it(
     page.wait_for_selector(f"#copy-curl:text-is('{texts['keys.copied']}')")
     assert page.evaluate("navigator.clipboard.readText()") == curl
     shoot(page, artifacts, f"quickstart-{lang}")
+    page.click("#sign-out")
+    page.wait_for_selector("#login-form")
+    assert page.evaluate("sessionStorage.length") == 0  # the key left with the session
     context.close()
 
     # The operator's totals across users: the call, by model, channel and user.
