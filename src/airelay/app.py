@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 
@@ -12,7 +13,7 @@ from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Timeouts
 from airelay.config import Settings
-from airelay.observe import access
+from airelay.observe import access, metrics
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import open_affinity
 from airelay.relay.collaborators import Relay
@@ -92,6 +93,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         videos, stop_videos = await open_videos(settings, engine, wallets, upstream, cache)
         health = channel_health(settings)
         access.configure(settings.access_log)
+        metrics_flush = asyncio.create_task(metrics.flushing())
         app[STATE] = AppState(
             settings=settings,
             engine=engine,
@@ -129,6 +131,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         try:
             yield
         finally:
+            metrics_flush.cancel()
+            await asyncio.gather(metrics_flush, return_exceptions=True)
             await stop_videos()
             await retention.stop()
             await stored_responses.stop()
