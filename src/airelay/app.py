@@ -22,9 +22,9 @@ from airelay.relay.images import fetch_transport
 from airelay.relay.limits import open_limits
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
+from airelay.security.compaction_seal import Sealer
 from airelay.security.crypto import SecretBox, load_or_create_secret
-from airelay.security.seal import SignatureSealer
-from airelay.security.sealing import Sealer
+from airelay.security.signature_seal import SignatureSealer
 from airelay.state import STATE, AppState
 from airelay.store.config_bus import ConfigBus
 from airelay.store.db import create_engine
