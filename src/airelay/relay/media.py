@@ -83,7 +83,8 @@ async def relay_raw(
                 if watch is None or watch.finished:
                     status = 200
         if status == 502 and watch is not None:
-            await write(watch.error_event(reason))
+            with contextlib.suppress(ConnectionError):  # cut either way: recorded as such
+                await write(watch.error_event(reason))
     except (ConnectionError, asyncio.CancelledError):
         status = CLIENT_CLOSED  # the client went away
         raise
