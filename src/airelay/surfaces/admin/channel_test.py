@@ -21,7 +21,7 @@ from airelay.errors import GatewayError
 from airelay.formats import ir
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import CODECS, codec
-from airelay.providers.base import build
+from airelay.providers.base import CredentialError, build, built
 from airelay.providers.presets import preset
 from airelay.relay.scrub import scrub
 from airelay.state import AppState
@@ -146,21 +146,23 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
         raise GatewayError(400, f"cannot test the {endpoint} endpoint: {exc}") from None
     started = time.perf_counter()
     result: dict[str, Any] = {"channel_id": channel.id, "model": model, "endpoint": endpoint}
+    key = channel.next_key()
     try:
-        upstream = build(
-            provider,
-            channel.base_url,
-            channel.next_key(),
-            endpoint,
-            upstream_model,
-            probe,
-            stream=False,
+        # A key with a short-lived token waits for it once (then it is cached).
+        upstream = await built(
+            lambda: build(
+                provider, channel.base_url, key, endpoint, upstream_model, probe, stream=False
+            )
         )
         target = post_target(upstream.url, upstream.headers, encoded=upstream.encoded)
         # The channel's own transport (proxy, TLS options), as a relayed call would use.
         transport = state.upstream.for_channel(channel)
     except ValueError as exc:  # a URL, key or TLS option that cannot make a request
         raise GatewayError(400, f"the channel cannot make a request: {exc}") from None
+    except CredentialError as exc:  # the token endpoint refused the key or failed
+        result.update(success=False, status_code=None, message=f"no access token: {exc}")
+        result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        return json_response(result)
     seconds = channel.timeout or TEST_SECONDS
     timeouts = Timeouts(min(state.settings.upstream_connect_timeout, seconds), seconds, seconds)
     try:
