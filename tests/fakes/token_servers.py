@@ -4,8 +4,9 @@ tokens they hand out (a test checks a refresh came, and that calls never waited 
 - ``FakeGoogleOAuth``: Google's ``token_uri`` for service accounts: a form POST with
   ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` and ``assertion``, a JWT signed
   RS256 with the account's private key (``iss`` the account, ``aud`` Google's token
-  endpoint whatever ``token_uri`` says, as google-auth writes it, ``scope``); the fake verifies the signature with the public key of the accounts it knows
-  and answers ``{"access_token", "expires_in", "token_type": "Bearer"}``, or
+  endpoint whatever ``token_uri`` says, as google-auth writes it, ``scope``); the fake
+  verifies the signature with the public key of the accounts it knows and answers
+  ``{"access_token", "expires_in", "token_type": "Bearer"}``, or
   ``{"error": "invalid_grant", "error_description"}`` with 400 as Google does.
 - ``FakeEntra``: Microsoft Entra ID's ``/{tenant}/oauth2/v2.0/token`` (client credentials
   grant: ``client_id``, ``client_secret``, ``scope``); errors as AADSTS

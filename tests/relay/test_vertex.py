@@ -25,6 +25,7 @@ from airelay.providers import vertex
 GEMINI = "gemini-2.5-flash"
 CLAUDE = "claude-sonnet-4-5@20250929"
 PRICE = {"input": 3, "output": 15}
+NOT_PEM = '{"type": "service_account", "client_email": "a@b", "private_key": "x"}'
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ def test_openai_sdk_streams_from_gemini_on_vertex(
     assert text == "Hello! You said: stream it please"
     assert [c.usage is not None for c in pieces].count(True) == 1
     sent = upstream_vertex.requests[-1]
-    assert sent.path.endswith("/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
+    assert sent.path.endswith("/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
     assert sent.headers["authorization"].startswith("Bearer ya29.fake.")
 
 
@@ -156,7 +157,8 @@ def test_anthropic_sdk_reaches_claude_on_vertex(
     assert "model" not in sent.body and sent.body["system"] == "be brief"
     assert "x-api-key" not in sent.headers and "anthropic-version" not in sent.headers
     books = wait_for_rows(gateway.settings.database_url, r.user_id, 1)
-    assert books.usage_cost == (reply.usage.input_tokens * 3 + reply.usage.output_tokens * 15) * 10_000
+    usage = reply.usage
+    assert books.usage_cost == (usage.input_tokens * 3 + usage.output_tokens * 15) * 10_000
 
 
 def test_claude_on_vertex_streams_to_both_sdks(
@@ -294,10 +296,7 @@ def test_the_admin_api_never_shows_the_service_account_key(
         ({}, "needs its own 'base_url'"),
         ({"api_keys": ["AIza-not-a-service-account"]}, "service account"),
         ({"api_keys": ['{"type": "authorized_user"}']}, "service_account"),
-        (
-            {"api_keys": ['{"type": "service_account", "client_email": "a@b", "private_key": "x"}']},
-            "PEM",
-        ),
+        ({"api_keys": [NOT_PEM]}, "PEM"),
     ],
 )
 def test_a_vertex_channel_is_checked_when_created(
