@@ -60,6 +60,11 @@ class FakeAzure(FakeOpenAI):
         super().reset()
         self.unauthenticated = 0
 
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        """Chat requests on either API (their recorded paths carry the query)."""
+        return [r for r in self.requests if r.path.split("?")[0].endswith("/chat/completions")]
+
     def add_routes(self, app: web.Application) -> None:
         deployment = "/openai/deployments/{deployment}"
         app.router.add_post(deployment + "/chat/completions", self._chat)
