@@ -101,7 +101,11 @@ class Tokens:
     def _task(self, key: str) -> asyncio.Task[None]:
         task = self._tasks.get(key)
         if task is None or not _usable(task):
-            task = self._tasks[key] = asyncio.get_running_loop().create_task(self._refresh(key))
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise CredentialError("a token is fetched in the event loop only") from None
+            task = self._tasks[key] = loop.create_task(self._refresh(key))
             task.add_done_callback(_quiet)
         return task
 
