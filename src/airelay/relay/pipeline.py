@@ -134,7 +134,7 @@ async def run_call(
         channels = servable(call, channels_for(snapshot, call.model, call.endpoint))
         if relay.health is not None and relay.health.settings.latency_routing:
             channels = fastest_first(channels, relay.health.ttfb)
-        session = await _session(relay, record, call)
+        session = await _session(relay, record, call) if _choice(channels) else None
         if session is not None and session.bound is not None:
             channels = bound_first(channels, session.bound.channel_id)
         meter = await _reserve(relay.wallets, snapshot, record, call)
@@ -164,7 +164,7 @@ async def run_call(
 
 
 def _limit_headed(call: Call, whole: Whole) -> Whole:
-    if not call.limit_headers:
+    if not call.limit_headers or whole.headers is call.limit_headers:
         return whole
     return dataclasses.replace(whole, headers=call.limit_headers)
 
@@ -173,6 +173,13 @@ def _add_limit_headers(exc: BaseException, headers: Mapping[str, str]) -> None:
     """A gateway error refused after the limit stage carries its headers too."""
     if headers and isinstance(exc, GatewayError):
         exc.headers = {**headers, **exc.headers}
+
+
+def _choice(channels: list[ChannelRecord]) -> bool:
+    """Whether routing has a choice to make (a channel or a key among several): without
+    one, a session binding could only name what every call gets anyway, and its key (a
+    hash of the conversation's prefix, often) is not worth computing."""
+    return len(channels) > 1 or (bool(channels) and len(channels[0].api_keys) > 1)
 
 
 async def _session(relay: Relay, record: KeyRecord, call: Call) -> SessionCall | None:
