@@ -13,7 +13,9 @@ tokens they hand out (a test checks a refresh came, and that calls never waited 
   ``{"error", "error_description"}``.
 
 ``expires_in`` is settable (a short-lived token makes the gateway refresh it), and so is a
-scripted failure of the next requests (``fail_with``).
+scripted failure of the next requests of one account or application (``fail_with``); the
+requests are counted per account or application too (``requests_of``), so that a refresh
+another test left running counts for that test only.
 """
 
 from __future__ import annotations
@@ -56,12 +58,18 @@ class _TokenServer(ThreadedApp):
         self.expires_in = 3600
         self.token_requests = 0
         self.issued: dict[str, float] = {}
-        self._failures: list[tuple[int, dict[str, Any]]] = []
+        self._counts: dict[str, int] = {}
+        self._failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._lock = threading.Lock()
 
-    def fail_with(self, status: int, document: dict[str, Any], times: int = 1) -> None:
+    def fail_with(self, who: str, status: int, document: dict[str, Any], times: int = 1) -> None:
+        """The next ``times`` requests of ``who`` (an account's email, an application's
+        client id) are answered ``status`` with ``document``."""
         with self._lock:
-            self._failures.extend([(status, document)] * times)
+            self._failures.setdefault(who, []).extend([(status, document)] * times)
+
+    def requests_of(self, who: str) -> int:
+        return self._counts.get(who, 0)
 
     def valid(self, token: str) -> bool:
         """A token this server issued that has not expired."""
@@ -75,12 +83,14 @@ class _TokenServer(ThreadedApp):
         body = {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"}
         return web.json_response(body)
 
-    def _scripted(self) -> web.Response | None:
+    def _scripted(self, who: str) -> web.Response | None:
         with self._lock:
             self.token_requests += 1
-            if not self._failures:
+            self._counts[who] = self._counts.get(who, 0) + 1
+            failures = self._failures.get(who)
+            if not failures:
                 return None
-            status, document = self._failures.pop(0)
+            status, document = failures.pop(0)
         return web.Response(
             status=status, body=orjson.dumps(document), content_type="application/json"
         )
@@ -139,15 +149,17 @@ class FakeGoogleOAuth(_TokenServer):
 
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
-        failure = self._scripted()
-        if failure is not None:
-            return failure
-        if form.get("grant_type") != JWT_BEARER:
-            return _error(400, "unsupported_grant_type", "Invalid grant_type.")
         assertion = str(form.get("assertion", ""))
         try:
             unverified = jwt.decode(assertion, verify=False)
         except ValueError:
+            unverified = {}
+        failure = self._scripted(str(unverified.get("iss")))
+        if failure is not None:
+            return failure
+        if form.get("grant_type") != JWT_BEARER:
+            return _error(400, "unsupported_grant_type", "Invalid grant_type.")
+        if not unverified:
             return _error(400, "invalid_grant", "Invalid JWT: malformed.")
         account = self.accounts.get(str(unverified.get("iss")))
         if account is None:
@@ -191,7 +203,7 @@ class FakeEntra(_TokenServer):
 
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
-        failure = self._scripted()
+        failure = self._scripted(str(form.get("client_id")))
         if failure is not None:
             return failure
         if form.get("grant_type") != "client_credentials":

@@ -86,9 +86,9 @@ def _openai(gateway: Gateway, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0, timeout=30)
 
 
-def _requests_for(entra: FakeEntra) -> Callable[[], int]:
-    start = entra.token_requests
-    return lambda: entra.token_requests - start
+def _requests_for(entra: FakeEntra, key: str) -> Callable[[], int]:
+    client_id = str(orjson.loads(key)["client_id"])
+    return lambda: entra.requests_of(client_id)
 
 
 def test_an_api_key_on_the_deployments_api_whole_and_streamed(
@@ -142,8 +142,8 @@ def test_the_api_version_on_base_url_is_sent_and_anthropic_clients_translate(
 def test_entra_id_tokens_are_fetched_once_and_sent_as_bearer(
     gateway: Gateway, admin: Admin, entra: FakeEntra, upstream_azure: FakeAzure
 ) -> None:
-    fetched = _requests_for(entra)
     key, secret = entra_key(entra)
+    fetched = _requests_for(entra, key)
     r = route(admin, upstream_azure.endpoint, key)
     sdk = _openai(gateway, r.key)
     for prompt in ("one", "two"):
@@ -197,8 +197,8 @@ def test_entra_tokens_are_refreshed_before_they_expire_without_waiting(
 ) -> None:
     now = [5_000_000.0]
     azure.TOKENS.clock = lambda: now[0]
-    fetched = _requests_for(entra)
     key, _ = entra_key(entra)
+    fetched = _requests_for(entra, key)
     r = route(admin, upstream_azure.endpoint, key)
     sdk = _openai(gateway, r.key)
     waits = azure.TOKENS.waits
@@ -212,9 +212,10 @@ def test_entra_tokens_are_refreshed_before_they_expire_without_waiting(
     call("first")
     now[0] += 3600 * 0.81
     call("second")
+    first = azure.TOKENS.current(key)
     deadline = time.monotonic() + 10
-    while fetched() < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while azure.TOKENS.current(key) == first and time.monotonic() < deadline:
+        time.sleep(0.01)  # the refresh runs in the background
     call("third")
     tokens = [s.headers["authorization"] for s in upstream_azure.chat_requests]
     assert tokens[0] == tokens[1] != tokens[2]
@@ -226,8 +227,8 @@ def test_short_lived_entra_tokens_never_fail_a_call(
     gateway: Gateway, admin: Admin, entra: FakeEntra, upstream_azure: FakeAzure
 ) -> None:
     entra.expires_in = 2
-    fetched = _requests_for(entra)
     key, _ = entra_key(entra)
+    fetched = _requests_for(entra, key)
     r = route(admin, upstream_azure.endpoint, key)
     sdk = _openai(gateway, r.key)
     calls = 0
@@ -262,7 +263,7 @@ def test_a_failing_token_endpoint_is_a_clear_502_without_the_secret(
     key, secret = entra_key(entra)
     r = route(admin, upstream_azure.endpoint, key)
     echoed = {k: v.replace("{secret}", secret) for k, v in document.items()}
-    entra.fail_with(status, echoed)
+    entra.fail_with(str(orjson.loads(key)["client_id"]), status, echoed)
     with pytest.raises(openai.APIStatusError) as failed:
         _openai(gateway, r.key).chat.completions.create(
             model=r.model, messages=[{"role": "user", "content": "hi"}]

@@ -86,16 +86,15 @@ def _anthropic(gateway: Gateway, key: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0, timeout=30)
 
 
-def _requests_for(oauth: FakeGoogleOAuth) -> Callable[[], int]:
-    start = oauth.token_requests
-    return lambda: oauth.token_requests - start
+def _requests_for(oauth: FakeGoogleOAuth, r: Route) -> Callable[[], int]:
+    return lambda: oauth.requests_of(r.account.email)
 
 
 def test_openai_sdk_reaches_gemini_on_vertex_with_one_token(
     gateway: Gateway, admin: Admin, oauth: FakeGoogleOAuth, upstream_vertex: FakeVertex
 ) -> None:
-    fetched = _requests_for(oauth)
     r = route(admin, oauth, upstream_vertex)
+    fetched = _requests_for(oauth, r)
     sdk = _openai(gateway, r.key)
     for prompt in ("hello there", "hello again"):
         reply = sdk.chat.completions.create(
@@ -190,8 +189,8 @@ def test_a_token_is_refreshed_before_it_expires_and_no_call_waits(
     the very first call waited for a token."""
     now = [1_000_000.0]
     vertex.TOKENS.clock = lambda: now[0]
-    fetched = _requests_for(oauth)
     r = route(admin, oauth, upstream_vertex)
+    fetched = _requests_for(oauth, r)
     sdk = _openai(gateway, r.key)
     waits = vertex.TOKENS.waits
 
@@ -205,9 +204,10 @@ def test_a_token_is_refreshed_before_it_expires_and_no_call_waits(
     assert fetched() == 1
     now[0] += 3600 * 0.85  # past the refresh point, before the token runs out
     call("second")
+    first = vertex.TOKENS.current(r.account.key_json)
     deadline = time.monotonic() + 10
-    while fetched() < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while vertex.TOKENS.current(r.account.key_json) == first and time.monotonic() < deadline:
+        time.sleep(0.01)  # the refresh runs in the background
     assert fetched() == 2
     call("third")
     tokens = [s.headers["authorization"] for s in upstream_vertex.requests]
@@ -222,8 +222,8 @@ def test_short_lived_tokens_are_refreshed_and_no_call_fails(
     """Real time: tokens that live 3 s; calls keep coming until the token server was asked
     again (twice), and every call succeeded with a token the upstream took."""
     oauth.expires_in = 3
-    fetched = _requests_for(oauth)
     r = route(admin, oauth, upstream_vertex)
+    fetched = _requests_for(oauth, r)
     sdk = _openai(gateway, r.key)
     calls = 0
     while fetched() < 3 and calls < 200:
@@ -242,7 +242,11 @@ def test_a_refused_key_is_a_clear_502_without_the_secret(
     gateway: Gateway, admin: Admin, oauth: FakeGoogleOAuth, upstream_vertex: FakeVertex
 ) -> None:
     r = route(admin, oauth, upstream_vertex)
-    oauth.fail_with(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+    oauth.fail_with(
+        r.account.email,
+        400,
+        {"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+    )
     with pytest.raises(openai.APIStatusError) as failed:
         _openai(gateway, r.key).chat.completions.create(
             model=r.model, messages=[{"role": "user", "content": "hi"}]
@@ -265,7 +269,9 @@ def test_a_failing_token_endpoint_answers_an_anthropic_client_in_its_format(
     gateway: Gateway, admin: Admin, oauth: FakeGoogleOAuth, upstream_vertex: FakeVertex
 ) -> None:
     r = route(admin, oauth, upstream_vertex, "vertex_anthropic", CLAUDE)
-    oauth.fail_with(400, {"error": "invalid_grant", "error_description": "account disabled"})
+    oauth.fail_with(
+        r.account.email, 400, {"error": "invalid_grant", "error_description": "account disabled"}
+    )
     with pytest.raises(anthropic.APIStatusError) as failed:
         _anthropic(gateway, r.key).messages.create(
             model=r.model, max_tokens=50, messages=[{"role": "user", "content": "hi"}]

@@ -83,6 +83,11 @@ class Tokens:
         self.waits += 1
         raise CredentialPending(self._task(key))
 
+    def current(self, key: str) -> str | None:
+        """The header value ``key`` has now, without starting anything (tests)."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry.header
+
     def clear(self) -> None:
         """Forget every token (tests)."""
         self._entries.clear()
