@@ -161,7 +161,8 @@ async def call_with_failover(
                 attempt = build(channel)
             transport = transports.for_channel(channel)
         except (CredentialError, CredentialPending) as exc:
-            reason = exc if isinstance(exc, CredentialError) else "the token expired as it came"
+            reason = str(exc) if isinstance(exc, CredentialError) else "it expired as it came"
+            reason = scrub(reason, channel.secrets())  # the token endpoint's own words
             last = _Failure("error", f"channel {channel.id} has no access token: {reason}")
             if health is not None:
                 health.failed(channel.id, channel.api_keys, "", None, last.message)
