@@ -276,6 +276,28 @@ def test_a_failing_token_endpoint_is_a_clear_502_without_the_secret(
     assert upstream_azure.requests == []
 
 
+def test_the_channel_probe_fetches_a_token_or_says_why_it_could_not(
+    admin: Admin, entra: FakeEntra, upstream_azure: FakeAzure
+) -> None:
+    key, secret = entra_key(entra)
+    r = route(admin, upstream_azure.endpoint, key)
+    probe = admin.http.post(f"/v1/admin/channels/{r.channel['id']}/test")
+    assert probe.status_code == 200 and probe.json()["success"] is True, probe.text
+    assert upstream_azure.chat_requests[-1].headers["authorization"].startswith("Bearer ")
+    other, other_secret = entra_key(entra)
+    entra.fail_with(
+        str(orjson.loads(other)["client_id"]),
+        401,
+        {"error": "invalid_client", "error_description": f"bad secret {other_secret}"},
+    )
+    failing = route(admin, upstream_azure.endpoint, other)
+    probe = admin.http.post(f"/v1/admin/channels/{failing.channel['id']}/test")
+    assert probe.status_code == 200, probe.text
+    assert probe.json()["success"] is False
+    assert "no access token" in probe.json()["message"]
+    assert other_secret not in probe.text and secret not in probe.text
+
+
 def test_a_wrong_client_secret_is_refused_by_entra_and_never_shown(
     gateway: Gateway, admin: Admin, entra: FakeEntra, upstream_azure: FakeAzure
 ) -> None:

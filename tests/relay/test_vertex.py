@@ -16,6 +16,8 @@ import openai
 import pytest
 from fakes.token_servers import FakeGoogleOAuth, ServiceAccount
 from fakes.vertex_upstream import FakeVertex
+from google import genai
+from google.genai import types
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
 from support.ledger import wait_for_rows
@@ -132,6 +134,29 @@ def test_openai_sdk_streams_from_gemini_on_vertex(
     sent = upstream_vertex.requests[-1]
     assert sent.path.endswith("/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
     assert sent.headers["authorization"].startswith("Bearer ya29.fake.")
+
+
+def test_google_genai_sdk_passes_through_to_gemini_on_vertex(
+    gateway: Gateway, admin: Admin, oauth: FakeGoogleOAuth, upstream_vertex: FakeVertex
+) -> None:
+    """A Gemini client's body goes to Vertex as it came (the same wire format), whole and
+    streamed, with the service account's token instead of the client's key."""
+    r = route(admin, oauth, upstream_vertex)
+    sdk = genai.Client(
+        api_key=r.key, http_options=types.HttpOptions(base_url=gateway.url, timeout=30_000)
+    )
+    whole = sdk.models.generate_content(model=r.model, contents="hello gemini")
+    assert whole.text == "Hello! You said: hello gemini"
+    chunks = list(sdk.models.generate_content_stream(model=r.model, contents="streamed gemini"))
+    assert "".join(c.text or "" for c in chunks) == "Hello! You said: streamed gemini"
+    sent = upstream_vertex.requests
+    assert [s.path.rsplit(":", 1)[1] for s in sent] == [
+        "generateContent",
+        "streamGenerateContent?alt=sse",
+    ]
+    assert all("x-goog-api-key" not in s.headers for s in sent)
+    assert all(r.key not in s.headers.get("authorization", "") for s in sent)
+    assert sent[0].body["contents"][0]["parts"][0]["text"] == "hello gemini"
 
 
 def test_anthropic_sdk_reaches_claude_on_vertex(
