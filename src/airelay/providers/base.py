@@ -37,6 +37,7 @@ nor money.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
@@ -66,7 +67,8 @@ async def built(make: Callable[[], _T]) -> _T:
     try:
         return make()
     except CredentialPending as pending:
-        await pending.ready
+        # Shielded: a caller that goes away does not cancel a fetch other calls share.
+        await asyncio.shield(pending.ready)
     try:
         return make()
     except CredentialPending:

@@ -160,7 +160,8 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
     except ValueError as exc:  # a URL, key or TLS option that cannot make a request
         raise GatewayError(400, f"the channel cannot make a request: {exc}") from None
     except CredentialError as exc:  # the token endpoint refused the key or failed
-        result.update(success=False, status_code=None, message=f"no access token: {exc}")
+        message = scrub(f"no access token: {exc}", channel.secrets())
+        result.update(success=False, status_code=None, message=message)
         result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return json_response(result)
     seconds = channel.timeout or TEST_SECONDS
