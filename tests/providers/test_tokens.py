@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from airelay.providers.base import CredentialError, CredentialPending
+from airelay.providers.base import CredentialError, CredentialPending, built
 from airelay.providers.tokens import RETRY_SECONDS, Token, Tokens
 
 
@@ -177,3 +177,22 @@ def test_an_unexpected_fetch_error_is_named_by_its_type_only() -> None:
         assert "secret-key" not in str(failed.value)
 
     asyncio.run(run())
+
+
+def test_a_caller_that_leaves_does_not_cancel_the_shared_fetch() -> None:
+    fetch = Fetcher()
+    fetch.gate.clear()
+    tokens, _ = _cache(fetch)
+
+    async def run() -> str:
+        leaving = asyncio.ensure_future(built(lambda: tokens.header("k")))
+        staying = asyncio.ensure_future(built(lambda: tokens.header("k")))
+        await asyncio.sleep(0.01)
+        leaving.cancel()
+        await asyncio.sleep(0.01)
+        fetch.gate.set()
+        assert leaving.cancelled()
+        return await staying
+
+    assert asyncio.run(run()) == "Bearer k-t1"
+    assert fetch.calls == 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import orjson
@@ -132,3 +134,15 @@ def test_base_urls_that_name_a_project_and_location(base_url: str) -> None:
 def test_other_base_urls_are_refused(base_url: str) -> None:
     with pytest.raises(ValueError, match="projects/PROJECT/locations/REGION"):
         CLAUDE.check_base_url(base_url, frozenset({Endpoint.CHAT}))
+
+
+def test_google_auth_is_imported_by_the_first_key_not_with_the_gateway() -> None:
+    code = (
+        "import sys\n"
+        "import airelay.providers.presets\n"
+        "print(sorted(m for m in ('google.auth', 'google.oauth2', 'requests') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
