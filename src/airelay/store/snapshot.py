@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from airelay.formats.names import TASK_ENDPOINTS, Endpoint, routable, with_parts
-from airelay.pricing import Price
+from airelay.pricing import Price, cost_fraction
 from airelay.providers.base import Provider
 from airelay.providers.presets import PRESETS
 from airelay.security.crypto import SecretBox
@@ -144,6 +144,9 @@ class Snapshot:
     # gateway is in maintenance (client routes answer 503).
     rate_limits: dict[str, Any] = field(default_factory=dict)
     maintenance: bool = False
+    # Channel id -> its cost multiplier (``pricing.upstream_cost``); a channel absent here
+    # has no known cost.
+    channel_costs: dict[str, Fraction] = field(default_factory=dict)
 
     def reasons(self, model: str) -> bool:
         """Whether ``model`` reasons: false only when its catalog entry says so."""
@@ -349,7 +352,18 @@ def _snapshot(
         channel_rows=channel_rows,
         rate_limits=stored.rate_limits,
         maintenance=stored.maintenance,
+        channel_costs=channel_costs(channel_rows),
     )
+
+
+def channel_costs(rows: tuple[dict[str, Any], ...]) -> dict[str, Fraction]:
+    """The channels whose upstream cost is known, with their multipliers as fractions."""
+    costs: dict[str, Fraction] = {}
+    for row in rows:
+        fraction = cost_fraction(row.get("cost_multiplier"))
+        if fraction is not None:
+            costs[row["id"]] = fraction
+    return costs
 
 
 async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:

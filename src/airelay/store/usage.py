@@ -24,6 +24,10 @@ COUNTERS = (
     "reasoning_tokens",
     "cost",
     "cache_write_tokens",
+    # Over the rows whose upstream cost is known only (a row's ``upstream_cost`` not None).
+    "upstream_cost",
+    "cost_known_requests",
+    "cost_known_revenue",
 )
 
 
@@ -39,14 +43,16 @@ def day_of(ts: int) -> str:
 
 COLUMNS = tuple(column.name for column in usage_logs.columns)
 _as_tuple = operator.itemgetter(*COLUMNS)
-# The columns added since the first release, with their database default ("0"): a row built
-# without one (a new counter that some writer of rows does not know yet) takes the default
-# instead of failing the whole batch, every other user's rows with it, at every retry.
-_DEFAULTS = {
+# The columns added since the first release, with their database default ("0", or NULL for a
+# nullable one): a row built without one (a new counter that some writer of rows does not
+# know yet) takes the default instead of failing the whole batch, every other user's rows
+# with it, at every retry.
+_DEFAULTS: dict[str, int | None] = {
     column.name: int(str(column.server_default.arg))  # type: ignore[attr-defined]
     for column in usage_logs.columns
     if column.server_default is not None
 }
+_DEFAULTS["upstream_cost"] = None  # not known
 
 
 def _as_tuples(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -112,7 +118,7 @@ async def insert_batch(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
         key = (day_of(row["created_at"]), row["user_id"], row["model"], row["channel_id"] or "")
         total = totals.get(key)
         if total is None:
-            total = totals[key] = [0, 0, 0, 0, 0, 0, 0]
+            total = totals[key] = [0] * len(COUNTERS)
         total[0] += 1
         total[1] += row["prompt_tokens"]
         total[2] += row["completion_tokens"]
@@ -120,6 +126,11 @@ async def insert_batch(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
         total[4] += row["reasoning_tokens"]
         total[5] += row["cost"]
         total[6] += row["cache_write_tokens"]
+        upstream = row.get("upstream_cost")
+        if upstream is not None:
+            total[7] += upstream
+            total[8] += 1
+            total[9] += row["cost"]
     rollups = [
         {
             "day": day,
