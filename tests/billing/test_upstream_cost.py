@@ -176,9 +176,7 @@ def test_unknown_cost_is_left_out_of_the_margin(
 def test_a_user_never_sees_the_upstream_cost(
     gateway: Gateway, admin: Admin, server: ScriptedServer, half_group: str
 ) -> None:
-    _, model, key, row = call_through(
-        gateway, admin, server, half_group, cost_multiplier="0.6"
-    )
+    _, _, key, row = call_through(gateway, admin, server, half_group, cost_multiplier="0.6")
     assert row["upstream_cost"] == 104_850_000
     auth = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=gateway.url, timeout=30) as http:

@@ -31,9 +31,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("upstream_cost", sa.BigInteger, nullable=True))
     with op.batch_alter_table("usage_daily") as batch:
         for name in _DAILY:
-            batch.add_column(
-                sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
-            )
+            batch.add_column(sa.Column(name, sa.BigInteger, nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
