@@ -66,7 +66,12 @@ def half_group(admin: Admin) -> str:
 
 
 def call_through(
-    gateway: Gateway, admin: Admin, server: ScriptedServer, group: str, **channel: Any
+    gateway: Gateway,
+    admin: Admin,
+    server: ScriptedServer,
+    group: str,
+    pricing: dict[str, Any] = PRICING,
+    **channel: Any,
 ) -> tuple[dict[str, Any], str, str, dict[str, Any]]:
     """One call of a fresh model through a fresh anthropic channel: (the channel, the model,
     the caller's key, the stored usage row)."""
@@ -76,7 +81,7 @@ def call_through(
         base_url=server.origin,
         api_keys=["sk-upcost-upstream"],
         models=[model],
-        price=PRICING,
+        price=pricing,
         **channel,
     )
     user = admin.create_user(balance=5, group=group)
@@ -139,6 +144,47 @@ def test_exact_upstream_cost_at_list_price(
         assert entry["cost_known_requests"] == entry["requests"] == 1
     [by_channel] = summary["by_channel"]
     assert by_channel["channel_id"] == channel["id"]
+
+
+@pytest.mark.parametrize(
+    ("pricing", "multiplier", "charge", "units"),
+    [
+        # Write prices of its own and a per-request price, per 1M: 50 x 0.075 + 1000 x 0.1
+        # + 2000 x 0.15 + 4000 x 0.0075 + 25 x 0.3 + 1M x 0.0001 = $541.25 = 5,412,500
+        # units at list price; x 0.7 = 3,788,750 exactly.
+        (
+            {
+                "input": 0.075,
+                "cached_input": 0.0075,
+                "output": 0.3,
+                "cache_write_5m": 0.1,
+                "cache_write_1h": 0.15,
+                "per_request": 0.0001,
+            },
+            "0.7",
+            2_706_250,
+            3_788_750,
+        ),
+        # The default write prices on $0.075 input (x 1.25 = 937.5 units a token), reads at
+        # the input price: 3.75 + 93.75 + 300 + 300 + 7.5 = $705 = 7,050,000 units; x
+        # 0.3333333333 = 2,349,999.99765, rounded up once to 2,350,000.
+        ({"input": 0.075, "output": 0.3}, "0.3333333333", 3_525_000, 2_350_000),
+    ],
+)
+def test_exact_upstream_cost_for_other_prices(
+    gateway: Gateway,
+    admin: Admin,
+    server: ScriptedServer,
+    half_group: str,
+    pricing: dict[str, Any],
+    multiplier: str,
+    charge: int,
+    units: int,
+) -> None:
+    _, _, _, row = call_through(
+        gateway, admin, server, half_group, pricing, cost_multiplier=multiplier
+    )
+    assert (row["cost"], row["upstream_cost"]) == (charge, units)
 
 
 def test_unknown_cost_is_left_out_of_the_margin(

@@ -89,6 +89,8 @@ class ChannelRecord:
     rpm: int | None = None
     tpm: int | None = None
     max_concurrency: int | None = None
+    # What a call costs upstream: its list price x this; None: not known.
+    cost_multiplier: Fraction | None = None
     _key_cycle: Iterator[str] = field(init=False, repr=False)
     _cache: dict[Hashable, Any] = field(init=False, repr=False, default_factory=dict)
 
@@ -277,6 +279,7 @@ def channel_record(row: dict[str, Any], box: SecretBox) -> ChannelRecord | None:
         rpm=row.get("rpm"),
         tpm=row.get("tpm"),
         max_concurrency=row.get("max_concurrency"),
+        cost_multiplier=cost_fraction(row.get("cost_multiplier")),
     )
 
 
@@ -352,18 +355,10 @@ def _snapshot(
         channel_rows=channel_rows,
         rate_limits=stored.rate_limits,
         maintenance=stored.maintenance,
-        channel_costs=channel_costs(channel_rows),
+        channel_costs={
+            c.id: c.cost_multiplier for c in built.channels if c.cost_multiplier is not None
+        },
     )
-
-
-def channel_costs(rows: tuple[dict[str, Any], ...]) -> dict[str, Fraction]:
-    """The channels whose upstream cost is known, with their multipliers as fractions."""
-    costs: dict[str, Fraction] = {}
-    for row in rows:
-        fraction = cost_fraction(row.get("cost_multiplier"))
-        if fraction is not None:
-            costs[row["id"]] = fraction
-    return costs
 
 
 async def load(engine: AsyncEngine, box: SecretBox) -> tuple[Snapshot, str]:
