@@ -217,6 +217,11 @@ usage_daily = Table(
     Column("reasoning_tokens", BigInteger, nullable=False),
     Column("cost", BigInteger, nullable=False),
     Column("cache_write_tokens", BigInteger, nullable=False, server_default="0"),
+    # The media counters of the day's rows (``usage_logs.images``, ``characters``,
+    # ``audio_seconds``).
+    Column("images", BigInteger, nullable=False, server_default="0"),
+    Column("characters", BigInteger, nullable=False, server_default="0"),
+    Column("audio_seconds", BigInteger, nullable=False, server_default="0"),
     # The upstream cost of the rows that know it, how many those are and what they were
     # charged (the margin's revenue): rows of unknown cost count in neither.
     Column("upstream_cost", BigInteger, nullable=False, server_default="0"),

@@ -24,6 +24,11 @@ COUNTERS = (
     "reasoning_tokens",
     "cost",
     "cache_write_tokens",
+    # What the media endpoints deliver and bill: images generated, characters read aloud,
+    # seconds of audio heard (kept per day when raw rows expire).
+    "images",
+    "characters",
+    "audio_seconds",
     # Over the rows whose upstream cost is known only (a row's ``upstream_cost`` not None).
     "upstream_cost",
     "cost_known_requests",
@@ -126,11 +131,15 @@ async def insert_batch(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
         total[4] += row["reasoning_tokens"]
         total[5] += row["cost"]
         total[6] += row["cache_write_tokens"]
+        # Counters added since: a row built without one counts it as its default (0).
+        total[7] += row.get("images", 0)
+        total[8] += row.get("characters", 0)
+        total[9] += row.get("audio_seconds", 0)
         upstream = row.get("upstream_cost")
         if upstream is not None:
-            total[7] += upstream
-            total[8] += 1
-            total[9] += row["cost"]
+            total[10] += upstream
+            total[11] += 1
+            total[12] += row["cost"]
     rollups = [
         {
             "day": day,

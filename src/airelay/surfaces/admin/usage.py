@@ -136,9 +136,10 @@ async def list_usage(request: web.Request, state: AppState) -> web.StreamRespons
     return await usage_page(request, state, _text(request, "user_id"), operator=True)
 
 
-# What only the operator sees of the totals: the upstream cost and the margin.
+# What only the operator sees of the totals (the upstream cost and the margin), and what
+# everyone does (calls, tokens, media counters; ``cost`` is shown in USD).
 _COST_COUNTERS = ("upstream_cost", "cost_known_requests", "cost_known_revenue")
-_TOKEN_COUNTERS = tuple(n for n in COUNTERS if n != "cost" and n not in _COST_COUNTERS)
+_SHOWN_COUNTERS = tuple(n for n in COUNTERS if n != "cost" and n not in _COST_COUNTERS)
 
 
 def _counters_view(counters: dict[str, int], *, operator: bool = False) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def _counters_view(counters: dict[str, int], *, operator: bool = False) -> dict[
     upstream), ``margin`` (their revenue minus that cost) and ``cost_known_requests``
     (how many calls those are): a call of unknown cost counts in neither, so the margin
     is never flattered by revenue whose cost is missing."""
-    view: dict[str, Any] = {name: counters[name] for name in _TOKEN_COUNTERS}
+    view: dict[str, Any] = {name: counters[name] for name in _SHOWN_COUNTERS}
     view["total_tokens"] = counters["prompt_tokens"] + counters["completion_tokens"]
     view["cost"] = units_to_usd(counters["cost"])
     if operator:

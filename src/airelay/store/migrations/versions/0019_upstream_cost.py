@@ -8,7 +8,7 @@
   margin is that revenue minus that cost). Rows written before stay unknown.
 
 Revision ID: 0019
-Revises: 0012
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
