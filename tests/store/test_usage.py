@@ -49,6 +49,8 @@ def usage_row(user_id: str, i: int) -> dict[str, Any]:
         "status": 200 if i % 4 else 502,
         "request_id": f"req_{i}",
         "created_at": DAY + i,
+        # Beyond a double too; None (the channel's cost not known) on some rows.
+        "upstream_cost": None if i % 3 == 0 else 2**53 + 3 * i,
     }
 
 
@@ -92,14 +94,24 @@ def test_rows_go_a_chunk_per_statement_with_one_sql_text(migrated: str) -> None:
                 ]
                 daily = (
                     await conn.execute(
-                        select(usage_daily.c.requests, usage_daily.c.cost).where(
-                            usage_daily.c.user_id == user
-                        )
+                        select(
+                            usage_daily.c.requests,
+                            usage_daily.c.cost,
+                            usage_daily.c.upstream_cost,
+                            usage_daily.c.cost_known_requests,
+                            usage_daily.c.cost_known_revenue,
+                        ).where(usage_daily.c.user_id == user)
                     )
                 ).all()
             assert sorted(stored, key=lambda r: r["id"]) == sorted(written, key=lambda r: r["id"])
             assert sum(r.requests for r in daily) == len(written)
             assert sum(r.cost for r in daily) == sum(r["cost"] for r in written)
+            # The upstream cost is summed over the rows that know it, counted apart.
+            known = [r for r in written if r["upstream_cost"] is not None]
+            assert 0 < len(known) < len(written)
+            assert sum(r.upstream_cost for r in daily) == sum(r["upstream_cost"] for r in known)
+            assert sum(r.cost_known_requests for r in daily) == len(known)
+            assert sum(r.cost_known_revenue for r in daily) == sum(r["cost"] for r in known)
         finally:
             await engine.dispose()
 

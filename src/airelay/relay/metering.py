@@ -17,7 +17,7 @@ from airelay.formats.usage import Usage
 from airelay.ids import new_id
 from airelay.observe import access
 from airelay.observe.metrics import charged
-from airelay.pricing import Price, known_cost, token_cost, worst_case
+from airelay.pricing import Price, known_cost, token_cost, upstream_cost, worst_case
 from airelay.relay.limits import NO_LEASE, Lease
 from airelay.store.snapshot import KeyRecord, Snapshot
 
@@ -77,6 +77,9 @@ class Meter:
         self.channel_lease.settle(tokens)
         multiplier = self.snapshot.group_multipliers.get(self.multiplier_key)
         cost = token_cost(usage, self.price, multiplier, self.image_price)
+        # What the call cost the operator: the list price x its channel's cost multiplier.
+        cost_rate = self.snapshot.channel_costs.get(channel_id) if channel_id else None
+        spent = upstream_cost(usage, self.price, cost_rate, self.image_price)
         row = {
             "id": new_id("log"),
             "user_id": self.record.user_id,
@@ -99,6 +102,7 @@ class Meter:
             "request_id": self.request_id,
             "created_at": created_at,
             "cost": 0,  # set to the charge by the wallet
+            "upstream_cost": spent,
         }
         charge = self.wallets.settle(self.reservation, cost, row)
         charged(

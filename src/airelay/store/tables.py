@@ -108,6 +108,9 @@ channels = Table(
     Column("rpm", Integer, nullable=True),
     Column("tpm", Integer, nullable=True),
     Column("max_concurrency", Integer, nullable=True),
+    # What the upstream costs the operator: a call's list price x this exact decimal text
+    # ("0.85"); NULL: not known (``pricing.upstream_cost``).
+    Column("cost_multiplier", String(32), nullable=True),
 )
 
 models = Table(
@@ -180,6 +183,8 @@ usage_logs = Table(
     # What the audio endpoints bill: characters read aloud, seconds of audio heard.
     Column("characters", Integer, nullable=False, server_default="0"),
     Column("audio_seconds", Integer, nullable=False, server_default="0"),
+    # What the call cost the operator upstream (units); NULL: its channel's cost not known.
+    Column("upstream_cost", BigInteger, nullable=True),
     Index("ix_usage_logs_time", "created_at"),
     Index("ix_usage_logs_user_time", "user_id", "created_at"),
     Index("ix_usage_logs_model_time", "model", "created_at"),
@@ -217,6 +222,11 @@ usage_daily = Table(
     Column("images", BigInteger, nullable=False, server_default="0"),
     Column("characters", BigInteger, nullable=False, server_default="0"),
     Column("audio_seconds", BigInteger, nullable=False, server_default="0"),
+    # The upstream cost of the rows that know it, how many those are and what they were
+    # charged (the margin's revenue): rows of unknown cost count in neither.
+    Column("upstream_cost", BigInteger, nullable=False, server_default="0"),
+    Column("cost_known_requests", BigInteger, nullable=False, server_default="0"),
+    Column("cost_known_revenue", BigInteger, nullable=False, server_default="0"),
     Index("ix_usage_daily_user_day", "user_id", "day"),
     Index("ix_usage_daily_model_day", "model", "day"),
     # Covers the all-users summary (per day and model) without touching the table.

@@ -2,8 +2,9 @@
 an operator generates a code; a new user signs up, makes a playground key in one click and
 is refused (402, shown in the page) with no money, redeems the code, and makes a streamed call
 that shows as it arrives, with its usage and charge, and the balance drops; the quick-start
-snippets carry the page's own address; the operator's usage totals show the call by model,
-channel and user. Screenshots at 375 and 1280 px, no sideways scrolling at either.
+snippets carry the page's own address; the operator sets the channel's cost multiplier in
+the channels page and the usage totals show the call by model, channel and user, with its
+revenue, upstream cost and margin. Screenshots at 375 and 1280 px, no sideways scrolling at either.
 
 Skipped where chromium or the built console is missing, except under CI=true.
 """
@@ -67,6 +68,17 @@ def test_a_new_user_calls_from_the_playground_and_the_operator_sees_it(
 
     operator = _operator(chromium, gateway, lang)
     assert operator.get_attribute("html", "lang") == ("zh-CN" if lang == "zh" else "en")
+    # What the channel costs upstream: half the list price; a wrong value shows the refusal.
+    operator.click("#nav-channels")
+    channel_row = f"#channels-table tr:has-text('{channel_name}')"
+    operator.click(f"{channel_row} button.edit-cost")
+    operator.fill("#channel-cost-form input[name=cost_multiplier]", "-1")
+    operator.click("#channel-cost-form button[type=submit]")
+    refused = operator.text_content("#channel-cost-form .error", timeout=10_000) or ""
+    assert "'cost_multiplier' must be from 0 to 1000" in refused  # the server's message
+    operator.fill("#channel-cost-form input[name=cost_multiplier]", "0.50")
+    operator.click("#channel-cost-form button[type=submit]")
+    operator.wait_for_selector(f"{channel_row} td.cost-multiplier:text-is('0.5')")
     operator.click("#nav-redemptions")
     operator.fill("#codes-form input[name=amount]", "3")
     operator.fill("#codes-form input[name=count]", "1")
@@ -193,14 +205,24 @@ def test_a_new_user_calls_from_the_playground_and_the_operator_sees_it(
         assert time.monotonic() < deadline, "the call did not show in the operator's usage"
         operator.click("#traffic-range button[type=submit]")
         operator.wait_for_timeout(300)
+    # Columns: name, requests, input, output, tokens, revenue, upstream cost, margin. The
+    # user pays the list price; the channel costs half of it.
+    half = pytest.approx(charged / 2, abs=2e-4)
     user_cells = operator.locator(f"{row} td").all_text_contents()
-    assert user_cells[1] == "2" and _dollars(user_cells[-1]) == pytest.approx(charged, abs=2e-4)
+    assert user_cells[1] == "2" and _dollars(user_cells[5]) == pytest.approx(charged, abs=2e-4)
+    assert (_dollars(user_cells[6]), _dollars(user_cells[7])) == (half, half)
     model_cells = operator.locator(f"#traffic-models tr:has-text('{model}') td")
     assert model_cells.all_text_contents()[1] == "2"
-    assert _dollars(model_cells.all_text_contents()[-1]) == pytest.approx(charged, abs=2e-4)
+    assert _dollars(model_cells.all_text_contents()[5]) == pytest.approx(charged, abs=2e-4)
+    assert _dollars(model_cells.all_text_contents()[6]) == half
     channel_cells = operator.locator(f"#traffic-channels tr:has-text('{channel_name}') td")
     assert int(channel_cells.all_text_contents()[1]) == 2
+    assert _dollars(channel_cells.all_text_contents()[7]) == half
     assert operator.text_content("#traffic-revenue")
-    assert texts["traffic.revenue"] in (operator.text_content("main") or "")
+    assert _dollars(operator.text_content("#traffic-cost")) > 0
+    assert operator.text_content("#traffic-margin")
+    main = operator.text_content("main") or ""
+    for name in ("traffic.revenue", "traffic.cost", "traffic.margin"):
+        assert texts[name] in main
     shoot(operator, artifacts, f"operator-traffic-{lang}")
     operator.context.close()

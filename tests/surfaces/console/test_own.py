@@ -49,11 +49,15 @@ def test_a_key_made_in_the_console_calls_the_gateway_and_its_usage_shows(
         return any(r["request_id"] == request_id for r in rows)
 
     assert eventually(row_shown)
+    # What a call cost upstream is the operator's: not in the user's rows nor totals.
+    assert all("upstream_cost" not in r for r in ok(console.call("GET", "/usage"))["usage"])
     me = ok(console.call("GET", "/me"))["user"]
     assert me["total_usage"] > 0 and me["balance"] < 5
     summary = ok(console.call("GET", "/usage/summary"))
     assert summary["totals"]["requests"] >= 1
     assert "by_user" not in summary and "by_channel" not in summary  # the operator's only
+    for entry in (summary["totals"], *summary["by_model"], *summary["by_day"]):
+        assert not {"upstream_cost", "margin", "cost_known_requests"} & set(entry)
     revoked = ok(console.call("DELETE", f"/keys/{created['id']}"))
     assert revoked["status"] == "revoked"
 

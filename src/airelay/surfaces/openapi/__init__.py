@@ -30,6 +30,7 @@ from airelay.catalog import (
 )
 from airelay.formats.anthropic_betas import MAX_RULES
 from airelay.formats.responses_history import MAX_LIMIT as MAX_ITEMS
+from airelay.pricing import MAX_COST_MULTIPLIER
 from airelay.providers.presets import CHANNEL_TYPES
 from airelay.store.accounts import ROLES
 from airelay.surfaces.admin import redemptions, tokens, users
@@ -90,6 +91,19 @@ _BETA_RULES: Schema = {
     "description": (
         "anthropic channels: rules for the anthropic-beta header a client sent, applied "
         "before it goes upstream; a beta name maps to its replacement or null (strip it)"
+    ),
+}
+# What the upstream costs the operator (shown back as the exact decimal text).
+_COST_MULTIPLIER: Schema = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^\s*[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?\s*$"},
+        {"type": "number", "minimum": 0, "maximum": MAX_COST_MULTIPLIER},
+        {"type": "null"},
+    ],
+    "description": (
+        "what a call on this channel costs upstream: its price at the model's list price "
+        "(no group multiplier) times this decimal (0 to 1000, at most 10 decimal places); "
+        "null: not known"
     ),
 }
 # What the Anthropic face passes on to Anthropic channels (and to no other upstream).
@@ -533,6 +547,7 @@ def _components() -> Schema:
     for struct in ("ChannelCreate", "ChannelPatch"):
         schemas[struct]["properties"]["endpoints"] = _ENDPOINT_LIST
         schemas[struct]["properties"]["anthropic_betas"] = _BETA_RULES
+        schemas[struct]["properties"]["cost_multiplier"] = _COST_MULTIPLIER
     for struct in ("ModelCreate", "ModelPatch"):
         schemas[struct]["properties"]["pricing"] = _PRICING
     schemas.update(
