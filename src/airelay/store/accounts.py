@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.store import users as users_repo
@@ -94,6 +94,21 @@ async def use_recovery_code(conn: AsyncConnection, user_id: str, code_hash: str)
         delete(recovery_codes).where(
             recovery_codes.c.id == code_hash, recovery_codes.c.user_id == user_id
         )
+    )
+    return result.rowcount == 1
+
+
+async def spend_totp_step(conn: AsyncConnection, user_id: str, step: int) -> bool:
+    """Record ``step`` as the user's last TOTP sign-in, if it is later than the last one
+    (one conditional update: of two sign-ins racing with one code, one wins); whether it
+    was."""
+    result = await conn.execute(
+        credentials.update()
+        .where(
+            credentials.c.user_id == user_id,
+            or_(credentials.c.totp_last_step.is_(None), credentials.c.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
     )
     return result.rowcount == 1
 

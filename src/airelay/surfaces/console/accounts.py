@@ -3,7 +3,9 @@ management key, as an operator), sign-out, who am I, password change, TOTP set-u
 
 from __future__ import annotations
 
+import hmac
 import secrets
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -282,18 +284,32 @@ def new_recovery_codes() -> list[str]:
 
 
 async def _second_factor_ok(state: AppState, row: dict[str, Any], code: str) -> bool:
-    """A TOTP code, or else one of the user's recovery codes (spent by this use)."""
-    if _totp_ok(state, row["totp_secret"], code):
-        return True
+    """A TOTP code not spent before (RFC 6238 section 5.2: a verifier accepts a code once),
+    or else one of the user's recovery codes (spent by this use)."""
+    step = _totp_step(state, row["totp_secret"], code)
+    if step is not None:
+        async with state.engine.begin() as conn:
+            return await accounts.spend_totp_step(conn, row["id"], step)
     if len(code) < 20:
         return False
     async with state.engine.begin() as conn:
         return await accounts.use_recovery_code(conn, row["id"], _recovery_hash(code))
 
 
+def _totp_step(state: AppState, encrypted: str, code: str) -> int | None:
+    """The time step (this one, or one either side for clock drift) whose code ``code`` is,
+    or None."""
+    totp = pyotp.TOTP(state.box.decrypt(encrypted))
+    typed = code.strip().replace(" ", "")
+    step = totp.timecode(datetime.now(UTC))
+    for candidate in (step - 1, step, step + 1):
+        if hmac.compare_digest(totp.generate_otp(candidate), typed):
+            return candidate
+    return None
+
+
 def _totp_ok(state: AppState, encrypted: str, code: str) -> bool:
-    secret = state.box.decrypt(encrypted)
-    return pyotp.TOTP(secret).verify(code.strip().replace(" ", ""), valid_window=1)
+    return _totp_step(state, encrypted, code) is not None
 
 
 async def totp_setup(request: web.Request) -> web.StreamResponse:
@@ -306,7 +322,11 @@ async def totp_setup(request: web.Request) -> web.StreamResponse:
         if row is not None and row["totp_enabled"]:
             raise GatewayError(409, "Two-factor sign-in is already on; turn it off first.")
         await accounts.set_credentials(
-            conn, session.user_id, totp_secret=state.box.encrypt(secret), totp_enabled=0
+            conn,
+            session.user_id,
+            totp_secret=state.box.encrypt(secret),
+            totp_enabled=0,
+            totp_last_step=None,  # a new secret's codes owe nothing to the old one's
         )
     uri = pyotp.TOTP(secret).provisioning_uri(name=session.email or "", issuer_name="airelay")
     return json_response({"secret": secret, "otpauth_uri": uri})
