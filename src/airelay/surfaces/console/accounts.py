@@ -121,16 +121,16 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     body = await decode(request, SignIn)
     email = body.email.strip().lower()
     throttle = sessions.console_state(request).throttle
-    throttle.check(email, request.remote)
+    await throttle.check(email, request.remote)
     async with state.engine.connect() as conn:
         row = await accounts.login_row(conn, email)
     stored_hash = row["password_hash"] if row else None
     if not await verify_password(stored_hash, body.password) or row is None:
-        throttle.failed(email, request.remote)
+        await throttle.failed(email, request.remote)
         raise GatewayError(401, "Wrong e-mail address or password.")
     if row["status"] != "active":
         raise GatewayError(403, "This account is disabled.")
-    throttle.succeeded(email)
+    await throttle.succeeded(email)
     two_factor = bool(row["totp_enabled"])
     response = json_response({})
     csrf = await sessions.start(
@@ -157,13 +157,13 @@ async def second_factor(request: web.Request) -> web.StreamResponse:
     assert pending.user_id is not None
     throttle = sessions.console_state(request).throttle
     subject = f"totp:{pending.user_id}"
-    throttle.check(subject, request.remote)
+    await throttle.check(subject, request.remote)
     async with state.engine.connect() as conn:
         row = await accounts.account_row(conn, pending.user_id)
     if row is None or not row["totp_secret"] or not await _second_factor_ok(state, row, body.code):
-        throttle.failed(subject, request.remote)
+        await throttle.failed(subject, request.remote)
         raise GatewayError(401, "Wrong two-factor code.")
-    throttle.succeeded(subject)
+    await throttle.succeeded(subject)
     response = json_response({})
     csrf = await sessions.start(request, response, state, user_id=row["id"], role=pending.role)
     response.body = msgspec.json.encode(await _me(state, row["id"], pending.role, csrf))
@@ -176,14 +176,14 @@ async def admin_sign_in(request: web.Request) -> web.StreamResponse:
     check_origin(request)
     body = await decode(request, AdminSignIn)
     throttle = sessions.console_state(request).throttle
-    throttle.check("management-key", request.remote)
+    await throttle.check("management-key", request.remote)
     key = body.key.strip()
     try:
         if not key.startswith(MGMT_KEY_PREFIX):
             raise GatewayError(401, "Invalid management key.")
         authenticate_admin(state.cache.current, key)
     except GatewayError:
-        throttle.failed("management-key", request.remote)
+        await throttle.failed("management-key", request.remote)
         raise GatewayError(401, "Invalid management key.") from None
     response = json_response({})
     csrf = await sessions.start(
@@ -248,11 +248,11 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     body = await decode(request, PasswordChange)
     throttle = sessions.console_state(request).throttle
     subject = f"password:{session.user_id}"
-    throttle.check(subject, request.remote)
+    await throttle.check(subject, request.remote)
     async with state.engine.connect() as conn:
         row = await accounts.account_row(conn, session.user_id)
     if row is None or not await verify_password(row["password_hash"], body.current_password):
-        throttle.failed(subject, request.remote)
+        await throttle.failed(subject, request.remote)
         raise GatewayError(403, "The current password is wrong.")
     new_hash = await hash_password(_password(body.new_password))
     async with state.engine.begin() as conn:
