@@ -25,10 +25,11 @@ from airelay.store import settings as settings_repo
 from airelay.surfaces.admin.common import decode
 from airelay.surfaces.admin.settings import merged
 from airelay.surfaces.console import session as sessions
+from airelay.surfaces.console import verify
+from airelay.surfaces.console.fields import Text, normal_email
 from airelay.surfaces.console.session import PASSWORD, Session, check_origin, current, state_of
 from airelay.surfaces.responses import json_response
 
-Text = Annotated[str, msgspec.Meta(max_length=400)]
 Code = Annotated[str, msgspec.Meta(max_length=40)]
 
 
@@ -56,14 +57,6 @@ class PasswordChange(msgspec.Struct):
     new_password: Text
 
 
-def normal_email(raw: str) -> str:
-    email = raw.strip().lower()
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or len(email) > 320 or any(c.isspace() for c in email):
-        raise GatewayError(400, "'email' must be an email address")
-    return email
-
-
 def _password(password: str) -> str:
     problem = check_strength(password)
     if problem:
@@ -80,6 +73,7 @@ async def config(request: web.Request) -> web.StreamResponse:
         {
             "system_name": stored["system_name"],
             "registration_enabled": bool(stored["features"]["registration_enabled"]),
+            "email_verification": bool(stored["features"]["email_verification"]),
             "password_reset": bool(settings.smtp_host and settings.public_url),
             "oidc": {"name": settings.oidc_name} if oidc_enabled(state) else None,
             "stripe": bool(settings.stripe_api_key),
@@ -101,14 +95,22 @@ async def sign_up(request: web.Request) -> web.StreamResponse:
         raise GatewayError(403, "Sign-up is closed on this gateway; ask its operator.")
     email = normal_email(body.email)
     password_hash = await hash_password(_password(body.password))
+    verifying = bool(stored["features"]["email_verification"])
     try:
         async with state.engine.begin() as conn:
             user = await accounts.create_account(
-                conn, email=email, password_hash=password_hash, name=body.name
+                conn,
+                email=email,
+                password_hash=password_hash,
+                name=body.name,
+                email_verified=not verifying,
             )
     except accounts.EmailTaken:
         raise GatewayError(409, "An account with this e-mail address exists.") from None
     await state.cache.refresh()  # the new user's keys must find it
+    if verifying:  # no session until the mailed link is opened
+        await verify.send_link(state, user["id"], email)
+        return json_response({"verification_required": True, "email": email}, status=201)
     response = json_response({}, status=201)
     csrf = await sessions.start(request, response, state, user_id=user["id"], role="user")
     response.body = msgspec.json.encode(await _me(state, user["id"], "user", csrf))
@@ -131,6 +133,8 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     if row["status"] != "active":
         raise GatewayError(403, "This account is disabled.")
     await throttle.succeeded(email)
+    if verify.must_verify(merged(await settings_repo.read(state.engine)), row):
+        raise verify.unverified_refusal()
     two_factor = bool(row["totp_enabled"])
     response = json_response({})
     csrf = await sessions.start(
