@@ -22,41 +22,17 @@ import pyotp
 import pytest
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
+from support.browser import chromium_browser
 from support.console import PASSWORD, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY
 
-from airelay.surfaces.console.static import DIST
-
-CHROMIUM = Path("/usr/bin/chromium")
 WIDTHS = (375, 1280)
-
-
-def _missing() -> str | None:
-    if not CHROMIUM.exists():
-        return "chromium is not installed (make browser)"
-    if not (DIST / "index.html").is_file():
-        return "the console is not built (make console)"
-    return None
 
 
 @pytest.fixture(scope="module")
 def chromium(gateway: Gateway) -> Iterator[Any]:
-    """The browser, started after the gateway: Playwright's sync API keeps an event loop
-    running in this thread, where the gateway's set-up (asyncio.run) could no longer run."""
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
+    yield from chromium_browser()
 
 
 @pytest.fixture(scope="module")
