@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from airelay import mailer
 from airelay.billing import tokens
 from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
@@ -145,6 +146,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
                 await affinity.close()
             await limits.close()
             await app[CONSOLE].throttle.close()
+            await mailer.settled()
             await engine.dispose()
 
     return lifespan

@@ -39,6 +39,13 @@ def send_later(settings: Settings, to: str, subject: str, text: str) -> None:
     task.add_done_callback(_sending.discard)
 
 
+async def settled(timeout: float = 5.0) -> None:
+    """At shutdown: let the mails being sent finish (for at most ``timeout`` seconds)."""
+    pending = [task for task in _sending if task.get_loop() is asyncio.get_running_loop()]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
 async def _send_logged(settings: Settings, to: str, subject: str, text: str) -> None:
     try:
         await send(settings, to, subject, text)

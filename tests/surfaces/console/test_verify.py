@@ -50,6 +50,8 @@ def test_only_where_mail_can_be_sent(gateway: Gateway, admin: Admin) -> None:
         400,
     )
     assert ok(Console(gateway.url).call("GET", "/config"))["email_verification"] is False
+    resend = Console(gateway.url).call("POST", "/verify-email/resend", {"email": new_email()})
+    expect_error(resend, 501)
 
 
 def test_a_new_account_signs_in_once_its_link_is_opened(verifying: Gateway, smtp: SmtpSink) -> None:
@@ -148,3 +150,17 @@ def test_accounts_before_it_and_after_it_is_off(verifying: Gateway, smtp: SmtpSi
     expect_error(Console(verifying.url).sign_in(pending), 403)
     admin.close()
     assert PUBLIC_URL in mail_text(smtp.wait_for(pending))
+
+
+def test_on_but_the_mail_server_gone(
+    verifying: Gateway, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Stored on, then the gateway restarts without SMTP: sign-up is refused before any
+    account is made (it could never verify), and the resend says it cannot send."""
+    email = new_email()
+    with Gateway(database_url, tmp_path_factory.mktemp("no-mail")) as bare:
+        console = Console(bare.url)
+        assert ok(console.call("GET", "/config"))["email_verification"] is True
+        assert "mail" in expect_error(console.sign_up(email), 503)
+        expect_error(console.call("POST", "/verify-email/resend", {"email": email}), 501)
+    assert ok(Console(verifying.url).sign_up(email), 201)["verification_required"] is True

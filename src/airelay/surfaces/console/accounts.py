@@ -96,6 +96,8 @@ async def sign_up(request: web.Request) -> web.StreamResponse:
     email = normal_email(body.email)
     password_hash = await hash_password(_password(body.password))
     verifying = bool(stored["features"]["email_verification"])
+    if verifying:
+        verify.check_possible(state)
     try:
         async with state.engine.begin() as conn:
             user = await accounts.create_account(

@@ -42,11 +42,15 @@ class ResendRequest(msgspec.Struct):
     email: Text
 
 
+def check_possible(state: AppState) -> None:
+    """503 for a sign-up while the setting is on but the gateway restarted without SMTP or
+    its public URL: the account could never verify (checked before it is made)."""
+    if not verification_possible(state.settings):
+        raise GatewayError(503, "E-mail verification is on but no mail server is configured.")
+
+
 async def send_link(state: AppState, user_id: str, email: str) -> None:
     """A new token for the user, mailed (in the background) as a link."""
-    if not verification_possible(state.settings):
-        # On, but the gateway restarted without SMTP: the account could never verify.
-        raise GatewayError(503, "E-mail verification is on but no mail server is configured.")
     token = secrets.token_urlsafe(32)
     async with state.engine.begin() as conn:
         await accounts.create_verification(conn, hash_key(token), user_id, TOKEN_SECONDS)
@@ -75,6 +79,8 @@ def must_verify(stored: dict[str, Any], row: dict[str, Any]) -> bool:
 async def resend(request: web.Request) -> web.StreamResponse:
     state = state_of(request)
     check_origin(request)
+    if not verification_possible(state.settings):  # the same for every address
+        raise GatewayError(501, "E-mail verification is not configured on this gateway.")
     body = await decode(request, ResendRequest)
     email = normal_email(body.email)
     throttle = console_state(request).throttle
