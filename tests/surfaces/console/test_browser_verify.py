@@ -1,4 +1,5 @@
-"""E-mail verification in a real browser: with ``features.email_verification`` on, sign-up
+"""E-mail verification in a real browser: the operator turns it on in the settings page;
+then sign-up
 shows the "check your mail" step (in English and in Chinese), which sends the link again;
 signing in before the link is opened comes back to it; the mailed link verifies the
 address, and the account then signs in to its dashboard. Skipped like ``test_browser``."""
@@ -19,10 +20,27 @@ from surfaces.admin_kit import ok
 
 @pytest.fixture(scope="module")
 def chromium(mail_gateway: Gateway) -> Iterator[Any]:
-    admin = Admin(mail_gateway.url, mail_gateway.admin_key)
-    ok(admin.http.patch("/v1/admin/settings", json={"features": {"email_verification": True}}))
-    admin.close()
     yield from chromium_browser()
+
+
+@pytest.fixture(scope="module")
+def verifying(chromium: Any, mail_gateway: Gateway) -> None:
+    """The operator turns verification on in the settings page."""
+    context = chromium.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(f"{mail_gateway.url}/console/")
+    page.click("#to-operator")
+    page.fill("#operator-form input[name=key]", mail_gateway.admin_key)
+    page.click("#operator-form button[type=submit]")
+    page.click("#nav-settings")
+    page.check("#settings-form input[name=email_verification]")
+    page.click("#settings-form button[type=submit]")
+    page.wait_for_selector("text=Saved")
+    context.close()
+    admin = Admin(mail_gateway.url, mail_gateway.admin_key)
+    features = ok(admin.http.get("/v1/admin/settings"))["features"]
+    admin.close()
+    assert features["email_verification"] is True and features["registration_enabled"] is True
 
 
 def _sign_up(page: Any, url: str, email: str) -> None:
@@ -35,7 +53,7 @@ def _sign_up(page: Any, url: str, email: str) -> None:
 
 
 def test_sign_up_waits_for_the_mailed_link(
-    chromium: Any, mail_gateway: Gateway, smtp: SmtpSink
+    chromium: Any, verifying: None, mail_gateway: Gateway, smtp: SmtpSink
 ) -> None:
     context = chromium.new_context(locale="en-US")
     page = context.new_page()
@@ -73,7 +91,7 @@ def test_sign_up_waits_for_the_mailed_link(
     elsewhere.close()
 
 
-def test_the_step_in_chinese(chromium: Any, mail_gateway: Gateway) -> None:
+def test_the_step_in_chinese(chromium: Any, verifying: None, mail_gateway: Gateway) -> None:
     context = chromium.new_context(locale="zh-CN")
     page = context.new_page()
     email = new_email()
