@@ -1,8 +1,8 @@
 """E-mail verification in a real browser: the operator turns it on in the settings page;
-then sign-up
-shows the "check your mail" step (in English and in Chinese), which sends the link again;
-signing in before the link is opened comes back to it; the mailed link verifies the
-address, and the account then signs in to its dashboard. Skipped like ``test_browser``."""
+then sign-up shows the "check your mail" step (in English and in Chinese), which sends the
+link again; signing in before the link is opened comes back to it; the mailed link
+verifies the address, and the account then signs in to its dashboard. Skipped like
+``test_browser``."""
 
 from __future__ import annotations
 
