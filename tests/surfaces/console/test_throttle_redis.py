@@ -6,6 +6,7 @@ sign-ins with 503 and ``Retry-After``, ``open`` counts in-process (each instance
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 import uuid
 from collections.abc import Iterator
@@ -66,6 +67,22 @@ def test_two_instances_share_one_count(pair: list[Gateway]) -> None:
     for _ in range(4):
         expect_error(Console(first.url).sign_in(other, "guess guess"), 401)
     ok(Console(second.url).sign_in(other))
+
+
+def test_a_burst_of_guesses_at_once_gets_five(pair: list[Gateway]) -> None:
+    """Guesses sent all at once, over both instances: each is counted before its password
+    is checked, so no more than the limit get an answer other than 429."""
+    first, second = pair
+    email = new_email()
+    ok(Console(first.url).sign_up(email), 201)
+
+    def guess(index: int) -> int:
+        gateway = (first, second)[index % 2]
+        return Console(gateway.url).sign_in(email, f"guess {index}").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(guess, range(16)))
+    assert sorted(statuses) == [401] * 5 + [429] * 11
 
 
 def test_redis_out_of_reach(

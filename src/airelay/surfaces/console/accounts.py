@@ -125,16 +125,15 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     body = await decode(request, SignIn)
     email = body.email.strip().lower()
     throttle = sessions.console_state(request).throttle
-    await throttle.check(email, request.remote)
+    await throttle.attempt(email, request.remote)
     async with state.engine.connect() as conn:
         row = await accounts.login_row(conn, email)
     stored_hash = row["password_hash"] if row else None
     if not await verify_password(stored_hash, body.password) or row is None:
-        await throttle.failed(email, request.remote)
         raise GatewayError(401, "Wrong e-mail address or password.")
+    await throttle.succeeded(email, request.remote)  # the password was right
     if row["status"] != "active":
         raise GatewayError(403, "This account is disabled.")
-    await throttle.succeeded(email)
     if verify.must_verify(merged(await settings_repo.read(state.engine)), row):
         raise verify.unverified_refusal()
     two_factor = bool(row["totp_enabled"])
@@ -163,13 +162,12 @@ async def second_factor(request: web.Request) -> web.StreamResponse:
     assert pending.user_id is not None
     throttle = sessions.console_state(request).throttle
     subject = f"totp:{pending.user_id}"
-    await throttle.check(subject, request.remote)
+    await throttle.attempt(subject, request.remote)
     async with state.engine.connect() as conn:
         row = await accounts.account_row(conn, pending.user_id)
     if row is None or not row["totp_secret"] or not await _second_factor_ok(state, row, body.code):
-        await throttle.failed(subject, request.remote)
         raise GatewayError(401, "Wrong two-factor code.")
-    await throttle.succeeded(subject)
+    await throttle.succeeded(subject, request.remote)
     response = json_response({})
     csrf = await sessions.start(request, response, state, user_id=row["id"], role=pending.role)
     response.body = msgspec.json.encode(await _me(state, row["id"], pending.role, csrf))
@@ -182,15 +180,15 @@ async def admin_sign_in(request: web.Request) -> web.StreamResponse:
     check_origin(request)
     body = await decode(request, AdminSignIn)
     throttle = sessions.console_state(request).throttle
-    await throttle.check("management-key", request.remote)
+    await throttle.attempt("management-key", request.remote)
     key = body.key.strip()
     try:
         if not key.startswith(MGMT_KEY_PREFIX):
             raise GatewayError(401, "Invalid management key.")
         authenticate_admin(state.cache.current, key)
     except GatewayError:
-        await throttle.failed("management-key", request.remote)
         raise GatewayError(401, "Invalid management key.") from None
+    await throttle.succeeded("management-key", request.remote)
     response = json_response({})
     csrf = await sessions.start(
         request, response, state, user_id=None, role="operator", admin_key_hash=hash_key(key)
@@ -254,12 +252,12 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     body = await decode(request, PasswordChange)
     throttle = sessions.console_state(request).throttle
     subject = f"password:{session.user_id}"
-    await throttle.check(subject, request.remote)
+    await throttle.attempt(subject, request.remote)
     async with state.engine.connect() as conn:
         row = await accounts.account_row(conn, session.user_id)
     if row is None or not await verify_password(row["password_hash"], body.current_password):
-        await throttle.failed(subject, request.remote)
         raise GatewayError(403, "The current password is wrong.")
+    await throttle.succeeded(subject, request.remote)
     new_hash = await hash_password(_password(body.new_password))
     async with state.engine.begin() as conn:
         await accounts.set_credentials(conn, session.user_id, password_hash=new_hash)

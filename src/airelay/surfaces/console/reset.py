@@ -52,8 +52,7 @@ async def request_reset(request: web.Request) -> web.StreamResponse:
     email = normal_email(body.email)
     # Each request counts against the address and the caller: no mail flood through us.
     throttle = console_state(request).throttle
-    await throttle.check(f"reset:{email}", request.remote)
-    await throttle.failed(f"reset:{email}", request.remote)
+    await throttle.attempt(f"reset:{email}", request.remote)
     # Any active user with this address: one the operator made through the management API
     # (no password yet) sets their first password this way.
     async with state.engine.connect() as conn:

@@ -2,6 +2,11 @@
 often in a window; past that, sign-in answers 429 with ``Retry-After`` until the window
 lets it try again.
 
+Each try is counted when it starts (``attempt``, one atomic step: refused, or counted
+against the account and the address), before its password is checked, and given back when
+it succeeds (``succeeded``): guesses sent all at once get no more answers than the limit,
+where counting only the failures afterwards would let every guess in flight through.
+
 Two backends keep the counts: ``MemoryThrottle`` in-process (the default: per gateway
 instance, which bounds guessing to ``limit`` tries per window per instance), and
 ``RedisThrottle`` (``throttle_redis``, with ``AIRELAY_REDIS_URL``: one count for every
@@ -25,16 +30,14 @@ MAX_TRACKED = 100_000  # subjects remembered at once (an attacker's spread is bo
 
 
 class LoginThrottle(Protocol):
-    async def check(self, account: str, address: str | None) -> None:
-        """429 when this account or address has failed too often lately."""
+    async def attempt(self, account: str, address: str | None) -> None:
+        """429 when this account or address has failed too often lately; else count this
+        try against both (in one step: two tries at once cannot both take the last)."""
         ...
 
-    async def failed(self, account: str, address: str | None) -> None:
-        """Count one failure against the account and the address."""
-        ...
-
-    async def succeeded(self, account: str) -> None:
-        """The account's count starts again (its address's does not)."""
+    async def succeeded(self, account: str, address: str | None) -> None:
+        """The try was good: the account's count starts again, the address gets its try
+        back."""
         ...
 
     async def close(self) -> None: ...
@@ -63,25 +66,23 @@ class MemoryThrottle:
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
 
-    async def check(self, account: str, address: str | None) -> None:
+    async def attempt(self, account: str, address: str | None) -> None:
         now = self._clock()
-        for kind, subject in (("account", account), ("address", address)):
-            if subject is None:
-                continue
+        subjects = [("account", account)] + ([("address", address)] if address else [])
+        for kind, subject in subjects:
             failures = self._recent(f"{kind}:{subject}", now)
             if failures is not None and len(failures) >= self._limits[kind]:
                 raise too_many(failures[0] + self._window - now)
-
-    async def failed(self, account: str, address: str | None) -> None:
-        now = self._clock()
         if len(self._failures) >= MAX_TRACKED:
             self._sweep(now)
-        for key in (f"account:{account}", f"address:{address}" if address else None):
-            if key is not None:
-                self._failures.setdefault(key, deque()).append(now)
+        for kind, subject in subjects:
+            self._failures.setdefault(f"{kind}:{subject}", deque()).append(now)
 
-    async def succeeded(self, account: str) -> None:
+    async def succeeded(self, account: str, address: str | None) -> None:
         self._failures.pop(f"account:{account}", None)
+        tries = self._failures.get(f"address:{address}") if address else None
+        if tries:
+            tries.pop()
 
     async def close(self) -> None:
         return None

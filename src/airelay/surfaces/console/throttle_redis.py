@@ -1,11 +1,13 @@
 """Failed-sign-in counts in Redis, shared by every gateway instance on it: guesses spread
 over the instances count once.
 
-Each subject (an account, a client address) is one counter: a failure is one ``EVALSHA``
-that increments it and, on its first failure, sets its expiry to the window, atomically;
-a check reads the counters it needs in one more. So a count lives ``WINDOW_SECONDS`` from
-its first failure (a fixed window; the in-process throttle slides), and ``Retry-After`` is
-what is left of it. Subjects are stored as SHA-256 digests: Redis never holds an address.
+Each subject (an account, a client address) is one counter. A try is one ``EVALSHA``
+of ``ATTEMPT``: if no counter is at its limit, it increments them all (setting a counter's
+expiry to the window on its first try), atomically; a success is one more, ``SUCCEEDED``
+(the account's counter deleted, the address's given its try back). So a count lives
+``WINDOW_SECONDS`` from its first try (a fixed window; the in-process throttle slides),
+and ``Retry-After`` is what is left of it. Subjects are stored as SHA-256 digests: Redis
+never holds an e-mail or a client address.
 
 While Redis cannot be reached, ``AIRELAY_LIMITS_REDIS_FAILURE`` decides, as for the rate
 limits: ``closed`` (the default) answers sign-ins 503 with ``Retry-After`` (no guess goes
@@ -35,25 +37,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# KEYS: counters; ARGV: each one's limit. Returns the most milliseconds left on a counter
-# at or past its limit, 0 if none is.
-CHECK = """
+# KEYS: counters; ARGV[1]: the window (ms), then each counter's limit. Returns 0 when the
+# try was counted, else the most milliseconds left on a counter at its limit.
+ATTEMPT = """
 local wait = 0
 for i = 1, #KEYS do
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if count >= tonumber(ARGV[i]) then
+  if count >= tonumber(ARGV[i + 1]) then
     local left = redis.call('PTTL', KEYS[i])
+    if left < 1000 then left = 1000 end
     if left > wait then wait = left end
-    if left < 0 then wait = math.max(wait, 1000) end
   end
 end
-return wait
-"""
-
-# KEYS: counters; ARGV[1]: the window in milliseconds.
-FAIL = """
+if wait > 0 then return wait end
 for i = 1, #KEYS do
   if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+end
+return 0
+"""
+
+# KEYS[1]: the account's counter, KEYS[2] (if any): the address's.
+SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+if KEYS[2] and tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
+  redis.call('DECR', KEYS[2])
 end
 return 0
 """
@@ -69,42 +76,37 @@ class RedisThrottle:
         window: float = WINDOW_SECONDS,
     ) -> None:
         self._client: Redis = connect(url)
-        self._check = self._client.register_script(CHECK)
-        self._fail = self._client.register_script(FAIL)
+        self._attempt = self._client.register_script(ATTEMPT)
+        self._succeeded = self._client.register_script(SUCCEEDED)
         self._prefix = prefix
         self._window_ms = int(window * 1000)
         self._fail_open = fail_open
         self._fallback = MemoryThrottle(window=window)
         self._down_until = 0.0
 
-    def _key(self, kind: str, subject: str) -> str:
-        return self._prefix + kind + ":" + hashlib.sha256(subject.encode()).hexdigest()
-
     def _keys(self, account: str, address: str | None) -> tuple[list[str], list[int]]:
-        keys, limits = [self._key("account", account)], [PER_ACCOUNT]
+        subjects = [("account", account, PER_ACCOUNT)]
         if address:
-            keys.append(self._key("address", address))
-            limits.append(PER_ADDRESS)
-        return keys, limits
+            subjects.append(("address", address, PER_ADDRESS))
+        keys = [
+            self._prefix + kind + ":" + hashlib.sha256(subject.encode()).hexdigest()
+            for kind, subject, _ in subjects
+        ]
+        return keys, [limit for _, _, limit in subjects]
 
-    async def check(self, account: str, address: str | None) -> None:
+    async def attempt(self, account: str, address: str | None) -> None:
         keys, limits = self._keys(account, address)
-        wait_ms = await self._run(self._check, keys, limits)
+        wait_ms = await self._run(self._attempt, keys, [self._window_ms, *limits])
         if wait_ms is None:
-            await self._fallback.check(account, address)
+            await self._fallback.attempt(account, address)
         elif wait_ms:
             raise too_many(int(wait_ms) / 1000)
 
-    async def failed(self, account: str, address: str | None) -> None:
-        keys, _ = self._keys(account, address)
-        if await self._run(self._fail, keys, [self._window_ms]) is None:
-            await self._fallback.failed(account, address)
-
-    async def succeeded(self, account: str) -> None:
-        await self._fallback.succeeded(account)
+    async def succeeded(self, account: str, address: str | None) -> None:
+        await self._fallback.succeeded(account, address)
         if self._available():
             try:
-                await self._client.delete(self._key("account", account))
+                await self._succeeded(keys=self._keys(account, address)[0], args=[])
             except failures() as exc:
                 self._went_down(exc)
 

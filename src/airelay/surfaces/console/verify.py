@@ -84,8 +84,7 @@ async def resend(request: web.Request) -> web.StreamResponse:
     body = await decode(request, ResendRequest)
     email = normal_email(body.email)
     throttle = console_state(request).throttle
-    await throttle.check(f"verify:{email}", request.remote)
-    await throttle.failed(f"verify:{email}", request.remote)
+    await throttle.attempt(f"verify:{email}", request.remote)
     async with state.engine.connect() as conn:
         row = await accounts.login_row(conn, email)
     if row is not None and row["status"] == "active" and not row["email_verified"]:
