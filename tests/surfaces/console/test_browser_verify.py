@@ -6,21 +6,20 @@ verifies the address, and the account then signs in to its dashboard. Skipped li
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fakes.smtp_sink import SmtpSink
 from support.admin import Admin
-from support.browser import chromium_browser
 from support.console import PASSWORD, link_token, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import ok
 
 
 @pytest.fixture(scope="module")
-def chromium(mail_gateway: Gateway) -> Iterator[Any]:
-    yield from chromium_browser()
+def chromium(mail_gateway: Gateway, chromium: Any) -> Any:
+    """The shared browser, started once the mail gateway is up (see ``conftest``)."""
+    return chromium
 
 
 @pytest.fixture(scope="module")
