@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
+#: Longest wait for Redis: not the hot path's 0.2 s, since a busy moment would turn
+#: sign-ins away (``closed``) where the password check takes tens of milliseconds anyway.
+TIMEOUT_SECONDS = 2.0
 
 # KEYS: counters; ARGV[1]: the window (ms), then each counter's limit. Returns 0 when the
 # try was counted, else the most milliseconds left on a counter at its limit.
@@ -75,7 +78,7 @@ class RedisThrottle:
         fail_open: bool = False,
         window: float = WINDOW_SECONDS,
     ) -> None:
-        self._client: Redis = connect(url)
+        self._client: Redis = connect(url, TIMEOUT_SECONDS)
         self._attempt = self._client.register_script(ATTEMPT)
         self._succeeded = self._client.register_script(SUCCEEDED)
         self._prefix = prefix
