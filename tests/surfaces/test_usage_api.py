@@ -442,6 +442,9 @@ def test_summary(admin: Admin, seeded: Seeded) -> None:
             "cached_tokens": sum(r["cached_tokens"] for r in rows),
             "reasoning_tokens": sum(r["reasoning_tokens"] for r in rows),
             "cache_write_tokens": sum(r["cache_write_tokens"] for r in rows),
+            "images": sum(r["images"] for r in rows),
+            "characters": sum(r["characters"] for r in rows),
+            "audio_seconds": sum(r["audio_seconds"] for r in rows),
             "total_tokens": prompt + completion,
             "cost": units_to_usd(sum(r["cost"] for r in rows)),
         }

@@ -18,6 +18,8 @@ class WireFormat(StrEnum):
     ANTHROPIC = "anthropic"  # Anthropic Messages
     GEMINI = "gemini"  # Gemini generateContent
     OPENAI_EMBEDDINGS = "openai_embeddings"  # OpenAI embeddings (whole answers only)
+    GEMINI_EMBEDDING = "gemini_embedding"  # Gemini embedContent (one content; clients only)
+    GEMINI_EMBEDDINGS = "gemini_embeddings"  # Gemini batchEmbedContents (whole answers only)
     OLLAMA = "ollama"  # Ollama's native /api/chat (upstreams only; streams as NDJSON)
     RESPONSES = "responses"  # OpenAI Responses
     RESPONSES_COMPACT = "responses_compact"  # OpenAI Responses compaction (whole answers)
@@ -26,6 +28,8 @@ class WireFormat(StrEnum):
     DASHSCOPE_IMAGES = "dashscope_images"  # DashScope image synthesis: a task, polled
     RERANK = "rerank"  # Jina/Cohere-style rerank (whole answers only)
     DASHSCOPE_RERANK = "dashscope_rerank"  # DashScope's native text-rerank (upstreams only)
+    SILICONFLOW_RERANK = "siliconflow_rerank"  # SiliconFlow's rerank (upstreams only)
+    VIKING_RERANK = "viking_rerank"  # Volcengine knowledge-base rerank (upstreams only)
     OPENAI_SPEECH = "openai_speech"  # OpenAI text to speech: JSON in, audio bytes out
     OPENAI_TRANSCRIPTION = "openai_transcription"  # OpenAI transcriptions and translations
 
