@@ -10,7 +10,7 @@
   ``password_resets`` keeps reset tokens.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
