@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from airelay import mailer
 from airelay.billing import tokens
 from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
@@ -33,6 +34,7 @@ from airelay.store.response_writer import ResponseWriter
 from airelay.store.schema import check_schema
 from airelay.store.snapshot import ConfigCache
 from airelay.surfaces.console.session import CONSOLE, ConsoleState
+from airelay.surfaces.console.throttle import open_throttle
 from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies
 from airelay.videos.lifecycle import open_videos
@@ -95,6 +97,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         admission = Admission(settings.max_inflight_calls)
         affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
         limits = open_limits(settings.redis_url, settings.limits_redis_failure)
+        app[CONSOLE].throttle = open_throttle(settings)
         videos, stop_videos = await open_videos(settings, engine, wallets, upstream, cache)
         health = channel_health(settings)
         access.configure(settings.access_log)
@@ -151,6 +154,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             if affinity is not None:
                 await affinity.close()
             await limits.close()
+            await app[CONSOLE].throttle.close()
+            await mailer.settled()
             await engine.dispose()
 
     return lifespan

@@ -142,6 +142,8 @@ ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("POST", "/console/api/logout"): Route("public", "openai"),
     ("POST", "/console/api/password-reset"): Route("public", "openai", {}),
     ("POST", "/console/api/password-reset/confirm"): Route("public", "openai", {}),
+    ("POST", "/console/api/verify-email"): Route("public", "openai", {}),
+    ("POST", "/console/api/verify-email/resend"): Route("public", "openai", {}),
     ("GET", "/console/api/oidc/start"): Route("public", "openai"),
     ("GET", "/console/api/oidc/callback"): Route("public", "openai"),
     # ... and the rest need a session: no key opens one.

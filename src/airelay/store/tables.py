@@ -346,6 +346,10 @@ credentials = Table(
     Column("oidc_subject", String(500), nullable=True, unique=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # 0 until the link of a sign-up made with e-mail verification on is opened.
+    Column("email_verified", Integer, nullable=False, server_default="1"),
+    # The last TOTP time step a sign-in spent: that code and older ones are refused.
+    Column("totp_last_step", BigInteger, nullable=True),
 )
 
 # One-time codes that stand in for a TOTP code (a lost phone): SHA-256 hashes, each deleted
@@ -386,4 +390,16 @@ password_resets = Table(
     Column("expires_at", BigInteger, nullable=False),
     Column("used_at", BigInteger, nullable=True),
     Index("ix_password_resets_user", "user_id"),
+)
+
+# One-time e-mail verification tokens (SHA-256), mailed at sign-up when verification is on.
+email_verifications = Table(
+    "email_verifications",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+    Index("ix_email_verifications_user", "user_id"),
 )

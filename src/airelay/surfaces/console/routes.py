@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from airelay.surfaces.console import accounts, oidc, own, reset, static
+from airelay.surfaces.console import accounts, oidc, own, reset, static, verify
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API = "/console/api"
@@ -24,6 +24,8 @@ CONSOLE_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", f"{API}/oidc/callback", oidc.callback),
     ("POST", f"{API}/password-reset", reset.request_reset),
     ("POST", f"{API}/password-reset/confirm", reset.confirm_reset),
+    ("POST", f"{API}/verify-email", verify.confirm),
+    ("POST", f"{API}/verify-email/resend", verify.resend),
     ("POST", f"{API}/password", accounts.change_password),
     ("POST", f"{API}/totp/setup", accounts.totp_setup),
     ("POST", f"{API}/totp/enable", accounts.totp_enable),

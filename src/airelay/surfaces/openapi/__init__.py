@@ -38,6 +38,7 @@ from airelay.surfaces.admin.common import MAX_PAGE, MAX_PAGE_SIZE
 from airelay.surfaces.admin.topup import MAX_IDEMPOTENCY_KEY, TopupRequest
 from airelay.surfaces.console import accounts as console_bodies
 from airelay.surfaces.console import reset as console_reset
+from airelay.surfaces.console import verify as console_verify
 from airelay.surfaces.gemini import ACTIONS
 from airelay.surfaces.openapi import bodies
 
@@ -59,6 +60,8 @@ _STRUCTS = (
     *console_bodies.STRUCTS,
     console_reset.ResetRequest,
     console_reset.ResetConfirm,
+    console_verify.VerifyRequest,
+    console_verify.ResendRequest,
 )
 # Rules the handlers check after decoding, stated in the schema so a generator can meet them.
 _ENUMS: dict[tuple[str, str], list[str]] = {
@@ -417,6 +420,12 @@ OPERATIONS.update(
         ),
         ("POST", "/console/api/password-reset/confirm"): Operation(
             "Set a new password with a reset link", PUBLIC, _ref("ResetConfirm")
+        ),
+        ("POST", "/console/api/verify-email"): Operation(
+            "Verify the e-mail address with a mailed link", PUBLIC, _ref("VerifyRequest")
+        ),
+        ("POST", "/console/api/verify-email/resend"): Operation(
+            "Mail a new verification link", PUBLIC, _ref("ResendRequest"), success=202
         ),
         ("POST", "/console/api/totp/setup"): Operation("A new TOTP secret", CONSOLE),
         ("POST", "/console/api/totp/enable"): Operation(
