@@ -8,7 +8,7 @@
   margin is that revenue minus that cost). Rows written before stay unknown.
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
