@@ -159,7 +159,9 @@ async def open_meter(
     try:
         # The quota is checked and the worst case reserved against it in one step (the
         # key's spend may be read first): a burst cannot pass the check all at once.
-        reservation = await wallets.reserve(record.user_id, record.id, amount, record.quota)
+        reservation = await wallets.reserve(
+            record.user_id, record.id, amount, record.quota, record.quota_period
+        )
     except QuotaExhausted as exc:
         raise GatewayError(403, "This API key has exhausted its quota.") from exc
     except InsufficientFunds as exc:

@@ -97,7 +97,7 @@ class VideoService:
         if record.quota is not None:
             async with self.engine.connect() as conn:
                 in_tasks = await task_store.open_reserved(conn, record.id)
-            spent = await self.wallets.key_spent(record.id) + in_tasks
+            spent = await self.wallets.quota_spent(record.id, record.quota_period) + in_tasks
             if spent + reserved > record.quota:
                 raise GatewayError(403, "This API key has exhausted its quota.")
         task = asyncio.ensure_future(
