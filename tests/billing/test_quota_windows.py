@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from airelay.billing.quota_window import window_end, window_start
 from airelay.billing.wallets import QuotaExhausted, Wallets, WalletSettings
 from airelay.ids import new_id
 from airelay.store import tables, users
 from airelay.store import tokens as token_store
 from airelay.store.db import create_engine
 from airelay.store.migrate import upgrade
+from airelay.store.quota_window import window_end, window_start
 
 # Wed 2026-12-02 10:00 UTC
 NOON = calendar.timegm((2026, 12, 2, 10, 0, 0))
@@ -93,9 +93,7 @@ async def key_row(engine: AsyncEngine, token_id: str) -> Any:
 
 async def held(engine: AsyncEngine, token_id: str) -> int:
     async with engine.connect() as conn:
-        query = select(tables.quota_holds.c.amount).where(
-            tables.quota_holds.c.token_id == token_id
-        )
+        query = select(tables.quota_holds.c.amount).where(tables.quota_holds.c.token_id == token_id)
         return sum((await conn.execute(query)).scalars())
 
 

@@ -37,13 +37,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from airelay.billing.quota_window import window_end, window_start
 from airelay.billing.spend_rate import SpendRate, hold_size
 from airelay.ids import new_id
 from airelay.observe.metrics import FLUSH_LAG
 from airelay.store import batches, holds, quota_holds
 from airelay.store import tokens as token_store
 from airelay.store import usage as usage_store
+from airelay.store.quota_window import window_end, window_start
 from airelay.store.unavailable import OutageLog, reason
 
 log = logging.getLogger(__name__)

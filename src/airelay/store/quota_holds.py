@@ -26,8 +26,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from airelay.billing.quota_window import LIFETIME, used_in_window
 from airelay.store.db import now
+from airelay.store.quota_window import LIFETIME, used_in_window
 from airelay.store.tables import quota_holds, tokens
 from airelay.store.upsert import add_on_conflict
 

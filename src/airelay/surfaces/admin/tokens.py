@@ -10,7 +10,6 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from airelay.billing.quota_window import PERIODS, used_in_window, window_end, window_start
 from airelay.catalog import Id, Int32, Name, Short, one_of
 from airelay.errors import GatewayError
 from airelay.money import units_to_usd, usd_to_units
@@ -18,6 +17,7 @@ from airelay.security.keys import USER_KEY_PREFIX, generate_key, hash_key, mask
 from airelay.state import AppState
 from airelay.store import crud, tables
 from airelay.store import tokens as tokens_repo
+from airelay.store.quota_window import PERIODS, used_in_window, window_end, window_start
 from airelay.surfaces.admin.common import (
     admin,
     decode,

@@ -1,7 +1,7 @@
 """Budgets with reset windows, held exactly across instances.
 
 - ``tokens.quota_period``: NULL (the quota is for the key's life), ``daily``, ``weekly`` or
-  ``monthly`` (UTC windows, see ``airelay.billing.quota_window``).
+  ``monthly`` (UTC windows, see ``airelay.store.quota_window``).
 - ``tokens.period_used`` / ``period_start``: what the key spent in the window starting at
   ``period_start`` (a later window starts again from 0).
 - ``quota_holds``: the part of a key's quota in a window that an instance has set aside to
