@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fakes.openai_upstream import FakeOpenAI
+from prometheus_client.parser import text_string_to_metric_families
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
 from support.ledger import books, wait_for_rows
@@ -70,12 +71,26 @@ def burst(urls: list[str], key: str, model: str, count: int = BURST) -> list[int
     return asyncio.run(run())
 
 
+def quota_rejections(gateway: Gateway) -> float:
+    """``airelay_limit_rejections_total{scope="key",kind="quota"}`` from ``/metrics``."""
+    for family in text_string_to_metric_families(httpx.get(gateway.url + "/metrics").text):
+        for sample in family.samples:
+            if sample.name == "airelay_limit_rejections_total" and sample.labels == {
+                "scope": "key",
+                "kind": "quota",
+            }:
+                return sample.value
+    return 0.0
+
+
 def test_a_burst_never_exceeds_a_key_quota(gateway: Gateway, admin: Admin, model: str) -> None:
     user = admin.create_user(balance=10)
     key = admin.create_token(user["id"], quota=QUOTA)["key"]
+    before = quota_rejections(gateway)
     statuses = burst([gateway.url], key, model)
     ok = statuses.count(200)
     assert set(statuses) <= {200, 403} and ok >= 1
+    assert quota_rejections(gateway) - before == statuses.count(403)
     state = wait_for_rows(gateway.settings.database_url, user["id"], ok)
     print(f"\nquota burst, one instance: {ok} of {BURST} calls let through")
     assert state.usage_rows == ok

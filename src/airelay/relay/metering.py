@@ -16,7 +16,7 @@ from airelay.errors import GatewayError
 from airelay.formats.usage import Usage
 from airelay.ids import new_id
 from airelay.observe import access
-from airelay.observe.metrics import charged
+from airelay.observe.metrics import charged, limit_rejected
 from airelay.pricing import Price, known_cost, token_cost, worst_case
 from airelay.relay.limits import NO_LEASE, Lease
 from airelay.store.snapshot import KeyRecord, Snapshot
@@ -163,6 +163,7 @@ async def open_meter(
             record.user_id, record.id, amount, record.quota, record.quota_period
         )
     except QuotaExhausted as exc:
+        limit_rejected("key", "quota")
         raise GatewayError(403, "This API key has exhausted its quota.") from exc
     except InsufficientFunds as exc:
         raise GatewayError(402, "Insufficient balance. Please top up your account.") from exc
