@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import random
+import time
 from typing import Any
 
 import pytest
@@ -227,6 +228,34 @@ def test_a_lower_quota_binds_the_next_take(migrated: str) -> None:
                 await token_store.update(conn, token, {"quota": WORST - 1})
             with pytest.raises(QuotaExhausted):
                 await wallets.reserve(user, token, WORST, 10 * QUOTA, "monthly")
+        finally:
+            await wallets.stop()
+        await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_the_flush_lag_is_the_age_of_the_oldest_unwritten_row(migrated: str) -> None:
+    """``airelay_usage_flush_lag_seconds``: how long the oldest settled call has waited
+    to be written (it grows while the database is away), 0 once written."""
+    from prometheus_client import REGISTRY
+
+    def lag() -> float:
+        return REGISTRY.get_sample_value("airelay_usage_flush_lag_seconds") or 0.0
+
+    async def scenario() -> None:
+        engine = create_engine(migrated)
+        wallets = Wallets(engine, WalletSettings(min_hold=10**6, flush_interval=3600))
+        user, token = await new_key(engine, QUOTA, None)
+        try:
+            reservation = await wallets.reserve(user, token, WORST, QUOTA, None)
+            old = usage_row(user, token)
+            old["created_at"] = int(time.time()) - 30
+            wallets.settle(reservation, WORST, old)
+            wallets._report_lag()  # what the background loop does on each tick
+            assert lag() >= 30
+            await wallets.flush()
+            assert lag() == 0
         finally:
             await wallets.stop()
         await engine.dispose()
