@@ -13,6 +13,7 @@ from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Timeouts
 from airelay.config import Settings
 from airelay.observe import access
+from airelay.observe.tracing import open_tracing
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import open_affinity
 from airelay.relay.collaborators import Relay
@@ -91,7 +92,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         limits = open_limits(settings.redis_url, settings.limits_redis_failure)
         videos, stop_videos = await open_videos(settings, engine, wallets, upstream, cache)
         health = channel_health(settings)
-        access.configure(settings.access_log)
+        tracing = open_tracing(settings.otel_endpoint)
+        access.configure(settings.access_log, tracing)
         app[STATE] = AppState(
             settings=settings,
             engine=engine,
@@ -143,5 +145,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
                 await affinity.close()
             await limits.close()
             await engine.dispose()
+            if tracing is not None:
+                access.stop_tracing(tracing)
+                tracing.shutdown()
 
     return lifespan
