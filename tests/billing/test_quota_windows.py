@@ -261,3 +261,32 @@ def test_the_flush_lag_is_the_age_of_the_oldest_unwritten_row(migrated: str) -> 
         await engine.dispose()
 
     asyncio.run(scenario())
+
+
+def test_a_crashed_instance_part_of_a_quota_is_freed(migrated: str) -> None:
+    """An instance that dies holding part of a key's quota: once its heartbeat is stale,
+    the next instance to start (or sweep) frees that part for the others."""
+
+    async def scenario() -> None:
+        engine = create_engine(migrated)
+        settings = WalletSettings(min_hold=10**6, stale_after_seconds=60)
+        crashed = Wallets(engine, settings, wall=Wall(NOON))
+        user, token = await new_key(engine, QUOTA, "daily")
+        await crashed.reserve(user, token, WORST, QUOTA, "daily")  # and never settles
+        assert await held(engine, token) == QUOTA // 2  # half of what was free
+        async with engine.begin() as conn:
+            await conn.execute(
+                tables.quota_holds.update()
+                .where(tables.quota_holds.c.token_id == token)
+                .values(heartbeat_at=tables.quota_holds.c.heartbeat_at - 61)
+            )
+        survivor = Wallets(engine, settings, wall=Wall(NOON))
+        await survivor.start()
+        try:
+            assert await held(engine, token) == 0
+            assert await burst([survivor], user, token, "daily") == QUOTA // WORST
+        finally:
+            await survivor.stop()
+        await engine.dispose()
+
+    asyncio.run(scenario())

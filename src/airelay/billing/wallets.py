@@ -158,6 +158,8 @@ class Wallets:
         self._unconfirmed: _Batch | None = None  # a flush that failed: retried as it is
         self._quotas: dict[QuotaKey, _Quota] = {}
         self._quota_queue: dict[QuotaKey, int] = {}  # charges of the queued rows
+        # Per key: its period, current window and that window's end, as last computed.
+        self._windows: dict[str, tuple[str | None, QuotaKey, int | None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -221,7 +223,17 @@ class Wallets:
         """Reserve ``amount`` against this instance's part of the key's quota in the current
         window, taking more of the quota from the database when the part is short."""
         wall = self._wall()
-        key = (token_id, window_start(period, wall))
+        current = self._windows.get(token_id)
+        if (
+            current is not None
+            and current[0] == period
+            and (current[2] is None or wall < current[2])
+        ):
+            key = current[1]  # the window of the key's last call (no date arithmetic per call)
+        else:
+            start = window_start(period, wall)
+            key = (token_id, start)
+            self._windows[token_id] = (period, key, window_end(period, start))
         account = self._quotas.get(key)
         now = self._clock()
         if account is None:
@@ -601,3 +613,6 @@ class Wallets:
                 raise
             if not quota.held and not quota.reserved and not quota.lock.locked():
                 del self._quotas[key]
+                current = self._windows.get(key[0])
+                if current is not None and current[1] == key:
+                    del self._windows[key[0]]
