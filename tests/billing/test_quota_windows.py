@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from airelay.billing.wallets import QuotaExhausted, Wallets, WalletSettings
+from airelay.billing.key_quotas import QuotaExhausted
+from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.ids import new_id
 from airelay.store import tables, users
 from airelay.store import tokens as token_store

@@ -17,11 +17,9 @@ bounds what a kill -9 can lose to the last moments' calls.
 Idle holds go back to the balance; at shutdown everything is flushed and returned; a crashed
 instance's holds are returned by whichever instance next sees their heartbeat go stale.
 
-A key's quota is held the same way (``airelay.store.quota_holds``, whose docstring says why
-holds rather than a counter per call): calls reserve their worst case against this
-instance's part of the key's quota in the current window, and a part is taken from the
-database only when it runs short. So a quota, daily to monthly or for the key's life, is
-never overspent, however many instances share the key and whatever their calls' timing.
+A key's quota is held the same way (``airelay.billing.key_quotas``): a call reserves its
+worst case against the key's quota first, then against the money, and the key's charges
+are written with the same batches.
 """
 
 from __future__ import annotations
@@ -37,13 +35,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from airelay.billing.key_quotas import KeyQuotas, QuotaKey
 from airelay.billing.spend_rate import SpendRate, hold_size
 from airelay.ids import new_id
 from airelay.observe.metrics import FLUSH_LAG
 from airelay.store import batches, holds, quota_holds
 from airelay.store import tokens as token_store
 from airelay.store import usage as usage_store
-from airelay.store.quota_window import window_end, window_start
 from airelay.store.unavailable import OutageLog, reason
 
 log = logging.getLogger(__name__)
@@ -51,10 +49,6 @@ log = logging.getLogger(__name__)
 
 class InsufficientFunds(Exception):
     """The user's balance cannot cover the call's worst case."""
-
-
-class QuotaExhausted(Exception):
-    """The key has spent (or reserved for calls in flight) its whole quota."""
 
 
 @dataclass(slots=True)
@@ -67,22 +61,6 @@ class _Account:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_take: int = 0  # the size of the last hold taken; 0: do not refill ahead
     refilling: bool = False
-
-
-@dataclass(slots=True)
-class _Quota:
-    """This instance's part of one key's quota in one window (as ``_Account`` for money)."""
-
-    spend: SpendRate
-    last_used: float
-    ends: float | None  # when the window ends (wall clock); None: never
-    held: int = 0
-    reserved: int = 0
-    pending: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-QuotaKey = tuple[str, int]  # a key's id and the start of a window of its quota
 
 
 @dataclass(slots=True)
@@ -151,20 +129,24 @@ class Wallets:
         self._engine = engine
         self._settings = settings or WalletSettings()
         self._clock = clock  # spend rates and idle holds (tests pass a fake one)
-        self._wall = wall  # quota windows (UTC days, weeks, months)
         self.instance_id = new_id("inst")
         self._accounts: dict[str, _Account] = {}
         self._queue: list[dict[str, Any]] = []
         self._unconfirmed: _Batch | None = None  # a flush that failed: retried as it is
-        self._quotas: dict[QuotaKey, _Quota] = {}
-        self._quota_queue: dict[QuotaKey, int] = {}  # charges of the queued rows
-        # Per key: its period, current window and that window's end, as last computed.
-        self._windows: dict[str, tuple[str | None, QuotaKey, int | None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._refills: set[asyncio.Future[Any]] = set()  # holds being taken
         self._stopping = False
+        self._quotas = KeyQuotas(
+            engine,
+            self.instance_id,
+            self._settings.spend_window,
+            self._hold_size_of,
+            clock,
+            wall,
+            self._refills,
+        )
 
     # -- the hot path ------------------------------------------------------------------
 
@@ -181,7 +163,7 @@ class Wallets:
         InsufficientFunds if the balance cannot."""
         quota_key = None
         if token_id is not None and quota is not None:
-            quota_key = await self._reserve_quota(token_id, period, amount)
+            quota_key = await self._quotas.reserve(token_id, period, amount)
         # One coroutine for the whole reservation (no inner call): this runs for every call.
         try:
             account = self._accounts.get(user_id)
@@ -216,56 +198,8 @@ class Wallets:
             return Reservation(user_id=user_id, token_id=token_id, amount=amount, quota=quota_key)
         except BaseException:
             if quota_key is not None:
-                self._quotas[quota_key].reserved -= amount
+                self._quotas.unreserve(quota_key, amount)
             raise
-
-    async def _reserve_quota(self, token_id: str, period: str | None, amount: int) -> QuotaKey:
-        """Reserve ``amount`` against this instance's part of the key's quota in the current
-        window, taking more of the quota from the database when the part is short."""
-        wall = self._wall()
-        current = self._windows.get(token_id)
-        if (
-            current is not None
-            and current[0] == period
-            and (current[2] is None or wall < current[2])
-        ):
-            key = current[1]  # the window of the key's last call (no date arithmetic per call)
-        else:
-            start = window_start(period, wall)
-            key = (token_id, start)
-            self._windows[token_id] = (period, key, window_end(period, start))
-        account = self._quotas.get(key)
-        now = self._clock()
-        if account is None:
-            account = self._quotas[key] = _Quota(
-                SpendRate(self._settings.spend_window, started=now),
-                now,
-                window_end(period, key[1]),
-            )
-        account.last_used = now
-        if account.held - account.reserved - account.pending < amount:
-            async with account.lock:
-                while (free := account.held - account.reserved - account.pending) < amount:
-                    need = amount - free
-                    want = max(self._hold_size_of(account.spend, need), amount * 4)
-                    take = asyncio.ensure_future(self._take_quota(key, account, need, want))
-                    self._refills.add(take)
-                    take.add_done_callback(self._refills.discard)
-                    if not await asyncio.shield(take):
-                        raise QuotaExhausted(token_id)
-        account.reserved += amount
-        return key
-
-    async def _take_quota(self, key: QuotaKey, account: _Quota, need: int, want: int) -> int:
-        """Take part of a key's quota and count it in memory, never cancelled halfway (as
-        ``_take``). A key whose quota was removed meanwhile is served as if ``want`` were
-        taken (the snapshot catches up with the change within a moment)."""
-        async with self._engine.begin() as conn:
-            taken = await quota_holds.take(conn, self.instance_id, key[0], key[1], need, want)
-        if taken == quota_holds.UNLIMITED:
-            taken = want  # held in memory only: flushes and returns find no row to change
-        account.held += taken
-        return taken
 
     async def _take(self, user_id: str, account: _Account, need: int, want: int) -> int:
         """Take a hold and count it in memory, as one piece of work that is never cancelled
@@ -333,12 +267,11 @@ class Wallets:
         account = self._accounts[reservation.user_id]
         account.reserved -= reservation.amount
         available = account.held - account.reserved - account.pending
-        quota = self._quotas[reservation.quota] if reservation.quota is not None else None
-        if quota is not None:
-            quota.reserved -= reservation.amount
+        if reservation.quota is not None:
             # A call that cost more than its worst case is charged what the key's quota
             # has left at most: the quota is never overspent.
-            available = min(available, quota.held - quota.reserved - quota.pending)
+            left = self._quotas.unreserve(reservation.quota, reservation.amount)
+            available = min(available, left)
         charge = max(0, min(cost, available))
         if charge < cost:
             log.warning(
@@ -350,12 +283,8 @@ class Wallets:
         account.pending += charge
         now = account.last_used = self._clock()
         account.spend.add(charge, now)
-        if quota is not None and reservation.quota is not None:
-            quota.pending += charge
-            quota.last_used = now
-            quota.spend.add(charge, now)
-            key = reservation.quota
-            self._quota_queue[key] = self._quota_queue.get(key, 0) + charge
+        if reservation.quota is not None:
+            self._quotas.charge(reservation.quota, charge, now)
         usage_row["cost"] = charge
         if not self._queue:
             self._wake.set()  # the first row of a batch: flush soon
@@ -370,7 +299,7 @@ class Wallets:
         account = self._accounts[reservation.user_id]
         account.reserved -= reservation.amount
         if reservation.quota is not None:
-            self._quotas[reservation.quota].reserved -= reservation.amount
+            self._quotas.unreserve(reservation.quota, reservation.amount)
 
     async def withdraw(
         self, user_id: str, amount: int, write: Callable[[AsyncConnection], Awaitable[None]]
@@ -421,12 +350,7 @@ class Wallets:
         """A key's spend in its quota's current window, plus what every instance holds of
         that window's quota except this instance's free part: what a check outside the
         call path (a video task) may count on as taken."""
-        key = (token_id, window_start(period, self._wall()))
-        async with self._engine.connect() as conn:
-            spent, held = await quota_holds.committed(conn, *key)
-        quota = self._quotas.get(key)
-        free = quota.held - quota.reserved - quota.pending if quota is not None else 0
-        return spent + held - max(0, free)
+        return await self._quotas.spent(token_id, period)
 
     # -- background work ---------------------------------------------------------------
 
@@ -435,10 +359,7 @@ class Wallets:
             released = await holds.release_stale(
                 conn, int(time.time()) - self._settings.stale_after_seconds
             )
-        async with self._engine.begin() as conn:
-            await quota_holds.release_stale(
-                conn, int(time.time()) - self._settings.stale_after_seconds
-            )
+        await self._quotas.release_stale(int(time.time()) - self._settings.stale_after_seconds)
         if released:
             log.info("returned %d orphaned balance holds to their users", released)
         self._task = asyncio.create_task(self._run())
@@ -495,8 +416,7 @@ class Wallets:
                     async with self._engine.begin() as conn:
                         await holds.release_stale(conn, wall - settings.stale_after_seconds)
                         await batches.prune(conn, wall - settings.batch_ids_kept_seconds)
-                    async with self._engine.begin() as conn:
-                        await quota_holds.release_stale(conn, wall - settings.stale_after_seconds)
+                    await self._quotas.release_stale(wall - settings.stale_after_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database may be briefly away; retry on the next tick
@@ -520,9 +440,8 @@ class Wallets:
                 await self._write(self._unconfirmed)
             if self._queue:
                 self._unconfirmed = _batch(self._queue)
-                self._unconfirmed.by_quota = self._quota_queue
+                self._unconfirmed.by_quota = self._quotas.queued()
                 self._queue = []
-                self._quota_queue = {}
                 await self._write(self._unconfirmed)
 
     async def _write(self, batch: _Batch) -> None:
@@ -546,10 +465,7 @@ class Wallets:
             account = self._accounts[user_id]
             account.pending -= amount
             account.held -= amount
-        for key, amount in batch.by_quota.items():
-            quota = self._quotas[key]
-            quota.pending -= amount
-            quota.held -= amount
+        self._quotas.written(batch.by_quota)
 
     async def _write_in(self, conn: AsyncConnection, batch: _Batch) -> bool:
         """The batch's writes; False if its id was claimed before (it is written)."""
@@ -568,8 +484,7 @@ class Wallets:
     async def _heartbeat(self) -> None:
         async with self._engine.begin() as conn:
             await holds.heartbeat(conn, self.instance_id)
-        async with self._engine.begin() as conn:
-            await quota_holds.heartbeat(conn, self.instance_id)
+        await self._quotas.heartbeat()
 
     async def _release(self, idle_for: float | None) -> None:
         """Return the unused part of holds not used for ``idle_for`` seconds (None: all)."""
@@ -590,29 +505,4 @@ class Wallets:
                 raise
             if not account.held and not account.reserved and not account.lock.locked():
                 del self._accounts[user_id]
-        await self._release_quotas(idle_for)
-
-    async def _release_quotas(self, idle_for: float | None) -> None:
-        """Give back the parts of keys' quotas not used for ``idle_for`` seconds (None: all),
-        and those of windows that have ended, once their calls are settled and written."""
-        now = self._clock()
-        wall = self._wall()
-        for key, quota in list(self._quotas.items()):
-            if quota.reserved or quota.pending or quota.lock.locked():
-                continue
-            ended = quota.ends is not None and wall >= quota.ends
-            if idle_for is not None and not ended and now - quota.last_used < idle_for:
-                continue
-            amount = quota.held
-            quota.held = 0  # before the await: no call reserves it meanwhile
-            try:
-                async with self._engine.begin() as conn:
-                    await quota_holds.give_back(conn, self.instance_id, key[0], key[1], amount)
-            except BaseException:
-                quota.held += amount
-                raise
-            if not quota.held and not quota.reserved and not quota.lock.locked():
-                del self._quotas[key]
-                current = self._windows.get(key[0])
-                if current is not None and current[1] == key:
-                    del self._windows[key[0]]
+        await self._quotas.release(idle_for)

@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airelay.billing.wallets import InsufficientFunds, QuotaExhausted, Reservation, Wallets
+from airelay.billing.key_quotas import QuotaExhausted
+from airelay.billing.wallets import InsufficientFunds, Reservation, Wallets
 from airelay.errors import GatewayError
 from airelay.formats.usage import Usage
 from airelay.ids import new_id
