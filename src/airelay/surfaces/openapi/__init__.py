@@ -70,6 +70,7 @@ _ENUMS: dict[tuple[str, str], list[str]] = {
     ("ChannelPatch", "status"): list(CHANNEL_STATUSES),
 }
 _PERMISSIONS: Schema = {"type": "array", "items": {"enum": list(tokens.PERMISSIONS)}}
+_QUOTA_PERIOD: Schema = {"anyOf": [{"enum": list(tokens.PERIODS)}, {"type": "null"}]}
 # What a channel serves; null (or left out) means its type's default.
 _ENDPOINT_LIST: Schema = {
     "anyOf": [
@@ -528,6 +529,7 @@ def _components() -> Schema:
         schemas[struct]["properties"][name] = {"enum": values}
     for struct in ("TokenCreate", "TokenPatch"):
         schemas[struct]["properties"]["permissions"] = _PERMISSIONS
+        schemas[struct]["properties"]["quota_period"] = _QUOTA_PERIOD
     for struct in ("ChannelCreate", "ChannelPatch"):
         schemas[struct]["properties"]["endpoints"] = _ENDPOINT_LIST
         schemas[struct]["properties"]["anthropic_betas"] = _BETA_RULES
