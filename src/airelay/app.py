@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 
@@ -12,7 +13,7 @@ from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Timeouts
 from airelay.config import Settings
-from airelay.observe import access
+from airelay.observe import access, metrics
 from airelay.observe.tracing import open_tracing
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import open_affinity
@@ -22,9 +23,9 @@ from airelay.relay.images import fetch_transport
 from airelay.relay.limits import open_limits
 from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
+from airelay.security.compaction_seal import Sealer
 from airelay.security.crypto import SecretBox, load_or_create_secret
-from airelay.security.seal import SignatureSealer
-from airelay.security.sealing import Sealer
+from airelay.security.signature_seal import SignatureSealer
 from airelay.state import STATE, AppState
 from airelay.store.config_bus import ConfigBus
 from airelay.store.db import create_engine
@@ -94,6 +95,7 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         health = channel_health(settings)
         tracing = open_tracing(settings.otel_endpoint)
         access.configure(settings.access_log, tracing)
+        metrics_flush = asyncio.create_task(metrics.flushing())
         app[STATE] = AppState(
             settings=settings,
             engine=engine,
@@ -131,6 +133,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         try:
             yield
         finally:
+            metrics_flush.cancel()
+            await asyncio.gather(metrics_flush, return_exceptions=True)
             await stop_videos()
             await retention.stop()
             await stored_responses.stop()

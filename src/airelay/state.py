@@ -13,8 +13,8 @@ from airelay.client import Pool
 from airelay.config import Settings
 from airelay.relay.admission import Admission
 from airelay.relay.collaborators import Relay
+from airelay.security.compaction_seal import Sealer
 from airelay.security.crypto import SecretBox
-from airelay.security.sealing import Sealer
 from airelay.store.image_files import ImageFiles
 from airelay.store.response_writer import ResponseWriter
 from airelay.store.snapshot import ConfigCache

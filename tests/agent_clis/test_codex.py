@@ -15,7 +15,7 @@ from agent_clis.clis import Setup, cli, run
 from agent_clis.upstream import UPSTREAM_COMPACTION
 
 from airelay.formats.responses_compaction import SUMMARY_INSTRUCTIONS, SUMMARY_PREFACE
-from airelay.security.sealing import PREFIX
+from airelay.security.compaction_seal import PREFIX
 
 
 def codex(setup: Setup, model: str, home: Path, project: Path, prompt: str) -> str:

@@ -35,7 +35,7 @@ from airelay.formats.thinking import (
     unseal_request,
     without_thinking,
 )
-from airelay.security.seal import SignatureSealer
+from airelay.security.signature_seal import SignatureSealer
 
 SEALER = SignatureSealer("operator secret")
 ANTHROPIC_A = Origin("anthropic", "ch-a")

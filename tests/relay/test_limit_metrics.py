@@ -11,12 +11,14 @@ from prometheus_client import REGISTRY
 from relay.test_limits_counters import channel, key, snapshot
 
 from airelay.errors import GatewayError
+from airelay.observe import metrics
 from airelay.relay.limit_memory import MemoryCounters
 from airelay.relay.limits import RateLimits
 from airelay.store.snapshot import KeyRecord, Snapshot
 
 
 def rejections() -> dict[tuple[str, str], float]:
+    metrics.flush()
     found: dict[tuple[str, str], float] = {}
     for metric in REGISTRY.collect():
         if metric.name != "airelay_limit_rejections":

@@ -21,7 +21,8 @@ from support.databases import sqlite_url
 from support.gateway import Gateway
 
 from airelay.store.image_bucket import BucketError, BucketImages
-from airelay.store.image_files import LocalImages, expiry_of, live, new_id
+from airelay.store.image_files import LocalImages
+from airelay.store.image_ids import expiry_of, live, new_id
 
 
 def test_ids_are_unguessable_and_carry_their_expiry() -> None:

@@ -27,7 +27,7 @@ from support.gateway import Gateway
 from support.ledger import books, usage_rows, wait_for_rows
 
 from airelay.money import usd_to_units
-from airelay.store.image_files import new_id
+from airelay.store.image_ids import new_id
 
 PRICES = {"1024x1024": "0.04", "1024x1024/hd": "0.08", "default": "0.02"}
 UPSTREAM_MODEL = "gpt-image-1"

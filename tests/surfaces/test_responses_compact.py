@@ -23,7 +23,7 @@ from support.gateway import Gateway
 from support.ledger import usage_rows
 
 from airelay.formats.responses_compaction import SUMMARY_PREFACE
-from airelay.security.sealing import PREFIX
+from airelay.security.compaction_seal import PREFIX
 
 KINDS = ["native", "openai", "anthropic"]
 PRICE = {"input": 1, "output": 2}

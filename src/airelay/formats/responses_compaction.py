@@ -6,7 +6,7 @@ A Responses upstream compacts by itself (the call passes through as bytes, ``Com
 below). For any other upstream the gateway compacts: the routed model is asked, in an
 ordinary call, to summarise the conversation (``summary_request``); the summary goes back
 to the client as a ``compaction`` item whose ``encrypted_content`` the gateway sealed
-(``security.sealing``), and a later request that carries the item gets the summary in its
+(``security.compaction_seal``), and a later request that carries the item gets the summary in its
 place (``expand``), whatever upstream serves it. An item an upstream made is left as it is.
 
 The compacted answer is OpenAI's: ``{id, object: "response.compaction", created_at,

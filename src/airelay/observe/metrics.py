@@ -1,8 +1,13 @@
 """The gateway's Prometheus metrics, defined once per process.
 
-Updates are prometheus-client counters, histograms and gauges: a dict lookup and an add on
-the hot path. Labels stay bounded: surface, status, channel id, model, key group, error
-code; never a key id nor a user id.
+The hot path never touches prometheus-client's values (each add takes a lock, a histogram
+observation two adds and a Python loop over its buckets: ~10 µs a call in all). It adds to
+plain numbers in ``Fast*`` wrappers of labelled children instead (an add; a ``bisect`` for
+a histogram), and ``flush`` moves what they hold into the real values: before every
+exposition in the process that answers the scrape, and every ``FLUSH_SECONDS`` in every
+process (the other workers' part of a multi-worker scrape is at most that old).
+Labels stay bounded: surface, status, channel id, model, key group, error code; never a key
+id nor a user id.
 
 With several worker processes (``AIRELAY_WORKERS`` > 1) the server points
 ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the workers start; each worker's
@@ -12,7 +17,9 @@ values then live in memory-mapped files there and ``GET /metrics`` sums them int
 
 from __future__ import annotations
 
+import asyncio
 import os
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import (
@@ -91,13 +98,96 @@ LIMIT_REJECTIONS = Counter(
 )
 
 
+#: How often every process moves its pending counts into the exported values.
+FLUSH_SECONDS = 0.5
+
+
+class FastCounter:
+    """A counter child (or a gauge child, with negative amounts) whose adds wait in a plain
+    number until ``flush``."""
+
+    __slots__ = ("_child", "_pending")
+
+    def __init__(self, child: Any) -> None:
+        self._child = child
+        self._pending: float = 0
+        _FAST.append(self)
+
+    def inc(self, amount: float = 1) -> None:
+        self._pending += amount
+
+    def dec(self, amount: float = 1) -> None:
+        self._pending -= amount
+
+    def flush(self) -> None:
+        amount = self._pending
+        if amount:
+            self._pending = 0
+            self._child.inc(amount)
+
+
+class FastHistogram:
+    """A histogram child whose observations are counted per bucket in a plain list until
+    ``flush`` adds them to the child's bucket and sum values (prometheus-client's own
+    layout: one value per upper bound, ``+Inf`` last, and one for the sum)."""
+
+    __slots__ = ("_bounds", "_child", "_counts", "_sum")
+
+    def __init__(self, child: Any) -> None:
+        self._child = child
+        self._bounds: list[float] = list(child._upper_bounds)
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+        _FAST.append(self)
+
+    def observe(self, amount: float) -> None:
+        # The first bound >= amount: the bucket ``Histogram.observe`` would count it in.
+        self._counts[bisect_left(self._bounds, amount)] += 1
+        self._sum += amount
+
+    def flush(self) -> None:
+        counts = self._counts
+        if not any(counts):
+            return
+        total, self._sum = self._sum, 0.0
+        buckets = self._child._buckets
+        for index, count in enumerate(counts):
+            if count:
+                counts[index] = 0
+                buckets[index].inc(count)
+        self._child._sum.inc(total)
+
+
+_FAST: list[FastCounter | FastHistogram] = []
+
+
+def flush() -> None:
+    """Move every pending count into the exported values."""
+    for fast in _FAST:
+        fast.flush()
+
+
+async def flushing(seconds: float = FLUSH_SECONDS) -> None:
+    """Flush every ``seconds`` until cancelled (then once more)."""
+    try:
+        while True:
+            await asyncio.sleep(seconds)
+            flush()
+    finally:
+        flush()
+
+
+INFLIGHT = FastCounter(INFLIGHT_STREAMS)
+
+
 def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
 
 def exposition() -> bytes:
     """The metrics text: this process's, or every worker's summed in multiprocess mode
-    (reads the workers' files: call it off the event loop)."""
+    (reads the workers' files: call it off the event loop). Call ``flush`` first, on the
+    event loop."""
     if not multiprocess():
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
@@ -111,7 +201,7 @@ def mark_process_dead(pid: int) -> None:
         _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
-_rejections: dict[tuple[str, str], Any] = {}
+_rejections: dict[tuple[str, str], FastCounter] = {}
 
 
 def limit_rejected(scope: str, kind: str) -> None:
@@ -119,12 +209,12 @@ def limit_rejected(scope: str, kind: str) -> None:
     here, and each scope and kind's labelled child is looked up once per process."""
     child = _rejections.get((scope, kind))
     if child is None:
-        child = _rejections[(scope, kind)] = LIMIT_REJECTIONS.labels(scope, kind)
+        child = _rejections[(scope, kind)] = FastCounter(LIMIT_REJECTIONS.labels(scope, kind))
     child.inc()
 
 
 _UNITS_PER_USD = 10**10  # airelay.money's unit (not imported: metrics import nothing of ours)
-_charged: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+_charged: dict[tuple[str, str, str], tuple[FastCounter, FastCounter, FastCounter]] = {}
 
 
 def charged(
@@ -135,9 +225,9 @@ def charged(
     children = _charged.get(labels)
     if children is None:
         children = _charged[labels] = (
-            TOKENS.labels(*labels, "prompt"),
-            TOKENS.labels(*labels, "completion"),
-            COST.labels(*labels),
+            FastCounter(TOKENS.labels(*labels, "prompt")),
+            FastCounter(TOKENS.labels(*labels, "completion")),
+            FastCounter(COST.labels(*labels)),
         )
     children[0].inc(prompt)
     children[1].inc(completion)

@@ -95,7 +95,9 @@ def read_whole(call: Call, result: Completed, meter: Meter, status: int) -> Whol
     meter.settle(usage, channel_id=result.channel.id, status=status)
     # An answer that is not JSON (audio; text, srt, vtt) keeps the upstream's type.
     kept = fmt == call.client and fmt in TYPED_ANSWERS
-    return Whole(200, body, content_type if kept else "application/json")
+    # The limit stage's headers at once (``pipeline`` would otherwise copy the answer).
+    headers = call.limit_headers or {}
+    return Whole(200, body, content_type if kept else "application/json", headers=headers)
 
 
 def counted(usage: Usage | None, call: Call) -> Usage | None:

@@ -23,13 +23,18 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from airelay.client import Target, Timeouts, UpstreamError
 from airelay.errors import GatewayError
 from airelay.formats.framing import is_json, json_framing, stream_framing
 from airelay.formats.names import Framing
-from airelay.observe.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, UPSTREAM_TTFB
+from airelay.observe.metrics import (
+    UPSTREAM_ERRORS,
+    UPSTREAM_SECONDS,
+    UPSTREAM_TTFB,
+    FastHistogram,
+)
 from airelay.relay.health import KEY_REJECTED, Health
 from airelay.relay.scrub import scrub
 from airelay.store.snapshot import ChannelRecord
@@ -205,8 +210,8 @@ class _Clock:
         histograms = _timed.get((channel_id, model))
         if histograms is None:  # once per channel and model: labels() costs a lookup each
             histograms = _timed[channel_id, model] = (
-                UPSTREAM_TTFB.labels(channel_id),
-                UPSTREAM_SECONDS.labels(channel_id, model),
+                FastHistogram(UPSTREAM_TTFB.labels(channel_id)),
+                FastHistogram(UPSTREAM_SECONDS.labels(channel_id, model)),
             )
         if self.head is not None:
             histograms[0].observe(self.head)
@@ -214,7 +219,7 @@ class _Clock:
 
 
 # (channel id, model) -> its time-to-head and total histograms.
-_timed: dict[tuple[str, str], tuple[Any, Any]] = {}
+_timed: dict[tuple[str, str], tuple[FastHistogram, FastHistogram]] = {}
 
 
 async def _try(

@@ -35,29 +35,36 @@ class MemoryCounters:
         used: list[int] = []
         resets: list[float] = []
         ids: list[int] = []
+        # Per windowed rule, its entry (a new one is stored only if the call is counted).
+        entries: list[list[int] | None] = []
         allowed = True
         for rule, cost in zip(rules, costs, strict=True):
-            if rule.window:
-                window_id = int(now // rule.window)
+            window = rule.window
+            if window:
+                window_id = int(now // window)
                 entry = windows.get(rule.name)
-                count = entry[1] if entry is not None and entry[0] == window_id else 0
-                resets.append((window_id + 1) * rule.window - now)
+                if entry is None or entry[0] != window_id:
+                    entry = [window_id, 0, window]
+                count = entry[1]
+                resets.append((window_id + 1) * window - now)
+                entries.append(entry)
             else:
                 window_id = 0
                 count = inflight.get(rule.name, 0)
                 resets.append(0.0)
+                entries.append(None)
             if count + cost > rule.limit:
                 allowed = False
             used.append(count)
             ids.append(window_id)
         if allowed:
-            for index, (rule, cost) in enumerate(zip(rules, costs, strict=True)):
-                if rule.window:
-                    entry = windows.get(rule.name)
-                    if entry is None or entry[0] != ids[index]:
-                        windows[rule.name] = [ids[index], cost, rule.window]
-                    else:
-                        entry[1] += cost
+            for index, rule in enumerate(rules):
+                cost = costs[index]
+                entry = entries[index]
+                if entry is not None:
+                    if not entry[1]:  # new, or left at 0 by give-backs: (re)stored
+                        windows[rule.name] = entry
+                    entry[1] += cost
                 else:
                     inflight[rule.name] = inflight.get(rule.name, 0) + cost
                 used[index] += cost

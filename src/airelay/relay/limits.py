@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from airelay.errors import GatewayError
@@ -155,10 +155,14 @@ NO_LIMITS = NoLimits()
 class RateLimits:
     """The limit stage over one ``Counters`` backend."""
 
-    __slots__ = ("_counters", "_down_until", "_failure")
+    __slots__ = ("_counters", "_down_until", "_failure", "_now")
 
     def __init__(self, counters: Counters, failure: str = FAIL_CLOSED) -> None:
         self._counters = counters
+        # A backend that answers without I/O (in-process) is called without a coroutine.
+        self._now: Callable[[Sequence[Rule], Sequence[int]], Taken] | None = getattr(
+            counters, "take_now", None
+        )
         self._failure = failure
         self._down_until = 0.0
 
@@ -168,14 +172,18 @@ class RateLimits:
         found = rules(snapshot, record, model)
         if not found:
             return NO_LEASE
+        plan = _plan(found)
         estimate = input_estimate(body_length)
         # An estimate above a token limit is capped at it: such a call passes alone in a
         # window rather than never.
-        costs = [_cost(rule, estimate) for rule in found]
+        costs = [min(estimate, cap) for cap in plan.caps]
         if self._down_until and time.monotonic() < self._down_until:
             return self._unreachable()
         try:
-            taken = await self._counters.take(found, costs)
+            if self._now is not None:  # in-process: no coroutine to await
+                taken = self._now(found, costs)
+            else:
+                taken = await self._counters.take(found, costs)
         except Exception as exc:
             if not self._counters.failed(exc):
                 raise
@@ -185,18 +193,18 @@ class RateLimits:
         if self._down_until:
             self._down_until = 0.0
             log.warning("rate-limit counters reachable again")
-        headers = _headers(found, taken)
+        headers = plan.headers(taken)
         if not taken.allowed:
             raise _over(found, costs, taken, headers)
-        reserved = estimate if any(rule.kind == "tokens" for rule in found) else 0
-        return Lease(self._counters, found, taken, reserved, headers)
+        return Lease(self._counters, found, taken, estimate if plan.tokens else 0, headers)
 
     async def admit_channel(self, channel: ChannelRecord, body_length: int) -> Lease | None:
         found = channel_rules(channel)
         if not found:
             return NO_LEASE
+        plan = _plan(found)
         estimate = input_estimate(body_length)
-        costs = [_cost(rule, estimate) for rule in found]
+        costs = [min(estimate, cap) for cap in plan.caps]
         if self._down_until and time.monotonic() < self._down_until:
             return self._channel_unreachable()
         try:
@@ -210,8 +218,7 @@ class RateLimits:
         if not taken.allowed:
             _count_rejections(found, costs, taken)
             return None
-        reserved = estimate if any(rule.kind == "tokens" for rule in found) else 0
-        return Lease(self._counters, found, taken, reserved, {})
+        return Lease(self._counters, found, taken, estimate if plan.tokens else 0, {})
 
     def _channel_unreachable(self) -> Lease:
         """Open: the channel takes the call uncounted; closed: the call is refused (503),
@@ -229,12 +236,6 @@ class RateLimits:
 
     async def close(self) -> None:
         await self._counters.close()
-
-
-def _cost(rule: Rule, estimate: int) -> int:
-    if rule.kind == "tokens":
-        return min(estimate, rule.limit)
-    return 1
 
 
 def _over(
@@ -280,24 +281,57 @@ def _describe(rule: Rule) -> str:
     return f"{rule.limit} {rule.kind} per {per} for {scope}"
 
 
-def _headers(found: Sequence[Rule], taken: Taken) -> dict[str, str]:
-    """OpenAI's ``x-ratelimit-*`` headers: for requests and for tokens, the counter with
-    the least left."""
-    headers: dict[str, str] = {}
-    for kind in ("requests", "tokens"):
-        best: tuple[int, Rule, float] | None = None
-        for rule, used, reset in zip(found, taken.used, taken.resets, strict=True):
-            if rule.kind != kind:
-                continue
-            left = max(0, rule.limit - used)
-            if best is None or left < best[0]:
-                best = (left, rule, reset)
-        if best is not None:
-            left, rule, reset = best
-            headers[f"x-ratelimit-limit-{kind}"] = str(rule.limit)
-            headers[f"x-ratelimit-remaining-{kind}"] = str(left)
-            headers[f"x-ratelimit-reset-{kind}"] = duration(reset)
-    return headers
+class _Plan:
+    """What ``acquire`` needs of one list of rules beyond the rules, worked out once per
+    list (the lists are made once per key and model, ``limit_policy.rules``): each rule's
+    most a call can count (1 request; tokens capped at the limit), and for the
+    ``x-ratelimit-*`` headers, the rules of each kind with their limits as text."""
+
+    __slots__ = ("caps", "kinds", "tokens")
+
+    def __init__(self, found: Sequence[Rule]) -> None:
+        self.caps = tuple(rule.limit if rule.kind == "tokens" else 1 for rule in found)
+        self.tokens = any(rule.kind == "tokens" for rule in found)
+        # (kind, [(index, limit, limit as text)]) for the kinds that have rules.
+        self.kinds = tuple(
+            (kind, [(i, r.limit, str(r.limit)) for i, r in enumerate(found) if r.kind == kind])
+            for kind in ("requests", "tokens")
+            if any(rule.kind == kind for rule in found)
+        )
+
+    def headers(self, taken: Taken) -> dict[str, str]:
+        """OpenAI's ``x-ratelimit-*`` headers: for requests and for tokens, the counter
+        with the least left."""
+        headers: dict[str, str] = {}
+        used, resets = taken.used, taken.resets
+        for kind, members in self.kinds:
+            best = None
+            best_left = 0
+            for member in members:
+                left = max(0, member[1] - used[member[0]])
+                if best is None or left < best_left:
+                    best, best_left = member, left
+            assert best is not None
+            headers["x-ratelimit-limit-" + kind] = best[2]
+            headers["x-ratelimit-remaining-" + kind] = str(best_left)
+            headers["x-ratelimit-reset-" + kind] = duration(resets[best[0]])
+        return headers
+
+
+#: id of a rule list -> (the list, its plan); the lists live as long as their key record.
+_plans: dict[int, tuple[Sequence[Rule], _Plan]] = {}
+MAX_PLANS = 100_000
+
+
+def _plan(found: Sequence[Rule]) -> _Plan:
+    entry = _plans.get(id(found))
+    if entry is not None and entry[0] is found:
+        return entry[1]
+    if len(_plans) >= MAX_PLANS:
+        _plans.clear()
+    made = _Plan(found)
+    _plans[id(found)] = (found, made)
+    return made
 
 
 def open_limits(redis_url: str | None, failure: str = FAIL_CLOSED) -> RateLimits:

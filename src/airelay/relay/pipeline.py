@@ -52,7 +52,6 @@ from airelay.relay.estimate import estimate_usage, settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, call_with_failover
 from airelay.relay.health import Health, pick_key
 from airelay.relay.images import inline_remote_images
-from airelay.relay.limit_policy import channel_rules
 from airelay.relay.limits import NO_LEASE, NO_LIMITS, Limits
 from airelay.relay.media import raw_stream, relay_raw
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
@@ -134,7 +133,7 @@ async def run_call(
         channels = servable(call, channels_for(snapshot, call.model, call.endpoint))
         if relay.health is not None and relay.health.settings.latency_routing:
             channels = fastest_first(channels, relay.health.ttfb)
-        session = await _session(relay, record, call)
+        session = await _session(relay, record, call) if _choice(channels) else None
         if session is not None and session.bound is not None:
             channels = bound_first(channels, session.bound.channel_id)
         meter = await _reserve(relay.wallets, snapshot, record, call)
@@ -164,7 +163,7 @@ async def run_call(
 
 
 def _limit_headed(call: Call, whole: Whole) -> Whole:
-    if not call.limit_headers:
+    if not call.limit_headers or whole.headers is call.limit_headers:
         return whole
     return dataclasses.replace(whole, headers=call.limit_headers)
 
@@ -173,6 +172,13 @@ def _add_limit_headers(exc: BaseException, headers: Mapping[str, str]) -> None:
     """A gateway error refused after the limit stage carries its headers too."""
     if headers and isinstance(exc, GatewayError):
         exc.headers = {**headers, **exc.headers}
+
+
+def _choice(channels: list[ChannelRecord]) -> bool:
+    """Whether routing has a choice to make (a channel or a key among several): without
+    one, a session binding could only name what every call gets anyway, and its key (a
+    hash of the conversation's prefix, often) is not worth computing."""
+    return len(channels) > 1 or (bool(channels) and len(channels[0].api_keys) > 1)
 
 
 async def _session(relay: Relay, record: KeyRecord, call: Call) -> SessionCall | None:
@@ -419,7 +425,11 @@ def _forget(task: asyncio.Future[Whole], timer: asyncio.TimerHandle) -> None:
 
 def _channel_limited(channels: list[ChannelRecord]) -> bool:
     """Whether any of ``channels`` has rate limits of its own (most have none)."""
-    return any(channel_rules(channel) for channel in channels)
+    # A loop, not any() over a generator: this runs on every call.
+    for channel in channels:  # noqa: SIM110 (``limit_policy.channel_rules`` is not empty)
+        if channel.rpm or channel.tpm or channel.max_concurrency:
+            return True
+    return False
 
 
 def _stream_type(call: Call, upstream: Streaming) -> str:

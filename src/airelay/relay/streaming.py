@@ -32,7 +32,7 @@ from airelay.formats.framing import FAILURE, Deframer, Event, FramingError, defr
 from airelay.formats.names import WireFormat
 from airelay.formats.registry import wire
 from airelay.formats.usage import Usage
-from airelay.observe.metrics import INFLIGHT_STREAMS
+from airelay.observe.metrics import INFLIGHT
 from airelay.relay.call import Call
 from airelay.relay.estimate import estimate_usage, settle_on_estimate
 from airelay.relay.failover import Streaming
@@ -105,7 +105,7 @@ async def relay_stream(
     async def error(message: str) -> None:
         await write(framer.frame(*client.error_event(message)))
 
-    INFLIGHT_STREAMS.inc()
+    INFLIGHT.inc()
     try:
         try:
             async with deadline:
@@ -153,7 +153,7 @@ async def relay_stream(
     except ConnectionError:
         status = CLIENT_CLOSED  # the client went away
     finally:
-        INFLIGHT_STREAMS.dec()
+        INFLIGHT.dec()
         upstream.close()
         usage = handler.usage or billed
         if usage is None:

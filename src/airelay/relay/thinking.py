@@ -32,7 +32,13 @@ class ThinkingPolicy:
 
     @classmethod
     def of(cls, sealer: Sealer, reasons: bool, body: bytes) -> ThinkingPolicy:
-        return cls(sealer, reasons, SEALED_BYTES in body)
+        if SEALED_BYTES in body:
+            return cls(sealer, reasons, True)
+        # Most calls carry no token: one shared policy per sealer and flag, not one each.
+        made = _COMMON.get((id(sealer), reasons))
+        if made is None or made.sealer is not sealer:
+            made = _COMMON[id(sealer), reasons] = cls(sealer, reasons)
+        return made
 
     sealer: Sealer
     reasons: bool = True
@@ -53,6 +59,9 @@ class ThinkingPolicy:
 
     def decoder(self, decoder: StreamDecoder, fmt: str, channel_id: str) -> StreamDecoder:
         return _SealingDecoder(decoder, Origin(fmt, channel_id), self.sealer)
+
+
+_COMMON: dict[tuple[int, bool], ThinkingPolicy] = {}
 
 
 class _SealingDecoder:

@@ -19,7 +19,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from airelay.client import Pool, Timeouts, UpstreamError, request_target
-from airelay.store.image_files import content_type_of, live, new_id
+from airelay.store.image_ids import content_type_of, live, new_id
 
 TIMEOUTS = Timeouts(connect=10, read=30, total=60)
 MAX_IMAGE_BYTES = 64 * 1024 * 1024

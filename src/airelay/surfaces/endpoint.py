@@ -14,12 +14,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from prometheus_client import Counter
 
 from airelay.errors import GatewayError
 from airelay.ids import new_request_id
 from airelay.observe import access
-from airelay.observe.metrics import REQUEST_SECONDS, REQUESTS
+from airelay.observe.metrics import REQUEST_SECONDS, REQUESTS, FastCounter, FastHistogram
 from airelay.state import REQUEST_ID
 from airelay.store.unavailable import RETRY_AFTER_SECONDS, reason, unavailable
 from airelay.surfaces.responses import client_format, error_response
@@ -42,8 +41,8 @@ NUL_IN_URL = GatewayError(
 
 def endpoint(handler: Handler) -> Handler:
     surface = surface_of(handler)
-    seconds = REQUEST_SECONDS.labels(surface)
-    by_status: dict[int, Counter] = {}  # status -> its counter
+    seconds = FastHistogram(REQUEST_SECONDS.labels(surface))
+    by_status: dict[int, FastCounter] = {}  # status -> its counter
 
     async def handle(request: web.Request) -> web.StreamResponse:
         request_id = new_request_id()
@@ -79,7 +78,7 @@ def endpoint(handler: Handler) -> Handler:
         status = response.status
         counter = by_status.get(status)
         if counter is None:
-            counter = by_status[status] = REQUESTS.labels(surface, str(status))
+            counter = by_status[status] = FastCounter(REQUESTS.labels(surface, str(status)))
         counter.inc()
         seconds.observe(elapsed)
         if record is not None:

@@ -25,7 +25,8 @@ from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.call import Call
 from airelay.relay.image_calls import run_image_call
 from airelay.state import REQUEST_ID, STATE
-from airelay.store.image_files import ImageFiles, content_type_of, expiry_of
+from airelay.store.image_files import ImageFiles
+from airelay.store.image_ids import content_type_of, expiry_of
 from airelay.surfaces.relay_response import respond
 from airelay.surfaces.responses import parse_json
 

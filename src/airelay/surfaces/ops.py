@@ -53,6 +53,7 @@ async def ready(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics_text(request: web.Request) -> web.StreamResponse:
+    metrics.flush()
     if metrics.multiprocess():  # reads every worker's files: off the event loop
         body = await asyncio.to_thread(metrics.exposition)
     else:

@@ -6,7 +6,7 @@ A model with a channel that serves the Responses API natively gets the call pass
 (bytes, model renamed, billed on the upstream's usage). Any other model is compacted by the
 gateway: the routed model summarises the conversation in one ordinary, billed relay call
 (failover included); the summary goes back sealed for the caller's user
-(``security.sealing``) in a ``compaction`` item, and is put back in its place, in clear,
+(``security.compaction_seal``) in a ``compaction`` item, and is put back in its place, in clear,
 when a later request of that user brings the item, whatever channel serves it. A sealed
 item that does not open (changed, or another user's) is a 400.
 """
@@ -28,7 +28,7 @@ from airelay.relay.answers import Whole
 from airelay.relay.auth import authenticate, authorize, extract_key
 from airelay.relay.call import Call
 from airelay.relay.pipeline import run_call
-from airelay.security.sealing import Unsealable
+from airelay.security.compaction_seal import Unsealable
 from airelay.state import REQUEST_ID, STATE, AppState
 from airelay.store.snapshot import KeyRecord, Snapshot
 from airelay.surfaces import responses_store

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airelay.security.sealing import PREFIX, Sealer, Unsealable
+from airelay.security.compaction_seal import PREFIX, Sealer, Unsealable
 
 SEALER = Sealer("operator-secret")
 

@@ -2,41 +2,33 @@
 
 A token (``formats.thinking``) carries a signature to a client of another format and back;
 it must not be readable (a signature may carry the upstream's encrypted reasoning) nor
-forgeable (a client could otherwise aim one channel's signature at another). The key is
-HKDF-SHA256 of the operator's secret with a label of its own, so it is not the key that
-encrypts upstream keys at rest; every token has a fresh 96-bit nonce, and the magic bytes
-are the associated data.
+forgeable (a client could otherwise aim one channel's signature at another). An
+``aead.Box`` with a key of its own; the magic bytes are the associated data.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import os
 from typing import Final
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from airelay.formats.ir import Origin
 from airelay.formats.thinking import SEAL_MAGIC, Sealed
+from airelay.security.aead import Box
 
 _INFO: Final = b"airelay thinking signature seal v1"
-_NONCE: Final = 12
 _STANDARD_TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 
 
 class SignatureSealer:
     """The gateway's ``formats.thinking.Sealer``."""
 
+    __slots__ = ("_box",)
+
     def __init__(self, secret: str) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
-            secret.encode("utf-8")
-        )
-        self._aead = AESGCM(key)
+        self._box = Box(secret, _INFO)
 
     def seal(self, sealed: Sealed) -> str:
         payload = {"f": sealed.origin.format, "c": sealed.origin.channel}
@@ -45,9 +37,8 @@ class SignatureSealer:
                 payload[name] = value
         if sealed.redacted is not None:
             payload["r"] = sealed.redacted
-        nonce = os.urandom(_NONCE)
-        box = self._aead.encrypt(nonce, orjson.dumps(payload), SEAL_MAGIC)
-        return base64.urlsafe_b64encode(SEAL_MAGIC + nonce + box).decode("ascii")
+        box = self._box.seal(orjson.dumps(payload), SEAL_MAGIC)
+        return base64.urlsafe_b64encode(SEAL_MAGIC + box).decode("ascii")
 
     def open(self, token: str) -> Sealed | None:
         try:
@@ -55,13 +46,14 @@ class SignatureSealer:
             data = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
         except (UnicodeEncodeError, binascii.Error, ValueError):
             return None
-        if not data.startswith(SEAL_MAGIC) or len(data) < len(SEAL_MAGIC) + _NONCE + 16:
+        if not data.startswith(SEAL_MAGIC):
             return None
-        start = len(SEAL_MAGIC)
-        nonce, box = data[start : start + _NONCE], data[start + _NONCE :]
+        plain = self._box.open(data[len(SEAL_MAGIC) :], SEAL_MAGIC)
+        if plain is None:
+            return None
         try:
-            payload = orjson.loads(self._aead.decrypt(nonce, box, SEAL_MAGIC))
-        except (InvalidTag, orjson.JSONDecodeError):
+            payload = orjson.loads(plain)
+        except orjson.JSONDecodeError:
             return None
         if not isinstance(payload, dict):
             return None
