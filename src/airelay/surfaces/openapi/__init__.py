@@ -32,6 +32,7 @@ from airelay.formats.anthropic_betas import MAX_RULES
 from airelay.formats.responses_history import MAX_LIMIT as MAX_ITEMS
 from airelay.providers.presets import CHANNEL_TYPES
 from airelay.store.accounts import ROLES
+from airelay.store.quota_window import PERIODS
 from airelay.surfaces.admin import redemptions, tokens, users
 from airelay.surfaces.admin.common import MAX_PAGE, MAX_PAGE_SIZE
 from airelay.surfaces.admin.topup import MAX_IDEMPOTENCY_KEY, TopupRequest
@@ -70,7 +71,7 @@ _ENUMS: dict[tuple[str, str], list[str]] = {
     ("ChannelPatch", "status"): list(CHANNEL_STATUSES),
 }
 _PERMISSIONS: Schema = {"type": "array", "items": {"enum": list(tokens.PERMISSIONS)}}
-_QUOTA_PERIOD: Schema = {"anyOf": [{"enum": list(tokens.PERIODS)}, {"type": "null"}]}
+_QUOTA_PERIOD: Schema = {"anyOf": [{"enum": list(PERIODS)}, {"type": "null"}]}
 # What a channel serves; null (or left out) means its type's default.
 _ENDPOINT_LIST: Schema = {
     "anyOf": [
