@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
 from support.ledger import books, wait_for_rows
+from support.redis_server import require_redis
 
 from airelay.money import usd_to_units
 
@@ -29,12 +30,14 @@ BODY = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 
 
 @pytest.fixture(scope="module")
 def pair(gateway: Gateway) -> Iterator[tuple[Gateway, Gateway]]:
-    """Two more instances on the same database, beating every second (the heartbeat also
-    refreshes what they know of keys' spend)."""
+    """Two more instances on the same database (on PostgreSQL, sharing Redis too, as a
+    deployment of several instances does: limits and configuration changes through it)."""
     settings = gateway.settings
+    shared = settings.database_url.startswith("postgresql")
+    extra = {"hold_stale_seconds": 4, "redis_url": require_redis() if shared else None}
     with (
-        Gateway(settings.database_url, settings.data_dir, hold_stale_seconds=4) as first,
-        Gateway(settings.database_url, settings.data_dir, hold_stale_seconds=4) as second,
+        Gateway(settings.database_url, settings.data_dir, **extra) as first,
+        Gateway(settings.database_url, settings.data_dir, **extra) as second,
     ):
         yield first, second
 
