@@ -74,7 +74,12 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         await wallets.start()
         stored_responses = ResponseWriter(engine)
         await stored_responses.start()
-        retention = UsageRetention(engine, settings.usage_retention_days, responses=True)
+        retention = UsageRetention(
+            engine,
+            settings.usage_retention_days,
+            responses=True,
+            video_days=settings.responses_retention_days,
+        )
         await retention.start()
         http = create_session(settings.upstream_connect_timeout, settings.upstream_timeout)
         upstream = Transports(

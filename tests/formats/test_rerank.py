@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from airelay.formats import rerank
+from airelay.formats import rerank, siliconflow_rerank, viking_rerank
 from airelay.formats.dashscope_rerank import BRIDGE
 from airelay.formats.usage import Usage
 
@@ -162,3 +162,63 @@ def test_dashscope_error_in_openai_shape() -> None:
         "error": {"message": "bad", "type": "invalid_request_error", "code": "InvalidParameter"}
     }
     assert orjson.loads(BRIDGE.error(500, b"oops"))["error"]["type"] == "api_error"
+
+
+@pytest.mark.parametrize(
+    ("answer", "tokens"),
+    [
+        ({"meta": {"billed_units": {"input_tokens": 9, "search_units": 1}}}, 9),
+        ({"meta": {"tokens": {"input_tokens": 8, "output_tokens": 0}}}, 8),
+        ({"tokens": {"input_tokens": 7, "output_tokens": 0}}, 7),
+    ],
+)
+def test_siliconflow_usage_in_each_documented_place(answer: dict[str, Any], tokens: int) -> None:
+    assert siliconflow_rerank.usage_of(answer) == Usage(prompt_tokens=tokens)
+    assert siliconflow_rerank.usage_of({"meta": {"billed_units": {"search_units": 1}}}) is None
+
+
+def test_siliconflow_request_sends_documents_as_strings() -> None:
+    payload = {**GOOD, "top_n": 1, "instruction": "rank", "user": "dropped"}
+    sent = orjson.loads(siliconflow_rerank.BRIDGE.request(Req(payload), "BAAI/bge"))
+    assert sent == {
+        "model": "BAAI/bge",
+        "query": "q",
+        "documents": ["a", "b"],
+        "top_n": 1,
+        "instruction": "rank",
+    }
+
+
+@pytest.mark.parametrize(
+    "result",
+    [{"index": 2, "relevance_score": 0.5}, {"index": True, "relevance_score": 0.5}, {"index": 0}],
+)
+def test_a_result_of_the_wrong_shape_is_refused(result: dict[str, Any]) -> None:
+    answer = orjson.dumps({"results": [result]})
+    with pytest.raises(ValueError, match="index or score"):
+        siliconflow_rerank.BRIDGE.answer(answer, Req(GOOD), "public")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"code": 0, "data": {"scores": [0.5], "token_usage": 3}},  # one score, two documents
+        {"code": 1000030, "message": "failed to MaasInference", "data": None},
+        {"code": 0, "data": {"scores": [0.5, "high"]}},
+        {"code": 0},
+    ],
+)
+def test_a_viking_answer_of_the_wrong_shape_is_refused(answer: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        viking_rerank.BRIDGE.answer(orjson.dumps(answer), Req(GOOD), "public")
+
+
+def test_viking_scores_are_ranked_and_cut_by_the_gateway() -> None:
+    payload = {**GOOD, "documents": ["a", "b", "c"], "top_n": 2}
+    upstream = {"code": 0, "request_id": "r1", "data": {"scores": [0.1, 0.9, 0.9]}}
+    body, usage, _ = viking_rerank.BRIDGE.answer(orjson.dumps(upstream), Req(payload), "public")
+    assert usage is None  # none reported: counted offline by the relay
+    assert orjson.loads(body)["results"] == [
+        {"index": 1, "relevance_score": 0.9},
+        {"index": 2, "relevance_score": 0.9},
+    ]

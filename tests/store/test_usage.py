@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from airelay.ids import new_id
-from airelay.store import usage
+from airelay.store import usage, usage_queries
 from airelay.store.db import create_engine
 from airelay.store.migrate import upgrade
 from airelay.store.tables import usage_daily, usage_logs
@@ -155,6 +155,36 @@ def test_a_row_without_a_defaulted_counter_takes_the_default_not_the_batch_down(
             with pytest.raises(KeyError):
                 async with engine.begin() as conn:
                     await usage.insert_batch(conn, [broken])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_the_daily_rollups_count_images_characters_and_seconds(migrated: str) -> None:
+    """The media counters are summed per day like the tokens, so that images generated,
+    characters read aloud and seconds heard outlive the raw rows (and the summary shows
+    them); a row without one (an older writer) counts it as 0."""
+
+    async def scenario() -> None:
+        engine = create_engine(migrated)
+        user = new_id("usr")
+        rows = [usage_row(user, i) for i in range(1, 40)]
+        rows.append({k: v for k, v in usage_row(user, 40).items() if k != "images"})
+        try:
+            for half in (rows[:20], rows[20:]):  # two batches add up on the same rollups
+                async with engine.begin() as conn:
+                    await usage.insert_batch(conn, half)
+            async with engine.connect() as conn:
+                summary = await usage_queries.summarize(conn, user_id=user)
+            for name in ("images", "characters", "audio_seconds"):
+                assert summary.totals[name] == sum(r.get(name, 0) for r in rows), name
+                assert summary.totals[name] > 0
+            per_model = {
+                model: sum(r.get("images", 0) for r in rows if r["model"] == model)
+                for model in {r["model"] for r in rows}
+            }
+            assert {m: c["images"] for m, c in summary.by_model.items()} == per_model
         finally:
             await engine.dispose()
 

@@ -1,7 +1,8 @@
 """The channel test probes the endpoint asked for (``endpoint`` in the body or the query;
 the channel's first by default): a one-token chat turn, a one-word embeddings input or a
-one-document rerank (in the upstream's own shape), built and sent as a relayed call is; an
-endpoint the channel does not serve, or one without a probe (audio), is a 400."""
+one-document rerank (in the upstream's own shape), built and sent as a relayed call is;
+images and audio by the provider's free model list; an endpoint the channel does not serve
+is a 400."""
 
 from __future__ import annotations
 
@@ -82,11 +83,37 @@ def test_unserved_unknown_or_unprobed_endpoints_are_400(admin: Admin, upstream: 
     expect_error(admin.http.post(url, json={"endpoint": "embeddings"}), 400)
     expect_error(admin.http.post(url, json={"endpoint": "teleport"}), 400)
     expect_error(admin.http.post(url, json={"endpoint": 3}), 400)
-    # No probe for audio: a speech would be billed upstream, a transcription needs a file.
-    audio = _channel(admin, upstream, endpoints=["chat", "audio"])
-    expect_error(
-        admin.http.post(f"/v1/admin/channels/{audio}/test", json={"endpoint": "audio"}), 400
-    )
+
+
+@pytest.mark.parametrize("endpoint", ["images", "audio"])
+def test_images_and_audio_are_probed_by_the_free_model_list(
+    admin: Admin, upstream: FakeOpenAI, endpoint: str
+) -> None:
+    """A speech or an image would be billed upstream, a transcription needs a file: the
+    probe is ``GET /models`` with the channel's key, and nothing is generated."""
+    listed, unlisted = upstream.models[0], unique_model("unlisted")
+    channel = admin.create_channel(
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=["sk-upstream-test"],
+        models=[listed, unlisted],
+        endpoints=[endpoint],
+    )["id"]
+    url = f"/v1/admin/channels/{channel}/test"
+    before = len(upstream.requests)
+    result = ok(admin.http.post(url, json={"model": listed}))
+    assert result["success"] is True and result["endpoint"] == endpoint, result
+    assert "message" not in result and result["status_code"] == 200
+    (sent,) = upstream.requests[before:]
+    assert (sent.method, sent.path) == ("GET", "/v1/models")
+    assert sent.headers["authorization"] == "Bearer sk-upstream-test"
+    # A model the list does not name: the channel works, the answer says so.
+    noted = ok(admin.http.post(url, json={"model": unlisted}))
+    assert noted["success"] is True and f"does not name '{unlisted}'" in noted["message"]
+    upstream.script(Behaviour.error(401, "Incorrect API key provided"))
+    failed = ok(admin.http.post(url, json={"model": listed}))
+    assert failed["success"] is False and failed["status_code"] == 401
+    assert "Incorrect API key" in failed["message"] and "sk-upstream-test" not in failed["message"]
 
 
 def test_rerank_is_probed_in_each_upstream_shape(

@@ -442,13 +442,24 @@ def test_summary(admin: Admin, seeded: Seeded) -> None:
             "cached_tokens": sum(r["cached_tokens"] for r in rows),
             "reasoning_tokens": sum(r["reasoning_tokens"] for r in rows),
             "cache_write_tokens": sum(r["cache_write_tokens"] for r in rows),
+            "images": sum(r["images"] for r in rows),
+            "characters": sum(r["characters"] for r in rows),
+            "audio_seconds": sum(r["audio_seconds"] for r in rows),
             "total_tokens": prompt + completion,
             "cost": units_to_usd(sum(r["cost"] for r in rows)),
         }
 
     alice = seeded.of(seeded.alice)
     body = summary(user_id=seeded.alice["id"])
-    assert set(body) == {"start_date", "end_date", "totals", "by_model", "by_day"}
+    assert set(body) == {
+        "start_date",
+        "end_date",
+        "totals",
+        "by_model",
+        "by_day",
+        "by_channel",
+        "by_user",
+    }
     assert body["totals"] == counters(alice)
     assert {m["model"]: m for m in body["by_model"]} == {
         model: {"model": model, **counters([r for r in alice if r["model"] == model])}
@@ -472,6 +483,75 @@ def test_summary(admin: Admin, seeded: Seeded) -> None:
     assert [d["date"] for d in body["by_day"]] == ["2025-03-05", "2025-03-06"]
     assert summary(start_date="2024-01-01", end_date="2024-12-31")["totals"]["requests"] == 0
     assert ok(admin.http.get("/admin/usage/summary"))["totals"] == everyone["totals"]
+
+
+def test_summary_across_channels_and_users(
+    gateway: Gateway, admin: Admin, upstream: FakeOpenAI
+) -> None:
+    """The operator's view adds totals per channel and per user, named, largest charge first;
+    the filters apply to them as to the rest; a user's own summary has neither."""
+    channel = admin.create_channel(
+        name="<b>named</b>", type="openai", base_url=upstream.base_url, api_keys=["k"]
+    )
+    model = unique_model("across")
+    alice, bob = admin.create_user(balance=1), admin.create_user(balance=1)  # the seeded stay
+    rows = [
+        {**usage_row(user["id"], None, model, MARCH_1 + 3 * DAY + n, 9000 + n), "channel_id": ch}
+        for n, (user, ch) in enumerate(
+            [(alice, channel["id"]), (alice, channel["id"]), (bob, channel["id"]), (bob, None)]
+        )
+    ]
+    url = gateway.settings.database_url
+    run_db(url, lambda conn: insert_batch(conn, rows))
+    try:
+        _check_groups(admin, model, channel, alice, bob, rows)
+    finally:  # the other tests count every raw row of the gateway
+        ids = [r["id"] for r in rows]
+        run_db(url, lambda conn: conn.execute(usage_logs.delete().where(usage_logs.c.id.in_(ids))))
+
+
+def _check_groups(
+    admin: Admin,
+    model: str,
+    channel: dict[str, Any],
+    alice: dict[str, Any],
+    bob: dict[str, Any],
+    rows: list[dict[str, Any]],
+) -> None:
+    def charged(subset: list[dict[str, Any]]) -> float:
+        return units_to_usd(sum(r["cost"] for r in subset))
+
+    body = ok(admin.http.get("/v1/admin/usage/summary", params={"model": model}))
+    assert [(c["channel_id"], c["name"], c["requests"]) for c in body["by_channel"]] == [
+        (channel["id"], "<b>named</b>", 3),
+        (None, None, 1),
+    ]
+    assert body["by_channel"][0]["cost"] == charged(rows[:3])
+    assert body["by_channel"][0]["total_tokens"] == sum(
+        r["prompt_tokens"] + r["completion_tokens"] for r in rows[:3]
+    )
+    by_user = {u["user_id"]: u for u in body["by_user"]}
+    assert set(by_user) == {alice["id"], bob["id"]}
+    assert by_user[bob["id"]]["email"] == bob["email"]
+    assert by_user[bob["id"]]["cost"] == charged(rows[2:])
+    assert by_user[alice["id"]]["requests"] == 2
+    costs = [u["cost"] for u in body["by_user"]]
+    assert costs == sorted(costs, reverse=True)
+    assert sum(costs) == pytest.approx(body["totals"]["cost"])
+
+    # The user filter narrows the groups too; another range leaves them empty.
+    only_bob = ok(
+        admin.http.get("/v1/admin/usage/summary", params={"model": model, "user_id": bob["id"]})
+    )
+    assert [u["user_id"] for u in only_bob["by_user"]] == [bob["id"]]
+    assert sorted(c["requests"] for c in only_bob["by_channel"]) == [1, 1]
+    empty = ok(
+        admin.http.get(
+            "/v1/admin/usage/summary",
+            params={"model": model, "start_date": "2025-03-05", "end_date": "2025-03-06"},
+        )
+    )
+    assert (empty["by_channel"], empty["by_user"]) == ([], [])
 
 
 def test_retention_setting() -> None:

@@ -8,11 +8,14 @@ import { Security, TopUp } from "./pages/billing.jsx";
 import { Dashboard } from "./pages/dashboard.jsx";
 import { Keys } from "./pages/keys.jsx";
 import { Channels, Models, Redemptions, Settings, Users } from "./pages/operator.jsx";
+import { Playground } from "./pages/playground.jsx";
+import { QuickStart } from "./pages/quickstart.jsx";
+import { Traffic } from "./pages/traffic.jsx";
 import { Usage } from "./pages/usage.jsx";
 import "./style.css";
 
-const USER_PAGES = ["dashboard", "keys", "usage", "topup", "security"];
-const OPERATOR_PAGES = ["users", "channels", "models", "redemptions", "settings"];
+const USER_PAGES = ["dashboard", "keys", "usage", "playground", "quickstart", "topup", "security"];
+const OPERATOR_PAGES = ["users", "channels", "models", "traffic", "redemptions", "settings"];
 
 function currentPage() {
   const match = location.hash.match(/^#\/([a-z]+)/);
@@ -76,11 +79,14 @@ function App() {
     dashboard: () => <Dashboard me={me} refresh={refresh} />,
     keys: () => <Keys />,
     usage: () => <Usage />,
+    playground: () => <Playground me={me} refresh={refresh} />,
+    quickstart: () => <QuickStart />,
     topup: () => <TopUp config={config} refresh={refresh} />,
     security: () => <Security me={me} refresh={refresh} />,
     users: () => <Users />,
     channels: () => <Channels />,
     models: () => <Models />,
+    traffic: () => <Traffic />,
     redemptions: () => <Redemptions />,
     settings: () => <Settings />,
   };
@@ -97,6 +103,7 @@ function App() {
           id="sign-out"
           onClick={async () => {
             await consoleApi("POST", "/logout");
+            sessionStorage.clear(); // the playground's key goes with the session
             setMe(null);
           }}
         >

@@ -94,3 +94,48 @@ export function lines(text) {
     .map((s) => s.trim())
     .filter(Boolean);
 }
+
+export function RankChart({ rows, label, format = String }) {
+  // rows: [{label, y}], largest first: the top 10 as text over a bar each, so the names stay
+  // readable on a phone (a bar's length is an SVG attribute: the CSP allows no inline style).
+  const shown = rows.filter((r) => r.y > 0).slice(0, 10);
+  if (!shown.length) return <p class="muted">{t("chart.empty")}</p>;
+  const max = Math.max(...shown.map((r) => r.y), 1e-9);
+  return (
+    <ol class="rank" aria-label={label}>
+      {shown.map((r, i) => (
+        <li key={`${r.label}-${i}`}>
+          <span class="rank-label">{r.label}</span>
+          <span class="rank-value">{format(r.y)}</span>
+          <svg class="rank-bar" viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true">
+            <rect width={Math.max((r.y / max) * 100, 0.5)} height="1" />
+          </svg>
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+export function CopyButton({ text, id }) {
+  const [done, setDone] = useState(false);
+  async function copy() {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // No clipboard API outside a secure context (a gateway on a LAN address over HTTP).
+      const area = document.createElement("textarea");
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    setDone(true);
+    setTimeout(() => setDone(false), 1500);
+  }
+  return (
+    <button type="button" class="copy" id={id} onClick={copy}>
+      {done ? t("keys.copied") : t("keys.copy")}
+    </button>
+  );
+}

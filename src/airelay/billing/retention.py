@@ -1,7 +1,10 @@
 """Expiry of raw usage rows older than the retention period; the daily rollups stay, so
 totals, summaries and spend keep their history. The same task deletes stored Responses API
 answers past their expiry (each row carries its own, set when it was stored); reads never
-return an expired one, so the deletes only reclaim space.
+return an expired one, so the deletes only reclaim space. And it deletes finished video
+tasks (their money closed) once they are as old as a stored response may get
+(``responses_retention_days``): a task is an answer its user reads back by id, as a stored
+response is, and its charge lives on in the usage rows; an open task is never deleted.
 
 Every instance may run it: the deletes are idempotent, in small batches.
 """
@@ -16,6 +19,7 @@ import time
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from airelay.store import responses as stored_responses
+from airelay.store import video_tasks
 from airelay.store.unavailable import OutageLog
 from airelay.store.usage_queries import delete_older_than
 
@@ -26,8 +30,9 @@ DAY_SECONDS = 86400
 
 class UsageRetention:
     """Deletes raw usage rows older than ``days`` at start and then every ``interval``
-    seconds, and expired stored responses when ``responses``; ``days`` of 0 (or less)
-    keeps usage rows for ever, and with nothing to delete starts nothing."""
+    seconds, expired stored responses when ``responses``, and video tasks finished more
+    than ``video_days`` ago; ``days`` (``video_days``) of 0 (or less) keeps usage rows
+    (finished tasks) for ever, and with nothing to delete starts nothing."""
 
     def __init__(
         self,
@@ -35,19 +40,21 @@ class UsageRetention:
         days: int,
         *,
         responses: bool = False,
+        video_days: int = 0,
         interval: float = 3600.0,
         batch: int = 10000,
     ) -> None:
         self._engine = engine
         self.days = days
         self.responses = responses
+        self.video_days = video_days
         self._interval = interval
         self._batch = batch
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        if (self.days > 0 or self.responses) and self._task is None:
+        if (self.days > 0 or self.responses or self.video_days > 0) and self._task is None:
             self._task = asyncio.create_task(self._run(), name="usage-retention")
 
     async def stop(self) -> None:
@@ -60,7 +67,7 @@ class UsageRetention:
 
     async def run_once(self, now: float | None = None) -> int:
         """Delete what has expired as of ``now``; returns how many rows went (raw usage
-        rows and stored responses)."""
+        rows, stored responses and finished video tasks)."""
         at = int(now if now is not None else time.time())
         deleted = 0
         if self.days > 0:
@@ -76,6 +83,17 @@ class UsageRetention:
             if pruned:
                 log.info("responses retention: deleted %d expired stored responses", pruned)
             deleted += pruned
+        if self.video_days > 0:
+            cutoff = at - self.video_days * DAY_SECONDS
+            async with self._engine.connect() as conn:
+                gone = await video_tasks.prune_finished(conn, cutoff, self._batch)
+            if gone:
+                log.info(
+                    "video retention: deleted %d tasks finished over %d days ago",
+                    gone,
+                    self.video_days,
+                )
+            deleted += gone
         return deleted
 
     async def _run(self) -> None:

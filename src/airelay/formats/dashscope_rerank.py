@@ -47,21 +47,7 @@ class DashScopeRerank:
         results = output.get("results") if isinstance(output, dict) else None
         if not isinstance(results, list):
             raise ValueError("the answer has no 'output.results' list")
-        wants_documents = request.payload.get("return_documents") is True
-        translated = []
-        for item in results:
-            if not isinstance(item, dict):
-                raise ValueError("a rerank result is not an object")
-            index, score = item.get("index"), item.get("relevance_score")
-            if not isinstance(index, int) or not isinstance(score, int | float):
-                raise ValueError("a rerank result has no index or score")
-            result: dict[str, Any] = {"index": index, "relevance_score": score}
-            if wants_documents:
-                text = rerank.document_text(item.get("document"))
-                if text is None:  # DashScope leaves it out at times: the client sent it
-                    text = rerank.document_text(request.payload["documents"][index])
-                result["document"] = {"text": text}
-            translated.append(result)
+        translated = rerank.seed_results(results, request.payload)
         document: dict[str, Any] = {"model": public_model, "results": translated}
         if isinstance(upstream.get("request_id"), str):
             document["id"] = upstream["request_id"]
@@ -71,19 +57,7 @@ class DashScopeRerank:
         return rerank.with_usage(document, usage), usage, document
 
     def error(self, status: int, body: bytes) -> bytes:
-        message = body.decode("utf-8", "replace")[:1000]
-        code: str | None = None
-        try:
-            upstream = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            upstream = None
-        if isinstance(upstream, dict):
-            if isinstance(upstream.get("message"), str):
-                message = upstream["message"]
-            if isinstance(upstream.get("code"), str):
-                code = upstream["code"]
-        kind = "invalid_request_error" if status < 500 else "api_error"
-        return orjson.dumps({"error": {"message": message, "type": kind, "code": code}})
+        return rerank.coded_error(status, body)
 
 
 BRIDGE = DashScopeRerank()

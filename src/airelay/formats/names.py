@@ -26,6 +26,8 @@ class WireFormat(StrEnum):
     DASHSCOPE_IMAGES = "dashscope_images"  # DashScope image synthesis: a task, polled
     RERANK = "rerank"  # Jina/Cohere-style rerank (whole answers only)
     DASHSCOPE_RERANK = "dashscope_rerank"  # DashScope's native text-rerank (upstreams only)
+    SILICONFLOW_RERANK = "siliconflow_rerank"  # SiliconFlow's rerank (upstreams only)
+    VIKING_RERANK = "viking_rerank"  # Volcengine knowledge-base rerank (upstreams only)
     OPENAI_SPEECH = "openai_speech"  # OpenAI text to speech: JSON in, audio bytes out
     OPENAI_TRANSCRIPTION = "openai_transcription"  # OpenAI transcriptions and translations
 

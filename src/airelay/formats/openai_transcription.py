@@ -5,9 +5,10 @@ relay passes through.
 Request (``multipart/form-data``): ``file`` (the audio), ``model``; optional ``language``
 (transcriptions), ``prompt``, ``response_format`` (``json``, ``text``, ``srt``,
 ``verbose_json``, ``vtt``), ``temperature`` (0 to 1), ``timestamp_granularities[]``.
-``stream`` is refused: a streamed transcription is not relayed (a 400 says so rather than
-answering whole). The body goes upstream as the client sent it; only a renamed model
-changes it.
+``stream`` (transcriptions only, and only for models that stream their transcript:
+``streamable``) is relayed as the upstream's events (``formats.transcription_stream``); a
+translation or a Whisper model asked to stream is refused with 400 rather than answered
+whole. The body goes upstream as the client sent it; only a renamed model changes it.
 
 Billing: the file's duration in whole seconds (``audio_seconds``), measured from its
 headers before the call (the reservation) and replaced by the upstream's own when the answer
@@ -44,8 +45,20 @@ class Upload:
     usage: Usage
 
 
-def check_form(body: bytes, content_type: str) -> Upload:
-    """A valid transcription or translation form; raises ``ValueError`` (a 400 message)."""
+def streamable(model: str) -> bool:
+    """Whether a transcription model streams its transcript: Whisper models do not."""
+    return "whisper" not in model.lower()
+
+
+def wants_stream(fields: dict[str, Any]) -> bool:
+    """Whether a form's ``stream`` field asks for a stream (``true`` or ``1``)."""
+    value = fields.get("stream")
+    return isinstance(value, str) and value.strip().lower() in ("true", "1")
+
+
+def check_form(body: bytes, content_type: str, *, streams: bool = False) -> Upload:
+    """A valid transcription or translation form; raises ``ValueError`` (a 400 message).
+    ``streams``: the endpoint may stream (transcriptions)."""
     form = multipart.parse(body, multipart.boundary_of(content_type))
     fields: dict[str, Any] = {}
     for name in _TEXT_FIELDS:
@@ -67,8 +80,17 @@ def check_form(body: bytes, content_type: str) -> Upload:
             number = math.nan
         if not 0 <= number <= 1:
             raise ValueError("'temperature' must be a number from 0 to 1")
-    if fields.get("stream", "false").strip().lower() not in ("false", "0", ""):
-        raise ValueError("'stream' is not supported: transcriptions are answered whole")
+    stream = fields.get("stream", "false").strip().lower()
+    if stream not in ("false", "0", "", "true", "1"):
+        raise ValueError("'stream' must be true or false")
+    if wants_stream(fields):
+        if not streams:
+            raise ValueError("'stream' is not supported: translations are answered whole")
+        if not streamable(model):
+            raise ValueError(
+                f"'stream' is not supported for the model '{model}': Whisper models "
+                "answer whole; use a model that streams its transcript (gpt-4o-transcribe)"
+            )
     upload = form.part("file")
     if upload is None or upload.filename is None:
         raise ValueError("'file' is required: the audio file to transcribe")

@@ -3,6 +3,9 @@ formats (codec, streams), ``body`` for every format (whole answers, pricing)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 from airelay.formats import (
     anthropic_wire,
     dashscope_rerank,
@@ -15,6 +18,9 @@ from airelay.formats import (
     rerank,
     responses_compaction,
     responses_wire,
+    siliconflow_rerank,
+    transcription_stream,
+    viking_rerank,
 )
 from airelay.formats.anthropic_codec import CODEC as ANTHROPIC
 from airelay.formats.bridge import Bridge
@@ -24,6 +30,7 @@ from airelay.formats.names import WireFormat
 from airelay.formats.ollama_codec import CODEC as OLLAMA
 from airelay.formats.openai_codec import CODEC as OPENAI
 from airelay.formats.responses_codec import CODEC as RESPONSES
+from airelay.formats.usage import Usage
 from airelay.formats.wire import Body, Wire
 
 CODECS: dict[WireFormat, Codec] = {
@@ -67,6 +74,8 @@ def body(name: WireFormat) -> Body:
 #: (client, upstream) formats of one non-chat endpoint that translate directly.
 BRIDGES: dict[tuple[WireFormat, WireFormat], Bridge] = {
     (WireFormat.RERANK, WireFormat.DASHSCOPE_RERANK): dashscope_rerank.BRIDGE,
+    (WireFormat.RERANK, WireFormat.SILICONFLOW_RERANK): siliconflow_rerank.BRIDGE,
+    (WireFormat.RERANK, WireFormat.VIKING_RERANK): viking_rerank.BRIDGE,
 }
 
 
@@ -77,5 +86,30 @@ def bridge(client: WireFormat, upstream: WireFormat) -> Bridge | None:
 #: Formats whose whole answers are not JSON documents (audio; text, srt, vtt): the
 #: upstream's content type goes to the client with them.
 TYPED_ANSWERS = frozenset({WireFormat.OPENAI_SPEECH, WireFormat.OPENAI_TRANSCRIPTION})
-#: Formats whose answer is a stream of bytes copied as they come (audio), never events.
-RAW_STREAMS = frozenset({WireFormat.OPENAI_SPEECH})
+#: Formats whose streamed answer is copied as its bytes come, never translated: audio, and
+#: a streamed transcription's events (read on the side by its ``RawWatch``).
+RAW_STREAMS = frozenset({WireFormat.OPENAI_SPEECH, WireFormat.OPENAI_TRANSCRIPTION})
+
+
+class RawWatch(Protocol):
+    """Reads a raw stream's bytes as they pass to the client: whether it completed, the
+    usage it reported, a failure it reported, and how a cut one is ended for the client."""
+
+    finished: bool
+    usage: Usage | None
+    failure: str | None
+
+    def feed(self, chunk: bytes) -> None: ...
+    def error_event(self, message: str) -> bytes: ...
+
+
+#: Raw streams made of events: a fresh watch per call. Without one (audio bytes), a stream
+#: is complete when the upstream ends it, and bills what its request tells.
+RAW_WATCHES: dict[WireFormat, Callable[[], RawWatch]] = {
+    WireFormat.OPENAI_TRANSCRIPTION: transcription_stream.TranscriptWatch,
+}
+
+
+def raw_watch(name: WireFormat) -> RawWatch | None:
+    make = RAW_WATCHES.get(name)
+    return None if make is None else make()

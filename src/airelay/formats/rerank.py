@@ -78,7 +78,8 @@ def prompt_text(payload: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _count(value: object) -> int | None:
+def count(value: object) -> int | None:
+    """A token count as an answer may write it (an int, or a float that is whole)."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     if isinstance(value, float) and value.is_integer() and value >= 0:
@@ -91,17 +92,17 @@ def usage_of(document: dict[str, Any]) -> Usage | None:
     usage = document.get("usage")
     if isinstance(usage, dict):
         for name in ("total_tokens", "prompt_tokens", "input_tokens"):
-            tokens = _count(usage.get(name))
+            tokens = count(usage.get(name))
             if tokens is not None:
                 return Usage(prompt_tokens=tokens)
     meta = document.get("meta")
     if isinstance(meta, dict):
-        tokens = _count(meta.get("tokens_used"))
+        tokens = count(meta.get("tokens_used"))
         if tokens is not None:
             return Usage(prompt_tokens=tokens)
         billed = meta.get("billed_units")
         if isinstance(billed, dict):
-            tokens = _count(billed.get("input_tokens"))
+            tokens = count(billed.get("input_tokens"))
             if tokens is not None:
                 return Usage(prompt_tokens=tokens)
     return None
@@ -116,6 +117,54 @@ def with_usage(document: dict[str, Any], usage: Usage) -> bytes:
     meta["tokens_used"] = usage.prompt_tokens
     document["meta"] = meta
     return orjson.dumps(document)
+
+
+def seed_results(results: list[Any], payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """An upstream's ``results`` (``index``, ``relevance_score``, maybe ``document``) in the
+    seed's shape: documents only when the client asked for them, its own text when the
+    upstream left it out. Raises ``ValueError`` for a result of the wrong shape."""
+    wants_documents = payload.get("return_documents") is True
+    documents = payload["documents"]
+    translated = []
+    for item in results:
+        if not isinstance(item, dict):
+            raise ValueError("a rerank result is not an object")
+        index, score = item.get("index"), item.get("relevance_score")
+        if (
+            not isinstance(index, int)
+            or isinstance(index, bool)
+            or not 0 <= index < len(documents)
+            or isinstance(score, bool)
+            or not isinstance(score, int | float)
+        ):
+            raise ValueError("a rerank result has no valid index or score")
+        result: dict[str, Any] = {"index": index, "relevance_score": score}
+        if wants_documents:
+            text = document_text(item.get("document"))
+            if text is None:
+                text = document_text(documents[index])
+            result["document"] = {"text": text}
+        translated.append(result)
+    return translated
+
+
+def coded_error(status: int, body: bytes) -> bytes:
+    """An upstream error of the ``{"code", "message"}`` kind (DashScope, SiliconFlow) in
+    OpenAI's shape; the code kept as a string."""
+    message = body.decode("utf-8", "replace")[:1000]
+    code: str | None = None
+    try:
+        upstream = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        upstream = None
+    if isinstance(upstream, dict):
+        if isinstance(upstream.get("message"), str):
+            message = upstream["message"]
+        raw = upstream.get("code")
+        if isinstance(raw, str) or (isinstance(raw, int) and not isinstance(raw, bool)):
+            code = str(raw)
+    kind = "invalid_request_error" if status < 500 else "api_error"
+    return orjson.dumps({"error": {"message": message, "type": kind, "code": code}})
 
 
 def check_results(document: dict[str, Any]) -> None:

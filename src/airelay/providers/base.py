@@ -137,6 +137,16 @@ class TaskPolling(Protocol):
     def task_head(self, base_url: str, key: str, task_id: str) -> Head: ...
 
 
+@runtime_checkable
+class ModelListing(Protocol):
+    """A provider whose upstream lists its models for free (OpenAI's ``GET /models``,
+    Gemini's ``GET /v1beta/models``): the channel test's probe for the endpoints whose
+    smallest real call is billed or needs a file (images, audio). The answer lists them
+    under ``data`` (OpenAI) or ``models`` (Gemini)."""
+
+    def models_head(self, base_url: str, key: str) -> Head: ...
+
+
 class Plain:
     """Shared by the providers whose request is a head plus the body as it is."""
 

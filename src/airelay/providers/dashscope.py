@@ -74,6 +74,9 @@ class DashScope(OpenAICompatible):
             )
         return super().head(compatible_base(base_url), key, endpoint, model, stream=stream)
 
+    def models_head(self, base_url: str, key: str) -> Head:
+        return super().models_head(compatible_base(base_url), key)
+
     def task_head(self, base_url: str, key: str, task_id: str) -> Head:
         return Head(
             native_root(base_url) + TASKS_PATH + quote(task_id, safe=""),

@@ -32,6 +32,10 @@ class Gemini(Plain):
         url = f"{_versioned(base_url)}/models/{quote(model, safe='')}:{action}"
         return Head(url, {"x-goog-api-key": key, "Content-Type": "application/json"})
 
+    def models_head(self, base_url: str, key: str) -> Head:
+        """``GET .../v1beta/models``: the channel test's free probe of image models."""
+        return Head(f"{_versioned(base_url)}/models", {"x-goog-api-key": key})
+
 
 def _versioned(base_url: str) -> str:
     root = base_url.rstrip("/")

@@ -61,3 +61,19 @@ class OpenAICompatible(Plain):
             base_url.rstrip("/") + path,
             {"Authorization": "Bearer " + key, "Content-Type": "application/json"},
         )
+
+    def models_head(self, base_url: str, key: str) -> Head:
+        """``GET {base_url}/models``: the free request the channel test probes images and
+        audio with."""
+        return Head(base_url.rstrip("/") + "/models", {"Authorization": "Bearer " + key})
+
+
+class SiliconFlow(OpenAICompatible):
+    """SiliconFlow (``https://api.siliconflow.cn/v1``): OpenAI-compatible, but its rerank
+    takes documents as strings only and reports its tokens its own way
+    (``formats.siliconflow_rerank``)."""
+
+    formats: Mapping[Endpoint, WireFormat] = {
+        **OpenAICompatible.formats,
+        Endpoint.RERANK: WireFormat.SILICONFLOW_RERANK,
+    }

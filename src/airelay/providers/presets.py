@@ -1,10 +1,10 @@
 """Channel types: the adapter each one uses, with default base URL and model list.
 
 DeepSeek, Qwen (DashScope compatible mode, plus its native rerank and image synthesis:
-``providers.dashscope``), GLM (Zhipu), Kimi (Moonshot), Doubao (Volcengine Ark), MiniMax and
-xAI are presets of the OpenAI-compatible adapter; Anthropic, Gemini and AWS Bedrock
-(Anthropic models, signed requests) and Ollama (its native API, streamed as NDJSON, a key
-optional) have adapters of their own.
+``providers.dashscope``), SiliconFlow (its own rerank shape), GLM (Zhipu), Kimi (Moonshot),
+Doubao (Volcengine Ark), MiniMax and xAI are presets of the OpenAI-compatible adapter;
+Anthropic, Gemini and AWS Bedrock (Anthropic models, signed requests) and Ollama (its native
+API, streamed as NDJSON, a key optional) have adapters of their own.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from airelay.providers.bedrock import Bedrock
 from airelay.providers.dashscope import DashScope, DashScopeNative
 from airelay.providers.gemini import Gemini
 from airelay.providers.ollama import Ollama
-from airelay.providers.openai import OpenAICompatible
+from airelay.providers.openai import OpenAICompatible, SiliconFlow
 from airelay.providers.video_base import TasksOnly
 from airelay.providers.video_kling import check_kling_key
+from airelay.providers.viking import VikingKnowledge
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,17 @@ PRESETS: dict[str, Preset] = {
         _OPENAI,
         "https://ark.cn-beijing.volces.com/api/v3",
         ("doubao-seed-1-6-250615", "doubao-1-5-pro-32k-250115"),
+    ),
+    "siliconflow": Preset(
+        SiliconFlow(),
+        "https://api.siliconflow.cn/v1",
+        ("deepseek-ai/DeepSeek-V3", "Qwen/Qwen3-8B", "BAAI/bge-reranker-v2-m3"),
+    ),
+    # Volcengine's knowledge service: the Doubao rerank models (signed with an access key).
+    "vikingdb": Preset(
+        VikingKnowledge(),
+        "https://api-knowledgebase.mlp.cn-beijing.volces.com",
+        ("doubao-seed-rerank", "base-multilingual-rerank", "m3-v2-rerank"),
     ),
     "minimax": Preset(_OPENAI, "https://api.minimax.io/v1", ("MiniMax-M2", "MiniMax-Text-01")),
     "xai": Preset(_OPENAI, "https://api.x.ai/v1", ("grok-4", "grok-3", "grok-3-mini")),

@@ -38,7 +38,7 @@ from airelay.billing.wallets import Wallets
 from airelay.config import Settings
 from airelay.errors import GatewayError
 from airelay.formats.client_framing import content_type
-from airelay.formats.names import Framing, WireFormat
+from airelay.formats.names import WireFormat
 from airelay.formats.registry import body as format_body
 from airelay.formats.session import session_key
 from airelay.formats.usage import Usage
@@ -79,10 +79,12 @@ class Streamed:
     def headers(self) -> Mapping[str, str]:
         return self.call.limit_headers
 
-    async def run(self, write: Write) -> None:
+    async def run(self, write: Write) -> bool:
+        """Copy the stream to ``write``; False when it was cut and the client could not be
+        told so in the stream's own bytes (audio): the response must not end normally."""
         try:
-            if self.upstream.framing is Framing.RAW:
-                await relay_raw(
+            if raw_stream(self.call):
+                return await relay_raw(
                     self.call,
                     self.upstream,
                     self.meter,
@@ -90,7 +92,6 @@ class Streamed:
                     max_bytes=self.settings.max_stream_bytes,
                     max_seconds=self.settings.max_stream_seconds,
                 )
-                return
             await relay_stream(
                 self.call,
                 self.upstream,
@@ -100,6 +101,7 @@ class Streamed:
                 max_bytes=self.settings.max_stream_bytes,
                 max_seconds=self.settings.max_stream_seconds,
             )
+            return True  # a cut stream ends with an error event in the client's format
         finally:
             self.admission.leave()
 
@@ -433,8 +435,8 @@ def _channel_limited(channels: list[ChannelRecord]) -> bool:
 
 
 def _stream_type(call: Call, upstream: Streaming) -> str:
-    """A stream's content type: the upstream's for raw bytes (audio), else the client's
-    framing's."""
-    if upstream.framing is Framing.RAW:
+    """A stream's content type: the upstream's for a raw stream (audio, a transcription's
+    events), else the client's framing's."""
+    if raw_stream(call):
         return upstream.response.headers.get("content-type", "application/octet-stream")
     return content_type(call.framing)

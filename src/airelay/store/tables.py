@@ -230,6 +230,11 @@ usage_daily = Table(
     Column("reasoning_tokens", BigInteger, nullable=False),
     Column("cost", BigInteger, nullable=False),
     Column("cache_write_tokens", BigInteger, nullable=False, server_default="0"),
+    # The media counters of the day's rows (``usage_logs.images``, ``characters``,
+    # ``audio_seconds``).
+    Column("images", BigInteger, nullable=False, server_default="0"),
+    Column("characters", BigInteger, nullable=False, server_default="0"),
+    Column("audio_seconds", BigInteger, nullable=False, server_default="0"),
     Index("ix_usage_daily_user_day", "user_id", "day"),
     Index("ix_usage_daily_model_day", "model", "day"),
     # Covers the all-users summary (per day and model) without touching the table.

@@ -24,6 +24,11 @@ COUNTERS = (
     "reasoning_tokens",
     "cost",
     "cache_write_tokens",
+    # What the media endpoints deliver and bill: images generated, characters read aloud,
+    # seconds of audio heard (kept per day when raw rows expire).
+    "images",
+    "characters",
+    "audio_seconds",
 )
 
 
@@ -112,7 +117,7 @@ async def insert_batch(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
         key = (day_of(row["created_at"]), row["user_id"], row["model"], row["channel_id"] or "")
         total = totals.get(key)
         if total is None:
-            total = totals[key] = [0, 0, 0, 0, 0, 0, 0]
+            total = totals[key] = [0] * len(COUNTERS)
         total[0] += 1
         total[1] += row["prompt_tokens"]
         total[2] += row["completion_tokens"]
@@ -120,6 +125,10 @@ async def insert_batch(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
         total[4] += row["reasoning_tokens"]
         total[5] += row["cost"]
         total[6] += row["cache_write_tokens"]
+        # Counters added since: a row built without one counts it as its default (0).
+        total[7] += row.get("images", 0)
+        total[8] += row.get("characters", 0)
+        total[9] += row.get("audio_seconds", 0)
     rollups = [
         {
             "day": day,

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from airelay.store.tables import usage_daily, usage_logs
+from airelay.store.tables import channels, usage_daily, usage_logs, users
 from airelay.store.usage import COUNTERS
 
 
@@ -186,6 +186,50 @@ async def summarize(
     for row in (await conn.execute(query)).mappings():
         summary.add(row["day"], row["model"], ((n, int(row[n])) for n in COUNTERS))
     return summary
+
+
+async def totals_by(
+    conn: AsyncConnection,
+    group: str,
+    *,
+    user_id: str | None = None,
+    model: str | None = None,
+    start_day: str | None = None,
+    end_day: str | None = None,
+) -> dict[str, dict[str, int]]:
+    """Counter totals from the rollups per value of one of their keys (``channel_id`` or
+    ``user_id``): what the operator's view across users adds to the per-model totals."""
+    if group not in GROUPS:
+        raise ValueError(f"the rollups are not keyed by {group!r}")
+    c = usage_daily.c
+    sums = [func.sum(c[name]).label(name) for name in COUNTERS]
+    query = (
+        select(c[group].label("key"), *sums)
+        .where(*_day_conditions(user_id, model, start_day, end_day))
+        .group_by(c[group])
+    )
+    return {
+        row["key"]: {n: int(row[n]) for n in COUNTERS}
+        for row in (await conn.execute(query)).mappings()
+    }
+
+
+# The rollup keys that ``totals_by`` groups on, and the table and column that name them.
+GROUPS = {"channel_id": (channels, channels.c.name), "user_id": (users, users.c.email)}
+
+
+async def labels(conn: AsyncConnection, group: str, ids: Iterable[str]) -> dict[str, str | None]:
+    """The channel names or user e-mails of ``ids`` (in batches: PostgreSQL and SQLite
+    cap a statement's parameters); an id that is gone is left out."""
+    table, column = GROUPS[group]
+    wanted = [i for i in ids if i]
+    found: dict[str, str | None] = {}
+    for at in range(0, len(wanted), 500):
+        chunk = wanted[at : at + 500]
+        query = select(table.c.id, column).where(table.c.id.in_(chunk))
+        for row in (await conn.execute(query)).all():
+            found[row[0]] = row[1]
+    return found
 
 
 async def delete_older_than(conn: AsyncConnection, cutoff_ts: int, batch: int = 10000) -> int:

@@ -185,3 +185,23 @@ async def mark_deleted(conn: AsyncConnection, task_id: str, at: int) -> None:
     await conn.execute(
         update(video_tasks).where(video_tasks.c.id == task_id).values(deleted_at=at, updated_at=at)
     )
+
+
+async def prune_finished(conn: AsyncConnection, cutoff: int, batch: int = 1000) -> int:
+    """Delete tasks whose money closed before ``cutoff`` (succeeded, failed, cancelled or
+    timed out: their charge lives on in the usage rows and rollups), ``batch`` rows per
+    transaction, committing each. An open task is never deleted, whatever its age: its
+    reservation is still held. Idempotent, so every instance may run it at once. Pass a
+    connection from ``engine.connect()``. How many went."""
+    deleted = 0
+    finished = and_(video_tasks.c.settled_at.is_not(None), video_tasks.c.settled_at < cutoff)
+    while True:
+        oldest = (
+            select(video_tasks.c.id).where(finished).order_by(video_tasks.c.settled_at).limit(batch)
+        )
+        result = await conn.execute(video_tasks.delete().where(video_tasks.c.id.in_(oldest)))
+        await conn.commit()
+        count = int(result.rowcount)
+        deleted += count
+        if count < batch:
+            return deleted

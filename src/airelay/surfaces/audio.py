@@ -8,8 +8,11 @@ aloud (known before the call, so reserved exactly).
 Transcriptions and translations take a ``multipart/form-data`` upload, passed upstream as
 the bytes the client sent: the form is read only where it lies, for the model (routing),
 the checks and the file's duration (``formats.audio_duration``: what is billed, per second,
-unless the upstream reports its own). An upload above ``max_audio_upload_bytes`` is refused
-with 413 before its body is read when it declares its length.
+unless the upstream reports its own). A transcription with ``stream=true`` (a model that
+streams its transcript) is answered with the upstream's events as they come, billed on the
+usage its last event reports (``formats.transcription_stream``). An upload above
+``max_audio_upload_bytes`` is refused with 413 before its body is read when it declares its
+length.
 """
 
 from __future__ import annotations
@@ -44,14 +47,16 @@ speech = json_relay(
 
 
 async def transcriptions(request: web.Request) -> web.StreamResponse:
-    return await _upload(request, Endpoint.TRANSCRIPTIONS, TRANSCRIPTIONS)
+    return await _upload(request, Endpoint.TRANSCRIPTIONS, TRANSCRIPTIONS, streams=True)
 
 
 async def translations(request: web.Request) -> web.StreamResponse:
-    return await _upload(request, Endpoint.TRANSLATIONS, TRANSLATIONS)
+    return await _upload(request, Endpoint.TRANSLATIONS, TRANSLATIONS, streams=False)
 
 
-async def _upload(request: web.Request, endpoint: Endpoint, path: str) -> web.StreamResponse:
+async def _upload(
+    request: web.Request, endpoint: Endpoint, path: str, *, streams: bool
+) -> web.StreamResponse:
     state = request.app[STATE]
     snapshot = state.cache.current
     record = authenticate(
@@ -66,7 +71,9 @@ async def _upload(request: web.Request, endpoint: Endpoint, path: str) -> web.St
     if len(body) > limit:
         raise _too_large(limit)
     try:
-        upload = openai_transcription.check_form(body, request.headers.get("Content-Type", ""))
+        upload = openai_transcription.check_form(
+            body, request.headers.get("Content-Type", ""), streams=streams
+        )
     except ValueError as exc:
         raise GatewayError(400, str(exc)) from exc
     authorize(record, permission="audio", model=upload.model, remote=request.remote)
@@ -74,7 +81,7 @@ async def _upload(request: web.Request, endpoint: Endpoint, path: str) -> web.St
         client=WireFormat.OPENAI_TRANSCRIPTION,
         endpoint=endpoint,
         model=upload.model,
-        stream=False,
+        stream=openai_transcription.wants_stream(upload.fields),
         body=body,
         payload=upload.fields,
         ir=None,

@@ -44,7 +44,7 @@ async def respond(
         raise
     # The relay closes the upstream call and settles its cost however the stream ends.
     if tap is None and rewrite is None:
-        await outcome.run(response.write)
+        ended = await outcome.run(response.write)
     else:
 
         async def write(block: bytes) -> None:
@@ -54,7 +54,19 @@ async def respond(
                 tap(block)
             await response.write(block)
 
-        await outcome.run(write)
+        ended = await outcome.run(write)
+    if not ended:
+        _cut(request)
+        return response
     with suppress(ConnectionError):  # the client went away at the very end
         await response.write_eof()
     return response
+
+
+def _cut(request: web.Request) -> None:
+    """End a response whose stream was cut without its last chunk: the client sees a broken
+    transfer, never a complete (shorter) file. What was written is flushed first."""
+    request.protocol.force_close()
+    transport = request.transport
+    if transport is not None:
+        transport.close()

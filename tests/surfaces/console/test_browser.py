@@ -10,72 +10,19 @@ Skipped where chromium or the built console is missing, except under CI=true.
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openai
 import pyotp
-import pytest
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
 from support.console import PASSWORD, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY
-
-from airelay.surfaces.console.static import DIST
-
-CHROMIUM = Path("/usr/bin/chromium")
-WIDTHS = (375, 1280)
-
-
-def _missing() -> str | None:
-    if not CHROMIUM.exists():
-        return "chromium is not installed (make browser)"
-    if not (DIST / "index.html").is_file():
-        return "the console is not built (make console)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def chromium(gateway: Gateway) -> Iterator[Any]:
-    """The browser, started after the gateway: Playwright's sync API keeps an event loop
-    running in this thread, where the gateway's set-up (asyncio.run) could no longer run."""
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    configured = os.environ.get("AIRELAY_TEST_ARTIFACTS")
-    path = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _shoot(page: Any, artifacts: Path, name: str) -> None:
-    """A screenshot at each width, and no sideways scrolling at any."""
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.wait_for_timeout(100)
-        page.screenshot(path=str(artifacts / f"{name}-{width}.png"), full_page=True)
-        overflow = page.evaluate("document.documentElement.scrollWidth")
-        assert overflow <= width, (name, width, overflow)
-    page.set_viewport_size({"width": 1280, "height": 900})
+from surfaces.console.browser_kit import shoot
 
 
 def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
@@ -106,13 +53,13 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
     page.click("#signup-form button[type=submit]")
     page.wait_for_selector("#balance")
     assert page.text_content("#balance") == "$0.0000"
-    _shoot(page, artifacts, "dashboard")
+    shoot(page, artifacts, "dashboard")
 
     page.click("#nav-topup")
     page.fill("#redeem-form input[name=code]", code)
     page.click("#redeem-form button[type=submit]")
     assert "$3.0000" in page.text_content("#redeem-result", timeout=10_000)
-    _shoot(page, artifacts, "topup")
+    shoot(page, artifacts, "topup")
 
     page.click("#nav-security")
     page.click("#totp-setup")
@@ -130,7 +77,7 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
     page.click("#create-key-form button[type=submit]")
     key = page.text_content("#new-key-secret", timeout=10_000)
     assert key and key.startswith("sk-")
-    _shoot(page, artifacts, "keys")
+    shoot(page, artifacts, "keys")
     page.click("#new-key button:has-text('Done')")
     page.reload()
     page.wait_for_selector("#keys-table td:has-text('browser key')")
@@ -148,7 +95,7 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
         assert time.monotonic() < deadline, "the call did not show in the usage page"
         page.click(".filters button[type=submit]")
         page.wait_for_timeout(300)
-    _shoot(page, artifacts, "usage")
+    shoot(page, artifacts, "usage")
     page.click("#nav-dashboard")
     # (The console's CSP allows no string evaluation: wait_for_function cannot run there.)
     page.wait_for_selector("#balance:not(:text-is('$3.0000'))", timeout=10_000)
@@ -158,10 +105,10 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
     page.wait_for_selector("#nav-usage:has-text('用量')")
     assert page.get_attribute("html", "lang") == "zh-CN"
     assert "余额" in (page.text_content("main") or "")
-    _shoot(page, artifacts, "dashboard-zh")
+    shoot(page, artifacts, "dashboard-zh")
     page.click("#nav-keys")
     page.wait_for_selector("th:has-text('名称')")
-    _shoot(page, artifacts, "keys-zh")
+    shoot(page, artifacts, "keys-zh")
 
     # Signed out, the second factor is asked for.
     page.click("#sign-out")
@@ -194,7 +141,7 @@ def test_an_operator_sets_up_codes_prices_channels_and_top_ups(
     # Stored markup in a name is shown as text, never run or rendered.
     page.wait_for_selector(f"#users-table td:has-text('{hostile['email'][:12]}')")
     assert page.query_selector("#xss") is None and page.title() != "1"
-    _shoot(page, artifacts, "operator-users")
+    shoot(page, artifacts, "operator-users")
 
     page.click("#nav-redemptions")
     page.fill("#codes-form input[name=amount]", "2")
@@ -202,7 +149,7 @@ def test_an_operator_sets_up_codes_prices_channels_and_top_ups(
     page.click("#codes-form button[type=submit]")
     codes = page.input_value("#issued-codes textarea", timeout=10_000).split("\n")
     assert len(codes) == 3 and all(re.fullmatch(r"rc-[0-9a-f]{32}", c) for c in codes)
-    _shoot(page, artifacts, "operator-codes")
+    shoot(page, artifacts, "operator-codes")
 
     model = unique_model("priced")
     page.click("#nav-models")
@@ -223,7 +170,7 @@ def test_an_operator_sets_up_codes_prices_channels_and_top_ups(
     page.fill("#channel-form textarea[name=models]", model)
     page.click("#channel-form button[type=submit]")
     page.wait_for_selector("#channels-table td:has-text('browser channel')")
-    _shoot(page, artifacts, "operator-channels")
+    shoot(page, artifacts, "operator-channels")
     page.content()
     assert UPSTREAM_KEY not in page.content()  # an upstream key is never shown back
 

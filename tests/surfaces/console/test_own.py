@@ -53,6 +53,7 @@ def test_a_key_made_in_the_console_calls_the_gateway_and_its_usage_shows(
     assert me["total_usage"] > 0 and me["balance"] < 5
     summary = ok(console.call("GET", "/usage/summary"))
     assert summary["totals"]["requests"] >= 1
+    assert "by_user" not in summary and "by_channel" not in summary  # the operator's only
     revoked = ok(console.call("DELETE", f"/keys/{created['id']}"))
     assert revoked["status"] == "revoked"
 

@@ -6,6 +6,11 @@ transport (proxy, TLS options) carries it.
 Each endpoint with a probe says what to send (a one-token chat turn in the channel's
 format, a one-word embeddings input) and what a 200 must hold to count as working: a
 channel that answers 200 with an error page or a truncated body does not work.
+
+Images and audio have no call that costs nothing (an image or a speech is billed, a
+transcription needs a file): their probe is the provider's free model list (``GET
+{base_url}/models``, ``providers.base.ModelListing``), which proves the URL, the key and
+the transport; the answer says in ``message`` when the list does not name the model.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from airelay.client import Timeouts, UpstreamError, post_target
+from airelay.client import Target, Timeouts, UpstreamError, post_target
+from airelay.client.target import request_target
 from airelay.errors import GatewayError
 from airelay.formats import ir
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import CODECS, codec
-from airelay.providers.base import build
+from airelay.providers.base import ModelListing, Provider, build
 from airelay.providers.presets import preset
 from airelay.relay.scrub import scrub
 from airelay.state import AppState
@@ -42,15 +48,46 @@ _ANSWER_FIELD = {
     WireFormat.OPENAI_EMBEDDINGS: "data",
     WireFormat.RERANK: "results",
     WireFormat.DASHSCOPE_RERANK: "output",
+    WireFormat.SILICONFLOW_RERANK: "results",
+    WireFormat.VIKING_RERANK: "data",
 }
+
+
+# Endpoints probed with the provider's model list (their smallest call is billed).
+LISTED = frozenset({Endpoint.IMAGES, Endpoint.AUDIO})
+
+
+def listing_problem(body: bytes, model: str) -> tuple[str | None, str | None]:
+    """Why a 200 answer is not a model list (first), and a note when it does not name
+    ``model`` (second)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "the upstream answered 200 with a body that is not JSON", None
+    listed = None
+    if isinstance(document, dict):
+        listed = document.get("data", document.get("models"))
+    if not isinstance(listed, list):
+        return "the upstream answered 200 without a model list ('data' or 'models')", None
+    names = set()
+    for item in listed:
+        if isinstance(item, dict):
+            for field in ("id", "name"):
+                if isinstance(item.get(field), str):
+                    names.add(item[field].removeprefix("models/"))
+    if names and model not in names:
+        return None, f"the upstream's model list does not name '{model}'"
+    return None, None
 
 
 def probe_body(fmt: WireFormat, model: str) -> bytes:
     """The smallest useful request of ``fmt``; ValueError for a format without a probe."""
     if fmt is WireFormat.OPENAI_EMBEDDINGS:
         return orjson.dumps({"model": model, "input": "hi"})
-    if fmt is WireFormat.RERANK:
+    if fmt is WireFormat.RERANK or fmt is WireFormat.SILICONFLOW_RERANK:
         return orjson.dumps({"model": model, "query": "hi", "documents": ["hi"]})
+    if fmt is WireFormat.VIKING_RERANK:
+        return orjson.dumps({"datas": [{"query": "hi", "content": "hi"}], "rerank_model": model})
     if fmt is WireFormat.DASHSCOPE_RERANK:
         return orjson.dumps({"model": model, "input": {"query": "hi", "documents": ["hi"]}})
     if fmt not in CODECS or fmt not in _ANSWER_FIELD:
@@ -137,45 +174,47 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
     if model is None:
         raise GatewayError(400, "the channel lists no model; name one as 'model'")
     upstream_model = channel.upstream_model(model)
-    fmt = provider.formats.get(endpoint)
-    try:
-        if fmt is None:
-            raise ValueError(f"the gateway does not speak the {endpoint} endpoint yet")
-        probe = probe_body(fmt, upstream_model)
-    except ValueError as exc:
-        raise GatewayError(400, f"cannot test the {endpoint} endpoint: {exc}") from None
-    started = time.perf_counter()
     result: dict[str, Any] = {"channel_id": channel.id, "model": model, "endpoint": endpoint}
+    fmt = provider.formats.get(endpoint)
+    lister = provider if endpoint in LISTED and isinstance(provider, ModelListing) else None
+    listed = lister is not None
+    started = time.perf_counter()
     try:
-        upstream = build(
-            provider,
-            channel.base_url,
-            channel.next_key(),
-            endpoint,
-            upstream_model,
-            probe,
-            stream=False,
-        )
-        target = post_target(upstream.url, upstream.headers, encoded=upstream.encoded)
+        if lister is not None:
+            head = lister.models_head(channel.base_url, channel.next_key())
+            target, body = request_target("GET", head.url, head.headers), b""
+        else:
+            if fmt is None:
+                raise _NoProbe(f"the gateway does not speak the {endpoint} endpoint yet")
+            target, body = _probe_request(provider, channel, endpoint, fmt, upstream_model)
         # The channel's own transport (proxy, TLS options), as a relayed call would use.
         transport = state.upstream.for_channel(channel)
+    except _NoProbe as exc:
+        raise GatewayError(400, f"cannot test the {endpoint} endpoint: {exc}") from None
     except ValueError as exc:  # a URL, key or TLS option that cannot make a request
         raise GatewayError(400, f"the channel cannot make a request: {exc}") from None
     seconds = channel.timeout or TEST_SECONDS
     timeouts = Timeouts(min(state.settings.upstream_connect_timeout, seconds), seconds, seconds)
     try:
-        response = await transport.send(target, upstream.body, timeouts)
+        response = await transport.send(target, body, timeouts)
         try:
-            body = await response.read()
+            answer = await response.read()
         except BaseException:
             response.close()
             raise
         response.release()
         result["status_code"] = response.status
-        problem = answer_problem(fmt, body) if response.status == 200 else None
+        problem = note = None
+        if response.status == 200:
+            if listed:
+                problem, note = listing_problem(answer, upstream_model)
+            elif fmt is not None:
+                problem = answer_problem(fmt, answer)
         result["success"] = response.status == 200 and problem is None
+        if note is not None and result["success"]:
+            result["message"] = note
         if not result["success"]:
-            text = problem or body.decode("utf-8", "replace")
+            text = problem or answer.decode("utf-8", "replace")
             result["message"] = scrub(text, channel.secrets())[:500] or f"HTTP {response.status}"
     except (UpstreamError, TimeoutError) as exc:
         result["success"] = False
@@ -184,3 +223,22 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
         result["message"] = f"upstream unreachable: {detail}"
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return json_response(result)
+
+
+class _NoProbe(ValueError):
+    """The endpoint has no probe (a 400 that says so)."""
+
+
+def _probe_request(
+    provider: Provider, channel: ChannelRecord, endpoint: Endpoint, fmt: WireFormat, model: str
+) -> tuple[Target, bytes]:
+    """The probe of ``endpoint`` built and signed as a relayed call would be."""
+    try:
+        probe = probe_body(fmt, model)
+    except ValueError as exc:
+        raise _NoProbe(str(exc)) from None
+    upstream = build(
+        provider, channel.base_url, channel.next_key(), endpoint, model, probe, stream=False
+    )
+    target = post_target(upstream.url, upstream.headers, encoded=upstream.encoded)
+    return target, upstream.body

@@ -132,32 +132,55 @@ def _counters_view(counters: dict[str, int]) -> dict[str, Any]:
 
 @admin
 async def usage_summary(request: web.Request, state: AppState) -> web.StreamResponse:
-    return await summary_page(request, state, _text(request, "user_id"))
+    return await summary_page(request, state, _text(request, "user_id"), across_users=True)
+
+
+def _ranked(totals: dict[str, dict[str, int]]) -> list[tuple[str, dict[str, int]]]:
+    """Largest charge first, then by key: a stable order for equal totals."""
+    return sorted(totals.items(), key=lambda item: (-item[1]["cost"], item[0]))
 
 
 async def summary_page(
-    request: web.Request, state: AppState, user_id: str | None
+    request: web.Request, state: AppState, user_id: str | None, *, across_users: bool = False
 ) -> web.StreamResponse:
     """Totals per model and per day. From the rollups, so a time range counts whole days
-    (the days it touches), and the totals outlive the expiry of raw rows."""
+    (the days it touches), and the totals outlive the expiry of raw rows.
+
+    ``across_users`` (the operator's view) adds the totals per channel and per user, each
+    with its channel's name or user's e-mail (``null`` once deleted). ``cost`` is what the
+    users were charged: the gateway's revenue."""
     start_day, end_day = day_range(*time_range(request))
+    filters = {
+        "user_id": user_id,
+        "model": _text(request, "model"),
+        "start_day": start_day,
+        "end_day": end_day,
+    }
     async with state.engine.connect() as conn:
-        summary = await usage_queries.summarize(
-            conn,
-            user_id=user_id,
-            model=_text(request, "model"),
-            start_day=start_day,
-            end_day=end_day,
-        )
-    by_model = sorted(summary.by_model.items(), key=lambda item: (-item[1]["cost"], item[0]))
+        summary = await usage_queries.summarize(conn, **filters)
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        if across_users:
+            for group, field, label in (
+                ("channel_id", "by_channel", "name"),
+                ("user_id", "by_user", "email"),
+            ):
+                totals = await usage_queries.totals_by(conn, group, **filters)
+                names = await usage_queries.labels(conn, group, totals)
+                grouped[field] = [
+                    {group: key or None, label: names.get(key), **_counters_view(c)}
+                    for key, c in _ranked(totals)
+                ]
     return json_response(
         {
             "start_date": start_day,
             "end_date": end_day,
             "totals": _counters_view(summary.totals),
-            "by_model": [{"model": name, **_counters_view(c)} for name, c in by_model],
+            "by_model": [
+                {"model": name, **_counters_view(c)} for name, c in _ranked(summary.by_model)
+            ],
             "by_day": [
                 {"date": day, **_counters_view(c)} for day, c in sorted(summary.by_day.items())
             ],
+            **grouped,
         }
     )

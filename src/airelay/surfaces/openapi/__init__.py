@@ -347,7 +347,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Billed calls, newest first, paged", ADMIN, query=(*_USAGE_FILTERS, *_RANGE)
     ),
     ("GET", "/admin/usage/summary"): Operation(
-        "Totals per model and per day",
+        "Totals per model, day, channel and user (cost: what users were charged)",
         ADMIN,
         query=(("user_id", _STRING), ("model", _STRING), *_RANGE),
     ),

@@ -243,6 +243,9 @@ OPENAI_TRANSCRIPTION: Schema = {
         "prompt": _TEXT,
         "response_format": {"enum": ["json", "text", "srt", "verbose_json", "vtt"]},
         "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+        # Transcriptions only, and only models that stream their transcript (not Whisper):
+        # answered as server-sent events; otherwise a 400.
+        "stream": {"type": "boolean"},
     },
     "required": ["file", "model"],
 }

@@ -1,0 +1,206 @@
+"""The playground, quick-start and operator usage pages in a real browser, in each language:
+an operator generates a code; a new user signs up, makes a playground key in one click and
+is refused (402, shown in the page) with no money, redeems the code, and makes a streamed call
+that shows as it arrives, with its usage and charge, and the balance drops; the quick-start
+snippets carry the page's own address; the operator's usage totals show the call by model,
+channel and user. Screenshots at 375 and 1280 px, no sideways scrolling at either.
+
+Skipped where chromium or the built console is missing, except under CI=true.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.openai_upstream import Behaviour, FakeOpenAI
+from support.admin import Admin, unique_model
+from support.console import PASSWORD, new_email
+from support.gateway import Gateway
+from surfaces.admin_kit import UPSTREAM_KEY
+from surfaces.console.browser_kit import catalog, shoot
+
+LOCALES = {"en": "en-US", "zh": "zh-CN"}
+
+
+def _dollars(text: str | None) -> float:
+    match = re.search(r"\$(\d+\.\d+)", text or "")
+    assert match, text
+    return float(match.group(1))
+
+
+def _operator(chromium: Any, gateway: Gateway, lang: str) -> Any:
+    context = chromium.new_context(locale=LOCALES[lang])
+    page = context.new_page()
+    page.goto(f"{gateway.url}/console/")
+    page.click("#to-operator")
+    page.fill("#operator-form input[name=key]", gateway.admin_key)
+    page.click("#operator-form button[type=submit]")
+    page.wait_for_selector("#users-table")
+    return page
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_new_user_calls_from_the_playground_and_the_operator_sees_it(
+    chromium: Any,
+    gateway: Gateway,
+    admin: Admin,
+    upstream: FakeOpenAI,
+    registration: None,
+    artifacts: Path,
+    lang: str,
+) -> None:
+    texts = catalog(lang)
+    model = unique_model("play")
+    channel_name = f"play channel {lang}"
+    admin.create_channel(
+        name=channel_name,
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=[UPSTREAM_KEY],
+        models=[model],
+        price={"input": 1000, "output": 1000},  # a call costs cents: the balance shows it
+    )
+
+    operator = _operator(chromium, gateway, lang)
+    assert operator.get_attribute("html", "lang") == ("zh-CN" if lang == "zh" else "en")
+    operator.click("#nav-redemptions")
+    operator.fill("#codes-form input[name=amount]", "3")
+    operator.fill("#codes-form input[name=count]", "1")
+    operator.click("#codes-form button[type=submit]")
+    code = operator.input_value("#issued-codes textarea", timeout=10_000)
+
+    context = chromium.new_context(locale=LOCALES[lang])
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=gateway.url)
+    page = context.new_page()
+    page.goto(f"{gateway.url}/console/")
+    email = new_email()
+    page.click("#to-signup")
+    page.fill("#signup-form input[name=email]", email)
+    page.fill("#signup-form input[name=password]", PASSWORD)
+    page.click("#signup-form button[type=submit]")
+    page.wait_for_selector("#balance")
+
+    # One click makes a key for the page; with no money the call is refused in the page.
+    page.click("#nav-playground")
+    assert page.text_content("#nav-playground") == texts["nav.playground"]
+    page.click("#playground-new-key button[type=submit]")
+    page.wait_for_selector(
+        f"#playground-form select[name=model] option:text-is('{model}')", state="attached"
+    )
+    key = page.evaluate("sessionStorage.getItem('airelay.playground.key')")
+    assert key.startswith("sk-")
+    assert page.evaluate("JSON.stringify(localStorage)").find(key) == -1  # this tab only
+    page.select_option("#playground-form select[name=model]", model)
+    page.fill("#playground-form textarea[name=prompt]", "hello with no money")
+    page.click("#playground-form button[type=submit]")
+    refusal = page.text_content("#playground-form .error", timeout=10_000) or ""
+    assert refusal.startswith("402:") and "Insufficient balance" in refusal
+    shoot(page, artifacts, f"playground-refused-{lang}")
+
+    page.click("#nav-topup")
+    page.fill("#redeem-form input[name=code]", code)
+    page.click("#redeem-form button[type=submit]")
+    page.wait_for_selector("#redeem-result")
+
+    # Streamed: the answer shows while it arrives, then the usage, the charge, the balance.
+    page.click("#nav-playground")
+    page.wait_for_selector("#play-balance:text-is('$3.0000')")
+    page.select_option("#playground-form select[name=model]", model)
+    page.fill("#playground-form textarea[name=system]", "Answer briefly.")
+    page.fill("#playground-form input[name=temperature]", "0.3")
+    page.fill("#playground-form input[name=max_tokens]", "50")
+    page.fill("#playground-form textarea[name=prompt]", "ping from the browser")
+    upstream.script(Behaviour.slow_stream(0.4))
+    page.click("#playground-form button[type=submit]")
+    page.wait_for_selector("#streaming:has-text('Hello!')", timeout=10_000)
+    answer = "Hello! You said: ping from the browser"
+    page.wait_for_selector(f"#transcript .assistant:text-is('{answer}')", timeout=20_000)
+    sent = upstream.chat_requests[-1].body
+    assert sent["stream"] is True and sent["temperature"] == 0.3 and sent["max_tokens"] == 50
+    assert sent["messages"][0] == {"role": "system", "content": "Answer briefly."}
+    assert sent["messages"][-1] == {"role": "user", "content": "ping from the browser"}
+    page.wait_for_selector("#play-outcome:has-text('$')", timeout=20_000)
+    outcome = page.text_content("#play-outcome")
+    charged = _dollars(outcome)
+    assert charged > 0
+    page.wait_for_selector("#play-balance:not(:text-is('$3.0000'))", timeout=10_000)
+    balance = _dollars(page.text_content("#play-balance"))
+    assert 2.5 < balance <= 3 - charged + 1e-4  # (less while a hold is taken)
+    shoot(page, artifacts, f"playground-{lang}")
+
+    # A second turn, whole: the conversation so far goes with it.
+    page.uncheck("#playground-form input[name=stream]")
+    page.fill("#playground-form textarea[name=prompt]", "and again")
+    page.click("#playground-form button[type=submit]")
+    page.wait_for_selector("#transcript .assistant:text-is('Hello! You said: and again')")
+    sent = upstream.chat_requests[-1].body
+    assert not sent.get("stream") and "stream_options" not in sent
+    assert [m["content"] for m in sent["messages"]] == [
+        "Answer briefly.",
+        "ping from the browser",
+        answer,
+        "and again",
+    ]
+    page.wait_for_selector("#play-outcome:has-text('$')", timeout=20_000)
+    charged += _dollars(page.text_content("#play-outcome"))
+
+    # A pasted key: a wrong one is refused in the page; a key limited to one model offers
+    # only that model.
+    page.click("#playground-forget")
+    page.fill("#playground-key-form input[name=key]", "sk-not-a-key")
+    page.click("#playground-key-form button[type=submit]")
+    assert (page.text_content("#playground-error", timeout=10_000) or "").startswith("401")
+    page.click("#playground-forget")
+    me = page.request.get(f"{gateway.url}/console/api/me").json()
+    limited = admin.create_token(me["user"]["id"], name="limited", models=[model])
+    page.fill("#playground-key-form input[name=key]", limited["key"])
+    page.click("#playground-key-form button[type=submit]")
+    page.wait_for_selector("#playground-form")
+    options = page.locator("#playground-form select[name=model] option").all_text_contents()
+    assert options == [model]
+    assert page.evaluate("sessionStorage.getItem('airelay.playground.key')") == limited["key"]
+
+    # Quick start: the page's own address in each snippet, and a working copy button.
+    page.click("#nav-quickstart")
+    curl = page.text_content("#snippet-curl") or ""
+    assert f"curl {gateway.url}/v1/chat/completions" in curl
+    assert f'base_url="{gateway.url}/v1"' in (page.text_content("#snippet-python") or "")
+    assert f'baseURL: "{gateway.url}/v1"' in (page.text_content("#snippet-node") or "")
+    assert f"ANTHROPIC_BASE_URL={gateway.url} " in (page.text_content("#snippet-claude") or "")
+    codex = page.text_content("#snippet-codex") or ""
+    assert f'base_url = "{gateway.url}/v1"' in codex and 'wire_api = "responses"' in codex
+    assert 'env_key = "AIRELAY_API_KEY"' in codex
+    gemini = page.text_content("#snippet-gemini") or ""
+    assert f"GOOGLE_GEMINI_BASE_URL={gateway.url}\n" in gemini and "GEMINI_API_KEY=" in gemini
+    page.click("#copy-curl")
+    page.wait_for_selector(f"#copy-curl:text-is('{texts['keys.copied']}')")
+    assert page.evaluate("navigator.clipboard.readText()") == curl
+    shoot(page, artifacts, f"quickstart-{lang}")
+    page.click("#sign-out")
+    page.wait_for_selector("#login-form")
+    assert page.evaluate("sessionStorage.length") == 0  # the key left with the session
+    context.close()
+
+    # The operator's totals across users: the call, by model, channel and user.
+    operator.click("#nav-traffic")
+    deadline = time.monotonic() + 20
+    row = f"#traffic-users tr:has-text('{email}')"
+    while not operator.query_selector(row):
+        assert time.monotonic() < deadline, "the call did not show in the operator's usage"
+        operator.click("#traffic-range button[type=submit]")
+        operator.wait_for_timeout(300)
+    user_cells = operator.locator(f"{row} td").all_text_contents()
+    assert user_cells[1] == "2" and _dollars(user_cells[-1]) == pytest.approx(charged, abs=2e-4)
+    model_cells = operator.locator(f"#traffic-models tr:has-text('{model}') td")
+    assert model_cells.all_text_contents()[1] == "2"
+    assert _dollars(model_cells.all_text_contents()[-1]) == pytest.approx(charged, abs=2e-4)
+    channel_cells = operator.locator(f"#traffic-channels tr:has-text('{channel_name}') td")
+    assert int(channel_cells.all_text_contents()[1]) == 2
+    assert operator.text_content("#traffic-revenue")
+    assert texts["traffic.revenue"] in (operator.text_content("main") or "")
+    shoot(operator, artifacts, f"operator-traffic-{lang}")
+    operator.context.close()
