@@ -9,7 +9,7 @@
   quota (see ``airelay.store.quota_holds``).
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
