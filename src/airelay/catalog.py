@@ -16,10 +16,11 @@ import msgspec
 from airelay.errors import GatewayError
 from airelay.formats import openai_images
 from airelay.formats.anthropic_betas import check_rules
-from airelay.formats.names import DECLARABLE
+from airelay.formats.names import DECLARABLE, Endpoint
 from airelay.money import usd_to_units
 from airelay.pricing import PER_MILLION
 from airelay.providers.anthropic import Anthropic
+from airelay.providers.base import ChecksBaseUrl
 from airelay.providers.presets import CHANNEL_TYPES, preset
 from airelay.providers.video_registry import video_tasks
 from airelay.transport.options import ProxyUrl, TlsOptions, check_proxy, check_tls, tls_document
@@ -204,12 +205,22 @@ def check_type_fit(
     endpoints: list[str] | None,
     api_keys: list[str],
     anthropic_betas: dict[str, str | None] | None = None,
+    base_url: str | None = None,
 ) -> None:
     """The rules that depend on the channel type (of a whole channel, after a patch): the
-    endpoints it can serve, the shape of its keys (``bedrock``: AWS credentials), and beta
-    rules only where the ``anthropic-beta`` header is passed on (else they would do
-    nothing)."""
+    endpoints it can serve, the shape of its keys (``bedrock``: AWS credentials), the
+    settings its ``base_url`` carries (``vertex``: project and region; ``azure``: API
+    version), and beta rules only where the ``anthropic-beta`` header is passed on (else
+    they would do nothing)."""
     provider = preset(channel_type).provider
+    if base_url is not None and isinstance(provider, ChecksBaseUrl):
+        if not base_url:
+            raise GatewayError(400, f"a {channel_type} channel needs its own 'base_url'")
+        served = frozenset(Endpoint(name) for name in effective_endpoints(channel_type, endpoints))
+        try:
+            provider.check_base_url(base_url, served)
+        except ValueError as exc:
+            raise GatewayError(400, f"'base_url': {exc}") from None
     if anthropic_betas and not isinstance(provider, Anthropic):
         raise GatewayError(
             400,
@@ -244,10 +255,12 @@ def new_channel(body: ChannelCreate) -> dict[str, Any]:
         api_keys.append(single)
     values["api_keys"] = api_keys
     check_channel(values)
-    check_type_fit(values["type"], values["endpoints"], api_keys, values["anthropic_betas"])
     defaults = preset(values["type"])
     if values["base_url"] is None:
         values["base_url"] = defaults.base_url
+    check_type_fit(
+        values["type"], values["endpoints"], api_keys, values["anthropic_betas"], values["base_url"]
+    )
     if values["models"] is None:
         values["models"] = list(defaults.models)
     values["api_keys"] = [key.strip() for key in api_keys]

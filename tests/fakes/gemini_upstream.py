@@ -42,6 +42,8 @@ from aiohttp import web
 
 from .anthropic_upstream import PIECE, TOOL_INPUT
 from .loopback import Behaviour, LoopbackFake, RecordedRequest, dumps
+from .openai_embeddings import DEFAULT_DIMENSIONS
+from .openai_embeddings import vector as embedding_vector
 from .openai_payloads import REASONING_TEXT, TOOL_ARGUMENTS, words
 
 __all__ = [
@@ -338,6 +340,8 @@ class FakeGemini(LoopbackFake):
         if early is not None:
             return early
         model, _, method = request.match_info["target"].rpartition(":")
+        if method == "batchEmbedContents" and model:
+            return await self._embed(request, model, body, behaviour)
         if method not in ("generateContent", "streamGenerateContent", "countTokens") or not model:
             return self.error(404, f"Method not found: {request.path}")
         invalid = self._invalid(body, count=method == "countTokens")
@@ -367,6 +371,32 @@ class FakeGemini(LoopbackFake):
         if behaviour.kind == "drop_after":
             behaviour = dataclasses.replace(behaviour, n_chunks=2 * behaviour.n_chunks)
         return await self.send_stream(request, pieces, behaviour, "application/json")
+
+    async def _embed(
+        self, request: web.Request, model: str, body: Any, behaviour: Behaviour
+    ) -> web.StreamResponse:
+        """``batchEmbedContents``: every request must name the URL's model; each vector is
+        the fake OpenAI's for the text of its parts (so both fakes agree), cut to
+        ``outputDimensionality``. The answer counts no tokens, as the API's often does
+        not."""
+        requests = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(requests, list) or not requests:
+            return self.error(400, "* BatchEmbedContentsRequest.requests: required")
+        vectors = []
+        for i, item in enumerate(requests):
+            if not isinstance(item, dict) or item.get("model") != f"models/{model}":
+                return self.error(
+                    400,
+                    f"* BatchEmbedContentsRequest.requests[{i}].model: does not match "
+                    f"models/{model}",
+                )
+            parts = (item.get("content") or {}).get("parts")
+            if not isinstance(parts, list) or not parts:
+                return self.error(400, f"* requests[{i}].content.parts: required")
+            text = "\n".join(part.get("text", "") for part in parts)
+            size = item.get("outputDimensionality") or DEFAULT_DIMENSIONS
+            vectors.append({"values": embedding_vector(text, size)})
+        return await self.send_json(request, {"embeddings": vectors}, behaviour)
 
     def _model(self, model: str) -> Json:
         return {

@@ -18,6 +18,8 @@ class WireFormat(StrEnum):
     ANTHROPIC = "anthropic"  # Anthropic Messages
     GEMINI = "gemini"  # Gemini generateContent
     OPENAI_EMBEDDINGS = "openai_embeddings"  # OpenAI embeddings (whole answers only)
+    GEMINI_EMBEDDING = "gemini_embedding"  # Gemini embedContent (one content; clients only)
+    GEMINI_EMBEDDINGS = "gemini_embeddings"  # Gemini batchEmbedContents (whole answers only)
     OLLAMA = "ollama"  # Ollama's native /api/chat (upstreams only; streams as NDJSON)
     RESPONSES = "responses"  # OpenAI Responses
     RESPONSES_COMPACT = "responses_compact"  # OpenAI Responses compaction (whole answers)

@@ -9,6 +9,7 @@ from typing import Protocol
 from airelay.formats import (
     anthropic_wire,
     dashscope_rerank,
+    gemini_embeddings,
     gemini_wire,
     ollama_wire,
     openai_embeddings,
@@ -60,6 +61,8 @@ def wire(name: WireFormat) -> Wire:
 BODIES: dict[WireFormat, Body] = {
     **WIRES,
     WireFormat.OPENAI_EMBEDDINGS: openai_embeddings.BODY,
+    WireFormat.GEMINI_EMBEDDING: gemini_embeddings.SINGLE_BODY,
+    WireFormat.GEMINI_EMBEDDINGS: gemini_embeddings.BATCH_BODY,
     WireFormat.RESPONSES_COMPACT: responses_compaction.BODY,
     WireFormat.RERANK: rerank.BODY,
     WireFormat.OPENAI_SPEECH: openai_speech.BODY,
@@ -76,6 +79,13 @@ BRIDGES: dict[tuple[WireFormat, WireFormat], Bridge] = {
     (WireFormat.RERANK, WireFormat.DASHSCOPE_RERANK): dashscope_rerank.BRIDGE,
     (WireFormat.RERANK, WireFormat.SILICONFLOW_RERANK): siliconflow_rerank.BRIDGE,
     (WireFormat.RERANK, WireFormat.VIKING_RERANK): viking_rerank.BRIDGE,
+    (WireFormat.GEMINI_EMBEDDING, WireFormat.GEMINI_EMBEDDINGS): gemini_embeddings.SINGLE_TO_BATCH,
+    (WireFormat.GEMINI_EMBEDDING, WireFormat.OPENAI_EMBEDDINGS): gemini_embeddings.SINGLE_TO_OPENAI,
+    (WireFormat.GEMINI_EMBEDDINGS, WireFormat.OPENAI_EMBEDDINGS): gemini_embeddings.BATCH_TO_OPENAI,
+    (
+        WireFormat.OPENAI_EMBEDDINGS,
+        WireFormat.GEMINI_EMBEDDINGS,
+    ): gemini_embeddings.OPENAI_TO_GEMINI,
 }
 
 

@@ -18,9 +18,11 @@ a new relay hook: such a provider is ``per_call``, and its ``finish`` reads the 
 cache with expiry kept per key (``{key: (header value, expires_at)}``), a dict lookup per
 call. The provider refreshes an entry in a background task when it passes ~80 % of its
 life, so that calls never wait; only the first call of a key (or one after a refresh failed
-past expiry) has no token: then ``finish`` raises an exception carrying the refresh's
-awaitable, which the relay's attempt step awaits once before calling ``finish`` again (that
-step becomes ``async`` with the first such provider; nothing else changes).
+past expiry) has no token: then ``finish`` raises ``CredentialPending`` carrying the refresh's
+awaitable, which the relay's attempt loop (``relay.failover``) awaits once before building the
+attempt again; a refresh that fails raises ``CredentialError`` (a message without the secret)
+and the attempt fails like an upstream that did not answer. ``providers.tokens`` holds that
+cache (``vertex``, ``azure``).
 
 What a client sent beside its body (an ``anthropic-beta`` header, a ``?beta=true`` query)
 is kept by its surface as ``ClientExtras`` on the call, ``None`` when there is nothing: a
@@ -35,11 +37,42 @@ nor money.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from airelay.formats.names import Endpoint, Framing, WireFormat
+
+_T = TypeVar("_T")
+
+
+class CredentialError(Exception):
+    """A short-lived credential could not be had (its token endpoint refused or failed):
+    the message says why, never with the secret."""
+
+
+class CredentialPending(Exception):
+    """``finish`` has no usable token for this key yet: await ``ready`` (the refresh, which
+    raises ``CredentialError`` when it fails), then build the request again."""
+
+    def __init__(self, ready: Awaitable[None]) -> None:
+        super().__init__("an access token is being fetched")
+        self.ready = ready
+
+
+async def built(make: Callable[[], _T]) -> _T:
+    """``make()`` (a request builder that may call ``finish``), awaiting one pending token
+    first when it has to; off the relay's hot path (probes)."""
+    try:
+        return make()
+    except CredentialPending as pending:
+        # Shielded: a caller that goes away does not cancel a fetch other calls share.
+        await asyncio.shield(pending.ready)
+    try:
+        return make()
+    except CredentialPending:
+        raise CredentialError("the token endpoint gave a token that expires at once") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +160,15 @@ class Provider(Protocol):
     def forward(self, extras: ClientExtras, channel: ChannelOptions) -> Forward | None:
         """What of a client's extras goes to this upstream (None: nothing)."""
         ...
+
+
+@runtime_checkable
+class ChecksBaseUrl(Protocol):
+    """A provider whose ``base_url`` carries settings of the channel (Vertex AI's project and
+    region, Azure OpenAI's API version) or decides what it can serve: the management API
+    refuses with 400 what ``check_base_url`` raises ``ValueError`` for."""
+
+    def check_base_url(self, base_url: str, endpoints: frozenset[Endpoint]) -> None: ...
 
 
 @runtime_checkable

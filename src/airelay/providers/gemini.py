@@ -18,6 +18,8 @@ class Gemini(Plain):
         Endpoint.CHAT: WireFormat.GEMINI,
         # Image models answer generateContent with inline images (formats.gemini_images).
         Endpoint.IMAGES: WireFormat.GEMINI_IMAGES,
+        # Embeddings always by the batch method (formats.gemini_embeddings).
+        Endpoint.EMBEDDINGS: WireFormat.GEMINI_EMBEDDINGS,
     }
     endpoints: frozenset[Endpoint] = frozenset(formats)
     default_endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
@@ -28,7 +30,10 @@ class Gemini(Plain):
     ) -> Head:
         if endpoint not in self.formats:
             raise unserved(self, endpoint)
-        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        if endpoint is Endpoint.EMBEDDINGS:
+            action = "batchEmbedContents"
+        else:
+            action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{_versioned(base_url)}/models/{quote(model, safe='')}:{action}"
         return Head(url, {"x-goog-api-key": key, "Content-Type": "application/json"})
 

@@ -4,7 +4,11 @@ DeepSeek, Qwen (DashScope compatible mode, plus its native rerank and image synt
 ``providers.dashscope``), SiliconFlow (its own rerank shape), GLM (Zhipu), Kimi (Moonshot),
 Doubao (Volcengine Ark), MiniMax and xAI are presets of the OpenAI-compatible adapter;
 Anthropic, Gemini and AWS Bedrock (Anthropic models, signed requests) and Ollama (its native
-API, streamed as NDJSON, a key optional) have adapters of their own.
+API, streamed as NDJSON, a key optional) have adapters of their own, and so have the clouds
+whose credentials are short-lived tokens: Google Vertex AI (``vertex`` for Gemini,
+``vertex_anthropic`` for Claude: their wire formats differ) and Azure OpenAI (``azure``: an
+API key or Entra ID). A type whose ``base_url`` is the channel's own (a Vertex project) has
+none by default: the channel must name one.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from airelay.providers.anthropic import Anthropic
+from airelay.providers.azure import Azure
 from airelay.providers.base import Provider
 from airelay.providers.bedrock import Bedrock
 from airelay.providers.dashscope import DashScope, DashScopeNative
 from airelay.providers.gemini import Gemini
 from airelay.providers.ollama import Ollama
 from airelay.providers.openai import OpenAICompatible, SiliconFlow
+from airelay.providers.vertex import Vertex, VertexAnthropic
 from airelay.providers.video_base import TasksOnly
 from airelay.providers.video_kling import check_kling_key
 from airelay.providers.viking import VikingKnowledge
@@ -26,7 +32,7 @@ from airelay.providers.viking import VikingKnowledge
 @dataclass(frozen=True, slots=True)
 class Preset:
     provider: Provider
-    base_url: str
+    base_url: str  # "" when every channel of the type must give its own
     models: tuple[str, ...]
 
 
@@ -98,6 +104,17 @@ PRESETS: dict[str, Preset] = {
             "anthropic.claude-opus-4-1-20250805-v1:0",
         ),
     ),
+    # Google Vertex AI: base_url https://REGION-aiplatform.googleapis.com/v1/projects/
+    # PROJECT/locations/REGION, keys are service account JSON keys (providers.vertex).
+    "vertex": Preset(Vertex(), "", ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite")),
+    "vertex_anthropic": Preset(
+        VertexAnthropic(),
+        "",
+        ("claude-sonnet-4-5@20250929", "claude-haiku-4-5@20251001", "claude-opus-4-1@20250805"),
+    ),
+    # Azure OpenAI: base_url https://RESOURCE.openai.azure.com[?api-version=...] (models are
+    # deployments) or .../openai/v1; an API key or Entra ID credentials (providers.azure).
+    "azure": Preset(Azure(), "", ("gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini")),
     "ollama": Preset(_OLLAMA, "http://127.0.0.1:11434", ("llama3.2", "qwen3", "gpt-oss:20b")),
     # Video task upstreams only (their protocols: providers.video_registry).
     "kling": Preset(

@@ -74,8 +74,11 @@ def build_attempt(settings: Settings, call: Call, channel: ChannelRecord, key: s
     across = bridged(call, fmt)
     if fmt == call.client and not (call.thinking is not None and call.thinking.carries_tokens):
         body = same_format_body(call, upstream_model)
-    elif across is not None:  # a non-chat format translated directly (rerank)
-        body = across.request(call, upstream_model)
+    elif across is not None:  # a non-chat format translated directly (rerank, embeddings)
+        try:
+            body = across.request(call, upstream_model)
+        except ValueError as exc:  # what this channel's format cannot carry of the call
+            raise GatewayError(400, str(exc)) from exc
     else:
         body = _translated_body(call, fmt, channel.id, upstream_model)
     timeouts = (

@@ -6,6 +6,10 @@ channel's own key, an answer larger than the client's cap, or a whole answer the
 after a short backoff. An upstream that rejects the request itself (400, 413, 422...) is
 answered as it is, scrubbed: another channel would reject it too.
 
+A channel whose key waits for its short-lived token (``CredentialPending``: Vertex AI,
+Azure AD) is built again once the token came; one whose token endpoint failed
+(``CredentialError``) fails over like an upstream that did not answer.
+
 Each attempt's outcome goes to the process's ``Health`` (when given): a channel or key
 whose circuit is open is skipped (``relay.health``); when every channel is skipped, the call
 is answered 503 with ``Retry-After`` at the end of the first cool-down. A channel whose
@@ -35,6 +39,7 @@ from airelay.observe.metrics import (
     UPSTREAM_TTFB,
     FastHistogram,
 )
+from airelay.providers.base import CredentialError, CredentialPending
 from airelay.relay.health import KEY_REJECTED, Health
 from airelay.relay.scrub import scrub
 from airelay.store.snapshot import ChannelRecord
@@ -148,8 +153,20 @@ async def call_with_failover(
             await asyncio.sleep(min(BACKOFF_BASE * 2 ** (tried - 1), BACKOFF_MAX))
         tried += 1
         try:
-            attempt = build(channel)
+            try:
+                attempt = build(channel)
+            except CredentialPending as pending:  # a key's short-lived token is on its way
+                # Shielded: a client that leaves does not cancel the fetch other calls share.
+                await asyncio.shield(pending.ready)
+                attempt = build(channel)
             transport = transports.for_channel(channel)
+        except (CredentialError, CredentialPending) as exc:
+            reason = str(exc) if isinstance(exc, CredentialError) else "it expired as it came"
+            reason = scrub(reason, channel.secrets())  # the token endpoint's own words
+            last = _Failure("error", f"channel {channel.id} has no access token: {reason}")
+            if health is not None:
+                health.failed(channel.id, channel.api_keys, "", None, last.message)
+            continue
         except ValueError as exc:  # a channel whose URL, key or TLS cannot go on the wire
             last = _Failure("error", f"channel {channel.id} is misconfigured: {exc}")
             if health is not None:

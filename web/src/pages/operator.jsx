@@ -88,7 +88,7 @@ export function Users() {
   );
 }
 
-const CHANNEL_TYPES = ["openai", "anthropic", "gemini", "deepseek", "qwen", "glm", "kimi", "doubao", "minimax", "xai", "ollama", "bedrock"];
+const CHANNEL_TYPES = ["openai", "anthropic", "gemini", "deepseek", "qwen", "glm", "kimi", "doubao", "minimax", "xai", "ollama", "bedrock", "vertex", "vertex_anthropic", "azure"];
 
 export function Channels() {
   const [data, load, error] = useList("/channels");

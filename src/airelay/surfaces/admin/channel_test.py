@@ -27,7 +27,7 @@ from airelay.errors import GatewayError
 from airelay.formats import ir
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import CODECS, codec
-from airelay.providers.base import ModelListing, Provider, build
+from airelay.providers.base import CredentialError, ModelListing, Provider, build, built
 from airelay.providers.presets import preset
 from airelay.relay.scrub import scrub
 from airelay.state import AppState
@@ -186,13 +186,18 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
         else:
             if fmt is None:
                 raise _NoProbe(f"the gateway does not speak the {endpoint} endpoint yet")
-            target, body = _probe_request(provider, channel, endpoint, fmt, upstream_model)
+            target, body = await _probe_request(provider, channel, endpoint, fmt, upstream_model)
         # The channel's own transport (proxy, TLS options), as a relayed call would use.
         transport = state.upstream.for_channel(channel)
     except _NoProbe as exc:
         raise GatewayError(400, f"cannot test the {endpoint} endpoint: {exc}") from None
     except ValueError as exc:  # a URL, key or TLS option that cannot make a request
         raise GatewayError(400, f"the channel cannot make a request: {exc}") from None
+    except CredentialError as exc:  # the token endpoint refused the key or failed
+        message = scrub(f"no access token: {exc}", channel.secrets())
+        result.update(success=False, status_code=None, message=message)
+        result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        return json_response(result)
     seconds = channel.timeout or TEST_SECONDS
     timeouts = Timeouts(min(state.settings.upstream_connect_timeout, seconds), seconds, seconds)
     try:
@@ -229,16 +234,18 @@ class _NoProbe(ValueError):
     """The endpoint has no probe (a 400 that says so)."""
 
 
-def _probe_request(
+async def _probe_request(
     provider: Provider, channel: ChannelRecord, endpoint: Endpoint, fmt: WireFormat, model: str
 ) -> tuple[Target, bytes]:
-    """The probe of ``endpoint`` built and signed as a relayed call would be."""
+    """The probe of ``endpoint`` built and signed as a relayed call would be (a key with a
+    short-lived token waits for it once; then it is cached)."""
     try:
         probe = probe_body(fmt, model)
     except ValueError as exc:
         raise _NoProbe(str(exc)) from None
-    upstream = build(
-        provider, channel.base_url, channel.next_key(), endpoint, model, probe, stream=False
+    key = channel.next_key()
+    upstream = await built(
+        lambda: build(provider, channel.base_url, key, endpoint, model, probe, stream=False)
     )
     target = post_target(upstream.url, upstream.headers, encoded=upstream.encoded)
     return target, upstream.body

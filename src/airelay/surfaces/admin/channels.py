@@ -116,11 +116,12 @@ async def update_channel(request: web.Request, state: AppState) -> web.StreamRes
 
 def _check_patched(state: AppState, current: dict[str, Any], values: dict[str, Any]) -> None:
     """The rules that hold for the whole channel as the patch leaves it: its endpoints,
-    keys and beta rules against its type (the stored keys are checked again when the type
+    keys, base URL and beta rules against its type (the stored keys are checked again when the type
     changes)."""
     channel_type = values.get("type", current["type"])
     endpoints = values["endpoints"] if "endpoints" in values else current["endpoints"]
     betas = values.get("anthropic_betas", current.get("anthropic_betas"))
+    base_url = values.get("base_url", current["base_url"])
     if "api_keys" in values:
         keys = values["api_keys"]
     elif channel_type != current["type"]:
@@ -132,7 +133,7 @@ def _check_patched(state: AppState, current: dict[str, Any], values: dict[str, A
                 continue  # undecryptable: the snapshot skips the channel anyway
     else:
         keys = []
-    check_type_fit(channel_type, endpoints, keys, betas)
+    check_type_fit(channel_type, endpoints, keys, betas, base_url)
 
 
 @admin
