@@ -43,16 +43,18 @@ def test_spans_of_relayed_calls_reach_the_collector(
         token = admin.create_token()
         key = str(token["key"])
         client = openai.OpenAI(base_url=running.url + "/v1", api_key=key, max_retries=0)
-        answer = client.chat.completions.with_raw_response.create(
-            model=model, messages=[{"role": "user", "content": PROMPT}]
-        )
-        plain_id = answer.headers["x-request-id"]
+        # The stream first: its handler ends (and its span is made) while the next call
+        # waits on the upstream, not while the gateway shuts down.
         stream = client.chat.completions.with_raw_response.create(
             model=model, messages=[{"role": "user", "content": PROMPT}], stream=True
         )
         stream_id = stream.headers["x-request-id"]
         for _ in stream.parse():
             pass
+        answer = client.chat.completions.with_raw_response.create(
+            model=model, messages=[{"role": "user", "content": PROMPT}]
+        )
+        plain_id = answer.headers["x-request-id"]
         refused = httpx.post(
             running.url + "/v1/chat/completions",
             json={"model": model, "messages": [{"role": "user", "content": PROMPT}]},
