@@ -39,9 +39,12 @@ def test_headers_and_format() -> None:
     assert GEMINI.formats == {
         Endpoint.CHAT: WireFormat.GEMINI,
         Endpoint.IMAGES: WireFormat.GEMINI_IMAGES,
+        Endpoint.EMBEDDINGS: WireFormat.GEMINI_EMBEDDINGS,
     }
     assert GEMINI.default_endpoints == {Endpoint.CHAT}  # image models: endpoints=["images"]
     images = GEMINI.head(ROOT, "k", Endpoint.IMAGES, "gemini-2.5-flash-image", stream=False)
     assert images.url == ROOT + "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    embed = GEMINI.head(ROOT, "k", Endpoint.EMBEDDINGS, "gemini-embedding-001", stream=False)
+    assert embed.url == ROOT + "/v1beta/models/gemini-embedding-001:batchEmbedContents"
     with pytest.raises(ValueError):
-        GEMINI.head(ROOT, "k", Endpoint.EMBEDDINGS, "m", stream=False)
+        GEMINI.head(ROOT, "k", Endpoint.RERANK, "m", stream=False)
