@@ -15,6 +15,7 @@ from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Timeouts
 from airelay.config import Settings
 from airelay.observe import access, metrics
+from airelay.observe.tracing import open_tracing
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import open_affinity
 from airelay.relay.collaborators import Relay
@@ -100,7 +101,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         app[CONSOLE].throttle = open_throttle(settings)
         videos, stop_videos = await open_videos(settings, engine, wallets, upstream, cache)
         health = channel_health(settings)
-        access.configure(settings.access_log)
+        tracing = open_tracing(settings.otel_endpoint)
+        access.configure(settings.access_log, tracing)
         metrics_flush = asyncio.create_task(metrics.flushing())
         app[STATE] = AppState(
             settings=settings,
@@ -157,5 +159,8 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             await app[CONSOLE].throttle.close()
             await mailer.settled()
             await engine.dispose()
+            if tracing is not None:
+                access.stop_tracing(tracing)
+                tracing.shutdown()
 
     return lifespan

@@ -142,6 +142,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     latency_routing: bool = False
     # One JSON line per request on the ``airelay.access`` logger (no prompt, no secret).
     access_log: bool = False
+    # An OpenTelemetry collector's base URL (``http://collector:4318``): a span per relayed
+    # call over OTLP/HTTP, with the ``otel`` extra installed. Unset, the standard
+    # OTEL_EXPORTER_OTLP_ENDPOINT turns traces on as well; neither set, traces are off.
+    otel_endpoint: Annotated[str, msgspec.Meta(pattern="^https?://")] | None = None
     # The console's address as its users reach it (``https://relay.example.com``): the links
     # of password-reset mails and the OpenID Connect redirect are built from it (never from
     # a request's Host header), and an https one marks session cookies Secure. It is also

@@ -11,12 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airelay.billing.wallets import InsufficientFunds, QuotaExhausted, Reservation, Wallets
+from airelay.billing.key_quotas import QuotaExhausted
+from airelay.billing.wallets import InsufficientFunds, Reservation, Wallets
 from airelay.errors import GatewayError
 from airelay.formats.usage import Usage
 from airelay.ids import new_id
 from airelay.observe import access
-from airelay.observe.metrics import charged
+from airelay.observe.metrics import charged, limit_rejected
 from airelay.pricing import Price, known_cost, token_cost, upstream_cost, worst_case
 from airelay.relay.limits import NO_LEASE, Lease
 from airelay.store.snapshot import KeyRecord, Snapshot
@@ -163,8 +164,11 @@ async def open_meter(
     try:
         # The quota is checked and the worst case reserved against it in one step (the
         # key's spend may be read first): a burst cannot pass the check all at once.
-        reservation = await wallets.reserve(record.user_id, record.id, amount, record.quota)
+        reservation = await wallets.reserve(
+            record.user_id, record.id, amount, record.quota, record.quota_period
+        )
     except QuotaExhausted as exc:
+        limit_rejected("key", "quota")
         raise GatewayError(403, "This API key has exhausted its quota.") from exc
     except InsufficientFunds as exc:
         raise GatewayError(402, "Insufficient balance. Please top up your account.") from exc

@@ -62,6 +62,7 @@ class KeyRecord:
     rpm: int | None
     tpm: int | None
     max_concurrency: int | None = None
+    quota_period: str | None = None  # the window the quota resets on (None: never)
 
 
 @dataclass(slots=True)
@@ -174,6 +175,7 @@ def key_record(row: dict[str, Any], user_status: str, user_group: str) -> KeyRec
         rpm=row["rpm"],
         tpm=row["tpm"],
         max_concurrency=row.get("max_concurrency"),
+        quota_period=row.get("quota_period"),
     )
 
 

@@ -76,6 +76,11 @@ tokens = Table(
     Column("last_used_at", BigInteger, nullable=True),
     # Calls of the key in flight at once; NULL: the rate_limits setting's default.
     Column("max_concurrency", Integer, nullable=True),
+    # The quota's reset window: NULL (none), daily, weekly or monthly (UTC).
+    Column("quota_period", String(16), nullable=True),
+    # Spend in the window starting at ``period_start`` (a later window starts from 0).
+    Column("period_used", BigInteger, nullable=False, server_default="0"),
+    Column("period_start", BigInteger, nullable=True),
 )
 
 channels = Table(
@@ -134,6 +139,19 @@ balance_holds = Table(
     metadata,
     Column("instance_id", String(40), primary_key=True),
     Column("user_id", String(40), ForeignKey("users.id"), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+)
+
+# The part of a key's quota in one window (``window_start``; 0 for a quota without a
+# period) an instance has set aside to reserve calls from memory, as balance_holds are for
+# money. A crashed instance's holds are dropped once their heartbeat is stale.
+quota_holds = Table(
+    "quota_holds",
+    metadata,
+    Column("instance_id", String(40), primary_key=True),
+    Column("token_id", String(40), ForeignKey("tokens.id"), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
     Column("amount", BigInteger, nullable=False),
     Column("heartbeat_at", BigInteger, nullable=False),
 )

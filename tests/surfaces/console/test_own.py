@@ -102,3 +102,17 @@ def test_the_management_key_has_no_account_of_its_own(
     ok(operator.operator(admin_key))
     expect_error(operator.call("GET", "/keys"), 403)
     expect_error(httpx.get(f"{gateway_url}/console/api/keys"), 401)
+
+
+def test_a_user_gives_an_own_key_a_daily_budget(browser: Browser) -> None:
+    console = _signed_up(browser)
+    created = ok(console.call("POST", "/keys", {"quota": 2, "quota_period": "daily"}), 201)
+    assert created["quota"] == 2 and created["quota_period"] == "daily"
+    assert created["quota_used"] == 0 and created["quota_resets_at"].endswith("T00:00:00Z")
+    listed = ok(console.call("GET", "/keys"))["tokens"]
+    assert [k["quota_period"] for k in listed if k["id"] == created["id"]] == ["daily"]
+    refused = console.call("PATCH", f"/keys/{created['id']}", {"quota_period": "hourly"})
+    assert refused.status_code == 400
+    monthly = ok(console.call("PATCH", f"/keys/{created['id']}", {"quota_period": "monthly"}))
+    assert monthly["quota_period"] == "monthly"
+    assert monthly["quota_resets_at"][8:] == "01T00:00:00Z"

@@ -33,6 +33,7 @@ from airelay.formats.responses_history import MAX_LIMIT as MAX_ITEMS
 from airelay.pricing import MAX_COST_MULTIPLIER
 from airelay.providers.presets import CHANNEL_TYPES
 from airelay.store.accounts import ROLES
+from airelay.store.quota_window import PERIODS
 from airelay.surfaces.admin import redemptions, tokens, users
 from airelay.surfaces.admin.common import MAX_PAGE, MAX_PAGE_SIZE
 from airelay.surfaces.admin.topup import MAX_IDEMPOTENCY_KEY, TopupRequest
@@ -74,6 +75,7 @@ _ENUMS: dict[tuple[str, str], list[str]] = {
     ("ChannelPatch", "status"): list(CHANNEL_STATUSES),
 }
 _PERMISSIONS: Schema = {"type": "array", "items": {"enum": list(tokens.PERMISSIONS)}}
+_QUOTA_PERIOD: Schema = {"anyOf": [{"enum": list(PERIODS)}, {"type": "null"}]}
 # What a channel serves; null (or left out) means its type's default.
 _ENDPOINT_LIST: Schema = {
     "anyOf": [
@@ -553,6 +555,7 @@ def _components() -> Schema:
         schemas[struct]["properties"][name] = {"enum": values}
     for struct in ("TokenCreate", "TokenPatch"):
         schemas[struct]["properties"]["permissions"] = _PERMISSIONS
+        schemas[struct]["properties"]["quota_period"] = _QUOTA_PERIOD
     for struct in ("ChannelCreate", "ChannelPatch"):
         schemas[struct]["properties"]["endpoints"] = _ENDPOINT_LIST
         schemas[struct]["properties"]["anthropic_betas"] = _BETA_RULES
