@@ -201,3 +201,50 @@ def test_the_daily_rollups_count_images_characters_and_seconds(migrated: str) ->
             await engine.dispose()
 
     asyncio.run(scenario())
+
+
+def test_an_export_reads_every_row_once_by_keyset_with_rows_sharing_a_second(
+    migrated: str,
+) -> None:
+    """``rows_after`` pages newest first past the last row read: rows in one second are told
+    apart by id, a row recorded between pages (newer) shifts nothing, filters hold."""
+
+    async def scenario() -> None:
+        engine = create_engine(migrated)
+        user_id = new_id("usr")
+        rows = [usage_row(user_id, i) | {"created_at": DAY + i // 3} for i in range(1, 11)]
+        try:
+            async with engine.begin() as conn:
+                await usage.insert_batch(conn, rows)
+            read: list[dict[str, Any]] = []
+            after = None
+            while True:
+                async with engine.connect() as conn:
+                    page = await usage_queries.rows_after(
+                        conn, user_id=user_id, after=after, limit=3
+                    )
+                if not read:  # a call recorded after the export began is not read
+                    async with engine.begin() as conn:
+                        await usage.insert_batch(
+                            conn, [usage_row(user_id, 99) | {"created_at": DAY + 50}]
+                        )
+                read += page
+                if len(page) < 3:
+                    break
+                after = (page[-1]["created_at"], page[-1]["id"])
+            expected = sorted(rows, key=lambda r: (r["created_at"], r["id"]), reverse=True)
+            assert [r["id"] for r in read] == [r["id"] for r in expected]
+            async with engine.connect() as conn:
+                ranged = await usage_queries.rows_after(
+                    conn,
+                    user_id=user_id,
+                    model="gpt-4o-mini",
+                    start=DAY + 1,
+                    end=DAY + 9,
+                    limit=100,
+                )
+            assert {r["request_id"] for r in ranged} == {"req_3", "req_6", "req_9"}
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())

@@ -159,6 +159,8 @@ ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("DELETE", "/console/api/keys/{id}"): Route("console", "openai", None, (("id", "tok_nope"),)),
     ("GET", "/console/api/usage"): Route("console", "openai"),
     ("GET", "/console/api/usage/summary"): Route("console", "openai"),
+    ("GET", "/console/api/usage.csv"): Route("console", "openai"),
+    ("GET", "/console/api/models"): Route("console", "openai"),
     ("POST", "/console/api/redeem"): Route("console", "openai", {}),
     ("POST", "/console/api/checkout"): Route("console", "openai", {}),
 }

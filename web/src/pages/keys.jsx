@@ -2,7 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { consoleApi, query } from "../api.js";
 import { t } from "../i18n.js";
-import { Field, Form, Pager, lines, usd } from "../widgets.jsx";
+import { CopyButton, Field, Form, Pager, lines, usd } from "../widgets.jsx";
 
 const PERMISSIONS = ["chat", "embeddings", "images", "audio", "video", "rerank"];
 const PERIODS = ["daily", "weekly", "monthly"];
@@ -84,7 +84,7 @@ export function Keys() {
         <div class="secret" id="new-key">
           <p>{t("keys.shown_once")}</p>
           <code id="new-key-secret">{secret}</code>
-          <button onClick={() => navigator.clipboard && navigator.clipboard.writeText(secret)}>{t("keys.copy")}</button>
+          <CopyButton text={secret} id="copy-key" />
           <button onClick={() => setSecret(null)}>{t("keys.done")}</button>
         </div>
       )}

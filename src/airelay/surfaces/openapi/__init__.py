@@ -453,6 +453,14 @@ OPERATIONS.update(
         ("GET", "/console/api/usage/summary"): Operation(
             "The account's totals per model and day", CONSOLE, query=(("model", _STRING), *_RANGE)
         ),
+        ("GET", "/console/api/usage.csv"): Operation(
+            "Every usage row of the account matching the filters, as CSV (text/csv)",
+            CONSOLE,
+            query=(("token_id", _STRING), ("model", _STRING), *_RANGE),
+        ),
+        ("GET", "/console/api/models"): Operation(
+            "The models the account's keys may call, at the prices the account pays", CONSOLE
+        ),
         ("POST", "/console/api/redeem"): Operation(
             "Redeem a one-time code", CONSOLE, _ref("RedeemRequest")
         ),
