@@ -49,6 +49,8 @@ CHARGING = (
     "/v1/messages",
     ":generateContent",
     ":streamGenerateContent",
+    ":embedContent",
+    ":batchEmbedContents",
 )
 UPSTREAM_STATUSES = {502, 503, 504}
 # Stripe unset, mail unset: 501
