@@ -4,12 +4,15 @@ challenge and the e-mail scope; the code is traded with the client secret and th
 (asked for JSON); the account's primary verified address creates a user, or links the
 existing one; the same GitHub account (by id) signs in again; an unverified or non-primary
 address links nothing; a refused code, a forged state and a cancelled authorization sign no
-one in; two-factor still asks. The settings: ``github`` needs a client secret."""
+one in; two-factor still asks; in a real browser, the sign-in page's button does it all. The
+settings: ``github`` needs a client secret."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -20,6 +23,7 @@ from support.admin import Admin
 from support.console import Console, new_email, open_registration
 from support.gateway import Gateway
 from surfaces.admin_kit import expect_error, ok
+from surfaces.console.browser_kit import catalog, shoot
 
 from airelay.config import ConfigError, load_settings
 
@@ -214,3 +218,27 @@ def test_the_github_preset_in_the_settings() -> None:
             load_settings({"AIRELAY_OIDC_ISSUER": issuer})
     with pytest.raises(ConfigError, match=r"^AIRELAY_OIDC_GITHUB_API_URL: invalid value"):
         load_settings({"AIRELAY_OIDC_GITHUB_API_URL": "api.github.com"})
+
+
+def test_in_the_browser_the_github_button_signs_in(
+    github_gateway: Gateway,
+    github_admin: Admin,
+    github: FakeGitHub,
+    chromium: Any,
+    artifacts: Path,
+) -> None:
+    """The sign-in page's button, GitHub's page and the way back, followed by chromium: the
+    flow cookie set at the start comes back with the callback, and the console opens."""
+    email = new_email()
+    github.account = Account.with_primary(email)
+    for lang, locale in (("en", "en-US"), ("zh", "zh-CN")):
+        context = chromium.new_context(locale=locale)
+        page = context.new_page()
+        page.goto(f"{github_gateway.url}/console/")
+        button = catalog(lang)["auth.oidc"].replace("{name}", "GitHub")
+        page.wait_for_selector(f"a:text-is('{button}')")
+        shoot(page, artifacts, f"login-github-{lang}")
+        page.click(f"a:text-is('{button}')")
+        page.wait_for_selector("#balance")
+        assert page.text_content("header .who") == email
+        context.close()
