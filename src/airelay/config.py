@@ -159,11 +159,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_from: str = "airelay@localhost"
     smtp_starttls: bool = True
     # Console sign-in through an OpenID Connect provider (authorization code with PKCE);
-    # on when the issuer and client id are set (and public_url, for the redirect).
-    oidc_issuer: Annotated[str, msgspec.Meta(pattern="^https?://")] | None = None
+    # on when the issuer and client id are set (and public_url, for the redirect). The
+    # issuer ``github`` is the GitHub preset (OAuth 2.0 without OpenID Connect), reached at
+    # the two GitHub URLs (GitHub Enterprise Server: https://HOST and https://HOST/api/v3).
+    oidc_issuer: Annotated[str, msgspec.Meta(pattern="^(https?://|github$)")] | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: _Secret = None
     oidc_name: str = "OpenID Connect"
+    oidc_github_url: Annotated[str, msgspec.Meta(pattern="^https?://[^?#]+$")] = (
+        "https://github.com"
+    )
+    oidc_github_api_url: Annotated[str, msgspec.Meta(pattern="^https?://[^?#]+$")] = (
+        "https://api.github.com"
+    )
     # Images: where an image the upstream gave as bytes is kept when the client asked for
     # a URL (a local directory, <data_dir>/images unless set, or an S3-compatible bucket
     # when one is named; the URLs are built on public_url, else the origin each request
@@ -212,7 +220,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             values[field.name] = _decode(field, raw, name)
     if "data_dir" not in values:
         values["data_dir"] = _data_dir_for(values.get("database_url", DEFAULT_DATABASE_URL))
-    return Settings(**values)
+    settings = Settings(**values)
+    if settings.oidc_issuer == "github" and not settings.oidc_client_secret:
+        # GitHub's token endpoint takes no code without the OAuth app's secret, PKCE or not.
+        raise ConfigError(
+            "AIRELAY_OIDC_CLIENT_SECRET: GitHub sign-in (AIRELAY_OIDC_ISSUER=github) needs "
+            "the OAuth app's client secret"
+        )
+    return settings
 
 
 def _read_toml(path: str) -> dict[str, Any]:

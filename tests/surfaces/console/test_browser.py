@@ -1,9 +1,11 @@
-"""The console in a real browser (Debian's chromium driven by Playwright): a user signs up,
-redeems a code, turns on two-factor sign-in, creates a key and sees its secret once, calls
-the gateway with it through the OpenAI SDK, and finds the call in the usage page; the page
-switches to Chinese; an operator generates codes, prices a model, adds a channel and tops up
-a user. Screenshots of the main pages at phone and desktop widths are kept as artifacts,
-and neither width scrolls sideways.
+"""The console in a real browser (Debian's chromium driven by Playwright), in each language
+(the browser's own, chosen by the console): a user signs up, redeems a code, turns on
+two-factor sign-in, creates a key and sees its secret once, calls the gateway with it
+through the OpenAI SDK, and finds the call in the usage page; the page switches to the other
+language; an operator generates codes, prices a model, adds a channel and tops up a user.
+Screenshots of the main pages (sign-in, dashboard, top-up, security, keys, usage, and the
+operator's users, codes, channels and settings) at phone and desktop widths are kept as
+artifacts, and neither width scrolls sideways.
 
 Skipped where chromium or the built console is missing, except under CI=true.
 """
@@ -17,22 +19,30 @@ from typing import Any
 
 import openai
 import pyotp
+import pytest
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
 from support.console import PASSWORD, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY
-from surfaces.console.browser_kit import shoot
+from surfaces.console.browser_kit import catalog, shoot
+
+LOCALES = {"en": "en-US", "zh": "zh-CN"}
+HTML_LANG = {"en": "en", "zh": "zh-CN"}
+OTHER = {"en": "zh", "zh": "en"}
 
 
-def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_user_from_sign_up_to_a_billed_call(
     chromium: Any,
     gateway: Gateway,
     admin: Admin,
     upstream: FakeOpenAI,
     registration: None,
     artifacts: Path,
+    lang: str,
 ) -> None:
+    texts = catalog(lang)
     model = unique_model("browser")
     admin.create_channel(
         type="openai",
@@ -43,9 +53,12 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
     )
     batch = admin.http.post("/v1/admin/redemptions", json={"amount": 3, "count": 1}).json()
     code = batch["codes"][0]["code"]
-    context = chromium.new_context(locale="en-US")
+    context = chromium.new_context(locale=LOCALES[lang])
     page = context.new_page()
     page.goto(f"{gateway.url}/console/")
+    page.wait_for_selector(f"#to-operator:has-text('{texts['auth.operator']}')")
+    assert page.get_attribute("html", "lang") == HTML_LANG[lang]
+    shoot(page, artifacts, f"login-{lang}")
     email = new_email()
     page.click("#to-signup")
     page.fill("#signup-form input[name=email]", email)
@@ -53,23 +66,27 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
     page.click("#signup-form button[type=submit]")
     page.wait_for_selector("#balance")
     assert page.text_content("#balance") == "$0.0000"
-    shoot(page, artifacts, "dashboard")
+    assert texts["dash.balance"] in (page.text_content("main") or "")
+    shoot(page, artifacts, f"dashboard-{lang}")
 
     page.click("#nav-topup")
     page.fill("#redeem-form input[name=code]", code)
     page.click("#redeem-form button[type=submit]")
     assert "$3.0000" in page.text_content("#redeem-result", timeout=10_000)
-    shoot(page, artifacts, "topup")
+    shoot(page, artifacts, f"topup-{lang}")
 
     page.click("#nav-security")
+    page.wait_for_selector("#totp-setup")
+    shoot(page, artifacts, f"security-{lang}")
     page.click("#totp-setup")
     secret = page.text_content("#totp-secret")
     assert secret
     page.fill("#totp-enable-form input[name=code]", pyotp.TOTP(secret).now())
     page.click("#totp-enable-form button[type=submit]")
-    page.wait_for_selector("text=Turn off")
+    page.wait_for_selector(f"button:text-is('{texts['security.totp_off']}')")
     recovery = page.input_value("#recovery-codes textarea").split("\n")
     assert len(recovery) == 10
+    shoot(page, artifacts, f"security-on-{lang}")
 
     page.click("#nav-keys")
     page.click("#create-key")
@@ -79,8 +96,8 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
     page.click("#create-key-form button[type=submit]")
     key = page.text_content("#new-key-secret", timeout=10_000)
     assert key and key.startswith("sk-")
-    shoot(page, artifacts, "keys")
-    page.click("#new-key button:has-text('Done')")
+    shoot(page, artifacts, f"keys-{lang}")
+    page.click(f"#new-key button:text-is('{texts['keys.done']}')")
     page.reload()
     page.wait_for_selector("#keys-table td:has-text('browser key')")
     assert key not in page.content()  # shown once
@@ -103,20 +120,22 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
         assert time.monotonic() < deadline, "the call did not show in the usage page"
         page.click(".filters button[type=submit]")
         page.wait_for_timeout(300)
-    shoot(page, artifacts, "usage")
+    shoot(page, artifacts, f"usage-{lang}")
     page.click("#nav-dashboard")
     # (The console's CSP allows no string evaluation: wait_for_function cannot run there.)
     page.wait_for_selector("#balance:not(:text-is('$3.0000'))", timeout=10_000)
     assert 2.5 < float((page.text_content("#balance") or "")[1:]) < 3  # the call was billed
 
-    page.select_option("#language", "zh")
-    page.wait_for_selector("#nav-usage:has-text('用量')")
-    assert page.get_attribute("html", "lang") == "zh-CN"
-    assert "余额" in (page.text_content("main") or "")
-    shoot(page, artifacts, "dashboard-zh")
+    # Switched to the other language, the page is in it at once.
+    other, other_texts = OTHER[lang], catalog(OTHER[lang])
+    page.select_option("#language", other)
+    page.wait_for_selector(f"#nav-usage:text-is('{other_texts['nav.usage']}')")
+    assert page.get_attribute("html", "lang") == HTML_LANG[other]
+    assert other_texts["dash.balance"] in (page.text_content("main") or "")
+    shoot(page, artifacts, f"dashboard-switched-{other}")
     page.click("#nav-keys")
-    page.wait_for_selector("th:has-text('名称')")
-    shoot(page, artifacts, "keys-zh")
+    page.wait_for_selector(f"th:text-is('{other_texts['keys.name']}')")
+    shoot(page, artifacts, f"keys-switched-{other}")
 
     # Signed out, the second factor is asked for.
     page.click("#sign-out")
@@ -130,18 +149,29 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
     context.close()
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
 def test_an_operator_sets_up_codes_prices_channels_and_top_ups(
-    chromium: Any, gateway: Gateway, admin: Admin, upstream: FakeOpenAI, artifacts: Path
+    chromium: Any,
+    gateway: Gateway,
+    admin: Admin,
+    upstream: FakeOpenAI,
+    artifacts: Path,
+    lang: str,
 ) -> None:
+    texts = catalog(lang)
     user = admin.create_user(balance=0)
     hostile = admin.create_user(
-        balance=0, email='<img src=x id=xss onerror="document.title=1">@example.com'
+        balance=0, email=f'<img src=x id=xss onerror="document.title=1">{lang}@example.com'
     )
-    context = chromium.new_context(locale="zh-CN")
+    context = chromium.new_context(locale=LOCALES[lang])
     page = context.new_page()
     page.goto(f"{gateway.url}/console/")
-    page.wait_for_selector("#to-operator:has-text('管理员登录')")  # the browser's language
-    page.select_option("#language", "en")
+    page.wait_for_selector(f"#to-operator:has-text('{texts['auth.operator']}')")  # the browser's
+    # Switched there and back on the sign-in page.
+    page.select_option("#language", OTHER[lang])
+    page.wait_for_selector(f"#to-operator:has-text('{catalog(OTHER[lang])['auth.operator']}')")
+    page.select_option("#language", lang)
+    page.wait_for_selector(f"#to-operator:has-text('{texts['auth.operator']}')")
     page.click("#to-operator")
     page.fill("#operator-form input[name=key]", gateway.admin_key)
     page.click("#operator-form button[type=submit]")
@@ -149,7 +179,7 @@ def test_an_operator_sets_up_codes_prices_channels_and_top_ups(
     # Stored markup in a name is shown as text, never run or rendered.
     page.wait_for_selector(f"#users-table td:has-text('{hostile['email'][:12]}')")
     assert page.query_selector("#xss") is None and page.title() != "1"
-    shoot(page, artifacts, "operator-users")
+    shoot(page, artifacts, f"operator-users-{lang}")
 
     page.click("#nav-redemptions")
     page.fill("#codes-form input[name=amount]", "2")
@@ -157,7 +187,7 @@ def test_an_operator_sets_up_codes_prices_channels_and_top_ups(
     page.click("#codes-form button[type=submit]")
     codes = page.input_value("#issued-codes textarea", timeout=10_000).split("\n")
     assert len(codes) == 3 and all(re.fullmatch(r"rc-[0-9a-f]{32}", c) for c in codes)
-    shoot(page, artifacts, "operator-codes")
+    shoot(page, artifacts, f"operator-codes-{lang}")
 
     model = unique_model("priced")
     page.click("#nav-models")
@@ -178,14 +208,20 @@ def test_an_operator_sets_up_codes_prices_channels_and_top_ups(
     page.fill("#channel-form textarea[name=models]", model)
     page.click("#channel-form button[type=submit]")
     page.wait_for_selector("#channels-table td:has-text('browser channel')")
-    shoot(page, artifacts, "operator-channels")
+    shoot(page, artifacts, f"operator-channels-{lang}")
     page.content()
     assert UPSTREAM_KEY not in page.content()  # an upstream key is never shown back
 
     page.click("#nav-users")
-    page.click(f"#users-table tr:has-text('{user['email']}') button:has-text('Top up')")
+    row = f"#users-table tr:has-text('{user['email']}')"
+    page.click(f"{row} button:text-is('{texts['users.topup']}')")
     page.fill("#topup-form input[name=amount]", "7")
     page.click("#topup-form button[type=submit]")
     page.wait_for_selector(f"#users-table tr:has-text('{user['email']}') td:has-text('$7.0000')")
     assert admin.http.get(f"/v1/admin/users/{user['id']}").json()["balance"] == 7
+
+    page.click("#nav-settings")
+    page.wait_for_selector("#settings-form")
+    assert page.text_content("#nav-settings") == texts["nav.settings"]
+    shoot(page, artifacts, f"settings-{lang}")
     context.close()

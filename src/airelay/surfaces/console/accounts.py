@@ -199,11 +199,15 @@ async def admin_sign_in(request: web.Request) -> web.StreamResponse:
 
 async def sign_out(request: web.Request) -> web.StreamResponse:
     state = state_of(request)
-    try:
-        await current(request, state, write=True)
-    except GatewayError as exc:
-        if exc.status == 403:
-            raise
+    # Either stage's session (one waiting for its second factor too) ends only with its
+    # CSRF token; without a live session there is nothing to end.
+    for stage in (sessions.FULL, PASSWORD):
+        try:
+            await current(request, state, stage=stage, write=True)
+            break
+        except GatewayError as exc:
+            if exc.status == 403:
+                raise
     response = json_response({"signed_out": True})
     await sessions.end(request, response, state)
     return response

@@ -1,6 +1,7 @@
 """Console sign-in through the operator's OpenID Connect provider (authorization code with
 PKCE): ``/console/api/oidc/start`` sends the browser to the provider, ``.../callback`` takes
-it back, signs the user in and returns to the console.
+it back, signs the user in and returns to the console. GitHub, which speaks OAuth 2.0 but
+not OpenID Connect, is a preset (``github``) that runs the same flow.
 
 The state, nonce and code verifier travel in a short-lived encrypted, HttpOnly cookie
 scoped to these two routes, so any instance can finish what another began. A provider
@@ -14,7 +15,10 @@ import hmac
 import logging
 import secrets
 import time
+from dataclasses import dataclass
+from typing import Protocol
 
+import aiohttp
 import orjson
 from aiohttp import web
 
@@ -23,11 +27,13 @@ from airelay.state import AppState
 from airelay.store import accounts
 from airelay.store import settings as settings_repo
 from airelay.surfaces.admin.settings import merged
+from airelay.surfaces.console import github
 from airelay.surfaces.console import session as sessions
 from airelay.surfaces.console.accounts import oidc_enabled
 from airelay.surfaces.console.oidc_client import (
     Identity,
     OidcError,
+    Provider,
     authorization_url,
     discover,
     exchange,
@@ -50,20 +56,82 @@ def _enabled(state: AppState) -> None:
         raise GatewayError(404, "OpenID Connect sign-in is not configured on this gateway.")
 
 
+class SignInProvider(Protocol):
+    """Where the browser is sent, and who came back: an OpenID Connect provider found by
+    discovery, or a preset that knows its endpoints (GitHub)."""
+
+    def authorization_url(
+        self, redirect_uri: str, state: str, nonce: str, challenge: str
+    ) -> str: ...
+
+    async def identity(
+        self,
+        http: aiohttp.ClientSession,
+        *,
+        redirect_uri: str,
+        code: str,
+        verifier: str,
+        nonce: str,
+    ) -> Identity: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Discovered:
+    provider: Provider
+    client_id: str
+    client_secret: str | None
+
+    def authorization_url(self, redirect_uri: str, state: str, nonce: str, challenge: str) -> str:
+        return authorization_url(
+            self.provider, self.client_id, redirect_uri, state, nonce, challenge
+        )
+
+    async def identity(
+        self,
+        http: aiohttp.ClientSession,
+        *,
+        redirect_uri: str,
+        code: str,
+        verifier: str,
+        nonce: str,
+    ) -> Identity:
+        return await exchange(
+            http,
+            self.provider,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            redirect_uri=redirect_uri,
+            code=code,
+            verifier=verifier,
+            nonce=nonce,
+        )
+
+
+async def _provider(state: AppState) -> SignInProvider:
+    """The configured provider; OidcError when its discovery document cannot be had."""
+    settings = state.settings
+    assert settings.oidc_issuer and settings.oidc_client_id
+    if settings.oidc_issuer == github.PRESET:
+        return github.GitHub(
+            web_url=settings.oidc_github_url,
+            api_url=settings.oidc_github_api_url,
+            client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret,
+        )
+    discovered = await discover(state.http, settings.oidc_issuer)
+    return _Discovered(discovered, settings.oidc_client_id, settings.oidc_client_secret)
+
+
 async def start(request: web.Request) -> web.StreamResponse:
     state = state_of(request)
     _enabled(state)
-    settings = state.settings
-    assert settings.oidc_issuer and settings.oidc_client_id
     try:
-        provider = await discover(state.http, settings.oidc_issuer)
+        provider = await _provider(state)
     except OidcError as exc:
         raise GatewayError(502, f"OpenID Connect provider: {exc}") from exc
     flow_state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     verifier, challenge = pkce_pair()
-    url = authorization_url(
-        provider, settings.oidc_client_id, _redirect_uri(state), flow_state, nonce, challenge
-    )
+    url = provider.authorization_url(_redirect_uri(state), flow_state, nonce, challenge)
     flow = orjson.dumps({"s": flow_state, "n": nonce, "v": verifier, "t": int(time.time())})
     response = _redirect(url)
     response.set_cookie(
@@ -92,8 +160,6 @@ def _back(reason: str | None) -> web.Response:
 async def callback(request: web.Request) -> web.StreamResponse:
     state = state_of(request)
     _enabled(state)
-    settings = state.settings
-    assert settings.oidc_issuer and settings.oidc_client_id
     flow = _flow(request, state)
     code = request.query.get("code")
     sent_state = request.query.get("state", "")
@@ -102,12 +168,9 @@ async def callback(request: web.Request) -> web.StreamResponse:
     if not code:
         return _back("oidc_denied")
     try:
-        provider = await discover(state.http, settings.oidc_issuer)
-        identity = await exchange(
+        provider = await _provider(state)
+        identity = await provider.identity(
             state.http,
-            provider,
-            client_id=settings.oidc_client_id,
-            client_secret=settings.oidc_client_secret,
             redirect_uri=_redirect_uri(state),
             code=code,
             verifier=flow["v"],
