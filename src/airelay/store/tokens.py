@@ -60,6 +60,21 @@ async def revoke(conn: AsyncConnection, token_id: str) -> dict[str, Any]:
     return row
 
 
+async def page_with_emails(
+    conn: AsyncConnection, *, page: int, limit: int, user_id: str | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of keys (all users', or ``user_id``'s), each with its owner's email as
+    ``user_email`` (None for a user without one or gone), and the number of matching keys."""
+    where = tokens.c.user_id == user_id if user_id else None
+    rows, total = await crud.page(conn, tokens, page=page, limit=limit, where=where)
+    owners = {row["user_id"] for row in rows}
+    emails: dict[str, str | None] = {}
+    if owners:
+        query = select(users.c.id, users.c.email).where(users.c.id.in_(sorted(owners)))
+        emails = {owner: email for owner, email in (await conn.execute(query)).all()}
+    return [{**row, "user_email": emails.get(row["user_id"])} for row in rows], total
+
+
 async def with_owner(
     conn: AsyncConnection, *, token_id: str | None = None, user_id: str | None = None
 ) -> list[tuple[dict[str, Any], str, str]]:

@@ -389,7 +389,7 @@ SETTINGS_PATCH: Schema = {
         },
         "group_multipliers": {
             "type": "object",
-            "additionalProperties": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+            "additionalProperties": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 100},
         },
     },
     "additionalProperties": False,
