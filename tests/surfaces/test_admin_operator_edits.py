@@ -118,6 +118,4 @@ def test_the_list_of_all_keys_names_each_owner(admin: Admin) -> None:
     assert listed[mine["id"]]["user_email"] == first["email"]
     assert listed[theirs["id"]]["user_email"] == second["email"]
     only = ok(admin.http.get("/v1/admin/tokens", params={"user_id": second["id"]}))
-    assert [(t["id"], t["user_email"]) for t in only["tokens"]] == [
-        (theirs["id"], second["email"])
-    ]
+    assert [(t["id"], t["user_email"]) for t in only["tokens"]] == [(theirs["id"], second["email"])]
