@@ -117,5 +117,13 @@ def test_the_list_of_all_keys_names_each_owner(admin: Admin) -> None:
         page += 1
     assert listed[mine["id"]]["user_email"] == first["email"]
     assert listed[theirs["id"]]["user_email"] == second["email"]
+    # Newest first: the key just made is on the first page.
+    later = admin.create_token(second["id"], name="second's later")
     only = ok(admin.http.get("/v1/admin/tokens", params={"user_id": second["id"]}))
-    assert [(t["id"], t["user_email"]) for t in only["tokens"]] == [(theirs["id"], second["email"])]
+    assert [(t["id"], t["user_email"]) for t in only["tokens"]] == [
+        (later["id"], second["email"]),
+        (theirs["id"], second["email"]),
+    ]
+    first_page = ok(admin.http.get("/v1/admin/tokens", params={"limit": 1}))
+    assert [t["id"] for t in first_page["tokens"]] == [later["id"]]
+    assert first_page["total"] == len(listed) + 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.ids import new_id
@@ -64,9 +64,17 @@ async def page_with_emails(
     conn: AsyncConnection, *, page: int, limit: int, user_id: str | None = None
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of keys (all users', or ``user_id``'s), each with its owner's email as
-    ``user_email`` (None for a user without one or gone), and the number of matching keys."""
-    where = tokens.c.user_id == user_id if user_id else None
-    rows, total = await crud.page(conn, tokens, page=page, limit=limit, where=where)
+    ``user_email`` (None for a user without one or gone), and the number of matching keys;
+    newest first, so that an operator finds the key just made on the first page."""
+    query = select(tokens)
+    counting = select(func.count()).select_from(tokens)
+    if user_id:
+        query = query.where(tokens.c.user_id == user_id)
+        counting = counting.where(tokens.c.user_id == user_id)
+    query = query.order_by(tokens.c.created_at.desc(), tokens.c.id.desc())
+    query = query.offset((page - 1) * limit).limit(limit)
+    rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    total = int((await conn.execute(counting)).scalar_one())
     owners = {row["user_id"] for row in rows}
     emails: dict[str, str | None] = {}
     if owners:

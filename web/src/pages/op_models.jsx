@@ -32,8 +32,10 @@ function sent(text) {
   return trimmed;
 }
 
-function PriceTable({ models, reload }) {
+function PriceTable({ models: all, reload }) {
   const [page, setPage] = useState(1);
+  const [filter, setFilter] = useState("");
+  const models = filter ? all.filter((m) => m.id.includes(filter)) : all;
   const [edits, setEdits] = useState({});
   const [error, setError] = useState("");
   const [saved, setSaved] = useState(0);
@@ -49,7 +51,7 @@ function PriceTable({ models, reload }) {
     let count = 0;
     try {
       for (const [id, changed] of Object.entries(edits)) {
-        const model = models.find((m) => m.id === id);
+        const model = all.find((m) => m.id === id);
         const pricing = {};
         for (const [name, text] of Object.entries(changed)) {
           if (!model || text !== shown(model.pricing[name])) pricing[name] = sent(text);
@@ -74,6 +76,10 @@ function PriceTable({ models, reload }) {
 
   return (
     <form id="prices-form" class="table-form" onSubmit={save}>
+      <label class="field">
+        <span>{t("models.filter")}</span>
+        <input id="models-filter" type="search" value={filter} onInput={(e) => (setFilter(e.currentTarget.value.trim()), setPage(1))} />
+      </label>
       <div class="scroll">
         <table id="models-table">
           <thead>
