@@ -141,6 +141,7 @@ function Multipliers() {
   const [settings, load, error] = useAdminList("/settings");
   const [removed, setRemoved] = useState([]);
   const [extra, setExtra] = useState(0);
+  const [saved, setSaved] = useState(false);
   if (!settings) return error ? <p class="error">{error}</p> : null;
   const groups = Object.entries(settings.group_multipliers || {}).filter(([g]) => !removed.includes(g));
   return (
@@ -148,6 +149,7 @@ function Multipliers() {
       id="multipliers-form"
       submit={t("models.save")}
       onSubmit={async (d) => {
+        setSaved(false);
         const body = {};
         for (const group of removed) body[group] = null;
         for (const [group] of groups) body[group] = d.get(`m:${group}`);
@@ -159,6 +161,7 @@ function Multipliers() {
         setRemoved([]);
         setExtra(0);
         await load();
+        setSaved(true);
       }}
     >
       <h3>{t("models.multipliers")}</h3>
@@ -180,6 +183,11 @@ function Multipliers() {
       <button type="button" id="multiplier-add" onClick={() => setExtra(extra + 1)}>
         {t("models.multiplier_add")}
       </button>
+      {saved && (
+        <p class="notice" id="multipliers-saved">
+          {t("settings.saved")}
+        </p>
+      )}
     </Form>
   );
 }
