@@ -32,7 +32,12 @@ function Health({ health, keys }) {
   const line = (h) => (
     <>
       <span class={`health-${h.state}`}>{t(`health.${h.state}`)}</span>
-      {h.reason && <span class="muted"> · {h.reason}</span>}
+      {h.reason && (
+        <span class="muted health-reason" title={h.reason}>
+          {" · "}
+          {h.reason.length > 160 ? `${h.reason.slice(0, 160)}…` : h.reason}
+        </span>
+      )}
       {h.until && <span class="muted"> · {t("health.until", { time: localTime(h.until) })}</span>}
     </>
   );
