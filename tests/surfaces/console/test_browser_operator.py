@@ -2,7 +2,8 @@
 a channel's health shows with its state, reason and cool-down end, per upstream key; the
 edit form renames it, maps a model, changes priority, weight and endpoints and adds a key
 (never shown back), then replaces the keys; the test button shows the latency; disable and
-enable; a button whose call fails shows the server's message. The price table edits several
+enable; a button whose call fails shows the server's message (a 404, and the 403 of an
+operator made read-only meanwhile). The price table edits several
 models' prices at once, removes a price, deletes a model and pages; the group multipliers
 are added and removed. All keys lists every user's keys with the owner and revokes one.
 
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
+from support.console import PASSWORD, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY, chat, ok
 from surfaces.console.browser_kit import catalog, shoot
@@ -247,3 +249,32 @@ def test_the_operator_sees_and_revokes_any_users_key(
     assert page.locator(f"{row} button.token-revoke").count() == 0
     shoot(page, artifacts, f"operator-all-keys-{lang}")
     page.context.close()
+
+
+def test_a_refused_button_shows_the_servers_message(
+    chromium: Any, gateway: Gateway, admin: Admin, registration: None
+) -> None:
+    """An operator made read-only while the page is open: revoking is refused (403) and the
+    server's message shows by the button; the key stays active."""
+    context = chromium.new_context(locale=LOCALES["en"])
+    page = context.new_page()
+    page.goto(f"{gateway.url}/console/")
+    page.click("#to-signup")
+    page.fill("#signup-form input[name=email]", new_email())
+    page.fill("#signup-form input[name=password]", PASSWORD)
+    page.click("#signup-form button[type=submit]")
+    page.wait_for_selector("#balance")
+    me = page.request.get(f"{gateway.url}/console/api/me").json()["user"]
+    ok(admin.http.patch(f"/v1/admin/users/{me['id']}", json={"role": "operator"}))
+    page.reload()
+    other = admin.create_user()
+    token = admin.create_token(other["id"])
+    page.click("#nav-tokens")
+    row = f"#tokens-table tr[data-token='{token['id']}']"
+    page.wait_for_selector(row)
+    ok(admin.http.patch(f"/v1/admin/users/{me['id']}", json={"role": "viewer"}))
+    page.click(f"{row} button.token-revoke")
+    error = page.text_content(f"{row} .action-error", timeout=10_000)
+    assert error == "This account may not use the management API."
+    assert ok(admin.http.get(f"/v1/admin/tokens/{token['id']}"))["status"] == "active"
+    context.close()
