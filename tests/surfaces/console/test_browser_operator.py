@@ -167,7 +167,8 @@ def test_the_operator_edits_prices_in_bulk_and_group_multipliers(
     page.click("#nav-models")
     page.fill("#models-filter", stem)
     first, second = (f"#models-table tr[data-model='{n}']" for n in names[:2])
-    page.wait_for_selector(first)
+    page.wait_for_selector(f"#models-table tbody tr:first-child[data-model='{names[0]}']")
+    page.wait_for_selector(f"#models-table tbody tr:last-child[data-model='{names[19]}']")
     assert page.locator("#models-table tbody tr").count() == 20  # a page of 20 of the 22
     page.fill(f"{first} input[name=input]", "2.5")
     page.fill(f"{first} input[name=cached_input]", "0.25")
@@ -176,6 +177,7 @@ def test_the_operator_edits_prices_in_bulk_and_group_multipliers(
     page.fill(f"{first} input[name=output]", "")  # removes the price
     page.fill(f"{second} input[name=per_request]", "0.01")
     page.fill(f"{second} input[name=per_image]", '{"1024x1024": 0.04}')
+    assert page.input_value(f"{first} input[name=input]") == "2.5"
     page.click("#prices-save")
     page.wait_for_selector("#prices-form .notice")
     assert ok(admin.http.get(f"/v1/admin/models/{names[0]}"))["pricing"] == {
