@@ -7,6 +7,7 @@ import { AuthPage } from "./pages/auth.jsx";
 import { Security, TopUp } from "./pages/billing.jsx";
 import { Dashboard } from "./pages/dashboard.jsx";
 import { Keys } from "./pages/keys.jsx";
+import { Catalogue } from "./pages/models.jsx";
 import { Channels } from "./pages/op_channels.jsx";
 import { AllKeys } from "./pages/op_keys.jsx";
 import { Models } from "./pages/op_models.jsx";
@@ -17,7 +18,7 @@ import { Traffic } from "./pages/traffic.jsx";
 import { Usage } from "./pages/usage.jsx";
 import "./style.css";
 
-const USER_PAGES = ["dashboard", "keys", "usage", "playground", "quickstart", "topup", "security"];
+const USER_PAGES = ["dashboard", "keys", "usage", "catalog", "playground", "quickstart", "topup", "security"];
 const OPERATOR_PAGES = ["users", "channels", "models", "tokens", "traffic", "redemptions", "settings"];
 
 function currentPage() {
@@ -82,6 +83,7 @@ function App() {
     dashboard: () => <Dashboard me={me} refresh={refresh} />,
     keys: () => <Keys />,
     usage: () => <Usage />,
+    catalog: () => <Catalogue />,
     playground: () => <Playground me={me} refresh={refresh} />,
     quickstart: () => <QuickStart />,
     topup: () => <TopUp config={config} refresh={refresh} />,

@@ -178,6 +178,7 @@ export function Settings() {
             system_name: d.get("system_name"),
             features: {
               registration_enabled: d.get("registration_enabled") === "on",
+              email_verification: d.get("email_verification") === "on",
               maintenance_mode: d.get("maintenance_mode") === "on",
             },
           });
@@ -188,6 +189,9 @@ export function Settings() {
         <Field label={t("settings.system_name")} name="system_name" defaultValue={data.system_name} required maxLength={200} />
         <label class="check">
           <input type="checkbox" name="registration_enabled" defaultChecked={data.features.registration_enabled} /> {t("settings.registration")}
+        </label>
+        <label class="check">
+          <input type="checkbox" name="email_verification" defaultChecked={data.features.email_verification} /> {t("settings.email_verification")}
         </label>
         <label class="check">
           <input type="checkbox" name="maintenance_mode" defaultChecked={data.features.maintenance_mode} /> {t("settings.maintenance")}
