@@ -84,6 +84,8 @@ class ChannelPatch(msgspec.Struct, forbid_unknown_fields=True):
     type: Short | msgspec.UnsetType = UNSET
     base_url: Url | msgspec.UnsetType = UNSET
     api_keys: list[str] | msgspec.UnsetType = UNSET
+    # Keys appended to the stored ones (which the API never shows, so cannot send back).
+    add_api_keys: list[str] | msgspec.UnsetType = UNSET
     models: list[str] | msgspec.UnsetType = UNSET
     model_mapping: dict[str, str] | msgspec.UnsetType = UNSET
     priority: Int32 | msgspec.UnsetType = UNSET
@@ -171,6 +173,11 @@ def check_channel(values: dict[str, Any]) -> None:
 def channel_changes(body: ChannelPatch) -> dict[str, Any]:
     """The fields a patch sets, checked (keys stripped, still in the clear)."""
     values = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
+    if "api_keys" in values and "add_api_keys" in values:
+        raise GatewayError(400, "'api_keys' replaces the keys, 'add_api_keys' adds: send one")
+    if "add_api_keys" in values:
+        check_channel({"api_keys": values["add_api_keys"]})
+        values["add_api_keys"] = [key.strip() for key in values["add_api_keys"]]
     check_channel(values)
     if "api_keys" in values:
         values["api_keys"] = [key.strip() for key in values["api_keys"]]

@@ -8,7 +8,10 @@ import { Security, TopUp } from "./pages/billing.jsx";
 import { Dashboard } from "./pages/dashboard.jsx";
 import { Keys } from "./pages/keys.jsx";
 import { Catalogue } from "./pages/models.jsx";
-import { Channels, Models, Redemptions, Settings, Users } from "./pages/operator.jsx";
+import { Channels } from "./pages/op_channels.jsx";
+import { AllKeys } from "./pages/op_keys.jsx";
+import { Models } from "./pages/op_models.jsx";
+import { Redemptions, Settings, Users } from "./pages/operator.jsx";
 import { Playground } from "./pages/playground.jsx";
 import { QuickStart } from "./pages/quickstart.jsx";
 import { Traffic } from "./pages/traffic.jsx";
@@ -16,7 +19,7 @@ import { Usage } from "./pages/usage.jsx";
 import "./style.css";
 
 const USER_PAGES = ["dashboard", "keys", "usage", "catalog", "playground", "quickstart", "topup", "security"];
-const OPERATOR_PAGES = ["users", "channels", "models", "traffic", "redemptions", "settings"];
+const OPERATOR_PAGES = ["users", "channels", "models", "tokens", "traffic", "redemptions", "settings"];
 
 function currentPage() {
   const match = location.hash.match(/^#\/([a-z]+)/);
@@ -88,6 +91,7 @@ function App() {
     users: () => <Users />,
     channels: () => <Channels />,
     models: () => <Models />,
+    tokens: () => <AllKeys />,
     traffic: () => <Traffic />,
     redemptions: () => <Redemptions />,
     settings: () => <Settings />,

@@ -139,3 +139,33 @@ export function CopyButton({ text, id }) {
     </button>
   );
 }
+
+export function ActionButton({ onClick, children, ...button }) {
+  // A button outside any form (revoke, enable, delete): busy while its call runs, and the
+  // server's message beside it when the call fails (a read-only operator's 403, say).
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  async function run() {
+    setError("");
+    setBusy(true);
+    try {
+      await onClick();
+    } catch (err) {
+      setError(err.message || String(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <>
+      <button type="button" disabled={busy} onClick={run} {...button}>
+        {children}
+      </button>
+      {error && (
+        <span class="error action-error" role="alert">
+          {error}
+        </span>
+      )}
+    </>
+  );
+}

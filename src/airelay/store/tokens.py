@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.ids import new_id
@@ -58,6 +58,29 @@ async def revoke(conn: AsyncConnection, token_id: str) -> dict[str, Any]:
     row = await crud.update(conn, tokens, token_id, {"status": "revoked"})
     await config_log.record(conn, config_log.TOKEN, token_id)
     return row
+
+
+async def page_with_emails(
+    conn: AsyncConnection, *, page: int, limit: int, user_id: str | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of keys (all users', or ``user_id``'s), each with its owner's email as
+    ``user_email`` (None for a user without one or gone), and the number of matching keys;
+    newest first, so that an operator finds the key just made on the first page."""
+    query = select(tokens)
+    counting = select(func.count()).select_from(tokens)
+    if user_id:
+        query = query.where(tokens.c.user_id == user_id)
+        counting = counting.where(tokens.c.user_id == user_id)
+    query = query.order_by(tokens.c.created_at.desc(), tokens.c.id.desc())
+    query = query.offset((page - 1) * limit).limit(limit)
+    rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    total = int((await conn.execute(counting)).scalar_one())
+    owners = {row["user_id"] for row in rows}
+    emails: dict[str, str | None] = {}
+    if owners:
+        query = select(users.c.id, users.c.email).where(users.c.id.in_(sorted(owners)))
+        emails = {owner: email for owner, email in (await conn.execute(query)).all()}
+    return [{**row, "user_email": emails.get(row["user_id"])} for row in rows], total
 
 
 async def with_owner(

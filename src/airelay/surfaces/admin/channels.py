@@ -105,7 +105,12 @@ async def update_channel(request: web.Request, state: AppState) -> web.StreamRes
 
     def columns(current: dict[str, Any]) -> dict[str, Any]:
         _check_patched(state, current, values)
-        return sealed(values, state.box.encrypt)
+        added = values.get("add_api_keys")
+        stored = sealed({k: v for k, v in values.items() if k != "add_api_keys"}, state.box.encrypt)
+        if added is not None:
+            # Appended: the stored keys keep their positions (and so their health).
+            stored["api_keys"] = [*current["api_keys"], *map(state.box.encrypt, added)]
+        return stored
 
     try:
         row = await channels_repo.change(state.engine, channel_id, columns)
@@ -125,13 +130,14 @@ def _check_patched(state: AppState, current: dict[str, Any], values: dict[str, A
     base_url = values.get("base_url", current["base_url"])
     if "api_keys" in values:
         keys = values["api_keys"]
-    elif channel_type != current["type"]:
+    elif channel_type != current["type"] or "add_api_keys" in values:
         keys = []
         for token in current["api_keys"]:
             try:
                 keys.append(state.box.decrypt(token))
             except ValueError:
                 continue  # undecryptable: the snapshot skips the channel anyway
+        keys += values.get("add_api_keys", [])
     else:
         keys = []
     check_type_fit(channel_type, endpoints, keys, betas, base_url)

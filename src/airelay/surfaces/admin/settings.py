@@ -82,12 +82,18 @@ def merged(stored: dict[str, Any] | None) -> dict[str, Any]:
     return result
 
 
-def _multipliers(value: Any) -> dict[str, str]:
-    """``{"vip": 0.8}``: a user group's price multiplier, a positive decimal."""
+def _multipliers(value: Any) -> dict[str, str | None]:
+    """``{"vip": 0.8}``: a user group's price multiplier, a positive decimal; ``null``
+    removes the group's multiplier (the patch merges into the stored ones)."""
     if not isinstance(value, dict):
         raise GatewayError(400, "'group_multipliers' must be an object of group -> number")
-    clean: dict[str, str] = {}
+    clean: dict[str, str | None] = {}
     for group, factor in value.items():
+        if not group or len(group) > MAX_NAME:
+            raise GatewayError(400, f"'group_multipliers' names must be 1 to {MAX_NAME} characters")
+        if factor is None:
+            clean[str(group)] = None
+            continue
         if isinstance(factor, bool) or not isinstance(factor, int | float | str):
             raise GatewayError(400, f"group_multipliers.{group} must be a number")
         try:
@@ -192,6 +198,9 @@ async def update_settings(request: web.Request, state: AppState) -> web.StreamRe
                 stored[key].update(value)
             else:
                 stored[key] = value
+        removed = [group for group, factor in stored["group_multipliers"].items() if factor is None]
+        for group in removed:
+            del stored["group_multipliers"][group]
         return stored
 
     stored = await settings_repo.change(state.engine, document)

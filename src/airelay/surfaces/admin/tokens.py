@@ -128,12 +128,13 @@ def token_columns(values: dict[str, Any]) -> dict[str, Any]:
 async def list_tokens(request: web.Request, state: AppState) -> web.StreamResponse:
     page, limit = paging(request)
     user_id = request.query.get("user_id")
-    where = tables.tokens.c.user_id == user_id if user_id else None
     async with state.engine.connect() as conn:
-        rows, total = await crud.page(conn, tables.tokens, page=page, limit=limit, where=where)
-    return json_response(
-        {"tokens": [view(r) for r in rows], "total": total, "page": page, "limit": limit}
-    )
+        rows, total = await tokens_repo.page_with_emails(
+            conn, page=page, limit=limit, user_id=user_id
+        )
+    # The owner's email in the list, so that an operator's page of all keys names each user.
+    listed = [{**view(r), "user_email": r["user_email"]} for r in rows]
+    return json_response({"tokens": listed, "total": total, "page": page, "limit": limit})
 
 
 @admin

@@ -425,7 +425,12 @@ SETTINGS_PATCH: Schema = {
         },
         "group_multipliers": {
             "type": "object",
-            "additionalProperties": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+            # null: the group's multiplier goes (a patch merges into the stored ones).
+            "additionalProperties": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "maximum": 100,
+            },
         },
     },
     "additionalProperties": False,
