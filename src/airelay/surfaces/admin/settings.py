@@ -134,18 +134,18 @@ def _logo_url(value: Any) -> str:
     ``javascript:`` or ``data:`` URL, nor plain ``http://`` on a page served over HTTPS."""
     if not isinstance(value, str) or len(value) > MAX_LOGO_URL:
         raise GatewayError(400, f"'logo_url' must be a string of at most {MAX_LOGO_URL} characters")
-    value = value.strip()
-    if not value:
+    url: str = value.strip()
+    if not url:
         return ""
-    if any(ord(ch) < 0x21 or ch in "\\<>\"'`" for ch in value):
+    if any(ord(ch) < 0x21 or ch in "\\<>\"'`" for ch in url):
         raise GatewayError(400, "'logo_url' must not contain spaces, quotes or control characters")
-    parts = urlsplit(value)
+    parts = urlsplit(url)
     if parts.scheme:
         if parts.scheme.lower() != "https" or not parts.netloc:
             raise GatewayError(400, "'logo_url' must be an https:// URL or a relative path")
-    elif value.startswith("//") or parts.netloc:
+    elif url.startswith("//") or parts.netloc:
         raise GatewayError(400, "'logo_url' must be an https:// URL or a relative path")
-    return value
+    return url
 
 
 def _text(key: str, value: Any) -> str:
