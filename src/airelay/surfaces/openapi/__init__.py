@@ -445,6 +445,8 @@ _GEMINI_BODIES = {
     "generateContent": "GeminiGenerateContentRequest",
     "streamGenerateContent": "GeminiGenerateContentRequest",
     "countTokens": "GeminiCountTokensRequest",
+    "embedContent": "GeminiEmbedContentRequest",
+    "batchEmbedContents": "GeminiBatchEmbedContentsRequest",
 }
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 _CLIENT_SECURITY: list[Schema] = [
@@ -553,6 +555,8 @@ def _components() -> Schema:
         AnthropicCountTokensRequest=bodies.ANTHROPIC_COUNT_TOKENS,
         GeminiGenerateContentRequest=bodies.GEMINI_GENERATE,
         GeminiCountTokensRequest=bodies.GEMINI_COUNT_TOKENS,
+        GeminiEmbedContentRequest=bodies.GEMINI_EMBED_CONTENT,
+        GeminiBatchEmbedContentsRequest=bodies.GEMINI_BATCH_EMBED_CONTENTS,
         CheckoutRequest=bodies.CHECKOUT,
         RedeemRequest=bodies.REDEEM,
         StripeEvent=bodies.STRIPE_EVENT,

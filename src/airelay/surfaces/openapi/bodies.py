@@ -335,6 +335,42 @@ GEMINI_COUNT_TOKENS: Schema = {
     },
 }
 
+_GEMINI_EMBED_ONE: Schema = {
+    "type": "object",
+    "properties": {
+        "model": {"type": "string"},
+        "content": {
+            "type": "object",
+            "properties": {
+                "parts": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "properties": {"text": {"type": "string", "maxLength": 2000}},
+                        "required": ["text"],
+                    },
+                }
+            },
+            "required": ["parts"],
+        },
+        "taskType": {"type": "string"},
+        "title": {"type": "string"},
+        "outputDimensionality": {"type": "integer", "minimum": 1, "maximum": 4096},
+    },
+    "required": ["content"],
+}
+
+GEMINI_EMBED_CONTENT: Schema = _GEMINI_EMBED_ONE
+
+GEMINI_BATCH_EMBED_CONTENTS: Schema = {
+    "type": "object",
+    "properties": {
+        "requests": {"type": "array", "minItems": 1, "maxItems": 250, "items": _GEMINI_EMBED_ONE}
+    },
+    "required": ["requests"],
+}
+
 CHECKOUT: Schema = {
     "type": "object",
     "properties": {
