@@ -119,7 +119,13 @@ function App() {
       </header>
       <nav class={menu ? "side open" : "side"}>
         {pages.map((name) => (
-          <a key={name} href={`#/${name}`} class={name === shown ? "active" : ""} id={`nav-${name}`}>
+          <a
+            key={name}
+            href={`#/${name}`}
+            class={name === shown ? "active" : ""}
+            id={`nav-${name}`}
+            data-scope={OPERATOR_PAGES.includes(name) ? "operator" : "user"}
+          >
             {t(`nav.${name}`)}
           </a>
         ))}
