@@ -8,6 +8,7 @@ import asyncio
 import os
 import secrets
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -83,11 +84,27 @@ def fresh_postgres() -> Iterator[str]:
         asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@dataclass(frozen=True)
+class Limits:
+    """``--limits``: the gateway runs with its rate-limit counters in Redis and limits in
+    every scope, set far above the load so that none trips, and ``/metrics`` is scraped
+    while it is measured: the cost of limits and metrics, not of refusals."""
+
+    redis_url: str
+    scrape_seconds: float = 1.0
+
+
 def start(
-    airelay: Path, database_url: str, data_dir: Path, workers: int, cpus: str, log: Path
+    airelay: Path,
+    database_url: str,
+    data_dir: Path,
+    workers: int,
+    cpus: str,
+    log: Path,
+    limits: Limits | None = None,
 ) -> Gateway:
-    """``airelay serve`` on a free port with only the benchmark's settings; returns once the
-    management API answers."""
+    """``airelay serve`` on a free port with only the benchmark's settings (and Redis for
+    the rate-limit counters with ``limits``); returns once the management API answers."""
     port = procs.free_port()
     admin_key = f"mgmt-bench-{secrets.token_hex(16)}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRELAY_", "STRIPE_"))}
@@ -99,6 +116,8 @@ def start(
         AIRELAY_PORT=str(port),
         AIRELAY_WORKERS=str(workers),
     )
+    if limits is not None:
+        env.update(AIRELAY_REDIS_URL=limits.redis_url)
     out = log.open("ab")
     try:
         proc = subprocess.Popen(
@@ -127,9 +146,29 @@ def start(
             time.sleep(0.1)
 
 
-def configure(gateway: Gateway, upstream_port: int) -> None:
+NEVER = 2_000_000_000  # a limit no benchmark load reaches (the API's largest is 2^31 - 1)
+# Limits in every scope, each far above the load: every call is counted against all of
+# them (the default, the key's group and model) and none is refused.
+RATE_LIMITS = {
+    "requests_per_minute": NEVER,
+    "tokens_per_minute": NEVER,
+    "requests_per_day": NEVER,
+    "max_concurrency": 1_000_000,
+    "groups": {"default": {"requests_per_minute": NEVER, "max_concurrency": 1_000_000}},
+    "models": {
+        model: {"tokens_per_minute": NEVER, "max_concurrency": 1_000_000}
+        for model in (*MODELS, TRANSLATED_MODEL)
+    },
+}
+CHANNEL_LIMITS = {"rpm": NEVER, "tpm": NEVER, "max_concurrency": 1_000_000}
+KEY_BUDGET = {"quota": 900_000, "quota_period": "monthly", "max_concurrency": 1_000_000}
+
+
+def configure(gateway: Gateway, upstream_port: int, limits: bool = False) -> None:
     """A channel to the fake upstream, priced models, a user with balance, and a key (with
-    limits far above what the benchmark sends, so no call is refused)."""
+    limits far above what the benchmark sends, so no call is refused). With ``limits``,
+    limits in every scope and a monthly budget on the key, none of which trips."""
+    channel_limits = CHANNEL_LIMITS if limits else {}
     gateway.admin(
         "POST",
         "/v1/admin/channels",
@@ -139,6 +178,7 @@ def configure(gateway: Gateway, upstream_port: int) -> None:
             "base_url": f"http://127.0.0.1:{upstream_port}/v1",
             "api_keys": ["sk-upstream-bench"],
             "models": list(MODELS),
+            **channel_limits,
         },
     )
     gateway.admin(
@@ -150,8 +190,11 @@ def configure(gateway: Gateway, upstream_port: int) -> None:
             "base_url": f"http://127.0.0.1:{upstream_port}",
             "api_keys": ["sk-ant-upstream-bench"],
             "models": [TRANSLATED_MODEL],
+            **channel_limits,
         },
     )
+    if limits:
+        gateway.admin("PATCH", "/v1/admin/settings", {"rate_limits": RATE_LIMITS})
     for model in (*MODELS, TRANSLATED_MODEL):
         pricing = {"input": 1, "output": 2}
         gateway.admin("POST", "/v1/admin/models", {"id": model, "pricing": pricing})
@@ -161,9 +204,58 @@ def configure(gateway: Gateway, upstream_port: int) -> None:
     token = gateway.admin(
         "POST",
         "/v1/admin/tokens",
-        {"user_id": user["id"], "name": "bench", "rpm": 2_000_000_000, "tpm": 2_000_000_000},
+        {
+            "user_id": user["id"],
+            "name": "bench",
+            "rpm": NEVER,
+            "tpm": NEVER,
+            **(KEY_BUDGET if limits else {}),
+        },
     )
     gateway.api_key = token["key"]
+
+
+class Scraper:
+    """``GET /metrics`` every ``seconds`` in a thread, as a Prometheus server would, while a
+    configuration is measured; keeps the last exposition."""
+
+    def __init__(self, gateway: Gateway, seconds: float) -> None:
+        self._url = f"http://127.0.0.1:{gateway.port}/metrics"
+        self._seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.scrapes = 0
+        self.failures = 0
+        self.last = ""
+
+    def __enter__(self) -> Scraper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._scrape()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._seconds):
+            self._scrape()
+
+    def _scrape(self) -> None:
+        try:
+            with urllib.request.urlopen(self._url, timeout=10) as response:
+                self.last = response.read().decode()
+            self.scrapes += 1
+        except (OSError, urllib.error.URLError):
+            self.failures += 1
+
+    def rejections(self) -> float:
+        """Calls refused at a limit, all scopes and kinds (none, when limits never trip)."""
+        total = 0.0
+        for line in self.last.splitlines():
+            if line.startswith("airelay_limit_rejections_total"):
+                total += float(line.rpartition(" ")[2])
+        return total
 
 
 def usage_rows(gateway: Gateway) -> int:

@@ -99,6 +99,11 @@ class Bench:
         self.first_pairing: tuple[clients.Latency, clients.Latency] | None = None
         self.floor_pids: list[int] = []  # the one-process floor, running through the matrix
 
+    def limits(self) -> gateway.Limits | None:
+        if not self.args.limits:
+            return None
+        return gateway.Limits(self.args.redis_url)
+
     def script(self, kind: str, api_key: str) -> Path:
         if api_key not in self.scripts:
             folder = self.work / f"lua-{len(self.scripts)}"
@@ -312,12 +317,22 @@ class Bench:
             database_url = f"sqlite:///{data / 'airelay.db'}"
         cpus = self.cpu.server if config.workers == 1 else self.cpu.every
         logfile = self.work / f"gateway-{config.database}-{config.workers}.log"
-        gw = gateway.start(AIRELAY, database_url, data, config.workers, cpus, logfile)
+        limits = self.limits()
+        gw = gateway.start(AIRELAY, database_url, data, config.workers, cpus, logfile, limits)
         try:
-            gateway.configure(gw, self.upstream_port)
+            gateway.configure(gw, self.upstream_port, limits is not None)
             time.sleep(1.5 if config.workers > 1 else 0.2)  # other workers poll the config
-            fig = Figures(config.name, workers=config.workers)
-            self.measure(fig, gw.pids, gw.port, gw.api_key, config.plan)
+            name = config.name + (", limits on (Redis), metrics scraped" if limits else "")
+            fig = Figures(name, workers=config.workers)
+            if limits is None:
+                self.measure(fig, gw.pids, gw.port, gw.api_key, config.plan)
+            else:
+                with gateway.Scraper(gw, limits.scrape_seconds) as scraper:
+                    self.measure(fig, gw.pids, gw.port, gw.api_key, config.plan)
+                log(
+                    f"  /metrics scraped {scraper.scrapes} times ({scraper.failures} failed); "
+                    f"limit rejections: {scraper.rejections():g}"
+                )
             time.sleep(1)  # usage rows are written in batches
             fig.usage_rows = gateway.usage_rows(gw)
             log(f"  usage rows logged: {fig.usage_rows:,}")
@@ -496,6 +511,17 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--soak", type=float, default=0, help="run a soak of this many seconds")
     ap.add_argument("--soak-rate", type=float, default=400, help="calls/s during the soak")
     ap.add_argument("--no-append", action="store_true", help="do not append to BENCHMARKS.md")
+    ap.add_argument(
+        "--limits",
+        action="store_true",
+        help="run the gateway with limits in every scope (never tripped), its counters in "
+        "Redis, a monthly budget on the key, and /metrics scraped every second",
+    )
+    ap.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/0",
+        help="the Redis of --limits (default redis://127.0.0.1:6379/0)",
+    )
     return ap.parse_args()
 
 

@@ -268,6 +268,7 @@ priority = 1
 weight = 1
 status = "disabled"
 timeout = 30.0
+cost_multiplier = 0.85
 
 [[models]]
 id = "{model}"
@@ -312,6 +313,7 @@ pricing = {{ input = 1.5 }}
     assert plain_keys(gateway, updated) == [new_key]
     assert (updated["priority"], updated["weight"], updated["status"]) == (2, 7, "disabled")
     assert updated["timeout"] == 30.0 and updated["base_url"] == "https://api.example.com/v1"
+    assert created["cost_multiplier"] == updated["cost_multiplier"] == "0.85"
     shown = ok(admin.http.get(f"/v1/admin/models/{model}"))
     # The file's pricing is the whole pricing: the output price it no longer names is gone.
     assert shown["pricing"] == {"input": 1.5}
@@ -428,6 +430,7 @@ BAD_CHANNELS: list[tuple[dict[str, Any], str]] = [
     ({"models": [""]}, "'models' must not contain empty names"),
     ({"status": "paused"}, "'status' must be one of: active, disabled"),
     ({"timeout": 0}, "'timeout' must be a positive number of seconds"),
+    ({"cost_multiplier": "-0.5"}, "'cost_multiplier' must be from 0 to 1000"),
     ({"type": "x" * 65}, "Expected `str` of length <= 64 - at `$.type`"),
     ({"endpoints": ["teleport"]}, "'endpoints' must be one of: chat, responses, embeddings"),
     ({"type": "gemini", "endpoints": ["rerank"]}, "a gemini channel cannot serve rerank"),

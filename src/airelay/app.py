@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from airelay import mailer
 from airelay.billing import tokens
 from airelay.billing.retention import UsageRetention
 from airelay.billing.wallets import Wallets, WalletSettings
 from airelay.client import Timeouts
 from airelay.config import Settings
 from airelay.observe import access, metrics
+from airelay.observe.tracing import open_tracing
 from airelay.relay.admission import Admission
 from airelay.relay.affinity import open_affinity
 from airelay.relay.collaborators import Relay
@@ -33,6 +35,7 @@ from airelay.store.response_writer import ResponseWriter
 from airelay.store.schema import check_schema
 from airelay.store.snapshot import ConfigCache
 from airelay.surfaces.console.session import CONSOLE, ConsoleState
+from airelay.surfaces.console.throttle import open_throttle
 from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies
 from airelay.videos.lifecycle import open_videos
@@ -95,9 +98,11 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         admission = Admission(settings.max_inflight_calls)
         affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
         limits = open_limits(settings.redis_url, settings.limits_redis_failure)
+        app[CONSOLE].throttle = open_throttle(settings)
         videos, stop_videos = await open_videos(settings, engine, wallets, upstream, cache)
         health = channel_health(settings)
-        access.configure(settings.access_log)
+        tracing = open_tracing(settings.otel_endpoint)
+        access.configure(settings.access_log, tracing)
         metrics_flush = asyncio.create_task(metrics.flushing())
         app[STATE] = AppState(
             settings=settings,
@@ -151,6 +156,11 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             if affinity is not None:
                 await affinity.close()
             await limits.close()
+            await app[CONSOLE].throttle.close()
+            await mailer.settled()
             await engine.dispose()
+            if tracing is not None:
+                access.stop_tracing(tracing)
+                tracing.shutdown()
 
     return lifespan

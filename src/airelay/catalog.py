@@ -18,7 +18,7 @@ from airelay.formats import openai_images
 from airelay.formats.anthropic_betas import check_rules
 from airelay.formats.names import DECLARABLE, Endpoint
 from airelay.money import usd_to_units
-from airelay.pricing import PER_MILLION
+from airelay.pricing import PER_MILLION, cost_multiplier_text
 from airelay.providers.anthropic import Anthropic
 from airelay.providers.base import ChecksBaseUrl
 from airelay.providers.presets import CHANNEL_TYPES, preset
@@ -75,6 +75,8 @@ class ChannelCreate(msgspec.Struct, forbid_unknown_fields=True):
     rpm: Int32 | None = None
     tpm: Int32 | None = None
     max_concurrency: Int32 | None = None
+    # What the upstream costs the operator: the list price x this (None: not known).
+    cost_multiplier: str | float | None = None
 
 
 class ChannelPatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,6 +97,7 @@ class ChannelPatch(msgspec.Struct, forbid_unknown_fields=True):
     rpm: Int32 | msgspec.UnsetType | None = UNSET  # null: no limit
     tpm: Int32 | msgspec.UnsetType | None = UNSET
     max_concurrency: Int32 | msgspec.UnsetType | None = UNSET
+    cost_multiplier: str | float | msgspec.UnsetType | None = UNSET  # null: not known
 
 
 class ModelCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -133,6 +136,11 @@ def check_channel(values: dict[str, Any]) -> None:
     for field in ("rpm", "tpm", "max_concurrency"):
         if values.get(field) == 0:
             raise GatewayError(400, f"'{field}' must be 1 or more (null: no limit)")
+    if values.get("cost_multiplier") is not None:
+        try:
+            values["cost_multiplier"] = cost_multiplier_text(values["cost_multiplier"])
+        except ValueError as exc:
+            raise GatewayError(400, str(exc)) from None
     if values.get("timeout") is not None and values["timeout"] <= 0:
         raise GatewayError(400, "'timeout' must be a positive number of seconds")
     base_url = values.get("base_url")

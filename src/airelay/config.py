@@ -110,6 +110,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # ``closed`` refuses them (503 with Retry-After), ``open`` lets them pass uncounted.
     # Redis is tried again every second; no restart is needed when it is back.
     limits_redis_failure: Literal["closed", "open"] = "closed"
+    # Where the console's failed-sign-in counts live in that Redis (with redis_url set they
+    # are shared by every instance; ``limits_redis_failure`` also says what sign-ins do
+    # while it is out of reach). Gateways that share a Redis but not their accounts set
+    # different prefixes.
+    login_throttle_prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = (
+        "airelay:login:"
+    )
     # Seconds a conversation stays bound to the channel and key that served its last turn
     # (idle time: each turn renews it), so that the upstream's prompt cache stays warm;
     # 0 turns session affinity off.
@@ -135,6 +142,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     latency_routing: bool = False
     # One JSON line per request on the ``airelay.access`` logger (no prompt, no secret).
     access_log: bool = False
+    # An OpenTelemetry collector's base URL (``http://collector:4318``): a span per relayed
+    # call over OTLP/HTTP, with the ``otel`` extra installed. Unset, the standard
+    # OTEL_EXPORTER_OTLP_ENDPOINT turns traces on as well; neither set, traces are off.
+    otel_endpoint: Annotated[str, msgspec.Meta(pattern="^https?://")] | None = None
     # The console's address as its users reach it (``https://relay.example.com``): the links
     # of password-reset mails and the OpenID Connect redirect are built from it (never from
     # a request's Host header), and an https one marks session cookies Secure. It is also

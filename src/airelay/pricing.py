@@ -18,11 +18,16 @@ Audio is priced by what it is: text read aloud per 1M ``characters``
 (``per_audio_minute``, billed by the whole second: ``audio_seconds``). A second is a sixtieth
 of the minute price, so the parts are summed per 60M (sixty times per 1M), still exact, and
 rounded once.
+
+What a call costs the operator upstream is its price at the model's list price (no group
+multiplier) times its channel's ``cost_multiplier``, an exact decimal: ``upstream_cost``,
+rounded up to a unit once like a charge.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
@@ -176,3 +181,53 @@ def worst_case(
         input_price = max(input_price, price.write_5m, price.write_1h)
     per_million = prompt_tokens * input_price + output * max(choices, 1) * price.output
     return -(-per_million // PER_MILLION) + price.per_request + images * image_price
+
+
+# A channel's cost multiplier: 0 (a free upstream) to this, in steps of 1e-10 at the finest.
+MAX_COST_MULTIPLIER = 1000
+COST_MULTIPLIER_PLACES = 10
+
+
+def cost_multiplier_text(value: object) -> str:
+    """A channel's ``cost_multiplier`` (a JSON number or decimal string) as the exact decimal
+    text stored and shown ("0.85"); ValueError, with the reason, for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("'cost_multiplier' must be a number or a decimal string")
+    try:
+        # A float's shortest text: 0.85 stays "0.85", not its binary approximation.
+        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except InvalidOperation:
+        raise ValueError("'cost_multiplier' must be a number or a decimal string") from None
+    if not number.is_finite() or number < 0 or number > MAX_COST_MULTIPLIER:
+        raise ValueError(f"'cost_multiplier' must be from 0 to {MAX_COST_MULTIPLIER}")
+    if number != round(number, COST_MULTIPLIER_PLACES):
+        raise ValueError(
+            f"'cost_multiplier' must have at most {COST_MULTIPLIER_PLACES} decimal places"
+        )
+    text = format(number.normalize(), "f")
+    return "0" if number == 0 else text
+
+
+def cost_fraction(text: str | None) -> Fraction | None:
+    """A stored ``cost_multiplier`` as the exact fraction ``upstream_cost`` multiplies by;
+    None when the channel's cost is unknown (or the stored text is not a decimal)."""
+    if text is None:
+        return None
+    try:
+        return Fraction(text)
+    except ValueError:
+        return None
+
+
+def upstream_cost(
+    usage: Usage, price: Price, cost_multiplier: Fraction | None, image_price: int = 0
+) -> int | None:
+    """What a call cost the operator upstream: its price at the model's list price (the
+    group multiplier left out: that is what the user pays) times the channel's
+    ``cost_multiplier``, summed exactly and rounded up to a unit once (``token_cost``'s one
+    rounding). None when the channel's cost is not known."""
+    if cost_multiplier is None:
+        return None
+    if cost_multiplier == 0:
+        return 0
+    return token_cost(usage, price, cost_multiplier, image_price)

@@ -15,7 +15,14 @@ import pytest
 from airelay.formats import openai_transcription, rerank
 from airelay.formats.usage import Usage, from_anthropic, from_gemini, from_openai
 from airelay.money import UNITS_PER_USD, usd_to_units
-from airelay.pricing import Price, token_cost, worst_case
+from airelay.pricing import (
+    Price,
+    cost_fraction,
+    cost_multiplier_text,
+    token_cost,
+    upstream_cost,
+    worst_case,
+)
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.json"))
 DECODERS = {
@@ -108,3 +115,38 @@ def test_one_rounding_with_a_multiplier() -> None:
     assert token_cost(usage, price) == 2813
     assert token_cost(usage, price, Fraction(2, 3)) == 1875
     assert token_cost(usage, price, Fraction(1, 3)) == 938  # 937.5 rounded up once
+
+
+def test_upstream_cost_is_the_list_price_times_the_channel_multiplier() -> None:
+    # 3 five-minute writes at $0.075 x 1.25 (937.5 units each) + 2 reads at $0.0075 (75)
+    # + 1 output at $0.3 (3000): 2812.5 + 150 + 3000 = 5962.5 units at list price.
+    price = price_of({"input": 0.075, "cached_input": 0.0075, "output": 0.3})
+    usage = Usage(prompt_tokens=5, completion_tokens=1, cached_tokens=2, cache_write_tokens=3)
+    assert token_cost(usage, price) == 5963
+    assert upstream_cost(usage, price, None) is None  # the channel's cost is not known
+    assert upstream_cost(usage, price, Fraction(0)) == 0
+    assert upstream_cost(usage, price, Fraction(1)) == 5963
+    # x 0.4 = 2385 exactly: one rounding, after the multiplier (5963 x 0.4 = 2385.2 -> 2386).
+    assert upstream_cost(usage, price, cost_fraction("0.4")) == 2385
+    assert upstream_cost(usage, price, cost_fraction("0.0000000001")) == 1  # rounded up
+    # A per-image price and a per-request price are list prices too.
+    priced = price_of({"input": 1, "output": 1, "per_request": 0.001})
+    images = Usage(prompt_tokens=0, completion_tokens=0, images=2)
+    assert upstream_cost(images, priced, cost_fraction("0.5"), image_price=40_000_000) == (
+        (10_000_000 + 2 * 40_000_000) // 2
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("0.85", "0.85"), (0.85, "0.85"), (1, "1"), ("1.10", "1.1"), ("1e2", "100"), ("0.000", "0")],
+)
+def test_cost_multiplier_is_kept_as_exact_decimal_text(given: object, stored: str) -> None:
+    assert cost_multiplier_text(given) == stored
+    assert cost_fraction(stored) == Fraction(Decimal(stored))
+
+
+@pytest.mark.parametrize("given", ["-1", "1000.1", "NaN", "inf", "x", "", "1e-11", True, None, [1]])
+def test_bad_cost_multipliers(given: object) -> None:
+    with pytest.raises(ValueError, match="cost_multiplier"):
+        cost_multiplier_text(given)

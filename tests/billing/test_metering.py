@@ -195,8 +195,10 @@ def test_refusals_raise_typed_exceptions(gateway: Gateway, admin: Admin, model: 
 
 
 def test_quota_exhausted_is_403(gateway: Gateway, admin: Admin, model: str) -> None:
-    key = admin.create_token(quota=0.0001)["key"]
-    sdk(gateway, key).chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+    """A call is let through only if its worst case fits in what the quota has left: the
+    first one asks for little, the next for as much as the model may produce."""
+    key = admin.create_token(quota=0.0003)["key"]  # one call's $0.0002, and a little
+    sdk(gateway, key).chat.completions.create(model=model, messages=MESSAGES, max_tokens=5)  # type: ignore[arg-type]
     error = _refused(gateway, key, model)
     assert isinstance(error, openai.PermissionDeniedError) and "quota" in error.message
 

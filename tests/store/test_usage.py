@@ -49,6 +49,8 @@ def usage_row(user_id: str, i: int) -> dict[str, Any]:
         "status": 200 if i % 4 else 502,
         "request_id": f"req_{i}",
         "created_at": DAY + i,
+        # Beyond a double too; None (the channel's cost not known) on some rows.
+        "upstream_cost": None if i % 3 == 0 else 2**53 + 3 * i,
     }
 
 
@@ -92,14 +94,24 @@ def test_rows_go_a_chunk_per_statement_with_one_sql_text(migrated: str) -> None:
                 ]
                 daily = (
                     await conn.execute(
-                        select(usage_daily.c.requests, usage_daily.c.cost).where(
-                            usage_daily.c.user_id == user
-                        )
+                        select(
+                            usage_daily.c.requests,
+                            usage_daily.c.cost,
+                            usage_daily.c.upstream_cost,
+                            usage_daily.c.cost_known_requests,
+                            usage_daily.c.cost_known_revenue,
+                        ).where(usage_daily.c.user_id == user)
                     )
                 ).all()
             assert sorted(stored, key=lambda r: r["id"]) == sorted(written, key=lambda r: r["id"])
             assert sum(r.requests for r in daily) == len(written)
             assert sum(r.cost for r in daily) == sum(r["cost"] for r in written)
+            # The upstream cost is summed over the rows that know it, counted apart.
+            known = [r for r in written if r["upstream_cost"] is not None]
+            assert 0 < len(known) < len(written)
+            assert sum(r.upstream_cost for r in daily) == sum(r["upstream_cost"] for r in known)
+            assert sum(r.cost_known_requests for r in daily) == len(known)
+            assert sum(r.cost_known_revenue for r in daily) == sum(r["cost"] for r in known)
         finally:
             await engine.dispose()
 
@@ -185,6 +197,53 @@ def test_the_daily_rollups_count_images_characters_and_seconds(migrated: str) ->
                 for model in {r["model"] for r in rows}
             }
             assert {m: c["images"] for m, c in summary.by_model.items()} == per_model
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_an_export_reads_every_row_once_by_keyset_with_rows_sharing_a_second(
+    migrated: str,
+) -> None:
+    """``rows_after`` pages newest first past the last row read: rows in one second are told
+    apart by id, a row recorded between pages (newer) shifts nothing, filters hold."""
+
+    async def scenario() -> None:
+        engine = create_engine(migrated)
+        user_id = new_id("usr")
+        rows = [usage_row(user_id, i) | {"created_at": DAY + i // 3} for i in range(1, 11)]
+        try:
+            async with engine.begin() as conn:
+                await usage.insert_batch(conn, rows)
+            read: list[dict[str, Any]] = []
+            after = None
+            while True:
+                async with engine.connect() as conn:
+                    page = await usage_queries.rows_after(
+                        conn, user_id=user_id, after=after, limit=3
+                    )
+                if not read:  # a call recorded after the export began is not read
+                    async with engine.begin() as conn:
+                        await usage.insert_batch(
+                            conn, [usage_row(user_id, 99) | {"created_at": DAY + 50}]
+                        )
+                read += page
+                if len(page) < 3:
+                    break
+                after = (page[-1]["created_at"], page[-1]["id"])
+            expected = sorted(rows, key=lambda r: (r["created_at"], r["id"]), reverse=True)
+            assert [r["id"] for r in read] == [r["id"] for r in expected]
+            async with engine.connect() as conn:
+                ranged = await usage_queries.rows_after(
+                    conn,
+                    user_id=user_id,
+                    model="gpt-4o-mini",
+                    start=DAY + 1,
+                    end=DAY + 9,
+                    limit=100,
+                )
+            assert {r["request_id"] for r in ranged} == {"req_3", "req_6", "req_9"}
         finally:
             await engine.dispose()
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from email.message import Message
 from typing import Any
 
 import httpx
 
 PASSWORD = "correct horse battery"
+# The public URL of the gateways that send mail: links are built on it.
+PUBLIC_URL = "https://relay.example.com"
 
 
 def new_email() -> str:
@@ -28,8 +31,8 @@ class Console:
         )
 
     def _signed_in(self, response: httpx.Response) -> httpx.Response:
-        if response.status_code < 300:
-            self.csrf = response.json()["csrf_token"]
+        if response.status_code < 300 and "csrf_token" in response.json():
+            self.csrf = response.json()["csrf_token"]  # (none: a sign-up still to verify)
         return response
 
     def sign_up(self, email: str, password: str = PASSWORD) -> httpx.Response:
@@ -53,3 +56,16 @@ def open_registration(admin_http: httpx.Client, enabled: bool = True) -> None:
         "/v1/admin/settings", json={"features": {"registration_enabled": enabled}}
     )
     assert response.status_code == 200, response.text
+
+
+def mail_text(message: Message) -> str:
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
+
+
+def link_token(message: Message, kind: str) -> str:
+    """The token of the ``/console/#<kind>=...`` link in a mail from the gateway."""
+    line = next(line for line in mail_text(message).splitlines() if line.startswith(PUBLIC_URL))
+    assert line.startswith(f"{PUBLIC_URL}/console/#{kind}="), line
+    return line.split(f"#{kind}=", 1)[1]

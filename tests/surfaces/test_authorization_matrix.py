@@ -142,6 +142,8 @@ ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("POST", "/console/api/logout"): Route("public", "openai"),
     ("POST", "/console/api/password-reset"): Route("public", "openai", {}),
     ("POST", "/console/api/password-reset/confirm"): Route("public", "openai", {}),
+    ("POST", "/console/api/verify-email"): Route("public", "openai", {}),
+    ("POST", "/console/api/verify-email/resend"): Route("public", "openai", {}),
     ("GET", "/console/api/oidc/start"): Route("public", "openai"),
     ("GET", "/console/api/oidc/callback"): Route("public", "openai"),
     # ... and the rest need a session: no key opens one.
@@ -157,6 +159,8 @@ ROUTE_TABLE: dict[tuple[str, str], Route] = {
     ("DELETE", "/console/api/keys/{id}"): Route("console", "openai", None, (("id", "tok_nope"),)),
     ("GET", "/console/api/usage"): Route("console", "openai"),
     ("GET", "/console/api/usage/summary"): Route("console", "openai"),
+    ("GET", "/console/api/usage.csv"): Route("console", "openai"),
+    ("GET", "/console/api/models"): Route("console", "openai"),
     ("POST", "/console/api/redeem"): Route("console", "openai", {}),
     ("POST", "/console/api/checkout"): Route("console", "openai", {}),
 }

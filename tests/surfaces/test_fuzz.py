@@ -52,7 +52,12 @@ CHARGING = (
 )
 UPSTREAM_STATUSES = {502, 503, 504}
 # Stripe unset, mail unset: 501
-NOT_CONFIGURED = {"/v1/billing/checkout", "/v1/billing/webhook", "/console/api/password-reset"}
+NOT_CONFIGURED = {
+    "/v1/billing/checkout",
+    "/v1/billing/webhook",
+    "/console/api/password-reset",
+    "/console/api/verify-email/resend",
+}
 
 
 @dataclass

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -168,6 +169,33 @@ def test_metrics_count_upstream_errors_by_code_and_circuit_states(
     errors = _sample(text, "airelay_upstream_errors_total", channel=channel_id, code="500")
     assert errors == 5
     assert _sample(text, "airelay_circuit_state", channel=channel_id, key="") == 2  # open
+
+
+def test_metrics_count_streams_in_flight(
+    gateway: Gateway, upstream: FakeOpenAI, priced: tuple[str, str, str]
+) -> None:
+    """The gauge is up while a stream is being relayed, and back down once it ends."""
+    from fakes.loopback import Behaviour
+
+    model, _, key = priced
+    upstream.script(Behaviour.slow_stream(0.3))
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
+    idle = _sample(httpx.get(gateway.url + "/metrics").text, "airelay_inflight_streams")
+    stream = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    next(iter(stream))  # the first chunk is here: the stream is in flight
+    during = _sample(httpx.get(gateway.url + "/metrics").text, "airelay_inflight_streams")
+    assert during == idle + 1
+    for _ in stream:
+        pass
+    # The client may read the last event a moment before the gateway's relay returns.
+    for _ in range(100):
+        after = _sample(httpx.get(gateway.url + "/metrics").text, "airelay_inflight_streams")
+        if after == idle:
+            break
+        time.sleep(0.05)
+    assert after == idle
 
 
 def test_the_access_log_has_ids_and_tokens_and_no_secret(

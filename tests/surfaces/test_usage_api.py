@@ -55,6 +55,8 @@ ROW_FIELDS = {
     "request_id",
     "timestamp",
 }
+# What the operator sees of a row besides: what the call cost upstream.
+OPERATOR_FIELDS = {"upstream_cost"}
 MARCH_1 = int(datetime(2025, 3, 1, tzinfo=UTC).timestamp())
 OLD_DAY = int(datetime(2001, 1, 10, tzinfo=UTC).timestamp())
 DAY = 86400
@@ -100,6 +102,7 @@ def usage_row(user_id: str, token_id: str | None, model: str, ts: int, n: int) -
         "status": 200,
         "request_id": f"req_{user_id[-6:]}_{n:04d}",
         "created_at": ts,
+        "upstream_cost": None if n % 3 == 0 else 1_000_003 * n,
     }
 
 
@@ -180,8 +183,10 @@ def test_row_shape_and_values(admin: Admin, seeded: Seeded) -> None:
     assert set(body) == {"usage", "total", "page", "limit"}
     assert (body["page"], body["limit"]) == (1, 1)
     [row] = body["usage"]
-    assert set(row) == ROW_FIELDS
+    assert set(row) == ROW_FIELDS | OPERATOR_FIELDS
     expected = max(seeded.of(seeded.alice), key=lambda r: r["created_at"])
+    assert expected["upstream_cost"] is not None
+    assert row["upstream_cost"] == units_to_usd(expected["upstream_cost"])
     assert row["id"] == expected["id"]
     assert row["timestamp"] == "2025-03-10T15:00:00Z"
     assert row["cost"] == units_to_usd(expected["cost"])
@@ -315,6 +320,8 @@ def test_own_usage(user_client: httpx.Client, seeded: Seeded) -> None:
         body = ok(user_client.get(path, headers=auth, params={"limit": 200}))
         assert body["total"] == len(mine)
         assert ids(body) == newest_first(mine)
+        # Never what the calls cost upstream: that is the operator's.
+        assert all(set(row) == ROW_FIELDS for row in body["usage"])
     pages = [
         ids(ok(user_client.get("/v1/usage", headers=auth, params={"page": p, "limit": 10})))
         for p in (1, 2, 3)
@@ -428,6 +435,17 @@ def test_dashboard_usage(user_client: httpx.Client, seeded: Seeded) -> None:
     assert quota_body["hard_limit_usd"] == 2
 
 
+def operator_counters(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The upstream cost and the margin over the rows whose cost is known."""
+    known = [r for r in rows if r["upstream_cost"] is not None]
+    spent = sum(r["upstream_cost"] for r in known)
+    return {
+        "upstream_cost": units_to_usd(spent),
+        "margin": units_to_usd(sum(r["cost"] for r in known) - spent),
+        "cost_known_requests": len(known),
+    }
+
+
 def test_summary(admin: Admin, seeded: Seeded) -> None:
     def summary(**params: str) -> dict[str, Any]:
         return ok(admin.http.get("/v1/admin/usage/summary", params=params))  # type: ignore[no-any-return]
@@ -447,6 +465,7 @@ def test_summary(admin: Admin, seeded: Seeded) -> None:
             "audio_seconds": sum(r["audio_seconds"] for r in rows),
             "total_tokens": prompt + completion,
             "cost": units_to_usd(sum(r["cost"] for r in rows)),
+            **operator_counters(rows),
         }
 
     alice = seeded.of(seeded.alice)
@@ -715,7 +734,9 @@ def test_a_billed_call_shows_everywhere(
         usage["completion_tokens"],
     )
     assert row["cost"] > 0
-    assert ok(user_client.get("/v1/usage", headers=auth))["usage"] == [row]
+    assert row["upstream_cost"] is None  # the channel has no cost set
+    own = {k: v for k, v in row.items() if k not in OPERATOR_FIELDS}
+    assert ok(user_client.get("/v1/usage", headers=auth))["usage"] == [own]
 
     balance = ok(user_client.get("/v1/balance", headers=auth))
     assert balance["total_spent"] == pytest.approx(row["cost"])

@@ -6,9 +6,10 @@ export function setCsrf(token) {
 }
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, type) {
     super(message);
     this.status = status;
+    this.type = type;
   }
 }
 
@@ -30,7 +31,7 @@ export async function api(method, path, body) {
   }
   if (!response.ok) {
     const message = (data && data.error && data.error.message) || `HTTP ${response.status}`;
-    throw new ApiError(response.status, message);
+    throw new ApiError(response.status, message, data && data.error && data.error.type);
   }
   return data;
 }

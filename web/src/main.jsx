@@ -7,6 +7,7 @@ import { AuthPage } from "./pages/auth.jsx";
 import { Security, TopUp } from "./pages/billing.jsx";
 import { Dashboard } from "./pages/dashboard.jsx";
 import { Keys } from "./pages/keys.jsx";
+import { Catalogue } from "./pages/models.jsx";
 import { Redemptions } from "./pages/op_codes.jsx";
 import { Settings } from "./pages/op_settings.jsx";
 import { Users } from "./pages/op_users.jsx";
@@ -18,7 +19,7 @@ import { Usage } from "./pages/usage.jsx";
 import { ReadOnly } from "./readonly.js";
 import "./style.css";
 
-const USER_PAGES = ["dashboard", "keys", "usage", "playground", "quickstart", "topup", "security"];
+const USER_PAGES = ["dashboard", "keys", "usage", "catalog", "playground", "quickstart", "topup", "security"];
 const OPERATOR_PAGES = ["users", "channels", "models", "traffic", "redemptions", "settings"];
 
 function currentPage() {
@@ -85,6 +86,7 @@ function App() {
     dashboard: () => <Dashboard me={me} refresh={refresh} />,
     keys: () => <Keys />,
     usage: () => <Usage />,
+    catalog: () => <Catalogue />,
     playground: () => <Playground me={me} refresh={refresh} />,
     quickstart: () => <QuickStart />,
     topup: () => <TopUp config={config} refresh={refresh} />,

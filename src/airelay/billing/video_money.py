@@ -174,4 +174,5 @@ def _usage_row(task: dict[str, Any], charge: int, at: int) -> dict[str, Any]:
         "request_id": task["request_id"],
         "created_at": at,
         "cost": charge,
+        "upstream_cost": None,  # a video's upstream cost is not known (yet)
     }

@@ -16,6 +16,10 @@ bounds what a kill -9 can lose to the last moments' calls.
 
 Idle holds go back to the balance; at shutdown everything is flushed and returned; a crashed
 instance's holds are returned by whichever instance next sees their heartbeat go stale.
+
+A key's quota is held the same way (``airelay.billing.key_quotas``): a call reserves its
+worst case against the key's quota first, then against the money, and the key's charges
+are written with the same batches.
 """
 
 from __future__ import annotations
@@ -28,17 +32,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from airelay.billing.key_quotas import KeyQuotas, QuotaKey
 from airelay.billing.spend_rate import SpendRate, hold_size
 from airelay.ids import new_id
 from airelay.observe.metrics import FLUSH_LAG
-from airelay.store import batches, holds
+from airelay.store import batches, holds, quota_holds
 from airelay.store import tokens as token_store
 from airelay.store import usage as usage_store
-from airelay.store.tables import tokens
 from airelay.store.unavailable import OutageLog, reason
 
 log = logging.getLogger(__name__)
@@ -46,10 +49,6 @@ log = logging.getLogger(__name__)
 
 class InsufficientFunds(Exception):
     """The user's balance cannot cover the call's worst case."""
-
-
-class QuotaExhausted(Exception):
-    """The key has spent (or reserved for calls in flight) its whole quota."""
 
 
 @dataclass(slots=True)
@@ -70,6 +69,7 @@ class Reservation:
     token_id: str | None
     amount: int
     settled: bool = False
+    quota: QuotaKey | None = None  # the quota window the call is reserved against
 
 
 @dataclass(slots=True)
@@ -80,6 +80,7 @@ class _Batch:
     rows: list[dict[str, Any]]
     spent: dict[str, int]  # per user
     by_token: dict[str, int]
+    by_quota: dict[QuotaKey, int] = field(default_factory=dict)
     attempts: int = 0
 
 
@@ -123,6 +124,7 @@ class Wallets:
         engine: AsyncEngine,
         settings: WalletSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
         self._settings = settings or WalletSettings()
@@ -131,36 +133,37 @@ class Wallets:
         self._accounts: dict[str, _Account] = {}
         self._queue: list[dict[str, Any]] = []
         self._unconfirmed: _Batch | None = None  # a flush that failed: retried as it is
-        self._flushes_applied = 0
-        self._token_spend: dict[str, int] = {}  # this instance's charges per key, unflushed
-        self._token_used: dict[str, int] = {}  # per key: used as last read, plus our flushed
-        self._token_reserved: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._refills: set[asyncio.Future[Any]] = set()  # holds being taken
         self._stopping = False
+        self._quotas = KeyQuotas(
+            engine,
+            self.instance_id,
+            self._settings.spend_window,
+            self._hold_size_of,
+            clock,
+            wall,
+            self._refills,
+        )
 
     # -- the hot path ------------------------------------------------------------------
 
     async def reserve(
-        self, user_id: str, token_id: str | None, amount: int, quota: int | None = None
+        self,
+        user_id: str,
+        token_id: str | None,
+        amount: int,
+        quota: int | None = None,
+        period: str | None = None,
     ) -> Reservation:
         """Set aside ``amount`` for a call; raise QuotaExhausted if the key (``token_id``
-        with ``quota``) has spent its quota, InsufficientFunds if the balance cannot cover
-        ``amount``."""
-        if token_id is not None:
-            if quota is not None:
-                used = self._token_used.get(token_id)
-                if used is None:
-                    used = await self._read_used(token_id)
-                # Nothing is awaited from this check to the reservation below: calls in a
-                # burst see each other's reservations, so the quota is exceeded by at most
-                # one call's worst case.
-                spent = used + self._token_spend.get(token_id, 0)
-                if spent + self._token_reserved.get(token_id, 0) >= quota:
-                    raise QuotaExhausted(token_id)
-            self._token_reserved[token_id] = self._token_reserved.get(token_id, 0) + amount
+        with ``quota`` per ``period``) cannot cover ``amount`` in the current window,
+        InsufficientFunds if the balance cannot."""
+        quota_key = None
+        if token_id is not None and quota is not None:
+            quota_key = await self._quotas.reserve(token_id, period, amount)
         # One coroutine for the whole reservation (no inner call): this runs for every call.
         try:
             account = self._accounts.get(user_id)
@@ -192,10 +195,10 @@ class Wallets:
                 and account.held - account.reserved - account.pending < account.last_take // 4
             ):
                 self._refill_soon(user_id, account)
-            return Reservation(user_id=user_id, token_id=token_id, amount=amount)
+            return Reservation(user_id=user_id, token_id=token_id, amount=amount, quota=quota_key)
         except BaseException:
-            if token_id is not None:
-                self._unreserve_token(token_id, amount)
+            if quota_key is not None:
+                self._quotas.unreserve(quota_key, amount)
             raise
 
     async def _take(self, user_id: str, account: _Account, need: int, want: int) -> int:
@@ -211,9 +214,12 @@ class Wallets:
         return taken
 
     def _hold_size(self, account: _Account, need: int) -> int:
+        return self._hold_size_of(account.spend, need)
+
+    def _hold_size_of(self, spend: SpendRate, need: int) -> int:
         settings = self._settings
         return hold_size(
-            account.spend.per_second(self._clock()),
+            spend.per_second(self._clock()),
             need,
             settings.min_hold,
             settings.max_hold,
@@ -260,9 +266,12 @@ class Wallets:
         reservation.settled = True
         account = self._accounts[reservation.user_id]
         account.reserved -= reservation.amount
-        if reservation.token_id is not None:
-            self._unreserve_token(reservation.token_id, reservation.amount)
         available = account.held - account.reserved - account.pending
+        if reservation.quota is not None:
+            # A call that cost more than its worst case is charged what the key's quota
+            # has left at most: the quota is never overspent.
+            left = self._quotas.unreserve(reservation.quota, reservation.amount)
+            available = min(available, left)
         charge = max(0, min(cost, available))
         if charge < cost:
             log.warning(
@@ -274,9 +283,8 @@ class Wallets:
         account.pending += charge
         now = account.last_used = self._clock()
         account.spend.add(charge, now)
-        if reservation.token_id is not None:
-            spend = self._token_spend.get(reservation.token_id, 0) + charge
-            self._token_spend[reservation.token_id] = spend
+        if reservation.quota is not None:
+            self._quotas.charge(reservation.quota, charge, now)
         usage_row["cost"] = charge
         if not self._queue:
             self._wake.set()  # the first row of a batch: flush soon
@@ -290,8 +298,8 @@ class Wallets:
         reservation.settled = True
         account = self._accounts[reservation.user_id]
         account.reserved -= reservation.amount
-        if reservation.token_id is not None:
-            self._unreserve_token(reservation.token_id, reservation.amount)
+        if reservation.quota is not None:
+            self._quotas.unreserve(reservation.quota, reservation.amount)
 
     async def withdraw(
         self, user_id: str, amount: int, write: Callable[[AsyncConnection], Awaitable[None]]
@@ -327,13 +335,6 @@ class Wallets:
                 raise InsufficientFunds(user_id)
             await write(conn)
 
-    def _unreserve_token(self, token_id: str, amount: int) -> None:
-        left = self._token_reserved.get(token_id, 0) - amount
-        if left:
-            self._token_reserved[token_id] = left
-        else:
-            self._token_reserved.pop(token_id, None)
-
     # -- reads -------------------------------------------------------------------------
 
     def quiet(self) -> asyncio.Lock:
@@ -345,34 +346,11 @@ class Wallets:
         account = self._accounts.get(user_id)
         return account.pending if account else 0
 
-    async def key_spent(self, token_id: str) -> int:
-        """What a key has spent (database, plus this instance's unwritten charges) plus what
-        its calls in flight have reserved: the figure its quota is held against."""
-        used = self._token_used.get(token_id)
-        if used is None:
-            used = await self._read_used(token_id)
-        return used + self._token_spend.get(token_id, 0) + self._token_reserved.get(token_id, 0)
-
-    async def _read_used(self, token_id: str) -> int:
-        """A key's spend as written, cached until the next heartbeat. A read during which a
-        flush was applied may miss that flush's charges, already gone from
-        ``_token_spend``: it is read again (after two tries, with flushes held off)."""
-        for _ in range(2):
-            applied = self._flushes_applied
-            value = await self._select_used(token_id)
-            if self._flushes_applied == applied:
-                self._token_used[token_id] = value
-                return value
-        async with self._flush_lock:
-            value = self._token_used[token_id] = await self._select_used(token_id)
-            return value
-
-    async def _select_used(self, token_id: str) -> int:
-        async with self._engine.connect() as conn:
-            value = (
-                await conn.execute(select(tokens.c.used).where(tokens.c.id == token_id))
-            ).scalar()
-        return int(value or 0)
+    async def quota_spent(self, token_id: str, period: str | None) -> int:
+        """A key's spend in its quota's current window, plus what every instance holds of
+        that window's quota except this instance's free part: what a check outside the
+        call path (a video task) may count on as taken."""
+        return await self._quotas.spent(token_id, period)
 
     # -- background work ---------------------------------------------------------------
 
@@ -381,6 +359,7 @@ class Wallets:
             released = await holds.release_stale(
                 conn, int(time.time()) - self._settings.stale_after_seconds
             )
+        await self._quotas.release_stale(int(time.time()) - self._settings.stale_after_seconds)
         if released:
             log.info("returned %d orphaned balance holds to their users", released)
         self._task = asyncio.create_task(self._run())
@@ -437,6 +416,7 @@ class Wallets:
                     async with self._engine.begin() as conn:
                         await holds.release_stale(conn, wall - settings.stale_after_seconds)
                         await batches.prune(conn, wall - settings.batch_ids_kept_seconds)
+                    await self._quotas.release_stale(wall - settings.stale_after_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database may be briefly away; retry on the next tick
@@ -460,6 +440,7 @@ class Wallets:
                 await self._write(self._unconfirmed)
             if self._queue:
                 self._unconfirmed = _batch(self._queue)
+                self._unconfirmed.by_quota = self._quotas.queued()
                 self._queue = []
                 await self._write(self._unconfirmed)
 
@@ -469,53 +450,41 @@ class Wallets:
         batch.attempts += 1
         try:
             async with self._engine.begin() as conn:
-                used = await self._write_in(conn, batch)
+                written = await self._write_in(conn, batch)
         except IntegrityError:
             if batch.attempts == 1:
                 raise
             # Claimed yet unknown: the batch was written so long ago that its id has been
             # pruned, and its rows' keys refused the second write. It is written.
-            used = None
-        if used is None:
+            written = False
+        if not written:
             log.warning("usage batch %s was written before (its reply was lost)", batch.id)
         self._unconfirmed = None
-        self._flushes_applied += 1
         self._report_lag()
         for user_id, amount in batch.spent.items():
             account = self._accounts[user_id]
             account.pending -= amount
             account.held -= amount
-        for token_id, amount in batch.by_token.items():
-            left = self._token_spend[token_id] - amount
-            if left:
-                self._token_spend[token_id] = left
-            else:
-                del self._token_spend[token_id]
-            # The key's spend as the database has it now, other instances' flushes included:
-            # instances sharing a key see each other's spend within one flush.
-            if used is not None and token_id in used:
-                self._token_used[token_id] = used[token_id]
-            else:
-                self._token_used.pop(token_id, None)
+        self._quotas.written(batch.by_quota)
 
-    async def _write_in(self, conn: AsyncConnection, batch: _Batch) -> dict[str, int] | None:
-        """The batch's writes; None if its id was claimed before (it is written). Returns
-        each key's spend after the write."""
+    async def _write_in(self, conn: AsyncConnection, batch: _Batch) -> bool:
+        """The batch's writes; False if its id was claimed before (it is written)."""
         if not await batches.claim(conn, batch.id, self.instance_id):
-            return None
-        # Lock order, as every other writer of these rows (see store.holds): rollups, then
-        # keys, then users before their holds, each in ascending order. The users' rows,
-        # which every hold taken for a call needs, are locked last: for the shortest time.
+            return False
+        # Lock order, as every other writer of these rows (see store.holds and
+        # store.quota_holds): rollups, then keys, then their quota holds, then users before
+        # their holds, each in ascending order. The users' rows, which every hold taken for
+        # a call needs, are locked last: for the shortest time.
         await usage_store.insert_batch(conn, batch.rows)
-        used = await token_store.add_used(conn, batch.by_token)
+        await token_store.add_used(conn, batch.by_token)
+        await quota_holds.spend(conn, self.instance_id, batch.by_quota)
         await holds.spend(conn, self.instance_id, batch.spent)
-        return used
+        return True
 
     async def _heartbeat(self) -> None:
         async with self._engine.begin() as conn:
             await holds.heartbeat(conn, self.instance_id)
-        # Other instances' spend on shared keys shows up here (quota across instances).
-        self._token_used.clear()
+        await self._quotas.heartbeat()
 
     async def _release(self, idle_for: float | None) -> None:
         """Return the unused part of holds not used for ``idle_for`` seconds (None: all)."""
@@ -536,3 +505,4 @@ class Wallets:
                 raise
             if not account.held and not account.reserved and not account.lock.locked():
                 del self._accounts[user_id]
+        await self._quotas.release(idle_for)

@@ -90,6 +90,12 @@ FLUSH_LAG = Gauge(
     "Age of the oldest usage row in the latest write of charges and usage rows.",
     multiprocess_mode="livemax",
 )
+LIMIT_REJECTIONS = Counter(
+    "airelay_limit_rejections",
+    "Calls refused at a limit (scope key, group, model; kind rpm, tpm, rpd, concurrency, "
+    "quota), and channels passed over at theirs (scope channel).",
+    ["scope", "kind"],
+)
 
 
 #: How often every process moves its pending counts into the exported values.
@@ -193,6 +199,18 @@ def mark_process_dead(pid: int) -> None:
     """A worker that exited: its live gauges stop counting."""
     if multiprocess():
         _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+_rejections: dict[tuple[str, str], FastCounter] = {}
+
+
+def limit_rejected(scope: str, kind: str) -> None:
+    """One refusal at a limit. Only refusals count: an admitted call touches no metric
+    here, and each scope and kind's labelled child is looked up once per process."""
+    child = _rejections.get((scope, kind))
+    if child is None:
+        child = _rejections[(scope, kind)] = FastCounter(LIMIT_REJECTIONS.labels(scope, kind))
+    child.inc()
 
 
 _UNITS_PER_USD = 10**10  # airelay.money's unit (not imported: metrics import nothing of ours)

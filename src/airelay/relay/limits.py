@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from airelay.errors import GatewayError
+from airelay.observe.metrics import limit_rejected
 from airelay.relay.limit_policy import (
+    MINUTE,
     Rule,
     Taken,
     channel_rules,
@@ -214,6 +216,7 @@ class RateLimits:
             log.warning("rate-limit counters unreachable (%s): failing %s", exc, self._failure)
             return self._channel_unreachable()
         if not taken.allowed:
+            _count_rejections(found, costs, taken)
             return None
         return Lease(self._counters, found, taken, estimate if plan.tokens else 0, {})
 
@@ -246,9 +249,28 @@ def _over(
         if used + cost > rule.limit:
             wait = max(wait, reset if rule.window else 1.0)
             names.append(_describe(rule))
+    _count_rejections(found, costs, taken)
     retry = max(1, int(-(-wait // 1)))
     message = "Rate limit exceeded: " + ", ".join(names) + f". Retry after {retry} s."
     return GatewayError(429, message, headers={**headers, "Retry-After": str(retry)})
+
+
+_SCOPES = {"k": "key", "g": "group", "m": "model", "c": "channel"}
+
+
+def _count_rejections(found: Sequence[Rule], costs: Sequence[int], taken: Taken) -> None:
+    """The ``airelay_limit_rejections`` metric: each limit the refused call would pass."""
+    for rule, cost, used in zip(found, costs, taken.used, strict=True):
+        if used + cost > rule.limit:
+            limit_rejected(_SCOPES[rule.name[0]], _kind(rule))
+
+
+def _kind(rule: Rule) -> str:
+    if rule.kind == "concurrency":
+        return "concurrency"
+    if rule.kind == "tokens":
+        return "tpm"
+    return "rpm" if rule.window == MINUTE else "rpd"
 
 
 def _describe(rule: Rule) -> str:

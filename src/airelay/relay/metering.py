@@ -11,13 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airelay.billing.wallets import InsufficientFunds, QuotaExhausted, Reservation, Wallets
+from airelay.billing.key_quotas import QuotaExhausted
+from airelay.billing.wallets import InsufficientFunds, Reservation, Wallets
 from airelay.errors import GatewayError
 from airelay.formats.usage import Usage
 from airelay.ids import new_id
 from airelay.observe import access
-from airelay.observe.metrics import charged
-from airelay.pricing import Price, known_cost, token_cost, worst_case
+from airelay.observe.metrics import charged, limit_rejected
+from airelay.pricing import Price, known_cost, token_cost, upstream_cost, worst_case
 from airelay.relay.limits import NO_LEASE, Lease
 from airelay.store.snapshot import KeyRecord, Snapshot
 
@@ -77,6 +78,9 @@ class Meter:
         self.channel_lease.settle(tokens)
         multiplier = self.snapshot.group_multipliers.get(self.multiplier_key)
         cost = token_cost(usage, self.price, multiplier, self.image_price)
+        # What the call cost the operator: the list price x its channel's cost multiplier.
+        cost_rate = self.snapshot.channel_costs.get(channel_id) if channel_id else None
+        spent = upstream_cost(usage, self.price, cost_rate, self.image_price)
         row = {
             "id": new_id("log"),
             "user_id": self.record.user_id,
@@ -99,6 +103,7 @@ class Meter:
             "request_id": self.request_id,
             "created_at": created_at,
             "cost": 0,  # set to the charge by the wallet
+            "upstream_cost": spent,
         }
         charge = self.wallets.settle(self.reservation, cost, row)
         charged(
@@ -159,8 +164,11 @@ async def open_meter(
     try:
         # The quota is checked and the worst case reserved against it in one step (the
         # key's spend may be read first): a burst cannot pass the check all at once.
-        reservation = await wallets.reserve(record.user_id, record.id, amount, record.quota)
+        reservation = await wallets.reserve(
+            record.user_id, record.id, amount, record.quota, record.quota_period
+        )
     except QuotaExhausted as exc:
+        limit_rejected("key", "quota")
         raise GatewayError(403, "This API key has exhausted its quota.") from exc
     except InsufficientFunds as exc:
         raise GatewayError(402, "Insufficient balance. Please top up your account.") from exc

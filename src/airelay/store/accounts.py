@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.store import users as users_repo
 from airelay.store.db import now
 from airelay.store.tables import (
     credentials,
+    email_verifications,
     password_resets,
     recovery_codes,
     users,
@@ -36,8 +37,10 @@ async def create_account(
     role: str = "user",
     oidc_subject: str | None = None,
     name: str | None = None,
+    email_verified: bool = True,
 ) -> dict[str, Any]:
-    """A new user with its credentials, inside the caller's transaction; EmailTaken."""
+    """A new user with its credentials, inside the caller's transaction; EmailTaken.
+    ``email_verified=False``: it may not sign in until a verification token is spent."""
     if await users_repo.email_taken(conn, email):
         raise EmailTaken(email)
     user = await users_repo.create(conn, email=email, name=name)
@@ -52,6 +55,7 @@ async def create_account(
             oidc_subject=oidc_subject,
             created_at=ts,
             updated_at=ts,
+            email_verified=int(email_verified),
         )
     )
     return user
@@ -94,6 +98,21 @@ async def use_recovery_code(conn: AsyncConnection, user_id: str, code_hash: str)
         delete(recovery_codes).where(
             recovery_codes.c.id == code_hash, recovery_codes.c.user_id == user_id
         )
+    )
+    return result.rowcount == 1
+
+
+async def spend_totp_step(conn: AsyncConnection, user_id: str, step: int) -> bool:
+    """Record ``step`` as the user's last TOTP sign-in, if it is later than the last one
+    (one conditional update: of two sign-ins racing with one code, one wins); whether it
+    was."""
+    result = await conn.execute(
+        credentials.update()
+        .where(
+            credentials.c.user_id == user_id,
+            or_(credentials.c.totp_last_step.is_(None), credentials.c.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
     )
     return result.rowcount == 1
 
@@ -203,3 +222,53 @@ async def use_reset(conn: AsyncConnection, token_hash: str, at: int) -> str | No
         return None
     query = select(password_resets.c.user_id).where(password_resets.c.id == token_hash)
     return (await conn.execute(query)).scalar()
+
+
+# -- e-mail verification ---------------------------------------------------------------
+
+
+async def create_verification(
+    conn: AsyncConnection, token_hash: str, user_id: str, ttl: int
+) -> None:
+    ts = now()
+    await conn.execute(
+        email_verifications.insert().values(
+            id=token_hash, user_id=user_id, created_at=ts, expires_at=ts + ttl, used_at=None
+        )
+    )
+
+
+async def use_verification(conn: AsyncConnection, token_hash: str, at: int) -> str | None:
+    """Spend a verification token (once, however many try at once) and mark its user's
+    address verified, spending the user's other tokens too; the user id, or None."""
+    result = await conn.execute(
+        email_verifications.update()
+        .where(
+            and_(
+                email_verifications.c.id == token_hash,
+                email_verifications.c.used_at.is_(None),
+                email_verifications.c.expires_at > at,
+            )
+        )
+        .values(used_at=at)
+    )
+    if result.rowcount != 1:
+        return None
+    query = select(email_verifications.c.user_id).where(email_verifications.c.id == token_hash)
+    user_id: str = (await conn.execute(query)).scalar_one()
+    await conn.execute(
+        email_verifications.update()
+        .where(email_verifications.c.user_id == user_id, email_verifications.c.used_at.is_(None))
+        .values(used_at=at)
+    )
+    await mark_verified(conn, user_id)
+    return user_id
+
+
+async def mark_verified(conn: AsyncConnection, user_id: str) -> None:
+    """The user's address is proven theirs (a verification or reset link was opened)."""
+    await conn.execute(
+        credentials.update()
+        .where(credentials.c.user_id == user_id, credentials.c.email_verified == 0)
+        .values(email_verified=1, updated_at=now())
+    )

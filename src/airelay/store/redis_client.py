@@ -29,17 +29,18 @@ def failures() -> tuple[type[BaseException], ...]:
     return (RedisError, OSError, TimeoutError)
 
 
-def connect(url: str) -> Redis:
+def connect(url: str, timeout: float = TIMEOUT_SECONDS) -> Redis:
     """A client for ``url`` (``redis://``, ``rediss://`` or ``unix://``); it connects on
-    first use, so a Redis that is down does not stop start-up."""
+    first use, so a Redis that is down does not stop start-up. ``timeout``: longer only
+    off the hot path (a console sign-in, which spends longer on its password hash)."""
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
     return Redis.from_url(
         url,
-        socket_timeout=TIMEOUT_SECONDS,
-        socket_connect_timeout=TIMEOUT_SECONDS,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
         decode_responses=False,
     )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from airelay.formats.names import TASK_ENDPOINTS, Endpoint, routable, with_parts
-from airelay.pricing import Price
+from airelay.pricing import Price, cost_fraction
 from airelay.providers.base import Provider
 from airelay.providers.presets import PRESETS
 from airelay.security.crypto import SecretBox
@@ -62,6 +62,7 @@ class KeyRecord:
     rpm: int | None
     tpm: int | None
     max_concurrency: int | None = None
+    quota_period: str | None = None  # the window the quota resets on (None: never)
 
 
 @dataclass(slots=True)
@@ -89,6 +90,8 @@ class ChannelRecord:
     rpm: int | None = None
     tpm: int | None = None
     max_concurrency: int | None = None
+    # What a call costs upstream: its list price x this; None: not known.
+    cost_multiplier: Fraction | None = None
     _key_cycle: Iterator[str] = field(init=False, repr=False)
     _cache: dict[Hashable, Any] = field(init=False, repr=False, default_factory=dict)
 
@@ -144,6 +147,9 @@ class Snapshot:
     # gateway is in maintenance (client routes answer 503).
     rate_limits: dict[str, Any] = field(default_factory=dict)
     maintenance: bool = False
+    # Channel id -> its cost multiplier (``pricing.upstream_cost``); a channel absent here
+    # has no known cost.
+    channel_costs: dict[str, Fraction] = field(default_factory=dict)
 
     def reasons(self, model: str) -> bool:
         """Whether ``model`` reasons: false only when its catalog entry says so."""
@@ -169,6 +175,7 @@ def key_record(row: dict[str, Any], user_status: str, user_group: str) -> KeyRec
         rpm=row["rpm"],
         tpm=row["tpm"],
         max_concurrency=row.get("max_concurrency"),
+        quota_period=row.get("quota_period"),
     )
 
 
@@ -274,6 +281,7 @@ def channel_record(row: dict[str, Any], box: SecretBox) -> ChannelRecord | None:
         rpm=row.get("rpm"),
         tpm=row.get("tpm"),
         max_concurrency=row.get("max_concurrency"),
+        cost_multiplier=cost_fraction(row.get("cost_multiplier")),
     )
 
 
@@ -349,6 +357,9 @@ def _snapshot(
         channel_rows=channel_rows,
         rate_limits=stored.rate_limits,
         maintenance=stored.maintenance,
+        channel_costs={
+            c.id: c.cost_multiplier for c in built.channels if c.cost_multiplier is not None
+        },
     )
 
 

@@ -76,6 +76,11 @@ tokens = Table(
     Column("last_used_at", BigInteger, nullable=True),
     # Calls of the key in flight at once; NULL: the rate_limits setting's default.
     Column("max_concurrency", Integer, nullable=True),
+    # The quota's reset window: NULL (none), daily, weekly or monthly (UTC).
+    Column("quota_period", String(16), nullable=True),
+    # Spend in the window starting at ``period_start`` (a later window starts from 0).
+    Column("period_used", BigInteger, nullable=False, server_default="0"),
+    Column("period_start", BigInteger, nullable=True),
 )
 
 channels = Table(
@@ -108,6 +113,9 @@ channels = Table(
     Column("rpm", Integer, nullable=True),
     Column("tpm", Integer, nullable=True),
     Column("max_concurrency", Integer, nullable=True),
+    # What the upstream costs the operator: a call's list price x this exact decimal text
+    # ("0.85"); NULL: not known (``pricing.upstream_cost``).
+    Column("cost_multiplier", String(32), nullable=True),
 )
 
 models = Table(
@@ -131,6 +139,19 @@ balance_holds = Table(
     metadata,
     Column("instance_id", String(40), primary_key=True),
     Column("user_id", String(40), ForeignKey("users.id"), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+)
+
+# The part of a key's quota in one window (``window_start``; 0 for a quota without a
+# period) an instance has set aside to reserve calls from memory, as balance_holds are for
+# money. A crashed instance's holds are dropped once their heartbeat is stale.
+quota_holds = Table(
+    "quota_holds",
+    metadata,
+    Column("instance_id", String(40), primary_key=True),
+    Column("token_id", String(40), ForeignKey("tokens.id"), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
     Column("amount", BigInteger, nullable=False),
     Column("heartbeat_at", BigInteger, nullable=False),
 )
@@ -180,6 +201,8 @@ usage_logs = Table(
     # What the audio endpoints bill: characters read aloud, seconds of audio heard.
     Column("characters", Integer, nullable=False, server_default="0"),
     Column("audio_seconds", Integer, nullable=False, server_default="0"),
+    # What the call cost the operator upstream (units); NULL: its channel's cost not known.
+    Column("upstream_cost", BigInteger, nullable=True),
     Index("ix_usage_logs_time", "created_at"),
     Index("ix_usage_logs_user_time", "user_id", "created_at"),
     Index("ix_usage_logs_model_time", "model", "created_at"),
@@ -217,6 +240,11 @@ usage_daily = Table(
     Column("images", BigInteger, nullable=False, server_default="0"),
     Column("characters", BigInteger, nullable=False, server_default="0"),
     Column("audio_seconds", BigInteger, nullable=False, server_default="0"),
+    # The upstream cost of the rows that know it, how many those are and what they were
+    # charged (the margin's revenue): rows of unknown cost count in neither.
+    Column("upstream_cost", BigInteger, nullable=False, server_default="0"),
+    Column("cost_known_requests", BigInteger, nullable=False, server_default="0"),
+    Column("cost_known_revenue", BigInteger, nullable=False, server_default="0"),
     Index("ix_usage_daily_user_day", "user_id", "day"),
     Index("ix_usage_daily_model_day", "model", "day"),
     # Covers the all-users summary (per day and model) without touching the table.
@@ -336,6 +364,10 @@ credentials = Table(
     Column("oidc_subject", String(500), nullable=True, unique=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # 0 until the link of a sign-up made with e-mail verification on is opened.
+    Column("email_verified", Integer, nullable=False, server_default="1"),
+    # The last TOTP time step a sign-in spent: that code and older ones are refused.
+    Column("totp_last_step", BigInteger, nullable=True),
 )
 
 # One-time codes that stand in for a TOTP code (a lost phone): SHA-256 hashes, each deleted
@@ -376,4 +408,16 @@ password_resets = Table(
     Column("expires_at", BigInteger, nullable=False),
     Column("used_at", BigInteger, nullable=True),
     Index("ix_password_resets_user", "user_id"),
+)
+
+# One-time e-mail verification tokens (SHA-256), mailed at sign-up when verification is on.
+email_verifications = Table(
+    "email_verifications",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+    Index("ix_email_verifications_user", "user_id"),
 )

@@ -29,6 +29,10 @@ COUNTERS = (
     "images",
     "characters",
     "audio_seconds",
+    # Over the rows whose upstream cost is known only (a row's ``upstream_cost`` not None).
+    "upstream_cost",
+    "cost_known_requests",
+    "cost_known_revenue",
 )
 
 
@@ -44,14 +48,16 @@ def day_of(ts: int) -> str:
 
 COLUMNS = tuple(column.name for column in usage_logs.columns)
 _as_tuple = operator.itemgetter(*COLUMNS)
-# The columns added since the first release, with their database default ("0"): a row built
-# without one (a new counter that some writer of rows does not know yet) takes the default
-# instead of failing the whole batch, every other user's rows with it, at every retry.
-_DEFAULTS = {
+# The columns added since the first release, with their database default ("0", or NULL for a
+# nullable one): a row built without one (a new counter that some writer of rows does not
+# know yet) takes the default instead of failing the whole batch, every other user's rows
+# with it, at every retry.
+_DEFAULTS: dict[str, int | None] = {
     column.name: int(str(column.server_default.arg))  # type: ignore[attr-defined]
     for column in usage_logs.columns
     if column.server_default is not None
 }
+_DEFAULTS["upstream_cost"] = None  # not known
 
 
 def _as_tuples(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -129,6 +135,11 @@ async def insert_batch(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
         total[7] += row.get("images", 0)
         total[8] += row.get("characters", 0)
         total[9] += row.get("audio_seconds", 0)
+        upstream = row.get("upstream_cost")
+        if upstream is not None:
+            total[10] += upstream
+            total[11] += 1
+            total[12] += row["cost"]
     rollups = [
         {
             "day": day,

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.store.tables import channels, usage_daily, usage_logs, users
@@ -109,6 +109,28 @@ async def _deep_page(
         return []
     newer = await _count(conn, [*conditions, created_at > boundary])
     return await _rows(conn, [*conditions, created_at <= boundary], offset - newer, limit)
+
+
+async def rows_after(
+    conn: AsyncConnection,
+    *,
+    user_id: str | None = None,
+    model: str | None = None,
+    token_id: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    after: tuple[int, str] | None = None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` raw rows newest first, older than ``after`` (the ``created_at`` and
+    ``id`` of the last row read): an export reads every row matching the filters in pages
+    without an OFFSET, and a row recorded meanwhile shifts no page (none is read twice)."""
+    conditions = _row_conditions(user_id, model, token_id, start, end)
+    if after is not None:
+        at, row_id = after
+        c = usage_logs.c
+        conditions.append(or_(c.created_at < at, and_(c.created_at == at, c.id < row_id)))
+    return await _rows(conn, conditions, 0, limit)
 
 
 async def token_spend(

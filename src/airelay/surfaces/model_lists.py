@@ -38,13 +38,21 @@ def permission(endpoint: Endpoint) -> str:
 def model_endpoints(snapshot: Snapshot, record: KeyRecord) -> dict[str, list[str]]:
     """Every model the key may call, by name, with the endpoints it may call it on: routed
     there, priced, on the key's allow-list, and an endpoint its permissions open."""
+    return endpoints_for(snapshot, record.permissions, record.models)
+
+
+def endpoints_for(
+    snapshot: Snapshot, permissions: frozenset[str], models: frozenset[str] | None
+) -> dict[str, list[str]]:
+    """``model_endpoints`` for a key with these ``permissions`` and model allow-list (None:
+    any model): also what a key not yet made would reach."""
     found: dict[str, list[str]] = {}
     for endpoint in Endpoint:
-        if permission(endpoint) not in record.permissions:
+        if permission(endpoint) not in permissions:
             continue
         listed = WHOLE.get(endpoint, endpoint).value  # as channels declare it: ``audio``
         for name in snapshot.endpoint_routes.get(endpoint, {}):
-            if name in snapshot.prices and (record.models is None or name in record.models):
+            if name in snapshot.prices and (models is None or name in models):
                 served = found.setdefault(name, [])
                 if listed not in served:
                     served.append(listed)

@@ -26,6 +26,7 @@ from airelay.errors import GatewayError
 from airelay.formats.names import Endpoint
 from airelay.formats.video import TaskStatus, TaskView, VideoRequest
 from airelay.ids import new_id
+from airelay.observe.metrics import limit_rejected
 from airelay.providers.video_base import HttpRequest
 from airelay.providers.video_registry import video_tasks
 from airelay.relay.routing import channels_for
@@ -97,8 +98,9 @@ class VideoService:
         if record.quota is not None:
             async with self.engine.connect() as conn:
                 in_tasks = await task_store.open_reserved(conn, record.id)
-            spent = await self.wallets.key_spent(record.id) + in_tasks
+            spent = await self.wallets.quota_spent(record.id, record.quota_period) + in_tasks
             if spent + reserved > record.quota:
+                limit_rejected("key", "quota")
                 raise GatewayError(403, "This API key has exhausted its quota.")
         task = asyncio.ensure_future(
             self._create(channels, record, request, request_id, unit, multiplier, reserved)

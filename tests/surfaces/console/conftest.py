@@ -1,5 +1,5 @@
 """Fixtures of the console tests: browsers (cookie jars) against the module's gateway, with
-sign-up open."""
+sign-up open; a gateway that sends mail to a real SMTP server on loopback."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.smtp_sink import SmtpSink
 from support.admin import Admin
-from support.console import Console, open_registration
+from support.console import PUBLIC_URL, Console, open_registration
 from support.gateway import Gateway
 from surfaces.console.browser_kit import CHROMIUM, missing
 
@@ -71,3 +72,29 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+def mail_gateway(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpSink
+) -> Iterator[Gateway]:
+    """A gateway with an SMTP server (plain, no login) and a public URL, sign-up open."""
+    with Gateway(
+        database_url,
+        tmp_path_factory.mktemp("mail"),
+        public_url=PUBLIC_URL,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_starttls=False,
+        smtp_from="relay@example.com",
+    ) as running:
+        admin = Admin(running.url, running.admin_key)
+        open_registration(admin.http)
+        admin.close()
+        yield running

@@ -3,6 +3,7 @@ as argon2id hashes, sign-in and sign-out, TOTP as a second factor, password chan
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pyotp
@@ -173,3 +174,23 @@ def test_recovery_codes_stand_in_for_the_second_factor_once(
     third = browser()
     ok(third.sign_in(email))
     expect_error(third.second_factor(codes[2]), 401)
+
+
+def test_a_totp_code_signs_in_once(browser: Browser) -> None:
+    """A code spent on a sign-in is refused if shown again while it would still be valid,
+    and so is any code of an earlier time step; a later step's code still works."""
+    email = new_email()
+    console = browser()
+    ok(console.sign_up(email), 201)
+    totp = pyotp.TOTP(ok(console.call("POST", "/totp/setup"))["secret"])
+    ok(console.call("POST", "/totp/enable", {"code": totp.now()}))
+    code = totp.now()
+    first = browser()
+    ok(first.sign_in(email))
+    ok(first.second_factor(code))
+    replay = browser()
+    ok(replay.sign_in(email))
+    expect_error(replay.second_factor(code), 401)
+    expect_error(replay.second_factor(totp.at(time.time() - 30)), 401)  # an older step
+    # The next step's code (accepted one step early, for clock drift) is a new code.
+    ok(replay.second_factor(totp.at(time.time() + 30)))

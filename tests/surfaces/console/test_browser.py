@@ -74,6 +74,8 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
     page.click("#nav-keys")
     page.click("#create-key")
     page.fill("#create-key-form input[name=name]", "browser key")
+    page.fill("#create-key-form input[name=quota]", "5")
+    page.select_option("#create-key-form select[name=quota_period]", "monthly")
     page.click("#create-key-form button[type=submit]")
     key = page.text_content("#new-key-secret", timeout=10_000)
     assert key and key.startswith("sk-")
@@ -82,6 +84,12 @@ def test_a_user_from_sign_up_to_a_billed_call_in_two_languages(
     page.reload()
     page.wait_for_selector("#keys-table td:has-text('browser key')")
     assert key not in page.content()  # shown once
+    made = [
+        t for t in admin.http.get("/v1/admin/tokens").json()["tokens"] if t["name"] == "browser key"
+    ]
+    assert [(t["quota"], t["quota_period"]) for t in made] == [(5, "monthly")]
+    resets = made[0]["quota_resets_at"][:10]
+    assert resets in (page.text_content("#keys-table") or "")  # the budget's window shown
 
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
     raw = client.chat.completions.with_raw_response.create(

@@ -2,8 +2,9 @@
 an operator generates a code; a new user signs up, makes a playground key in one click and
 is refused (402, shown in the page) with no money, redeems the code, and makes a streamed call
 that shows as it arrives, with its usage and charge, and the balance drops; the quick-start
-snippets carry the page's own address; the operator's usage totals show the call by model,
-channel and user. Screenshots at 375 and 1280 px, no sideways scrolling at either.
+snippets carry the page's own address; the operator sets the channel's cost multiplier in
+the channels page and the usage totals show the call by model, channel and user, with its
+revenue, upstream cost and margin. Screenshots at 375 and 1280 px, no sideways scrolling at either.
 
 Skipped where chromium or the built console is missing, except under CI=true.
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from fakes.openai_upstream import Behaviour, FakeOpenAI
 from support.admin import Admin, unique_model
@@ -67,6 +70,17 @@ def test_a_new_user_calls_from_the_playground_and_the_operator_sees_it(
 
     operator = _operator(chromium, gateway, lang)
     assert operator.get_attribute("html", "lang") == ("zh-CN" if lang == "zh" else "en")
+    # What the channel costs upstream: half the list price; a wrong value shows the refusal.
+    operator.click("#nav-channels")
+    channel_row = f"#channels-table tr:has-text('{channel_name}')"
+    operator.click(f"{channel_row} button.edit-cost")
+    operator.fill("#channel-cost-form input[name=cost_multiplier]", "-1")
+    operator.click("#channel-cost-form button[type=submit]")
+    refused = operator.text_content("#channel-cost-form .error", timeout=10_000) or ""
+    assert "'cost_multiplier' must be from 0 to 1000" in refused  # the server's message
+    operator.fill("#channel-cost-form input[name=cost_multiplier]", "0.50")
+    operator.click("#channel-cost-form button[type=submit]")
+    operator.wait_for_selector(f"{channel_row} td.cost-multiplier:text-is('0.5')")
     operator.click("#nav-redemptions")
     operator.fill("#codes-form input[name=amount]", "3")
     operator.fill("#codes-form input[name=count]", "1")
@@ -193,14 +207,144 @@ def test_a_new_user_calls_from_the_playground_and_the_operator_sees_it(
         assert time.monotonic() < deadline, "the call did not show in the operator's usage"
         operator.click("#traffic-range button[type=submit]")
         operator.wait_for_timeout(300)
+    # Columns: name, requests, input, output, tokens, revenue, upstream cost, margin. The
+    # user pays the list price; the channel costs half of it.
+    half = pytest.approx(charged / 2, abs=2e-4)
     user_cells = operator.locator(f"{row} td").all_text_contents()
-    assert user_cells[1] == "2" and _dollars(user_cells[-1]) == pytest.approx(charged, abs=2e-4)
+    assert user_cells[1] == "2" and _dollars(user_cells[5]) == pytest.approx(charged, abs=2e-4)
+    assert (_dollars(user_cells[6]), _dollars(user_cells[7])) == (half, half)
     model_cells = operator.locator(f"#traffic-models tr:has-text('{model}') td")
     assert model_cells.all_text_contents()[1] == "2"
-    assert _dollars(model_cells.all_text_contents()[-1]) == pytest.approx(charged, abs=2e-4)
+    assert _dollars(model_cells.all_text_contents()[5]) == pytest.approx(charged, abs=2e-4)
+    assert _dollars(model_cells.all_text_contents()[6]) == half
     channel_cells = operator.locator(f"#traffic-channels tr:has-text('{channel_name}') td")
     assert int(channel_cells.all_text_contents()[1]) == 2
+    assert _dollars(channel_cells.all_text_contents()[7]) == half
     assert operator.text_content("#traffic-revenue")
-    assert texts["traffic.revenue"] in (operator.text_content("main") or "")
+    assert _dollars(operator.text_content("#traffic-cost")) > 0
+    assert operator.text_content("#traffic-margin")
+    main = operator.text_content("main") or ""
+    for name in ("traffic.revenue", "traffic.cost", "traffic.margin"):
+        assert texts[name] in main
     shoot(operator, artifacts, f"operator-traffic-{lang}")
     operator.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_users_keys_catalogue_dashboard_usage_export_and_top_up_pages(
+    chromium: Any,
+    gateway: Gateway,
+    admin: Admin,
+    upstream: FakeOpenAI,
+    registration: None,
+    artifacts: Path,
+    lang: str,
+) -> None:
+    """The new key's secret copied with the shared copy button; the catalogue at the prices
+    the user's group pays; the call's cost and cache columns in the usage log and its CSV
+    export of every matching row; the month's spend and the per-day and per-model charts on
+    the dashboard; the operator's top-up instructions (as text) where Stripe is not set up."""
+    texts = catalog(lang)
+    model = unique_model("user")
+    admin.create_channel(
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=[UPSTREAM_KEY],
+        models=[model],
+        price={"input": 1000, "output": 1000},  # a call costs cents: the pages show it
+    )
+    context = chromium.new_context(locale=LOCALES[lang], accept_downloads=True)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=gateway.url)
+    page = context.new_page()
+    page.goto(f"{gateway.url}/console/")
+    page.click("#to-signup")
+    page.fill("#signup-form input[name=email]", new_email())
+    page.fill("#signup-form input[name=password]", PASSWORD)
+    page.click("#signup-form button[type=submit]")
+    page.wait_for_selector("#balance")
+    page.wait_for_selector("#month-spend:text-is('$0.0000')")
+    user_id = page.request.get(f"{gateway.url}/console/api/me").json()["user"]["id"]
+    assert admin.http.post("/v1/admin/topup", json={"user_id": user_id, "amount": 3}).is_success
+    group = f"half-{lang}-{uuid.uuid4().hex[:6]}"
+    settings = {"group_multipliers": {group: 0.5}}
+    assert admin.http.patch("/v1/admin/settings", json=settings).is_success
+    assert admin.http.patch(f"/v1/admin/users/{user_id}", json={"group": group}).is_success
+
+    # The secret, once, with the shared copy button.
+    page.click("#nav-keys")
+    page.click("#create-key")
+    page.fill("#create-key-form input[name=name]", "copied key")
+    page.click("#create-key-form button[type=submit]")
+    key = page.text_content("#new-key-secret", timeout=10_000) or ""
+    page.click("#copy-key")
+    page.wait_for_selector(f"#copy-key:text-is('{texts['keys.copied']}')")
+    assert page.evaluate("navigator.clipboard.readText()") == key
+
+    # The catalogue: the model, its endpoints, its prices at half the list price.
+    page.click("#nav-catalog")
+    assert page.text_content("#nav-catalog") == texts["nav.catalog"]
+    row = f"#catalog-table tr[data-model='{model}']"
+    page.wait_for_selector(row)
+    assert "chat" in (page.text_content(f"{row} td:nth-child(2)") or "")
+    assert page.text_content(f"{row} [data-price=input] dt") == texts["price.input"]
+    assert page.text_content(f"{row} [data-price=input] dd") == "$500.00"
+    assert page.text_content(f"{row} [data-price=cache_write_5m] dd") == "$625.00"
+    assert "0.5" in (page.text_content("#catalog-multiplier") or "")
+    shoot(page, artifacts, f"catalog-{lang}")
+
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=20
+    )
+    request_id = raw.headers["x-request-id"]
+
+    # The usage log: the call, its cost as billed, and the cache-write column.
+    page.click("#nav-usage")
+    call = f"#usage-table tr:has-text('{request_id}')"
+    deadline = time.monotonic() + 10
+    while not page.query_selector(call):
+        assert time.monotonic() < deadline, "the call did not show in the usage page"
+        page.click(".filters button[type=submit]")
+        page.wait_for_timeout(300)
+    billed = admin.http.get("/v1/admin/usage", params={"user_id": user_id}).json()["usage"]
+    cost = next(r["cost"] for r in billed if r["request_id"] == request_id)
+    assert cost > 0
+    assert page.text_content(f"{call} td.cost") == f"${cost:.4f}"
+    headers = page.locator("#usage-table th").all_text_contents()
+    assert texts["usage.cache_write"] in headers
+    shoot(page, artifacts, f"usage-{lang}")
+    page.fill(".filters input[name=model]", model)
+    page.click(".filters button[type=submit]")
+    with page.expect_download() as download:
+        page.click("#usage-csv")
+    exported = Path(download.value.path()).read_text("utf-8")
+    header, *lines = exported.strip().splitlines()
+    assert "cache_write_tokens" in header.split(",")
+    assert len(lines) == 1 and request_id in lines[0]
+
+    # The dashboard: this month's spend, the per-day charts and cost by model.
+    page.click("#nav-dashboard")
+    spent = "#month-spend:has-text('$'):not(:text-is('$0.0000'))"
+    page.wait_for_selector(spent, timeout=10_000)
+    assert _dollars(page.text_content("#month-spend")) == pytest.approx(cost, abs=1e-4)
+    for title in ("dash.requests_per_day", "dash.tokens_per_day", "dash.cost_per_day"):
+        page.wait_for_selector(f"svg.chart[aria-label='{texts[title]}'] rect")
+    assert page.locator("svg.chart").count() == 3
+    page.wait_for_selector(f"#by-model-chart .rank-label:text-is('{model}')")
+    shoot(page, artifacts, f"dashboard-charts-{lang}")
+
+    # Top-up without Stripe: the fixed sentence, or the operator's instructions as text.
+    page.click("#nav-topup")
+    assert page.text_content("#topup-instructions") == texts["topup.no_stripe"]
+    instructions = "Pay by bank transfer to ACME.\n<img src=x onerror=alert(1)>"
+
+    def with_instructions(route: Any) -> None:
+        config = route.fetch().json()
+        route.fulfill(json={**config, "topup_instructions": instructions})
+
+    page.route("**/console/api/config", with_instructions)
+    page.reload()
+    page.wait_for_selector("#topup-instructions")
+    assert page.text_content("#topup-instructions") == instructions
+    assert page.query_selector("#topup-instructions img") is None  # text, not markup
+    context.close()

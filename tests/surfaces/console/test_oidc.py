@@ -14,6 +14,7 @@ import httpx
 import pyotp
 import pytest
 from fakes.oidc_provider import CLIENT_ID, CLIENT_SECRET, FakeOidc
+from fakes.smtp_sink import SmtpSink
 from support.admin import Admin
 from support.console import Console, new_email, open_registration
 from support.gateway import Gateway
@@ -34,7 +35,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def oidc_gateway(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory, provider: FakeOidc
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, provider: FakeOidc, smtp: SmtpSink
 ) -> Iterator[Gateway]:
     port = _free_port()
     with Gateway(
@@ -46,6 +47,9 @@ def oidc_gateway(
         oidc_client_id=CLIENT_ID,
         oidc_client_secret=CLIENT_SECRET,
         oidc_name="Example ID",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_starttls=False,
     ) as running:
         yield running
 
@@ -142,6 +146,28 @@ def test_two_factor_still_asks(
     expect_error(console.call("GET", "/keys"), 401)
     ok(console.second_factor(pyotp.TOTP(secret).now()))
     assert ok(console.call("GET", "/me"))["user"]["email"] == email
+
+
+def test_a_verified_address_from_the_provider_verifies_the_account(
+    oidc_gateway: Gateway, oidc_admin: Admin, provider: FakeOidc, smtp: SmtpSink
+) -> None:
+    """With e-mail verification on, an account waiting for its link is verified when the
+    provider vouches for its address: its password then signs in too."""
+    settings = {"features": {"email_verification": True}}
+    ok(oidc_admin.http.patch("/v1/admin/settings", json=settings))
+    try:
+        email = new_email()
+        assert ok(Console(oidc_gateway.url).sign_up(email), 201)["verification_required"]
+        smtp.wait_for(email)
+        expect_error(Console(oidc_gateway.url).sign_in(email), 403)
+        provider.user = {"sub": uuid.uuid4().hex, "email": email, "email_verified": True}
+        console = Console(oidc_gateway.url)
+        sign_in(oidc_gateway, console)
+        assert ok(console.call("GET", "/me"))["user"]["email"] == email
+        ok(Console(oidc_gateway.url).sign_in(email))
+    finally:
+        settings["features"]["email_verification"] = False
+        ok(oidc_admin.http.patch("/v1/admin/settings", json=settings))
 
 
 def test_without_oidc_settings_the_routes_are_404(gateway: Gateway) -> None:

@@ -49,11 +49,15 @@ def test_a_key_made_in_the_console_calls_the_gateway_and_its_usage_shows(
         return any(r["request_id"] == request_id for r in rows)
 
     assert eventually(row_shown)
+    # What a call cost upstream is the operator's: not in the user's rows nor totals.
+    assert all("upstream_cost" not in r for r in ok(console.call("GET", "/usage"))["usage"])
     me = ok(console.call("GET", "/me"))["user"]
     assert me["total_usage"] > 0 and me["balance"] < 5
     summary = ok(console.call("GET", "/usage/summary"))
     assert summary["totals"]["requests"] >= 1
     assert "by_user" not in summary and "by_channel" not in summary  # the operator's only
+    for entry in (summary["totals"], *summary["by_model"], *summary["by_day"]):
+        assert not {"upstream_cost", "margin", "cost_known_requests"} & set(entry)
     revoked = ok(console.call("DELETE", f"/keys/{created['id']}"))
     assert revoked["status"] == "revoked"
 
@@ -98,3 +102,17 @@ def test_the_management_key_has_no_account_of_its_own(
     ok(operator.operator(admin_key))
     expect_error(operator.call("GET", "/keys"), 403)
     expect_error(httpx.get(f"{gateway_url}/console/api/keys"), 401)
+
+
+def test_a_user_gives_an_own_key_a_daily_budget(browser: Browser) -> None:
+    console = _signed_up(browser)
+    created = ok(console.call("POST", "/keys", {"quota": 2, "quota_period": "daily"}), 201)
+    assert created["quota"] == 2 and created["quota_period"] == "daily"
+    assert created["quota_used"] == 0 and created["quota_resets_at"].endswith("T00:00:00Z")
+    listed = ok(console.call("GET", "/keys"))["tokens"]
+    assert [k["quota_period"] for k in listed if k["id"] == created["id"]] == ["daily"]
+    refused = console.call("PATCH", f"/keys/{created['id']}", {"quota_period": "hourly"})
+    assert refused.status_code == 400
+    monthly = ok(console.call("PATCH", f"/keys/{created['id']}", {"quota_period": "monthly"}))
+    assert monthly["quota_period"] == "monthly"
+    assert monthly["quota_resets_at"][8:] == "01T00:00:00Z"

@@ -5,48 +5,13 @@ without an account gets the same answer and no mail."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from fakes.smtp_sink import SmtpSink
 from support.admin import Admin
-from support.console import Console, new_email, open_registration
+from support.console import Console, link_token, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import expect_error, ok, table_dump
-
-PUBLIC_URL = "https://relay.example.com"
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture(scope="module")
-def mail_gateway(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpSink
-) -> Iterator[Gateway]:
-    with Gateway(
-        database_url,
-        tmp_path_factory.mktemp("mail"),
-        public_url=PUBLIC_URL,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_starttls=False,
-        smtp_from="relay@example.com",
-    ) as running:
-        admin = Admin(running.url, running.admin_key)
-        open_registration(admin.http)
-        admin.close()
-        yield running
-
-
-def _link_token(body: str) -> str:
-    line = next(line for line in body.splitlines() if line.startswith(PUBLIC_URL))
-    assert line.startswith(f"{PUBLIC_URL}/console/#reset=")
-    return line.split("#reset=", 1)[1]
 
 
 def test_a_reset_link_sets_a_new_password_once(mail_gateway: Gateway, smtp: SmtpSink) -> None:
@@ -59,9 +24,7 @@ def test_a_reset_link_sets_a_new_password_once(mail_gateway: Gateway, smtp: Smtp
     assert ok(response, 202) == {"sent": True}
     mail = smtp.wait_for(email)
     assert mail["From"] == "relay@example.com"
-    payload = mail.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    token = _link_token(payload.decode())
+    token = link_token(mail, "reset")
     assert token not in table_dump(mail_gateway.settings.database_url, "password_resets")
     expect_error(
         asking.call("POST", "/password-reset/confirm", {"token": token, "new_password": "x"}), 400
@@ -120,8 +83,9 @@ def test_a_user_made_by_the_operator_sets_a_first_password(
     console = Console(mail_gateway.url)
     expect_error(console.sign_in(email, "anything at all"), 401)
     ok(console.call("POST", "/password-reset", {"email": email}), 202)
-    payload = smtp.wait_for(email).get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    change = {"token": _link_token(payload.decode()), "new_password": "first passphrase"}
+    change = {
+        "token": link_token(smtp.wait_for(email), "reset"),
+        "new_password": "first passphrase",
+    }
     ok(console.call("POST", "/password-reset/confirm", change))
     assert ok(Console(mail_gateway.url).sign_in(email, "first passphrase"))["role"] == "user"

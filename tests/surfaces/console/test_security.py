@@ -4,6 +4,7 @@ that ends the session, failed sign-ins throttled, and no secret echoed or stored
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable
 
 import httpx
@@ -121,6 +122,20 @@ def test_a_new_session_at_sign_in_and_none_after_sign_out(
     expect_error(replayed, 401)
     stored = table_dump(gateway.settings.database_url, "web_sessions")
     assert first not in stored and second not in stored
+
+
+def test_guesses_sent_at_once_get_no_more_answers_than_the_limit(
+    gateway: Gateway, registration: None
+) -> None:
+    email = new_email()
+    ok(Console(gateway.url).sign_up(email), 201)
+
+    def guess(index: int) -> int:
+        return Console(gateway.url).sign_in(email, f"guess {index}").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(guess, range(12)))
+    assert sorted(statuses) == [401] * 5 + [429] * 7
 
 
 def test_failed_sign_ins_are_throttled(browser: Browser) -> None:

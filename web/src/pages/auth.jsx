@@ -1,19 +1,54 @@
-// Sign-in, sign-up, the second factor, the operator's key, password reset.
-import { useState } from "preact/hooks";
+// Sign-in, sign-up (and its "check your mail" step when the gateway verifies addresses),
+// the second factor, the operator's key, password reset, the e-mail verification link.
+import { useEffect, useState } from "preact/hooks";
 import { consoleApi, setCsrf } from "../api.js";
 import { t } from "../i18n.js";
 import { Field, Form } from "../widgets.jsx";
 
 export function AuthPage({ config, pending, onSignedIn }) {
   const resetToken = (location.hash.match(/reset=([^&]+)/) || [])[1];
+  const verifyToken = (location.hash.match(/verify=([^&]+)/) || [])[1];
   const failure = (location.hash.match(/error=(oidc_[a-z_]+)/) || [])[1];
-  const [mode, setMode] = useState(pending ? "totp" : resetToken ? "reset" : "login");
+  const [mode, setMode] = useState(
+    pending ? "totp" : resetToken ? "reset" : verifyToken ? "verifying" : "login",
+  );
   const [notice, setNotice] = useState(failure ? t(`auth.${failure}`) : "");
+  // The address a sign-up (or a sign-in) must verify before it can go on.
+  const [unverified, setUnverified] = useState("");
+
+  useEffect(() => {
+    if (!verifyToken) return;
+    history.replaceState(null, "", "/console/");
+    consoleApi("POST", "/verify-email", { token: verifyToken })
+      .then(() => setNotice(t("auth.email_verified")))
+      .catch((err) => setNotice(err.message || String(err)))
+      .finally(() => setMode("login"));
+  }, []);
 
   async function signedIn(body) {
+    if (body.verification_required) {
+      setUnverified(body.email);
+      setNotice("");
+      setMode("check-mail");
+      return;
+    }
     setCsrf(body.csrf_token);
     if (body.two_factor_required) setMode("totp");
     else onSignedIn(body);
+  }
+
+  async function signIn(data) {
+    try {
+      return await consoleApi("POST", "/login", {
+        email: data.get("email"),
+        password: data.get("password"),
+      });
+    } catch (err) {
+      if (err.type === "email_unverified") {
+        return { verification_required: true, email: String(data.get("email")).trim() };
+      }
+      throw err;
+    }
   }
 
   return (
@@ -24,14 +59,7 @@ export function AuthPage({ config, pending, onSignedIn }) {
         <Form
           id="login-form"
           submit={t("auth.sign_in")}
-          onSubmit={async (data) =>
-            signedIn(
-              await consoleApi("POST", "/login", {
-                email: data.get("email"),
-                password: data.get("password"),
-              }),
-            )
-          }
+          onSubmit={async (data) => signedIn(await signIn(data))}
         >
           <Field label={t("auth.email")} name="email" type="email" required autocomplete="username" />
           <Field
@@ -67,6 +95,20 @@ export function AuthPage({ config, pending, onSignedIn }) {
           />
         </Form>
       )}
+      {mode === "check-mail" && (
+        <Form
+          id="check-mail"
+          submit={t("auth.resend_link")}
+          onSubmit={async () => {
+            await consoleApi("POST", "/verify-email/resend", { email: unverified });
+            setNotice(t("auth.link_resent"));
+          }}
+        >
+          <h2>{t("auth.check_mail")}</h2>
+          <p id="check-mail-text">{t("auth.check_mail_text", { email: unverified })}</p>
+        </Form>
+      )}
+      {mode === "verifying" && <p class="notice">{t("auth.verifying")}</p>}
       {mode === "totp" && (
         <Form
           id="totp-form"

@@ -43,7 +43,10 @@ export function TopUp({ config, refresh }) {
           <Field label={t("topup.amount")} name="amount" type="number" min="1" step="0.01" required />
         </Form>
       ) : (
-        <p class="muted">{t("topup.no_stripe")}</p>
+        // The operator's own words (a setting, plain text) when set; else a fixed sentence.
+        <p class="muted instructions" id="topup-instructions">
+          {config.topup_instructions || t("topup.no_stripe")}
+        </p>
       )}
     </section>
   );

@@ -2,9 +2,10 @@
 import { useEffect, useState } from "preact/hooks";
 import { consoleApi, query } from "../api.js";
 import { t } from "../i18n.js";
-import { Field, Form, Pager, lines, usd } from "../widgets.jsx";
+import { CopyButton, Field, Form, Pager, lines, usd } from "../widgets.jsx";
 
 const PERMISSIONS = ["chat", "embeddings", "images", "audio", "video", "rerank"];
+const PERIODS = ["daily", "weekly", "monthly"];
 
 function keyBody(data) {
   const body = {
@@ -20,6 +21,7 @@ function keyBody(data) {
     body[field] = value === "" ? null : Number(value);
   }
   body.quota = data.get("quota") === "" ? null : data.get("quota");
+  body.quota_period = data.get("quota_period") || null;
   body.expires_at = data.get("expires_at") || null;
   return body;
 }
@@ -46,6 +48,17 @@ function KeyFields({ token }) {
         <textarea name="ip_allowlist" placeholder="203.0.113.0/24" defaultValue={token && token.ip_allowlist ? token.ip_allowlist.join("\n") : ""} />
       </label>
       <Field label={t("keys.quota")} name="quota" type="number" min="0" step="any" defaultValue={token && token.quota !== null ? token.quota : ""} />
+      <label class="field">
+        <span>{t("keys.quota_period")}</span>
+        <select name="quota_period" defaultValue={token && token.quota_period ? token.quota_period : ""}>
+          <option value="">{t("keys.period_none")}</option>
+          {PERIODS.map((p) => (
+            <option key={p} value={p}>
+              {t(`keys.period_${p}`)}
+            </option>
+          ))}
+        </select>
+      </label>
       <Field label={t("keys.rpm")} name="rpm" type="number" min="0" defaultValue={token && token.rpm !== null ? token.rpm : ""} />
       <Field label={t("keys.tpm")} name="tpm" type="number" min="0" defaultValue={token && token.tpm !== null ? token.tpm : ""} />
       <Field label={t("keys.expires_at")} name="expires_at" type="date" defaultValue={token && token.expires_at ? token.expires_at.slice(0, 10) : ""} />
@@ -71,7 +84,7 @@ export function Keys() {
         <div class="secret" id="new-key">
           <p>{t("keys.shown_once")}</p>
           <code id="new-key-secret">{secret}</code>
-          <button onClick={() => navigator.clipboard && navigator.clipboard.writeText(secret)}>{t("keys.copy")}</button>
+          <CopyButton text={secret} id="copy-key" />
           <button onClick={() => setSecret(null)}>{t("keys.done")}</button>
         </div>
       )}
@@ -129,8 +142,9 @@ export function Keys() {
               </td>
               <td>{t(`status.${k.status}`)}</td>
               <td>
-                {usd(k.used)}
+                {usd(k.quota_period ? k.quota_used : k.used)}
                 {k.quota !== null && ` / ${usd(k.quota)}`}
+                {k.quota_resets_at && ` (${t("keys.resets", { date: k.quota_resets_at.slice(0, 10) })})`}
               </td>
               <td>{k.expires_at ? k.expires_at.slice(0, 10) : "—"}</td>
               <td class="actions">

@@ -17,6 +17,7 @@ function Shown({ data }) {
     [t("settings.system_name"), data.system_name],
     [t("settings.logo_url"), data.logo_url || "—"],
     [t("settings.registration"), data.features.registration_enabled ? "✓" : "✗"],
+    [t("settings.email_verification"), data.features.email_verification ? "✓" : "✗"],
     [t("settings.maintenance"), data.features.maintenance_mode ? "✓" : "✗"],
     [t("settings.announcement"), data.announcement || "—"],
     [t("settings.topup_instructions"), data.topup_instructions || "—"],
@@ -59,6 +60,7 @@ export function Settings({ onSaved }) {
               topup_instructions: d.get("topup_instructions"),
               features: {
                 registration_enabled: d.get("registration_enabled") === "on",
+                email_verification: d.get("email_verification") === "on",
                 maintenance_mode: d.get("maintenance_mode") === "on",
               },
               rate_limits: limits,
@@ -78,6 +80,9 @@ export function Settings({ onSaved }) {
           />
           <label class="check">
             <input type="checkbox" name="registration_enabled" defaultChecked={data.features.registration_enabled} /> {t("settings.registration")}
+          </label>
+          <label class="check">
+            <input type="checkbox" name="email_verification" defaultChecked={data.features.email_verification} /> {t("settings.email_verification")}
           </label>
           <label class="check">
             <input type="checkbox" name="maintenance_mode" defaultChecked={data.features.maintenance_mode} /> {t("settings.maintenance")}

@@ -22,10 +22,31 @@ export function Channels() {
   const [data, load, error] = useList("/channels");
   const [adding, setAdding] = useState(false);
   const [tests, setTests] = useState({});
+  const [costing, setCosting] = useState(null);
   return (
     <section>
       <h2>{t("nav.channels")}</h2>
       {error && <p class="error">{error}</p>}
+      {costing && (
+        <Form
+          id="channel-cost-form"
+          submit={t("models.save")}
+          onSubmit={async (d) => {
+            const value = String(d.get("cost_multiplier") || "").trim();
+            await adminApi("PATCH", `/channels/${costing.id}`, { cost_multiplier: value === "" ? null : value });
+            setCosting(null);
+            load();
+          }}
+        >
+          <p>{costing.name}</p>
+          <Field
+            label={t("channels.cost_multiplier")}
+            name="cost_multiplier"
+            inputMode="decimal"
+            defaultValue={costing.cost_multiplier ?? ""}
+          />
+        </Form>
+      )}
       {adding ? (
         <Form
           id="channel-form"
@@ -39,6 +60,8 @@ export function Channels() {
               priority: Number(d.get("priority") || 1),
             };
             if (d.get("base_url")) body.base_url = d.get("base_url");
+            const cost = String(d.get("cost_multiplier") || "").trim();
+            if (cost) body.cost_multiplier = cost;
             await adminApi("POST", "/channels", body);
             setAdding(false);
             load();
@@ -65,6 +88,7 @@ export function Channels() {
             <textarea name="models" />
           </label>
           <Field label={t("channels.priority")} name="priority" type="number" min="1" defaultValue="1" />
+          <Field label={t("channels.cost_multiplier")} name="cost_multiplier" inputMode="decimal" />
         </Form>
       ) : (
         <button id="add-channel" onClick={() => setAdding(true)}>
@@ -80,6 +104,7 @@ export function Channels() {
               <th>{t("channels.models")}</th>
               <th>{t("keys.status")}</th>
               <th>{t("channels.health")}</th>
+              <th>{t("channels.cost")}</th>
               <th />
             </tr>
           </thead>
@@ -94,7 +119,11 @@ export function Channels() {
                   <td>
                     {c.health ? c.health.state : ""} {tests[c.id] || ""}
                   </td>
+                  <td class="cost-multiplier">{c.cost_multiplier ?? "—"}</td>
                   <td class="actions">
+                    <button class="edit-cost" onClick={() => setCosting(c)}>
+                      {t("channels.edit_cost")}
+                    </button>
                     <button
                       onClick={async () => {
                         setTests({ ...tests, [c.id]: "…" });

@@ -1,6 +1,7 @@
 // The operator's usage across users: totals over a date range, revenue per day, and the
 // totals by model, channel and user, as charts and tables. Revenue is what users were
-// charged; the upstream's cost is not known to the gateway (channels carry no cost price).
+// charged; cost is what the calls cost upstream (a channel's cost multiplier times the list
+// price), known only for calls on channels with one: the margin is over those calls alone.
 import { useEffect, useState } from "preact/hooks";
 import { adminApi, query } from "../api.js";
 import { t } from "../i18n.js";
@@ -29,6 +30,11 @@ function daily(data) {
   return points;
 }
 
+// Cost and margin, or a dash when no call of the row has a known cost.
+function known(r, value) {
+  return r.cost_known_requests ? usd(value) : "—";
+}
+
 function Breakdown({ id, title, rows, name }) {
   const [page, setPage] = useState(1);
   useEffect(() => setPage(1), [rows]);
@@ -47,6 +53,8 @@ function Breakdown({ id, title, rows, name }) {
               <th>{t("usage.output")}</th>
               <th>{t("usage.tokens")}</th>
               <th>{t("traffic.revenue")}</th>
+              <th>{t("traffic.cost")}</th>
+              <th>{t("traffic.margin")}</th>
             </tr>
           </thead>
           <tbody>
@@ -58,6 +66,8 @@ function Breakdown({ id, title, rows, name }) {
                 <td>{r.completion_tokens}</td>
                 <td>{r.total_tokens}</td>
                 <td>{usd(r.cost)}</td>
+                <td class="upstream-cost">{known(r, r.upstream_cost)}</td>
+                <td class="margin">{known(r, r.margin)}</td>
               </tr>
             ))}
           </tbody>
@@ -110,8 +120,18 @@ export function Traffic() {
               <span>{t("traffic.revenue")}</span>
               <strong id="traffic-revenue">{usd(data.totals.cost)}</strong>
             </div>
+            <div class="card">
+              <span>{t("traffic.cost")}</span>
+              <strong id="traffic-cost">{known(data.totals, data.totals.upstream_cost)}</strong>
+            </div>
+            <div class="card">
+              <span>{t("traffic.margin")}</span>
+              <strong id="traffic-margin">{known(data.totals, data.totals.margin)}</strong>
+            </div>
           </div>
-          <p class="muted">{t("traffic.no_cost")}</p>
+          <p class="muted" id="traffic-cost-known">
+            {t("traffic.cost_known", { known: data.totals.cost_known_requests, total: data.totals.requests })}
+          </p>
           <h3>{t("traffic.per_day")}</h3>
           <BarChart label={t("traffic.per_day")} points={daily(data)} />
           <Breakdown id="traffic-models" title={t("usage.model")} rows={data.by_model} name={(r) => r.model} />

@@ -1,10 +1,9 @@
-// Usage rows with filters and paging; CSV of the page shown.
+// Usage rows with filters and paging. The CSV export is the server's (usage.csv): every row
+// that matches the filters, streamed page by page, not only the page shown here.
 import { useEffect, useState } from "preact/hooks";
 import { consoleApi, query } from "../api.js";
 import { t } from "../i18n.js";
 import { Pager, usd } from "../widgets.jsx";
-
-const COLUMNS = ["timestamp", "model", "prompt_tokens", "completion_tokens", "cached_tokens", "cost", "latency_ms", "status", "request_id"];
 
 export function Usage({ path = "/usage", api = consoleApi }) {
   const [filters, setFilters] = useState({ model: "", start_date: "", end_date: "" });
@@ -17,16 +16,6 @@ export function Usage({ path = "/usage", api = consoleApi }) {
       (e) => setError(e.message),
     );
   }, [filters, page]);
-
-  function csv() {
-    const rows = [COLUMNS.join(",")].concat(
-      data.usage.map((r) => COLUMNS.map((c) => JSON.stringify(r[c] ?? "")).join(",")),
-    );
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(new Blob([rows.join("\n")], { type: "text/csv" }));
-    link.download = "usage.csv";
-    link.click();
-  }
 
   return (
     <section>
@@ -44,9 +33,15 @@ export function Usage({ path = "/usage", api = consoleApi }) {
         <input name="start_date" type="date" aria-label={t("usage.from")} />
         <input name="end_date" type="date" aria-label={t("usage.to")} />
         <button type="submit">{t("usage.filter")}</button>
-        <button type="button" onClick={csv}>
+        <a
+          class="button"
+          id="usage-csv"
+          href={`/console/api${path}.csv${query(filters)}`}
+          download="usage.csv"
+          title={t("usage.csv_all")}
+        >
           {t("usage.csv")}
-        </button>
+        </a>
       </form>
       {error && <p class="error">{error}</p>}
       <div class="scroll">
@@ -58,6 +53,7 @@ export function Usage({ path = "/usage", api = consoleApi }) {
               <th>{t("usage.input")}</th>
               <th>{t("usage.output")}</th>
               <th>{t("usage.cached")}</th>
+              <th>{t("usage.cache_write")}</th>
               <th>{t("usage.cost")}</th>
               <th>{t("usage.latency")}</th>
               <th>{t("usage.request_id")}</th>
@@ -71,7 +67,8 @@ export function Usage({ path = "/usage", api = consoleApi }) {
                 <td>{r.prompt_tokens}</td>
                 <td>{r.completion_tokens}</td>
                 <td>{r.cached_tokens}</td>
-                <td>{usd(r.cost)}</td>
+                <td>{r.cache_write_tokens}</td>
+                <td class="cost">{usd(r.cost)}</td>
                 <td>{r.latency_ms} ms</td>
                 <td>
                   <code>{r.request_id}</code>

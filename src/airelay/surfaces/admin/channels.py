@@ -49,6 +49,7 @@ def view(row: dict[str, Any], state: AppState) -> dict[str, Any]:
         "rpm": row.get("rpm"),
         "tpm": row.get("tpm"),
         "max_concurrency": row.get("max_concurrency"),
+        "cost_multiplier": row.get("cost_multiplier"),
         "health": health_view(state, row),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),

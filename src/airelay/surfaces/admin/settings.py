@@ -3,8 +3,10 @@ the console shows (``logo_url``, ``announcement``, ``topup_instructions``).
 
 Every setting it accepts is enforced: ``rate_limits`` by the relay's limit stage
 (``relay.limit_policy`` says what each field counts), ``maintenance_mode`` by every client
-route (503). What the gateway cannot do is refused with a 400 rather than stored: sign-up
-(``registration_enabled: true``) does not exist yet, and balances are kept in USD only."""
+route (503), ``registration_enabled`` by the console's sign-up, ``email_verification`` by
+sign-up and sign-in (``surfaces/console/verify.py``). What the gateway cannot do is
+refused with a 400 rather than stored: e-mail verification without an SMTP server and a
+public URL to build its links on, and balances in any currency but USD."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from airelay import __version__
+from airelay.config import Settings
 from airelay.errors import GatewayError
+from airelay.mailer import mail_configured
 from airelay.state import AppState
 from airelay.store import settings as settings_repo
 from airelay.surfaces.admin.common import admin, decode_json
@@ -40,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "topup_instructions": "",
     "features": {
         "registration_enabled": False,
+        # New accounts prove their address (a mailed one-time link) before they sign in.
+        "email_verification": False,
         "maintenance_mode": False,
         "default_currency": "USD",
     },
@@ -57,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
 _TYPES: dict[str, dict[str, type | tuple[type, ...]]] = {
     "features": {
         "registration_enabled": bool,
+        "email_verification": bool,
         "maintenance_mode": bool,
         "default_currency": str,
     },
@@ -155,17 +162,28 @@ def _text(key: str, value: Any) -> str:
     return value.strip()
 
 
-def _honoured(key: str, value: dict[str, Any]) -> None:
+def _honoured(key: str, value: dict[str, Any], settings: Settings) -> None:
     """400 for a feature the gateway cannot provide: never stored and then ignored."""
     if key != "features":
         return
     # registration_enabled opens the console's sign-up (surfaces/console/accounts.py).
+    if value.get("email_verification") is True and not verification_possible(settings):
+        raise GatewayError(
+            400,
+            "'features.email_verification' needs an SMTP server (AIRELAY_SMTP_HOST) and "
+            "AIRELAY_PUBLIC_URL (the verification links are built on it)",
+        )
     currency = value.get("default_currency")
     if currency is not None and currency != "USD":
         raise GatewayError(400, "'features.default_currency' must be 'USD' (balances are in USD)")
 
 
-def _validated(patch: Any) -> dict[str, Any]:
+def verification_possible(settings: Settings) -> bool:
+    """Whether this gateway can mail verification links: SMTP and a public URL."""
+    return bool(mail_configured(settings) and settings.public_url)
+
+
+def _validated(patch: Any, settings: Settings) -> dict[str, Any]:
     if not isinstance(patch, dict):
         raise GatewayError(400, "settings must be a JSON object")
     clean: dict[str, Any] = {}
@@ -193,7 +211,7 @@ def _validated(patch: Any) -> dict[str, Any]:
                     raise GatewayError(400, f"'{key}.{name}' must be at most {MAX_LIMIT}")
                 if isinstance(item, dict):
                     _scopes(f"{key}.{name}", item)
-            _honoured(key, value)
+            _honoured(key, value, settings)
             clean[key] = value
         elif key == "group_multipliers":
             clean[key] = _multipliers(value)
@@ -212,7 +230,7 @@ async def get_settings(request: web.Request, state: AppState) -> web.StreamRespo
 
 @admin
 async def update_settings(request: web.Request, state: AppState) -> web.StreamResponse:
-    patch = _validated(await decode_json(request))
+    patch = _validated(await decode_json(request), state.settings)
 
     def document(current: dict[str, Any] | None) -> dict[str, Any]:
         stored = merged(current)

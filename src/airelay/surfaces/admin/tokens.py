@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from typing import Any
 
 import msgspec
@@ -16,6 +17,7 @@ from airelay.security.keys import USER_KEY_PREFIX, generate_key, hash_key, mask
 from airelay.state import AppState
 from airelay.store import crud, tables
 from airelay.store import tokens as tokens_repo
+from airelay.store.quota_window import PERIODS, used_in_window, window_end, window_start
 from airelay.surfaces.admin.common import (
     admin,
     decode,
@@ -39,6 +41,7 @@ class TokenCreate(msgspec.Struct, forbid_unknown_fields=True):
     models: list[str] | None = None
     expires_at: str | None = None
     quota: Money | None = None
+    quota_period: str | None = None
     rpm: Int32 | None = None
     tpm: Int32 | None = None
     max_concurrency: Int32 | None = None
@@ -51,6 +54,7 @@ class TokenPatch(msgspec.Struct, forbid_unknown_fields=True):
     models: list[str] | msgspec.UnsetType | None = UNSET
     expires_at: str | msgspec.UnsetType | None = UNSET
     quota: Money | msgspec.UnsetType | None = UNSET
+    quota_period: str | msgspec.UnsetType | None = UNSET
     rpm: Int32 | msgspec.UnsetType | None = UNSET
     tpm: Int32 | msgspec.UnsetType | None = UNSET
     max_concurrency: Int32 | msgspec.UnsetType | None = UNSET
@@ -59,6 +63,15 @@ class TokenPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def view(row: dict[str, Any]) -> dict[str, Any]:
+    """A key as the API shows it: ``quota_used`` is its spend in the current window of
+    ``quota_period`` (its whole spend without one), ``quota_resets_at`` when that window
+    ends (null: never), as written by the billing flush (calls of the last moments follow
+    within a fraction of a second)."""
+    period = row.get("quota_period")
+    window = window_start(period, time.time())
+    quota_used = used_in_window(
+        period, row["used"], row.get("period_used") or 0, row.get("period_start"), window
+    )
     return {
         "id": row["id"],
         "name": row["name"],
@@ -69,6 +82,9 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
         "expires_at": iso(row["expires_at"]),
         "quota": units_to_usd(row["quota"]) if row["quota"] is not None else None,
         "used": units_to_usd(row["used"]),
+        "quota_period": period,
+        "quota_used": units_to_usd(quota_used),
+        "quota_resets_at": iso(window_end(period, window)),
         "rpm": row["rpm"],
         "tpm": row["tpm"],
         "max_concurrency": row["max_concurrency"],
@@ -95,6 +111,8 @@ def token_columns(values: dict[str, Any]) -> dict[str, Any]:
             raise GatewayError(400, f"quota: {exc}") from exc
         if columns["quota"] < 0:
             raise GatewayError(400, "'quota' must not be negative")
+    if values.get("quota_period") is not None:
+        one_of(values["quota_period"], PERIODS, "quota_period")
     for field in ("rpm", "tpm"):
         if values.get(field) is not None and values[field] < 0:
             raise GatewayError(400, f"'{field}' must not be negative")

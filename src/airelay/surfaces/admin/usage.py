@@ -62,8 +62,11 @@ def day_range(start: int | None, end: int | None) -> tuple[str | None, str | Non
     return first, last
 
 
-def row_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
+def row_view(row: dict[str, Any], *, operator: bool = False) -> dict[str, Any]:
+    """A usage row as the API shows it; ``operator`` adds what the call cost upstream
+    (``upstream_cost`` in USD, null when its channel's cost is not known), which a user's
+    own view never shows."""
+    view = {
         "id": row["id"],
         "user_id": row["user_id"],
         "token_id": row["token_id"],
@@ -90,6 +93,10 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
         "request_id": row["request_id"],
         "timestamp": iso(row["created_at"]),
     }
+    if operator:
+        spent = row["upstream_cost"]
+        view["upstream_cost"] = None if spent is None else units_to_usd(spent)
+    return view
 
 
 def _text(request: web.Request, name: str) -> str | None:
@@ -97,9 +104,10 @@ def _text(request: web.Request, name: str) -> str | None:
 
 
 async def usage_page(
-    request: web.Request, state: AppState, user_id: str | None
+    request: web.Request, state: AppState, user_id: str | None, *, operator: bool = False
 ) -> web.StreamResponse:
-    """``{usage, total, page, limit}`` for the query's filters, restricted to ``user_id``."""
+    """``{usage, total, page, limit}`` for the query's filters, restricted to ``user_id``;
+    ``operator``: the rows with their upstream cost (``row_view``)."""
     page, limit = paging(request)
     start, end = time_range(request)
     async with state.engine.connect() as conn:
@@ -114,19 +122,40 @@ async def usage_page(
             limit=limit,
         )
     return json_response(
-        {"usage": [row_view(r) for r in rows], "total": total, "page": page, "limit": limit}
+        {
+            "usage": [row_view(r, operator=operator) for r in rows],
+            "total": total,
+            "page": page,
+            "limit": limit,
+        }
     )
 
 
 @admin
 async def list_usage(request: web.Request, state: AppState) -> web.StreamResponse:
-    return await usage_page(request, state, _text(request, "user_id"))
+    return await usage_page(request, state, _text(request, "user_id"), operator=True)
 
 
-def _counters_view(counters: dict[str, int]) -> dict[str, Any]:
-    view: dict[str, Any] = {name: counters[name] for name in COUNTERS if name != "cost"}
+# What only the operator sees of the totals (the upstream cost and the margin), and what
+# everyone does (calls, tokens, media counters; ``cost`` is shown in USD).
+_COST_COUNTERS = ("upstream_cost", "cost_known_requests", "cost_known_revenue")
+_SHOWN_COUNTERS = tuple(n for n in COUNTERS if n != "cost" and n not in _COST_COUNTERS)
+
+
+def _counters_view(counters: dict[str, int], *, operator: bool = False) -> dict[str, Any]:
+    """Totals as the API shows them. ``cost`` is what the users were charged (revenue).
+    ``operator`` adds ``upstream_cost`` (what the calls whose channel had a cost set cost
+    upstream), ``margin`` (their revenue minus that cost) and ``cost_known_requests``
+    (how many calls those are): a call of unknown cost counts in neither, so the margin
+    is never flattered by revenue whose cost is missing."""
+    view: dict[str, Any] = {name: counters[name] for name in _SHOWN_COUNTERS}
     view["total_tokens"] = counters["prompt_tokens"] + counters["completion_tokens"]
     view["cost"] = units_to_usd(counters["cost"])
+    if operator:
+        spent = counters["upstream_cost"]
+        view["upstream_cost"] = units_to_usd(spent)
+        view["margin"] = units_to_usd(counters["cost_known_revenue"] - spent)
+        view["cost_known_requests"] = counters["cost_known_requests"]
     return view
 
 
@@ -148,7 +177,8 @@ async def summary_page(
 
     ``across_users`` (the operator's view) adds the totals per channel and per user, each
     with its channel's name or user's e-mail (``null`` once deleted). ``cost`` is what the
-    users were charged: the gateway's revenue."""
+    users were charged: the gateway's revenue; the operator's view also shows the upstream
+    cost and the margin (``_counters_view``)."""
     start_day, end_day = day_range(*time_range(request))
     filters = {
         "user_id": user_id,
@@ -167,19 +197,25 @@ async def summary_page(
                 totals = await usage_queries.totals_by(conn, group, **filters)
                 names = await usage_queries.labels(conn, group, totals)
                 grouped[field] = [
-                    {group: key or None, label: names.get(key), **_counters_view(c)}
+                    {
+                        group: key or None,
+                        label: names.get(key),
+                        **_counters_view(c, operator=True),
+                    }
                     for key, c in _ranked(totals)
                 ]
     return json_response(
         {
             "start_date": start_day,
             "end_date": end_day,
-            "totals": _counters_view(summary.totals),
+            "totals": _counters_view(summary.totals, operator=across_users),
             "by_model": [
-                {"model": name, **_counters_view(c)} for name, c in _ranked(summary.by_model)
+                {"model": name, **_counters_view(c, operator=across_users)}
+                for name, c in _ranked(summary.by_model)
             ],
             "by_day": [
-                {"date": day, **_counters_view(c)} for day, c in sorted(summary.by_day.items())
+                {"date": day, **_counters_view(c, operator=across_users)}
+                for day, c in sorted(summary.by_day.items())
             ],
             **grouped,
         }

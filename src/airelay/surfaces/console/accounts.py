@@ -3,7 +3,9 @@ management key, as an operator), sign-out, who am I, password change, TOTP set-u
 
 from __future__ import annotations
 
+import hmac
 import secrets
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -23,10 +25,11 @@ from airelay.store import settings as settings_repo
 from airelay.surfaces.admin.common import decode
 from airelay.surfaces.admin.settings import merged
 from airelay.surfaces.console import session as sessions
+from airelay.surfaces.console import verify
+from airelay.surfaces.console.fields import Text, normal_email
 from airelay.surfaces.console.session import PASSWORD, Session, check_origin, current, state_of
 from airelay.surfaces.responses import json_response
 
-Text = Annotated[str, msgspec.Meta(max_length=400)]
 Code = Annotated[str, msgspec.Meta(max_length=40)]
 
 
@@ -54,14 +57,6 @@ class PasswordChange(msgspec.Struct):
     new_password: Text
 
 
-def normal_email(raw: str) -> str:
-    email = raw.strip().lower()
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or len(email) > 320 or any(c.isspace() for c in email):
-        raise GatewayError(400, "'email' must be an email address")
-    return email
-
-
 def _password(password: str) -> str:
     problem = check_strength(password)
     if problem:
@@ -80,6 +75,7 @@ async def config(request: web.Request) -> web.StreamResponse:
         {
             "system_name": stored["system_name"],
             "registration_enabled": bool(stored["features"]["registration_enabled"]),
+            "email_verification": bool(stored["features"]["email_verification"]),
             "password_reset": bool(settings.smtp_host and settings.public_url),
             "oidc": {"name": settings.oidc_name} if oidc_enabled(state) else None,
             "stripe": bool(settings.stripe_api_key),
@@ -104,14 +100,24 @@ async def sign_up(request: web.Request) -> web.StreamResponse:
         raise GatewayError(403, "Sign-up is closed on this gateway; ask its operator.")
     email = normal_email(body.email)
     password_hash = await hash_password(_password(body.password))
+    verifying = bool(stored["features"]["email_verification"])
+    if verifying:
+        verify.check_possible(state)
     try:
         async with state.engine.begin() as conn:
             user = await accounts.create_account(
-                conn, email=email, password_hash=password_hash, name=body.name
+                conn,
+                email=email,
+                password_hash=password_hash,
+                name=body.name,
+                email_verified=not verifying,
             )
     except accounts.EmailTaken:
         raise GatewayError(409, "An account with this e-mail address exists.") from None
     await state.cache.refresh()  # the new user's keys must find it
+    if verifying:  # no session until the mailed link is opened
+        await verify.send_link(state, user["id"], email)
+        return json_response({"verification_required": True, "email": email}, status=201)
     response = json_response({}, status=201)
     csrf = await sessions.start(request, response, state, user_id=user["id"], role="user")
     response.body = msgspec.json.encode(await _me(state, user["id"], "user", csrf))
@@ -124,16 +130,17 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     body = await decode(request, SignIn)
     email = body.email.strip().lower()
     throttle = sessions.console_state(request).throttle
-    throttle.check(email, request.remote)
+    await throttle.attempt(email, request.remote)
     async with state.engine.connect() as conn:
         row = await accounts.login_row(conn, email)
     stored_hash = row["password_hash"] if row else None
     if not await verify_password(stored_hash, body.password) or row is None:
-        throttle.failed(email, request.remote)
         raise GatewayError(401, "Wrong e-mail address or password.")
+    await throttle.succeeded(email, request.remote)  # the password was right
     if row["status"] != "active":
         raise GatewayError(403, "This account is disabled.")
-    throttle.succeeded(email)
+    if verify.must_verify(merged(await settings_repo.read(state.engine)), row):
+        raise verify.unverified_refusal()
     two_factor = bool(row["totp_enabled"])
     response = json_response({})
     csrf = await sessions.start(
@@ -160,13 +167,12 @@ async def second_factor(request: web.Request) -> web.StreamResponse:
     assert pending.user_id is not None
     throttle = sessions.console_state(request).throttle
     subject = f"totp:{pending.user_id}"
-    throttle.check(subject, request.remote)
+    await throttle.attempt(subject, request.remote)
     async with state.engine.connect() as conn:
         row = await accounts.account_row(conn, pending.user_id)
     if row is None or not row["totp_secret"] or not await _second_factor_ok(state, row, body.code):
-        throttle.failed(subject, request.remote)
         raise GatewayError(401, "Wrong two-factor code.")
-    throttle.succeeded(subject)
+    await throttle.succeeded(subject, request.remote)
     response = json_response({})
     csrf = await sessions.start(request, response, state, user_id=row["id"], role=pending.role)
     response.body = msgspec.json.encode(await _me(state, row["id"], pending.role, csrf))
@@ -179,15 +185,15 @@ async def admin_sign_in(request: web.Request) -> web.StreamResponse:
     check_origin(request)
     body = await decode(request, AdminSignIn)
     throttle = sessions.console_state(request).throttle
-    throttle.check("management-key", request.remote)
+    await throttle.attempt("management-key", request.remote)
     key = body.key.strip()
     try:
         if not key.startswith(MGMT_KEY_PREFIX):
             raise GatewayError(401, "Invalid management key.")
         authenticate_admin(state.cache.current, key)
     except GatewayError:
-        throttle.failed("management-key", request.remote)
         raise GatewayError(401, "Invalid management key.") from None
+    await throttle.succeeded("management-key", request.remote)
     response = json_response({})
     csrf = await sessions.start(
         request, response, state, user_id=None, role="operator", admin_key_hash=hash_key(key)
@@ -251,12 +257,12 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     body = await decode(request, PasswordChange)
     throttle = sessions.console_state(request).throttle
     subject = f"password:{session.user_id}"
-    throttle.check(subject, request.remote)
+    await throttle.attempt(subject, request.remote)
     async with state.engine.connect() as conn:
         row = await accounts.account_row(conn, session.user_id)
     if row is None or not await verify_password(row["password_hash"], body.current_password):
-        throttle.failed(subject, request.remote)
         raise GatewayError(403, "The current password is wrong.")
+    await throttle.succeeded(subject, request.remote)
     new_hash = await hash_password(_password(body.new_password))
     async with state.engine.begin() as conn:
         await accounts.set_credentials(conn, session.user_id, password_hash=new_hash)
@@ -287,18 +293,32 @@ def new_recovery_codes() -> list[str]:
 
 
 async def _second_factor_ok(state: AppState, row: dict[str, Any], code: str) -> bool:
-    """A TOTP code, or else one of the user's recovery codes (spent by this use)."""
-    if _totp_ok(state, row["totp_secret"], code):
-        return True
+    """A TOTP code not spent before (RFC 6238 section 5.2: a verifier accepts a code once),
+    or else one of the user's recovery codes (spent by this use)."""
+    step = _totp_step(state, row["totp_secret"], code)
+    if step is not None:
+        async with state.engine.begin() as conn:
+            return await accounts.spend_totp_step(conn, row["id"], step)
     if len(code) < 20:
         return False
     async with state.engine.begin() as conn:
         return await accounts.use_recovery_code(conn, row["id"], _recovery_hash(code))
 
 
+def _totp_step(state: AppState, encrypted: str, code: str) -> int | None:
+    """The time step (this one, or one either side for clock drift) whose code ``code`` is,
+    or None."""
+    totp = pyotp.TOTP(state.box.decrypt(encrypted))
+    typed = code.strip().replace(" ", "")
+    step = totp.timecode(datetime.now(UTC))
+    for candidate in (step - 1, step, step + 1):
+        if hmac.compare_digest(totp.generate_otp(candidate), typed):
+            return candidate
+    return None
+
+
 def _totp_ok(state: AppState, encrypted: str, code: str) -> bool:
-    secret = state.box.decrypt(encrypted)
-    return pyotp.TOTP(secret).verify(code.strip().replace(" ", ""), valid_window=1)
+    return _totp_step(state, encrypted, code) is not None
 
 
 async def totp_setup(request: web.Request) -> web.StreamResponse:
@@ -311,7 +331,11 @@ async def totp_setup(request: web.Request) -> web.StreamResponse:
         if row is not None and row["totp_enabled"]:
             raise GatewayError(409, "Two-factor sign-in is already on; turn it off first.")
         await accounts.set_credentials(
-            conn, session.user_id, totp_secret=state.box.encrypt(secret), totp_enabled=0
+            conn,
+            session.user_id,
+            totp_secret=state.box.encrypt(secret),
+            totp_enabled=0,
+            totp_last_step=None,  # a new secret's codes owe nothing to the old one's
         )
     uri = pyotp.TOTP(secret).provisioning_uri(name=session.email or "", issuer_name="airelay")
     return json_response({"secret": secret, "otpauth_uri": uri})

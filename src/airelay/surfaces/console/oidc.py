@@ -154,6 +154,7 @@ async def _account(state: AppState, identity: Identity) -> tuple[str, str, bool]
             user_id = await accounts.user_by_email(conn, identity.email)
             if user_id is not None:
                 await accounts.set_credentials(conn, user_id, oidc_subject=identity.subject)
+                await accounts.mark_verified(conn, user_id)  # the provider vouches for it
         if user_id is None:
             stored = merged(await settings_repo.read(state.engine))
             if not (stored["features"]["registration_enabled"] and identity.email_verified):

@@ -32,6 +32,11 @@ async def _user(request: web.Request) -> tuple[AppState, str]:
     return state, session.user_id
 
 
+async def signed_in_user(request: web.Request) -> tuple[AppState, str]:
+    """The state and the signed-in user's id; 403 for the management key's session."""
+    return await _user(request)
+
+
 async def _own_key(state: AppState, user_id: str, token_id: str) -> dict[str, Any]:
     async with state.engine.connect() as conn:
         row = await crud.get(conn, tables.tokens, token_id)

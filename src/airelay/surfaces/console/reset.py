@@ -8,8 +8,6 @@ server. Only the token's SHA-256 is stored."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import secrets
 from typing import Annotated
 
@@ -24,14 +22,12 @@ from airelay.state import AppState
 from airelay.store import accounts
 from airelay.store.db import now
 from airelay.surfaces.admin.common import decode
-from airelay.surfaces.console.accounts import Text, normal_email
+from airelay.surfaces.console.fields import Text, normal_email
 from airelay.surfaces.console.session import check_origin, console_state, state_of
 from airelay.surfaces.responses import json_response
 
-log = logging.getLogger(__name__)
 TOKEN_SECONDS = 3600
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-_sending: set[asyncio.Task[None]] = set()
 
 
 class ResetRequest(msgspec.Struct):
@@ -56,8 +52,7 @@ async def request_reset(request: web.Request) -> web.StreamResponse:
     email = normal_email(body.email)
     # Each request counts against the address and the caller: no mail flood through us.
     throttle = console_state(request).throttle
-    throttle.check(f"reset:{email}", request.remote)
-    throttle.failed(f"reset:{email}", request.remote)
+    await throttle.attempt(f"reset:{email}", request.remote)
     # Any active user with this address: one the operator made through the management API
     # (no password yet) sets their first password this way.
     async with state.engine.connect() as conn:
@@ -67,24 +62,14 @@ async def request_reset(request: web.Request) -> web.StreamResponse:
         token = secrets.token_urlsafe(32)
         async with state.engine.begin() as conn:
             await accounts.create_reset(conn, hash_key(token), row["id"], TOKEN_SECONDS)
-        # Sent in the background: the answer takes as long with an account as without.
-        task = asyncio.create_task(_mail(state, email, token))
-        _sending.add(task)
-        task.add_done_callback(_sending.discard)
+        link = f"{state.settings.public_url}/console/#reset={token}"
+        text = (
+            "Someone asked to reset the password of your account on this gateway.\n\n"
+            f"To choose a new password, open this link within an hour:\n{link}\n\n"
+            "If it was not you, ignore this mail; your password stays as it is.\n"
+        )
+        mailer.send_later(state.settings, email, "Reset your password", text)
     return json_response({"sent": True}, status=202)
-
-
-async def _mail(state: AppState, email: str, token: str) -> None:
-    link = f"{state.settings.public_url}/console/#reset={token}"
-    text = (
-        "Someone asked to reset the password of your account on this gateway.\n\n"
-        f"To choose a new password, open this link within an hour:\n{link}\n\n"
-        "If it was not you, ignore this mail; your password stays as it is.\n"
-    )
-    try:
-        await mailer.send(state.settings, email, "Reset your password", text)
-    except Exception as exc:  # the mail server is away: logged, the user may ask again
-        log.warning("password-reset mail could not be sent: %s", type(exc).__name__)
 
 
 async def confirm_reset(request: web.Request) -> web.StreamResponse:
@@ -100,5 +85,6 @@ async def confirm_reset(request: web.Request) -> web.StreamResponse:
         if user_id is None:
             raise GatewayError(400, "This reset link is not valid, expired or used already.")
         await accounts.set_credentials(conn, user_id, password_hash=new_hash)
+        await accounts.mark_verified(conn, user_id)  # the link reached the address
         await accounts.close_user_sessions(conn, user_id)
     return json_response({"changed": True})

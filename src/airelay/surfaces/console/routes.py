@@ -7,7 +7,16 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from airelay.surfaces.console import accounts, oidc, own, reset, static
+from airelay.surfaces.console import (
+    accounts,
+    catalogue,
+    oidc,
+    own,
+    reset,
+    static,
+    usage_export,
+    verify,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API = "/console/api"
@@ -24,6 +33,8 @@ CONSOLE_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", f"{API}/oidc/callback", oidc.callback),
     ("POST", f"{API}/password-reset", reset.request_reset),
     ("POST", f"{API}/password-reset/confirm", reset.confirm_reset),
+    ("POST", f"{API}/verify-email", verify.confirm),
+    ("POST", f"{API}/verify-email/resend", verify.resend),
     ("POST", f"{API}/password", accounts.change_password),
     ("POST", f"{API}/totp/setup", accounts.totp_setup),
     ("POST", f"{API}/totp/enable", accounts.totp_enable),
@@ -34,6 +45,8 @@ CONSOLE_ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", f"{API}/keys/{{id}}", own.revoke_key),
     ("GET", f"{API}/usage", own.usage),
     ("GET", f"{API}/usage/summary", own.usage_summary),
+    ("GET", f"{API}/usage.csv", usage_export.export),
+    ("GET", f"{API}/models", catalogue.models),
     ("POST", f"{API}/redeem", own.redeem),
     ("POST", f"{API}/checkout", own.checkout),
     ("GET", "/", static.to_console),

@@ -22,7 +22,7 @@ from airelay.security.keys import hash_key, same_hash
 from airelay.state import STATE, AppState
 from airelay.store import accounts
 from airelay.store.db import now
-from airelay.surfaces.console.throttle import LoginThrottle
+from airelay.surfaces.console.throttle import LoginThrottle, MemoryThrottle
 
 COOKIE = "airelay_session"
 SESSION_SECONDS = 7 * 24 * 3600
@@ -37,7 +37,7 @@ FULL, PASSWORD = "full", "password"
 class ConsoleState:
     """What the console keeps for the process."""
 
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: LoginThrottle = field(default_factory=MemoryThrottle)
 
 
 CONSOLE = web.AppKey("airelay_console", ConsoleState)

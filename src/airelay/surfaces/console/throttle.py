@@ -1,7 +1,16 @@
 """Failed-sign-in throttling: each e-mail address and each client address may fail only so
-often in a window; past that, sign-in answers 429 with ``Retry-After`` until the oldest
-failure leaves the window. In-process (per gateway instance), which bounds guessing to
-``limit`` tries per window per instance."""
+often in a window; past that, sign-in answers 429 with ``Retry-After`` until the window
+lets it try again.
+
+Each try is counted when it starts (``attempt``, one atomic step: refused, or counted
+against the account and the address), before its password is checked, and given back when
+it succeeds (``succeeded``): guesses sent all at once get no more answers than the limit,
+where counting only the failures afterwards would let every guess in flight through.
+
+Two backends keep the counts: ``MemoryThrottle`` in-process (the default: per gateway
+instance, which bounds guessing to ``limit`` tries per window per instance), and
+``RedisThrottle`` (``throttle_redis``, with ``AIRELAY_REDIS_URL``: one count for every
+instance). ``open_throttle`` picks one from the settings."""
 
 from __future__ import annotations
 
@@ -9,7 +18,9 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
+from airelay.config import Settings
 from airelay.errors import GatewayError
 
 WINDOW_SECONDS = 900.0
@@ -18,7 +29,31 @@ PER_ADDRESS = 20
 MAX_TRACKED = 100_000  # subjects remembered at once (an attacker's spread is bounded)
 
 
-class LoginThrottle:
+class LoginThrottle(Protocol):
+    async def attempt(self, account: str, address: str | None) -> None:
+        """429 when this account or address has failed too often lately; else count this
+        try against both (in one step: two tries at once cannot both take the last)."""
+        ...
+
+    async def succeeded(self, account: str, address: str | None) -> None:
+        """The try was good: the account's count starts again, the address gets its try
+        back."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def too_many(wait: float) -> GatewayError:
+    return GatewayError(
+        429,
+        "Too many failed sign-in attempts; try again later.",
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
+
+
+class MemoryThrottle:
+    """The counts of this process: each subject's failure times in a sliding window."""
+
     def __init__(
         self,
         per_account: int = PER_ACCOUNT,
@@ -31,31 +66,26 @@ class LoginThrottle:
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
 
-    def check(self, account: str, address: str | None) -> None:
-        """429 when this account or address has failed too often lately."""
+    async def attempt(self, account: str, address: str | None) -> None:
         now = self._clock()
-        for kind, subject in (("account", account), ("address", address)):
-            if subject is None:
-                continue
+        subjects = [("account", account)] + ([("address", address)] if address else [])
+        for kind, subject in subjects:
             failures = self._recent(f"{kind}:{subject}", now)
             if failures is not None and len(failures) >= self._limits[kind]:
-                wait = math.ceil(failures[0] + self._window - now)
-                raise GatewayError(
-                    429,
-                    "Too many failed sign-in attempts; try again later.",
-                    headers={"Retry-After": str(max(1, wait))},
-                )
-
-    def failed(self, account: str, address: str | None) -> None:
-        now = self._clock()
+                raise too_many(failures[0] + self._window - now)
         if len(self._failures) >= MAX_TRACKED:
             self._sweep(now)
-        for key in (f"account:{account}", f"address:{address}" if address else None):
-            if key is not None:
-                self._failures.setdefault(key, deque()).append(now)
+        for kind, subject in subjects:
+            self._failures.setdefault(f"{kind}:{subject}", deque()).append(now)
 
-    def succeeded(self, account: str) -> None:
+    async def succeeded(self, account: str, address: str | None) -> None:
         self._failures.pop(f"account:{account}", None)
+        tries = self._failures.get(f"address:{address}") if address else None
+        if tries:
+            tries.pop()
+
+    async def close(self) -> None:
+        return None
 
     def _recent(self, key: str, now: float) -> deque[float] | None:
         failures = self._failures.get(key)
@@ -73,3 +103,16 @@ class LoginThrottle:
             self._recent(key, now)
         while len(self._failures) >= MAX_TRACKED:  # still full: forget the oldest subjects
             del self._failures[next(iter(self._failures))]
+
+
+def open_throttle(settings: Settings) -> LoginThrottle:
+    """In Redis when ``redis_url`` is set (shared by every instance), else in-process."""
+    if settings.redis_url:
+        from airelay.surfaces.console.throttle_redis import RedisThrottle
+
+        return RedisThrottle(
+            settings.redis_url,
+            settings.login_throttle_prefix,
+            fail_open=settings.limits_redis_failure == "open",
+        )
+    return MemoryThrottle()

@@ -30,13 +30,16 @@ from airelay.catalog import (
 )
 from airelay.formats.anthropic_betas import MAX_RULES
 from airelay.formats.responses_history import MAX_LIMIT as MAX_ITEMS
+from airelay.pricing import MAX_COST_MULTIPLIER
 from airelay.providers.presets import CHANNEL_TYPES
 from airelay.store.accounts import ROLES
+from airelay.store.quota_window import PERIODS
 from airelay.surfaces.admin import redemptions, tokens, users
 from airelay.surfaces.admin.common import MAX_PAGE, MAX_PAGE_SIZE
 from airelay.surfaces.admin.topup import MAX_IDEMPOTENCY_KEY, TopupRequest
 from airelay.surfaces.console import accounts as console_bodies
 from airelay.surfaces.console import reset as console_reset
+from airelay.surfaces.console import verify as console_verify
 from airelay.surfaces.gemini import ACTIONS
 from airelay.surfaces.openapi import bodies
 
@@ -58,6 +61,8 @@ _STRUCTS = (
     *console_bodies.STRUCTS,
     console_reset.ResetRequest,
     console_reset.ResetConfirm,
+    console_verify.VerifyRequest,
+    console_verify.ResendRequest,
 )
 # Rules the handlers check after decoding, stated in the schema so a generator can meet them.
 _ENUMS: dict[tuple[str, str], list[str]] = {
@@ -70,6 +75,7 @@ _ENUMS: dict[tuple[str, str], list[str]] = {
     ("ChannelPatch", "status"): list(CHANNEL_STATUSES),
 }
 _PERMISSIONS: Schema = {"type": "array", "items": {"enum": list(tokens.PERMISSIONS)}}
+_QUOTA_PERIOD: Schema = {"anyOf": [{"enum": list(PERIODS)}, {"type": "null"}]}
 # What a channel serves; null (or left out) means its type's default.
 _ENDPOINT_LIST: Schema = {
     "anyOf": [
@@ -90,6 +96,19 @@ _BETA_RULES: Schema = {
     "description": (
         "anthropic channels: rules for the anthropic-beta header a client sent, applied "
         "before it goes upstream; a beta name maps to its replacement or null (strip it)"
+    ),
+}
+# What the upstream costs the operator (shown back as the exact decimal text).
+_COST_MULTIPLIER: Schema = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^\s*[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?\s*$"},
+        {"type": "number", "minimum": 0, "maximum": MAX_COST_MULTIPLIER},
+        {"type": "null"},
+    ],
+    "description": (
+        "what a call on this channel costs upstream: its price at the model's list price "
+        "(no group multiplier) times this decimal (0 to 1000, at most 10 decimal places); "
+        "null: not known"
     ),
 }
 # What the Anthropic face passes on to Anthropic channels (and to no other upstream).
@@ -408,6 +427,12 @@ OPERATIONS.update(
         ("POST", "/console/api/password-reset/confirm"): Operation(
             "Set a new password with a reset link", PUBLIC, _ref("ResetConfirm")
         ),
+        ("POST", "/console/api/verify-email"): Operation(
+            "Verify the e-mail address with a mailed link", PUBLIC, _ref("VerifyRequest")
+        ),
+        ("POST", "/console/api/verify-email/resend"): Operation(
+            "Mail a new verification link", PUBLIC, _ref("ResendRequest"), success=202
+        ),
         ("POST", "/console/api/totp/setup"): Operation("A new TOTP secret", CONSOLE),
         ("POST", "/console/api/totp/enable"): Operation(
             "Turn on two-factor sign-in", CONSOLE, _ref("SecondFactor")
@@ -431,6 +456,14 @@ OPERATIONS.update(
         ),
         ("GET", "/console/api/usage/summary"): Operation(
             "The account's totals per model and day", CONSOLE, query=(("model", _STRING), *_RANGE)
+        ),
+        ("GET", "/console/api/usage.csv"): Operation(
+            "Every usage row of the account matching the filters, as CSV (text/csv)",
+            CONSOLE,
+            query=(("token_id", _STRING), ("model", _STRING), *_RANGE),
+        ),
+        ("GET", "/console/api/models"): Operation(
+            "The models the account's keys may call, at the prices the account pays", CONSOLE
         ),
         ("POST", "/console/api/redeem"): Operation(
             "Redeem a one-time code", CONSOLE, _ref("RedeemRequest")
@@ -534,9 +567,11 @@ def _components() -> Schema:
         schemas[struct]["properties"][name] = {"enum": values}
     for struct in ("TokenCreate", "TokenPatch"):
         schemas[struct]["properties"]["permissions"] = _PERMISSIONS
+        schemas[struct]["properties"]["quota_period"] = _QUOTA_PERIOD
     for struct in ("ChannelCreate", "ChannelPatch"):
         schemas[struct]["properties"]["endpoints"] = _ENDPOINT_LIST
         schemas[struct]["properties"]["anthropic_betas"] = _BETA_RULES
+        schemas[struct]["properties"]["cost_multiplier"] = _COST_MULTIPLIER
     for struct in ("ModelCreate", "ModelPatch"):
         schemas[struct]["properties"]["pricing"] = _PRICING
     schemas.update(
