@@ -24,6 +24,7 @@ from surfaces.admin_kit import ok, table_dump
 from surfaces.console.browser_kit import catalog, shoot
 
 LOCALES = {"en": "en-US", "zh": "zh-CN"}
+INSTRUCTIONS = 'Wire to ACME Bank. <img src=x id=xss2 onerror="document.title=2">'
 OPERATOR_PAGES = ("users", "channels", "models", "traffic", "redemptions", "settings")
 
 
@@ -156,7 +157,7 @@ def test_settings_show_the_logo_an_inert_announcement_and_default_limits(
 
     page.fill("#settings-form input[name=logo_url]", "/console/favicon.svg")
     page.fill("#settings-form textarea[name=announcement]", hostile)
-    page.fill("#settings-form textarea[name=topup_instructions]", "Wire to ACME Bank.")
+    page.fill("#settings-form textarea[name=topup_instructions]", INSTRUCTIONS)
     page.fill("#settings-form input[name=requests_per_minute]", "120")
     page.fill("#settings-form input[name=tokens_per_minute]", "50000")
     page.fill("#settings-form input[name=requests_per_day]", "0")
@@ -169,7 +170,7 @@ def test_settings_show_the_logo_an_inert_announcement_and_default_limits(
     limits = {k: settings["rate_limits"][k] for k in ("requests_per_minute", "tokens_per_minute")}
     assert limits == {"requests_per_minute": 120, "tokens_per_minute": 50000}
     assert settings["rate_limits"]["max_concurrency"] == 4
-    assert settings["topup_instructions"] == "Wire to ACME Bank."
+    assert settings["topup_instructions"] == INSTRUCTIONS
     shoot(page, artifacts, "operator-settings")
     context.close()
 
@@ -186,6 +187,10 @@ def test_settings_show_the_logo_an_inert_announcement_and_default_limits(
     assert user_page.query_selector("#xss") is None and user_page.title() != "1"
     assert user_page.get_attribute("#logo", "src") == "/console/favicon.svg"
     shoot(user_page, artifacts, "user-announcement")
+    # No Stripe here: the top-up page shows the operator's instructions, as text.
+    user_page.click("#nav-topup")
+    assert user_page.text_content("#topup-instructions", timeout=10_000) == INSTRUCTIONS
+    assert user_page.query_selector("#xss2") is None and user_page.title() != "2"
     user_context.close()
     ok(
         admin.http.patch(
