@@ -9,13 +9,16 @@ import { Dashboard } from "./pages/dashboard.jsx";
 import { Keys } from "./pages/keys.jsx";
 import { Catalogue } from "./pages/models.jsx";
 import { Channels } from "./pages/op_channels.jsx";
+import { Redemptions } from "./pages/op_codes.jsx";
 import { AllKeys } from "./pages/op_keys.jsx";
 import { Models } from "./pages/op_models.jsx";
-import { Redemptions, Settings, Users } from "./pages/operator.jsx";
+import { Settings } from "./pages/op_settings.jsx";
+import { Users } from "./pages/op_users.jsx";
 import { Playground } from "./pages/playground.jsx";
 import { QuickStart } from "./pages/quickstart.jsx";
 import { Traffic } from "./pages/traffic.jsx";
 import { Usage } from "./pages/usage.jsx";
+import { ReadOnly } from "./readonly.js";
 import "./style.css";
 
 const USER_PAGES = ["dashboard", "keys", "usage", "catalog", "playground", "quickstart", "topup", "security"];
@@ -48,8 +51,9 @@ function App() {
       },
     );
 
+  const loadConfig = () => consoleApi("GET", "/config").then(setConfig);
   useEffect(() => {
-    consoleApi("GET", "/config").then(setConfig);
+    loadConfig();
     refresh();
     const onHash = () => (setPage(currentPage()), setMenu(false));
     addEventListener("hashchange", onHash);
@@ -79,6 +83,7 @@ function App() {
   const operator = me.role === "operator" || me.role === "viewer";
   const pages = [...(me.user ? USER_PAGES : []), ...(operator ? OPERATOR_PAGES : [])];
   const shown = pages.includes(page) ? page : pages[0];
+  const readOnly = me.role === "viewer" && OPERATOR_PAGES.includes(shown);
   const views = {
     dashboard: () => <Dashboard me={me} refresh={refresh} />,
     keys: () => <Keys />,
@@ -94,7 +99,7 @@ function App() {
     tokens: () => <AllKeys />,
     traffic: () => <Traffic />,
     redemptions: () => <Redemptions />,
-    settings: () => <Settings />,
+    settings: () => <Settings onSaved={loadConfig} />,
   };
   return (
     <div class="layout">
@@ -102,6 +107,7 @@ function App() {
         <button class="menu" aria-label={t("nav.menu")} onClick={() => setMenu(!menu)}>
           ☰
         </button>
+        {config.logo_url && <img class="logo" id="logo" src={config.logo_url} alt="" />}
         <strong>{config.system_name}</strong>
         <span class="who">{me.user ? me.user.email : t("nav.operator")}</span>
         {switcher}
@@ -118,12 +124,26 @@ function App() {
       </header>
       <nav class={menu ? "side open" : "side"}>
         {pages.map((name) => (
-          <a key={name} href={`#/${name}`} class={name === shown ? "active" : ""} id={`nav-${name}`}>
+          <a
+            key={name}
+            href={`#/${name}`}
+            class={name === shown ? "active" : ""}
+            id={`nav-${name}`}
+            data-scope={OPERATOR_PAGES.includes(name) ? "operator" : "user"}
+          >
             {t(`nav.${name}`)}
           </a>
         ))}
       </nav>
-      <main class="content">{views[shown]()}</main>
+      <main class={readOnly ? "content readonly" : "content"}>
+        {config.announcement && (
+          <p class="announcement" id="announcement" role="status">
+            {config.announcement}
+          </p>
+        )}
+        {/* A read-only operator (viewer) reads the operator pages; their writes are hidden. */}
+        <ReadOnly.Provider value={readOnly}>{views[shown]()}</ReadOnly.Provider>
+      </main>
     </div>
   );
 }

@@ -1,10 +1,13 @@
 // Small shared pieces: a form that shows the server's message, a pager, a bar chart.
 import { useState } from "preact/hooks";
 import { t } from "./i18n.js";
+import { useReadOnly } from "./readonly.js";
 
-export function Form({ onSubmit, submit, children, id }) {
+export function Form({ onSubmit, submit, children, id, read = false }) {
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  // A read-only operator's pages show no form that writes (`read`: a search or filter).
+  if (useReadOnly() && !read) return null;
   async function handle(event) {
     event.preventDefault();
     setError("");

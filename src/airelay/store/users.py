@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from airelay.ids import new_id
 from airelay.store import config_log, crud
 from airelay.store.db import now
-from airelay.store.tables import users
+from airelay.store.tables import credentials, users
 
 
 class NotFound(LookupError):
@@ -90,3 +90,40 @@ async def statuses(conn: AsyncConnection) -> dict[str, tuple[str, str]]:
     """User id -> (status, group), for the configuration snapshot."""
     rows = await conn.execute(select(users.c.id, users.c.status, users.c.group))
     return {row.id: (row.status, row.group) for row in rows}
+
+
+async def page(
+    conn: AsyncConnection,
+    *,
+    page: int,
+    limit: int,
+    status: str | None = None,
+    q: str | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of users, oldest first, and how many match. ``q`` matches a substring of the
+    email or the name, case-insensitively, with ``%`` and ``_`` taken literally; the same
+    ``lower(...) LIKE`` on SQLite and PostgreSQL (emails are stored lower-case, names not)."""
+    conditions: list[ColumnElement[bool]] = []
+    if status is not None:
+        conditions.append(users.c.status == status)
+    if q:
+        needle = q.lower()
+        conditions.append(
+            or_(
+                func.lower(users.c.email).contains(needle, autoescape=True),
+                func.lower(users.c.name).contains(needle, autoescape=True),
+            )
+        )
+    where = and_(*conditions) if conditions else None
+    return await crud.page(conn, users, page=page, limit=limit, where=where)
+
+
+async def roles(conn: AsyncConnection, user_ids: list[str]) -> dict[str, str]:
+    """User id -> console role, for the users that have console credentials (the others
+    are plain ``user``s)."""
+    if not user_ids:
+        return {}
+    query = select(credentials.c.user_id, credentials.c.role).where(
+        credentials.c.user_id.in_(user_ids)
+    )
+    return {row.user_id: row.role for row in await conn.execute(query)}

@@ -1,4 +1,5 @@
-"""``/v1/admin/settings``: system name, version, features, default rate limits.
+"""``/v1/admin/settings``: system name, version, features, default rate limits, and what
+the console shows (``logo_url``, ``announcement``, ``topup_instructions``).
 
 Every setting it accepts is enforced: ``rate_limits`` by the relay's limit stage
 (``relay.limit_policy`` says what each field counts), ``maintenance_mode`` by every client
@@ -12,6 +13,7 @@ from __future__ import annotations
 import copy
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -25,8 +27,21 @@ from airelay.surfaces.admin.common import admin, decode_json
 from airelay.surfaces.responses import json_response
 
 MAX_NAME = 200
+MAX_LOGO_URL = 2000
+MAX_ANNOUNCEMENT = 2000
+MAX_TOPUP_INSTRUCTIONS = 4000
+#: What the console shows: the header's logo, a banner for every signed-in user, and how to
+#: pay where Stripe is not configured. Plain text (the console renders it as text, never as
+#: markup); "" shows nothing.
+TEXTS: dict[str, int] = {
+    "announcement": MAX_ANNOUNCEMENT,
+    "topup_instructions": MAX_TOPUP_INSTRUCTIONS,
+}
 DEFAULTS: dict[str, Any] = {
     "system_name": "airelay",
+    "logo_url": "",
+    "announcement": "",
+    "topup_instructions": "",
     "features": {
         "registration_enabled": False,
         # New accounts prove their address (a mailed one-time link) before they sign in.
@@ -70,6 +85,8 @@ MAX_SCOPES = 1000
 def merged(stored: dict[str, Any] | None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "system_name": DEFAULTS["system_name"],
+        "logo_url": "",
+        **{key: "" for key in TEXTS},
         "features": dict(DEFAULTS["features"]),
         "rate_limits": copy.deepcopy(DEFAULTS["rate_limits"]),
         "group_multipliers": {},
@@ -125,6 +142,32 @@ def _scopes(where: str, value: dict[str, Any]) -> None:
                 )
 
 
+def _logo_url(value: Any) -> str:
+    """An ``https://`` URL or a path on this host (``/console/logo.png``): never a
+    ``javascript:`` or ``data:`` URL, nor plain ``http://`` on a page served over HTTPS."""
+    if not isinstance(value, str) or len(value) > MAX_LOGO_URL:
+        raise GatewayError(400, f"'logo_url' must be a string of at most {MAX_LOGO_URL} characters")
+    url: str = value.strip()
+    if not url:
+        return ""
+    if any(ord(ch) < 0x21 or ch in "\\<>\"'`" for ch in url):
+        raise GatewayError(400, "'logo_url' must not contain spaces, quotes or control characters")
+    parts = urlsplit(url)
+    if parts.scheme:
+        if parts.scheme.lower() != "https" or not parts.netloc:
+            raise GatewayError(400, "'logo_url' must be an https:// URL or a relative path")
+    elif url.startswith("//") or parts.netloc:
+        raise GatewayError(400, "'logo_url' must be an https:// URL or a relative path")
+    return url
+
+
+def _text(key: str, value: Any) -> str:
+    limit = TEXTS[key]
+    if not isinstance(value, str) or len(value) > limit:
+        raise GatewayError(400, f"'{key}' must be a string of at most {limit} characters")
+    return value.strip()
+
+
 def _honoured(key: str, value: dict[str, Any], settings: Settings) -> None:
     """400 for a feature the gateway cannot provide: never stored and then ignored."""
     if key != "features":
@@ -157,6 +200,10 @@ def _validated(patch: Any, settings: Settings) -> dict[str, Any]:
                     400, f"'system_name' must be a non-empty string (at most {MAX_NAME} characters)"
                 )
             clean[key] = value
+        elif key == "logo_url":
+            clean[key] = _logo_url(value)
+        elif key in TEXTS:
+            clean[key] = _text(key, value)
         elif key in _TYPES:
             if not isinstance(value, dict):
                 raise GatewayError(400, f"'{key}' must be an object")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from aiohttp import web
 
@@ -13,13 +15,15 @@ from airelay.surfaces.admin.common import admin, decode, iso
 from airelay.surfaces.responses import json_response
 
 MAX_IDEMPOTENCY_KEY = 150
+#: The operator's note, kept as the ledger entry's description.
+Note = Annotated[str, msgspec.Meta(max_length=500)]
 
 
 class TopupRequest(msgspec.Struct):
     user_id: str
     amount: float | int | str
-    payment_method: str | None = None
-    description: str | None = None
+    payment_method: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    description: Note | None = None
 
 
 @admin

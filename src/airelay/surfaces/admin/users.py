@@ -25,6 +25,8 @@ from airelay.surfaces.admin.common import (
 from airelay.surfaces.responses import json_response
 
 STATUSES = ("active", "disabled")
+#: The longest search string ``q`` (the longest email).
+MAX_QUERY = 320
 UNSET: Any = msgspec.UNSET
 
 
@@ -44,9 +46,12 @@ class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
     role: Short | msgspec.UnsetType = UNSET
 
 
-def view(row: dict[str, Any], account: AccountView | None = None) -> dict[str, Any]:
+def view(
+    row: dict[str, Any], account: AccountView | None = None, role: str | None = None
+) -> dict[str, Any]:
     """The user object; ``account`` gives the balance and spend the user sees (what
-    instances hold counted in, unwritten charges out), else the row's own figures."""
+    instances hold counted in, unwritten charges out), else the row's own figures; ``role``
+    the console role (``user`` for a user without console credentials)."""
     balance = account.balance if account else row["balance"]
     total_usage = account.total_spent if account else row["total_usage"]
     return {
@@ -55,6 +60,7 @@ def view(row: dict[str, Any], account: AccountView | None = None) -> dict[str, A
         "name": row["name"],
         "group": row["group"],
         "status": row["status"],
+        "role": role or "user",
         "balance": units_to_usd(balance),
         "total_usage": units_to_usd(total_usage),
         "created_at": iso(row["created_at"]),
@@ -63,8 +69,11 @@ def view(row: dict[str, Any], account: AccountView | None = None) -> dict[str, A
 
 async def views(state: AppState, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """User objects with the same balance ``/v1/balance`` answers their keys."""
-    accounts = await account_views(state.engine, state.wallets, [r["id"] for r in rows])
-    return [view(r, accounts.get(r["id"])) for r in rows]
+    ids = [r["id"] for r in rows]
+    accounts = await account_views(state.engine, state.wallets, ids)
+    async with state.engine.connect() as conn:
+        roles = await users_repo.roles(conn, ids)
+    return [view(r, accounts.get(r["id"]), roles.get(r["id"])) for r in rows]
 
 
 def _email(email: str | None) -> str | None:
@@ -79,11 +88,15 @@ def _email(email: str | None) -> str | None:
 
 @admin
 async def list_users(request: web.Request, state: AppState) -> web.StreamResponse:
+    """Paged, oldest first; ``status`` filters, ``q`` finds a substring of the email or name
+    (case-insensitive)."""
     page, limit = paging(request, default_limit=20)
-    status = request.query.get("status")
-    where = tables.users.c.status == status if status else None
+    status = request.query.get("status") or None
+    q = request.query.get("q", "").strip() or None
+    if q is not None and len(q) > MAX_QUERY:
+        raise GatewayError(400, f"'q' must be at most {MAX_QUERY} characters")
     async with state.engine.connect() as conn:
-        rows, total = await crud.page(conn, tables.users, page=page, limit=limit, where=where)
+        rows, total = await users_repo.page(conn, page=page, limit=limit, status=status, q=q)
     return json_response(
         {"users": await views(state, rows), "total": total, "page": page, "limit": limit}
     )
@@ -147,10 +160,7 @@ async def update_user(request: web.Request, state: AppState) -> web.StreamRespon
     except users_repo.EmailTaken:
         raise GatewayError(409, f"a user with email '{values['email']}' exists") from None
     await state.cache.refresh()
-    answer = (await views(state, [row]))[0]
-    if role is not None:
-        answer["role"] = role
-    return json_response(answer)
+    return json_response((await views(state, [row]))[0])
 
 
 @admin

@@ -65,7 +65,9 @@ def _password(password: str) -> str:
 
 
 async def config(request: web.Request) -> web.StreamResponse:
-    """What the sign-in page offers: sign-up, password reset, OIDC."""
+    """What the sign-in page offers (sign-up, password reset, OIDC) and what the console
+    shows everyone: the name and logo, the announcement banner, and the operator's top-up
+    instructions where there is no Stripe checkout. Public: nothing here is secret."""
     state = state_of(request)
     stored = merged(await settings_repo.read(state.engine))
     settings = state.settings
@@ -77,6 +79,9 @@ async def config(request: web.Request) -> web.StreamResponse:
             "password_reset": bool(settings.smtp_host and settings.public_url),
             "oidc": {"name": settings.oidc_name} if oidc_enabled(state) else None,
             "stripe": bool(settings.stripe_api_key),
+            "logo_url": stored["logo_url"],
+            "announcement": stored["announcement"],
+            "topup_instructions": stored["topup_instructions"],
         }
     )
 

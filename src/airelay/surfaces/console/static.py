@@ -16,12 +16,14 @@ from aiohttp import web
 from airelay.errors import GatewayError
 
 DIST = Path(__file__).resolve().parents[2] / "console_dist"
+# Images may also come from any https:// origin: the operator's logo (``logo_url``) may be
+# hosted elsewhere; scripts, styles and connections stay on this host.
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
 }

@@ -299,9 +299,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("DELETE", "/admin/models/{id:.+}"): Operation("Remove a catalog model", ADMIN),
     ("GET", "/admin/users"): Operation(
-        "List users, paged",
+        "List users, paged (q: a piece of the email or name, any case)",
         ADMIN,
-        query=(*_PAGING, ("status", {"enum": ["active", "disabled", "deleted"]})),
+        query=(
+            *_PAGING,
+            ("status", {"enum": ["active", "disabled", "deleted"]}),
+            ("q", {"type": "string", "maxLength": users.MAX_QUERY}),
+        ),
     ),
     ("POST", "/admin/users"): Operation("Create a user", ADMIN, _ref("UserCreate"), success=201),
     ("GET", "/admin/users/{id}"): Operation("Read a user", ADMIN),

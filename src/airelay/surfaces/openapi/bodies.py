@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from airelay.formats.names import WHOLE, Endpoint
-from airelay.surfaces.admin.settings import MAX_NAME
+from airelay.surfaces.admin.settings import (
+    MAX_ANNOUNCEMENT,
+    MAX_LOGO_URL,
+    MAX_NAME,
+    MAX_TOPUP_INSTRUCTIONS,
+)
 
 Schema = dict[str, Any]
 
@@ -403,6 +408,12 @@ SETTINGS_PATCH: Schema = {
     "type": "object",
     "properties": {
         "system_name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+        # The console's header logo: an https:// URL or a path on this host ("": none).
+        "logo_url": {"type": "string", "maxLength": MAX_LOGO_URL},
+        # Plain text the console shows: a banner for every signed-in user, and how to pay
+        # where Stripe is not configured ("": nothing).
+        "announcement": {"type": "string", "maxLength": MAX_ANNOUNCEMENT},
+        "topup_instructions": {"type": "string", "maxLength": MAX_TOPUP_INSTRUCTIONS},
         "features": {
             "type": "object",
             "properties": {

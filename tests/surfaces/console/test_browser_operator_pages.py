@@ -1,0 +1,275 @@
+"""The operator's users, codes and settings pages in a real browser: find a user by a piece
+of the e-mail, top up with a note, change group and role, disable; generate a batch of codes
+that expire and download it and the list as CSV; set the logo, an announcement (markup in it
+stays text) and the default limits. A read-only operator signs in and reads every operator
+page with no write action on any. Screenshots at 375 and 1280 px, no sideways scrolling.
+
+Skipped where chromium or the built console is missing, except under CI=true.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.admin import Admin
+from support.console import PASSWORD, Console, new_email
+from support.gateway import Gateway
+from surfaces.admin_kit import ok, table_dump
+from surfaces.console.browser_kit import catalog, shoot
+
+LOCALES = {"en": "en-US", "zh": "zh-CN"}
+INSTRUCTIONS = 'Wire to ACME Bank. <img src=x id=xss2 onerror="document.title=2">'
+OPERATOR_PAGES = ("users", "channels", "models", "traffic", "redemptions", "settings")
+
+
+def _operator(chromium: Any, gateway: Gateway) -> tuple[Any, Any]:
+    context = chromium.new_context(locale="en-US", accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{gateway.url}/console/")
+    page.click("#to-operator")
+    page.fill("#operator-form input[name=key]", gateway.admin_key)
+    page.click("#operator-form button[type=submit]")
+    page.wait_for_selector("#users-table")
+    return context, page
+
+
+def _dump(gateway: Gateway, table: str) -> str:
+    # Playwright's sync API runs an event loop in this thread: read the database in another.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(table_dump, gateway.settings.database_url, table).result()
+
+
+def _download(page: Any, selector: str) -> tuple[str, list[list[str]]]:
+    with page.expect_download() as info:
+        page.click(selector)
+    download = info.value
+    text = Path(download.path()).read_text("utf-8")
+    return download.suggested_filename, list(csv.reader(io.StringIO(text)))
+
+
+def test_the_operator_finds_tops_up_regroups_and_disables_a_user(
+    chromium: Any, gateway: Gateway, admin: Admin, artifacts: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    target = admin.create_user(email=f"findme-{tag}@example.com", balance=0)
+    admin.create_user(email=f"other-{tag}@example.com", balance=0)
+    context, page = _operator(chromium, gateway)
+
+    page.fill("#users-search input[name=q]", f"FINDME-{tag}")
+    page.click("#users-search button[type=submit]")
+    page.wait_for_selector(f"#users-table td:has-text('other-{tag}')", state="detached")
+    rows = page.locator("#users-table tbody tr")
+    assert rows.count() == 1 and target["email"] in rows.inner_text()
+
+    note = f"bank transfer <b>#{tag}</b>"
+    page.click("#users-table tbody tr button:has-text('Top up')")
+    page.fill("#topup-form input[name=amount]", "4.5")
+    page.fill("#topup-form input[name=note]", note)
+    page.click("#topup-form button[type=submit]")
+    page.wait_for_selector("#users-table tbody tr td:has-text('$4.5000')")
+    assert ok(admin.http.get(f"/v1/admin/users/{target['id']}"))["balance"] == 4.5
+    assert note in _dump(gateway, "transactions")  # the note is the ledger entry's text
+
+    page.click("#users-table tbody tr button:has-text('Edit')")
+    page.fill("#user-edit-form input[name=group]", "vip")
+    page.select_option("#user-edit-form select[name=role]", "viewer")
+    page.click("#user-edit-form button[type=submit]")
+    page.wait_for_selector("#users-table tbody tr td:text-is('read-only operator')")
+    stored = ok(admin.http.get(f"/v1/admin/users/{target['id']}"))
+    assert (stored["group"], stored["role"]) == ("vip", "viewer")
+    assert page.locator("#users-table tbody tr td").nth(1).inner_text() == "vip"
+    shoot(page, artifacts, "operator-users-search")
+
+    page.click("#users-table tbody tr button:has-text('Disable')")
+    page.wait_for_selector("#users-table tbody tr button:has-text('Enable')")
+    assert ok(admin.http.get(f"/v1/admin/users/{target['id']}"))["status"] == "disabled"
+
+    page.fill("#users-search input[name=q]", f"nobody-{tag}")
+    page.click("#users-search button[type=submit]")
+    page.wait_for_selector("text=No user matches.")
+    context.close()
+
+
+def test_codes_expire_and_export_as_csv(
+    chromium: Any, gateway: Gateway, admin: Admin, artifacts: Path
+) -> None:
+    batch = f"spring-{uuid.uuid4().hex[:6]}"
+    context, page = _operator(chromium, gateway)
+    page.click("#nav-redemptions")
+    page.fill("#codes-form input[name=name]", batch)
+    page.fill("#codes-form input[name=amount]", "2.5")
+    page.fill("#codes-form input[name=count]", "3")
+    page.fill("#codes-form input[name=expires_at]", "2099-06-30")
+    page.click("#codes-form button[type=submit]")
+    shown = page.input_value("#issued-codes textarea", timeout=10_000).split("\n")
+    assert len(shown) == 3
+
+    name, rows = _download(page, "#codes-batch-csv")
+    assert name == f"codes-{batch}.csv"
+    assert rows[0] == ["code", "amount_usd", "batch", "expires_at"]
+    assert [r[0] for r in rows[1:]] == shown
+    assert {tuple(r[1:]) for r in rows[1:]} == {("2.5", batch, "2099-06-30T00:00:00Z")}
+    shoot(page, artifacts, "operator-codes-batch")
+
+    page.wait_for_selector(f"#codes-table tr:has-text('{batch}') td:has-text('2099-06-30')")
+    listed = ok(admin.http.get("/v1/admin/redemptions", params={"name": batch}))["redemptions"]
+    assert {r["expires_at"] for r in listed} == {"2099-06-30T00:00:00Z"}
+
+    # One code disabled in the page; the list export carries every page, hints only.
+    page.click(f"#codes-table tr:has-text('{batch}') >> nth=0 >> button:has-text('Disable')")
+    page.wait_for_selector(f"#codes-table tr:has-text('{batch}') td:text-is('disabled')")
+    name, rows = _download(page, "#codes-list-csv")
+    assert name == "redemption-codes.csv"
+    header, body = rows[0], rows[1:]
+    assert header[:5] == ["id", "batch", "code_hint", "amount_usd", "status"]
+    mine = [r for r in body if r[1] == batch]
+    assert len(mine) == 3
+    assert sorted(r[4] for r in mine) == ["active", "active", "disabled"]
+    assert all(r[5] == "2099-06-30T00:00:00Z" for r in mine)
+    total = ok(admin.http.get("/v1/admin/redemptions", params={"limit": 1}))["total"]
+    assert len(body) == total
+    exported = "\n".join(",".join(r) for r in body)
+    assert not any(code in exported for code in shown)  # the codes are never stored
+
+    page.select_option("#codes-status", "disabled")
+    page.wait_for_selector("#codes-table tbody tr td:text-is('active')", state="detached")
+    name, rows = _download(page, "#codes-list-csv")
+    assert {r[4] for r in rows[1:]} == {"disabled"}
+    context.close()
+
+
+def test_settings_show_the_logo_an_inert_announcement_and_default_limits(
+    chromium: Any, gateway: Gateway, admin: Admin, registration: None, artifacts: Path
+) -> None:
+    hostile = '<img src=x id=xss onerror="document.title=1"> Maintenance on Sunday'
+    context, page = _operator(chromium, gateway)
+    page.click("#nav-settings")
+    page.fill("#settings-form input[name=logo_url]", "javascript:alert(1)")
+    page.click("#settings-form button[type=submit]")
+    assert "logo_url" in (page.text_content("#settings-form .error", timeout=10_000) or "")
+    assert page.query_selector("#logo") is None
+
+    page.fill("#settings-form input[name=logo_url]", "/console/favicon.svg")
+    page.fill("#settings-form textarea[name=announcement]", hostile)
+    page.fill("#settings-form textarea[name=topup_instructions]", INSTRUCTIONS)
+    page.fill("#settings-form input[name=requests_per_minute]", "120")
+    page.fill("#settings-form input[name=tokens_per_minute]", "50000")
+    page.fill("#settings-form input[name=requests_per_day]", "0")
+    page.fill("#settings-form input[name=max_concurrency]", "4")
+    page.click("#settings-form button[type=submit]")
+    page.wait_for_selector("#settings-form ~ .notice")
+    page.wait_for_selector("#announcement")
+    assert page.get_attribute("#logo", "src") == "/console/favicon.svg"
+    settings = ok(admin.http.get("/v1/admin/settings"))
+    limits = {k: settings["rate_limits"][k] for k in ("requests_per_minute", "tokens_per_minute")}
+    assert limits == {"requests_per_minute": 120, "tokens_per_minute": 50000}
+    assert settings["rate_limits"]["max_concurrency"] == 4
+    assert settings["topup_instructions"] == INSTRUCTIONS
+    shoot(page, artifacts, "operator-settings")
+    context.close()
+
+    # Every signed-in user sees the announcement, as text.
+    user_context = chromium.new_context(locale="en-US")
+    user_page = user_context.new_page()
+    user_page.goto(f"{gateway.url}/console/")
+    user_page.click("#to-signup")
+    user_page.fill("#signup-form input[name=email]", new_email())
+    user_page.fill("#signup-form input[name=password]", PASSWORD)
+    user_page.click("#signup-form button[type=submit]")
+    user_page.wait_for_selector("#balance")
+    assert user_page.text_content("#announcement") == hostile
+    assert user_page.query_selector("#xss") is None and user_page.title() != "1"
+    assert user_page.get_attribute("#logo", "src") == "/console/favicon.svg"
+    shoot(user_page, artifacts, "user-announcement")
+    # No Stripe here: the top-up page shows the operator's instructions, as text.
+    user_page.click("#nav-topup")
+    assert user_page.text_content("#topup-instructions", timeout=10_000) == INSTRUCTIONS
+    assert user_page.query_selector("#xss2") is None and user_page.title() != "2"
+    user_context.close()
+    ok(
+        admin.http.patch(
+            "/v1/admin/settings",
+            json={
+                "logo_url": "",
+                "announcement": "",
+                "topup_instructions": "",
+                "rate_limits": dict.fromkeys(
+                    ("requests_per_minute", "tokens_per_minute", "max_concurrency"), 0
+                ),
+            },
+        )
+    )
+
+
+def _visible_buttons(page: Any) -> list[str]:
+    return [
+        (b.inner_text() or "").strip()
+        for b in page.query_selector_all("main button")
+        if b.is_visible()
+    ]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_read_only_operator_reads_every_page_and_sees_no_write_action(
+    chromium: Any, gateway: Gateway, admin: Admin, browser: Any, artifacts: Path, lang: str
+) -> None:
+    # Something on every page to read.
+    someone = admin.create_user(email=f"listed-{uuid.uuid4().hex[:8]}@example.com")
+    batch = f"ro-{lang}"
+    ok(admin.http.post("/v1/admin/redemptions", json={"amount": 1, "count": 1, "name": batch}), 201)
+    email = new_email()
+    console: Console = browser()
+    assert console.sign_up(email).status_code == 201
+    viewer_id = console.call("GET", "/me").json()["user"]["id"]
+    ok(admin.http.patch(f"/v1/admin/users/{viewer_id}", json={"role": "viewer"}))
+
+    context = chromium.new_context(locale=LOCALES[lang], accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{gateway.url}/console/")
+    page.fill("#login-form input[name=email]", email)
+    page.fill("#login-form input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#nav-users")
+    # Reads allowed: pager, search, filters, CSV export; nothing else.
+    texts = catalog(lang)
+    allowed = {texts[k] for k in ("pager.prev", "pager.next", "users.search", "usage.filter")} | {
+        texts["codes.list_csv"]
+    }
+    # Every operator page the nav offers (a page added later is covered too).
+    offered = [
+        (a.get_attribute("id") or "").removeprefix("nav-")
+        for a in page.query_selector_all("nav a[data-scope=operator]")
+    ]
+    assert set(OPERATOR_PAGES) <= set(offered), offered
+    for name in offered:
+        page.click(f"#nav-{name}")
+        page.wait_for_selector(f"#nav-{name}.active")
+        page.wait_for_load_state("networkidle")
+        assert page.query_selector("main .error") is None, (name, page.inner_text("main"))
+        forms = [
+            f.get_attribute("id") for f in page.query_selector_all("main form") if f.is_visible()
+        ]
+        assert set(forms) <= {"users-search", "traffic-range"}, (name, forms)
+        buttons = _visible_buttons(page)
+        assert set(buttons) <= allowed, (name, buttons)
+        shoot(page, artifacts, f"readonly-{name}-{lang}")
+    page.click("#nav-users")
+    page.wait_for_selector(f"#users-table td:has-text('{someone['email']}')")
+    page.click("#nav-redemptions")
+    page.wait_for_selector(f"#codes-table td:text-is('{batch}')")
+    page.click("#nav-settings")
+    page.wait_for_selector("#settings-shown")
+    # The server agrees: a write with the session's own CSRF token is refused.
+    refused = console.http.patch(
+        "/v1/admin/settings",
+        json={"system_name": "taken over"},
+        headers={"X-CSRF-Token": console.csrf},
+    )
+    assert refused.status_code == 403
+    context.close()

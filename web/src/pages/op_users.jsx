@@ -1,0 +1,134 @@
+// Operator page: users. Search by e-mail or name, top up with a note, change group and
+// role, disable and enable. A read-only operator sees the list and the search only.
+import { useState } from "preact/hooks";
+import { adminApi, query } from "../api.js";
+import { t } from "../i18n.js";
+import { Write } from "../readonly.js";
+import { Field, Form, Pager, usd } from "../widgets.jsx";
+import { useAdminList } from "./op_list.js";
+
+const ROLES = ["user", "operator", "viewer"];
+
+export function Users() {
+  const [page, setPage] = useState(1);
+  const [q, setQ] = useState("");
+  const [data, load, error] = useAdminList(`/users${query({ page, limit: 20, q })}`);
+  const [topping, setTopping] = useState(null);
+  const [editing, setEditing] = useState(null);
+  return (
+    <section>
+      <h2>{t("nav.users")}</h2>
+      <form
+        id="users-search"
+        class="filters"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setQ(new FormData(e.currentTarget).get("q").trim());
+          setPage(1);
+        }}
+      >
+        <input name="q" type="search" maxLength={320} placeholder={t("users.search_hint")} aria-label={t("users.search")} />
+        <button type="submit">{t("users.search")}</button>
+      </form>
+      {error && <p class="error">{error}</p>}
+      {topping && (
+        <Form
+          id="topup-form"
+          key={`topup-${topping.id}`}
+          submit={t("users.topup")}
+          onSubmit={async (d) => {
+            await adminApi("POST", "/topup", {
+              user_id: topping.id,
+              amount: d.get("amount"),
+              description: d.get("note") || undefined,
+            });
+            setTopping(null);
+            load();
+          }}
+        >
+          <p>{topping.email || topping.id}</p>
+          <Field label={t("topup.amount")} name="amount" type="number" min="0.01" step="any" required />
+          <Field label={t("users.note")} name="note" maxLength={200} />
+        </Form>
+      )}
+      {editing && (
+        <Form
+          id="user-edit-form"
+          key={`edit-${editing.id}`}
+          submit={t("models.save")}
+          onSubmit={async (d) => {
+            await adminApi("PATCH", `/users/${editing.id}`, { group: d.get("group").trim(), role: d.get("role") });
+            setEditing(null);
+            load();
+          }}
+        >
+          <p>{editing.email || editing.id}</p>
+          <Field label={t("users.group")} name="group" defaultValue={editing.group} required maxLength={64} />
+          <label class="field">
+            <span>{t("users.role")}</span>
+            <select name="role" defaultValue={editing.role}>
+              {ROLES.map((role) => (
+                <option key={role} value={role}>
+                  {t(`users.role_${role}`)}
+                </option>
+              ))}
+            </select>
+          </label>
+        </Form>
+      )}
+      <div class="scroll">
+        <table id="users-table">
+          <thead>
+            <tr>
+              <th>{t("auth.email")}</th>
+              <th>{t("users.group")}</th>
+              <th>{t("users.role")}</th>
+              <th>{t("keys.status")}</th>
+              <th>{t("dash.balance")}</th>
+              <th>{t("dash.total_spent")}</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {data &&
+              data.users.map((u) => (
+                <tr key={u.id}>
+                  <td>{u.email || u.name || u.id}</td>
+                  <td>{u.group}</td>
+                  <td>{t(`users.role_${u.role || "user"}`)}</td>
+                  <td>{t(`status.${u.status}`)}</td>
+                  <td>{usd(u.balance)}</td>
+                  <td>{usd(u.total_usage)}</td>
+                  <td>
+                    <Write>
+                      <div class="actions">
+                        <button onClick={() => (setEditing(null), setTopping(u))}>{t("users.topup")}</button>
+                        {u.status !== "deleted" && (
+                          <button onClick={() => (setTopping(null), setEditing(u))}>{t("users.edit")}</button>
+                        )}
+                        {u.status !== "deleted" && (
+                          <button
+                            onClick={async () => {
+                              await adminApi("PATCH", `/users/${u.id}`, {
+                                status: u.status === "active" ? "disabled" : "active",
+                              });
+                              load();
+                            }}
+                          >
+                            {u.status === "active" ? t("common.disable") : t("common.enable")}
+                          </button>
+                        )}
+                      </div>
+                    </Write>
+                  </td>
+                </tr>
+              ))}
+          </tbody>
+        </table>
+      </div>
+      {data && !data.users.length && <p class="muted">{t("users.none")}</p>}
+      {data && <Pager page={data.page} limit={data.limit} total={data.total} onPage={setPage} />}
+    </section>
+  );
+}
