@@ -7,7 +7,12 @@ import { t } from "../i18n.js";
 import { ActionButton, Field, Form, lines } from "../widgets.jsx";
 import { localTime, useAdminList } from "./op_list.js";
 
-const CHANNEL_TYPES = ["openai", "anthropic", "gemini", "deepseek", "qwen", "glm", "kimi", "doubao", "minimax", "xai", "ollama", "bedrock", "vertex", "vertex_anthropic", "azure"];
+// The types of providers/presets.py (kling: video tasks only, set up through the API).
+const CHANNEL_TYPES = [
+  "openai", "anthropic", "gemini", "deepseek", "qwen", "glm", "kimi", "doubao", "siliconflow",
+  "vikingdb", "minimax", "xai", "ollama", "bedrock", "vertex", "vertex_anthropic", "azure",
+  "dashscope",
+];
 const ENDPOINTS = ["chat", "responses", "embeddings", "rerank", "images", "audio", "video"];
 
 function mappingText(mapping) {

@@ -6,6 +6,7 @@ import { useState } from "preact/hooks";
 import { adminApi } from "../api.js";
 import { t } from "../i18n.js";
 import { ActionButton, Field, Form, Pager } from "../widgets.jsx";
+import { useReadOnly, Write } from "../readonly.js";
 import { useAdminList } from "./op_list.js";
 
 // As the models API takes them: USD per 1M tokens, then per call, image, second, ...
@@ -74,8 +75,11 @@ function PriceTable({ models: all, reload }) {
     }
   }
 
+  // A read-only operator reads the prices: no form, no inputs, no save.
+  const readOnly = useReadOnly();
+  const Frame = readOnly ? "div" : "form";
   return (
-    <form id="prices-form" class="table-form" onSubmit={save}>
+    <Frame id={readOnly ? "prices-view" : "prices-form"} class="table-form" onSubmit={readOnly ? undefined : save}>
       <label class="field">
         <span>{t("models.filter")}</span>
         <input id="models-filter" type="search" value={filter} onInput={(e) => (setFilter(e.currentTarget.value.trim()), setPage(1))} />
@@ -98,6 +102,7 @@ function PriceTable({ models: all, reload }) {
                 {PRICES.map((name) => (
                   <td key={name}>
                     <input
+                      readOnly={readOnly}
                       class="price"
                       name={name}
                       inputMode="decimal"
@@ -108,6 +113,7 @@ function PriceTable({ models: all, reload }) {
                   </td>
                 ))}
                 <td>
+                  <Write>
                   <ActionButton
                     class="model-delete"
                     onClick={async () => {
@@ -117,6 +123,7 @@ function PriceTable({ models: all, reload }) {
                   >
                     {t("models.delete")}
                   </ActionButton>
+                  </Write>
                 </td>
               </tr>
             ))}
@@ -130,10 +137,12 @@ function PriceTable({ models: all, reload }) {
         </p>
       )}
       {saved > 0 && !error && <p class="notice">{t("models.saved", { count: saved })}</p>}
-      <button type="submit" id="prices-save" disabled={busy}>
-        {t("models.save_all")}
-      </button>
-    </form>
+      <Write>
+        <button type="submit" id="prices-save" disabled={busy}>
+          {t("models.save_all")}
+        </button>
+      </Write>
+    </Frame>
   );
 }
 

@@ -94,7 +94,10 @@ export function Users() {
             {data &&
               data.users.map((u) => (
                 <tr key={u.id}>
-                  <td>{u.email || u.name || u.id}</td>
+                  <td>
+                    {u.email || u.id}
+                    {u.name && <div class="muted">{u.name}</div>}
+                  </td>
                   <td>{u.group}</td>
                   <td>{t(`users.role_${u.role || "user"}`)}</td>
                   <td>{t(`status.${u.status}`)}</td>
