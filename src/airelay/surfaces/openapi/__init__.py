@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -35,18 +34,28 @@ from airelay.providers.presets import CHANNEL_TYPES
 from airelay.store.accounts import ROLES
 from airelay.store.quota_window import PERIODS
 from airelay.surfaces.admin import redemptions, tokens, users
-from airelay.surfaces.admin.common import MAX_PAGE, MAX_PAGE_SIZE
 from airelay.surfaces.admin.topup import MAX_IDEMPOTENCY_KEY, TopupRequest
 from airelay.surfaces.console import accounts as console_bodies
 from airelay.surfaces.console import reset as console_reset
 from airelay.surfaces.console import verify as console_verify
 from airelay.surfaces.gemini import ACTIONS
 from airelay.surfaces.openapi import bodies
+from airelay.surfaces.openapi.console_operations import CONSOLE_OPERATIONS
+from airelay.surfaces.openapi.operation import (
+    ADMIN,
+    CONSOLE,
+    PAGING,
+    PUBLIC,
+    RANGE,
+    STRING,
+    USAGE_FILTERS,
+    USER,
+    Operation,
+    Schema,
+    ref,
+)
 
-Schema = dict[str, Any]
 Table = Iterable[tuple[str, str, Any]]
-
-ADMIN, USER, PUBLIC, CONSOLE = "admin", "user", "public", "console"
 _STRUCTS = (
     users.UserCreate,
     users.UserPatch,
@@ -131,63 +140,38 @@ _PRICING: Schema = {
 }
 
 
-@dataclass(frozen=True)
-class Operation:
-    summary: str
-    caller: str  # ADMIN, USER, PUBLIC or CONSOLE (the console's session cookie)
-    body: Schema | None = None
-    query: tuple[tuple[str, Schema], ...] = ()
-    headers: tuple[tuple[str, Schema], ...] = ()
-    errors: str = "OpenAIError"
-    success: int = 200
-    content_type: str = "application/json"  # of the request body
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-_STRING: Schema = {"type": "string", "maxLength": 200}
-_DATE: Schema = {"type": "string", "format": "date", "description": "ISO 8601 date or time"}
-_PAGING = (
-    ("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
-    ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}),
-)
-_RANGE = (("start_date", _DATE), ("end_date", _DATE))
-_USAGE_FILTERS = (*_PAGING, ("user_id", _STRING), ("token_id", _STRING), ("model", _STRING))
-
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/chat/completions"): Operation(
-        "Create a chat completion (OpenAI format)", USER, _ref("OpenAIChatRequest")
+        "Create a chat completion (OpenAI format)", USER, ref("OpenAIChatRequest")
     ),
     ("POST", "/responses"): Operation(
         "Create a model response (OpenAI Responses format; stateless for now)",
         USER,
-        _ref("OpenAIResponsesRequest"),
+        ref("OpenAIResponsesRequest"),
     ),
     ("POST", "/responses/compact"): Operation(
         "Compact a conversation (OpenAI Responses API): by the upstream when it serves the "
         "Responses API, else by the gateway (a sealed summary)",
         USER,
-        _ref("OpenAIResponsesCompactRequest"),
+        ref("OpenAIResponsesCompactRequest"),
     ),
     ("POST", "/embeddings"): Operation(
-        "Create embeddings (OpenAI format)", USER, _ref("OpenAIEmbeddingsRequest")
+        "Create embeddings (OpenAI format)", USER, ref("OpenAIEmbeddingsRequest")
     ),
     ("POST", "/videos/generations"): Operation(
         "Create a video generation task (answers at once; poll it)",
         USER,
-        _ref("VideoGenerationRequest"),
+        ref("VideoGenerationRequest"),
     ),
     ("GET", "/videos/generations/{id}"): Operation("Retrieve a video generation task", USER),
     ("POST", "/videos"): Operation(
-        "Create a video (OpenAI videos API: a form or JSON)", USER, _ref("OpenAIVideoRequest")
+        "Create a video (OpenAI videos API: a form or JSON)", USER, ref("OpenAIVideoRequest")
     ),
     ("GET", "/videos"): Operation(
         "List the caller's videos",
         USER,
         query=(
-            ("after", _STRING),
+            ("after", STRING),
             ("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
             ("order", {"enum": ["asc", "desc"]}),
         ),
@@ -198,49 +182,49 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Download a finished video's bytes", USER, query=(("variant", {"enum": ["video"]}),)
     ),
     ("POST", "/images/generations"): Operation(
-        "Create images (OpenAI format), priced per image", USER, _ref("OpenAIImagesRequest")
+        "Create images (OpenAI format), priced per image", USER, ref("OpenAIImagesRequest")
     ),
     ("POST", "/images/edits"): Operation(
         "Edit images (OpenAI format, multipart)",
         USER,
-        _ref("OpenAIImageEditsRequest"),
+        ref("OpenAIImageEditsRequest"),
         content_type="multipart/form-data",
     ),
     ("GET", "/files/images/{id}"): Operation(
         "An image the gateway kept for a URL answer (no key: the URL is the secret)", PUBLIC
     ),
     ("POST", "/rerank"): Operation(
-        "Rerank documents (Jina/Cohere format)", USER, _ref("RerankRequest")
+        "Rerank documents (Jina/Cohere format)", USER, ref("RerankRequest")
     ),
     ("POST", "/audio/speech"): Operation(
-        "Create speech (OpenAI format; answers audio bytes)", USER, _ref("OpenAISpeechRequest")
+        "Create speech (OpenAI format; answers audio bytes)", USER, ref("OpenAISpeechRequest")
     ),
     ("POST", "/audio/transcriptions"): Operation(
         "Transcribe audio (OpenAI format)",
         USER,
-        _ref("OpenAITranscriptionRequest"),
+        ref("OpenAITranscriptionRequest"),
         content_type="multipart/form-data",
     ),
     ("POST", "/audio/translations"): Operation(
         "Translate audio into English (OpenAI format)",
         USER,
-        _ref("OpenAITranscriptionRequest"),
+        ref("OpenAITranscriptionRequest"),
         content_type="multipart/form-data",
     ),
     ("GET", "/responses/{id}"): Operation(
         "Retrieve a stored response (OpenAI Responses API)",
         USER,
-        query=(("include", {"type": "array", "items": _STRING}), ("stream", {"const": False})),
+        query=(("include", {"type": "array", "items": STRING}), ("stream", {"const": False})),
     ),
     ("DELETE", "/responses/{id}"): Operation("Delete a stored response", USER),
     ("GET", "/responses/{id}/input_items"): Operation(
         "List a stored response's input items, paged",
         USER,
         query=(
-            ("after", _STRING),
+            ("after", STRING),
             ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_ITEMS}),
             ("order", {"enum": ["asc", "desc"]}),
-            ("include", {"type": "array", "items": _STRING}),
+            ("include", {"type": "array", "items": STRING}),
         ),
     ),
     ("GET", "/models"): Operation(
@@ -250,7 +234,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/messages"): Operation(
         "Create a message (Anthropic format)",
         USER,
-        _ref("AnthropicMessagesRequest"),
+        ref("AnthropicMessagesRequest"),
         query=_BETA_QUERY,
         headers=_BETA_HEADER,
         errors="AnthropicError",
@@ -258,7 +242,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/messages/count_tokens"): Operation(
         "Count the input tokens of a message (Anthropic format)",
         USER,
-        _ref("AnthropicCountTokensRequest"),
+        ref("AnthropicCountTokensRequest"),
         query=_BETA_QUERY,
         headers=_BETA_HEADER,
         errors="AnthropicError",
@@ -266,78 +250,78 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     # Expanded into one path per action (``{model}:generateContent`` ...), see _paths.
     ("POST", "/models/{target:.+}"): Operation("Gemini model action", USER),
     ("POST", "/billing/checkout"): Operation(
-        "Open a Stripe Checkout top-up for the key's user", USER, _ref("CheckoutRequest")
+        "Open a Stripe Checkout top-up for the key's user", USER, ref("CheckoutRequest")
     ),
     ("POST", "/billing/webhook"): Operation(
         "Stripe reports a payment (authenticated by its signature)",
         PUBLIC,
-        _ref("StripeEvent"),
+        ref("StripeEvent"),
         headers=(("Stripe-Signature", {"type": "string", "maxLength": 500}),),
     ),
     ("GET", "/admin/settings"): Operation("Read the system settings", ADMIN),
-    ("PATCH", "/admin/settings"): Operation("Change system settings", ADMIN, _ref("SettingsPatch")),
+    ("PATCH", "/admin/settings"): Operation("Change system settings", ADMIN, ref("SettingsPatch")),
     ("GET", "/admin/channels"): Operation("List upstream channels", ADMIN),
     ("POST", "/admin/channels"): Operation(
-        "Create a channel", ADMIN, _ref("ChannelCreate"), success=201
+        "Create a channel", ADMIN, ref("ChannelCreate"), success=201
     ),
     ("GET", "/admin/channels/{id}"): Operation("Read a channel", ADMIN),
-    ("PATCH", "/admin/channels/{id}"): Operation("Change a channel", ADMIN, _ref("ChannelPatch")),
+    ("PATCH", "/admin/channels/{id}"): Operation("Change a channel", ADMIN, ref("ChannelPatch")),
     ("DELETE", "/admin/channels/{id}"): Operation("Delete a channel", ADMIN),
     ("POST", "/admin/channels/{id}/test"): Operation(
         "Send a small probe to one endpoint of the channel's upstream",
         ADMIN,
-        _ref("ChannelTest"),
-        query=(("model", _STRING), ("endpoint", _STRING)),
+        ref("ChannelTest"),
+        query=(("model", STRING), ("endpoint", STRING)),
     ),
     ("GET", "/admin/models"): Operation("List the model catalog", ADMIN),
     ("POST", "/admin/models"): Operation(
-        "Add a model and its prices", ADMIN, _ref("ModelCreate"), success=201
+        "Add a model and its prices", ADMIN, ref("ModelCreate"), success=201
     ),
     ("GET", "/admin/models/{id:.+}"): Operation("Read a catalog model", ADMIN),
     ("PATCH", "/admin/models/{id:.+}"): Operation(
-        "Change a catalog model", ADMIN, _ref("ModelPatch")
+        "Change a catalog model", ADMIN, ref("ModelPatch")
     ),
     ("DELETE", "/admin/models/{id:.+}"): Operation("Remove a catalog model", ADMIN),
     ("GET", "/admin/users"): Operation(
         "List users, paged (q: a piece of the email or name, any case)",
         ADMIN,
         query=(
-            *_PAGING,
+            *PAGING,
             ("status", {"enum": ["active", "disabled", "deleted"]}),
             ("q", {"type": "string", "maxLength": users.MAX_QUERY}),
         ),
     ),
-    ("POST", "/admin/users"): Operation("Create a user", ADMIN, _ref("UserCreate"), success=201),
+    ("POST", "/admin/users"): Operation("Create a user", ADMIN, ref("UserCreate"), success=201),
     ("GET", "/admin/users/{id}"): Operation("Read a user", ADMIN),
-    ("PATCH", "/admin/users/{id}"): Operation("Change a user", ADMIN, _ref("UserPatch")),
+    ("PATCH", "/admin/users/{id}"): Operation("Change a user", ADMIN, ref("UserPatch")),
     ("DELETE", "/admin/users/{id}"): Operation("Mark a user deleted", ADMIN),
     ("GET", "/admin/tokens"): Operation(
-        "List API keys, paged", ADMIN, query=(*_PAGING, ("user_id", _STRING))
+        "List API keys, paged", ADMIN, query=(*PAGING, ("user_id", STRING))
     ),
     ("POST", "/admin/tokens"): Operation(
         "Create an API key (its secret is returned once)",
         ADMIN,
-        _ref("TokenCreate"),
+        ref("TokenCreate"),
         success=201,
     ),
     ("GET", "/admin/tokens/{id}"): Operation("Read an API key", ADMIN),
-    ("PATCH", "/admin/tokens/{id}"): Operation("Change an API key", ADMIN, _ref("TokenPatch")),
+    ("PATCH", "/admin/tokens/{id}"): Operation("Change an API key", ADMIN, ref("TokenPatch")),
     ("DELETE", "/admin/tokens/{id}"): Operation("Revoke an API key", ADMIN),
     ("GET", "/balance"): Operation("The key's user's balance", USER),
     ("GET", "/billing/balance"): Operation("The key's user's balance, short", USER),
     ("GET", "/usage"): Operation(
-        "The key's user's own usage rows, paged", USER, query=(*_USAGE_FILTERS, *_RANGE)
+        "The key's user's own usage rows, paged", USER, query=(*USAGE_FILTERS, *RANGE)
     ),
     ("GET", "/dashboard/billing/subscription"): Operation(
         "The key's spending limit (OpenAI legacy shape)", USER
     ),
     ("GET", "/dashboard/billing/usage"): Operation(
-        "Spend in US cents (OpenAI legacy shape)", USER, query=_RANGE
+        "Spend in US cents (OpenAI legacy shape)", USER, query=RANGE
     ),
     ("POST", "/admin/topup"): Operation(
         "Credit a user's balance",
         ADMIN,
-        _ref("TopupRequest"),
+        ref("TopupRequest"),
         headers=(
             (
                 "Idempotency-Key",
@@ -349,28 +333,28 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "List redemption codes (hints only), paged",
         ADMIN,
         query=(
-            *_PAGING,
+            *PAGING,
             ("status", {"enum": ["active", "disabled", "redeemed"]}),
-            ("name", _STRING),
+            ("name", STRING),
         ),
     ),
     ("POST", "/admin/redemptions"): Operation(
         "Issue a batch of one-time codes (returned once)",
         ADMIN,
-        _ref("BatchCreate"),
+        ref("BatchCreate"),
         success=201,
     ),
     ("DELETE", "/admin/redemptions/{id}"): Operation("Disable a redemption code", ADMIN),
     ("POST", "/redeem"): Operation(
-        "Redeem a one-time code for the key's user", USER, _ref("RedeemRequest")
+        "Redeem a one-time code for the key's user", USER, ref("RedeemRequest")
     ),
     ("GET", "/admin/usage"): Operation(
-        "Billed calls, newest first, paged", ADMIN, query=(*_USAGE_FILTERS, *_RANGE)
+        "Billed calls, newest first, paged", ADMIN, query=(*USAGE_FILTERS, *RANGE)
     ),
     ("GET", "/admin/usage/summary"): Operation(
         "Totals per model, day, channel and user (cost: what users were charged)",
         ADMIN,
-        query=(("user_id", _STRING), ("model", _STRING), *_RANGE),
+        query=(("user_id", STRING), ("model", STRING), *RANGE),
     ),
     ("GET", "/v1beta/models"): Operation(
         "List the models this key may use (Gemini format)", USER, errors="GeminiError"
@@ -393,86 +377,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/console/{path:.*}"): Operation("The web console's page and assets", PUBLIC),
 }
 _TAGS = {ADMIN: "management", PUBLIC: "public", USER: "client", CONSOLE: "console"}
-_SIGN_IN = "Open a console session"
-# The console's own API (a session cookie, not a key): what its pages call.
-OPERATIONS.update(
-    {
-        ("GET", "/console/api/config"): Operation("What the sign-in page offers", PUBLIC),
-        ("POST", "/console/api/signup"): Operation(
-            "Sign up (when registration is enabled)", PUBLIC, _ref("SignUp"), success=201
-        ),
-        ("POST", "/console/api/login"): Operation(_SIGN_IN, PUBLIC, _ref("SignIn")),
-        ("POST", "/console/api/login/totp"): Operation(
-            "Give the second factor", CONSOLE, _ref("SecondFactor")
-        ),
-        ("POST", "/console/api/login/admin"): Operation(
-            "Open an operator session with a management key", PUBLIC, _ref("AdminSignIn")
-        ),
-        ("POST", "/console/api/logout"): Operation("End the session", CONSOLE),
-        ("GET", "/console/api/oidc/start"): Operation(
-            "Sign in through the OpenID Connect provider (a redirect)", PUBLIC
-        ),
-        ("GET", "/console/api/oidc/callback"): Operation(
-            "The provider's way back (a redirect to the console)",
-            PUBLIC,
-            query=(("code", _STRING), ("state", _STRING)),
-        ),
-        ("GET", "/console/api/me"): Operation("The signed-in account", CONSOLE),
-        ("POST", "/console/api/password"): Operation(
-            "Change the password", CONSOLE, _ref("PasswordChange")
-        ),
-        ("POST", "/console/api/password-reset"): Operation(
-            "Mail a password-reset link", PUBLIC, _ref("ResetRequest"), success=202
-        ),
-        ("POST", "/console/api/password-reset/confirm"): Operation(
-            "Set a new password with a reset link", PUBLIC, _ref("ResetConfirm")
-        ),
-        ("POST", "/console/api/verify-email"): Operation(
-            "Verify the e-mail address with a mailed link", PUBLIC, _ref("VerifyRequest")
-        ),
-        ("POST", "/console/api/verify-email/resend"): Operation(
-            "Mail a new verification link", PUBLIC, _ref("ResendRequest"), success=202
-        ),
-        ("POST", "/console/api/totp/setup"): Operation("A new TOTP secret", CONSOLE),
-        ("POST", "/console/api/totp/enable"): Operation(
-            "Turn on two-factor sign-in", CONSOLE, _ref("SecondFactor")
-        ),
-        ("POST", "/console/api/totp/disable"): Operation(
-            "Turn off two-factor sign-in", CONSOLE, _ref("SecondFactor")
-        ),
-        ("GET", "/console/api/keys"): Operation("The account's API keys", CONSOLE, query=_PAGING),
-        ("POST", "/console/api/keys"): Operation(
-            "Create an API key (its secret is returned once)",
-            CONSOLE,
-            _ref("TokenCreate"),
-            success=201,
-        ),
-        ("PATCH", "/console/api/keys/{id}"): Operation(
-            "Change an API key", CONSOLE, _ref("TokenPatch")
-        ),
-        ("DELETE", "/console/api/keys/{id}"): Operation("Revoke an API key", CONSOLE),
-        ("GET", "/console/api/usage"): Operation(
-            "The account's usage rows, paged", CONSOLE, query=(*_USAGE_FILTERS, *_RANGE)
-        ),
-        ("GET", "/console/api/usage/summary"): Operation(
-            "The account's totals per model and day", CONSOLE, query=(("model", _STRING), *_RANGE)
-        ),
-        ("GET", "/console/api/usage.csv"): Operation(
-            "Every usage row of the account matching the filters, as CSV (text/csv)",
-            CONSOLE,
-            query=(("token_id", _STRING), ("model", _STRING), *_RANGE),
-        ),
-        ("GET", "/console/api/models"): Operation(
-            "The models the account's keys may call, at the prices the account pays", CONSOLE
-        ),
-        ("POST", "/console/api/redeem"): Operation(
-            "Redeem a one-time code", CONSOLE, _ref("RedeemRequest")
-        ),
-        ("POST", "/console/api/checkout"): Operation(
-            "Open a Stripe Checkout top-up", CONSOLE, _ref("CheckoutRequest")
-        ),
-    }
-)
+OPERATIONS.update(CONSOLE_OPERATIONS)
 
 _GEMINI_BODIES = {
     "generateContent": "GeminiGenerateContentRequest",
@@ -503,7 +408,7 @@ def _operation(method: str, path: str, op: Operation, body: Schema | None) -> Sc
     ]
     parameters += [{"name": n, "in": "query", "schema": s} for n, s in op.query]
     parameters += [{"name": n, "in": "header", "schema": s} for n, s in op.headers]
-    error = {"application/json": {"schema": _ref(op.errors)}}
+    error = {"application/json": {"schema": ref(op.errors)}}
     spec: Schema = {
         "operationId": _operation_id(method, path),
         "summary": op.summary,
@@ -545,7 +450,7 @@ def _paths(table: Table) -> Schema:
             for action in ACTIONS:
                 template = f"{stem}{{model}}:{action}"
                 gemini = Operation(f"Gemini {action}", USER, errors="GeminiError")
-                spec = _operation(method, template, gemini, _ref(_GEMINI_BODIES[action]))
+                spec = _operation(method, template, gemini, ref(_GEMINI_BODIES[action]))
                 if action == "streamGenerateContent":
                     spec["parameters"].append(
                         {"name": "alt", "in": "query", "schema": {"enum": ["sse"]}}
