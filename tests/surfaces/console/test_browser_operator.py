@@ -280,3 +280,31 @@ def test_a_refused_button_shows_the_servers_message(
     assert error == "This account may not use the management API."
     assert ok(admin.http.get(f"/v1/admin/tokens/{token['id']}"))["status"] == "active"
     context.close()
+
+
+def test_the_channels_page_lists_newest_first_a_page_at_a_time(
+    chromium: Any, gateway: Gateway, admin: Admin, upstream: FakeOpenAI
+) -> None:
+    made = [
+        admin.create_channel(
+            name=f"paged {i:02d}",
+            type="openai",
+            base_url=upstream.base_url,
+            api_keys=[UPSTREAM_KEY],
+            models=[unique_model("paged")],
+        )
+        for i in range(21)
+    ]
+    total = len(ok(admin.http.get("/v1/admin/channels"))["channels"])
+    assert total > 20
+    page = _operator(chromium, gateway, "en")
+    page.click("#nav-channels")
+    rows = "#channels-table tbody tr"
+    page.wait_for_selector(f"#channels-table tr[data-channel='{made[-1]['id']}']")
+    assert len(page.query_selector_all(rows)) == 20
+    # The newest first: the last one made heads the list, the first one made is not on it.
+    assert page.get_attribute(f"{rows} >> nth=0", "data-channel") == made[-1]["id"]
+    assert page.query_selector(f"#channels-table tr[data-channel='{made[0]['id']}']") is None
+    page.click("section .pager button >> nth=1")  # next
+    page.wait_for_selector(f"#channels-table tr[data-channel='{made[0]['id']}']")
+    assert len(page.query_selector_all(rows)) == min(20, total - 20)

@@ -4,9 +4,10 @@
 import { useState } from "preact/hooks";
 import { adminApi } from "../api.js";
 import { t } from "../i18n.js";
-import { ActionButton, Field, Form, lines } from "../widgets.jsx";
+import { ActionButton, Field, Form, lines, Pager } from "../widgets.jsx";
 import { localTime, useAdminList } from "./op_list.js";
 
+const PAGE = 20;
 // The types of providers/presets.py (kling: video tasks only, set up through the API).
 const CHANNEL_TYPES = [
   "openai", "anthropic", "gemini", "deepseek", "qwen", "glm", "kimi", "doubao", "siliconflow",
@@ -130,6 +131,11 @@ export function Channels() {
   const [editing, setEditing] = useState(null);
   const [tests, setTests] = useState({});
   const [costing, setCosting] = useState(null);
+  const [page, setPage] = useState(1);
+  // Newest first, a page at a time (the API answers the whole list: tens, not thousands).
+  // (ids grow with each one made, so they order channels made within one second).
+  const newer = (a, b) => (a.created_at === b.created_at ? b.id.localeCompare(a.id) : a.created_at < b.created_at ? 1 : -1);
+  const channels = data ? [...data.channels].sort(newer) : [];
   return (
     <section>
       <h2>{t("nav.channels")}</h2>
@@ -221,8 +227,7 @@ export function Channels() {
             </tr>
           </thead>
           <tbody>
-            {data &&
-              data.channels.map((c) => (
+            {channels.slice((page - 1) * PAGE, page * PAGE).map((c) => (
                 <tr key={c.id} data-channel={c.id}>
                   <td>{c.name}</td>
                   <td>{c.type}</td>
@@ -271,6 +276,9 @@ export function Channels() {
           </tbody>
         </table>
       </div>
+      {channels.length > PAGE && (
+        <Pager page={page} limit={PAGE} total={channels.length} onPage={setPage} />
+      )}
     </section>
   );
 }
