@@ -35,7 +35,7 @@ from airelay.store.response_writer import ResponseWriter
 from airelay.store.schema import check_schema
 from airelay.store.snapshot import ConfigCache
 from airelay.surfaces.console.session import CONSOLE, ConsoleState
-from airelay.surfaces.console.throttle import open_throttle
+from airelay.surfaces.console.throttle_redis import open_throttle
 from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies
 from airelay.videos.lifecycle import open_videos

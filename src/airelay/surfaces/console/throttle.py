@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from airelay.config import Settings
 from airelay.errors import GatewayError
 
 WINDOW_SECONDS = 900.0
@@ -103,16 +102,3 @@ class MemoryThrottle:
             self._recent(key, now)
         while len(self._failures) >= MAX_TRACKED:  # still full: forget the oldest subjects
             del self._failures[next(iter(self._failures))]
-
-
-def open_throttle(settings: Settings) -> LoginThrottle:
-    """In Redis when ``redis_url`` is set (shared by every instance), else in-process."""
-    if settings.redis_url:
-        from airelay.surfaces.console.throttle_redis import RedisThrottle
-
-        return RedisThrottle(
-            settings.redis_url,
-            settings.login_throttle_prefix,
-            fail_open=settings.limits_redis_failure == "open",
-        )
-    return MemoryThrottle()

@@ -21,6 +21,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from airelay.config import Settings
 from airelay.errors import GatewayError
 from airelay.relay.limits import DOWN_SECONDS
 from airelay.store.redis_client import connect, failures
@@ -28,6 +29,7 @@ from airelay.surfaces.console.throttle import (
     PER_ACCOUNT,
     PER_ADDRESS,
     WINDOW_SECONDS,
+    LoginThrottle,
     MemoryThrottle,
     too_many,
 )
@@ -138,3 +140,14 @@ class RedisThrottle:
     def _went_down(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + DOWN_SECONDS
         log.warning("sign-in throttle: Redis out of reach: %s", type(exc).__name__)
+
+
+def open_throttle(settings: Settings) -> LoginThrottle:
+    """In Redis when ``redis_url`` is set (shared by every instance), else in-process."""
+    if settings.redis_url:
+        return RedisThrottle(
+            settings.redis_url,
+            settings.login_throttle_prefix,
+            fail_open=settings.limits_redis_failure == "open",
+        )
+    return MemoryThrottle()
