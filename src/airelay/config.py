@@ -110,6 +110,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # ``closed`` refuses them (503 with Retry-After), ``open`` lets them pass uncounted.
     # Redis is tried again every second; no restart is needed when it is back.
     limits_redis_failure: Literal["closed", "open"] = "closed"
+    # The client of the rate-limit counters' scripts: ``pipelined`` (one connection per
+    # process, commands pipelined; redis:// and unix:// URLs) or ``redis-py`` (the
+    # library, a pooled connection per command in flight; also what rediss:// URLs use).
+    redis_client: Literal["pipelined", "redis-py"] = "pipelined"
     # Where the console's failed-sign-in counts live in that Redis (with redis_url set they
     # are shared by every instance; ``limits_redis_failure`` also says what sign-ins do
     # while it is out of reach). Gateways that share a Redis but not their accounts set

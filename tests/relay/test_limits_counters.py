@@ -60,7 +60,8 @@ def make(backend: str) -> Counters:
         return MemoryCounters()
     from airelay.relay.limit_redis import RedisCounters
 
-    return RedisCounters(require_redis())
+    # "redis": the pipelined client; "redis-py": the library, its fallback.
+    return RedisCounters(require_redis(), "redis-py" if backend == "redis-py" else "pipelined")
 
 
 def each_backend(
@@ -68,7 +69,7 @@ def each_backend(
 ) -> Callable[[str], None]:
     """``body`` as a test run once on each backend, in an event loop of its own."""
 
-    @pytest.mark.parametrize("backend", ["memory", "redis"])
+    @pytest.mark.parametrize("backend", ["memory", "redis", "redis-py"])
     def test(backend: str) -> None:
         async def main() -> None:
             counters = make(backend)
@@ -85,9 +86,9 @@ def each_backend(
 
 async def drain(counters: Counters) -> None:
     """Wait for the background give-backs of the Redis backend."""
-    pending = getattr(counters, "_pending", ())
-    if pending:
-        await asyncio.gather(*pending)
+    sync = getattr(counters, "sync", None)
+    if sync is not None:
+        await sync()
 
 
 def clear_of_minute_edge(margin: float = 5.0) -> None:

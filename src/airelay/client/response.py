@@ -121,6 +121,11 @@ class Response:
                 raise self._error
             await self._wait()
 
+    @property
+    def ready(self) -> bool:
+        """Whether ``readany`` would answer at once: bytes, the end or a failure are here."""
+        return bool(self._chunks) or self._complete or self._error is not None
+
     def release(self) -> None:
         """Done with the answer: the connection goes back to the pool if it can serve
         another request, else it closes."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from airelay.relay.limit_policy import Rule, Taken
+from airelay.relay.limit_policy import Rule, Taken, cost, delta_of
 
 #: Takes between two sweeps of the windows that have ended.
 SWEEP_EVERY = 10_000
@@ -26,11 +26,12 @@ class MemoryCounters:
         self._inflight: dict[str, int] = {}  # rule name -> calls in flight
         self._takes = 0
 
-    async def take(self, rules: Sequence[Rule], costs: Sequence[int]) -> Taken:
-        return self.take_now(rules, costs)
+    async def take(self, rules: Sequence[Rule], estimate: int) -> Taken:
+        return self.take_now(rules, estimate)
 
-    def take_now(self, rules: Sequence[Rule], costs: Sequence[int]) -> Taken:
+    def take_now(self, rules: Sequence[Rule], estimate: int) -> Taken:
         now = self._clock()
+        costs = [cost(rule, estimate) for rule in rules]
         windows, inflight = self._windows, self._inflight
         used: list[int] = []
         resets: list[float] = []
@@ -38,7 +39,7 @@ class MemoryCounters:
         # Per windowed rule, its entry (a new one is stored only if the call is counted).
         entries: list[list[int] | None] = []
         allowed = True
-        for rule, cost in zip(rules, costs, strict=True):
+        for rule, counted in zip(rules, costs, strict=True):
             window = rule.window
             if window:
                 window_id = int(now // window)
@@ -53,29 +54,30 @@ class MemoryCounters:
                 count = inflight.get(rule.name, 0)
                 resets.append(0.0)
                 entries.append(None)
-            if count + cost > rule.limit:
+            if count + counted > rule.limit:
                 allowed = False
             used.append(count)
             ids.append(window_id)
         if allowed:
             for index, rule in enumerate(rules):
-                cost = costs[index]
+                counted = costs[index]
                 entry = entries[index]
                 if entry is not None:
                     if not entry[1]:  # new, or left at 0 by give-backs: (re)stored
                         windows[rule.name] = entry
-                    entry[1] += cost
+                    entry[1] += counted
                 else:
-                    inflight[rule.name] = inflight.get(rule.name, 0) + cost
-                used[index] += cost
+                    inflight[rule.name] = inflight.get(rule.name, 0) + counted
+                used[index] += counted
         self._takes += 1
         if self._takes >= SWEEP_EVERY:
             self._sweep(now)
         return Taken(allowed, used, resets, ids)
 
-    def give_back(self, taken: Taken, rules: Sequence[Rule], deltas: Sequence[int]) -> None:
+    def give_back(self, taken: Taken, rules: Sequence[Rule], tokens: int, inflight: int) -> None:
         ids: list[int] = taken.handles
-        for rule, window_id, delta in zip(rules, ids, deltas, strict=True):
+        for rule, window_id in zip(rules, ids, strict=True):
+            delta = delta_of(rule, tokens, inflight)
             if not delta:
                 continue
             if rule.window:

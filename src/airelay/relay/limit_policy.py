@@ -178,6 +178,21 @@ def _channel_rules(channel: ChannelRecord) -> list[Rule]:
     return found
 
 
+def cost(rule: Rule, estimate: int) -> int:
+    """What one call counts against ``rule`` when it starts: 1 (a request, a call in
+    flight), or its input estimate for tokens, capped at the limit: such a call passes
+    alone in a window rather than never. (The Redis backend's ``TAKE`` counts alike.)"""
+    return min(estimate, rule.limit) if rule.kind == "tokens" else 1
+
+
+def delta_of(rule: Rule, tokens: int, inflight: int) -> int:
+    """What a call's end adds to ``rule``'s counter: ``tokens`` to a token count,
+    ``inflight`` to a count in flight, nothing to a count of requests."""
+    if rule.kind == "tokens":
+        return tokens
+    return inflight if rule.kind == "concurrency" else 0
+
+
 def input_estimate(body_length: int) -> int:
     """The tokens a call reserves before it goes: its input, estimated from its size."""
     return max(1, body_length // BYTES_PER_TOKEN)

@@ -5,8 +5,9 @@ A call is one round trip: one ``EVALSHA`` of ``TAKE`` checks every counter of th
 and counts it in all of them, or in none, atomically (Redis runs a script alone). Windows
 are fixed and aligned on Redis's own clock (``TIME``), so instances whose clocks differ
 still share each window. Ending a call (tokens corrected, slots in flight freed) is one
-more ``EVALSHA`` of ``GIVE_BACK``, sent in the background: the call's answer never waits
-for it.
+more ``EVALSHA`` of ``GIVE_BACK``, sent without waiting: the call's answer never waits for
+it. The scripts go through ``redis_scripts`` (by default one pipelined connection per
+process, whatever the number of calls in flight).
 
 Counters expire on their own: a window's when it has passed, a count in flight after
 ``INFLIGHT_TTL_SECONDS`` without a new call (what an instance killed mid-call held).
@@ -14,16 +15,12 @@ Counters expire on their own: a window's when it has passed, a count in flight a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from airelay.relay.limit_policy import Rule, Taken
-from airelay.store.redis_client import connect, failures
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
+from airelay.store.redis_scripts import Client, Scripts, open_scripts
+from airelay.store.resp import Prepared, Script
 
 log = logging.getLogger(__name__)
 
@@ -31,28 +28,37 @@ PREFIX = "airelay:limits:"
 #: How long a count of calls in flight outlives the last call that changed it.
 INFLIGHT_TTL_SECONDS = 3 * 3600
 
-# ARGV: the in-flight TTL (ms), then per key: window seconds (0: in flight), limit, cost.
-# Returns: allowed (0/1), then per key its count, then per key the ms until its window
-# resets, then per key the window id (0 for in flight).
+# The kinds of counter, as the scripts take them.
+_KIND = {"requests": 0, "tokens": 1, "concurrency": 2}
+
+# KEYS: the counters' names, without their window. ARGV: the in-flight TTL (ms); each
+# key's window in seconds (0: in flight); each key's limit; each key's kind (``_KIND``);
+# then the call's input estimate (all but the last are fixed for a list of rules:
+# ``Prepared`` packs them once). A call counts 1 against a counter of requests or calls in
+# flight, and its estimate capped at the limit against tokens (``limit_policy.cost``).
+# Returns one string of numbers apart by spaces (one answer to parse): allowed (0/1),
+# Redis's time in ms (window ids follow from it: GIVE_BACK), then each key's count, then
+# each key's ms until its window resets.
 TAKE = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
 local n = #KEYS
-local names, used, resets, ids = {}, {}, {}, {}
+local estimate = tonumber(ARGV[2 + 3 * n])
+local names, used, resets, costs = {}, {}, {}, {}
 local allowed = 1
 for i = 1, n do
-  local window = tonumber(ARGV[3 * i - 1])
-  local limit = tonumber(ARGV[3 * i])
-  local cost = tonumber(ARGV[3 * i + 1])
+  local window = tonumber(ARGV[1 + i]) * 1000
+  local limit = tonumber(ARGV[1 + n + i])
+  local cost = 1
+  if ARGV[1 + 2 * n + i] == '1' then cost = math.min(estimate, limit) end
+  costs[i] = cost
   local name = KEYS[i]
   if window > 0 then
     local id = math.floor(now / window)
     name = name .. ':' .. id
-    ids[i] = id
-    resets[i] = math.floor(((id + 1) * window - now) * 1000)
+    resets[i] = (id + 1) * window - now
   else
-    ids[i] = 0
     resets[i] = 0
   end
   names[i] = name
@@ -62,84 +68,116 @@ for i = 1, n do
 end
 if allowed == 1 then
   for i = 1, n do
-    local window = tonumber(ARGV[3 * i - 1])
-    local cost = tonumber(ARGV[3 * i + 1])
-    if cost > 0 then
-      used[i] = redis.call('INCRBY', names[i], cost)
-      if window > 0 then
-        if used[i] == cost then redis.call('PEXPIRE', names[i], window * 1000 + 1000) end
-      else
-        redis.call('PEXPIRE', names[i], ttl)
-      end
+    local window = tonumber(ARGV[1 + i])
+    local cost = costs[i]
+    used[i] = redis.call('INCRBY', names[i], cost)
+    if window > 0 then
+      if used[i] == cost then redis.call('PEXPIRE', names[i], window * 1000 + 1000) end
+    else
+      redis.call('PEXPIRE', names[i], ttl)
     end
   end
 end
-local out = {allowed}
+local out = {allowed, now}
 for i = 1, n do out[#out + 1] = used[i] end
 for i = 1, n do out[#out + 1] = resets[i] end
-for i = 1, n do out[#out + 1] = ids[i] end
-return out
+return table.concat(out, ' ')
 """
 
-# KEYS: counters as TAKE named them; ARGV: the delta for each. A counter that expired
-# meanwhile is left alone; none goes below zero.
+# KEYS: the counters' names as TAKE got them. ARGV: each key's window in seconds; each
+# key's kind (``_KIND``); then Redis's time as TAKE answered it (the windows it counted
+# in), the tokens to add to token counters, and what to add to counts in flight. A
+# counter that expired meanwhile is left alone; none goes below zero.
 GIVE_BACK = """
-for i = 1, #KEYS do
-  local delta = tonumber(ARGV[i])
-  if delta ~= 0 and redis.call('EXISTS', KEYS[i]) == 1 then
-    local value = redis.call('INCRBY', KEYS[i], delta)
-    if value < 0 then redis.call('SET', KEYS[i], 0, 'KEEPTTL') end
+local n = #KEYS
+local now = tonumber(ARGV[2 * n + 1])
+local tokens = tonumber(ARGV[2 * n + 2])
+local inflight = tonumber(ARGV[2 * n + 3])
+for i = 1, n do
+  local kind = ARGV[n + i]
+  local delta = 0
+  if kind == '1' then delta = tokens elseif kind == '2' then delta = inflight end
+  if delta ~= 0 then
+    local window = tonumber(ARGV[i]) * 1000
+    local name = KEYS[i]
+    if window > 0 then name = name .. ':' .. math.floor(now / window) end
+    if redis.call('EXISTS', name) == 1 then
+      local value = redis.call('INCRBY', name, delta)
+      if value < 0 then redis.call('SET', name, 0, 'KEEPTTL') end
+    end
   end
 end
 return 0
 """
 
+_TAKE = Script.of(TAKE)
+_GIVE_BACK = Script.of(GIVE_BACK)
+
+
+class _Scripts:
+    """A list of rules' two scripts, prepared (names, windows, limits and kinds packed
+    once)."""
+
+    __slots__ = ("give_back", "rules", "take")
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        keys = [PREFIX + rule.name for rule in rules]
+        windows = [rule.window for rule in rules]
+        kinds = [_KIND[rule.kind] for rule in rules]
+        limits = [rule.limit for rule in rules]
+        self.rules = rules
+        self.take = Prepared.of(
+            _TAKE, keys, [INFLIGHT_TTL_SECONDS * 1000, *windows, *limits, *kinds], 1
+        )
+        self.give_back = Prepared.of(_GIVE_BACK, keys, [*windows, *kinds], 3)
+
+
+#: Rule lists whose scripts are kept (by id; a list lives as long as its key or channel
+#: record); past it the cache starts again.
+MAX_PREPARED = 100_000
+
 
 class RedisCounters:
-    __slots__ = ("_client", "_give_back", "_pending", "_take")
+    __slots__ = ("_prepared", "_scripts")
 
-    def __init__(self, url: str) -> None:
-        self._client: Redis = connect(url)
-        self._take = self._client.register_script(TAKE)
-        self._give_back = self._client.register_script(GIVE_BACK)
-        self._pending: set[asyncio.Task[None]] = set()
+    def __init__(self, url: str, client: Client = "pipelined") -> None:
+        self._scripts: Scripts = open_scripts(url, client)
+        self._prepared: dict[int, _Scripts] = {}
 
-    async def take(self, rules: Sequence[Rule], costs: Sequence[int]) -> Taken:
-        keys = [PREFIX + rule.name for rule in rules]
-        args: list[int] = [INFLIGHT_TTL_SECONDS * 1000]
-        for rule, cost in zip(rules, costs, strict=True):
-            args += (rule.window, rule.limit, cost)
-        answer: list[Any] = await self._take(keys=keys, args=args)
+    def _prepare(self, rules: Sequence[Rule]) -> _Scripts:
+        made = self._prepared.get(id(rules))
+        if made is not None and made.rules is rules:
+            return made
+        if len(self._prepared) >= MAX_PREPARED:
+            self._prepared.clear()
+        made = self._prepared[id(rules)] = _Scripts(rules)
+        return made
+
+    async def take(self, rules: Sequence[Rule], estimate: int) -> Taken:
+        scripts = self._prepare(rules)
+        answer = (await self._scripts.run(scripts.take, (estimate,))).split()
         n = len(rules)
-        used = [int(value) for value in answer[1 : n + 1]]
-        resets = [int(value) / 1000 for value in answer[n + 1 : 2 * n + 1]]
-        names = [
-            key if rule.window == 0 else f"{key}:{int(window_id)}"
-            for key, rule, window_id in zip(keys, rules, answer[2 * n + 1 :], strict=True)
-        ]
-        return Taken(bool(answer[0]), used, resets, names)
+        used = [int(value) for value in answer[2 : n + 2]]
+        resets = [int(value) / 1000 for value in answer[n + 2 :]]
+        # The handle: Redis's time, which names the windows counted in.
+        return Taken(answer[0] == b"1", used, resets, (scripts, answer[1]))
 
-    def give_back(self, taken: Taken, rules: Sequence[Rule], deltas: Sequence[int]) -> None:
-        names: list[str] = taken.handles
-        keys = [name for name, delta in zip(names, deltas, strict=True) if delta]
-        args = [delta for delta in deltas if delta]
-        task = asyncio.get_running_loop().create_task(self._send_back(keys, args))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    def give_back(self, taken: Taken, rules: Sequence[Rule], tokens: int, inflight: int) -> None:
+        scripts, now = taken.handles
+        self._scripts.post_script(scripts.give_back, (now, tokens, inflight), _given_back)
 
-    async def _send_back(self, keys: list[str], args: list[int]) -> None:
-        try:
-            await self._give_back(keys=keys, args=args)
-        except Exception as exc:
-            if not isinstance(exc, failures()):
-                raise
-            # Lost: the windows expire, and a slot in flight after INFLIGHT_TTL_SECONDS.
-            log.warning("rate-limit counters: a call's end was not counted: %s", exc)
+    async def sync(self) -> None:
+        """Return once every give-back sent so far is counted."""
+        await self._scripts.sync()
 
     def failed(self, exc: BaseException) -> bool:
-        return isinstance(exc, failures())
+        return self._scripts.failed(exc)
 
     async def close(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
-        await self._client.aclose()
+        await self._scripts.close()
+
+
+def _given_back(answer: object) -> None:
+    if isinstance(answer, BaseException):
+        # Lost: the windows expire, and a slot in flight after INFLIGHT_TTL_SECONDS.
+        log.warning("rate-limit counters: a call's end was not counted: %s", answer)

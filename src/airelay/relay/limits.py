@@ -25,10 +25,12 @@ from airelay.relay.limit_policy import (
     Rule,
     Taken,
     channel_rules,
+    cost,
     duration,
     input_estimate,
     rules,
 )
+from airelay.store.redis_scripts import Client
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
 log = logging.getLogger(__name__)
@@ -40,13 +42,15 @@ FAIL_OPEN = "open"
 
 
 class Counters(Protocol):
-    async def take(self, rules: Sequence[Rule], costs: Sequence[int]) -> Taken:
-        """Count ``costs`` against ``rules`` if no limit would be passed, in one atomic
-        step; else count nothing. Raises the backend's failure when it cannot be reached."""
+    async def take(self, rules: Sequence[Rule], estimate: int) -> Taken:
+        """Count a call with ``estimate`` input tokens against ``rules``
+        (``limit_policy.cost``) if no limit would be passed, in one atomic step; else
+        count nothing. Raises the backend's failure when it cannot be reached."""
         ...
 
-    def give_back(self, taken: Taken, rules: Sequence[Rule], deltas: Sequence[int]) -> None:
-        """Add ``deltas`` (mostly negative) to the counters ``taken`` counted; never waits."""
+    def give_back(self, taken: Taken, rules: Sequence[Rule], tokens: int, inflight: int) -> None:
+        """Add ``tokens`` to the token counters ``taken`` counted and ``inflight`` to its
+        counts in flight (``limit_policy.delta_of``; mostly negative); never waits."""
         ...
 
     def failed(self, exc: BaseException) -> bool:
@@ -59,20 +63,33 @@ class Counters(Protocol):
 class Lease:
     """One call's hold on its counters; ``settle`` or ``release`` ends it (once)."""
 
-    __slots__ = ("_counters", "_freed", "_reserved", "_rules", "_taken", "headers")
+    __slots__ = (
+        "_concurrency",
+        "_counters",
+        "_freed",
+        "_reserved",
+        "_rules",
+        "_taken",
+        "_tokens",
+        "headers",
+    )
 
     def __init__(
         self,
         counters: Counters | None,
         rules: Sequence[Rule],
         taken: Taken | None,
-        reserved: int,
+        estimate: int,
         headers: dict[str, str],
+        plan: _Plan | None = None,
     ) -> None:
         self._counters = counters
         self._rules = rules
         self._taken = taken
-        self._reserved = reserved
+        # What the rules count that a call's end changes: tokens, slots in flight.
+        self._tokens = plan is not None and plan.tokens
+        self._concurrency = plan is not None and plan.concurrency
+        self._reserved = estimate if self._tokens else 0
         self._freed = False  # its slots in flight given back already (``free``)
         self.headers = headers  # x-ratelimit-* for the client's response
 
@@ -91,26 +108,18 @@ class Lease:
         if counters is None or taken is None or self._freed:
             return
         self._freed = True
-        deltas = [-1 if rule.kind == "concurrency" else 0 for rule in self._rules]
-        if any(deltas):
-            counters.give_back(taken, self._rules, deltas)
+        if self._concurrency:
+            counters.give_back(taken, self._rules, 0, -1)
 
     def _end(self, tokens: int) -> None:
         counters, taken = self._counters, self._taken
         if counters is None or taken is None:
             return
         self._counters = None
-        deltas = [_delta(rule, tokens - self._reserved, self._freed) for rule in self._rules]
-        if any(deltas):
-            counters.give_back(taken, self._rules, deltas)
-
-
-def _delta(rule: Rule, tokens: int, freed: bool) -> int:
-    if rule.kind == "concurrency":
-        return 0 if freed else -1
-    if rule.kind == "tokens":
-        return tokens
-    return 0
+        tokens = tokens - self._reserved if self._tokens else 0
+        inflight = -1 if self._concurrency and not self._freed else 0
+        if tokens or inflight:
+            counters.give_back(taken, self._rules, tokens, inflight)
 
 
 NO_LEASE = Lease(None, (), None, 0, {})
@@ -160,7 +169,7 @@ class RateLimits:
     def __init__(self, counters: Counters, failure: str = FAIL_CLOSED) -> None:
         self._counters = counters
         # A backend that answers without I/O (in-process) is called without a coroutine.
-        self._now: Callable[[Sequence[Rule], Sequence[int]], Taken] | None = getattr(
+        self._now: Callable[[Sequence[Rule], int], Taken] | None = getattr(
             counters, "take_now", None
         )
         self._failure = failure
@@ -174,16 +183,13 @@ class RateLimits:
             return NO_LEASE
         plan = _plan(found)
         estimate = input_estimate(body_length)
-        # An estimate above a token limit is capped at it: such a call passes alone in a
-        # window rather than never.
-        costs = [min(estimate, cap) for cap in plan.caps]
         if self._down_until and time.monotonic() < self._down_until:
             return self._unreachable()
         try:
             if self._now is not None:  # in-process: no coroutine to await
-                taken = self._now(found, costs)
+                taken = self._now(found, estimate)
             else:
-                taken = await self._counters.take(found, costs)
+                taken = await self._counters.take(found, estimate)
         except Exception as exc:
             if not self._counters.failed(exc):
                 raise
@@ -195,8 +201,8 @@ class RateLimits:
             log.warning("rate-limit counters reachable again")
         headers = plan.headers(taken)
         if not taken.allowed:
-            raise _over(found, costs, taken, headers)
-        return Lease(self._counters, found, taken, estimate if plan.tokens else 0, headers)
+            raise _over(found, estimate, taken, headers)
+        return Lease(self._counters, found, taken, estimate, headers, plan)
 
     async def admit_channel(self, channel: ChannelRecord, body_length: int) -> Lease | None:
         found = channel_rules(channel)
@@ -204,11 +210,10 @@ class RateLimits:
             return NO_LEASE
         plan = _plan(found)
         estimate = input_estimate(body_length)
-        costs = [min(estimate, cap) for cap in plan.caps]
         if self._down_until and time.monotonic() < self._down_until:
             return self._channel_unreachable()
         try:
-            taken = await self._counters.take(found, costs)
+            taken = await self._counters.take(found, estimate)
         except Exception as exc:
             if not self._counters.failed(exc):
                 raise
@@ -216,9 +221,9 @@ class RateLimits:
             log.warning("rate-limit counters unreachable (%s): failing %s", exc, self._failure)
             return self._channel_unreachable()
         if not taken.allowed:
-            _count_rejections(found, costs, taken)
+            _count_rejections(found, estimate, taken)
             return None
-        return Lease(self._counters, found, taken, estimate if plan.tokens else 0, {})
+        return Lease(self._counters, found, taken, estimate, {}, plan)
 
     def _channel_unreachable(self) -> Lease:
         """Open: the channel takes the call uncounted; closed: the call is refused (503),
@@ -239,17 +244,17 @@ class RateLimits:
 
 
 def _over(
-    found: Sequence[Rule], costs: Sequence[int], taken: Taken, headers: dict[str, str]
+    found: Sequence[Rule], estimate: int, taken: Taken, headers: dict[str, str]
 ) -> GatewayError:
     """The 429 for the limits the call would pass: ``Retry-After`` is when the last of
     them resets (a call in flight frees its slot at an unknown time: 1 s)."""
     wait = 0.0
     names: list[str] = []
-    for rule, cost, used, reset in zip(found, costs, taken.used, taken.resets, strict=True):
-        if used + cost > rule.limit:
+    for rule, used, reset in zip(found, taken.used, taken.resets, strict=True):
+        if used + cost(rule, estimate) > rule.limit:
             wait = max(wait, reset if rule.window else 1.0)
             names.append(_describe(rule))
-    _count_rejections(found, costs, taken)
+    _count_rejections(found, estimate, taken)
     retry = max(1, int(-(-wait // 1)))
     message = "Rate limit exceeded: " + ", ".join(names) + f". Retry after {retry} s."
     return GatewayError(429, message, headers={**headers, "Retry-After": str(retry)})
@@ -258,10 +263,10 @@ def _over(
 _SCOPES = {"k": "key", "g": "group", "m": "model", "c": "channel"}
 
 
-def _count_rejections(found: Sequence[Rule], costs: Sequence[int], taken: Taken) -> None:
+def _count_rejections(found: Sequence[Rule], estimate: int, taken: Taken) -> None:
     """The ``airelay_limit_rejections`` metric: each limit the refused call would pass."""
-    for rule, cost, used in zip(found, costs, taken.used, strict=True):
-        if used + cost > rule.limit:
+    for rule, used in zip(found, taken.used, strict=True):
+        if used + cost(rule, estimate) > rule.limit:
             limit_rejected(_SCOPES[rule.name[0]], _kind(rule))
 
 
@@ -283,14 +288,14 @@ def _describe(rule: Rule) -> str:
 
 class _Plan:
     """What ``acquire`` needs of one list of rules beyond the rules, worked out once per
-    list (the lists are made once per key and model, ``limit_policy.rules``): each rule's
-    most a call can count (1 request; tokens capped at the limit), and for the
-    ``x-ratelimit-*`` headers, the rules of each kind with their limits as text."""
+    list (the lists are made once per key and model, ``limit_policy.rules``): whether it
+    counts tokens and calls in flight, and for the ``x-ratelimit-*`` headers, the rules of
+    each kind with their limits as text."""
 
-    __slots__ = ("caps", "kinds", "tokens")
+    __slots__ = ("concurrency", "kinds", "tokens")
 
     def __init__(self, found: Sequence[Rule]) -> None:
-        self.caps = tuple(rule.limit if rule.kind == "tokens" else 1 for rule in found)
+        self.concurrency = any(rule.kind == "concurrency" for rule in found)
         self.tokens = any(rule.kind == "tokens" for rule in found)
         # (kind, [(index, limit, limit as text)]) for the kinds that have rules.
         self.kinds = tuple(
@@ -334,13 +339,15 @@ def _plan(found: Sequence[Rule]) -> _Plan:
     return made
 
 
-def open_limits(redis_url: str | None, failure: str = FAIL_CLOSED) -> RateLimits:
+def open_limits(
+    redis_url: str | None, failure: str = FAIL_CLOSED, client: Client = "pipelined"
+) -> RateLimits:
     """The limit stage of a process: counters in Redis when ``redis_url`` is set (shared by
-    every instance), else in-process."""
+    every instance, through the Redis ``client`` named), else in-process."""
     if redis_url:
         from airelay.relay.limit_redis import RedisCounters
 
-        return RateLimits(RedisCounters(redis_url), failure)
+        return RateLimits(RedisCounters(redis_url, client), failure)
     from airelay.relay.limit_memory import MemoryCounters
 
     return RateLimits(MemoryCounters(), failure)

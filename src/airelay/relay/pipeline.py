@@ -79,9 +79,10 @@ class Streamed:
     def headers(self) -> Mapping[str, str]:
         return self.call.limit_headers
 
-    async def run(self, write: Write) -> bool:
+    async def run(self, write: Write, last: Write | None = None) -> bool:
         """Copy the stream to ``write``; False when it was cut and the client could not be
-        told so in the stream's own bytes (audio): the response must not end normally."""
+        told so in the stream's own bytes (audio): the response must not end normally.
+        ``last``, when given, may write the final bytes and end the response at once."""
         try:
             if raw_stream(self.call):
                 return await relay_raw(
@@ -100,6 +101,7 @@ class Streamed:
                 write,
                 max_bytes=self.settings.max_stream_bytes,
                 max_seconds=self.settings.max_stream_seconds,
+                last=last,
             )
             return True  # a cut stream ends with an error event in the client's format
         finally:

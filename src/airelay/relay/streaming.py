@@ -74,8 +74,14 @@ async def relay_stream(
     *,
     max_bytes: int,
     max_seconds: float,
+    last: Write | None = None,
 ) -> None:
     """Copy the stream to ``write`` (the client), then close the upstream and settle.
+
+    What the upstream sent at once goes out at once: the bytes for the pieces already
+    arrived are held until the stream must wait for more, and written together (one write
+    to the client's socket rather than one per piece). ``last``, when given, writes the
+    final bytes and ends the response in that same write.
 
     A stream that goes on past ``max_bytes`` from the upstream or ``max_seconds`` in all
     ends with an error event, and is billed like one that failed midway."""
@@ -101,9 +107,16 @@ async def relay_stream(
     deadline = asyncio.timeout(max_seconds)  # one timer per stream
     received = 0
     billed: Usage | None = None  # what the client was told, when the upstream told nothing
+    held: list[bytes] = []  # scrubbed bytes not written yet
 
-    async def error(message: str) -> None:
-        await write(framer.frame(*client.error_event(message)))
+    async def flush() -> None:
+        if held:
+            data = held[0] if len(held) == 1 else b"".join(held)
+            held.clear()
+            await write(data)
+
+    def error(message: str) -> None:
+        held.append(framer.frame(*client.error_event(message)))
 
     INFLIGHT.inc()
     try:
@@ -116,29 +129,32 @@ async def relay_stream(
                         raise _OverCap
                     out = handler.feed(chunk)
                     if out:
-                        await write(scrubber.block(out))
+                        held.append(scrubber.block(out))
                     if handler.failure is not None:
                         raise _Failed(handler.failure)
+                    if not content.ready:
+                        await flush()
                     chunk = await content.readany()
                 out, finished = handler.end()
                 if out:
-                    await write(scrubber.block(out))
+                    held.append(scrubber.block(out))
                 if handler.failure is not None:
                     raise _Failed(handler.failure)
                 if finished and handler.usage is None:
+                    await flush()  # the client has what came before the estimate
                     billed = await estimate_usage(call, handler.text())
                 out = handler.close(billed)
                 if out:
-                    await write(scrubber.block(out))
+                    held.append(scrubber.block(out))
                 status = 200 if finished else 502
                 if not finished:
-                    await error("upstream stream ended before completion")
+                    error("upstream stream ended before completion")
         except _OverCap:
             status = 502
-            await error(f"the stream passed the gateway's limit of {max_bytes} bytes")
+            error(f"the stream passed the gateway's limit of {max_bytes} bytes")
         except (_Failed, FramingError) as exc:
             status = 502
-            await error(scrubber.text(f"upstream stream failed: {exc}"))
+            error(scrubber.text(f"upstream stream failed: {exc}"))
         except (UpstreamError, TimeoutError) as exc:
             status = 502
             if deadline.expired():
@@ -146,10 +162,16 @@ async def relay_stream(
             else:
                 detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
                 message = scrubber.text(f"upstream stream failed: {detail}")
-            await error(message)
+            error(message)
         tail = framer.close()
         if tail:
-            await write(tail)
+            held.append(tail)
+        if last is None:
+            await flush()
+        else:
+            data = b"".join(held)
+            held.clear()
+            await last(data)
     except ConnectionError:
         status = CLIENT_CLOSED  # the client went away
     finally:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import suppress
 
@@ -28,7 +29,7 @@ async def respond(
         if outcome.headers:
             whole.headers.update(outcome.headers)
         return whole
-    response = web.StreamResponse(
+    response = _Stream(
         status=200,
         headers={
             **outcome.headers,
@@ -44,23 +45,48 @@ async def respond(
         raise
     # The relay closes the upstream call and settles its cost however the stream ends.
     if tap is None and rewrite is None:
-        ended = await outcome.run(response.write)
+        ended = await outcome.run(response.write, response.write_eof)
     else:
 
-        async def write(block: bytes) -> None:
+        def change(block: bytes) -> bytes:
             if rewrite is not None:
                 block = rewrite(block)
             if tap is not None:
                 tap(block)
-            await response.write(block)
+            return block
 
-        ended = await outcome.run(write)
+        async def write(block: bytes) -> None:
+            await response.write(change(block))
+
+        async def last(block: bytes) -> None:
+            await response.write_eof(change(block) if block else block)
+
+        ended = await outcome.run(write, last)
     if not ended:
         _cut(request)
         return response
     with suppress(ConnectionError):  # the client went away at the very end
         await response.write_eof()
     return response
+
+
+class _Stream(web.StreamResponse):
+    """A streamed response whose head goes out with its first bytes, in one write, when
+    they follow within the same turn of the event loop (the relay writes what the upstream
+    sent first right after ``prepare``); else the head goes out alone on the next turn, so
+    a client never waits for the head while the upstream is silent."""
+
+    _send_headers_immediately = False
+
+    async def _write_headers(self) -> None:
+        await super()._write_headers()
+        asyncio.get_running_loop().call_soon(self._send_head)
+
+    def _send_head(self) -> None:
+        writer = self._payload_writer
+        if writer is not None:
+            with suppress(ConnectionError):  # the client left meanwhile
+                writer.send_headers()
 
 
 def _cut(request: web.Request) -> None:

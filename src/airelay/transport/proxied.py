@@ -80,6 +80,10 @@ class ProxiedResponse:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise translated(exc) from exc
 
+    @property
+    def ready(self) -> bool:
+        return self._response.content.is_eof()
+
     def release(self) -> None:
         self._response.release()
 

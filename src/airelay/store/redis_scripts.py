@@ -1,0 +1,107 @@
+"""Lua scripts run in Redis on the hot path (the rate-limit counters), through one of two
+clients behind one interface:
+
+- ``resp.Pipelined`` (the default): one connection, commands pipelined; a fraction of
+  redis-py's cost per command (see its docstring for what was measured).
+- redis-py, the library, for what the pipelined client does not speak (``rediss://``) and
+  when ``AIRELAY_REDIS_CLIENT=redis-py`` asks for it.
+
+Both have the same timeouts (``redis_client.TIMEOUT_SECONDS``) and no retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from airelay.store import resp
+from airelay.store.redis_client import TIMEOUT_SECONDS, connect, failures
+from airelay.store.resp import Arg, Handler, Prepared
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+Client = Literal["pipelined", "redis-py"]
+#: The URL schemes the pipelined client speaks.
+PIPELINED_SCHEMES = ("redis://", "unix://")
+
+
+class Scripts(Protocol):
+    async def run(self, prepared: Prepared, more: Sequence[Arg]) -> Any:
+        """The script's answer with ``more`` arguments after the prepared ones; raises what
+        ``failed`` recognises when Redis cannot be reached."""
+        ...
+
+    def post_script(self, prepared: Prepared, more: Sequence[Arg], handler: Handler) -> None:
+        """Run the script without waiting: its answer, or the exception that lost it, goes
+        to ``handler``."""
+        ...
+
+    async def sync(self) -> None:
+        """Return once every script posted so far has run."""
+        ...
+
+    def failed(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is Redis out of reach (or refusing: an error answer)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class PipelinedScripts(resp.Pipelined):
+    def failed(self, exc: BaseException) -> bool:
+        return isinstance(exc, OSError | TimeoutError | resp.ReplyError)
+
+
+class LibraryScripts:
+    """The same through redis-py: a pooled connection per command in flight."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self._client: Redis = connect(url, timeout)
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def run(self, prepared: Prepared, more: Sequence[Arg]) -> Any:
+        from redis.exceptions import NoScriptError
+
+        script, keys = prepared.script, prepared.keys
+        args = (*prepared.args, *more)
+        try:
+            return await self._client.evalsha(script.sha.decode(), len(keys), *keys, *args)
+        except NoScriptError:
+            return await self._client.eval(script.text.decode(), len(keys), *keys, *args)
+
+    def post_script(self, prepared: Prepared, more: Sequence[Arg], handler: Handler) -> None:
+        task = asyncio.get_running_loop().create_task(self._post(prepared, more, handler))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _post(self, prepared: Prepared, more: Sequence[Arg], handler: Handler) -> None:
+        try:
+            answer = await self.run(prepared, more)
+        except Exception as exc:
+            if not self.failed(exc):
+                raise
+            answer = exc
+        handler(answer)
+
+    async def sync(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def failed(self, exc: BaseException) -> bool:
+        return isinstance(exc, failures())
+
+    async def close(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._client.aclose()
+
+
+def open_scripts(
+    url: str, client: Client = "pipelined", timeout: float = TIMEOUT_SECONDS
+) -> Scripts:
+    """The scripts client for ``url``: pipelined when it speaks the URL, else redis-py."""
+    if client == "pipelined" and url.startswith(PIPELINED_SCHEMES):
+        return PipelinedScripts(url, timeout)
+    return LibraryScripts(url, timeout)
