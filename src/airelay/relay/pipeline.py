@@ -59,6 +59,7 @@ from airelay.relay.routing import bound_first, channels_for, fastest_first
 from airelay.relay.streaming import Write, relay_stream
 from airelay.relay.thinking import ThinkingPolicy
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
+from airelay.transport.choice import Transports
 
 
 @dataclass(slots=True)
@@ -153,7 +154,9 @@ async def run_call(
         meter.release()
         admission.leave()
         raise
-    answer = _Answer(relay.settings, call, meter, session, relay.limits, relay.health)
+    answer = _Answer(
+        relay.settings, relay.upstream, call, meter, session, relay.limits, relay.health
+    )
     try:
         if not call.stream:
             return _limit_headed(call, await _whole_call(relay, channels, answer))
@@ -340,11 +343,13 @@ class _Answer:
         "session",
         "settings",
         "status",
+        "transports",
     )
 
     def __init__(
         self,
         settings: Settings,
+        transports: Transports,
         call: Call,
         meter: Meter,
         session: SessionCall | None = None,
@@ -352,6 +357,7 @@ class _Answer:
         health: Health | None = None,
     ) -> None:
         self.settings = settings
+        self.transports = transports
         self.limits = limits
         self.health = health
         self.call = call
@@ -391,7 +397,7 @@ class _Answer:
             if self.health is not None and not self.health.take_key(channel.id, self.key):
                 self.key, bound = pick_key(self.health, channel), False  # that key is out
             self.meter.affinity = int(bound)
-        return build_attempt(self.settings, self.call, channel, self.key)
+        return build_attempt(self.settings, self.transports, self.call, channel, self.key)
 
     def served(self) -> None:
         """The latest attempt answered: its channel and key serve the session from now on."""
