@@ -38,7 +38,7 @@ from airelay.billing.wallets import Wallets
 from airelay.config import Settings
 from airelay.errors import GatewayError
 from airelay.formats.client_framing import content_type
-from airelay.formats.names import WireFormat
+from airelay.formats.names import Framing, WireFormat
 from airelay.formats.registry import body as format_body
 from airelay.formats.session import session_key
 from airelay.formats.usage import Usage
@@ -53,7 +53,7 @@ from airelay.relay.failover import Attempt, Completed, Streaming, call_with_fail
 from airelay.relay.health import Health, pick_key
 from airelay.relay.images import inline_remote_images
 from airelay.relay.limits import NO_LEASE, NO_LIMITS, Limits
-from airelay.relay.media import raw_stream, relay_raw
+from airelay.relay.media import events_of_whole, raw_bytes, raw_stream, relay_raw
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
 from airelay.relay.routing import bound_first, channels_for, fastest_first
 from airelay.relay.streaming import Write, relay_stream
@@ -230,7 +230,7 @@ async def _stream_call(
             answer.accept,
             stream=True,
             admit=answer.admit if _channel_limited(channels) else None,
-            raw=raw_stream(answer.call),
+            raw=raw_bytes(answer.call),
             health=relay.health,
         )
     except BaseException:
@@ -246,7 +246,7 @@ async def _stream_call(
         finally:
             relay.admission.leave()
         answer.served()
-        return result
+        return _as_events(answer.call, result)
     answer.served()
     return Streamed(
         call=answer.call,
@@ -257,6 +257,17 @@ async def _stream_call(
         admission=relay.admission,
         settings=relay.settings,
     )
+
+
+def _as_events(call: Call, whole: Whole) -> Whole:
+    """A stream call answered whole (and billed so): its answer as the client's events when
+    its format tells whole answers so (``media.events_of_whole``), else as it came."""
+    if whole.status != 200:
+        return whole
+    events = events_of_whole(call, whole.body, whole.content_type)
+    if events is None:
+        return whole
+    return Whole(200, events, content_type(Framing.SSE), headers=whole.headers)
 
 
 async def _whole_call(relay: Relay, channels: list[ChannelRecord], answer: _Answer) -> Whole:
