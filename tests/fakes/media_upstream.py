@@ -89,6 +89,11 @@ class FakeOpenAIMedia(FakeOpenAI):
         self.reported_duration: float | None = None
         self.report_rerank_usage = True
         self.report_transcript_usage = True
+        # False: an upstream that ignores ``stream`` and answers every model whole.
+        self.streams = True
+        # The ``usage`` a whole JSON transcription reports (OpenAI's: duration for
+        # whisper-1, tokens for gpt-4o models); None: none.
+        self.whole_usage: dict[str, Any] | None = None
 
     def add_routes(self, app: web.Application) -> None:
         super().add_routes(app)
@@ -102,6 +107,8 @@ class FakeOpenAIMedia(FakeOpenAI):
         self.reported_duration = None
         self.report_rerank_usage = True
         self.report_transcript_usage = True
+        self.streams = True
+        self.whole_usage = None
 
     async def _rerank(self, request: web.Request) -> web.StreamResponse:
         body, behaviour = await self.record(request)
@@ -158,7 +165,7 @@ class FakeOpenAIMedia(FakeOpenAI):
         task = "translate" if request.path.endswith("/translations") else "transcribe"
         text = f"{task}d {size} bytes with {form.get('model')}"
         model = form.get("model") or ""
-        if form.get("stream") == "true" and "whisper" not in model:
+        if form.get("stream") == "true" and "whisper" not in model and self.streams:
             return await self._transcript_stream(request, text, size, behaviour)
         response_format = form.get("response_format") or "json"
         if response_format == "text":
@@ -170,6 +177,8 @@ class FakeOpenAIMedia(FakeOpenAI):
             vtt = f"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n{text}\n\n"
             return web.Response(text=vtt, content_type="text/plain")
         answer: dict[str, Any] = {"text": text}
+        if self.whole_usage is not None:
+            answer["usage"] = self.whole_usage
         if response_format == "verbose_json":
             answer.update(task=task, language=form.get("language") or "english", segments=[])
             if self.reported_duration is not None:

@@ -12,6 +12,9 @@ tokens they hand out (a test checks a refresh came, and that calls never waited 
   grant: ``client_id``, ``client_secret``, ``scope``); errors as AADSTS
   ``{"error", "error_description"}``.
 
+Either serves HTTPS instead when given a TLS context before it starts (``tls``: a
+certificate of a test CA), and its URLs say so.
+
 ``expires_in`` is settable (a short-lived token makes the gateway refresh it), and so is a
 scripted failure of the next requests of one account or application (``fail_with``); the
 requests are counted per account or application too (``requests_of``), so that a refresh
@@ -68,6 +71,11 @@ class _TokenServer(ThreadedApp):
         with self._lock:
             self._failures.setdefault(who, []).extend([(status, document)] * times)
 
+    @property
+    def origin(self) -> str:
+        """``https://`` when served over TLS (``tls`` set before start)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
     def requests_of(self, who: str) -> int:
         return self._counts.get(who, 0)
 
@@ -108,7 +116,7 @@ class FakeGoogleOAuth(_TokenServer):
 
     @property
     def token_uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}/token"
+        return f"{self.origin}/token"
 
     def service_account(self, project: str = "fake-project") -> ServiceAccount:
         """A new account with a fresh RSA key, known to this server."""
@@ -185,7 +193,7 @@ class FakeEntra(_TokenServer):
 
     @property
     def authority(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.origin
 
     def application(self) -> tuple[str, str, str]:
         app = (

@@ -1,6 +1,7 @@
 """The audio formats: a speech request's checks and characters; a multipart form read in
 place; a transcription form's checks, the file's duration measured from its headers, and
-the duration or tokens an answer reports."""
+the duration or tokens an answer reports; a whole transcription told as the events of a
+stream."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import orjson
 import pytest
 from support.audio_files import form, wav_bytes
 
-from airelay.formats import multipart, openai_speech, openai_transcription
+from airelay.formats import multipart, openai_speech, openai_transcription, transcription_stream
 from airelay.formats.audio_duration import audio_seconds
 from airelay.formats.usage import Usage
 
@@ -189,3 +190,59 @@ def test_a_renamed_model_is_the_only_change() -> None:
     assert openai_transcription.BODY.same_format_body(request, "public") is body
     sent = openai_transcription.BODY.same_format_body(request, "whisper-1")
     assert sent == body.replace(b"\r\n\r\npublic\r\n", b"\r\n\r\nwhisper-1\r\n")
+
+
+def _events(data: bytes) -> list[dict[str, Any]]:
+    assert data.endswith(b"\n\n")
+    blocks = data[:-2].split(b"\n\n")
+    assert all(block.startswith(b"data: ") for block in blocks)
+    return [orjson.loads(block.removeprefix(b"data: ")) for block in blocks]
+
+
+def test_a_whole_json_transcription_told_as_its_events() -> None:
+    usage = {"type": "duration", "seconds": 3}
+    answer = {"text": "héllo world", "usage": usage, "logprobs": [{"token": "h"}], "x": 1}
+    events = transcription_stream.events_of_whole(
+        {}, orjson.dumps(answer), "application/json; charset=utf-8"
+    )
+    assert events is not None
+    assert _events(events) == [
+        {"type": "transcript.text.delta", "delta": "héllo world"},
+        {
+            "type": "transcript.text.done",
+            "text": "héllo world",
+            "usage": usage,
+            "logprobs": [{"token": "h"}],
+        },
+    ]
+    # The watch of a streamed transcription reads them as complete, with that usage.
+    watch = transcription_stream.TranscriptWatch()
+    watch.feed(events)
+    assert watch.finished and watch.usage == Usage(audio_seconds=3)
+
+
+def test_a_whole_text_transcription_told_as_its_events_and_what_has_no_events() -> None:
+    text = transcription_stream.events_of_whole(
+        {"response_format": "text"}, b"hello\n", "text/plain; charset=utf-8"
+    )
+    assert text is not None
+    assert [event.get("delta", event.get("text")) for event in _events(text)] == ["hello"] * 2
+    srt = b"1\n00:00:00,000 --> 00:00:01,000\nhello\n\n"
+    srt_events = transcription_stream.events_of_whole({"response_format": "srt"}, srt, "text/plain")
+    assert srt_events is None  # subtitles have no events: passed as they came
+    for body in (b'{"error": "x"}', b"[1]", b"not json", b'{"text": 42}'):
+        assert transcription_stream.events_of_whole({}, body, "application/json") is None
+
+
+def test_stream_is_taken_for_any_model_but_not_with_subtitles() -> None:
+    body, content_type = form({"model": "whisper-1", "stream": "true"}, wav_bytes(1.0))
+    assert openai_transcription.check_form(body, content_type, streams=True).model == "whisper-1"
+    for response_format in ("srt", "vtt"):
+        fields = {
+            "model": "gpt-4o-transcribe",
+            "stream": "true",
+            "response_format": response_format,
+        }
+        body, content_type = form(fields, wav_bytes(1.0))
+        with pytest.raises(ValueError, match="'stream' is not supported with response_format"):
+            openai_transcription.check_form(body, content_type, streams=True)

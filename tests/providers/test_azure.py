@@ -5,6 +5,7 @@ shapes, and what the management API refuses."""
 from __future__ import annotations
 
 import pytest
+from support.egress import NOWHERE
 
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.providers.azure import API_VERSION, AUTHORITY, Azure, Entra, entra
@@ -44,7 +45,7 @@ def test_urls(base_url: str, endpoint: Endpoint, url: str) -> None:
 def test_an_api_key_goes_in_api_key_and_adds_nothing_per_call() -> None:
     head = AZURE.head(ENDPOINT, API_KEY, Endpoint.CHAT, "d", stream=True)
     assert head.headers["api-key"] == API_KEY and "Authorization" not in head.headers
-    finished = AZURE.finish(head, API_KEY, b"{}")
+    finished = AZURE.finish(head, API_KEY, b"{}", NOWHERE)
     assert finished.body == b"{}" and dict(finished.fields) == {}
 
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from fakes.bedrock_upstream import TEST_KEY, TEST_TEMPORARY_KEY, AwsKey, verify_sigv4
+from support.egress import NOWHERE
 
 from airelay.client import post_target
 from airelay.formats.names import Endpoint, Framing, WireFormat
@@ -74,6 +75,7 @@ def test_body_drops_model_and_stream_and_names_the_bedrock_version() -> None:
         MODEL,
         json.dumps(ANTHROPIC_BODY).encode(),
         stream=False,
+        egress=NOWHERE,
     )
     assert json.loads(request.body) == {
         "anthropic_version": BEDROCK_VERSION,
@@ -87,7 +89,7 @@ def test_each_call_is_signed_as_it_goes_on_the_wire(key: AwsKey) -> None:
     """The signature covers the head the client writes (Host, the encoded path) and the
     body as sent; a changed body or a wrong secret no longer verifies."""
     head = BEDROCK.head(BASE, key.channel_key, Endpoint.CHAT, MODEL, stream=False)
-    finished = BEDROCK.finish(head, key.channel_key, json.dumps(ANTHROPIC_BODY).encode())
+    finished = BEDROCK.finish(head, key.channel_key, json.dumps(ANTHROPIC_BODY).encode(), NOWHERE)
     target = post_target(head.url, head.headers, encoded=True).with_fields(finished.fields)
     lines = target.head.decode("latin-1").split("\r\n")
     method, raw_path, _ = lines[0].split(" ")
@@ -109,8 +111,8 @@ def test_each_call_is_signed_as_it_goes_on_the_wire(key: AwsKey) -> None:
 
 def test_signatures_are_made_per_call() -> None:
     head = BEDROCK.head(BASE, TEST_KEY.channel_key, Endpoint.CHAT, MODEL, stream=False)
-    one = BEDROCK.finish(head, TEST_KEY.channel_key, b'{"max_tokens":1,"messages":[]}')
-    two = BEDROCK.finish(head, TEST_KEY.channel_key, b'{"max_tokens":2,"messages":[]}')
+    one = BEDROCK.finish(head, TEST_KEY.channel_key, b'{"max_tokens":1,"messages":[]}', NOWHERE)
+    two = BEDROCK.finish(head, TEST_KEY.channel_key, b'{"max_tokens":2,"messages":[]}', NOWHERE)
     assert one.fields["Authorization"] != two.fields["Authorization"]
     assert BEDROCK.per_call is True
 

@@ -4,6 +4,7 @@ a bearer token, the body as it is."""
 from __future__ import annotations
 
 import pytest
+from support.egress import NOWHERE
 
 from airelay.formats.names import DECLARABLE, WHOLE, Endpoint, WireFormat
 from airelay.providers.base import build
@@ -83,6 +84,9 @@ def test_a_form_upload_carries_no_content_type_of_its_own() -> None:
 
 def test_a_plain_provider_sends_the_body_as_it_is() -> None:
     assert OPENAI.per_call is False
-    request = build(OPENAI, "https://x/v1", "k", Endpoint.CHAT, "m", b'{"model":"m"}', stream=True)
+    body = b'{"model":"m"}'
+    request = build(
+        OPENAI, "https://x/v1", "k", Endpoint.CHAT, "m", body, stream=True, egress=NOWHERE
+    )
     assert request.body == b'{"model":"m"}'
     assert request.headers["Authorization"] == "Bearer k"

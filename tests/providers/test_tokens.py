@@ -1,7 +1,9 @@
 """The per-key token cache: a key's first call waits for its token (``CredentialPending``,
 shared by the calls that come meanwhile), later calls read it; past 80 % of its life a call
 starts a refresh in the background and still gets the current token; a failed fetch is a
-``CredentialError`` for the waiting calls, and a background one keeps the old token."""
+``CredentialError`` for the waiting calls, and a background one keeps the old token. A token
+is kept per key and egress: channels that share a key and their way out share its token,
+one with another way out fetches its own, through that way."""
 
 from __future__ import annotations
 
@@ -10,8 +12,28 @@ import threading
 
 import pytest
 
-from airelay.providers.base import CredentialError, CredentialPending, built
+from airelay.providers.base import CredentialError, CredentialPending, Egress, built
 from airelay.providers.tokens import RETRY_SECONDS, Token, Tokens
+from airelay.transport.egress import Reply
+
+
+class Way:
+    """An egress named ``name``: equal ways are the same way out."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Way) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    async def post(self, url: str, body: bytes, fields: object) -> Reply:
+        raise AssertionError("the fetcher makes no request")
+
+
+EGRESS = Way("direct")
 
 
 class Fetcher:
@@ -23,8 +45,13 @@ class Fetcher:
         self.fail: str | None = None
         self.gate = threading.Event()
         self.gate.set()
+        self.ways: list[Egress] = []  # the egress of each fetch
 
-    def __call__(self, key: str) -> Token:
+    async def __call__(self, key: str, egress: Egress) -> Token:
+        self.ways.append(egress)
+        return await asyncio.to_thread(self._blocking, key)
+
+    def _blocking(self, key: str) -> Token:
         self.gate.wait(10)
         self.calls += 1
         if self.fail is not None:
@@ -37,13 +64,13 @@ def _cache(fetch: Fetcher) -> tuple[Tokens, list[float]]:
     return Tokens(fetch, clock=lambda: now[0]), now
 
 
-async def _header(tokens: Tokens, key: str) -> str:
+async def _header(tokens: Tokens, key: str, egress: Egress = EGRESS) -> str:
     """A call as the relay makes it: read, or wait once and read."""
     try:
-        return tokens.header(key)
+        return tokens.header(key, egress)
     except CredentialPending as pending:
         await pending.ready
-    return tokens.header(key)
+    return tokens.header(key, egress)
 
 
 def test_the_first_call_waits_and_later_calls_read_the_cache() -> None:
@@ -82,6 +109,23 @@ def test_keys_have_tokens_of_their_own() -> None:
     assert asyncio.run(run()) == ["Bearer a-t1", "Bearer b-t2", "Bearer a-t1"]
 
 
+def test_a_key_has_a_token_per_way_out_and_equal_ways_share_it() -> None:
+    fetch = Fetcher()
+    tokens, _ = _cache(fetch)
+    proxied = Way("proxy")
+
+    async def run() -> list[str]:
+        return [
+            await _header(tokens, "k"),
+            await _header(tokens, "k", Way("direct")),  # an equal way: the same token
+            await _header(tokens, "k", proxied),
+            await _header(tokens, "k", proxied),
+        ]
+
+    assert asyncio.run(run()) == ["Bearer k-t1", "Bearer k-t1", "Bearer k-t2", "Bearer k-t2"]
+    assert fetch.ways == [EGRESS, proxied]  # each fetched through its own way
+
+
 def test_past_eighty_percent_a_refresh_starts_and_the_call_does_not_wait() -> None:
     fetch = Fetcher(life=100)
     tokens, now = _cache(fetch)
@@ -89,17 +133,17 @@ def test_past_eighty_percent_a_refresh_starts_and_the_call_does_not_wait() -> No
     async def run() -> None:
         assert await _header(tokens, "k") == "Bearer k-t1"
         now[0] += 79
-        assert tokens.header("k") == "Bearer k-t1"
+        assert tokens.header("k", EGRESS) == "Bearer k-t1"
         await asyncio.sleep(0.05)
         assert fetch.calls == 1  # not yet
         now[0] += 2  # 81 % of its life
-        assert tokens.header("k") == "Bearer k-t1"  # no exception: served at once
-        assert tokens.header("k") == "Bearer k-t1"  # one refresh, not two
+        assert tokens.header("k", EGRESS) == "Bearer k-t1"  # no exception: served at once
+        assert tokens.header("k", EGRESS) == "Bearer k-t1"  # one refresh, not two
         for _ in range(200):
-            if fetch.calls == 2 and tokens.header("k") == "Bearer k-t2":
+            if fetch.calls == 2 and tokens.header("k", EGRESS) == "Bearer k-t2":
                 break
             await asyncio.sleep(0.01)
-        assert tokens.header("k") == "Bearer k-t2"
+        assert tokens.header("k", EGRESS) == "Bearer k-t2"
 
     asyncio.run(run())
     assert fetch.calls == 2 and tokens.waits == 1
@@ -113,9 +157,9 @@ def test_a_token_is_not_used_in_the_last_part_of_its_life() -> None:
         await _header(tokens, "k")
         now[0] += 91  # past its last 10 %: a request could arrive after it expired
         with pytest.raises(CredentialPending) as pending:
-            tokens.header("k")
+            tokens.header("k", EGRESS)
         await pending.value.ready
-        assert tokens.header("k") == "Bearer k-t2"
+        assert tokens.header("k", EGRESS) == "Bearer k-t2"
 
     asyncio.run(run())
 
@@ -142,30 +186,30 @@ def test_a_failed_background_refresh_keeps_the_token_and_retries_later() -> None
         await _header(tokens, "k")
         fetch.fail = "the token endpoint answered HTTP 503 (temporarily_unavailable)"
         now[0] += 850
-        assert tokens.header("k") == "Bearer k-t1"
+        assert tokens.header("k", EGRESS) == "Bearer k-t1"
         for _ in range(200):
             if fetch.calls == 2:
                 break
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.01)
-        assert tokens.header("k") == "Bearer k-t1"  # still good; no new fetch this soon
+        assert tokens.header("k", EGRESS) == "Bearer k-t1"  # still good; no new fetch this soon
         await asyncio.sleep(0.05)
         assert fetch.calls == 2
         fetch.fail = None
         now[0] += RETRY_SECONDS
-        assert tokens.header("k") == "Bearer k-t1"
+        assert tokens.header("k", EGRESS) == "Bearer k-t1"
         for _ in range(200):
             if fetch.calls == 3:
                 break
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.01)
-        assert tokens.header("k") == "Bearer k-t3"
+        assert tokens.header("k", EGRESS) == "Bearer k-t3"
 
     asyncio.run(run())
 
 
 def test_an_unexpected_fetch_error_is_named_by_its_type_only() -> None:
-    def broken(key: str) -> Token:
+    async def broken(key: str, egress: Egress) -> Token:
         raise ConnectionError(f"could not connect with {key}")
 
     tokens = Tokens(broken)
@@ -185,8 +229,8 @@ def test_a_caller_that_leaves_does_not_cancel_the_shared_fetch() -> None:
     tokens, _ = _cache(fetch)
 
     async def run() -> str:
-        leaving = asyncio.ensure_future(built(lambda: tokens.header("k")))
-        staying = asyncio.ensure_future(built(lambda: tokens.header("k")))
+        leaving = asyncio.ensure_future(built(lambda: tokens.header("k", EGRESS)))
+        staying = asyncio.ensure_future(built(lambda: tokens.header("k", EGRESS)))
         await asyncio.sleep(0.01)
         leaving.cancel()
         await asyncio.sleep(0.01)

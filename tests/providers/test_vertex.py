@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 from fakes.token_servers import FakeGoogleOAuth
+from support.egress import DIRECT
 
 from airelay.formats.names import Endpoint, Framing, WireFormat
 from airelay.providers.base import CredentialPending, build, built
@@ -71,9 +72,9 @@ def test_a_call_waits_for_the_first_token_then_carries_it(oauth: FakeGoogleOAuth
 
     async def run() -> tuple[str, dict[str, object]]:
         with pytest.raises(CredentialPending):
-            build(CLAUDE, BASE, key, Endpoint.CHAT, "m@1", body, stream=True)
+            build(CLAUDE, BASE, key, Endpoint.CHAT, "m@1", body, stream=True, egress=DIRECT)
         request = await built(
-            lambda: build(CLAUDE, BASE, key, Endpoint.CHAT, "m@1", body, stream=True)
+            lambda: build(CLAUDE, BASE, key, Endpoint.CHAT, "m@1", body, stream=True, egress=DIRECT)
         )
         return request.headers["Authorization"], orjson.loads(request.body)
 
@@ -81,7 +82,7 @@ def test_a_call_waits_for_the_first_token_then_carries_it(oauth: FakeGoogleOAuth
     assert authorization.startswith("Bearer ya29.fake.")
     assert sent["anthropic_version"] == VERTEX_ANTHROPIC_VERSION
     assert "model" not in sent and sent["stream"] is True
-    assert TOKENS.header(key) == authorization  # cached for the next call
+    assert TOKENS.header(key, DIRECT) == authorization  # cached for the next call
 
 
 def test_keys_are_service_account_json_or_its_base64(oauth: FakeGoogleOAuth) -> None:

@@ -3,7 +3,12 @@ upstream speaking OpenAI's audio wire format, over real HTTP on loopback, on SQL
 PostgreSQL: a streamed transcription's events passed through and billed on the usage its
 last event reports (or the file's measured seconds when it reports none), cut streams
 (transcription and speech) that never end normally for the client and are recorded as
-cut, and the 400s for what cannot stream (Whisper models, translations).
+cut, and the 400s for what cannot stream (translations, subtitles).
+
+An upstream that answers a stream call whole (whisper-1, behind any public name, or one
+that ignores the flag) gives the client the events of a streamed transcription all the
+same: a delta with the text, then ``done`` with the text and the usage the upstream
+reported, as ``text/event-stream``, billed exactly as the whole answer.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import httpx2  # the transport of the OpenAI SDK
@@ -34,6 +40,7 @@ PER_MILLION_CHARACTERS = 15  # USD
 class Models:
     transcribe: str
     whisper: str
+    mapped: str  # a public name without "whisper" in it, for whisper-1
     tts: str
     key: str
     user_id: str
@@ -61,12 +68,18 @@ def _fresh(media: FakeOpenAIMedia) -> None:
 @pytest.fixture
 def models(admin: Admin, media: FakeOpenAIMedia) -> Models:
     transcribe, whisper, tts = unique_model("stt"), unique_model("whisper"), unique_model("tts")
+    mapped = unique_model("my-stt")
     channel = admin.create_channel(
         type="openai",
         base_url=media.base_url,
         api_keys=["sk-upstream-test"],
         models=[],
-        model_mapping={transcribe: "gpt-4o-transcribe", whisper: "whisper-1", tts: "tts-1"},
+        model_mapping={
+            transcribe: "gpt-4o-transcribe",
+            whisper: "whisper-1",
+            mapped: "whisper-1",
+            tts: "tts-1",
+        },
         endpoints=["audio"],
         price={
             "input": INPUT,
@@ -77,7 +90,7 @@ def models(admin: Admin, media: FakeOpenAIMedia) -> Models:
     )
     user = admin.create_user(balance=10)
     key = admin.create_token(user["id"])["key"]
-    return Models(transcribe, whisper, tts, key, user["id"], channel["id"])
+    return Models(transcribe, whisper, mapped, tts, key, user["id"], channel["id"])
 
 
 def sdk(gateway: Gateway, key: str) -> openai.OpenAI:
@@ -162,25 +175,103 @@ def test_a_cut_transcription_stream_fails_for_the_client_and_is_recorded_cut(
     assert after.credits - after.usage_cost == after.spendable  # the reservation went back
 
 
-def test_whisper_models_cannot_stream(
+def _events(stream: Any) -> list[Any]:
+    events = list(stream)
+    assert stream.response.headers["content-type"].startswith("text/event-stream")
+    return events
+
+
+def test_a_whole_answer_to_a_stream_call_reaches_the_sdk_as_its_events(
     gateway: Gateway, models: Models, media: FakeOpenAIMedia
 ) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        sdk(gateway, models.key).audio.transcriptions.create(
-            model=models.whisper, file=("speech.wav", wav_bytes(1.0), "audio/wav"), stream=True
-        )
-    assert "Whisper" in caught.value.message and models.whisper in caught.value.message
-    assert not media.requests
+    """An upstream that ignores ``stream`` for a model that streams, and answers whole JSON
+    with token usage: the SDK gets a delta and ``done``, billed those tokens."""
+    media.streams = False
+    usage = {"type": "tokens", "input_tokens": 40, "output_tokens": 7, "total_tokens": 47}
+    media.whole_usage = usage
+    url = gateway.settings.database_url
+    before = books(url, models.user_id)
+    data = wav_bytes(3.0)
+    stream = sdk(gateway, models.key).audio.transcriptions.create(
+        model=models.transcribe, file=("speech.wav", data, "audio/wav"), stream=True
+    )
+    delta, done = _events(stream)
+    text = f"transcribed {len(data)} bytes with gpt-4o-transcribe"
+    assert (delta.type, delta.delta) == ("transcript.text.delta", text)
+    assert (done.type, done.text) == ("transcript.text.done", text)
+    assert done.usage is not None and done.usage.type == "tokens"
+    assert (done.usage.input_tokens, done.usage.output_tokens) == (40, 7)
+    assert media.requests[-1].path == "/v1/audio/transcriptions"
+    after = wait_for_rows(url, models.user_id, before.usage_rows + 1)
+    assert after.usage_cost - before.usage_cost == token_cost(40, 7) > 0
+    assert after.credits - after.usage_cost == after.spendable  # nothing left reserved
+    (row,) = usage_rows(url, models.user_id)
+    assert row["status"] == 200 and row["channel_id"] == models.channel_id
+    assert (row["prompt_tokens"], row["completion_tokens"], row["audio_seconds"]) == (40, 7, 0)
+
+
+@pytest.mark.parametrize("name", ["whisper", "mapped"])
+def test_a_whisper_upstream_streams_its_whole_answer_billed_by_its_seconds(
+    gateway: Gateway, models: Models, media: FakeOpenAIMedia, name: str
+) -> None:
+    """Whisper answers whole whatever ``stream`` says, whichever public name leads to it:
+    events all the same, billed the seconds it reports (else the file's measured ones)."""
+    model = getattr(models, name)
+    reported = name == "whisper"
+    if reported:
+        media.whole_usage = {"type": "duration", "seconds": 3}
+    url = gateway.settings.database_url
+    before = books(url, models.user_id)
+    data = wav_bytes(4.2)
+    stream = sdk(gateway, models.key).audio.transcriptions.create(
+        model=model, file=("speech.wav", data, "audio/wav"), stream=True
+    )
+    events = _events(stream)
+    text = f"transcribed {len(data)} bytes with whisper-1"
+    assert [event.type for event in events] == ["transcript.text.delta", "transcript.text.done"]
+    assert events[0].delta == text and events[1].text == text
+    assert media.requests[-1].path == "/v1/audio/transcriptions"
+    seconds = 3 if reported else 5
+    if reported:
+        assert events[1].usage is not None and events[1].usage.type == "duration"
+        assert events[1].usage.seconds == 3
+    else:
+        assert events[1].usage is None
+    after = wait_for_rows(url, models.user_id, before.usage_rows + 1)
+    assert after.usage_cost - before.usage_cost == second_cost(seconds) > 0
+    (row,) = usage_rows(url, models.user_id)
+    assert row["status"] == 200 and row["audio_seconds"] == seconds
+    assert row["prompt_tokens"] == 0 and row["model"] == model
+
+
+def test_a_whole_text_answer_to_a_stream_call_is_its_events_too(
+    gateway: Gateway, models: Models, media: FakeOpenAIMedia
+) -> None:
+    data = wav_bytes(1.0)
+    stream = sdk(gateway, models.key).audio.transcriptions.create(
+        model=models.mapped,
+        file=("speech.wav", data, "audio/wav"),
+        response_format="text",
+        stream=True,
+    )
+    delta, done = _events(stream)
+    text = f"transcribed {len(data)} bytes with whisper-1"
+    assert delta.delta == text and done.text == text
 
 
 @pytest.mark.parametrize(
-    ("path", "value"),
-    [("/v1/audio/translations", "true"), ("/v1/audio/transcriptions", "maybe")],
+    ("path", "fields"),
+    [
+        ("/v1/audio/translations", {"stream": "true"}),
+        ("/v1/audio/transcriptions", {"stream": "maybe"}),
+        ("/v1/audio/transcriptions", {"stream": "true", "response_format": "srt"}),
+        ("/v1/audio/transcriptions", {"stream": "true", "response_format": "vtt"}),
+    ],
 )
 def test_streams_that_cannot_be_are_400(
-    gateway: Gateway, models: Models, media: FakeOpenAIMedia, path: str, value: str
+    gateway: Gateway, models: Models, media: FakeOpenAIMedia, path: str, fields: dict[str, str]
 ) -> None:
-    body, content_type = form({"model": models.transcribe, "stream": value}, wav_bytes(1.0))
+    body, content_type = form({"model": models.transcribe, **fields}, wav_bytes(1.0))
     response = httpx.post(
         gateway.url + path,
         content=body,

@@ -5,10 +5,13 @@ relay passes through.
 Request (``multipart/form-data``): ``file`` (the audio), ``model``; optional ``language``
 (transcriptions), ``prompt``, ``response_format`` (``json``, ``text``, ``srt``,
 ``verbose_json``, ``vtt``), ``temperature`` (0 to 1), ``timestamp_granularities[]``.
-``stream`` (transcriptions only, and only for models that stream their transcript:
-``streamable``) is relayed as the upstream's events (``formats.transcription_stream``); a
-translation or a Whisper model asked to stream is refused with 400 rather than answered
-whole. The body goes upstream as the client sent it; only a renamed model changes it.
+``stream`` (transcriptions only) is answered with the events of a streamed transcription
+(``formats.transcription_stream``): the upstream's as they come, or, from an upstream that
+answered whole (whisper-1, or one that ignores the flag), events that tell that answer.
+Which models stream is the upstream's to say, not the public name's: a name may map to any
+upstream model. Refused with 400: ``stream`` on a translation (never streamed) and with
+``response_format`` ``srt`` or ``vtt`` (subtitles have no events: no model streams them).
+The body goes upstream as the client sent it; only a renamed model changes it.
 
 Billing: the file's duration in whole seconds (``audio_seconds``), measured from its
 headers before the call (the reservation) and replaced by the upstream's own when the answer
@@ -45,9 +48,8 @@ class Upload:
     usage: Usage
 
 
-def streamable(model: str) -> bool:
-    """Whether a transcription model streams its transcript: Whisper models do not."""
-    return "whisper" not in model.lower()
+#: Formats a streamed transcription's events cannot carry (subtitles).
+UNSTREAMED_FORMATS = ("srt", "vtt")
 
 
 def wants_stream(fields: dict[str, Any]) -> bool:
@@ -86,10 +88,10 @@ def check_form(body: bytes, content_type: str, *, streams: bool = False) -> Uplo
     if wants_stream(fields):
         if not streams:
             raise ValueError("'stream' is not supported: translations are answered whole")
-        if not streamable(model):
+        if response_format in UNSTREAMED_FORMATS:
             raise ValueError(
-                f"'stream' is not supported for the model '{model}': Whisper models "
-                "answer whole; use a model that streams its transcript (gpt-4o-transcribe)"
+                f"'stream' is not supported with response_format '{response_format}': "
+                "subtitles are answered whole; ask for json or text to stream"
             )
     upload = form.part("file")
     if upload is None or upload.filename is None:

@@ -3,8 +3,8 @@ formats (codec, streams), ``body`` for every format (whole answers, pricing)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from airelay.formats import (
     anthropic_wire,
@@ -117,6 +117,15 @@ class RawWatch(Protocol):
 #: is complete when the upstream ends it, and bills what its request tells.
 RAW_WATCHES: dict[WireFormat, Callable[[], RawWatch]] = {
     WireFormat.OPENAI_TRANSCRIPTION: transcription_stream.TranscriptWatch,
+}
+
+
+#: Formats whose stream call an upstream may answer whole (a model that does not stream):
+#: (the request's fields, the whole answer, its content type) -> the events the client's
+#: stream would have carried (server-sent events), or None when that answer has no such
+#: form. The call is billed on the whole answer.
+WHOLE_AS_EVENTS: dict[WireFormat, Callable[[Mapping[str, Any], bytes, str], bytes | None]] = {
+    WireFormat.OPENAI_TRANSCRIPTION: transcription_stream.events_of_whole,
 }
 
 

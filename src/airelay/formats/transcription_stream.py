@@ -8,13 +8,21 @@ last ``transcript.text.done`` (``text``, and ``usage``: ``{"type": "tokens", "in
 complete only once its ``done`` event came: one that ends before it was cut by the
 upstream. An ``error`` object in an event is a failure reported in the stream.
 
-Only models that stream their transcript take ``stream`` (``gpt-4o-transcribe`` and its
-kin); Whisper models do not (OpenAI ignores the flag for them and answers whole): the
-gateway refuses the flag for them with 400 instead of answering something else than what
-was asked (``openai_transcription.streamable``).
+Only some models stream their transcript (``gpt-4o-transcribe`` and its kin); whisper-1
+does not (OpenAI ignores the flag and answers whole), and any upstream may behind a public
+name that says nothing of it. A client that asked for a stream reads events, and a whole
+JSON answer handed to it as is yields it nothing (the SDKs find no event in it). So a whole
+answer to a stream call is told as the events it would have streamed
+(``events_of_whole``): one ``transcript.text.delta`` with the whole text, then
+``transcript.text.done`` with the text, and the ``usage`` (and ``logprobs``,
+``languages``) the answer reported; the call is billed on the whole answer, as it would be
+without ``stream``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -23,6 +31,9 @@ from airelay.formats.openai_transcription import usage_of
 from airelay.formats.usage import Usage
 
 DONE = "transcript.text.done"
+DELTA = "transcript.text.delta"
+#: What of a whole answer its ``done`` event carries beside the text, as OpenAI's does.
+_DONE_FIELDS = ("logprobs", "languages", "usage")
 
 
 class TranscriptWatch:
@@ -63,3 +74,28 @@ class TranscriptWatch:
         ``APIError`` on an event carrying ``error``."""
         body = {"type": "error", "error": {"message": message, "type": "api_error"}}
         return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+def events_of_whole(fields: Mapping[str, Any], body: bytes, content_type: str) -> bytes | None:
+    """The events that tell a whole transcription (a JSON object with its ``text``, or the
+    plain text ``response_format: text`` answers), for a client that asked ``fields`` to
+    stream it; None for an answer that has no such form (it goes to the client as it came).
+    """
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(document, dict) or not isinstance(document.get("text"), str):
+            return None
+        text: str = document["text"]
+        done: dict[str, Any] = {"type": DONE, "text": text}
+        done.update((name, document[name]) for name in _DONE_FIELDS if name in document)
+    elif kind == "text/plain" and fields.get("response_format") == "text":
+        text = body.decode("utf-8", "replace").removesuffix("\n")
+        done = {"type": DONE, "text": text}
+    else:
+        return None
+    delta = {"type": DELTA, "delta": text}
+    return b"data: " + orjson.dumps(delta) + b"\n\ndata: " + orjson.dumps(done) + b"\n\n"

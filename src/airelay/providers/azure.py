@@ -21,8 +21,8 @@ credentials.
     login host, or a test's fake): a token from ``{authority}/{tenant}/oauth2/v2.0/token``
     (client credentials grant, scope ``SCOPE``) is sent as ``Authorization: Bearer``,
     cached per key in ``TOKENS`` and refreshed in the background before it runs out
-    (``providers.tokens``). The token request goes out directly (or through the process's
-    ``HTTPS_PROXY``), not through the channel's ``proxy``.
+    (``providers.tokens``). The token request goes out the channel's way, as its calls do:
+    its ``proxy`` and TLS options (the ``Egress`` the relay gives ``finish``).
 
 ``per_call`` because of Entra tokens; for an API key ``finish`` adds nothing.
 """
@@ -33,7 +33,7 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import orjson
 
@@ -42,13 +42,14 @@ from airelay.providers.base import (
     ChannelOptions,
     ClientExtras,
     CredentialError,
+    Egress,
     Finished,
     Forward,
     Head,
     unserved,
 )
 from airelay.providers.openai import PATHS
-from airelay.providers.tokens import Token, Tokens
+from airelay.providers.tokens import Token, Tokens, unreachable
 
 #: The latest generally available API version of the deployments API.
 API_VERSION = "2024-10-21"
@@ -57,6 +58,7 @@ SCOPE = "https://cognitiveservices.azure.com/.default"
 _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(?:-preview)?|preview|latest")
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
 _V1 = "/openai/v1"
+_FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
 _NO_FIELDS: Mapping[str, str] = {}
 _SHAPE = (
     "an azure key is an API key, TENANT_ID:CLIENT_ID:CLIENT_SECRET, or "
@@ -124,10 +126,10 @@ class Azure:
             fields["api-key"] = key
         return Head(url, fields)
 
-    def finish(self, head: Head, key: str, body: bytes) -> Finished:
+    def finish(self, head: Head, key: str, body: bytes, egress: Egress) -> Finished:
         if entra(key) is None:
             return Finished(body, _NO_FIELDS)
-        return Finished(body, {"Authorization": TOKENS.header(key)})
+        return Finished(body, {"Authorization": TOKENS.header(key, egress)})
 
     def check_key(self, key: str) -> None:
         entra(key)
@@ -194,10 +196,8 @@ def entra(key: str) -> Entra | None:
     return Entra(tenant, client, secret, authority)
 
 
-def _fetch(key: str) -> Token:
-    """A new access token for the key's Entra application (blocking: a worker thread)."""
-    import requests
-
+async def _fetch(key: str, egress: Egress) -> Token:
+    """A new access token for the key's Entra application, asked through ``egress``."""
     credentials = entra(key)
     if credentials is None:
         raise CredentialError("an API key needs no token")
@@ -208,24 +208,22 @@ def _fetch(key: str) -> Token:
         "scope": SCOPE,
     }
     try:
-        response = requests.post(credentials.token_url, data=form, timeout=(10, 30))
-    except requests.RequestException as exc:
-        raise CredentialError(
-            f"the token endpoint could not be reached ({type(exc).__name__})"
-        ) from None
+        reply = await egress.post(credentials.token_url, urlencode(form).encode(), _FORM)
+    except Exception as exc:  # the transport's failure: named by its type only
+        raise unreachable(exc) from None
     try:
-        document = response.json()
-    except ValueError:
+        document = orjson.loads(reply.body)
+    except orjson.JSONDecodeError:
         document = None
     if not isinstance(document, dict):
         document = {}
-    if response.status_code != 200:
+    if reply.status != 200:
         error = str(document.get("error") or "no error code")
         # The first line of AADSTS descriptions names the problem; the rest is trace ids.
         detail = str(document.get("error_description") or "").split("\r\n")[0].split("\n")[0]
         detail = detail.replace(credentials.client_secret, "***")[:300]
         raise CredentialError(
-            f"the token endpoint answered HTTP {response.status_code} ({error}"
+            f"the token endpoint answered HTTP {reply.status} ({error}"
             + (f": {detail})" if detail else ")")
         )
     token = document.get("access_token")

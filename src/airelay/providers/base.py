@@ -8,9 +8,9 @@ Building is split in two so that the relay's hot path stays as cheap as a bare p
   fields): everything that is the same for every call with these arguments. The relay
   encodes it once per (channel, key, endpoint, model, stream) and reuses the bytes, so a
   plain provider (OpenAI-compatible, Anthropic, Gemini) costs nothing per call.
-- ``finish(head, key, body)`` runs per call, and only for a provider whose ``per_call`` is
-  true. It returns a ``Finished``: the body as sent (a provider may reshape it) and the
-  header fields of this one request, appended to the cached head (an AWS SigV4
+- ``finish(head, key, body, egress)`` runs per call, and only for a provider whose
+  ``per_call`` is true. It returns a ``Finished``: the body as sent (a provider may reshape
+  it) and the header fields of this one request, appended to the cached head (an AWS SigV4
   ``Authorization`` over the body and the time: ``bedrock``).
 
 Credentials that expire (Vertex AI access tokens, Azure AD) fit the same two steps without
@@ -22,7 +22,9 @@ past expiry) has no token: then ``finish`` raises ``CredentialPending`` carrying
 awaitable, which the relay's attempt loop (``relay.failover``) awaits once before building the
 attempt again; a refresh that fails raises ``CredentialError`` (a message without the secret)
 and the attempt fails like an upstream that did not answer. ``providers.tokens`` holds that
-cache (``vertex``, ``azure``).
+cache (``vertex``, ``azure``). The token requests leave the way the channel's calls do (its
+proxy, its TLS options): ``finish`` gets the channel's ``Egress`` from the relay, and a
+token is cached per key and egress.
 
 What a client sent beside its body (an ``anthropic-beta`` header, a ``?beta=true`` query)
 is kept by its surface as ``ClientExtras`` on the call, ``None`` when there is nothing: a
@@ -114,6 +116,32 @@ class Forward:
     query: str = ""
 
 
+class Reply(Protocol):
+    """A whole answer to a request a provider made itself (a token request)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Field names in lower case."""
+        ...
+
+    @property
+    def body(self) -> bytes: ...
+
+
+class Egress(Protocol):
+    """How the requests a provider makes on a channel's behalf (its access tokens) leave the
+    gateway: the channel's proxy and TLS options, exactly as its relayed calls (the relay
+    gives one: ``transport.egress``). Hashable; equal egresses take the same way, and a
+    key's token is cached per egress. ``post`` raises what the transport raises when the
+    endpoint cannot be reached (a timeout, a refused connection or TLS handshake): name
+    such a failure by its type only, its text may quote the request."""
+
+    async def post(self, url: str, body: bytes, fields: Mapping[str, str]) -> Reply: ...
+
+
 class ChannelOptions(Protocol):
     """The channel settings a provider reads when it forwards extras (the snapshot's
     channel record has them)."""
@@ -148,8 +176,9 @@ class Provider(Protocol):
         one this provider serves."""
         ...
 
-    def finish(self, head: Head, key: str, body: bytes) -> Finished:
-        """The per-call part (only called when ``per_call``)."""
+    def finish(self, head: Head, key: str, body: bytes, egress: Egress) -> Finished:
+        """The per-call part (only called when ``per_call``); ``egress`` is how the
+        channel's token requests go out."""
         ...
 
     def check_key(self, key: str) -> None:
@@ -195,7 +224,7 @@ class Plain:
     per_call = False
     key_required = True
 
-    def finish(self, head: Head, key: str, body: bytes) -> Finished:
+    def finish(self, head: Head, key: str, body: bytes, egress: Egress) -> Finished:
         return Finished(body, {})
 
     def check_key(self, key: str) -> None:
@@ -224,12 +253,13 @@ def build(
     body: bytes,
     *,
     stream: bool,
+    egress: Egress,
 ) -> Request:
     """Both steps at once, uncached: the slow path for code off the relay's hot path."""
     head = provider.head(base_url, key, endpoint, model, stream=stream)
     headers = dict(head.headers)
     if provider.per_call:
-        finished = provider.finish(head, key, body)
+        finished = provider.finish(head, key, body, egress)
         body = finished.body
         headers.update(finished.fields)
     return Request(head.url, headers, body, head.encoded)

@@ -35,7 +35,15 @@ from urllib.parse import quote, urlsplit
 import orjson
 
 from airelay.formats.names import Endpoint, Framing, WireFormat
-from airelay.providers.base import ChannelOptions, ClientExtras, Finished, Forward, Head, unserved
+from airelay.providers.base import (
+    ChannelOptions,
+    ClientExtras,
+    Egress,
+    Finished,
+    Forward,
+    Head,
+    unserved,
+)
 
 if TYPE_CHECKING:
     from botocore.auth import SigV4Auth
@@ -73,7 +81,7 @@ class Bedrock:
             True,
         )
 
-    def finish(self, head: Head, key: str, body: bytes) -> Finished:
+    def finish(self, head: Head, key: str, body: bytes, egress: Egress) -> Finished:
         document = orjson.loads(body)
         if not isinstance(document, dict):
             raise ValueError("the request body is not a JSON object")

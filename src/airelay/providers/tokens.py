@@ -1,6 +1,6 @@
 """Short-lived access tokens per upstream key (Vertex AI service accounts, Azure AD client
-credentials), as ``providers.base`` describes them: ``header(key)`` is what a ``per_call``
-provider's ``finish`` reads, a dict lookup and a clock read per call.
+credentials), as ``providers.base`` describes them: ``header(key, egress)`` is what a
+``per_call`` provider's ``finish`` reads, a dict lookup and a clock read per call.
 
 - A token is used until shortly before it expires (``MARGIN`` of its life, at most
   ``MAX_MARGIN`` seconds: a request must not reach the upstream after its token did).
@@ -14,8 +14,10 @@ provider's ``finish`` reads, a dict lookup and a clock read per call.
   refresh is logged the same way and tried again by a later call, at most every
   ``RETRY_SECONDS``.
 
-The fetch itself is blocking (google-auth's own transport, a plain HTTPS form post for
-Azure AD) and runs in a worker thread, once per token life per key: off every call's path.
+The fetch runs once per token life per key, off every call's path, and goes out the way
+the channel's calls do: through the ``Egress`` the call's ``finish`` got (the channel's
+proxy and TLS options). A token is kept per key *and* egress: channels that share a key but
+not their way out fetch their own (one whose proxy fails does not fail the other's calls).
 Tasks belong to the running event loop; a cache used from another loop (tests run a
 gateway per thread) forgets the tasks of the old one.
 """
@@ -25,10 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from airelay.providers.base import CredentialError, CredentialPending
+from airelay.providers.base import CredentialError, CredentialPending, Egress
 
 REFRESH_AT = 0.8
 MARGIN = 0.1
@@ -53,40 +55,43 @@ class _Entry:
     stale_at: float
 
 
-class Tokens:
-    """The tokens of one kind of credential, per key. ``fetch(key)`` gets a new one
-    (blocking; raises ``CredentialError``); ``clock`` is monotonic seconds."""
+Fetch = Callable[[str, Egress], Awaitable[Token]]
+_Slot = tuple[str, Egress]  # a key and the way its tokens are fetched
 
-    def __init__(
-        self,
-        fetch: Callable[[str], Token],
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+
+class Tokens:
+    """The tokens of one kind of credential, per key and egress. ``fetch(key, egress)``
+    gets a new one (raises ``CredentialError``); ``clock`` is monotonic seconds."""
+
+    def __init__(self, fetch: Fetch, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._fetch = fetch
         self.clock = clock
-        self._entries: dict[str, _Entry] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._failed_at: dict[str, float] = {}
+        self._entries: dict[_Slot, _Entry] = {}
+        self._tasks: dict[_Slot, asyncio.Task[None]] = {}
+        self._failed_at: dict[_Slot, float] = {}
         #: How many times a call had to wait for a token (tests: refreshes never wait).
         self.waits = 0
 
-    def header(self, key: str) -> str:
-        """The current token's header value for ``key``; raises ``CredentialPending`` when
-        there is none to use yet."""
-        entry = self._entries.get(key)
+    def header(self, key: str, egress: Egress) -> str:
+        """The current token's header value for ``key`` fetched through ``egress``; raises
+        ``CredentialPending`` when there is none to use yet."""
+        slot = (key, egress)
+        entry = self._entries.get(slot)
         now = self.clock()
         if entry is not None and now < entry.stale_at:
             if now >= entry.refresh_at:
-                self._refresh_in_background(key, now)
+                self._refresh_in_background(slot, now)
             return entry.header
         self.waits += 1
-        raise CredentialPending(self._task(key))
+        raise CredentialPending(self._task(slot))
 
     def current(self, key: str) -> str | None:
-        """The header value ``key`` has now, without starting anything (tests)."""
-        entry = self._entries.get(key)
-        return None if entry is None else entry.header
+        """The header value ``key`` has now through any egress, without starting anything
+        (tests: a key of one channel has one)."""
+        for (held, _), entry in list(self._entries.items()):
+            if held == key:
+                return entry.header
+        return None
 
     def clear(self) -> None:
         """Forget every token (tests)."""
@@ -94,50 +99,51 @@ class Tokens:
         self._tasks.clear()
         self._failed_at.clear()
 
-    def _refresh_in_background(self, key: str, now: float) -> None:
-        task = self._tasks.get(key)
+    def _refresh_in_background(self, slot: _Slot, now: float) -> None:
+        task = self._tasks.get(slot)
         if task is not None and _usable(task):
             return
-        failed = self._failed_at.get(key)
+        failed = self._failed_at.get(slot)
         if failed is not None and now - failed < RETRY_SECONDS:
             return
-        self._task(key)
+        self._task(slot)
 
-    def _task(self, key: str) -> asyncio.Task[None]:
-        task = self._tasks.get(key)
+    def _task(self, slot: _Slot) -> asyncio.Task[None]:
+        task = self._tasks.get(slot)
         if task is None or not _usable(task):
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 raise CredentialError("a token is fetched in the event loop only") from None
-            task = self._tasks[key] = loop.create_task(self._refresh(key))
+            task = self._tasks[slot] = loop.create_task(self._refresh(slot))
             task.add_done_callback(_quiet)
         return task
 
-    async def _refresh(self, key: str) -> None:
+    async def _refresh(self, slot: _Slot) -> None:
         started = self.clock()
         try:
-            token = await asyncio.to_thread(self._fetch, key)
+            token = await self._fetch(*slot)
         except Exception as exc:
-            error = exc if isinstance(exc, CredentialError) else _unexpected(exc)
-            self._failed_at[key] = self.clock()
+            error = exc if isinstance(exc, CredentialError) else unreachable(exc)
+            self._failed_at[slot] = self.clock()
             log.warning("access token refresh failed: %s", error)
             raise error from None
         finally:
-            if self._tasks.get(key) is asyncio.current_task():
-                del self._tasks[key]
+            if self._tasks.get(slot) is asyncio.current_task():
+                del self._tasks[slot]
         life = max(token.seconds, 0.0)
-        self._entries[key] = _Entry(
+        self._entries[slot] = _Entry(
             token.header,
             refresh_at=started + life * REFRESH_AT,
             stale_at=started + life - min(life * MARGIN, MAX_MARGIN),
         )
-        self._failed_at.pop(key, None)
+        self._failed_at.pop(slot, None)
 
 
-def _unexpected(exc: Exception) -> CredentialError:
-    """A fetch that failed otherwise than its own way (a connection error): its type only,
-    as its text may quote the request."""
+def unreachable(exc: BaseException) -> CredentialError:
+    """A fetch that failed otherwise than its own way (a connection error, a TLS handshake
+    the channel's options refused, a timeout): its type only, as its text may quote the
+    request."""
     return CredentialError(f"the token endpoint could not be reached ({type(exc).__name__})")
 
 

@@ -23,12 +23,15 @@ token.
 The token comes from google-auth (a JWT signed with the key, exchanged at ``token_uri``) and
 is cached per key in ``TOKENS`` (``providers.tokens``): ``finish`` adds it per call, a dict
 lookup, and refreshes it in the background before it runs out. The token request goes out
-directly (or through the process's ``HTTPS_PROXY``), not through the channel's ``proxy``.
+the channel's way, as its calls do (its ``proxy``, its TLS options: the ``Egress`` the relay
+gives ``finish``): google-auth, which blocks, runs in a worker thread and hands its one
+request back to the event loop, which sends it on the channel's transport.
 google-auth is imported by the first Vertex key checked, not with the gateway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
@@ -45,12 +48,14 @@ from airelay.providers.base import (
     ChannelOptions,
     ClientExtras,
     CredentialError,
+    Egress,
     Finished,
     Forward,
     Head,
+    Reply,
     unserved,
 )
-from airelay.providers.tokens import Token, Tokens
+from airelay.providers.tokens import Token, Tokens, unreachable
 
 if TYPE_CHECKING:
     from google.oauth2.service_account import Credentials
@@ -63,6 +68,9 @@ _SHAPE = (
     "https://REGION-aiplatform.googleapis.com/v1/projects/PROJECT/locations/REGION"
 )
 _FIELDS = {"Content-Type": "application/json"}
+#: How long google-auth's thread waits for the loop to send its request (the channel's
+#: transport bounds the request itself well within this).
+_WAIT_SECONDS = 90.0
 
 
 class _Vertex:
@@ -102,8 +110,8 @@ class Vertex(_Vertex):
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return Head(self._url(base_url, "google", model, action), _FIELDS)
 
-    def finish(self, head: Head, key: str, body: bytes) -> Finished:
-        return Finished(body, {"Authorization": TOKENS.header(key)})
+    def finish(self, head: Head, key: str, body: bytes, egress: Egress) -> Finished:
+        return Finished(body, {"Authorization": TOKENS.header(key, egress)})
 
 
 class VertexAnthropic(_Vertex):
@@ -119,8 +127,8 @@ class VertexAnthropic(_Vertex):
         action = "streamRawPredict" if stream else "rawPredict"
         return Head(self._url(base_url, "anthropic", model, action), _FIELDS)
 
-    def finish(self, head: Head, key: str, body: bytes) -> Finished:
-        authorization = TOKENS.header(key)  # first: a pending token costs no reshaping
+    def finish(self, head: Head, key: str, body: bytes, egress: Egress) -> Finished:
+        authorization = TOKENS.header(key, egress)  # first: a pending token costs no reshaping
         document = orjson.loads(body)
         if not isinstance(document, dict):
             raise ValueError("the request body is not a JSON object")
@@ -158,9 +166,9 @@ def service_account_info(key: str) -> dict[str, Any]:
     return info
 
 
-@functools.lru_cache(maxsize=256)
-def _credentials(key: str) -> Credentials:
-    """google-auth's credentials of a key (scoped for Vertex AI), one per key."""
+def _load(key: str) -> Credentials:
+    """google-auth's credentials of a key (scoped for Vertex AI): a new object, as a refresh
+    writes its token into it."""
     info = service_account_info(key)
     from google.oauth2 import service_account
 
@@ -172,17 +180,66 @@ def _credentials(key: str) -> Credentials:
     return credentials
 
 
-def _fetch(key: str) -> Token:
-    """A new access token for the key's service account (blocking: a worker thread)."""
+#: A key checked once (``check_key``): the management API checks the same keys again.
+_credentials = functools.lru_cache(maxsize=256)(_load)
+
+
+class _Answer:
+    """A reply as google-auth's transport interface gives it (``status``, ``headers``,
+    ``data``)."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.status = reply.status
+        self.headers = reply.headers
+        self.data = reply.body
+
+
+class _Through:
+    """google-auth's transport interface (``google.auth.transport.Request``, a callable),
+    called in google-auth's worker thread: the request is sent by the event loop through
+    the channel's ``egress``, and the thread waits for the answer."""
+
+    def __init__(self, egress: Egress, loop: asyncio.AbstractEventLoop) -> None:
+        self._egress = egress
+        self._loop = loop
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: object,
+    ) -> _Answer:
+        if method != "POST":  # a token exchange is one POST; nothing else is expected
+            raise CredentialError(f"google-auth asked for a {method[:10]!r} request")
+        sent = self._egress.post(url, body or b"", dict(headers or {}))
+        future = asyncio.run_coroutine_threadsafe(sent, self._loop)
+        try:
+            return _Answer(future.result(_WAIT_SECONDS))
+        except Exception as exc:  # the transport's own failure, or no answer in time
+            future.cancel()
+            raise unreachable(exc) from None
+
+
+async def _fetch(key: str, egress: Egress) -> Token:
+    """A new access token for the key's service account, asked through ``egress``."""
+    loop = asyncio.get_running_loop()
+    return await asyncio.to_thread(_exchange, key, _Through(egress, loop))
+
+
+def _exchange(key: str, request: _Through) -> Token:
+    """google-auth's exchange of the signed assertion for a token (blocking: a worker
+    thread; its HTTP request goes through ``request``)."""
     from google.auth import exceptions
-    from google.auth.transport.requests import Request
 
     try:
-        credentials = _credentials(key)
+        credentials = _load(key)
     except ValueError as exc:
         raise CredentialError(str(exc)) from None
     try:
-        credentials.refresh(Request())  # type: ignore[no-untyped-call]
+        credentials.refresh(request)  # type: ignore[no-untyped-call]
     except exceptions.RefreshError as exc:
         reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else "refused"
         raise CredentialError(f"the token endpoint refused the key: {reason[:300]}") from None

@@ -28,7 +28,15 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from airelay.formats.names import Endpoint, Framing, WireFormat
-from airelay.providers.base import ChannelOptions, ClientExtras, Finished, Forward, Head, unserved
+from airelay.providers.base import (
+    ChannelOptions,
+    ClientExtras,
+    Egress,
+    Finished,
+    Forward,
+    Head,
+    unserved,
+)
 
 RERANK_PATH = "/api/knowledge/service/rerank"
 SERVICE = "air"
@@ -52,7 +60,7 @@ class VikingKnowledge:
             raise unserved(self, endpoint)
         return Head(base_url.rstrip("/") + RERANK_PATH, {"Content-Type": "application/json"})
 
-    def finish(self, head: Head, key: str, body: bytes) -> Finished:
+    def finish(self, head: Head, key: str, body: bytes, egress: Egress) -> Finished:
         return Finished(body, signature(head.url, head.headers, key, body, time.time()))
 
     def check_key(self, key: str) -> None:

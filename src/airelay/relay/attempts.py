@@ -24,6 +24,7 @@ from airelay.relay.endpoints import channel_endpoint, channel_format
 from airelay.relay.failover import Attempt
 from airelay.relay.media import bridged, direct
 from airelay.store.snapshot import ChannelRecord
+from airelay.transport.choice import Transports
 
 
 def wire_format(channel: ChannelRecord, call: Call) -> WireFormat:
@@ -60,13 +61,16 @@ def needs_inline_images(call: Call, channels: list[ChannelRecord]) -> bool:
     return False
 
 
-def build_attempt(settings: Settings, call: Call, channel: ChannelRecord, key: str) -> Attempt:
+def build_attempt(
+    settings: Settings, transports: Transports, call: Call, channel: ChannelRecord, key: str
+) -> Attempt:
     """The request of one attempt on ``channel`` with the upstream ``key``: the body in the
     channel's format, and the provider's head for (endpoint, key, model, stream), encoded
     once and cached on the channel.
     A provider that signs each request (``per_call``) adds its fields and its body shape
     to a copy of that head, and so do the client's extras the provider passes on (their
-    query, from a small fixed set, is part of the cached head instead)."""
+    query, from a small fixed set, is part of the cached head instead); its token
+    requests go the channel's way (``transports.egress``)."""
     provider = preset(channel.type).provider
     upstream_model = channel.upstream_model(call.model)
     endpoint = channel_endpoint(channel, call)
@@ -98,7 +102,7 @@ def build_attempt(settings: Settings, call: Call, channel: ChannelRecord, key: s
     if call.content_type is not None:  # a form's type names its boundary
         target = target.with_fields({"Content-Type": call.content_type})
     if provider.per_call:
-        finished = provider.finish(head, key, body)
+        finished = provider.finish(head, key, body, transports.egress(channel))
         body = finished.body
         target = target.with_fields(finished.fields)
     return Attempt(

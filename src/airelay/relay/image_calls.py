@@ -249,7 +249,7 @@ def _attempt(
     target = post_target(wire.url(head.url, request), headers, encoded=head.encoded)
     body = built.body
     if provider.per_call:
-        finished = provider.finish(head, key, body)
+        finished = provider.finish(head, key, body, relay.upstream.egress(channel))
         body = finished.body
         target = target.with_fields(finished.fields)
     timeouts = (

@@ -15,7 +15,7 @@ import contextlib
 from airelay.client import UpstreamError
 from airelay.formats.bridge import Bridge
 from airelay.formats.names import WireFormat
-from airelay.formats.registry import RAW_STREAMS, bridge, raw_watch
+from airelay.formats.registry import RAW_STREAMS, RAW_WATCHES, WHOLE_AS_EVENTS, bridge, raw_watch
 from airelay.formats.usage import Usage
 from airelay.relay.call import Call
 from airelay.relay.failover import Streaming
@@ -37,6 +37,22 @@ def direct(call: Call, fmt: WireFormat) -> bool:
 def raw_stream(call: Call) -> bool:
     """Whether the call's answer is bytes copied as they come (audio), not events."""
     return call.client in RAW_STREAMS
+
+
+def raw_bytes(call: Call) -> bool:
+    """Whether a stream call takes any answer that is neither events nor JSON as bytes to
+    copy as they come (audio). Not a format whose stream is made of events (a
+    transcription's): an answer of another kind is read whole, and told as events
+    (``events_of_whole``) when it can be."""
+    return call.client in RAW_STREAMS and call.client not in RAW_WATCHES
+
+
+def events_of_whole(call: Call, body: bytes, content_type: str) -> bytes | None:
+    """A stream call its upstream answered whole (a model that does not stream, or an
+    upstream that ignores the flag): that answer as the events the client's stream would
+    have carried, when its format has them for it; None: the answer goes as it came."""
+    make = WHOLE_AS_EVENTS.get(call.client)
+    return None if make is None else make(call.payload, body, content_type)
 
 
 async def relay_raw(

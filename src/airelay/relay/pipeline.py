@@ -38,7 +38,7 @@ from airelay.billing.wallets import Wallets
 from airelay.config import Settings
 from airelay.errors import GatewayError
 from airelay.formats.client_framing import content_type
-from airelay.formats.names import WireFormat
+from airelay.formats.names import Framing, WireFormat
 from airelay.formats.registry import body as format_body
 from airelay.formats.session import session_key
 from airelay.formats.usage import Usage
@@ -53,12 +53,13 @@ from airelay.relay.failover import Attempt, Completed, Streaming, call_with_fail
 from airelay.relay.health import Health, pick_key
 from airelay.relay.images import inline_remote_images
 from airelay.relay.limits import NO_LEASE, NO_LIMITS, Limits
-from airelay.relay.media import raw_stream, relay_raw
+from airelay.relay.media import events_of_whole, raw_bytes, raw_stream, relay_raw
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
 from airelay.relay.routing import bound_first, channels_for, fastest_first
 from airelay.relay.streaming import Write, relay_stream
 from airelay.relay.thinking import ThinkingPolicy
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
+from airelay.transport.choice import Transports
 
 
 @dataclass(slots=True)
@@ -155,7 +156,9 @@ async def run_call(
         meter.release()
         admission.leave()
         raise
-    answer = _Answer(relay.settings, call, meter, session, relay.limits, relay.health)
+    answer = _Answer(
+        relay.settings, relay.upstream, call, meter, session, relay.limits, relay.health
+    )
     try:
         if not call.stream:
             return _limit_headed(call, await _whole_call(relay, channels, answer))
@@ -229,7 +232,7 @@ async def _stream_call(
             answer.accept,
             stream=True,
             admit=answer.admit if _channel_limited(channels) else None,
-            raw=raw_stream(answer.call),
+            raw=raw_bytes(answer.call),
             health=relay.health,
         )
     except BaseException:
@@ -245,7 +248,7 @@ async def _stream_call(
         finally:
             relay.admission.leave()
         answer.served()
-        return result
+        return _as_events(answer.call, result)
     answer.served()
     return Streamed(
         call=answer.call,
@@ -256,6 +259,17 @@ async def _stream_call(
         admission=relay.admission,
         settings=relay.settings,
     )
+
+
+def _as_events(call: Call, whole: Whole) -> Whole:
+    """A stream call answered whole (and billed so): its answer as the client's events when
+    its format tells whole answers so (``media.events_of_whole``), else as it came."""
+    if whole.status != 200:
+        return whole
+    events = events_of_whole(call, whole.body, whole.content_type)
+    if events is None:
+        return whole
+    return Whole(200, events, content_type(Framing.SSE), headers=whole.headers)
 
 
 async def _whole_call(relay: Relay, channels: list[ChannelRecord], answer: _Answer) -> Whole:
@@ -342,11 +356,13 @@ class _Answer:
         "session",
         "settings",
         "status",
+        "transports",
     )
 
     def __init__(
         self,
         settings: Settings,
+        transports: Transports,
         call: Call,
         meter: Meter,
         session: SessionCall | None = None,
@@ -354,6 +370,7 @@ class _Answer:
         health: Health | None = None,
     ) -> None:
         self.settings = settings
+        self.transports = transports
         self.limits = limits
         self.health = health
         self.call = call
@@ -393,7 +410,7 @@ class _Answer:
             if self.health is not None and not self.health.take_key(channel.id, self.key):
                 self.key, bound = pick_key(self.health, channel), False  # that key is out
             self.meter.affinity = int(bound)
-        return build_attempt(self.settings, self.call, channel, self.key)
+        return build_attempt(self.settings, self.transports, self.call, channel, self.key)
 
     def served(self) -> None:
         """The latest attempt answered: its channel and key serve the session from now on."""

@@ -8,11 +8,12 @@ aloud (known before the call, so reserved exactly).
 Transcriptions and translations take a ``multipart/form-data`` upload, passed upstream as
 the bytes the client sent: the form is read only where it lies, for the model (routing),
 the checks and the file's duration (``formats.audio_duration``: what is billed, per second,
-unless the upstream reports its own). A transcription with ``stream=true`` (a model that
-streams its transcript) is answered with the upstream's events as they come, billed on the
-usage its last event reports (``formats.transcription_stream``). An upload above
-``max_audio_upload_bytes`` is refused with 413 before its body is read when it declares its
-length.
+unless the upstream reports its own). A transcription with ``stream=true`` is answered with
+the upstream's events as they come, billed on the usage its last event reports
+(``formats.transcription_stream``); an upstream that answers it whole (whisper-1, whatever
+public name leads there) has its answer told as those events, billed as the whole answer.
+An upload above ``max_audio_upload_bytes`` is refused with 413 before its body is read
+when it declares its length.
 """
 
 from __future__ import annotations

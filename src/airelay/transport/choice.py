@@ -6,6 +6,9 @@
 - a proxy (the channel's, or the environment's when the operator opted in and NO_PROXY
   does not name the host): a ``ProxiedTransport``, one per distinct proxy and options.
 
+A channel's token requests take the same transports (``egress``), the environment's proxy
+chosen for the token endpoint's host.
+
 The choice is cached on the ``ChannelRecord`` (``channel.cached``): a call pays a dict
 lookup. Transports are shared by every channel with the same setup, across snapshots, and
 closed with the process; a setup no channel uses any more keeps its (idle, expiring)
@@ -17,10 +20,12 @@ from __future__ import annotations
 from airelay.client import Pool, Resolver, Timeouts
 from airelay.store.snapshot import ChannelRecord
 from airelay.transport.base import Transport
+from airelay.transport.egress import ChannelEgress
 from airelay.transport.options import EnvProxies, TlsOptions, ssl_context
 from airelay.transport.proxied import ProxiedTransport
 
 _CACHE_KEY = "transport"
+_EGRESS_KEY = "egress"
 
 
 class Transports:
@@ -53,11 +58,17 @@ class Transports:
             await transport.close()
         self._custom.clear()
 
-    def _choose(self, channel: ChannelRecord) -> Transport:
-        proxy = channel.proxy
+    def egress(self, channel: ChannelRecord) -> ChannelEgress:
+        """How the requests made on ``channel``'s behalf (its access tokens) leave: its
+        proxy and TLS options, as its calls (``transport.egress``). Cached on the channel."""
+        return channel.cached(_EGRESS_KEY, lambda: ChannelEgress(self, channel.proxy, channel.tls))
+
+    def route(self, proxy: str | None, tls: TlsOptions | None, url: str) -> Transport:
+        """The transport of a request to ``url`` with a channel's ``proxy`` and ``tls``:
+        without a proxy of the channel's own, the environment's for ``url`` (when the
+        operator opted in); ``ValueError`` for options that cannot be used."""
         if proxy is None and self._env is not None:
-            proxy = self._env.proxy_for(channel.base_url)
-        tls = channel.tls
+            proxy = self._env.proxy_for(url)
         if proxy is None and (tls is None or tls == TlsOptions()):
             return self.direct
         key = (proxy, tls)
@@ -82,3 +93,6 @@ class Transports:
                 )
             )
         return transport
+
+    def _choose(self, channel: ChannelRecord) -> Transport:
+        return self.route(channel.proxy, channel.tls, channel.base_url)

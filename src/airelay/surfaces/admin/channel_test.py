@@ -27,7 +27,14 @@ from airelay.errors import GatewayError
 from airelay.formats import ir
 from airelay.formats.names import Endpoint, WireFormat
 from airelay.formats.registry import CODECS, codec
-from airelay.providers.base import CredentialError, ModelListing, Provider, build, built
+from airelay.providers.base import (
+    CredentialError,
+    Egress,
+    ModelListing,
+    Provider,
+    build,
+    built,
+)
 from airelay.providers.presets import preset
 from airelay.relay.scrub import scrub
 from airelay.state import AppState
@@ -186,7 +193,10 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
         else:
             if fmt is None:
                 raise _NoProbe(f"the gateway does not speak the {endpoint} endpoint yet")
-            target, body = await _probe_request(provider, channel, endpoint, fmt, upstream_model)
+            egress = state.upstream.egress(channel)
+            target, body = await _probe_request(
+                provider, channel, endpoint, fmt, upstream_model, egress
+            )
         # The channel's own transport (proxy, TLS options), as a relayed call would use.
         transport = state.upstream.for_channel(channel)
     except _NoProbe as exc:
@@ -235,17 +245,24 @@ class _NoProbe(ValueError):
 
 
 async def _probe_request(
-    provider: Provider, channel: ChannelRecord, endpoint: Endpoint, fmt: WireFormat, model: str
+    provider: Provider,
+    channel: ChannelRecord,
+    endpoint: Endpoint,
+    fmt: WireFormat,
+    model: str,
+    egress: Egress,
 ) -> tuple[Target, bytes]:
     """The probe of ``endpoint`` built and signed as a relayed call would be (a key with a
-    short-lived token waits for it once; then it is cached)."""
+    short-lived token waits for it once, fetched the channel's way; then it is cached)."""
     try:
         probe = probe_body(fmt, model)
     except ValueError as exc:
         raise _NoProbe(str(exc)) from None
     key = channel.next_key()
     upstream = await built(
-        lambda: build(provider, channel.base_url, key, endpoint, model, probe, stream=False)
+        lambda: build(
+            provider, channel.base_url, key, endpoint, model, probe, stream=False, egress=egress
+        )
     )
     target = post_target(upstream.url, upstream.headers, encoded=upstream.encoded)
     return target, upstream.body

@@ -248,8 +248,8 @@ OPENAI_TRANSCRIPTION: Schema = {
         "prompt": _TEXT,
         "response_format": {"enum": ["json", "text", "srt", "verbose_json", "vtt"]},
         "temperature": {"type": "number", "minimum": 0, "maximum": 1},
-        # Transcriptions only, and only models that stream their transcript (not Whisper):
-        # answered as server-sent events; otherwise a 400.
+        # Transcriptions only, not with srt or vtt (a 400): answered as server-sent events,
+        # also when the upstream model answers whole (whisper-1).
         "stream": {"type": "boolean"},
     },
     "required": ["file", "model"],
