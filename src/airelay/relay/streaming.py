@@ -202,8 +202,10 @@ class Translator:
     ) -> None:
         self._reader = reader
         self._decoder = wire(channel_fmt).codec.stream_decoder()
-        if call.thinking is not None:  # signatures go to the client sealed
-            self._decoder = call.thinking.decoder(self._decoder, channel_fmt, channel_id)
+        # Reasoning signatures go to the client sealed.
+        self._seal = (
+            None if call.thinking is None else call.thinking.sealing(channel_fmt, channel_id)
+        )
         self._encoder = wire(call.client).codec.stream_encoder(call.request_ir())
         self._framer = framer
         self._scrubber = scrubber
@@ -258,8 +260,12 @@ class Translator:
         out: list[bytes] = []
         # Exact types, most frequent first: IR events are final dataclasses.
         for event in events:
-            if type(event) is ir.TextDelta or type(event) is ir.ReasoningDelta:
+            if type(event) is ir.TextDelta:
                 text.append(event.text)
+            elif type(event) is ir.ReasoningDelta:
+                text.append(event.text)
+                if self._seal is not None:
+                    event = self._seal(event)
             elif type(event) is ir.ToolCallDelta:
                 text.append(event.arguments)
             elif type(event) is ir.StreamStart:
