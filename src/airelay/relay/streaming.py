@@ -31,6 +31,7 @@ from airelay.formats.client_framing import ClientFramer, client_framer
 from airelay.formats.framing import FAILURE, Deframer, Event, FramingError, deframer
 from airelay.formats.names import WireFormat
 from airelay.formats.registry import wire
+from airelay.formats.text_frames import TextFrames
 from airelay.formats.usage import Usage
 from airelay.observe.metrics import INFLIGHT
 from airelay.relay.call import Call
@@ -202,6 +203,9 @@ class Translator:
     ) -> None:
         self._reader = reader
         self._decoder = wire(channel_fmt).codec.stream_decoder()
+        # The bulk of the stream, text deltas, read by their frame where the decoder allows.
+        framed = getattr(self._decoder, "text_frame", None)
+        self._frames = None if framed is None else TextFrames(framed)
         # Reasoning signatures go to the client sealed.
         self._seal = (
             None if call.thinking is None else call.thinking.sealing(channel_fmt, channel_id)
@@ -242,8 +246,14 @@ class Translator:
     def _events(self, events: list[Event]) -> bytes:
         """All the events of one upstream block, decoded, then encoded as one output."""
         decode = self._decoder.feed
+        frames = self._frames
         decoded: list[ir.StreamEvent] = []
         for name, data in events:
+            if frames is not None:
+                delta = frames.text(name, data)
+                if delta is not None:
+                    decoded.append(delta)
+                    continue
             if name == FAILURE:
                 self.failure = data.decode("utf-8", "replace")
                 break
@@ -251,7 +261,10 @@ class Translator:
                 parsed = orjson.loads(data)
             except orjson.JSONDecodeError:
                 continue  # not an event of the format's (an end marker)
-            decoded += decode(name, parsed)
+            new = decode(name, parsed)
+            if frames is not None:
+                frames.learn(name, data, parsed, new)
+            decoded += new
         return self._encode(decoded) if decoded else b""
 
     def _encode(self, events: list[ir.StreamEvent]) -> bytes:
