@@ -7,13 +7,23 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from formats.ir_strategies import chat_responses
+from formats.streams import response_to_events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airelay.formats.anthropic_stream import AnthropicStreamDecoder
-from airelay.formats.ir import StreamEvent, TextDelta
-from airelay.formats.openai_stream import OpenAIStreamDecoder
-from airelay.formats.responses_stream import ResponsesStreamDecoder
+from airelay.formats.anthropic_stream import AnthropicStreamDecoder, AnthropicStreamEncoder
+from airelay.formats.ir import (
+    ChatRequest,
+    ChatResponse,
+    Message,
+    StreamError,
+    StreamEvent,
+    Text,
+    TextDelta,
+)
+from airelay.formats.openai_stream import OpenAIStreamDecoder, OpenAIStreamEncoder
+from airelay.formats.responses_stream import ResponsesStreamDecoder, ResponsesStreamEncoder
 from airelay.formats.text_frames import TextFrames
 
 
@@ -72,7 +82,7 @@ def test_a_framed_event_reads_as_decoding_it_does(fmt: str, raw: bytes) -> None:
     framed = frames.text(name, data)
     expected = _decoded(decoder, name, data)
     if framed is not None:
-        assert [framed] == expected
+        assert [TextDelta(framed, frames.choice)] == expected
     assert frames.text("other", data) is None
 
 
@@ -116,5 +126,35 @@ def test_learned_frames_read_the_bulk_of_a_stream() -> None:
     decoder = AnthropicStreamDecoder()
     frames = _learned(decoder, "content_block_delta", _anthropic("tok0 "))
     for i in range(1, 5):
-        assert frames.text("content_block_delta", _anthropic(f"tok{i} ")) == TextDelta(f"tok{i} ")
+        assert frames.text("content_block_delta", _anthropic(f"tok{i} ")) == f"tok{i} "
     assert frames.text("content_block_delta", _anthropic("")) is None  # decodes to nothing
+
+
+_ENCODERS = [AnthropicStreamEncoder, OpenAIStreamEncoder, ResponsesStreamEncoder]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    chat_responses(max_choices=2, signature=True),
+    st.integers(1, 4),
+    st.sampled_from(_ENCODERS),
+    st.booleans(),
+)
+def test_encode_text_writes_what_encoding_the_delta_writes(
+    response: ChatResponse, pieces: int, encoder_type: Any, fail: bool
+) -> None:
+    """The encoders' ``encode_text`` (what frames are written with) is ``encode`` of the
+    text delta, in whatever state the stream is (before its start, after its close)."""
+    request = ChatRequest("m", [Message("user", [Text("x")])], include_usage=True)
+    by_event, by_text = encoder_type(request), encoder_type(request)
+    events = response_to_events(response, pieces=pieces)
+    if fail:  # a failure midway: what follows is written as nothing
+        events.insert(len(events) // 2, StreamError("upstream failed"))
+    for event in events:
+        expected = by_event.encode(event)
+        if type(event) is TextDelta:
+            assert by_text.encode_text(event.text, event.choice) == expected
+        else:
+            assert by_text.encode(event) == expected
+    assert by_text.close() == by_event.close()
+    assert by_text.encode_text("more", 0) == by_event.encode(TextDelta("more"))

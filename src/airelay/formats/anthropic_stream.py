@@ -358,6 +358,13 @@ class AnthropicStreamEncoder:
         self._start_usage: Usage | None = None
         self._usage: Usage | None = None
 
+    def encode_text(self, text: str, choice: int = 0) -> bytes:
+        """``encode(TextDelta(text, choice))``, without making the event in the usual case
+        (text for an open block or choice): what a stream's text frames are written with."""
+        if text and self._open == "text" and choice == 0 and not (self._closed or self._failed):
+            return self._text_head + orjson.dumps(text) + b"}}\n\n"
+        return self.encode(TextDelta(text, choice))
+
     def encode(self, event: StreamEvent) -> bytes:
         if self._closed or self._failed:
             return b""

@@ -146,7 +146,7 @@ def _usual_events(block: bytes) -> list[Event] | None:
             name, data_line, data = event.partition(b"\ndata: ")
             if not data_line:
                 return None
-            out.append((names[name] if name in names else _name(name), data))
+            out.append((names.get(name) or _name(name), data))
         return out
     return None
 

@@ -274,6 +274,14 @@ class OpenAIStreamEncoder:
         self._tail = _TAIL_USAGE if self._include_usage else _TAIL
         self._text_tail = b"}" + self._tail  # a text delta's bytes after its text
 
+    def encode_text(self, text: str, choice: int = 0) -> bytes:
+        """``encode(TextDelta(text, choice))``, without making the event in the usual case
+        (text for an open block or choice): what a stream's text frames are written with."""
+        if text and choice in self._opened:
+            head = self._text_heads.get(choice) or self._text_head(choice)
+            return head + orjson.dumps(text) + self._text_tail
+        return self.encode(TextDelta(text, choice))
+
     def encode(self, event: StreamEvent) -> bytes:
         if type(event) is TextDelta and event.choice in self._opened:
             # The bulk of a stream: more text for a choice already opened.

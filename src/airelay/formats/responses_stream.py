@@ -39,6 +39,7 @@ from airelay.formats.responses_shapes import (
     custom_input,
     custom_names,
     decode_usage,
+    echo,
     finish_of,
     frame,
     opaque,
@@ -233,7 +234,7 @@ class ResponsesStreamEncoder:
     ``close``, once the usage is known."""
 
     def __init__(self, request: ChatRequest) -> None:
-        self._request = request
+        self._echo = echo(request)  # the request's settings, as each response object says
         self._custom = custom_names(request)
         self._id = ""  # set by StreamStart (or made up if the stream starts without one)
         self._model = request.model
@@ -264,8 +265,8 @@ class ResponsesStreamEncoder:
         elif status == "failed":
             error = {"code": "server_error", "message": self._failed or "response failed"}
         output = self._output if status != "in_progress" else []
-        return frame(
-            self._request,
+        body = frame(
+            None,
             self._id,
             self._model,
             self._created,
@@ -275,6 +276,8 @@ class ResponsesStreamEncoder:
             incomplete,
             error,
         )
+        body.update(self._echo)
+        return body
 
     def _start(self, event: StreamStart | None) -> bytes:
         self._started = True
@@ -350,6 +353,17 @@ class ResponsesStreamEncoder:
         return out
 
     # -- events
+
+    def encode_text(self, text: str, choice: int = 0) -> bytes:
+        """``encode(TextDelta(text, choice))``, without making the event in the usual case
+        (text for an open message): what a stream's text frames are written with."""
+        # An open message's head is dropped when the stream closes or fails.
+        if text and self._text_head and choice == 0:
+            self._parts.append(text)
+            sequence = self._sequence
+            self._sequence = sequence + 1
+            return _TEXT_EVENT % sequence + self._text_head + orjson.dumps(text) + _TEXT_TAIL
+        return self.encode(TextDelta(text, choice))
 
     def encode(self, event: StreamEvent) -> bytes:
         if self._closed or self._failed is not None:

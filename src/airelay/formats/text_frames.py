@@ -37,19 +37,19 @@ _TRIES: Final = 3
 class TextFrames:
     """The frame of one stream's text deltas (the latest learned), and reading by it."""
 
-    __slots__ = ("_choice", "_head", "_may", "_name", "_tail", "_tries")
+    __slots__ = ("_head", "_may", "_name", "_tail", "_tries", "choice")
 
     def __init__(self, may: Callable[[str | None, Any], bool]) -> None:
         self._may = may  # the decoder's ``text_frame``
         self._name: str | None = None
         self._head = b""  # the event's bytes up to the text, its opening quote included
         self._tail = b""  # ... and from its closing quote on
-        self._choice = 0
+        self.choice = 0  # the choice of the frame's deltas
         self._tries = _TRIES
 
-    def text(self, name: str | None, data: bytes) -> TextDelta | None:
-        """The delta ``data`` (an event named ``name``) stands for when it is in the frame,
-        else None (parse and decode it)."""
+    def text(self, name: str | None, data: bytes) -> str | None:
+        """The text of the delta (of ``choice``) that ``data``, an event named ``name``,
+        stands for when it is in the frame, else None (parse and decode it)."""
         head = self._head
         if not head or name != self._name or not data.startswith(head):
             return None
@@ -61,7 +61,7 @@ class TextFrames:
         if _ESCAPED.search(plain) is not None:
             return None
         try:
-            return TextDelta(plain.decode(), self._choice)
+            return plain.decode() or None
         except UnicodeDecodeError:
             return None
 
@@ -83,5 +83,5 @@ class TextFrames:
         self._name = name
         self._head = data[: at + 1]
         self._tail = data[at + len(literal) - 1 :]
-        self._choice = event.choice
+        self.choice = event.choice
         self._tries = _TRIES

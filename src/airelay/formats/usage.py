@@ -40,6 +40,8 @@ class Usage:
 
 
 def _int(value: object) -> int:
+    if type(value) is int:  # the usual count, read without the checks below
+        return value if value > 0 else 0
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 

@@ -211,6 +211,7 @@ class Translator:
             None if call.thinking is None else call.thinking.sealing(channel_fmt, channel_id)
         )
         self._encoder = wire(call.client).codec.stream_encoder(call.request_ir())
+        self._encode_text = getattr(self._encoder, "encode_text", None) or self._text_event
         self._framer = framer
         self._scrubber = scrubber
         self._model = call.model
@@ -244,15 +245,16 @@ class Translator:
         return self._framer.encoded(out + self._encoder.close())
 
     def _events(self, events: list[Event]) -> bytes:
-        """All the events of one upstream block, decoded, then encoded as one output."""
+        """All the events of one upstream block, each decoded and encoded, as one output."""
         decode = self._decoder.feed
         frames = self._frames
-        decoded: list[ir.StreamEvent] = []
+        out: list[bytes] = []
         for name, data in events:
             if frames is not None:
-                delta = frames.text(name, data)
-                if delta is not None:
-                    decoded.append(delta)
+                text = frames.text(name, data)
+                if text is not None:  # the bulk of a stream
+                    self._text.append(text)
+                    out.append(self._encode_text(text, frames.choice))
                     continue
             if name == FAILURE:
                 self.failure = data.decode("utf-8", "replace")
@@ -261,16 +263,24 @@ class Translator:
                 parsed = orjson.loads(data)
             except orjson.JSONDecodeError:
                 continue  # not an event of the format's (an end marker)
-            new = decode(name, parsed)
+            decoded = decode(name, parsed)
             if frames is not None:
-                frames.learn(name, data, parsed, new)
-            decoded += new
-        return self._encode(decoded) if decoded else b""
+                frames.learn(name, data, parsed, decoded)
+            self._encode_into(decoded, out)
+        # Whole SSE events in, so framing the block at once frames each event as alone.
+        return self._framer.encoded(b"".join(out)) if out else b""
+
+    def _text_event(self, text: str, choice: int) -> bytes:
+        return self._encoder.encode(ir.TextDelta(text, choice))
 
     def _encode(self, events: list[ir.StreamEvent]) -> bytes:
+        out: list[bytes] = []
+        self._encode_into(events, out)
+        return self._framer.encoded(b"".join(out))
+
+    def _encode_into(self, events: list[ir.StreamEvent], out: list[bytes]) -> None:
         encode = self._encoder.encode
         text = self._text
-        out: list[bytes] = []
         # Exact types, most frequent first: IR events are final dataclasses.
         for event in events:
             if type(event) is ir.TextDelta:
@@ -290,8 +300,6 @@ class Translator:
             elif type(event) is ir.StreamError:
                 event.message = self._scrubber.text(event.message)
             out.append(encode(event))
-        # Whole SSE events in, so framing the block at once frames each event as alone.
-        return self._framer.encoded(b"".join(out))
 
     def text(self) -> str:
         return "".join(self._text)
