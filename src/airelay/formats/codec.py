@@ -37,6 +37,13 @@ class StreamDecoder(Protocol):
         ...
 
 
+class MarkedStreamDecoder(StreamDecoder, Protocol):
+    """A decoder of a format with end markers that are no JSON (OpenAI's ``[DONE]``): the
+    events whose data is one decode to nothing, and are skipped unparsed."""
+
+    unparsed: tuple[bytes, ...]
+
+
 class FramedStreamDecoder(StreamDecoder, Protocol):
     """A decoder whose text deltas may be read by their frame (``text_frames``)."""
 

@@ -20,6 +20,7 @@ from airelay.formats.ir import (
     ToolCallStart,
     UsageReport,
 )
+from airelay.formats.openai_chat import DONE
 from airelay.formats.openai_reasoning import decode_details, signature_detail
 from airelay.formats.usage import Usage, from_openai
 
@@ -119,6 +120,9 @@ class OpenAIStreamDecoder:
     Tool calls are numbered per choice in the order they first appear; a call starts when
     its ``id`` or ``name`` first shows for its ``index`` (upstreams that omit ``index``
     start a new call on each new ``id``)."""
+
+    #: The data of events that are no JSON (they decode to nothing): skipped unparsed.
+    unparsed: tuple[bytes, ...] = (DONE,)
 
     def __init__(self) -> None:
         self._started = False

@@ -206,6 +206,8 @@ class Translator:
         # The bulk of the stream, text deltas, read by their frame where the decoder allows.
         framed = getattr(self._decoder, "text_frame", None)
         self._frames = None if framed is None else TextFrames(framed)
+        # Data of the format's that is no JSON (an end marker): skipped without parsing.
+        self._unparsed: tuple[bytes, ...] = getattr(self._decoder, "unparsed", ())
         # Reasoning signatures go to the client sealed.
         self._seal = (
             None if call.thinking is None else call.thinking.sealing(channel_fmt, channel_id)
@@ -259,6 +261,8 @@ class Translator:
             if name == FAILURE:
                 self.failure = data.decode("utf-8", "replace")
                 break
+            if data in self._unparsed:
+                continue
             try:
                 parsed = orjson.loads(data)
             except orjson.JSONDecodeError:
