@@ -23,21 +23,37 @@ from airelay.relay.limit_policy import RuleList, Taken
 #: Takes between two sweeps of the cells whose windows have passed.
 SWEEP_EVERY = 10_000
 
-_REQUESTS, _TOKENS, _INFLIGHT = 0, 1, 2
+_REQUESTS, _TOKENS, _INFLIGHT = 0, 1, 2  # kinds of counter
 _KINDS = {"requests": _REQUESTS, "tokens": _TOKENS, "concurrency": _INFLIGHT}
 
 
 class _Prepared:
     """A rule list's cells for one ``MemoryCounters``, as of one sweep."""
 
-    __slots__ = ("items", "owner", "sweeps")
+    __slots__ = ("cells", "ends", "owner", "rules", "sweeps")
 
-    def __init__(
-        self, owner: MemoryCounters, sweeps: int, items: list[tuple[list[int], int, int, int]]
-    ) -> None:
+    def __init__(self, owner: MemoryCounters, sweeps: int, rules: RuleList) -> None:
+        cells = owner._cells
+        found = []
+        for rule in rules:
+            cell = cells.get(rule.name)
+            if cell is None:
+                cell = cells[rule.name] = [0, 0, rule.window]
+            found.append(cell)
         self.owner = owner
         self.sweeps = sweeps
-        self.items = items  # per rule: (cell, window seconds or 0, limit, kind)
+        self.cells = found
+        # Per rule: (cell, window, limit, counts tokens).
+        self.rules = [
+            (cell, rule.window, rule.limit, rule.kind == "tokens")
+            for cell, rule in zip(found, rules, strict=True)
+        ]
+        # What a call's end changes: (cell, window, kind) of token and in-flight counts.
+        self.ends = [
+            (cell, rule.window, _KINDS[rule.kind])
+            for cell, rule in zip(found, rules, strict=True)
+            if rule.kind != "requests"
+        ]
 
 
 class MemoryCounters:
@@ -49,68 +65,51 @@ class MemoryCounters:
         self._takes = 0
         self._sweeps = 0
 
-    def _items(self, rules: RuleList) -> list[tuple[list[int], int, int, int]]:
+    def _prepared(self, rules: RuleList) -> _Prepared:
         prepared = rules.prepared
         if (
-            isinstance(prepared, _Prepared)
-            and prepared.owner is self
-            and prepared.sweeps == self._sweeps
+            not isinstance(prepared, _Prepared)
+            or prepared.owner is not self
+            or prepared.sweeps != self._sweeps
         ):
-            return prepared.items
-        cells = self._cells
-        items = []
-        for rule in rules:
-            cell = cells.get(rule.name)
-            if cell is None:
-                cell = cells[rule.name] = [0, 0, rule.window]
-            items.append((cell, rule.window, rule.limit, _KINDS[rule.kind]))
-        rules.prepared = _Prepared(self, self._sweeps, items)
-        return items
+            prepared = rules.prepared = _Prepared(self, self._sweeps, rules)
+        return prepared
 
     async def take(self, rules: RuleList, estimate: int) -> Taken:
         return self.take_now(rules, estimate)
 
     def take_now(self, rules: RuleList, estimate: int) -> Taken:
-        items = self._items(rules)
+        prepared = self._prepared(rules)
         now = self._clock()
-        used: list[int] = []
-        resets: list[float] = []
-        ids: list[int] = []
         allowed = True
-        for cell, window, limit, kind in items:
+        for cell, window, limit, tokens in prepared.rules:
             if window:
                 window_id = int(now // window)
                 if cell[0] != window_id:  # a new window
                     cell[0] = window_id
                     cell[1] = 0
-                resets.append((window_id + 1) * window - now)
-            else:
-                window_id = 0
-                resets.append(0.0)
-            count = cell[1]
             # ``limit_policy.cost``: 1, or the estimate capped at the limit for tokens.
-            if count + (min(estimate, limit) if kind == _TOKENS else 1) > limit:
+            if cell[1] + (min(estimate, limit) if tokens else 1) > limit:
                 allowed = False
-            used.append(count)
-            ids.append(window_id)
         if allowed:
-            for index, (cell, _window, limit, kind) in enumerate(items):
-                counted = min(estimate, limit) if kind == _TOKENS else 1
-                cell[1] += counted
-                used[index] += counted
+            for cell, _window, limit, tokens in prepared.rules:
+                cell[1] += min(estimate, limit) if tokens else 1
+        used = [cell[1] for cell in prepared.cells]
         self._takes += 1
         if self._takes >= SWEEP_EVERY:
             self._sweep(now)
-        return Taken(allowed, used, resets, (items, ids))
+        return Taken(allowed, used, now, prepared)
 
     def give_back(self, taken: Taken, rules: RuleList, tokens: int, inflight: int) -> None:
-        items, ids = taken.handles
-        for (cell, _window, _limit, kind), window_id in zip(items, ids, strict=True):
-            delta = tokens if kind == _TOKENS else inflight if kind == _INFLIGHT else 0
+        prepared: _Prepared = taken.handles
+        now = taken.now
+        for cell, window, kind in prepared.ends:
+            delta = tokens if kind == _TOKENS else inflight
             # A window that has passed keeps nothing of the call (nor does a cell swept
             # meanwhile: it is no longer the counter, and a new one counts from 0).
-            if delta and cell[0] == window_id:
-                cell[1] = max(0, cell[1] + delta)
+            if delta and (not window or cell[0] == int(now // window)):
+                value = cell[1] + delta
+                cell[1] = value if value > 0 else 0
 
     def failed(self, exc: BaseException) -> bool:
         return False

@@ -199,6 +199,12 @@ def cost(rule: Rule, estimate: int) -> int:
     return min(estimate, rule.limit) if rule.kind == "tokens" else 1
 
 
+def reset(window: int, now: float) -> float:
+    """Seconds from ``now`` until a window of ``window`` seconds (aligned on the clock)
+    resets; 0 for a count in flight."""
+    return window - now % window if window else 0.0
+
+
 def input_estimate(body_length: int) -> int:
     """The tokens a call reserves before it goes: its input, estimated from its size."""
     return max(1, body_length // BYTES_PER_TOKEN)
@@ -224,10 +230,11 @@ def _duration(whole: int) -> str:
 @dataclass(slots=True)
 class Taken:
     """What a backend answered for a call's rules, in their order: whether the call was
-    counted, each counter's count (after the call when counted), the seconds until each
-    window resets, and the backend's handles to give back to."""
+    counted, each counter's count (after the call when counted), the backend's clock
+    (seconds; each window's reset follows from it: ``reset``), and the backend's handles
+    to give back to."""
 
     allowed: bool
     used: list[int]
-    resets: list[float]
+    now: float
     handles: Any

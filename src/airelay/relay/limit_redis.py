@@ -36,15 +36,15 @@ _KIND = {"requests": 0, "tokens": 1, "concurrency": 2}
 # ``Prepared`` packs them once). A call counts 1 against a counter of requests or calls in
 # flight, and its estimate capped at the limit against tokens (``limit_policy.cost``).
 # Returns one string of numbers apart by spaces (one answer to parse): allowed (0/1),
-# Redis's time in ms (window ids follow from it: GIVE_BACK), then each key's count, then
-# each key's ms until its window resets.
+# Redis's time in ms (window ids and resets follow from it: GIVE_BACK,
+# ``limit_policy.reset``), then each key's count.
 TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
 local n = #KEYS
 local estimate = tonumber(ARGV[2 + 3 * n])
-local names, used, resets, costs = {}, {}, {}, {}
+local names, used, costs = {}, {}, {}
 local allowed = 1
 for i = 1, n do
   local window = tonumber(ARGV[1 + i]) * 1000
@@ -53,13 +53,7 @@ for i = 1, n do
   if ARGV[1 + 2 * n + i] == '1' then cost = math.min(estimate, limit) end
   costs[i] = cost
   local name = KEYS[i]
-  if window > 0 then
-    local id = math.floor(now / window)
-    name = name .. ':' .. id
-    resets[i] = (id + 1) * window - now
-  else
-    resets[i] = 0
-  end
+  if window > 0 then name = name .. ':' .. math.floor(now / window) end
   names[i] = name
   local count = tonumber(redis.call('GET', name) or '0')
   used[i] = count
@@ -79,7 +73,6 @@ if allowed == 1 then
 end
 local out = {allowed, now}
 for i = 1, n do out[#out + 1] = used[i] end
-for i = 1, n do out[#out + 1] = resets[i] end
 return table.concat(out, ' ')
 """
 
@@ -145,11 +138,10 @@ class RedisCounters:
     async def take(self, rules: RuleList, estimate: int) -> Taken:
         scripts = self._prepare(rules)
         answer = (await self._scripts.run(scripts.take, (estimate,))).split()
-        n = len(rules)
-        used = [int(value) for value in answer[2 : n + 2]]
-        resets = [int(value) / 1000 for value in answer[n + 2 :]]
+        now = answer[1]
+        used = [int(value) for value in answer[2:]]
         # The handle: Redis's time, which names the windows counted in.
-        return Taken(answer[0] == b"1", used, resets, (scripts, answer[1]))
+        return Taken(answer[0] == b"1", used, int(now) / 1000, (scripts, now))
 
     def give_back(self, taken: Taken, rules: RuleList, tokens: int, inflight: int) -> None:
         scripts, now = taken.handles

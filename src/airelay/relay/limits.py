@@ -29,6 +29,7 @@ from airelay.relay.limit_policy import (
     cost,
     duration,
     input_estimate,
+    reset,
     rules,
 )
 from airelay.store.redis_scripts import Client
@@ -247,9 +248,9 @@ def _over(found: RuleList, estimate: int, taken: Taken, headers: dict[str, str])
     them resets (a call in flight frees its slot at an unknown time: 1 s)."""
     wait = 0.0
     names: list[str] = []
-    for rule, used, reset in zip(found, taken.used, taken.resets, strict=True):
+    for rule, used in zip(found, taken.used, strict=True):
         if used + cost(rule, estimate) > rule.limit:
-            wait = max(wait, reset if rule.window else 1.0)
+            wait = max(wait, reset(rule.window, taken.now) if rule.window else 1.0)
             names.append(_describe(rule))
     _count_rejections(found, estimate, taken)
     retry = max(1, int(-(-wait // 1)))
@@ -295,7 +296,7 @@ class _Plan:
         self.concurrency = any(rule.kind == "concurrency" for rule in found)
         self.tokens = any(rule.kind == "tokens" for rule in found)
         # Per kind that has rules: its three header names, then (index, limit, limit as
-        # text) per rule of that kind.
+        # text, window) per rule of that kind.
         self.kinds = tuple(
             (
                 (
@@ -303,7 +304,11 @@ class _Plan:
                     "x-ratelimit-remaining-" + kind,
                     "x-ratelimit-reset-" + kind,
                 ),
-                [(i, r.limit, str(r.limit)) for i, r in enumerate(found) if r.kind == kind],
+                [
+                    (i, r.limit, str(r.limit), r.window)
+                    for i, r in enumerate(found)
+                    if r.kind == kind
+                ],
             )
             for kind in ("requests", "tokens")
             if any(rule.kind == kind for rule in found)
@@ -313,7 +318,7 @@ class _Plan:
         """OpenAI's ``x-ratelimit-*`` headers: for requests and for tokens, the counter
         with the least left."""
         headers: dict[str, str] = {}
-        used, resets = taken.used, taken.resets
+        used = taken.used
         for (limit_name, remaining_name, reset_name), members in self.kinds:
             best = members[0]
             best_left = best[1] - used[best[0]]
@@ -325,7 +330,7 @@ class _Plan:
                     best, best_left = member, left
             headers[limit_name] = best[2]
             headers[remaining_name] = str(best_left) if best_left > 0 else "0"
-            headers[reset_name] = duration(resets[best[0]])
+            headers[reset_name] = duration(reset(best[3], taken.now))
         return headers
 
 
