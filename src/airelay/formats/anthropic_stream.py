@@ -216,6 +216,12 @@ class AnthropicStreamDecoder:
             ]
         return []  # ping, and event types added after this was written
 
+    def text_frame(self, name: str | None, data: Any) -> bool:
+        """A ``content_block_delta``'s text changes nothing in the decoder; a
+        ``content_block_start`` (which may hold text too) records its block."""
+        kind = data.get("type")
+        return (kind if isinstance(kind, str) else name) == "content_block_delta"
+
     def close(self) -> list[StreamEvent]:
         if self._failed or self._finished:
             return []
@@ -335,6 +341,7 @@ class AnthropicStreamEncoder:
         "_signed",
         "_start_usage",
         "_started",
+        "_text_head",
         "_usage",
     )
 
@@ -343,6 +350,7 @@ class AnthropicStreamEncoder:
         self._started = self._closed = self._failed = False
         self._index = -1  # index of the last block started
         self._delta_head = b""  # a content_block_delta event of that block, up to its delta
+        self._text_head = b""  # ... and up to a text_delta's text
         self._open: BlockKind | None = None
         self._call = -1  # call number of the open tool_use block
         self._signed = False  # the open thinking block has had its signature
@@ -357,7 +365,7 @@ class AnthropicStreamEncoder:
             # The bulk of a stream: more text for the open text block (so started).
             if not event.text:
                 return b""
-            return self._delta_head + _TEXT_DELTA + orjson.dumps(event.text) + b"}}\n\n"
+            return self._text_head + orjson.dumps(event.text) + b"}}\n\n"
         if isinstance(event, StreamStart):
             return b"" if self._started else self._start(event.id, event.model, event.usage)
         out = b"" if self._started else self._start("", self._model, None)
@@ -449,6 +457,7 @@ class AnthropicStreamEncoder:
             b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,"delta":'
             % self._index
         )
+        self._text_head = self._delta_head + _TEXT_DELTA
         self._open = kind
         self._signed = False
         start = {"type": "content_block_start", "index": self._index, "content_block": block}

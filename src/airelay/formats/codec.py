@@ -37,6 +37,16 @@ class StreamDecoder(Protocol):
         ...
 
 
+class FramedStreamDecoder(StreamDecoder, Protocol):
+    """A decoder whose text deltas may be read by their frame (``text_frames``)."""
+
+    def text_frame(self, name: str | None, data: Any) -> bool:
+        """Whether an event that decoded to one text delta, with any other non-empty text
+        in the place of its own, would decode to that text's delta and change nothing else
+        in the decoder."""
+        ...
+
+
 class StreamEncoder(Protocol):
     """IR events -> the client's wire bytes: complete SSE events (``event:``/``data:`` lines
     and the blank line), or, for Gemini's JSON-array mode, array elements."""

@@ -94,8 +94,16 @@ def deframer(framing: Framing) -> Deframer:
 # ---- server-sent events -----------------------------------------------------------------
 
 
+# An ``event:`` line's value -> the event's name; a format uses a few.
+_NAMES: dict[bytes, str] = {}
+_MAX_NAMES = 256
+
+
 def sse_events(block: bytes) -> list[Event]:
     """The events with data of a block of whole SSE events."""
+    usual = _usual_events(block)
+    if usual is not None:
+        return usual
     out: list[Event] = []
     for raw in split_events(block):
         # The usual events, read here as ``parse_event`` reads them, without splitting
@@ -114,6 +122,42 @@ def sse_events(block: bytes) -> list[Event]:
         if data is not None:
             out.append((event_name, data))
     return out
+
+
+def _usual_events(block: bytes) -> list[Event] | None:
+    """The events of a block of the usual shape only, found by splitting it whole: all
+    ``data: ...`` (one line each), or all ``event: ...`` and ``data: ...``; None for any
+    other block (CRLF, comments, ``id:``, data of several lines, a mix), read event by
+    event. The count of line feeds proves that no event holds one more line."""
+    if b"\r" in block or not block.endswith(b"\n\n") or b"data:  " in block:
+        return None  # (a data line whose JSON starts with spaces: read the general way)
+    if block.startswith(b"data: "):
+        datas = block[6:-2].split(b"\n\ndata: ")
+        if block.count(b"\n") != 2 * len(datas):
+            return None
+        return [(None, data) for data in datas]
+    if block.startswith(b"event: "):
+        named = block[7:-2].split(b"\n\nevent: ")
+        if block.count(b"\n") != 3 * len(named):
+            return None
+        names = _NAMES
+        out: list[Event] = []
+        for event in named:
+            name, data_line, data = event.partition(b"\ndata: ")
+            if not data_line:
+                return None
+            out.append((names[name] if name in names else _name(name), data))
+        return out
+    return None
+
+
+def _name(value: bytes) -> str:
+    """The name an ``event:`` line's value gives, remembered for the next events (up to a
+    bound: an upstream sending ever new names must not grow the table)."""
+    name = value.strip().decode("utf-8", "replace")
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[value] = name
+    return name
 
 
 class SseDeframer:

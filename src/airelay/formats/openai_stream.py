@@ -230,6 +230,18 @@ class OpenAIStreamDecoder:
             events.append(ToolCallDelta(number, arguments, choice))
         return events
 
+    def text_frame(self, name: str | None, data: Any) -> bool:
+        """Tool calls are what a chunk may change in the decoder (once it has started,
+        as it has after a chunk with text)."""
+        choices = data.get("choices")
+        if not self._started or not isinstance(choices, list):
+            return False
+        for choice in choices:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if isinstance(delta, dict) and "tool_calls" in delta:
+                return False
+        return True
+
     def close(self) -> list[StreamEvent]:
         # OpenAI states every finish; a stream that ended without one was cut short, and
         # inventing a Finish would hide that.
@@ -257,22 +269,25 @@ class OpenAIStreamEncoder:
         self._signed: dict[int, int] = {}  # choice -> reasoning parts signed so far
         # choice -> its chunks' bytes up to the delta (they change only with StreamStart)
         self._heads: dict[int, bytes] = {}
+        self._text_heads: dict[int, bytes] = {}  # ... and up to a text delta's text
         # A chunk's bytes after the delta, when it does not finish its choice.
         self._tail = _TAIL_USAGE if self._include_usage else _TAIL
+        self._text_tail = b"}" + self._tail  # a text delta's bytes after its text
 
     def encode(self, event: StreamEvent) -> bytes:
         if type(event) is TextDelta and event.choice in self._opened:
             # The bulk of a stream: more text for a choice already opened.
             if not event.text:
                 return b""
-            head = self._heads.get(event.choice) or self._chunk_head(event.choice)
-            return head + b'{"content":' + orjson.dumps(event.text) + b"}" + self._tail
+            head = self._text_heads.get(event.choice) or self._text_head(event.choice)
+            return head + orjson.dumps(event.text) + self._text_tail
         if isinstance(event, StreamStart):
             self._id, self._created = completion_id(event.id), event.created
             self._model = event.model or self._model
             self._usage = event.usage or self._usage
             self._started = True
             self._heads.clear()
+            self._text_heads.clear()
             return self._open(0)
         if isinstance(event, UsageReport):
             self._usage = event.usage  # sent once, last, as OpenAI does
@@ -338,6 +353,11 @@ class OpenAIStreamEncoder:
             head,
             choice,
         )
+        return encoded
+
+    def _text_head(self, choice: int) -> bytes:
+        head = self._heads.get(choice) or self._chunk_head(choice)
+        encoded = self._text_heads[choice] = head + b'{"content":'
         return encoded
 
     def _open(self, choice: int) -> bytes:

@@ -201,6 +201,10 @@ class ResponsesStreamDecoder:
             events.append(Finish(reason))
         return events
 
+    def text_frame(self, name: str | None, data: Any) -> bool:
+        """Text deltas are read from their own event alone."""
+        return True
+
     def close(self) -> list[StreamEvent]:
         return []  # a stream without its terminal event was cut short
 
@@ -357,13 +361,7 @@ class ResponsesStreamEncoder:
             self._parts.append(event.text)
             sequence = self._sequence
             self._sequence = sequence + 1
-            return (
-                _TEXT_EVENT
-                + str(sequence).encode()
-                + self._text_head
-                + orjson.dumps(event.text)
-                + _TEXT_TAIL
-            )
+            return _TEXT_EVENT % sequence + self._text_head + orjson.dumps(event.text) + _TEXT_TAIL
         if isinstance(event, StreamStart):
             return b"" if self._started else self._start(event)
         out = b"" if self._started else self._start(None)
@@ -479,6 +477,6 @@ class ResponsesStreamEncoder:
 
 _TEXT_EVENT = (
     b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-    b'"sequence_number":'
+    b'"sequence_number":%d'
 )
 _TEXT_TAIL = b',"logprobs":[]}\n\n'

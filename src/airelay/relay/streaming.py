@@ -31,6 +31,7 @@ from airelay.formats.client_framing import ClientFramer, client_framer
 from airelay.formats.framing import FAILURE, Deframer, Event, FramingError, deframer
 from airelay.formats.names import WireFormat
 from airelay.formats.registry import wire
+from airelay.formats.text_frames import TextFrames
 from airelay.formats.usage import Usage
 from airelay.observe.metrics import INFLIGHT
 from airelay.relay.call import Call
@@ -202,8 +203,13 @@ class Translator:
     ) -> None:
         self._reader = reader
         self._decoder = wire(channel_fmt).codec.stream_decoder()
-        if call.thinking is not None:  # signatures go to the client sealed
-            self._decoder = call.thinking.decoder(self._decoder, channel_fmt, channel_id)
+        # The bulk of the stream, text deltas, read by their frame where the decoder allows.
+        framed = getattr(self._decoder, "text_frame", None)
+        self._frames = None if framed is None else TextFrames(framed)
+        # Reasoning signatures go to the client sealed.
+        self._seal = (
+            None if call.thinking is None else call.thinking.sealing(channel_fmt, channel_id)
+        )
         self._encoder = wire(call.client).codec.stream_encoder(call.request_ir())
         self._framer = framer
         self._scrubber = scrubber
@@ -240,8 +246,14 @@ class Translator:
     def _events(self, events: list[Event]) -> bytes:
         """All the events of one upstream block, decoded, then encoded as one output."""
         decode = self._decoder.feed
+        frames = self._frames
         decoded: list[ir.StreamEvent] = []
         for name, data in events:
+            if frames is not None:
+                delta = frames.text(name, data)
+                if delta is not None:
+                    decoded.append(delta)
+                    continue
             if name == FAILURE:
                 self.failure = data.decode("utf-8", "replace")
                 break
@@ -249,7 +261,10 @@ class Translator:
                 parsed = orjson.loads(data)
             except orjson.JSONDecodeError:
                 continue  # not an event of the format's (an end marker)
-            decoded += decode(name, parsed)
+            new = decode(name, parsed)
+            if frames is not None:
+                frames.learn(name, data, parsed, new)
+            decoded += new
         return self._encode(decoded) if decoded else b""
 
     def _encode(self, events: list[ir.StreamEvent]) -> bytes:
@@ -258,8 +273,12 @@ class Translator:
         out: list[bytes] = []
         # Exact types, most frequent first: IR events are final dataclasses.
         for event in events:
-            if type(event) is ir.TextDelta or type(event) is ir.ReasoningDelta:
+            if type(event) is ir.TextDelta:
                 text.append(event.text)
+            elif type(event) is ir.ReasoningDelta:
+                text.append(event.text)
+                if self._seal is not None:
+                    event = self._seal(event)
             elif type(event) is ir.ToolCallDelta:
                 text.append(event.arguments)
             elif type(event) is ir.StreamStart:

@@ -8,10 +8,11 @@ serves the attempt as the origin or the target.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from airelay.formats.codec import StreamDecoder
 from airelay.formats.ir import ChatRequest, ChatResponse, Origin, ReasoningDelta, StreamEvent
 from airelay.formats.thinking import (
     SEALED_PREFIX,
@@ -57,29 +58,11 @@ class ThinkingPolicy:
     def seal_answer(self, answer: ChatResponse, fmt: str, channel_id: str) -> None:
         seal_response(answer, Origin(fmt, channel_id), self.sealer)
 
-    def decoder(self, decoder: StreamDecoder, fmt: str, channel_id: str) -> StreamDecoder:
-        return _SealingDecoder(decoder, Origin(fmt, channel_id), self.sealer)
+    def sealing(self, fmt: str, channel_id: str) -> Callable[[ReasoningDelta], StreamEvent]:
+        """What a reasoning delta of a stream from ``channel_id`` speaking ``fmt`` becomes
+        on its way to the client: its signature sealed. Only reasoning deltas need it, so
+        the stream applies it to those alone (text, the bulk, never pays for it)."""
+        return functools.partial(seal_event, origin=Origin(fmt, channel_id), sealer=self.sealer)
 
 
 _COMMON: dict[tuple[int, bool], ThinkingPolicy] = {}
-
-
-class _SealingDecoder:
-    """An upstream stream decoder whose reasoning signatures come out sealed."""
-
-    def __init__(self, inner: StreamDecoder, origin: Origin, sealer: Sealer) -> None:
-        self._inner = inner
-        self._origin = origin
-        self._sealer = sealer
-
-    def feed(self, name: str | None, data: Any) -> list[StreamEvent]:
-        return self._sealed(self._inner.feed(name, data))
-
-    def close(self) -> list[StreamEvent]:
-        return self._sealed(self._inner.close())
-
-    def _sealed(self, events: list[StreamEvent]) -> list[StreamEvent]:
-        if not any(type(event) is ReasoningDelta for event in events):
-            return events
-        origin, sealer = self._origin, self._sealer
-        return [seal_event(event, origin, sealer) for event in events]
