@@ -15,6 +15,7 @@ import pytest
 from support.redis_server import require_redis
 
 from airelay.errors import GatewayError
+from airelay.relay import limit_memory
 from airelay.relay.limit_memory import MemoryCounters
 from airelay.relay.limit_policy import duration, rules
 from airelay.relay.limits import NO_LEASE, Counters, Lease, RateLimits
@@ -268,6 +269,35 @@ async def _memory_window_resets_on_the_minute() -> None:
     assert error.headers["Retry-After"] == "40"
     clock.now += 40
     await stage.acquire(snap, record, "m", 4)
+
+
+def test_memory_sweep_forgets_passed_windows_and_keeps_slots_in_flight() -> None:
+    asyncio.run(_memory_sweep())
+
+
+async def _memory_sweep() -> None:
+    clock = _Clock(1_000_020.0)
+    counters = MemoryCounters(clock)
+    stage, snap = RateLimits(counters), snapshot()
+    held = key(rpm=100, max_concurrency=1)
+    lease = await stage.acquire(snap, held, "m", 4)  # holds the one slot across the sweep
+    once = key(rpm=5)
+    await stage.acquire(snap, once, "m", 4)  # a key seen once
+    clock.now += 60  # its window passes
+    other = key(rpm=10**9)
+    for _ in range(limit_memory.SWEEP_EVERY):
+        (await stage.acquire(snap, other, "m", 4)).release()
+    names = set(counters._cells)
+    assert not any(name.startswith("k:" + once.id) for name in names), names
+    assert "k:" + held.id + ":cc" in names  # a slot still held is never forgotten
+    error = await refused(stage, snap, held)
+    assert "1 concurrent calls" in str(error)
+    lease.release()  # freed after the sweep: the key's next call passes
+    (await stage.acquire(snap, held, "m", 4)).release()
+    # Another backend's list: each backend keeps its own cells.
+    second = RateLimits(MemoryCounters(clock))
+    (await second.acquire(snap, once, "m", 4)).release()
+    assert "k:" + once.id + ":rpm" not in counters._cells
 
 
 def test_duration_format() -> None:

@@ -40,13 +40,9 @@ def _reads(port: int) -> list[tuple[float, bytes]]:
     return got
 
 
-def test_head_and_first_bytes_in_one_write() -> None:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        response = _Stream(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        await response.write_eof(b"data: all at once\n\n")
-        return response
-
+def _get(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> list[tuple[float, bytes]]:
     async def main() -> list[tuple[float, bytes]]:
         runner, port = await _serve(handler)
         try:
@@ -54,7 +50,17 @@ def test_head_and_first_bytes_in_one_write() -> None:
         finally:
             await runner.cleanup()
 
-    reads = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_head_and_first_bytes_in_one_write() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = _Stream(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write_eof(b"data: all at once\n\n")
+        return response
+
+    reads = _get(handler)
     first = reads[0][1]
     assert first.startswith(b"HTTP/1.1 200")
     assert b"data: all at once\n\n\r\n0\r\n\r\n" in first  # body and end in the same write
@@ -69,14 +75,7 @@ def test_head_goes_alone_when_the_upstream_is_silent() -> None:
         await response.write_eof()
         return response
 
-    async def main() -> list[tuple[float, bytes]]:
-        runner, port = await _serve(handler)
-        try:
-            return await asyncio.to_thread(_reads, port)
-        finally:
-            await runner.cleanup()
-
-    reads = asyncio.run(main())
+    reads = _get(handler)
     when, head = reads[0]
     assert head.startswith(b"HTTP/1.1 200") and b"later" not in head
     assert when < 0.5

@@ -131,14 +131,23 @@ class FastHistogram:
     ``flush`` adds them to the child's bucket and sum values (prometheus-client's own
     layout: one value per upper bound, ``+Inf`` last, and one for the sum)."""
 
-    __slots__ = ("_bounds", "_child", "_counts", "_sum")
+    __slots__ = ("_bounds", "_child", "_counts", "_labels", "_metric", "_sum")
 
-    def __init__(self, child: Any) -> None:
+    def __init__(self, child: Any, metric: Any = None, labels: tuple[str, ...] = ()) -> None:
         self._child = child
-        self._bounds: list[float] = list(child._upper_bounds)
+        self._metric = metric  # with ``labels``: the child, made on the first observation
+        self._labels = labels
+        source = child if child is not None else metric
+        self._bounds: list[float] = list(source._upper_bounds)
         self._counts = [0] * len(self._bounds)
         self._sum = 0.0
         _FAST.append(self)
+
+    @classmethod
+    def lazy(cls, metric: Histogram, *labels: str) -> FastHistogram:
+        """The child of ``metric`` for ``labels``, exported only once it has observed
+        something: a scrape does not list (and pay for) series that never counted."""
+        return cls(None, metric, labels)
 
     def observe(self, amount: float) -> None:
         # The first bound >= amount: the bucket ``Histogram.observe`` would count it in.
@@ -150,6 +159,8 @@ class FastHistogram:
         if not any(counts):
             return
         total, self._sum = self._sum, 0.0
+        if self._child is None:
+            self._child = self._metric.labels(*self._labels)
         buckets = self._child._buckets
         for index, count in enumerate(counts):
             if count:

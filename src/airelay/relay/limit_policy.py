@@ -19,7 +19,7 @@ when it settles.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,20 @@ class Rule:
     kind: str
     window: int
     limit: int
+
+
+class RuleList(list[Rule]):
+    """The rules of one key and model (or one channel), made once (``rules``) and kept
+    while neither changes; each stage keeps what it works out of them once here, rather
+    than in a table of its own: ``plan`` (the limit stage's), ``prepared`` (the counters
+    backend's)."""
+
+    __slots__ = ("plan", "prepared")
+
+    def __init__(self, rules: Iterable[Rule] = ()) -> None:
+        super().__init__(rules)
+        self.plan: Any = None
+        self.prepared: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +122,11 @@ def policy(snapshot: Snapshot) -> Policy:
 
 #: (id of a key record, model) -> (the record, the policy, its rules): made once for each
 #: until the record or the settings change (a new snapshot makes new records).
-_made: dict[tuple[int, str], tuple[KeyRecord, Policy, list[Rule]]] = {}
+_made: dict[tuple[int, str], tuple[KeyRecord, Policy, RuleList]] = {}
 MAX_MADE = 100_000
 
 
-def rules(snapshot: Snapshot, record: KeyRecord, model: str) -> list[Rule]:
+def rules(snapshot: Snapshot, record: KeyRecord, model: str) -> RuleList:
     """Every counter a call of ``record`` on ``model`` counts against (the same list for
     every call of that key and model, while neither the key nor the settings change)."""
     found = policy(snapshot)
@@ -126,10 +140,10 @@ def rules(snapshot: Snapshot, record: KeyRecord, model: str) -> list[Rule]:
     return made
 
 
-def _rules(found: Policy, record: KeyRecord, model: str) -> list[Rule]:
+def _rules(found: Policy, record: KeyRecord, model: str) -> RuleList:
     default = found.default
     key = "k:" + record.id
-    result: list[Rule] = []
+    result = RuleList()
     rpm = record.rpm if record.rpm is not None else default["requests_per_minute"]
     tpm = record.tpm if record.tpm is not None else default["tokens_per_minute"]
     rpd = default["requests_per_day"]
@@ -160,15 +174,15 @@ def _add(result: list[Rule], prefix: str, scope: Scope) -> None:
         result.append(Rule(prefix + ":cc", "concurrency", 0, scope.concurrency))
 
 
-def channel_rules(channel: ChannelRecord) -> list[Rule]:
+def channel_rules(channel: ChannelRecord) -> RuleList:
     """What the gateway sends one upstream at most (the channel's ``rpm``, ``tpm``,
     ``max_concurrency``): made once per channel record."""
     return channel.cached("limit rules", lambda: _channel_rules(channel))
 
 
-def _channel_rules(channel: ChannelRecord) -> list[Rule]:
+def _channel_rules(channel: ChannelRecord) -> RuleList:
     name = "c:" + channel.id
-    found: list[Rule] = []
+    found = RuleList()
     if channel.rpm:
         found.append(Rule(name + ":rpm", "requests", MINUTE, channel.rpm))
     if channel.tpm:
@@ -185,12 +199,10 @@ def cost(rule: Rule, estimate: int) -> int:
     return min(estimate, rule.limit) if rule.kind == "tokens" else 1
 
 
-def delta_of(rule: Rule, tokens: int, inflight: int) -> int:
-    """What a call's end adds to ``rule``'s counter: ``tokens`` to a token count,
-    ``inflight`` to a count in flight, nothing to a count of requests."""
-    if rule.kind == "tokens":
-        return tokens
-    return inflight if rule.kind == "concurrency" else 0
+def reset(window: int, now: float) -> float:
+    """Seconds from ``now`` until a window of ``window`` seconds (aligned on the clock)
+    resets; 0 for a count in flight."""
+    return window - now % window if window else 0.0
 
 
 def input_estimate(body_length: int) -> int:
@@ -218,10 +230,11 @@ def _duration(whole: int) -> str:
 @dataclass(slots=True)
 class Taken:
     """What a backend answered for a call's rules, in their order: whether the call was
-    counted, each counter's count (after the call when counted), the seconds until each
-    window resets, and the backend's handles to give back to."""
+    counted, each counter's count (after the call when counted), the backend's clock
+    (seconds; each window's reset follows from it: ``reset``), and the backend's handles
+    to give back to."""
 
     allowed: bool
     used: list[int]
-    resets: list[float]
+    now: float
     handles: Any

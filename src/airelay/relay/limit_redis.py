@@ -16,9 +16,8 @@ Counters expire on their own: a window's when it has passed, a count in flight a
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
-from airelay.relay.limit_policy import Rule, Taken
+from airelay.relay.limit_policy import RuleList, Taken
 from airelay.store.redis_scripts import Client, Scripts, open_scripts
 from airelay.store.resp import Prepared, Script
 
@@ -37,15 +36,15 @@ _KIND = {"requests": 0, "tokens": 1, "concurrency": 2}
 # ``Prepared`` packs them once). A call counts 1 against a counter of requests or calls in
 # flight, and its estimate capped at the limit against tokens (``limit_policy.cost``).
 # Returns one string of numbers apart by spaces (one answer to parse): allowed (0/1),
-# Redis's time in ms (window ids follow from it: GIVE_BACK), then each key's count, then
-# each key's ms until its window resets.
+# Redis's time in ms (window ids and resets follow from it: GIVE_BACK,
+# ``limit_policy.reset``), then each key's count.
 TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
 local n = #KEYS
 local estimate = tonumber(ARGV[2 + 3 * n])
-local names, used, resets, costs = {}, {}, {}, {}
+local names, used, costs = {}, {}, {}
 local allowed = 1
 for i = 1, n do
   local window = tonumber(ARGV[1 + i]) * 1000
@@ -54,13 +53,7 @@ for i = 1, n do
   if ARGV[1 + 2 * n + i] == '1' then cost = math.min(estimate, limit) end
   costs[i] = cost
   local name = KEYS[i]
-  if window > 0 then
-    local id = math.floor(now / window)
-    name = name .. ':' .. id
-    resets[i] = (id + 1) * window - now
-  else
-    resets[i] = 0
-  end
+  if window > 0 then name = name .. ':' .. math.floor(now / window) end
   names[i] = name
   local count = tonumber(redis.call('GET', name) or '0')
   used[i] = count
@@ -80,7 +73,6 @@ if allowed == 1 then
 end
 local out = {allowed, now}
 for i = 1, n do out[#out + 1] = used[i] end
-for i = 1, n do out[#out + 1] = resets[i] end
 return table.concat(out, ' ')
 """
 
@@ -118,51 +110,40 @@ class _Scripts:
     """A list of rules' two scripts, prepared (names, windows, limits and kinds packed
     once)."""
 
-    __slots__ = ("give_back", "rules", "take")
+    __slots__ = ("give_back", "take")
 
-    def __init__(self, rules: Sequence[Rule]) -> None:
+    def __init__(self, rules: RuleList) -> None:
         keys = [PREFIX + rule.name for rule in rules]
         windows = [rule.window for rule in rules]
         kinds = [_KIND[rule.kind] for rule in rules]
         limits = [rule.limit for rule in rules]
-        self.rules = rules
         self.take = Prepared.of(
             _TAKE, keys, [INFLIGHT_TTL_SECONDS * 1000, *windows, *limits, *kinds], 1
         )
         self.give_back = Prepared.of(_GIVE_BACK, keys, [*windows, *kinds], 3)
 
 
-#: Rule lists whose scripts are kept (by id; a list lives as long as its key or channel
-#: record); past it the cache starts again.
-MAX_PREPARED = 100_000
-
-
 class RedisCounters:
-    __slots__ = ("_prepared", "_scripts")
+    __slots__ = ("_scripts",)
 
     def __init__(self, url: str, client: Client = "pipelined") -> None:
         self._scripts: Scripts = open_scripts(url, client)
-        self._prepared: dict[int, _Scripts] = {}
 
-    def _prepare(self, rules: Sequence[Rule]) -> _Scripts:
-        made = self._prepared.get(id(rules))
-        if made is not None and made.rules is rules:
-            return made
-        if len(self._prepared) >= MAX_PREPARED:
-            self._prepared.clear()
-        made = self._prepared[id(rules)] = _Scripts(rules)
+    def _prepare(self, rules: RuleList) -> _Scripts:
+        made = rules.prepared
+        if not isinstance(made, _Scripts):  # (a list is counted by one backend)
+            made = rules.prepared = _Scripts(rules)
         return made
 
-    async def take(self, rules: Sequence[Rule], estimate: int) -> Taken:
+    async def take(self, rules: RuleList, estimate: int) -> Taken:
         scripts = self._prepare(rules)
         answer = (await self._scripts.run(scripts.take, (estimate,))).split()
-        n = len(rules)
-        used = [int(value) for value in answer[2 : n + 2]]
-        resets = [int(value) / 1000 for value in answer[n + 2 :]]
+        now = answer[1]
+        used = [int(value) for value in answer[2:]]
         # The handle: Redis's time, which names the windows counted in.
-        return Taken(answer[0] == b"1", used, resets, (scripts, answer[1]))
+        return Taken(answer[0] == b"1", used, int(now) / 1000, (scripts, now))
 
-    def give_back(self, taken: Taken, rules: Sequence[Rule], tokens: int, inflight: int) -> None:
+    def give_back(self, taken: Taken, rules: RuleList, tokens: int, inflight: int) -> None:
         scripts, now = taken.handles
         self._scripts.post_script(scripts.give_back, (now, tokens, inflight), _given_back)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Protocol
 
 from airelay.errors import GatewayError
@@ -23,11 +23,13 @@ from airelay.observe.metrics import limit_rejected
 from airelay.relay.limit_policy import (
     MINUTE,
     Rule,
+    RuleList,
     Taken,
     channel_rules,
     cost,
     duration,
     input_estimate,
+    reset,
     rules,
 )
 from airelay.store.redis_scripts import Client
@@ -42,13 +44,13 @@ FAIL_OPEN = "open"
 
 
 class Counters(Protocol):
-    async def take(self, rules: Sequence[Rule], estimate: int) -> Taken:
+    async def take(self, rules: RuleList, estimate: int) -> Taken:
         """Count a call with ``estimate`` input tokens against ``rules``
         (``limit_policy.cost``) if no limit would be passed, in one atomic step; else
         count nothing. Raises the backend's failure when it cannot be reached."""
         ...
 
-    def give_back(self, taken: Taken, rules: Sequence[Rule], tokens: int, inflight: int) -> None:
+    def give_back(self, taken: Taken, rules: RuleList, tokens: int, inflight: int) -> None:
         """Add ``tokens`` to the token counters ``taken`` counted and ``inflight`` to its
         counts in flight (``limit_policy.delta_of``; mostly negative); never waits."""
         ...
@@ -77,7 +79,7 @@ class Lease:
     def __init__(
         self,
         counters: Counters | None,
-        rules: Sequence[Rule],
+        rules: RuleList,
         taken: Taken | None,
         estimate: int,
         headers: dict[str, str],
@@ -122,7 +124,7 @@ class Lease:
             counters.give_back(taken, self._rules, tokens, inflight)
 
 
-NO_LEASE = Lease(None, (), None, 0, {})
+NO_LEASE = Lease(None, RuleList(), None, 0, {})
 
 
 class Limits(Protocol):
@@ -169,9 +171,7 @@ class RateLimits:
     def __init__(self, counters: Counters, failure: str = FAIL_CLOSED) -> None:
         self._counters = counters
         # A backend that answers without I/O (in-process) is called without a coroutine.
-        self._now: Callable[[Sequence[Rule], int], Taken] | None = getattr(
-            counters, "take_now", None
-        )
+        self._now: Callable[[RuleList, int], Taken] | None = getattr(counters, "take_now", None)
         self._failure = failure
         self._down_until = 0.0
 
@@ -243,16 +243,14 @@ class RateLimits:
         await self._counters.close()
 
 
-def _over(
-    found: Sequence[Rule], estimate: int, taken: Taken, headers: dict[str, str]
-) -> GatewayError:
+def _over(found: RuleList, estimate: int, taken: Taken, headers: dict[str, str]) -> GatewayError:
     """The 429 for the limits the call would pass: ``Retry-After`` is when the last of
     them resets (a call in flight frees its slot at an unknown time: 1 s)."""
     wait = 0.0
     names: list[str] = []
-    for rule, used, reset in zip(found, taken.used, taken.resets, strict=True):
+    for rule, used in zip(found, taken.used, strict=True):
         if used + cost(rule, estimate) > rule.limit:
-            wait = max(wait, reset if rule.window else 1.0)
+            wait = max(wait, reset(rule.window, taken.now) if rule.window else 1.0)
             names.append(_describe(rule))
     _count_rejections(found, estimate, taken)
     retry = max(1, int(-(-wait // 1)))
@@ -263,7 +261,7 @@ def _over(
 _SCOPES = {"k": "key", "g": "group", "m": "model", "c": "channel"}
 
 
-def _count_rejections(found: Sequence[Rule], estimate: int, taken: Taken) -> None:
+def _count_rejections(found: RuleList, estimate: int, taken: Taken) -> None:
     """The ``airelay_limit_rejections`` metric: each limit the refused call would pass."""
     for rule, used in zip(found, taken.used, strict=True):
         if used + cost(rule, estimate) > rule.limit:
@@ -294,12 +292,24 @@ class _Plan:
 
     __slots__ = ("concurrency", "kinds", "tokens")
 
-    def __init__(self, found: Sequence[Rule]) -> None:
+    def __init__(self, found: RuleList) -> None:
         self.concurrency = any(rule.kind == "concurrency" for rule in found)
         self.tokens = any(rule.kind == "tokens" for rule in found)
-        # (kind, [(index, limit, limit as text)]) for the kinds that have rules.
+        # Per kind that has rules: its three header names, then (index, limit, limit as
+        # text, window) per rule of that kind.
         self.kinds = tuple(
-            (kind, [(i, r.limit, str(r.limit)) for i, r in enumerate(found) if r.kind == kind])
+            (
+                (
+                    "x-ratelimit-limit-" + kind,
+                    "x-ratelimit-remaining-" + kind,
+                    "x-ratelimit-reset-" + kind,
+                ),
+                [
+                    (i, r.limit, str(r.limit), r.window)
+                    for i, r in enumerate(found)
+                    if r.kind == kind
+                ],
+            )
             for kind in ("requests", "tokens")
             if any(rule.kind == kind for rule in found)
         )
@@ -308,35 +318,27 @@ class _Plan:
         """OpenAI's ``x-ratelimit-*`` headers: for requests and for tokens, the counter
         with the least left."""
         headers: dict[str, str] = {}
-        used, resets = taken.used, taken.resets
-        for kind, members in self.kinds:
-            best = None
-            best_left = 0
-            for member in members:
-                left = max(0, member[1] - used[member[0]])
-                if best is None or left < best_left:
+        used = taken.used
+        for (limit_name, remaining_name, reset_name), members in self.kinds:
+            best = members[0]
+            best_left = best[1] - used[best[0]]
+            for member in members[1:]:  # the first of those with the least left (>= 0)
+                if best_left <= 0:
+                    break
+                left = member[1] - used[member[0]]
+                if left < best_left:
                     best, best_left = member, left
-            assert best is not None
-            headers["x-ratelimit-limit-" + kind] = best[2]
-            headers["x-ratelimit-remaining-" + kind] = str(best_left)
-            headers["x-ratelimit-reset-" + kind] = duration(resets[best[0]])
+            headers[limit_name] = best[2]
+            headers[remaining_name] = str(best_left) if best_left > 0 else "0"
+            headers[reset_name] = duration(reset(best[3], taken.now))
         return headers
 
 
-#: id of a rule list -> (the list, its plan); the lists live as long as their key record.
-_plans: dict[int, tuple[Sequence[Rule], _Plan]] = {}
-MAX_PLANS = 100_000
-
-
-def _plan(found: Sequence[Rule]) -> _Plan:
-    entry = _plans.get(id(found))
-    if entry is not None and entry[0] is found:
-        return entry[1]
-    if len(_plans) >= MAX_PLANS:
-        _plans.clear()
-    made = _Plan(found)
-    _plans[id(found)] = (found, made)
-    return made
+def _plan(found: RuleList) -> _Plan:
+    plan: _Plan | None = found.plan
+    if plan is None:
+        plan = found.plan = _Plan(found)
+    return plan
 
 
 def open_limits(

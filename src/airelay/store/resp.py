@@ -7,7 +7,9 @@ connection per command in flight: a thousand open streams held a thousand connec
 
 This client sends every command on one connection and reads the answers in order (Redis
 answers a connection's commands in the order they came): commands in flight together cost
-no more connections. The commands of one turn of the event loop leave in one write. The
+no more connections. The commands of one turn of the event loop leave in one write, and
+those nobody awaits (``post``: a call's end given back) wait up to ``LAZY_SECONDS`` to leave
+with the next one awaited. The
 timeout is the connection's, not each command's: when the oldest answer awaited has not
 come within ``timeout`` (no answer at all came meanwhile), the connection is dropped and
 every command on it fails with ``TimeoutError``; the next command connects again.
@@ -32,6 +34,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 log = logging.getLogger(__name__)
 
 Arg = bytes | str | int
+#: How long a command nobody awaits (``post``) may wait for one that is awaited, to leave
+#: in the same write.
+LAZY_SECONDS = 0.005
 #: What a command's answer is handed to when nobody awaits it (``post``).
 Handler = Callable[[Any], None]
 
@@ -152,6 +157,7 @@ class _Connection(asyncio.Protocol):
         self._waiting: deque[asyncio.Future[Any] | Handler] = deque()
         self._out: list[bytes] = []
         self._flush_scheduled = False
+        self._lazy: asyncio.TimerHandle | None = None  # the flush of commands not urgent
         self._answered = 0  # answers read so far (the timeout watches it move)
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
@@ -190,21 +196,31 @@ class _Connection(asyncio.Protocol):
         """Write a command (with the others of this loop turn); its answer goes to ``to``."""
         self.send_packed(pack(args), to)
 
-    def send_packed(self, command: bytes, to: asyncio.Future[Any] | Handler) -> None:
-        """``send`` for a command in RESP already."""
+    def send_packed(
+        self, command: bytes, to: asyncio.Future[Any] | Handler, *, urgent: bool = True
+    ) -> None:
+        """``send`` for a command in RESP already. A command nobody waits for (not
+        ``urgent``) leaves with the next urgent one, or after ``LAZY_SECONDS``: a socket
+        write costs more than the command."""
         if self.closed:
             _deliver(to, self.lost or ConnectionResetError("Redis connection closed"))
             return
         self._out.append(command)
         self._waiting.append(to)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        if urgent:
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
+        elif self._lazy is None and not self._flush_scheduled:
+            self._lazy = self._loop.call_later(LAZY_SECONDS, self._flush)
         if self._timer is None:
             self._timer = self._loop.call_later(self._timeout, self._check, self._answered)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._lazy is not None:
+            self._lazy.cancel()
+            self._lazy = None
         out, self._out = self._out, []
         if out and self._transport is not None and not self.closed:
             self._transport.write(b"".join(out))
@@ -227,6 +243,9 @@ class _Connection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._lazy is not None:
+            self._lazy.cancel()
+            self._lazy = None
         waiting, self._waiting = self._waiting, deque()
         for to in waiting:
             _deliver(to, exc)
@@ -327,7 +346,7 @@ class Pipelined:
     def _post_packed(self, command: bytes, handler: Handler) -> None:
         conn = self._conn
         if conn is not None and not conn.closed:
-            conn.send_packed(command, handler)
+            conn.send_packed(command, handler, urgent=False)
             return
         task = asyncio.get_running_loop().create_task(self._post_later(command, handler))
         self._later.add(task)
@@ -339,7 +358,7 @@ class Pipelined:
         except (OSError, TimeoutError, ReplyError) as exc:
             handler(exc)
             return
-        conn.send_packed(command, handler)
+        conn.send_packed(command, handler, urgent=False)
 
     async def run(self, prepared: Prepared, more: Sequence[Arg]) -> Any:
         """The script's answer: by its SHA-1, and by its text when Redis lost it (a restart,

@@ -41,7 +41,7 @@ NUL_IN_URL = GatewayError(
 
 def endpoint(handler: Handler) -> Handler:
     surface = surface_of(handler)
-    seconds = FastHistogram(REQUEST_SECONDS.labels(surface))
+    seconds = FastHistogram.lazy(REQUEST_SECONDS, surface)
     by_status: dict[int, FastCounter] = {}  # status -> its counter
 
     async def handle(request: web.Request) -> web.StreamResponse:

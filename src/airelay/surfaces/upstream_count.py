@@ -18,6 +18,7 @@ from airelay.providers.presets import preset
 from airelay.relay.routing import channels_for
 from airelay.state import AppState
 from airelay.store.snapshot import Snapshot
+from airelay.transport.base import send_whole
 
 #: The upstream count gets this long in all (connect included) before the local one answers.
 COUNT_SECONDS = 5.0
@@ -55,13 +56,7 @@ async def upstream_count(
     try:
         target = post_target(url, fields)
         transport = state.upstream.for_channel(channel)
-        response = await transport.send(target, body, timeouts)
-        try:
-            answer = await response.read()
-        except BaseException:
-            response.close()
-            raise
-        response.release()
+        response, answer = await send_whole(transport, target, body, timeouts)
     except (ValueError, UpstreamError, TimeoutError):
         return None
     if response.status != 200:

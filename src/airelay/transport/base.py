@@ -54,3 +54,19 @@ class Transport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def send_whole(
+    transport: Transport, target: Target, body: bytes, timeouts: Timeouts | None = None
+) -> tuple[UpstreamResponse, bytes]:
+    """Send a request and read its whole answer (off the relay's path: channel tests,
+    token requests, counts): the answer, released, and its body. Raises as ``send`` and
+    ``read`` do; the connection is dropped when the body cannot be read."""
+    response = await transport.send(target, body, timeouts)
+    try:
+        answer = await response.read()
+    except BaseException:
+        response.close()
+        raise
+    response.release()
+    return response, answer

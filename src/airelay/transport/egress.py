@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from airelay.client import Timeouts, post_target
+from airelay.transport.base import send_whole
 from airelay.transport.options import TlsOptions
 
 if TYPE_CHECKING:
@@ -56,11 +57,7 @@ class ChannelEgress:
         ``airelay.client.UpstreamError`` (``ConnectFailed`` for a TLS handshake that
         failed), as a relayed call would."""
         transport = self.transports.route(self.proxy, self.tls, url)
-        response = await transport.send(post_target(url, fields), body, TOKEN_TIMEOUTS)
-        try:
-            answer = await response.read()
-        except BaseException:
-            response.close()
-            raise
-        response.release()
+        response, answer = await send_whole(
+            transport, post_target(url, fields), body, TOKEN_TIMEOUTS
+        )
         return Reply(response.status, response.headers, answer)

@@ -41,6 +41,7 @@ from airelay.state import AppState
 from airelay.store.snapshot import ChannelRecord
 from airelay.surfaces.admin.common import admin
 from airelay.surfaces.responses import json_response
+from airelay.transport.base import send_whole
 
 # A channel test without a timeout of its own waits this long in all.
 TEST_SECONDS = 30.0
@@ -211,13 +212,7 @@ async def test_channel(request: web.Request, state: AppState) -> web.StreamRespo
     seconds = channel.timeout or TEST_SECONDS
     timeouts = Timeouts(min(state.settings.upstream_connect_timeout, seconds), seconds, seconds)
     try:
-        response = await transport.send(target, body, timeouts)
-        try:
-            answer = await response.read()
-        except BaseException:
-            response.close()
-            raise
-        response.release()
+        response, answer = await send_whole(transport, target, body, timeouts)
         result["status_code"] = response.status
         problem = note = None
         if response.status == 200:
