@@ -406,9 +406,14 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
         f"{args.seconds:g} s run of each kind with no process pinned (gateway, floor, "
         "upstream and wrk free to use every core), each followed by the floor's.",
         report.background(rows),
-        "Redis (`AIRELAY_REDIS_URL`) holds only session-affinity bindings so far (one GET "
-        "per conversation and instance, the rest in the background): not set here; "
-        "`bench/affinity.py` measures it.",
+        (
+            "Redis (`AIRELAY_REDIS_URL`) holds the rate-limit counters here: a take for the "
+            "key's rules and one for the channel's per call, and their give-backs."
+            if args.limits
+            else "Redis (`AIRELAY_REDIS_URL`) is not set here: the rate-limit counters are "
+            "in-process (`--limits` puts them in Redis); `bench/affinity.py` measures the "
+            "session-affinity bindings it also holds."
+        ),
     ]
     if not args.full:
         notes.append(
