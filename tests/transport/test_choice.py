@@ -12,15 +12,12 @@ import pytest
 from fakes.echo import EchoServer
 from fakes.pki import TestCA
 from fakes.proxies import HttpProxy
+from support.egress_channels import channel, transports
 
-from airelay.client import ConnectFailed, Pool, Timeouts, UpstreamError, post_target
-from airelay.store.snapshot import ChannelRecord
+from airelay.client import ConnectFailed, Pool, UpstreamError, post_target
 from airelay.transport.base import Transport
-from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies, TlsOptions
 from airelay.transport.proxied import ProxiedTransport
-
-TIMEOUTS = Timeouts(connect=5, read=5, total=10)
 
 
 @pytest.fixture(scope="module")
@@ -32,32 +29,6 @@ def ca() -> TestCA:
 def proxy() -> Iterator[HttpProxy]:
     with HttpProxy() as running:
         yield running
-
-
-def channel(
-    base_url: str = "https://api.example.com/v1",
-    proxy: str | None = None,
-    tls: TlsOptions | None = None,
-) -> ChannelRecord:
-    return ChannelRecord(
-        id="ch_test",
-        name="test",
-        type="openai",
-        base_url=base_url,
-        api_keys=("sk-up",),
-        models=frozenset({"m"}),
-        model_mapping={},
-        priority=1,
-        weight=1,
-        status="active",
-        timeout=None,
-        proxy=proxy,
-        tls=tls,
-    )
-
-
-def transports(env: EnvProxies | None = None) -> Transports:
-    return Transports(TIMEOUTS, max_body=1 << 20, max_per_origin=16, env=env)
 
 
 async def echo(transport: Transport, url: str) -> bytes:

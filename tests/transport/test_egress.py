@@ -13,14 +13,14 @@ import pytest
 from fakes.echo import EchoServer
 from fakes.pki import TestCA
 from fakes.proxies import HttpProxy
+from support.egress_channels import channel as any_channel
+from support.egress_channels import transports
 
-from airelay.client import ConnectFailed, Timeouts
+from airelay.client import ConnectFailed
 from airelay.store.snapshot import ChannelRecord
-from airelay.transport.choice import Transports
 from airelay.transport.egress import ChannelEgress
 from airelay.transport.options import EnvProxies, TlsOptions
 
-TIMEOUTS = Timeouts(connect=5, read=5, total=10)
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
@@ -33,32 +33,6 @@ def ca() -> TestCA:
 def proxy() -> Iterator[HttpProxy]:
     with HttpProxy() as running:
         yield running
-
-
-def channel(
-    base_url: str = "https://upstream.example/v1",
-    proxy: str | None = None,
-    tls: TlsOptions | None = None,
-) -> ChannelRecord:
-    return ChannelRecord(
-        id="ch_egress",
-        name="egress",
-        type="azure",
-        base_url=base_url,
-        api_keys=("k",),
-        models=frozenset({"m"}),
-        model_mapping={},
-        priority=1,
-        weight=1,
-        status="active",
-        timeout=None,
-        proxy=proxy,
-        tls=tls,
-    )
-
-
-def transports(env: EnvProxies | None = None) -> Transports:
-    return Transports(TIMEOUTS, max_body=1 << 20, max_per_origin=16, env=env)
 
 
 def test_channels_with_the_same_way_out_have_equal_egresses() -> None:
@@ -121,3 +95,11 @@ def test_the_environment_proxy_is_chosen_for_the_token_endpoint_host(
             await bypassing.close()
 
     asyncio.run(scenario())
+
+
+def channel(
+    base_url: str = "https://upstream.example/v1",
+    proxy: str | None = None,
+    tls: TlsOptions | None = None,
+) -> ChannelRecord:
+    return any_channel(base_url, proxy, tls, kind="azure")
