@@ -418,3 +418,67 @@ async def test_slot_freed_before_the_tokens_are_counted(counters: Counters) -> N
     third = await stage.acquire(snap, record, "m", 40)
     assert third.headers["x-ratelimit-remaining-tokens"] == "85"
     await refused(stage, snap, record)  # the one slot is third's
+
+
+@each_backend
+async def test_key_and_channel_taken_together(counters: Counters) -> None:
+    clear_of_minute_edge()
+    snap, record = snapshot(), key(rpm=2)
+    key_rules, channel_rules_ = rules(snap, record, "m"), rules(snap, key(rpm=1), "m")
+    # Both under their limits: both counted.
+    first, second = await counters.take_both(key_rules, channel_rules_, 1)
+    assert first.allowed and second is not None and second.allowed
+    assert (first.used, second.used) == ([1], [1])
+    # The second at its limit: the first is counted alone.
+    first, second = await counters.take_both(key_rules, channel_rules_, 1)
+    assert first.allowed and first.used == [2]
+    assert second is not None and not second.allowed and second.used == [1]
+    # The first at its limit: nothing is counted, the second is not even judged.
+    fresh = rules(snap, key(rpm=5), "m")
+    first, second = await counters.take_both(key_rules, fresh, 1)
+    assert not first.allowed and second is None
+    assert (await counters.take(fresh, 1)).used == [1]
+
+
+@each_backend
+async def test_deferred_key_take_comes_with_the_channel(counters: Counters) -> None:
+    clear_of_minute_edge()
+    stage, snap, record = RateLimits(counters), snapshot(), key(rpm=1, max_concurrency=3)
+    limited = channel(rpm=10, max_concurrency=5)
+    lease = await stage.acquire(snap, record, "m", 4, defer=True)
+    # Only a backend over the network defers (in-process, the take costs nothing).
+    assert lease.deferred is (not isinstance(counters, MemoryCounters))
+    channel_lease = await stage.admit_channel(limited, 4, lease)
+    assert channel_lease is not None and not lease.deferred
+    assert lease.headers["x-ratelimit-remaining-requests"] == "0"
+    # Over the key's limit: 429 (at once in-process), and the channel counts nothing.
+    with pytest.raises(GatewayError) as caught:
+        over = await stage.acquire(snap, record, "m", 4, defer=True)
+        await stage.admit_channel(limited, 4, over)
+    assert caught.value.status == 429
+    assert caught.value.headers["x-ratelimit-remaining-requests"] == "0"
+    lease.release()
+    channel_lease.release()
+    await drain(counters)
+    # The channel counted one call of its 10 per minute, its slot in flight given back.
+    for _ in range(9):
+        admitted = await stage.admit_channel(limited, 4)
+        assert admitted is not None
+        admitted.release()
+    assert await stage.admit_channel(limited, 4) is None
+
+
+@each_backend
+async def test_deferred_key_take_confirmed_alone(counters: Counters) -> None:
+    clear_of_minute_edge()
+    stage, snap, record = RateLimits(counters), snapshot(), key(rpm=1)
+    lease = await stage.acquire(snap, record, "m", 4, defer=True)
+    await stage.confirm(lease)  # no channel with limits: the key's take alone
+    assert not lease.deferred and lease.headers["x-ratelimit-remaining-requests"] == "0"
+    await stage.confirm(lease)  # once
+    assert await stage.admit_channel(channel(), 4, lease) is NO_LEASE
+    # A channel without limits of its own: the key's take is made alone.
+    with pytest.raises(GatewayError) as caught:
+        over = await stage.acquire(snap, record, "m", 4, defer=True)
+        await stage.admit_channel(channel(), 4, over)
+    assert caught.value.status == 429

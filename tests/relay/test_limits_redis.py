@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from fakes.loopback import Behaviour
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
@@ -122,6 +123,93 @@ def test_calls_in_flight_count_across_instances(pair: list[Gateway], upstream: F
         assert slow.result().status_code == 200
     time.sleep(0.2)  # the slot goes back in the background
     assert chat(second.url, key, model).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def counted(
+    database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Gateway, redis.Redis]]:
+    """One instance on a Redis of its own, so that the scripts it runs can be counted."""
+    data: Path = tmp_path_factory.mktemp("counted")
+    with RedisProcess() as server, Gateway(database, data, redis_url=server.url) as gateway:
+        client = redis.Redis.from_url(server.url)
+        try:
+            yield gateway, client
+        finally:
+            client.close()
+
+
+def scripts_run(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
+    )
+
+
+def counted_calls(client: redis.Redis, channel_id: str) -> int:
+    """What a channel's requests-per-minute counters hold, all windows together."""
+    names = client.keys(f"airelay:limits:c:{channel_id}:rpm:*")
+    return sum(int(value or 0) for value in client.mget(names)) if names else 0
+
+
+def test_key_and_channel_limits_in_one_script(
+    counted: tuple[Gateway, redis.Redis], upstream: FakeOpenAI
+) -> None:
+    gateway, client = counted
+    admin = Admin(gateway.url, gateway.admin_key)
+    model = unique_model("joint")
+    admin.create_channel(
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=["sk-upstream-test"],
+        models=[model],
+        rpm=1000,
+    )
+    key = admin.create_token(rpm=1000)["key"]  # requests only: a call's end changes nothing
+    clear_of_minute_edge()
+    assert chat(gateway.url, key, model).status_code == 200
+    before = scripts_run(client)
+    for _ in range(5):
+        assert chat(gateway.url, key, model).status_code == 200
+    # One script per call counts the key's and the channel's limits (it was two).
+    assert scripts_run(client) - before == 5
+
+
+def test_a_call_over_its_key_limits_is_refused_first(
+    counted: tuple[Gateway, redis.Redis], upstream: FakeOpenAI
+) -> None:
+    """The key's take waits for the channel's, yet a call over the key's limits is refused
+    with 429 before any other error, as when limits are taken first."""
+    gateway, client = counted
+    admin = Admin(gateway.url, gateway.admin_key)
+    model, unlimited = unique_model("first"), unique_model("unlimited")
+    channel = admin.create_channel(
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=["sk-upstream-test"],
+        models=[model],
+        rpm=1000,
+    )
+    admin.create_channel(
+        type="openai", base_url=upstream.base_url, api_keys=["sk-upstream-test"], models=[unlimited]
+    )
+    clear_of_minute_edge()
+    key = admin.create_token(rpm=1)["key"]
+    sent = len(upstream.chat_requests)
+    assert chat(gateway.url, key, model).status_code == 200
+    refused = chat(gateway.url, key, model)
+    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+    assert len(upstream.chat_requests) == sent + 1
+    assert counted_calls(client, channel["id"]) == 1  # the refused call counted nowhere
+    assert chat(gateway.url, key, unlimited).status_code == 429  # no channel limits
+    assert chat(gateway.url, key, unique_model("nowhere")).status_code == 429  # not 404
+    # A user who cannot pay gets 402 while under the key's limits, then 429.
+    broke = admin.create_token(admin.create_user(balance=0)["id"], rpm=1)["key"]
+    unpaid = chat(gateway.url, broke, model)
+    assert unpaid.status_code == 402 and unpaid.headers["x-ratelimit-limit-requests"] == "1"
+    assert chat(gateway.url, broke, model).status_code == 429
+    assert counted_calls(client, channel["id"]) == 1
 
 
 def test_redis_killed_mid_load_then_back(

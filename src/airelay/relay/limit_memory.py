@@ -78,6 +78,12 @@ class MemoryCounters:
     async def take(self, rules: RuleList, estimate: int) -> Taken:
         return self.take_now(rules, estimate)
 
+    async def take_both(
+        self, first: RuleList, second: RuleList, estimate: int
+    ) -> tuple[Taken, Taken | None]:
+        taken = self.take_now(first, estimate)  # no await between the two: one step
+        return taken, self.take_now(second, estimate) if taken.allowed else None
+
     def take_now(self, rules: RuleList, estimate: int) -> Taken:
         prepared = self._prepared(rules)
         now = self._clock()

@@ -2,9 +2,12 @@
 Redis counts against the same counters, so a limit holds once, not once per instance.
 
 A call is one round trip: one ``EVALSHA`` of ``TAKE`` checks every counter of the call
-and counts it in all of them, or in none, atomically (Redis runs a script alone). Windows
-are fixed and aligned on Redis's own clock (``TIME``), so instances whose clocks differ
-still share each window. Ending a call (tokens corrected, slots in flight freed) is one
+and counts it in all of them, or in none, atomically (Redis runs a script alone). The
+counters of its key (and user and model) and of its first channel go in the same script
+(``take_both``): the channel's are counted only with the key's, and a channel at its limit
+leaves the key's counted (the call goes on to another channel). Windows are fixed and
+aligned on Redis's own clock (``TIME``), so instances whose clocks differ still share each
+window. Ending a call (tokens corrected, slots in flight freed) is one
 more ``EVALSHA`` of ``GIVE_BACK``, sent without waiting: the call's answer never waits for
 it. The scripts go through ``redis_scripts`` (by default one pipelined connection per
 process, whatever the number of calls in flight).
@@ -24,54 +27,63 @@ from airelay.store.resp import Prepared, Script
 log = logging.getLogger(__name__)
 
 PREFIX = "airelay:limits:"
+#: Channels' rule lists a key's rule list keeps a joint take with, at most.
+MAX_PAIRS = 64
 #: How long a count of calls in flight outlives the last call that changed it.
 INFLIGHT_TTL_SECONDS = 3 * 3600
 
 # The kinds of counter, as the scripts take them.
 _KIND = {"requests": 0, "tokens": 1, "concurrency": 2}
 
-# KEYS: the counters' names, without their window. ARGV: the in-flight TTL (ms); each
+# KEYS: the counters' names, without their window: a first group, then a second (empty
+# for a plain take). ARGV: the in-flight TTL (ms); how many keys the first group has; each
 # key's window in seconds (0: in flight); each key's limit; each key's kind (``_KIND``);
 # then the call's input estimate (all but the last are fixed for a list of rules:
 # ``Prepared`` packs them once). A call counts 1 against a counter of requests or calls in
 # flight, and its estimate capped at the limit against tokens (``limit_policy.cost``).
-# Returns one string of numbers apart by spaces (one answer to parse): allowed (0/1),
-# Redis's time in ms (window ids and resets follow from it: GIVE_BACK,
-# ``limit_policy.reset``), then each key's count.
+# The first group is counted when none of its counters would pass its limit; the second
+# only when the first is counted and none of its own would.
+# Returns one string of numbers apart by spaces (one answer to parse): whether the first
+# group was counted (0/1), whether the second was, Redis's time in ms (window ids and
+# resets follow from it: GIVE_BACK, ``limit_policy.reset``), then each key's count.
 TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
+local split = tonumber(ARGV[2])
 local n = #KEYS
-local estimate = tonumber(ARGV[2 + 3 * n])
+local estimate = tonumber(ARGV[3 + 3 * n])
 local names, used, costs = {}, {}, {}
-local allowed = 1
+local first, second = 1, 1
 for i = 1, n do
-  local window = tonumber(ARGV[1 + i]) * 1000
-  local limit = tonumber(ARGV[1 + n + i])
+  local window = tonumber(ARGV[2 + i]) * 1000
+  local limit = tonumber(ARGV[2 + n + i])
   local cost = 1
-  if ARGV[1 + 2 * n + i] == '1' then cost = math.min(estimate, limit) end
+  if ARGV[2 + 2 * n + i] == '1' then cost = math.min(estimate, limit) end
   costs[i] = cost
   local name = KEYS[i]
   if window > 0 then name = name .. ':' .. math.floor(now / window) end
   names[i] = name
   local count = tonumber(redis.call('GET', name) or '0')
   used[i] = count
-  if count + cost > limit then allowed = 0 end
-end
-if allowed == 1 then
-  for i = 1, n do
-    local window = tonumber(ARGV[1 + i])
-    local cost = costs[i]
-    used[i] = redis.call('INCRBY', names[i], cost)
-    if window > 0 then
-      if used[i] == cost then redis.call('PEXPIRE', names[i], window * 1000 + 1000) end
-    else
-      redis.call('PEXPIRE', names[i], ttl)
-    end
+  if count + cost > limit then
+    if i <= split then first = 0 else second = 0 end
   end
 end
-local out = {allowed, now}
+if first == 0 then second = 0 end
+local last = 0
+if second == 1 then last = n elseif first == 1 then last = split end
+for i = 1, last do
+  local window = tonumber(ARGV[2 + i])
+  local cost = costs[i]
+  used[i] = redis.call('INCRBY', names[i], cost)
+  if window > 0 then
+    if used[i] == cost then redis.call('PEXPIRE', names[i], window * 1000 + 1000) end
+  else
+    redis.call('PEXPIRE', names[i], ttl)
+  end
+end
+local out = {first, second, now}
 for i = 1, n do out[#out + 1] = used[i] end
 return table.concat(out, ' ')
 """
@@ -106,21 +118,41 @@ _TAKE = Script.of(TAKE)
 _GIVE_BACK = Script.of(GIVE_BACK)
 
 
-class _Scripts:
-    """A list of rules' two scripts, prepared (names, windows, limits and kinds packed
-    once)."""
+def _take(first: RuleList, second: RuleList) -> Prepared:
+    both = [*first, *second]
+    keys = [PREFIX + rule.name for rule in both]
+    windows = [rule.window for rule in both]
+    kinds = [_KIND[rule.kind] for rule in both]
+    limits = [rule.limit for rule in both]
+    fixed = [INFLIGHT_TTL_SECONDS * 1000, len(first), *windows, *limits, *kinds]
+    return Prepared.of(_TAKE, keys, fixed, 1)
 
-    __slots__ = ("give_back", "take")
+
+class _Scripts:
+    """A list of rules' scripts, prepared (names, windows, limits and kinds packed once):
+    its take, its give-back, and its takes together with other lists (``pair``)."""
+
+    __slots__ = ("_pairs", "give_back", "take")
 
     def __init__(self, rules: RuleList) -> None:
-        keys = [PREFIX + rule.name for rule in rules]
+        self.take = _take(rules, RuleList())
         windows = [rule.window for rule in rules]
         kinds = [_KIND[rule.kind] for rule in rules]
-        limits = [rule.limit for rule in rules]
-        self.take = Prepared.of(
-            _TAKE, keys, [INFLIGHT_TTL_SECONDS * 1000, *windows, *limits, *kinds], 1
-        )
+        keys = [PREFIX + rule.name for rule in rules]
         self.give_back = Prepared.of(_GIVE_BACK, keys, [*windows, *kinds], 3)
+        # id of a second list -> (that list, the take of both): a key's rules meet the
+        # few channels its calls are routed to.
+        self._pairs: dict[int, tuple[RuleList, Prepared]] = {}
+
+    def pair(self, first: RuleList, second: RuleList) -> Prepared:
+        entry = self._pairs.get(id(second))
+        if entry is not None and entry[0] is second:
+            return entry[1]
+        if len(self._pairs) >= MAX_PAIRS:
+            self._pairs.clear()
+        made = _take(first, second)
+        self._pairs[id(second)] = (second, made)
+        return made
 
 
 class RedisCounters:
@@ -138,10 +170,25 @@ class RedisCounters:
     async def take(self, rules: RuleList, estimate: int) -> Taken:
         scripts = self._prepare(rules)
         answer = (await self._scripts.run(scripts.take, (estimate,))).split()
-        now = answer[1]
-        used = [int(value) for value in answer[2:]]
+        now = answer[2]
+        used = [int(value) for value in answer[3:]]
         # The handle: Redis's time, which names the windows counted in.
         return Taken(answer[0] == b"1", used, int(now) / 1000, (scripts, now))
+
+    async def take_both(
+        self, first: RuleList, second: RuleList, estimate: int
+    ) -> tuple[Taken, Taken | None]:
+        scripts = self._prepare(first)
+        seconds = self._prepare(second)
+        answer = (await self._scripts.run(scripts.pair(first, second), (estimate,))).split()
+        now = answer[2]
+        clock = int(now) / 1000
+        split = len(first) + 3
+        taken = Taken(answer[0] == b"1", [int(v) for v in answer[3:split]], clock, (scripts, now))
+        if not taken.allowed:
+            return taken, None
+        used = [int(v) for v in answer[split:]]
+        return taken, Taken(answer[1] == b"1", used, clock, (seconds, now))
 
     def give_back(self, taken: Taken, rules: RuleList, tokens: int, inflight: int) -> None:
         scripts, now = taken.handles

@@ -50,6 +50,14 @@ class Counters(Protocol):
         count nothing. Raises the backend's failure when it cannot be reached."""
         ...
 
+    async def take_both(
+        self, first: RuleList, second: RuleList, estimate: int
+    ) -> tuple[Taken, Taken | None]:
+        """``take`` of ``first`` and, in the same atomic step and only when ``first`` is
+        counted, of ``second`` (a key's rules and its call's first channel's: one round
+        trip for both). The second is None when the first was refused."""
+        ...
+
     def give_back(self, taken: Taken, rules: RuleList, tokens: int, inflight: int) -> None:
         """Add ``tokens`` to the token counters ``taken`` counted and ``inflight`` to its
         counts in flight (``limit_policy.delta_of``; mostly negative); never waits."""
@@ -73,6 +81,8 @@ class Lease:
         "_rules",
         "_taken",
         "_tokens",
+        "deferred",
+        "estimate",
         "headers",
     )
 
@@ -91,9 +101,29 @@ class Lease:
         # What the rules count that a call's end changes: tokens, slots in flight.
         self._tokens = plan is not None and plan.tokens
         self._concurrency = plan is not None and plan.concurrency
+        self.estimate = estimate  # the input tokens the call reserves
         self._reserved = estimate if self._tokens else 0
         self._freed = False  # its slots in flight given back already (``free``)
         self.headers = headers  # x-ratelimit-* for the client's response
+        # Not counted yet: the take comes with the first channel's (``RateLimits``).
+        self.deferred = False
+
+    @property
+    def rules(self) -> RuleList:
+        return self._rules
+
+    def _counted(self, taken: Taken, headers: dict[str, str]) -> None:
+        """The deferred take was made (and allowed)."""
+        self.deferred = False
+        self._taken = taken
+        self.headers = headers
+
+    def _uncounted(self, headers: dict[str, str]) -> None:
+        """The deferred take was refused, or could not be made and the gateway fails open:
+        the lease holds nothing."""
+        self.deferred = False
+        self._counters = None
+        self.headers = headers
 
     def settle(self, tokens: int) -> None:
         """The call used ``tokens`` (prompt and answer): they replace the estimate."""
@@ -129,15 +159,30 @@ NO_LEASE = Lease(None, RuleList(), None, 0, {})
 
 class Limits(Protocol):
     async def acquire(
-        self, snapshot: Snapshot, record: KeyRecord, model: str, body_length: int
+        self,
+        snapshot: Snapshot,
+        record: KeyRecord,
+        model: str,
+        body_length: int,
+        defer: bool = False,
     ) -> Lease:
         """The call's lease, or ``GatewayError`` 429 with ``Retry-After`` when it is over a
-        limit (503 when the counters cannot be reached and the gateway fails closed)."""
+        limit (503 when the counters cannot be reached and the gateway fails closed).
+        With ``defer``, a backend that counts over the network may leave the lease
+        ``deferred``: its take then comes with the first channel's (``admit_channel``)
+        or with ``confirm``."""
         ...
 
-    async def admit_channel(self, channel: ChannelRecord, body_length: int) -> Lease | None:
+    async def confirm(self, lease: Lease) -> None:
+        """Make a deferred lease's take now (429 when over a limit); nothing otherwise."""
+        ...
+
+    async def admit_channel(
+        self, channel: ChannelRecord, body_length: int, key: Lease | None = None
+    ) -> Lease | None:
         """A lease on ``channel``'s own limits for one attempt, or None when the channel
-        is at a limit (routing skips it)."""
+        is at a limit (routing skips it). A deferred ``key`` lease is taken first, in the
+        same step (429 when it is over a limit: then the channel counts nothing)."""
         ...
 
     async def close(self) -> None: ...
@@ -149,11 +194,21 @@ class NoLimits:
     __slots__ = ()
 
     async def acquire(
-        self, snapshot: Snapshot, record: KeyRecord, model: str, body_length: int
+        self,
+        snapshot: Snapshot,
+        record: KeyRecord,
+        model: str,
+        body_length: int,
+        defer: bool = False,
     ) -> Lease:
         return NO_LEASE
 
-    async def admit_channel(self, channel: ChannelRecord, body_length: int) -> Lease | None:
+    async def confirm(self, lease: Lease) -> None:
+        return None
+
+    async def admit_channel(
+        self, channel: ChannelRecord, body_length: int, key: Lease | None = None
+    ) -> Lease | None:
         return NO_LEASE
 
     async def close(self) -> None:
@@ -164,7 +219,13 @@ NO_LIMITS = NoLimits()
 
 
 class RateLimits:
-    """The limit stage over one ``Counters`` backend."""
+    """The limit stage over one ``Counters`` backend.
+
+    Over the network (Redis), a call's key rules and its first channel's are taken in one
+    script: ``acquire(defer=True)`` only works out the key's rules, and the take comes with
+    the first ``admit_channel`` (or ``confirm``, when no channel of the call has limits
+    or the call fails before any channel is tried: the 429 still comes before any other
+    error). In-process, a take costs no round trip and is made at once."""
 
     __slots__ = ("_counters", "_down_until", "_failure", "_now")
 
@@ -176,14 +237,23 @@ class RateLimits:
         self._down_until = 0.0
 
     async def acquire(
-        self, snapshot: Snapshot, record: KeyRecord, model: str, body_length: int
+        self,
+        snapshot: Snapshot,
+        record: KeyRecord,
+        model: str,
+        body_length: int,
+        defer: bool = False,
     ) -> Lease:
         found = rules(snapshot, record, model)
         if not found:
             return NO_LEASE
         plan = _plan(found)
         estimate = input_estimate(body_length)
-        if self._down_until and time.monotonic() < self._down_until:
+        if defer and self._now is None:
+            lease = Lease(self._counters, found, None, estimate, {}, plan)
+            lease.deferred = True
+            return lease
+        if self._down():
             return self._unreachable()
         try:
             if self._now is not None:  # in-process: no coroutine to await
@@ -191,39 +261,99 @@ class RateLimits:
             else:
                 taken = await self._counters.take(found, estimate)
         except Exception as exc:
-            if not self._counters.failed(exc):
-                raise
-            self._down_until = time.monotonic() + DOWN_SECONDS
-            log.warning("rate-limit counters unreachable (%s): failing %s", exc, self._failure)
+            self._failed(exc)
             return self._unreachable()
-        if self._down_until:
-            self._down_until = 0.0
-            log.warning("rate-limit counters reachable again")
+        self._reached()
         headers = plan.headers(taken)
         if not taken.allowed:
             raise _over(found, estimate, taken, headers)
         return Lease(self._counters, found, taken, estimate, headers, plan)
 
-    async def admit_channel(self, channel: ChannelRecord, body_length: int) -> Lease | None:
+    async def confirm(self, lease: Lease) -> None:
+        if not lease.deferred:
+            return
+        found = lease.rules
+        estimate = lease.estimate
+        if self._down():
+            lease._uncounted({})
+            self._unreachable()
+            return
+        try:
+            taken = await self._counters.take(found, estimate)
+        except Exception as exc:
+            lease._uncounted({})
+            self._failed(exc)
+            self._unreachable()
+            return
+        self._reached()
+        self._resolve(lease, taken)
+
+    async def admit_channel(
+        self, channel: ChannelRecord, body_length: int, key: Lease | None = None
+    ) -> Lease | None:
         found = channel_rules(channel)
+        if key is not None and key.deferred:
+            if not found:
+                await self.confirm(key)
+                return NO_LEASE
+            return await self._admit_both(key, found, input_estimate(body_length))
         if not found:
             return NO_LEASE
         plan = _plan(found)
         estimate = input_estimate(body_length)
-        if self._down_until and time.monotonic() < self._down_until:
+        if self._down():
             return self._channel_unreachable()
         try:
             taken = await self._counters.take(found, estimate)
         except Exception as exc:
-            if not self._counters.failed(exc):
-                raise
-            self._down_until = time.monotonic() + DOWN_SECONDS
-            log.warning("rate-limit counters unreachable (%s): failing %s", exc, self._failure)
+            self._failed(exc)
             return self._channel_unreachable()
         if not taken.allowed:
             _count_rejections(found, estimate, taken)
             return None
         return Lease(self._counters, found, taken, estimate, {}, plan)
+
+    async def _admit_both(self, key: Lease, found: RuleList, estimate: int) -> Lease | None:
+        """The deferred ``key`` lease and the channel's rules ``found``, in one take."""
+        if self._down():
+            key._uncounted({})
+            return self._channel_unreachable()
+        try:
+            taken, channel_taken = await self._counters.take_both(key.rules, found, estimate)
+        except Exception as exc:
+            key._uncounted({})
+            self._failed(exc)
+            return self._channel_unreachable()
+        self._reached()
+        self._resolve(key, taken)
+        if channel_taken is None or not channel_taken.allowed:
+            if channel_taken is not None:
+                _count_rejections(found, estimate, channel_taken)
+            return None
+        return Lease(self._counters, found, channel_taken, estimate, {}, _plan(found))
+
+    def _resolve(self, lease: Lease, taken: Taken) -> None:
+        """A deferred lease's take answered: counted, or 429."""
+        found = lease.rules
+        headers = _plan(found).headers(taken)
+        if not taken.allowed:
+            lease._uncounted(headers)
+            raise _over(found, lease.estimate, taken, headers)
+        lease._counted(taken, headers)
+
+    def _down(self) -> bool:
+        return bool(self._down_until) and time.monotonic() < self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        if not self._counters.failed(exc):
+            raise exc
+        self._down_until = time.monotonic() + DOWN_SECONDS
+        log.warning("rate-limit counters unreachable (%s): failing %s", exc, self._failure)
+
+    def _reached(self) -> None:
+        if self._down_until:
+            self._down_until = 0.0
+            log.warning("rate-limit counters reachable again")
 
     def _channel_unreachable(self) -> Lease:
         """Open: the channel takes the call uncounted; closed: the call is refused (503),

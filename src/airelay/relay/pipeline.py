@@ -52,7 +52,7 @@ from airelay.relay.estimate import estimate_usage, settle_on_estimate
 from airelay.relay.failover import Attempt, Completed, Streaming, call_with_failover
 from airelay.relay.health import Health, pick_key
 from airelay.relay.images import inline_remote_images
-from airelay.relay.limits import NO_LEASE, NO_LIMITS, Limits
+from airelay.relay.limits import NO_LEASE, NO_LIMITS, Lease, Limits
 from airelay.relay.media import events_of_whole, raw_bytes, raw_stream, relay_raw
 from airelay.relay.metering import CLIENT_CLOSED, Meter, open_meter
 from airelay.relay.routing import bound_first, channels_for, fastest_first
@@ -122,7 +122,10 @@ async def run_call(
     conversation is bound to first (``affinity``) -> price and reserve ->
     fetch images -> attempt with failover -> answer whole or streamed (each settles the
     meter once)."""
-    lease = await relay.limits.acquire(snapshot, record, call.model, len(call.body))
+    limits = relay.limits
+    # Deferred over the network: the key's take goes with the first channel's (one round
+    # trip), or alone before the first attempt when no channel has limits of its own.
+    lease = await limits.acquire(snapshot, record, call.model, len(call.body), defer=True)
     call.limit_headers = lease.headers
     if relay.sealer is not None:
         call.thinking = ThinkingPolicy.of(relay.sealer, snapshot.reasons(call.model), call.body)
@@ -130,12 +133,14 @@ async def run_call(
     try:
         admission.enter()  # 503 above the cap, before any money is reserved
     except BaseException as exc:
-        lease.release()
-        _add_limit_headers(exc, lease.headers)
+        await _refused(limits, lease, exc)
         raise
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
         channels = servable(call, channels_for(snapshot, call.model, call.endpoint))
+        if lease.deferred and not _channel_limited(channels):
+            await limits.confirm(lease)
+            call.limit_headers = lease.headers
         if relay.health is not None and relay.health.settings.latency_routing:
             channels = fastest_first(channels, relay.health.ttfb)
         session = await _session(relay, record, call) if _choice(channels) else None
@@ -144,8 +149,7 @@ async def run_call(
         meter = await _reserve(relay.wallets, snapshot, record, call)
     except BaseException as exc:
         admission.leave()
-        lease.release()
-        _add_limit_headers(exc, lease.headers)
+        await _refused(limits, lease, exc)
         raise
     meter.lease = lease  # ended when the meter closes, however the call ends
     try:
@@ -164,9 +168,23 @@ async def run_call(
             return _limit_headed(call, await _whole_call(relay, channels, answer))
         result = await _stream_call(relay, channels, answer)
     except GatewayError as exc:
-        _add_limit_headers(exc, call.limit_headers)
+        if lease.deferred:  # refused before any channel was tried
+            await _refused(limits, lease, exc)
+        else:
+            _add_limit_headers(exc, lease.headers)
         raise
+    call.limit_headers = lease.headers
     return _limit_headed(call, result) if isinstance(result, Whole) else result
+
+
+async def _refused(limits: Limits, lease: Lease, exc: BaseException) -> None:
+    """A call refused before its attempts: a deferred take is made first, so that a call
+    over its limits gets the 429 (raised from here) before any other error, as if the
+    limits were taken first; then the lease ends, and ``exc`` carries its headers."""
+    if lease.deferred and isinstance(exc, GatewayError):
+        await limits.confirm(lease)
+    lease.release()
+    _add_limit_headers(exc, lease.headers)
 
 
 def _limit_headed(call: Call, whole: Whole) -> Whole:
@@ -393,7 +411,9 @@ class _Answer:
         meter.channel_lease = NO_LEASE
         if meter.closed:
             return True
-        lease = await self.limits.admit_channel(channel, len(self.call.body))
+        key = meter.lease
+        lease = await self.limits.admit_channel(channel, len(self.call.body), key)
+        self.call.limit_headers = key.headers  # a deferred take was made with the channel's
         if lease is None:
             return False
         meter.channel_lease = lease
