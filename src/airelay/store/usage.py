@@ -119,8 +119,8 @@ async def _insert_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     while start < len(tuples):
         while size > len(tuples) - start:
             size >>= 1
-        chunk = tuples[start : start + size]
-        await conn.exec_driver_sql(_SQLITE_INSERTS[size], tuple(chain.from_iterable(chunk)))
+        values = tuple(chain.from_iterable(tuples[start : start + size]))
+        await conn.exec_driver_sql(_SQLITE_INSERTS[size], values)
         start += size
 
 
