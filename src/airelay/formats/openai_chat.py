@@ -103,7 +103,7 @@ class ChunkRewriter:
 
     def rewrite(self, data: bytes) -> bytes | None:
         """The data to send for one chunk, or None to drop it."""
-        if b'"usage"' in data and data != DONE:
+        if data.find(b'"usage"') >= 0 and data != DONE:  # (not ``in``: see formats.sse)
             try:
                 chunk = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -122,6 +122,6 @@ class ChunkRewriter:
 def rename_model(data: bytes, old: bytes, new: bytes) -> bytes:
     """Replace the top-level ``"model": <old>`` of a JSON document given as bytes."""
     for pattern in (b'"model":' + old, b'"model": ' + old):
-        if pattern in data:
+        if data.find(pattern) >= 0:
             return data.replace(pattern, b'"model":' + new, 1)
     return data

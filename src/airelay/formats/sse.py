@@ -1,11 +1,15 @@
-"""Server-sent events: cut a byte stream into blocks of whole events, and read events."""
+"""Server-sent events: cut a byte stream into blocks of whole events, and read events.
+
+The stream paths search bytes with ``find``, not ``in``: on CPython 3.11, ``b"x" in data``
+first tries its operand as an integer, raising and clearing a ``TypeError`` each time, and
+takes nearly twice as long as ``data.find(b"x") >= 0`` on an event's bytes."""
 
 from __future__ import annotations
 
 
 def parse_event(event: bytes) -> tuple[str | None, bytes | None]:
     """An event's ``event:`` name (if any) and its ``data:`` payload (if any)."""
-    if event.startswith(b"data:") and b"\n" not in event:
+    if event.startswith(b"data:") and event.find(b"\n") < 0:
         return None, event[5:].lstrip(b" ")
     name: str | None = None
     data: list[bytes] = []
@@ -33,7 +37,7 @@ class BlockAligner:
             return data
         lf = data.rfind(b"\n\n")
         # A one-byte search is far cheaper than a four-byte one that finds nothing.
-        crlf = data.rfind(b"\r\n\r\n") if b"\r" in data else -1
+        crlf = data.rfind(b"\r\n\r\n") if data.find(b"\r") >= 0 else -1
         end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
         self._tail = data[end:]
         return data[:end]
@@ -45,7 +49,7 @@ class BlockAligner:
 
 def split_events(block: bytes) -> list[bytes]:
     """The events of a block that ends on an event boundary."""
-    if b"\r" in block:
+    if block.find(b"\r") >= 0:
         block = block.replace(b"\r\n", b"\n")
     return [event for event in block.split(b"\n\n") if event]
 

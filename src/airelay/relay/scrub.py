@@ -53,7 +53,7 @@ class StreamScrubber:
 
     def block(self, raw: bytes) -> bytes:
         for needle in self._needles:
-            if needle in raw:
+            if raw.find(needle) >= 0:  # (faster than ``in`` on bytes: see formats.sse)
                 raw = raw.replace(needle, REDACTED.encode())
         return raw
 
@@ -64,7 +64,7 @@ class StreamScrubber:
         """``data`` with every string scrubbed when the event is an error (an ``error``
         event, or a JSON object with an ``error`` member or ``"type": "error"``);
         otherwise ``data`` itself."""
-        if name != "error" and ERROR_MARK not in data:
+        if name != "error" and data.find(ERROR_MARK) < 0:
             return data
         try:
             document = orjson.loads(data)

@@ -55,6 +55,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Statement journals and sorts in memory: a batch of usage rows (hundreds of rows in
+    # one statement, inside a transaction) otherwise spills its statement journal to a
+    # temporary file, written and thrown away at every flush.
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 
