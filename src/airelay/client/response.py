@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import httptools
 
+from airelay import ticks
 from airelay.client.connection import Connection
 from airelay.client.errors import Disconnected, ProtocolFailure, TooLarge, UpstreamError
 
@@ -293,21 +294,24 @@ class Response:
             waiter.set_result(None)
 
     async def _wait(self) -> None:
-        waiter = self._waiter = self._loop.create_future()
-        # One timer, for whichever comes first: the read timeout or the call's deadline.
+        loop = self._loop
+        waiter = self._waiter = loop.create_future()
+        # One timer, for whichever comes first: the read timeout or the call's deadline
+        # (a coarse one: ``ticks``).
         timeout = self._read_timeout
         expire = self._expire
+        now = loop.time()
         if self._deadline is not None:
-            left = self._deadline - self._loop.time()
+            left = self._deadline - now
             if timeout is None or left < timeout:
                 timeout, expire = max(left, 0.0), self._expire_total
-        timer = None if timeout is None else self._loop.call_later(timeout, expire)
+        filed = None if timeout is None else ticks.of(loop).at(now + timeout, expire)
         try:
             await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
+            if filed is not None:
+                filed.discard(expire)
 
     def _expire(self) -> None:
         self._fail(TimeoutError("the upstream sent nothing in time"))

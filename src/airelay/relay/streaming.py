@@ -25,6 +25,7 @@ from typing import Protocol
 
 import orjson
 
+from airelay import ticks
 from airelay.client import UpstreamError
 from airelay.formats import ir
 from airelay.formats.client_framing import ClientFramer, client_framer
@@ -105,7 +106,10 @@ async def relay_stream(
         )
     content = upstream.response
     status = CLIENT_CLOSED
-    deadline = asyncio.timeout(max_seconds)  # one timer per stream
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
+    assert task is not None
+    deadline = ticks.TaskDeadline(loop, task, max_seconds)  # a coarse timer per stream
     received = 0
     billed: Usage | None = None  # what the client was told, when the upstream told nothing
     held: list[bytes] = []  # scrubbed bytes not written yet
@@ -122,48 +126,50 @@ async def relay_stream(
     INFLIGHT.inc()
     try:
         try:
-            async with deadline:
-                chunk = upstream.first
-                while chunk:
-                    received += len(chunk)
-                    if received > max_bytes:
-                        raise _OverCap
-                    out = handler.feed(chunk)
-                    if out:
-                        held.append(scrubber.block(out))
-                    if handler.failure is not None:
-                        raise _Failed(handler.failure)
-                    if not content.ready:
-                        await flush()
-                    chunk = await content.readany()
-                out, finished = handler.end()
+            chunk = upstream.first
+            while chunk:
+                received += len(chunk)
+                if received > max_bytes:
+                    raise _OverCap
+                out = handler.feed(chunk)
                 if out:
                     held.append(scrubber.block(out))
                 if handler.failure is not None:
                     raise _Failed(handler.failure)
-                if finished and handler.usage is None:
-                    await flush()  # the client has what came before the estimate
-                    billed = await estimate_usage(call, handler.text())
-                out = handler.close(billed)
-                if out:
-                    held.append(scrubber.block(out))
-                status = 200 if finished else 502
-                if not finished:
-                    error("upstream stream ended before completion")
+                if not content.ready:
+                    await flush()
+                chunk = await content.readany()
+            out, finished = handler.end()
+            if out:
+                held.append(scrubber.block(out))
+            if handler.failure is not None:
+                raise _Failed(handler.failure)
+            if finished and handler.usage is None:
+                await flush()  # the client has what came before the estimate
+                billed = await estimate_usage(call, handler.text())
+            out = handler.close(billed)
+            if out:
+                held.append(scrubber.block(out))
+            status = 200 if finished else 502
+            if not finished:
+                error("upstream stream ended before completion")
         except _OverCap:
             status = 502
             error(f"the stream passed the gateway's limit of {max_bytes} bytes")
         except (_Failed, FramingError) as exc:
             status = 502
             error(scrubber.text(f"upstream stream failed: {exc}"))
+        except asyncio.CancelledError:
+            if not deadline.caught():
+                raise
+            status = 502
+            error(f"the stream passed the gateway's limit of {max_seconds:g} seconds")
         except (UpstreamError, TimeoutError) as exc:
             status = 502
-            if deadline.expired():
-                message = f"the stream passed the gateway's limit of {max_seconds:g} seconds"
-            else:
-                detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
-                message = scrubber.text(f"upstream stream failed: {detail}")
-            error(message)
+            detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            error(scrubber.text(f"upstream stream failed: {detail}"))
+        finally:
+            deadline.stop()
         tail = framer.close()
         if tail:
             held.append(tail)
