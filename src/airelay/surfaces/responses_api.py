@@ -46,7 +46,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     asked = payload  # the client's own request, as a stored response keeps it
     if isinstance(payload, dict) and payload.get("previous_response_id") is not None:
         payload, body = await _continued(state, record.user_id, payload)
-    if isinstance(payload, dict) and b"compaction" in body:  # items are read only then
+    # (``find``, not ``in``: see ``formats.sse``) Items are read only then.
+    if isinstance(payload, dict) and body.find(b"compaction") >= 0:
         expanded = responses_compact.expand_sealed(state, record.user_id, payload)
         if expanded is not None:
             payload, body = expanded, orjson.dumps(expanded)
