@@ -21,10 +21,14 @@ def test_fires_late_by_at_most_a_tick_never_early() -> None:
         timers = ticks.of(loop)
         fired: list[tuple[str, float]] = []
         start = loop.time()
+
+        def note(name: str) -> ticks.Callback:
+            return lambda: fired.append((name, loop.time()))
+
         for name, delay in (("a", 0.01), ("b", 0.12), ("c", 0.12)):
-            timers.later(delay, lambda name=name: fired.append((name, loop.time())))
-        cancelled = timers.later(0.05, lambda: fired.append(("never", loop.time())))
-        cancelled.discard(next(iter(cancelled)))
+            timers.later(delay, note(name))
+        never = note("never")
+        timers.later(0.05, never).discard(never)
         await asyncio.sleep(0.12 + 2 * ticks.TICK)
         assert sorted(name for name, _ in fired) == ["a", "b", "c"]
         due = {"a": 0.01, "b": 0.12, "c": 0.12}
@@ -110,5 +114,34 @@ def test_another_cancellation_is_not_swallowed() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert outcome == ["passed on"]
+
+    run(main())
+
+
+def test_long_waits_share_coarse_ticks() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def noop() -> None:
+            return None
+
+        # An hour-long limit started every millisecond for a minute: one tick per minute.
+        timers = ticks.Ticks(loop)
+        now = loop.time()
+        for i in range(60_000):
+            timers.at(now + 3600 + i / 1000, lambda: None)
+        assert timers.pending <= 3
+        # Short waits keep fine ticks, 50 ms apart.
+        short = ticks.Ticks(loop)
+        for i in range(100):
+            short.at(now + 1 + i * ticks.TICK, noop)
+        assert short.pending >= 95
+        # Each tick is due after its deadline, by at most 50 ms or 1/40 of the wait.
+        for wait in (0.01, 0.5, 19.0, 25.0, 300.0, 3000.0, 9000.0):
+            one = ticks.Ticks(loop)
+            when = loop.time() + wait
+            filed = one.at(when, noop)
+            (tick,) = [t for t, found in one._filed.items() if found is filed]
+            assert when <= tick <= when + max(ticks.TICK, wait / 40) + 1e-6
 
     run(main())

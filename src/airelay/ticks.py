@@ -4,12 +4,17 @@ deadlines that end in it.
 A call waits several times under a timeout: for the upstream's head, for each piece of its
 body, and a stream under its total limit. With uvloop, arming and cancelling a timer costs
 ~2.5 µs (``asyncio.timeout`` ~7 µs), several times per call; yet these timeouts are seconds
-long and almost never fire. Here a deadline is rounded up to the next tick of ``TICK``
-seconds and its callback filed in that tick's set: one loop timer per tick that has
-callbacks runs the ones still filed. Filing is a set ``add``, cancelling a ``discard``.
+long and almost never fire. Here a deadline is rounded up to the next tick and its callback
+filed in that tick's set: one loop timer per tick that has callbacks runs the ones still
+filed. Filing is a set ``add``, cancelling a ``discard``.
 
-A callback runs up to one tick late, never early. A callback is filed once per tick (a set
-holds it once): a waiter files its own bound method, one wait at a time.
+Ticks are finer for short waits (``STEPS``: 50 ms under 20 s, up to a minute for waits of
+40 minutes or more), so that a callback runs late by at most 50 ms or 1/40 of its wait,
+never early, and the ticks pending stay about a thousand at most whatever the waits (an
+hour-long stream limit, started every millisecond, keeps one tick per minute, not one per
+50 ms). A callback
+is filed once per tick (a set holds it once): a waiter files its own bound method, one wait
+at a time.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-#: Seconds per tick: how late a deadline may fire.
-TICK = 0.05
+#: (waits shorter than this, seconds per tick for them), shortest first; the last holds all.
+STEPS = ((20.0, 0.05), (200.0, 0.5), (2400.0, 5.0), (float("inf"), 60.0))
+#: The finest tick: how late a short deadline may fire.
+TICK = STEPS[0][1]
 
 Callback = Callable[[], object]
 
@@ -33,16 +40,18 @@ class Ticks:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._filed: dict[int, set[Callback]] = {}  # tick number -> callbacks due then
+        self._filed: dict[float, set[Callback]] = {}  # a tick's loop time -> callbacks due
 
     def at(self, when: float, callback: Callback) -> set[Callback]:
-        """Run ``callback`` at loop time ``when`` (up to one tick late); the set returned
-        holds it until then: ``discard(callback)`` on it cancels."""
-        tick = int(when / TICK) + 1
+        """Run ``callback`` at loop time ``when`` (late by at most its wait's tick: see
+        ``STEPS``); the set returned holds it until then: ``discard(callback)`` on it
+        cancels."""
+        step = _step(when - self.loop.time())
+        tick = (int(when / step) + 1) * step
         filed = self._filed.get(tick)
         if filed is None:
             filed = self._filed[tick] = set()
-            self.loop.call_at(tick * TICK, self._run, tick)
+            self.loop.call_at(tick, self._run, tick)
         filed.add(callback)
         return filed
 
@@ -50,7 +59,7 @@ class Ticks:
         """``at`` ``delay`` seconds from now."""
         return self.at(self.loop.time() + delay, callback)
 
-    def _run(self, tick: int) -> None:
+    def _run(self, tick: float) -> None:
         filed = self._filed.pop(tick, None)
         if not filed:
             return
@@ -63,6 +72,18 @@ class Ticks:
     def __len__(self) -> int:
         """Callbacks filed (tests)."""
         return sum(len(filed) for filed in self._filed.values())
+
+    @property
+    def pending(self) -> int:
+        """Ticks with a loop timer armed (tests)."""
+        return len(self._filed)
+
+
+def _step(wait: float) -> float:
+    for longest, step in STEPS:
+        if wait < longest:
+            return step
+    return STEPS[-1][1]
 
 
 _current: Ticks | None = None
