@@ -17,6 +17,8 @@ import struct
 from typing import Any
 
 DEFAULT_DIMENSIONS = 8
+#: The most dimensions the fake makes (text-embedding-3-large's 3072): more is a 400.
+MAX_DIMENSIONS = 3072
 
 
 def inputs_of(value: Any) -> list[str | list[int]]:

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from . import openai_responses
 from .loopback import DONE, Behaviour, LoopbackFake, RecordedRequest
-from .openai_embeddings import embeddings_answer
+from .openai_embeddings import MAX_DIMENSIONS, embeddings_answer
 from .openai_images import make_answer, read_form
 from .openai_payloads import (
     REASONING_TEXT,
@@ -283,6 +283,14 @@ class FakeOpenAI(LoopbackFake):
         if body.get("encoding_format") not in (None, "float", "base64"):
             msg = "'encoding_format' must be 'float' or 'base64'"
             return self._error(400, msg, param="encoding_format")
+        dimensions = body.get("dimensions")
+        if dimensions is not None and not (
+            type(dimensions) is int and 1 <= dimensions <= MAX_DIMENSIONS
+        ):
+            # As OpenAI refuses more than a model has (and the fuzzer's 2**31 - 1 would
+            # otherwise build gigabytes of vector here).
+            msg = f"'dimensions' must be an integer from 1 to {MAX_DIMENSIONS}"
+            return self._error(400, msg, param="dimensions")
         return await self._send_json(request, embeddings_answer(body), behaviour)
 
     async def _stream(
