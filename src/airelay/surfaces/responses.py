@@ -25,7 +25,11 @@ def client_format(request: web.Request) -> WireFormat:
         request.method == "POST" and ":" in path.rsplit("/", 1)[-1] and "/models/" in path
     ):
         return WireFormat.GEMINI
-    if path.startswith(("/v1/messages", "/messages")) or "anthropic-version" in request.headers:
+    if path.startswith(("/v1/messages", "/messages")):
+        return WireFormat.ANTHROPIC
+    # The model list is the one route both SDKs call: Anthropic's sends its version header.
+    # Elsewhere (the management API, OpenAI's routes) the header changes nothing.
+    if path.startswith(("/v1/models", "/models")) and "anthropic-version" in request.headers:
         return WireFormat.ANTHROPIC
     return WireFormat.OPENAI
 
