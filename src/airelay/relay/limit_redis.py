@@ -42,7 +42,10 @@ _KIND = {"requests": 0, "tokens": 1, "concurrency": 2}
 # ``Prepared`` packs them once). A call counts 1 against a counter of requests or calls in
 # flight, and its estimate capped at the limit against tokens (``limit_policy.cost``).
 # The first group is counted when none of its counters would pass its limit; the second
-# only when the first is counted and none of its own would.
+# only when the first is counted and none of its own would. Every counter is counted at
+# once and the refused group taken back (a counter back at 0 is deleted, as if never
+# made): a call that passes, the usual case, costs one INCRBY per counter, not a GET too.
+# A refused group's counts are those before the call.
 # Returns one string of numbers apart by spaces (one answer to parse): whether the first
 # group was counted (0/1), whether the second was, Redis's time in ms (window ids and
 # resets follow from it: GIVE_BACK, ``limit_policy.reset``), then each key's count.
@@ -60,28 +63,30 @@ for i = 1, n do
   local limit = tonumber(ARGV[2 + n + i])
   local cost = 1
   if ARGV[2 + 2 * n + i] == '1' then cost = math.min(estimate, limit) end
-  costs[i] = cost
   local name = KEYS[i]
   if window > 0 then name = name .. ':' .. math.floor(now / window) end
-  names[i] = name
-  local count = tonumber(redis.call('GET', name) or '0')
-  used[i] = count
-  if count + cost > limit then
+  local count = redis.call('INCRBY', name, cost)
+  if window == 0 then
+    redis.call('PEXPIRE', name, ttl)
+  elseif count == cost then
+    redis.call('PEXPIRE', name, window + 1000)
+  end
+  names[i], costs[i], used[i] = name, cost, count
+  if count > limit then
     if i <= split then first = 0 else second = 0 end
   end
 end
-if first == 0 then second = 0 end
-local last = 0
-if second == 1 then last = n elseif first == 1 then last = split end
-for i = 1, last do
-  local window = tonumber(ARGV[2 + i])
-  local cost = costs[i]
-  used[i] = redis.call('INCRBY', names[i], cost)
-  if window > 0 then
-    if used[i] == cost then redis.call('PEXPIRE', names[i], window * 1000 + 1000) end
-  else
-    redis.call('PEXPIRE', names[i], ttl)
-  end
+local from = n + 1
+if first == 0 then
+  second = 0
+  from = 1
+elseif second == 0 then
+  from = split + 1
+end
+for i = from, n do
+  local count = redis.call('DECRBY', names[i], costs[i])
+  if count <= 0 then redis.call('DEL', names[i]) end
+  used[i] = count
 end
 local out = {first, second, now}
 for i = 1, n do out[#out + 1] = used[i] end
