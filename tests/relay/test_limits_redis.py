@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -51,6 +52,17 @@ def wait_until_served(base: str, key: str, model: str, timeout: float = 10) -> N
     raise AssertionError(f"{base} never served {model}")
 
 
+def serve(admin: Admin, upstream: FakeOpenAI, model: str, **limits: int) -> dict[str, Any]:
+    """A channel of the fake upstream serving ``model``, with channel ``limits``."""
+    return admin.create_channel(
+        type="openai",
+        base_url=upstream.base_url,
+        api_keys=["sk-upstream-test"],
+        models=[model],
+        **limits,
+    )
+
+
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
     url = create_postgres_database()
@@ -82,9 +94,7 @@ def test_two_instances_enforce_one_limit(pair: list[Gateway], upstream: FakeOpen
     first, second = pair
     admin = Admin(first.url, first.admin_key)
     model = unique_model("shared")
-    admin.create_channel(
-        type="openai", base_url=upstream.base_url, api_keys=["sk-upstream-test"], models=[model]
-    )
+    serve(admin, upstream, model)
     key = admin.create_token(rpm=4, tpm=100_000)["key"]
     wait_until_served(second.url, key, model)
     clear_of_minute_edge()
@@ -106,9 +116,7 @@ def test_calls_in_flight_count_across_instances(pair: list[Gateway], upstream: F
     first, second = pair
     admin = Admin(first.url, first.admin_key)
     model = unique_model("inflight")
-    admin.create_channel(
-        type="openai", base_url=upstream.base_url, api_keys=["sk-upstream-test"], models=[model]
-    )
+    serve(admin, upstream, model)
     key = admin.create_token(max_concurrency=1)["key"]
     wait_until_served(second.url, key, model)
     upstream.script(Behaviour.slow(1.0))
@@ -158,13 +166,7 @@ def test_key_and_channel_limits_in_one_script(
     gateway, client = counted
     admin = Admin(gateway.url, gateway.admin_key)
     model = unique_model("joint")
-    admin.create_channel(
-        type="openai",
-        base_url=upstream.base_url,
-        api_keys=["sk-upstream-test"],
-        models=[model],
-        rpm=1000,
-    )
+    serve(admin, upstream, model, rpm=1000)
     key = admin.create_token(rpm=1000)["key"]  # requests only: a call's end changes nothing
     clear_of_minute_edge()
     assert chat(gateway.url, key, model).status_code == 200
@@ -183,16 +185,8 @@ def test_a_call_over_its_key_limits_is_refused_first(
     gateway, client = counted
     admin = Admin(gateway.url, gateway.admin_key)
     model, unlimited = unique_model("first"), unique_model("unlimited")
-    channel = admin.create_channel(
-        type="openai",
-        base_url=upstream.base_url,
-        api_keys=["sk-upstream-test"],
-        models=[model],
-        rpm=1000,
-    )
-    admin.create_channel(
-        type="openai", base_url=upstream.base_url, api_keys=["sk-upstream-test"], models=[unlimited]
-    )
+    channel = serve(admin, upstream, model, rpm=1000)
+    serve(admin, upstream, unlimited)
     clear_of_minute_edge()
     key = admin.create_token(rpm=1)["key"]
     sent = len(upstream.chat_requests)
@@ -223,12 +217,7 @@ def test_redis_killed_mid_load_then_back(
     ):
         admin = Admin(closed.url, closed.admin_key)
         model = unique_model("outage")
-        admin.create_channel(
-            type="openai",
-            base_url=upstream.base_url,
-            api_keys=["sk-upstream-test"],
-            models=[model],
-        )
+        serve(admin, upstream, model)
         key = admin.create_token(rpm=100_000)["key"]
         wait_until_served(open_.url, key, model)
         # (started, finished, instance, status, Retry-After)
