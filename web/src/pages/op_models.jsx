@@ -49,7 +49,8 @@ function PriceTable({ models: all, reload }) {
     event.preventDefault();
     setBusy(true);
     setError("");
-    let count = 0;
+    const done = [];
+    let failed = false;
     try {
       for (const [id, changed] of Object.entries(edits)) {
         const model = all.find((m) => m.id === id);
@@ -63,15 +64,18 @@ function PriceTable({ models: all, reload }) {
         } catch (err) {
           throw new Error(`${id}: ${err.message}`);
         }
-        count += 1;
-        setEdits(({ [id]: _, ...rest }) => rest);
+        done.push(id);
       }
-      setSaved(count);
     } catch (err) {
+      failed = true;
       setError(err.message);
     } finally {
-      setBusy(false);
+      // The saved prices first, then the typed ones let go: a row never shows its old
+      // prices in between.
       await reload();
+      setEdits((e) => Object.fromEntries(Object.entries(e).filter(([id]) => !done.includes(id))));
+      if (!failed) setSaved(done.length);
+      setBusy(false);
     }
   }
 
