@@ -402,6 +402,40 @@ def test_channel_limits_when_redis_is_down() -> None:
     asyncio.run(main())
 
 
+def test_deferred_takes_when_redis_is_down() -> None:
+    """A deferred key take that cannot reach Redis: closed refuses with 503 (alone or with
+    the channel's), open lets the call pass with nothing counted."""
+
+    async def main() -> None:
+        from airelay.relay.limit_redis import RedisCounters
+
+        limited = channel(rpm=5)
+        for failure in ("closed", "open"):
+            counters = RedisCounters("redis://127.0.0.1:1/0")  # nothing listens there
+            try:
+                stage = RateLimits(counters, failure)
+                alone = await stage.acquire(snapshot(), key(rpm=5), "m", 4, defer=True)
+                paired = await stage.acquire(snapshot(), key(rpm=5), "m", 4, defer=True)
+                assert alone.deferred and paired.deferred
+                if failure == "closed":
+                    for check in (stage.confirm(alone), stage.admit_channel(limited, 4, paired)):
+                        with pytest.raises(GatewayError) as caught:
+                            await check
+                        assert caught.value.status == 503
+                        assert caught.value.headers["Retry-After"] == "1"
+                else:
+                    await stage.confirm(alone)
+                    assert await stage.admit_channel(limited, 4, paired) is NO_LEASE
+                # Either way the leases hold nothing, and ending them gives nothing back.
+                assert not alone.deferred and not paired.deferred
+                alone.release()
+                paired.release()
+            finally:
+                await counters.close()
+
+    asyncio.run(main())
+
+
 @each_backend
 async def test_slot_freed_before_the_tokens_are_counted(counters: Counters) -> None:
     clear_of_minute_edge()
