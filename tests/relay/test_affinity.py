@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import pytest
 import redis.asyncio
+from support.records import channel_record
 from support.redis_server import require_redis
 
 from airelay.relay.affinity import (
@@ -39,19 +40,7 @@ class Clock:
 
 
 def channel(name: str, keys: tuple[str, ...] = ("k0", "k1", "k2")) -> ChannelRecord:
-    return ChannelRecord(
-        id=name,
-        name=name,
-        type="openai",
-        base_url="http://x/v1",
-        api_keys=keys,
-        models=frozenset({"m"}),
-        model_mapping={},
-        priority=1,
-        weight=1,
-        status="active",
-        timeout=None,
-    )
+    return channel_record(id=name, name=name, base_url="http://x/v1", api_keys=keys)
 
 
 def run(make: Callable[[], Awaitable[T]]) -> T:

@@ -5,6 +5,7 @@ cached head itself, not a copy."""
 from __future__ import annotations
 
 import orjson
+from support.records import channel_record
 
 from airelay.client import Timeouts
 from airelay.config import Settings
@@ -22,18 +23,12 @@ BODY = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": 
 
 
 def channel(kind: str, rules: dict[str, str | None] | None = None) -> ChannelRecord:
-    return ChannelRecord(
+    return channel_record(
         id=kind,
         name=kind,
         type=kind,
         base_url="http://upstream.test" + ("/v1" if kind == "openai" else ""),
         api_keys=("k-1",),
-        models=frozenset({"m"}),
-        model_mapping={},
-        priority=1,
-        weight=1,
-        status="active",
-        timeout=None,
         anthropic_betas=rules,
     )
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
+from support.records import channel_record
 from support.redis_server import require_redis
 
 from airelay.errors import GatewayError
@@ -339,20 +340,7 @@ async def test_lease_ended_twice_counts_once(counters: Counters) -> None:
 
 
 def channel(**limits: int) -> ChannelRecord:
-    return ChannelRecord(
-        id="ch_" + uuid.uuid4().hex,
-        name="c",
-        type="openai",
-        base_url="http://127.0.0.1:9",
-        api_keys=("k",),
-        models=frozenset({"m"}),
-        model_mapping={},
-        priority=1,
-        weight=1,
-        status="active",
-        timeout=None,
-        **limits,
-    )
+    return channel_record(base_url="http://127.0.0.1:9", **limits)
 
 
 @each_backend
@@ -375,65 +363,65 @@ async def test_channel_limits(counters: Counters) -> None:
     assert await stage.admit_channel(limited, 4) is None  # 2 requests this minute
 
 
-def test_channel_limits_when_redis_is_down() -> None:
+def unreachable(body: Callable[[RateLimits, bool], Coroutine[Any, Any, None]]) -> None:
+    """``body`` run on a limit stage whose Redis does not answer, failing closed (True),
+    then open."""
+
     async def main() -> None:
         from airelay.relay.limit_redis import RedisCounters
 
-        limited = channel(rpm=5)
         for failure in ("closed", "open"):
             counters = RedisCounters("redis://127.0.0.1:1/0")  # nothing listens there
             try:
-                stage = RateLimits(counters, failure)
-                if failure == "closed":
-                    for check in (
-                        stage.admit_channel(limited, 4),
-                        stage.acquire(snapshot(), key(rpm=5), "m", 4),
-                    ):
-                        with pytest.raises(GatewayError) as caught:
-                            await check
-                        assert caught.value.status == 503
-                        assert caught.value.headers["Retry-After"] == "1"
-                else:
-                    assert await stage.admit_channel(limited, 4) is NO_LEASE
-                    assert await stage.acquire(snapshot(), key(rpm=5), "m", 4) is NO_LEASE
+                await body(RateLimits(counters, failure), failure == "closed")
             finally:
                 await counters.close()
 
     asyncio.run(main())
+
+
+async def refused_503(*checks: Coroutine[Any, Any, object]) -> None:
+    for check in checks:
+        with pytest.raises(GatewayError) as caught:
+            await check
+        assert caught.value.status == 503
+        assert caught.value.headers["Retry-After"] == "1"
+
+
+def test_channel_limits_when_redis_is_down() -> None:
+    async def body(stage: RateLimits, closed: bool) -> None:
+        limited = channel(rpm=5)
+        if closed:
+            await refused_503(
+                stage.admit_channel(limited, 4), stage.acquire(snapshot(), key(rpm=5), "m", 4)
+            )
+        else:
+            assert await stage.admit_channel(limited, 4) is NO_LEASE
+            assert await stage.acquire(snapshot(), key(rpm=5), "m", 4) is NO_LEASE
+
+    unreachable(body)
 
 
 def test_deferred_takes_when_redis_is_down() -> None:
     """A deferred key take that cannot reach Redis: closed refuses with 503 (alone or with
     the channel's), open lets the call pass with nothing counted."""
 
-    async def main() -> None:
-        from airelay.relay.limit_redis import RedisCounters
-
+    async def body(stage: RateLimits, closed: bool) -> None:
         limited = channel(rpm=5)
-        for failure in ("closed", "open"):
-            counters = RedisCounters("redis://127.0.0.1:1/0")  # nothing listens there
-            try:
-                stage = RateLimits(counters, failure)
-                alone = await stage.acquire(snapshot(), key(rpm=5), "m", 4, defer=True)
-                paired = await stage.acquire(snapshot(), key(rpm=5), "m", 4, defer=True)
-                assert alone.deferred and paired.deferred
-                if failure == "closed":
-                    for check in (stage.confirm(alone), stage.admit_channel(limited, 4, paired)):
-                        with pytest.raises(GatewayError) as caught:
-                            await check
-                        assert caught.value.status == 503
-                        assert caught.value.headers["Retry-After"] == "1"
-                else:
-                    await stage.confirm(alone)
-                    assert await stage.admit_channel(limited, 4, paired) is NO_LEASE
-                # Either way the leases hold nothing, and ending them gives nothing back.
-                assert not alone.deferred and not paired.deferred
-                alone.release()
-                paired.release()
-            finally:
-                await counters.close()
+        alone = await stage.acquire(snapshot(), key(rpm=5), "m", 4, defer=True)
+        paired = await stage.acquire(snapshot(), key(rpm=5), "m", 4, defer=True)
+        assert alone.deferred and paired.deferred
+        if closed:
+            await refused_503(stage.confirm(alone), stage.admit_channel(limited, 4, paired))
+        else:
+            await stage.confirm(alone)
+            assert await stage.admit_channel(limited, 4, paired) is NO_LEASE
+        # Either way the leases hold nothing, and ending them gives nothing back.
+        assert not alone.deferred and not paired.deferred
+        alone.release()
+        paired.release()
 
-    asyncio.run(main())
+    unreachable(body)
 
 
 @each_backend

@@ -7,6 +7,7 @@ from airelay.client import Timeouts
 from airelay.store.snapshot import ChannelRecord
 from airelay.transport.choice import Transports
 from airelay.transport.options import EnvProxies, TlsOptions
+from support.records import channel_record
 
 TIMEOUTS = Timeouts(connect=5, read=5, total=10)
 
@@ -17,18 +18,12 @@ def channel(
     tls: TlsOptions | None = None,
     kind: str = "openai",
 ) -> ChannelRecord:
-    return ChannelRecord(
+    return channel_record(
         id="ch_" + kind,
         name=kind,
         type=kind,
         base_url=base_url,
         api_keys=("sk-up",),
-        models=frozenset({"m"}),
-        model_mapping={},
-        priority=1,
-        weight=1,
-        status="active",
-        timeout=None,
         proxy=proxy,
         tls=tls,
     )
