@@ -177,6 +177,42 @@ def test_key_and_channel_limits_in_one_script(
     assert scripts_run(client) - before == 5
 
 
+def counter_sum(client: redis.Redis, pattern: str) -> int:
+    names = client.keys("airelay:limits:" + pattern)
+    return sum(int(value or 0) for value in client.mget(names)) if names else 0
+
+
+def test_a_calls_end_is_one_script_for_key_and_channel(
+    counted: tuple[Gateway, redis.Redis], upstream: FakeOpenAI
+) -> None:
+    """Tokens and slots in flight on both the key and the channel: a call's end gives both
+    back in one script, and the counters hold the real tokens and no slot afterwards."""
+    gateway, client = counted
+    admin = Admin(gateway.url, gateway.admin_key)
+    model = unique_model("ends")
+    channel = serve(admin, upstream, model, tpm=10**6, max_concurrency=10)
+    token = admin.create_token(tpm=10**6, max_concurrency=10)
+    clear_of_minute_edge()
+
+    def call() -> int:
+        answer = chat(gateway.url, token["key"], model)
+        assert answer.status_code == 200
+        used: int = answer.json()["usage"]["total_tokens"]
+        return used
+
+    tokens = call()
+    time.sleep(0.1)  # the first call's end is counted
+    before = scripts_run(client)
+    tokens += sum(call() for _ in range(5))
+    time.sleep(0.3)  # ends are sent without waiting
+    # Five calls: five takes and five ends, each end one script for both (it was two).
+    assert scripts_run(client) - before == 10
+    assert counter_sum(client, f"k:{token['id']}:tpm:*") == tokens
+    assert counter_sum(client, f"c:{channel['id']}:tpm:*") == tokens
+    assert counter_sum(client, f"k:{token['id']}:cc") == 0
+    assert counter_sum(client, f"c:{channel['id']}:cc") == 0
+
+
 def test_a_call_over_its_key_limits_is_refused_first(
     counted: tuple[Gateway, redis.Redis], upstream: FakeOpenAI
 ) -> None:

@@ -7,9 +7,10 @@ counters of its key (and user and model) and of its first channel go in the same
 (``take_both``): the channel's are counted only with the key's, and a channel at its limit
 leaves the key's counted (the call goes on to another channel). Windows are fixed and
 aligned on Redis's own clock (``TIME``), so instances whose clocks differ still share each
-window. Ending a call (tokens corrected, slots in flight freed) is one
-more ``EVALSHA`` of ``GIVE_BACK``, sent without waiting: the call's answer never waits for
-it. The scripts go through ``redis_scripts`` (by default one pipelined connection per
+window. Ending a call (tokens corrected, slots in flight freed) is sent without waiting:
+the call's answer never waits for it, and every call that ends in one turn of the event loop
+(a call's key and its channel, and the others of that turn) goes in one ``EVALSHA`` of
+``GIVE_BACK``. The scripts go through ``redis_scripts`` (by default one pipelined connection per
 process, whatever the number of calls in flight).
 
 Counters expire on their own: a window's when it has passed, a count in flight after
@@ -18,6 +19,7 @@ Counters expire on their own: a window's when it has passed, a count in flight a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from airelay.relay.limit_policy import RuleList, Taken
@@ -93,31 +95,25 @@ for i = 1, n do out[#out + 1] = used[i] end
 return table.concat(out, ' ')
 """
 
-# KEYS: the counters' names as TAKE got them. ARGV: each key's window in seconds; each
-# key's kind (``_KIND``); then Redis's time as TAKE answered it (the windows it counted
-# in), the tokens to add to token counters, and what to add to counts in flight. A
-# counter that expired meanwhile is left alone; none goes below zero.
+# KEYS: counters, by the names TAKE counted in (windows included). ARGV: what to add to
+# each: a call's real tokens less its estimate, -1 for a call in flight that ended. None
+# goes below zero: a counter that would is deleted, as one that expired meanwhile and was
+# made again by the INCRBY. A positive sum is added only to a counter that still exists
+# (one made here would have no expiry). A counter may come more than once.
 GIVE_BACK = """
-local n = #KEYS
-local now = tonumber(ARGV[2 * n + 1])
-local tokens = tonumber(ARGV[2 * n + 2])
-local inflight = tonumber(ARGV[2 * n + 3])
-for i = 1, n do
-  local kind = ARGV[n + i]
-  local delta = 0
-  if kind == '1' then delta = tokens elseif kind == '2' then delta = inflight end
-  if delta ~= 0 then
-    local window = tonumber(ARGV[i]) * 1000
-    local name = KEYS[i]
-    if window > 0 then name = name .. ':' .. math.floor(now / window) end
-    if redis.call('EXISTS', name) == 1 then
-      local value = redis.call('INCRBY', name, delta)
-      if value < 0 then redis.call('SET', name, 0, 'KEEPTTL') end
-    end
+local call = redis.call
+for i = 1, #KEYS do
+  local name, delta = KEYS[i], tonumber(ARGV[i])
+  if delta < 0 then
+    if call('INCRBY', name, delta) < 0 then call('DEL', name) end
+  elseif call('EXISTS', name) == 1 then
+    call('INCRBY', name, delta)
   end
 end
 return 0
 """
+#: Counters one ``GIVE_BACK`` changes at most (more wait for the next).
+GIVE_BACK_BATCH = 512
 
 _TAKE = Script.of(TAKE)
 _GIVE_BACK = Script.of(GIVE_BACK)
@@ -135,16 +131,20 @@ def _take(first: RuleList, second: RuleList) -> Prepared:
 
 class _Scripts:
     """A list of rules' scripts, prepared (names, windows, limits and kinds packed once):
-    its take, its give-back, and its takes together with other lists (``pair``)."""
+    its take, its takes together with other lists (``pair``), and what a call's end
+    changes (``ends``)."""
 
-    __slots__ = ("_pairs", "give_back", "take")
+    __slots__ = ("_pairs", "ends", "take")
 
     def __init__(self, rules: RuleList) -> None:
         self.take = _take(rules, RuleList())
-        windows = [rule.window for rule in rules]
-        kinds = [_KIND[rule.kind] for rule in rules]
-        keys = [PREFIX + rule.name for rule in rules]
-        self.give_back = Prepared.of(_GIVE_BACK, keys, [*windows, *kinds], 3)
+        # (name, window in ms or 0, whether it counts tokens) of each counter a call's end
+        # changes: its tokens and its slots in flight.
+        self.ends = [
+            (PREFIX + rule.name, rule.window * 1000, rule.kind == "tokens")
+            for rule in rules
+            if rule.kind != "requests"
+        ]
         # id of a second list -> (that list, the take of both): a key's rules meet the
         # few channels its calls are routed to.
         self._pairs: dict[int, tuple[RuleList, Prepared]] = {}
@@ -161,10 +161,13 @@ class _Scripts:
 
 
 class RedisCounters:
-    __slots__ = ("_scripts",)
+    __slots__ = ("_deltas", "_names", "_scripts")
 
     def __init__(self, url: str, client: Client = "pipelined") -> None:
         self._scripts: Scripts = open_scripts(url, client)
+        # The give-backs of this turn of the event loop, sent together (``_give_back_now``).
+        self._names: list[str] = []
+        self._deltas: list[int] = []
 
     def _prepare(self, rules: RuleList) -> _Scripts:
         made = rules.prepared
@@ -174,20 +177,24 @@ class RedisCounters:
 
     async def take(self, rules: RuleList, estimate: int) -> Taken:
         scripts = self._prepare(rules)
+        if self._names:  # a call that ended before this one began is given back first
+            self._give_back_now()
         answer = (await self._scripts.run(scripts.take, (estimate,))).split()
-        now = answer[2]
+        now = int(answer[2])
         used = [int(value) for value in answer[3:]]
-        # The handle: Redis's time, which names the windows counted in.
-        return Taken(answer[0] == b"1", used, int(now) / 1000, (scripts, now))
+        # The handle: Redis's time (ms), which names the windows counted in.
+        return Taken(answer[0] == b"1", used, now / 1000, (scripts, now))
 
     async def take_both(
         self, first: RuleList, second: RuleList, estimate: int
     ) -> tuple[Taken, Taken | None]:
         scripts = self._prepare(first)
         seconds = self._prepare(second)
+        if self._names:
+            self._give_back_now()
         answer = (await self._scripts.run(scripts.pair(first, second), (estimate,))).split()
-        now = answer[2]
-        clock = int(now) / 1000
+        now = int(answer[2])
+        clock = now / 1000
         split = len(first) + 3
         taken = Taken(answer[0] == b"1", [int(v) for v in answer[3:split]], clock, (scripts, now))
         if not taken.allowed:
@@ -197,16 +204,38 @@ class RedisCounters:
 
     def give_back(self, taken: Taken, rules: RuleList, tokens: int, inflight: int) -> None:
         scripts, now = taken.handles
-        self._scripts.post_script(scripts.give_back, (now, tokens, inflight), _given_back)
+        names, deltas = self._names, self._deltas
+        waiting = len(names)
+        for name, window, counts_tokens in scripts.ends:
+            delta = tokens if counts_tokens else inflight
+            if delta:
+                # TAKE's name for the window it counted in (``math.floor(now / window)``
+                # there: exact in doubles for any time and window of these sizes).
+                names.append(f"{name}:{now // window}" if window else name)
+                deltas.append(delta)
+        if names and not waiting:
+            asyncio.get_running_loop().call_soon(self._give_back_now)
+
+    def _give_back_now(self) -> None:
+        names, deltas = self._names, self._deltas
+        if not names:
+            return
+        self._names, self._deltas = [], []
+        for start in range(0, len(names), GIVE_BACK_BATCH):
+            end = start + GIVE_BACK_BATCH
+            prepared = Prepared.of(_GIVE_BACK, names[start:end], deltas[start:end], 0)
+            self._scripts.post_script(prepared, (), _given_back)
 
     async def sync(self) -> None:
-        """Return once every give-back sent so far is counted."""
+        """Return once every give-back made so far is counted."""
+        self._give_back_now()
         await self._scripts.sync()
 
     def failed(self, exc: BaseException) -> bool:
         return self._scripts.failed(exc)
 
     async def close(self) -> None:
+        self._give_back_now()
         await self._scripts.close()
 
 

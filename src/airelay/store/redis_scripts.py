@@ -62,6 +62,14 @@ class LibraryScripts:
         self._pending: set[asyncio.Task[None]] = set()
 
     async def run(self, prepared: Prepared, more: Sequence[Arg]) -> Any:
+        if self._pending:
+            # What was posted before runs before: redis-py sends each command on a pooled
+            # connection of its own, and Redis may serve two connections in either order
+            # (a call's end, posted, must be counted before the next call's take).
+            await asyncio.wait(list(self._pending))
+        return await self._run(prepared, more)
+
+    async def _run(self, prepared: Prepared, more: Sequence[Arg]) -> Any:
         from redis.exceptions import NoScriptError
 
         script, keys = prepared.script, prepared.keys
@@ -78,7 +86,7 @@ class LibraryScripts:
 
     async def _post(self, prepared: Prepared, more: Sequence[Arg], handler: Handler) -> None:
         try:
-            answer = await self.run(prepared, more)
+            answer = await self._run(prepared, more)
         except Exception as exc:
             if not self.failed(exc):
                 raise
