@@ -24,7 +24,7 @@ from multidict import CIMultiDict
 from airelay.formats.names import WireFormat
 from airelay.formats.session import session_key
 from airelay.relay.affinity import MAX_SESSIONS, Affinity, Binding, open_session, session_id
-from airelay.store.redis_client import connect
+from airelay.store.redis_scripts import open_scripts
 
 # About the size of a coding agent's system prompt (15-20 kB) and a first turn with context.
 SYSTEM = "You are a coding agent. Follow the rules below carefully. " * 350
@@ -85,7 +85,7 @@ async def lookups(redis_url: str | None) -> None:
     print(f"{'in-process hit (open_session)':40s} {statistics.median(loop_runs):8.2f} µs")
     if redis_url is None:
         return
-    shared = Affinity(3600, redis=connect(redis_url))
+    shared = Affinity(3600, redis=open_scripts(redis_url))
     try:
         miss_runs = []
         for _ in range(5):

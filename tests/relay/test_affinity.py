@@ -25,7 +25,7 @@ from airelay.relay.affinity import (
     session_id,
 )
 from airelay.relay.routing import bound_first
-from airelay.store.redis_client import connect
+from airelay.store.redis_scripts import Client, open_scripts
 from airelay.store.snapshot import ChannelRecord
 
 T = TypeVar("T")
@@ -153,11 +153,12 @@ async def _settle(affinity: Affinity) -> None:
         await asyncio.sleep(0.01)
 
 
-def test_a_binding_is_seen_by_another_instance(redis_url: str) -> None:
+@pytest.mark.parametrize("client", ["pipelined", "redis-py"])
+def test_a_binding_is_seen_by_another_instance(redis_url: str, client: Client) -> None:
     async def main() -> None:
         first, second = (
-            Affinity(60, redis=connect(redis_url)),
-            Affinity(60, redis=connect(redis_url)),
+            Affinity(60, redis=open_scripts(redis_url, client)),
+            Affinity(60, redis=open_scripts(redis_url, client)),
         )
         user = uuid.uuid4().hex
         try:
@@ -172,9 +173,10 @@ def test_a_binding_is_seen_by_another_instance(redis_url: str) -> None:
             # re-reads the shared binding (in the background, at most every ttl / 4 s).
             seen.served(channel("b"), "k0")
             await _settle(second)
-            raw = await second.redis.get(b"airelay:affinity:" + seen.session)  # type: ignore[union-attr]
+            assert second.redis is not None
+            raw = await second.redis.call(b"GET", b"airelay:affinity:" + seen.session)
             assert raw == b"0:b"
-            ttl = await second.redis.pttl(b"airelay:affinity:" + seen.session)  # type: ignore[union-attr]
+            ttl = await second.redis.call(b"PTTL", b"airelay:affinity:" + seen.session)
             assert 55_000 < ttl <= 60_000
         finally:
             await first.close()
@@ -186,8 +188,8 @@ def test_a_binding_is_seen_by_another_instance(redis_url: str) -> None:
 def test_a_busy_session_renews_the_shared_binding_and_adopts_moves(redis_url: str) -> None:
     async def main() -> None:
         clock = Clock()
-        first = Affinity(8, redis=connect(redis_url), clock=clock)  # re-reads every 2 s
-        other = connect(redis_url)
+        first = Affinity(8, redis=open_scripts(redis_url), clock=clock)  # re-reads every 2 s
+        other = redis.asyncio.Redis.from_url(redis_url)
         user = uuid.uuid4().hex
         try:
             call = await open_session(first, user, "m", "k:conv")
@@ -224,7 +226,7 @@ def _closed_port() -> int:
 
 def test_calls_go_on_in_process_when_redis_is_down() -> None:
     async def main() -> None:
-        affinity = Affinity(60, redis=connect(f"redis://127.0.0.1:{_closed_port()}/0"))
+        affinity = Affinity(60, redis=open_scripts(f"redis://127.0.0.1:{_closed_port()}/0"))
         try:
             started = time.perf_counter()
             call = await open_session(affinity, "u", "m", "k:conv")
@@ -245,7 +247,7 @@ def test_calls_go_on_in_process_when_redis_is_down() -> None:
 
 def test_an_unreadable_shared_value_is_no_binding(redis_url: str) -> None:
     async def main() -> None:
-        affinity = Affinity(60, redis=connect(redis_url))
+        affinity = Affinity(60, redis=open_scripts(redis_url))
         other = redis.asyncio.Redis.from_url(redis_url)
         session = session_id(uuid.uuid4().hex, "m", "k:x")
         try:

@@ -36,13 +36,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from airelay.store.redis_client import connect, failures
+from airelay.store.redis_scripts import Scripts, open_scripts
 from airelay.store.snapshot import ChannelRecord
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +83,7 @@ class Affinity:
         self,
         ttl: float,
         *,
-        redis: Redis | None = None,
+        redis: Scripts | None = None,
         max_sessions: int = MAX_SESSIONS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -135,9 +132,9 @@ class Affinity:
         if redis is None or not self._up():
             return None
         try:
-            value = await redis.get(_PREFIX + session)
-        except failures() as exc:
-            self._failed(exc)
+            value = await redis.call(b"GET", _PREFIX + session)
+        except Exception as exc:
+            self._failed(redis, exc)
             return None
         binding = _decode(value)
         if binding is not None:
@@ -158,7 +155,7 @@ class Affinity:
             for task in list(self._tasks):
                 task.cancel()
         if self.redis is not None:
-            await self.redis.aclose()
+            await self.redis.close()
 
     # ---- in-process
 
@@ -182,35 +179,40 @@ class Affinity:
         task.add_done_callback(self._tasks.discard)
 
     async def _write(self, session: bytes, binding: Binding) -> None:
-        assert self.redis is not None
+        redis = self.redis
+        assert redis is not None
         try:
-            await self.redis.set(_PREFIX + session, _encode(binding), px=self._ttl_ms)
-        except failures() as exc:
-            self._failed(exc)
+            await redis.call(b"SET", _PREFIX + session, _encode(binding), b"PX", self._ttl_ms)
+        except Exception as exc:
+            self._failed(redis, exc)
 
     async def _revalidate_shared(self, session: bytes, mine: Binding) -> None:
         """Renew the shared binding if it is still ``mine``; adopt another instance's move;
         put ``mine`` back if it expired there."""
-        assert self.redis is not None
+        redis = self.redis
+        assert redis is not None
         key = _PREFIX + session
         try:
-            shared = _decode(await self.redis.get(key))
+            shared = _decode(await redis.call(b"GET", key))
             if shared is None:
-                await self.redis.set(key, _encode(mine), px=self._ttl_ms, nx=True)
+                await redis.call(b"SET", key, _encode(mine), b"PX", self._ttl_ms, b"NX")
             elif shared == mine:
-                await self.redis.pexpire(key, self._ttl_ms)
+                await redis.call(b"PEXPIRE", key, self._ttl_ms)
             else:
                 entry = self._entries.get(session)
                 if entry is not None and entry.binding == mine:
                     entry.binding = shared
-        except failures() as exc:
-            self._failed(exc)
+        except Exception as exc:
+            self._failed(redis, exc)
 
     def _up(self) -> bool:
         return self._down_until <= self._clock()
 
-    def _failed(self, exc: BaseException) -> None:
-        """Redis failed: leave it alone for a while (one log line per outage, not per call)."""
+    def _failed(self, redis: Scripts, exc: Exception) -> None:
+        """Redis failed: leave it alone for a while (one log line per outage, not per
+        call). Anything but Redis out of reach is raised again."""
+        if not redis.failed(exc):
+            raise exc
         if self._up():
             log.warning(
                 "Redis unreachable (%s); session affinity uses in-process bindings for %.0f s",
@@ -239,7 +241,7 @@ def open_affinity(ttl: float, redis_url: str | None) -> Affinity | None:
     """The process's affinity: None when it is off (``ttl`` 0)."""
     if ttl <= 0:
         return None
-    return Affinity(ttl, redis=connect(redis_url) if redis_url else None)
+    return Affinity(ttl, redis=open_scripts(redis_url) if redis_url else None)
 
 
 class SessionCall:

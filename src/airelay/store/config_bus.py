@@ -8,9 +8,10 @@ the changed entities alone, read from the database, which stays the one source o
 The message carries nothing but the version: an instance that misses it (Redis down, a
 reconnect) still catches up on its next poll, which is why the poll stays.
 
-The listener holds a connection of its own with no read timeout (the shared client's
-0.2 s timeout is for commands on the hot path), and reconnects after a second when Redis
-goes away; publishing is best effort and never fails the write that was already committed.
+The listener holds a connection of its own (``redis_subscriber``) that waits for messages
+as long as it takes, checking an idle connection with a ``PING``, and reconnects after a
+second when Redis goes away; publishing is best effort and never fails the write that was
+already committed.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
-from airelay.store.redis_client import TIMEOUT_SECONDS, connect, failures
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
+from airelay.store.redis_client import TIMEOUT_SECONDS
+from airelay.store.redis_scripts import Scripts, open_scripts
+from airelay.store.redis_subscriber import messages
+from airelay.store.resp import ReplyError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class ConfigBus:
     def __init__(self, url: str, reconnect_seconds: float = RECONNECT_SECONDS) -> None:
         self._url = url
         self._reconnect = reconnect_seconds
-        self._publisher: Redis = connect(url)
+        self._publisher: Scripts = open_scripts(url)
         self._task: asyncio.Task[None] | None = None
         self._down = False
 
@@ -48,8 +48,10 @@ class ConfigBus:
         """Announce ``version``; a failure is logged (once per outage) and otherwise
         ignored: the other instances' polls deliver the change instead."""
         try:
-            await self._publisher.publish(CHANNEL, version.encode("ascii"))
-        except failures() as exc:
+            await self._publisher.call(b"PUBLISH", CHANNEL, version.encode("ascii"))
+        except Exception as exc:
+            if not self._publisher.failed(exc):
+                raise
             self._failed(exc)
         else:
             self._recovered()
@@ -64,36 +66,23 @@ class ConfigBus:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._publisher.aclose()
+        await self._publisher.close()
 
     async def _listen(self, on_version: OnVersion) -> None:
         while True:
             try:
                 await self._subscribed(on_version)
-            except failures() as exc:
+            except (OSError, TimeoutError, ReplyError) as exc:
                 self._failed(exc)
             await asyncio.sleep(self._reconnect)
 
     async def _subscribed(self, on_version: OnVersion) -> None:
-        from redis.asyncio import Redis
-
-        client = Redis.from_url(
-            self._url,
-            socket_connect_timeout=TIMEOUT_SECONDS,
-            socket_timeout=None,  # a subscriber waits for messages as long as it takes
-            socket_keepalive=True,
-            health_check_interval=30,
-        )
+        subscribed = messages(self._url, CHANNEL, TIMEOUT_SECONDS, self._recovered)
         try:
-            async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                await pubsub.subscribe(CHANNEL)
-                self._recovered()
-                async for message in pubsub.listen():
-                    data = message.get("data")
-                    if isinstance(data, bytes):
-                        await _deliver(on_version, data.decode("ascii", "replace"))
+            async for data in subscribed:
+                await _deliver(on_version, data.decode("ascii", "replace"))
         finally:
-            await client.aclose()
+            await subscribed.aclose()
 
     def _failed(self, exc: BaseException) -> None:
         if not self._down:

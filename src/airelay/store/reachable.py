@@ -7,19 +7,15 @@ raises for an outage. ``GET /ready`` calls these, never the hot path.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from airelay.store import redis_client
+from airelay.store.redis_scripts import Scripts, open_scripts
 from airelay.store.unavailable import reason
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
 CHECK_SECONDS = 2.0
-_clients: dict[str, Redis] = {}
+_clients: dict[str, Scripts] = {}
 
 
 async def database_problem(engine: AsyncEngine, seconds: float = CHECK_SECONDS) -> str | None:
@@ -39,12 +35,14 @@ async def redis_problem(url: str, seconds: float = CHECK_SECONDS) -> str | None:
     first check)."""
     client = _clients.get(url)
     if client is None:
-        client = _clients[url] = redis_client.connect(url)
+        client = _clients[url] = open_scripts(url)
     try:
         async with asyncio.timeout(seconds):
-            await client.ping()
+            await client.call(b"PING")
     except TimeoutError:
         return f"no answer in {seconds:g} s"
-    except redis_client.failures() as exc:
+    except Exception as exc:
+        if not client.failed(exc):
+            raise
         return reason(exc)
     return None

@@ -1,11 +1,13 @@
-"""The Redis client of a process whose instances share state (``AIRELAY_REDIS_URL``).
+"""The rules every user of Redis (``AIRELAY_REDIS_URL``) follows, and redis-py's client.
 
-One client per process, built here so that every user of Redis gets the same rules: short
-timeouts and no retries. Redis is a helper on the hot path, never a place to wait: a caller
-that cannot reach it in ``TIMEOUT_SECONDS`` goes on with what it has in-process.
+Short timeouts and no retries: Redis is a helper on the hot path, never a place to wait; a
+caller that cannot reach it in ``TIMEOUT_SECONDS`` goes on with what it has in-process.
 
-The ``redis`` package (~6 MB once imported) is imported only when a client is made: a
-gateway without ``AIRELAY_REDIS_URL`` never loads it.
+The gateway's own RESP client (``resp``, through ``redis_scripts.open_scripts`` and
+``redis_subscriber``) speaks ``redis://`` and ``unix://``. redis-py, made here, is the
+fallback for other URLs (``rediss://``), and for the rate-limit counters when
+``AIRELAY_REDIS_CLIENT`` asks for it: the ``redis`` package (~6 MB once imported) is
+imported only then.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Lua scripts run in Redis on the hot path (the rate-limit counters), through one of two
-clients behind one interface:
+"""Redis for the gateway's own uses: Lua scripts on the hot path (the rate-limit counters,
+the console's sign-in throttle) and plain commands (session affinity, the configuration
+bus's ``PUBLISH``, readiness' ``PING``), through one of two clients behind one interface:
 
 - ``resp.Pipelined`` (the default): one connection, commands pipelined; a fraction of
   redis-py's cost per command (see its docstring for what was measured).
@@ -28,6 +29,12 @@ PIPELINED_SCHEMES = ("redis://", "unix://")
 
 
 class Scripts(Protocol):
+    async def call(self, *args: Arg) -> Any:
+        """One command's answer (bytes, int, None or a list; redis-py may turn some into
+        ``bool``); raises what ``failed`` recognises when Redis cannot be reached or
+        answers an error."""
+        ...
+
     async def run(self, prepared: Prepared, more: Sequence[Arg]) -> Any:
         """The script's answer with ``more`` arguments after the prepared ones; raises what
         ``failed`` recognises when Redis cannot be reached."""
@@ -60,6 +67,9 @@ class LibraryScripts:
     def __init__(self, url: str, timeout: float) -> None:
         self._client: Redis = connect(url, timeout)
         self._pending: set[asyncio.Task[None]] = set()
+
+    async def call(self, *args: Arg) -> Any:
+        return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
 
     async def run(self, prepared: Prepared, more: Sequence[Arg]) -> Any:
         if self._pending:

@@ -1,4 +1,5 @@
-"""A pipelined Redis client for the commands a relayed call sends (the rate-limit scripts).
+"""A pipelined Redis client: the rate-limit scripts a relayed call sends, and the gateway's
+other commands (``redis_scripts``).
 
 Why not redis-py there: measured under load with limits on in Redis, its asyncio client
 took about half of the gateway's CPU. Each command borrows a connection from a pool (one
@@ -16,8 +17,9 @@ every command on it fails with ``TimeoutError``; the next command connects again
 
 It does what the hot path needs and no more: ``redis://`` and ``unix://`` URLs (user,
 password, database), RESP2 answers, and ``EVALSHA`` that falls back to ``EVAL`` when Redis
-does not hold the script (``run``). Other URLs (``rediss://``) go to redis-py
-(``redis_scripts.open_scripts``), as does everything off the hot path (pub/sub).
+does not hold the script (``run``), and any other command (``call``). Other URLs
+(``rediss://``) go to redis-py (``redis_scripts.open_scripts``); a subscription has a
+connection of its own (``redis_subscriber``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,42 @@ def parse(buffer: bytes | bytearray, pos: int) -> tuple[Any, int]:
     if kind == 45:  # '-' error
         return ReplyError(buffer[pos + 1 : end].decode(errors="replace")), end + 2
     raise ProtocolError(f"not a RESP answer: {bytes(buffer[pos : pos + 16])!r}")
+
+
+def parse_many(buffer: bytearray) -> list[Any]:
+    """Every whole answer at the start of ``buffer``, taken out of it (the start of one
+    not whole yet stays). Raises ``ProtocolError``."""
+    answers = []
+    pos = 0
+    try:
+        while pos < len(buffer):
+            answer, pos = parse(buffer, pos)
+            answers.append(answer)
+    except _Incomplete:
+        pass
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from exc
+    del buffer[:pos]
+    return answers
+
+
+P = TypeVar("P", bound=asyncio.Protocol)
+
+
+async def dial(target: Target, protocol: Callable[[], P]) -> tuple[asyncio.BaseTransport, P]:
+    """A connection to ``target`` (TCP or a unix socket) speaking ``protocol``."""
+    loop = asyncio.get_running_loop()
+    if target.path is not None:
+        return await loop.create_unix_connection(protocol, target.path)
+    assert target.host is not None
+    return await loop.create_connection(protocol, target.host, target.port)
+
+
+def auth_command(target: Target) -> list[Arg] | None:
+    """The ``AUTH`` a connection to ``target`` starts with, if it has a password."""
+    if target.password is None:
+        return None
+    return [b"AUTH", *([target.username] if target.username else []), target.password]
 
 
 class _Connection(asyncio.Protocol):
@@ -408,23 +446,10 @@ class Pipelined:
     async def _open(self) -> _Connection:
         loop = asyncio.get_running_loop()
         target = self._target
-        made: tuple[asyncio.BaseTransport, _Connection]
-        if target.path is not None:
-            made = await loop.create_unix_connection(
-                lambda: _Connection(loop, self._timeout), target.path
-            )
-        else:
-            assert target.host is not None
-            made = await loop.create_connection(
-                lambda: _Connection(loop, self._timeout), target.host, target.port
-            )
-        conn = made[1]
+        conn = (await dial(target, lambda: _Connection(loop, self._timeout)))[1]
         hello: list[asyncio.Future[Any]] = []
-        if target.password is not None:
-            auth: list[Arg] = [b"AUTH"]
-            if target.username:
-                auth.append(target.username)
-            auth.append(target.password)
+        auth = auth_command(target)
+        if auth is not None:
             hello.append(loop.create_future())
             conn.send(auth, hello[-1])
         if target.db:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
 
 from airelay.config import Settings
 from airelay.errors import GatewayError
 from airelay.relay.limits import DOWN_SECONDS
-from airelay.store.redis_client import connect, failures
+from airelay.store.redis_scripts import Scripts, open_scripts
+from airelay.store.resp import Prepared, Script
 from airelay.surfaces.console.throttle import (
     PER_ACCOUNT,
     PER_ADDRESS,
@@ -33,9 +33,6 @@ from airelay.surfaces.console.throttle import (
     MemoryThrottle,
     too_many,
 )
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 #: Longest wait for Redis: not the hot path's 0.2 s, since a busy moment would turn
@@ -70,6 +67,9 @@ end
 return 0
 """
 
+_ATTEMPT = Script.of(ATTEMPT)
+_SUCCEEDED = Script.of(SUCCEEDED)
+
 
 class RedisThrottle:
     def __init__(
@@ -80,9 +80,7 @@ class RedisThrottle:
         fail_open: bool = False,
         window: float = WINDOW_SECONDS,
     ) -> None:
-        self._client: Redis = connect(url, TIMEOUT_SECONDS)
-        self._attempt = self._client.register_script(ATTEMPT)
-        self._succeeded = self._client.register_script(SUCCEEDED)
+        self._client: Scripts = open_scripts(url, timeout=TIMEOUT_SECONDS)
         self._prefix = prefix
         self._window_ms = int(window * 1000)
         self._fail_open = fail_open
@@ -101,7 +99,7 @@ class RedisThrottle:
 
     async def attempt(self, account: str, address: str | None) -> None:
         keys, limits = self._keys(account, address)
-        wait_ms = await self._run(self._attempt, keys, [self._window_ms, *limits])
+        wait_ms = await self._run(_ATTEMPT, keys, [self._window_ms, *limits])
         if wait_ms is None:
             await self._fallback.attempt(account, address)
         elif wait_ms:
@@ -111,20 +109,27 @@ class RedisThrottle:
         await self._fallback.succeeded(account, address)
         if self._available():
             try:
-                await self._succeeded(keys=self._keys(account, address)[0], args=[])
-            except failures() as exc:
+                await self._client.run(
+                    Prepared.of(_SUCCEEDED, self._keys(account, address)[0], (), 0), ()
+                )
+            except Exception as exc:
+                if not self._client.failed(exc):
+                    raise
                 self._went_down(exc)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._client.close()
 
-    async def _run(self, script: Any, keys: list[str], args: list[int]) -> Any:
+    async def _run(self, script: Script, keys: list[str], args: list[int]) -> int | None:
         """The script's answer; None when Redis is out of reach and ``open`` lets the
         in-process count stand in; 503 when ``closed``."""
         if self._available():
             try:
-                return await script(keys=keys, args=args)
-            except failures() as exc:
+                answer: int = await self._client.run(Prepared.of(script, keys, args, 0), ())
+                return answer
+            except Exception as exc:
+                if not self._client.failed(exc):
+                    raise
                 self._went_down(exc)
         if self._fail_open:
             return None
