@@ -84,6 +84,13 @@ class MemoryCounters:
         taken = self.take_now(first, estimate)  # no await between the two: one step
         return taken, self.take_now(second, estimate) if taken.allowed else None
 
+    async def take_ahead(
+        self, first: RuleList, second: RuleList, estimate: int
+    ) -> tuple[Taken, Taken | None]:
+        if not second:
+            return self.take_now(first, estimate), None
+        return await self.take_both(first, second, estimate)
+
     def take_now(self, rules: RuleList, estimate: int) -> Taken:
         prepared = self._prepared(rules)
         now = self._clock()
@@ -115,6 +122,14 @@ class MemoryCounters:
             # meanwhile: it is no longer the counter, and a new one counts from 0).
             if delta and (not window or cell[0] == int(now // window)):
                 value = cell[1] + delta
+                cell[1] = value if value > 0 else 0
+
+    def untake(self, taken: Taken, rules: RuleList, estimate: int) -> None:
+        prepared: _Prepared = taken.handles
+        now = taken.now
+        for cell, window, limit, tokens in prepared.rules:
+            if not window or cell[0] == int(now // window):
+                value = cell[1] - (min(estimate, limit) if tokens else 1)
                 cell[1] = value if value > 0 else 0
 
     def failed(self, exc: BaseException) -> bool:

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Iterable
+from typing import Any
 
 from airelay.relay.limit_policy import RuleList, Taken
 from airelay.store.redis_scripts import Client, Scripts, open_scripts
-from airelay.store.resp import Prepared, Script
+from airelay.store.resp import Prepared, ReplyError, Script
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +136,15 @@ class _Scripts:
     its take, its takes together with other lists (``pair``), and what a call's end
     changes (``ends``)."""
 
-    __slots__ = ("_pairs", "ends", "take")
+    __slots__ = ("_pairs", "counters", "ends", "take")
 
     def __init__(self, rules: RuleList) -> None:
         self.take = _take(rules, RuleList())
+        # (name, window in ms or 0, whether it counts tokens, limit) of every counter.
+        self.counters = [
+            (PREFIX + rule.name, rule.window * 1000, rule.kind == "tokens", rule.limit)
+            for rule in rules
+        ]
         # (name, window in ms or 0, whether it counts tokens) of each counter a call's end
         # changes: its tokens and its slots in flight.
         self.ends = [
@@ -179,11 +186,8 @@ class RedisCounters:
         scripts = self._prepare(rules)
         if self._names:  # a call that ended before this one began is given back first
             self._give_back_now()
-        answer = (await self._scripts.run(scripts.take, (estimate,))).split()
-        now = int(answer[2])
-        used = [int(value) for value in answer[3:]]
-        # The handle: Redis's time (ms), which names the windows counted in.
-        return Taken(answer[0] == b"1", used, now / 1000, (scripts, now))
+        answer = await self._scripts.run(scripts.take, (estimate,))
+        return _parsed(answer, rules, RuleList(), scripts, scripts)[0]
 
     async def take_both(
         self, first: RuleList, second: RuleList, estimate: int
@@ -192,22 +196,66 @@ class RedisCounters:
         seconds = self._prepare(second)
         if self._names:
             self._give_back_now()
-        answer = (await self._scripts.run(scripts.pair(first, second), (estimate,))).split()
-        now = int(answer[2])
-        clock = now / 1000
-        split = len(first) + 3
-        taken = Taken(answer[0] == b"1", [int(v) for v in answer[3:split]], clock, (scripts, now))
-        if not taken.allowed:
-            return taken, None
-        used = [int(v) for v in answer[split:]]
-        return taken, Taken(answer[1] == b"1", used, clock, (seconds, now))
+        answer = await self._scripts.run(scripts.pair(first, second), (estimate,))
+        return _parsed(answer, first, second, scripts, seconds)
+
+    def take_ahead(
+        self, first: RuleList, second: RuleList, estimate: int
+    ) -> Awaitable[tuple[Taken, Taken | None]]:
+        scripts = self._prepare(first)
+        seconds = self._prepare(second) if second else scripts
+        prepared = scripts.pair(first, second) if second else scripts.take
+        if self._names:
+            self._give_back_now()
+        sent = self._scripts.send_ahead(prepared, (estimate,))
+        return self._answer_ahead(sent, prepared, estimate, first, second, scripts, seconds)
+
+    async def _answer_ahead(
+        self,
+        sent: asyncio.Future[Any] | None,
+        prepared: Prepared,
+        estimate: int,
+        first: RuleList,
+        second: RuleList,
+        scripts: _Scripts,
+        seconds: _Scripts,
+    ) -> tuple[Taken, Taken | None]:
+        answer = None
+        if sent is not None:
+            try:
+                answer = await sent
+            except ReplyError as exc:
+                if exc.code != "NOSCRIPT":
+                    raise
+        if answer is None:  # not sent (no connection yet), or Redis lost the script
+            answer = await self._scripts.run(prepared, (estimate,))
+        return _parsed(answer, first, second, scripts, seconds)
 
     def give_back(self, taken: Taken, rules: RuleList, tokens: int, inflight: int) -> None:
         scripts, now = taken.handles
+        self._queue(
+            now,
+            (
+                (name, window, tokens if counts_tokens else inflight)
+                for name, window, counts_tokens in scripts.ends
+            ),
+        )
+
+    def untake(self, taken: Taken, rules: RuleList, estimate: int) -> None:
+        scripts, now = taken.handles
+        self._queue(
+            now,
+            (
+                (name, window, -min(estimate, limit) if counts_tokens else -1)
+                for name, window, counts_tokens, limit in scripts.counters
+            ),
+        )
+
+    def _queue(self, now: int, changes: Iterable[tuple[str, int, int]]) -> None:
+        """Add (counter, its window in ms, delta) to this turn's give-back."""
         names, deltas = self._names, self._deltas
         waiting = len(names)
-        for name, window, counts_tokens in scripts.ends:
-            delta = tokens if counts_tokens else inflight
+        for name, window, delta in changes:
             if delta:
                 # TAKE's name for the window it counted in (``math.floor(now / window)``
                 # there: exact in doubles for any time and window of these sizes).
@@ -237,6 +285,22 @@ class RedisCounters:
     async def close(self) -> None:
         self._give_back_now()
         await self._scripts.close()
+
+
+def _parsed(
+    answer: bytes, first: RuleList, second: RuleList, scripts: _Scripts, seconds: _Scripts
+) -> tuple[Taken, Taken | None]:
+    """TAKE's answer: whether each group was counted, Redis's time, then each count."""
+    values = answer.split()
+    now = int(values[2])
+    clock = now / 1000
+    split = len(first) + 3
+    # The handles: Redis's time (ms), which names the windows counted in.
+    taken = Taken(values[0] == b"1", [int(v) for v in values[3:split]], clock, (scripts, now))
+    if not taken.allowed or not second:
+        return taken, None
+    used = [int(v) for v in values[split:]]
+    return taken, Taken(values[1] == b"1", used, clock, (seconds, now))
 
 
 def _given_back(answer: object) -> None:

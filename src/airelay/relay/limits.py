@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from airelay.errors import GatewayError
 from airelay.observe.metrics import limit_rejected
+from airelay.relay.limit_ahead import Ahead
 from airelay.relay.limit_policy import (
     MINUTE,
     Rule,
@@ -63,6 +64,19 @@ class Counters(Protocol):
         counts in flight (``limit_policy.delta_of``; mostly negative); never waits."""
         ...
 
+    def take_ahead(
+        self, first: RuleList, second: RuleList, estimate: int
+    ) -> Awaitable[tuple[Taken, Taken | None]]:
+        """``take_both`` (``take`` for ``first`` when ``second`` is empty), its request
+        sent now, before the caller next yields to the event loop, where the backend can;
+        its answer is read when awaited."""
+        ...
+
+    def untake(self, taken: Taken, rules: RuleList, estimate: int) -> None:
+        """Take back all that ``taken`` counted (a channel's rules, counted with a call's
+        key ahead of its first attempt, when that attempt went elsewhere); never waits."""
+        ...
+
     def failed(self, exc: BaseException) -> bool:
         """Whether ``exc`` is this backend being out of reach (not a bug)."""
         ...
@@ -77,6 +91,7 @@ class Lease:
         "_concurrency",
         "_counters",
         "_freed",
+        "_pending",
         "_reserved",
         "_rules",
         "_taken",
@@ -107,6 +122,9 @@ class Lease:
         self.headers = headers  # x-ratelimit-* for the client's response
         # Not counted yet: the take comes with the first channel's (``RateLimits``).
         self.deferred = False
+        # A deferred take sent ahead (``RateLimits.prefetch``), not awaited yet: the take,
+        # the channel rules it counts with the key's, and their channel.
+        self._pending: Ahead | None = None
 
     @property
     def rules(self) -> RuleList:
@@ -144,6 +162,9 @@ class Lease:
             counters.give_back(taken, self._rules, 0, -1)
 
     def _end(self, tokens: int) -> None:
+        if self._pending is not None:  # sent ahead, never awaited: it goes back as it lands
+            self._pending.abandon()
+            self._pending = None
         counters, taken = self._counters, self._taken
         if counters is None or taken is None:
             return
@@ -155,6 +176,7 @@ class Lease:
 
 
 NO_LEASE = Lease(None, RuleList(), None, 0, {})
+_NO_RULES = RuleList()
 
 
 class Limits(Protocol):
@@ -171,6 +193,12 @@ class Limits(Protocol):
         With ``defer``, a backend that counts over the network may leave the lease
         ``deferred``: its take then comes with the first channel's (``admit_channel``)
         or with ``confirm``."""
+        ...
+
+    def prefetch(self, lease: Lease, channel: ChannelRecord | None) -> None:
+        """Send a deferred lease's take now, with the rules of ``channel`` (the one the
+        call will try first), without waiting: ``admit_channel`` or ``confirm`` awaits it,
+        so the round trip runs while the call is priced and reserved."""
         ...
 
     async def confirm(self, lease: Lease) -> None:
@@ -202,6 +230,9 @@ class NoLimits:
         defer: bool = False,
     ) -> Lease:
         return NO_LEASE
+
+    def prefetch(self, lease: Lease, channel: ChannelRecord | None) -> None:
+        return None
 
     async def confirm(self, lease: Lease) -> None:
         return None
@@ -269,8 +300,39 @@ class RateLimits:
             raise _over(found, estimate, taken, headers)
         return Lease(self._counters, found, taken, estimate, headers, plan)
 
+    def prefetch(self, lease: Lease, channel: ChannelRecord | None) -> None:
+        if not lease.deferred or lease._pending is not None or self._down():
+            return
+        found = _NO_RULES if channel is None else channel_rules(channel)
+        lease._pending = Ahead(self._counters, lease, channel, found)
+
+    async def _claim(self, lease: Lease) -> tuple[Taken, Taken | None, Ahead] | None:
+        """The answer of a take sent ahead, and what it was sent with; None when the
+        backend could not be reached (the lease then holds nothing)."""
+        pending = lease._pending
+        assert pending is not None
+        lease._pending = None
+        try:
+            taken, channel_taken = await pending.result()
+        except Exception as exc:
+            lease._uncounted({})
+            self._failed(exc)
+            return None
+        self._reached()
+        return taken, channel_taken, pending
+
     async def confirm(self, lease: Lease) -> None:
         if not lease.deferred:
+            return
+        if lease._pending is not None:
+            claimed = await self._claim(lease)
+            if claimed is None:
+                self._unreachable()
+                return
+            taken, channel_taken, pending = claimed
+            if channel_taken is not None and channel_taken.allowed:
+                self._counters.untake(channel_taken, pending.rules, lease.estimate)
+            self._resolve(lease, taken)
             return
         found = lease.rules
         estimate = lease.estimate
@@ -292,7 +354,19 @@ class RateLimits:
         self, channel: ChannelRecord, body_length: int, key: Lease | None = None
     ) -> Lease | None:
         found = channel_rules(channel)
-        if key is not None and key.deferred:
+        if key is not None and key._pending is not None:
+            claimed = await self._claim(key)
+            if claimed is None:
+                return self._channel_unreachable()
+            taken, channel_taken, pending = claimed
+            joint = pending.channel is not None and pending.channel.id == channel.id
+            if not joint and channel_taken is not None and channel_taken.allowed:
+                # Counted with the key for a channel this attempt skipped: back it goes.
+                self._counters.untake(channel_taken, pending.rules, key.estimate)
+            self._resolve(key, taken)
+            if joint:
+                return self._channel_lease(pending.rules, key.estimate, channel_taken)
+        elif key is not None and key.deferred:
             if not found:
                 await self.confirm(key)
                 return NO_LEASE
@@ -326,6 +400,12 @@ class RateLimits:
             return self._channel_unreachable()
         self._reached()
         self._resolve(key, taken)
+        return self._channel_lease(found, estimate, channel_taken)
+
+    def _channel_lease(
+        self, found: RuleList, estimate: int, channel_taken: Taken | None
+    ) -> Lease | None:
+        """The channel's lease from its take with the key's; None when it is at a limit."""
         if channel_taken is None or not channel_taken.allowed:
             if channel_taken is not None:
                 _count_rejections(found, estimate, channel_taken)

@@ -124,7 +124,7 @@ async def run_call(
     meter once)."""
     limits = relay.limits
     # Deferred over the network: the key's take goes with the first channel's (one round
-    # trip), or alone before the first attempt when no channel has limits of its own.
+    # trip, sent ahead: ``prefetch``), or alone when no channel has limits of its own.
     lease = await limits.acquire(snapshot, record, call.model, len(call.body), defer=True)
     call.limit_headers = lease.headers
     if relay.sealer is not None:
@@ -138,14 +138,14 @@ async def run_call(
     try:
         # Routing first: a model no channel serves is refused without touching the wallet.
         channels = servable(call, channels_for(snapshot, call.model, call.endpoint))
-        if lease.deferred and not _channel_limited(channels):
-            await limits.confirm(lease)
-            call.limit_headers = lease.headers
         if relay.health is not None and relay.health.settings.latency_routing:
             channels = fastest_first(channels, relay.health.ttfb)
         session = await _session(relay, record, call) if _choice(channels) else None
         if session is not None and session.bound is not None:
             channels = bound_first(channels, session.bound.channel_id)
+        # The deferred take leaves now, with the first channel's, and is awaited at the
+        # first attempt: its round trip runs while the call is priced and reserved.
+        limits.prefetch(lease, channels[0] if channels else None)
         meter = await _reserve(relay.wallets, snapshot, record, call)
     except BaseException as exc:
         admission.leave()
@@ -153,6 +153,10 @@ async def run_call(
         raise
     meter.lease = lease  # ended when the meter closes, however the call ends
     try:
+        if lease.deferred and not _channel_limited(channels):
+            # No channel's admission will await the take: before any image is fetched.
+            await limits.confirm(lease)
+            call.limit_headers = lease.headers
         if needs_inline_images(call, channels):
             # Only a call that can pay is worth the fetches; once, before any attempt.
             await inline_remote_images(relay.images, call.request_ir())

@@ -45,6 +45,11 @@ class Scripts(Protocol):
         to ``handler``."""
         ...
 
+    def send_ahead(self, prepared: Prepared, more: Sequence[Arg]) -> asyncio.Future[Any] | None:
+        """Send the script now, before the caller next yields to the event loop, where the
+        client can (else None: ``run`` it); its answer comes in the future returned."""
+        ...
+
     async def sync(self) -> None:
         """Return once every script posted so far has run."""
         ...
@@ -88,6 +93,9 @@ class LibraryScripts:
             return await self._client.evalsha(script.sha.decode(), len(keys), *keys, *args)
         except NoScriptError:
             return await self._client.eval(script.text.decode(), len(keys), *keys, *args)
+
+    def send_ahead(self, prepared: Prepared, more: Sequence[Arg]) -> asyncio.Future[Any] | None:
+        return None  # a pooled connection is only had by awaiting
 
     def post_script(self, prepared: Prepared, more: Sequence[Arg], handler: Handler) -> None:
         task = asyncio.get_running_loop().create_task(self._post(prepared, more, handler))

@@ -235,17 +235,26 @@ class _Connection(asyncio.Protocol):
         self.send_packed(pack(args), to)
 
     def send_packed(
-        self, command: bytes, to: asyncio.Future[Any] | Handler, *, urgent: bool = True
+        self,
+        command: bytes,
+        to: asyncio.Future[Any] | Handler,
+        *,
+        urgent: bool = True,
+        now: bool = False,
     ) -> None:
         """``send`` for a command in RESP already. A command nobody waits for (not
         ``urgent``) leaves with the next urgent one, or after ``LAZY_SECONDS``: a socket
-        write costs more than the command."""
+        write costs more than the command. With ``now``, it leaves at once when nothing
+        is in flight on the connection (its answer would not come sooner for it
+        otherwise): its round trip starts before the caller next yields to the loop."""
         if self.closed:
             _deliver(to, self.lost or ConnectionResetError("Redis connection closed"))
             return
         self._out.append(command)
         self._waiting.append(to)
-        if urgent:
+        if now and len(self._waiting) == len(self._out):
+            self._flush()
+        elif urgent:
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 self._loop.call_soon(self._flush)
@@ -412,6 +421,17 @@ class Pipelined:
             if exc.code != "NOSCRIPT":
                 raise
         return await self.call(*prepared.by_text(more))
+
+    def send_ahead(self, prepared: Prepared, more: Sequence[Arg]) -> asyncio.Future[Any] | None:
+        """The script sent at once on an idle connection (see ``send_packed``), its answer
+        to come in the future returned (an error answer, ``NOSCRIPT`` included, as the
+        exception: ``run`` again then); None without a live connection."""
+        conn = self._conn
+        if conn is None or conn.closed:
+            return None
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        conn.send_packed(prepared.command(more), future, now=True)
+        return future
 
     def post_script(self, prepared: Prepared, more: Sequence[Arg], handler: Handler) -> None:
         """``run`` without waiting: the answer goes to ``handler``."""

@@ -1,0 +1,155 @@
+"""A deferred take sent ahead of the first attempt (``RateLimits.prefetch``): counted with
+the channel the call then tries, given back for a channel it skips, and given back whole
+when the call ends or leaves before awaiting it. On a real Redis (both clients), and the
+backends' ``take_ahead``/``untake`` on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+from relay.test_limits_counters import channel, clear_of_minute_edge, drain, key, make, snapshot
+
+from airelay.errors import GatewayError
+from airelay.relay.limit_policy import RuleList, channel_rules, rules
+from airelay.relay.limits import Counters, RateLimits
+from airelay.store.snapshot import ChannelRecord
+
+
+def on_redis(
+    body: Callable[[Counters], Coroutine[Any, Any, None]],
+) -> Callable[[str], None]:
+    """``body`` on each Redis client (in-process counters never defer, so never send a take
+    ahead)."""
+
+    @pytest.mark.parametrize("backend", ["redis", "redis-py"])
+    def test(backend: str) -> None:
+        async def main() -> None:
+            counters = make(backend)
+            try:
+                await body(counters)
+            finally:
+                await counters.close()
+
+        asyncio.run(main())
+
+    test.__name__ = body.__name__
+    return test
+
+
+async def counted(counters: Counters, found: RuleList) -> list[int]:
+    """What ``found``'s counters hold: read by one more take, taken back at once."""
+    await drain(counters)
+    taken = await counters.take(found, 0)
+    counters.untake(taken, found, 0)
+    return [value - (rule.kind != "tokens") for value, rule in zip(taken.used, found, strict=True)]
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis", "redis-py"])
+def test_take_ahead_is_a_take_and_untake_takes_it_back(backend: str) -> None:
+    async def main() -> None:
+        counters = make(backend)
+        try:
+            clear_of_minute_edge()
+            snap = snapshot()
+            first = rules(snap, key(rpm=5, tpm=100, max_concurrency=3), "m")
+            second = channel_rules(channel(rpm=5, max_concurrency=2))
+            taken, channel_taken = await counters.take_ahead(first, second, 40)
+            assert taken.allowed and channel_taken is not None and channel_taken.allowed
+            assert taken.used == [1, 40, 1] and channel_taken.used == [1, 1]
+            alone, none = await counters.take_ahead(first, RuleList(), 40)
+            assert alone.allowed and none is None and alone.used == [2, 80, 2]
+            counters.untake(alone, first, 40)
+            counters.untake(taken, first, 40)
+            counters.untake(channel_taken, second, 40)
+            assert await counted(counters, first) == [0, 0, 0]
+            assert await counted(counters, second) == [0, 0]
+        finally:
+            await counters.close()
+
+    asyncio.run(main())
+
+
+def limited() -> ChannelRecord:
+    return channel(rpm=10, max_concurrency=5)
+
+
+@on_redis
+async def test_the_take_sent_ahead_counts_the_channel_tried(counters: Counters) -> None:
+    clear_of_minute_edge()
+    stage, snap, record = RateLimits(counters), snapshot(), key(rpm=2, max_concurrency=2)
+    first = limited()
+    lease = await stage.acquire(snap, record, "m", 4, defer=True)
+    stage.prefetch(lease, first)
+    channel_lease = await stage.admit_channel(first, 4, lease)
+    assert channel_lease is not None and not lease.deferred
+    assert lease.headers["x-ratelimit-remaining-requests"] == "1"
+    assert await counted(counters, channel_rules(first)) == [1, 1]
+    channel_lease.release()
+    lease.release()
+    assert await counted(counters, channel_rules(first)) == [1, 0]
+
+
+@on_redis
+async def test_a_channel_skipped_gets_its_count_back(counters: Counters) -> None:
+    clear_of_minute_edge()
+    stage, snap, record = RateLimits(counters), snapshot(), key(rpm=2)
+    predicted, tried = limited(), limited()
+    lease = await stage.acquire(snap, record, "m", 4, defer=True)
+    stage.prefetch(lease, predicted)  # its circuit then opens: the attempt goes elsewhere
+    channel_lease = await stage.admit_channel(tried, 4, lease)
+    assert channel_lease is not None and not lease.deferred
+    assert await counted(counters, channel_rules(tried)) == [1, 1]
+    assert await counted(counters, channel_rules(predicted)) == [0, 0]
+
+
+@on_redis
+async def test_confirmed_without_a_channel_gives_the_channel_back(counters: Counters) -> None:
+    clear_of_minute_edge()
+    stage, snap, record = RateLimits(counters), snapshot(), key(rpm=1)
+    predicted = limited()
+    lease = await stage.acquire(snap, record, "m", 4, defer=True)
+    stage.prefetch(lease, predicted)
+    await stage.confirm(lease)  # refused before any attempt (402): the key's 429 first
+    assert not lease.deferred and lease.headers["x-ratelimit-remaining-requests"] == "0"
+    assert await counted(counters, channel_rules(predicted)) == [0, 0]
+    over = await stage.acquire(snap, record, "m", 4, defer=True)
+    stage.prefetch(over, predicted)
+    with pytest.raises(GatewayError) as caught:
+        await stage.admit_channel(predicted, 4, over)
+    assert caught.value.status == 429
+    assert await counted(counters, channel_rules(predicted)) == [0, 0]
+
+
+@on_redis
+async def test_a_call_that_ends_before_awaiting_gives_all_back(counters: Counters) -> None:
+    clear_of_minute_edge()
+    stage, snap = RateLimits(counters), snapshot()
+    record = key(rpm=3, tpm=1000, max_concurrency=2)
+    predicted = limited()
+    lease = await stage.acquire(snap, record, "m", 40, defer=True)
+    stage.prefetch(lease, predicted)
+    lease.release()  # e.g. the client left while the call was priced
+    await asyncio.sleep(0.2)  # the take lands, then its give-back is sent
+    assert await counted(counters, rules(snap, record, "m")) == [0, 0, 0]
+    assert await counted(counters, channel_rules(predicted)) == [0, 0]
+
+
+@on_redis
+async def test_a_caller_cancelled_while_awaiting_gives_all_back(counters: Counters) -> None:
+    clear_of_minute_edge()
+    stage, snap, record = RateLimits(counters), snapshot(), key(rpm=3, max_concurrency=2)
+    predicted = limited()
+    lease = await stage.acquire(snap, record, "m", 4, defer=True)
+    stage.prefetch(lease, predicted)
+    attempt = asyncio.ensure_future(stage.admit_channel(predicted, 4, lease))
+    await asyncio.sleep(0)  # awaiting the take
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    lease.release()
+    await asyncio.sleep(0.2)
+    assert await counted(counters, rules(snap, record, "m")) == [0, 0]
+    assert await counted(counters, channel_rules(predicted)) == [0, 0]
