@@ -84,12 +84,8 @@ class MemoryCounters:
         taken = self.take_now(first, estimate)  # no await between the two: one step
         return taken, self.take_now(second, estimate) if taken.allowed else None
 
-    async def take_ahead(
-        self, first: RuleList, second: RuleList, estimate: int
-    ) -> tuple[Taken, Taken | None]:
-        if not second:
-            return self.take_now(first, estimate), None
-        return await self.take_both(first, second, estimate)
+    def take_ahead(self, first: RuleList, second: RuleList, estimate: int) -> None:
+        return None  # a take costs no round trip here: nothing to send ahead
 
     def take_now(self, rules: RuleList, estimate: int) -> Taken:
         prepared = self._prepared(rules)

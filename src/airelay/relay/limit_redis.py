@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from airelay.relay.limit_policy import RuleList, Taken
@@ -199,37 +199,16 @@ class RedisCounters:
         answer = await self._scripts.run(scripts.pair(first, second), (estimate,))
         return _parsed(answer, first, second, scripts, seconds)
 
-    def take_ahead(
-        self, first: RuleList, second: RuleList, estimate: int
-    ) -> Awaitable[tuple[Taken, Taken | None]]:
+    def take_ahead(self, first: RuleList, second: RuleList, estimate: int) -> SentTake | None:
         scripts = self._prepare(first)
         seconds = self._prepare(second) if second else scripts
         prepared = scripts.pair(first, second) if second else scripts.take
         if self._names:
             self._give_back_now()
         sent = self._scripts.send_ahead(prepared, (estimate,))
-        return self._answer_ahead(sent, prepared, estimate, first, second, scripts, seconds)
-
-    async def _answer_ahead(
-        self,
-        sent: asyncio.Future[Any] | None,
-        prepared: Prepared,
-        estimate: int,
-        first: RuleList,
-        second: RuleList,
-        scripts: _Scripts,
-        seconds: _Scripts,
-    ) -> tuple[Taken, Taken | None]:
-        answer = None
-        if sent is not None:
-            try:
-                answer = await sent
-            except ReplyError as exc:
-                if exc.code != "NOSCRIPT":
-                    raise
-        if answer is None:  # not sent (no connection yet), or Redis lost the script
-            answer = await self._scripts.run(prepared, (estimate,))
-        return _parsed(answer, first, second, scripts, seconds)
+        if sent is None:
+            return None
+        return SentTake(self, sent, prepared, estimate, first, second, (scripts, seconds))
 
     def give_back(self, taken: Taken, rules: RuleList, tokens: int, inflight: int) -> None:
         scripts, now = taken.handles
@@ -285,6 +264,45 @@ class RedisCounters:
     async def close(self) -> None:
         self._give_back_now()
         await self._scripts.close()
+
+
+class SentTake:
+    """A take written ahead (``take_ahead``): its answer comes in ``future``."""
+
+    __slots__ = ("_counters", "_estimate", "_prepared", "_rules", "_scripts", "future")
+
+    def __init__(
+        self,
+        counters: RedisCounters,
+        future: asyncio.Future[Any],
+        prepared: Prepared,
+        estimate: int,
+        first: RuleList,
+        second: RuleList,
+        scripts: tuple[_Scripts, _Scripts],
+    ) -> None:
+        self._counters = counters
+        self.future = future
+        self._prepared = prepared
+        self._estimate = estimate
+        self._rules = (first, second)
+        self._scripts = scripts
+
+    def parsed(self) -> tuple[Taken, Taken | None]:
+        """The answer, once ``future`` is done (its error raised)."""
+        first, second = self._rules
+        return _parsed(self.future.result(), first, second, *self._scripts)
+
+    async def answer(self) -> tuple[Taken, Taken | None]:
+        """``parsed``, the script run again by its text when Redis had lost it."""
+        try:
+            return self.parsed()
+        except ReplyError as exc:
+            if exc.code != "NOSCRIPT":
+                raise
+        answer = await self._counters._scripts.run(self._prepared, (self._estimate,))
+        first, second = self._rules
+        return _parsed(answer, first, second, *self._scripts)
 
 
 def _parsed(

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol
 
 from airelay.errors import GatewayError
 from airelay.observe.metrics import limit_rejected
-from airelay.relay.limit_ahead import Ahead
+from airelay.relay.limit_ahead import Ahead, Sent
 from airelay.relay.limit_policy import (
     MINUTE,
     Rule,
@@ -64,12 +64,10 @@ class Counters(Protocol):
         counts in flight (``limit_policy.delta_of``; mostly negative); never waits."""
         ...
 
-    def take_ahead(
-        self, first: RuleList, second: RuleList, estimate: int
-    ) -> Awaitable[tuple[Taken, Taken | None]]:
-        """``take_both`` (``take`` for ``first`` when ``second`` is empty), its request
-        sent now, before the caller next yields to the event loop, where the backend can;
-        its answer is read when awaited."""
+    def take_ahead(self, first: RuleList, second: RuleList, estimate: int) -> Sent | None:
+        """``take_both`` (``take`` for ``first`` when ``second`` is empty) written now,
+        before the caller next yields to the event loop, its answer to come; None where the
+        backend cannot or it is not worth it (in-process, or a busy connection)."""
         ...
 
     def untake(self, taken: Taken, rules: RuleList, estimate: int) -> None:
@@ -306,7 +304,9 @@ class RateLimits:
         if not lease.deferred or lease._pending is not None or self._down():
             return
         found = _NO_RULES if channel is None else channel_rules(channel)
-        lease._pending = Ahead(self._counters, lease, channel, found)
+        sent = self._counters.take_ahead(lease.rules, found, lease.estimate)
+        if sent is not None:  # else the first attempt takes it, as without ``prefetch``
+            lease._pending = Ahead(self._counters, lease, channel, found, sent)
 
     async def _claim(self, lease: Lease) -> tuple[Taken, Taken | None, Ahead] | None:
         """The answer of a take sent ahead, and what it was sent with; None when the

@@ -47,7 +47,8 @@ class Scripts(Protocol):
 
     def send_ahead(self, prepared: Prepared, more: Sequence[Arg]) -> asyncio.Future[Any] | None:
         """Send the script now, before the caller next yields to the event loop, where the
-        client can (else None: ``run`` it); its answer comes in the future returned."""
+        client can and it is worth it (an idle connection; else None: ``run`` it); its
+        answer comes in the future returned."""
         ...
 
     async def sync(self) -> None:

@@ -244,15 +244,14 @@ class _Connection(asyncio.Protocol):
     ) -> None:
         """``send`` for a command in RESP already. A command nobody waits for (not
         ``urgent``) leaves with the next urgent one, or after ``LAZY_SECONDS``: a socket
-        write costs more than the command. With ``now``, it leaves at once when nothing
-        is in flight on the connection (its answer would not come sooner for it
-        otherwise): its round trip starts before the caller next yields to the loop."""
+        write costs more than the command. With ``now``, it leaves at once (with whatever
+        waits to leave): its round trip starts before the caller next yields to the loop."""
         if self.closed:
             _deliver(to, self.lost or ConnectionResetError("Redis connection closed"))
             return
         self._out.append(command)
         self._waiting.append(to)
-        if now and len(self._waiting) == len(self._out):
+        if now:
             self._flush()
         elif urgent:
             if not self._flush_scheduled:
@@ -262,6 +261,11 @@ class _Connection(asyncio.Protocol):
             self._lazy = self._loop.call_later(LAZY_SECONDS, self._flush)
         if self._timer is None:
             self._timer = self._loop.call_later(self._timeout, self._check, self._answered)
+
+    @property
+    def idle(self) -> bool:
+        """Open, with every command written answered (posted ones not written yet aside)."""
+        return not self.closed and len(self._waiting) == len(self._out)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -423,11 +427,12 @@ class Pipelined:
         return await self.call(*prepared.by_text(more))
 
     def send_ahead(self, prepared: Prepared, more: Sequence[Arg]) -> asyncio.Future[Any] | None:
-        """The script sent at once on an idle connection (see ``send_packed``), its answer
-        to come in the future returned (an error answer, ``NOSCRIPT`` included, as the
-        exception: ``run`` again then); None without a live connection."""
+        """The script written at once, when the connection is idle (nothing in flight), its
+        answer to come in the future returned (an error answer, ``NOSCRIPT`` included, as
+        the exception: ``run`` again then); None when it is busy or not connected: a busy
+        connection's answers come in order, and a command written early gains little."""
         conn = self._conn
-        if conn is None or conn.closed:
+        if conn is None or not conn.idle:
             return None
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         conn.send_packed(prepared.command(more), future, now=True)
