@@ -251,11 +251,11 @@ class RateLimits:
     """The limit stage over one ``Counters`` backend.
 
     Over the network (Redis), a call's key rules and its first channel's are taken in one
-    script: ``acquire(defer=True)`` only works out the key's rules; ``prefetch`` sends the
-    take once routing knows the first channel (``limit_ahead``), and the first
-    ``admit_channel`` awaits it (or ``confirm``, when no channel of the call has limits
-    or the call fails before any channel is tried: the 429 still comes before any other
-    error). Without ``prefetch``, the take is made by the first of those. In-process, a
+    script: ``acquire(defer=True)`` only works out the key's rules; ``prefetch`` writes the
+    take once routing knows the first channel, if the connection is idle (``limit_ahead``),
+    and the first ``admit_channel`` awaits it (or ``confirm``, when no channel of the call
+    has limits or the call fails before any channel is tried: the 429 still comes before
+    any other error). Otherwise the take is made by the first of those. In-process, a
     take costs no round trip and is made at once."""
 
     __slots__ = ("_counters", "_down_until", "_failure", "_now")
