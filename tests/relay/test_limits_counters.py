@@ -66,24 +66,34 @@ def make(backend: str) -> Counters:
     return RedisCounters(require_redis(), "redis-py" if backend == "redis-py" else "pipelined")
 
 
-def each_backend(
-    body: Callable[[Counters], Coroutine[Any, Any, None]],
-) -> Callable[[str], None]:
-    """``body`` as a test run once on each backend, in an event loop of its own."""
+def on_backends(
+    *backends: str, setup: Callable[[Counters], Coroutine[Any, Any, object]] | None = None
+) -> Callable[[Callable[[Counters], Coroutine[Any, Any, None]]], Callable[[str], None]]:
+    """A test body run once on each of ``backends``, in an event loop of its own, after
+    ``setup``."""
 
-    @pytest.mark.parametrize("backend", ["memory", "redis", "redis-py"])
-    def test(backend: str) -> None:
-        async def main() -> None:
-            counters = make(backend)
-            try:
-                await body(counters)
-            finally:
-                await counters.close()
+    def decorate(body: Callable[[Counters], Coroutine[Any, Any, None]]) -> Callable[[str], None]:
+        @pytest.mark.parametrize("backend", backends)
+        def test(backend: str) -> None:
+            async def main() -> None:
+                counters = make(backend)
+                try:
+                    if setup is not None:
+                        await setup(counters)
+                    await body(counters)
+                finally:
+                    await counters.close()
 
-        asyncio.run(main())
+            asyncio.run(main())
 
-    test.__name__ = body.__name__
-    return test
+        test.__name__ = body.__name__
+        return test
+
+    return decorate
+
+
+#: A test body on every backend.
+each_backend = on_backends("memory", "redis", "redis-py")
 
 
 async def drain(counters: Counters) -> None:

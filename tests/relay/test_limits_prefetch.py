@@ -7,11 +7,17 @@ idle connection); redis-py and in-process counters take it at the first attempt.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 import pytest
-from relay.test_limits_counters import channel, clear_of_minute_edge, drain, key, make, snapshot
+from relay.test_limits_counters import (
+    channel,
+    clear_of_minute_edge,
+    drain,
+    key,
+    make,
+    on_backends,
+    snapshot,
+)
 
 from airelay.errors import GatewayError
 from airelay.relay.limit_policy import RuleList, channel_rules, rules
@@ -19,25 +25,13 @@ from airelay.relay.limits import Counters, Lease, RateLimits
 from airelay.store.snapshot import ChannelRecord
 
 
-def on_redis(
-    body: Callable[[Counters], Coroutine[Any, Any, None]],
-) -> Callable[[], None]:
-    """``body`` on the pipelined Redis client, connected (a take is written ahead only on a
-    live, idle connection)."""
+async def _connected(counters: Counters) -> None:
+    await counted(counters, channel_rules(limited()))
 
-    def test() -> None:
-        async def main() -> None:
-            counters = make("redis")
-            try:
-                await counted(counters, channel_rules(limited()))  # connects
-                await body(counters)
-            finally:
-                await counters.close()
 
-        asyncio.run(main())
-
-    test.__name__ = body.__name__
-    return test
+#: On the pipelined Redis client, connected: a take is written ahead only on a live,
+#: idle connection.
+on_redis = on_backends("redis", setup=_connected)
 
 
 def prefetched(stage: RateLimits, lease: Lease, first: ChannelRecord | None) -> None:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio
+from support.quiet_server import quiet_server
 from support.redis_server import RedisProcess, require_redis
 
 from airelay.store import redis_subscriber
@@ -77,31 +76,8 @@ def test_messages_arrive_in_order(library: bool) -> None:
 @pytest.fixture
 def mute_after_subscribe() -> Iterator[int]:
     """A server that confirms a SUBSCRIBE, then never answers anything again."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(4)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn = server.accept()[0]
-            except TimeoutError:
-                continue
-            held.append(conn)
-            conn.recv(1024)
-            conn.sendall(b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
+    with quiet_server(b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n") as port:
+        yield port
 
 
 def test_a_silent_connection_is_found_out_by_its_ping(mute_after_subscribe: int) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.quiet_server import quiet_server
 from support.redis_server import RedisProcess, require_redis
 
 from airelay.store import resp
@@ -157,28 +157,8 @@ def test_a_script_redis_lost_runs_by_its_text() -> None:
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A server that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
+    with quiet_server() as port:
+        yield port
 
 
 def test_no_answer_times_out_every_command_on_the_connection(silent_server: int) -> None:
