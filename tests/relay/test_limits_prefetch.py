@@ -18,9 +18,11 @@ from relay.test_limits_counters import (
     on_backends,
     snapshot,
 )
+from support.redis_server import RedisProcess
 
 from airelay.errors import GatewayError
 from airelay.relay.limit_policy import RuleList, channel_rules, rules
+from airelay.relay.limit_redis import RedisCounters
 from airelay.relay.limits import Counters, Lease, RateLimits
 from airelay.store.snapshot import ChannelRecord
 
@@ -167,3 +169,27 @@ async def test_a_caller_cancelled_while_awaiting_gives_all_back(counters: Counte
     await asyncio.sleep(0.2)
     assert await counted(counters, rules(snap, record, "m")) == [0, 0]
     assert await counted(counters, channel_rules(predicted)) == [0, 0]
+
+
+def test_redis_lost_after_the_take_was_written() -> None:
+    """The answer never comes: the first attempt gets the outage (503 when failing closed,
+    the default), and the stage tries Redis again later."""
+    with RedisProcess() as server:
+
+        async def main() -> None:
+            counters = RedisCounters(server.url)
+            try:
+                await _connected(counters)
+                stage, snap, record = RateLimits(counters), snapshot(), key(rpm=3)
+                predicted = limited()
+                lease = await stage.acquire(snap, record, "m", 4, defer=True)
+                prefetched(stage, lease, predicted)
+                server.kill()
+                with pytest.raises(GatewayError) as caught:
+                    await stage.admit_channel(predicted, 4, lease)
+                assert caught.value.status == 503 and "Retry-After" in caught.value.headers
+                lease.release()
+            finally:
+                await counters.close()
+
+        asyncio.run(main())
