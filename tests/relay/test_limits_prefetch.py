@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis
 from relay.test_limits_counters import (
     channel,
     clear_of_minute_edge,
@@ -171,10 +172,11 @@ async def test_a_caller_cancelled_while_awaiting_gives_all_back(counters: Counte
     assert await counted(counters, channel_rules(predicted)) == [0, 0]
 
 
-def test_redis_lost_after_the_take_was_written() -> None:
-    """The answer never comes: the first attempt gets the outage (503 when failing closed,
-    the default), and the stage tries Redis again later."""
+def test_redis_silent_after_the_take_was_written() -> None:
+    """The answer never comes (Redis paused): the first attempt gets the outage (503 when
+    failing closed, the default) once the client's timeout passes."""
     with RedisProcess() as server:
+        admin = redis.Redis.from_url(server.url)
 
         async def main() -> None:
             counters = RedisCounters(server.url)
@@ -183,13 +185,15 @@ def test_redis_lost_after_the_take_was_written() -> None:
                 stage, snap, record = RateLimits(counters), snapshot(), key(rpm=3)
                 predicted = limited()
                 lease = await stage.acquire(snap, record, "m", 4, defer=True)
+                admin.execute_command("CLIENT", "PAUSE", 1000, "ALL")
                 prefetched(stage, lease, predicted)
-                server.kill()
                 with pytest.raises(GatewayError) as caught:
                     await stage.admit_channel(predicted, 4, lease)
                 assert caught.value.status == 503 and "Retry-After" in caught.value.headers
                 lease.release()
             finally:
+                admin.execute_command("CLIENT", "UNPAUSE")
+                admin.close()
                 await counters.close()
 
         asyncio.run(main())
