@@ -24,7 +24,7 @@ from support.redis_server import RedisProcess
 from airelay.errors import GatewayError
 from airelay.relay.limit_policy import RuleList, channel_rules, rules
 from airelay.relay.limit_redis import RedisCounters
-from airelay.relay.limits import Counters, Lease, RateLimits
+from airelay.relay.limits import NO_LEASE, Counters, Lease, RateLimits
 from airelay.store.snapshot import ChannelRecord
 
 
@@ -197,3 +197,16 @@ def test_redis_silent_after_the_take_was_written() -> None:
                 await counters.close()
 
         asyncio.run(main())
+
+
+@on_redis
+async def test_a_first_channel_without_limits_is_admitted(counters: Counters) -> None:
+    """The take sent ahead with a channel that has no limits of its own is the key's alone;
+    that channel is then admitted, not taken for one at its limit."""
+    clear_of_minute_edge()
+    stage, snap, record = RateLimits(counters), snapshot(), key(rpm=2)
+    unlimited = channel()
+    lease = await stage.acquire(snap, record, "m", 4, defer=True)
+    prefetched(stage, lease, unlimited)
+    assert await stage.admit_channel(unlimited, 4, lease) is NO_LEASE
+    assert not lease.deferred and lease.headers["x-ratelimit-remaining-requests"] == "1"

@@ -118,6 +118,7 @@ return 0
 GIVE_BACK_BATCH = 512
 
 _TAKE = Script.of(TAKE)
+_NO_RULES = RuleList()
 _GIVE_BACK = Script.of(GIVE_BACK)
 
 
@@ -187,7 +188,7 @@ class RedisCounters:
         if self._names:  # a call that ended before this one began is given back first
             self._give_back_now()
         answer = await self._scripts.run(scripts.take, (estimate,))
-        return _parsed(answer, rules, RuleList(), scripts, scripts)[0]
+        return _parsed(answer, rules, _NO_RULES, scripts, scripts)[0]
 
     async def take_both(
         self, first: RuleList, second: RuleList, estimate: int

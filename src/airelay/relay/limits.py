@@ -361,7 +361,13 @@ class RateLimits:
             if claimed is None:
                 return self._channel_unreachable()
             taken, channel_taken, pending = claimed
-            joint = pending.channel is not None and pending.channel.id == channel.id
+            # Joint: the take carried this channel's rules (none for a channel without
+            # limits: then it counts nothing, and is admitted below like any such channel).
+            joint = (
+                bool(pending.rules)
+                and pending.channel is not None
+                and pending.channel.id == channel.id
+            )
             if not joint and channel_taken is not None and channel_taken.allowed:
                 # Counted with the key for a channel this attempt skipped: back it goes.
                 self._counters.untake(channel_taken, pending.rules, key.estimate)
