@@ -62,13 +62,13 @@ def test_two_instances_poll_each_task_once_and_settle_it_once(
     assert after.usage_cost == after.total_usage == TASKS * 5 * per_second()
 
 
-def _serve(gateway: Gateway) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(gateway: Gateway, lease_seconds: float = 2) -> tuple[subprocess.Popen[bytes], str]:
     from billing.test_instances import _serve as serve
 
     process, url = serve(
         gateway,
         AIRELAY_VIDEO_POLL_SECONDS="0.2",
-        AIRELAY_VIDEO_LEASE_SECONDS="2",
+        AIRELAY_VIDEO_LEASE_SECONDS=str(lease_seconds),
     )
     deadline = time.monotonic() + 60  # a loaded machine starts it slowly
     while True:
@@ -121,8 +121,10 @@ def test_a_gateway_killed_while_creating_a_task_has_it_refunded(
     database_url = gateway.settings.database_url
     video = video_channel(admin, videos, "dashscope")
     before = books(database_url, video.user_id)
-    videos.create_delay = 3.0
-    process, url = _serve(gateway)
+    # A creation waits for its upstream half its lease (4 s here): the window in which the
+    # test sees the reservation and kills the instance (1 s was too short on a loaded box).
+    videos.create_delay = 10.0
+    process, url = _serve(gateway, lease_seconds=8)
     try:
         time.sleep(1)
         with ThreadPoolExecutor(max_workers=1) as pool:
