@@ -219,16 +219,24 @@ class Bench:
         log(f"  background: other processes {fig.other_cpu_pct:.0f}%, steal {fig.steal_pct:.0f}%")
 
     def paired(
-        self, pids: Callable[[], list[int]], port: int, key: str, kind: str
+        self,
+        pids: Callable[[], list[int]],
+        port: int,
+        key: str,
+        kind: str,
+        floor_kind: str | None = None,
     ) -> tuple[tuple[wrk.WrkResult, float], tuple[wrk.WrkResult, float]]:
-        """c32 runs taking turns with the floor (PAIRED_ROUNDS of each, half as long as a
-        single run); returns the pair whose throughput ratio is the median."""
+        """c32 runs taking turns with the floor's ``floor_kind`` runs (default: the same
+        kind; PAIRED_ROUNDS of each, half as long as a single run); returns the pair whose
+        throughput ratio is the median."""
         seconds = self.args.seconds / 2
         pairs = []
         for _ in range(PAIRED_ROUNDS):
             own = self.loaded(pids, port, key, kind, 32, seconds)
             log("  ... and the floor:")
-            floor = self.loaded(lambda: self.floor_pids, self.floor_port, "-", kind, 32, seconds)
+            floor = self.loaded(
+                lambda: self.floor_pids, self.floor_port, "-", floor_kind or kind, 32, seconds
+            )
             pairs.append((own, floor))
         pairs.sort(key=lambda pair: pair[0][0].rps / max(pair[1][0].rps, 1e-9))
         return pairs[len(pairs) // 2]
@@ -270,15 +278,11 @@ class Bench:
     def translated(self, fig: Figures, pids: Callable[[], list[int]], port: int, key: str) -> None:
         """Streamed c32 on the translated paths (an OpenAI client on an Anthropic channel,
         an Anthropic client on an OpenAI channel, a Responses client on an OpenAI chat
-        channel), each run followed at once by the floor's pass-through stream run."""
+        channel), taking turns with the floor's pass-through stream as the throughput runs
+        do (a single short run moved the ratio by over ten points from run to run)."""
         uvloop.run(clients.verify_translated(port, key))
-        seconds = self.args.seconds / 2
         for kind in report.TRANSLATED:
-            own, _ = self.loaded(pids, port, key, kind, 32, seconds)
-            log("  ... and the floor (pass-through stream):")
-            floor, _ = self.loaded(
-                lambda: self.floor_pids, self.floor_port, "-", "stream", 32, seconds
-            )
+            (own, _), (floor, _) = self.paired(pids, port, key, kind, floor_kind="stream")
             fig.translated[kind] = (own, floor)
 
     def latency(self, fig: Figures, port: int, key: str, plan: Plan) -> None:
@@ -401,7 +405,8 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
         f"{PAIRED_ROUNDS} rounds of {args.seconds / 2:g} s, each followed by the same run "
         'against the floor; the table shows the round whose ratio is the median, and its "x '
         'floor" and target compare it with the floor run right after it (the floor row shows '
-        "the floor's own first run). 2-worker throughput is compared with the 2-process "
+        "the floor's own first run). Translated streams take turns with the floor's "
+        "pass-through stream the same way. 2-worker throughput is compared with the 2-process "
         "floor. The c32 p99 targets compare that pinned pair's p99s, and one more "
         f"{args.seconds:g} s run of each kind with no process pinned (gateway, floor, "
         "upstream and wrk free to use every core), each followed by the floor's.",
