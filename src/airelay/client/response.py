@@ -225,30 +225,42 @@ class Response:
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        # Called for every piece of a chunked body (an SSE event, usually): kept short,
+        # with the wake-up written out rather than called.
         if self._decoder is not None:
-            # Bounded: a small compressed piece must not inflate past the cap in memory
-            # (a whole body: in all; a body read in pieces: per piece).
-            room = self._max_body + 1 - (self._buffered if self._whole else 0)
-            try:
-                body = self._decoder.decompress(body, max(room, 1))
-            except zlib.error as exc:
-                raise ProtocolFailure(f"invalid compressed body: {exc}") from None
-            if self._decoder.unconsumed_tail:
-                raise self._too_large()
+            body = self._inflate(body)
             if not body:
                 return
         self._chunks.append(body)
-        self._buffered += len(body)
-        if self._buffered > self._watch:
-            # A whole body is held to the cap; a body read in pieces pauses the upstream
-            # instead, so that what it buffers stays near HIGH_WATER.
-            if self._whole:
-                if self._buffered > self._max_body:
-                    raise self._too_large()
-            elif not self._paused and self._buffered > HIGH_WATER:
-                self._paused = True
-                self._connection.pause_reading()
-        self._wake()
+        buffered = self._buffered = self._buffered + len(body)
+        if buffered > self._watch:
+            self._hold_back(buffered)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _inflate(self, body: bytes) -> bytes:
+        assert self._decoder is not None
+        # Bounded: a small compressed piece must not inflate past the cap in memory
+        # (a whole body: in all; a body read in pieces: per piece).
+        room = self._max_body + 1 - (self._buffered if self._whole else 0)
+        try:
+            body = self._decoder.decompress(body, max(room, 1))
+        except zlib.error as exc:
+            raise ProtocolFailure(f"invalid compressed body: {exc}") from None
+        if self._decoder.unconsumed_tail:
+            raise self._too_large()
+        return body
+
+    def _hold_back(self, buffered: int) -> None:
+        """More than ``_watch`` bytes wait: a whole body is held to the cap; a body read in
+        pieces pauses the upstream instead, so that what it buffers stays near HIGH_WATER."""
+        if self._whole:
+            if buffered > self._max_body:
+                raise self._too_large()
+        elif not self._paused and buffered > HIGH_WATER:
+            self._paused = True
+            self._connection.pause_reading()
 
     def on_message_complete(self) -> None:
         if not self._head_done:

@@ -90,11 +90,15 @@ class PassThrough:
         out: list[bytes] = []
         rewriter = self._rewriter
         while block:
-            positions = [p for p in map(block.find, self._triggers) if p >= 0]
-            if not positions:
+            first = -1
+            for trigger in self._triggers:
+                found = block.find(trigger)
+                if found >= 0 and (first < 0 or found < first):
+                    first = found
+            if first < 0:
                 out.append(rewriter.block(block))
                 break
-            start, end = event_bounds(block, min(positions))
+            start, end = event_bounds(block, first)
             if start:
                 out.append(rewriter.block(block[:start]))
             out.append(self.events(sse_events(block[start:end])))
