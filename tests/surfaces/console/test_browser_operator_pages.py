@@ -2,9 +2,9 @@
 of the e-mail, top up with a note, change group and role, disable; add a user and make them
 a key with every limit (its secret shown once, the server's refusals in the forms); generate
 a batch of codes that expire and download it and the list as CSV; set the logo, an
-announcement (markup in it stays text) and the default limits. A read-only operator signs in
-and reads every operator page with no write action on any. Screenshots at 375 and 1280 px,
-no sideways scrolling.
+announcement (markup in it stays text) and the default limits; the maintenance switch turns
+client calls away (503) and back. A read-only operator signs in and reads every operator
+page with no write action on any. Screenshots at 375 and 1280 px, no sideways scrolling.
 
 Skipped where chromium or the built console is missing, except under CI=true.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -345,3 +346,41 @@ def test_a_read_only_operator_reads_every_page_and_sees_no_write_action(
     )
     assert refused.status_code == 403
     context.close()
+
+
+def _models_status(gateway: Gateway, key: str, want: int) -> httpx.Response:
+    """``GET /v1/models`` with ``key`` until it answers ``want`` (a setting reaches the
+    snapshot within moments), or its last answer."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = httpx.get(f"{gateway.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+        if response.status_code == want or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+def test_the_maintenance_switch_turns_client_calls_away_and_back(
+    chromium: Any, gateway: Gateway, admin: Admin
+) -> None:
+    key = admin.create_token()["key"]
+    assert _models_status(gateway, key, 200).status_code == 200
+    context, page = _operator(chromium, gateway)
+    switch = "#settings-form input[name=maintenance_mode]"
+    try:
+        page.click("#nav-settings")
+        page.check(switch)
+        page.click("#settings-form button[type=submit]")
+        page.wait_for_selector("#settings-form ~ .notice")
+        assert ok(admin.http.get("/v1/admin/settings"))["features"]["maintenance_mode"] is True
+        refused = _models_status(gateway, key, 503)
+        assert refused.status_code == 503 and "maintenance" in refused.text
+        # The console and the management API go on working: the switch is turned back.
+        page.reload()
+        page.wait_for_selector(f"{switch}:checked")
+        page.uncheck(switch)
+        page.click("#settings-form button[type=submit]")
+        page.wait_for_selector("#settings-form ~ .notice")
+        assert _models_status(gateway, key, 200).status_code == 200
+    finally:
+        ok(admin.http.patch("/v1/admin/settings", json={"features": {"maintenance_mode": False}}))
+        context.close()
