@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,26 +58,61 @@ def test_migrate_then_admin_key(tmp_path: Path) -> None:
     assert key.startswith("mgmt-")
 
 
-def _serve(tmp_path: Path, port: int, **extra: str) -> tuple[subprocess.Popen[str], str]:
-    env = env_for(tmp_path, AIRELAY_PORT=str(port), **extra)
-    process = subprocess.Popen(
-        [*AIRELAY, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    deadline = time.monotonic() + 60  # a loaded machine: start-up is two processes' imports
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    return process, f"http://127.0.0.1:{port}"
+# What ``serve`` prints once its socket is bound.
+SERVING = re.compile(r"^airelay \S+ serving on (http://\S+) \(console: (http://\S+)\)$")
 
 
-def _stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=20)
-    assert process.returncode == 0, output
-    return output
+class _Served:
+    """A running ``airelay serve``: its output, read as it comes, and the addresses it
+    printed once bound."""
+
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        self.process = subprocess.Popen(
+            [*AIRELAY, "serve"],
+            env=env_for(tmp_path, **env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.url = self.console = ""
+        self._bound = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        # A loaded machine: start-up is two processes' imports.
+        if not self._bound.wait(60):
+            self.process.kill()
+            raise AssertionError("serve printed no address: " + "".join(self.lines))
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            match = SERVING.match(line.strip())
+            if match and not self._bound.is_set():
+                self.url, self.console = match.groups()
+                self._bound.set()
+        self._bound.set()  # ended without saying where: the wait above fails
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=20)
+        self._reader.join(20)
+        output = "".join(self.lines)
+        assert self.process.returncode == 0, output
+        return output
+
+
+def _serve(tmp_path: Path, port: int, **extra: str) -> tuple[_Served, str]:
+    served = _Served(tmp_path, AIRELAY_PORT=str(port), **extra)
+    # Printed once bound, so it answers at once, where it says.
+    assert served.url == f"http://127.0.0.1:{port}", served.lines
+    assert served.console == f"http://127.0.0.1:{port}/console/"
+    return served, served.url
+
+
+def _stop(served: _Served) -> str:
+    return served.stop()
 
 
 def test_serve_prints_root_key_once_and_it_works(tmp_path: Path) -> None:
@@ -87,6 +124,8 @@ def test_serve_prints_root_key_once_and_it_works(tmp_path: Path) -> None:
         output = _stop(process)
     keys = [word for word in output.split() if word.startswith("mgmt-")]
     assert len(keys) == 1
+    # The key first, then where to use it.
+    assert output.index(keys[0]) < output.index(" serving on ")
     process, url = _serve(tmp_path, free_port())
     try:
         settings = httpx.get(
@@ -96,6 +135,35 @@ def test_serve_prints_root_key_once_and_it_works(tmp_path: Path) -> None:
     finally:
         second_output = _stop(process)
     assert "mgmt-" not in second_output
+
+
+def _answers_the_console(url: str) -> None:
+    response = httpx.get(url)
+    # The console's page, or (where it is not built) the console route saying so.
+    assert response.status_code == 200 or "console is not built" in response.text, url
+
+
+def test_serve_prints_the_address_it_bound(tmp_path: Path) -> None:
+    """Port 0: the port the system picked; an IPv6 host: in brackets. Each printed address
+    answers."""
+    served = _Served(tmp_path, AIRELAY_PORT="0")
+    try:
+        match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)", served.url)
+        assert match and int(match.group(1)) > 0, served.url
+        assert served.console == f"{served.url}/console/"
+        assert httpx.get(f"{served.url}/health").status_code == 200
+        _answers_the_console(served.console)
+    finally:
+        served.stop()
+    served = _Served(tmp_path, AIRELAY_HOST="::1", AIRELAY_PORT="0")
+    try:
+        match = re.fullmatch(r"http://\[::1\]:(\d+)", served.url)
+        assert match and int(match.group(1)) > 0, served.url
+        assert served.console == f"{served.url}/console/"
+        assert httpx.get(f"{served.url}/health").status_code == 200
+        _answers_the_console(served.console)
+    finally:
+        served.stop()
 
 
 def test_serve_uses_configured_admin_key(tmp_path: Path) -> None:
@@ -116,7 +184,8 @@ def _loaded_extensions(pid: int) -> str:
 
 def test_several_workers_serve_and_their_parent_stays_light(tmp_path: Path) -> None:
     key = "mgmt-workers-key-123"
-    process, url = _serve(tmp_path, free_port(), AIRELAY_WORKERS="2", AIRELAY_ADMIN_KEY=key)
+    served, url = _serve(tmp_path, free_port(), AIRELAY_WORKERS="2", AIRELAY_ADMIN_KEY=key)
+    process = served.process
     try:
         for _ in range(10):
             ok = httpx.get(url + "/v1/admin/settings", headers={"Authorization": f"Bearer {key}"})
@@ -138,4 +207,6 @@ def test_several_workers_serve_and_their_parent_stays_light(tmp_path: Path) -> N
         for extension in ("_http_parser", "cryptography", "sqlalchemy", "httptools"):
             assert extension not in parent
     finally:
-        _stop(process)
+        output = _stop(served)
+    # The first worker says where for all (each logs it too, in its log line).
+    assert sum(bool(SERVING.match(line)) for line in output.splitlines()) == 1

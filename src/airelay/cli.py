@@ -72,8 +72,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     except subprocess.CalledProcessError:
         print("airelay: preparing the database failed (see above)", file=sys.stderr)
         return 1
-    print(f"airelay {__version__} serving on http://{settings.host}:{settings.port}", flush=True)
-    run(settings)
+    run(settings)  # which says where it serves once the socket is bound
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
 import multiprocessing
 import os
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import uvloop
 
+from airelay import __version__
 from airelay.config import Settings
 from airelay.memory import return_large_blocks
 
@@ -64,9 +66,46 @@ async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[web.Ap
     return runner, port
 
 
-async def serve_forever(settings: Settings, *, reuse_port: bool = False) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+def base_url(host: str, port: int) -> str:
+    """``http://host:port`` for a bound address: an IPv6 host in brackets (its zone's ``%``
+    written ``%25``, RFC 6874)."""
+    if ":" in host:
+        return f"http://[{host.replace('%', '%25')}]:{port}"
+    return f"http://{host}:{port}"
+
+
+def console_url(host: str, port: int) -> str:
+    """Where a browser on this machine opens the console: a wildcard address (all
+    interfaces) is reached through loopback."""
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a name, not an address
+        unspecified = False
+    if unspecified:
+        host = "::1" if ":" in host else "127.0.0.1"
+    return base_url(host, port) + "/console/"
+
+
+def announcement(runner: web.AppRunner, settings: Settings, port: int) -> str:
+    """The line that says where the gateway answers, from the socket as bound (the port
+    the system picked for port 0)."""
+    addresses = runner.addresses
+    host = str(addresses[0][0]) if addresses else settings.host
+    return (
+        f"airelay {__version__} serving on {base_url(host, port)} "
+        f"(console: {console_url(host, port)})"
+    )
+
+
+async def serve_forever(
+    settings: Settings, *, reuse_port: bool = False, announce: bool = False
+) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully; ``announce``: print where
+    (once bound) for the operator who started it."""
     runner, port = await start(settings, reuse_port=reuse_port)
+    line = announcement(runner, settings, port)
+    if announce:
+        print(line, flush=True)
     # What start-up built (modules, the app, the snapshot) lives as long as the process:
     # moved out of the collector's sight, a full collection no longer walks it all.
     gc.collect()
@@ -75,7 +114,7 @@ async def serve_forever(settings: Settings, *, reuse_port: bool = False) -> None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    log.info("airelay listening on http://%s:%d", settings.host, port)
+    log.info("%s", line)
     try:
         await stop.wait()
     finally:
@@ -91,18 +130,18 @@ def _drain(runner: web.AppRunner) -> None:
         runner.app[STATE].draining = True
 
 
-def _worker(settings: Settings) -> None:
+def _worker(settings: Settings, announce: bool) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    _serve(settings, reuse_port=True)
+    _serve(settings, reuse_port=True, announce=announce)
 
 
-def _serve(settings: Settings, *, reuse_port: bool = False) -> None:
+def _serve(settings: Settings, *, reuse_port: bool = False, announce: bool = True) -> None:
     """Serve in this process; a start-up refusal (the schema is not this code's) ends it
     with its message and exit status 1, not a traceback."""
     try:
-        uvloop.run(serve_forever(settings, reuse_port=reuse_port))
+        uvloop.run(serve_forever(settings, reuse_port=reuse_port, announce=announce))
     except Exception as exc:
         from airelay.store.schema import SchemaMismatch
 
@@ -128,8 +167,9 @@ def run(settings: Settings) -> None:
         metrics_dir = tempfile.mkdtemp(prefix="airelay-metrics-")
         os.environ[MULTIPROC_ENV] = metrics_dir
     context = multiprocessing.get_context("spawn")
+    # The first worker says where they serve (they share the port).
     workers = [
-        context.Process(target=_worker, args=(settings,), name=f"airelay-worker-{i}")
+        context.Process(target=_worker, args=(settings, i == 0), name=f"airelay-worker-{i}")
         for i in range(settings.workers)
     ]
     for process in workers:

@@ -20,8 +20,11 @@ def new_email() -> str:
 class Console:
     """One browser: its cookies, and the CSRF token the last sign-in or ``/me`` gave."""
 
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=30)
+    def __init__(self, base_url: str, local_address: str | None = None) -> None:
+        # ``local_address``: another loopback address (127.0.0.2, ...) to come from, as a
+        # browser on another machine would.
+        transport = httpx.HTTPTransport(local_address=local_address) if local_address else None
+        self.http = httpx.Client(base_url=base_url, timeout=30, transport=transport)
         self.csrf = ""
 
     def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:

@@ -15,6 +15,8 @@ from support.console import PUBLIC_URL, Console, open_registration
 from support.gateway import Gateway
 from surfaces.console.browser_kit import CHROMIUM, missing
 
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
+
 
 @pytest.fixture(scope="module")
 def registration(admin: Admin) -> None:
@@ -67,9 +69,13 @@ def chromium(gateway: Gateway) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """Where the module's screenshots go: a folder named after it in
+    ``AIRELAY_TEST_ARTIFACTS``, else in one folder of the checkout (git-ignored) that each
+    run overwrites, so the last run's pages can be looked at. (Modules run in parallel
+    workers: one folder each keeps two from writing the same file.)"""
     configured = os.environ.get("AIRELAY_TEST_ARTIFACTS")
-    path = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
+    path = (Path(configured) if configured else ARTIFACTS) / request.path.stem
     path.mkdir(parents=True, exist_ok=True)
     return path
 

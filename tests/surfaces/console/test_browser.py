@@ -2,7 +2,8 @@
 (the browser's own, chosen by the console): a user signs up, redeems a code, turns on
 two-factor sign-in, creates a key and sees its secret once, calls the gateway with it
 through the OpenAI SDK, and finds the call in the usage page; the page switches to the other
-language; an operator generates codes, prices a model, adds a channel and tops up a user.
+language; an operator generates codes, prices a model, adds a channel and tops up a user; a
+user changes their password (a wrong current one refused, other sessions ended).
 Screenshots of the main pages (sign-in, dashboard, top-up, security, keys, usage, and the
 operator's users, codes, channels and settings) at phone and desktop widths are kept as
 artifacts, and neither width scrolls sideways.
@@ -226,4 +227,56 @@ def test_an_operator_sets_up_codes_prices_channels_and_top_ups(
     page.wait_for_selector("#settings-form")
     assert page.text_content("#nav-settings") == texts["nav.settings"]
     shoot(page, artifacts, f"settings-{lang}")
+    context.close()
+
+
+def test_a_user_changes_their_password_in_the_security_page(
+    chromium: Any, gateway: Gateway, registration: None
+) -> None:
+    texts = catalog("en")
+    email = new_email()
+    context = chromium.new_context(locale=LOCALES["en"])
+    page = context.new_page()
+    page.goto(f"{gateway.url}/console/")
+    page.click("#to-signup")
+    page.fill("#signup-form input[name=email]", email)
+    page.fill("#signup-form input[name=password]", PASSWORD)
+    page.click("#signup-form button[type=submit]")
+    page.wait_for_selector("#balance")
+    # Signed in elsewhere too: the change ends that session, not this one.
+    elsewhere = chromium.new_context(locale=LOCALES["en"]).new_page()
+    elsewhere.goto(f"{gateway.url}/console/")
+    elsewhere.fill("#login-form input[name=email]", email)
+    elsewhere.fill("#login-form input[name=password]", PASSWORD)
+    elsewhere.click("#login-form button[type=submit]")
+    elsewhere.wait_for_selector("#balance")
+
+    form = "#password-form"
+    page.click("#nav-security")
+    page.fill(f"{form} input[name=current]", "not my password")
+    page.fill(f"{form} input[name=new]", "a brand new passphrase")
+    page.click(f"{form} button[type=submit]")
+    error = page.text_content(f"{form} .error", timeout=10_000) or ""
+    assert error == "The current password is wrong."
+    page.fill(f"{form} input[name=current]", PASSWORD)
+    page.click(f"{form} button[type=submit]")
+    notice = page.text_content("#security-notice", timeout=10_000)
+    assert notice == texts["security.changed"]
+    assert page.input_value(f"{form} input[name=new]") == ""  # the form is cleared
+    page.click("#nav-dashboard")
+    page.wait_for_selector("#balance")  # this session goes on
+    elsewhere.reload()
+    elsewhere.wait_for_selector("#login-form")  # that one is over
+
+    # Signed out: the old password is refused, the new one signs in.
+    page.click("#sign-out")
+    page.fill("#login-form input[name=email]", email)
+    page.fill("#login-form input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    refused = page.text_content("#login-form .error", timeout=10_000) or ""
+    assert refused == "Wrong e-mail address or password."
+    page.fill("#login-form input[name=password]", "a brand new passphrase")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#balance")
+    elsewhere.context.close()
     context.close()

@@ -1,7 +1,9 @@
 """The operator's users, codes and settings pages in a real browser: find a user by a piece
-of the e-mail, top up with a note, change group and role, disable; generate a batch of codes
-that expire and download it and the list as CSV; set the logo, an announcement (markup in it
-stays text) and the default limits. A read-only operator signs in and reads every operator
+of the e-mail, top up with a note, change group and role, disable; add a user and make them
+a key with every limit (its secret shown once, the server's refusals in the forms); generate
+a batch of codes that expire and download it and the list as CSV; set the logo, an
+announcement (markup in it stays text) and the default limits; the maintenance switch turns
+client calls away (503) and back. A read-only operator signs in and reads every operator
 page with no write action on any. Screenshots at 375 and 1280 px, no sideways scrolling.
 
 Skipped where chromium or the built console is missing, except under CI=true.
@@ -11,11 +13,13 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from support.admin import Admin
 from support.console import PASSWORD, Console, new_email
@@ -93,6 +97,75 @@ def test_the_operator_finds_tops_up_regroups_and_disables_a_user(
     page.fill("#users-search input[name=q]", f"nobody-{tag}")
     page.click("#users-search button[type=submit]")
     page.wait_for_selector("text=No user matches.")
+    context.close()
+
+
+def test_the_operator_adds_a_user_and_makes_them_a_key_with_every_limit(
+    chromium: Any, gateway: Gateway, admin: Admin, artifacts: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    email = f"added-{tag}@example.com"
+    context, page = _operator(chromium, gateway)
+    page.click("#add-user")
+    page.fill("#user-add-form input[name=email]", email)
+    page.fill("#user-add-form input[name=name]", "Ada")
+    page.fill("#user-add-form input[name=group]", f"team-{tag}")
+    page.fill("#user-add-form input[name=balance]", "12.5")
+    page.click("#user-add-form button[type=submit]")
+    # The new user's key form opens at once.
+    assert email in (page.text_content("#user-key-form h3", timeout=10_000) or "")
+    (user,) = ok(admin.http.get("/v1/admin/users", params={"q": email}))["users"]
+    assert (user["name"], user["group"], user["balance"]) == ("Ada", f"team-{tag}", 12.5)
+
+    form = "#user-key-form"
+    page.fill(f"{form} input[name=name]", "batch jobs")
+    for permission in ("images", "audio", "video", "rerank"):
+        page.uncheck(f"{form} input[name=perm-{permission}]")
+    page.fill(f"{form} textarea[name=models]", "model-a\nmodel-b")
+    page.fill(f"{form} textarea[name=ip_allowlist]", "10.0.0.0/8\n192.0.2.7")
+    page.fill(f"{form} input[name=quota]", "5")
+    page.select_option(f"{form} select[name=quota_period]", "monthly")
+    page.fill(f"{form} input[name=rpm]", "30")
+    page.fill(f"{form} input[name=tpm]", "40000")
+    page.fill(f"{form} input[name=max_concurrency]", "2")
+    page.fill(f"{form} input[name=expires_at]", "2099-01-31")
+    page.click(f"{form} button[type=submit]")
+    secret = page.text_content("#issued-key-secret", timeout=10_000) or ""
+    assert secret.startswith("sk-")
+    shoot(page, artifacts, "operator-user-key-issued")
+    (token,) = ok(admin.http.get("/v1/admin/tokens", params={"user_id": user["id"]}))["tokens"]
+    assert {k: token[k] for k in ("name", "permissions", "models", "ip_allowlist")} == {
+        "name": "batch jobs",
+        "permissions": ["chat", "embeddings"],
+        "models": ["model-a", "model-b"],
+        "ip_allowlist": ["10.0.0.0/8", "192.0.2.7"],
+    }
+    limits = ("quota", "quota_period", "rpm", "tpm", "max_concurrency", "expires_at")
+    assert tuple(token[k] for k in limits) == (5, "monthly", 30, 40000, 2, "2099-01-31T00:00:00Z")
+    # The key is the user's, and the allow-list holds: this address is not on it.
+    refused = httpx.get(f"{gateway.url}/v1/models", headers={"Authorization": f"Bearer {secret}"})
+    assert refused.status_code == 403, refused.text
+    page.click("#issued-key button:has-text('Done')")
+    assert page.query_selector("#issued-key") is None and secret not in page.content()
+
+    # The server's refusals show in the forms: a taken e-mail, an address that is none.
+    page.click("#add-user")
+    page.fill("#user-add-form input[name=email]", email.upper())
+    page.click("#user-add-form button[type=submit]")
+    assert "exists" in (page.text_content("#user-add-form .error", timeout=10_000) or "")
+    page.click("#user-add-form button:has-text('Cancel')")
+    row = f"#users-table tr[data-user='{user['id']}']"
+    page.fill("#users-search input[name=q]", email)
+    page.click("#users-search button[type=submit]")
+    page.click(f"{row} button.user-new-key")
+    page.fill(f"{form} input[name=name]", "second")
+    page.fill(f"{form} textarea[name=ip_allowlist]", "not an address")
+    page.click(f"{form} button[type=submit]")
+    error = page.text_content(f"{form} .error", timeout=10_000) or ""
+    assert "no address or network" in error
+    page.click(f"{form} button:has-text('Cancel')")
+    page.wait_for_selector(form, state="detached")
+    assert ok(admin.http.get("/v1/admin/tokens", params={"user_id": user["id"]}))["total"] == 1
     context.close()
 
 
@@ -273,3 +346,41 @@ def test_a_read_only_operator_reads_every_page_and_sees_no_write_action(
     )
     assert refused.status_code == 403
     context.close()
+
+
+def _models_status(gateway: Gateway, key: str, want: int) -> httpx.Response:
+    """``GET /v1/models`` with ``key`` until it answers ``want`` (a setting reaches the
+    snapshot within moments), or its last answer."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = httpx.get(f"{gateway.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+        if response.status_code == want or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+def test_the_maintenance_switch_turns_client_calls_away_and_back(
+    chromium: Any, gateway: Gateway, admin: Admin
+) -> None:
+    key = admin.create_token()["key"]
+    assert _models_status(gateway, key, 200).status_code == 200
+    context, page = _operator(chromium, gateway)
+    switch = "#settings-form input[name=maintenance_mode]"
+    try:
+        page.click("#nav-settings")
+        page.check(switch)
+        page.click("#settings-form button[type=submit]")
+        page.wait_for_selector("#settings-form ~ .notice")
+        assert ok(admin.http.get("/v1/admin/settings"))["features"]["maintenance_mode"] is True
+        refused = _models_status(gateway, key, 503)
+        assert refused.status_code == 503 and "maintenance" in refused.text
+        # The console and the management API go on working: the switch is turned back.
+        page.reload()
+        page.wait_for_selector(f"{switch}:checked")
+        page.uncheck(switch)
+        page.click("#settings-form button[type=submit]")
+        page.wait_for_selector("#settings-form ~ .notice")
+        assert _models_status(gateway, key, 200).status_code == 200
+    finally:
+        ok(admin.http.patch("/v1/admin/settings", json={"features": {"maintenance_mode": False}}))
+        context.close()

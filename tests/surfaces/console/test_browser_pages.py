@@ -4,7 +4,9 @@ is refused (402, shown in the page) with no money, redeems the code, and makes a
 that shows as it arrives, with its usage and charge, and the balance drops; the quick-start
 snippets carry the page's own address; the operator sets the channel's cost multiplier in
 the channels page and the usage totals show the call by model, channel and user, with its
-revenue, upstream cost and margin. Screenshots at 375 and 1280 px, no sideways scrolling at either.
+revenue, upstream cost and margin. A user's key form carries an address list, expiry, RPM,
+concurrency and permissions to the stored key and back into the edit form. Screenshots at
+375 and 1280 px, no sideways scrolling at either.
 
 Skipped where chromium or the built console is missing, except under CI=true.
 """
@@ -17,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from fakes.openai_upstream import Behaviour, FakeOpenAI
@@ -347,4 +350,72 @@ def test_a_users_keys_catalogue_dashboard_usage_export_and_top_up_pages(
     page.wait_for_selector("#topup-instructions")
     assert page.text_content("#topup-instructions") == instructions
     assert page.query_selector("#topup-instructions img") is None  # text, not markup
+    context.close()
+
+
+def test_a_user_makes_a_key_with_an_address_list_expiry_rpm_and_permissions(
+    chromium: Any, gateway: Gateway, admin: Admin, registration: None, artifacts: Path
+) -> None:
+    """Every limit of the key form reaches the stored key, shows again in the edit form,
+    and holds: a key for other addresses is refused from this one."""
+    context = chromium.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(f"{gateway.url}/console/")
+    page.click("#to-signup")
+    page.fill("#signup-form input[name=email]", new_email())
+    page.fill("#signup-form input[name=password]", PASSWORD)
+    page.click("#signup-form button[type=submit]")
+    page.wait_for_selector("#balance")
+    user_id = page.request.get(f"{gateway.url}/console/api/me").json()["user"]["id"]
+
+    form = "#create-key-form"
+    page.click("#nav-keys")
+    page.click("#create-key")
+    page.fill(f"{form} input[name=name]", "limited")
+    for permission in ("embeddings", "images", "audio", "video"):
+        page.uncheck(f"{form} input[name=perm-{permission}]")
+    page.fill(f"{form} textarea[name=ip_allowlist]", "not an address")
+    page.click(f"{form} button[type=submit]")
+    assert "no address or network" in (page.text_content(f"{form} .error", timeout=10_000) or "")
+    page.fill(f"{form} textarea[name=ip_allowlist]", "203.0.113.0/24\n2001:db8::1")
+    page.fill(f"{form} input[name=expires_at]", "2099-12-31")
+    page.fill(f"{form} input[name=rpm]", "12")
+    page.fill(f"{form} input[name=max_concurrency]", "3")
+    page.click(f"{form} button[type=submit]")
+    key = page.text_content("#new-key-secret", timeout=10_000) or ""
+    shoot(page, artifacts, "keys-limited")
+
+    (token,) = [
+        t
+        for t in admin.http.get("/v1/admin/tokens", params={"user_id": user_id}).json()["tokens"]
+        if t["name"] == "limited"
+    ]
+    assert token["permissions"] == ["chat", "rerank"]
+    assert token["ip_allowlist"] == ["203.0.113.0/24", "2001:db8::1"]
+    assert token["expires_at"] == "2099-12-31T00:00:00Z"
+    assert (token["rpm"], token["max_concurrency"], token["tpm"]) == (12, 3, None)
+    assert token["models"] is None and token["quota"] is None
+    refused = httpx.get(f"{gateway.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+    assert refused.status_code == 403, refused.text  # this address is not on its list
+
+    # The edit form shows what is stored; cleared, the list lets any address in.
+    page.click("#new-key button:text-is('Done')")
+    page.click("#keys-table tr:has-text('limited') button:text-is('Edit')")
+    edit = "#edit-key-form"
+    assert page.input_value(f"{edit} textarea[name=ip_allowlist]") == (
+        "203.0.113.0/24\n2001:db8::1"
+    )
+    assert page.input_value(f"{edit} input[name=expires_at]") == "2099-12-31"
+    assert page.input_value(f"{edit} input[name=rpm]") == "12"
+    assert not page.is_checked(f"{edit} input[name=perm-embeddings]")
+    assert page.is_checked(f"{edit} input[name=perm-rerank]")
+    page.fill(f"{edit} textarea[name=ip_allowlist]", "")
+    page.fill(f"{edit} input[name=rpm]", "6")
+    page.click(f"{edit} button[type=submit]")
+    page.wait_for_selector(edit, state="detached")
+    stored = admin.http.get(f"/v1/admin/tokens/{token['id']}").json()
+    assert (stored["ip_allowlist"], stored["rpm"]) == (None, 6)
+    assert stored["expires_at"] == "2099-12-31T00:00:00Z"
+    allowed = httpx.get(f"{gateway.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+    assert allowed.status_code == 200, allowed.text
     context.close()

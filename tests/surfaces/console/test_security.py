@@ -1,6 +1,7 @@
 """What keeps console sessions safe: cookie flags, CSRF on every state-changing request,
 requests from other origins refused, a new session at each sign-in (fixation), sign-out
-that ends the session, failed sign-ins throttled, and no secret echoed or stored."""
+that ends the session, failed sign-ins throttled (passwords, second-factor codes, password
+changes; management-key guesses per address), and no secret echoed or stored."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import concurrent.futures
 from collections.abc import Callable
 
 import httpx
+import pyotp
 import pytest
 from support.console import PASSWORD, Console, new_email
 from support.gateway import Gateway
@@ -153,6 +155,73 @@ def test_failed_sign_ins_are_throttled(browser: Browser) -> None:
     other = new_email()
     ok(browser().sign_up(other), 201)
     ok(browser().sign_in(other))
+
+
+def test_management_key_guesses_lock_out_only_the_address_they_come_from(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Guessing the management key is throttled per client address: the guesser is turned
+    away (the right key too, from there), the operator elsewhere is not."""
+    with Gateway(database_url, tmp_path_factory.mktemp("mgmt-throttle")) as gateway:
+        guesser = Console(gateway.url, local_address="127.0.0.2")
+        for index in range(5):
+            expect_error(guesser.operator(f"mgmt-guess-{index}"), 401)
+        throttled = guesser.operator("mgmt-guess-again")
+        expect_error(throttled, 429)
+        assert 1 <= int(throttled.headers["Retry-After"]) <= 900
+        expect_error(guesser.operator(gateway.admin_key), 429)
+        # The operator, from another address, signs in; a third address has its own tries.
+        operator = Console(gateway.url)
+        assert ok(operator.operator(gateway.admin_key))["role"] == "operator"
+        elsewhere = Console(gateway.url, local_address="127.0.0.3")
+        expect_error(elsewhere.operator("mgmt-not-it"), 401)
+        for console in (guesser, operator, elsewhere):
+            console.close()
+
+
+def test_second_factor_guesses_are_throttled(gateway: Gateway, browser: Browser) -> None:
+    """Codes are counted against the account, whichever session or address sends them: a
+    new sign-in with the password gets no fresh tries, the right code waits too."""
+    email = new_email()
+    owner = browser()
+    ok(owner.sign_up(email), 201)
+    totp = pyotp.TOTP(ok(owner.call("POST", "/totp/setup"))["secret"])
+    ok(owner.call("POST", "/totp/enable", {"code": totp.now()}))
+    guesser = Console(gateway.url, local_address="127.0.0.4")
+    assert ok(guesser.sign_in(email))["two_factor_required"] is True
+    wrong = f"{(int(totp.now()) + 1) % 1_000_000:06d}"
+    for _ in range(5):
+        expect_error(guesser.second_factor(wrong), 401)
+    throttled = guesser.second_factor(wrong)
+    expect_error(throttled, 429)
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 900
+    ok(guesser.sign_in(email))  # the password is right: a new pending session...
+    expect_error(guesser.second_factor(totp.now()), 429)  # ...and still no more tries
+    again = Console(gateway.url, local_address="127.0.0.5")
+    ok(again.sign_in(email))
+    expect_error(again.second_factor(totp.now()), 429)
+    for console in (guesser, again):
+        console.close()
+
+
+def test_password_change_guesses_are_throttled(gateway: Gateway, browser: Browser) -> None:
+    """A session left open is no way to guess the password: the current password is asked
+    for, and wrong ones are counted against the account."""
+    email = new_email()
+    ok(browser().sign_up(email), 201)
+    left_open = Console(gateway.url, local_address="127.0.0.6")
+    ok(left_open.sign_in(email))
+    for index in range(5):
+        change = {"current_password": f"guess number {index}", "new_password": "taken over!"}
+        expect_error(left_open.call("POST", "/password", change), 403)
+    right = {"current_password": PASSWORD, "new_password": "taken over!"}
+    throttled = left_open.call("POST", "/password", right)
+    expect_error(throttled, 429)
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 900
+    # Unchanged: the password still signs in, the guessed one does not.
+    ok(browser().sign_in(email))
+    expect_error(browser().sign_in(email, "taken over!"), 401)
+    left_open.close()
 
 
 def test_no_secret_is_echoed(gateway: Gateway, browser: Browser) -> None:

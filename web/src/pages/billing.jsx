@@ -30,6 +30,7 @@ export function TopUp({ config, refresh }) {
       <h3>{t("topup.card")}</h3>
       {config.stripe ? (
         <Form
+          id="checkout-form"
           submit={t("topup.pay")}
           onSubmit={async (data) => {
             const body = await consoleApi("POST", "/checkout", {
@@ -59,9 +60,14 @@ export function Security({ me, refresh }) {
   return (
     <section>
       <h2>{t("nav.security")}</h2>
-      {notice && <p class="notice">{notice}</p>}
+      {notice && (
+        <p class="notice" id="security-notice">
+          {notice}
+        </p>
+      )}
       <h3>{t("security.password")}</h3>
       <Form
+        id="password-form"
         submit={t("security.change")}
         onSubmit={async (data, form) => {
           await consoleApi("POST", "/password", {

@@ -2,69 +2,8 @@
 import { useEffect, useState } from "preact/hooks";
 import { consoleApi, query } from "../api.js";
 import { t } from "../i18n.js";
-import { CopyButton, Field, Form, Pager, lines, usd } from "../widgets.jsx";
-
-const PERMISSIONS = ["chat", "embeddings", "images", "audio", "video", "rerank"];
-const PERIODS = ["daily", "weekly", "monthly"];
-
-function keyBody(data) {
-  const body = {
-    name: data.get("name"),
-    permissions: PERMISSIONS.filter((p) => data.get(`perm-${p}`)),
-    models: lines(data.get("models")),
-    ip_allowlist: lines(data.get("ip_allowlist")),
-  };
-  if (!body.models.length) body.models = null;
-  if (!body.ip_allowlist.length) body.ip_allowlist = null;
-  for (const field of ["rpm", "tpm"]) {
-    const value = data.get(field);
-    body[field] = value === "" ? null : Number(value);
-  }
-  body.quota = data.get("quota") === "" ? null : data.get("quota");
-  body.quota_period = data.get("quota_period") || null;
-  body.expires_at = data.get("expires_at") || null;
-  return body;
-}
-
-function KeyFields({ token }) {
-  const has = (p) => !token || token.permissions.includes(p);
-  return (
-    <>
-      <Field label={t("keys.name")} name="name" required maxLength={200} defaultValue={token ? token.name : ""} />
-      <fieldset class="perms">
-        <legend>{t("keys.permissions")}</legend>
-        {PERMISSIONS.map((p) => (
-          <label key={p}>
-            <input type="checkbox" name={`perm-${p}`} defaultChecked={has(p)} /> {p}
-          </label>
-        ))}
-      </fieldset>
-      <label class="field">
-        <span>{t("keys.models")}</span>
-        <textarea name="models" placeholder={t("keys.models_hint")} defaultValue={token && token.models ? token.models.join("\n") : ""} />
-      </label>
-      <label class="field">
-        <span>{t("keys.ip_allowlist")}</span>
-        <textarea name="ip_allowlist" placeholder="203.0.113.0/24" defaultValue={token && token.ip_allowlist ? token.ip_allowlist.join("\n") : ""} />
-      </label>
-      <Field label={t("keys.quota")} name="quota" type="number" min="0" step="any" defaultValue={token && token.quota !== null ? token.quota : ""} />
-      <label class="field">
-        <span>{t("keys.quota_period")}</span>
-        <select name="quota_period" defaultValue={token && token.quota_period ? token.quota_period : ""}>
-          <option value="">{t("keys.period_none")}</option>
-          {PERIODS.map((p) => (
-            <option key={p} value={p}>
-              {t(`keys.period_${p}`)}
-            </option>
-          ))}
-        </select>
-      </label>
-      <Field label={t("keys.rpm")} name="rpm" type="number" min="0" defaultValue={token && token.rpm !== null ? token.rpm : ""} />
-      <Field label={t("keys.tpm")} name="tpm" type="number" min="0" defaultValue={token && token.tpm !== null ? token.tpm : ""} />
-      <Field label={t("keys.expires_at")} name="expires_at" type="date" defaultValue={token && token.expires_at ? token.expires_at.slice(0, 10) : ""} />
-    </>
-  );
-}
+import { KeyFields, keyBody } from "../key_form.jsx";
+import { CopyButton, Form, Pager, usd } from "../widgets.jsx";
 
 export function Keys() {
   const [list, setList] = useState({ tokens: [], total: 0, page: 1, limit: 20 });

@@ -174,9 +174,11 @@ export function Channels() {
               name: d.get("name"),
               type: d.get("type"),
               api_keys: lines(d.get("api_keys")),
-              models: lines(d.get("models")),
               priority: Number(d.get("priority") || 1),
             };
+            // No models given: the preset's usual ones (as with no base URL, its own).
+            const models = lines(d.get("models"));
+            if (models.length) body.models = models;
             if (d.get("base_url")) body.base_url = d.get("base_url");
             const cost = String(d.get("cost_multiplier") || "").trim();
             if (cost) body.cost_multiplier = cost;
@@ -203,7 +205,7 @@ export function Channels() {
           </label>
           <label class="field">
             <span>{t("channels.models")}</span>
-            <textarea name="models" />
+            <textarea name="models" placeholder={t("channels.models_hint")} />
           </label>
           <Field label={t("channels.priority")} name="priority" type="number" min="1" defaultValue="1" />
           <Field label={t("channels.cost_multiplier")} name="cost_multiplier" inputMode="decimal" />

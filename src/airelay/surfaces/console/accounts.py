@@ -179,13 +179,21 @@ async def second_factor(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def management_key_subject(address: str | None) -> str:
+    """What management-key guesses are counted against: the address they come from (a few
+    tries a window each, as for an account). One count shared by every address would let
+    anyone lock the operator out of the console with a few wrong keys."""
+    return f"management-key:{address or ''}"
+
+
 async def admin_sign_in(request: web.Request) -> web.StreamResponse:
     """The root management key signs in as an operator (no user of its own)."""
     state = state_of(request)
     check_origin(request)
     body = await decode(request, AdminSignIn)
     throttle = sessions.console_state(request).throttle
-    await throttle.attempt("management-key", request.remote)
+    subject = management_key_subject(request.remote)
+    await throttle.attempt(subject, request.remote)
     key = body.key.strip()
     try:
         if not key.startswith(MGMT_KEY_PREFIX):
@@ -193,7 +201,7 @@ async def admin_sign_in(request: web.Request) -> web.StreamResponse:
         authenticate_admin(state.cache.current, key)
     except GatewayError:
         raise GatewayError(401, "Invalid management key.") from None
-    await throttle.succeeded("management-key", request.remote)
+    await throttle.succeeded(subject, request.remote)
     response = json_response({})
     csrf = await sessions.start(
         request, response, state, user_id=None, role="operator", admin_key_hash=hash_key(key)
