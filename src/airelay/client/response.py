@@ -56,7 +56,7 @@ class Response:
     def __init__(
         self,
         connection: Connection,
-        reuse: Callable[[Connection], None],
+        reuse: Callable[[Connection, float], None],
         loop: asyncio.AbstractEventLoop,
         read_timeout: float | None,
         max_body: int,
@@ -66,7 +66,7 @@ class Response:
         self._deadline = deadline  # loop time by which the whole answer must have arrived
         self._max_body = max_body
         self._watch = min(max_body, HIGH_WATER)  # below it, a piece of body needs no check
-        self._reuse = reuse  # takes back a connection that can serve another request
+        self._reuse = reuse  # takes back a connection that can serve another request (at a time)
         self._loop = loop
         self._read_timeout = read_timeout
         # The parser holds this object's callbacks, a reference cycle: ``_detach`` breaks it
@@ -137,7 +137,7 @@ class Response:
         connection = self._connection
         connection.response = None
         if self._complete and self._keep_alive and self._error is None and not connection.closed:
-            self._reuse(connection)
+            self._reuse(connection, self._loop.time())
         else:
             connection.close()
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import suppress
 
 from aiohttp import web
+from aiohttp.http_writer import StreamWriter
 
 from airelay.relay.answers import Whole
 from airelay.relay.pipeline import Streamed
@@ -80,7 +81,10 @@ class _Stream(web.StreamResponse):
 
     async def _write_headers(self) -> None:
         await super()._write_headers()
-        asyncio.get_running_loop().call_soon(self._send_head)
+        writer = self._payload_writer
+        # The writer's loop, not ``get_running_loop()`` (a system call per look-up on 3.11).
+        loop = writer.loop if isinstance(writer, StreamWriter) else asyncio.get_running_loop()
+        loop.call_soon(self._send_head)
 
     def _send_head(self) -> None:
         writer = self._payload_writer
