@@ -49,12 +49,16 @@ class Plan:
     latency: bool = True  # c1 latency and stream TTFB
     hold: bool = True  # RSS with many streams open
     c256: bool = True
-    # Each c32 run followed by the floor's: the throughput ratio then compares runs a few
+    # Each c32 run paired with the floor's: the throughput ratio then compares runs a few
     # seconds apart, not minutes (a shared machine's speed drifts).
     paired: bool = True
 
 
-PAIRED_ROUNDS = 3
+# Five short rounds rather than three longer ones, the order alternating between rounds: a
+# burst of steal or a drift of the VM's speed then moves one round (or both sides alike),
+# and the median round stands (three rounds of 4 s moved a ratio by up to 16 points).
+PAIRED_ROUNDS = 5
+PAIRED_SHARE = 3  # each paired run lasts --seconds / PAIRED_SHARE
 # Latency at concurrency 1 in short turns: a burst of noise on the VM (a few ms for a few
 # dozen calls) then falls on every target alike instead of on one target's p99.
 C1_ROUNDS = 10
@@ -227,17 +231,25 @@ class Bench:
         floor_kind: str | None = None,
     ) -> tuple[tuple[wrk.WrkResult, float], tuple[wrk.WrkResult, float]]:
         """c32 runs taking turns with the floor's ``floor_kind`` runs (default: the same
-        kind; PAIRED_ROUNDS of each, half as long as a single run); returns the pair whose
-        throughput ratio is the median."""
-        seconds = self.args.seconds / 2
-        pairs = []
-        for _ in range(PAIRED_ROUNDS):
-            own = self.loaded(pids, port, key, kind, 32, seconds)
+        kind; PAIRED_ROUNDS of each, a third as long as a single run, the gateway first in
+        even rounds and the floor first in odd ones); returns the pair whose throughput
+        ratio is the median."""
+        seconds = self.args.seconds / PAIRED_SHARE
+
+        def floor() -> tuple[wrk.WrkResult, float]:
             log("  ... and the floor:")
-            floor = self.loaded(
+            return self.loaded(
                 lambda: self.floor_pids, self.floor_port, "-", floor_kind or kind, 32, seconds
             )
-            pairs.append((own, floor))
+
+        pairs = []
+        for round_ in range(PAIRED_ROUNDS):
+            if round_ % 2:
+                before = floor()
+                pairs.append((self.loaded(pids, port, key, kind, 32, seconds), before))
+            else:
+                own = self.loaded(pids, port, key, kind, 32, seconds)
+                pairs.append((own, floor()))
         pairs.sort(key=lambda pair: pair[0][0].rps / max(pair[1][0].rps, 1e-9))
         return pairs[len(pairs) // 2]
 
@@ -402,9 +414,10 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
         f"pairing). Open streams: {args.streams} held against the upstream's slow mode "
         "(1 chunk/s), RSS before and with them open. RSS summed over the server's processes "
         "(2 workers: the parent and both workers). One-worker c32 throughput is taken in "
-        f"{PAIRED_ROUNDS} rounds of {args.seconds / 2:g} s, each followed by the same run "
-        'against the floor; the table shows the round whose ratio is the median, and its "x '
-        'floor" and target compare it with the floor run right after it (the floor row shows '
+        f"{PAIRED_ROUNDS} rounds of {args.seconds / PAIRED_SHARE:.3g} s, each paired with the "
+        "same run against the floor (the gateway first in even rounds, the floor first in "
+        'odd ones); the table shows the round whose ratio is the median, and its "x '
+        'floor" and target compare it with the floor run of its round (the floor row shows '
         "the floor's own first run). Translated streams take turns with the floor's "
         "pass-through stream the same way. 2-worker throughput is compared with the 2-process "
         "floor. The c32 p99 targets compare that pinned pair's p99s, and one more "
