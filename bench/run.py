@@ -59,6 +59,13 @@ class Plan:
 # and the median round stands (three rounds of 4 s moved a ratio by up to 16 points).
 PAIRED_ROUNDS = 5
 PAIRED_SHARE = 3  # each paired run lasts --seconds / PAIRED_SHARE
+
+
+def paired_seconds(seconds: float) -> int:
+    """How long each paired run lasts: whole seconds, which is what wrk takes."""
+    return max(1, round(seconds / PAIRED_SHARE))
+
+
 # Latency at concurrency 1 in short turns: a burst of noise on the VM (a few ms for a few
 # dozen calls) then falls on every target alike instead of on one target's p99.
 C1_ROUNDS = 10
@@ -234,7 +241,7 @@ class Bench:
         kind; PAIRED_ROUNDS of each, a third as long as a single run, the gateway first in
         even rounds and the floor first in odd ones); returns the pair whose throughput
         ratio is the median."""
-        seconds = self.args.seconds / PAIRED_SHARE
+        seconds = paired_seconds(self.args.seconds)
 
         def floor() -> tuple[wrk.WrkResult, float]:
             log("  ... and the floor:")
@@ -414,7 +421,7 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
         f"pairing). Open streams: {args.streams} held against the upstream's slow mode "
         "(1 chunk/s), RSS before and with them open. RSS summed over the server's processes "
         "(2 workers: the parent and both workers). One-worker c32 throughput is taken in "
-        f"{PAIRED_ROUNDS} rounds of {args.seconds / PAIRED_SHARE:.3g} s, each paired with the "
+        f"{PAIRED_ROUNDS} rounds of {paired_seconds(args.seconds)} s, each paired with the "
         "same run against the floor (the gateway first in even rounds, the floor first in "
         'odd ones); the table shows the round whose ratio is the median, and its "x '
         'floor" and target compare it with the floor run of its round (the floor row shows '
