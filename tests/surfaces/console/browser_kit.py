@@ -1,11 +1,13 @@
 """What the browser tests share: where chromium is, the two widths every page is checked at,
-and the screenshot that also checks a page never scrolls sideways."""
+the screenshot that also checks a page never scrolls sideways, and signing up."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+from support.console import PASSWORD, new_email
 
 from airelay.surfaces.console.static import DIST
 
@@ -38,3 +40,17 @@ def catalog(lang: str) -> dict[str, str]:
     """The console's texts in ``lang`` (``en`` or ``zh``), as the page shows them."""
     texts: dict[str, str] = json.loads((CATALOGS / f"{lang}.json").read_text("utf-8"))
     return texts
+
+
+def sign_up(page: Any, url: str | None, email: str | None = None) -> str:
+    """A new account made through the sign-up form (at ``url``'s console, or on the page
+    as it is when ``url`` is None), signed in once its dashboard shows; its e-mail."""
+    if url is not None:
+        page.goto(f"{url}/console/")
+    email = email or new_email()
+    page.click("#to-signup")
+    page.fill("#signup-form input[name=email]", email)
+    page.fill("#signup-form input[name=password]", PASSWORD)
+    page.click("#signup-form button[type=submit]")
+    page.wait_for_selector("#balance")
+    return email

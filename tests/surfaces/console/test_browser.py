@@ -26,7 +26,7 @@ from support.admin import Admin, unique_model
 from support.console import PASSWORD, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY
-from surfaces.console.browser_kit import catalog, shoot
+from surfaces.console.browser_kit import catalog, shoot, sign_up
 
 LOCALES = {"en": "en-US", "zh": "zh-CN"}
 HTML_LANG = {"en": "en", "zh": "zh-CN"}
@@ -60,12 +60,7 @@ def test_a_user_from_sign_up_to_a_billed_call(
     page.wait_for_selector(f"#to-operator:has-text('{texts['auth.operator']}')")
     assert page.get_attribute("html", "lang") == HTML_LANG[lang]
     shoot(page, artifacts, f"login-{lang}")
-    email = new_email()
-    page.click("#to-signup")
-    page.fill("#signup-form input[name=email]", email)
-    page.fill("#signup-form input[name=password]", PASSWORD)
-    page.click("#signup-form button[type=submit]")
-    page.wait_for_selector("#balance")
+    email = sign_up(page, None)
     assert page.text_content("#balance") == "$0.0000"
     assert texts["dash.balance"] in (page.text_content("main") or "")
     shoot(page, artifacts, f"dashboard-{lang}")
@@ -237,12 +232,7 @@ def test_a_user_changes_their_password_in_the_security_page(
     email = new_email()
     context = chromium.new_context(locale=LOCALES["en"])
     page = context.new_page()
-    page.goto(f"{gateway.url}/console/")
-    page.click("#to-signup")
-    page.fill("#signup-form input[name=email]", email)
-    page.fill("#signup-form input[name=password]", PASSWORD)
-    page.click("#signup-form button[type=submit]")
-    page.wait_for_selector("#balance")
+    sign_up(page, gateway.url, email)
     # Signed in elsewhere too: the change ends that session, not this one.
     elsewhere = chromium.new_context(locale=LOCALES["en"]).new_page()
     elsewhere.goto(f"{gateway.url}/console/")

@@ -18,10 +18,10 @@ from typing import Any
 import openai
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin
-from support.console import PASSWORD, new_email
+from support.console import new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY, ok
-from surfaces.console.browser_kit import shoot
+from surfaces.console.browser_kit import shoot, sign_up
 
 MODEL = "deepseek-chat"  # one of the deepseek preset's usual models
 
@@ -131,11 +131,7 @@ def test_a_new_operator_sets_up_the_gateway_and_a_stranger_calls_it(
     # A stranger signs up, redeems a code and calls from the playground.
     context = chromium.new_context(locale="en-US")
     page = context.new_page()
-    page.goto(f"{gateway.url}/console/")
-    page.click("#to-signup")
-    page.fill("#signup-form input[name=email]", new_email())
-    page.fill("#signup-form input[name=password]", PASSWORD)
-    page.click("#signup-form button[type=submit]")
+    sign_up(page, gateway.url)
     page.wait_for_selector("#balance:text-is('$0.0000')")
     page.click("#nav-topup")
     page.fill("#redeem-form input[name=code]", codes[0])

@@ -21,10 +21,9 @@ from typing import Any
 import pytest
 from fakes.openai_upstream import FakeOpenAI
 from support.admin import Admin, unique_model
-from support.console import PASSWORD, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY, chat, ok
-from surfaces.console.browser_kit import catalog, shoot
+from surfaces.console.browser_kit import catalog, shoot, sign_up
 
 LOCALES = {"en": "en-US", "zh": "zh-CN"}
 
@@ -260,12 +259,7 @@ def test_a_refused_button_shows_the_servers_message(
     server's message shows by the button; the key stays active."""
     context = chromium.new_context(locale=LOCALES["en"])
     page = context.new_page()
-    page.goto(f"{gateway.url}/console/")
-    page.click("#to-signup")
-    page.fill("#signup-form input[name=email]", new_email())
-    page.fill("#signup-form input[name=password]", PASSWORD)
-    page.click("#signup-form button[type=submit]")
-    page.wait_for_selector("#balance")
+    sign_up(page, gateway.url)
     me = page.request.get(f"{gateway.url}/console/api/me").json()["user"]
     ok(admin.http.patch(f"/v1/admin/users/{me['id']}", json={"role": "operator"}))
     page.reload()

@@ -25,7 +25,7 @@ from support.admin import Admin
 from support.console import PASSWORD, Console, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import ok, table_dump
-from surfaces.console.browser_kit import catalog, shoot
+from surfaces.console.browser_kit import catalog, shoot, sign_up
 
 LOCALES = {"en": "en-US", "zh": "zh-CN"}
 INSTRUCTIONS = 'Wire to ACME Bank. <img src=x id=xss2 onerror="document.title=2">'
@@ -250,12 +250,7 @@ def test_settings_show_the_logo_an_inert_announcement_and_default_limits(
     # Every signed-in user sees the announcement, as text.
     user_context = chromium.new_context(locale="en-US")
     user_page = user_context.new_page()
-    user_page.goto(f"{gateway.url}/console/")
-    user_page.click("#to-signup")
-    user_page.fill("#signup-form input[name=email]", new_email())
-    user_page.fill("#signup-form input[name=password]", PASSWORD)
-    user_page.click("#signup-form button[type=submit]")
-    user_page.wait_for_selector("#balance")
+    sign_up(user_page, gateway.url)
     assert user_page.text_content("#announcement") == hostile
     assert user_page.query_selector("#xss") is None and user_page.title() != "1"
     assert user_page.get_attribute("#logo", "src") == "/console/favicon.svg"

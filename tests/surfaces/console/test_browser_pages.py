@@ -24,10 +24,9 @@ import openai
 import pytest
 from fakes.openai_upstream import Behaviour, FakeOpenAI
 from support.admin import Admin, unique_model
-from support.console import PASSWORD, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY
-from surfaces.console.browser_kit import catalog, shoot
+from surfaces.console.browser_kit import catalog, shoot, sign_up
 
 LOCALES = {"en": "en-US", "zh": "zh-CN"}
 
@@ -93,13 +92,7 @@ def test_a_new_user_calls_from_the_playground_and_the_operator_sees_it(
     context = chromium.new_context(locale=LOCALES[lang])
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=gateway.url)
     page = context.new_page()
-    page.goto(f"{gateway.url}/console/")
-    email = new_email()
-    page.click("#to-signup")
-    page.fill("#signup-form input[name=email]", email)
-    page.fill("#signup-form input[name=password]", PASSWORD)
-    page.click("#signup-form button[type=submit]")
-    page.wait_for_selector("#balance")
+    email = sign_up(page, gateway.url)
 
     # One click makes a key for the page; with no money the call is refused in the page.
     page.click("#nav-playground")
@@ -259,12 +252,7 @@ def test_a_users_keys_catalogue_dashboard_usage_export_and_top_up_pages(
     context = chromium.new_context(locale=LOCALES[lang], accept_downloads=True)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=gateway.url)
     page = context.new_page()
-    page.goto(f"{gateway.url}/console/")
-    page.click("#to-signup")
-    page.fill("#signup-form input[name=email]", new_email())
-    page.fill("#signup-form input[name=password]", PASSWORD)
-    page.click("#signup-form button[type=submit]")
-    page.wait_for_selector("#balance")
+    sign_up(page, gateway.url)
     page.wait_for_selector("#month-spend:text-is('$0.0000')")
     user_id = page.request.get(f"{gateway.url}/console/api/me").json()["user"]["id"]
     assert admin.http.post("/v1/admin/topup", json={"user_id": user_id, "amount": 3}).is_success
@@ -360,12 +348,7 @@ def test_a_user_makes_a_key_with_an_address_list_expiry_rpm_and_permissions(
     and holds: a key for other addresses is refused from this one."""
     context = chromium.new_context(locale="en-US")
     page = context.new_page()
-    page.goto(f"{gateway.url}/console/")
-    page.click("#to-signup")
-    page.fill("#signup-form input[name=email]", new_email())
-    page.fill("#signup-form input[name=password]", PASSWORD)
-    page.click("#signup-form button[type=submit]")
-    page.wait_for_selector("#balance")
+    sign_up(page, gateway.url)
     user_id = page.request.get(f"{gateway.url}/console/api/me").json()["user"]["id"]
 
     form = "#create-key-form"

@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import pytest
 from fakes.stripe_api import FakeStripe, signature_header
-from support.console import PASSWORD, Console, new_email
+from support.console import Console, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import expect_error, ok
-from surfaces.console.browser_kit import shoot
+from surfaces.console.browser_kit import shoot, sign_up
 
 Browser = Callable[[], Console]
 WEBHOOK_SECRET = "whsec_console_7d2e91c0b4a64f3e"
@@ -124,11 +124,7 @@ def test_the_top_up_form_sends_the_user_to_stripe_and_the_payment_shows(
         f"{STRIPE_PAGE}**",
         lambda route: route.fulfill(content_type="text/html", body="<title>Checkout</title>"),
     )
-    page.goto(f"{gateway.url}/console/")
-    page.click("#to-signup")
-    page.fill("#signup-form input[name=email]", new_email())
-    page.fill("#signup-form input[name=password]", PASSWORD)
-    page.click("#signup-form button[type=submit]")
+    sign_up(page, gateway.url)
     page.wait_for_selector("#balance:text-is('$0.0000')")
     page.click("#nav-topup")
     assert page.query_selector("#topup-instructions") is None  # Stripe, not instructions
