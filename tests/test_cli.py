@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 AIRELAY = [sys.executable, "-m", "airelay"]
 
@@ -143,21 +144,22 @@ def _answers_the_console(url: str) -> None:
     assert response.status_code == 200 or "console is not built" in response.text, url
 
 
-def test_serve_prints_the_address_it_bound(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("env", "address"),
+    [
+        ({"AIRELAY_PORT": "0"}, r"http://127\.0\.0\.1:(\d+)"),
+        ({"AIRELAY_HOST": "::1", "AIRELAY_PORT": "0"}, r"http://\[::1\]:(\d+)"),
+    ],
+    ids=["port-0", "ipv6"],
+)
+def test_serve_prints_the_address_it_bound(
+    tmp_path: Path, env: dict[str, str], address: str
+) -> None:
     """Port 0: the port the system picked; an IPv6 host: in brackets. Each printed address
     answers."""
-    served = _Served(tmp_path, AIRELAY_PORT="0")
+    served = _Served(tmp_path, **env)
     try:
-        match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)", served.url)
-        assert match and int(match.group(1)) > 0, served.url
-        assert served.console == f"{served.url}/console/"
-        assert httpx.get(f"{served.url}/health").status_code == 200
-        _answers_the_console(served.console)
-    finally:
-        served.stop()
-    served = _Served(tmp_path, AIRELAY_HOST="::1", AIRELAY_PORT="0")
-    try:
-        match = re.fullmatch(r"http://\[::1\]:(\d+)", served.url)
+        match = re.fullmatch(address, served.url)
         assert match and int(match.group(1)) > 0, served.url
         assert served.console == f"{served.url}/console/"
         assert httpx.get(f"{served.url}/health").status_code == 200
