@@ -66,7 +66,8 @@ class Response:
         self._deadline = deadline  # loop time by which the whole answer must have arrived
         self._max_body = max_body
         self._watch = min(max_body, HIGH_WATER)  # below it, a piece of body needs no check
-        self._reuse = reuse  # takes back a connection that can serve another request (at a time)
+        # Takes back a connection that can serve another request, with the loop's time.
+        self._reuse = reuse
         self._loop = loop
         self._read_timeout = read_timeout
         # The parser holds this object's callbacks, a reference cycle: ``_detach`` breaks it
