@@ -1,5 +1,6 @@
-// Small shared pieces: a form that shows the server's message, a pager, a bar chart.
-import { useState } from "preact/hooks";
+// Small shared pieces: a form that shows the server's message, a pager, a bar chart, the
+// latest-answer-only guard for lists.
+import { useRef, useState } from "preact/hooks";
 import { t } from "./i18n.js";
 import { useReadOnly } from "./readonly.js";
 
@@ -171,4 +172,15 @@ export function ActionButton({ onClick, children, ...button }) {
       )}
     </>
   );
+}
+
+export function useLatest() {
+  // A ticket per request; only the latest one's answer is shown. Without it a list asked for
+  // while an earlier one is still loading (a search typed at once, a page turned twice)
+  // could be overwritten by the earlier answer when that comes back last.
+  const latest = useRef(0);
+  return () => {
+    const mine = ++latest.current;
+    return () => mine === latest.current;
+  };
 }

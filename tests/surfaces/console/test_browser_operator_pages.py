@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 from support.admin import Admin
 from support.console import PASSWORD, Console, new_email
 from support.gateway import Gateway
@@ -67,9 +68,11 @@ def test_the_operator_finds_tops_up_regroups_and_disables_a_user(
 
     page.fill("#users-search input[name=q]", f"FINDME-{tag}")
     page.click("#users-search button[type=submit]")
-    page.wait_for_selector(f"#users-table td:has-text('other-{tag}')", state="detached")
     rows = page.locator("#users-table tbody tr")
-    assert rows.count() == 1 and target["email"] in rows.inner_text()
+    # Retried until the search's answer is shown (the first, unfiltered list may still be
+    # loading when the search is sent).
+    expect(rows).to_have_count(1)
+    assert target["email"] in rows.inner_text()
 
     note = f"bank transfer <b>#{tag}</b>"
     page.click("#users-table tbody tr button:has-text('Top up')")
@@ -97,6 +100,46 @@ def test_the_operator_finds_tops_up_regroups_and_disables_a_user(
     page.fill("#users-search input[name=q]", f"nobody-{tag}")
     page.click("#users-search button[type=submit]")
     page.wait_for_selector("text=No user matches.")
+    context.close()
+
+
+def test_a_search_sent_while_the_first_list_loads_is_not_overwritten_by_it(
+    chromium: Any, gateway: Gateway, admin: Admin
+) -> None:
+    # The page's first (unfiltered) list is held back until the search's answer is shown,
+    # then let through: it comes back last, and the page must keep the search's answer.
+    tag = uuid.uuid4().hex[:8]
+    admin.create_user(email=f"wanted-{tag}@example.com", balance=0)
+    admin.create_user(email=f"other-{tag}@example.com", balance=0)
+    context = chromium.new_context(locale="en-US")
+    page = context.new_page()
+    held: list[Any] = []
+
+    def hold_the_first_list(route: Any) -> None:
+        if "q=" in route.request.url or held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/v1/admin/users?*", hold_the_first_list)
+    page.goto(f"{gateway.url}/console/")
+    page.click("#to-operator")
+    page.fill("#operator-form input[name=key]", gateway.admin_key)
+    page.click("#operator-form button[type=submit]")
+    page.wait_for_selector("#users-search")
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(20)  # lets Playwright hand the request to the route
+    assert len(held) == 1
+    page.fill("#users-search input[name=q]", f"wanted-{tag}")
+    page.click("#users-search button[type=submit]")
+    rows = page.locator("#users-table tbody tr")
+    expect(rows).to_have_count(1)
+
+    with page.expect_request_finished(lambda r: "q=" not in r.url and "/users?" in r.url):
+        held[0].continue_()
+    page.evaluate("() => new Promise((done) => setTimeout(done, 100))")  # its answer handled
+    assert rows.count() == 1 and f"wanted-{tag}" in rows.inner_text()
     context.close()
 
 

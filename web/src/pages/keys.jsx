@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { consoleApi, query } from "../api.js";
 import { t } from "../i18n.js";
 import { KeyFields, keyBody } from "../key_form.jsx";
-import { CopyButton, Form, Pager, usd } from "../widgets.jsx";
+import { CopyButton, Form, Pager, usd, useLatest } from "../widgets.jsx";
 
 export function Keys() {
   const [list, setList] = useState({ tokens: [], total: 0, page: 1, limit: 20 });
@@ -11,7 +11,11 @@ export function Keys() {
   const [secret, setSecret] = useState(null);
   const [editing, setEditing] = useState(null);
   const [creating, setCreating] = useState(false);
-  const load = () => consoleApi("GET", `/keys${query({ page, limit: 20 })}`).then(setList);
+  const ticket = useLatest();
+  const load = () => {
+    const current = ticket();
+    return consoleApi("GET", `/keys${query({ page, limit: 20 })}`).then((d) => current() && setList(d));
+  };
   useEffect(() => {
     load();
   }, [page]);

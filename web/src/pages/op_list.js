@@ -2,15 +2,19 @@
 // times, and CSV downloads.
 import { useEffect, useState } from "preact/hooks";
 import { adminApi } from "../api.js";
+import { useLatest } from "../widgets.jsx";
 
 export function useAdminList(path) {
   const [data, setData] = useState(null);
   const [error, setError] = useState("");
-  const load = () =>
-    adminApi("GET", path).then(
-      (d) => (setData(d), setError("")),
-      (e) => setError(e.message),
+  const ticket = useLatest();
+  const load = () => {
+    const current = ticket();
+    return adminApi("GET", path).then(
+      (d) => current() && (setData(d), setError("")),
+      (e) => current() && setError(e.message),
     );
+  };
   useEffect(() => {
     load();
   }, [path]);

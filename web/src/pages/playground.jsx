@@ -5,7 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { consoleApi, query } from "../api.js";
 import { complete, keyModels } from "../chat.js";
 import { t } from "../i18n.js";
-import { Field, Form, usd } from "../widgets.jsx";
+import { Field, Form, usd, useLatest } from "../widgets.jsx";
 
 const STORE = "airelay.playground.key";
 
@@ -56,10 +56,15 @@ export function Playground({ me, refresh }) {
   const [answer, setAnswer] = useState(null);
   const [outcome, setOutcome] = useState(null);
 
+  const ticket = useLatest();
   useEffect(() => {
     if (!key) return;
     setModels(null);
-    keyModels(key).then(setModels, (e) => setError(`${e.status || ""} ${e.message}`.trim()));
+    const current = ticket();
+    keyModels(key).then(
+      (m) => current() && setModels(m),
+      (e) => current() && setError(`${e.status || ""} ${e.message}`.trim()),
+    );
   }, [key]);
 
   function useKey(value) {

@@ -5,7 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { adminApi, query } from "../api.js";
 import { t } from "../i18n.js";
-import { BarChart, Pager, RankChart, usd } from "../widgets.jsx";
+import { BarChart, Pager, RankChart, usd, useLatest } from "../widgets.jsx";
 
 const DAY = 86400e3;
 const PAGE = 20;
@@ -82,10 +82,12 @@ export function Traffic() {
   const [range, setRange] = useState({ start_date: day(29), end_date: day(0) });
   const [data, setData] = useState(null);
   const [error, setError] = useState("");
+  const ticket = useLatest();
   useEffect(() => {
+    const current = ticket();
     adminApi("GET", `/usage/summary${query(range)}`).then(
-      (d) => (setData(d), setError("")),
-      (e) => setError(e.message),
+      (d) => current() && (setData(d), setError("")),
+      (e) => current() && setError(e.message),
     );
   }, [range]);
   return (
