@@ -9,6 +9,8 @@
 # and AIRELAY_ADMIN_KEY (shared), and usually AIRELAY_REDIS_URL. Optional: INSTANCES (2),
 # FIRST_PORT (8081: instance i listens on FIRST_PORT+i), LB_PORT (8080), AIRELAY_BIN
 # (airelay), NGINX_BIN (nginx). Any other AIRELAY_* variable reaches every instance.
+# The instances trust nginx (127.0.0.1) to name the client in X-Forwarded-For, unless
+# AIRELAY_TRUSTED_PROXIES says otherwise.
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -40,7 +42,7 @@ start() {
     port=$((first_port + i))
     mkdir -p "$dir/instance-$i"
     AIRELAY_HOST=127.0.0.1 AIRELAY_PORT=$port AIRELAY_DATA_DIR="$dir/instance-$i" \
-      nohup "$airelay" serve >"$dir/instance-$i.log" 2>&1 </dev/null &
+      AIRELAY_TRUSTED_PROXIES=${AIRELAY_TRUSTED_PROXIES:-127.0.0.1} nohup "$airelay" serve >"$dir/instance-$i.log" 2>&1 </dev/null &
     echo $! >"$dir/instance-$i.pid"
     servers+="        server 127.0.0.1:$port;"$'\n'
   done
@@ -78,6 +80,7 @@ $servers        keepalive 64;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
             proxy_buffering off;
             proxy_request_buffering off;
             proxy_read_timeout 3600s;

@@ -26,6 +26,7 @@ from airelay.relay.upstream import create_session
 from airelay.routes import add_routes
 from airelay.security.compaction_seal import Sealer
 from airelay.security.crypto import SecretBox, load_or_create_secret
+from airelay.security.forwarded import TrustedProxies, parse_networks
 from airelay.security.signature_seal import SignatureSealer
 from airelay.state import STATE, AppState
 from airelay.store.config_bus import ConfigBus
@@ -43,7 +44,8 @@ from airelay.videos.lifecycle import open_videos
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
-    add_routes(app.router)
+    proxies = settings.trusted_proxies
+    add_routes(app.router, TrustedProxies(parse_networks(proxies)) if proxies else None)
     app[CONSOLE] = ConsoleState()
     app.cleanup_ctx.append(_lifespan(settings))
     return app

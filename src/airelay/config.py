@@ -24,6 +24,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from airelay.security.forwarded import parse_networks
+
 DEFAULT_DATABASE_URL = "sqlite:///./data/airelay.db"
 
 # Shorthands for the bounds below; ``extra`` carries what msgspec does not interpret.
@@ -100,6 +102,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds a non-stream call whose client went away keeps reading the upstream's answer
     # to bill the usage it reports; after that it is billed on the estimate.
     dropped_call_read_seconds: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    # The reverse proxies (addresses and networks, comma-separated: ``10.0.0.0/8, ::1``)
+    # whose X-Forwarded-For names the client: key IP allow-lists, the sign-in throttle and
+    # the logs see that client. Unset: the header is ignored and the client is the peer.
+    trusted_proxies: Annotated[str, msgspec.Meta(min_length=1)] | None = None
     # Shared state between instances (today: session affinity bindings); unset: in-process.
     # A secret: its URL may carry a password.
     redis_url: (
@@ -225,6 +231,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if "data_dir" not in values:
         values["data_dir"] = _data_dir_for(values.get("database_url", DEFAULT_DATABASE_URL))
     settings = Settings(**values)
+    if settings.trusted_proxies is not None:
+        try:
+            parse_networks(settings.trusted_proxies)
+        except ValueError as exc:
+            raise ConfigError(f"AIRELAY_TRUSTED_PROXIES: {exc}") from None
     if settings.oidc_issuer == "github" and not settings.oidc_client_secret:
         # GitHub's token endpoint takes no code without the OAuth app's secret, PKCE or not.
         raise ConfigError(

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from airelay.security.forwarded import TrustedProxies
 from airelay.surfaces import (
     account,
     anthropic,
@@ -135,11 +136,13 @@ def documented_routes() -> list[tuple[str, str, Handler]]:
     return table + PUBLIC_ROUTES + CONSOLE_ROUTES
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.UrlDispatcher, proxies: TrustedProxies | None = None) -> None:
+    """Every route, each handler wrapped (``endpoint``); ``proxies``: whose X-Forwarded-For
+    names the client."""
     table = documented_routes()
     table.extend(ROUTES)  # each also without the /v1 prefix
     for method, path, handler in table:
-        router.add_route(method, path, endpoint(handler))
+        router.add_route(method, path, endpoint(handler, proxies))
     # (?s): a decoded line break in a path must reach the catch-all too, else aiohttp
     # answers a plain-text 404 of its own.
-    router.add_route("*", "/{tail:(?s:.*)}", endpoint(unmatched))
+    router.add_route("*", "/{tail:(?s:.*)}", endpoint(unmatched, proxies))

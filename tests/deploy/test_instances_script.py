@@ -214,3 +214,29 @@ def test_a_burst_through_the_balancer_never_overspends_balance_or_key_quota(
     assert state.usage_cost <= usd_to_units(0.01)  # the balance
     # The key's quota: the instances' parts of it never add up to more (store.quota_holds).
     assert state.usage_cost <= usd_to_units(0.005)
+
+
+def test_a_key_allow_list_sees_each_client_through_the_balancer(
+    topology: Topology, admin: Admin
+) -> None:
+    """nginx names the client in X-Forwarded-For and the instances trust it (127.0.0.1):
+    a client from 127.0.0.2 is that client to its key's allow-list, whatever it writes in
+    the header itself; asked directly, an instance ignores the header."""
+    user = admin.create_user(balance=1)["id"]
+    mine = admin.create_token(user, ip_allowlist=["127.0.0.2/32"])["key"]
+    other = admin.create_token(user, ip_allowlist=["127.0.0.3/32"])["key"]
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(transport=transport, timeout=10) as http:
+
+        def status(url: str, key: str, claimed: str | None = None) -> int:
+            headers = {"Authorization": f"Bearer {key}"}
+            if claimed is not None:
+                headers["X-Forwarded-For"] = claimed
+            return http.get(url + "/v1/models", headers=headers).status_code
+
+        _until(lambda: status(topology.lb, mine) == 200, 5)
+        assert status(topology.lb, other) == 403
+        assert status(topology.lb, other, claimed="127.0.0.3") == 403
+        for url in topology.instances:
+            assert status(url, mine) == 200
+            assert status(url, other, claimed="127.0.0.3") == 403

@@ -19,6 +19,7 @@ from airelay.errors import GatewayError
 from airelay.ids import new_request_id
 from airelay.observe import access
 from airelay.observe.metrics import REQUEST_SECONDS, REQUESTS, FastCounter, FastHistogram
+from airelay.security.forwarded import TrustedProxies
 from airelay.state import REQUEST_ID
 from airelay.store.unavailable import RETRY_AFTER_SECONDS, reason, unavailable
 from airelay.surfaces.responses import client_format, error_response
@@ -39,12 +40,16 @@ NUL_IN_URL = GatewayError(
 )
 
 
-def endpoint(handler: Handler) -> Handler:
+def endpoint(handler: Handler, proxies: TrustedProxies | None = None) -> Handler:
+    """``handler`` wrapped; with ``proxies``, a request from one of them is handled as
+    coming from the client its X-Forwarded-For names (``request.remote``)."""
     surface = surface_of(handler)
     seconds = FastHistogram.lazy(REQUEST_SECONDS, surface)
     by_status: dict[int, FastCounter] = {}  # status -> its counter
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if proxies is not None:
+            request = proxies.rewrite(request)
         request_id = new_request_id()
         request[REQUEST_ID] = request_id
         started = time.perf_counter()
