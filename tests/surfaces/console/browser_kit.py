@@ -54,3 +54,14 @@ def sign_up(page: Any, url: str | None, email: str | None = None) -> str:
     page.click("#signup-form button[type=submit]")
     page.wait_for_selector("#balance")
     return email
+
+
+def operator_sign_in(page: Any, url: str | None, key: str) -> None:
+    """The management key's sign-in (at ``url``'s console, or on the page as it is when
+    ``url`` is None), done once the operator's users page shows."""
+    if url is not None:
+        page.goto(f"{url}/console/")
+    page.click("#to-operator")
+    page.fill("#operator-form input[name=key]", key)
+    page.click("#operator-form button[type=submit]")
+    page.wait_for_selector("#users-table")

@@ -26,7 +26,7 @@ from support.admin import Admin, unique_model
 from support.console import PASSWORD, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY
-from surfaces.console.browser_kit import catalog, shoot, sign_up
+from surfaces.console.browser_kit import catalog, operator_sign_in, shoot, sign_up
 
 LOCALES = {"en": "en-US", "zh": "zh-CN"}
 HTML_LANG = {"en": "en", "zh": "zh-CN"}
@@ -170,10 +170,7 @@ def test_an_operator_sets_up_codes_prices_channels_and_top_ups(
     page.wait_for_selector(f"#to-operator:has-text('{catalog(OTHER[lang])['auth.operator']}')")
     page.select_option("#language", lang)
     page.wait_for_selector(f"#to-operator:has-text('{texts['auth.operator']}')")
-    page.click("#to-operator")
-    page.fill("#operator-form input[name=key]", gateway.admin_key)
-    page.click("#operator-form button[type=submit]")
-    page.wait_for_selector("#users-table")
+    operator_sign_in(page, None, gateway.admin_key)
     # Stored markup in a name is shown as text, never run or rendered.
     page.wait_for_selector(f"#users-table td:has-text('{hostile['email'][:12]}')")
     assert page.query_selector("#xss") is None and page.title() != "1"

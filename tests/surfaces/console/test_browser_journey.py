@@ -21,7 +21,7 @@ from support.admin import Admin
 from support.console import new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY, ok
-from surfaces.console.browser_kit import shoot, sign_up
+from surfaces.console.browser_kit import operator_sign_in, shoot, sign_up
 
 MODEL = "deepseek-chat"  # one of the deepseek preset's usual models
 
@@ -49,10 +49,7 @@ def test_a_new_operator_sets_up_the_gateway_and_a_stranger_calls_it(
     page = context.new_page()
     page.goto(f"{gateway.url}/console/")
     assert page.query_selector("#to-signup") is None  # sign-up is closed
-    page.click("#to-operator")
-    page.fill("#operator-form input[name=key]", gateway.admin_key)
-    page.click("#operator-form button[type=submit]")
-    page.wait_for_selector("#users-table")
+    operator_sign_in(page, None, gateway.admin_key)
 
     # Sign-up on.
     page.click("#nav-settings")

@@ -26,7 +26,7 @@ from support.admin import Admin
 from support.console import PASSWORD, Console, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import ok, table_dump
-from surfaces.console.browser_kit import catalog, shoot, sign_up
+from surfaces.console.browser_kit import catalog, operator_sign_in, shoot, sign_up
 
 LOCALES = {"en": "en-US", "zh": "zh-CN"}
 INSTRUCTIONS = 'Wire to ACME Bank. <img src=x id=xss2 onerror="document.title=2">'
@@ -36,11 +36,7 @@ OPERATOR_PAGES = ("users", "channels", "models", "traffic", "redemptions", "sett
 def _operator(chromium: Any, gateway: Gateway) -> tuple[Any, Any]:
     context = chromium.new_context(locale="en-US", accept_downloads=True)
     page = context.new_page()
-    page.goto(f"{gateway.url}/console/")
-    page.click("#to-operator")
-    page.fill("#operator-form input[name=key]", gateway.admin_key)
-    page.click("#operator-form button[type=submit]")
-    page.wait_for_selector("#users-table")
+    operator_sign_in(page, gateway.url, gateway.admin_key)
     return context, page
 
 
@@ -122,11 +118,7 @@ def test_a_search_sent_while_the_first_list_loads_is_not_overwritten_by_it(
             held.append(route)
 
     page.route("**/v1/admin/users?*", hold_the_first_list)
-    page.goto(f"{gateway.url}/console/")
-    page.click("#to-operator")
-    page.fill("#operator-form input[name=key]", gateway.admin_key)
-    page.click("#operator-form button[type=submit]")
-    page.wait_for_selector("#users-search")
+    operator_sign_in(page, gateway.url, gateway.admin_key)
     deadline = time.monotonic() + 10
     while not held and time.monotonic() < deadline:
         page.wait_for_timeout(20)  # lets Playwright hand the request to the route

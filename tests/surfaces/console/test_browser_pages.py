@@ -26,7 +26,7 @@ from fakes.openai_upstream import Behaviour, FakeOpenAI
 from support.admin import Admin, unique_model
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY
-from surfaces.console.browser_kit import catalog, shoot, sign_up
+from surfaces.console.browser_kit import catalog, operator_sign_in, shoot, sign_up
 
 LOCALES = {"en": "en-US", "zh": "zh-CN"}
 
@@ -40,11 +40,7 @@ def _dollars(text: str | None) -> float:
 def _operator(chromium: Any, gateway: Gateway, lang: str) -> Any:
     context = chromium.new_context(locale=LOCALES[lang])
     page = context.new_page()
-    page.goto(f"{gateway.url}/console/")
-    page.click("#to-operator")
-    page.fill("#operator-form input[name=key]", gateway.admin_key)
-    page.click("#operator-form button[type=submit]")
-    page.wait_for_selector("#users-table")
+    operator_sign_in(page, gateway.url, gateway.admin_key)
     return page
 
 

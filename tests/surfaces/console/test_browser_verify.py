@@ -14,6 +14,7 @@ from support.admin import Admin
 from support.console import PASSWORD, link_token, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import ok
+from surfaces.console.browser_kit import operator_sign_in
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,7 @@ def verifying(chromium: Any, mail_gateway: Gateway) -> None:
     """The operator turns verification on in the settings page."""
     context = chromium.new_context(locale="en-US")
     page = context.new_page()
-    page.goto(f"{mail_gateway.url}/console/")
-    page.click("#to-operator")
-    page.fill("#operator-form input[name=key]", mail_gateway.admin_key)
-    page.click("#operator-form button[type=submit]")
+    operator_sign_in(page, mail_gateway.url, mail_gateway.admin_key)
     page.click("#nav-settings")
     page.check("#settings-form input[name=email_verification]")
     page.click("#settings-form button[type=submit]")

@@ -24,7 +24,7 @@ from support.admin import Admin, unique_model
 from support.console import PASSWORD, Console, new_email
 from support.gateway import Gateway
 from surfaces.admin_kit import UPSTREAM_KEY, ok
-from surfaces.console.browser_kit import shoot
+from surfaces.console.browser_kit import operator_sign_in, shoot
 
 
 def payload(field: str) -> str:
@@ -161,10 +161,7 @@ def test_stored_markup_is_shown_as_text_on_every_page(
     page.click("#sign-out")
     page.wait_for_selector("#login-form")
 
-    page.click("#to-operator")
-    page.fill("#operator-form input[name=key]", gateway.admin_key)
-    page.click("#operator-form button[type=submit]")
-    page.wait_for_selector("#users-table")
+    operator_sign_in(page, None, gateway.admin_key)
     seen |= _sweep(page, "operator", artifacts, dialogs)
     # The operator's traffic totals name the hostile channel and the user, as text.
     page.click("#nav-traffic")
