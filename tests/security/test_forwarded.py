@@ -170,6 +170,20 @@ def test_without_the_setting_the_header_is_ignored(direct: Gateway) -> None:
     assert _models(direct, _allow_listed_key(direct, "127.0.0.1/32"), "203.0.113.7") == 200
 
 
+def test_an_allow_list_refusal_through_an_untrusted_proxy_names_the_setting(
+    direct: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the setting, a refusal of a request that carried X-Forwarded-For is logged
+    once per peer, naming the setting: the operator behind a proxy learns why."""
+    key = _allow_listed_key(direct, "203.0.113.0/24")
+    with caplog.at_level("WARNING", logger="airelay.security.forwarded"):
+        for _ in range(3):
+            assert _models(direct, key, "203.0.113.7", source="127.0.0.9") == 403
+        assert _models(direct, key, None, source="127.0.0.10") == 403  # no header: no hint
+    hints = [r.getMessage() for r in caplog.records if "AIRELAY_TRUSTED_PROXIES" in r.getMessage()]
+    assert len(hints) == 1 and "127.0.0.9" in hints[0]
+
+
 def test_sign_in_guesses_behind_the_proxy_lock_out_only_their_client(behind: Gateway) -> None:
     """Five wrong management keys from one client lock that client out, not everyone
     behind the same proxy."""

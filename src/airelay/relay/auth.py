@@ -81,16 +81,23 @@ def authorize(record: KeyRecord, *, permission: str, model: str | None, remote: 
         _check_address(record, remote)
 
 
+class AddressRefused(GatewayError):
+    """403: the caller's address is outside the key's IP allow-list."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(403, message)
+
+
 def _check_address(record: KeyRecord, remote: str | None) -> None:
     assert record.ip_networks is not None
     if remote is None:
-        raise GatewayError(403, "The client address is unknown; this key has an IP allowlist.")
+        raise AddressRefused("The client address is unknown; this key has an IP allowlist.")
     try:
         address = ipaddress.ip_address(remote)
     except ValueError as exc:
-        raise GatewayError(403, "The client address is not allowed for this key.") from exc
+        raise AddressRefused("The client address is not allowed for this key.") from exc
     if not any(address in network for network in record.ip_networks):
-        raise GatewayError(403, f"The address {remote} is not allowed for this API key.")
+        raise AddressRefused(f"The address {remote} is not allowed for this API key.")
 
 
 def authenticate_admin(snapshot: Snapshot, key: str | None) -> None:

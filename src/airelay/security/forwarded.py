@@ -21,16 +21,22 @@ would fail. The rule here is the usual one (nginx's ``real_ip_recursive``).
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aiohttp import web
 
+log = logging.getLogger(__name__)
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Peers looked up so far (address -> trusted); cleared when this many are held.
 _MEMO_SIZE = 4096
+# Peers already named in the hint below (a few: proxies), forgotten when this many are held.
+_HINTED: set[str] = set()
+_HINTS = 64
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:
@@ -99,6 +105,24 @@ class TrustedProxies:
             if not self.trusts(str(ip)):
                 return str(ip)
         return str(_address(entries[0]))
+
+
+def hint_untrusted(peer: str | None) -> None:
+    """Logged once per peer: an IP allow-list refused a request that came with
+    X-Forwarded-For while no proxy is trusted, so it judged the peer (maybe a proxy) rather
+    than the client. Called only on such a refusal, never on a request's usual path."""
+    if peer is None or peer in _HINTED:
+        return
+    if len(_HINTED) >= _HINTS:
+        _HINTED.clear()
+    _HINTED.add(peer)
+    log.warning(
+        "a key's IP allow-list refused a request from %s that carried X-Forwarded-For; "
+        "if %s is a reverse proxy, name it in AIRELAY_TRUSTED_PROXIES so that the client "
+        "it forwards is checked instead",
+        peer,
+        peer,
+    )
 
 
 def _address(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

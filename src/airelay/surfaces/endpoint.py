@@ -19,7 +19,8 @@ from airelay.errors import GatewayError
 from airelay.ids import new_request_id
 from airelay.observe import access
 from airelay.observe.metrics import REQUEST_SECONDS, REQUESTS, FastCounter, FastHistogram
-from airelay.security.forwarded import TrustedProxies
+from airelay.relay.auth import AddressRefused
+from airelay.security.forwarded import TrustedProxies, hint_untrusted
 from airelay.state import REQUEST_ID
 from airelay.store.unavailable import RETRY_AFTER_SECONDS, reason, unavailable
 from airelay.surfaces.responses import client_format, error_response
@@ -62,6 +63,12 @@ def endpoint(handler: Handler, proxies: TrustedProxies | None = None) -> Handler
                 raise NUL_IN_URL
             response = await handler(request)
         except GatewayError as error:
+            if (
+                proxies is None
+                and isinstance(error, AddressRefused)
+                and "X-Forwarded-For" in request.headers
+            ):
+                hint_untrusted(request.remote)
             response = error_response(error, client_format(request))
         except web.HTTPException as exc:
             if exc.status < 400:
