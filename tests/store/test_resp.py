@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import uvloop
 from hypothesis import given
 from hypothesis import strategies as st
 from support.quiet_server import quiet_server
@@ -177,6 +181,112 @@ def test_no_answer_times_out_every_command_on_the_connection(silent_server: int)
         await client.close()
 
     run(body)
+
+
+class _Stall(asyncio.Protocol):
+    """Holds the event loop up (a blocking call) in its read callback, as a long callback
+    on another connection would."""
+
+    def data_received(self, data: bytes) -> None:
+        time.sleep(0.5)
+
+
+@contextmanager
+def _slow_redis(delay: float) -> Iterator[int]:
+    """A server that answers each PING with PONG ``delay`` seconds after it came (its own
+    thread: the answer arrives while the client's loop is held up)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn = server.accept()[0]
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(0.1)
+                while not stop.is_set():
+                    try:
+                        data = conn.recv(1024)
+                    except TimeoutError:
+                        continue
+                    if not data:
+                        break
+                    for _ in range(data.count(b"PING")):
+                        time.sleep(delay)
+                        conn.sendall(b"+PONG\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_held_up_event_loop_is_not_taken_for_a_silent_redis(loop: str) -> None:
+    """The event loop is held up past the timeout (in another connection's read callback)
+    while a command is out, and Redis answers meanwhile: its answer, waiting unread in the
+    socket, is read rather than the connection failed. (uvloop runs the timers that are
+    due before it polls the sockets again: there the timeout's check came first.)"""
+
+    async def body(port: int) -> None:
+        client = Pipelined(f"redis://127.0.0.1:{port}", 0.2)
+        here, there = socket.socketpair()
+        transport, _ = await asyncio.get_running_loop().connect_accepted_socket(_Stall, here)
+        try:
+            assert await client.call(b"PING") == b"PONG"  # connected
+            await asyncio.sleep(0.3)  # idle: the next command starts the timeout afresh
+            answer = asyncio.ensure_future(client.call(b"PING"))
+            for _ in range(3):  # the task writes its command (flushed on the next turn)
+                await asyncio.sleep(0)
+            there.send(b"x")  # the loop held up 0.5 s; the answer comes 0.05 s into it
+            assert await answer == b"PONG"
+            assert await client.call(b"PING") == b"PONG"  # the same connection, still open
+        finally:
+            transport.close()
+            there.close()
+            await client.close()
+
+    with _slow_redis(0.05) as port:
+        if loop == "uvloop":
+            uvloop.run(body(port))
+        else:
+            asyncio.run(body(port))
+
+
+def test_a_silent_redis_still_times_out_on_time_after_a_held_up_loop(
+    silent_server: int,
+) -> None:
+    """The allowance for a held-up loop is no extra wait once the loop runs freely: a
+    server that never answers is given up on within the timeout and a small margin."""
+
+    async def body() -> None:
+        client = Pipelined(f"redis://127.0.0.1:{silent_server}", 0.2)
+        loop = asyncio.get_running_loop()
+        here, there = socket.socketpair()
+        transport, _ = await loop.connect_accepted_socket(_Stall, here)
+        answer = asyncio.ensure_future(client.call(b"PING"))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        there.send(b"x")  # held up once: the first check comes late and looks again
+        await asyncio.sleep(0.05)
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            await answer
+        assert loop.time() - started < 0.5
+        transport.close()
+        there.close()
+        await client.close()
+
+    uvloop.run(body())
 
 
 def test_unreachable_redis_fails_fast() -> None:

@@ -39,6 +39,8 @@ Arg = bytes | str | int
 #: How long a command nobody awaits (``post``) may wait for one that is awaited, to leave
 #: in the same write.
 LAZY_SECONDS = 0.005
+# A timeout's check this late (s) ran after the loop was held up; it looks again this soon.
+_LATE = 0.01
 #: What a command's answer is handed to when nobody awaits it (``post``).
 Handler = Callable[[Any], None]
 
@@ -260,7 +262,7 @@ class _Connection(asyncio.Protocol):
         elif self._lazy is None and not self._flush_scheduled:
             self._lazy = self._loop.call_later(LAZY_SECONDS, self._flush)
         if self._timer is None:
-            self._timer = self._loop.call_later(self._timeout, self._check, self._answered)
+            self._arm(self._answered)
 
     @property
     def idle(self) -> bool:
@@ -276,14 +278,27 @@ class _Connection(asyncio.Protocol):
         if out and self._transport is not None and not self.closed:
             self._transport.write(b"".join(out))
 
-    def _check(self, seen: int) -> None:
+    def _arm(self, seen: int) -> None:
+        """The timeout's next check: fails the connection if no answer comes by then."""
+        due = self._loop.time() + self._timeout
+        self._timer = self._loop.call_later(self._timeout, self._check, seen, due, due)
+
+    def _check(self, seen: int, due: float, first_due: float) -> None:
         self._timer = None
         if not self._waiting or self.closed:
             return
-        if self._answered == seen:
-            self._fail(TimeoutError(f"Redis did not answer within {self._timeout} s"))
+        if self._answered != seen:
+            self._arm(self._answered)
             return
-        self._timer = self._loop.call_later(self._timeout, self._check, self._answered)
+        now = self._loop.time()
+        # A check that runs late found the loop held up (a long callback, a collection):
+        # Redis's answer may be in the socket unread, and uvloop runs the timers that are
+        # due before it polls the sockets again. So it looks again once they have been
+        # polled: always after the first check, and within one more timeout after that.
+        if now - due > _LATE and (due == first_due or now - first_due < self._timeout):
+            self._timer = self._loop.call_later(_LATE, self._check, seen, now + _LATE, first_due)
+            return
+        self._fail(TimeoutError(f"Redis did not answer within {self._timeout} s"))
 
     def _fail(self, exc: BaseException) -> None:
         if not self.closed:
