@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import uvloop
 from hypothesis import given
 from hypothesis import strategies as st
-from support.quiet_server import quiet_server
+from support.quiet_server import late_pong_server, quiet_server
 from support.redis_server import RedisProcess, require_redis
 
 from airelay.store import resp
@@ -191,45 +189,6 @@ class _Stall(asyncio.Protocol):
         time.sleep(0.5)
 
 
-@contextmanager
-def _slow_redis(delay: float) -> Iterator[int]:
-    """A server that answers each PING with PONG ``delay`` seconds after it came (its own
-    thread: the answer arrives while the client's loop is held up)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn = server.accept()[0]
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(0.1)
-                while not stop.is_set():
-                    try:
-                        data = conn.recv(1024)
-                    except TimeoutError:
-                        continue
-                    if not data:
-                        break
-                    for _ in range(data.count(b"PING")):
-                        time.sleep(delay)
-                        conn.sendall(b"+PONG\r\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
-
-
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_a_held_up_event_loop_is_not_taken_for_a_silent_redis(loop: str) -> None:
     """The event loop is held up past the timeout (in another connection's read callback)
@@ -255,7 +214,7 @@ def test_a_held_up_event_loop_is_not_taken_for_a_silent_redis(loop: str) -> None
             there.close()
             await client.close()
 
-    with _slow_redis(0.05) as port:
+    with late_pong_server(0.05) as port:
         if loop == "uvloop":
             uvloop.run(body(port))
         else:
