@@ -1,6 +1,6 @@
-// Small shared pieces: a form that shows the server's message, a pager, a bar chart, the
-// latest-answer-only guard for lists.
-import { useRef, useState } from "preact/hooks";
+// Small shared pieces: a form that shows the server's message, a pager, a bar chart, and a
+// list fetched from the API that shows only the latest request's answer.
+import { useEffect, useRef, useState } from "preact/hooks";
 import { t } from "./i18n.js";
 import { useReadOnly } from "./readonly.js";
 
@@ -183,4 +183,22 @@ export function useLatest() {
     const mine = ++latest.current;
     return () => mine === latest.current;
   };
+}
+
+export function useList(api, path, initial = null) {
+  // api("GET", path), again whenever path changes: [data, reload, error].
+  const [data, setData] = useState(initial);
+  const [error, setError] = useState("");
+  const ticket = useLatest();
+  const load = () => {
+    const current = ticket();
+    return api("GET", path).then(
+      (d) => current() && (setData(d), setError("")),
+      (e) => current() && setError(e.message),
+    );
+  };
+  useEffect(() => {
+    load();
+  }, [path]);
+  return [data, load, error];
 }

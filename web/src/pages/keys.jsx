@@ -1,24 +1,21 @@
 // The user's API keys: create (the secret shown once), edit limits, revoke.
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { consoleApi, query } from "../api.js";
 import { t } from "../i18n.js";
 import { KeyFields, keyBody } from "../key_form.jsx";
-import { CopyButton, Form, Pager, usd, useLatest } from "../widgets.jsx";
+import { CopyButton, Form, Pager, usd, useList } from "../widgets.jsx";
 
 export function Keys() {
-  const [list, setList] = useState({ tokens: [], total: 0, page: 1, limit: 20 });
   const [page, setPage] = useState(1);
+  const [list, load] = useList(consoleApi, `/keys${query({ page, limit: 20 })}`, {
+    tokens: [],
+    total: 0,
+    page: 1,
+    limit: 20,
+  });
   const [secret, setSecret] = useState(null);
   const [editing, setEditing] = useState(null);
   const [creating, setCreating] = useState(false);
-  const ticket = useLatest();
-  const load = () => {
-    const current = ticket();
-    return consoleApi("GET", `/keys${query({ page, limit: 20 })}`).then((d) => current() && setList(d));
-  };
-  useEffect(() => {
-    load();
-  }, [page]);
 
   return (
     <section>

@@ -1,24 +1,10 @@
 // What the operator pages share: a management-API list that reloads (with its error), local
 // times, and CSV downloads.
-import { useEffect, useState } from "preact/hooks";
 import { adminApi } from "../api.js";
-import { useLatest } from "../widgets.jsx";
+import { useList } from "../widgets.jsx";
 
 export function useAdminList(path) {
-  const [data, setData] = useState(null);
-  const [error, setError] = useState("");
-  const ticket = useLatest();
-  const load = () => {
-    const current = ticket();
-    return adminApi("GET", path).then(
-      (d) => current() && (setData(d), setError("")),
-      (e) => current() && setError(e.message),
-    );
-  };
-  useEffect(() => {
-    load();
-  }, [path]);
-  return [data, load, error];
+  return useList(adminApi, path);
 }
 
 export function localTime(iso) {

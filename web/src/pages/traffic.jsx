@@ -5,7 +5,8 @@
 import { useEffect, useState } from "preact/hooks";
 import { adminApi, query } from "../api.js";
 import { t } from "../i18n.js";
-import { BarChart, Pager, RankChart, usd, useLatest } from "../widgets.jsx";
+import { BarChart, Pager, RankChart, usd } from "../widgets.jsx";
+import { useAdminList } from "./op_list.js";
 
 const DAY = 86400e3;
 const PAGE = 20;
@@ -80,16 +81,7 @@ function Breakdown({ id, title, rows, name }) {
 
 export function Traffic() {
   const [range, setRange] = useState({ start_date: day(29), end_date: day(0) });
-  const [data, setData] = useState(null);
-  const [error, setError] = useState("");
-  const ticket = useLatest();
-  useEffect(() => {
-    const current = ticket();
-    adminApi("GET", `/usage/summary${query(range)}`).then(
-      (d) => current() && (setData(d), setError("")),
-      (e) => current() && setError(e.message),
-    );
-  }, [range]);
+  const [data, , error] = useAdminList(`/usage/summary${query(range)}`);
   return (
     <section>
       <h2>{t("nav.traffic")}</h2>

@@ -1,23 +1,19 @@
 // Usage rows with filters and paging. The CSV export is the server's (usage.csv): every row
 // that matches the filters, streamed page by page, not only the page shown here.
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { consoleApi, query } from "../api.js";
 import { t } from "../i18n.js";
-import { Pager, usd, useLatest } from "../widgets.jsx";
+import { Pager, usd, useList } from "../widgets.jsx";
 
 export function Usage({ path = "/usage", api = consoleApi }) {
   const [filters, setFilters] = useState({ model: "", start_date: "", end_date: "" });
   const [page, setPage] = useState(1);
-  const [data, setData] = useState({ usage: [], total: 0, page: 1, limit: 50 });
-  const [error, setError] = useState("");
-  const ticket = useLatest();
-  useEffect(() => {
-    const current = ticket();
-    api("GET", `${path}${query({ ...filters, page, limit: 50 })}`).then(
-      (d) => current() && (setData(d), setError("")),
-      (e) => current() && setError(e.message),
-    );
-  }, [filters, page]);
+  const [data, , error] = useList(api, `${path}${query({ ...filters, page, limit: 50 })}`, {
+    usage: [],
+    total: 0,
+    page: 1,
+    limit: 50,
+  });
 
   return (
     <section>
