@@ -103,8 +103,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # to bill the usage it reports; after that it is billed on the estimate.
     dropped_call_read_seconds: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     # The reverse proxies (addresses and networks, comma-separated: ``10.0.0.0/8, ::1``)
-    # whose X-Forwarded-For names the client: key IP allow-lists, the sign-in throttle and
-    # the logs see that client. Unset: the header is ignored and the client is the peer.
+    # whose X-Forwarded-For names the client: key IP allow-lists and the sign-in throttle
+    # see that client. Unset: the header is ignored and the client is the peer.
     trusted_proxies: Annotated[str, msgspec.Meta(min_length=1)] | None = None
     # Shared state between instances (today: session affinity bindings); unset: in-process.
     # A secret: its URL may carry a password.

@@ -91,6 +91,7 @@ class TrustedProxies:
         if client == peer:
             return request
         # Headers, body and match info are shared: only what ``remote`` answers changes.
+        # (A request too malformed to reach a handler is logged with its peer.)
         return request.clone(remote=client)
 
     def _named(self, peer: str, forwarded: Iterable[str]) -> str:
