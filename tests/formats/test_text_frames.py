@@ -158,3 +158,48 @@ def test_encode_text_writes_what_encoding_the_delta_writes(
             assert by_text.encode(event) == expected
     assert by_text.close() == by_event.close()
     assert by_text.encode_text("more", 0) == by_event.encode(TextDelta("more"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    chat_responses(max_choices=2, signature=True),
+    st.integers(1, 4),
+    st.sampled_from(_ENCODERS),
+    st.booleans(),
+)
+def test_encode_plain_writes_what_encoding_each_delta_writes(
+    response: ChatResponse, pieces: int, encoder_type: Any, fail: bool
+) -> None:
+    """``encode_plain`` (a run of framed deltas at once) is ``encode`` of each delta, or
+    None where the encoder is not in its usual state; then nothing is written."""
+    request = ChatRequest("m", [Message("user", [Text("x")])], include_usage=True)
+    by_event, by_run = encoder_type(request), encoder_type(request)
+    events = response_to_events(response, pieces=pieces)
+    if fail:
+        events.insert(len(events) // 2, StreamError("upstream failed"))
+    run: list[TextDelta] = []
+
+    def flush() -> None:
+        plain = [orjson.dumps(d.text)[1:-1] for d in run]
+        expected = b"".join(by_event.encode(d) for d in run)
+        if run and all(plain) and len({d.choice for d in run}) == 1:
+            text = "".join(d.text for d in run)
+            written = by_run.encode_plain(plain, text, run[0].choice)
+            if written is None:
+                written = b"".join(by_run.encode_text(d.text, d.choice) for d in run)
+            assert written == expected
+        else:
+            assert b"".join(by_run.encode(d) for d in run) == expected
+        run.clear()
+
+    for event in events:
+        if type(event) is TextDelta and (not run or run[0].choice == event.choice):
+            run.append(event)
+            continue
+        flush()
+        if type(event) is TextDelta:
+            run.append(event)
+        else:
+            assert by_run.encode(event) == by_event.encode(event)
+    flush()
+    assert by_run.close() == by_event.close()

@@ -365,6 +365,15 @@ class AnthropicStreamEncoder:
             return self._text_head + orjson.dumps(text) + b"}}\n\n"
         return self.encode(TextDelta(text, choice))
 
+    def encode_plain(self, texts: list[bytes], text: str, choice: int = 0) -> bytes | None:
+        """``encode_text`` of each of ``texts`` (plain JSON string content; ``text``: them
+        joined) in one go; None when that is not the usual case."""
+        if self._open != "text" or choice != 0 or self._closed or self._failed:
+            return None
+        head = self._text_head + b'"'
+        tail = b'"}}\n\n'
+        return head + (tail + head).join(texts) + tail
+
     def encode(self, event: StreamEvent) -> bytes:
         if self._closed or self._failed:
             return b""

@@ -65,6 +65,21 @@ class StreamEncoder(Protocol):
         ...
 
 
+class TextStreamEncoder(StreamEncoder, Protocol):
+    """An encoder that writes the bulk of a stream, text deltas, without making IR events."""
+
+    def encode_text(self, text: str, choice: int = 0) -> bytes:
+        """``encode(TextDelta(text, choice))``."""
+        ...
+
+    def encode_plain(self, texts: list[bytes], text: str, choice: int = 0) -> bytes | None:
+        """``encode_text`` of each text of ``texts``, given as the bytes of a JSON string
+        without its quotes that holds no escape (the text's UTF-8), ``text`` being them
+        joined; None when the encoder is not in the state where that is plain (the caller
+        then calls ``encode_text`` for each)."""
+        ...
+
+
 class Codec(Protocol):
     name: str
 

@@ -286,6 +286,15 @@ class OpenAIStreamEncoder:
             return head + orjson.dumps(text) + self._text_tail
         return self.encode(TextDelta(text, choice))
 
+    def encode_plain(self, texts: list[bytes], text: str, choice: int = 0) -> bytes | None:
+        """``encode_text`` of each of ``texts`` (plain JSON string content; ``text``: them
+        joined) in one go; None when that is not the usual case."""
+        if choice not in self._opened:
+            return None
+        head = (self._text_heads.get(choice) or self._text_head(choice)) + b'"'
+        tail = b'"' + self._text_tail
+        return head + (tail + head).join(texts) + tail
+
     def encode(self, event: StreamEvent) -> bytes:
         if type(event) is TextDelta and event.choice in self._opened:
             # The bulk of a stream: more text for a choice already opened.

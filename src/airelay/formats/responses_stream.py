@@ -365,6 +365,18 @@ class ResponsesStreamEncoder:
             return _TEXT_EVENT % sequence + self._text_head + orjson.dumps(text) + _TEXT_TAIL
         return self.encode(TextDelta(text, choice))
 
+    def encode_plain(self, texts: list[bytes], text: str, choice: int = 0) -> bytes | None:
+        """``encode_text`` of each of ``texts`` (plain JSON string content; ``text``: them
+        joined) in one go; None when that is not the usual case."""
+        if not self._text_head or choice != 0:
+            return None
+        self._parts.append(text)
+        first = self._sequence
+        self._sequence = first + len(texts)
+        head = self._text_head + b'"'
+        tail = b'"' + _TEXT_TAIL
+        return b"".join([_TEXT_EVENT % (first + i) + head + t + tail for i, t in enumerate(texts)])
+
     def encode(self, event: StreamEvent) -> bytes:
         if self._closed or self._failed is not None:
             return b""

@@ -16,6 +16,13 @@ text is written as ``orjson.dumps`` writes it) and that writing shows once in th
 A string in a frame is taken only when it is what ``orjson.dumps`` writes for its text (no
 escape, no control byte, valid UTF-8): its bytes are the text's, and the event is what
 parsing would have read.
+
+An upstream that sends many events at once (a fast model, a slow reader) hands over blocks
+of dozens of them. ``run`` reads a run of consecutive text deltas in the frame straight off
+such a raw SSE block, with one ``split`` (each event is the ``data:`` line of the frame, the
+text between, the blank line), and checks the texts together: where the events are written
+as the usual SSE events (``event: NAME`` and ``data: `` lines, or a ``data: `` line alone),
+the run is exactly the events parsing would read, one delta each.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from airelay.formats.ir import StreamEvent, TextDelta
 
 # What a plain string's bytes hold none of: what ``orjson.dumps`` escapes.
 _ESCAPED: Final = re.compile(rb'["\\\x00-\x1f]')
+# ... and the same but for the line feed, which joins a run's texts to check them at once.
+_ESCAPED_IN_RUN: Final = re.compile(rb'["\\\x00-\x09\x0b-\x1f]')
 # Events tried as a frame before giving up on a stream that never has one.
 _TRIES: Final = 3
 
@@ -37,7 +46,7 @@ _TRIES: Final = 3
 class TextFrames:
     """The frame of one stream's text deltas (the latest learned), and reading by it."""
 
-    __slots__ = ("_head", "_may", "_name", "_tail", "_tries", "choice")
+    __slots__ = ("_end", "_head", "_may", "_name", "_sep", "_start", "_tail", "_tries", "choice")
 
     def __init__(self, may: Callable[[str | None, Any], bool]) -> None:
         self._may = may  # the decoder's ``text_frame``
@@ -46,6 +55,22 @@ class TextFrames:
         self._tail = b""  # ... and from its closing quote on
         self.choice = 0  # the choice of the frame's deltas
         self._tries = _TRIES
+        # The frame as raw SSE: an event up to its text, from the text's closing quote to
+        # the blank line, and between the texts of two such events in a row.
+        self._start = b""
+        self._end = b""
+        self._sep = b""
+
+    @property
+    def known(self) -> bool:
+        """Whether a frame was learned (``run`` may find one)."""
+        return bool(self._head)
+
+    @property
+    def next_start(self) -> bytes:
+        """Where a run may start in a raw block, after its first event: a blank line and
+        an event's bytes up to its text."""
+        return b"\n\n" + self._start
 
     def text(self, name: str | None, data: bytes) -> str | None:
         """The text of the delta (of ``choice``) that ``data``, an event named ``name``,
@@ -85,3 +110,49 @@ class TextFrames:
         self._tail = data[at + len(literal) - 1 :]
         self.choice = event.choice
         self._tries = _TRIES
+        line = b"data: " if name is None else b"event: " + name.encode() + b"\ndata: "
+        self._start = line + self._head
+        self._end = self._tail + b"\n\n"
+        self._sep = self._end + self._start
+
+    def run(self, block: bytes) -> tuple[list[bytes], str, int] | None:
+        """The run of text deltas in the frame that a raw block of whole SSE events opens
+        with: the bytes of their texts (plain JSON string content, each one its text's
+        UTF-8), the texts joined, and where in ``block`` the run ends; None when the block
+        does not open with one."""
+        start = self._start
+        if not start or not block.startswith(start):
+            return None
+        pieces = block[len(start) :].split(self._sep)
+        last = pieces[-1]  # the last text, its frame's end, and the events after it
+        quote = last.find(b'"')  # a plain text holds no quote: this ends it
+        if quote > 0 and last.startswith(self._end, quote):
+            pieces[-1] = last[:quote]
+        else:
+            pieces.pop()
+        lined = b"\n".join(pieces)
+        if (
+            _ESCAPED_IN_RUN.search(lined) is not None
+            or lined.count(b"\n") != len(pieces) - 1  # a line feed in a text
+            or b"" in pieces
+        ):
+            del pieces[_plain(pieces) :]
+            lined = b"\n".join(pieces)
+        if not pieces:
+            return None
+        try:
+            # Decoded with a line feed between: each text must be valid UTF-8 alone.
+            text = lined.decode().replace("\n", "")
+        except UnicodeDecodeError:
+            return None
+        count = len(pieces)
+        end = len(start) + len(lined) - (count - 1) + (count - 1) * len(self._sep)
+        return pieces, text, end + len(self._end)
+
+
+def _plain(pieces: list[bytes]) -> int:
+    """How many of ``pieces``, from the first, are a non-empty plain string's bytes."""
+    for i, piece in enumerate(pieces):
+        if not piece or _ESCAPED.search(piece) is not None:
+            return i
+    return len(pieces)

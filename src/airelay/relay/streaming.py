@@ -29,9 +29,10 @@ from airelay import ticks
 from airelay.client import UpstreamError
 from airelay.formats import ir
 from airelay.formats.client_framing import ClientFramer, client_framer
-from airelay.formats.framing import FAILURE, Deframer, Event, FramingError, deframer
-from airelay.formats.names import WireFormat
+from airelay.formats.framing import FAILURE, Deframer, Event, FramingError, deframer, sse_events
+from airelay.formats.names import Framing, WireFormat
 from airelay.formats.registry import wire
+from airelay.formats.sse import BlockAligner
 from airelay.formats.text_frames import TextFrames
 from airelay.formats.usage import Usage
 from airelay.observe.metrics import INFLIGHT
@@ -102,7 +103,13 @@ async def relay_stream(
         handler = PassThrough(client, rewriter, framer, scrubber, reader)
     else:
         handler = Translator(
-            call, channel_fmt, framer, scrubber, deframer(upstream.framing), channel.id
+            call,
+            channel_fmt,
+            framer,
+            scrubber,
+            deframer(upstream.framing),
+            channel.id,
+            sse=upstream.framing is Framing.SSE,
         )
     content = upstream.response
     status = CLIENT_CLOSED
@@ -195,8 +202,20 @@ async def relay_stream(
             meter.settle(usage, channel_id=upstream.channel.id, status=status)
 
 
+# Events read one at a time at a stream's start, so that the frame its first text delta
+# shows can read the text deltas right after it in the same block.
+_LEARNING_EVENTS = 8
+# Runs of text deltas tried per block: a block whose deltas often need escapes (or are not
+# in the frame) is not searched again and again; the rest of it is read event by event.
+_RUNS_PER_BLOCK = 8
+
+
 class Translator:
-    """Upstream events of another format -> IR -> the client's format."""
+    """Upstream events of another format -> IR -> the client's format.
+
+    An SSE upstream's stream is read in raw blocks of whole events: runs of text deltas in
+    their frame are read and written in one go (``TextFrames.run``, the encoder's
+    ``encode_plain``), the other events one by one."""
 
     def __init__(
         self,
@@ -206,12 +225,16 @@ class Translator:
         scrubber: StreamScrubber,
         reader: Deframer,
         channel_id: str = "",
+        *,
+        sse: bool = False,
     ) -> None:
         self._reader = reader
         self._decoder = wire(channel_fmt).codec.stream_decoder()
         # The bulk of the stream, text deltas, read by their frame where the decoder allows.
         framed = getattr(self._decoder, "text_frame", None)
         self._frames = None if framed is None else TextFrames(framed)
+        self._aligner = BlockAligner() if sse and self._frames is not None else None
+        self._learning = _LEARNING_EVENTS
         # Data of the format's that is no JSON (an end marker): skipped without parsing.
         self._unparsed: tuple[bytes, ...] = getattr(self._decoder, "unparsed", ())
         # Reasoning signatures go to the client sealed.
@@ -220,6 +243,9 @@ class Translator:
         )
         self._encoder = wire(call.client).codec.stream_encoder(call.request_ir())
         self._encode_text = getattr(self._encoder, "encode_text", None) or self._text_event
+        self._encode_plain: Callable[[list[bytes], str, int], bytes | None] | None = getattr(
+            self._encoder, "encode_plain", None
+        )
         self._framer = framer
         self._scrubber = scrubber
         self._model = call.model
@@ -230,12 +256,19 @@ class Translator:
         self._closable = False
 
     def feed(self, chunk: bytes) -> bytes:
-        return self._events(self._reader.feed(chunk))
+        if self._aligner is None:
+            return self._events(self._reader.feed(chunk))
+        block = self._aligner.feed(chunk)
+        return self._block(block) if block else b""
 
     def end(self) -> tuple[bytes, bool]:
         """All but the encoder's closing events (which carry the usage): ``close`` writes
         those."""
-        out = self._events(self._reader.close())
+        if self._aligner is None:
+            out = self._events(self._reader.close())
+        else:
+            # An event the stream ended without a blank line after is still whole.
+            out = self._events(sse_events(self._aligner.rest()))
         finished = self.finished  # before the decoder's close, which may owe a Finish
         out += self._encode(self._decoder.close())
         self._closable = self.finished
@@ -252,11 +285,56 @@ class Translator:
             out = self._encoder.encode(ir.UsageReport(billed))
         return self._framer.encoded(out + self._encoder.close())
 
+    def _block(self, block: bytes) -> bytes:
+        """A raw block of whole SSE events: runs of text deltas in the frame at once, the
+        events around them one by one (the first few of a stream one at a time, until a
+        frame is known)."""
+        frames = self._frames
+        assert frames is not None
+        out: list[bytes] = []
+        runs = _RUNS_PER_BLOCK
+        while block and self.failure is None:
+            if frames.known and runs:
+                runs -= 1
+                run = frames.run(block)
+                if run is not None:
+                    texts, text, end = run
+                    self._text.append(text)
+                    out.append(self._plain(texts, text, frames.choice))
+                    block = block[end:]
+                    continue
+                # Up to where the next run may start (the event after a blank line).
+                at = block.find(frames.next_start, 1)
+                end = at + 2 if at >= 0 else len(block)
+            elif self._learning > 0 and not frames.known and block.find(b"\r") < 0:
+                self._learning -= 1
+                end = block.find(b"\n\n") + 2
+                end = end if end >= 2 else len(block)
+            else:
+                end = len(block)
+            self._events_into(sse_events(block[:end]), out)
+            block = block[end:]
+        # Whole SSE events in, so framing the block at once frames each event as alone.
+        return self._framer.encoded(b"".join(out)) if out else b""
+
+    def _plain(self, texts: list[bytes], text: str, choice: int) -> bytes:
+        if self._encode_plain is not None:
+            encoded = self._encode_plain(texts, text, choice)
+            if encoded is not None:
+                return encoded
+        encode = self._encode_text
+        return b"".join([encode(piece.decode(), choice) for piece in texts])
+
     def _events(self, events: list[Event]) -> bytes:
         """All the events of one upstream block, each decoded and encoded, as one output."""
+        out: list[bytes] = []
+        self._events_into(events, out)
+        # Whole SSE events in, so framing the block at once frames each event as alone.
+        return self._framer.encoded(b"".join(out)) if out else b""
+
+    def _events_into(self, events: list[Event], out: list[bytes]) -> None:
         decode = self._decoder.feed
         frames = self._frames
-        out: list[bytes] = []
         for name, data in events:
             if frames is not None:
                 text = frames.text(name, data)
@@ -277,8 +355,6 @@ class Translator:
             if frames is not None:
                 frames.learn(name, data, parsed, decoded)
             self._encode_into(decoded, out)
-        # Whole SSE events in, so framing the block at once frames each event as alone.
-        return self._framer.encoded(b"".join(out)) if out else b""
 
     def _text_event(self, text: str, choice: int) -> bytes:
         return self._encoder.encode(ir.TextDelta(text, choice))
