@@ -131,25 +131,35 @@ def test_learned_frames_read_the_bulk_of_a_stream() -> None:
 
 
 _ENCODERS = [AnthropicStreamEncoder, OpenAIStreamEncoder, ResponsesStreamEncoder]
-
-
-@settings(max_examples=150, deadline=None)
-@given(
+# A stream's events (a failure midway or not) for two encoders of one type.
+_ENCODED_STREAMS = given(
     chat_responses(max_choices=2, signature=True),
     st.integers(1, 4),
     st.sampled_from(_ENCODERS),
     st.booleans(),
 )
+
+
+def _two_encoders(
+    response: ChatResponse, pieces: int, encoder_type: Any, fail: bool
+) -> tuple[Any, Any, list[StreamEvent]]:
+    """Two encoders of ``encoder_type`` and the events of ``response``; with ``fail``, a
+    failure midway (what follows it is written as nothing)."""
+    request = ChatRequest("m", [Message("user", [Text("x")])], include_usage=True)
+    events = response_to_events(response, pieces=pieces)
+    if fail:
+        events.insert(len(events) // 2, StreamError("upstream failed"))
+    return encoder_type(request), encoder_type(request), events
+
+
+@settings(max_examples=150, deadline=None)
+@_ENCODED_STREAMS
 def test_encode_text_writes_what_encoding_the_delta_writes(
     response: ChatResponse, pieces: int, encoder_type: Any, fail: bool
 ) -> None:
     """The encoders' ``encode_text`` (what frames are written with) is ``encode`` of the
     text delta, in whatever state the stream is (before its start, after its close)."""
-    request = ChatRequest("m", [Message("user", [Text("x")])], include_usage=True)
-    by_event, by_text = encoder_type(request), encoder_type(request)
-    events = response_to_events(response, pieces=pieces)
-    if fail:  # a failure midway: what follows is written as nothing
-        events.insert(len(events) // 2, StreamError("upstream failed"))
+    by_event, by_text, events = _two_encoders(response, pieces, encoder_type, fail)
     for event in events:
         expected = by_event.encode(event)
         if type(event) is TextDelta:
@@ -161,22 +171,13 @@ def test_encode_text_writes_what_encoding_the_delta_writes(
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    chat_responses(max_choices=2, signature=True),
-    st.integers(1, 4),
-    st.sampled_from(_ENCODERS),
-    st.booleans(),
-)
+@_ENCODED_STREAMS
 def test_encode_plain_writes_what_encoding_each_delta_writes(
     response: ChatResponse, pieces: int, encoder_type: Any, fail: bool
 ) -> None:
     """``encode_plain`` (a run of framed deltas at once) is ``encode`` of each delta, or
     None where the encoder is not in its usual state; then nothing is written."""
-    request = ChatRequest("m", [Message("user", [Text("x")])], include_usage=True)
-    by_event, by_run = encoder_type(request), encoder_type(request)
-    events = response_to_events(response, pieces=pieces)
-    if fail:
-        events.insert(len(events) // 2, StreamError("upstream failed"))
+    by_event, by_run, events = _two_encoders(response, pieces, encoder_type, fail)
     run: list[TextDelta] = []
 
     def flush() -> None:
