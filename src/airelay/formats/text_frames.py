@@ -158,8 +158,9 @@ def _split(data: bytes, sep: bytes) -> list[bytes]:
     two-way algorithm): an OpenAI chunk's frame is ~200 bytes, so a block of a few dozen
     deltas paid that analysis once per delta (7.3 µs for 18 deltas in 4.5 KB). Split on the
     separator's last bytes instead (a short needle is searched without analysis), and keep
-    that split only if joining its pieces with the whole separator gives ``data`` back;
-    3.9 µs for the same block."""
+    that split only if joining its pieces with the whole separator gives ``data`` back
+    (no piece holds the short needle, so none holds ``sep``: they are the pieces
+    ``data.split(sep)`` gives); 3.9 µs for the same block."""
     if len(sep) < _LONG_NEEDLE or len(data) < _LONG_HAYSTACK:
         return data.split(sep)
     rest = len(sep) - _SHORT_NEEDLE  # what each piece but the last ends with
