@@ -40,6 +40,7 @@ from airelay.formats.responses_shapes import (
     custom_names,
     decode_usage,
     echo,
+    encode_usage,
     finish_of,
     frame,
     opaque,
@@ -249,6 +250,7 @@ class ResponsesStreamEncoder:
         self._reason: FinishReason | None = None
         self._failed: str | None = None
         self._closed = False
+        self._body: Json = {}  # the response object as the stream started it (``_start``)
 
     # -- helpers
 
@@ -258,26 +260,22 @@ class ResponsesStreamEncoder:
         return out
 
     def _frame(self, status: str) -> Json:
+        """The response object at its end: the one it started with, with the status, the
+        output, the usage and what ended it."""
         incomplete = None
         error = None
         if status == "incomplete":
             incomplete = status_of(self._reason)[1]
         elif status == "failed":
             error = {"code": "server_error", "message": self._failed or "response failed"}
-        output = self._output if status != "in_progress" else []
-        body = frame(
-            None,
-            self._id,
-            self._model,
-            self._created,
-            status,
-            output,
-            None if status == "in_progress" else self._usage,
-            incomplete,
-            error,
-        )
-        body.update(self._echo)
-        return body
+        return {
+            **self._body,
+            "status": status,
+            "error": error,
+            "incomplete_details": incomplete,
+            "output": self._output,
+            "usage": None if self._usage is None else encode_usage(self._usage),
+        }
 
     def _start(self, event: StreamStart | None) -> bytes:
         self._started = True
@@ -287,8 +285,11 @@ class ResponsesStreamEncoder:
             self._created = event.created
         else:
             self._id = response_id(uuid.uuid4().hex)
+        body = frame(None, self._id, self._model, self._created, "in_progress", [], None)
+        body.update(self._echo)
+        self._body = body
         # One response object, encoded once for both events.
-        response = b',"response":' + orjson.dumps(self._frame("in_progress"))
+        response = b',"response":' + orjson.dumps(body)
         out = _event("response.created", self._sequence, response)
         out += _event("response.in_progress", self._sequence + 1, response)
         self._sequence += 2
@@ -312,20 +313,21 @@ class ResponsesStreamEncoder:
         self._text_head = b""
         index = self._index()
         text = "".join(self._parts)
-        out = b""
         kind = item["type"]
-        where: Json = {"item_id": item["id"], "output_index": index}
         if kind == "message":
+            sequence = self._sequence
+            self._sequence = sequence + 3
             part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
-            out += self._emit(
-                "response.output_text.done",
-                {**where, "content_index": 0, "text": text, "logprobs": []},
+            self._output.append({**item, "status": "completed", "content": [part]})
+            ids, value = orjson.dumps(item["id"]), orjson.dumps(text)
+            return _MESSAGE_DONE % (
+                *(sequence, ids, index, value),
+                *(sequence + 1, ids, index, value),
+                *(sequence + 2, index, ids, value),
             )
-            out += self._emit(
-                "response.content_part.done", {**where, "content_index": 0, "part": part}
-            )
-            item = {**item, "status": "completed", "content": [part]}
-        elif kind == "reasoning":
+        out = b""
+        where: Json = {"item_id": item["id"], "output_index": index}
+        if kind == "reasoning":
             part = {"type": "summary_text", "text": text}
             out += self._emit(
                 "response.reasoning_summary_text.done", {**where, "summary_index": 0, "text": text}
@@ -373,9 +375,8 @@ class ResponsesStreamEncoder:
         self._parts.append(text)
         first = self._sequence
         self._sequence = first + len(texts)
-        head = self._text_head + b'"'
-        tail = b'"' + _TEXT_TAIL
-        return b"".join([_TEXT_EVENT % (first + i) + head + t + tail for i, t in enumerate(texts)])
+        event = _TEXT_EVENT + self._text_head.replace(b"%", b"%%") + b'"%b"' + _TEXT_TAIL
+        return b"".join([event % (first + i, t) for i, t in enumerate(texts)])
 
     def encode(self, event: StreamEvent) -> bytes:
         if self._closed or self._failed is not None:
@@ -443,21 +444,21 @@ class ResponsesStreamEncoder:
 
     def _open_message(self) -> bytes:
         out = self._close_item()
-        item_id = "msg_" + self._id.removeprefix("resp_") + f"_{self._index()}"
-        out += self._add(
-            {
-                "id": item_id,
-                "type": "message",
-                "status": "in_progress",
-                "role": "assistant",
-                "content": [],
-            }
-        )
-        where: Json = {"item_id": item_id, "output_index": self._index(), "content_index": 0}
-        part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
-        out += self._emit("response.content_part.added", {**where, "part": part})
-        self._text_head = b"," + orjson.dumps(where)[1:-1] + b',"delta":'
-        return out
+        index = self._index()
+        item_id = "msg_" + self._id.removeprefix("resp_") + f"_{index}"
+        self._open = {
+            "id": item_id,
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        self._parts = []
+        sequence = self._sequence
+        self._sequence = sequence + 2
+        ids = orjson.dumps(item_id)
+        self._text_head = _TEXT_HEAD % (ids, index)
+        return out + _MESSAGE_ADDED % (sequence, index, ids, sequence + 1, ids, index)
 
     def _reasoning(self, event: ReasoningDelta) -> bytes:
         out = b""
@@ -501,6 +502,32 @@ class ResponsesStreamEncoder:
         return out + self._emit(kind, {"response": self._frame(status)})
 
 
+# The events of a message item (as ``_emit`` writes them: ``test_responses_stream`` checks
+# it), written from one %-format each: opening it (``output_item.added``,
+# ``content_part.added``) and closing it (``output_text.done``, ``content_part.done``,
+# ``output_item.done``). ``%b``: the item id and the text as JSON strings.
+_MESSAGE_ADDED = (
+    b'event: response.output_item.added\ndata: {"type":"response.output_item.added",'
+    b'"sequence_number":%d,"output_index":%d,"item":{"id":%b,"type":"message",'
+    b'"status":"in_progress","role":"assistant","content":[]}}\n\n'
+    b'event: response.content_part.added\ndata: {"type":"response.content_part.added",'
+    b'"sequence_number":%d,"item_id":%b,"output_index":%d,"content_index":0,'
+    b'"part":{"type":"output_text","annotations":[],"logprobs":[],"text":""}}\n\n'
+)
+_MESSAGE_DONE = (
+    b'event: response.output_text.done\ndata: {"type":"response.output_text.done",'
+    b'"sequence_number":%d,"item_id":%b,"output_index":%d,"content_index":0,"text":%b,'
+    b'"logprobs":[]}\n\n'
+    b'event: response.content_part.done\ndata: {"type":"response.content_part.done",'
+    b'"sequence_number":%d,"item_id":%b,"output_index":%d,"content_index":0,'
+    b'"part":{"type":"output_text","annotations":[],"logprobs":[],"text":%b}}\n\n'
+    b'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
+    b'"sequence_number":%d,"output_index":%d,"item":{"id":%b,"type":"message",'
+    b'"status":"completed","role":"assistant","content":[{"type":"output_text",'
+    b'"annotations":[],"logprobs":[],"text":%b}]}}\n\n'
+)
+# A text delta of the open message: its event's bytes up to the delta.
+_TEXT_HEAD = b',"item_id":%b,"output_index":%d,"content_index":0,"delta":'
 _TEXT_EVENT = (
     b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
     b'"sequence_number":%d'
