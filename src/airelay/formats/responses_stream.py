@@ -319,11 +319,11 @@ class ResponsesStreamEncoder:
             self._sequence = sequence + 3
             part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
             self._output.append({**item, "status": "completed", "content": [part]})
-            ids, value = orjson.dumps(item["id"]), orjson.dumps(text)
+            ids, texts = orjson.dumps(item["id"]), orjson.dumps(text)
             return _MESSAGE_DONE % (
-                *(sequence, ids, index, value),
-                *(sequence + 1, ids, index, value),
-                *(sequence + 2, index, ids, value),
+                *(sequence, ids, index, texts),
+                *(sequence + 1, ids, index, texts),
+                *(sequence + 2, index, ids, texts),
             )
         out = b""
         where: Json = {"item_id": item["id"], "output_index": index}
