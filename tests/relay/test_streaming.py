@@ -114,21 +114,28 @@ def _cut(data: bytes, cuts: list[int]) -> list[bytes]:
     st.lists(_TEXTS, min_size=1, max_size=12),
     st.lists(st.integers(0, 4000), max_size=6),
     st.booleans(),
+    st.booleans(),
 )
 def test_blocks_translate_as_events_do(
-    pair: Any, texts: list[bytes], cuts: list[int], whole: bool
+    pair: Any, texts: list[bytes], cuts: list[int], whole: bool, opening: bool
 ) -> None:
+    """``opening``: an OpenAI stream opens with a role chunk, or with its first text."""
     client, channel, stream = pair
-    data = b"".join(stream(texts))
+    events = stream(texts)
+    data = b"".join(events if opening or channel is not WireFormat.OPENAI else events[1:])
     pieces = [data] if whole else _cut(data, cuts)
     by_blocks = _run(_translator(client, channel, sse=True), pieces)
     by_events = _run(_translator(client, channel, sse=False), pieces)
     assert by_blocks == by_events
 
 
-def test_a_burst_of_deltas_is_read_as_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The whole stream in one block: after the first deltas (read one by one while the
-    frame is learned), the rest go out as runs; one with an escape splits its run."""
+@pytest.mark.parametrize("role_chunk", [True, False])
+def test_a_burst_of_deltas_is_read_as_runs(
+    monkeypatch: pytest.MonkeyPatch, role_chunk: bool
+) -> None:
+    """The whole stream in one block: after the first delta (read alone, the frame learned
+    from it, also where it starts the stream), the rest go out as runs; one with an escape
+    splits its run."""
     runs: list[int] = []
     read = TextFrames.run
 
@@ -141,7 +148,8 @@ def test_a_burst_of_deltas_is_read_as_runs(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(TextFrames, "run", spied)
     texts = [b"tok%d " % i for i in range(30)]
     texts[20] = b"line\\n"
-    data = b"".join(_openai_stream(texts))
+    events = _openai_stream(texts)
+    data = b"".join(events if role_chunk else events[1:])  # the first chunk: a role, or text
     translator = _translator(WireFormat.ANTHROPIC, WireFormat.OPENAI, sse=True)
     out, finished, text, usage = _run(translator, [data])
     assert runs == [19, 9]  # texts 1-19 (0 starts the frame), 20 alone, then 21-29

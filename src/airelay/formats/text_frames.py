@@ -10,7 +10,9 @@ is that string's delta, and is neither parsed nor decoded.
 
 Only the events a decoder vouches for (its ``text_frame``) are learned: an event that
 decoded to one text delta and, with any other non-empty text in its place, would decode to
-the delta of that text and change nothing else in the decoder. The frame is learned only where
+the delta of that text and change nothing else in the decoder. A stream's first event may
+also start the stream (OpenAI's first chunk holds text): the events after it in its frame
+decode to their delta alone, the stream being started. The frame is learned only where
 nothing can be mistaken: the event is written as orjson writes its parsed value (so the
 text is written as ``orjson.dumps`` writes it) and that writing shows once in the event.
 A string in a frame is taken only when it is what ``orjson.dumps`` writes for its text (no
@@ -33,7 +35,7 @@ from typing import Any, Final
 
 import orjson
 
-from airelay.formats.ir import StreamEvent, TextDelta
+from airelay.formats.ir import StreamEvent, StreamStart, TextDelta
 
 # What a plain string's bytes hold none of: what ``orjson.dumps`` escapes.
 _ESCAPED: Final = re.compile(rb'["\\\x00-\x1f]')
@@ -91,9 +93,12 @@ class TextFrames:
             return None
 
     def learn(self, name: str | None, data: bytes, parsed: Any, events: list[StreamEvent]) -> None:
-        """Take the frame of ``data`` when it decoded to one text delta (``events``) and
-        the frame is unmistakable (see the module's docstring)."""
-        if self._tries <= 0 or len(events) != 1 or type(event := events[0]) is not TextDelta:
+        """Take the frame of ``data`` when it decoded to one text delta (``events``; after
+        the stream's start, for its first event) and the frame is unmistakable (see the
+        module's docstring)."""
+        if self._tries <= 0 or not events or type(event := events[-1]) is not TextDelta:
+            return
+        if len(events) > 1 and any(type(e) is not StreamStart for e in events[:-1]):
             return
         self._tries -= 1
         literal = orjson.dumps(event.text)
