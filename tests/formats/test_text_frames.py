@@ -228,6 +228,6 @@ def test_a_long_separator_splits_as_bytes_split_does(
 ) -> None:
     """The split on the separator's last bytes is kept only where it is the real split."""
     joined = (_LONG_SEP if seps else b"").join(texts * repeat)
-    data = joined + b"x" * 2_500  # long enough for the short-needle split to be tried
+    data = joined + b"x" * 3_500  # long enough for the short-needle split to be tried
     assert _split(data, _LONG_SEP) == data.split(_LONG_SEP)
     assert _split(data[:100], _LONG_SEP) == data[:100].split(_LONG_SEP)

@@ -166,7 +166,9 @@ def _split(data: bytes, sep: bytes) -> list[bytes]:
     that split only if joining its pieces with the whole separator gives ``data`` back
     (no piece holds the short needle, so none holds ``sep``: they are the pieces
     ``data.split(sep)`` gives); 3.9 µs for the same block."""
-    if len(sep) < _LONG_NEEDLE or len(data) < _LONG_HAYSTACK:
+    # Only the searches made while 2,500 bytes or more are left analyse the needle: worth
+    # the checks below when a few are.
+    if len(sep) < _LONG_NEEDLE or len(data) - _LONG_HAYSTACK < _ANALYSED * len(sep):
         return data.split(sep)
     rest = len(sep) - _SHORT_NEEDLE  # what each piece but the last ends with
     pieces = data.split(sep[rest:])
@@ -183,6 +185,7 @@ def _split(data: bytes, sep: bytes) -> list[bytes]:
 _LONG_NEEDLE: Final = 100
 _LONG_HAYSTACK: Final = 2_500
 _SHORT_NEEDLE: Final = 12
+_ANALYSED: Final = 4
 
 
 def _plain(pieces: list[bytes]) -> int:
