@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pyotp
 import pytest
@@ -106,18 +107,19 @@ def test_a_user_from_sign_up_to_a_billed_call(
     resets = made[0]["quota_resets_at"][:10]
     assert resets in (page.text_content("#keys-table") or "")  # the budget's window shown
 
+    page.click("#nav-usage")  # open before the call: the filter button fetches it anew
+    page.wait_for_selector("#usage-table")
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
         model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=20
     )
     request_id = raw.headers["x-request-id"]
-
-    page.click("#nav-usage")
     deadline = time.monotonic() + 10
-    while request_id not in (page.text_content("#usage-table") or ""):
-        assert time.monotonic() < deadline, "the call did not show in the usage page"
-        page.click(".filters button[type=submit]")
-        page.wait_for_timeout(300)
+    while request_id not in _own_usage(gateway, key):  # the row is written in a batch
+        assert time.monotonic() < deadline, "the call's usage row was never written"
+        time.sleep(0.1)
+    page.click(".filters button[type=submit]")  # the same filters: the rows fetched again
+    page.wait_for_selector(f"#usage-table code:text-is('{request_id}')", timeout=10_000)
     shoot(page, artifacts, f"usage-{lang}")
     page.click("#nav-dashboard")
     # (The console's CSP allows no string evaluation: wait_for_function cannot run there.)
@@ -267,3 +269,12 @@ def test_a_user_changes_their_password_in_the_security_page(
     page.wait_for_selector("#balance")
     elsewhere.context.close()
     context.close()
+
+
+def _own_usage(gateway: Gateway, key: str) -> str:
+    """The request ids of the key's user's usage rows, as ``GET /v1/usage`` lists them."""
+    answer = httpx.get(
+        f"{gateway.url}/v1/usage", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+    answer.raise_for_status()
+    return " ".join(row["request_id"] for row in answer.json()["usage"])

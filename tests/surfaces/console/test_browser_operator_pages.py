@@ -96,6 +96,11 @@ def test_the_operator_finds_tops_up_regroups_and_disables_a_user(
     page.fill("#users-search input[name=q]", f"nobody-{tag}")
     page.click("#users-search button[type=submit]")
     page.wait_for_selector("text=No user matches.")
+    # The same search again asks anew: a user added since shows.
+    admin.create_user(email=f"nobody-{tag}@example.com", balance=0)
+    page.click("#users-search button[type=submit]")
+    expect(rows).to_have_count(1)
+    assert f"nobody-{tag}@example.com" in rows.inner_text()
     context.close()
 
 

@@ -113,8 +113,10 @@ export function Users() {
         role="search"
         onSubmit={(e) => {
           e.preventDefault();
-          setQ(new FormData(e.currentTarget).get("q").trim());
-          setPage(1);
+          const next = new FormData(e.currentTarget).get("q").trim();
+          // The same search again: fetched anew (users added since show).
+          if (page === 1 && next === q) load();
+          else (setQ(next), setPage(1));
         }}
       >
         <input name="q" type="search" maxLength={320} placeholder={t("users.search_hint")} aria-label={t("users.search")} />
