@@ -84,6 +84,10 @@ def test_a_new_user_calls_from_the_playground_and_the_operator_sees_it(
     operator.fill("#codes-form input[name=count]", "1")
     operator.click("#codes-form button[type=submit]")
     code = operator.input_value("#issued-codes textarea", timeout=10_000)
+    # The totals across users, open before the user's calls: the range's button fetches
+    # them again (below).
+    operator.click("#nav-traffic")
+    operator.wait_for_selector("#traffic-range")
 
     context = chromium.new_context(locale=LOCALES[lang])
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=gateway.url)
@@ -192,13 +196,13 @@ def test_a_new_user_calls_from_the_playground_and_the_operator_sees_it(
     context.close()
 
     # The operator's totals across users: the call, by model, channel and user.
-    operator.click("#nav-traffic")
     deadline = time.monotonic() + 20
+    while _requests_of(admin, email) < 2:  # the usage rows are written in a batch
+        assert time.monotonic() < deadline, "the calls' usage rows were never written"
+        time.sleep(0.1)
+    operator.click("#traffic-range button[type=submit]")  # the same range: fetched again
     row = f"#traffic-users tr:has-text('{email}')"
-    while not operator.query_selector(row):
-        assert time.monotonic() < deadline, "the call did not show in the operator's usage"
-        operator.click("#traffic-range button[type=submit]")
-        operator.wait_for_timeout(300)
+    operator.wait_for_selector(row, timeout=10_000)
     # Columns: name, requests, input, output, tokens, revenue, upstream cost, margin. The
     # user pays the list price; the channel costs half of it.
     half = pytest.approx(charged / 2, abs=2e-4)
@@ -398,3 +402,9 @@ def test_a_user_makes_a_key_with_an_address_list_expiry_rpm_and_permissions(
     allowed = httpx.get(f"{gateway.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
     assert allowed.status_code == 200, allowed.text
     context.close()
+
+
+def _requests_of(admin: Admin, email: str) -> int:
+    """The requests the operator's totals count for the user ``email``."""
+    summary = admin.http.get("/v1/admin/usage/summary").json()
+    return sum(row["requests"] for row in summary["by_user"] if row["email"] == email)
