@@ -186,9 +186,13 @@ export function useLatest() {
 }
 
 export function useList(api, path, initial = null) {
-  // api("GET", path), again whenever path changes: [data, reload, error].
+  // api("GET", path), again whenever path changes: [data, reload, error, ask]. ask() is for
+  // a filter form's button: the list is fetched again after the form's state is set, also
+  // when that state leaves path as it was (the same filters, asked again, show the rows
+  // written since); once when path changes too.
   const [data, setData] = useState(initial);
   const [error, setError] = useState("");
+  const [asked, setAsked] = useState(0);
   const ticket = useLatest();
   const load = () => {
     const current = ticket();
@@ -199,6 +203,6 @@ export function useList(api, path, initial = null) {
   };
   useEffect(() => {
     load();
-  }, [path]);
-  return [data, load, error];
+  }, [path, asked]);
+  return [data, load, error, () => setAsked((n) => n + 1)];
 }

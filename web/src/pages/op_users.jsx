@@ -69,7 +69,7 @@ function IssuedKey({ issued, done }) {
 export function Users() {
   const [page, setPage] = useState(1);
   const [q, setQ] = useState("");
-  const [data, load, error] = useAdminList(`/users${query({ page, limit: 20, q })}`);
+  const [data, load, error, ask] = useAdminList(`/users${query({ page, limit: 20, q })}`);
   const [topping, setTopping] = useState(null);
   const [editing, setEditing] = useState(null);
   const [adding, setAdding] = useState(false);
@@ -113,10 +113,9 @@ export function Users() {
         role="search"
         onSubmit={(e) => {
           e.preventDefault();
-          const next = new FormData(e.currentTarget).get("q").trim();
-          // The same search again: fetched anew (users added since show).
-          if (page === 1 && next === q) load();
-          else (setQ(next), setPage(1));
+          setQ(new FormData(e.currentTarget).get("q").trim());
+          setPage(1);
+          ask();
         }}
       >
         <input name="q" type="search" maxLength={320} placeholder={t("users.search_hint")} aria-label={t("users.search")} />

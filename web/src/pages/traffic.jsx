@@ -81,7 +81,7 @@ function Breakdown({ id, title, rows, name }) {
 
 export function Traffic() {
   const [range, setRange] = useState({ start_date: day(29), end_date: day(0) });
-  const [data, reload, error] = useAdminList(`/usage/summary${query(range)}`);
+  const [data, , error, ask] = useAdminList(`/usage/summary${query(range)}`);
   return (
     <section>
       <h2>{t("nav.traffic")}</h2>
@@ -91,10 +91,8 @@ export function Traffic() {
         onSubmit={(e) => {
           e.preventDefault();
           const d = new FormData(e.currentTarget);
-          const next = { start_date: d.get("start_date"), end_date: d.get("end_date") };
-          // The same range again: fetched anew (the calls made since count).
-          if (query(next) === query(range)) reload();
-          else setRange(next);
+          setRange({ start_date: d.get("start_date"), end_date: d.get("end_date") });
+          ask();
         }}
       >
         <input type="date" name="start_date" aria-label={t("usage.from")} defaultValue={range.start_date} />

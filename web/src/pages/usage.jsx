@@ -8,7 +8,7 @@ import { Pager, usd, useList } from "../widgets.jsx";
 export function Usage({ path = "/usage", api = consoleApi }) {
   const [filters, setFilters] = useState({ model: "", start_date: "", end_date: "" });
   const [page, setPage] = useState(1);
-  const [data, reload, error] = useList(api, `${path}${query({ ...filters, page, limit: 50 })}`, {
+  const [data, , error, ask] = useList(api, `${path}${query({ ...filters, page, limit: 50 })}`, {
     usage: [],
     total: 0,
     page: 1,
@@ -23,10 +23,9 @@ export function Usage({ path = "/usage", api = consoleApi }) {
         onSubmit={(e) => {
           e.preventDefault();
           const d = new FormData(e.currentTarget);
-          const next = { model: d.get("model"), start_date: d.get("start_date"), end_date: d.get("end_date") };
-          // The same rows asked for again: fetched anew (the calls made since show).
-          if (page === 1 && query(next) === query(filters)) reload();
-          else (setPage(1), setFilters(next));
+          setPage(1);
+          setFilters({ model: d.get("model"), start_date: d.get("start_date"), end_date: d.get("end_date") });
+          ask();
         }}
       >
         <input name="model" placeholder={t("usage.model")} />
