@@ -184,8 +184,8 @@ def _split(data: bytes, sep: bytes) -> list[bytes]:
 # search; a needle shorter than this one is searched without.
 _LONG_NEEDLE: Final = 100
 _LONG_HAYSTACK: Final = 2_500
-_SHORT_NEEDLE: Final = 12
-_ANALYSED: Final = 4
+_SHORT_NEEDLE: Final = 12  # the separator's last bytes, split on instead
+_ANALYSED: Final = 4  # searches that would analyse the long needle, for the split to pay
 
 
 def _plain(pieces: list[bytes]) -> int:
