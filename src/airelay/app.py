@@ -100,7 +100,10 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         admission = Admission(settings.max_inflight_calls)
         affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
         limits = open_limits(
-            settings.redis_url, settings.limits_redis_failure, settings.redis_client
+            settings.redis_url,
+            settings.limits_redis_failure,
+            settings.redis_client,
+            settings.limits_leases,
         )
         app[CONSOLE].throttle = open_throttle(settings)
         videos, stop_videos = await open_videos(settings, engine, wallets, upstream, cache)

@@ -116,6 +116,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # ``closed`` refuses them (503 with Retry-After), ``open`` lets them pass uncounted.
     # Redis is tried again every second; no restart is needed when it is back.
     limits_redis_failure: Literal["closed", "open"] = "closed"
+    # Whether an instance holds a share of a Redis rate-limit counter far from its limit
+    # (a grant, counted in Redis) and takes its calls from it with no round trip; false
+    # counts every call in Redis (``relay/limit_lease.py`` says what a grant costs).
+    limits_leases: bool = True
     # The client of the rate-limit counters' scripts: ``pipelined`` (one connection per
     # process, commands pipelined; redis:// and unix:// URLs) or ``redis-py`` (the
     # library, a pooled connection per command in flight; also what rediss:// URLs use).

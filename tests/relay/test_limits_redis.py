@@ -133,13 +133,34 @@ def test_calls_in_flight_count_across_instances(pair: list[Gateway], upstream: F
     assert chat(second.url, key, model).status_code == 200
 
 
+def test_two_instances_with_grants_pass_exactly_the_limit(
+    pair: list[Gateway], upstream: FakeOpenAI
+) -> None:
+    """A limit large enough to be leased (``limit_lease``): each instance takes calls from
+    its grant, yet together they pass exactly the limit, never more."""
+    first, second = pair
+    admin = Admin(first.url, first.admin_key)
+    model = unique_model("leased")
+    serve(admin, upstream, model)
+    key = admin.create_token(rpm=100)["key"]
+    wait_until_served(second.url, key, model)
+    clear_of_minute_edge(20)
+    statuses = [chat(pair[i % 2].url, key, model).status_code for i in range(130)]
+    assert statuses.count(200) == 100, statuses
+    assert set(statuses[110:]) == {429}, statuses
+
+
 @pytest.fixture(scope="module")
 def counted(
     database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Gateway, redis.Redis]]:
-    """One instance on a Redis of its own, so that the scripts it runs can be counted."""
+    """One instance on a Redis of its own, so that the scripts it runs can be counted;
+    leases off, so that each call counts in Redis (``leased`` has them on)."""
     data: Path = tmp_path_factory.mktemp("counted")
-    with RedisProcess() as server, Gateway(database, data, redis_url=server.url) as gateway:
+    with (
+        RedisProcess() as server,
+        Gateway(database, data, redis_url=server.url, limits_leases=False) as gateway,
+    ):
         client = redis.Redis.from_url(server.url)
         try:
             yield gateway, client
@@ -315,3 +336,54 @@ def test_redis_killed_mid_load_then_back(
     assert all(retry == "1" for _, _, index, _, retry in down if index == 0), down
     # Back, with no restart: both count again.
     assert {status for _, _, _, status, _ in after} == {200}, after
+
+
+@pytest.fixture(scope="module")
+def leased(
+    database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Gateway, redis.Redis]]:
+    """``counted``, with leases on (the default)."""
+    data: Path = tmp_path_factory.mktemp("leased")
+    with RedisProcess() as server, Gateway(database, data, redis_url=server.url) as gateway:
+        client = redis.Redis.from_url(server.url)
+        try:
+            yield gateway, client
+        finally:
+            client.close()
+
+
+def test_calls_far_from_their_limits_run_no_script(
+    leased: tuple[Gateway, redis.Redis], upstream: FakeOpenAI
+) -> None:
+    """Key and channel far from their limits (requests, tokens, calls in flight): after the
+    first call, calls run no script at all; once idle, the counters hold what was used."""
+    gateway, client = leased
+    admin = Admin(gateway.url, gateway.admin_key)
+    model = unique_model("far")
+    limits = {"rpm": 10_000, "tpm": 10**7, "max_concurrency": 1000}
+    channel = serve(admin, upstream, model, **limits)
+    token = admin.create_token(**limits)
+    clear_of_minute_edge()
+
+    def call() -> int:
+        answer = chat(gateway.url, token["key"], model)
+        assert answer.status_code == 200
+        assert answer.headers["x-ratelimit-limit-requests"] == "10000"
+        used: int = answer.json()["usage"]["total_tokens"]
+        return used
+
+    tokens = call()
+    time.sleep(0.1)
+    before = scripts_run(client)
+    tokens += sum(call() for _ in range(5))
+    time.sleep(0.1)
+    assert scripts_run(client) == before
+    assert counter_sum(client, f"k:{token['id']}:rpm:*") > 6  # the grant is counted
+    deadline = time.monotonic() + 10
+    while counter_sum(client, f"k:{token['id']}:rpm:*") != 6:  # idle: the grants go back
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    for scope in (f"k:{token['id']}", f"c:{channel['id']}"):
+        assert counter_sum(client, scope + ":rpm:*") == 6
+        assert counter_sum(client, scope + ":tpm:*") == tokens
+        assert counter_sum(client, scope + ":cc") == 0

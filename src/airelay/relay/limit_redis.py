@@ -20,10 +20,12 @@ Counters expire on their own: a window's when it has passed, a count in flight a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
 
+from airelay.relay.limit_lease import LEASE_CALLS, LEASE_SHARE, Change, Leases
 from airelay.relay.limit_policy import RuleList, Taken
 from airelay.store.redis_scripts import Client, Scripts, open_scripts
 from airelay.store.resp import Prepared, ReplyError, Script
@@ -35,6 +37,8 @@ PREFIX = "airelay:limits:"
 MAX_PAIRS = 64
 #: How long a count of calls in flight outlives the last call that changed it.
 INFLIGHT_TTL_SECONDS = 3 * 3600
+#: How long closing waits for the grants it gives back to be counted.
+CLOSE_SECONDS = 1.0
 
 # The kinds of counter, as the scripts take them.
 _KIND = {"requests": 0, "tokens": 1, "concurrency": 2}
@@ -42,17 +46,21 @@ _KIND = {"requests": 0, "tokens": 1, "concurrency": 2}
 # KEYS: the counters' names, without their window: a first group, then a second (empty
 # for a plain take). ARGV: the in-flight TTL (ms); how many keys the first group has; each
 # key's window in seconds (0: in flight); each key's limit; each key's kind (``_KIND``);
-# then the call's input estimate (all but the last are fixed for a list of rules:
-# ``Prepared`` packs them once). A call counts 1 against a counter of requests or calls in
+# then the call's input estimate and which keys ask for a grant (``limit_lease``: a
+# string of 0/1, one per key; all but these two are fixed for a list of rules: ``Prepared``
+# packs them once). A call counts 1 against a counter of requests or calls in
 # flight, and its estimate capped at the limit against tokens (``limit_policy.cost``).
 # The first group is counted when none of its counters would pass its limit; the second
 # only when the first is counted and none of its own would. Every counter is counted at
 # once and the refused group taken back (a counter back at 0 is deleted, as if never
 # made): a call that passes, the usual case, costs one INCRBY per counter, not a GET too.
 # A refused group's counts are those before the call.
+# A counted key that asks is then granted more (``limit_lease``): LEASE_CALLS times the
+# call's cost at most, and 1/LEASE_SHARE of what it has left.
 # Returns one string of numbers apart by spaces (one answer to parse): whether the first
 # group was counted (0/1), whether the second was, Redis's time in ms (window ids and
-# resets follow from it: GIVE_BACK, ``limit_policy.reset``), then each key's count.
+# resets follow from it: GIVE_BACK, ``limit_policy.reset``), each key's count (the call
+# included, its grant not), then each key's grant.
 TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -92,10 +100,22 @@ for i = from, n do
   if count <= 0 then redis.call('DEL', names[i]) end
   used[i] = count
 end
+local mask = ARGV[4 + 3 * n]
+local grants = {}
+for i = 1, n do
+  local grant = 0
+  if i < from and string.byte(mask, i) == 49 then
+    grant = math.floor((tonumber(ARGV[2 + n + i]) - used[i]) / LEASE_SHARE)
+    if grant > costs[i] * LEASE_CALLS then grant = costs[i] * LEASE_CALLS end
+    if grant > 0 then redis.call('INCRBY', names[i], grant) else grant = 0 end
+  end
+  grants[i] = grant
+end
 local out = {first, second, now}
 for i = 1, n do out[#out + 1] = used[i] end
+for i = 1, n do out[#out + 1] = grants[i] end
 return table.concat(out, ' ')
-"""
+""".replace("LEASE_SHARE", str(LEASE_SHARE)).replace("LEASE_CALLS", str(LEASE_CALLS))
 
 # KEYS: counters, by the names TAKE counted in (windows included). ARGV: what to add to
 # each: a call's real tokens less its estimate, -1 for a call in flight that ended. None
@@ -129,30 +149,24 @@ def _take(first: RuleList, second: RuleList) -> Prepared:
     kinds = [_KIND[rule.kind] for rule in both]
     limits = [rule.limit for rule in both]
     fixed = [INFLIGHT_TTL_SECONDS * 1000, len(first), *windows, *limits, *kinds]
-    return Prepared.of(_TAKE, keys, fixed, 1)
+    return Prepared.of(_TAKE, keys, fixed, 2)
 
 
 class _Scripts:
     """A list of rules' scripts, prepared (names, windows, limits and kinds packed once):
-    its take, its takes together with other lists (``pair``), and what a call's end
-    changes (``ends``)."""
+    its take, its takes together with other lists (``pair``), and its counters' cells
+    (``limit_lease``)."""
 
-    __slots__ = ("_pairs", "counters", "ends", "take")
+    __slots__ = ("_pairs", "cells", "ends", "leased", "take")
 
-    def __init__(self, rules: RuleList) -> None:
+    def __init__(self, rules: RuleList, leases: Leases) -> None:
         self.take = _take(rules, RuleList())
-        # (name, window in ms or 0, whether it counts tokens, limit) of every counter.
-        self.counters = [
-            (PREFIX + rule.name, rule.window * 1000, rule.kind == "tokens", rule.limit)
-            for rule in rules
-        ]
-        # (name, window in ms or 0, whether it counts tokens) of each counter a call's end
-        # changes: its tokens and its slots in flight.
-        self.ends = [
-            (PREFIX + rule.name, rule.window * 1000, rule.kind == "tokens")
-            for rule in rules
-            if rule.kind != "requests"
-        ]
+        self.cells = leases.cells([PREFIX + rule.name for rule in rules], rules)
+        # Whether a call can take every counter from grants (none is too small to lease).
+        self.leased = leases.enabled and all(cell.lease for cell in self.cells)
+        # (cell, whether it counts tokens) of each counter a call's end changes: its
+        # tokens and its slots in flight.
+        self.ends = [(cell, cell.tokens) for cell in self.cells if cell.tokens or not cell.window]
         # id of a second list -> (that list, the take of both): a key's rules meet the
         # few channels its calls are routed to.
         self._pairs: dict[int, tuple[RuleList, Prepared]] = {}
@@ -169,26 +183,45 @@ class _Scripts:
 
 
 class RedisCounters:
-    __slots__ = ("_deltas", "_names", "_scripts")
+    __slots__ = ("_deltas", "_leases", "_names", "_scripts")
 
-    def __init__(self, url: str, client: Client = "pipelined") -> None:
+    def __init__(self, url: str, client: Client = "pipelined", leases: bool = True) -> None:
         self._scripts: Scripts = open_scripts(url, client)
         # The give-backs of this turn of the event loop, sent together (``_give_back_now``).
         self._names: list[str] = []
         self._deltas: list[int] = []
+        holds = leases and self._scripts.holds
+        self._leases = Leases(self._scripts.holder if holds else None, self._queue)
 
     def _prepare(self, rules: RuleList) -> _Scripts:
         made = rules.prepared
         if not isinstance(made, _Scripts):  # (a list is counted by one backend)
-            made = rules.prepared = _Scripts(rules)
+            made = rules.prepared = _Scripts(rules, self._leases)
         return made
 
+    def take_local(self, rules: RuleList, estimate: int) -> Taken | None:
+        """The call taken from this instance's grants (``limit_lease``), with no round
+        trip; None when they do not hold it (then ``take`` it)."""
+        scripts = self._prepare(rules)
+        if not scripts.leased:
+            return None
+        leases = self._leases
+        holder = leases.holder()
+        now = leases.now()
+        cells = scripts.cells
+        if holder is None or not leases.fits(cells, estimate, holder, now):
+            return None
+        return Taken(True, leases.take(cells, estimate, now), now / 1000, (scripts, now))
+
     async def take(self, rules: RuleList, estimate: int) -> Taken:
+        local = self.take_local(rules, estimate)
+        if local is not None:
+            return local
         scripts = self._prepare(rules)
         if self._names:  # a call that ended before this one began is given back first
             self._give_back_now()
-        answer = await self._scripts.run(scripts.take, (estimate,))
-        return _parsed(answer, rules, _NO_RULES, scripts, scripts)[0]
+        answer = await self._scripts.run(scripts.take, self._more(estimate, scripts))
+        return self._parsed(answer, rules, _NO_RULES, scripts, scripts)[0]
 
     async def take_both(
         self, first: RuleList, second: RuleList, estimate: int
@@ -197,8 +230,9 @@ class RedisCounters:
         seconds = self._prepare(second)
         if self._names:
             self._give_back_now()
-        answer = await self._scripts.run(scripts.pair(first, second), (estimate,))
-        return _parsed(answer, first, second, scripts, seconds)
+        more = self._more(estimate, scripts, seconds)
+        answer = await self._scripts.run(scripts.pair(first, second), more)
+        return self._parsed(answer, first, second, scripts, seconds)
 
     def take_ahead(self, first: RuleList, second: RuleList, estimate: int) -> SentTake | None:
         scripts = self._prepare(first)
@@ -206,32 +240,73 @@ class RedisCounters:
         prepared = scripts.pair(first, second) if second else scripts.take
         if self._names:
             self._give_back_now()
-        sent = self._scripts.send_ahead(prepared, (estimate,))
+        more = self._more(estimate, scripts, seconds if second else None)
+        sent = self._scripts.send_ahead(prepared, more)
         if sent is None:
             return None
-        return SentTake(self, sent, prepared, estimate, first, second, (scripts, seconds))
+        return SentTake(self, sent, prepared, more, first, second, (scripts, seconds))
+
+    def _more(
+        self, estimate: int, scripts: _Scripts, seconds: _Scripts | None = None
+    ) -> tuple[int, bytes]:
+        """A take's arguments after the prepared ones: the estimate, and which counters ask
+        for a grant (only those of a list whose every counter can be leased)."""
+        leases = self._leases
+        holder = leases.holder()
+        now = leases.now()
+        mask = leases.wanted(scripts.cells, estimate, holder, now) if scripts.leased else b""
+        if seconds is not None and seconds.leased:
+            mask = mask.ljust(len(scripts.cells), b"0")
+            mask += leases.wanted(seconds.cells, estimate, holder, now)
+        return estimate, mask
+
+    def _parsed(
+        self,
+        answer: bytes,
+        first: RuleList,
+        second: RuleList,
+        scripts: _Scripts,
+        seconds: _Scripts,
+    ) -> tuple[Taken, Taken | None]:
+        """TAKE's answer: whether each group was counted, Redis's time, each count, then
+        each grant (taken in by the cells)."""
+        values = answer.split()
+        now = int(values[2])
+        clock = now / 1000
+        size = len(first) + len(second)
+        split = len(first) + 3
+        grants = values[3 + size :]
+        holder = self._leases.holder()
+        # The handles: Redis's time (ms), which names the windows counted in.
+        used = [int(v) for v in values[3:split]]
+        taken = Taken(values[0] == b"1", used, clock, (scripts, now))
+        if taken.allowed and holder is not None:
+            self._leases.granted(
+                scripts.cells, used, [int(v) for v in grants[: len(first)]], now, holder
+            )
+        if not taken.allowed or not second:
+            return taken, None
+        used = [int(v) for v in values[split : 3 + size]]
+        channel = Taken(values[1] == b"1", used, clock, (seconds, now))
+        if channel.allowed and holder is not None:
+            self._leases.granted(
+                seconds.cells, used, [int(v) for v in grants[len(first) :]], now, holder
+            )
+        return taken, channel
 
     def give_back(self, taken: Taken, rules: RuleList, tokens: int, inflight: int) -> None:
         scripts, now = taken.handles
-        self._queue(
-            now,
-            (
-                (name, window, tokens if counts_tokens else inflight)
-                for name, window, counts_tokens in scripts.ends
-            ),
+        ends = (
+            (cell, tokens if counts_tokens else inflight) for cell, counts_tokens in scripts.ends
         )
+        self._queue(now, self._leases.give_back(ends, now))
 
     def untake(self, taken: Taken, rules: RuleList, estimate: int) -> None:
         scripts, now = taken.handles
-        self._queue(
-            now,
-            (
-                (name, window, -min(estimate, limit) if counts_tokens else -1)
-                for name, window, counts_tokens, limit in scripts.counters
-            ),
-        )
+        changes = ((cell, -cell.cost(estimate)) for cell in scripts.cells)
+        self._queue(now, self._leases.give_back(changes, now))
 
-    def _queue(self, now: int, changes: Iterable[tuple[str, int, int]]) -> None:
+    def _queue(self, now: int, changes: Iterable[Change]) -> None:
         """Add (counter, its window in ms, delta) to this turn's give-back."""
         names, deltas = self._names, self._deltas
         waiting = len(names)
@@ -259,25 +334,32 @@ class RedisCounters:
         self._give_back_now()
         await self._scripts.sync()
 
+    def trim(self) -> None:
+        """Give back every grant now (as when the process stops)."""
+        self._leases.trim(True)
+
     def failed(self, exc: BaseException) -> bool:
         return self._scripts.failed(exc)
 
     async def close(self) -> None:
-        self._give_back_now()
+        self._leases.close()
+        if self._names:  # grants given back: waited for, briefly (Redis may be away)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.sync(), CLOSE_SECONDS)
         await self._scripts.close()
 
 
 class SentTake:
     """A take written ahead (``take_ahead``): its answer comes in ``future``."""
 
-    __slots__ = ("_counters", "_estimate", "_prepared", "_rules", "_scripts", "future")
+    __slots__ = ("_counters", "_more", "_prepared", "_rules", "_scripts", "future")
 
     def __init__(
         self,
         counters: RedisCounters,
         future: asyncio.Future[Any],
         prepared: Prepared,
-        estimate: int,
+        more: tuple[int, bytes],
         first: RuleList,
         second: RuleList,
         scripts: tuple[_Scripts, _Scripts],
@@ -285,14 +367,14 @@ class SentTake:
         self._counters = counters
         self.future = future
         self._prepared = prepared
-        self._estimate = estimate
+        self._more = more
         self._rules = (first, second)
         self._scripts = scripts
 
     def parsed(self) -> tuple[Taken, Taken | None]:
         """The answer, once ``future`` is done (its error raised)."""
         first, second = self._rules
-        return _parsed(self.future.result(), first, second, *self._scripts)
+        return self._counters._parsed(self.future.result(), first, second, *self._scripts)
 
     async def answer(self) -> tuple[Taken, Taken | None]:
         """``parsed``, the script run again by its text when Redis had lost it."""
@@ -301,25 +383,9 @@ class SentTake:
         except ReplyError as exc:
             if exc.code != "NOSCRIPT":
                 raise
-        answer = await self._counters._scripts.run(self._prepared, (self._estimate,))
+        answer = await self._counters._scripts.run(self._prepared, self._more)
         first, second = self._rules
-        return _parsed(answer, first, second, *self._scripts)
-
-
-def _parsed(
-    answer: bytes, first: RuleList, second: RuleList, scripts: _Scripts, seconds: _Scripts
-) -> tuple[Taken, Taken | None]:
-    """TAKE's answer: whether each group was counted, Redis's time, then each count."""
-    values = answer.split()
-    now = int(values[2])
-    clock = now / 1000
-    split = len(first) + 3
-    # The handles: Redis's time (ms), which names the windows counted in.
-    taken = Taken(values[0] == b"1", [int(v) for v in values[3:split]], clock, (scripts, now))
-    if not taken.allowed or not second:
-        return taken, None
-    used = [int(v) for v in values[split:]]
-    return taken, Taken(values[1] == b"1", used, clock, (seconds, now))
+        return self._counters._parsed(answer, first, second, *self._scripts)
 
 
 def _given_back(answer: object) -> None:

@@ -255,15 +255,21 @@ class RateLimits:
     take once routing knows the first channel, if the connection is idle (``limit_ahead``),
     and the first ``admit_channel`` awaits it (or ``confirm``, when no channel of the call
     has limits or the call fails before any channel is tried: the 429 still comes before
-    any other error). Otherwise the take is made by the first of those. In-process, a
-    take costs no round trip and is made at once."""
+    any other error). Otherwise the take is made by the first of those. A call that the
+    backend's grants to this instance hold (``limit_lease``) is taken at once, as is every
+    call in-process: no round trip."""
 
-    __slots__ = ("_counters", "_down_until", "_failure", "_now")
+    __slots__ = ("_counters", "_down_until", "_failure", "_local", "_now")
 
     def __init__(self, counters: Counters, failure: str = FAIL_CLOSED) -> None:
         self._counters = counters
         # A backend that answers without I/O (in-process) is called without a coroutine.
         self._now: Callable[[RuleList, int], Taken] | None = getattr(counters, "take_now", None)
+        # One that counts over the network may answer some calls without it (its grants:
+        # ``limit_lease``), or None.
+        self._local: Callable[[RuleList, int], Taken | None] | None = getattr(
+            counters, "take_local", None
+        )
         self._failure = failure
         self._down_until = 0.0
 
@@ -281,6 +287,10 @@ class RateLimits:
         plan = _plan(found)
         estimate = input_estimate(body_length)
         if defer and self._now is None:
+            if self._local is not None and not self._down():
+                taken = self._local(found, estimate)
+                if taken is not None:  # from this instance's grants: counted, and allowed
+                    return Lease(self._counters, found, taken, estimate, plan.headers(taken), plan)
             lease = Lease(self._counters, found, None, estimate, {}, plan)
             lease.deferred = True
             return lease
@@ -560,14 +570,18 @@ def _plan(found: RuleList) -> _Plan:
 
 
 def open_limits(
-    redis_url: str | None, failure: str = FAIL_CLOSED, client: Client = "pipelined"
+    redis_url: str | None,
+    failure: str = FAIL_CLOSED,
+    client: Client = "pipelined",
+    leases: bool = True,
 ) -> RateLimits:
     """The limit stage of a process: counters in Redis when ``redis_url`` is set (shared by
-    every instance, through the Redis ``client`` named), else in-process."""
+    every instance, through the Redis ``client`` named, with ``leases`` or not), else
+    in-process."""
     if redis_url:
         from airelay.relay.limit_redis import RedisCounters
 
-        return RateLimits(RedisCounters(redis_url, client), failure)
+        return RateLimits(RedisCounters(redis_url, client, leases), failure)
     from airelay.relay.limit_memory import MemoryCounters
 
     return RateLimits(MemoryCounters(), failure)

@@ -29,6 +29,9 @@ PIPELINED_SCHEMES = ("redis://", "unix://")
 
 
 class Scripts(Protocol):
+    #: Whether ``holder`` can name the connection the answers come on.
+    holds: bool
+
     async def call(self, *args: Arg) -> Any:
         """One command's answer (bytes, int, None or a list; redis-py may turn some into
         ``bool``); raises what ``failed`` recognises when Redis cannot be reached or
@@ -59,16 +62,30 @@ class Scripts(Protocol):
         """Whether ``exc`` is Redis out of reach (or refusing: an error answer)."""
         ...
 
+    def holder(self) -> object | None:
+        """The open connection the answers come on, as long as it stays open (a grant of
+        the rate-limit counters belongs to it: ``limit_lease``); None when none is open, or
+        when the client cannot tell one connection from the next."""
+        ...
+
     async def close(self) -> None: ...
 
 
 class PipelinedScripts(resp.Pipelined):
+    holds = True
+
     def failed(self, exc: BaseException) -> bool:
         return isinstance(exc, OSError | TimeoutError | resp.ReplyError)
+
+    def holder(self) -> object | None:
+        conn = self._conn
+        return None if conn is None or conn.closed else conn
 
 
 class LibraryScripts:
     """The same through redis-py: a pooled connection per command in flight."""
+
+    holds = False
 
     def __init__(self, url: str, timeout: float) -> None:
         self._client: Redis = connect(url, timeout)
@@ -118,6 +135,9 @@ class LibraryScripts:
 
     def failed(self, exc: BaseException) -> bool:
         return isinstance(exc, failures())
+
+    def holder(self) -> object | None:
+        return None  # a pool: which connection answered is not known
 
     async def close(self) -> None:
         if self._pending:

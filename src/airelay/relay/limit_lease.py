@@ -1,0 +1,273 @@
+"""Leases on the Redis rate-limit counters: a share of a counter's headroom that Redis has
+already counted for one instance, which that instance's calls then take with no round trip.
+
+Why: over Redis, a call costs a round trip (~120 µs on loopback here, mostly waking the
+other process) and a script (~50 µs for eleven counters), and the gateway's own CPU to
+write and read both. A counter far from its limit cannot be passed by the next few calls
+of one instance, so asking Redis about each of them buys nothing.
+
+How:
+
+* ``TAKE`` grants, with the call it counts, more of each counter the instance asks for:
+  at most ``LEASE_CALLS`` calls' worth, and at most ``1/LEASE_SHARE`` of what the counter
+  has left. Redis counts the grant at once, so every instance's calls and unused grants
+  together never pass a limit.
+* A call whose every counter holds enough of its grant takes from the grants in-process.
+  Its end gives back to the grant (tokens corrected, its slot in flight) in-process too.
+* A counter whose limit is under ``LEASE_MIN_LIMIT`` is never leased: small limits are
+  counted in Redis call by call, exactly.
+* A grant is for the window it was counted in, and is not used in the window's last
+  ``EDGE_MS`` (the in-process clock follows Redis's, set at each answer).
+* A grant belongs to the connection that got it: once that connection is lost (Redis
+  restarted, or out of reach), the grant is dropped unused and calls go to Redis again,
+  where ``AIRELAY_LIMITS_REDIS_FAILURE`` decides. A dropped grant of calls in flight
+  stays counted until its counter expires, as the slot of an instance killed mid-call does.
+
+What it costs: near a limit, another instance's unused grant can refuse a call that the
+limit alone would let through: at most ``1/LEASE_SHARE`` of what the counter had left when
+granted, and only until that window ends or ``TRIM_SECONDS`` after that instance's last call
+on the counter (its unused grant then goes back). ``AIRELAY_LIMITS_LEASES=off`` counts
+every call in Redis instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+
+from airelay.relay.limit_policy import Rule
+
+#: A grant is at most this many calls' worth of a counter (the call's cost times this).
+LEASE_CALLS = 64
+#: ... and at most this share of what the counter has left (1/LEASE_SHARE).
+LEASE_SHARE = 32
+#: Counters with a smaller limit are counted in Redis call by call.
+LEASE_MIN_LIMIT = 2 * LEASE_SHARE
+#: A grant is not used in the last milliseconds of its window.
+EDGE_MS = 50
+#: An unused grant goes back this long after the instance's last call on its counter.
+TRIM_SECONDS = 1.0
+#: Counters known by name at most (the table starts again above it).
+MAX_CELLS = 100_000
+
+#: (counter, its window in ms or 0, what to add to it), to send to Redis.
+Change = tuple[str, int, int]
+
+
+class Cell:
+    """One counter as this instance knows it: its grant (``allowance``) and where it holds.
+
+    ``base`` is the counter's count in Redis at its last answer (this instance's unused
+    grant included), so ``base - allowance`` is what the counter holds less this
+    instance's unused grant: the count the ``x-ratelimit-*`` headers show."""
+
+    __slots__ = (
+        "allowance",
+        "base",
+        "holder",
+        "keep",
+        "last",
+        "lease",
+        "limit",
+        "name",
+        "tokens",
+        "wid",
+        "window",
+    )
+
+    def __init__(self, name: str, rule: Rule) -> None:
+        self.name = name
+        self.window = rule.window * 1000  # ms; 0: calls in flight
+        self.limit = rule.limit
+        self.tokens = rule.kind == "tokens"
+        self.lease = rule.limit >= LEASE_MIN_LIMIT
+        self.wid = 0  # the window the grant is for (window ids: Redis's ms // window)
+        self.allowance = 0
+        self.base = 0
+        self.holder: object | None = None  # the connection that got the grant
+        self.keep = 0  # the most of a grant kept when calls' ends give back to it
+        self.last = 0  # ms: the last call on the counter
+
+    def cost(self, estimate: int) -> int:
+        """``limit_policy.cost``."""
+        return min(estimate, self.limit) if self.tokens else 1
+
+
+class Leases:
+    """The cells of one ``RedisCounters``: their grants, taken and given back in-process.
+
+    ``holder`` names the connection a grant now would belong to (None: none is open, or the
+    client cannot tell; then nothing is leased; no ``holder``: leases are off); ``send``
+    queues changes to the counters in Redis (a window's counter named from the time
+    given)."""
+
+    __slots__ = ("_cells", "_holder", "_holding", "_offset", "_send", "_timer", "enabled")
+
+    def __init__(
+        self,
+        holder: Callable[[], object | None] | None,
+        send: Callable[[int, Iterable[Change]], None],
+    ) -> None:
+        self.enabled = holder is not None  # (off: every call is counted in Redis)
+        self._holder = holder or _nobody
+        self._send = send
+        self._cells: dict[tuple[str, int, int], Cell] = {}
+        self._holding: set[Cell] = set()  # cells with a grant, for ``trim``
+        self._offset = 0  # ms: Redis's clock less this process's, at the last answer
+        self._timer: asyncio.TimerHandle | None = None
+
+    def cells(self, names: list[str], rules: Iterable[Rule]) -> list[Cell]:
+        """The cells of a rule list (one per counter, shared by every list that counts it;
+        a rule whose limit changed gets a new one)."""
+        if len(self._cells) >= MAX_CELLS:
+            self._cells.clear()
+        found = []
+        for name, rule in zip(names, rules, strict=True):
+            known = (name, rule.window, rule.limit)
+            cell = self._cells.get(known)
+            if cell is None:
+                cell = self._cells[known] = Cell(name, rule)
+            found.append(cell)
+        return found
+
+    def now(self) -> int:
+        """Redis's time now (ms), as this process follows it."""
+        return int(time.time() * 1000) + self._offset
+
+    def holder(self) -> object | None:
+        return self._holder()
+
+    # takes
+
+    def fits(self, cells: list[Cell], estimate: int, holder: object, now: int) -> bool:
+        """Whether every one of ``cells`` holds enough of a grant for the call, now."""
+        for cell in cells:
+            if cell.holder is not holder or cell.allowance < cell.cost(estimate):
+                return False
+            window = cell.window
+            if window and (now // window != cell.wid or (now + EDGE_MS) // window != cell.wid):
+                return False
+        return True
+
+    def take(self, cells: list[Cell], estimate: int, now: int) -> list[int]:
+        """Take the call from the grants (``fits`` said they hold it); each counter's count
+        as the headers show it."""
+        used = []
+        for cell in cells:
+            allowance = cell.allowance - cell.cost(estimate)
+            cell.allowance = allowance
+            cell.last = now
+            used.append(cell.base - allowance)
+        return used
+
+    def wanted(self, cells: list[Cell], estimate: int, holder: object | None, now: int) -> bytes:
+        """Which of ``cells`` ask ``TAKE`` for a grant: ``1`` for each leased counter that
+        holds less than half a grant for this window and connection (``holder``; None when
+        the take will open one). Nothing when leases are off."""
+        if not self.enabled:
+            return b"0" * len(cells)
+        mask = bytearray()
+        for cell in cells:
+            ask = cell.lease and (
+                cell.holder is not holder
+                or (cell.window and now // cell.window != cell.wid)
+                or 2 * cell.allowance < LEASE_CALLS * cell.cost(estimate)
+            )
+            mask.append(49 if ask else 48)
+        return bytes(mask)
+
+    def granted(
+        self, cells: list[Cell], used: list[int], grants: list[int], now: int, holder: object
+    ) -> None:
+        """A counted ``TAKE``'s answer for ``cells``: each counter's count (the call
+        included, any grant not) and grant. ``used`` becomes the counts the headers show."""
+        self._offset = now - int(time.time() * 1000)
+        for i, cell in enumerate(cells):
+            if not cell.lease:
+                continue
+            wid = now // cell.window if cell.window else 0
+            if cell.holder is not holder or cell.wid != wid:
+                # Another window's grant (gone with it) or another connection's (dropped).
+                cell.holder, cell.wid, cell.allowance = holder, wid, 0
+            grant = grants[i]
+            count = used[i]
+            used[i] = count - cell.allowance
+            cell.base = count + grant
+            if grant:
+                cell.allowance += grant
+                cell.keep = max(cell.keep, 2 * grant)
+                cell.last = now
+                if not self._holding:
+                    self._arm()
+                self._holding.add(cell)
+
+    # ends
+
+    def give_back(self, cells: Iterable[tuple[Cell, int]], now: int) -> list[Change]:
+        """A call's ends (``(cell, what to add to its counter)``, ``now`` the time its take
+        named the windows by): what a grant of the same window and connection takes
+        in-process; the rest, and what a grant would keep beyond ``keep``, to send."""
+        holder = self._holder()
+        rest: list[Change] = []
+        for cell, delta in cells:
+            window = cell.window
+            if (
+                holder is None
+                or cell.holder is not holder
+                or (window and now // window != cell.wid)
+                or not cell.lease
+            ):
+                rest.append((cell.name, window, delta))
+                continue
+            allowance = cell.allowance - delta
+            if allowance < 0:  # more than the grant held: the rest is counted in Redis
+                rest.append((cell.name, window, -allowance))
+                allowance = 0
+            elif allowance > cell.keep:
+                rest.append((cell.name, window, cell.keep - allowance))
+                allowance = cell.keep
+            cell.allowance = allowance
+            if allowance:
+                if not self._holding:
+                    self._arm()
+                self._holding.add(cell)
+        return rest
+
+    def _arm(self) -> None:
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(TRIM_SECONDS, self._trim)
+
+    def _trim(self) -> None:
+        self._timer = None
+        self.trim(False)
+        if self._holding:
+            self._arm()
+
+    def trim(self, everything: bool) -> None:
+        """Give back the grants unused since ``TRIM_SECONDS`` (``everything``: all)."""
+        now = self.now()
+        idle = now - int(TRIM_SECONDS * 1000)
+        holder = self._holder()
+        for cell in list(self._holding):
+            window = cell.window
+            # Gone with its window, or counted by a Redis that may be gone: dropped.
+            if (window and now // window != cell.wid) or cell.holder is not holder:
+                cell.allowance = 0
+            elif everything or cell.last <= idle:
+                if cell.allowance:
+                    self._send(cell.wid * window, [(cell.name, window, -cell.allowance)])
+                cell.allowance = 0
+            if not cell.allowance:
+                self._holding.discard(cell)
+
+    def close(self) -> None:
+        """Give every grant back (the process stops)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.trim(True)
+
+
+def _nobody() -> None:
+    return None

@@ -1,0 +1,257 @@
+"""Grants on the Redis rate-limit counters (``limit_lease``): calls far from a limit taken
+with no round trip, never a limit passed (one instance or two), small limits counted call
+by call, ends given back to the grant and the grant back to Redis when idle, a grant that
+dies with its connection. Against a real Redis (skipped with the reason when none answers,
+mandatory in CI)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+import redis
+from support.redis_server import RedisProcess, require_redis
+
+from airelay.relay import limit_lease
+from airelay.relay.limit_lease import EDGE_MS, LEASE_CALLS, LEASE_SHARE, Leases
+from airelay.relay.limit_policy import MINUTE, Rule, RuleList
+from airelay.relay.limit_redis import PREFIX, RedisCounters
+
+from .test_limits_counters import clear_of_minute_edge
+
+
+def counters_test(
+    body: Callable[[str, redis.Redis], Coroutine[Any, Any, None]],
+) -> Callable[[], None]:
+    """A test body run in an event loop of its own, with the test Redis's URL and a client
+    to read the counters with."""
+
+    def test() -> None:
+        url = require_redis()
+        client = redis.Redis.from_url(url)
+        try:
+            asyncio.run(body(url, client))
+        finally:
+            client.close()
+
+    test.__name__ = body.__name__
+    return test
+
+
+def minute_rule(limit: int, kind: str = "requests") -> Rule:
+    return Rule(f"k:lease-{uuid.uuid4().hex}:{kind}", kind, MINUTE, limit)
+
+
+def in_flight_rule(limit: int) -> Rule:
+    return Rule(f"k:lease-{uuid.uuid4().hex}:cc", "concurrency", 0, limit)
+
+
+def count(client: redis.Redis, rule: Rule) -> int:
+    """The counter's value in Redis, all windows together."""
+    names = client.keys(PREFIX + rule.name + ("*" if rule.window else ""))
+    return sum(int(value or 0) for value in client.mget(names)) if names else 0
+
+
+@counters_test
+async def test_calls_far_from_the_limit_take_from_a_grant(url: str, client: redis.Redis) -> None:
+    clear_of_minute_edge()
+    rule = minute_rule(1000)
+    rules = RuleList([rule])
+    counters = RedisCounters(url)
+    try:
+        first = await counters.take(rules, 10)
+        grant = (1000 - 1) // LEASE_SHARE
+        assert first.allowed and first.used == [1]
+        assert count(client, rule) == 1 + grant  # the grant is counted in Redis at once
+        for made in range(grant):
+            taken = counters.take_local(rules, 10)
+            assert taken is not None and taken.allowed
+            assert taken.used == [2 + made]  # the headers' count: this instance's calls
+        assert counters.take_local(rules, 10) is None  # the grant is used up
+        assert count(client, rule) == 1 + grant  # and no call went to Redis meanwhile
+    finally:
+        await counters.close()
+
+
+@counters_test
+async def test_one_instance_never_passes_the_limit(url: str, client: redis.Redis) -> None:
+    clear_of_minute_edge()
+    rule = minute_rule(200)
+    rules = RuleList([rule])
+    counters = RedisCounters(url)
+    try:
+        allowed = [(await counters.take(rules, 1)).allowed for _ in range(260)]
+        # Grants shrink near the limit, to nothing: the last calls are counted one by one.
+        assert allowed == [True] * 200 + [False] * 60
+        assert count(client, rule) == 200
+    finally:
+        await counters.close()
+
+
+@counters_test
+async def test_two_instances_pass_exactly_the_limit(url: str, client: redis.Redis) -> None:
+    clear_of_minute_edge()
+    rule = minute_rule(300)
+    rules = RuleList([rule])
+    # Each instance makes its own rule list, as each process does.
+    pair = [(RedisCounters(url), RuleList([rule])) for _ in range(2)]
+    try:
+        allowed = [(await pair[i % 2][0].take(pair[i % 2][1], 1)).allowed for i in range(400)]
+        # An instance may be refused while the other still holds a few calls of its grant,
+        # which that one then uses: together they pass the limit exactly, never more.
+        assert sum(allowed) == 300
+        assert not any(allowed[320:])
+        assert count(client, rule) == 300
+    finally:
+        for counters, _ in pair:
+            await counters.close()
+    assert rules  # (the test's own list is only a name)
+
+
+@counters_test
+async def test_small_limits_are_counted_call_by_call(url: str, client: redis.Redis) -> None:
+    clear_of_minute_edge()
+    small, large = minute_rule(LEASE_SHARE * 2 - 1), minute_rule(10_000)
+    counters = RedisCounters(url)
+    try:
+        await counters.take(RuleList([small]), 1)
+        assert count(client, small) == 1
+        assert counters.take_local(RuleList([small]), 1) is None
+        # A list with one such counter is counted in Redis whole: no grant on the others.
+        both = RuleList([large, small])
+        await counters.take(both, 1)
+        assert counters.take_local(both, 1) is None
+        assert (count(client, large), count(client, small)) == (1, 2)
+    finally:
+        await counters.close()
+
+
+@counters_test
+async def test_ends_go_to_the_grant_and_back_to_redis(url: str, client: redis.Redis) -> None:
+    clear_of_minute_edge()
+    tokens, slots = minute_rule(100_000, "tokens"), in_flight_rule(1000)
+    rules = RuleList([tokens, slots])
+    counters = RedisCounters(url)
+    try:
+        first = await counters.take(rules, 50)
+        token_grant = min(50 * LEASE_CALLS, (100_000 - 50) // LEASE_SHARE)
+        slot_grant = min(LEASE_CALLS, (1000 - 1) // LEASE_SHARE)
+        assert (count(client, tokens), count(client, slots)) == (50 + token_grant, 1 + slot_grant)
+        second = counters.take_local(rules, 50)
+        assert second is not None
+        # Both end: 30 and 45 tokens used (50 reserved each), their slots freed, in-process.
+        counters.give_back(first, rules, 30 - 50, -1)
+        counters.give_back(second, rules, 45 - 50, -1)
+        await counters.sync()
+        assert (count(client, tokens), count(client, slots)) == (50 + token_grant, 1 + slot_grant)
+        # The grants go back (as when idle, or at the end): Redis holds what was used.
+        counters.trim()
+        await counters.sync()
+        assert (count(client, tokens), count(client, slots)) == (75, 0)
+    finally:
+        await counters.close()
+
+
+def test_an_idle_grant_goes_back_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limit_lease, "TRIM_SECONDS", 0.1)
+
+    @counters_test
+    async def body(url: str, client: redis.Redis) -> None:
+        clear_of_minute_edge()
+        rule = minute_rule(1000)
+        counters = RedisCounters(url)
+        try:
+            await counters.take(RuleList([rule]), 1)
+            assert count(client, rule) > 1
+            await asyncio.sleep(0.5)
+            assert count(client, rule) == 1
+        finally:
+            await counters.close()
+
+    body()
+
+
+@counters_test
+async def test_closing_gives_the_grants_back(url: str, client: redis.Redis) -> None:
+    clear_of_minute_edge()
+    rule = minute_rule(1000)
+    counters = RedisCounters(url)
+    await counters.take(RuleList([rule]), 1)
+    await counters.close()
+    assert count(client, rule) == 1
+
+
+def test_a_grant_dies_with_its_connection() -> None:
+    """On a Redis of the test's own: its connections are cut."""
+    with RedisProcess() as server:
+        client = redis.Redis.from_url(server.url)
+        try:
+            asyncio.run(_a_grant_dies_with_its_connection(server.url, client))
+        finally:
+            client.close()
+
+
+async def _a_grant_dies_with_its_connection(url: str, client: redis.Redis) -> None:
+    clear_of_minute_edge()
+    rule = minute_rule(1000)
+    rules = RuleList([rule])
+    counters = RedisCounters(url)
+    try:
+        await counters.take(rules, 1)
+        assert counters.take_local(rules, 1) is not None
+        client.client_kill_filter(_type="normal", skipme=True)
+        await asyncio.sleep(0.1)  # the connection's end is read
+        # Redis may have restarted and lost the grant: it is not used, and the next call
+        # goes to Redis (on a new connection) again.
+        assert counters.take_local(rules, 1) is None
+        taken = await counters.take(rules, 1)
+        assert taken.allowed
+        assert counters.take_local(rules, 1) is not None
+    finally:
+        await counters.close()
+
+
+@counters_test
+async def test_leases_off_and_the_library_client_count_each_call(
+    url: str, client: redis.Redis
+) -> None:
+    clear_of_minute_edge()
+    for counters in (RedisCounters(url, leases=False), RedisCounters(url, "redis-py")):
+        rule = minute_rule(1000)
+        rules = RuleList([rule])
+        try:
+            for _ in range(3):
+                assert (await counters.take(rules, 1)).allowed
+                assert counters.take_local(rules, 1) is None
+            assert count(client, rule) == 3
+        finally:
+            await counters.close()
+
+
+def test_a_grant_is_for_its_window_and_not_its_last_moments() -> None:
+    asyncio.run(_a_grant_is_for_its_window())
+
+
+async def _a_grant_is_for_its_window() -> None:
+    holder = object()
+    sent: list[tuple[int, list[tuple[str, int, int]]]] = []
+    leases = Leases(lambda: holder, lambda now, changes: sent.append((now, list(changes))))
+    rule = minute_rule(1000)
+    cells = leases.cells([PREFIX + rule.name], [rule])
+    window = MINUTE * 1000
+    start = 29_000_000 * window
+    used = [1]
+    leases.granted(cells, used, [31], start + 1000, holder)
+    assert leases.fits(cells, 1, holder, start + 2000)
+    assert not leases.fits(cells, 1, object(), start + 2000)  # another connection's
+    assert leases.fits(cells, 1, holder, start + window - EDGE_MS - 1)
+    assert not leases.fits(cells, 1, holder, start + window - EDGE_MS)
+    assert not leases.fits(cells, 1, holder, start + window + 1000)  # the next window
+    # An end in the next window goes to Redis, named by its own window.
+    assert leases.give_back([(cells[0], -1)], start + window + 1000) == [
+        (PREFIX + rule.name, window, -1)
+    ]
+    leases.close()
