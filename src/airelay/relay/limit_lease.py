@@ -10,7 +10,7 @@ How:
 
 * ``TAKE`` grants, with the call it counts, more of each counter the instance asks for:
   at most ``LEASE_CALLS`` calls' worth, and at most ``1/LEASE_SHARE`` of what the counter
-  has left. Redis counts the grant at once, so every instance's calls and unused grants
+  has left; nothing when that is less than one call (no grant too small to use). Redis counts the grant at once, so every instance's calls and unused grants
   together never pass a limit.
 * A call whose every counter holds enough of its grant takes from the grants in-process.
   Its end gives back to the grant (tokens corrected, its slot in flight) in-process too.
@@ -23,10 +23,11 @@ How:
   where ``AIRELAY_LIMITS_REDIS_FAILURE`` decides. A dropped grant of calls in flight
   stays counted until its counter expires, as the slot of an instance killed mid-call does.
 
-What it costs: near a limit, another instance's unused grant can refuse a call that the
-limit alone would let through: at most ``1/LEASE_SHARE`` of what the counter had left when
-granted, and only until that window ends or ``TRIM_SECONDS`` after that instance's last call
-on the counter (its unused grant then goes back). ``AIRELAY_LIMITS_LEASES=off`` counts
+What it costs: near a limit, an unused grant can refuse a call that the limit alone would
+let through: another instance's, at most ``1/LEASE_SHARE`` of what the counter had left
+when granted, and only until that window ends or ``TRIM_SECONDS`` after that instance's
+last call on the counter (its unused grant then goes back); the instance's own, less than
+one call's worth (what is left of a grant too small for the call). ``AIRELAY_LIMITS_LEASES=off`` counts
 every call in Redis instead.
 """
 
@@ -65,12 +66,14 @@ class Cell:
     __slots__ = (
         "allowance",
         "base",
+        "calls",
         "holder",
         "keep",
         "last",
         "lease",
         "limit",
         "name",
+        "spent",
         "tokens",
         "wid",
         "window",
@@ -88,10 +91,24 @@ class Cell:
         self.holder: object | None = None  # the connection that got the grant
         self.keep = 0  # the most of a grant kept when calls' ends give back to it
         self.last = 0  # ms: the last call on the counter
+        # What calls took of the grant lately (their ends' corrections included), and how
+        # many: a call's worth of tokens is what real calls use, not their estimate.
+        self.spent = 0
+        self.calls = 0
 
     def cost(self, estimate: int) -> int:
         """``limit_policy.cost``."""
         return min(estimate, self.limit) if self.tokens else 1
+
+    def per_call(self) -> int:
+        """What a call took of the grant lately, on average (0: unknown)."""
+        calls = self.calls
+        if not calls:
+            return 0
+        if calls >= 2 * LEASE_CALLS:  # the older half is forgotten
+            self.spent //= 2
+            self.calls = calls = calls // 2
+        return max(0, self.spent) // calls
 
 
 class Leases:
@@ -155,27 +172,38 @@ class Leases:
         as the headers show it."""
         used = []
         for cell in cells:
-            allowance = cell.allowance - cell.cost(estimate)
+            cost = cell.cost(estimate)
+            allowance = cell.allowance - cost
             cell.allowance = allowance
             cell.last = now
+            cell.spent += cost
+            cell.calls += 1
             used.append(cell.base - allowance)
         return used
 
-    def wanted(self, cells: list[Cell], estimate: int, holder: object | None, now: int) -> bytes:
-        """Which of ``cells`` ask ``TAKE`` for a grant: ``1`` for each leased counter that
-        holds less than half a grant for this window and connection (``holder``; None when
-        the take will open one). Nothing when leases are off."""
-        if not self.enabled:
-            return b"0" * len(cells)
-        mask = bytearray()
+    def wanted(
+        self, cells: list[Cell], estimate: int, holder: object | None, now: int
+    ) -> list[int]:
+        """The grant each of ``cells`` asks ``TAKE`` for: ``LEASE_CALLS`` calls' worth (a
+        call's worth of tokens: what calls took of it lately, ends included) for each leased
+        counter that holds less than half that for this window and connection (``holder``;
+        None when the take will open one; False: ask for nothing). All 0 when leases are
+        off."""
+        if not self.enabled or holder is False:
+            return [0] * len(cells)
+        wants = []
         for cell in cells:
-            ask = cell.lease and (
-                cell.holder is not holder
-                or (cell.window and now // cell.window != cell.wid)
-                or 2 * cell.allowance < LEASE_CALLS * cell.cost(estimate)
-            )
-            mask.append(49 if ask else 48)
-        return bytes(mask)
+            want = 0
+            if cell.lease:
+                want = LEASE_CALLS * max(cell.cost(estimate), cell.per_call())
+                if (
+                    cell.holder is holder
+                    and not (cell.window and now // cell.window != cell.wid)
+                    and 2 * cell.allowance >= want
+                ):
+                    want = 0
+            wants.append(want)
+        return wants
 
     def granted(
         self, cells: list[Cell], used: list[int], grants: list[int], now: int, holder: object
@@ -220,6 +248,7 @@ class Leases:
             ):
                 rest.append((cell.name, window, delta))
                 continue
+            cell.spent += delta
             allowance = cell.allowance - delta
             if allowance < 0:  # more than the grant held: the rest is counted in Redis
                 rest.append((cell.name, window, -allowance))

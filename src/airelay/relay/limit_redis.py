@@ -1,17 +1,19 @@
 """The rate-limit counters in Redis (``AIRELAY_REDIS_URL``): every instance that shares the
 Redis counts against the same counters, so a limit holds once, not once per instance.
 
-A call is one round trip: one ``EVALSHA`` of ``TAKE`` checks every counter of the call
-and counts it in all of them, or in none, atomically (Redis runs a script alone). The
-counters of its key (and user and model) and of its first channel go in the same script
-(``take_both``): the channel's are counted only with the key's, and a channel at its limit
-leaves the key's counted (the call goes on to another channel). Windows are fixed and
-aligned on Redis's own clock (``TIME``), so instances whose clocks differ still share each
-window. Ending a call (tokens corrected, slots in flight freed) is sent without waiting:
-the call's answer never waits for it, and every call that ends in one turn of the event loop
-(a call's key and its channel, and the others of that turn) goes in one ``EVALSHA`` of
-``GIVE_BACK``. The scripts go through ``redis_scripts`` (by default one pipelined connection per
-process, whatever the number of calls in flight).
+A call far from its limits takes from this instance's grants, with no round trip
+(``limit_lease``). Any other call is one round trip: one ``EVALSHA`` of ``TAKE`` checks
+every counter of the call and counts it in all of them, or in none, atomically (Redis runs
+a script alone), with the grants it asks for. The counters of its key (and user and
+model) and of its first channel go in the same script (``take_both``): the channel's are
+counted only with the key's, and a channel at its limit leaves the key's counted (the call
+goes on to another channel). Windows are fixed and aligned on Redis's own clock (``TIME``),
+so instances whose clocks differ still share each window. Ending a call (tokens corrected,
+slots in flight freed) gives back to the grant it was taken from, or else is sent without
+waiting: the call's answer never waits for it, and every call that ends in one turn of the
+event loop (a call's key and its channel, and the others of that turn) goes in one
+``EVALSHA`` of ``GIVE_BACK``. The scripts go through ``redis_scripts`` (by default one
+pipelined connection per process, whatever the number of calls in flight).
 
 Counters expire on their own: a window's when it has passed, a count in flight after
 ``INFLIGHT_TTL_SECONDS`` without a new call (what an instance killed mid-call held).
@@ -25,7 +27,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from airelay.relay.limit_lease import LEASE_CALLS, LEASE_SHARE, Change, Leases
+from airelay.relay.limit_lease import LEASE_SHARE, Change, Leases
 from airelay.relay.limit_policy import RuleList, Taken
 from airelay.store.redis_scripts import Client, Scripts, open_scripts
 from airelay.store.resp import Prepared, ReplyError, Script
@@ -46,17 +48,17 @@ _KIND = {"requests": 0, "tokens": 1, "concurrency": 2}
 # KEYS: the counters' names, without their window: a first group, then a second (empty
 # for a plain take). ARGV: the in-flight TTL (ms); how many keys the first group has; each
 # key's window in seconds (0: in flight); each key's limit; each key's kind (``_KIND``);
-# then the call's input estimate and which keys ask for a grant (``limit_lease``: a
-# string of 0/1, one per key; all but these two are fixed for a list of rules: ``Prepared``
-# packs them once). A call counts 1 against a counter of requests or calls in
-# flight, and its estimate capped at the limit against tokens (``limit_policy.cost``).
+# then the call's input estimate, then the grant each key asks for (``limit_lease``; 0:
+# none; all but these are fixed for a list of rules: ``Prepared`` packs them once). A call
+# counts 1 against a counter of requests or calls in flight, and its estimate capped at
+# the limit against tokens (``limit_policy.cost``).
 # The first group is counted when none of its counters would pass its limit; the second
 # only when the first is counted and none of its own would. Every counter is counted at
 # once and the refused group taken back (a counter back at 0 is deleted, as if never
 # made): a call that passes, the usual case, costs one INCRBY per counter, not a GET too.
 # A refused group's counts are those before the call.
-# A counted key that asks is then granted more (``limit_lease``): LEASE_CALLS times the
-# call's cost at most, and 1/LEASE_SHARE of what it has left.
+# A counted key that asks is then granted more (``limit_lease``): what it asks for at
+# most, and 1/LEASE_SHARE of what it has left; nothing if that is less than the call.
 # Returns one string of numbers apart by spaces (one answer to parse): whether the first
 # group was counted (0/1), whether the second was, Redis's time in ms (window ids and
 # resets follow from it: GIVE_BACK, ``limit_policy.reset``), each key's count (the call
@@ -100,14 +102,15 @@ for i = from, n do
   if count <= 0 then redis.call('DEL', names[i]) end
   used[i] = count
 end
-local mask = ARGV[4 + 3 * n]
 local grants = {}
 for i = 1, n do
-  local grant = 0
-  if i < from and string.byte(mask, i) == 49 then
-    grant = math.floor((tonumber(ARGV[2 + n + i]) - used[i]) / LEASE_SHARE)
-    if grant > costs[i] * LEASE_CALLS then grant = costs[i] * LEASE_CALLS end
-    if grant > 0 then redis.call('INCRBY', names[i], grant) else grant = 0 end
+  local grant = tonumber(ARGV[3 + 3 * n + i])
+  if i < from and grant > 0 then
+    local most = math.floor((tonumber(ARGV[2 + n + i]) - used[i]) / LEASE_SHARE)
+    if grant > most then grant = most end
+    if grant >= costs[i] then redis.call('INCRBY', names[i], grant) else grant = 0 end
+  else
+    grant = 0
   end
   grants[i] = grant
 end
@@ -115,7 +118,7 @@ local out = {first, second, now}
 for i = 1, n do out[#out + 1] = used[i] end
 for i = 1, n do out[#out + 1] = grants[i] end
 return table.concat(out, ' ')
-""".replace("LEASE_SHARE", str(LEASE_SHARE)).replace("LEASE_CALLS", str(LEASE_CALLS))
+""".replace("LEASE_SHARE", str(LEASE_SHARE))
 
 # KEYS: counters, by the names TAKE counted in (windows included). ARGV: what to add to
 # each: a call's real tokens less its estimate, -1 for a call in flight that ended. None
@@ -149,7 +152,7 @@ def _take(first: RuleList, second: RuleList) -> Prepared:
     kinds = [_KIND[rule.kind] for rule in both]
     limits = [rule.limit for rule in both]
     fixed = [INFLIGHT_TTL_SECONDS * 1000, len(first), *windows, *limits, *kinds]
-    return Prepared.of(_TAKE, keys, fixed, 2)
+    return Prepared.of(_TAKE, keys, fixed, 1 + len(keys))
 
 
 class _Scripts:
@@ -246,19 +249,18 @@ class RedisCounters:
             return None
         return SentTake(self, sent, prepared, more, first, second, (scripts, seconds))
 
-    def _more(
-        self, estimate: int, scripts: _Scripts, seconds: _Scripts | None = None
-    ) -> tuple[int, bytes]:
-        """A take's arguments after the prepared ones: the estimate, and which counters ask
-        for a grant (only those of a list whose every counter can be leased)."""
+    def _more(self, estimate: int, scripts: _Scripts, seconds: _Scripts | None = None) -> list[int]:
+        """A take's arguments after the prepared ones: the estimate, and the grant each
+        counter asks for (only those of a list whose every counter can be leased)."""
         leases = self._leases
         holder = leases.holder()
         now = leases.now()
-        mask = leases.wanted(scripts.cells, estimate, holder, now) if scripts.leased else b""
-        if seconds is not None and seconds.leased:
-            mask = mask.ljust(len(scripts.cells), b"0")
-            mask += leases.wanted(seconds.cells, estimate, holder, now)
-        return estimate, mask
+        more = [estimate]
+        more += leases.wanted(scripts.cells, estimate, holder if scripts.leased else False, now)
+        if seconds is not None:
+            holder = holder if seconds.leased else False
+            more += leases.wanted(seconds.cells, estimate, holder, now)
+        return more
 
     def _parsed(
         self,
@@ -359,7 +361,7 @@ class SentTake:
         counters: RedisCounters,
         future: asyncio.Future[Any],
         prepared: Prepared,
-        more: tuple[int, bytes],
+        more: list[int],
         first: RuleList,
         second: RuleList,
         scripts: tuple[_Scripts, _Scripts],
