@@ -130,6 +130,30 @@ async def test_small_limits_are_counted_call_by_call(url: str, client: redis.Red
 
 
 @counters_test
+async def test_a_token_grant_follows_what_calls_really_use(url: str, client: redis.Redis) -> None:
+    """Calls that reserve 10 tokens and use 100: the next grant is sized on the 100."""
+    clear_of_minute_edge()
+    rule = minute_rule(10**8, "tokens")
+    rules = RuleList([rule])
+    counters = RedisCounters(url)
+    try:
+        first = await counters.take(rules, 10)
+        counters.give_back(first, rules, 90, 0)
+        local = 0
+        while (taken := counters.take_local(rules, 10)) is not None:
+            counters.give_back(taken, rules, 90, 0)
+            local += 1
+        assert local == (10 * LEASE_CALLS) // 100  # the first grant: 64 estimates' worth
+        assert local + 1 < LEASE_CALLS
+        await counters.sync()
+        before = count(client, rule)
+        await counters.take(rules, 10)
+        assert count(client, rule) - before == 10 + 100 * LEASE_CALLS
+    finally:
+        await counters.close()
+
+
+@counters_test
 async def test_ends_go_to_the_grant_and_back_to_redis(url: str, client: redis.Redis) -> None:
     clear_of_minute_edge()
     tokens, slots = minute_rule(100_000, "tokens"), in_flight_rule(1000)
@@ -244,7 +268,7 @@ async def _a_grant_is_for_its_window() -> None:
     window = MINUTE * 1000
     start = 29_000_000 * window
     used = [1]
-    leases.granted(cells, used, [31], start + 1000, holder)
+    leases.granted(cells, used, [31], 1, start + 1000, holder)
     assert leases.fits(cells, 1, holder, start + 2000)
     assert not leases.fits(cells, 1, object(), start + 2000)  # another connection's
     assert leases.fits(cells, 1, holder, start + window - EDGE_MS - 1)

@@ -9,9 +9,10 @@ of one instance, so asking Redis about each of them buys nothing.
 How:
 
 * ``TAKE`` grants, with the call it counts, more of each counter the instance asks for:
-  at most ``LEASE_CALLS`` calls' worth, and at most ``1/LEASE_SHARE`` of what the counter
-  has left; nothing when that is less than one call (no grant too small to use). Redis counts the grant at once, so every instance's calls and unused grants
-  together never pass a limit.
+  ``LEASE_CALLS`` calls' worth (of tokens: what calls really used lately, ends included),
+  and at most ``1/LEASE_SHARE`` of what the counter has left; nothing when that is less
+  than the call (no grant too small to use). Redis counts the grant at once, so every
+  instance's calls and unused grants together never pass a limit.
 * A call whose every counter holds enough of its grant takes from the grants in-process.
   Its end gives back to the grant (tokens corrected, its slot in flight) in-process too.
 * A counter whose limit is under ``LEASE_MIN_LIMIT`` is never leased: small limits are
@@ -20,15 +21,16 @@ How:
   ``EDGE_MS`` (the in-process clock follows Redis's, set at each answer).
 * A grant belongs to the connection that got it: once that connection is lost (Redis
   restarted, or out of reach), the grant is dropped unused and calls go to Redis again,
-  where ``AIRELAY_LIMITS_REDIS_FAILURE`` decides. A dropped grant of calls in flight
-  stays counted until its counter expires, as the slot of an instance killed mid-call does.
+  where ``AIRELAY_LIMITS_REDIS_FAILURE`` decides. A dropped grant stays counted until its
+  window ends (a count in flight: until it expires, as the slot of an instance killed
+  mid-call does).
 
 What it costs: near a limit, an unused grant can refuse a call that the limit alone would
 let through: another instance's, at most ``1/LEASE_SHARE`` of what the counter had left
 when granted, and only until that window ends or ``TRIM_SECONDS`` after that instance's
 last call on the counter (its unused grant then goes back); the instance's own, less than
-one call's worth (what is left of a grant too small for the call). ``AIRELAY_LIMITS_LEASES=off`` counts
-every call in Redis instead.
+one call's worth (what is left of a grant too small for the call).
+``AIRELAY_LIMITS_LEASES=false`` counts every call in Redis instead.
 """
 
 from __future__ import annotations
@@ -206,10 +208,17 @@ class Leases:
         return wants
 
     def granted(
-        self, cells: list[Cell], used: list[int], grants: list[int], now: int, holder: object
+        self,
+        cells: list[Cell],
+        used: list[int],
+        grants: list[int],
+        estimate: int,
+        now: int,
+        holder: object,
     ) -> None:
-        """A counted ``TAKE``'s answer for ``cells``: each counter's count (the call
-        included, any grant not) and grant. ``used`` becomes the counts the headers show."""
+        """A counted ``TAKE``'s answer for ``cells`` (a call of ``estimate``): each
+        counter's count (the call included, any grant not) and grant. ``used`` becomes the
+        counts the headers show."""
         self._offset = now - int(time.time() * 1000)
         for i, cell in enumerate(cells):
             if not cell.lease:
@@ -218,6 +227,8 @@ class Leases:
             if cell.holder is not holder or cell.wid != wid:
                 # Another window's grant (gone with it) or another connection's (dropped).
                 cell.holder, cell.wid, cell.allowance = holder, wid, 0
+            cell.spent += cell.cost(estimate)  # (its end comes to the grant too)
+            cell.calls += 1
             grant = grants[i]
             count = used[i]
             used[i] = count - cell.allowance

@@ -224,7 +224,7 @@ class RedisCounters:
         if self._names:  # a call that ended before this one began is given back first
             self._give_back_now()
         answer = await self._scripts.run(scripts.take, self._more(estimate, scripts))
-        return self._parsed(answer, rules, _NO_RULES, scripts, scripts)[0]
+        return self._parsed(answer, rules, _NO_RULES, scripts, scripts, estimate)[0]
 
     async def take_both(
         self, first: RuleList, second: RuleList, estimate: int
@@ -235,7 +235,7 @@ class RedisCounters:
             self._give_back_now()
         more = self._more(estimate, scripts, seconds)
         answer = await self._scripts.run(scripts.pair(first, second), more)
-        return self._parsed(answer, first, second, scripts, seconds)
+        return self._parsed(answer, first, second, scripts, seconds, estimate)
 
     def take_ahead(self, first: RuleList, second: RuleList, estimate: int) -> SentTake | None:
         scripts = self._prepare(first)
@@ -269,9 +269,10 @@ class RedisCounters:
         second: RuleList,
         scripts: _Scripts,
         seconds: _Scripts,
+        estimate: int,
     ) -> tuple[Taken, Taken | None]:
-        """TAKE's answer: whether each group was counted, Redis's time, each count, then
-        each grant (taken in by the cells)."""
+        """TAKE's answer for a call of ``estimate``: whether each group was counted,
+        Redis's time, each count, then each grant (taken in by the cells)."""
         values = answer.split()
         now = int(values[2])
         clock = now / 1000
@@ -284,7 +285,7 @@ class RedisCounters:
         taken = Taken(values[0] == b"1", used, clock, (scripts, now))
         if taken.allowed and holder is not None:
             self._leases.granted(
-                scripts.cells, used, [int(v) for v in grants[: len(first)]], now, holder
+                scripts.cells, used, [int(v) for v in grants[: len(first)]], estimate, now, holder
             )
         if not taken.allowed or not second:
             return taken, None
@@ -292,7 +293,7 @@ class RedisCounters:
         channel = Taken(values[1] == b"1", used, clock, (seconds, now))
         if channel.allowed and holder is not None:
             self._leases.granted(
-                seconds.cells, used, [int(v) for v in grants[len(first) :]], now, holder
+                seconds.cells, used, [int(v) for v in grants[len(first) :]], estimate, now, holder
             )
         return taken, channel
 
@@ -376,7 +377,9 @@ class SentTake:
     def parsed(self) -> tuple[Taken, Taken | None]:
         """The answer, once ``future`` is done (its error raised)."""
         first, second = self._rules
-        return self._counters._parsed(self.future.result(), first, second, *self._scripts)
+        return self._counters._parsed(
+            self.future.result(), first, second, *self._scripts, self._more[0]
+        )
 
     async def answer(self) -> tuple[Taken, Taken | None]:
         """``parsed``, the script run again by its text when Redis had lost it."""
@@ -387,7 +390,7 @@ class SentTake:
                 raise
         answer = await self._counters._scripts.run(self._prepared, self._more)
         first, second = self._rules
-        return self._counters._parsed(answer, first, second, *self._scripts)
+        return self._counters._parsed(answer, first, second, *self._scripts, self._more[0])
 
 
 def _given_back(answer: object) -> None:
