@@ -269,13 +269,23 @@ async def _a_grant_is_for_its_window() -> None:
     start = 29_000_000 * window
     used = [1]
     leases.granted(cells, used, [31], 1, start + 1000, holder)
-    assert leases.fits(cells, 1, holder, start + 2000)
-    assert not leases.fits(cells, 1, object(), start + 2000)  # another connection's
-    assert leases.fits(cells, 1, holder, start + window - EDGE_MS - 1)
-    assert not leases.fits(cells, 1, holder, start + window - EDGE_MS)
-    assert not leases.fits(cells, 1, holder, start + window + 1000)  # the next window
+
+    def fits(holder: object, now: int) -> bool:
+        taken = leases.take(cells, 1, holder, now)
+        if taken is None:
+            return False
+        leases.give_back([(cells[0], -1)], now)  # (back to the grant)
+        return True
+
+    assert fits(holder, start + 2000)
+    assert not fits(object(), start + 2000)  # another connection's
+    assert fits(holder, start + window - EDGE_MS - 1)
+    assert not fits(holder, start + window - EDGE_MS)
+    assert not fits(holder, start + window + 1000)  # the next window
     # An end in the next window goes to Redis, named by its own window.
     assert leases.give_back([(cells[0], -1)], start + window + 1000) == [
         (PREFIX + rule.name, window, -1)
     ]
-    leases.close()
+    assert sent == []
+    leases.close()  # the grant goes back, to its own window
+    assert sent == [(start, [(PREFIX + rule.name, window, -31)])]

@@ -53,6 +53,7 @@ EDGE_MS = 50
 TRIM_SECONDS = 1.0
 #: Counters known by name at most (the table starts again above it).
 MAX_CELLS = 100_000
+_FOREVER = 1 << 62  # ms: the end of a count in flight's one window
 
 #: (counter, its window in ms or 0, what to add to it), to send to Redis.
 Change = tuple[str, int, int]
@@ -69,6 +70,7 @@ class Cell:
         "allowance",
         "base",
         "calls",
+        "end",
         "holder",
         "keep",
         "last",
@@ -76,8 +78,9 @@ class Cell:
         "limit",
         "name",
         "spent",
+        "start",
         "tokens",
-        "wid",
+        "until",
         "window",
     )
 
@@ -87,7 +90,10 @@ class Cell:
         self.limit = rule.limit
         self.tokens = rule.kind == "tokens"
         self.lease = rule.limit >= LEASE_MIN_LIMIT
-        self.wid = 0  # the window the grant is for (window ids: Redis's ms // window)
+        # The window the grant is for (Redis's ms): its start and end, and the end of its
+        # use by calls (``EDGE_MS`` before); a count in flight has one window, for ever.
+        self.start = -1
+        self.end = self.until = 0
         self.allowance = 0
         self.base = 0
         self.holder: object | None = None  # the connection that got the grant
@@ -159,27 +165,27 @@ class Leases:
 
     # takes
 
-    def fits(self, cells: list[Cell], estimate: int, holder: object, now: int) -> bool:
-        """Whether every one of ``cells`` holds enough of a grant for the call, now."""
+    def take(self, cells: list[Cell], estimate: int, holder: object, now: int) -> list[int] | None:
+        """Take the call from the grants, if every one of ``cells`` holds enough for it, of
+        this connection's, in its window; each counter's count as the headers show it.
+        None (nothing taken) otherwise."""
+        used: list[int] = []
         for cell in cells:
-            if cell.holder is not holder or cell.allowance < cell.cost(estimate):
-                return False
-            window = cell.window
-            if window and (now // window != cell.wid or (now + EDGE_MS) // window != cell.wid):
-                return False
-        return True
-
-    def take(self, cells: list[Cell], estimate: int, now: int) -> list[int]:
-        """Take the call from the grants (``fits`` said they hold it); each counter's count
-        as the headers show it."""
-        used = []
-        for cell in cells:
-            cost = cell.cost(estimate)
+            cost = (estimate if estimate < cell.limit else cell.limit) if cell.tokens else 1
             allowance = cell.allowance - cost
+            if allowance < 0 or cell.holder is not holder or not cell.start <= now < cell.until:
+                for done in cells[: len(used)]:  # (rare: a grant ran out) back it goes
+                    cost = done.cost(estimate)
+                    done.allowance += cost
+                    if done.tokens:
+                        done.spent -= cost
+                        done.calls -= 1
+                return None
             cell.allowance = allowance
             cell.last = now
-            cell.spent += cost
-            cell.calls += 1
+            if cell.tokens:
+                cell.spent += cost
+                cell.calls += 1
             used.append(cell.base - allowance)
         return used
 
@@ -198,11 +204,8 @@ class Leases:
             want = 0
             if cell.lease:
                 want = LEASE_CALLS * max(cell.cost(estimate), cell.per_call())
-                if (
-                    cell.holder is holder
-                    and not (cell.window and now // cell.window != cell.wid)
-                    and 2 * cell.allowance >= want
-                ):
+                held = cell.holder is holder and cell.start <= now < cell.end
+                if held and 2 * cell.allowance >= want:
                     want = 0
             wants.append(want)
         return wants
@@ -223,12 +226,16 @@ class Leases:
         for i, cell in enumerate(cells):
             if not cell.lease:
                 continue
-            wid = now // cell.window if cell.window else 0
-            if cell.holder is not holder or cell.wid != wid:
+            window = cell.window
+            start = now - now % window if window else 0
+            if cell.holder is not holder or cell.start != start:
                 # Another window's grant (gone with it) or another connection's (dropped).
-                cell.holder, cell.wid, cell.allowance = holder, wid, 0
-            cell.spent += cell.cost(estimate)  # (its end comes to the grant too)
-            cell.calls += 1
+                cell.holder, cell.allowance, cell.start = holder, 0, start
+                cell.end = start + window if window else _FOREVER
+                cell.until = cell.end - EDGE_MS if window else _FOREVER
+            if cell.tokens:  # (its end comes to the grant too)
+                cell.spent += cell.cost(estimate)
+                cell.calls += 1
             grant = grants[i]
             count = used[i]
             used[i] = count - cell.allowance
@@ -251,15 +258,11 @@ class Leases:
         rest: list[Change] = []
         for cell, delta in cells:
             window = cell.window
-            if (
-                holder is None
-                or cell.holder is not holder
-                or (window and now // window != cell.wid)
-                or not cell.lease
-            ):
+            if holder is None or cell.holder is not holder or not cell.start <= now < cell.end:
                 rest.append((cell.name, window, delta))
                 continue
-            cell.spent += delta
+            if cell.tokens:
+                cell.spent += delta
             allowance = cell.allowance - delta
             if allowance < 0:  # more than the grant held: the rest is counted in Redis
                 rest.append((cell.name, window, -allowance))
@@ -290,13 +293,12 @@ class Leases:
         idle = now - int(TRIM_SECONDS * 1000)
         holder = self._holder()
         for cell in list(self._holding):
-            window = cell.window
             # Gone with its window, or counted by a Redis that may be gone: dropped.
-            if (window and now // window != cell.wid) or cell.holder is not holder:
+            if now >= cell.end or cell.holder is not holder:
                 cell.allowance = 0
             elif everything or cell.last <= idle:
                 if cell.allowance:
-                    self._send(cell.wid * window, [(cell.name, window, -cell.allowance)])
+                    self._send(cell.start, [(cell.name, cell.window, -cell.allowance)])
                 cell.allowance = 0
             if not cell.allowance:
                 self._holding.discard(cell)

@@ -210,11 +210,13 @@ class RedisCounters:
             return None
         leases = self._leases
         holder = leases.holder()
-        now = leases.now()
-        cells = scripts.cells
-        if holder is None or not leases.fits(cells, estimate, holder, now):
+        if holder is None:
             return None
-        return Taken(True, leases.take(cells, estimate, now), now / 1000, (scripts, now))
+        now = leases.now()
+        used = leases.take(scripts.cells, estimate, holder, now)
+        if used is None:
+            return None
+        return Taken(True, used, now / 1000, (scripts, now))
 
     async def take(self, rules: RuleList, estimate: int) -> Taken:
         local = self.take_local(rules, estimate)
