@@ -146,9 +146,13 @@ async def test_a_token_grant_follows_what_calls_really_use(url: str, client: red
         assert local == (10 * LEASE_CALLS) // 100  # the first grant: 64 estimates' worth
         assert local + 1 < LEASE_CALLS
         await counters.sync()
+        # The first grant and its call are counted; what the calls used beyond them is a
+        # debt, sent with the next take (not a script per call's end).
         before = count(client, rule)
+        assert before == 10 + 10 * LEASE_CALLS
+        debt = 100 * (local + 1) - before
         await counters.take(rules, 10)
-        assert count(client, rule) - before == 10 + 100 * LEASE_CALLS
+        assert count(client, rule) - before == debt + 10 + 100 * LEASE_CALLS
     finally:
         await counters.close()
 
@@ -206,6 +210,42 @@ async def test_closing_gives_the_grants_back(url: str, client: redis.Redis) -> N
     await counters.take(RuleList([rule]), 1)
     await counters.close()
     assert count(client, rule) == 1
+
+
+def test_calls_short_of_a_grant_together_ask_once() -> None:
+    """Twenty calls find the grant used up at once: one asks Redis for the next grant, the
+    others wait for it and take from it (each asking too ran a script per call)."""
+    with RedisProcess() as server:
+        client = redis.Redis.from_url(server.url)
+        try:
+            asyncio.run(_short_together(server.url, client))
+        finally:
+            client.close()
+
+
+def scripts_run(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0)) + int(
+        stats.get("cmdstat_eval", {}).get("calls", 0)
+    )
+
+
+async def _short_together(url: str, client: redis.Redis) -> None:
+    clear_of_minute_edge()
+    rule = minute_rule(10**6)
+    rules = RuleList([rule])
+    counters = RedisCounters(url)
+    try:
+        await counters.take(rules, 1)
+        while counters.take_local(rules, 1) is not None:
+            pass
+        before = scripts_run(client)
+        taken = await asyncio.gather(*(counters.take(rules, 1) for _ in range(20)))
+        assert all(t.allowed for t in taken)
+        assert scripts_run(client) - before == 1
+        assert count(client, rule) == 2 * (1 + LEASE_CALLS)  # two calls, two grants
+    finally:
+        await counters.close()
 
 
 def test_a_grant_dies_with_its_connection() -> None:

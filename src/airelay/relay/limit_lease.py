@@ -77,6 +77,7 @@ class Cell:
         "lease",
         "limit",
         "name",
+        "refill",
         "spent",
         "start",
         "tokens",
@@ -103,6 +104,8 @@ class Cell:
         # many: a call's worth of tokens is what real calls use, not their estimate.
         self.spent = 0
         self.calls = 0
+        # Done when the grant asked for is in (``Leases.ask``): one at a time.
+        self.refill: asyncio.Future[None] | None = None
 
     def cost(self, estimate: int) -> int:
         """``limit_policy.cost``."""
@@ -190,25 +193,49 @@ class Leases:
         return used
 
     def wanted(
-        self, cells: list[Cell], estimate: int, holder: object | None, now: int
+        self,
+        cells: list[Cell],
+        estimate: int,
+        holder: object | None,
+        now: int,
+        asked: list[Cell],
     ) -> list[int]:
-        """The grant each of ``cells`` asks ``TAKE`` for: ``LEASE_CALLS`` calls' worth (a
-        call's worth of tokens: what calls took of it lately, ends included) for each leased
-        counter that holds less than half that for this window and connection (``holder``;
-        None when the take will open one; False: ask for nothing). All 0 when leases are
-        off."""
+        """The grant each of ``cells`` asks ``TAKE`` for (each that asks is added to
+        ``asked``): ``LEASE_CALLS`` calls' worth (a call's worth of tokens: what calls took
+        of it lately, ends included) for each leased counter that holds less than half
+        that for this window and connection (``holder``; None when the take will open one;
+        False: ask for nothing) and has no grant on its way. All 0 when leases are off."""
         if not self.enabled or holder is False:
             return [0] * len(cells)
         wants = []
         for cell in cells:
             want = 0
-            if cell.lease:
+            if cell.lease and cell.refill is None:
                 want = LEASE_CALLS * max(cell.cost(estimate), cell.per_call())
                 held = cell.holder is holder and cell.start <= now < cell.end
                 if held and 2 * cell.allowance >= want:
                     want = 0
+                else:
+                    asked.append(cell)
             wants.append(want)
         return wants
+
+    def ask(self, asked: list[Cell]) -> Refill | None:
+        """The grants of ``asked`` are on their way: calls that find those counters short
+        meanwhile wait for them (``pending``) rather than each ask Redis too."""
+        if not asked:
+            return None
+        refill = Refill(asyncio.get_running_loop().create_future(), asked)
+        for cell in asked:
+            cell.refill = refill.future
+        return refill
+
+    def pending(self, cells: list[Cell]) -> asyncio.Future[None] | None:
+        """A grant on its way to one of ``cells``, if any."""
+        for cell in cells:
+            if cell.refill is not None:
+                return cell.refill
+        return None
 
     def granted(
         self,
@@ -253,7 +280,8 @@ class Leases:
     def give_back(self, cells: Iterable[tuple[Cell, int]], now: int) -> list[Change]:
         """A call's ends (``(cell, what to add to its counter)``, ``now`` the time its take
         named the windows by): what a grant of the same window and connection takes
-        in-process; the rest, and what a grant would keep beyond ``keep``, to send."""
+        in-process (beyond it, as a debt); the rest, and what a grant would keep beyond
+        ``keep``, to send."""
         holder = self._holder()
         rest: list[Change] = []
         for cell, delta in cells:
@@ -263,11 +291,11 @@ class Leases:
                 continue
             if cell.tokens:
                 cell.spent += delta
+            # More than the grant held (a call that used more tokens than it reserved)
+            # leaves a debt, counted in Redis before this instance's next take (``debts``)
+            # or when idle: such ends in a row would each be a script, else.
             allowance = cell.allowance - delta
-            if allowance < 0:  # more than the grant held: the rest is counted in Redis
-                rest.append((cell.name, window, -allowance))
-                allowance = 0
-            elif allowance > cell.keep:
+            if allowance > cell.keep:
                 rest.append((cell.name, window, cell.keep - allowance))
                 allowance = cell.keep
             cell.allowance = allowance
@@ -276,6 +304,13 @@ class Leases:
                     self._arm()
                 self._holding.add(cell)
         return rest
+
+    def debts(self, cells: list[Cell]) -> None:
+        """Send what ``cells`` owe (ends beyond their grants) to Redis, ahead of a take."""
+        for cell in cells:
+            if cell.allowance < 0:
+                self._send(cell.start, [(cell.name, cell.window, -cell.allowance)])
+                cell.allowance = 0
 
     def _arm(self) -> None:
         if self._timer is None:
@@ -288,7 +323,8 @@ class Leases:
             self._arm()
 
     def trim(self, everything: bool) -> None:
-        """Give back the grants unused since ``TRIM_SECONDS`` (``everything``: all)."""
+        """Give back the grants unused since ``TRIM_SECONDS``, and send their debts
+        (``everything``: all)."""
         now = self.now()
         idle = now - int(TRIM_SECONDS * 1000)
         holder = self._holder()
@@ -313,3 +349,20 @@ class Leases:
 
 def _nobody() -> None:
     return None
+
+
+class Refill:
+    """Grants asked for, on their way (``Leases.ask``); ``done`` once they are in, or lost."""
+
+    __slots__ = ("cells", "future")
+
+    def __init__(self, future: asyncio.Future[None], cells: list[Cell]) -> None:
+        self.future = future
+        self.cells = cells
+
+    def done(self) -> None:
+        for cell in self.cells:
+            if cell.refill is self.future:
+                cell.refill = None
+        if not self.future.done():
+            self.future.set_result(None)

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from airelay.relay.limit_lease import LEASE_SHARE, Change, Leases
+from airelay.relay.limit_lease import LEASE_SHARE, Cell, Change, Leases, Refill
 from airelay.relay.limit_policy import RuleList, Taken
 from airelay.store.redis_scripts import Client, Scripts, open_scripts
 from airelay.store.resp import Prepared, ReplyError, Script
@@ -218,51 +218,81 @@ class RedisCounters:
             return None
         return Taken(True, used, now / 1000, (scripts, now))
 
+    async def take_refilled(self, rules: RuleList, estimate: int) -> Taken | None:
+        """``take_local`` once the grant on its way to one of the counters is in (None at
+        once when none is on its way): calls that find a grant used up while another call
+        asks for the next wait for it, rather than each ask Redis."""
+        pending = self._leases.pending(self._prepare(rules).cells)
+        if pending is None:
+            return None
+        await asyncio.shield(pending)
+        return self.take_local(rules, estimate)
+
     async def take(self, rules: RuleList, estimate: int) -> Taken:
-        local = self.take_local(rules, estimate)
+        local = self.take_local(rules, estimate) or await self.take_refilled(rules, estimate)
         if local is not None:
             return local
         scripts = self._prepare(rules)
+        more, refill = self._more(estimate, scripts)
         if self._names:  # a call that ended before this one began is given back first
             self._give_back_now()
-        answer = await self._scripts.run(scripts.take, self._more(estimate, scripts))
-        return self._parsed(answer, rules, _NO_RULES, scripts, scripts, estimate)[0]
+        try:
+            answer = await self._scripts.run(scripts.take, more)
+            return self._parsed(answer, rules, _NO_RULES, scripts, scripts, estimate)[0]
+        finally:
+            if refill is not None:
+                refill.done()
 
     async def take_both(
         self, first: RuleList, second: RuleList, estimate: int
     ) -> tuple[Taken, Taken | None]:
         scripts = self._prepare(first)
         seconds = self._prepare(second)
+        more, refill = self._more(estimate, scripts, seconds)
         if self._names:
             self._give_back_now()
-        more = self._more(estimate, scripts, seconds)
-        answer = await self._scripts.run(scripts.pair(first, second), more)
-        return self._parsed(answer, first, second, scripts, seconds, estimate)
+        try:
+            answer = await self._scripts.run(scripts.pair(first, second), more)
+            return self._parsed(answer, first, second, scripts, seconds, estimate)
+        finally:
+            if refill is not None:
+                refill.done()
 
     def take_ahead(self, first: RuleList, second: RuleList, estimate: int) -> SentTake | None:
         scripts = self._prepare(first)
         seconds = self._prepare(second) if second else scripts
         prepared = scripts.pair(first, second) if second else scripts.take
+        more, refill = self._more(estimate, scripts, seconds if second else None)
         if self._names:
             self._give_back_now()
-        more = self._more(estimate, scripts, seconds if second else None)
         sent = self._scripts.send_ahead(prepared, more)
         if sent is None:
+            if refill is not None:
+                refill.done()
             return None
-        return SentTake(self, sent, prepared, more, first, second, (scripts, seconds))
+        return SentTake(self, sent, prepared, more, first, second, (scripts, seconds), refill)
 
-    def _more(self, estimate: int, scripts: _Scripts, seconds: _Scripts | None = None) -> list[int]:
+    def _more(
+        self, estimate: int, scripts: _Scripts, seconds: _Scripts | None = None
+    ) -> tuple[list[int], Refill | None]:
         """A take's arguments after the prepared ones: the estimate, and the grant each
-        counter asks for (only those of a list whose every counter can be leased)."""
+        counter asks for (only those of a list whose every counter can be leased); and
+        those grants, on their way once the take is sent. The counters' debts are queued,
+        to be sent ahead of the take."""
         leases = self._leases
+        leases.debts(scripts.cells)
+        if seconds is not None:
+            leases.debts(seconds.cells)
         holder = leases.holder()
         now = leases.now()
+        asked: list[Cell] = []
         more = [estimate]
-        more += leases.wanted(scripts.cells, estimate, holder if scripts.leased else False, now)
+        first = holder if scripts.leased else False
+        more += leases.wanted(scripts.cells, estimate, first, now, asked)
         if seconds is not None:
-            holder = holder if seconds.leased else False
-            more += leases.wanted(seconds.cells, estimate, holder, now)
-        return more
+            second = holder if seconds.leased else False
+            more += leases.wanted(seconds.cells, estimate, second, now, asked)
+        return more, leases.ask(asked)
 
     def _parsed(
         self,
@@ -355,9 +385,19 @@ class RedisCounters:
 
 
 class SentTake:
-    """A take written ahead (``take_ahead``): its answer comes in ``future``."""
+    """A take written ahead (``take_ahead``): its answer comes in ``future``, and is read
+    as soon as it does (the grants it brings are then in for every call)."""
 
-    __slots__ = ("_counters", "_more", "_prepared", "_rules", "_scripts", "future")
+    __slots__ = (
+        "_answer",
+        "_counters",
+        "_more",
+        "_prepared",
+        "_refill",
+        "_rules",
+        "_scripts",
+        "future",
+    )
 
     def __init__(
         self,
@@ -368,6 +408,7 @@ class SentTake:
         first: RuleList,
         second: RuleList,
         scripts: tuple[_Scripts, _Scripts],
+        refill: Refill | None,
     ) -> None:
         self._counters = counters
         self.future = future
@@ -375,13 +416,38 @@ class SentTake:
         self._more = more
         self._rules = (first, second)
         self._scripts = scripts
+        self._refill = refill
+        self._answer: tuple[Taken, Taken | None] | BaseException | None = None
+        future.add_done_callback(self._landed)
+
+    def _landed(self, future: asyncio.Future[Any]) -> None:
+        if self._answer is not None:  # read already
+            return
+        try:
+            if future.cancelled():
+                self._answer = asyncio.CancelledError()
+                return
+            first, second = self._rules
+            try:
+                self._answer = self._counters._parsed(
+                    future.result(), first, second, *self._scripts, self._more[0]
+                )
+            except Exception as exc:  # lost, or an error answer: ``parsed`` raises it
+                self._answer = exc
+        finally:
+            if self._refill is not None:
+                self._refill.done()
 
     def parsed(self) -> tuple[Taken, Taken | None]:
         """The answer, once ``future`` is done (its error raised)."""
-        first, second = self._rules
-        return self._counters._parsed(
-            self.future.result(), first, second, *self._scripts, self._more[0]
-        )
+        answer = self._answer
+        if answer is None:  # (the future's callbacks have not run yet)
+            self._landed(self.future)
+            answer = self._answer
+        if isinstance(answer, BaseException):
+            raise answer
+        assert answer is not None
+        return answer
 
     async def answer(self) -> tuple[Taken, Taken | None]:
         """``parsed``, the script run again by its text when Redis had lost it."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from airelay.errors import GatewayError
@@ -259,7 +259,7 @@ class RateLimits:
     backend's grants to this instance hold (``limit_lease``) is taken at once, as is every
     call in-process: no round trip."""
 
-    __slots__ = ("_counters", "_down_until", "_failure", "_local", "_now")
+    __slots__ = ("_counters", "_down_until", "_failure", "_local", "_now", "_refilled")
 
     def __init__(self, counters: Counters, failure: str = FAIL_CLOSED) -> None:
         self._counters = counters
@@ -269,6 +269,10 @@ class RateLimits:
         # ``limit_lease``), or None.
         self._local: Callable[[RuleList, int], Taken | None] | None = getattr(
             counters, "take_local", None
+        )
+        # ... or once the grant another call asked for is in.
+        self._refilled: Callable[[RuleList, int], Awaitable[Taken | None]] | None = getattr(
+            counters, "take_refilled", None
         )
         self._failure = failure
         self._down_until = 0.0
@@ -289,6 +293,8 @@ class RateLimits:
         if defer and self._now is None:
             if self._local is not None and not self._down():
                 taken = self._local(found, estimate)
+                if taken is None and self._refilled is not None:
+                    taken = await self._refilled(found, estimate)
                 if taken is not None:  # from this instance's grants: counted, and allowed
                     return Lease(self._counters, found, taken, estimate, plan.headers(taken), plan)
             lease = Lease(self._counters, found, None, estimate, {}, plan)
