@@ -14,7 +14,10 @@ How:
   than the call (no grant too small to use). Redis counts the grant at once, so every
   instance's calls and unused grants together never pass a limit.
 * A call whose every counter holds enough of its grant takes from the grants in-process.
-  Its end gives back to the grant (tokens corrected, its slot in flight) in-process too.
+  Its end gives back to the grant (tokens corrected, its slot in flight) in-process too;
+  an end beyond the grant (more tokens than reserved) is a debt, sent before the next take.
+* One grant is asked for at a time: calls that find it used up while the next is on its
+  way wait for it (``pending``), rather than each run a script (under load, dozens did).
 * A counter whose limit is under ``LEASE_MIN_LIMIT`` is never leased: small limits are
   counted in Redis call by call, exactly.
 * A grant is for the window it was counted in, and is not used in the window's last
