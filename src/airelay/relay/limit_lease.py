@@ -8,7 +8,9 @@ of one instance, so asking Redis about each of them buys nothing.
 
 How:
 
-* ``TAKE`` grants, with the call it counts, more of each counter the instance asks for:
+* ``TAKE`` grants, with the call it counts, more of each counter the instance asks for
+  (one that had another call in the last ``TRIM_SECONDS``, so that a call now and then
+  is counted as it comes, with no grant to give back):
   ``LEASE_CALLS`` calls' worth (of tokens: what calls really used lately, ends included),
   and at most ``1/LEASE_SHARE`` of what the counter has left; nothing when that is less
   than the call (no grant too small to use). Redis counts the grant at once, so every
@@ -207,13 +209,17 @@ class Leases:
         ``asked``): ``LEASE_CALLS`` calls' worth (a call's worth of tokens: what calls took
         of it lately, ends included) for each leased counter that holds less than half
         that for this window and connection (``holder``; None when the take will open one;
-        False: ask for nothing) and has no grant on its way. All 0 when leases are off."""
+        False: ask for nothing), has no grant on its way, and had a call lately. All 0 when
+        leases are off."""
         if not self.enabled or holder is False:
             return [0] * len(cells)
         wants = []
+        recent = now - int(TRIM_SECONDS * 1000)
         for cell in cells:
             want = 0
-            if cell.lease and cell.refill is None:
+            # (A counter with no call in the last TRIM_SECONDS asks for nothing: a grant
+            # to a call now and then would only go back unused, a script more each time.)
+            if cell.lease and cell.refill is None and cell.last > recent:
                 want = LEASE_CALLS * max(cell.cost(estimate), cell.per_call())
                 held = cell.holder is holder and cell.start <= now < cell.end
                 if held and 2 * cell.allowance >= want:
@@ -270,10 +276,10 @@ class Leases:
             count = used[i]
             used[i] = count - cell.allowance
             cell.base = count + grant
+            cell.last = now
             if grant:
                 cell.allowance += grant
                 cell.keep = max(cell.keep, 2 * grant)
-                cell.last = now
                 if not self._holding:
                     self._arm()
                 self._holding.add(cell)
