@@ -12,13 +12,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support.records import channel_record
 from support.redis_server import require_redis
 
 from airelay.errors import GatewayError
 from airelay.relay import limit_memory
 from airelay.relay.limit_memory import MemoryCounters
-from airelay.relay.limit_policy import duration, rules
+from airelay.relay.limit_policy import duration, reset, reset_duration, rules
 from airelay.relay.limits import NO_LEASE, Counters, Lease, RateLimits
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
@@ -321,6 +323,17 @@ def test_duration_format() -> None:
         "6m0s",
         "1h2m3s",
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    window=st.sampled_from([60, 86_400]),
+    now=st.floats(min_value=0, max_value=4e9, allow_nan=False) | st.integers(0, 4 * 10**9),
+)
+def test_reset_duration_is_duration_of_reset(window: int, now: float) -> None:
+    # Twice, as a call's headers ask (the second from the per-second cache).
+    assert reset_duration(window, now) == duration(reset(window, now))
+    assert reset_duration(window, now) == duration(reset(window, now))
 
 
 def test_rules_name_every_scope() -> None:

@@ -205,6 +205,23 @@ def reset(window: int, now: float) -> float:
     return window - now % window if window else 0.0
 
 
+#: window -> (the whole second it was worked out for, ``reset_duration``'s text).
+_reset_texts: dict[int, tuple[int, str]] = {}
+
+
+def reset_duration(window: int, now: float) -> str:
+    """``duration(reset(window, now))`` for a window of whole seconds and ``now`` >= 0,
+    worked out once per window and second: rounded up, it depends on the whole seconds of
+    ``now`` alone, and every call's headers write it (twice)."""
+    second = int(now)
+    cached = _reset_texts.get(window)
+    if cached is not None and cached[0] == second:
+        return cached[1]
+    text = duration(reset(window, now))
+    _reset_texts[window] = (second, text)
+    return text
+
+
 def input_estimate(body_length: int) -> int:
     """The tokens a call reserves before it goes: its input, estimated from its size."""
     return max(1, body_length // BYTES_PER_TOKEN)

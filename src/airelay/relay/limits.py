@@ -28,9 +28,9 @@ from airelay.relay.limit_policy import (
     Taken,
     channel_rules,
     cost,
-    duration,
     input_estimate,
     reset,
+    reset_duration,
     rules,
 )
 from airelay.store.redis_scripts import Client
@@ -564,7 +564,7 @@ class _Plan:
                     best, best_left = member, left
             headers[limit_name] = best[2]
             headers[remaining_name] = str(best_left) if best_left > 0 else "0"
-            headers[reset_name] = duration(reset(best[3], taken.now))
+            headers[reset_name] = reset_duration(best[3], taken.now)
         return headers
 
 
