@@ -356,8 +356,8 @@ def test_calls_far_from_their_limits_run_no_script(
     leased: tuple[Gateway, redis.Redis], upstream: FakeOpenAI
 ) -> None:
     """Key and channel far from their limits (requests, tokens, calls in flight): after the
-    first two calls, calls run no script at all; once idle, the counters hold what was
-    used."""
+    first two calls, calls (whole answers and streams) run no script at all; once idle,
+    the counters hold what was used."""
     gateway, client = leased
     admin = Admin(gateway.url, gateway.admin_key)
     model = unique_model("far")
@@ -373,19 +373,35 @@ def test_calls_far_from_their_limits_run_no_script(
         used: int = answer.json()["usage"]["total_tokens"]
         return used
 
+    def streamed() -> int:
+        body = {"model": model, "messages": HI, "stream": True}
+        body["stream_options"] = {"include_usage": True}
+        with httpx.stream(
+            "POST",
+            gateway.url + "/v1/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {token['key']}"},
+            timeout=20,
+        ) as answer:
+            assert answer.status_code == 200
+            assert answer.headers["x-ratelimit-limit-requests"] == "10000"
+            events = [line[6:] for line in answer.iter_lines() if line.startswith("data: {")]
+        used: int = json.loads(events[-1])["usage"]["total_tokens"]
+        return used
+
     # A first call is counted alone; the second, with a call lately, brings grants.
     tokens = call() + call()
     time.sleep(0.1)
     before = scripts_run(client)
-    tokens += sum(call() for _ in range(5))
+    tokens += sum(call() for _ in range(5)) + sum(streamed() for _ in range(3))
     time.sleep(0.1)
     assert scripts_run(client) == before
-    assert counter_sum(client, f"k:{token['id']}:rpm:*") > 7  # the grant is counted
+    assert counter_sum(client, f"k:{token['id']}:rpm:*") > 10  # the grant is counted
     deadline = time.monotonic() + 10
-    while counter_sum(client, f"k:{token['id']}:rpm:*") != 7:  # idle: the grants go back
+    while counter_sum(client, f"k:{token['id']}:rpm:*") != 10:  # idle: the grants go back
         assert time.monotonic() < deadline
         time.sleep(0.1)
     for scope in (f"k:{token['id']}", f"c:{channel['id']}"):
-        assert counter_sum(client, scope + ":rpm:*") == 7
+        assert counter_sum(client, scope + ":rpm:*") == 10
         assert counter_sum(client, scope + ":tpm:*") == tokens
         assert counter_sum(client, scope + ":cc") == 0
