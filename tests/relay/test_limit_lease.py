@@ -7,6 +7,7 @@ mandatory in CI)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -23,23 +24,33 @@ from airelay.relay.limit_redis import PREFIX, RedisCounters
 
 from .test_limits_counters import clear_of_minute_edge
 
+Body = Callable[[RedisCounters, redis.Redis], Coroutine[Any, Any, None]]
 
-def counters_test(
-    body: Callable[[str, redis.Redis], Coroutine[Any, Any, None]],
-) -> Callable[[], None]:
-    """A test body run in an event loop of its own, with the test Redis's URL and a client
-    to read the counters with."""
 
-    def test() -> None:
-        url = require_redis()
-        client = redis.Redis.from_url(url)
-        try:
-            asyncio.run(body(url, client))
-        finally:
-            client.close()
+def counters_test(own: bool = False) -> Callable[[Body], Callable[[], None]]:
+    """A test body run in an event loop of its own, with the counters of one instance (on
+    the test Redis, or with ``own`` on a Redis of the test's own: one whose connections
+    it cuts) and a client to read them with."""
 
-    test.__name__ = body.__name__
-    return test
+    def decorate(body: Body) -> Callable[[], None]:
+        def test() -> None:
+            with contextlib.ExitStack() as stack:
+                url = stack.enter_context(RedisProcess()).url if own else require_redis()
+                client = redis.Redis.from_url(url)
+                stack.callback(client.close)
+                asyncio.run(_run(body, RedisCounters(url), client))
+
+        test.__name__ = body.__name__
+        return test
+
+    return decorate
+
+
+async def _run(body: Body, counters: RedisCounters, client: redis.Redis) -> None:
+    try:
+        await body(counters, client)
+    finally:
+        await counters.close()
 
 
 def minute_rule(limit: int, kind: str = "requests") -> Rule:
@@ -56,54 +67,52 @@ def count(client: redis.Redis, rule: Rule) -> int:
     return sum(int(value or 0) for value in client.mget(names)) if names else 0
 
 
-@counters_test
-async def test_calls_far_from_the_limit_take_from_a_grant(url: str, client: redis.Redis) -> None:
+@counters_test()
+async def test_calls_far_from_the_limit_take_from_a_grant(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
     clear_of_minute_edge()
     rule = minute_rule(1000)
     rules = RuleList([rule])
-    counters = RedisCounters(url)
-    try:
-        first = await counters.take(rules, 10)
-        assert first.allowed and first.used == [1]
-        # No call on the counter lately: the call is counted alone, and asks for nothing.
-        assert count(client, rule) == 1
-        assert counters.take_local(rules, 10) is None
-        second = await counters.take(rules, 10)
-        grant = (1000 - 2) // LEASE_SHARE
-        assert second.allowed and second.used == [2]
-        assert count(client, rule) == 2 + grant  # the grant is counted in Redis at once
-        for made in range(grant):
-            taken = counters.take_local(rules, 10)
-            assert taken is not None and taken.allowed
-            assert taken.used == [3 + made]  # the headers' count: this instance's calls
-        assert counters.take_local(rules, 10) is None  # the grant is used up
-        assert count(client, rule) == 2 + grant  # and no call went to Redis meanwhile
-    finally:
-        await counters.close()
+    first = await counters.take(rules, 10)
+    assert first.allowed and first.used == [1]
+    # No call on the counter lately: the call is counted alone, and asks for nothing.
+    assert count(client, rule) == 1
+    assert counters.take_local(rules, 10) is None
+    second = await counters.take(rules, 10)
+    grant = (1000 - 2) // LEASE_SHARE
+    assert second.allowed and second.used == [2]
+    assert count(client, rule) == 2 + grant  # the grant is counted in Redis at once
+    for made in range(grant):
+        taken = counters.take_local(rules, 10)
+        assert taken is not None and taken.allowed
+        assert taken.used == [3 + made]  # the headers' count: this instance's calls
+    assert counters.take_local(rules, 10) is None  # the grant is used up
+    assert count(client, rule) == 2 + grant  # and no call went to Redis meanwhile
 
 
-@counters_test
-async def test_one_instance_never_passes_the_limit(url: str, client: redis.Redis) -> None:
+@counters_test()
+async def test_one_instance_never_passes_the_limit(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
     clear_of_minute_edge()
     rule = minute_rule(200)
     rules = RuleList([rule])
-    counters = RedisCounters(url)
-    try:
-        allowed = [(await counters.take(rules, 1)).allowed for _ in range(260)]
-        # Grants shrink near the limit, to nothing: the last calls are counted one by one.
-        assert allowed == [True] * 200 + [False] * 60
-        assert count(client, rule) == 200
-    finally:
-        await counters.close()
+    allowed = [(await counters.take(rules, 1)).allowed for _ in range(260)]
+    # Grants shrink near the limit, to nothing: the last calls are counted one by one.
+    assert allowed == [True] * 200 + [False] * 60
+    assert count(client, rule) == 200
 
 
-@counters_test
-async def test_two_instances_pass_exactly_the_limit(url: str, client: redis.Redis) -> None:
+@counters_test()
+async def test_two_instances_pass_exactly_the_limit(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
     clear_of_minute_edge()
     rule = minute_rule(300)
-    rules = RuleList([rule])
+    other = RedisCounters(require_redis())  # a second instance
     # Each instance makes its own rule list, as each process does.
-    pair = [(RedisCounters(url), RuleList([rule])) for _ in range(2)]
+    pair = [(counters, RuleList([rule])), (other, RuleList([rule]))]
     try:
         allowed = [(await pair[i % 2][0].take(pair[i % 2][1], 1)).allowed for i in range(400)]
         # An instance may be refused while the other still holds a few calls of its grant,
@@ -112,120 +121,96 @@ async def test_two_instances_pass_exactly_the_limit(url: str, client: redis.Redi
         assert not any(allowed[320:])
         assert count(client, rule) == 300
     finally:
-        for counters, _ in pair:
-            await counters.close()
-    assert rules  # (the test's own list is only a name)
+        await other.close()
 
 
-@counters_test
-async def test_small_limits_are_counted_call_by_call(url: str, client: redis.Redis) -> None:
+@counters_test()
+async def test_small_limits_are_counted_call_by_call(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
     clear_of_minute_edge()
     small, large = minute_rule(LEASE_SHARE * 2 - 1), minute_rule(10_000)
-    counters = RedisCounters(url)
-    try:
-        await counters.take(RuleList([small]), 1)
-        assert count(client, small) == 1
-        assert counters.take_local(RuleList([small]), 1) is None
-        # A list with one such counter is counted in Redis whole: no grant on the others.
-        both = RuleList([large, small])
-        await counters.take(both, 1)
-        assert counters.take_local(both, 1) is None
-        assert (count(client, large), count(client, small)) == (1, 2)
-    finally:
-        await counters.close()
+    await counters.take(RuleList([small]), 1)
+    assert count(client, small) == 1
+    assert counters.take_local(RuleList([small]), 1) is None
+    # A list with one such counter is counted in Redis whole: no grant on the others.
+    both = RuleList([large, small])
+    await counters.take(both, 1)
+    assert counters.take_local(both, 1) is None
+    assert (count(client, large), count(client, small)) == (1, 2)
 
 
-@counters_test
-async def test_a_token_grant_follows_what_calls_really_use(url: str, client: redis.Redis) -> None:
+@counters_test()
+async def test_a_token_grant_follows_what_calls_really_use(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
     """A call that reserved 10 tokens and used 100: the grant the next call brings is
     sized on the 100; what the call used beyond its reserve is sent with that take."""
     clear_of_minute_edge()
     rule = minute_rule(10**8, "tokens")
     rules = RuleList([rule])
-    counters = RedisCounters(url)
-    try:
-        first = await counters.take(rules, 10)
-        counters.give_back(first, rules, 90, 0)
-        await counters.sync()
-        assert count(client, rule) == 10  # the 90 more wait for the next take
-        await counters.take(rules, 10)
-        await counters.sync()  # (the debt went first, on a connection lost meanwhile after)
-        assert count(client, rule) == 100 + 10 + 100 * LEASE_CALLS  # not 10 * LEASE_CALLS
-    finally:
-        await counters.close()
+    first = await counters.take(rules, 10)
+    counters.give_back(first, rules, 90, 0)
+    await counters.sync()
+    assert count(client, rule) == 10  # the 90 more wait for the next take
+    await counters.take(rules, 10)
+    await counters.sync()  # (the debt went first, on a connection lost meanwhile after)
+    assert count(client, rule) == 100 + 10 + 100 * LEASE_CALLS  # not 10 * LEASE_CALLS
 
 
-@counters_test
-async def test_ends_go_to_the_grant_and_back_to_redis(url: str, client: redis.Redis) -> None:
+@counters_test()
+async def test_ends_go_to_the_grant_and_back_to_redis(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
     clear_of_minute_edge()
     tokens, slots = minute_rule(100_000, "tokens"), in_flight_rule(1000)
     rules = RuleList([tokens, slots])
-    counters = RedisCounters(url)
-    try:
-        warm = await counters.take(rules, 50)  # a first call: counted alone, and ended
-        counters.give_back(warm, rules, -50, -1)
-        first = await counters.take(rules, 50)
-        token_grant = min(50 * LEASE_CALLS, (100_000 - 50) // LEASE_SHARE)
-        slot_grant = min(LEASE_CALLS, (1000 - 1) // LEASE_SHARE)
-        assert (count(client, tokens), count(client, slots)) == (50 + token_grant, 1 + slot_grant)
-        second = counters.take_local(rules, 50)
-        assert second is not None
-        # Both end: 30 and 45 tokens used (50 reserved each), their slots freed, in-process.
-        counters.give_back(first, rules, 30 - 50, -1)
-        counters.give_back(second, rules, 45 - 50, -1)
-        await counters.sync()
-        assert (count(client, tokens), count(client, slots)) == (50 + token_grant, 1 + slot_grant)
-        # The grants go back (as when idle, or at the end): Redis holds what was used.
-        counters.trim()
-        await counters.sync()
-        assert (count(client, tokens), count(client, slots)) == (75, 0)
-    finally:
-        await counters.close()
+    warm = await counters.take(rules, 50)  # a first call: counted alone, and ended
+    counters.give_back(warm, rules, -50, -1)
+    first = await counters.take(rules, 50)
+    token_grant = min(50 * LEASE_CALLS, (100_000 - 50) // LEASE_SHARE)
+    slot_grant = min(LEASE_CALLS, (1000 - 1) // LEASE_SHARE)
+    assert (count(client, tokens), count(client, slots)) == (50 + token_grant, 1 + slot_grant)
+    second = counters.take_local(rules, 50)
+    assert second is not None
+    # Both end: 30 and 45 tokens used (50 reserved each), their slots freed, in-process.
+    counters.give_back(first, rules, 30 - 50, -1)
+    counters.give_back(second, rules, 45 - 50, -1)
+    await counters.sync()
+    assert (count(client, tokens), count(client, slots)) == (50 + token_grant, 1 + slot_grant)
+    # The grants go back (as when idle, or at the end): Redis holds what was used.
+    counters.trim()
+    await counters.sync()
+    assert (count(client, tokens), count(client, slots)) == (75, 0)
 
 
 def test_an_idle_grant_goes_back_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limit_lease, "TRIM_SECONDS", 0.1)
 
-    @counters_test
-    async def body(url: str, client: redis.Redis) -> None:
+    @counters_test()
+    async def body(counters: RedisCounters, client: redis.Redis) -> None:
         clear_of_minute_edge()
         rule = minute_rule(1000)
-        counters = RedisCounters(url)
-        try:
-            for _ in range(2):
-                await counters.take(RuleList([rule]), 1)
-            assert count(client, rule) > 2
-            deadline = time.monotonic() + 10
-            while count(client, rule) != 2:
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
-        finally:
-            await counters.close()
+        for _ in range(2):
+            await counters.take(RuleList([rule]), 1)
+        assert count(client, rule) > 2
+        deadline = time.monotonic() + 10
+        while count(client, rule) != 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
 
     body()
 
 
-@counters_test
-async def test_closing_gives_the_grants_back(url: str, client: redis.Redis) -> None:
+@counters_test()
+async def test_closing_gives_the_grants_back(counters: RedisCounters, client: redis.Redis) -> None:
     clear_of_minute_edge()
     rule = minute_rule(1000)
-    counters = RedisCounters(url)
     for _ in range(2):
         await counters.take(RuleList([rule]), 1)
     assert count(client, rule) > 2
     await counters.close()
     assert count(client, rule) == 2
-
-
-def test_calls_short_of_a_grant_together_ask_once() -> None:
-    """Twenty calls find the grant used up at once: one asks Redis for the next grant, the
-    others wait for it and take from it (each asking too ran a script per call)."""
-    with RedisProcess() as server:
-        client = redis.Redis.from_url(server.url)
-        try:
-            asyncio.run(_short_together(server.url, client))
-        finally:
-            client.close()
 
 
 def scripts_run(client: redis.Redis) -> int:
@@ -235,71 +220,64 @@ def scripts_run(client: redis.Redis) -> int:
     )
 
 
-async def _short_together(url: str, client: redis.Redis) -> None:
+@counters_test(own=True)
+async def test_calls_short_of_a_grant_together_ask_once(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
+    """Twenty calls find the grant used up at once: one asks Redis for the next grant, the
+    others wait for it and take from it (each asking too ran a script per call). On a
+    Redis of the test's own, so that its scripts can be counted."""
     clear_of_minute_edge()
     rule = minute_rule(10**6)
     rules = RuleList([rule])
-    counters = RedisCounters(url)
-    try:
-        for _ in range(2):
-            await counters.take(rules, 1)
-        while counters.take_local(rules, 1) is not None:
-            pass
-        before, counted = scripts_run(client), count(client, rule)
-        taken = await asyncio.gather(*(counters.take(rules, 1) for _ in range(20)))
-        assert all(t.allowed for t in taken)
-        assert scripts_run(client) - before == 1
-        assert count(client, rule) - counted == 1 + LEASE_CALLS  # one call, one grant
-    finally:
-        await counters.close()
+    for _ in range(2):
+        await counters.take(rules, 1)
+    while counters.take_local(rules, 1) is not None:
+        pass
+    before, counted = scripts_run(client), count(client, rule)
+    taken = await asyncio.gather(*(counters.take(rules, 1) for _ in range(20)))
+    assert all(t.allowed for t in taken)
+    assert scripts_run(client) - before == 1
+    assert count(client, rule) - counted == 1 + LEASE_CALLS  # one call, one grant
 
 
-def test_a_grant_dies_with_its_connection() -> None:
+@counters_test(own=True)
+async def test_a_grant_dies_with_its_connection(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
     """On a Redis of the test's own: its connections are cut."""
-    with RedisProcess() as server:
-        client = redis.Redis.from_url(server.url)
-        try:
-            asyncio.run(_a_grant_dies_with_its_connection(server.url, client))
-        finally:
-            client.close()
-
-
-async def _a_grant_dies_with_its_connection(url: str, client: redis.Redis) -> None:
     clear_of_minute_edge()
     rule = minute_rule(1000)
     rules = RuleList([rule])
-    counters = RedisCounters(url)
-    try:
-        for _ in range(2):
-            await counters.take(rules, 1)
-        assert counters.take_local(rules, 1) is not None
-        client.client_kill_filter(_type="normal", skipme=True)
-        await asyncio.sleep(0.1)  # the connection's end is read
-        # Redis may have restarted and lost the grant: it is not used, and the next call
-        # goes to Redis (on a new connection) again.
-        assert counters.take_local(rules, 1) is None
-        taken = await counters.take(rules, 1)
-        assert taken.allowed
-        assert counters.take_local(rules, 1) is not None
-    finally:
-        await counters.close()
+    for _ in range(2):
+        await counters.take(rules, 1)
+    assert counters.take_local(rules, 1) is not None
+    client.client_kill_filter(_type="normal", skipme=True)
+    await asyncio.sleep(0.1)  # the connection's end is read
+    # Redis may have restarted and lost the grant: it is not used, and the next call
+    # goes to Redis (on a new connection) again.
+    assert counters.take_local(rules, 1) is None
+    taken = await counters.take(rules, 1)
+    assert taken.allowed
+    assert counters.take_local(rules, 1) is not None
 
 
-@counters_test
+@counters_test()
 async def test_leases_off_and_the_library_client_count_each_call(
-    url: str, client: redis.Redis
+    counters: RedisCounters, client: redis.Redis
 ) -> None:
     clear_of_minute_edge()
-    for counters in (RedisCounters(url, leases=False), RedisCounters(url, "redis-py")):
+    url = require_redis()
+    for each in (RedisCounters(url, leases=False), RedisCounters(url, "redis-py")):
         rule = minute_rule(1000)
         rules = RuleList([rule])
         try:
             for _ in range(3):
-                assert (await counters.take(rules, 1)).allowed
-                assert counters.take_local(rules, 1) is None
+                assert (await each.take(rules, 1)).allowed
+                assert each.take_local(rules, 1) is None
             assert count(client, rule) == 3
         finally:
-            await counters.close()
+            await each.close()
 
 
 def test_a_grant_is_for_its_window_and_not_its_last_moments() -> None:

@@ -90,13 +90,22 @@ def pair(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[li
         yield [first, second]
 
 
-def test_two_instances_enforce_one_limit(pair: list[Gateway], upstream: FakeOpenAI) -> None:
+def shared_key(
+    pair: list[Gateway], upstream: FakeOpenAI, name: str, **limits: int
+) -> tuple[str, str]:
+    """A model of the fake upstream and a key with ``limits``, both instances serving them:
+    (key, model)."""
     first, second = pair
     admin = Admin(first.url, first.admin_key)
-    model = unique_model("shared")
+    model = unique_model(name)
     serve(admin, upstream, model)
-    key = admin.create_token(rpm=4, tpm=100_000)["key"]
+    key: str = admin.create_token(**limits)["key"]
     wait_until_served(second.url, key, model)
+    return key, model
+
+
+def test_two_instances_enforce_one_limit(pair: list[Gateway], upstream: FakeOpenAI) -> None:
+    key, model = shared_key(pair, upstream, "shared", rpm=4, tpm=100_000)
     clear_of_minute_edge()
     answers = [chat(pair[i % 2].url, key, model) for i in range(6)]
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 429, 429]
@@ -138,12 +147,7 @@ def test_two_instances_with_grants_pass_exactly_the_limit(
 ) -> None:
     """A limit large enough to be leased (``limit_lease``): each instance takes calls from
     its grant, yet together they pass exactly the limit, never more."""
-    first, second = pair
-    admin = Admin(first.url, first.admin_key)
-    model = unique_model("leased")
-    serve(admin, upstream, model)
-    key = admin.create_token(rpm=100)["key"]
-    wait_until_served(second.url, key, model)
+    key, model = shared_key(pair, upstream, "leased", rpm=100)
     clear_of_minute_edge(20)
     statuses = [chat(pair[i % 2].url, key, model).status_code for i in range(130)]
     assert statuses.count(200) == 100, statuses
