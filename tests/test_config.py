@@ -166,6 +166,13 @@ def test_trust_env_reads_booleans(raw: str, value: bool) -> None:
     assert load_settings({"AIRELAY_UPSTREAM_TRUST_ENV": raw}).upstream_trust_env is value
 
 
+def test_limits_leases_on_unless_turned_off() -> None:
+    assert load_settings({}).limits_leases is True
+    assert load_settings({"AIRELAY_LIMITS_LEASES": "false"}).limits_leases is False
+    with pytest.raises(ConfigError, match="AIRELAY_LIMITS_LEASES"):
+        load_settings({"AIRELAY_LIMITS_LEASES": "off"})
+
+
 def test_trust_env_from_the_toml_file(tmp_path: Path) -> None:
     path = tmp_path / "airelay.toml"
     path.write_text("upstream_trust_env = true\nupstream_max_connections_per_origin = 64\n")
