@@ -40,6 +40,9 @@ def test_local_images_expire_and_are_swept(tmp_path: Path) -> None:
     async def scenario() -> None:
         store = LocalImages(tmp_path / "images", ttl=60)
         image_id = await store.put(b"PNG-1", "image/png")
+        # The first write starts a sweep in the background; over before the files below
+        # are made (else it may take them first: the sweep below then finds fewer).
+        await store.close()
         assert await store.get(image_id) == b"PNG-1"
         assert await store.get(new_id("image/png", 60)) is None  # never stored
         old = new_id("image/png", -1)
