@@ -203,6 +203,23 @@ def test_an_idle_grant_goes_back_on_its_own(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @counters_test()
+async def test_a_changed_limit_gives_its_old_grant_back_at_once(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
+    """The operator lowers a key's limit: the grant sized for the old one goes back with
+    the first call under the new one, not a second later (it would count against it)."""
+    clear_of_minute_edge()
+    rule = minute_rule(1000)
+    for _ in range(2):
+        await counters.take(RuleList([rule]), 1)
+    assert count(client, rule) == 2 + (1000 - 2) // LEASE_SHARE
+    lowered = RuleList([Rule(rule.name, rule.kind, rule.window, 100)])
+    assert (await counters.take(lowered, 1)).allowed
+    await counters.sync()
+    assert count(client, rule) == 3
+
+
+@counters_test()
 async def test_closing_gives_the_grants_back(counters: RedisCounters, client: redis.Redis) -> None:
     clear_of_minute_edge()
     rule = minute_rule(1000)

@@ -33,7 +33,8 @@ How:
 What it costs: near a limit, an unused grant can refuse a call that the limit alone would
 let through: another instance's, at most ``1/LEASE_SHARE`` of what the counter had left
 when granted, and only until that window ends or ``TRIM_SECONDS`` after that instance's
-last call on the counter (its unused grant then goes back); the instance's own, less than
+last call on the counter (its unused grant then goes back; when the limit changes, with
+the instance's first call under the new one); the instance's own, less than
 one call's worth (what is left of a grant too small for the call).
 ``AIRELAY_LIMITS_LEASES=false`` counts every call in Redis instead.
 """
@@ -145,24 +146,34 @@ class Leases:
         self.enabled = holder is not None  # (off: every call is counted in Redis)
         self._holder = holder or _nobody
         self._send = send
-        self._cells: dict[tuple[str, int, int], Cell] = {}
+        self._cells: dict[tuple[str, int], Cell] = {}  # (name, window) -> its cell
         self._holding: set[Cell] = set()  # cells with a grant, for ``trim``
         self._offset = 0  # ms: Redis's clock less this process's, at the last answer
         self._timer: asyncio.TimerHandle | None = None
 
     def cells(self, names: list[str], rules: Iterable[Rule]) -> list[Cell]:
-        """The cells of a rule list (one per counter, shared by every list that counts it;
-        a rule whose limit changed gets a new one)."""
+        """The cells of a rule list (one per counter, shared by every list that counts it).
+        A counter whose limit changed gets a new cell, and the old one's grant goes back
+        at once (it was sized for the old limit)."""
         if len(self._cells) >= MAX_CELLS:
             self._cells.clear()
         found = []
         for name, rule in zip(names, rules, strict=True):
-            known = (name, rule.window, rule.limit)
+            known = (name, rule.window)
             cell = self._cells.get(known)
-            if cell is None:
+            if cell is None or cell.limit != rule.limit:
+                if cell is not None:
+                    self._give_up(cell)
                 cell = self._cells[known] = Cell(name, rule)
             found.append(cell)
         return found
+
+    def _give_up(self, cell: Cell) -> None:
+        """Send what ``cell``'s grant holds back to Redis now (and what it owes)."""
+        if cell.allowance and cell.holder is self._holder() and self.now() < cell.end:
+            self._send(cell.start, [(cell.name, cell.window, -cell.allowance)])
+        cell.allowance = 0
+        self._holding.discard(cell)
 
     def now(self) -> int:
         """Redis's time now (ms), as this process follows it."""
@@ -342,9 +353,7 @@ class Leases:
             if now >= cell.end or cell.holder is not holder:
                 cell.allowance = 0
             elif everything or cell.last <= idle:
-                if cell.allowance:
-                    self._send(cell.start, [(cell.name, cell.window, -cell.allowance)])
-                cell.allowance = 0
+                self._give_up(cell)
             if not cell.allowance:
                 self._holding.discard(cell)
 
