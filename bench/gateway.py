@@ -92,6 +92,7 @@ class Limits:
 
     redis_url: str
     scrape_seconds: float = 1.0
+    leases: bool = True  # AIRELAY_LIMITS_LEASES (``bench/limits.py`` compares both)
 
 
 def start(
@@ -118,6 +119,7 @@ def start(
     )
     if limits is not None:
         env.update(AIRELAY_REDIS_URL=limits.redis_url)
+        env.update(AIRELAY_LIMITS_LEASES="true" if limits.leases else "false")
     out = log.open("ab")
     try:
         proc = subprocess.Popen(
