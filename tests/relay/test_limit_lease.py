@@ -259,6 +259,28 @@ async def test_calls_short_of_a_grant_together_ask_once(
 
 
 @counters_test(own=True)
+async def test_calls_waiting_for_a_grant_do_not_hang_when_redis_goes_silent(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
+    """The grant twenty calls wait for never comes (Redis paused): every call fails with
+    the counters' failure within the client's timeout, none waits for ever."""
+    clear_of_minute_edge()
+    rule = minute_rule(10**6)
+    rules = RuleList([rule])
+    for _ in range(2):
+        await counters.take(rules, 1)
+    while counters.take_local(rules, 1) is not None:
+        pass
+    client.execute_command("CLIENT", "PAUSE", 2000, "ALL")
+    try:
+        calls = [counters.take(rules, 1) for _ in range(20)]
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+    finally:
+        client.execute_command("CLIENT", "UNPAUSE")
+    assert all(isinstance(r, Exception) and counters.failed(r) for r in results), results
+
+
+@counters_test(own=True)
 async def test_a_grant_dies_with_its_connection(
     counters: RedisCounters, client: redis.Redis
 ) -> None:
