@@ -22,6 +22,7 @@ from airelay.relay import limit_memory
 from airelay.relay.limit_memory import MemoryCounters
 from airelay.relay.limit_policy import duration, reset, reset_duration, rules
 from airelay.relay.limits import NO_LEASE, Counters, Lease, RateLimits
+from airelay.store.redis_scripts import Client
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
 
@@ -64,8 +65,10 @@ def make(backend: str) -> Counters:
         return MemoryCounters()
     from airelay.relay.limit_redis import RedisCounters
 
-    # "redis": the pipelined client; "redis-py": the library, its fallback.
-    return RedisCounters(require_redis(), "redis-py" if backend == "redis-py" else "pipelined")
+    # "redis": the pipelined client; "redis-py": the library, its fallback. 2 s to connect
+    # and answer: under the whole suite's load a first connection took longer than 0.2 s.
+    client: Client = "redis-py" if backend == "redis-py" else "pipelined"
+    return RedisCounters(require_redis(), client, timeout=2.0)
 
 
 def on_backends(

@@ -29,6 +29,7 @@ from typing import Any
 
 from airelay.relay.limit_lease import LEASE_SHARE, Cell, Change, Leases, Refill
 from airelay.relay.limit_policy import RuleList, Taken
+from airelay.store.redis_client import TIMEOUT_SECONDS
 from airelay.store.redis_scripts import Client, Scripts, open_scripts
 from airelay.store.resp import Prepared, ReplyError, Script
 
@@ -188,8 +189,14 @@ class _Scripts:
 class RedisCounters:
     __slots__ = ("_deltas", "_leases", "_names", "_scripts")
 
-    def __init__(self, url: str, client: Client = "pipelined", leases: bool = True) -> None:
-        self._scripts: Scripts = open_scripts(url, client)
+    def __init__(
+        self,
+        url: str,
+        client: Client = "pipelined",
+        leases: bool = True,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:
+        self._scripts: Scripts = open_scripts(url, client, timeout)
         # The give-backs of this turn of the event loop, sent together (``_give_back_now``).
         self._names: list[str] = []
         self._deltas: list[int] = []
