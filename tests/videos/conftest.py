@@ -11,7 +11,10 @@ from support.gateway import Gateway
 
 VIDEO_SETTINGS: dict[str, object] = {
     "video_poll_seconds": 0.2,
-    "video_lease_seconds": 5,  # well above a poll, even on a loaded machine
+    # Well above a poll, even on a loaded machine: a creation or a poll waits for the fake
+    # upstream up to half the lease (at 5 s, a creation under the whole suite's load once
+    # gave up after 2.5 s and answered 502).
+    "video_lease_seconds": 20,
     "video_max_wait_seconds": 600,
 }
 
