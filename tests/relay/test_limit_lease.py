@@ -353,3 +353,56 @@ async def _a_grant_is_for_its_window() -> None:
     assert sent == []
     leases.close()  # the grant goes back, to its own window
     assert sent == [(start, [(PREFIX + rule.name, window, -31)])]
+
+
+def test_a_grant_moved_to_another_window_is_checked_again() -> None:
+    asyncio.run(_a_grant_moved_to_another_window())
+
+
+async def _a_grant_moved_to_another_window() -> None:
+    # A list's cells, once checked, are not checked again until their window's end: unless
+    # one of them moved meanwhile (here, an answer from a Redis whose clock went back).
+    holder = object()
+    leases = Leases(lambda: holder, lambda now, changes: None)
+    rule = minute_rule(1000)
+    cells = leases.cells([PREFIX + rule.name], [rule])
+    window = MINUTE * 1000
+    start = 29_000_000 * window
+    leases.granted(cells, [1], [31], 1, start + window + 1000, holder)
+    assert leases.take(cells, 1, holder, start + window + 2000) is not None
+    leases.granted(cells, [1], [31], 1, start + 1000, holder)  # the window before
+    assert leases.take(cells, 1, holder, start + window + 3000) is None
+    assert leases.take(cells, 1, holder, start + 2000) is not None
+    leases.close()
+
+
+@pytest.mark.parametrize("way", ["give_back", "end"])
+def test_ends_beyond_what_a_grant_keeps_go_back_in_one_change(way: str) -> None:
+    asyncio.run(_ends_beyond_what_a_grant_keeps(way))
+
+
+async def _ends_beyond_what_a_grant_keeps(way: str) -> None:
+    # Calls counted in Redis (those that ask for grants) free their slots in flight into
+    # the grant: past what it keeps, half of that stays and the rest goes back at once,
+    # not a change per call's end.
+    holder = object()
+    leases = Leases(lambda: holder, lambda now, changes: None)
+    rule = Rule("k:t:cc", "concurrency", 0, 1_000_000)
+    cells = leases.cells([PREFIX + rule.name], [rule])
+    leases.granted(cells, [1], [64], 1, 1_000_000, holder)
+    now = 1_000_001
+    assert leases.take(cells, 1, holder, now) is not None  # (a call from the grant)
+    assert leases.end(cells, 0, -1, now) == []
+
+    def ended() -> list[tuple[str, int, int]]:
+        if way == "end":
+            return leases.end(cells, 0, -1, now)
+        return leases.give_back([(cells[0], -1)], now)
+
+    keep = 128
+    ends = [ended() for _ in range(keep)]
+    assert ends[: keep - 64] == [[]] * (keep - 64)  # up to what it keeps: in-process
+    assert ends[keep - 64] == [(PREFIX + rule.name, 0, -(keep // 2 + 1))]
+    assert ends[keep - 63 :] == [[]] * 63
+    assert cells[0].allowance == keep // 2 + 63
+    leases.close()

@@ -70,8 +70,8 @@ def test_rows_go_a_chunk_per_statement_with_one_sql_text(migrated: str) -> None:
     async def scenario() -> None:
         engine = create_engine(migrated)
         user = new_id("usr")
-        # 7 rows: 4 + 2 + 1 on SQLite; the last batch spans two chunks.
-        sizes = [1, 7, usage.CHUNK_ROWS + 3]
+        # On SQLite 7 rows go one by one, 73 as 64 + 8 + 1; the last batch spans two chunks.
+        sizes = [1, 7, 73, usage.CHUNK_ROWS + 3]
         written: list[dict[str, Any]] = []
         try:
             seen = statements_on(engine)
@@ -85,13 +85,14 @@ def test_rows_go_a_chunk_per_statement_with_one_sql_text(migrated: str) -> None:
             ]
             assert not any(many for _, many in inserts)  # no per-row executemany
             if engine.dialect.name == "postgresql":
-                assert len(inserts) == 1 + 1 + 2  # one statement per chunk
+                assert len(inserts) == 1 + 1 + 1 + 2  # one statement per chunk
                 assert len({sql for sql, _ in inserts}) == 1  # whatever the chunk's length
             else:
-                # A statement per chunk of a power of two rows: one per bit of the size.
-                assert len(inserts) == 1 + 3 + (1 + 2)
+                # A statement per chunk of a power of eight rows: as many as the size's
+                # octal digits add up to.
+                assert len(inserts) == 1 + 7 + 3 + (1 + 3)
                 texts = {sql for sql, _ in inserts}
-                assert len(texts) == 4  # 1, 2, 4 and CHUNK_ROWS rows
+                assert len(texts) == 4  # 1, 8, 64 and CHUNK_ROWS rows
                 assert texts <= set(usage._SQLITE_INSERTS.values())
             async with engine.connect() as conn:
                 stored = [

@@ -128,6 +128,24 @@ class Cell:
         return max(0, self.spent) // calls
 
 
+class Cells(list[Cell]):
+    """The cells of one rule list, in its order, and when a call may take from their
+    grants without checking each cell's connection and window: while the grants were not
+    renewed for another window or connection since (``epoch``), for calls on the
+    connection ``holder``, from ``start`` until ``until`` (``end``, its ends)."""
+
+    __slots__ = ("end", "ends", "epoch", "holder", "start", "until")
+
+    def __init__(self, cells: Iterable[Cell]) -> None:
+        super().__init__(cells)
+        self.epoch = -1  # never checked yet
+        self.holder: object | None = None
+        self.start = self.until = self.end = 0
+        # (cell, whether it counts tokens) of each counter a call's end changes: its
+        # tokens and its slots in flight.
+        self.ends = [(cell, cell.tokens) for cell in self if cell.tokens or not cell.window]
+
+
 class Leases:
     """The cells of one ``RedisCounters``: their grants, taken and given back in-process.
 
@@ -136,7 +154,16 @@ class Leases:
     queues changes to the counters in Redis (a window's counter named from the time
     given)."""
 
-    __slots__ = ("_cells", "_holder", "_holding", "_offset", "_send", "_timer", "enabled")
+    __slots__ = (
+        "_cells",
+        "_epoch",
+        "_holder",
+        "_holding",
+        "_offset",
+        "_send",
+        "_timer",
+        "enabled",
+    )
 
     def __init__(
         self,
@@ -150,8 +177,11 @@ class Leases:
         self._holding: set[Cell] = set()  # cells with a grant, for ``trim``
         self._offset = 0  # ms: Redis's clock less this process's, at the last answer
         self._timer: asyncio.TimerHandle | None = None
+        # Counts the times a cell's grant moved to another window or connection: a list's
+        # ``Cells`` checked since holds as checked.
+        self._epoch = 0
 
-    def cells(self, names: list[str], rules: Iterable[Rule]) -> list[Cell]:
+    def cells(self, names: list[str], rules: Iterable[Rule]) -> Cells:
         """The cells of a rule list (one per counter, shared by every list that counts it).
         A counter whose limit changed gets a new cell, and the old one's grant goes back
         at once (it was sized for the old limit)."""
@@ -166,7 +196,7 @@ class Leases:
                     self._give_up(cell)
                 cell = self._cells[known] = Cell(name, rule)
             found.append(cell)
-        return found
+        return Cells(found)
 
     def _give_up(self, cell: Cell) -> None:
         """Send what ``cell``'s grant holds back to Redis now (and what it owes)."""
@@ -184,29 +214,54 @@ class Leases:
 
     # takes
 
-    def take(self, cells: list[Cell], estimate: int, holder: object, now: int) -> list[int] | None:
+    def take(self, cells: Cells, estimate: int, holder: object, now: int) -> list[int] | None:
         """Take the call from the grants, if every one of ``cells`` holds enough for it, of
         this connection's, in its window; each counter's count as the headers show it.
         None (nothing taken) otherwise."""
+        checked = cells.epoch == self._epoch and cells.holder is holder
+        if not (checked and cells.start <= now < cells.until) and not self._check(
+            cells, holder, now
+        ):
+            return None
         used: list[int] = []
         for cell in cells:
-            cost = (estimate if estimate < cell.limit else cell.limit) if cell.tokens else 1
-            allowance = cell.allowance - cost
-            if allowance < 0 or cell.holder is not holder or not cell.start <= now < cell.until:
-                for done in cells[: len(used)]:  # (rare: a grant ran out) back it goes
-                    cost = done.cost(estimate)
-                    done.allowance += cost
-                    if done.tokens:
-                        done.spent -= cost
-                        done.calls -= 1
-                return None
-            cell.allowance = allowance
-            cell.last = now
             if cell.tokens:
+                cost = estimate if estimate < cell.limit else cell.limit
+                allowance = cell.allowance - cost
+                if allowance < 0:
+                    return self._untake(cells, len(used), estimate)
                 cell.spent += cost
                 cell.calls += 1
+            else:
+                allowance = cell.allowance - 1
+                if allowance < 0:
+                    return self._untake(cells, len(used), estimate)
+            cell.allowance = allowance
+            cell.last = now
             used.append(cell.base - allowance)
         return used
+
+    def _check(self, cells: Cells, holder: object, now: int) -> bool:
+        """Whether every one of ``cells`` has a grant of ``holder``'s for the window of
+        ``now`` (and when so, until when calls can skip this check)."""
+        start, until, end = 0, _FOREVER, _FOREVER
+        for cell in cells:
+            if cell.holder is not holder or not cell.start <= now < cell.until:
+                return False
+            start, until, end = max(start, cell.start), min(until, cell.until), min(end, cell.end)
+        cells.epoch, cells.holder = self._epoch, holder
+        cells.start, cells.until, cells.end = start, until, end
+        return True
+
+    @staticmethod
+    def _untake(cells: Cells, taken: int, estimate: int) -> None:
+        """(Rare: a grant ran out.) What the first ``taken`` of ``cells`` took goes back."""
+        for done in cells[:taken]:
+            cost = done.cost(estimate)
+            done.allowance += cost
+            if done.tokens:
+                done.spent -= cost
+                done.calls -= 1
 
     def wanted(
         self,
@@ -277,6 +332,7 @@ class Leases:
             start = now - now % window if window else 0
             if cell.holder is not holder or cell.start != start:
                 # Another window's grant (gone with it) or another connection's (dropped).
+                self._epoch += 1
                 cell.holder, cell.allowance, cell.start = holder, 0, start
                 cell.end = start + window if window else _FOREVER
                 cell.until = cell.end - EDGE_MS if window else _FOREVER
@@ -316,14 +372,55 @@ class Leases:
             # or when idle: such ends in a row would each be a script, else.
             allowance = cell.allowance - delta
             if allowance > cell.keep:
-                rest.append((cell.name, window, cell.keep - allowance))
-                allowance = cell.keep
+                allowance = self._surplus(cell, allowance, rest)
             cell.allowance = allowance
             if allowance:
                 if not self._holding:
                     self._arm()
                 self._holding.add(cell)
         return rest
+
+    def end(self, cells: Cells, tokens: int, inflight: int, now: int) -> list[Change]:
+        """``give_back`` of a call's ends on ``cells``: ``tokens`` to each counter of
+        tokens, ``inflight`` to each count in flight."""
+        holder = self._holder()
+        if not (
+            cells.epoch == self._epoch
+            and holder is not None
+            and cells.holder is holder
+            and cells.start <= now < cells.end
+        ):
+            return self.give_back(
+                [(cell, tokens if counts else inflight) for cell, counts in cells.ends], now
+            )
+        rest: list[Change] = []
+        for cell, counts in cells.ends:
+            if counts:
+                delta = tokens
+                cell.spent += delta
+            else:
+                delta = inflight
+            if not delta:
+                continue
+            allowance = cell.allowance - delta
+            if allowance > cell.keep:
+                allowance = self._surplus(cell, allowance, rest)
+            if allowance and not cell.allowance:
+                if not self._holding:
+                    self._arm()
+                self._holding.add(cell)
+            cell.allowance = allowance
+        return rest
+
+    @staticmethod
+    def _surplus(cell: Cell, allowance: int, rest: list[Change]) -> int:
+        """A grant that ends gave back to beyond ``keep`` keeps half that; the rest goes to
+        Redis (in ``rest``). Why half: calls counted in Redis (those that ask for grants)
+        free their slots in flight into the grant, one each; given back to ``keep`` alone,
+        each such call's end would be a script more."""
+        kept = cell.keep // 2
+        rest.append((cell.name, cell.window, kept - allowance))
+        return kept
 
     def debts(self, cells: list[Cell]) -> None:
         """Send what ``cells`` owe (ends beyond their grants) to Redis, ahead of a take."""

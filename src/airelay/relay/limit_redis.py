@@ -161,16 +161,13 @@ class _Scripts:
     its take, its takes together with other lists (``pair``), and its counters' cells
     (``limit_lease``)."""
 
-    __slots__ = ("_pairs", "cells", "ends", "leased", "take")
+    __slots__ = ("_pairs", "cells", "leased", "take")
 
     def __init__(self, rules: RuleList, leases: Leases) -> None:
         self.take = _take(rules, RuleList())
         self.cells = leases.cells([PREFIX + rule.name for rule in rules], rules)
         # Whether a call can take every counter from grants (none is too small to lease).
         self.leased = leases.enabled and all(cell.lease for cell in self.cells)
-        # (cell, whether it counts tokens) of each counter a call's end changes: its
-        # tokens and its slots in flight.
-        self.ends = [(cell, cell.tokens) for cell in self.cells if cell.tokens or not cell.window]
         # id of a second list -> (that list, the take of both): a key's rules meet the
         # few channels its calls are routed to.
         self._pairs: dict[int, tuple[RuleList, Prepared]] = {}
@@ -338,10 +335,9 @@ class RedisCounters:
 
     def give_back(self, taken: Taken, rules: RuleList, tokens: int, inflight: int) -> None:
         scripts, now = taken.handles
-        ends = (
-            (cell, tokens if counts_tokens else inflight) for cell, counts_tokens in scripts.ends
-        )
-        self._queue(now, self._leases.give_back(ends, now))
+        rest = self._leases.end(scripts.cells, tokens, inflight, now)
+        if rest:  # (the usual end is all in the grants)
+            self._queue(now, rest)
 
     def untake(self, taken: Taken, rules: RuleList, estimate: int) -> None:
         scripts, now = taken.handles

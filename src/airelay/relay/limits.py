@@ -401,6 +401,10 @@ class RateLimits:
         estimate = input_estimate(body_length)
         if self._down():
             return self._channel_unreachable()
+        if self._local is not None:  # from this instance's grants: no coroutine to await
+            local = self._local(found, estimate)
+            if local is not None:
+                return Lease(self._counters, found, local, estimate, {}, plan)
         try:
             taken = await self._counters.take(found, estimate)
         except Exception as exc:
