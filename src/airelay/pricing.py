@@ -26,7 +26,7 @@ rounded up to a unit once like a charge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
@@ -72,21 +72,22 @@ class Price:
             max_output_tokens=max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
         )
 
-    @property
-    def write_5m(self) -> int:
-        """A 5-minute cache write, per 1M tokens: the catalog's, or input x 1.25 (exact:
-        input is a multiple of 4)."""
-        return self.input * 5 // 4 if self.cache_write_5m is None else self.cache_write_5m
+    # Derived once (``__post_init__``), read on every call's pricing:
+    #: a 5-minute cache write, per 1M tokens: the catalog's, or input x 1.25 (exact: input
+    #: is a multiple of 4);
+    write_5m: int = field(init=False, repr=False, compare=False)
+    #: a 1-hour cache write, per 1M tokens: the catalog's, or input x 2;
+    write_1h: int = field(init=False, repr=False, compare=False)
+    #: a cache read, per 1M tokens: ``cached_input``, or the input price.
+    read: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def write_1h(self) -> int:
-        """A 1-hour cache write, per 1M tokens: the catalog's, or input x 2."""
-        return self.input * 2 if self.cache_write_1h is None else self.cache_write_1h
-
-    @property
-    def read(self) -> int:
-        """A cache read, per 1M tokens: ``cached_input``, or the input price."""
-        return self.input if self.cached_input is None else self.cached_input
+    def __post_init__(self) -> None:
+        write_5m = self.cache_write_5m
+        write_1h = self.cache_write_1h
+        cached = self.cached_input
+        object.__setattr__(self, "write_5m", self.input * 5 // 4 if write_5m is None else write_5m)
+        object.__setattr__(self, "write_1h", self.input * 2 if write_1h is None else write_1h)
+        object.__setattr__(self, "read", self.input if cached is None else cached)
 
 
 def image_price(price: Price, size: str | None, quality: str | None) -> int | None:
