@@ -17,7 +17,10 @@ How:
   instance's calls and unused grants together never pass a limit.
 * A call whose every counter holds enough of its grant takes from the grants in-process.
   Its end gives back to the grant (tokens corrected, its slot in flight) in-process too;
-  an end beyond the grant (more tokens than reserved) is a debt, sent before the next take.
+  an end beyond the grant (more tokens than reserved) is a debt, sent before the next take;
+  a grant that ends fill past what it keeps (twice its largest grant) gives half of that
+  back (``_surplus``). A rule list's counters are checked for their window and connection
+  once per window and connection, not at every call (``Cells``).
 * One grant is asked for at a time: calls that find it used up while the next is on its
   way wait for it (``pending``), rather than each run a script (under load, dozens did).
 * A counter whose limit is under ``LEASE_MIN_LIMIT`` is never leased: small limits are
