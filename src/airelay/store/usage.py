@@ -78,7 +78,8 @@ def _as_tuples(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
 # SQLite one per power of eight up to CHUNK_ROWS (rows bound as plain parameters, in C). A
 # prepared statement of n rows holds ~4.8 KB a row in SQLite's memory, per connection that
 # ran it (2.4 MB at 512 rows): powers of two (4.9 MB each) kept 5 MB more resident after a
-# busy second than powers of eight (2.8 MB), which take at most 7 more statements a batch.
+# busy second than powers of eight (2.8 MB), which take up to 21 statements for a batch's
+# last 511 rows rather than up to 9.
 # SQLite's json_each + json_extract cost ~12 µs a row of the gateway's own CPU (the engine
 # runs in its process), a bound VALUES list ~2 µs.
 CHUNK_ROWS = 512
@@ -104,7 +105,8 @@ def _postgres_insert() -> str:
 
 
 # Rows per statement -> its SQL text: CHUNK_ROWS, then each power of eight below it, so that
-# a batch of n rows takes n // CHUNK_ROWS statements and one per octal digit of the rest.
+# a batch of n rows takes n // CHUNK_ROWS statements, then as many as the rest's octal
+# digits add up to.
 _SQLITE_SIZES = tuple(CHUNK_ROWS >> shift for shift in range(0, CHUNK_ROWS.bit_length(), 3))
 assert _SQLITE_SIZES[-1] == 1, "CHUNK_ROWS must be a power of eight"
 _SQLITE_INSERTS = {size: _sqlite_insert(size) for size in _SQLITE_SIZES}
