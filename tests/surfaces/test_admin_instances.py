@@ -11,8 +11,10 @@ from support.admin import Admin
 from support.gateway import Gateway
 from surfaces.admin_kit import Route, chat, eventually, expect_error, make_route, ok
 
-# Generous against the 0.5 s poll, yet well below what a user would call "stale".
-FRESHNESS_SECONDS = 3.0
+# Generous against the 0.5 s poll, yet well below what a user would call "stale". Not 3 s:
+# under the whole suite's load the other instance once took longer to answer with a route
+# made just before (each chat call there waits on a busy machine too).
+FRESHNESS_SECONDS = 10.0
 
 
 @pytest.fixture(scope="module")
