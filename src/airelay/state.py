@@ -52,3 +52,6 @@ class AppState:
 
 STATE = web.AppKey("airelay_state", AppState)
 REQUEST_ID = web.RequestKey("airelay_request_id", str)
+# The status line a streamed response sent, once it is out: what a request the client left
+# midway is logged under (``surfaces.endpoint``).
+SENT_STATUS = web.RequestKey("airelay_sent_status", int)

@@ -27,15 +27,16 @@ class Raw:
     status: int = 200
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     pieces: tuple[bytes, ...] = ()
+    linger: float = 0.0  # seconds the response stays open after its last piece
 
     @classmethod
     def json(cls, body: bytes, status: int = 200) -> Raw:
         return cls(status, {"Content-Type": "application/json"}, (body,))
 
     @classmethod
-    def sse(cls, *events: bytes) -> Raw:
+    def sse(cls, *events: bytes, linger: float = 0.0) -> Raw:
         headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        return cls(200, headers, events)
+        return cls(200, headers, events, linger)
 
     @classmethod
     def redirect(cls, location: str, status: int = 302) -> Raw:
@@ -98,5 +99,7 @@ class ScriptedServer(ThreadedApp):
         for piece in answer.pieces:
             await response.write(piece.replace(b"{key}", key))
             await asyncio.sleep(0)
+        if answer.linger:
+            await asyncio.sleep(answer.linger)
         await response.write_eof()
         return response

@@ -64,6 +64,11 @@ class PassThrough:
     def usage(self) -> Usage | None:
         return self._rewriter.usage
 
+    @property
+    def end_out(self) -> bool:
+        """The stream's end has been given out (not held back for the usage)."""
+        return self.finished and self._held is None
+
     def feed(self, chunk: bytes) -> bytes:
         """A piece of the upstream's stream: what goes to the client for it."""
         if self._reader is not None:

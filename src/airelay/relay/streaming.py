@@ -62,6 +62,8 @@ class _Handler(Protocol):
 
     @property
     def usage(self) -> Usage | None: ...
+    @property
+    def end_out(self) -> bool: ...  # the stream's end, in the client's format, is given out
     def feed(self, chunk: bytes) -> bytes: ...
     def end(self) -> tuple[bytes, bool]: ...
     def close(self, billed: Usage | None) -> bytes: ...
@@ -188,6 +190,12 @@ async def relay_stream(
             await last(data)
     except ConnectionError:
         status = CLIENT_CLOSED  # the client went away
+    except asyncio.CancelledError:
+        # A client that left once the stream's end was handed to its socket had the whole
+        # stream (a client may close on the end mark, before the response's own end).
+        if handler.end_out and not held:
+            status = 200
+        raise
     finally:
         INFLIGHT.dec()
         upstream.close()
@@ -252,6 +260,7 @@ class Translator:
         self.usage: Usage | None = None
         self.finished = False
         self.failure: str | None = None
+        self.end_out = False  # the encoder's closing events are given out by ``close``
         self._text: list[str] = []
         self._closable = False
 
@@ -280,6 +289,7 @@ class Translator:
         if not self._closable:
             return b""
         self._closable = False
+        self.end_out = True
         out = b""
         if self.usage is None and billed is not None:
             out = self._encoder.encode(ir.UsageReport(billed))

@@ -8,6 +8,7 @@ handler chain for each request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,8 +21,9 @@ from airelay.ids import new_request_id
 from airelay.observe import access
 from airelay.observe.metrics import REQUEST_SECONDS, REQUESTS, FastCounter, FastHistogram
 from airelay.relay.auth import AddressRefused
+from airelay.relay.metering import CLIENT_CLOSED
 from airelay.security.forwarded import TrustedProxies, hint_untrusted
-from airelay.state import REQUEST_ID
+from airelay.state import REQUEST_ID, SENT_STATUS
 from airelay.store.unavailable import RETRY_AFTER_SECONDS, reason, unavailable
 from airelay.surfaces.responses import client_format, error_response
 
@@ -84,10 +86,22 @@ def endpoint(handler: Handler, proxies: TrustedProxies | None = None) -> Handler
             response = error_response(failure, client_format(request))
         except Exception as exc:
             response = error_response(_failure(request, request_id, exc), client_format(request))
+        except asyncio.CancelledError:
+            # The client went away (the server then cancels its handler) or the server is
+            # stopping: counted and logged all the same, under the status line a stream
+            # sent (as a proxy logs it), or 499 when the client was sent nothing.
+            done(request, request.get(SENT_STATUS, CLIENT_CLOSED), started, record)
+            raise
         if not response.prepared:
             response.headers["x-request-id"] = request_id
+        done(request, response.status, started, record)
+        return response
+
+    def done(
+        request: web.Request, status: int, started: float, record: access.AccessRecord | None
+    ) -> None:
+        """The request counted in the metrics and, when it is on, the access log."""
         elapsed = time.perf_counter() - started
-        status = response.status
         counter = by_status.get(status)
         if counter is None:
             counter = by_status[status] = FastCounter(REQUESTS.labels(surface, str(status)))
@@ -96,14 +110,13 @@ def endpoint(handler: Handler, proxies: TrustedProxies | None = None) -> Handler
         if record is not None:
             access.write(
                 record,
-                request_id=request_id,
+                request_id=request[REQUEST_ID],
                 method=request.method,
                 path=request.rel_url.path,
                 surface=surface,
                 status=status,
                 seconds=elapsed,
             )
-        return response
 
     handle.__name__ = getattr(handler, "__name__", "handle")
     return handle

@@ -12,7 +12,7 @@ from aiohttp.http_writer import StreamWriter
 
 from airelay.relay.answers import Whole
 from airelay.relay.pipeline import Streamed
-from airelay.state import REQUEST_ID
+from airelay.state import REQUEST_ID, SENT_STATUS
 
 
 async def respond(
@@ -44,6 +44,7 @@ async def respond(
     except BaseException:
         outcome.abandon()
         raise
+    request[SENT_STATUS] = response.status
     # The relay closes the upstream call and settles its cost however the stream ends.
     if tap is None and rewrite is None:
         ended = await outcome.run(response.write, response.write_eof)
