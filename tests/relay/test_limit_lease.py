@@ -241,21 +241,104 @@ def scripts_run(client: redis.Redis) -> int:
 async def test_calls_short_of_a_grant_together_ask_once(
     counters: RedisCounters, client: redis.Redis
 ) -> None:
-    """Twenty calls find the grant used up at once: one asks Redis for the next grant, the
-    others wait for it and take from it (each asking too ran a script per call). On a
-    Redis of the test's own, so that its scripts can be counted."""
+    """Twenty calls find the grant used up at once, the next one asked for (early, as the
+    grant ran low) and not in yet: they wait for it and take from it (each asking too ran
+    a script per call). On a Redis of the test's own, so that its scripts can be
+    counted."""
     clear_of_minute_edge()
     rule = minute_rule(10**6)
     rules = RuleList([rule])
     for _ in range(2):
         await counters.take(rules, 1)
-    while counters.take_local(rules, 1) is not None:
-        pass
     before, counted = scripts_run(client), count(client, rule)
+    while counters.take_local(rules, 1) is not None:  # (no await: no answer comes in)
+        pass
     taken = await asyncio.gather(*(counters.take(rules, 1) for _ in range(20)))
     assert all(t.allowed for t in taken)
     assert scripts_run(client) - before == 1
-    assert count(client, rule) - counted == 1 + LEASE_CALLS  # one call, one grant
+    assert count(client, rule) - counted == LEASE_CALLS  # one grant; no call in Redis
+
+
+@counters_test(own=True)
+async def test_a_grant_running_low_asks_for_the_next_while_it_lasts(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
+    """Past half its grant, a call has the next grant asked for in a take that counts no
+    call, once, and goes on: the calls after it never find the grant used up."""
+    clear_of_minute_edge()
+    rule = minute_rule(10**6)
+    rules = RuleList([rule])
+    for _ in range(2):
+        await counters.take(rules, 1)
+    before, counted = scripts_run(client), count(client, rule)
+    assert counted == 2 + LEASE_CALLS
+    for _ in range(LEASE_CALLS // 2 + 4):  # past half the grant, with no answer in yet
+        assert counters.take_local(rules, 1) is not None
+    await counters.sync()
+    assert scripts_run(client) - before == 1  # asked for once
+    assert count(client, rule) == counted + LEASE_CALLS  # a grant, and no call counted
+    for _ in range(LEASE_CALLS):  # what was left of the first grant, and half the next
+        assert counters.take_local(rules, 1) is not None
+        await asyncio.sleep(0)
+    await counters.sync()
+    assert count(client, rule) == counted + 2 * LEASE_CALLS  # and again, in time
+    assert scripts_run(client) - before == 2
+
+
+@counters_test(own=True)
+async def test_an_early_ask_refused_lets_the_grant_run_out_first(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
+    """The counter at its limit in Redis (other instances' calls): the early ask gets
+    nothing, and the calls take what is left of the grant without asking again; then
+    they are counted in Redis, and refused."""
+    clear_of_minute_edge()
+    limit = 10_000
+    rule = minute_rule(limit)
+    rules = RuleList([rule])
+    for _ in range(2):
+        await counters.take(rules, 1)
+    (name,) = client.keys(PREFIX + rule.name + ":*")
+    client.incrby(name, limit - count(client, rule))  # the rest used elsewhere
+    before = scripts_run(client)
+    left = 0
+    while counters.take_local(rules, 1) is not None:
+        left += 1
+        await asyncio.sleep(0)
+    await counters.sync()
+    assert left == LEASE_CALLS
+    assert scripts_run(client) - before == 1  # the early ask, once
+    assert not (await counters.take(rules, 1)).allowed
+    assert count(client, rule) == limit
+
+
+@counters_test(own=True)
+async def test_tokens_ended_beyond_their_estimate_ask_for_the_next_grant_early(
+    counters: RedisCounters, client: redis.Redis
+) -> None:
+    """Calls that reserve a token and use 300 take most of a token grant at their ends:
+    the end that leaves less than half the grant has the next one asked for, as a take
+    would."""
+    clear_of_minute_edge()
+    rule = minute_rule(10**8, "tokens")
+    rules = RuleList([rule])
+    for _ in range(2):
+        done = await counters.take(rules, 200)
+        counters.give_back(done, rules, 0, 0)
+    before, counted = scripts_run(client), count(client, rule)
+    assert counted - 400 == 200 * LEASE_CALLS  # the grant: half of it is 6,400 tokens
+    for _ in range(21):  # 300 tokens a call: 6,300
+        taken = counters.take_local(rules, 1)
+        assert taken is not None
+        counters.give_back(taken, rules, 299, 0)
+    taken = counters.take_local(rules, 1)  # 6,301: the take leaves more than half
+    assert taken is not None
+    await counters.sync()
+    assert scripts_run(client) == before
+    counters.give_back(taken, rules, 299, 0)  # 6,600: its end does not
+    await counters.sync()
+    assert scripts_run(client) - before == 1
+    assert count(client, rule) > counted  # the next grant; the calls were not counted
 
 
 @counters_test(own=True)

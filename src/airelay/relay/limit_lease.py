@@ -23,6 +23,10 @@ How:
   once per window and connection, not at every call (``Cells``).
 * One grant is asked for at a time: calls that find it used up while the next is on its
   way wait for it (``pending``), rather than each run a script (under load, dozens did).
+* The next grant is asked for before the last runs out: a call (or a call's end) that
+  leaves a window's counter less than half its last grant (``low``) has it asked for, in a
+  take that counts no call, and goes on; the calls meanwhile take what is left. (Asked
+  for only once a grant ran out, a busy instance's calls waited for it again and again.)
 * A counter whose limit is under ``LEASE_MIN_LIMIT`` is never leased: small limits are
   counted in Redis call by call, exactly.
 * A grant is for the window it was counted in, and is not used in the window's last
@@ -85,6 +89,7 @@ class Cell:
         "last",
         "lease",
         "limit",
+        "low",
         "name",
         "refill",
         "spent",
@@ -108,6 +113,10 @@ class Cell:
         self.base = 0
         self.holder: object | None = None  # the connection that got the grant
         self.keep = 0  # the most of a grant kept when calls' ends give back to it
+        # A call that leaves less of the grant than this has the next grant asked for,
+        # while the rest lasts (half the last grant of a window's counter; 0: the grant
+        # runs out first).
+        self.low = 0
         self.last = 0  # ms: the last call on the counter
         # What calls took of the grant lately (their ends' corrections included), and how
         # many: a call's worth of tokens is what real calls use, not their estimate.
@@ -137,11 +146,12 @@ class Cells(list[Cell]):
     renewed for another window or connection since (``epoch``), for calls on the
     connection ``holder``, from ``start`` until ``until`` (``end``, its ends)."""
 
-    __slots__ = ("end", "ends", "epoch", "holder", "start", "until")
+    __slots__ = ("end", "ends", "epoch", "holder", "short", "start", "until")
 
     def __init__(self, cells: Iterable[Cell]) -> None:
         super().__init__(cells)
         self.epoch = -1  # never checked yet
+        self.short = False  # a call left one of them under its ``low``, none on its way
         self.holder: object | None = None
         self.start = self.until = self.end = 0
         # (cell, whether it counts tokens) of each counter a call's end changes: its
@@ -242,6 +252,8 @@ class Leases:
             cell.allowance = allowance
             cell.last = now
             used.append(cell.base - allowance)
+            if allowance < cell.low and cell.refill is None:
+                cells.short = True  # the next grant is to be asked for now (``low``)
         return used
 
     def _check(self, cells: Cells, holder: object, now: int) -> bool:
@@ -277,9 +289,9 @@ class Leases:
         """The grant each of ``cells`` asks ``TAKE`` for (each that asks is added to
         ``asked``): ``LEASE_CALLS`` calls' worth (a call's worth of tokens: what calls took
         of it lately, ends included) for each leased counter that holds less than half
-        that for this window and connection (``holder``; None when the take will open one;
-        False: ask for nothing), has no grant on its way, and had a call lately. All 0 when
-        leases are off."""
+        that (or that a call would leave under its ``low``) for this window and connection
+        (``holder``; None when the take will open one; False: ask for nothing), has no
+        grant on its way, and had a call lately. All 0 when leases are off."""
         if not self.enabled or holder is False:
             return [0] * len(cells)
         wants = []
@@ -291,7 +303,8 @@ class Leases:
             if cell.lease and cell.refill is None and cell.last > recent:
                 want = LEASE_CALLS * max(cell.cost(estimate), cell.per_call())
                 held = cell.holder is holder and cell.start <= now < cell.end
-                if held and 2 * cell.allowance >= want:
+                low = cell.allowance - cell.cost(estimate) < cell.low  # (``take``: short)
+                if held and 2 * cell.allowance >= want and not low:
                     want = 0
                 else:
                     asked.append(cell)
@@ -307,6 +320,16 @@ class Leases:
         for cell in asked:
             cell.refill = refill.future
         return refill
+
+    def asked_early(self, cells: Cells) -> None:
+        """A take that asked for ``cells``' next grants early is over, or asked for none:
+        those still under their ``low`` with no grant on its way (Redis refused or had
+        nothing to give, was out of reach, or a cell asks for none) wait to run out
+        before they ask again."""
+        cells.short = False
+        for cell in cells:
+            if cell.allowance < cell.low and cell.refill is None:
+                cell.low = 0
 
     def pending(self, cells: list[Cell]) -> asyncio.Future[None] | None:
         """A grant on its way to one of ``cells``, if any."""
@@ -324,9 +347,9 @@ class Leases:
         now: int,
         holder: object,
     ) -> None:
-        """A counted ``TAKE``'s answer for ``cells`` (a call of ``estimate``): each
-        counter's count (the call included, any grant not) and grant. ``used`` becomes the
-        counts the headers show."""
+        """A counted ``TAKE``'s answer for ``cells`` (a call of ``estimate``; -1: none, the
+        take only asked for grants): each counter's count (the call included, any grant
+        not) and grant. ``used`` becomes the counts the headers show."""
         self._offset = now - int(time.time() * 1000)
         for i, cell in enumerate(cells):
             if not cell.lease:
@@ -339,14 +362,19 @@ class Leases:
                 cell.holder, cell.allowance, cell.start = holder, 0, start
                 cell.end = start + window if window else _FOREVER
                 cell.until = cell.end - EDGE_MS if window else _FOREVER
-            if cell.tokens:  # (its end comes to the grant too)
-                cell.spent += cell.cost(estimate)
+            cost = cell.cost(estimate) if estimate >= 0 else 0
+            if cell.tokens and estimate >= 0:  # (its end comes to the grant too)
+                cell.spent += cost
                 cell.calls += 1
             grant = grants[i]
             count = used[i]
             used[i] = count - cell.allowance
             cell.base = count + grant
             cell.last = now
+            if grant and window:
+                cell.low = grant // 2
+            elif cell.allowance - cost < cell.low:
+                cell.low = 0  # Redis had nothing to give: it asks again once it runs out
             if grant:
                 cell.allowance += grant
                 cell.keep = max(cell.keep, 2 * grant)
@@ -408,6 +436,8 @@ class Leases:
             allowance = cell.allowance - delta
             if allowance > cell.keep:
                 allowance = self._surplus(cell, allowance, rest)
+            elif allowance < cell.low and cell.refill is None:
+                cells.short = True  # (tokens beyond the estimate, from the grant)
             if allowance and not cell.allowance:
                 if not self._holding:
                     self._arm()

@@ -52,7 +52,8 @@ _KIND = {"requests": 0, "tokens": 1, "concurrency": 2}
 # then the call's input estimate, then the grant each key asks for (``limit_lease``; 0:
 # none; all but these are fixed for a list of rules: ``Prepared`` packs them once). A call
 # counts 1 against a counter of requests or calls in flight, and its estimate capped at
-# the limit against tokens (``limit_policy.cost``).
+# the limit against tokens (``limit_policy.cost``). An estimate of -1 counts no call: the
+# take only asks for grants (asked early, while the last ones last: ``limit_lease``).
 # The first group is counted when none of its counters would pass its limit; the second
 # only when the first is counted and none of its own would. Every counter is counted at
 # once and the refused group taken back (a counter back at 0 is deleted, as if never
@@ -71,12 +72,14 @@ local ttl = tonumber(ARGV[1])
 local split = tonumber(ARGV[2])
 local n = #KEYS
 local estimate = tonumber(ARGV[3 + 3 * n])
+local call = 1
+if estimate < 0 then call, estimate = 0, 0 end
 local names, used, costs = {}, {}, {}
 local first, second = 1, 1
 for i = 1, n do
   local window = tonumber(ARGV[2 + i]) * 1000
   local limit = tonumber(ARGV[2 + n + i])
-  local cost = 1
+  local cost = call
   if ARGV[2 + 2 * n + i] == '1' then cost = math.min(estimate, limit) end
   local name = KEYS[i]
   if window > 0 then name = name .. ':' .. math.floor(now / window) end
@@ -109,7 +112,7 @@ for i = 1, n do
   if i < from and grant > 0 then
     local most = math.floor((tonumber(ARGV[2 + n + i]) - used[i]) / LEASE_SHARE)
     if grant > most then grant = most end
-    if grant >= costs[i] then redis.call('INCRBY', names[i], grant) else grant = 0 end
+    if grant > 0 and grant >= costs[i] then redis.call('INCRBY', names[i], grant) else grant = 0 end
   else
     grant = 0
   end
@@ -217,10 +220,42 @@ class RedisCounters:
         if holder is None:
             return None
         now = leases.now()
-        used = leases.take(scripts.cells, estimate, holder, now)
+        cells = scripts.cells
+        used = leases.take(cells, estimate, holder, now)
         if used is None:
             return None
+        if cells.short:
+            self._ask_early(rules, scripts, estimate)
         return Taken(True, used, now / 1000, (scripts, now))
+
+    def _ask_early(self, rules: RuleList, scripts: _Scripts, estimate: int) -> None:
+        """Ask for the next grants of a list whose grants run low, in a take that counts
+        no call, without waiting: the calls meanwhile take what is left, and those that
+        find it used up wait for the answer (``take_refilled``) rather than each run a
+        script."""
+        leases = self._leases
+        cells = scripts.cells
+        leases.debts(cells)
+        asked: list[Cell] = []
+        wants = leases.wanted(cells, estimate, leases.holder(), leases.now(), asked)
+        refill = leases.ask(asked)
+        if refill is None:
+            leases.asked_early(cells)
+            return
+        if self._names:
+            self._give_back_now()
+
+        def answered(answer: Any) -> None:
+            try:
+                if not isinstance(answer, BaseException):
+                    self._parsed(answer, rules, _NO_RULES, scripts, scripts, -1)
+            except Exception as exc:  # an error answer: the grants run out instead
+                log.debug("rate-limit grants asked early: %s", exc)
+            finally:
+                refill.done()
+                leases.asked_early(cells)
+
+        self._scripts.post_script(scripts.take, [-1, *wants], answered)
 
     async def take_refilled(self, rules: RuleList, estimate: int) -> Taken | None:
         """``take_local`` once the grant on its way to one of the counters is in (None at
@@ -338,6 +373,8 @@ class RedisCounters:
         rest = self._leases.end(scripts.cells, tokens, inflight, now)
         if rest:  # (the usual end is all in the grants)
             self._queue(now, rest)
+        if scripts.cells.short:
+            self._ask_early(rules, scripts, 0)
 
     def untake(self, taken: Taken, rules: RuleList, estimate: int) -> None:
         scripts, now = taken.handles
