@@ -255,7 +255,7 @@ class RedisCounters:
                 refill.done()
                 leases.asked_early(cells)
 
-        self._scripts.post_script(scripts.take, [-1, *wants], answered)
+        self._scripts.post_script(scripts.take, [-1, *wants], answered, urgent=True)
 
     async def take_refilled(self, rules: RuleList, estimate: int) -> Taken | None:
         """``take_local`` once the grant on its way to one of the counters is in (None at

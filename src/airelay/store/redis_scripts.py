@@ -43,9 +43,13 @@ class Scripts(Protocol):
         ``failed`` recognises when Redis cannot be reached."""
         ...
 
-    def post_script(self, prepared: Prepared, more: Sequence[Arg], handler: Handler) -> None:
+    def post_script(
+        self, prepared: Prepared, more: Sequence[Arg], handler: Handler, urgent: bool = False
+    ) -> None:
         """Run the script without waiting: its answer, or the exception that lost it, goes
-        to ``handler``."""
+        to ``handler``. Not ``urgent``, it may wait a few milliseconds to leave with other
+        commands (a socket write costs more than a script); ``urgent``, it leaves within
+        this turn of the event loop (calls may soon wait for its answer)."""
         ...
 
     def send_ahead(self, prepared: Prepared, more: Sequence[Arg]) -> asyncio.Future[Any] | None:
@@ -115,7 +119,9 @@ class LibraryScripts:
     def send_ahead(self, prepared: Prepared, more: Sequence[Arg]) -> asyncio.Future[Any] | None:
         return None  # a pooled connection is only had by awaiting
 
-    def post_script(self, prepared: Prepared, more: Sequence[Arg], handler: Handler) -> None:
+    def post_script(
+        self, prepared: Prepared, more: Sequence[Arg], handler: Handler, urgent: bool = False
+    ) -> None:
         task = asyncio.get_running_loop().create_task(self._post(prepared, more, handler))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

@@ -409,22 +409,22 @@ class Pipelined:
 
         self._post_packed(pack(args), answered)
 
-    def _post_packed(self, command: bytes, handler: Handler) -> None:
+    def _post_packed(self, command: bytes, handler: Handler, urgent: bool = False) -> None:
         conn = self._conn
         if conn is not None and not conn.closed:
-            conn.send_packed(command, handler, urgent=False)
+            conn.send_packed(command, handler, urgent=urgent)
             return
-        task = asyncio.get_running_loop().create_task(self._post_later(command, handler))
+        task = asyncio.get_running_loop().create_task(self._post_later(command, handler, urgent))
         self._later.add(task)
         task.add_done_callback(self._later.discard)
 
-    async def _post_later(self, command: bytes, handler: Handler) -> None:
+    async def _post_later(self, command: bytes, handler: Handler, urgent: bool) -> None:
         try:
             conn = await self._connect()
         except (OSError, TimeoutError, ReplyError) as exc:
             handler(exc)
             return
-        conn.send_packed(command, handler, urgent=False)
+        conn.send_packed(command, handler, urgent=urgent)
 
     async def run(self, prepared: Prepared, more: Sequence[Arg]) -> Any:
         """The script's answer: by its SHA-1, and by its text when Redis lost it (a restart,
@@ -453,18 +453,21 @@ class Pipelined:
         conn.send_packed(prepared.command(more), future, now=True)
         return future
 
-    def post_script(self, prepared: Prepared, more: Sequence[Arg], handler: Handler) -> None:
-        """``run`` without waiting: the answer goes to ``handler``."""
+    def post_script(
+        self, prepared: Prepared, more: Sequence[Arg], handler: Handler, urgent: bool = False
+    ) -> None:
+        """``run`` without waiting: the answer goes to ``handler``. Not ``urgent``, the
+        script leaves with the next urgent command, or after ``LAZY_SECONDS``."""
         self._posted += 1
 
         def answered(answer: Any) -> None:
             if isinstance(answer, ReplyError) and answer.code == "NOSCRIPT":
-                self._post_packed(pack(prepared.by_text(more)), answered)
+                self._post_packed(pack(prepared.by_text(more)), answered, urgent)
                 return
             self._posted -= 1
             handler(answer)
 
-        self._post_packed(prepared.command(more), answered)
+        self._post_packed(prepared.command(more), answered, urgent)
 
     async def _connect(self) -> _Connection:
         """The connection, made once for every caller that needs it meanwhile."""
