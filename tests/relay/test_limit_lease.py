@@ -237,6 +237,18 @@ def scripts_run(client: redis.Redis) -> int:
     )
 
 
+async def granted_minute(counters: RedisCounters, limit: int) -> tuple[Rule, RuleList]:
+    """A rule of calls per minute and its list, after the two calls that bring the list a
+    grant (the second asks: the first made its counter's call lately); clear of a
+    minute's edge."""
+    clear_of_minute_edge()
+    rule = minute_rule(limit)
+    rules = RuleList([rule])
+    for _ in range(2):
+        await counters.take(rules, 1)
+    return rule, rules
+
+
 @counters_test(own=True)
 async def test_calls_short_of_a_grant_together_ask_once(
     counters: RedisCounters, client: redis.Redis
@@ -245,11 +257,7 @@ async def test_calls_short_of_a_grant_together_ask_once(
     grant ran low) and not in yet: they wait for it and take from it (each asking too ran
     a script per call). On a Redis of the test's own, so that its scripts can be
     counted."""
-    clear_of_minute_edge()
-    rule = minute_rule(10**6)
-    rules = RuleList([rule])
-    for _ in range(2):
-        await counters.take(rules, 1)
+    rule, rules = await granted_minute(counters, 10**6)
     before, counted = scripts_run(client), count(client, rule)
     while counters.take_local(rules, 1) is not None:  # (no await: no answer comes in)
         pass
@@ -265,11 +273,7 @@ async def test_a_grant_running_low_asks_for_the_next_while_it_lasts(
 ) -> None:
     """Past half its grant, a call has the next grant asked for in a take that counts no
     call, once, and goes on: the calls after it never find the grant used up."""
-    clear_of_minute_edge()
-    rule = minute_rule(10**6)
-    rules = RuleList([rule])
-    for _ in range(2):
-        await counters.take(rules, 1)
+    rule, rules = await granted_minute(counters, 10**6)
     before, counted = scripts_run(client), count(client, rule)
     assert counted == 2 + LEASE_CALLS
     for _ in range(LEASE_CALLS // 2 + 4):  # past half the grant, with no answer in yet
@@ -292,12 +296,8 @@ async def test_an_early_ask_refused_lets_the_grant_run_out_first(
     """The counter at its limit in Redis (other instances' calls): the early ask gets
     nothing, and the calls take what is left of the grant without asking again; then
     they are counted in Redis, and refused."""
-    clear_of_minute_edge()
     limit = 10_000
-    rule = minute_rule(limit)
-    rules = RuleList([rule])
-    for _ in range(2):
-        await counters.take(rules, 1)
+    rule, rules = await granted_minute(counters, limit)
     (name,) = client.keys(PREFIX + rule.name + ":*")
     client.incrby(name, limit - count(client, rule))  # the rest used elsewhere
     before = scripts_run(client)
@@ -347,11 +347,7 @@ async def test_calls_waiting_for_a_grant_do_not_hang_when_redis_goes_silent(
 ) -> None:
     """The grant twenty calls wait for never comes (Redis paused): every call fails with
     the counters' failure within the client's timeout, none waits for ever."""
-    clear_of_minute_edge()
-    rule = minute_rule(10**6)
-    rules = RuleList([rule])
-    for _ in range(2):
-        await counters.take(rules, 1)
+    _, rules = await granted_minute(counters, 10**6)
     while counters.take_local(rules, 1) is not None:
         pass
     client.execute_command("CLIENT", "PAUSE", 2000, "ALL")
