@@ -434,7 +434,8 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
         (
             "Redis (`AIRELAY_REDIS_URL`) holds the rate-limit counters here, leased (the "
             "default): far from their limits, as here, a call takes from the instance's "
-            "grants with no round trip, and one script in ~64 calls renews them; otherwise "
+            "grants with no round trip, and a script that counts no call renews them before they "
+            "run out (one script in ~40 calls, give-backs included); otherwise "
             "one script per call takes the key's and the channel's, and one per event-loop "
             "turn gives back the ends of that turn's calls."
             if args.limits

@@ -271,17 +271,17 @@ async def test_calls_short_of_a_grant_together_ask_once(
 async def test_a_grant_running_low_asks_for_the_next_while_it_lasts(
     counters: RedisCounters, client: redis.Redis
 ) -> None:
-    """Past half its grant, a call has the next grant asked for in a take that counts no
-    call, once, and goes on: the calls after it never find the grant used up."""
+    """Past three quarters of its grant, a call has the next grant asked for in a take that
+    counts no call, once, and goes on: the calls after it never find the grant used up."""
     rule, rules = await granted_minute(counters, 10**6)
     before, counted = scripts_run(client), count(client, rule)
     assert counted == 2 + LEASE_CALLS
-    for _ in range(LEASE_CALLS // 2 + 4):  # past half the grant, with no answer in yet
+    for _ in range(LEASE_CALLS * 3 // 4 + 4):  # past 3/4 of the grant, no answer in yet
         assert counters.take_local(rules, 1) is not None
     await counters.sync()
     assert scripts_run(client) - before == 1  # asked for once
     assert count(client, rule) == counted + LEASE_CALLS  # a grant, and no call counted
-    for _ in range(LEASE_CALLS):  # what was left of the first grant, and half the next
+    for _ in range(LEASE_CALLS):  # what was left of the first grant, and 3/4 of the next
         assert counters.take_local(rules, 1) is not None
         await asyncio.sleep(0)
     await counters.sync()
@@ -316,9 +316,9 @@ async def test_an_early_ask_refused_lets_the_grant_run_out_first(
 async def test_tokens_ended_beyond_their_estimate_ask_for_the_next_grant_early(
     counters: RedisCounters, client: redis.Redis
 ) -> None:
-    """Calls that reserve a token and use 300 take most of a token grant at their ends:
-    the end that leaves less than half the grant has the next one asked for, as a take
-    would."""
+    """Calls that reserve a token and use 350 take most of a token grant at their ends:
+    the end that leaves less than a quarter of the grant has the next one asked for, as a
+    take would."""
     clear_of_minute_edge()
     rule = minute_rule(10**8, "tokens")
     rules = RuleList([rule])
@@ -326,16 +326,21 @@ async def test_tokens_ended_beyond_their_estimate_ask_for_the_next_grant_early(
         done = await counters.take(rules, 200)
         counters.give_back(done, rules, 0, 0)
     before, counted = scripts_run(client), count(client, rule)
-    assert counted - 400 == 200 * LEASE_CALLS  # the grant: half of it is 6,400 tokens
-    for _ in range(21):  # 300 tokens a call: 6,300
+    grant = counted - 400
+    assert grant == 200 * LEASE_CALLS
+    low, per_call = grant // 4, 350
+    calls = (grant - low - 1) // per_call  # those whose takes and ends leave enough
+    for _ in range(calls):
         taken = counters.take_local(rules, 1)
         assert taken is not None
-        counters.give_back(taken, rules, 299, 0)
-    taken = counters.take_local(rules, 1)  # 6,301: the take leaves more than half
+        counters.give_back(taken, rules, per_call - 1, 0)
+    taken = counters.take_local(rules, 1)
     assert taken is not None
+    assert grant - calls * per_call - 1 >= low  # this take leaves a quarter
     await counters.sync()
     assert scripts_run(client) == before
-    counters.give_back(taken, rules, 299, 0)  # 6,600: its end does not
+    counters.give_back(taken, rules, per_call - 1, 0)
+    assert grant - (calls + 1) * per_call < low  # its end does not
     await counters.sync()
     assert scripts_run(client) - before == 1
     assert count(client, rule) > counted  # the next grant; the calls were not counted

@@ -24,9 +24,11 @@ How:
 * One grant is asked for at a time: calls that find it used up while the next is on its
   way wait for it (``pending``), rather than each run a script (under load, dozens did).
 * The next grant is asked for before the last runs out: a call (or a call's end) that
-  leaves a window's counter less than half its last grant (``low``) has it asked for, in a
-  take that counts no call, and goes on; the calls meanwhile take what is left. (Asked
-  for only once a grant ran out, a busy instance's calls waited for it again and again.)
+  leaves a window's counter less than a quarter of its last grant (``low``) has it asked
+  for, in a take that counts no call, and goes on; the calls meanwhile take what is left.
+  (Asked for only once a grant ran out, a busy instance's calls waited for it again and
+  again.) A quarter of ``LEASE_CALLS`` calls is many round trips' worth of calls even at
+  thousands of calls a second.
 * A counter whose limit is under ``LEASE_MIN_LIMIT`` is never leased: small limits are
   counted in Redis call by call, exactly.
 * A grant is for the window it was counted in, and is not used in the window's last
@@ -55,7 +57,8 @@ from collections.abc import Callable, Iterable
 from airelay.relay.limit_policy import Rule
 
 #: A grant is at most this many calls' worth of a counter (the call's cost times this).
-LEASE_CALLS = 64
+#: (128 rather than 64: with the next grant asked for early, half the scripts.)
+LEASE_CALLS = 128
 #: ... and at most this share of what the counter has left (1/LEASE_SHARE).
 LEASE_SHARE = 32
 #: Counters with a smaller limit are counted in Redis call by call.
@@ -114,8 +117,8 @@ class Cell:
         self.holder: object | None = None  # the connection that got the grant
         self.keep = 0  # the most of a grant kept when calls' ends give back to it
         # A call that leaves less of the grant than this has the next grant asked for,
-        # while the rest lasts (half the last grant of a window's counter; 0: the grant
-        # runs out first).
+        # while the rest lasts (a quarter of the last grant of a window's counter; 0: the
+        # grant runs out first).
         self.low = 0
         self.last = 0  # ms: the last call on the counter
         # What calls took of the grant lately (their ends' corrections included), and how
@@ -326,7 +329,6 @@ class Leases:
         those still under their ``low`` with no grant on its way (Redis refused or had
         nothing to give, was out of reach, or a cell asks for none) wait to run out
         before they ask again."""
-        cells.short = False
         for cell in cells:
             if cell.allowance < cell.low and cell.refill is None:
                 cell.low = 0
@@ -372,7 +374,7 @@ class Leases:
             cell.base = count + grant
             cell.last = now
             if grant and window:
-                cell.low = grant // 2
+                cell.low = grant // 4
             elif cell.allowance - cost < cell.low:
                 cell.low = 0  # Redis had nothing to give: it asks again once it runs out
             if grant:
