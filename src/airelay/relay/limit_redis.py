@@ -235,7 +235,7 @@ class RedisCounters:
         script."""
         leases = self._leases
         cells = scripts.cells
-        cells.short = False  # (until a call finds a counter short again: none is on its way)
+        cells.short = False  # (set again only by a counter short with no grant on its way)
         leases.debts(cells)
         asked: list[Cell] = []
         wants = leases.wanted(cells, estimate, leases.holder(), leases.now(), asked)
