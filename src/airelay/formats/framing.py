@@ -26,6 +26,7 @@ from typing import Final, Protocol
 import orjson
 
 from airelay.formats.names import Framing
+from airelay.formats.search import find
 from airelay.formats.sse import BlockAligner, parse_event, split_events
 
 Event = tuple[str | None, bytes]
@@ -130,7 +131,7 @@ def _usual_events(block: bytes) -> list[Event] | None:
     other block (CRLF, comments, ``id:``, data of several lines, a mix), read event by
     event. The count of line feeds proves that no event holds one more line."""
     # (``find``, not ``in``: see ``formats.sse``)
-    if block.find(b"\r") >= 0 or not block.endswith(b"\n\n") or block.find(b"data:  ") >= 0:
+    if block.find(b"\r") >= 0 or not block.endswith(b"\n\n") or find(block, b"data:  ", 0) >= 0:
         return None  # (a data line whose JSON starts with spaces: read the general way)
     if block.startswith(b"data: "):
         datas = block[6:-2].split(b"\n\ndata: ")

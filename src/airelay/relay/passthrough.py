@@ -3,9 +3,9 @@ the format's ``Rewriter`` (model renamed back, usage read), framed for the clien
 
 The fast path takes raw blocks of whole SSE events (an SSE upstream, an SSE client): a
 block holding none of the rewriter's triggers, the wire's end marks or an error mark goes
-out as it came, after C-speed ``find``s only. The events that hold one are parsed one by
-one (``events``): the rewriter reads them, the wire says whether one ends the stream, and
-an error event is scrubbed.
+out as it came, after SIMD searches only (``formats.search``). The events that hold one
+are parsed one by one (``events``): the rewriter reads them, the wire says whether one
+ends the stream, and an error event is scrubbed.
 
 An event that ends the stream while no usage has come is held back, with whatever follows
 it, until the relay knows the usage it bills (``close``): the rewriter then puts that usage
@@ -17,6 +17,7 @@ from __future__ import annotations
 from airelay.formats.client_framing import ClientFramer
 from airelay.formats.framing import FAILURE, Deframer, Event, sse_events
 from airelay.formats.passthrough import Rewriter, kept_text
+from airelay.formats.search import find
 from airelay.formats.sse import BlockAligner, event_bounds
 from airelay.formats.usage import Usage
 from airelay.formats.wire import Wire
@@ -97,7 +98,7 @@ class PassThrough:
         while block:
             first = -1
             for trigger in self._triggers:
-                found = block.find(trigger)
+                found = find(block, trigger, 0)
                 if found >= 0 and (first < 0 or found < first):
                     first = found
             if first < 0:
