@@ -1,5 +1,6 @@
-"""``formats.search.find`` answers as ``bytes.find`` does, for any bytes, mark and start;
-with StringZilla installed (a dependency) it is that library's search, not the builtin."""
+"""``formats.search`` answers as ``bytes.find`` and ``bytes.count`` do, for any bytes, mark
+and start; with StringZilla installed (a dependency) it is that library's, not the
+builtin."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airelay.formats import search
-from airelay.formats.search import find
+from airelay.formats.search import count, find
 
 # Few distinct bytes, so that marks are found, found twice and found in part.
 _ALPHABET = b'"{}:[] \nadeDNOEru'
@@ -18,12 +19,17 @@ _marks = st.lists(st.sampled_from(_ALPHABET), min_size=2, max_size=12).map(bytes
 
 def test_the_simd_search_is_the_one_used() -> None:
     assert find is stringzilla.find
-    assert search._simd() is stringzilla.find
+    assert count is stringzilla.count
 
 
 @given(_bytes, _marks, st.integers(min_value=0, max_value=320))
 def test_finds_what_bytes_find_finds(haystack: bytes, mark: bytes, start: int) -> None:
     assert find(haystack, mark, start) == haystack.find(mark, start)
+
+
+@given(_bytes, st.lists(st.sampled_from(_ALPHABET), min_size=1, max_size=4).map(bytes))
+def test_counts_what_bytes_count_counts(haystack: bytes, mark: bytes) -> None:
+    assert count(haystack, mark) == haystack.count(mark)
 
 
 @given(_bytes, _marks, st.integers(min_value=0, max_value=300))
@@ -45,3 +51,4 @@ def test_the_builtin_answers_the_same() -> None:
     block = b'data: {"a":1}\n\ndata: [DONE]\n\n'
     assert search.builtin_find(block, b"[DONE]", 0) == find(block, b"[DONE]", 0) == 21
     assert search.builtin_find(block, b"[DONE]", 22) == find(block, b"[DONE]", 22) == -1
+    assert search.builtin_count(block, b"\n") == count(block, b"\n") == 4

@@ -26,7 +26,7 @@ from typing import Final, Protocol
 import orjson
 
 from airelay.formats.names import Framing
-from airelay.formats.search import find
+from airelay.formats.search import count, find
 from airelay.formats.sse import BlockAligner, parse_event, split_events
 
 Event = tuple[str | None, bytes]
@@ -135,12 +135,12 @@ def _usual_events(block: bytes) -> list[Event] | None:
         return None  # (a data line whose JSON starts with spaces: read the general way)
     if block.startswith(b"data: "):
         datas = block[6:-2].split(b"\n\ndata: ")
-        if block.count(b"\n") != 2 * len(datas):
+        if count(block, b"\n") != 2 * len(datas):
             return None
         return [(None, data) for data in datas]
     if block.startswith(b"event: "):
         named = block[7:-2].split(b"\n\nevent: ")
-        if block.count(b"\n") != 3 * len(named):
+        if count(block, b"\n") != 3 * len(named):
             return None
         names = _NAMES
         out: list[Event] = []

@@ -10,10 +10,13 @@ streams. StringZilla's SIMD search reads the same bytes more than ten times fast
 still pays on a single short event (``bench/search.py``: the four marks and a key, 9.5 ->
 0.7 µs for that stream as one block, 19 -> 5 µs for it event by event).
 
-``find`` is that search where the wheel is installed (a dependency), else ``bytes.find``:
-the same answer either way, for every haystack, mark and start (the property tests
-compare the two). One-byte marks stay with ``bytes.find``, which takes ``memchr`` for
-them already.
+``count`` is the same for counting (the line feeds of a block of events, which
+``bytes.count`` reads a byte at a time: 1.6 -> 0.3 µs for that stream).
+
+``find`` and ``count`` are StringZilla's where its wheel is installed (a dependency), else
+``bytes.find`` and ``bytes.count``: the same answers either way, for every haystack, mark
+and start (the property tests compare them). A one-byte ``find`` stays with
+``bytes.find``, which takes ``memchr`` for it already.
 """
 
 from __future__ import annotations
@@ -25,14 +28,19 @@ def builtin_find(haystack: bytes, needle: bytes, start: int = 0) -> int:
     return haystack.find(needle, start)
 
 
-def _simd() -> Callable[[bytes, bytes, int], int] | None:
+def builtin_count(haystack: bytes, needle: bytes) -> int:
+    return haystack.count(needle)
+
+
+def _simd() -> tuple[Callable[[bytes, bytes, int], int], Callable[[bytes, bytes], int]] | None:
     try:
+        from stringzilla import count as simd_count
         from stringzilla import find as simd_find
     except ImportError:  # a platform with no wheel: the builtin search
         return None
-    found: Callable[[bytes, bytes, int], int] = simd_find
-    return found
+    return simd_find, simd_count
 
 
-#: ``haystack.find(needle, start)`` for a needle of two bytes or more.
-find: Callable[[bytes, bytes, int], int] = _simd() or builtin_find
+#: ``haystack.find(needle, start)`` for a needle of two bytes or more, and
+#: ``haystack.count(needle)`` (non-overlapping, as ``bytes.count`` counts).
+find, count = _simd() or (builtin_find, builtin_count)
