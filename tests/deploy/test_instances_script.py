@@ -6,7 +6,9 @@ the other instance within seconds came through Redis."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -53,17 +55,17 @@ def _bindable(port: int) -> bool:
         return True
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _free_pair() -> int:
-    """A port whose next one is free too (the script numbers instance ports from it)."""
+def _free_ports(count: int) -> int:
+    """The first of ``count`` free ports in a row (the script numbers instance ports from
+    it), below the kernel's range of ephemeral ports: a port from that range (``bind`` to
+    port 0) can be taken by an outgoing connection of the parallel tests before the
+    instance or nginx binds it (seen: "address already in use")."""
+    low = 32768
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     while True:
-        port = _free_port()
-        if port < 65535 and _bindable(port + 1):
+        port = random.randrange(10_000, max(low - count, 10_001))
+        if all(_bindable(port + i) for i in range(count)):
             return port
 
 
@@ -81,8 +83,11 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     redis_url = require_redis()
     database_url = create_postgres_database()
     folder = tmp_path_factory.mktemp("instances")
-    lb_port, first = _free_port(), _free_pair()
+    first = _free_ports(2)
     second = first + 1
+    lb_port = first
+    while lb_port in (first, second):
+        lb_port = _free_ports(1)
     admin_key = f"mgmt-{secrets.token_hex(16)}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRELAY_")}
     env.update(
