@@ -4,6 +4,10 @@ builtin."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+
+import pytest
 import stringzilla
 from hypothesis import given
 from hypothesis import strategies as st
@@ -52,3 +56,18 @@ def test_the_builtin_answers_the_same() -> None:
     assert search.builtin_find(block, b"[DONE]", 0) == find(block, b"[DONE]", 0) == 21
     assert search.builtin_find(block, b"[DONE]", 22) == find(block, b"[DONE]", 22) == -1
     assert search.builtin_count(block, b"\n") == count(block, b"\n") == 4
+
+
+def test_without_the_wheel_the_builtins_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "stringzilla", None)  # as if no wheel were installed
+    try:
+        reloaded = importlib.reload(search)
+        assert reloaded.find is reloaded.builtin_find
+        assert reloaded.count is reloaded.builtin_count
+        block = b'data: {"usage":{"prompt_tokens":3}}\n\n'
+        assert reloaded.find(block, b'"usage":{', 0) == 7
+        assert reloaded.count(block, b"\n") == 2
+    finally:
+        monkeypatch.undo()
+        importlib.reload(search)
+    assert search.find is stringzilla.find
