@@ -194,3 +194,11 @@ def test_trust_env_from_the_toml_file(tmp_path: Path) -> None:
 def test_bad_values_are_refused(name: str, raw: str) -> None:
     with pytest.raises(ValueError):
         load_settings({name: raw})
+
+
+def test_redis_timeout_is_read_and_bounded() -> None:
+    assert load_settings({}).redis_timeout == 0.2
+    assert load_settings({"AIRELAY_REDIS_TIMEOUT": "1.5"}).redis_timeout == 1.5
+    for bad in ("0", "-1", "11", "soon"):
+        with pytest.raises(ConfigError, match=r"^AIRELAY_REDIS_TIMEOUT: "):
+            load_settings({"AIRELAY_REDIS_TIMEOUT": bad})

@@ -64,7 +64,9 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             raise
         secret = load_or_create_secret(settings.secret_key, settings.data_dir)
         box = SecretBox(secret)
-        bus = ConfigBus(settings.redis_url) if settings.redis_url else None
+        bus = None
+        if settings.redis_url:
+            bus = ConfigBus(settings.redis_url, timeout=settings.redis_timeout)
         cache = ConfigCache(engine, box, settings.config_poll_seconds, bus)
         await cache.start()
         wallets = Wallets(
@@ -98,12 +100,13 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         )
         images = fetch_transport()
         admission = Admission(settings.max_inflight_calls)
-        affinity = open_affinity(settings.affinity_ttl, settings.redis_url)
+        affinity = open_affinity(settings.affinity_ttl, settings.redis_url, settings.redis_timeout)
         limits = open_limits(
             settings.redis_url,
             settings.limits_redis_failure,
             settings.redis_client,
             settings.limits_leases,
+            settings.redis_timeout,
         )
         app[CONSOLE].throttle = open_throttle(settings)
         videos, stop_videos = await open_videos(settings, engine, wallets, upstream, cache)

@@ -112,6 +112,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         Annotated[str, msgspec.Meta(pattern="^(redis|rediss|unix)://", extra={"secret": True})]
         | None
     ) = None
+    # Seconds an instance waits for Redis (a connection, an answer) before it counts Redis
+    # out of reach: the limits then do what ``limits_redis_failure`` says, and affinity and
+    # configuration notices go on with what the instance holds. A Redis on this host or
+    # network answers in well under a millisecond; longer only for a slower link.
+    redis_timeout: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.2
     # What calls do while the Redis that holds the rate-limit counters cannot be reached:
     # ``closed`` refuses them (503 with Retry-After), ``open`` lets them pass uncounted.
     # Redis is tried again every second; no restart is needed when it is back.

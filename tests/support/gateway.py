@@ -29,11 +29,15 @@ class Gateway:
             admin_key=ADMIN_KEY,
             host="127.0.0.1",
             # Rows sooner than the default's 0.25 s: tests wait for them. Any free port
-            # unless the test needs to know it beforehand.
+            # unless the test needs to know it beforehand. Redis's 0.2 s is for a server
+            # to itself; a gateway in a test's thread shares its process (and in CI two
+            # cores with browsers and other workers), so a turn of its loop can miss that
+            # and fail closed where no test meant it to (``test_redis_timeout`` sets it).
             **{
                 "config_poll_seconds": 0.5,
                 "billing_flush_seconds": 0.05,
                 "port": 0,
+                "redis_timeout": 2.0,
                 **overrides,
             },
         )

@@ -38,6 +38,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from airelay.store.redis_client import TIMEOUT_SECONDS
 from airelay.store.redis_scripts import Scripts, open_scripts
 from airelay.store.snapshot import ChannelRecord
 
@@ -237,11 +238,14 @@ def _decode(value: bytes | str | None) -> Binding | None:
     return Binding(channel_id, int(index))
 
 
-def open_affinity(ttl: float, redis_url: str | None) -> Affinity | None:
-    """The process's affinity: None when it is off (``ttl`` 0)."""
+def open_affinity(
+    ttl: float, redis_url: str | None, timeout: float = TIMEOUT_SECONDS
+) -> Affinity | None:
+    """The process's affinity: None when it is off (``ttl`` 0). ``timeout``: Redis's."""
     if ttl <= 0:
         return None
-    return Affinity(ttl, redis=open_scripts(redis_url) if redis_url else None)
+    redis = open_scripts(redis_url, timeout=timeout) if redis_url else None
+    return Affinity(ttl, redis=redis)
 
 
 class SessionCall:

@@ -33,6 +33,7 @@ from airelay.relay.limit_policy import (
     reset_duration,
     rules,
 )
+from airelay.store.redis_client import TIMEOUT_SECONDS
 from airelay.store.redis_scripts import Client
 from airelay.store.snapshot import ChannelRecord, KeyRecord, Snapshot
 
@@ -584,14 +585,15 @@ def open_limits(
     failure: str = FAIL_CLOSED,
     client: Client = "pipelined",
     leases: bool = True,
+    timeout: float = TIMEOUT_SECONDS,
 ) -> RateLimits:
     """The limit stage of a process: counters in Redis when ``redis_url`` is set (shared by
-    every instance, through the Redis ``client`` named, with ``leases`` or not), else
-    in-process."""
+    every instance, through the Redis ``client`` named, with ``leases`` or not; out of
+    reach after ``timeout`` seconds), else in-process."""
     if redis_url:
         from airelay.relay.limit_redis import RedisCounters
 
-        return RateLimits(RedisCounters(redis_url, client, leases), failure)
+        return RateLimits(RedisCounters(redis_url, client, leases, timeout), failure)
     from airelay.relay.limit_memory import MemoryCounters
 
     return RateLimits(MemoryCounters(), failure)

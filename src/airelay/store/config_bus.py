@@ -37,10 +37,16 @@ OnVersion = Callable[[str], Awaitable[None]]
 class ConfigBus:
     """Publishes configuration versions and delivers the ones other instances publish."""
 
-    def __init__(self, url: str, reconnect_seconds: float = RECONNECT_SECONDS) -> None:
+    def __init__(
+        self,
+        url: str,
+        reconnect_seconds: float = RECONNECT_SECONDS,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:
         self._url = url
         self._reconnect = reconnect_seconds
-        self._publisher: Scripts = open_scripts(url)
+        self._timeout = timeout  # Redis's (a connection, an answer)
+        self._publisher: Scripts = open_scripts(url, timeout=timeout)
         self._task: asyncio.Task[None] | None = None
         self._down = False
 
@@ -77,7 +83,7 @@ class ConfigBus:
             await asyncio.sleep(self._reconnect)
 
     async def _subscribed(self, on_version: OnVersion) -> None:
-        subscribed = messages(self._url, CHANNEL, TIMEOUT_SECONDS, self._recovered)
+        subscribed = messages(self._url, CHANNEL, self._timeout, self._recovered)
         try:
             async for data in subscribed:
                 await _deliver(on_version, data.decode("ascii", "replace"))

@@ -79,8 +79,9 @@ class RedisThrottle:
         *,
         fail_open: bool = False,
         window: float = WINDOW_SECONDS,
+        timeout: float = TIMEOUT_SECONDS,
     ) -> None:
-        self._client: Scripts = open_scripts(url, timeout=TIMEOUT_SECONDS)
+        self._client: Scripts = open_scripts(url, timeout=timeout)
         self._prefix = prefix
         self._window_ms = int(window * 1000)
         self._fail_open = fail_open
@@ -154,5 +155,7 @@ def open_throttle(settings: Settings) -> LoginThrottle:
             settings.redis_url,
             settings.login_throttle_prefix,
             fail_open=settings.limits_redis_failure == "open",
+            # A sign-in spends longer on its password hash: it waits at least as long.
+            timeout=max(TIMEOUT_SECONDS, settings.redis_timeout),
         )
     return MemoryThrottle()
