@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fakes.openai_upstream import FakeOpenAI
 from relay.test_limits_redis import chat, serve
@@ -92,3 +93,17 @@ def test_a_hung_redis_is_waited_for_as_long_as_the_setting_says(
     assert short >= 0.3
     assert long >= 1.5
     assert long > short
+
+
+def test_ready_waits_for_a_hung_redis_as_long_as_the_instance_does(
+    silent: SilentRedis, tmp_path: Path
+) -> None:
+    with Gateway(sqlite_url(tmp_path), tmp_path, redis_url=silent.url, redis_timeout=1.5) as gw:
+        started = time.monotonic()
+        answer = httpx.get(gw.url + "/ready", timeout=20)
+        took = time.monotonic() - started
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["checks"] == {"database": "ok", "redis": "unavailable"}
+    assert body["problems"]["redis"] == "no answer in 1.5 s"
+    assert took >= 1.5

@@ -11,11 +11,12 @@ import asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from airelay.store.redis_client import TIMEOUT_SECONDS
 from airelay.store.redis_scripts import Scripts, open_scripts
 from airelay.store.unavailable import reason
 
 CHECK_SECONDS = 2.0
-_clients: dict[str, Scripts] = {}
+_clients: dict[tuple[str, float], Scripts] = {}
 
 
 async def database_problem(engine: AsyncEngine, seconds: float = CHECK_SECONDS) -> str | None:
@@ -30,17 +31,21 @@ async def database_problem(engine: AsyncEngine, seconds: float = CHECK_SECONDS) 
     return None
 
 
-async def redis_problem(url: str, seconds: float = CHECK_SECONDS) -> str | None:
-    """Whether Redis at ``url`` answers PING (one client per URL and process, made on the
-    first check)."""
-    client = _clients.get(url)
+async def redis_problem(
+    url: str, timeout: float = TIMEOUT_SECONDS, seconds: float = CHECK_SECONDS
+) -> str | None:
+    """Whether Redis at ``url`` answers PING within ``timeout`` (``AIRELAY_REDIS_TIMEOUT``:
+    what the instance itself waits), the check bounded by ``seconds`` or that if longer
+    (one client per URL, timeout and process, made on the first check)."""
+    client = _clients.get((url, timeout))
     if client is None:
-        client = _clients[url] = open_scripts(url)
+        client = _clients[(url, timeout)] = open_scripts(url, timeout=timeout)
+    seconds = max(seconds, timeout)
     try:
         async with asyncio.timeout(seconds):
             await client.call(b"PING")
     except TimeoutError:
-        return f"no answer in {seconds:g} s"
+        return f"no answer in {timeout:g} s"
     except Exception as exc:
         if not client.failed(exc):
             raise

@@ -33,7 +33,7 @@ async def ready(request: web.Request) -> web.StreamResponse:
     redis_url = state.settings.redis_url
     database, redis = await asyncio.gather(
         database_problem(state.engine),
-        redis_problem(redis_url) if redis_url else _nothing(),
+        redis_problem(redis_url, state.settings.redis_timeout) if redis_url else _nothing(),
     )
     for name, problem, configured in (
         ("database", database, True),
