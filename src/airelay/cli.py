@@ -128,7 +128,10 @@ def cmd_channels_import(settings: Settings, args: argparse.Namespace) -> int:
     if changes and not args.dry_run and settings.redis_url:
         from airelay.store.config_bus import announce_current
 
-        asyncio.run(announce_current(settings.database_url, settings.redis_url))
+        announced = announce_current(
+            settings.database_url, settings.redis_url, settings.redis_timeout
+        )
+        asyncio.run(announced)
     for line in report(changes, dry_run=args.dry_run):
         print(line)
     return 0

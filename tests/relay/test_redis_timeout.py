@@ -107,3 +107,29 @@ def test_ready_waits_for_a_hung_redis_as_long_as_the_instance_does(
     assert body["checks"] == {"database": "ok", "redis": "unavailable"}
     assert body["problems"]["redis"] == "no answer in 1.5 s"
     assert took >= 1.5
+
+
+def test_a_new_session_waits_for_a_hung_redis_as_long_as_the_setting_says(
+    silent: SilentRedis, upstream: FakeOpenAI, tmp_path: Path
+) -> None:
+    """Session affinity reads Redis for a session it has not seen (two channels: a binding
+    can choose): the call waits that long for it, then goes on without."""
+    with Gateway(sqlite_url(tmp_path), tmp_path, redis_url=silent.url, redis_timeout=1.5) as gw:
+        admin = Admin(gw.url, gw.admin_key)
+        model = unique_model("session")
+        serve(admin, upstream, model)
+        serve(admin, upstream, model)
+        # An admin write announces the change on the bus: it waits as long for Redis.
+        written = time.monotonic()
+        key = admin.create_token()["key"]  # no limits: the call's only Redis read is affinity
+        assert time.monotonic() - written >= 1.5
+        started = time.monotonic()
+        answer = httpx.post(
+            gw.url + "/v1/chat/completions",
+            json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+            headers={"Authorization": f"Bearer {key}", "session_id": "conversation-1"},
+            timeout=20,
+        )
+        took = time.monotonic() - started
+    assert answer.status_code == 200, answer.text
+    assert took >= 1.5

@@ -110,7 +110,9 @@ async def _deliver(on_version: OnVersion, version: str) -> None:
         log.debug("configuration bus: catching up failed; the poll will retry", exc_info=True)
 
 
-async def announce_current(database_url: str, redis_url: str) -> None:
+async def announce_current(
+    database_url: str, redis_url: str, timeout: float = TIMEOUT_SECONDS
+) -> None:
     """Publish the database's current version: for a writer that is not a serving instance
     (``airelay channels import``), so that the instances catch up now, not at their poll."""
     from airelay.store import meta
@@ -122,7 +124,7 @@ async def announce_current(database_url: str, redis_url: str) -> None:
             version = await meta.config_version(conn)
     finally:
         await engine.dispose()
-    bus = ConfigBus(redis_url)
+    bus = ConfigBus(redis_url, timeout=timeout)
     try:
         await bus.publish(version)
     finally:
