@@ -16,6 +16,7 @@ from relay.test_limits_redis import chat, serve
 from support.admin import Admin, unique_model
 from support.databases import sqlite_url
 from support.gateway import Gateway
+from test_channels_import import lines, run_import, unique, write_json
 
 
 class SilentRedis:
@@ -133,3 +134,31 @@ def test_a_new_session_waits_for_a_hung_redis_as_long_as_the_setting_says(
         took = time.monotonic() - started
     assert answer.status_code == 200, answer.text
     assert took >= 1.5
+
+
+def test_an_import_waits_for_a_hung_redis_as_long_as_the_setting_says(
+    silent: SilentRedis, tmp_path: Path
+) -> None:
+    """``airelay channels import`` announces its change on the bus: it waits that long for
+    Redis, then ends as it would without it (4 s: well beyond the command's own time)."""
+    name = unique("announced")
+    path = write_json(
+        tmp_path,
+        {
+            "channels": [
+                {
+                    "name": name,
+                    "type": "openai",
+                    "base_url": "https://api.example.com/v1",
+                    "api_keys": ["sk-announced"],
+                    "models": ["gpt-x"],
+                }
+            ]
+        },
+    )
+    with Gateway(sqlite_url(tmp_path), tmp_path) as gw:
+        started = time.monotonic()
+        result = run_import(gw, path, AIRELAY_REDIS_URL=silent.url, AIRELAY_REDIS_TIMEOUT="4")
+        took = time.monotonic() - started
+    assert lines(result)[0] == f"created channel {name}"
+    assert took >= 4
