@@ -1,7 +1,8 @@
 """The rules every user of Redis (``AIRELAY_REDIS_URL``) follows, and redis-py's client.
 
 Short timeouts and no retries: Redis is a helper on the hot path, never a place to wait; a
-caller that cannot reach it in ``TIMEOUT_SECONDS`` goes on with what it has in-process.
+caller that cannot reach it in ``AIRELAY_REDIS_TIMEOUT`` (``TIMEOUT_SECONDS`` by default)
+goes on with what it has in-process.
 
 The gateway's own RESP client (``resp``, through ``redis_scripts.open_scripts`` and
 ``redis_subscriber``) speaks ``redis://`` and ``unix://``. redis-py, made here, is the
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-#: Longest wait for a connection or an answer: a loopback GET takes ~0.15 ms.
+#: Longest wait for a connection or an answer by default (``AIRELAY_REDIS_TIMEOUT`` sets it):
+#: a loopback GET takes ~0.15 ms.
 TIMEOUT_SECONDS = 0.2
 
 

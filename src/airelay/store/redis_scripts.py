@@ -7,7 +7,8 @@ bus's ``PUBLISH``, readiness' ``PING``), through one of two clients behind one i
 - redis-py, the library, for what the pipelined client does not speak (``rediss://``) and
   when ``AIRELAY_REDIS_CLIENT=redis-py`` asks for it.
 
-Both have the same timeouts (``redis_client.TIMEOUT_SECONDS``) and no retries.
+Both take the same timeout (``AIRELAY_REDIS_TIMEOUT``; ``redis_client.TIMEOUT_SECONDS`` by
+default) and make no retries.
 """
 
 from __future__ import annotations

@@ -35,8 +35,9 @@ from airelay.surfaces.console.throttle import (
 )
 
 log = logging.getLogger(__name__)
-#: Longest wait for Redis: not the hot path's 0.2 s, since a busy moment would turn
-#: sign-ins away (``closed``) where the password check takes tens of milliseconds anyway.
+#: The least a sign-in waits for Redis (``AIRELAY_REDIS_TIMEOUT`` when that is longer): not
+#: the hot path's 0.2 s default, since a busy moment would turn sign-ins away (``closed``)
+#: where the password check takes tens of milliseconds anyway.
 TIMEOUT_SECONDS = 2.0
 
 # KEYS: counters; ARGV[1]: the window (ms), then each counter's limit. Returns 0 when the
