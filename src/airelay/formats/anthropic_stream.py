@@ -334,11 +334,11 @@ class AnthropicStreamEncoder:
         "_closed",
         "_delta_head",
         "_failed",
+        "_has_signature",
         "_index",
         "_model",
         "_open",
         "_reason",
-        "_signed",
         "_start_usage",
         "_started",
         "_text_head",
@@ -353,7 +353,7 @@ class AnthropicStreamEncoder:
         self._text_head = b""  # ... and up to a text_delta's text
         self._open: BlockKind | None = None
         self._call = -1  # call number of the open tool_use block
-        self._signed = False  # the open thinking block has had its signature
+        self._has_signature = False  # the open thinking block has had its signature
         self._reason: FinishReason | None = None
         self._start_usage: Usage | None = None
         self._usage: Usage | None = None
@@ -451,16 +451,16 @@ class AnthropicStreamEncoder:
         out = b""
         if event.text:
             # After its signature a thinking block is complete: more text is a new block.
-            if self._open != "thinking" or self._signed:
+            if self._open != "thinking" or self._has_signature:
                 out += self._open_block("thinking", _THINKING_START)
             out += self._delta({"type": "thinking_delta", "thinking": event.text})
         if event.signature:
             # A block has one signature: another one (a signed call after signed thought,
             # a sealed redacted block) opens a block of its own.
-            if self._open != "thinking" or self._signed:
+            if self._open != "thinking" or self._has_signature:
                 out += self._open_block("thinking", _THINKING_START)
             out += self._delta({"type": "signature_delta", "signature": event.signature})
-            self._signed = True
+            self._has_signature = True
         return out
 
     def _ensure_block(self, kind: BlockKind, block: Json) -> bytes:
@@ -475,7 +475,7 @@ class AnthropicStreamEncoder:
         )
         self._text_head = self._delta_head + _TEXT_DELTA
         self._open = kind
-        self._signed = False
+        self._has_signature = False
         start = {"type": "content_block_start", "index": self._index, "content_block": block}
         return out + sse("content_block_start", start)
 

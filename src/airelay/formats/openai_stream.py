@@ -270,7 +270,7 @@ class OpenAIStreamEncoder:
         self._opened: set[int] = set()
         self._usage: Usage | None = None
         self._failed = False
-        self._signed: dict[int, int] = {}  # choice -> reasoning parts signed so far
+        self._signed_parts: dict[int, int] = {}  # choice -> reasoning parts signed so far
         # choice -> its chunks' bytes up to the delta (they change only with StreamStart)
         self._heads: dict[int, bytes] = {}
         self._text_heads: dict[int, bytes] = {}  # ... and up to a text delta's text
@@ -323,8 +323,8 @@ class OpenAIStreamEncoder:
         if isinstance(event, ReasoningDelta):
             delta = {"reasoning_content": event.text} if event.text else None
             if event.signature:
-                index = self._signed.get(event.choice, 0)
-                self._signed[event.choice] = index + 1
+                index = self._signed_parts.get(event.choice, 0)
+                self._signed_parts[event.choice] = index + 1
                 details = signature_detail(event.signature, index)
                 delta = {**(delta or {}), "reasoning_details": details}
             return self._delta(event.choice, delta)
