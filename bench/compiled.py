@@ -188,9 +188,9 @@ def main() -> None:
             gw = gateway.start(command, database, data, 1, cpu.server, log, limits)
             started[name] = gw
             gateway.configure(gw, upstream_port, True)
-        scripts = {name: wrk.write_scripts(_folder(work, name), gw.api_key)
+        scripts = {name: wrk.scripts_in(work, name, gw.api_key)
                    for name, gw in started.items()}  # fmt: skip
-        floor_scripts = wrk.write_scripts(_folder(work, "floor"), "-")
+        floor_scripts = wrk.scripts_in(work, "floor", "-")
         per_call: dict[tuple[str, str], list[float]] = {}
         for round_ in range(args.rounds):
             for kind in args.kinds.split(","):
@@ -218,12 +218,6 @@ def main() -> None:
         pure = translator_micros(trees["pure"], path)
         fast = translator_micros(trees["compiled"], path)
         print(f"translator {path}: {pure:.1f} µs per stream pure, {fast:.1f} compiled")
-
-
-def _folder(work: Path, name: str) -> Path:
-    folder = work / f"lua-{name}"
-    folder.mkdir()
-    return folder
 
 
 if __name__ == "__main__":

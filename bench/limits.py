@@ -61,7 +61,7 @@ def main() -> None:
             )  # fmt: skip
             started[name] = gw
             gateway.configure(gw, upstream_port, limits is not None)
-        scripts = {name: wrk.write_scripts(_folder(work, name), gw.api_key)
+        scripts = {name: wrk.scripts_in(work, name, gw.api_key)
                    for name, gw in started.items()}  # fmt: skip
         per_call: dict[tuple[str, str], list[float]] = {}
         for round_ in range(args.rounds):
@@ -81,12 +81,6 @@ def main() -> None:
         for gw in started.values():
             procs.stop(gw.proc)
         procs.stop(upstream)
-
-
-def _folder(work: Path, name: str) -> Path:
-    folder = work / f"lua-{name}"
-    folder.mkdir()
-    return folder
 
 
 if __name__ == "__main__":

@@ -61,6 +61,14 @@ class WrkResult:
     errors: int  # socket errors + non-2xx answers
 
 
+def scripts_in(work: Path, name: str, api_key: str) -> dict[str, Path]:
+    """``write_scripts`` into a new folder of ``work`` named after ``name`` (one per
+    server measured, each with its own key)."""
+    folder = work / f"lua-{name}"
+    folder.mkdir()
+    return write_scripts(folder, api_key)
+
+
 def write_scripts(folder: Path, api_key: str) -> dict[str, Path]:
     """A script per kind (see ``KINDS``) sending ``api_key`` as a bearer token."""
     scripts = {}
