@@ -160,15 +160,15 @@ async def call_with_failover(
                 await asyncio.shield(pending.ready)
                 attempt = build(channel)
             transport = transports.for_channel(channel)
-        except (CredentialError, CredentialPending) as exc:
-            reason = str(exc) if isinstance(exc, CredentialError) else "it expired as it came"
+        except (CredentialError, CredentialPending) as denied:
+            reason = str(denied) if isinstance(denied, CredentialError) else "it expired as it came"
             reason = scrub(reason, channel.secrets())  # the token endpoint's own words
             last = _Failure("error", f"channel {channel.id} has no access token: {reason}")
             if health is not None:
                 health.failed(channel.id, channel.api_keys, "", None, last.message)
             continue
-        except ValueError as exc:  # a channel whose URL, key or TLS cannot go on the wire
-            last = _Failure("error", f"channel {channel.id} is misconfigured: {exc}")
+        except ValueError as misconfigured:  # a channel whose URL, key or TLS cannot go on the wire
+            last = _Failure("error", f"channel {channel.id} is misconfigured: {misconfigured}")
             if health is not None:
                 health.abandoned(channel.id, "")
             continue
@@ -293,10 +293,10 @@ async def _try(
         if response is not None:
             response.close()
         raise
-    except TimeoutError as exc:
+    except TimeoutError as timeout:
         if response is not None:
             response.close()
-        raise _Failure("timeout", "no answer in time") from exc
+        raise _Failure("timeout", "no answer in time") from timeout
     except UpstreamError as exc:
         if response is not None:
             response.close()

@@ -167,9 +167,9 @@ async def open_meter(
         reservation = await wallets.reserve(
             record.user_id, record.id, amount, record.quota, record.quota_period
         )
-    except QuotaExhausted as exc:
+    except QuotaExhausted as spent:
         limit_rejected("key", "quota")
-        raise GatewayError(403, "This API key has exhausted its quota.") from exc
+        raise GatewayError(403, "This API key has exhausted its quota.") from spent
     except InsufficientFunds as exc:
         raise GatewayError(402, "Insufficient balance. Please top up your account.") from exc
     access.note_call(record.id, model)

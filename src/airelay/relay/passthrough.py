@@ -91,7 +91,7 @@ class PassThrough:
     def block(self, block: bytes) -> bytes:
         """A block of whole SSE events, for a client of the same framing: raw bytes,
         except the events holding a trigger, which are read one by one."""
-        if self._held is not None:
+        if self.holding():
             return self.events(sse_events(block))
         out: list[bytes] = []
         rewriter = self._rewriter
@@ -109,12 +109,18 @@ class PassThrough:
                 out.append(rewriter.block(block[:start]))
             out.append(self.events(sse_events(block[start:end])))
             block = block[end:]
-            if self._held is not None:
+            if self.holding():
                 # Held from here on: what follows is read event by event (it may hold the
                 # end) and waits too. Only a stream without usage comes here.
                 out.append(self.events(sse_events(block)))
                 break
-        return b"".join(out)
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def holding(self) -> bool:
+        """Whether the stream's end is held back (for the usage). A method, not a test of
+        ``_held`` in ``block``: a type checker would take the test before ``events`` as
+        still true after it, and the compiled code would trust it."""
+        return self._held is not None
 
     def events(self, events: list[Event]) -> bytes:
         out: list[bytes] = []

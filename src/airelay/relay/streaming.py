@@ -165,9 +165,9 @@ async def relay_stream(
         except _OverCap:
             status = 502
             error(f"the stream passed the gateway's limit of {max_bytes} bytes")
-        except (_Failed, FramingError) as exc:
+        except (_Failed, FramingError) as failed:
             status = 502
-            error(scrubber.text(f"upstream stream failed: {exc}"))
+            error(scrubber.text(f"upstream stream failed: {failed}"))
         except asyncio.CancelledError:
             if not deadline.caught():
                 raise

@@ -26,8 +26,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     )
     try:
         payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+    except orjson.JSONDecodeError as malformed:
+        raise GatewayError(400, f"malformed JSON body: {malformed}") from malformed
     try:
         model, stream = openai_chat.check_request(payload)
     except ValueError as exc:
