@@ -12,15 +12,13 @@ made), each round, then the median per kind, and each translated path's µs per 
 Gateway, floor, upstream and wrk are pinned as ``make bench`` pins them. Nothing is asserted
 and nothing is installed: the copies live in a temporary folder.
 
-A measurement, not a build: compiled as they are, these modules behave differently from
-their Python on paths this load never takes. Found by the test suite against such a copy:
-an exception an awaited future delivers reaches a compiled coroutine without the traceback
-of where it was raised (``store.unavailable`` then takes a lost database connection for a
-bug: 500, not 503); two ``except ... as exc`` of unrelated types in one function share one
-typed variable (a TypeError when the second catches); an attribute narrowed by a test
-before a method call that changes it is trusted after (``relay.passthrough``); a compiled
-function has no ``__module__`` (the metrics' surface label); a frozen compiled dataclass
-cannot be deep-copied; tests that patch a method of a compiled class see no call.
+A measurement, not a build. Compiled, these modules still differ from their Python in
+one way that matters: an exception an awaited future delivers (another task's failure,
+shielded) reaches a compiled coroutine without the traceback of where it was raised, and
+``store.unavailable`` reads that traceback to tell a lost database connection (503) from a
+bug (500); ``tests/surfaces/test_database_down.py`` fails against such a copy. And two the
+tests notice: a frozen compiled dataclass cannot be deep-copied (``formats.usage``), and a
+method patched on a compiled class is not what compiled callers call (``text_frames``).
 """
 
 from __future__ import annotations

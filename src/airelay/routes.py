@@ -145,4 +145,4 @@ def add_routes(router: web.UrlDispatcher, proxies: TrustedProxies | None = None)
         router.add_route(method, path, endpoint(handler, proxies))
     # (?s): a decoded line break in a path must reach the catch-all too, else aiohttp
     # answers a plain-text 404 of its own.
-    router.add_route("*", "/{tail:(?s:.*)}", endpoint(unmatched, proxies))
+    router.add_route("*", "/{tail:(?s:.*)}", endpoint(unmatched, proxies, "other"))

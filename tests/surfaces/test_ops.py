@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from aiohttp import web
 from fakes.openai_upstream import FakeOpenAI
 from sqlalchemy.engine import make_url
 from support.admin import Admin, unique_model
@@ -27,6 +28,7 @@ from support.redis_server import require_redis
 from support.tcp_cut import TcpCut
 
 from airelay.state import STATE
+from airelay.surfaces.endpoint import endpoint
 
 SECRET_PROMPT = "the-secret-prompt-words-7f3a"
 
@@ -150,6 +152,29 @@ def test_metrics_count_requests_tokens_cost_and_upstream_latency(
     assert "airelay_usage_flush_lag_seconds" in after
     # No key id and no key in any label.
     assert key not in after and "tok_" not in after
+
+
+def test_a_request_no_route_serves_is_counted_under_other(gateway: Gateway) -> None:
+    before = httpx.get(gateway.url + "/metrics").text
+    assert httpx.get(gateway.url + "/v1/no-such-route").status_code == 404
+    after = httpx.get(gateway.url + "/metrics").text
+    labels = {"surface": "other", "status": "404"}
+    counted = _sample(after, "airelay_requests_total", **labels)
+    assert counted - _sample(before, "airelay_requests_total", **labels) == 1
+
+
+def test_a_handler_that_names_no_module_must_be_given_its_surface() -> None:
+    """A function compiled to C has no ``__module__``: its label is not guessed."""
+
+    class Compiled:
+        __module__ = None  # type: ignore[assignment]
+
+        async def __call__(self, request: web.Request) -> web.StreamResponse:
+            raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="names no module"):
+        endpoint(Compiled())
+    assert endpoint(Compiled(), surface="ops") is not None
 
 
 def test_metrics_count_upstream_errors_by_code_and_circuit_states(

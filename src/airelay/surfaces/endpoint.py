@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -43,10 +44,14 @@ NUL_IN_URL = GatewayError(
 )
 
 
-def endpoint(handler: Handler, proxies: TrustedProxies | None = None) -> Handler:
+def endpoint(
+    handler: Handler, proxies: TrustedProxies | None = None, surface: str | None = None
+) -> Handler:
     """``handler`` wrapped; with ``proxies``, a request from one of them is handled as
-    coming from the client its X-Forwarded-For names (``request.remote``)."""
-    surface = surface_of(handler)
+    coming from the client its X-Forwarded-For names (``request.remote``). ``surface``, the
+    metrics' label, is the handler's module's (``surface_of``) unless given."""
+    if surface is None:
+        surface = surface_of(handler)
     seconds = FastHistogram.lazy(REQUEST_SECONDS, surface)
     by_status: dict[int, FastCounter] = {}  # status -> its counter
 
@@ -72,13 +77,13 @@ def endpoint(handler: Handler, proxies: TrustedProxies | None = None) -> Handler
             ):
                 hint_untrusted(request.remote)
             response = error_response(error, client_format(request))
-        except web.HTTPException as exc:
-            if exc.status < 400:
+        except web.HTTPException as http:
+            if http.status < 400:
                 raise
-            message = _HTTP_MESSAGES.get(exc.status, exc.reason)
-            response = error_response(GatewayError(exc.status, message), client_format(request))
-            if "Allow" in exc.headers:
-                response.headers["Allow"] = exc.headers["Allow"]
+            message = _HTTP_MESSAGES.get(http.status, http.reason)
+            response = error_response(GatewayError(http.status, message), client_format(request))
+            if "Allow" in http.headers:
+                response.headers["Allow"] = http.headers["Allow"]
         except (HttpProcessingError, web.RequestPayloadError):
             # The body broke the HTTP framing while a handler read it (a bad chunk size, bad
             # compression): the client's fault. Its message may echo the client's bytes.
@@ -125,11 +130,23 @@ def endpoint(handler: Handler, proxies: TrustedProxies | None = None) -> Handler
 def surface_of(handler: Handler) -> str:
     """The metric label of a handler's surface: its module's name (``openai_chat``,
     ``anthropic``...), one ``admin`` for the management API."""
-    module = getattr(handler, "__module__", "") or ""
+    module: str | None = getattr(handler, "__module__", None) or _holder(handler)
+    if not module:
+        raise ValueError(f"{handler!r} names no module: give endpoint() its surface")
     parts = module.split(".")
     if "admin" in parts:
         return "admin"
-    return parts[-1] if parts[-1] != "endpoint" else "other"
+    return parts[-1]
+
+
+def _holder(handler: Handler) -> str | None:
+    """The module that holds ``handler`` under its name: a function compiled to C (mypyc,
+    see ``bench/compiled.py``) names none of its own. Once per route, at start-up."""
+    name = getattr(handler, "__name__", None)
+    for module_name, module in list(sys.modules.items()):
+        if module_name.startswith("airelay.") and getattr(module, name or "", None) is handler:
+            return module_name
+    return None
 
 
 DATABASE_DOWN = GatewayError(
