@@ -12,13 +12,13 @@ made), each round, then the median per kind, and each translated path's µs per 
 Gateway, floor, upstream and wrk are pinned as ``make bench`` pins them. Nothing is asserted
 and nothing is installed: the copies live in a temporary folder.
 
-A measurement, not a build. Compiled, these modules still differ from their Python in
-one way that matters: an exception an awaited future delivers (another task's failure,
-shielded) reaches a compiled coroutine without the traceback of where it was raised, and
-``store.unavailable`` reads that traceback to tell a lost database connection (503) from a
-bug (500); ``tests/surfaces/test_database_down.py`` fails against such a copy. And two the
-tests notice: a frozen compiled dataclass cannot be deep-copied (``formats.usage``), and a
-method patched on a compiled class is not what compiled callers call (``text_frames``).
+A measurement, not a build. Compiled, these modules still differ from their Python: an
+exception an awaited future delivers (another task's failure, shielded) reaches a compiled
+coroutine without the traceback of where it was raised, so a logged traceback loses its
+origin (the gateway no longer reads it to judge an outage: ``store.db.DatabaseUnreachable``);
+and two the tests notice: a frozen compiled dataclass cannot be deep-copied
+(``formats.usage``), and a method patched on a compiled class is not what compiled callers
+call (``text_frames``).
 """
 
 from __future__ import annotations

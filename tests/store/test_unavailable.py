@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from airelay.store.db import create_engine
+from airelay.store.db import DatabaseUnreachable, create_engine
 from airelay.store.unavailable import reason, unavailable
 
 
@@ -56,6 +56,16 @@ def test_postgresql_that_never_answers_is_unavailable_after_the_connect_timeout(
         error = asyncio.run(_failure(url, connect_timeout=0.3))
     assert isinstance(error.__cause__ or error, TimeoutError) or "timeout" in repr(error).lower()
     assert unavailable(error)
+
+
+def test_a_connection_postgresql_refuses_is_unavailable_without_its_traceback() -> None:
+    """The judgement does not read where the error was raised: a traceback that lost the
+    driver's frames (a failure another task hands on through a future, into compiled code)
+    still says outage, and the error names what happened."""
+    error = asyncio.run(_failure(f"postgresql://postgres@127.0.0.1:{_closed_port()}/none"))
+    assert isinstance(error, DatabaseUnreachable) and "ConnectionRefusedError" in str(error)
+    assert unavailable(error.with_traceback(None))
+    assert not unavailable(ConnectionRefusedError("refused, by no driver"))
 
 
 def test_sqlite_file_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:

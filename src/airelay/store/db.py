@@ -40,13 +40,32 @@ def create_engine(database_url: str, connect_timeout: float = CONNECT_TIMEOUT) -
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=True,
         connect_args={"timeout": connect_timeout},
     )
+    event.listen(engine.sync_engine, "do_connect", _typed_connect)
+    return engine
+
+
+class DatabaseUnreachable(ConnectionError):
+    """A new PostgreSQL connection could not be opened: refused, reset, lost or timed out
+    on the way. asyncpg raises those as plain ``OSError``, which SQLAlchemy passes on as
+    they are, like any other ``OSError`` (an upstream's, Redis's). Typed where it is raised,
+    so that ``store.unavailable`` knows it for the database's without reading where it was
+    raised: a traceback does not always keep that (an error delivered to a coroutine through
+    a future from another task, into code compiled by mypyc: see ``bench/compiled.py``)."""
+
+
+def _typed_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """SQLAlchemy's own connect (``do_connect``), with its ``OSError`` typed."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:
+        raise DatabaseUnreachable(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

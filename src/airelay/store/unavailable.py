@@ -14,6 +14,8 @@ from types import TracebackType
 
 from sqlalchemy import exc as sa
 
+from airelay.store.db import DatabaseUnreachable
+
 RETRY_AFTER_SECONDS = 2
 
 # asyncpg's own errors that mean "no usable connection", raised outside SQLAlchemy's
@@ -52,7 +54,7 @@ def unavailable(error: BaseException) -> bool:
                 return True
         elif isinstance(current, sa.OperationalError | sa.InterfaceError | sa.TimeoutError):
             return True
-        if _asyncpg_connection_error(current):
+        if isinstance(current, DatabaseUnreachable) or _asyncpg_connection_error(current):
             return True
         if isinstance(current, OSError) and _raised_in_driver(current.__traceback__):
             # ConnectionRefusedError, a reset, a connect timeout: an OSError is the
