@@ -3,14 +3,20 @@
 #   docker run -p 8080:8080 -e AIRELAY_SECRET_KEY=... -e AIRELAY_ADMIN_KEY=mgmt-... airelay
 # See deploy/ for several instances on PostgreSQL and Redis behind a load balancer.
 FROM python:3.11-slim-bookworm AS build
+# A C compiler for the modules mypyc compiles at install time (setup.py); not in the image.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY requirements/build.lock requirements/main.lock requirements/
 RUN python -m venv /opt/airelay \
  && /opt/airelay/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements/build.lock \
  && /opt/airelay/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements/main.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY src src
+# The compiler's own packages (mypy) leave once the build is done: nothing imports them.
 RUN /opt/airelay/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \
+ && /opt/airelay/bin/pip uninstall --yes mypy ast-serialize librt pathspec mypy-extensions \
  && find /opt/airelay -name '__pycache__' -prune -exec rm -rf {} +
 
 FROM python:3.11-slim-bookworm

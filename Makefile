@@ -12,12 +12,16 @@ $(VENV)/.build: requirements/build.lock | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/build.lock
 	touch $@
 
-$(VENV)/.main: requirements/main.lock pyproject.toml $(VENV)/.build
+# The modules compiled at install time (pyproject.toml's [tool.airelay] compiled; setup.py):
+# the install runs again, and recompiles, when one of them changes.
+COMPILED := $(patsubst %,src/%.py,$(subst .,/,$(shell sed -n '/^compiled = \[/,/^\]/p' pyproject.toml | grep -o '"[a-z_.]*"' | tr -d '"')))
+
+$(VENV)/.main: requirements/main.lock pyproject.toml setup.py $(COMPILED) $(VENV)/.build
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/main.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.dev: requirements/dev.lock pyproject.toml $(VENV)/.build
+$(VENV)/.dev: requirements/dev.lock pyproject.toml setup.py $(COMPILED) $(VENV)/.build
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(VENV)/.main $@
@@ -102,9 +106,10 @@ lint: $(VENV)/.dev
 # Regenerate the hashed lock files after changing dependencies in pyproject.toml.
 lock:
 	$(BIN)/pip install --quiet uv
-	$(BIN)/uv pip compile requirements/build.in --python-version 3.11 --generate-hashes -o requirements/build.lock
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements/main.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements/dev.lock
+	# The build tools (mypy among them) at the versions the dev lock has.
+	$(BIN)/uv pip compile requirements/build.in --python-version 3.11 --generate-hashes -c requirements/dev.lock -o requirements/build.lock
 
 # The gateway against a pass-through floor and the fake upstream (bench/README.md); appends
 # the figures to BENCHMARKS.md. BENCH_ARGS=--full for every configuration.
@@ -122,4 +127,5 @@ bench: $(VENV)/.main
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts build
+	find src -name '*.so' -delete

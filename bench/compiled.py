@@ -1,9 +1,10 @@
-"""What compiling the hot modules to C with mypyc would save: the gateway's CPU per call
-from a pure-Python copy of the package and from a copy with ``--modules`` compiled (mypyc,
-of the dev dependencies), each configured as ``make bench --limits`` configures one (limits
-in every scope in Redis, never tripped), measured in turn under the same wrk load round
-after round, beside the floor (the pass-through proxy) on the plain and streamed chat paths;
-then the translator in-process (``bench/translate.py``) from both copies.
+"""What compiling the hot modules to C with mypyc saves: the gateway's CPU per call from a
+pure-Python copy of the package and from a copy with ``--modules`` compiled (by default the
+modules the build compiles, with the dev dependencies' mypyc), each configured as ``make
+bench --limits`` configures one (limits in every scope in Redis, never tripped), measured in
+turn under the same wrk load round after round, beside the floor (the pass-through proxy) on
+the plain and streamed chat paths; then the translator in-process (``bench/translate.py``)
+from both copies.
 
     .venv/bin/python bench/compiled.py [--rounds 4] [--seconds 3] [--modules a.b,c.d]
 
@@ -12,13 +13,8 @@ made), each round, then the median per kind, and each translated path's µs per 
 Gateway, floor, upstream and wrk are pinned as ``make bench`` pins them. Nothing is asserted
 and nothing is installed: the copies live in a temporary folder.
 
-A measurement, not a build. Compiled, these modules still differ from their Python: an
-exception an awaited future delivers (another task's failure, shielded) reaches a compiled
-coroutine without the traceback of where it was raised, so a logged traceback loses its
-origin (the gateway no longer reads it to judge an outage: ``store.db.DatabaseUnreachable``);
-and two the tests notice: a frozen compiled dataclass cannot be deep-copied
-(``formats.usage``), and a method patched on a compiled class is not what compiled callers
-call (``text_frames``).
+The compiled copy is what the build makes of the same list (``setup.py``), in a folder of
+its own: both are measured side by side whatever the installed build is.
 """
 
 from __future__ import annotations
@@ -31,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import gateway
@@ -40,48 +37,7 @@ from run import cores
 
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE.parent / "src"
-PYPROJECT = HERE.parent / "pyproject.toml"  # the type checker's settings
-# What every relayed call runs: the stream codecs, the relay's stages, metering, the
-# upstream client, the chat surface. (Not ``limit_lease`` nor ``limit_policy``: mypyc
-# compiles no subclass of ``list``.)
-MODULES = (
-    "airelay.formats.responses_stream",
-    "airelay.formats.openai_stream",
-    "airelay.formats.text_frames",
-    "airelay.formats.framing",
-    "airelay.formats.sse",
-    "airelay.formats.usage",
-    "airelay.formats.responses_shapes",
-    "airelay.formats.responses_codec",
-    "airelay.formats.openai_codec",
-    "airelay.formats.anthropic_stream",
-    "airelay.formats.anthropic_codec",
-    "airelay.formats.openai_chat",
-    "airelay.formats.passthrough",
-    "airelay.formats.openai_wire",
-    "airelay.relay.limits",
-    "airelay.relay.limit_redis",
-    "airelay.relay.passthrough",
-    "airelay.relay.streaming",
-    "airelay.relay.pipeline",
-    "airelay.relay.metering",
-    "airelay.relay.failover",
-    "airelay.relay.attempts",
-    "airelay.relay.answers",
-    "airelay.relay.health",
-    "airelay.relay.endpoints",
-    "airelay.relay.routing",
-    "airelay.relay.auth",
-    "airelay.pricing",
-    "airelay.billing.wallets",
-    "airelay.billing.key_quotas",
-    "airelay.client.response",
-    "airelay.client.connection",
-    "airelay.client.pool",
-    "airelay.surfaces.endpoint",
-    "airelay.surfaces.openai_chat",
-    "airelay.surfaces.relay_response",
-)
+PYPROJECT = HERE.parent / "pyproject.toml"  # the type checker's settings, the build's list
 TRANSLATED = ("openai-to-anthropic", "anthropic-to-openai", "responses-to-openai")
 
 
@@ -92,11 +48,17 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--kinds", default="plain,stream," + ",".join(TRANSLATED))
     parser.add_argument(
         "--modules",
-        default=",".join(MODULES),
-        help="comma-separated (default: MODULES)",
+        default=",".join(compiled_by_the_build()),
+        help="comma-separated (default: those the build compiles, pyproject.toml)",
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     return parser.parse_args()
+
+
+def compiled_by_the_build() -> list[str]:
+    with open(PYPROJECT, "rb") as file:
+        modules: list[str] = tomllib.load(file)["tool"]["airelay"]["compiled"]
+    return modules
 
 
 def copy(work: Path, name: str) -> Path:
