@@ -200,8 +200,8 @@ class GeminiEmbeddingsBody:
         return ""  # vectors: no generated text
 
 
-SINGLE_BODY = GeminiEmbeddingsBody(WireFormat.GEMINI_EMBEDDING, single=True)
-BATCH_BODY = GeminiEmbeddingsBody(WireFormat.GEMINI_EMBEDDINGS, single=False)
+SINGLE_BODY: GeminiEmbeddingsBody = GeminiEmbeddingsBody(WireFormat.GEMINI_EMBEDDING, single=True)
+BATCH_BODY: GeminiEmbeddingsBody = GeminiEmbeddingsBody(WireFormat.GEMINI_EMBEDDINGS, single=False)
 
 
 # ---- bridges ----------------------------------------------------------------------------

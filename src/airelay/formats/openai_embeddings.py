@@ -158,4 +158,4 @@ class EmbeddingsBody:
         return ""  # vectors: no generated text
 
 
-BODY = EmbeddingsBody()
+BODY: EmbeddingsBody = EmbeddingsBody()

@@ -99,4 +99,4 @@ class SpeechBody:
         return ""
 
 
-BODY = SpeechBody()
+BODY: SpeechBody = SpeechBody()

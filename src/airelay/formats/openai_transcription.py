@@ -162,4 +162,4 @@ class TranscriptionBody:
         return ""
 
 
-BODY = TranscriptionBody()
+BODY: TranscriptionBody = TranscriptionBody()

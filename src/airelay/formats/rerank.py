@@ -206,4 +206,4 @@ class RerankBody:
         return ""  # scores: no generated text
 
 
-BODY = RerankBody()
+BODY: RerankBody = RerankBody()

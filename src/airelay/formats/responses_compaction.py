@@ -287,4 +287,4 @@ class CompactBody:
         return summary_of(document)  # what shows of it: the compaction item is opaque
 
 
-BODY = CompactBody()
+BODY: CompactBody = CompactBody()
