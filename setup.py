@@ -9,9 +9,11 @@ What differs, compiled: a traceback logged for an exception another task hands o
 future starts where it was handed on, not where it was raised (nothing reads those frames:
 ``store.db.DatabaseUnreachable``).
 
-Pure Python stays a complete build: with ``AIRELAY_PURE_PYTHON=1``, without mypyc, or when
-the C compiler fails (then all or nothing: a module's stub without the shared library would
-not import), the package installs without extensions and behaves the same.
+Pure Python stays a complete build: with ``AIRELAY_PURE_PYTHON=1``, without mypyc, when
+mypyc refuses (it type-checks against the installed dependencies: an isolated build, which
+has none, is pure), or when the C compiler fails (then all or nothing: a module's stub
+without the shared library would not import), the package installs without extensions and
+behaves the same.
 """
 
 from __future__ import annotations
