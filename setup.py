@@ -3,8 +3,8 @@ call runs compiled to C extensions by mypyc, from the same type-checked sources
 (``[tool.airelay] compiled`` in pyproject.toml).
 
 Why: a relayed call runs a few hundred small Python functions (limits, metering, failover,
-the stream codecs); compiled, they cost the gateway about 10% less CPU per call and per
-translated stream, and the translator half its time (BENCHMARKS.md, ``bench/compiled.py``).
+the stream codecs); compiled, they cost the gateway 6-11% less CPU per call, and the stream
+translator half its time (BENCHMARKS.md, ``bench/compiled.py``).
 What differs, compiled: a traceback logged for an exception another task hands on through a
 future starts where it was handed on, not where it was raised (nothing reads those frames:
 ``store.db.DatabaseUnreachable``).
@@ -83,4 +83,5 @@ class AllOrNothing(build_ext):
             print(f"airelay: compiling failed ({exc}); building pure Python", file=sys.stderr)
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": AllOrNothing})
+if __name__ == "__main__":  # (how pip runs it; a test imports it)
+    setup(ext_modules=extensions(), cmdclass={"build_ext": AllOrNothing})
