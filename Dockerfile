@@ -3,10 +3,15 @@
 #   docker run -p 8080:8080 -e AIRELAY_SECRET_KEY=... -e AIRELAY_ADMIN_KEY=mgmt-... airelay
 # See deploy/ for several instances on PostgreSQL and Redis behind a load balancer.
 FROM python:3.11-slim-bookworm AS build
-# A C compiler for the modules mypyc compiles at install time (setup.py); not in the image.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev \
- && rm -rf /var/lib/apt/lists/*
+# --build-arg AIRELAY_COMPILED=1 compiles the hot modules with mypyc (setup.py says when that
+# pays); then a C compiler is needed here, and is not in the image.
+ARG AIRELAY_COMPILED=0
+ENV AIRELAY_COMPILED=$AIRELAY_COMPILED
+RUN if [ "$AIRELAY_COMPILED" = 1 ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends gcc libc6-dev \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 WORKDIR /src
 COPY requirements/build.lock requirements/main.lock requirements/
 RUN python -m venv /opt/airelay \

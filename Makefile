@@ -12,16 +12,22 @@ $(VENV)/.build: requirements/build.lock | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/build.lock
 	touch $@
 
-# The modules compiled at install time (pyproject.toml's [tool.airelay] compiled; setup.py):
-# the install runs again, and recompiles, when one of them changes.
+# The modules compiled at install time with AIRELAY_COMPILED=1 (pyproject.toml's
+# [tool.airelay] compiled; setup.py): the install runs again, and recompiles, when one of
+# them changes, and when the build is asked for the other mode (its stamp is new then).
 COMPILED := $(patsubst %,src/%.py,$(subst .,/,$(shell sed -n '/^compiled = \[/,/^\]/p' pyproject.toml | grep -o '"[a-z_.]*"' | tr -d '"')))
+MODE := $(VENV)/.compiled-$(if $(filter 1,$(AIRELAY_COMPILED)),yes,no)
 
-$(VENV)/.main: requirements/main.lock pyproject.toml setup.py $(COMPILED) $(VENV)/.build
+$(MODE): | $(BIN)/python
+	rm -f $(VENV)/.compiled-*
+	touch $@
+
+$(VENV)/.main: requirements/main.lock pyproject.toml setup.py $(COMPILED) $(MODE) $(VENV)/.build
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/main.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.dev: requirements/dev.lock pyproject.toml setup.py $(COMPILED) $(VENV)/.build
+$(VENV)/.dev: requirements/dev.lock pyproject.toml setup.py $(COMPILED) $(MODE) $(VENV)/.build
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(VENV)/.main $@

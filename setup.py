@@ -1,15 +1,20 @@
-"""The build: setuptools (pyproject.toml holds the metadata), with the modules every relayed
-call runs compiled to C extensions by mypyc, from the same type-checked sources
-(``[tool.airelay] compiled`` in pyproject.toml).
+"""The build: setuptools (pyproject.toml holds the metadata). With ``AIRELAY_COMPILED=1`` set
+for the install, the modules every relayed call runs (``[tool.airelay] compiled`` in
+pyproject.toml) are compiled to C extensions by mypyc, from the same type-checked sources;
+without it the package is pure Python, the default.
 
-Why: a relayed call runs a few hundred small Python functions (limits, metering, failover,
-the stream codecs); compiled, they cost the gateway 6-11% less CPU per call, and the stream
-translator half its time (BENCHMARKS.md, ``bench/compiled.py``).
+Why opt-in: what compiling saves depends on the CPU (BENCHMARKS.md, ``bench/compiled.py``).
+On an Intel Xeon it took 6-11% of the gateway's CPU per call. On an AMD EPYC it took 3% from
+a plain call but added 10% to a stream and 4-5% to a translated one. Most of what the AMD
+profile adds is generic attribute and dictionary lookups: compiled code reads the attributes
+of objects it did not compile (aiohttp's, asyncio's, the classes of modules left pure) with
+no cache, where the interpreter's specialised instructions cache them. Measure on the
+machine that serves before turning it on.
 What differs, compiled: a traceback logged for an exception another task hands on through a
 future starts where it was handed on, not where it was raised (nothing reads those frames:
 ``store.db.DatabaseUnreachable``).
 
-Pure Python stays a complete build: with ``AIRELAY_PURE_PYTHON=1``, without mypyc, when
+Pure Python stays a complete build: without ``AIRELAY_COMPILED=1``, without mypyc, when
 mypyc refuses (it type-checks against the installed dependencies: an isolated build, which
 has none, is pure), or when the C compiler fails (then all or nothing: a module's stub
 without the shared library would not import), the package installs without extensions and
@@ -44,7 +49,7 @@ def extensions() -> list[Any]:
     if not BUILDING & set(sys.argv):
         return []
     mypycify = None
-    if os.environ.get("AIRELAY_PURE_PYTHON") != "1":
+    if os.environ.get("AIRELAY_COMPILED") == "1":
         try:
             from mypyc.build import mypycify
         except ImportError:

@@ -7,6 +7,10 @@ the plain and streamed chat paths; then the translator in-process (``bench/trans
 from both copies.
 
     .venv/bin/python bench/compiled.py [--rounds 4] [--seconds 3] [--modules a.b,c.d]
+        [--baseline a.b]
+
+With ``--baseline``, the copy it is compared with has those modules compiled rather than
+none: what compiling the modules ``--modules`` adds would save.
 
 Prints the CPU µs per call of each (the server process's utime + stime over the requests wrk
 made), each round, then the median per kind, and each translated path's µs per stream.
@@ -51,6 +55,11 @@ def parse() -> argparse.Namespace:
         default=",".join(compiled_by_the_build()),
         help="comma-separated (default: those the build compiles, pyproject.toml)",
     )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="comma-separated: compile these in the copy compared with (default: none)",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     return parser.parse_args()
 
@@ -72,12 +81,12 @@ def copy(work: Path, name: str) -> Path:
     return root
 
 
-def compile_copy(work: Path, modules: list[str]) -> Path:
+def compile_copy(work: Path, name: str, modules: list[str]) -> Path:
     """A copy of the package with ``modules`` compiled beside their sources; its folder."""
-    root = copy(work, "compiled-src")
+    root = copy(work, name)
     paths = [module.replace(".", "/") + ".py" for module in modules]
     print(f"compiling {len(paths)} modules with mypyc (a minute or two) ...", flush=True)
-    log = work / "mypyc.log"
+    log = work / f"mypyc-{name}.log"
     with log.open("wb") as out:
         done = subprocess.run(
             [sys.executable, "-m", "mypyc", "--config-file", str(PYPROJECT), *paths],
@@ -124,7 +133,12 @@ def main() -> None:
     modules = [m for m in args.modules.split(",") if m]
     cpu = cores()
     work = Path(tempfile.mkdtemp(prefix="airelay-compiled-"))
-    trees = {"pure": copy(work, "pure-src"), "compiled": compile_copy(work, modules)}
+    if args.baseline is None:
+        trees = {"pure": copy(work, "pure-src")}
+    else:
+        baseline = [m for m in args.baseline.split(",") if m]
+        trees = {"baseline": compile_copy(work, "baseline-src", baseline)}
+    trees["compiled"] = compile_copy(work, "compiled-src", modules)
     upstream_port = procs.free_port()
     argv = [sys.executable, str(HERE / "upstream.py")]
     upstream = procs.start([*argv, "--port", str(upstream_port)], cpu.load, work / "up.log")
@@ -174,10 +188,11 @@ def main() -> None:
             procs.stop(gw.proc)
         procs.stop(floor)
         procs.stop(upstream)
+    first = next(iter(trees))
     for path in TRANSLATED:
-        pure = translator_micros(trees["pure"], path)
+        slow = translator_micros(trees[first], path)
         fast = translator_micros(trees["compiled"], path)
-        print(f"translator {path}: {pure:.1f} µs per stream pure, {fast:.1f} compiled")
+        print(f"translator {path}: {slow:.1f} µs per stream {first}, {fast:.1f} compiled")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "HERE", tmp_path)
     monkeypatch.setattr(sys, "argv", ["setup.py", "editable_wheel"])
-    monkeypatch.delenv("AIRELAY_PURE_PYTHON", raising=False)
+    monkeypatch.setenv("AIRELAY_COMPILED", "1")
     return module
 
 
@@ -68,11 +68,16 @@ def test_an_in_place_build_compiles_the_list_and_removes_what_is_not_on_it(
     assert _built(build.HERE) == {"airelay/a", "airelay/b", "airelay__mypyc"}
 
 
-def test_a_pure_build_removes_every_extension(
-    build: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("compiled", [None, "0", "true"])
+def test_a_build_not_asked_to_compile_is_pure_and_removes_every_extension(
+    build: types.ModuleType, monkeypatch: pytest.MonkeyPatch, compiled: str | None
 ) -> None:
+    """Pure Python is the default: only ``AIRELAY_COMPILED=1`` compiles."""
     asked = _mypyc(monkeypatch, ["ext"])
-    monkeypatch.setenv("AIRELAY_PURE_PYTHON", "1")
+    if compiled is None:
+        monkeypatch.delenv("AIRELAY_COMPILED")
+    else:
+        monkeypatch.setenv("AIRELAY_COMPILED", compiled)
     assert build.extensions() == []
     assert asked == [] and _built(build.HERE) == set()
 
