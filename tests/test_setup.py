@@ -97,3 +97,26 @@ def test_metadata_steps_ask_for_nothing(
     monkeypatch.setattr(sys, "argv", ["setup.py", "egg_info"])
     assert build.extensions() == [] and asked == []
     assert len(_built(build.HERE)) == 4  # nothing removed either
+
+
+def test_a_failed_compile_removes_what_it_built_and_leaves_pure_python(
+    build: types.ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """All or nothing: one extension the C compiler fails on, and those built before it go
+    too (a module's stub without the shared library would not import)."""
+    from setuptools.command.build_ext import build_ext
+    from setuptools.dist import Distribution
+
+    built = [build.HERE / "src" / "airelay" / "a.cpython-311-x86_64-linux-gnu.so"]
+    missing = build.HERE / "src" / "airelay" / "b.cpython-311-x86_64-linux-gnu.so"
+    missing.unlink()  # the one it failed on, never written
+
+    def compile_fails(self: build_ext) -> None:
+        raise RuntimeError("gcc: error: exit status 1")
+
+    monkeypatch.setattr(build_ext, "run", compile_fails)
+    monkeypatch.setattr(build_ext, "get_outputs", lambda self: [*map(str, built), str(missing)])
+    command = build.AllOrNothing(Distribution())
+    command.run()
+    assert not built[0].exists()
+    assert "building pure Python" in capsys.readouterr().err
