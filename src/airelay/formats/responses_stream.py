@@ -288,12 +288,11 @@ class ResponsesStreamEncoder:
         body = frame(None, self._id, self._model, self._created, "in_progress", [], None)
         body.update(self._echo)
         self._body = body
-        # One response object, encoded once for both events.
-        response = b',"response":' + orjson.dumps(body)
-        out = _event("response.created", self._sequence, response)
-        out += _event("response.in_progress", self._sequence + 1, response)
-        self._sequence += 2
-        return out
+        # One response object, encoded once for both events, written by one format.
+        response = orjson.dumps(body)
+        sequence = self._sequence
+        self._sequence = sequence + 2
+        return _STARTED % (sequence, response, sequence + 1, response)
 
     def _index(self) -> int:
         return len(self._output)
@@ -376,7 +375,13 @@ class ResponsesStreamEncoder:
         first = self._sequence
         self._sequence = first + len(texts)
         event = _TEXT_EVENT + self._text_head.replace(b"%", b"%%") + b'"%b"' + _TEXT_TAIL
-        return b"".join([event % (first + i, t) for i, t in enumerate(texts)])
+        # One format for the whole run (its events' sequence numbers and texts in turn):
+        # one call rather than one per event.
+        count = len(texts)
+        values: list[int | bytes] = [0] * (2 * count)
+        values[0::2] = range(first, first + count)
+        values[1::2] = texts
+        return event * count % tuple(values)
 
     def encode(self, event: StreamEvent) -> bytes:
         if self._closed or self._failed is not None:
@@ -499,7 +504,10 @@ class ResponsesStreamEncoder:
         )
         if status == "failed":
             self._failed = "the upstream ended the response with an error"
-        return out + self._emit(kind, {"response": self._frame(status)})
+        sequence = self._sequence
+        self._sequence = sequence + 1
+        kind_bytes = kind.encode()
+        return out + _ENDED % (kind_bytes, kind_bytes, sequence, orjson.dumps(self._frame(status)))
 
 
 # The events of a message item (as ``_emit`` writes them: ``test_responses_stream`` checks
@@ -526,6 +534,16 @@ _MESSAGE_DONE = (
     b'"status":"completed","role":"assistant","content":[{"type":"output_text",'
     b'"annotations":[],"logprobs":[],"text":%b}]}}\n\n'
 )
+# The stream's first two events (``response.created``, ``response.in_progress``) and its
+# last (``response.completed``, ``.incomplete`` or ``.failed``), as ``_emit`` writes them,
+# each carrying the response object (``%b``: it as JSON).
+_STARTED = (
+    b'event: response.created\ndata: {"type":"response.created","sequence_number":%d,'
+    b'"response":%b}\n\n'
+    b'event: response.in_progress\ndata: {"type":"response.in_progress",'
+    b'"sequence_number":%d,"response":%b}\n\n'
+)
+_ENDED = b'event: %b\ndata: {"type":"%b","sequence_number":%d,"response":%b}\n\n'
 # A text delta of the open message: its event's bytes up to the delta.
 _TEXT_HEAD = b',"item_id":%b,"output_index":%d,"content_index":0,"delta":'
 _TEXT_EVENT = (

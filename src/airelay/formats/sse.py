@@ -61,7 +61,7 @@ def event_bounds(block: bytes, pos: int) -> tuple[int, int]:
     start = lf + 2 if lf >= 0 else 0
     end = block.find(b"\n\n", pos)
     ends = [end + 2] if end >= 0 else []
-    if b"\r" in block:
+    if block.find(b"\r") >= 0:
         crlf = block.rfind(b"\r\n\r\n", 0, pos)
         start = max(start, crlf + 4 if crlf >= 0 else 0)
         end = block.find(b"\r\n\r\n", pos)
