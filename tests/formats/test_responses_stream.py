@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -97,3 +98,35 @@ def test_a_message_is_written_as_its_events_encode(
     completed = orjson.loads(_events(closing)[-1][1])
     assert completed["response"]["output"] == [expected[-1]["item"]]
     assert completed["sequence_number"] == 2 + len(expected)
+    # The opening and closing events, also written from templates, are their JSON too.
+    opening = _events(out)[:2]
+    assert [name for name, _ in opening] == ["response.created", "response.in_progress"]
+    for number, (name, data) in enumerate([*opening, _events(closing)[-1]]):
+        response = orjson.loads(data)["response"]
+        sequence = number if number < 2 else 2 + len(expected)
+        kind = name if number < 2 else "response.completed"
+        assert name == kind
+        assert data == orjson.dumps(
+            {"type": kind, "sequence_number": sequence, "response": response}
+        )
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind", "status"),
+    [
+        ("stop", "response.completed", "completed"),
+        ("length", "response.incomplete", "incomplete"),
+        ("content_filter", "response.incomplete", "incomplete"),
+    ],
+)
+def test_the_closing_event_is_named_and_typed_by_how_the_response_ended(
+    reason: str, kind: str, status: str
+) -> None:
+    encoder = ResponsesStreamEncoder(ChatRequest("m", [Message("user", [Text("x")])]))
+    out = encoder.encode(StreamStart("chatcmpl-1", "m", 1)) + encoder.encode(TextDelta("hi"))
+    out += encoder.encode(Finish(reason))  # type: ignore[arg-type]
+    name, data = _events(encoder.close())[-1]
+    event = orjson.loads(data)
+    assert (name, event["type"], event["response"]["status"]) == (kind, kind, status)
+    assert event["sequence_number"] == len(_events(out))
+    assert data == orjson.dumps(event)
