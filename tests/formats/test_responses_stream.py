@@ -99,13 +99,12 @@ def test_a_message_is_written_as_its_events_encode(
     assert completed["response"]["output"] == [expected[-1]["item"]]
     assert completed["sequence_number"] == 2 + len(expected)
     # The opening and closing events, also written from templates, are their JSON too.
-    opening = _events(out)[:2]
-    assert [name for name, _ in opening] == ["response.created", "response.in_progress"]
-    for number, (name, data) in enumerate([*opening, _events(closing)[-1]]):
-        response = orjson.loads(data)["response"]
-        sequence = number if number < 2 else 2 + len(expected)
-        kind = name if number < 2 else "response.completed"
+    kinds = ["response.created", "response.in_progress", "response.completed"]
+    sequences = [0, 1, 2 + len(expected)]
+    ends = [*_events(out)[:2], _events(closing)[-1]]
+    for (name, data), kind, sequence in zip(ends, kinds, sequences, strict=True):
         assert name == kind
+        response = orjson.loads(data)["response"]
         assert data == orjson.dumps(
             {"type": kind, "sequence_number": sequence, "response": response}
         )
@@ -117,6 +116,7 @@ def test_a_message_is_written_as_its_events_encode(
         ("stop", "response.completed", "completed"),
         ("length", "response.incomplete", "incomplete"),
         ("content_filter", "response.incomplete", "incomplete"),
+        ("error", "response.failed", "failed"),
     ],
 )
 def test_the_closing_event_is_named_and_typed_by_how_the_response_ended(
