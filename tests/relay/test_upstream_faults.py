@@ -179,6 +179,13 @@ def lone(admin: Admin, gateway: Gateway, database_url: str, faulty: FaultyUpstre
 
 
 @pytest.fixture
+def unhurried(admin: Admin, gateway: Gateway, database_url: str, faulty: FaultyUpstream) -> Setup:
+    """``lone`` with a read timeout far above the stream caps: a test of a cap must end on
+    the cap, not on a read that a busy test machine delayed past ``CHANNEL_TIMEOUT``."""
+    return _setup(admin, gateway, database_url, faulty, None, timeout=10 * STREAM_SECONDS_CAP)
+
+
+@pytest.fixture
 def backed(
     admin: Admin, gateway: Gateway, database_url: str, faulty: FaultyUpstream, good: FakeOpenAI
 ) -> Setup:
@@ -412,46 +419,46 @@ def test_stream_failing_before_first_byte_falls_over(backed: Setup, faulty: Faul
 
 
 def test_endless_fast_stream_is_cut_at_the_byte_cap(
-    lone: Setup, faulty: FaultyUpstream, baseline_fds: int
+    unhurried: Setup, faulty: FaultyUpstream, baseline_fds: int
 ) -> None:
     faulty.script(Fault.endless())
-    status, lines = lone.stream()
+    status, lines = unhurried.stream()
     assert status == 200
     error = json.loads(lines[-1].removeprefix("data: "))["error"]
     assert "limit" in error["message"]
     received = sum(len(line) for line in lines)
     assert received < 4 * STREAM_BYTES_CAP
     assert faulty.wait_idle()
-    current = assert_settled(lone, rows=1, cost=None)
+    current = assert_settled(unhurried, rows=1, cost=None)
     assert current.usage_cost > 0
     assert_fds_settle(baseline_fds)
 
 
 def test_endless_slow_stream_is_cut_at_the_duration_cap(
-    lone: Setup, faulty: FaultyUpstream
+    unhurried: Setup, faulty: FaultyUpstream
 ) -> None:
     faulty.script(Fault.endless(interval=0.05))
     started = time.monotonic()
-    status, lines = lone.stream()
+    status, lines = unhurried.stream()
     elapsed = time.monotonic() - started
     assert status == 200
     error = json.loads(lines[-1].removeprefix("data: "))["error"]
     assert "limit" in error["message"]
     assert elapsed < 20 * STREAM_SECONDS_CAP  # ended by the gateway, not by the fake
     assert faulty.wait_idle()
-    assert_settled(lone, rows=1, cost=None)
+    assert_settled(unhurried, rows=1, cost=None)
 
 
 def test_endless_stream_to_an_anthropic_client_ends_with_its_error_event(
-    lone: Setup, faulty: FaultyUpstream
+    unhurried: Setup, faulty: FaultyUpstream
 ) -> None:
     faulty.script(Fault.endless())
-    payload = {"model": lone.model, "messages": MESSAGES, "max_tokens": 50, "stream": True}
+    payload = {"model": unhurried.model, "messages": MESSAGES, "max_tokens": 50, "stream": True}
     with httpx.stream(
         "POST",
-        lone.gateway.url + "/v1/messages",
+        unhurried.gateway.url + "/v1/messages",
         json=payload,
-        headers={"x-api-key": lone.key, "anthropic-version": "2023-06-01"},
+        headers={"x-api-key": unhurried.key, "anthropic-version": "2023-06-01"},
         timeout=30,
     ) as response:
         lines = [line for line in response.iter_lines() if line]
@@ -459,7 +466,7 @@ def test_endless_stream_to_an_anthropic_client_ends_with_its_error_event(
     assert lines[-2] == "event: error"
     assert "limit" in json.loads(lines[-1].removeprefix("data: "))["error"]["message"]
     assert faulty.wait_idle()
-    assert_settled(lone, rows=1, cost=None)
+    assert_settled(unhurried, rows=1, cost=None)
 
 
 # -- load and clients ----------------------------------------------------------------------
