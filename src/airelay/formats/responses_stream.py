@@ -499,15 +499,12 @@ class ResponsesStreamEncoder:
         out = b"" if self._started else self._start(None)
         out += self._close_item()
         status = status_of(self._reason)[0]
-        kind = {"incomplete": "response.incomplete", "failed": "response.failed"}.get(
-            status, "response.completed"
-        )
+        kind = _ENDINGS.get(status, b"response.completed")
         if status == "failed":
             self._failed = "the upstream ended the response with an error"
         sequence = self._sequence
         self._sequence = sequence + 1
-        kind_bytes = kind.encode()
-        return out + _ENDED % (kind_bytes, kind_bytes, sequence, orjson.dumps(self._frame(status)))
+        return out + _ENDED % (kind, kind, sequence, orjson.dumps(self._frame(status)))
 
 
 # The events of a message item (as ``_emit`` writes them: ``test_responses_stream`` checks
@@ -544,6 +541,8 @@ _STARTED = (
     b'"sequence_number":%d,"response":%b}\n\n'
 )
 _ENDED = b'event: %b\ndata: {"type":"%b","sequence_number":%d,"response":%b}\n\n'
+# The closing event's name by the response's status (else ``response.completed``).
+_ENDINGS: dict[str, bytes] = {"incomplete": b"response.incomplete", "failed": b"response.failed"}
 # A text delta of the open message: its event's bytes up to the delta.
 _TEXT_HEAD = b',"item_id":%b,"output_index":%d,"content_index":0,"delta":'
 _TEXT_EVENT = (
