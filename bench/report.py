@@ -6,6 +6,7 @@ import os
 import platform
 import sqlite3
 import subprocess
+import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,8 @@ class Figures:
     unpinned: dict[str, tuple[WrkResult, WrkResult]] = field(default_factory=dict)
     # translated kind -> (own c32 stream run, the floor's pass-through stream run after it)
     translated: dict[str, tuple[WrkResult, WrkResult]] = field(default_factory=dict)
+    # kind -> every paired round's throughput ratio, lowest first (the median is the one shown)
+    rounds: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def mib_per_1000_streams(self) -> float | None:
@@ -94,9 +97,24 @@ def machine() -> str:
     )
     return (
         f"{os.cpu_count()} cores ({model}), {mem_kb / 1024**2:.0f} GiB RAM, "
-        f"Linux {platform.release()}, Python {platform.python_version()}, "
+        f"Linux {platform.release()}, Python {platform.python_version()} ({interpreter()}), "
         f"SQLite {sqlite3.sqlite_version}"
     )
+
+
+def interpreter() -> str:
+    """How this interpreter was built, which moves every figure, the gateway's (mostly
+    Python) more than the floor's: one that loads libpython as a shared library and was
+    configured without ``--enable-optimizations`` (a plain source build) ran the gateway
+    ~20% slower than Debian's statically linked build (BENCHMARKS.md, 2026-12-05)."""
+    with open("/proc/self/maps") as maps:
+        shared = any("libpython" in line for line in maps)
+    configured = str(sysconfig.get_config_var("CONFIG_ARGS") or "")
+    parts = ["shared libpython" if shared else "static interpreter"]
+    for flag in ("--enable-optimizations", "--with-lto"):
+        if flag in configured:
+            parts.append(flag)
+    return ", ".join(parts)
 
 
 def commit(repo: Path) -> str:
@@ -221,6 +239,9 @@ def _translated(row: Figures) -> tuple[str, str, bool | None]:
         + ", ".join(TRANSLATED_NAMES[k] for k in row.translated)
         + ")"
     )
+    spreads = [_spread(row.rounds.get(kind)) for kind in row.translated]
+    if all(spreads):
+        shown += "; rounds " + " / ".join(spreads)
     return target, shown, min(ratios) >= MIN_TRANSLATED_RATIO
 
 
@@ -248,6 +269,21 @@ def _with_cpu(
         return check
     target, shown, passed = check
     return target, f"{shown} (by CPU µs per request: {floor_us / own_us:.0%})", passed
+
+
+def _spread(ratios: list[float] | None) -> str:
+    """The lowest and highest of the rounds' ratios: how far the median shown may be off."""
+    return f"{min(ratios):.0%}-{max(ratios):.0%}" if ratios else ""
+
+
+def _with_rounds(
+    check: tuple[str, str, bool | None], ratios: list[float] | None
+) -> tuple[str, str, bool | None]:
+    """Adds the spread of the paired rounds' ratios (the median round is the one judged)."""
+    if not ratios:
+        return check
+    target, shown, passed = check
+    return target, f"{shown} (rounds {_spread(ratios)})", passed
 
 
 def _with_pooled(
@@ -294,15 +330,21 @@ def verdicts(floor: Figures, row: Figures) -> list[tuple[str, str, bool | None]]
     plain = ratio(row.plain32, row.paired_plain32 or floor.plain32)
     stream = ratio(row.stream32, row.paired_stream32 or floor.stream32)
     return [
-        _with_cpu(
-            _check(f"non-streaming req/s c32 {pct}", plain, ".0%", MIN_THROUGHPUT_RATIO, True),
-            row.paired_cpu_plain if paired else floor.cpu_us_plain,
-            row.cpu_us_plain,
+        _with_rounds(
+            _with_cpu(
+                _check(f"non-streaming req/s c32 {pct}", plain, ".0%", MIN_THROUGHPUT_RATIO, True),
+                row.paired_cpu_plain if paired else floor.cpu_us_plain,
+                row.cpu_us_plain,
+            ),
+            row.rounds.get("plain"),
         ),
-        _with_cpu(
-            _check(f"streaming req/s c32 {pct}", stream, ".0%", MIN_THROUGHPUT_RATIO, True),
-            row.paired_cpu_stream if paired else floor.cpu_us_stream,
-            row.cpu_us_stream,
+        _with_rounds(
+            _with_cpu(
+                _check(f"streaming req/s c32 {pct}", stream, ".0%", MIN_THROUGHPUT_RATIO, True),
+                row.paired_cpu_stream if paired else floor.cpu_us_stream,
+                row.cpu_us_stream,
+            ),
+            row.rounds.get("stream"),
         ),
         _check(
             f"c1 p50 ≤ floor + {MAX_C1_ADDED_P50_MS:g} ms", c1_p50, "+.2f ms", MAX_C1_ADDED_P50_MS

@@ -207,14 +207,14 @@ class Bench:
             )
             time.sleep(1)  # let the server finish closing them
         if plan.paired:
-            own, floor = self.paired(pids, port, key, "plain")
+            own, floor = self.paired(fig, pids, port, key, "plain")
             (fig.plain32, fig.cpu_us_plain), (fig.paired_plain32, fig.paired_cpu_plain) = own, floor
         else:
             fig.plain32, fig.cpu_us_plain = self.loaded(pids, port, key, "plain", 32)
         if plan.c256:
             fig.plain256, _ = self.loaded(pids, port, key, "plain", 256)
         if plan.paired:
-            own, floor = self.paired(pids, port, key, "stream")
+            own, floor = self.paired(fig, pids, port, key, "stream")
             (fig.stream32, fig.cpu_us_stream), (fig.paired_stream32, fig.paired_cpu_stream) = (
                 own,
                 floor,
@@ -231,6 +231,7 @@ class Bench:
 
     def paired(
         self,
+        fig: Figures,
         pids: Callable[[], list[int]],
         port: int,
         key: str,
@@ -240,7 +241,7 @@ class Bench:
         """c32 runs taking turns with the floor's ``floor_kind`` runs (default: the same
         kind; PAIRED_ROUNDS of each, a third as long as a single run, the gateway first in
         even rounds and the floor first in odd ones); returns the pair whose throughput
-        ratio is the median."""
+        ratio is the median, and keeps every round's ratio in ``fig.rounds`` (by kind)."""
         seconds = paired_seconds(self.args.seconds)
 
         def floor() -> tuple[wrk.WrkResult, float]:
@@ -258,6 +259,7 @@ class Bench:
                 own = self.loaded(pids, port, key, kind, 32, seconds)
                 pairs.append((own, floor()))
         pairs.sort(key=lambda pair: pair[0][0].rps / max(pair[1][0].rps, 1e-9))
+        fig.rounds[kind] = [own.rps / max(floor.rps, 1e-9) for (own, _), (floor, _) in pairs]
         return pairs[len(pairs) // 2]
 
     @contextlib.contextmanager
@@ -301,7 +303,7 @@ class Bench:
         do (a single short run moved the ratio by over ten points from run to run)."""
         uvloop.run(clients.verify_translated(port, key))
         for kind in report.TRANSLATED:
-            (own, _), (floor, _) = self.paired(pids, port, key, kind, floor_kind="stream")
+            (own, _), (floor, _) = self.paired(fig, pids, port, key, kind, floor_kind="stream")
             fig.translated[kind] = (own, floor)
 
     def latency(self, fig: Figures, port: int, key: str, plan: Plan) -> None:
@@ -425,7 +427,8 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
         "same run against the floor (the gateway first in even rounds, the floor first in "
         'odd ones); the table shows the round whose ratio is the median, and its "x '
         'floor" and target compare it with the floor run of its round (the floor row shows '
-        "the floor's own first run). Translated streams take turns with the floor's "
+        "the floor's own first run); the targets also give the lowest and the highest "
+        "round's ratio. Translated streams take turns with the floor's "
         "pass-through stream the same way. 2-worker throughput is compared with the 2-process "
         "floor. The c32 p99 targets compare that pinned pair's p99s, and one more "
         f"{args.seconds:g} s run of each kind with no process pinned (gateway, floor, "
