@@ -57,7 +57,7 @@ class Plan:
 # Five short rounds rather than three longer ones, the order alternating between rounds: a
 # burst of steal or a drift of the VM's speed then moves one round (or both sides alike),
 # and the median round stands (three rounds of 4 s moved a ratio by up to 16 points).
-PAIRED_ROUNDS = 5
+PAIRED_ROUNDS = 5  # --rounds: more for a tighter median on a noisy machine
 PAIRED_SHARE = 3  # each paired run lasts --seconds / PAIRED_SHARE
 
 
@@ -239,7 +239,7 @@ class Bench:
         floor_kind: str | None = None,
     ) -> tuple[tuple[wrk.WrkResult, float], tuple[wrk.WrkResult, float]]:
         """c32 runs taking turns with the floor's ``floor_kind`` runs (default: the same
-        kind; PAIRED_ROUNDS of each, a third as long as a single run, the gateway first in
+        kind; ``--rounds`` of each, a third as long as a single run, the gateway first in
         even rounds and the floor first in odd ones); returns the pair whose throughput
         ratio is the median, and keeps every round's ratio in ``fig.rounds`` (by kind)."""
         seconds = paired_seconds(self.args.seconds)
@@ -251,7 +251,7 @@ class Bench:
             )
 
         pairs = []
-        for round_ in range(PAIRED_ROUNDS):
+        for round_ in range(self.args.rounds):
             if round_ % 2:
                 before = floor()
                 pairs.append((self.loaded(pids, port, key, kind, 32, seconds), before))
@@ -423,7 +423,7 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> str:
         f"pairing). Open streams: {args.streams} held against the upstream's slow mode "
         "(1 chunk/s), RSS before and with them open. RSS summed over the server's processes "
         "(2 workers: the parent and both workers). One-worker c32 throughput is taken in "
-        f"{PAIRED_ROUNDS} rounds of {paired_seconds(args.seconds)} s, each paired with the "
+        f"{args.rounds} rounds of {paired_seconds(args.seconds)} s, each paired with the "
         "same run against the floor (the gateway first in even rounds, the floor first in "
         'odd ones); the table shows the round whose ratio is the median, and its "x '
         'floor" and target compare it with the floor run of its round (the floor row shows '
@@ -547,6 +547,13 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--streams", type=int, default=1000, help="streams held open")
     ap.add_argument("--soak", type=float, default=0, help="run a soak of this many seconds")
     ap.add_argument("--soak-rate", type=float, default=400, help="calls/s during the soak")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=PAIRED_ROUNDS,
+        help=f"paired rounds per c32 throughput figure (default {PAIRED_ROUNDS}; odd, so "
+        "that one round is the median)",
+    )
     ap.add_argument("--no-append", action="store_true", help="do not append to BENCHMARKS.md")
     ap.add_argument(
         "--limits",
@@ -559,7 +566,10 @@ def parse() -> argparse.Namespace:
         default="redis://127.0.0.1:6379/0",
         help="the Redis of --limits (default redis://127.0.0.1:6379/0)",
     )
-    return ap.parse_args()
+    args = ap.parse_args()
+    if args.rounds < 1 or args.rounds % 2 == 0:
+        ap.error("--rounds must be an odd number of at least 1")
+    return args
 
 
 def main() -> None:
