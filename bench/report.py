@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import sqlite3
@@ -115,6 +116,20 @@ def interpreter() -> str:
         if flag in configured:
             parts.append(flag)
     return ", ".join(parts)
+
+
+def append(
+    path: Path, section: str, title: str, command: str, commit: str, started: datetime.datetime
+) -> None:
+    """One run's entry at the end of ``path`` (BENCHMARKS.md): its title and start, the
+    command, the commit and the machine, then ``section``."""
+    text = (
+        f"\n## {title} — {started:%Y-%m-%d %H:%M} UTC\n\n"
+        f"Command: `{command}`. Commit: {commit}. Machine: {machine()}.\n\n"
+        f"{section}\n"
+    )
+    with path.open("a") as fh:
+        fh.write(text)
 
 
 def commit(repo: Path) -> str:
@@ -260,30 +275,31 @@ def _check(
     return target, shown, value >= limit if at_least else value <= limit
 
 
-def _with_cpu(
-    check: tuple[str, str, bool | None], floor_us: float | None, own_us: float | None
+def _throughput(
+    kind: str, ratio: float | None, cpu: tuple[float | None, float | None], rounds: list[float]
 ) -> tuple[str, str, bool | None]:
-    """Adds the throughput the CPU cost per request implies, which background load on a
-    shared machine disturbs less than req/s."""
-    if floor_us is None or not own_us:
-        return check
+    """The c32 throughput target of ``kind`` (its median round's ``ratio``), with the ratio
+    the CPU cost per request implies (``cpu``: the floor's and the gateway's µs; background
+    load on a shared machine disturbs it less than req/s) and the spread of the rounds."""
+    check = _check(
+        f"{kind} req/s c32 ≥ {MIN_THROUGHPUT_RATIO:.0%} of the floor",
+        ratio,
+        ".0%",
+        MIN_THROUGHPUT_RATIO,
+        True,
+    )
     target, shown, passed = check
-    return target, f"{shown} (by CPU µs per request: {floor_us / own_us:.0%})", passed
+    floor_us, own_us = cpu
+    if floor_us is not None and own_us:
+        shown += f" (by CPU µs per request: {floor_us / own_us:.0%})"
+    if rounds:
+        shown += f" (rounds {_spread(rounds)})"
+    return target, shown, passed
 
 
 def _spread(ratios: list[float] | None) -> str:
     """The lowest and highest of the rounds' ratios: how far the median shown may be off."""
     return f"{min(ratios):.0%}-{max(ratios):.0%}" if ratios else ""
-
-
-def _with_rounds(
-    check: tuple[str, str, bool | None], ratios: list[float] | None
-) -> tuple[str, str, bool | None]:
-    """Adds the spread of the paired rounds' ratios (the median round is the one judged)."""
-    if not ratios:
-        return check
-    target, shown, passed = check
-    return target, f"{shown} (rounds {_spread(ratios)})", passed
 
 
 def _with_pooled(
@@ -325,26 +341,21 @@ def verdicts(floor: Figures, row: Figures) -> list[tuple[str, str, bool | None]]
     if row.c1 and row.floor_c1 and row.c1.p99_rounds_ms and row.floor_c1.p99_rounds_ms:
         c1_p99 = row.c1.p99_rounds_ms - row.floor_c1.p99_rounds_ms
     ttfb, _ = _diff(row.ttfb, row.floor_ttfb)
-    pct = f"≥ {MIN_THROUGHPUT_RATIO:.0%} of the floor"
     paired = row.paired_plain32 is not None
     plain = ratio(row.plain32, row.paired_plain32 or floor.plain32)
     stream = ratio(row.stream32, row.paired_stream32 or floor.stream32)
     return [
-        _with_rounds(
-            _with_cpu(
-                _check(f"non-streaming req/s c32 {pct}", plain, ".0%", MIN_THROUGHPUT_RATIO, True),
-                row.paired_cpu_plain if paired else floor.cpu_us_plain,
-                row.cpu_us_plain,
-            ),
-            row.rounds.get("plain"),
+        _throughput(
+            "non-streaming",
+            plain,
+            (row.paired_cpu_plain if paired else floor.cpu_us_plain, row.cpu_us_plain),
+            row.rounds.get("plain", []),
         ),
-        _with_rounds(
-            _with_cpu(
-                _check(f"streaming req/s c32 {pct}", stream, ".0%", MIN_THROUGHPUT_RATIO, True),
-                row.paired_cpu_stream if paired else floor.cpu_us_stream,
-                row.cpu_us_stream,
-            ),
-            row.rounds.get("stream"),
+        _throughput(
+            "streaming",
+            stream,
+            (row.paired_cpu_stream if paired else floor.cpu_us_stream, row.cpu_us_stream),
+            row.rounds.get("stream", []),
         ),
         _check(
             f"c1 p50 ≤ floor + {MAX_C1_ADDED_P50_MS:g} ms", c1_p50, "+.2f ms", MAX_C1_ADDED_P50_MS

@@ -515,16 +515,6 @@ def run_soak(bench: Bench, args: argparse.Namespace) -> str:
     )
 
 
-def append(section: str, title: str, command: str, commit: str, started: datetime.datetime) -> None:
-    text = (
-        f"\n## {title} — {started:%Y-%m-%d %H:%M} UTC\n\n"
-        f"Command: `{command}`. Commit: {commit}. Machine: {report.machine()}.\n\n"
-        f"{section}\n"
-    )
-    with (REPO / "BENCHMARKS.md").open("a") as fh:
-        fh.write(text)
-
-
 def preflight() -> None:
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
@@ -599,7 +589,7 @@ def main() -> None:
     print()
     print(section)
     if not args.no_append:
-        append(section, title, command, commit, started)
+        report.append(REPO / "BENCHMARKS.md", section, title, command, commit, started)
         print(f"\nappended to {REPO / 'BENCHMARKS.md'}")
 
 
