@@ -104,10 +104,10 @@ def machine() -> str:
 
 
 def interpreter() -> str:
-    """How this interpreter was built, which moves every figure, the gateway's (mostly
-    Python) more than the floor's: one that loads libpython as a shared library and was
-    configured without ``--enable-optimizations`` (a plain source build) ran the gateway
-    ~20% slower than Debian's statically linked build (BENCHMARKS.md, 2026-12-05)."""
+    """How this interpreter was built, which moves every figure: a plain source build (a
+    shared libpython, configured without ``--enable-optimizations``) ran
+    ``bench/translate.py`` 11-19% slower than Debian's statically linked build on the same
+    machine (BENCHMARKS.md, 2026-12-05 08:32). Compare runs of the same kind of build."""
     with open("/proc/self/maps") as maps:
         shared = any("libpython" in line for line in maps)
     configured = str(sysconfig.get_config_var("CONFIG_ARGS") or "")
