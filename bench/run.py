@@ -259,7 +259,7 @@ class Bench:
                 own = self.loaded(pids, port, key, kind, 32, seconds)
                 pairs.append((own, floor()))
         pairs.sort(key=lambda pair: pair[0][0].rps / max(pair[1][0].rps, 1e-9))
-        fig.rounds[kind] = [own.rps / max(floor.rps, 1e-9) for (own, _), (floor, _) in pairs]
+        fig.rounds[kind] = [g.rps / max(f.rps, 1e-9) for (g, _), (f, _) in pairs]
         return pairs[len(pairs) // 2]
 
     @contextlib.contextmanager
