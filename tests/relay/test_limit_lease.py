@@ -18,7 +18,8 @@ import redis
 from support.redis_server import RedisProcess, require_redis
 
 from airelay.relay import limit_lease
-from airelay.relay.limit_lease import EDGE_MS, LEASE_CALLS, LEASE_SHARE, Leases
+from airelay.relay.limit_cells import LEASE_CALLS, LEASE_SHARE
+from airelay.relay.limit_lease import EDGE_MS, Leases
 from airelay.relay.limit_policy import MINUTE, Rule, RuleList
 from airelay.relay.limit_redis import PREFIX, RedisCounters
 

@@ -20,7 +20,9 @@ How:
   an end beyond the grant (more tokens than reserved) is a debt, sent before the next take;
   a grant that ends fill past what it keeps (twice its largest grant) gives half of that
   back (``_surplus``). A rule list's counters are checked for their window and connection
-  once per window and connection, not at every call (``Cells``).
+  once per window and connection, not at every call (``Cells``), and while a list has
+  its counters to itself, its calls and ends add to three sums rather than to each
+  counter, put into the counters before anything else reads them (``limit_cells``).
 * One grant is asked for at a time: calls that find it used up while the next is on its
   way wait for it (``pending``), rather than each run a script (under load, dozens did).
 * The next grant is asked for before the last runs out: a call (or a call's end) that
@@ -54,15 +56,9 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable
 
+from airelay.relay.limit_cells import LEASE_CALLS, Cell, Cells
 from airelay.relay.limit_policy import Rule
 
-#: A grant is at most this many calls' worth of a counter (the call's cost times this).
-#: (128 rather than 64: with the next grant asked for early, half the scripts.)
-LEASE_CALLS = 128
-#: ... and at most this share of what the counter has left (1/LEASE_SHARE).
-LEASE_SHARE = 32
-#: Counters with a smaller limit are counted in Redis call by call.
-LEASE_MIN_LIMIT = 2 * LEASE_SHARE
 #: A grant is not used in the last milliseconds of its window.
 EDGE_MS = 50
 #: An unused grant goes back this long after the instance's last call on its counter.
@@ -73,93 +69,6 @@ _FOREVER = 1 << 62  # ms: the end of a count in flight's one window
 
 #: (counter, its window in ms or 0, what to add to it), to send to Redis.
 Change = tuple[str, int, int]
-
-
-class Cell:
-    """One counter as this instance knows it: its grant (``allowance``) and where it holds.
-
-    ``base`` is the counter's count in Redis at its last answer (this instance's unused
-    grant included), so ``base - allowance`` is what the counter holds less this
-    instance's unused grant: the count the ``x-ratelimit-*`` headers show."""
-
-    __slots__ = (
-        "allowance",
-        "base",
-        "calls",
-        "end",
-        "holder",
-        "keep",
-        "last",
-        "lease",
-        "limit",
-        "low",
-        "name",
-        "refill",
-        "spent",
-        "start",
-        "tokens",
-        "until",
-        "window",
-    )
-
-    def __init__(self, name: str, rule: Rule) -> None:
-        self.name = name
-        self.window = rule.window * 1000  # ms; 0: calls in flight
-        self.limit = rule.limit
-        self.tokens = rule.kind == "tokens"
-        self.lease = rule.limit >= LEASE_MIN_LIMIT
-        # The window the grant is for (Redis's ms): its start and end, and the end of its
-        # use by calls (``EDGE_MS`` before); a count in flight has one window, for ever.
-        self.start = -1
-        self.end = self.until = 0
-        self.allowance = 0
-        self.base = 0
-        self.holder: object | None = None  # the connection that got the grant
-        self.keep = 0  # the most of a grant kept when calls' ends give back to it
-        # A call that leaves less of the grant than this has the next grant asked for,
-        # while the rest lasts (a quarter of the last grant of a window's counter; 0: the
-        # grant runs out first).
-        self.low = 0
-        self.last = 0  # ms: the last call on the counter
-        # What calls took of the grant lately (their ends' corrections included), and how
-        # many: a call's worth of tokens is what real calls use, not their estimate.
-        self.spent = 0
-        self.calls = 0
-        # Done when the grant asked for is in (``Leases.ask``): one at a time.
-        self.refill: asyncio.Future[None] | None = None
-
-    def cost(self, estimate: int) -> int:
-        """``limit_policy.cost``."""
-        return min(estimate, self.limit) if self.tokens else 1
-
-    def per_call(self) -> int:
-        """What a call took of the grant lately, on average (0: unknown)."""
-        calls = self.calls
-        if not calls:
-            return 0
-        if calls >= 2 * LEASE_CALLS:  # the older half is forgotten
-            self.spent //= 2
-            self.calls = calls = calls // 2
-        return max(0, self.spent) // calls
-
-
-class Cells(list[Cell]):
-    """The cells of one rule list, in its order, and when a call may take from their
-    grants without checking each cell's connection and window: while the grants were not
-    renewed for another window or connection since (``epoch``), for calls on the
-    connection ``holder``, from ``start`` until ``until`` (``end``, its ends)."""
-
-    __slots__ = ("end", "ends", "epoch", "holder", "short", "start", "until")
-
-    def __init__(self, cells: Iterable[Cell]) -> None:
-        super().__init__(cells)
-        self.epoch = -1  # never checked yet
-        self.short = False  # a call left one of them under its ``low``, none on its way
-        self.holder: object | None = None
-        self.start = self.until = self.end = 0
-        # (cell, whether it counts tokens) of each counter a call's end changes: its
-        # tokens and its slots in flight.
-        self.ends = [(cell, cell.tokens) for cell in self if cell.tokens or not cell.window]
 
 
 class Leases:
@@ -173,12 +82,12 @@ class Leases:
     __slots__ = (
         "_cells",
         "_epoch",
-        "_holder",
         "_holding",
         "_offset",
         "_send",
         "_timer",
         "enabled",
+        "holder",
     )
 
     def __init__(
@@ -187,7 +96,8 @@ class Leases:
         send: Callable[[int, Iterable[Change]], None],
     ) -> None:
         self.enabled = holder is not None  # (off: every call is counted in Redis)
-        self._holder = holder or _nobody
+        # The connection a grant now would belong to (None: none).
+        self.holder: Callable[[], object | None] = holder or _nobody
         self._send = send
         self._cells: dict[tuple[str, int], Cell] = {}  # (name, window) -> its cell
         self._holding: set[Cell] = set()  # cells with a grant, for ``trim``
@@ -209,6 +119,7 @@ class Leases:
             cell = self._cells.get(known)
             if cell is None or cell.limit != rule.limit:
                 if cell is not None:
+                    self._settle_cells((cell,), self.now())
                     self._give_up(cell)
                 cell = self._cells[known] = Cell(name, rule)
             found.append(cell)
@@ -216,7 +127,7 @@ class Leases:
 
     def _give_up(self, cell: Cell) -> None:
         """Send what ``cell``'s grant holds back to Redis now (and what it owes)."""
-        if cell.allowance and cell.holder is self._holder() and self.now() < cell.end:
+        if cell.allowance and cell.holder is self.holder() and self.now() < cell.end:
             self._send(cell.start, [(cell.name, cell.window, -cell.allowance)])
         cell.allowance = 0
         self._holding.discard(cell)
@@ -225,20 +136,33 @@ class Leases:
         """Redis's time now (ms), as this process follows it."""
         return int(time.time() * 1000) + self._offset
 
-    def holder(self) -> object | None:
-        return self._holder()
-
     # takes
 
     def take(self, cells: Cells, estimate: int, holder: object, now: int) -> list[int] | None:
         """Take the call from the grants, if every one of ``cells`` holds enough for it, of
         this connection's, in its window; each counter's count as the headers show it.
         None (nothing taken) otherwise."""
-        checked = cells.epoch == self._epoch and cells.holder is holder
-        if not (checked and cells.start <= now < cells.until) and not self._check(
-            cells, holder, now
+        if (
+            cells.epoch == self._epoch
+            and cells.holder is holder
+            and cells.start <= now < cells.until
         ):
+            if cells.tallied:  # (``limit_cells``: the usual call, in one step)
+                calls, flight = cells.calls + 1, cells.flight + 1
+                tokens = cells.tokens + estimate
+                if (
+                    calls <= cells.room_calls
+                    and flight <= cells.room_flight
+                    and tokens <= cells.room_tokens
+                    and estimate < cells.cap
+                ):
+                    cells.calls, cells.flight, cells.tokens, cells.last = calls, flight, tokens, now
+                    cells.uses += 1
+                    sums = (calls, flight, tokens)
+                    return [count + sums[kind] for count, kind in cells.counted]
+        elif not self._check(cells, holder, now):
             return None
+        self._settle_cells(cells, now)
         used: list[int] = []
         for cell in cells:
             if cell.tokens:
@@ -257,7 +181,23 @@ class Leases:
             used.append(cell.base - allowance)
             if allowance < cell.low and cell.refill is None:
                 cells.short = True  # the next grant is to be asked for now (``low``)
+        if not cells.short and cells.claim(now):
+            # (A claimed cell is held: ``trim`` settles the tally, then sees the grant.)
+            if not self._holding:
+                self._arm()
+            self._holding.update(cells)
         return used
+
+    def _settle_cells(self, cells: Iterable[Cell], now: int) -> None:
+        """Put any list's tally on ``cells`` into them (``limit_cells``): before anything
+        but a tally's own steps reads or changes them."""
+        for cell in cells:
+            owner = cell.owner
+            if owner is not None:
+                if owner is cells:
+                    owner.settle()
+                else:
+                    owner.taken_from(now)
 
     def _check(self, cells: Cells, holder: object, now: int) -> bool:
         """Whether every one of ``cells`` has a grant of ``holder``'s for the window of
@@ -297,6 +237,7 @@ class Leases:
         grant on its way, and had a call lately. All 0 when leases are off."""
         if not self.enabled or holder is False:
             return [0] * len(cells)
+        self._settle_cells(cells, now)
         wants = []
         recent = now - int(TRIM_SECONDS * 1000)
         for cell in cells:
@@ -329,6 +270,7 @@ class Leases:
         those still under their ``low`` with no grant on its way (Redis refused or had
         nothing to give, was out of reach, or a cell asks for none) wait to run out
         before they ask again."""
+        self._settle_cells(cells, self.now())
         for cell in cells:
             if cell.allowance < cell.low and cell.refill is None:
                 cell.low = 0
@@ -353,6 +295,7 @@ class Leases:
         take only asked for grants): each counter's count (the call included, any grant
         not) and grant. ``used`` becomes the counts the headers show."""
         self._offset = now - int(time.time() * 1000)
+        self._settle_cells(cells, now)
         for i, cell in enumerate(cells):
             if not cell.lease:
                 continue
@@ -391,8 +334,10 @@ class Leases:
         named the windows by): what a grant of the same window and connection takes
         in-process (beyond it, as a debt); the rest, and what a grant would keep beyond
         ``keep``, to send."""
-        holder = self._holder()
+        holder = self.holder()
         rest: list[Change] = []
+        cells = list(cells)
+        self._settle_cells((cell for cell, _ in cells), now)
         for cell, delta in cells:
             window = cell.window
             if holder is None or cell.holder is not holder or not cell.start <= now < cell.end:
@@ -416,7 +361,7 @@ class Leases:
     def end(self, cells: Cells, tokens: int, inflight: int, now: int) -> list[Change]:
         """``give_back`` of a call's ends on ``cells``: ``tokens`` to each counter of
         tokens, ``inflight`` to each count in flight."""
-        holder = self._holder()
+        holder = self.holder()
         if not (
             cells.epoch == self._epoch
             and holder is not None
@@ -426,6 +371,15 @@ class Leases:
             return self.give_back(
                 [(cell, tokens if counts else inflight) for cell, counts in cells.ends], now
             )
+        if cells.tallied:  # (``limit_cells``: the usual end, in one step)
+            flight, summed = cells.flight + inflight, cells.tokens + tokens
+            if (
+                cells.floor_flight <= flight <= cells.room_flight
+                and cells.floor_tokens <= summed <= cells.room_tokens
+            ):
+                cells.flight, cells.tokens = flight, summed
+                return []
+        self._settle_cells(cells, now)
         rest: list[Change] = []
         for cell, counts in cells.ends:
             if counts:
@@ -459,6 +413,7 @@ class Leases:
 
     def debts(self, cells: list[Cell]) -> None:
         """Send what ``cells`` owe (ends beyond their grants) to Redis, ahead of a take."""
+        self._settle_cells(cells, self.now())
         for cell in cells:
             if cell.allowance < 0:
                 self._send(cell.start, [(cell.name, cell.window, -cell.allowance)])
@@ -479,8 +434,10 @@ class Leases:
         (``everything``: all)."""
         now = self.now()
         idle = now - int(TRIM_SECONDS * 1000)
-        holder = self._holder()
-        for cell in list(self._holding):
+        holder = self.holder()
+        held = list(self._holding)
+        self._settle_cells(held, now)
+        for cell in held:
             # Gone with its window, or counted by a Redis that may be gone: dropped.
             if now >= cell.end or cell.holder is not holder:
                 cell.allowance = 0

@@ -27,7 +27,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from airelay.relay.limit_lease import LEASE_SHARE, Cell, Change, Leases, Refill
+from airelay.relay.limit_cells import LEASE_SHARE, Cell
+from airelay.relay.limit_lease import Change, Leases, Refill
 from airelay.relay.limit_policy import RuleList, Taken
 from airelay.store.redis_client import TIMEOUT_SECONDS
 from airelay.store.redis_scripts import Client, Scripts, open_scripts
@@ -212,7 +213,9 @@ class RedisCounters:
     def take_local(self, rules: RuleList, estimate: int) -> Taken | None:
         """The call taken from this instance's grants (``limit_lease``), with no round
         trip; None when they do not hold it (then ``take`` it)."""
-        scripts = self._prepare(rules)
+        scripts = rules.prepared
+        if scripts.__class__ is not _Scripts:
+            scripts = self._prepare(rules)
         if not scripts.leased:
             return None
         leases = self._leases
