@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airelay.relay.limit_cells import CALM_MS, Cells
+from airelay.relay.limit_cells import CALM_MS, Cells, settle_owners
 from airelay.relay.limit_lease import Leases
 from airelay.relay.limit_policy import MINUTE, Rule
 
@@ -59,7 +59,7 @@ class Side:
 
     def state(self) -> list[tuple[int, ...]]:
         for cells in self.cells:
-            self.leases._settle_cells(cells, START)
+            settle_owners(cells)
         return [
             (cell.allowance, cell.base, cell.spent, cell.calls, cell.last, cell.low, cell.keep)
             for cells in self.cells

@@ -220,3 +220,16 @@ class Cells(list[Cell]):
         if self.uses < CLAIM_CALLS:
             self.calm = now + CALM_MS
         self.settle()
+
+
+def settle_owners(cells: Iterable[Cell], taker: Cells | None = None, now: int = 0) -> None:
+    """Put every list's tally on ``cells`` into them: before anything but a tally's own
+    steps reads or changes them. ``taker``: the list about to take them cell by cell (and
+    claim them) at ``now``; another list's tally on them is then ``taken_from``."""
+    for cell in cells:
+        owner = cell.owner
+        if owner is not None:
+            if taker is None or owner is taker:
+                owner.settle()
+            else:
+                owner.taken_from(now)

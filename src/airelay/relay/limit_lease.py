@@ -56,7 +56,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable
 
-from airelay.relay.limit_cells import LEASE_CALLS, Cell, Cells
+from airelay.relay.limit_cells import LEASE_CALLS, Cell, Cells, settle_owners
 from airelay.relay.limit_policy import Rule
 
 #: A grant is not used in the last milliseconds of its window.
@@ -119,7 +119,7 @@ class Leases:
             cell = self._cells.get(known)
             if cell is None or cell.limit != rule.limit:
                 if cell is not None:
-                    self._settle_cells((cell,), self.now())
+                    settle_owners((cell,))
                     self._give_up(cell)
                 cell = self._cells[known] = Cell(name, rule)
             found.append(cell)
@@ -162,7 +162,7 @@ class Leases:
                     return [count + sums[kind] for count, kind in cells.counted]
         elif not self._check(cells, holder, now):
             return None
-        self._settle_cells(cells, now)
+        settle_owners(cells, cells, now)  # (its own tally, or another's it takes)
         used: list[int] = []
         for cell in cells:
             if cell.tokens:
@@ -187,17 +187,6 @@ class Leases:
                 self._arm()
             self._holding.update(cells)
         return used
-
-    def _settle_cells(self, cells: Iterable[Cell], now: int) -> None:
-        """Put any list's tally on ``cells`` into them (``limit_cells``): before anything
-        but a tally's own steps reads or changes them."""
-        for cell in cells:
-            owner = cell.owner
-            if owner is not None:
-                if owner is cells:
-                    owner.settle()
-                else:
-                    owner.taken_from(now)
 
     def _check(self, cells: Cells, holder: object, now: int) -> bool:
         """Whether every one of ``cells`` has a grant of ``holder``'s for the window of
@@ -237,7 +226,7 @@ class Leases:
         grant on its way, and had a call lately. All 0 when leases are off."""
         if not self.enabled or holder is False:
             return [0] * len(cells)
-        self._settle_cells(cells, now)
+        settle_owners(cells)
         wants = []
         recent = now - int(TRIM_SECONDS * 1000)
         for cell in cells:
@@ -270,7 +259,7 @@ class Leases:
         those still under their ``low`` with no grant on its way (Redis refused or had
         nothing to give, was out of reach, or a cell asks for none) wait to run out
         before they ask again."""
-        self._settle_cells(cells, self.now())
+        settle_owners(cells)
         for cell in cells:
             if cell.allowance < cell.low and cell.refill is None:
                 cell.low = 0
@@ -295,7 +284,7 @@ class Leases:
         take only asked for grants): each counter's count (the call included, any grant
         not) and grant. ``used`` becomes the counts the headers show."""
         self._offset = now - int(time.time() * 1000)
-        self._settle_cells(cells, now)
+        settle_owners(cells)
         for i, cell in enumerate(cells):
             if not cell.lease:
                 continue
@@ -337,7 +326,7 @@ class Leases:
         holder = self.holder()
         rest: list[Change] = []
         cells = list(cells)
-        self._settle_cells((cell for cell, _ in cells), now)
+        settle_owners(cell for cell, _ in cells)
         for cell, delta in cells:
             window = cell.window
             if holder is None or cell.holder is not holder or not cell.start <= now < cell.end:
@@ -379,7 +368,7 @@ class Leases:
             ):
                 cells.flight, cells.tokens = flight, summed
                 return []
-        self._settle_cells(cells, now)
+        settle_owners(cells)
         rest: list[Change] = []
         for cell, counts in cells.ends:
             if counts:
@@ -413,7 +402,7 @@ class Leases:
 
     def debts(self, cells: list[Cell]) -> None:
         """Send what ``cells`` owe (ends beyond their grants) to Redis, ahead of a take."""
-        self._settle_cells(cells, self.now())
+        settle_owners(cells)
         for cell in cells:
             if cell.allowance < 0:
                 self._send(cell.start, [(cell.name, cell.window, -cell.allowance)])
@@ -436,7 +425,7 @@ class Leases:
         idle = now - int(TRIM_SECONDS * 1000)
         holder = self.holder()
         held = list(self._holding)
-        self._settle_cells(held, now)
+        settle_owners(held)
         for cell in held:
             # Gone with its window, or counted by a Redis that may be gone: dropped.
             if now >= cell.end or cell.holder is not holder:

@@ -293,9 +293,7 @@ class RateLimits:
         plan = found.plan or _plan(found)
         estimate = body_length // BYTES_PER_TOKEN or 1  # (``input_estimate``, inline)
         if defer and self._now is None:
-            if self._local is not None and not (
-                self._down_until and time.monotonic() < self._down_until  # (``_down``)
-            ):
+            if self._local is not None and not (self._down_until and self._down()):
                 taken = self._local(found, estimate)
                 if taken is None and self._refilled is not None:
                     taken = await self._refilled(found, estimate)
