@@ -82,6 +82,7 @@ steps = st.lists(
             st.just("end"), st.integers(0, 5), st.integers(-1000, 400), st.sampled_from([0, -1])
         ),
         st.tuples(st.just("grant"), st.integers(0, 1)),
+        st.tuples(st.just("free"), st.integers(0, 1)),
         st.tuples(st.just("wanted"), st.integers(0, 1), st.integers(1, 1200)),
         st.tuples(st.just("debts"), st.integers(0, 1)),
         st.tuples(st.just("later"), st.integers(1, 3000)),
@@ -124,6 +125,10 @@ async def _same(
             for side in sides:
                 cells = side.cells[which]
                 answers.append((side.leases.end(cells, tokens, inflight, taken_at), cells.short))
+        elif step[0] == "free":  # the end of a call counted in Redis, not from a grant
+            for side in sides:
+                cells = side.cells[step[1]]
+                answers.append((side.leases.end(cells, 0, -1, now), cells.short))
         elif step[0] == "grant" and data is not None:
             which = step[1]
             grants = data.draw(grants_for(which))
@@ -213,3 +218,10 @@ def test_a_call_over_a_limit_of_tokens_is_not_tallied() -> None:
     # A call's cost is its estimate capped at each limit of tokens (900 for the key's).
     steps = [("take", 0, 10), ("take", 0, 950), ("take", 0, 899), ("end", 0, 0, -1)]
     asyncio.run(_same(steps, ([6000] * len(LISTS[0]), [0] * len(LISTS[1])), None))
+
+
+def test_ends_past_what_a_grant_keeps_are_not_tallied() -> None:
+    # Calls counted in Redis free their slots in flight into the grant: past what it keeps
+    # (twice the grant), half goes back to Redis, as without a tally.
+    steps = [("take", 1, 10)] + [("free", 1)] * 70
+    asyncio.run(_same(steps, ([0] * len(LISTS[0]), [64] * len(LISTS[1])), None))
