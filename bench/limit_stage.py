@@ -8,6 +8,9 @@ ends, as the relay makes them.
 
 Prints the best of 5 runs in µs per call, for the counters in Redis with leases (the
 default: the calls take from this instance's grants), then for the in-process counters.
+``--opcodes``: the Python bytecodes a call runs instead, counted with ``sys.settrace``
+over ``--calls`` calls (a figure the machine's load does not move; run the script with
+``PYTHONPATH`` at another checkout's ``src`` to compare two versions).
 Calls yield to the event loop every 32 calls, as a c32 load's ends would (the ends of one
 turn go to Redis together). Nothing is asserted.
 """
@@ -16,8 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 import uuid
+from collections.abc import Callable
+from types import FrameType
 
 import uvloop
 
@@ -34,6 +40,7 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=20_000, help="per run")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--opcodes", action="store_true", help="count bytecodes instead")
     return parser.parse_args()
 
 
@@ -100,8 +107,9 @@ def channel() -> ChannelRecord:
     )
 
 
-async def per_call(stage: RateLimits, calls: int) -> float:
-    """The best of 5 runs of ``calls`` calls, in µs per call."""
+async def per_call(stage: RateLimits, calls: int, opcodes: bool = False) -> float:
+    """The best of 5 runs of ``calls`` calls, in µs per call (``opcodes``: one run, in
+    bytecodes per call)."""
     found, record, upstream = snapshot(), key(), channel()
 
     async def one() -> None:
@@ -116,6 +124,23 @@ async def per_call(stage: RateLimits, calls: int) -> float:
     for _ in range(3_000):  # the grants in, their sizes learned
         await one()
         await asyncio.sleep(0)
+    if opcodes:
+        counted = [0]
+
+        def trace(frame: FrameType, event: str, arg: object) -> Callable[..., object]:
+            frame.f_trace_opcodes = True
+            frame.f_trace_lines = False
+            if event == "opcode":
+                counted[0] += 1
+            return trace
+
+        sys.settrace(trace)
+        for i in range(calls):
+            await one()
+            if i % 32 == 31:
+                await asyncio.sleep(0)
+        sys.settrace(None)
+        return counted[0] / calls
     best = float("inf")
     for _ in range(5):
         started = time.perf_counter()
@@ -132,7 +157,9 @@ async def main() -> None:
     for name, url in (("Redis, leased", args.redis_url), ("in-process", None)):
         stage = open_limits(url)
         try:
-            print(f"{name}: {await per_call(stage, args.calls):.2f} µs per call", flush=True)
+            figure = await per_call(stage, args.calls, args.opcodes)
+            unit = "bytecodes" if args.opcodes else "µs"
+            print(f"{name}: {figure:.2f} {unit} per call", flush=True)
         finally:
             await stage.close()
 

@@ -38,7 +38,7 @@ LEASE_MIN_LIMIT = 2 * LEASE_SHARE
 #: claiming nothing for ``CALM_MS``.
 CLAIM_CALLS = 16
 CALM_MS = 1000
-_FOREVER = 1 << 62  # ms: the end of a count in flight's one window; an unbounded sum
+FOREVER = 1 << 62  # ms: the end of a count in flight's one window; an unbounded sum
 
 # What a cell counts of a call, as the tally sums it.
 REQUESTS, FLIGHT, TOKENS = 0, 1, 2
@@ -175,9 +175,9 @@ class Cells(list[Cell]):
         list's tally on them is to be settled first (``taken_from``)."""
         if now < self.calm:
             return False
-        room = [_FOREVER, _FOREVER, _FOREVER]
-        floor = [-_FOREVER, -_FOREVER, -_FOREVER]
-        cap = _FOREVER
+        room = [FOREVER, FOREVER, FOREVER]
+        floor = [-FOREVER, -FOREVER, -FOREVER]
+        cap = FOREVER
         for cell in self:
             kind = cell.kind
             # (Under ``low`` with the next grant on its way, a call goes on taking.)

@@ -56,7 +56,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable
 
-from airelay.relay.limit_cells import LEASE_CALLS, Cell, Cells, settle_owners
+from airelay.relay.limit_cells import FOREVER, LEASE_CALLS, Cell, Cells, settle_owners
 from airelay.relay.limit_policy import Rule
 
 #: A grant is not used in the last milliseconds of its window.
@@ -65,7 +65,6 @@ EDGE_MS = 50
 TRIM_SECONDS = 1.0
 #: Counters known by name at most (the table starts again above it).
 MAX_CELLS = 100_000
-_FOREVER = 1 << 62  # ms: the end of a count in flight's one window
 
 #: (counter, its window in ms or 0, what to add to it), to send to Redis.
 Change = tuple[str, int, int]
@@ -191,7 +190,7 @@ class Leases:
     def _check(self, cells: Cells, holder: object, now: int) -> bool:
         """Whether every one of ``cells`` has a grant of ``holder``'s for the window of
         ``now`` (and when so, until when calls can skip this check)."""
-        start, until, end = 0, _FOREVER, _FOREVER
+        start, until, end = 0, FOREVER, FOREVER
         for cell in cells:
             if cell.holder is not holder or not cell.start <= now < cell.until:
                 return False
@@ -294,8 +293,8 @@ class Leases:
                 # Another window's grant (gone with it) or another connection's (dropped).
                 self._epoch += 1
                 cell.holder, cell.allowance, cell.start = holder, 0, start
-                cell.end = start + window if window else _FOREVER
-                cell.until = cell.end - EDGE_MS if window else _FOREVER
+                cell.end = start + window if window else FOREVER
+                cell.until = cell.end - EDGE_MS if window else FOREVER
             cost = cell.cost(estimate) if estimate >= 0 else 0
             if cell.tokens and estimate >= 0:  # (its end comes to the grant too)
                 cell.spent += cost

@@ -213,9 +213,7 @@ class RedisCounters:
     def take_local(self, rules: RuleList, estimate: int) -> Taken | None:
         """The call taken from this instance's grants (``limit_lease``), with no round
         trip; None when they do not hold it (then ``take`` it)."""
-        scripts = rules.prepared
-        if scripts.__class__ is not _Scripts:
-            scripts = self._prepare(rules)
+        scripts = self._prepare(rules)
         if not scripts.leased:
             return None
         leases = self._leases

@@ -22,7 +22,6 @@ from airelay.errors import GatewayError
 from airelay.observe.metrics import limit_rejected
 from airelay.relay.limit_ahead import Ahead, Sent
 from airelay.relay.limit_policy import (
-    BYTES_PER_TOKEN,
     MINUTE,
     Rule,
     RuleList,
@@ -290,10 +289,10 @@ class RateLimits:
         found = rules(snapshot, record, model)
         if not found:
             return NO_LEASE
-        plan = found.plan or _plan(found)
-        estimate = body_length // BYTES_PER_TOKEN or 1  # (``input_estimate``, inline)
+        plan = _plan(found)
+        estimate = input_estimate(body_length)
         if defer and self._now is None:
-            if self._local is not None and not (self._down_until and self._down()):
+            if self._local is not None and not self._down():
                 taken = self._local(found, estimate)
                 if taken is None and self._refilled is not None:
                     taken = await self._refilled(found, estimate)
@@ -399,9 +398,9 @@ class RateLimits:
             return await self._admit_both(key, found, input_estimate(body_length))
         if not found:
             return NO_LEASE
-        plan = found.plan or _plan(found)
-        estimate = body_length // BYTES_PER_TOKEN or 1  # (``input_estimate``, inline)
-        if self._down_until and self._down():
+        plan = _plan(found)
+        estimate = input_estimate(body_length)
+        if self._down():
             return self._channel_unreachable()
         if self._local is not None:  # from this instance's grants: no coroutine to await
             local = self._local(found, estimate)
