@@ -96,6 +96,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds a client connection may take to send a request head, and stay idle between
     # requests (a slowloris client is cut off after it).
     client_header_timeout: _Seconds = 30.0
+    # Serve the relay's busiest routes (POST chat completions, Messages, Responses) with the
+    # gateway's own HTTP/1.1 front, which costs less CPU a call; false: aiohttp serves every
+    # route, as it serves all the others.
+    http_front: bool = True
     # Relay calls in flight per process above which new calls are refused (503, Retry-After)
     # rather than queued without bound.
     max_inflight_calls: Annotated[int, msgspec.Meta(ge=1)] = 4096

@@ -129,6 +129,16 @@ PUBLIC_ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
+# The relay's busiest routes, served by the gateway's own HTTP front (``airelay.front``)
+# under these paths and under ``/v1`` + each; every other route is served by aiohttp.
+FRONT_PATHS = ("/chat/completions", "/responses", "/messages")
+
+
+def front_paths() -> list[str]:
+    """Every path the front serves, as the route table has it."""
+    return [prefix + path for path in FRONT_PATHS for prefix in ("/v1", "")]
+
+
 def documented_routes() -> list[tuple[str, str, Handler]]:
     """Every route once, as ``GET /openapi.json`` describes it (``ROUTES`` with ``/v1``)."""
     table = list(GEMINI_ROUTES)

@@ -23,6 +23,8 @@ from airelay.memory import return_large_blocks
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from airelay.surfaces.protocol import GatewayRunner
+
 log = logging.getLogger(__name__)
 
 # prometheus-client's variable; the same name as ``airelay.observe.metrics.MULTIPROC_ENV``
@@ -37,7 +39,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 YOUNG_COLLECTION_THRESHOLD = 20_000
 
 
-async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[web.AppRunner, int]:
+async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[GatewayRunner, int]:
     """Start serving on ``settings.host``/``port`` (0 picks a free port); return the runner
     (``cleanup()`` stops it) and the bound port."""
     # Imported here: a parent of several workers never serves and never loads the app.
@@ -63,6 +65,22 @@ async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[web.Ap
         **PARSER_LIMITS,
     )
     await runner.setup()
+    if settings.http_front:
+        # The relay's busiest routes served by the gateway's own front; every other
+        # connection handed to the runner's aiohttp protocol (``airelay.front``).
+        from airelay.front.server import FrontServer
+        from airelay.routes import front_paths
+
+        assert runner.server is not None  # set up above
+        runner.front = FrontServer(
+            app,
+            runner.server,
+            front_paths(),
+            max_body=settings.max_body_bytes,
+            header_timeout=settings.client_header_timeout,
+        )
+        port = await runner.front.listen(settings.host, settings.port, reuse_port=reuse_port)
+        return runner, port
     site = web.TCPSite(
         runner, settings.host, settings.port, reuse_port=reuse_port or None, backlog=2048
     )

@@ -12,7 +12,7 @@ Only the error path changes: a well-formed request costs nothing more.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
@@ -21,6 +21,9 @@ from aiohttp.web_protocol import RequestHandler
 from airelay.errors import GatewayError
 from airelay.ids import new_request_id
 from airelay.surfaces.responses import error_response
+
+if TYPE_CHECKING:
+    from airelay.front.server import FrontServer
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,20 @@ class GatewayServer(web.Server):
 
 
 class GatewayRunner(web.AppRunner):
-    """``web.AppRunner`` whose server makes ``GatewayRequestHandler`` connections."""
+    """``web.AppRunner`` whose server makes ``GatewayRequestHandler`` connections; with a
+    ``front`` (``airelay.front``), that front accepts the connections and stops first."""
+
+    front: FrontServer | None = None
+
+    @property
+    def addresses(self) -> list[Any]:
+        own = self.front.addresses if self.front is not None else []
+        return own + super().addresses
+
+    async def cleanup(self) -> None:
+        if self.front is not None:
+            await self.front.shutdown()
+        await super().cleanup()
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()

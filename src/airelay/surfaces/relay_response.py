@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import suppress
+from typing import cast
 
 from aiohttp import web
 from aiohttp.http_writer import StreamWriter
 
+from airelay.front.request import FrontRequest, FrontStream, FrontWhole
 from airelay.relay.answers import Whole
 from airelay.relay.pipeline import Streamed
 from airelay.state import REQUEST_ID, SENT_STATUS
@@ -23,22 +25,35 @@ async def respond(
 ) -> web.StreamResponse:
     """Send ``outcome``; ``rewrite``, when given, changes each block of a stream before it
     is sent, and ``tap`` sees each block as it is sent."""
+    # Served by the gateway's own front (``airelay.front``), or by aiohttp.
+    front = request if isinstance(request, FrontRequest) else None
     if isinstance(outcome, Whole):
+        if front is not None:
+            # It stands in for aiohttp's response: the route wrapper reads ``prepared`` and
+            # ``status`` and sets a header; the front writes it.
+            own = FrontWhole(
+                outcome.status,
+                {"Content-Type": outcome.content_type, **outcome.headers},
+                outcome.body,
+            )
+            return cast(web.StreamResponse, own)
         whole = web.Response(
             body=outcome.body, status=outcome.status, content_type=outcome.content_type
         )
         if outcome.headers:
             whole.headers.update(outcome.headers)
         return whole
-    response = _Stream(
-        status=200,
-        headers={
-            **outcome.headers,
-            "Content-Type": outcome.content_type,
-            "Cache-Control": "no-cache",
-            "x-request-id": request[REQUEST_ID],
-        },
-    )
+    headers = {
+        **outcome.headers,
+        "Content-Type": outcome.content_type,
+        "Cache-Control": "no-cache",
+        "x-request-id": request[REQUEST_ID],
+    }
+    response: web.StreamResponse
+    if front is not None:  # its stream stands in for aiohttp's, as its whole answer does
+        response = cast(web.StreamResponse, FrontStream(front.protocol, headers))
+    else:
+        response = _Stream(status=200, headers=headers)
     try:
         await response.prepare(request)
     except BaseException:
