@@ -103,9 +103,12 @@ def start(
     cpus: str,
     log: Path,
     limits: Limits | None = None,
+    *,
+    front: bool = True,
 ) -> Gateway:
     """``airelay serve`` on a free port with only the benchmark's settings (and Redis for
-    the rate-limit counters with ``limits``); returns once the management API answers."""
+    the rate-limit counters with ``limits``; aiohttp serving every route without ``front``,
+    ``AIRELAY_HTTP_FRONT``); returns once the management API answers."""
     port = procs.free_port()
     admin_key = f"mgmt-bench-{secrets.token_hex(16)}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRELAY_", "STRIPE_"))}
@@ -116,6 +119,7 @@ def start(
         AIRELAY_HOST="127.0.0.1",
         AIRELAY_PORT=str(port),
         AIRELAY_WORKERS=str(workers),
+        AIRELAY_HTTP_FRONT="true" if front else "false",
     )
     if limits is not None:
         env.update(AIRELAY_REDIS_URL=limits.redis_url)

@@ -343,11 +343,15 @@ class Bench:
         cpus = self.cpu.server if config.workers == 1 else self.cpu.every
         logfile = self.work / f"gateway-{config.database}-{config.workers}.log"
         limits = self.limits()
-        gw = gateway.start(AIRELAY, database_url, data, config.workers, cpus, logfile, limits)
+        front = not self.args.no_front
+        gw = gateway.start(
+            AIRELAY, database_url, data, config.workers, cpus, logfile, limits, front=front
+        )
         try:
             gateway.configure(gw, self.upstream_port, limits is not None)
             time.sleep(1.5 if config.workers > 1 else 0.2)  # other workers poll the config
             name = config.name + (", limits on (Redis), metrics scraped" if limits else "")
+            name += "" if front else ", aiohttp serving every route"
             fig = Figures(name, workers=config.workers)
             if limits is None:
                 self.measure(fig, gw.pids, gw.port, gw.api_key, config.plan)
@@ -550,6 +554,12 @@ def parse() -> argparse.Namespace:
         action="store_true",
         help="run the gateway with limits in every scope (never tripped), its counters in "
         "Redis, a monthly budget on the key, and /metrics scraped every second",
+    )
+    ap.add_argument(
+        "--no-front",
+        action="store_true",
+        help="serve every route with aiohttp (AIRELAY_HTTP_FRONT=false), to compare with the "
+        "gateway's own front for the relay's routes",
     )
     ap.add_argument(
         "--redis-url",

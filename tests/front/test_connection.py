@@ -65,6 +65,11 @@ def test_a_chunked_body_reaches_the_handler_whole() -> None:
             await client.send(b"2\r\nde\r\n0\r\n\r\n")
             answer = await client.answer()
             assert (served(answer), orjson.loads(answer.body)["body"]) == ("front", "abcde")
+            # Trailers, however many, are not read.
+            trailers = "".join(f"X-T{n}: v\r\n" for n in range(200)).encode()
+            await client.send(head.encode() + b"1\r\nf\r\n0\r\n" + trailers + b"\r\n")
+            answer = await client.answer()
+            assert (served(answer), orjson.loads(answer.body)["body"]) == ("front", "f")
 
     uvloop.run(scenario())
 

@@ -100,7 +100,10 @@ class FrontConnection(asyncio.Protocol):
         self.transport = transport = cast(asyncio.Transport, transport)
         tcp_nodelay(transport, True)
         peer = transport.get_extra_info("peername")
-        self._remote = str(peer[0]) if isinstance(peer, (list, tuple)) else str(peer)
+        if isinstance(peer, (list, tuple)):
+            self._remote = str(peer[0])
+        elif peer is not None:
+            self._remote = str(peer)
         self.front.connections.add(self)
         self._arm()
 
@@ -172,6 +175,8 @@ class FrontConnection(asyncio.Protocol):
             raise _HandOver
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._raw is None:
+            return  # a chunked body's trailer: not read, as under aiohttp
         headers = self._headers
         headers.append((name, value))
         if len(headers) > MAX_HEADERS or len(name) + len(value) > MAX_HEADER_BYTES:
