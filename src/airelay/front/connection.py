@@ -8,11 +8,12 @@ received so far, to aiohttp's connection protocol, which serves it from then on 
 serves every connection without the front (its refusals of malformed heads included).
 
 That hand-over needs the message's first byte to be the first of a read, which holds for
-every client that waits for an answer before it sends the next request. A client that sends
-two in one read (pipelining) gets the first answered and the connection closed after it,
-the second unread: RFC 9112 §9.3.2 has it retry what got no answer.
+every client that waits for an answer before it sends the next request. Requests sent
+together (pipelining) are answered in turn while the front serves them; at the first it
+does not, after a read's first byte, the connection is closed once those before it are
+answered, the rest unread: RFC 9112 §9.3.2 has the client retry what got no answer.
 
-One request at a time is served: bytes that arrive while a handler runs (a client's next
+One request at a time is answered: bytes that arrive while a handler runs (a client's next
 request, sent once the answer was out, while the handler still stores it) are read once it
 has returned. Closing the connection cancels that task (a client that goes away
 cancels its handler, as ``handler_cancellation`` does under aiohttp). A connection without a
@@ -24,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from collections import deque
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from aiohttp import web
 from aiohttp.helpers import rfc822_formatted_time
@@ -70,7 +72,6 @@ class FrontConnection(asyncio.Protocol):
         self._remote: str | None = None
         # The message being read.
         self._idle = True  # between messages: the next byte read starts one
-        self._ended_here = False  # a message ended within the bytes being parsed
         self._raw: list[bytes] | None = None  # its bytes from its first, until its head ends
         self._raw_size = 0
         self._url = b""
@@ -79,9 +80,10 @@ class FrontConnection(asyncio.Protocol):
         self._handler: Any = None
         self._body: list[bytes] = []
         self._body_size = 0
-        self._keep_alive = True
-        # The answer.
+        # The answers: the one in progress, those read after it (pipelined).
         self._task: asyncio.Task[None] | None = None
+        self._keep_alive = True  # the connection stays open after the answer in progress
+        self._queue: deque[tuple[FrontRequest, Any]] = deque()
         self._closing = False  # close once the answer in progress has ended
         self._drained: asyncio.Future[None] | None = None
         self._early: list[bytes] = []  # bytes received while a handler ran
@@ -127,7 +129,6 @@ class FrontConnection(asyncio.Protocol):
             if self._raw_size > _HEAD_LIMIT:
                 self._hand_over()
                 return
-        self._ended_here = False
         try:
             self._parser.feed_data(data)
         except HttpParserCallbackError as failed:
@@ -162,9 +163,8 @@ class FrontConnection(asyncio.Protocol):
     # httptools' callbacks
 
     def on_message_begin(self) -> None:
-        if self._ended_here:
-            self._stop_reading()  # a second request in the same read: pipelined
-            raise _Stop
+        # (A message that begins after another in the same read finds ``_raw`` None: that
+        # one's head ended it.)
         self._idle = False
         self._url = b""
         self._headers = []
@@ -172,15 +172,15 @@ class FrontConnection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self._url += url
         if len(self._url) > MAX_URL_BYTES:
-            raise _HandOver
+            self._not_served()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._raw is None:
+        if self._request is not None:
             return  # a chunked body's trailer: not read, as under aiohttp
         headers = self._headers
         headers.append((name, value))
         if len(headers) > MAX_HEADERS or len(name) + len(value) > MAX_HEADER_BYTES:
-            raise _HandOver
+            self._not_served()
 
     def on_headers_complete(self) -> None:
         self._disarm()
@@ -193,7 +193,7 @@ class FrontConnection(asyncio.Protocol):
             or parser.get_http_version() != "1.1"
             or parser.should_upgrade()
         ):
-            raise _HandOver
+            self._not_served()
         headers = CIMultiDict(
             (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
             for name, value in self._headers
@@ -202,9 +202,8 @@ class FrontConnection(asyncio.Protocol):
         if (coding is not None and coding.lower() != "chunked") or any(
             name in headers for name in _HANDED_HEADERS
         ):
-            raise _HandOver
+            self._not_served()
         self._raw = None
-        self._keep_alive = parser.should_keep_alive()
         request = FrontRequest(
             self.front.app,
             self._url.decode("utf-8", "surrogateescape"),
@@ -214,6 +213,7 @@ class FrontConnection(asyncio.Protocol):
             self._remote,
             self,
         )
+        request.keep_alive = parser.should_keep_alive()
         self._request = request
         self._handler = handler
         self._body = []
@@ -230,9 +230,8 @@ class FrontConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._idle = True
-        self._ended_here = True
         request = self._request
-        assert request is not None  # a head the front does not serve was handed over
+        assert request is not None  # a head the front does not serve ended the parsing
         body = self._body
         request.body = body[0] if len(body) == 1 else b"".join(body)
         self._body = []
@@ -241,8 +240,16 @@ class FrontConnection(asyncio.Protocol):
     # serving
 
     def _answer(self, request: FrontRequest) -> None:
+        """Answer ``request`` now, or after those before it."""
         self._request = None
-        self._task = self.loop.create_task(self._serve(request, self._handler))
+        if self._task is not None:
+            self._queue.append((request, self._handler))
+        else:
+            self._start(request, self._handler)
+
+    def _start(self, request: FrontRequest, handler: Any) -> None:
+        self._keep_alive = request.keep_alive
+        self._task = self.loop.create_task(self._serve(request, handler))
 
     async def _serve(self, request: FrontRequest, handler: Any) -> None:
         transport = self.transport
@@ -273,7 +280,12 @@ class FrontConnection(asyncio.Protocol):
             return
         finally:
             self._task = None
-        if self._closing or not self._keep_alive or transport.is_closing():
+        if transport.is_closing():
+            return
+        if self._keep_alive and self._queue:
+            self._start(*self._queue.popleft())
+            return
+        if self._closing or not self._keep_alive:
             transport.close()
             return
         self._arm()
@@ -304,7 +316,7 @@ class FrontConnection(asyncio.Protocol):
         )
         lines.append("Date: " + rfc822_formatted_time())
         lines.append(_SERVER)
-        if self._closing or not self._keep_alive:
+        if not self._keep_alive or (self._closing and not self._queue):
             lines.append("Connection: close")
         text = "\r\n".join(lines)
         breaks = len(lines) - 1
@@ -338,6 +350,14 @@ class FrontConnection(asyncio.Protocol):
             self.transport.close()
 
     # the other ways a message goes
+
+    def _not_served(self) -> NoReturn:
+        """A message the front does not serve: aiohttp's from its first byte on, or the
+        connection's last when that byte was not a read's first (pipelined)."""
+        if self._raw is not None:
+            raise _HandOver
+        self._stop_reading()
+        raise _Stop
 
     def _hand_over(self) -> None:
         """aiohttp's protocol serves this connection from the message being read."""

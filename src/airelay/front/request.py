@@ -36,6 +36,7 @@ class FrontRequest:
         "app",
         "body",
         "headers",
+        "keep_alive",
         "path",
         "protocol",
         "query_string",
@@ -64,6 +65,7 @@ class FrontRequest:
         self.remote = remote
         self.protocol = protocol
         self.body = b""
+        self.keep_alive = True  # the client keeps the connection open after the answer
         # What reading the body raises instead (too large, malformed), as aiohttp's would.
         self.refusal: Exception | None = None
         self._state: dict[Any, Any] = {}
@@ -97,6 +99,7 @@ class FrontRequest:
             self.protocol,
         )
         twin.body = self.body
+        twin.keep_alive = self.keep_alive
         twin.refusal = self.refusal
         twin._state = dict(self._state)
         return twin

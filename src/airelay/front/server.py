@@ -58,13 +58,15 @@ class FrontServer:
             server.close()
         for connection in list(self.connections):
             connection.shut()
-        busy = {c.answering for c in self.connections if c.answering is not None}
-        if busy:
-            _done, late = await asyncio.wait(busy, timeout=timeout)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+        deadline = self.loop.time() + timeout
+        while busy := {c.answering for c in self.connections if c.answering is not None}:
+            left = deadline - self.loop.time()
+            if left <= 0:
+                for task in busy:
+                    task.cancel()
+                await asyncio.wait(busy)
+                break
+            await asyncio.wait(busy, timeout=left)  # requests read before the stop: answered
         for connection in list(self.connections):
             if connection.transport is not None:
                 connection.transport.close()
