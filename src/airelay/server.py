@@ -46,6 +46,8 @@ async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[Gatewa
     from aiohttp import web
 
     from airelay.app import create_app
+    from airelay.front.server import FrontRunner, FrontServer
+    from airelay.routes import front_paths
     from airelay.surfaces.protocol import PARSER_LIMITS, GatewayRunner
 
     return_large_blocks()
@@ -56,8 +58,9 @@ async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[Gatewa
     # head this long after it opened or after its last response, however steadily it
     # trickles bytes: the client header timeout (slowloris).
     # GatewayRunner: a request the HTTP parser refuses (header or URL too long, bad bytes)
-    # is answered in JSON with one log line, no traceback.
-    runner = GatewayRunner(
+    # is answered in JSON with one log line, no traceback. FrontRunner: the same, behind
+    # the gateway's own front for the relay's busiest routes (``airelay.front``).
+    runner = (FrontRunner if settings.http_front else GatewayRunner)(
         app,
         handler_cancellation=True,
         access_log=None,
@@ -65,12 +68,7 @@ async def start(settings: Settings, *, reuse_port: bool = False) -> tuple[Gatewa
         **PARSER_LIMITS,
     )
     await runner.setup()
-    if settings.http_front:
-        # The relay's busiest routes served by the gateway's own front; every other
-        # connection handed to the runner's aiohttp protocol (``airelay.front``).
-        from airelay.front.server import FrontServer
-        from airelay.routes import front_paths
-
+    if isinstance(runner, FrontRunner):
         assert runner.server is not None  # set up above
         runner.front = FrontServer(
             app,

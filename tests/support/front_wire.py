@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from airelay.front.server import FrontServer
-from airelay.surfaces.protocol import PARSER_LIMITS, GatewayRunner
+from airelay.front.server import FrontRunner, FrontServer
+from airelay.surfaces.protocol import PARSER_LIMITS
 
 HOT = "/v1/chat/completions"
 COLD = "/v1/models"
@@ -36,13 +36,13 @@ async def front(
     *,
     max_body: int = 1024,
     header_timeout: float = 5.0,
-) -> AsyncIterator[tuple[int, GatewayRunner]]:
+) -> AsyncIterator[tuple[int, FrontRunner]]:
     """A front serving ``hot`` at ``HOT`` and ``echo`` at ``COLD`` (through aiohttp)."""
     app = web.Application(client_max_size=max_body)
     app.router.add_post(HOT, hot)
     app.router.add_get(COLD, echo)
     app.router.add_post(COLD, echo)
-    runner = GatewayRunner(
+    runner = FrontRunner(
         app, handler_cancellation=True, keepalive_timeout=header_timeout, **PARSER_LIMITS
     )
     await runner.setup()

@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from aiohttp import web
@@ -42,8 +44,6 @@ from airelay.surfaces.protocol import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYT
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from airelay.front.server import FrontServer
-
 log = logging.getLogger(__name__)
 
 # Request headers with which the front does not serve a message (aiohttp does).
@@ -51,6 +51,19 @@ _HANDED_HEADERS = ("Expect", "Upgrade", "Content-Encoding")
 # The most a message's head may hold before aiohttp is given it (and refuses it).
 _HEAD_LIMIT = MAX_URL_BYTES + MAX_HEADERS * (MAX_HEADER_BYTES + 4) + 64
 _SERVER = "Server: " + SERVER_SOFTWARE
+
+
+@dataclass(slots=True, eq=False)
+class Serving:
+    """What every connection of one front shares."""
+
+    app: web.Application
+    routes: dict[bytes, Callable[[Any], Awaitable[web.StreamResponse]]]  # by path as sent
+    aiohttp_protocol: Callable[[], asyncio.Protocol]  # for a connection handed over
+    max_body: int
+    header_timeout: float
+    loop: asyncio.AbstractEventLoop
+    connections: set[FrontConnection] = field(default_factory=set)
 
 
 class _HandOver(Exception):
@@ -62,7 +75,7 @@ class _Stop(Exception):
 
 
 class FrontConnection(asyncio.Protocol):
-    def __init__(self, front: FrontServer) -> None:
+    def __init__(self, front: Serving) -> None:
         self.front = front
         self.loop = front.loop
         self.transport: asyncio.Transport | None = None

@@ -13,16 +13,36 @@ in HTTP/1.1 chunks straight to the connection.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 if TYPE_CHECKING:
-    from asyncio import Transport
+    from asyncio import AbstractEventLoop, Transport
+    from collections.abc import Iterable
 
-    from airelay.front.connection import FrontConnection
+
+class Connection(Protocol):
+    """What a request and its answer use of the connection they came on
+    (``connection.FrontConnection``)."""
+
+    loop: AbstractEventLoop
+    transport: Transport | None
+    paused: bool  # the client's socket is full: wait for ``drain``
+    streamed: bool  # the answer in progress is a stream
+
+    def head(
+        self, status: int, reason: str, headers: Iterable[tuple[str, str]], length: int | None
+    ) -> bytes: ...
+
+    def send(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def force_close(self) -> None: ...
+
 
 EMPTY_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
 REASONS = {status.value: status.phrase for status in HTTPStatus}
@@ -55,7 +75,7 @@ class FrontRequest:
         query_string: str,
         headers: CIMultiDictProxy[str],
         remote: str | None,
-        protocol: FrontConnection,
+        protocol: Connection,
     ) -> None:
         self.app = app
         self.raw_path = raw_path
@@ -143,7 +163,7 @@ class FrontStream:
 
     __slots__ = ("_connection", "_ended", "_head", "headers", "prepared", "status")
 
-    def __init__(self, connection: FrontConnection, headers: dict[str, str]) -> None:
+    def __init__(self, connection: Connection, headers: dict[str, str]) -> None:
         self.status = 200
         self.headers = headers
         self.prepared = False

@@ -8,7 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from airelay.front.connection import FrontConnection
+from airelay.front.connection import FrontConnection, Serving
+from airelay.surfaces.protocol import GatewayRunner
 
 # What aiohttp's runner allows the calls in flight when it stops (its default).
 SHUTDOWN_SECONDS = 60.0
@@ -27,17 +28,20 @@ class FrontServer:
         max_body: int,
         header_timeout: float,
     ) -> None:
-        self.app = app
-        self.aiohttp_protocol = aiohttp_protocol
-        self.routes = front_routes(app.router, paths)
-        self.max_body = max_body
-        self.header_timeout = header_timeout
         self.loop = asyncio.get_running_loop()
-        self.connections: set[FrontConnection] = set()
+        self.serving = Serving(
+            app,
+            front_routes(app.router, paths),
+            aiohttp_protocol,
+            max_body,
+            header_timeout,
+            self.loop,
+        )
+        self.connections = self.serving.connections
         self._servers: list[asyncio.Server] = []
 
     def __call__(self) -> FrontConnection:
-        return FrontConnection(self)
+        return FrontConnection(self.serving)
 
     async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         """Accept connections on ``host``:``port`` (0: a free one); the bound port."""
@@ -89,3 +93,20 @@ def front_routes(router: web.UrlDispatcher, paths: Collection[str]) -> dict[byte
     if missing:
         raise ValueError(f"no POST route for {sorted(missing)}")
     return routes
+
+
+class FrontRunner(GatewayRunner):
+    """The gateway's runner with a front: it accepts the connections (``front``, set once
+    the runner is set up) and stops before aiohttp's own server."""
+
+    front: FrontServer | None = None
+
+    @property
+    def addresses(self) -> list[Any]:
+        own = self.front.addresses if self.front is not None else []
+        return own + super().addresses
+
+    async def cleanup(self) -> None:
+        if self.front is not None:
+            await self.front.shutdown()
+        await super().cleanup()

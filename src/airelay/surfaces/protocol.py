@@ -12,7 +12,7 @@ Only the error path changes: a well-formed request costs nothing more.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
@@ -21,9 +21,6 @@ from aiohttp.web_protocol import RequestHandler
 from airelay.errors import GatewayError
 from airelay.ids import new_request_id
 from airelay.surfaces.responses import error_response
-
-if TYPE_CHECKING:
-    from airelay.front.server import FrontServer
 
 log = logging.getLogger(__name__)
 
@@ -93,20 +90,7 @@ class GatewayServer(web.Server):
 
 
 class GatewayRunner(web.AppRunner):
-    """``web.AppRunner`` whose server makes ``GatewayRequestHandler`` connections; with a
-    ``front`` (``airelay.front``), that front accepts the connections and stops first."""
-
-    front: FrontServer | None = None
-
-    @property
-    def addresses(self) -> list[Any]:
-        own = self.front.addresses if self.front is not None else []
-        return own + super().addresses
-
-    async def cleanup(self) -> None:
-        if self.front is not None:
-            await self.front.shutdown()
-        await super().cleanup()
+    """``web.AppRunner`` whose server makes ``GatewayRequestHandler`` connections."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
