@@ -558,8 +558,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument(
         "--no-front",
         action="store_true",
-        help="serve every route with aiohttp (AIRELAY_HTTP_FRONT=false), to compare with the "
-        "gateway's own front for the relay's routes",
+        help="serve every route with aiohttp (AIRELAY_HTTP_FRONT=false), to compare",
     )
     ap.add_argument(
         "--redis-url",

@@ -45,10 +45,7 @@ def test_a_head_split_across_reads_is_still_the_fronts() -> None:
     async def scenario() -> None:
         async with front() as (port, _runner):
             client = await Client.open(port)
-            message = post(HOT, b"split")
-            for piece in (message[:7], message[7:30], message[30:-2], message[-2:]):
-                await client.send(piece)
-                await asyncio.sleep(0.02)
+            await client.send_cut(post(HOT, b"split"), 7, 30, -2)
             answer = await client.answer()
             assert (served(answer), orjson.loads(answer.body)["body"]) == ("front", "split")
 
@@ -81,12 +78,7 @@ def test_another_route_hands_the_connection_to_aiohttp_with_every_byte() -> None
             await client.send(post(HOT, b"first"))
             assert served(await client.answer()) == "front"
             # The head in two reads, the body in a third: aiohttp gets all of them.
-            message = post(COLD, b"cold body")
-            await client.send(message[:10])
-            await asyncio.sleep(0.02)
-            await client.send(message[10:-4])
-            await asyncio.sleep(0.02)
-            await client.send(message[-4:])
+            await client.send_cut(post(COLD, b"cold body"), 10, -4)
             answer = await client.answer()
             assert orjson.loads(answer.body)["served"] == "aiohttp"
             assert orjson.loads(answer.body)["body"] == "cold body"

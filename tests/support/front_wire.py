@@ -4,6 +4,7 @@ that sends exactly the bytes a test gives and reads answers off the socket."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -81,6 +82,13 @@ class Client:
     async def send(self, data: bytes) -> None:
         self.writer.write(data)
         await self.writer.drain()
+
+    async def send_cut(self, data: bytes, *cuts: int) -> None:
+        """``data`` in separate reads, cut at ``cuts`` (slice indices, in order)."""
+        edges = [0, *cuts, len(data)]
+        for start, end in itertools.pairwise(edges):
+            await self.send(data[start:end])
+            await asyncio.sleep(0.02)
 
     async def head(self) -> tuple[int, dict[str, str], bytes]:
         raw = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 5)

@@ -6,8 +6,9 @@ route wrapper (``surfaces.endpoint``) use: ``app``, ``method``, ``path``, ``raw_
 ``clone(remote=)``, ``transport`` and ``protocol.force_close()``. Nothing is built that a
 handler does not ask for: the query and the URL object only when read.
 
-``FrontStream`` is the part of ``aiohttp.web.StreamResponse`` that ``respond`` uses, written
-in HTTP/1.1 chunks straight to the connection.
+``FrontWhole`` and ``FrontStream`` are the parts of aiohttp's responses that ``respond`` and
+the route wrapper use: a whole answer the connection writes once the handler returns, and a
+stream written in HTTP/1.1 chunks straight to the connection.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class FrontRequest:
         "remote",
     )
 
-    method = "POST"  # the front serves no other method (``routes.FRONT_ROUTES``)
+    method = "POST"  # the front serves no other method (``routes.FRONT_PATHS``)
 
     def __init__(
         self,
