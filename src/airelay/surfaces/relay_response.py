@@ -26,7 +26,7 @@ async def respond(
     """Send ``outcome``; ``rewrite``, when given, changes each block of a stream before it
     is sent, and ``tap`` sees each block as it is sent."""
     # Served by the gateway's own front (``airelay.front``), or by aiohttp.
-    front = request if isinstance(request, FrontRequest) else None
+    front: FrontRequest | None = request if isinstance(request, FrontRequest) else None
     if isinstance(outcome, Whole):
         if front is not None:
             # It stands in for aiohttp's response: the route wrapper reads ``prepared`` and
