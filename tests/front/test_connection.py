@@ -11,6 +11,7 @@ import uvloop
 from aiohttp import web
 from support.front_wire import COLD, HOT, Client, front, post
 
+from airelay.front.connection import FrontConnection, Serving
 from airelay.front.request import FrontStream
 
 
@@ -446,5 +447,58 @@ def test_an_error_after_a_streams_head_closes_the_connection_without_a_second_an
             assert status == 200
             rest = await asyncio.wait_for(client.reader.read(), 5)  # to the end: closed
             assert rest == b"9\r\ndata: 1\n\n\r\n"
+
+    uvloop.run(scenario())
+
+
+class _Transport(asyncio.Transport):
+    """A transport that records what is done to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.protocol: asyncio.BaseProtocol | None = None
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 1) if name == "peername" else default
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Handed(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.received = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+
+
+def test_a_hand_over_holds_while_an_exception_is_being_handled_up_the_stack() -> None:
+    """Compiled coroutines can leave an exception marked as being handled when the loop
+    next reads: the parser's error then carries that one as its context, not the reason
+    the front stopped it. The hand-over must not depend on it."""
+
+    async def scenario() -> None:
+        handed = _Handed()
+        serving = Serving(
+            web.Application(), {}, lambda: handed, 1024, 5.0, asyncio.get_running_loop()
+        )
+        connection = FrontConnection(serving)
+        transport = _Transport()
+        connection.connection_made(transport)
+        message = post(COLD, b"cold")
+        try:
+            raise LookupError("handled elsewhere")
+        except LookupError:
+            connection.data_received(message)
+        assert (transport.protocol, handed.received) == (handed, message)
+        assert not transport.closed
 
     uvloop.run(scenario())

@@ -102,6 +102,7 @@ class FrontConnection(asyncio.Protocol):
         self._early: list[bytes] = []  # bytes received while a handler ran
         self._early_size = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._halt: type[Exception] | None = None  # why a callback stopped the parser
 
     @property
     def answering(self) -> asyncio.Task[None] | None:
@@ -144,10 +145,13 @@ class FrontConnection(asyncio.Protocol):
                 return
         try:
             self._parser.feed_data(data)
-        except HttpParserCallbackError as failed:
-            if isinstance(failed.__context__, _HandOver):
+        except HttpParserCallbackError:
+            # Why a callback stopped the parser, as it said: not the error's ``__context__``,
+            # which an exception being handled further up (a compiled coroutine's) replaces.
+            halt, self._halt = self._halt, None
+            if halt is _HandOver:
                 self._hand_over()
-            elif not isinstance(failed.__context__, _Stop):
+            elif halt is not _Stop:
                 raise
         except HttpParserError:
             self._malformed()
@@ -368,8 +372,10 @@ class FrontConnection(asyncio.Protocol):
         """A message the front does not serve: aiohttp's from its first byte on, or the
         connection's last when that byte was not a read's first (pipelined)."""
         if self._raw is not None:
+            self._halt = _HandOver
             raise _HandOver
         self._stop_reading()
+        self._halt = _Stop
         raise _Stop
 
     def _hand_over(self) -> None:
@@ -393,6 +399,7 @@ class FrontConnection(asyncio.Protocol):
         request.refusal = refusal
         self._stop_reading()
         self._answer(request)
+        self._halt = _Stop
         raise _Stop
 
     def _malformed(self) -> None:

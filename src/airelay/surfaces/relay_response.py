@@ -18,17 +18,16 @@ from airelay.state import REQUEST_ID, SENT_STATUS
 
 
 async def respond(
-    request: web.Request,
+    request: web.Request | FrontRequest,
     outcome: Whole | Streamed,
     tap: Callable[[bytes], None] | None = None,
     rewrite: Callable[[bytes], bytes] | None = None,
 ) -> web.StreamResponse:
     """Send ``outcome``; ``rewrite``, when given, changes each block of a stream before it
     is sent, and ``tap`` sees each block as it is sent."""
-    # Served by the gateway's own front (``airelay.front``), or by aiohttp.
-    front: FrontRequest | None = request if isinstance(request, FrontRequest) else None
+    # ``request`` was served by the gateway's own front (``airelay.front``), or by aiohttp.
     if isinstance(outcome, Whole):
-        if front is not None:
+        if isinstance(request, FrontRequest):
             # It stands in for aiohttp's response: the route wrapper reads ``prepared`` and
             # ``status`` and sets a header; the front writes it.
             own = FrontWhole(
@@ -50,12 +49,13 @@ async def respond(
         "x-request-id": request[REQUEST_ID],
     }
     response: web.StreamResponse
-    if front is not None:  # its stream stands in for aiohttp's, as its whole answer does
-        response = cast(web.StreamResponse, FrontStream(front.protocol, headers))
+    if isinstance(request, FrontRequest):  # its stream stands in, as its whole answer does
+        response = cast(web.StreamResponse, FrontStream(request.protocol, headers))
     else:
         response = _Stream(status=200, headers=headers)
     try:
-        await response.prepare(request)
+        # (A front's stream reads nothing of the request.)
+        await response.prepare(cast(web.Request, request))
     except BaseException:
         outcome.abandon()
         raise
@@ -109,7 +109,7 @@ class _Stream(web.StreamResponse):
                 writer.send_headers()
 
 
-def _cut(request: web.Request) -> None:
+def _cut(request: web.Request | FrontRequest) -> None:
     """End a response whose stream was cut without its last chunk: the client sees a broken
     transfer, never a complete (shorter) file. What was written is flushed first."""
     request.protocol.force_close()
